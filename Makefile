@@ -1,0 +1,80 @@
+# agtrace build. `make deps` once (root, Debian), then `make`, `make test`, `make bench`.
+ARCH ?= $(shell uname -m)
+TRIPLE := $(shell gcc -dumpmachine)
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+OUT := build
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/skel/%.skel.h,$(BPF_SRCS))
+
+# Userspace: every .c under userspace/; the library part is everything but main.c, so unit
+# tests link the same code the binary runs.
+LIB_SRCS := $(filter-out userspace/main.c,$(shell find userspace -name '*.c' | sort))
+LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
+PKGS := libbpf libelf zlib libcurl libcjson capstone
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
+	-Iuserspace -Ibpf -I$(OUT)/skel $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -Ibpf/$(ARCH) \
+	-I/usr/include/$(TRIPLE) -Wall -Werror
+
+.PHONY: all deps test unit integration bench clean format
+.SECONDARY:
+all: agtrace
+
+deps:
+	bash tests/deps.sh
+
+$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c bpf/agtrace.h bpf/common.bpf.h | $(OUT)/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	llvm-strip -g $@
+
+$(OUT)/skel/%.skel.h: $(OUT)/bpf/%.bpf.o | $(OUT)/skel
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+$(OUT)/%.o: %.c | $(SKELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+agtrace: $(OUT)/userspace/main.o $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(OUT)/bpf $(OUT)/skel:
+	mkdir -p $@
+
+# Tests ----------------------------------------------------------------------------------
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
+TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target
+
+$(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+
+# Test targets: noinline, no sibling calls, so the probed functions really are calls.
+$(OUT)/tests/%: tests/targets/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -fno-optimize-sibling-calls -fno-inline -Wall -Werror $< -o $@
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: agtrace $(TARGET_BINS)
+	/usr/bin/python3 -m pytest -v tests/integration
+
+test: unit integration
+
+bench: agtrace $(TARGET_BINS)
+	/usr/bin/python3 tests/bench/bench_uprobe.py
+
+format:
+	clang-format -i $$(find userspace tests bpf -name '*.[ch]' ! -name vmlinux.h)
+
+clean:
+	rm -rf $(OUT) agtrace
+
+-include $(shell find $(OUT) -name '*.d' 2>/dev/null)

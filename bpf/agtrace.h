@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The one contract between the BPF programs and the agtrace loader: fixed-size types only. */
+#ifndef AGTRACE_H
+#define AGTRACE_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define AGT_MAX_ARGS 6
+#define AGT_STR_LEN 64
+#define AGT_MAX_PROBES 4096
+
+/* Event kinds, first field of every ring buffer record. */
+enum agt_event_kind {
+	AGT_EV_FUNC_ENTRY = 1,
+	AGT_EV_FUNC_RETURN = 2,
+	AGT_EV_PROC_EXIT = 3,
+};
+
+/* How a value (argument or return value) is read and shown. */
+enum agt_value_kind {
+	AGT_VAL_NONE = 0,
+	AGT_VAL_INT = 1,  /* signed 64-bit */
+	AGT_VAL_UINT = 2, /* unsigned 64-bit */
+	AGT_VAL_PTR = 3,  /* address, shown in hex */
+	AGT_VAL_STR = 4,  /* NUL-terminated user string, up to AGT_STR_LEN-1 bytes */
+};
+
+/* Calling convention used to find arguments in registers. */
+enum agt_abi {
+	AGT_ABI_SYSV = 0, /* C: rdi, rsi, rdx, rcx, r8, r9 */
+	AGT_ABI_GO = 1,   /* Go ABIInternal: rax, rbx, rcx, rdi, rsi, r8 */
+};
+
+/* Reasons the kernel side drops or degrades an event; indexes of the drops map. */
+enum agt_kdrop {
+	AGT_KDROP_RINGBUF_FULL = 0, /* ring buffer had no room: event lost */
+	AGT_KDROP_NO_CONFIG = 1,    /* probe id without configuration: event lost */
+	AGT_KDROP_ARG_READ = 2,     /* an argument could not be read: event kept, value 0 */
+	AGT_KDROP_MAX = 3,
+};
+
+/* Per-probe configuration, value of the probe_cfg array map, indexed by the attach cookie. */
+struct agt_probe_cfg {
+	__u8 arg_kind[AGT_MAX_ARGS];
+	__u8 nargs;
+	__u8 ret_kind;
+	__u8 abi;
+	__u8 valid;
+	__u8 pad[6];
+};
+
+struct agt_event_hdr {
+	__u32 kind;
+	__u32 probe_id;
+	__u32 pid; /* tgid */
+	__u32 tid;
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+};
+
+/* Function (uprobe or USDT) entry: raw register/argument values and copied strings. */
+struct agt_func_entry {
+	struct agt_event_hdr h;
+	__u64 args[AGT_MAX_ARGS];
+	char str[AGT_MAX_ARGS][AGT_STR_LEN];
+};
+
+/* Function return (uretprobe, return instruction, or return USDT marker). */
+struct agt_func_return {
+	struct agt_event_hdr h;
+	__u64 ret;
+	char str[AGT_STR_LEN];
+};
+
+/* A task of a target process exited. group_dead: it was the last one. */
+struct agt_proc_exit {
+	struct agt_event_hdr h;
+	__u32 exit_code; /* wait status: code << 8 | signal */
+	__u32 group_dead;
+};
+
+#endif

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Generic function probes: uprobes, return probes (uretprobe or return instruction) and USDT
+ * markers described by probe specs. The attach cookie is the probe id; what to record for it
+ * lives in probe_cfg, filled by the loader before attaching. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/usdt.bpf.h>
+#include "agtrace.h"
+#include "common.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AGT_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, struct agt_probe_cfg);
+} probe_cfg SEC(".maps");
+
+static __always_inline __u64 reg_arg(struct pt_regs *ctx, __u8 abi, int i)
+{
+	if (abi == AGT_ABI_GO) {
+		switch (i) {
+		case 0: return BPF_CORE_READ(ctx, ax);
+		case 1: return BPF_CORE_READ(ctx, bx);
+		case 2: return BPF_CORE_READ(ctx, cx);
+		case 3: return BPF_CORE_READ(ctx, di);
+		case 4: return BPF_CORE_READ(ctx, si);
+		default: return BPF_CORE_READ(ctx, r8);
+		}
+	}
+	switch (i) {
+	case 0: return BPF_CORE_READ(ctx, di);
+	case 1: return BPF_CORE_READ(ctx, si);
+	case 2: return BPF_CORE_READ(ctx, dx);
+	case 3: return BPF_CORE_READ(ctx, cx);
+	case 4: return BPF_CORE_READ(ctx, r8);
+	default: return BPF_CORE_READ(ctx, r9);
+	}
+}
+
+static __always_inline struct agt_probe_cfg *cfg_for(__u64 cookie)
+{
+	__u32 id = (__u32)cookie;
+	struct agt_probe_cfg *cfg = bpf_map_lookup_elem(&probe_cfg, &id);
+
+	if (!cfg || !cfg->valid) {
+		agt_count_drop(AGT_KDROP_NO_CONFIG);
+		return 0;
+	}
+	return cfg;
+}
+
+static __always_inline void fill_hdr(struct agt_event_hdr *h, __u32 kind, __u64 cookie)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	h->kind = kind;
+	h->probe_id = (__u32)cookie;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ts_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline void read_str(char *dst, __u64 addr)
+{
+	if (bpf_probe_read_user_str(dst, AGT_STR_LEN, (const void *)addr) < 0) {
+		dst[0] = 0;
+		agt_count_drop(AGT_KDROP_ARG_READ);
+	}
+}
+
+/* Entry of a uprobe: arguments from registers by ABI. */
+SEC("uprobe")
+int BPF_KPROBE(func_entry)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct agt_probe_cfg *cfg = cfg_for(cookie);
+	struct agt_func_entry *e;
+
+	if (!cfg)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+		return 0;
+	}
+	fill_hdr(&e->h, AGT_EV_FUNC_ENTRY, cookie);
+#pragma unroll
+	for (int i = 0; i < AGT_MAX_ARGS; i++) {
+		e->str[i][0] = 0;
+		e->args[i] = 0;
+		if (i >= cfg->nargs)
+			continue;
+		e->args[i] = reg_arg(ctx, cfg->abi, i);
+		if (cfg->arg_kind[i] == AGT_VAL_STR)
+			read_str(e->str[i], e->args[i]);
+	}
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static __always_inline int emit_return(__u64 cookie, __u64 ret)
+{
+	struct agt_probe_cfg *cfg = cfg_for(cookie);
+	struct agt_func_return *e;
+
+	if (!cfg)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+		return 0;
+	}
+	fill_hdr(&e->h, AGT_EV_FUNC_RETURN, cookie);
+	e->ret = ret;
+	e->str[0] = 0;
+	if (cfg->ret_kind == AGT_VAL_STR)
+		read_str(e->str, ret);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* Return of a function: attached either as a uretprobe or as a plain uprobe on each return
+ * instruction (safe for Go, whose stacks uretprobes corrupt). Both see the result in rax. */
+SEC("uprobe")
+int BPF_KPROBE(func_return)
+{
+	return emit_return(bpf_get_attach_cookie(ctx), PT_REGS_RC_CORE(ctx));
+}
+
+/* USDT marker that opens a span: its arguments as the span's arguments. */
+SEC("usdt")
+int BPF_USDT(usdt_entry)
+{
+	__u64 cookie = bpf_usdt_cookie(ctx);
+	struct agt_probe_cfg *cfg = cfg_for(cookie);
+	struct agt_func_entry *e;
+	int cnt = bpf_usdt_arg_cnt(ctx);
+	long v;
+
+	if (!cfg)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+		return 0;
+	}
+	fill_hdr(&e->h, AGT_EV_FUNC_ENTRY, cookie);
+#pragma unroll
+	for (int i = 0; i < AGT_MAX_ARGS; i++) {
+		e->str[i][0] = 0;
+		e->args[i] = 0;
+		if (i >= cfg->nargs || i >= cnt)
+			continue;
+		if (bpf_usdt_arg(ctx, i, &v) < 0) {
+			agt_count_drop(AGT_KDROP_ARG_READ);
+			continue;
+		}
+		e->args[i] = v;
+		if (cfg->arg_kind[i] == AGT_VAL_STR)
+			read_str(e->str[i], v);
+	}
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* USDT marker that closes a span: its first argument is the span's return value. */
+SEC("usdt")
+int BPF_USDT(usdt_return)
+{
+	long v = 0;
+
+	if (bpf_usdt_arg_cnt(ctx) > 0 && bpf_usdt_arg(ctx, 0, &v) < 0)
+		agt_count_drop(AGT_KDROP_ARG_READ);
+	return emit_return(bpf_usdt_cookie(ctx), v);
+}

@@ -1,0 +1,674 @@
+/* `agtrace attach`: resolve probe specs against target processes, load and attach the BPF
+ * programs, run the pipeline until the targets exit, a signal, or --duration. */
+#include "core/elfsym.h"
+#include "core/log.h"
+#include "core/pipeline.h"
+#include "core/preflight.h"
+#include "core/util.h"
+#include "func.skel.h"
+#include "proc.skel.h"
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#define MAX_PIDS 256
+#define MAX_SPECS 64
+#define MAX_LINKS 20000
+
+struct attach_opts {
+	int pids[MAX_PIDS];
+	int npids;
+	const char *spec_args[MAX_SPECS];
+	int nspec_args;
+	const char *uprobe_args[MAX_SPECS];
+	int nuprobe_args;
+	const char *output; /* tree | jsonl | NULL (auto) */
+	const char *output_file;
+	long duration;
+	long max_depth, max_threads;
+};
+
+struct attach_run {
+	struct attach_opts o;
+	struct agt_spec specs[2 * MAX_SPECS];
+	int nspecs;
+	struct agt_pipeline pl;
+	struct func_bpf *func;
+	struct proc_bpf *proc;
+	struct bpf_link **links;
+	int nlinks;
+	int *proc_nlinks; /* links per target, for the attach message */
+	struct ring_buffer *rb;
+	FILE *out;
+};
+
+static void attach_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: agtrace attach -p PID [-p PID...] [--probes FILE|NAME...] [--uprobe PATH:SYMBOL...]\n"
+		"                      [-o tree|jsonl] [--output-file FILE] [--duration SECONDS]\n"
+		"\n"
+		"Attach to running processes without touching them and print their calls as spans.\n"
+		"\n"
+		"  -p, --pid PID            process to trace (repeat for several)\n"
+		"  --probes FILE|NAME       a probe spec (JSON), or the name of a shipped one\n"
+		"                           (see `agtrace probes list`); repeatable\n"
+		"  --uprobe PATH:SYMBOL     one-off probe: PATH is an absolute path or a library name\n"
+		"                           as the target maps it (globs allowed: libc.so*), SYMBOL a\n"
+		"                           function name or glob; records entry, return and duration\n"
+		"  -o, --output tree|jsonl  tree: spans nested by thread, printed when each root call\n"
+		"                           finishes (default on a terminal); jsonl: one JSON object per\n"
+		"                           span or event (default otherwise)\n"
+		"  --output-file FILE       write there instead of stdout\n"
+		"  --duration SECONDS       stop after this long (default: until every target exits or\n"
+		"                           SIGINT/SIGTERM)\n"
+		"  --max-depth N            open calls kept per thread (default 64; deeper ones are\n"
+		"                           counted as depth_exceeded)\n"
+		"  --max-threads N          threads with open calls kept (default 4096)\n"
+		"  -v, --verbose            debug output, including libbpf's own log\n"
+		"\n"
+		"Examples:\n"
+		"  agtrace attach -p $(pidof myapp) --uprobe /usr/local/bin/myapp:handle_*\n"
+		"  agtrace attach -p 1234 --uprobe libc.so.6:getaddrinfo -o jsonl --duration 30\n"
+		"  agtrace attach -p $(pidof python3) --probes python-gc\n"
+		"\n"
+		"On exit a summary goes to stderr: records seen, spans emitted, drops by reason.\n");
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "agtrace: error: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "; see `agtrace attach --help`\n");
+	return AGT_EXIT_USAGE;
+}
+
+static int parse_opts(struct attach_opts *o, int argc, char **argv)
+{
+	enum { OPT_PROBES = 256, OPT_UPROBE, OPT_OUTFILE, OPT_DURATION, OPT_MAXDEPTH, OPT_MAXTHREADS };
+	static const struct option lopts[] = {
+		{"pid", required_argument, NULL, 'p'},
+		{"probes", required_argument, NULL, OPT_PROBES},
+		{"uprobe", required_argument, NULL, OPT_UPROBE},
+		{"output", required_argument, NULL, 'o'},
+		{"output-file", required_argument, NULL, OPT_OUTFILE},
+		{"duration", required_argument, NULL, OPT_DURATION},
+		{"max-depth", required_argument, NULL, OPT_MAXDEPTH},
+		{"max-threads", required_argument, NULL, OPT_MAXTHREADS},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{},
+	};
+	int c;
+	long v;
+
+	o->max_depth = 64;
+	o->max_threads = 4096;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:o:vh", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (agt_parse_long(optarg, 1, 0x3fffffff, &v))
+				return usage_error("-p needs a process id (a positive number), got \"%s\"",
+						   optarg);
+			if (o->npids == MAX_PIDS)
+				return usage_error("too many -p options (at most 256), at \"%s\"", optarg);
+			o->pids[o->npids++] = (int)v;
+			break;
+		case OPT_PROBES:
+		case OPT_UPROBE: {
+			const char **arr = c == OPT_PROBES ? o->spec_args : o->uprobe_args;
+			int *n = c == OPT_PROBES ? &o->nspec_args : &o->nuprobe_args;
+
+			if (*n == MAX_SPECS)
+				return usage_error("too many --probes/--uprobe options (at most 64), at \"%s\"",
+						   optarg);
+			arr[(*n)++] = optarg;
+			break;
+		}
+		case 'o':
+			if (strcmp(optarg, "tree") && strcmp(optarg, "jsonl"))
+				return usage_error("-o must be tree or jsonl, got \"%s\"", optarg);
+			o->output = optarg;
+			break;
+		case OPT_OUTFILE:
+			o->output_file = optarg;
+			break;
+		case OPT_DURATION:
+			if (agt_parse_long(optarg, 1, 365L * 86400, &v))
+				return usage_error("--duration needs a whole number of seconds, got \"%s\"",
+						   optarg);
+			o->duration = v;
+			break;
+		case OPT_MAXDEPTH:
+		case OPT_MAXTHREADS:
+			if (agt_parse_long(optarg, 1, 1 << 20, &v))
+				return usage_error("--max-depth/--max-threads need a number from 1 to "
+						   "1048576, got \"%s\"",
+						   optarg);
+			*(c == OPT_MAXDEPTH ? &o->max_depth : &o->max_threads) = v;
+			break;
+		case 'v':
+			agt_log_set_level(AGT_LOG_DEBUG);
+			break;
+		case 'h':
+			attach_usage(stdout);
+			exit(0);
+		case ':':
+			return usage_error("option %s needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option \"%s\"", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument \"%s\"", argv[optind]);
+	if (!o->npids)
+		return usage_error("%sno target: give the process to trace with -p PID", "");
+	if (!o->nspec_args && !o->nuprobe_args)
+		return usage_error("%snothing to attach: give --probes FILE|NAME or --uprobe PATH:SYMBOL",
+				   "");
+	return 0;
+}
+
+static int load_specs(struct attach_run *r)
+{
+	char err[512], path[4096];
+
+	for (int i = 0; i < r->o.nspec_args; i++) {
+		const char *arg = r->o.spec_args[i];
+
+		if (!strchr(arg, '/') && access(arg, F_OK) && !agt_spec_find_shipped(arg, path, sizeof(path)))
+			arg = path;
+		if (agt_spec_load(arg, &r->specs[r->nspecs], err, sizeof(err))) {
+			agt_err("%s", err);
+			return AGT_EXIT_USAGE;
+		}
+		r->nspecs++;
+	}
+	for (int i = 0; i < r->o.nuprobe_args; i++) {
+		if (agt_spec_from_uprobe(r->o.uprobe_args[i], &r->specs[r->nspecs], err, sizeof(err))) {
+			agt_err("%s", err);
+			return AGT_EXIT_USAGE;
+		}
+		r->nspecs++;
+	}
+	return 0;
+}
+
+/* The probe id for (probe spec, symbol, object); shared by every target mapping that object. */
+static struct agt_probe_info *probe_id_for(struct attach_run *r, const struct agt_spec *spec,
+					   const struct agt_probe_spec *ps, const char *symbol,
+					   const char *object)
+{
+	struct agt_pipeline *p = &r->pl;
+	struct agt_probe_info *pi, **np;
+	const char *tpl;
+	size_t used = 0;
+
+	for (uint32_t i = 0; i < p->nprobes; i++) {
+		pi = p->probes[i];
+		if (pi->ps == ps && !strcmp(pi->symbol, symbol) && !strcmp(pi->object, object))
+			return pi;
+	}
+	if (p->nprobes >= AGT_MAX_PROBES)
+		return NULL;
+	np = realloc(p->probes, (p->nprobes + 1) * sizeof(*np));
+	if (!np || !(pi = calloc(1, sizeof(*pi))))
+		return NULL;
+	p->probes = np;
+	pi->id = p->nprobes;
+	pi->spec = spec;
+	pi->ps = ps;
+	snprintf(pi->symbol, sizeof(pi->symbol), "%s", symbol);
+	snprintf(pi->object, sizeof(pi->object), "%s", object);
+	/* Render the span template: {symbol} becomes the function (or marker) name. */
+	for (tpl = ps->span; *tpl && used + 1 < sizeof(pi->span_name);) {
+		if (!strncmp(tpl, "{symbol}", 8)) {
+			used += snprintf(pi->span_name + used, sizeof(pi->span_name) - used, "%s", symbol);
+			if (used >= sizeof(pi->span_name))
+				used = sizeof(pi->span_name) - 1;
+			tpl += 8;
+		} else {
+			pi->span_name[used++] = *tpl++;
+		}
+	}
+	pi->span_name[used] = 0;
+	p->probes[p->nprobes++] = pi;
+	return pi;
+}
+
+static int add_link(struct attach_run *r, struct bpf_link *l, int target, const char *what,
+		    const char *path)
+{
+	struct bpf_link **nl;
+	int e = errno;
+
+	if (!l) {
+		agt_err("cannot attach %s in %s (PID %d): %s; run `agtrace check` and retry with -v for "
+			"libbpf's log",
+			what, path, r->pl.procs[target].pid, strerror(e));
+		return AGT_EXIT_USAGE;
+	}
+	if (r->nlinks == MAX_LINKS) {
+		bpf_link__destroy(l);
+		agt_err("more than %d probe links requested; narrow the symbol globs", MAX_LINKS);
+		return AGT_EXIT_USAGE;
+	}
+	nl = realloc(r->links, (r->nlinks + 1) * sizeof(*nl));
+	if (!nl) {
+		bpf_link__destroy(l);
+		return AGT_EXIT_USAGE;
+	}
+	r->links = nl;
+	r->links[r->nlinks++] = l;
+	r->proc_nlinks[target]++;
+	return 0;
+}
+
+static int write_cfg(struct attach_run *r, const struct agt_probe_info *pi)
+{
+	struct agt_probe_cfg cfg = {.nargs = pi->ps->nargs, .ret_kind = pi->ps->ret.kind,
+				    .abi = pi->ps->abi, .valid = 1};
+	uint32_t key = pi->id;
+
+	for (int i = 0; i < pi->ps->nargs; i++)
+		cfg.arg_kind[i] = pi->ps->args[i].kind;
+	if (bpf_map__update_elem(r->func->maps.probe_cfg, &key, sizeof(key), &cfg, sizeof(cfg), 0)) {
+		agt_err("cannot write the probe configuration map: %s", strerror(errno));
+		return AGT_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int attach_function(struct attach_run *r, int t, const struct agt_spec *spec,
+			   const struct agt_probe_spec *ps, const char *host, const char *mapped,
+			   const struct agt_sym *sym)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	struct agt_probe_info *pi = probe_id_for(r, spec, ps, sym->name, mapped);
+	int pid = r->pl.procs[t].pid, rc;
+	char what[200], err[512];
+
+	if (!pi) {
+		agt_err("more than %d distinct probes requested; narrow the symbol globs", AGT_MAX_PROBES);
+		return AGT_EXIT_USAGE;
+	}
+	if ((rc = write_cfg(r, pi)))
+		return rc;
+	uo.bpf_cookie = pi->id;
+	snprintf(what, sizeof(what), "uprobe on %s", sym->name);
+	rc = add_link(r, bpf_program__attach_uprobe_opts(r->func->progs.func_entry, pid, host, sym->offset, &uo),
+		      t, what, mapped);
+	if (rc)
+		return rc;
+	if (ps->ret_mode == AGT_RET_URETPROBE) {
+		uo.retprobe = true;
+		snprintf(what, sizeof(what), "uretprobe on %s", sym->name);
+		return add_link(r, bpf_program__attach_uprobe_opts(r->func->progs.func_return, pid, host,
+								   sym->offset, &uo),
+				t, what, mapped);
+	}
+	if (ps->ret_mode == AGT_RET_INSN) {
+		uint64_t *offs;
+		int n;
+
+		if (agt_elf_ret_offsets(host, sym, &offs, &n, err, sizeof(err))) {
+			agt_err("%s", err);
+			return AGT_EXIT_USAGE;
+		}
+		agt_dbg("%s: %d return instructions", sym->name, n);
+		for (int i = 0; i < n && !rc; i++) {
+			snprintf(what, sizeof(what), "return-instruction uprobe on %s+0x%llx", sym->name,
+				 (unsigned long long)(offs[i] - sym->offset));
+			rc = add_link(r, bpf_program__attach_uprobe_opts(r->func->progs.func_return, pid,
+									 host, offs[i], &uo),
+				      t, what, mapped);
+		}
+		free(offs);
+	}
+	return rc;
+}
+
+static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
+		       const struct agt_probe_spec *ps, const char *host, const char *mapped)
+{
+	LIBBPF_OPTS(bpf_usdt_opts, uo);
+	char sym[128], what[200];
+	struct agt_probe_info *pi;
+	int pid = r->pl.procs[t].pid, rc;
+
+	snprintf(sym, sizeof(sym), "%s:%s", ps->usdt_provider, ps->usdt_name);
+	if (!(pi = probe_id_for(r, spec, ps, sym, mapped)))
+		return AGT_EXIT_USAGE;
+	if ((rc = write_cfg(r, pi)))
+		return rc;
+	uo.usdt_cookie = pi->id;
+	snprintf(what, sizeof(what), "USDT %s", sym);
+	rc = add_link(r, bpf_program__attach_usdt(r->func->progs.usdt_entry, pid, host, ps->usdt_provider,
+						  ps->usdt_name, &uo),
+		      t, what, mapped);
+	if (rc || !ps->ret_usdt_name)
+		return rc;
+	snprintf(what, sizeof(what), "USDT %s:%s", ps->ret_usdt_provider, ps->ret_usdt_name);
+	return add_link(r, bpf_program__attach_usdt(r->func->progs.usdt_return, pid, host,
+						    ps->ret_usdt_provider, ps->ret_usdt_name, &uo),
+			t, what, mapped);
+}
+
+/* Resolve one spec against one target and attach every probe it names. */
+static int attach_spec(struct attach_run *r, int t, const struct agt_spec *spec)
+{
+	struct agt_proc *proc = &r->pl.procs[t];
+	char host[4096 + 64], mapped[4096], err[768], first_err[768] = "";
+	int rc = 0, resolved = 0;
+
+	for (int ti = 0; ti < spec->ntargets && !resolved; ti++) {
+		if (agt_proc_resolve(proc, spec->targets[ti], host, sizeof(host), mapped, sizeof(mapped),
+				     err, sizeof(err))) {
+			if (!first_err[0])
+				snprintf(first_err, sizeof(first_err), "%s", err);
+			continue;
+		}
+		resolved = 1;
+	}
+	if (!resolved) {
+		agt_err("%s: %s", spec->file, first_err);
+		return AGT_EXIT_USAGE;
+	}
+	agt_dbg("%s: PID %d: %s -> %s", spec->name, proc->pid, mapped, host);
+	for (int i = 0; i < spec->nprobes && !rc; i++) {
+		const struct agt_probe_spec *ps = &spec->probes[i];
+
+		if (ps->usdt_name) {
+			rc = attach_usdt(r, t, spec, ps, host, mapped);
+			continue;
+		}
+		for (int s = 0; s < ps->nsymbols && !rc; s++) {
+			struct agt_sym *syms;
+			int n;
+
+			if (agt_elf_find_funcs(host, ps->symbols[s], &syms, &n, err, sizeof(err))) {
+				agt_err("PID %d (%s): %s", proc->pid, proc->comm, err);
+				return AGT_EXIT_USAGE;
+			}
+			for (int k = 0; k < n && !rc; k++)
+				rc = attach_function(r, t, spec, ps, host, mapped, &syms[k]);
+			agt_syms_free(syms, n);
+		}
+	}
+	return rc;
+}
+
+static int load_bpf(struct attach_run *r)
+{
+	int err;
+
+	r->func = func_bpf__open();
+	r->proc = proc_bpf__open();
+	if (!r->func || !r->proc) {
+		agt_err("cannot open the BPF objects: %s", strerror(errno));
+		return AGT_EXIT_USAGE;
+	}
+	if ((err = func_bpf__load(r->func))) {
+		agt_err("the kernel refused agtrace's function probes (%s); run `agtrace check`, and "
+			"-v shows the verifier log",
+			strerror(-err));
+		return AGT_EXIT_USAGE;
+	}
+	/* One ring buffer and one drop table for every BPF object. */
+	if (bpf_map__reuse_fd(r->proc->maps.events, bpf_map__fd(r->func->maps.events)) ||
+	    bpf_map__reuse_fd(r->proc->maps.drops, bpf_map__fd(r->func->maps.drops)) ||
+	    (err = proc_bpf__load(r->proc))) {
+		agt_err("the kernel refused agtrace's process tracepoint (%s); run `agtrace check`",
+			strerror(errno));
+		return AGT_EXIT_USAGE;
+	}
+	for (int i = 0; i < r->pl.nprocs; i++) {
+		uint32_t pid = r->pl.procs[i].pid, one = 1;
+
+		bpf_map__update_elem(r->proc->maps.targets, &pid, sizeof(pid), &one, sizeof(one), 0);
+	}
+	if ((err = proc_bpf__attach(r->proc))) {
+		agt_err("cannot attach the process exit tracepoint (%s); run `agtrace check`",
+			strerror(-err));
+		return AGT_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void kernel_drops(struct attach_run *r, uint64_t out[AGT_KDROP_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals = calloc(ncpu > 0 ? ncpu : 1, sizeof(uint64_t));
+
+	for (uint32_t k = 0; k < AGT_KDROP_MAX; k++) {
+		out[k] = 0;
+		if (!vals || !r->func ||
+		    bpf_map__lookup_elem(r->func->maps.drops, &k, sizeof(k), vals, ncpu * sizeof(uint64_t), 0))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+}
+
+static void print_summary(struct attach_run *r)
+{
+	const struct agt_nest_stats *ns = agt_nest_stats(r->pl.nest);
+	uint64_t kd[AGT_KDROP_MAX], total;
+	char buf[1024];
+	size_t used;
+
+	kernel_drops(r, kd);
+	total = ns->depth_exceeded + ns->return_without_entry + ns->thread_table_full;
+	for (int i = 0; i < AGT_KDROP_MAX; i++)
+		total += i == AGT_KDROP_ARG_READ ? 0 : kd[i];
+	for (int i = 0; i < AGT_UDROP_MAX; i++)
+		total += r->pl.udrops[i];
+	used = snprintf(buf, sizeof(buf),
+			"summary: %llu events seen, %llu spans and events emitted (%llu unfinished), "
+			"%llu dropped",
+			(unsigned long long)r->pl.records, (unsigned long long)r->pl.emitted,
+			(unsigned long long)ns->unfinished, (unsigned long long)total);
+#define REASON(name, val)                                                                          \
+	used += snprintf(buf + used, sizeof(buf) - used, "%s%s=%llu", first ? " (" : " ", name,      \
+			 (unsigned long long)(val)),                                                  \
+		first = 0
+	int first = 1;
+	for (int i = 0; i < AGT_KDROP_MAX; i++)
+		REASON(agt_kdrop_names[i], kd[i]);
+	for (int i = 0; i < AGT_UDROP_MAX; i++)
+		REASON(agt_udrop_names[i], r->pl.udrops[i]);
+	REASON("depth_exceeded", ns->depth_exceeded);
+	REASON("return_without_entry", ns->return_without_entry);
+	REASON("thread_table_full", ns->thread_table_full);
+	REASON("tree_early_flush", r->pl.sink ? r->pl.sink->early_flushes : 0);
+#undef REASON
+	snprintf(buf + used, used < sizeof(buf) ? sizeof(buf) - used : 0, ")");
+	agt_info("%s", buf);
+}
+
+static int event_loop(struct attach_run *r)
+{
+	struct epoll_event ev, evs[16];
+	sigset_t mask;
+	int ep = epoll_create1(EPOLL_CLOEXEC), sfd, tfd = -1;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = 1ull << 32};
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = 2ull << 32};
+	epoll_ctl(ep, EPOLL_CTL_ADD, ring_buffer__epoll_fd(r->rb), &ev);
+	if (r->o.duration) {
+		struct itimerspec its = {.it_value.tv_sec = r->o.duration};
+
+		tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+		timerfd_settime(tfd, 0, &its, NULL);
+		ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = 3ull << 32};
+		epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+	}
+	for (int i = 0; i < r->pl.nprocs; i++) {
+		if (r->pl.procs[i].pidfd < 0)
+			continue;
+		ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = (4ull << 32) | (unsigned)i};
+		epoll_ctl(ep, EPOLL_CTL_ADD, r->pl.procs[i].pidfd, &ev);
+	}
+	for (int stop = 0; !stop && r->pl.live > 0;) {
+		int n = epoll_wait(ep, evs, AGT_ARRAY_SIZE(evs), 1000);
+
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			unsigned kind = evs[i].data.u64 >> 32, idx = (unsigned)evs[i].data.u64;
+
+			if (kind == 1 || kind == 3)
+				stop = 1;
+			if (kind == 4) {
+				struct agt_proc *p = &r->pl.procs[idx];
+
+				/* Everything the process did is in the ring buffer before it is gone. */
+				ring_buffer__consume(r->rb);
+				epoll_ctl(ep, EPOLL_CTL_DEL, p->pidfd, NULL);
+				agt_pipeline_target_exit(&r->pl, p, agt_mono_ns(), 0, 0);
+			}
+		}
+		if (ring_buffer__consume(r->rb) < 0 && errno != EINTR)
+			break;
+	}
+	ring_buffer__consume(r->rb);
+	if (tfd >= 0)
+		close(tfd);
+	close(sfd);
+	close(ep);
+	return 0;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	struct attach_run *r = calloc(1, sizeof(*r));
+	int rc, nprobes_total = 0;
+	char err[512];
+
+	if (!r)
+		return 1;
+	if ((rc = parse_opts(&r->o, argc, argv)))
+		goto cleanup;
+	if ((rc = load_specs(r)))
+		goto cleanup;
+	if ((rc = agt_require_bpf_privileges()))
+		goto cleanup;
+	r->pl.procs = calloc(r->o.npids, sizeof(*r->pl.procs));
+	r->proc_nlinks = calloc(r->o.npids, sizeof(int));
+	if (!r->pl.procs || !r->proc_nlinks) {
+		rc = 1;
+		goto cleanup;
+	}
+	for (int i = 0; i < r->o.npids; i++) {
+		for (int j = 0; j < i; j++)
+			if (r->o.pids[j] == r->o.pids[i]) {
+				agt_err("PID %d is given twice; give each -p once", r->o.pids[i]);
+				rc = AGT_EXIT_USAGE;
+				goto cleanup;
+			}
+		if (agt_proc_open(r->o.pids[i], &r->pl.procs[i], err, sizeof(err))) {
+			agt_err("%s", err);
+			rc = AGT_EXIT_USAGE;
+			goto cleanup;
+		}
+		r->pl.nprocs++;
+	}
+	r->pl.live = r->pl.nprocs;
+	libbpf_set_print(agt_libbpf_print);
+	if ((rc = load_bpf(r)))
+		goto cleanup;
+	for (int t = 0; t < r->pl.nprocs; t++)
+		for (int s = 0; s < r->nspecs && !rc; s++)
+			rc = attach_spec(r, t, &r->specs[s]);
+	if (rc)
+		goto cleanup;
+
+	/* Output. */
+	r->out = stdout;
+	if (r->o.output_file && !(r->out = fopen(r->o.output_file, "we"))) {
+		agt_err("cannot write %s: %s; check the directory exists and is writable",
+			r->o.output_file, strerror(errno));
+		rc = AGT_EXIT_USAGE;
+		goto cleanup;
+	}
+	agt_export_ctx_init(&r->pl.ectx);
+	if (r->o.output ? !strcmp(r->o.output, "tree") : (!r->o.output_file && isatty(1)))
+		r->pl.sink = agt_tree_new(r->out, &r->pl.ectx, 100000);
+	else
+		r->pl.sink = agt_jsonl_new(r->out, &r->pl.ectx);
+	if (!r->pl.sink || agt_pipeline_init(&r->pl, r->o.max_depth, r->o.max_threads)) {
+		rc = 1;
+		goto cleanup;
+	}
+	r->rb = ring_buffer__new(bpf_map__fd(r->func->maps.events), agt_decode_record, &r->pl, NULL);
+	if (!r->rb) {
+		agt_err("cannot open the ring buffer: %s", strerror(errno));
+		rc = AGT_EXIT_USAGE;
+		goto cleanup;
+	}
+	for (int t = 0; t < r->pl.nprocs; t++) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "%d probe links", r->proc_nlinks[t]);
+		agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(), "attach", msg, 0, 0);
+		nprobes_total += r->proc_nlinks[t];
+	}
+	r->pl.sink->flush(r->pl.sink);
+	agt_info("attached %d probe links (%u probes) to %d process%s; Ctrl-C to stop", nprobes_total,
+		 r->pl.nprobes, r->pl.nprocs, r->pl.nprocs == 1 ? "" : "es");
+
+	event_loop(r);
+
+	/* Detach first so nothing new arrives, then close what is still open. */
+	for (int i = 0; i < r->nlinks; i++)
+		bpf_link__destroy(r->links[i]);
+	r->nlinks = 0;
+	ring_buffer__consume(r->rb);
+	agt_nest_flush(r->pl.nest, agt_mono_ns());
+	for (int t = 0; t < r->pl.nprocs; t++)
+		if (!r->pl.procs[t].gone)
+			agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(), "detach", "", 0, 0);
+	r->pl.sink->flush(r->pl.sink);
+	print_summary(r);
+	rc = 0;
+cleanup:
+	ring_buffer__free(r->rb);
+	for (int i = 0; i < r->nlinks; i++)
+		bpf_link__destroy(r->links[i]);
+	free(r->links);
+	proc_bpf__destroy(r->proc);
+	func_bpf__destroy(r->func);
+	if (r->pl.sink)
+		r->pl.sink->destroy(r->pl.sink);
+	agt_pipeline_fini(&r->pl);
+	if (r->out && r->out != stdout)
+		fclose(r->out);
+	for (uint32_t i = 0; i < r->pl.nprobes; i++)
+		free(r->pl.probes[i]);
+	free(r->pl.probes);
+	for (int i = 0; i < r->pl.nprocs; i++)
+		agt_proc_close(&r->pl.procs[i]);
+	free(r->pl.procs);
+	free(r->proc_nlinks);
+	for (int i = 0; i < r->nspecs; i++)
+		agt_spec_free(&r->specs[i]);
+	free(r);
+	return rc;
+}

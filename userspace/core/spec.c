@@ -1,0 +1,428 @@
+#include "core/spec.h"
+#include "core/log.h"
+#include "core/util.h"
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const agt_trace_types[7] = {"reasoning_step", "tool_call", "cot_process", "decision",
+					 "state_change",   "error",     "metric"};
+
+static const char *const value_kinds[] = {[AGT_VAL_NONE] = "none", [AGT_VAL_INT] = "int",
+					  [AGT_VAL_UINT] = "uint", [AGT_VAL_PTR] = "ptr",
+					  [AGT_VAL_STR] = "str"};
+
+const char *agt_value_kind_name(enum agt_value_kind k)
+{
+	return (unsigned)k < AGT_ARRAY_SIZE(value_kinds) ? value_kinds[k] : "?";
+}
+
+/* Parsing context: the file name and the error buffer travel together. */
+struct pctx {
+	const char *file;
+	char *err;
+	size_t errlen;
+};
+
+#define FAIL(c, path, ...)                                                                         \
+	do {                                                                                       \
+		char _m[256];                                                                      \
+		snprintf(_m, sizeof(_m), __VA_ARGS__);                                             \
+		return agt_seterr((c)->err, (c)->errlen, -EINVAL, "%s: %s: %s", (c)->file, path, _m); \
+	} while (0)
+
+static int check_keys(struct pctx *c, const cJSON *obj, const char *path, const char *const *allowed)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, obj)
+	{
+		int ok = 0;
+
+		for (const char *const *a = allowed; *a; a++)
+			ok |= !strcmp(it->string, *a);
+		if (!ok) {
+			char list[200] = "";
+
+			for (const char *const *a = allowed; *a; a++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+					 a == allowed ? "" : ", ", *a);
+			FAIL(c, path, "unknown key \"%s\" (allowed: %s)", it->string, list);
+		}
+	}
+	return 0;
+}
+
+/* A required or optional non-empty string member. */
+static int get_str(struct pctx *c, const cJSON *obj, const char *path, const char *key, int required,
+		   char **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			FAIL(c, path, "missing required key \"%s\"", key);
+		return 0;
+	}
+	if (!cJSON_IsString(v) || !v->valuestring[0])
+		FAIL(c, path, "\"%s\" must be a non-empty string", key);
+	*out = strdup(v->valuestring);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* A string or an array of non-empty strings. */
+static int get_str_list(struct pctx *c, const cJSON *v, const char *path, char ***out, int *n)
+{
+	int cnt, i = 0;
+	const cJSON *it;
+
+	if (cJSON_IsString(v)) {
+		if (!v->valuestring[0])
+			FAIL(c, path, "must not be empty");
+		*out = calloc(1, sizeof(char *));
+		if (!*out || !((*out)[0] = strdup(v->valuestring)))
+			return -ENOMEM;
+		*n = 1;
+		return 0;
+	}
+	if (!cJSON_IsArray(v) || (cnt = cJSON_GetArraySize(v)) == 0)
+		FAIL(c, path, "must be a string or a non-empty array of strings");
+	*out = calloc(cnt, sizeof(char *));
+	if (!*out)
+		return -ENOMEM;
+	*n = 0;
+	cJSON_ArrayForEach(it, v)
+	{
+		if (!cJSON_IsString(it) || !it->valuestring[0])
+			FAIL(c, path, "element %d must be a non-empty string", i);
+		(*out)[i++] = strdup(it->valuestring);
+		*n = i;
+	}
+	return 0;
+}
+
+static int parse_kind(struct pctx *c, const char *path, const char *s, enum agt_value_kind *k)
+{
+	for (unsigned i = AGT_VAL_INT; i < AGT_ARRAY_SIZE(value_kinds); i++)
+		if (!strcmp(s, value_kinds[i])) {
+			*k = i;
+			return 0;
+		}
+	FAIL(c, path, "unknown type \"%s\" (expected int, uint, ptr or str)", s);
+}
+
+/* {"name": "...", "type": "int|uint|ptr|str"} */
+static int parse_value(struct pctx *c, const cJSON *v, const char *path, struct agt_value_spec *out,
+		       const char *default_name)
+{
+	static const char *const keys[] = {"name", "type", NULL};
+	const cJSON *name, *type;
+	int err;
+
+	if (!cJSON_IsObject(v))
+		FAIL(c, path, "must be an object like {\"name\": \"len\", \"type\": \"int\"}");
+	if ((err = check_keys(c, v, path, keys)))
+		return err;
+	name = cJSON_GetObjectItemCaseSensitive(v, "name");
+	type = cJSON_GetObjectItemCaseSensitive(v, "type");
+	if (!type || !cJSON_IsString(type))
+		FAIL(c, path, "missing \"type\" (int, uint, ptr or str)");
+	if (name && (!cJSON_IsString(name) || !name->valuestring[0] ||
+		     strlen(name->valuestring) >= AGT_NAME_LEN))
+		FAIL(c, path, "\"name\" must be a string of 1 to %d characters", AGT_NAME_LEN - 1);
+	snprintf(out->name, sizeof(out->name), "%s", name ? name->valuestring : default_name);
+	return parse_kind(c, path, type->valuestring, &out->kind);
+}
+
+static int split_usdt(struct pctx *c, const char *path, const char *s, char **prov, char **name)
+{
+	const char *colon = strchr(s, ':');
+
+	if (!colon || colon == s || !colon[1] || strchr(colon + 1, ':'))
+		FAIL(c, path, "\"%s\" is not of the form provider:name (e.g. python:gc__start)", s);
+	*prov = strndup(s, colon - s);
+	*name = strdup(colon + 1);
+	return (*prov && *name) ? 0 : -ENOMEM;
+}
+
+static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct agt_probe_spec *out)
+{
+	static const char *const keys[] = {"symbols", "usdt", "return_usdt", "span", "trace_type",
+					   "args", "return_value", "return", "abi", NULL};
+	const cJSON *syms = cJSON_GetObjectItemCaseSensitive(p, "symbols");
+	const cJSON *v;
+	char sub[160], *s = NULL;
+	int err;
+
+	if (!cJSON_IsObject(p))
+		FAIL(c, path, "must be an object");
+	if ((err = check_keys(c, p, path, keys)))
+		return err;
+	if (!syms == !cJSON_GetObjectItemCaseSensitive(p, "usdt"))
+		FAIL(c, path, "needs exactly one of \"symbols\" (functions) or \"usdt\" (a marker)");
+	if (syms) {
+		snprintf(sub, sizeof(sub), "%s.symbols", path);
+		if ((err = get_str_list(c, syms, sub, &out->symbols, &out->nsymbols)))
+			return err;
+		if (cJSON_GetObjectItemCaseSensitive(p, "return_usdt"))
+			FAIL(c, path, "\"return_usdt\" only goes with \"usdt\"");
+	} else {
+		if ((err = get_str(c, p, path, "usdt", 1, &s)))
+			return err;
+		snprintf(sub, sizeof(sub), "%s.usdt", path);
+		err = split_usdt(c, sub, s, &out->usdt_provider, &out->usdt_name);
+		free(s);
+		if (err)
+			return err;
+		if ((err = get_str(c, p, path, "return_usdt", 0, &s)))
+			return err;
+		if (s) {
+			snprintf(sub, sizeof(sub), "%s.return_usdt", path);
+			err = split_usdt(c, sub, s, &out->ret_usdt_provider, &out->ret_usdt_name);
+			free(s);
+			if (err)
+				return err;
+		}
+		if (cJSON_GetObjectItemCaseSensitive(p, "return") ||
+		    cJSON_GetObjectItemCaseSensitive(p, "abi"))
+			FAIL(c, path, "\"return\" and \"abi\" apply to \"symbols\" probes only");
+		out->ret_mode = out->ret_usdt_name ? AGT_RET_URETPROBE : AGT_RET_NONE;
+	}
+	if ((err = get_str(c, p, path, "span", 0, &out->span)))
+		return err;
+	if (!out->span) {
+		char def[160];
+
+		if (syms)
+			snprintf(def, sizeof(def), "{symbol}");
+		else
+			snprintf(def, sizeof(def), "%s:%s", out->usdt_provider, out->usdt_name);
+		out->span = strdup(def);
+	}
+
+	out->trace_type = "tool_call";
+	if ((v = cJSON_GetObjectItemCaseSensitive(p, "trace_type"))) {
+		out->trace_type = NULL;
+		for (unsigned i = 0; cJSON_IsString(v) && i < AGT_ARRAY_SIZE(agt_trace_types); i++)
+			if (!strcmp(v->valuestring, agt_trace_types[i]))
+				out->trace_type = agt_trace_types[i];
+		snprintf(sub, sizeof(sub), "%s.trace_type", path);
+		if (!out->trace_type)
+			FAIL(c, sub, "must be one of reasoning_step, tool_call, cot_process, decision, "
+				     "state_change, error, metric");
+	}
+
+	if ((v = cJSON_GetObjectItemCaseSensitive(p, "args"))) {
+		const cJSON *a;
+		int i = 0;
+
+		snprintf(sub, sizeof(sub), "%s.args", path);
+		if (!cJSON_IsArray(v))
+			FAIL(c, sub, "must be an array of {\"name\", \"type\"} objects");
+		if (cJSON_GetArraySize(v) > AGT_MAX_ARGS)
+			FAIL(c, sub, "has %d entries; at most %d arguments can be recorded",
+			     cJSON_GetArraySize(v), AGT_MAX_ARGS);
+		cJSON_ArrayForEach(a, v)
+		{
+			char apath[200], def[16];
+
+			snprintf(apath, sizeof(apath), "%s[%d]", sub, i);
+			snprintf(def, sizeof(def), "arg%d", i);
+			if ((err = parse_value(c, a, apath, &out->args[i], def)))
+				return err;
+			out->nargs = ++i;
+		}
+	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(p, "return_value"))) {
+		snprintf(sub, sizeof(sub), "%s.return_value", path);
+		if ((err = parse_value(c, v, sub, &out->ret, "return_value")))
+			return err;
+	}
+	if (syms && (v = cJSON_GetObjectItemCaseSensitive(p, "return"))) {
+		snprintf(sub, sizeof(sub), "%s.return", path);
+		if (cJSON_IsString(v) && !strcmp(v->valuestring, "uretprobe"))
+			out->ret_mode = AGT_RET_URETPROBE;
+		else if (cJSON_IsString(v) && !strcmp(v->valuestring, "insn"))
+			out->ret_mode = AGT_RET_INSN;
+		else if (cJSON_IsString(v) && !strcmp(v->valuestring, "none"))
+			out->ret_mode = AGT_RET_NONE;
+		else
+			FAIL(c, sub, "must be \"uretprobe\", \"insn\" (every return instruction; use for Go) "
+				     "or \"none\" (entry only)");
+	}
+	if (out->ret_mode == AGT_RET_NONE && out->ret.kind != AGT_VAL_NONE)
+		FAIL(c, path, "\"return_value\" needs a return probe (\"return\" or \"return_usdt\")");
+	if (syms && (v = cJSON_GetObjectItemCaseSensitive(p, "abi"))) {
+		snprintf(sub, sizeof(sub), "%s.abi", path);
+		if (cJSON_IsString(v) && !strcmp(v->valuestring, "c"))
+			out->abi = AGT_ABI_SYSV;
+		else if (cJSON_IsString(v) && !strcmp(v->valuestring, "go"))
+			out->abi = AGT_ABI_GO;
+		else
+			FAIL(c, sub, "must be \"c\" or \"go\"");
+	}
+	return 0;
+}
+
+/* Line and column of a byte offset, for JSON syntax errors. */
+static void line_col(const char *text, const char *at, int *line, int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (const char *p = text; p < at && *p; p++) {
+		if (*p == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"name", "description", "target", "probes", NULL};
+	struct pctx c = {.file = file, .err = err, .errlen = errlen};
+	const char *endp = NULL;
+	cJSON *root;
+	const cJSON *v, *p;
+	int rc, i = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->file = strdup(file);
+	root = cJSON_ParseWithOpts(json, &endp, 1);
+	if (!root) {
+		int line, col;
+
+		line_col(json, endp ? endp : cJSON_GetErrorPtr(), &line, &col);
+		rc = agt_seterr(err, errlen, -EINVAL,
+				"%s: line %d, column %d: not valid JSON; fix the syntax there", file,
+				line, col);
+		goto fail;
+	}
+	if (!cJSON_IsObject(root)) {
+		rc = agt_seterr(err, errlen, -EINVAL, "%s: $: a probe spec must be a JSON object", file);
+		goto fail;
+	}
+	if ((rc = check_keys(&c, root, "$", keys)))
+		goto fail;
+	if ((rc = get_str(&c, root, "$", "name", 1, &out->name)) ||
+	    (rc = get_str(&c, root, "$", "description", 0, &out->description)))
+		goto fail;
+	if (!(v = cJSON_GetObjectItemCaseSensitive(root, "target"))) {
+		rc = agt_seterr(err, errlen, -EINVAL,
+				"%s: $: missing required key \"target\" (a library name like "
+				"\"libssl.so*\", an absolute path, or \"$exe\")",
+				file);
+		goto fail;
+	}
+	if ((rc = get_str_list(&c, v, "$.target", &out->targets, &out->ntargets)))
+		goto fail;
+	v = cJSON_GetObjectItemCaseSensitive(root, "probes");
+	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+		rc = agt_seterr(err, errlen, -EINVAL,
+				"%s: $.probes: must be a non-empty array of probe objects", file);
+		goto fail;
+	}
+	out->probes = calloc(cJSON_GetArraySize(v), sizeof(*out->probes));
+	if (!out->probes) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	cJSON_ArrayForEach(p, v)
+	{
+		char path[64];
+
+		snprintf(path, sizeof(path), "$.probes[%d]", i);
+		out->nprobes = i + 1;
+		if ((rc = parse_probe(&c, p, path, &out->probes[i++])))
+			goto fail;
+	}
+	cJSON_Delete(root);
+	return 0;
+fail:
+	cJSON_Delete(root);
+	agt_spec_free(out);
+	if (rc == -ENOMEM)
+		agt_seterr(err, errlen, rc, "%s: out of memory while parsing", file);
+	return rc;
+}
+
+int agt_spec_load(const char *path, struct agt_spec *out, char *err, size_t errlen)
+{
+	char *text = agt_read_file(path, 1 << 20, NULL);
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!text)
+		return agt_seterr(err, errlen, -errno,
+				  "cannot read probe spec %s: %s; check the path and its permissions",
+				  path, strerror(errno));
+	rc = agt_spec_parse(text, path, out, err, errlen);
+	free(text);
+	return rc;
+}
+
+int agt_spec_from_uprobe(const char *arg, struct agt_spec *out, char *err, size_t errlen)
+{
+	const char *colon = strchr(arg, ':');
+	struct agt_probe_spec *p;
+
+	memset(out, 0, sizeof(*out));
+	if (!colon || colon == arg || !colon[1])
+		return agt_seterr(err, errlen, -EINVAL,
+				  "--uprobe %s: expected PATH:SYMBOL, e.g. /usr/bin/myapp:handle_request "
+				  "or libc.so.6:malloc",
+				  arg);
+	out->file = strdup("--uprobe");
+	out->name = strdup(arg);
+	out->targets = calloc(1, sizeof(char *));
+	out->probes = calloc(1, sizeof(*out->probes));
+	if (!out->file || !out->name || !out->targets || !out->probes)
+		goto nomem;
+	out->targets[0] = strndup(arg, colon - arg);
+	out->ntargets = 1;
+	out->nprobes = 1;
+	p = &out->probes[0];
+	p->symbols = calloc(1, sizeof(char *));
+	if (!out->targets[0] || !p->symbols || !(p->symbols[0] = strdup(colon + 1)))
+		goto nomem;
+	p->nsymbols = 1;
+	p->span = strdup("{symbol}");
+	p->trace_type = "tool_call";
+	p->ret = (struct agt_value_spec){.name = "return_value", .kind = AGT_VAL_INT};
+	return p->span ? 0 : -ENOMEM;
+nomem:
+	agt_spec_free(out);
+	return agt_seterr(err, errlen, -ENOMEM, "out of memory");
+}
+
+static void free_list(char **l, int n)
+{
+	for (int i = 0; l && i < n; i++)
+		free(l[i]);
+	free(l);
+}
+
+void agt_spec_free(struct agt_spec *s)
+{
+	for (int i = 0; s->probes && i < s->nprobes; i++) {
+		struct agt_probe_spec *p = &s->probes[i];
+
+		free_list(p->symbols, p->nsymbols);
+		free(p->usdt_provider);
+		free(p->usdt_name);
+		free(p->ret_usdt_provider);
+		free(p->ret_usdt_name);
+		free(p->span);
+	}
+	free(s->probes);
+	free_list(s->targets, s->ntargets);
+	free(s->file);
+	free(s->name);
+	free(s->description);
+	memset(s, 0, sizeof(*s));
+}

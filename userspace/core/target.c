@@ -1,0 +1,128 @@
+#include "core/target.h"
+#include "core/log.h"
+#include "core/util.h"
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int agt_proc_open(int pid, struct agt_proc *p, char *err, size_t errlen)
+{
+	char path[64], *stat, *boot, *rp;
+	ssize_t n;
+	uint64_t h;
+
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->pidfd = -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	stat = agt_read_file(path, 1 << 16, NULL);
+	if (!stat)
+		return agt_seterr(err, errlen, -ESRCH,
+				  "no process with PID %d; check it with `ps -p %d` or find it with "
+				  "`pidof NAME`",
+				  pid, pid);
+	/* comm is between the first '(' and the last ')'; fields after it are space separated. */
+	rp = strrchr(stat, ')');
+	if (rp) {
+		char *lp = strchr(stat, '(');
+		int field = 2;
+
+		snprintf(p->comm, sizeof(p->comm), "%.*s", (int)(rp - lp - 1), lp + 1);
+		for (char *s = rp + 1; *s; s++)
+			if (*s == ' ' && ++field == 22) {
+				p->start_ticks = strtoull(s + 1, NULL, 10);
+				break;
+			}
+	}
+	free(stat);
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, p->exe, sizeof(p->exe) - 1);
+	if (n < 0) {
+		int e = errno;
+		return agt_seterr(err, errlen, -e,
+				  "cannot read the executable of PID %d (%s): %s; run agtrace as root",
+				  pid, p->comm, strerror(e));
+	}
+	p->exe[n] = 0;
+	boot = agt_read_file("/proc/sys/kernel/random/boot_id", 128, NULL);
+	h = agt_fnv1a(boot ? boot : "", boot ? strlen(boot) : 0, 0);
+	free(boot);
+	h = agt_fnv1a(&pid, sizeof(pid), h);
+	h = agt_fnv1a(&p->start_ticks, sizeof(p->start_ticks), h);
+	snprintf(p->session_id, sizeof(p->session_id), "%016llx", (unsigned long long)h);
+	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	return 0;
+}
+
+void agt_proc_close(struct agt_proc *p)
+{
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	p->pidfd = -1;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_path, size_t n,
+		     char *mapped, size_t mn, char *err, size_t errlen)
+{
+	char path[64], line[PATH_MAX + 256];
+	const char *want = target;
+	FILE *f;
+	int found = 0;
+	struct stat st;
+
+	if (!strcmp(target, "$exe"))
+		want = p->exe;
+	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
+	f = fopen(path, "re");
+	if (!f) {
+		int e = errno;
+		return agt_seterr(err, errlen, -e, "cannot read %s: %s; run agtrace as root", path,
+				  strerror(e));
+	}
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *file = strchr(line, '/');
+		size_t len;
+
+		if (!file)
+			continue;
+		len = strcspn(file, "\n");
+		file[len] = 0;
+		if (len > 10 && !strcmp(file + len - 10, " (deleted)"))
+			continue;
+		if (want[0] == '/' ? !strcmp(file, want) : !fnmatch(want, base_name(file), 0)) {
+			snprintf(mapped, mn, "%s", file);
+			found = 1;
+		}
+	}
+	fclose(f);
+	if (!found && want[0] == '/') {
+		/* Not mapped yet: accept a file that exists in the process's filesystem. */
+		snprintf(host_path, n, "/proc/%d/root%s", p->pid, want);
+		if (stat(host_path, &st) == 0 && S_ISREG(st.st_mode)) {
+			snprintf(mapped, mn, "%s", want);
+			return 0;
+		}
+		return agt_seterr(err, errlen, -ENOENT,
+				  "%s is neither mapped by PID %d (%s) nor a file in its filesystem; "
+				  "check the path in `cat /proc/%d/maps`",
+				  want, p->pid, p->comm, p->pid);
+	}
+	if (!found)
+		return agt_seterr(err, errlen, -ENOENT,
+				  "PID %d (%s) maps no file named like \"%s\"; see what it maps with "
+				  "`cat /proc/%d/maps`",
+				  p->pid, p->comm, want, p->pid);
+	snprintf(host_path, n, "/proc/%d/root%s", p->pid, mapped);
+	return 0;
+}

@@ -1,0 +1,30 @@
+/* Target processes: identity, and the objects they map (seen through /proc/PID/root, so paths
+ * inside containers resolve too). */
+#ifndef AGT_TARGET_H
+#define AGT_TARGET_H
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct agt_proc {
+	int pid;
+	char comm[17];
+	char exe[PATH_MAX];   /* executable path as the process sees it */
+	uint64_t start_ticks; /* /proc/PID/stat field 22: with pid, unique across reuse */
+	char session_id[17];  /* 16 hex: hash of boot id, pid, start time */
+	int pidfd;            /* -1 when not open */
+	int gone;             /* exited (exit seen or pidfd readable) */
+};
+
+/* Fill p for pid; -ESRCH "no process with PID N", -EACCES when /proc says no. */
+int agt_proc_open(int pid, struct agt_proc *p, char *err, size_t errlen);
+void agt_proc_close(struct agt_proc *p);
+
+/* Resolve a spec target for a process into a path usable from this (host) mount namespace:
+ *   "$exe"       the process's executable
+ *   "/abs/path"  that file in the process's filesystem (must be mapped or exist there)
+ *   "glob"       a mapped file whose basename matches (libssl.so*, python3.*)
+ * Writes host_path (/proc/PID/root/...) and the path as mapped by the process. */
+int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_path, size_t n,
+		     char *mapped, size_t mn, char *err, size_t errlen);
+#endif

@@ -1,0 +1,153 @@
+#include "core/util.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+int agt_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*end || end == s)
+		return -EINVAL;
+	if (errno == ERANGE || v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t agt_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+
+int64_t agt_mono_to_real_offset(void)
+{
+	/* Bracket the realtime read between two monotonic reads to halve the error. */
+	uint64_t a = clock_ns(CLOCK_MONOTONIC);
+	uint64_t r = clock_ns(CLOCK_REALTIME);
+	uint64_t b = clock_ns(CLOCK_MONOTONIC);
+
+	return (int64_t)r - (int64_t)(a + (b - a) / 2);
+}
+
+void agt_format_time(uint64_t real_ns, char *buf, size_t n)
+{
+	time_t secs = (time_t)(real_ns / 1000000000ull);
+	struct tm tm;
+	char base[24];
+
+	gmtime_r(&secs, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, n, "%s.%06uZ", base, (unsigned)((real_ns % 1000000000ull) / 1000));
+}
+
+void agt_rng_init(struct agt_rng *r)
+{
+	uint64_t seed = 0;
+
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = agt_mono_ns() ^ ((uint64_t)getpid() << 32);
+	r->s = seed ? seed : 0x9e3779b97f4a7c15ull;
+}
+
+uint64_t agt_rng_next(struct agt_rng *r)
+{
+	uint64_t x;
+
+	do {
+		/* xorshift64* */
+		x = r->s;
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		r->s = x;
+		x *= 0x2545f4914f6cdd1dull;
+	} while (!x);
+	return x;
+}
+
+void agt_hex(const uint8_t *bytes, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[bytes[i] >> 4];
+		out[2 * i + 1] = d[bytes[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+char *agt_read_file(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	size_t cap = 4096, n = 0;
+	char *buf;
+
+	if (!f)
+		return NULL;
+	buf = malloc(cap + 1);
+	while (buf) {
+		size_t got = fread(buf + n, 1, cap - n, f);
+
+		n += got;
+		if (n < cap)
+			break;
+		if (cap >= max) {
+			free(buf);
+			fclose(f);
+			errno = EFBIG;
+			return NULL;
+		}
+		cap *= 2;
+		char *nb = realloc(buf, cap + 1);
+		if (!nb) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf = nb;
+		}
+	}
+	if (buf && ferror(f)) {
+		int e = errno;
+		free(buf);
+		fclose(f);
+		errno = e ? e : EIO;
+		return NULL;
+	}
+	fclose(f);
+	if (!buf) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	buf[n] = 0;
+	if (len)
+		*len = n;
+	return buf;
+}
+
+uint64_t agt_fnv1a(const void *data, size_t n, uint64_t h)
+{
+	const unsigned char *p = data;
+
+	if (!h)
+		h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}

@@ -1,0 +1,183 @@
+/* Decoder for the ring buffer records of func.bpf.c and proc.bpf.c. Every record is checked
+ * against the size its kind needs; anything not understood is counted, never guessed at. */
+#include "core/log.h"
+#include "core/pipeline.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const agt_udrop_names[AGT_UDROP_MAX] = {"malformed_record", "unknown_probe",
+						     "unknown_pid"};
+const char *const agt_kdrop_names[AGT_KDROP_MAX] = {"ringbuf_full", "no_probe_config",
+						     "arg_read_failed"};
+
+static void pipeline_emit(void *ctx, const struct agt_span *s)
+{
+	struct agt_pipeline *p = ctx;
+
+	p->emitted++;
+	p->sink->span(p->sink, s);
+}
+
+int agt_pipeline_init(struct agt_pipeline *p, unsigned max_depth, unsigned max_threads)
+{
+	p->nest = agt_nest_new(max_depth, max_threads, pipeline_emit, p);
+	return p->nest ? 0 : -1;
+}
+
+void agt_pipeline_fini(struct agt_pipeline *p)
+{
+	agt_nest_free(p->nest);
+	p->nest = NULL;
+}
+
+struct agt_proc *agt_pipeline_proc(struct agt_pipeline *p, uint32_t pid)
+{
+	for (int i = 0; i < p->nprocs; i++)
+		if ((uint32_t)p->procs[i].pid == pid)
+			return &p->procs[i];
+	return NULL;
+}
+
+void agt_pipeline_state(struct agt_pipeline *p, struct agt_proc *proc, uint64_t ts, const char *what,
+			const char *message, int has_exit, uint32_t wait_status)
+{
+	struct agt_span s;
+
+	memset(&s, 0, sizeof(s));
+	agt_nest_new_ids(p->nest, &s);
+	s.start_ns = s.end_ns = ts;
+	s.pid = proc->pid;
+	s.proc = proc;
+	s.trace_type = "state_change";
+	snprintf(s.name, sizeof(s.name), "%s %s", what, proc->comm);
+	snprintf(s.message, sizeof(s.message), "%s", message ? message : "");
+	if (has_exit) {
+		s.has_exit = 1;
+		s.exit_code = (wait_status >> 8) & 0xff;
+		s.exit_signal = wait_status & 0x7f;
+		if (s.exit_code || s.exit_signal)
+			s.status = AGT_STATUS_ERROR;
+	}
+	pipeline_emit(p, &s);
+}
+
+void agt_pipeline_target_exit(struct agt_pipeline *p, struct agt_proc *proc, uint64_t ts,
+			      int has_status, uint32_t wait_status)
+{
+	char msg[128] = "exit status unknown";
+
+	if (proc->gone)
+		return;
+	proc->gone = 1;
+	p->live--;
+	agt_nest_process_exit(p->nest, proc->pid, ts);
+	if (has_status && (wait_status & 0x7f))
+		snprintf(msg, sizeof(msg), "killed by signal %u", wait_status & 0x7f);
+	else if (has_status)
+		snprintf(msg, sizeof(msg), "exited with code %u", (wait_status >> 8) & 0xff);
+	agt_pipeline_state(p, proc, ts, "exit", msg, has_status, wait_status);
+}
+
+static void read_value(struct agt_value *v, enum agt_value_kind kind, uint64_t raw, const char *str)
+{
+	v->kind = kind;
+	v->u = raw;
+	v->str[0] = 0;
+	if (kind == AGT_VAL_STR) {
+		memcpy(v->str, str, AGT_STR_LEN);
+		v->str[AGT_STR_LEN - 1] = 0;
+	}
+}
+
+static const struct agt_probe_info *probe_of(struct agt_pipeline *p, uint32_t id)
+{
+	if (id >= p->nprobes || !p->probes[id]) {
+		p->udrops[AGT_UDROP_UNKNOWN_PROBE]++;
+		return NULL;
+	}
+	return p->probes[id];
+}
+
+int agt_decode_record(void *ctx, void *data, size_t size)
+{
+	struct agt_pipeline *p = ctx;
+	const struct agt_event_hdr *h = data;
+	const struct agt_probe_info *probe;
+	struct agt_proc *proc;
+
+	p->records++;
+	if (size < sizeof(*h)) {
+		p->udrops[AGT_UDROP_MALFORMED]++;
+		return 0;
+	}
+	proc = agt_pipeline_proc(p, h->pid);
+	switch (h->kind) {
+	case AGT_EV_FUNC_ENTRY: {
+		const struct agt_func_entry *e = data;
+		struct agt_span s;
+
+		if (size < sizeof(*e)) {
+			p->udrops[AGT_UDROP_MALFORMED]++;
+			return 0;
+		}
+		if (!(probe = probe_of(p, h->probe_id)))
+			return 0;
+		if (!proc) {
+			p->udrops[AGT_UDROP_UNKNOWN_PID]++;
+			return 0;
+		}
+		memset(&s, 0, sizeof(s));
+		s.start_ns = h->ts_ns;
+		s.pid = h->pid;
+		s.tid = h->tid;
+		s.probe = probe;
+		s.proc = proc;
+		s.trace_type = probe->ps->trace_type;
+		memcpy(s.name, probe->span_name, sizeof(s.name));
+		s.nargs = probe->ps->nargs;
+		for (int i = 0; i < s.nargs; i++)
+			read_value(&s.args[i], probe->ps->args[i].kind, e->args[i], e->str[i]);
+		agt_nest_enter(p->nest, &s, probe->ps->ret_mode == AGT_RET_NONE);
+		return 0;
+	}
+	case AGT_EV_FUNC_RETURN: {
+		const struct agt_func_return *e = data;
+		struct agt_value v;
+
+		if (size < sizeof(*e)) {
+			p->udrops[AGT_UDROP_MALFORMED]++;
+			return 0;
+		}
+		if (!(probe = probe_of(p, h->probe_id)))
+			return 0;
+		if (!proc) {
+			p->udrops[AGT_UDROP_UNKNOWN_PID]++;
+			return 0;
+		}
+		read_value(&v, probe->ps->ret.kind, e->ret, e->str);
+		agt_nest_leave(p->nest, h->pid, h->tid, probe, h->ts_ns, &v);
+		return 0;
+	}
+	case AGT_EV_PROC_EXIT: {
+		const struct agt_proc_exit *e = data;
+
+		if (size < sizeof(*e)) {
+			p->udrops[AGT_UDROP_MALFORMED]++;
+			return 0;
+		}
+		if (!proc) {
+			p->udrops[AGT_UDROP_UNKNOWN_PID]++;
+			return 0;
+		}
+		if (e->group_dead)
+			agt_pipeline_target_exit(p, proc, h->ts_ns, 1, e->exit_code);
+		else
+			agt_nest_thread_exit(p->nest, h->pid, h->tid, h->ts_ns);
+		return 0;
+	}
+	default:
+		p->udrops[AGT_UDROP_MALFORMED]++;
+		return 0;
+	}
+}

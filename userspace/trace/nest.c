@@ -1,0 +1,263 @@
+#include "trace/nest.h"
+#include "core/util.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBUCKETS 1024
+
+const char *const agt_status_names[3] = {"ok", "error", "unfinished"};
+
+struct thread {
+	struct thread *next;
+	uint32_t pid, tid;
+	struct agt_span *stack; /* open calls, outermost first */
+	unsigned depth, cap;
+	uint64_t overflow; /* entries beyond max_depth still open */
+};
+
+struct agt_nest {
+	unsigned max_depth, max_threads, nthreads;
+	agt_span_cb cb;
+	void *ctx;
+	struct agt_rng rng;
+	struct agt_nest_stats st;
+	struct thread *buckets[NBUCKETS];
+};
+
+struct agt_nest *agt_nest_new(unsigned max_depth, unsigned max_threads, agt_span_cb cb, void *ctx)
+{
+	struct agt_nest *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->max_depth = max_depth ? max_depth : 1;
+	n->max_threads = max_threads ? max_threads : 1;
+	n->cb = cb;
+	n->ctx = ctx;
+	agt_rng_init(&n->rng);
+	return n;
+}
+
+static unsigned bucket(uint32_t pid, uint32_t tid)
+{
+	return (unsigned)((pid * 2654435761u) ^ tid) % NBUCKETS;
+}
+
+static struct thread **find(struct agt_nest *n, uint32_t pid, uint32_t tid)
+{
+	struct thread **pp = &n->buckets[bucket(pid, tid)];
+
+	while (*pp && ((*pp)->pid != pid || (*pp)->tid != tid))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void drop_if_idle(struct agt_nest *n, struct thread **pp)
+{
+	struct thread *t = *pp;
+
+	if (t->depth || t->overflow)
+		return;
+	*pp = t->next;
+	free(t->stack);
+	free(t);
+	n->nthreads--;
+}
+
+void agt_nest_new_ids(struct agt_nest *n, struct agt_span *s)
+{
+	uint64_t a = agt_rng_next(&n->rng), b = agt_rng_next(&n->rng);
+
+	memcpy(s->trace_id, &a, 8);
+	memcpy(s->trace_id + 8, &b, 8);
+	s->span_id = agt_rng_next(&n->rng);
+	s->parent_id = 0;
+}
+
+static void emit(struct agt_nest *n, struct agt_span *s)
+{
+	n->st.spans++;
+	if (s->status == AGT_STATUS_UNFINISHED)
+		n->st.unfinished++;
+	n->cb(n->ctx, s);
+}
+
+void agt_nest_enter(struct agt_nest *n, const struct agt_span *in, int instant)
+{
+	struct thread **pp = find(n, in->pid, in->tid), *t = *pp;
+	struct agt_span s = *in;
+
+	if (!t) {
+		if (instant) {
+			agt_nest_new_ids(n, &s);
+			s.depth = 0;
+			s.end_ns = s.start_ns;
+			emit(n, &s);
+			return;
+		}
+		if (n->nthreads >= n->max_threads) {
+			n->st.thread_table_full++;
+			return;
+		}
+		t = calloc(1, sizeof(*t));
+		if (!t) {
+			n->st.thread_table_full++;
+			return;
+		}
+		t->pid = in->pid;
+		t->tid = in->tid;
+		*pp = t;
+		n->nthreads++;
+	}
+	if (t->overflow || (!instant && t->depth >= n->max_depth)) {
+		if (!instant)
+			t->overflow++;
+		n->st.depth_exceeded++;
+		return;
+	}
+	if (t->depth) {
+		const struct agt_span *top = &t->stack[t->depth - 1];
+
+		memcpy(s.trace_id, top->trace_id, sizeof(s.trace_id));
+		s.parent_id = top->span_id;
+		s.span_id = agt_rng_next(&n->rng);
+	} else {
+		agt_nest_new_ids(n, &s);
+	}
+	s.depth = t->depth;
+	if (instant) {
+		s.end_ns = s.start_ns;
+		emit(n, &s);
+		drop_if_idle(n, pp);
+		return;
+	}
+	if (t->depth == t->cap) {
+		unsigned cap = t->cap ? t->cap * 2 : 8;
+		struct agt_span *ns;
+
+		if (cap > n->max_depth)
+			cap = n->max_depth;
+		ns = realloc(t->stack, cap * sizeof(*ns));
+		if (!ns) {
+			t->overflow++;
+			n->st.depth_exceeded++;
+			return;
+		}
+		t->stack = ns;
+		t->cap = cap;
+	}
+	t->stack[t->depth++] = s;
+}
+
+/* Pop and emit the top call of a thread with the given status. */
+static void pop(struct agt_nest *n, struct thread *t, uint64_t ts, enum agt_status st)
+{
+	struct agt_span *s = &t->stack[--t->depth];
+
+	s->end_ns = ts;
+	s->status = st;
+	emit(n, s);
+}
+
+void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid, const struct agt_probe_info *probe,
+		    uint64_t ts, const struct agt_value *ret)
+{
+	struct thread **pp = find(n, pid, tid), *t = *pp;
+	int i;
+
+	if (!t) {
+		n->st.return_without_entry++;
+		return;
+	}
+	if (t->overflow) {
+		/* Returns match calls in LIFO order: this one belongs to a skipped deep call. */
+		t->overflow--;
+		drop_if_idle(n, pp);
+		return;
+	}
+	for (i = (int)t->depth - 1; i >= 0 && t->stack[i].probe != probe; i--)
+		;
+	if (i < 0) {
+		n->st.return_without_entry++;
+		return;
+	}
+	/* Calls above the matching one never returned (longjmp, exception, tail call). */
+	while ((int)t->depth > i + 1)
+		pop(n, t, ts, AGT_STATUS_UNFINISHED);
+	if (ret)
+		t->stack[i].ret = *ret;
+	pop(n, t, ts, AGT_STATUS_OK);
+	drop_if_idle(n, pp);
+}
+
+static void close_thread(struct agt_nest *n, struct thread **pp, uint64_t ts)
+{
+	struct thread *t = *pp;
+
+	while (t->depth)
+		pop(n, t, ts, AGT_STATUS_UNFINISHED);
+	t->overflow = 0;
+	drop_if_idle(n, pp);
+}
+
+void agt_nest_thread_exit(struct agt_nest *n, uint32_t pid, uint32_t tid, uint64_t ts)
+{
+	struct thread **pp = find(n, pid, tid);
+
+	if (*pp)
+		close_thread(n, pp, ts);
+}
+
+static void close_matching(struct agt_nest *n, int all, uint32_t pid, uint64_t ts)
+{
+	for (unsigned b = 0; b < NBUCKETS; b++) {
+		struct thread **pp = &n->buckets[b];
+
+		while (*pp) {
+			if (all || (*pp)->pid == pid)
+				close_thread(n, pp, ts); /* unlinks *pp */
+			else
+				pp = &(*pp)->next;
+		}
+	}
+}
+
+void agt_nest_process_exit(struct agt_nest *n, uint32_t pid, uint64_t ts) { close_matching(n, 0, pid, ts); }
+void agt_nest_flush(struct agt_nest *n, uint64_t ts) { close_matching(n, 1, 0, ts); }
+unsigned agt_nest_open_threads(const struct agt_nest *n) { return n->nthreads; }
+const struct agt_nest_stats *agt_nest_stats(const struct agt_nest *n) { return &n->st; }
+
+void agt_nest_free(struct agt_nest *n)
+{
+	if (!n)
+		return;
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct thread *t = n->buckets[b], *nx; t; t = nx) {
+			nx = t->next;
+			free(t->stack);
+			free(t);
+		}
+	free(n);
+}
+
+void agt_value_format(const struct agt_value *v, char *buf, size_t n)
+{
+	switch (v->kind) {
+	case AGT_VAL_INT:
+		snprintf(buf, n, "%" PRId64, (int64_t)v->u);
+		break;
+	case AGT_VAL_UINT:
+		snprintf(buf, n, "%" PRIu64, v->u);
+		break;
+	case AGT_VAL_PTR:
+		snprintf(buf, n, "0x%" PRIx64, v->u);
+		break;
+	case AGT_VAL_STR:
+		snprintf(buf, n, "\"%s\"", v->str);
+		break;
+	default:
+		snprintf(buf, n, "?");
+	}
+}

@@ -1,0 +1,35 @@
+/* Thread nesting: function entries and returns become spans; a call that starts while another
+ * is open on the same thread is its child. Memory is bounded: at most max_depth open calls per
+ * thread (deeper ones are counted and skipped, their returns matched by count) and at most
+ * max_threads threads with open calls. */
+#ifndef AGT_NEST_H
+#define AGT_NEST_H
+#include "trace/span.h"
+
+typedef void (*agt_span_cb)(void *ctx, const struct agt_span *s);
+
+struct agt_nest_stats {
+	uint64_t spans;                /* spans emitted */
+	uint64_t unfinished;           /* of which closed without a return */
+	uint64_t depth_exceeded;       /* entries dropped: thread already max_depth deep */
+	uint64_t return_without_entry; /* returns of calls that started before attach */
+	uint64_t thread_table_full;    /* entries dropped: max_threads threads busy */
+};
+
+struct agt_nest;
+struct agt_nest *agt_nest_new(unsigned max_depth, unsigned max_threads, agt_span_cb cb, void *ctx);
+/* s: the span as known at entry (probe, proc, pid, tid, start_ns, args, name, trace_type).
+ * instant: entry-only probe, emitted at once with zero duration. */
+void agt_nest_enter(struct agt_nest *n, const struct agt_span *s, int instant);
+void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid, const struct agt_probe_info *probe,
+		    uint64_t ts, const struct agt_value *ret);
+/* Close open calls as unfinished: one thread, one process, or everything. */
+void agt_nest_thread_exit(struct agt_nest *n, uint32_t pid, uint32_t tid, uint64_t ts);
+void agt_nest_process_exit(struct agt_nest *n, uint32_t pid, uint64_t ts);
+void agt_nest_flush(struct agt_nest *n, uint64_t ts);
+/* A new root span id/trace id, for events that are not function calls. */
+void agt_nest_new_ids(struct agt_nest *n, struct agt_span *s);
+unsigned agt_nest_open_threads(const struct agt_nest *n);
+const struct agt_nest_stats *agt_nest_stats(const struct agt_nest *n);
+void agt_nest_free(struct agt_nest *n);
+#endif

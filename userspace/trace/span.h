@@ -1,0 +1,51 @@
+/* Finished spans and events: the plain record the trace stage hands to exporters. */
+#ifndef AGT_SPAN_H
+#define AGT_SPAN_H
+#include <limits.h>
+#include <stdint.h>
+#include "agtrace.h"
+#include "core/spec.h"
+#include "core/target.h"
+
+enum agt_status { AGT_STATUS_OK = 0, AGT_STATUS_ERROR = 1, AGT_STATUS_UNFINISHED = 2 };
+extern const char *const agt_status_names[3];
+
+struct agt_value {
+	enum agt_value_kind kind;
+	uint64_t u;
+	char str[AGT_STR_LEN];
+};
+
+/* One attached probe id: a spec probe resolved to one symbol (or marker) in one object. */
+struct agt_probe_info {
+	uint32_t id;
+	const struct agt_spec *spec;
+	const struct agt_probe_spec *ps;
+	char symbol[128];    /* function name, or provider:name for USDT */
+	char span_name[160]; /* the spec's span template, rendered */
+	char object[PATH_MAX]; /* the file as the target maps it */
+};
+
+struct agt_span {
+	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
+	uint8_t trace_id[16];
+	uint64_t span_id, parent_id; /* parent_id 0: a root */
+	uint32_t pid, tid;
+	uint32_t depth;
+	enum agt_status status;
+	const char *trace_type;
+	char name[160];
+	const struct agt_probe_info *probe; /* NULL for state_change events */
+	const struct agt_proc *proc;        /* may be NULL */
+	struct agt_value args[AGT_MAX_ARGS];
+	int nargs;
+	struct agt_value ret; /* kind NONE: none recorded */
+	/* state_change / error events */
+	char message[256];
+	int has_exit;
+	int exit_code, exit_signal;
+};
+
+/* Render one value as text (for the tree); buf >= 96. */
+void agt_value_format(const struct agt_value *v, char *buf, size_t n);
+#endif

@@ -62,6 +62,7 @@ struct agt_event_hdr {
 /* Function (uprobe or USDT) entry: raw register/argument values and copied strings. */
 struct agt_func_entry {
 	struct agt_event_hdr h;
+	__u64 sp; /* stack pointer at entry: the frame's identity (0 for USDT) */
 	__u64 args[AGT_MAX_ARGS];
 	char str[AGT_MAX_ARGS][AGT_STR_LEN];
 };
@@ -69,6 +70,8 @@ struct agt_func_entry {
 /* Function return (uretprobe, return instruction, or return USDT marker). */
 struct agt_func_return {
 	struct agt_event_hdr h;
+	__u64 sp; /* stack pointer at return: entry sp + 8 after a uretprobe, = entry sp at a ret
+		   * instruction, 0 for USDT */
 	__u64 ret;
 	char str[AGT_STR_LEN];
 };

@@ -88,6 +88,7 @@ int BPF_KPROBE(func_entry)
 		return 0;
 	}
 	fill_hdr(&e->h, AGT_EV_FUNC_ENTRY, cookie);
+	e->sp = PT_REGS_SP_CORE(ctx);
 #pragma unroll
 	for (int i = 0; i < AGT_MAX_ARGS; i++) {
 		e->str[i][0] = 0;
@@ -102,7 +103,7 @@ int BPF_KPROBE(func_entry)
 	return 0;
 }
 
-static __always_inline int emit_return(__u64 cookie, __u64 ret)
+static __always_inline int emit_return(__u64 cookie, __u64 ret, __u64 sp)
 {
 	struct agt_probe_cfg *cfg = cfg_for(cookie);
 	struct agt_func_return *e;
@@ -116,6 +117,7 @@ static __always_inline int emit_return(__u64 cookie, __u64 ret)
 	}
 	fill_hdr(&e->h, AGT_EV_FUNC_RETURN, cookie);
 	e->ret = ret;
+	e->sp = sp;
 	e->str[0] = 0;
 	if (cfg->ret_kind == AGT_VAL_STR)
 		read_str(e->str, ret);
@@ -128,7 +130,7 @@ static __always_inline int emit_return(__u64 cookie, __u64 ret)
 SEC("uprobe")
 int BPF_KPROBE(func_return)
 {
-	return emit_return(bpf_get_attach_cookie(ctx), PT_REGS_RC_CORE(ctx));
+	return emit_return(bpf_get_attach_cookie(ctx), PT_REGS_RC_CORE(ctx), PT_REGS_SP_CORE(ctx));
 }
 
 /* USDT marker that opens a span: its arguments as the span's arguments. */
@@ -149,6 +151,7 @@ int BPF_USDT(usdt_entry)
 		return 0;
 	}
 	fill_hdr(&e->h, AGT_EV_FUNC_ENTRY, cookie);
+	e->sp = 0;
 #pragma unroll
 	for (int i = 0; i < AGT_MAX_ARGS; i++) {
 		e->str[i][0] = 0;
@@ -175,5 +178,5 @@ int BPF_USDT(usdt_return)
 
 	if (bpf_usdt_arg_cnt(ctx) > 0 && bpf_usdt_arg(ctx, 0, &v) < 0)
 		agt_count_drop(AGT_KDROP_ARG_READ);
-	return emit_return(bpf_usdt_cookie(ctx), v);
+	return emit_return(bpf_usdt_cookie(ctx), v, 0);
 }

@@ -5,6 +5,7 @@
  *   recurse N   recurse(N): N+1 nested calls
  *   jump        catcher() -> thrower() which longjmps out: thrower never returns
  *   thread      a thread calls thread_body(), which calls pthread_exit inside it
+ *   sleep MS    napper(MS): a call still open while the test stops the tracer
  *   quit / EOF  exit 0;  exit N: exit with code N */
 #include <pthread.h>
 #include <setjmp.h>
@@ -36,17 +37,14 @@ NOINLINE int outer(int n)
 
 NOINLINE long multi_ret(long n)
 {
+	/* Early returns before the frame is set up (shrink-wrapping) give several ret
+	 * instructions; the test checks there is more than one. */
 	if (n < 0)
 		return -1;
 	if (n == 0)
 		return 100;
-	long acc = 0;
-	for (long i = 0; i < n; i++) {
-		acc += i * sink;
-		if (acc > 1000000)
-			return acc;
-	}
-	sink += (int)acc;
+	long r = leaf((int)n, "m");
+	sink += (int)r;
 	return n * 10;
 }
 
@@ -77,6 +75,12 @@ NOINLINE void thread_body(int n)
 	pthread_exit(NULL);
 }
 
+NOINLINE int napper(int ms)
+{
+	usleep((useconds_t)ms * 1000);
+	return ms;
+}
+
 static void *thread_main(void *arg)
 {
 	thread_body((int)(long)arg);
@@ -101,6 +105,8 @@ int main(void)
 			printf("multi %ld\n", multi_ret(n));
 		else if (!strcmp(cmd, "recurse"))
 			printf("recurse %d\n", recurse((int)n));
+		else if (!strcmp(cmd, "sleep"))
+			printf("slept %d\n", napper((int)n));
 		else if (!strcmp(cmd, "jump"))
 			printf("jump %d\n", catcher());
 		else if (!strcmp(cmd, "thread")) {

@@ -129,6 +129,7 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 		}
 		memset(&s, 0, sizeof(s));
 		s.start_ns = h->ts_ns;
+		s.frame_sp = e->sp;
 		s.pid = h->pid;
 		s.tid = h->tid;
 		s.probe = probe;
@@ -144,6 +145,7 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 	case AGT_EV_FUNC_RETURN: {
 		const struct agt_func_return *e = data;
 		struct agt_value v;
+		uint64_t frame_sp;
 
 		if (size < sizeof(*e)) {
 			p->udrops[AGT_UDROP_MALFORMED]++;
@@ -156,7 +158,9 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			return 0;
 		}
 		read_value(&v, probe->ps->ret.kind, e->ret, e->str);
-		agt_nest_leave(p->nest, h->pid, h->tid, probe, h->ts_ns, &v);
+		/* After a uretprobe the return address is popped: the entry sp is 8 bytes lower. */
+		frame_sp = e->sp && probe->ps->ret_mode == AGT_RET_URETPROBE ? e->sp - 8 : e->sp;
+		agt_nest_leave(p->nest, h->pid, h->tid, probe, frame_sp, h->ts_ns, &v);
 		return 0;
 	}
 	case AGT_EV_PROC_EXIT: {

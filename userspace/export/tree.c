@@ -39,9 +39,11 @@ static void print_line(struct tree *t, const struct agt_span *s, unsigned indent
 		fprintf(t->out, t->color ? "  \033[31m%s\033[0m" : "  %s", agt_status_names[s->status]);
 	if (s->message[0])
 		fprintf(t->out, "  %s", s->message);
-	if (indent == 0)
+	if (indent == 0 && s->tid)
 		fprintf(t->out, "  [%s pid %u tid %u %s]", s->trace_type, s->pid, s->tid,
 			s->proc ? s->proc->comm : "");
+	else if (indent == 0)
+		fprintf(t->out, "  [%s pid %u %s]", s->trace_type, s->pid, s->proc ? s->proc->comm : "");
 	fputc('\n', t->out);
 }
 

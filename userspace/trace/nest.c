@@ -162,7 +162,7 @@ static void pop(struct agt_nest *n, struct thread *t, uint64_t ts, enum agt_stat
 }
 
 void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid, const struct agt_probe_info *probe,
-		    uint64_t ts, const struct agt_value *ret)
+		    uint64_t frame_sp, uint64_t ts, const struct agt_value *ret)
 {
 	struct thread **pp = find(n, pid, tid), *t = *pp;
 	int i;
@@ -171,18 +171,28 @@ void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid, const struct
 		n->st.return_without_entry++;
 		return;
 	}
-	if (t->overflow) {
-		/* Returns match calls in LIFO order: this one belongs to a skipped deep call. */
+	if (!frame_sp && t->overflow) {
+		/* No stack pointer (USDT): returns match calls in LIFO order, so this one
+		 * belongs to the innermost skipped call. */
 		t->overflow--;
 		drop_if_idle(n, pp);
 		return;
 	}
-	for (i = (int)t->depth - 1; i >= 0 && t->stack[i].probe != probe; i--)
-		;
+	for (i = (int)t->depth - 1; i >= 0; i--)
+		if (t->stack[i].probe == probe && (!frame_sp || t->stack[i].frame_sp == frame_sp))
+			break;
 	if (i < 0) {
-		n->st.return_without_entry++;
+		/* Not a kept frame: a call skipped for depth (counted at its entry) while any are
+		 * open, else a call that started before attach. */
+		if (t->overflow)
+			t->overflow--;
+		else
+			n->st.return_without_entry++;
+		drop_if_idle(n, pp);
 		return;
 	}
+	/* Every call deeper than a kept frame that returns is over, skipped ones included. */
+	t->overflow = 0;
 	/* Calls above the matching one never returned (longjmp, exception, tail call). */
 	while ((int)t->depth > i + 1)
 		pop(n, t, ts, AGT_STATUS_UNFINISHED);

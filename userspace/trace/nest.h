@@ -21,8 +21,11 @@ struct agt_nest *agt_nest_new(unsigned max_depth, unsigned max_threads, agt_span
 /* s: the span as known at entry (probe, proc, pid, tid, start_ns, args, name, trace_type).
  * instant: entry-only probe, emitted at once with zero duration. */
 void agt_nest_enter(struct agt_nest *n, const struct agt_span *s, int instant);
+/* frame_sp: the entry stack pointer of the returning call, so a return finds its own frame even
+ * when returns of deeper calls went missing (the kernel keeps at most 64 nested uretprobes);
+ * 0 matches the innermost open call of the same probe. */
 void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid, const struct agt_probe_info *probe,
-		    uint64_t ts, const struct agt_value *ret);
+		    uint64_t frame_sp, uint64_t ts, const struct agt_value *ret);
 /* Close open calls as unfinished: one thread, one process, or everything. */
 void agt_nest_thread_exit(struct agt_nest *n, uint32_t pid, uint32_t tid, uint64_t ts);
 void agt_nest_process_exit(struct agt_nest *n, uint32_t pid, uint64_t ts);

@@ -32,6 +32,7 @@ struct agt_span {
 	uint64_t span_id, parent_id; /* parent_id 0: a root */
 	uint32_t pid, tid;
 	uint32_t depth;
+	uint64_t frame_sp; /* stack pointer at entry; 0 when unknown (USDT) */
 	enum agt_status status;
 	const char *trace_type;
 	char name[160];

@@ -1,0 +1,148 @@
+/* JSON output (the trace-model fields, exact values) and the record decoder (malformed
+ * records are counted, never crash). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/pipeline.h"
+
+static struct agt_spec spec = {.name = "demo"};
+static struct agt_probe_spec ps = {
+	.trace_type = "tool_call",
+	.nargs = 2,
+	.args = {{"n", AGT_VAL_INT}, {"label", AGT_VAL_STR}},
+	.ret = {"return_value", AGT_VAL_INT},
+};
+static struct agt_probe_info probe = {.id = 0, .spec = &spec, .ps = &ps, .symbol = "leaf",
+				      .span_name = "leaf", .object = "/usr/bin/demo"};
+static struct agt_proc proc = {.pid = 4242, .comm = "demo", .exe = "/usr/bin/demo",
+			       .session_id = "00112233445566ff"};
+
+static void span_json_fields(void **state)
+{
+	(void)state;
+	struct agt_export_ctx c = {.mono_to_real = 1764061200000000000ll, .host = "node-1"};
+	struct agt_span s;
+	cJSON *o;
+	char *text;
+
+	memset(&s, 0, sizeof(s));
+	for (int i = 0; i < 16; i++)
+		s.trace_id[i] = (uint8_t)i;
+	s.span_id = 0x0102030405060708ull;
+	s.parent_id = 0xa0a1a2a3a4a5a6a7ull;
+	s.start_ns = 1500;
+	s.end_ns = 1500 + 2345678;
+	s.pid = 4242;
+	s.tid = 4243;
+	s.depth = 1;
+	s.trace_type = "tool_call";
+	strcpy(s.name, "leaf");
+	s.probe = &probe;
+	s.proc = &proc;
+	s.nargs = 2;
+	s.args[0] = (struct agt_value){.kind = AGT_VAL_INT, .u = (uint64_t)-3};
+	s.args[1] = (struct agt_value){.kind = AGT_VAL_STR, .str = "a\"b"};
+	s.ret = (struct agt_value){.kind = AGT_VAL_INT, .u = 6};
+	o = agt_span_to_json(&s, &c);
+	text = cJSON_PrintUnformatted(o);
+	assert_string_equal(
+		text,
+		"{\"@timestamp\":\"2025-11-25T09:00:00.000001Z\",\"end_time\":\"2025-11-25T09:00:00.002347Z\","
+		"\"trace_id\":\"000102030405060708090a0b0c0d0e0f\",\"span_id\":\"0102030405060708\","
+		"\"parent_span_id\":\"a0a1a2a3a4a5a6a7\",\"trace_type\":\"tool_call\",\"name\":\"leaf\","
+		"\"duration_ms\":2.345,\"status\":\"ok\",\"session_id\":\"00112233445566ff\","
+		"\"process\":{\"pid\":4242,\"name\":\"demo\",\"executable\":\"/usr/bin/demo\",\"thread\":{\"id\":4243}},"
+		"\"host\":{\"name\":\"node-1\"},\"probe\":{\"spec\":\"demo\",\"symbol\":\"leaf\","
+		"\"object\":\"/usr/bin/demo\",\"depth\":1,\"args\":{\"n\":-3,\"label\":\"a\\\"b\"},\"return_value\":6}}");
+	free(text);
+	cJSON_Delete(o);
+
+	/* Unfinished spans carry no return value; roots no parent. */
+	s.status = AGT_STATUS_UNFINISHED;
+	s.parent_id = 0;
+	o = agt_span_to_json(&s, &c);
+	assert_null(cJSON_GetObjectItem(o, "parent_span_id"));
+	assert_string_equal(cJSON_GetObjectItem(o, "status")->valuestring, "unfinished");
+	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "probe"), "return_value"));
+	cJSON_Delete(o);
+}
+
+static struct agt_span got[64];
+static int ngot;
+static void sink_span(struct agt_sink *s, const struct agt_span *sp)
+{
+	(void)s;
+	got[ngot++] = *sp;
+}
+
+static void decoder_counts_malformed(void **state)
+{
+	(void)state;
+	struct agt_sink sink = {.span = sink_span};
+	struct agt_probe_info *probes[1] = {&probe};
+	struct agt_pipeline p = {.probes = probes, .nprobes = 1, .procs = &proc, .nprocs = 1,
+				 .live = 1, .sink = &sink};
+	struct agt_func_entry e;
+	struct agt_func_return r;
+	struct agt_proc_exit x;
+
+	ngot = 0;
+	proc.gone = 0;
+	assert_int_equal(agt_pipeline_init(&p, 8, 8), 0);
+	memset(&e, 0, sizeof(e));
+	e.h = (struct agt_event_hdr){AGT_EV_FUNC_ENTRY, 0, 4242, 4243, 100};
+	e.args[0] = 5;
+	strcpy(e.str[1], "hi");
+	agt_decode_record(&p, &e, sizeof(e));
+	agt_decode_record(&p, &e, 10);                 /* short header */
+	agt_decode_record(&p, &e, sizeof(e.h) + 8);    /* short entry */
+	e.h.probe_id = 9;
+	agt_decode_record(&p, &e, sizeof(e));          /* unknown probe */
+	e.h.probe_id = 0;
+	e.h.pid = 1;
+	agt_decode_record(&p, &e, sizeof(e));          /* not a target */
+	e.h.kind = 77;
+	agt_decode_record(&p, &e, sizeof(e));          /* unknown kind */
+	memset(&r, 0, sizeof(r));
+	r.h = (struct agt_event_hdr){AGT_EV_FUNC_RETURN, 0, 4242, 4243, 300};
+	r.ret = 10;
+	agt_decode_record(&p, &r, sizeof(r));
+	assert_int_equal(ngot, 1);
+	assert_string_equal(got[0].name, "leaf");
+	assert_int_equal((int64_t)got[0].args[0].u, 5);
+	assert_string_equal(got[0].args[1].str, "hi");
+	assert_int_equal(got[0].ret.u, 10);
+	assert_int_equal(got[0].end_ns - got[0].start_ns, 200);
+	assert_int_equal(p.udrops[AGT_UDROP_MALFORMED], 3);
+	assert_int_equal(p.udrops[AGT_UDROP_UNKNOWN_PROBE], 1);
+	assert_int_equal(p.udrops[AGT_UDROP_UNKNOWN_PID], 1);
+	assert_int_equal(p.records, 7);
+
+	/* Process exit: a state_change with the exit code, once. */
+	memset(&x, 0, sizeof(x));
+	x.h = (struct agt_event_hdr){AGT_EV_PROC_EXIT, 0, 4242, 4242, 400};
+	x.exit_code = 3 << 8;
+	x.group_dead = 1;
+	agt_decode_record(&p, &x, sizeof(x));
+	agt_decode_record(&p, &x, sizeof(x));
+	assert_int_equal(ngot, 2);
+	assert_string_equal(got[1].trace_type, "state_change");
+	assert_string_equal(got[1].name, "exit demo");
+	assert_string_equal(got[1].message, "exited with code 3");
+	assert_int_equal(got[1].exit_code, 3);
+	assert_int_equal(got[1].status, AGT_STATUS_ERROR);
+	assert_int_equal(p.live, 0);
+	agt_pipeline_fini(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(span_json_fields),
+		cmocka_unit_test(decoder_counts_malformed),
+	};
+	return cmocka_run_group_tests_name("output", tests, NULL, NULL);
+}

@@ -22,7 +22,7 @@ LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -Ibpf/$(ARCH) \
 	-I/usr/include/$(TRIPLE) -Wall -Werror
 
-.PHONY: all deps test unit integration bench clean format
+.PHONY: all deps test unit integration bench clean format demo
 .SECONDARY:
 all: agtrace
 
@@ -70,6 +70,9 @@ test: unit integration
 
 bench: agtrace $(TARGET_BINS)
 	/usr/bin/python3 tests/bench/bench_uprobe.py
+
+demo: agtrace $(TARGET_BINS)
+	bash tests/demo.sh
 
 format:
 	clang-format -i $$(find userspace tests bpf -name '*.[ch]' ! -name vmlinux.h)

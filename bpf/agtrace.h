@@ -30,14 +30,14 @@ enum agt_value_kind {
 /* Calling convention used to find arguments in registers. */
 enum agt_abi {
 	AGT_ABI_SYSV = 0, /* C: rdi, rsi, rdx, rcx, r8, r9 */
-	AGT_ABI_GO = 1,   /* Go ABIInternal: rax, rbx, rcx, rdi, rsi, r8 */
+	AGT_ABI_GO = 1,	  /* Go ABIInternal: rax, rbx, rcx, rdi, rsi, r8 */
 };
 
 /* Reasons the kernel side drops or degrades an event; indexes of the drops map. */
 enum agt_kdrop {
 	AGT_KDROP_RINGBUF_FULL = 0, /* ring buffer had no room: event lost */
 	AGT_KDROP_NO_CONFIG = 1,    /* probe id without configuration: event lost */
-	AGT_KDROP_ARG_READ = 2,     /* an argument could not be read: event kept, value 0 */
+	AGT_KDROP_ARG_READ = 2,	    /* an argument could not be read: event kept, value 0 */
 	AGT_KDROP_MAX = 3,
 };
 

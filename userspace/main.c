@@ -12,20 +12,23 @@ static const struct cmd {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } cmds[] = {
-	{"check", cmd_check, "preflight: can agtrace run on this kernel with these privileges?"},
-	{"attach", cmd_attach, "trace running processes by PID and print their spans"},
-	{"probes", cmd_probes, "list the shipped probe specs, or check a spec file"},
+    {"check", cmd_check, "preflight: can agtrace run on this kernel with these privileges?"},
+    {"attach", cmd_attach, "trace running processes by PID and print their spans"},
+    {"probes", cmd_probes, "list the shipped probe specs, or check a spec file"},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: agtrace [-v] COMMAND [ARGS]\n\n"
-		   "Trace AI agents and other running programs through eBPF, without touching them.\n\n"
-		   "Commands:\n");
+	fprintf(
+	    f, "Usage: agtrace [-v] COMMAND [ARGS]\n\n"
+	       "Trace AI agents and other running programs through eBPF, without touching them.\n\n"
+	       "Commands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
-	fprintf(f, "\n`agtrace COMMAND --help` tells more. Start with `agtrace check`, then for example\n"
-		   "  agtrace attach -p $(pidof myapp) --uprobe /usr/local/bin/myapp:handle_request\n");
+	fprintf(
+	    f,
+	    "\n`agtrace COMMAND --help` tells more. Start with `agtrace check`, then for example\n"
+	    "  agtrace attach -p $(pidof myapp) --uprobe /usr/local/bin/myapp:handle_request\n");
 }
 
 int main(int argc, char **argv)

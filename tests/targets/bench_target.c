@@ -29,7 +29,8 @@ int main(void)
 		for (long i = 0; i < n; i++)
 			work(i);
 		clock_gettime(CLOCK_MONOTONIC, &b);
-		printf("elapsed %lld\n", (long long)(b.tv_sec - a.tv_sec) * 1000000000ll + (b.tv_nsec - a.tv_nsec));
+		printf("elapsed %lld\n",
+		       (long long)(b.tv_sec - a.tv_sec) * 1000000000ll + (b.tv_nsec - a.tv_nsec));
 	}
 	return 0;
 }

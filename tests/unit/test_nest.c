@@ -35,7 +35,8 @@ static void enter(struct agt_nest *n, const struct agt_probe_info *p, uint32_t t
 	agt_nest_enter(n, &s, 0);
 }
 
-static void leave(struct agt_nest *n, const struct agt_probe_info *p, uint32_t tid, uint64_t ts, uint64_t rv)
+static void leave(struct agt_nest *n, const struct agt_probe_info *p, uint32_t tid, uint64_t ts,
+		  uint64_t rv)
 {
 	struct agt_value v = {.kind = AGT_VAL_INT, .u = rv};
 
@@ -258,13 +259,13 @@ static void flush_closes_everything(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(nests_by_thread, setup),
-		cmocka_unit_test_setup(missing_returns_close_as_unfinished, setup),
-		cmocka_unit_test_setup(deep_recursion_is_bounded, setup),
-		cmocka_unit_test_setup(returns_match_frames_by_stack_pointer, setup),
-		cmocka_unit_test_setup(thread_and_process_exit, setup),
-		cmocka_unit_test_setup(instant_events_nest_without_opening, setup),
-		cmocka_unit_test_setup(flush_closes_everything, setup),
+	    cmocka_unit_test_setup(nests_by_thread, setup),
+	    cmocka_unit_test_setup(missing_returns_close_as_unfinished, setup),
+	    cmocka_unit_test_setup(deep_recursion_is_bounded, setup),
+	    cmocka_unit_test_setup(returns_match_frames_by_stack_pointer, setup),
+	    cmocka_unit_test_setup(thread_and_process_exit, setup),
+	    cmocka_unit_test_setup(instant_events_nest_without_opening, setup),
+	    cmocka_unit_test_setup(flush_closes_everything, setup),
 	};
 	return cmocka_run_group_tests_name("nest", tests, NULL, NULL);
 }

@@ -10,15 +10,19 @@
 
 static struct agt_spec spec = {.name = "demo"};
 static struct agt_probe_spec ps = {
-	.trace_type = "tool_call",
-	.nargs = 2,
-	.args = {{"n", AGT_VAL_INT}, {"label", AGT_VAL_STR}},
-	.ret = {"return_value", AGT_VAL_INT},
+    .trace_type = "tool_call",
+    .nargs = 2,
+    .args = {{"n", AGT_VAL_INT}, {"label", AGT_VAL_STR}},
+    .ret = {"return_value", AGT_VAL_INT},
 };
-static struct agt_probe_info probe = {.id = 0, .spec = &spec, .ps = &ps, .symbol = "leaf",
-				      .span_name = "leaf", .object = "/usr/bin/demo"};
-static struct agt_proc proc = {.pid = 4242, .comm = "demo", .exe = "/usr/bin/demo",
-			       .session_id = "00112233445566ff"};
+static struct agt_probe_info probe = {.id = 0,
+				      .spec = &spec,
+				      .ps = &ps,
+				      .symbol = "leaf",
+				      .span_name = "leaf",
+				      .object = "/usr/bin/demo"};
+static struct agt_proc proc = {
+    .pid = 4242, .comm = "demo", .exe = "/usr/bin/demo", .session_id = "00112233445566ff"};
 
 static void span_json_fields(void **state)
 {
@@ -49,14 +53,18 @@ static void span_json_fields(void **state)
 	o = agt_span_to_json(&s, &c);
 	text = cJSON_PrintUnformatted(o);
 	assert_string_equal(
-		text,
-		"{\"@timestamp\":\"2025-11-25T09:00:00.000001Z\",\"end_time\":\"2025-11-25T09:00:00.002347Z\","
-		"\"trace_id\":\"000102030405060708090a0b0c0d0e0f\",\"span_id\":\"0102030405060708\","
-		"\"parent_span_id\":\"a0a1a2a3a4a5a6a7\",\"trace_type\":\"tool_call\",\"name\":\"leaf\","
-		"\"duration_ms\":2.345,\"status\":\"ok\",\"session_id\":\"00112233445566ff\","
-		"\"process\":{\"pid\":4242,\"name\":\"demo\",\"executable\":\"/usr/bin/demo\",\"thread\":{\"id\":4243}},"
-		"\"host\":{\"name\":\"node-1\"},\"probe\":{\"spec\":\"demo\",\"symbol\":\"leaf\","
-		"\"object\":\"/usr/bin/demo\",\"depth\":1,\"args\":{\"n\":-3,\"label\":\"a\\\"b\"},\"return_value\":6}}");
+	    text,
+	    "{\"@timestamp\":\"2025-11-25T09:00:00.000001Z\",\"end_time\":\"2025-11-25T09:00:00."
+	    "002347Z\","
+	    "\"trace_id\":\"000102030405060708090a0b0c0d0e0f\",\"span_id\":\"0102030405060708\","
+	    "\"parent_span_id\":\"a0a1a2a3a4a5a6a7\",\"trace_type\":\"tool_call\",\"name\":"
+	    "\"leaf\","
+	    "\"duration_ms\":2.345,\"status\":\"ok\",\"session_id\":\"00112233445566ff\","
+	    "\"process\":{\"pid\":4242,\"name\":\"demo\",\"executable\":\"/usr/bin/"
+	    "demo\",\"thread\":{\"id\":4243}},"
+	    "\"host\":{\"name\":\"node-1\"},\"probe\":{\"spec\":\"demo\",\"symbol\":\"leaf\","
+	    "\"object\":\"/usr/bin/"
+	    "demo\",\"depth\":1,\"args\":{\"n\":-3,\"label\":\"a\\\"b\"},\"return_value\":6}}");
 	free(text);
 	cJSON_Delete(o);
 
@@ -83,8 +91,8 @@ static void decoder_counts_malformed(void **state)
 	(void)state;
 	struct agt_sink sink = {.span = sink_span};
 	struct agt_probe_info *probes[1] = {&probe};
-	struct agt_pipeline p = {.probes = probes, .nprobes = 1, .procs = &proc, .nprocs = 1,
-				 .live = 1, .sink = &sink};
+	struct agt_pipeline p = {
+	    .probes = probes, .nprobes = 1, .procs = &proc, .nprocs = 1, .live = 1, .sink = &sink};
 	struct agt_func_entry e;
 	struct agt_func_return r;
 	struct agt_proc_exit x;
@@ -97,15 +105,15 @@ static void decoder_counts_malformed(void **state)
 	e.args[0] = 5;
 	strcpy(e.str[1], "hi");
 	agt_decode_record(&p, &e, sizeof(e));
-	agt_decode_record(&p, &e, 10);                 /* short header */
-	agt_decode_record(&p, &e, sizeof(e.h) + 8);    /* short entry */
+	agt_decode_record(&p, &e, 10);		    /* short header */
+	agt_decode_record(&p, &e, sizeof(e.h) + 8); /* short entry */
 	e.h.probe_id = 9;
-	agt_decode_record(&p, &e, sizeof(e));          /* unknown probe */
+	agt_decode_record(&p, &e, sizeof(e)); /* unknown probe */
 	e.h.probe_id = 0;
 	e.h.pid = 1;
-	agt_decode_record(&p, &e, sizeof(e));          /* not a target */
+	agt_decode_record(&p, &e, sizeof(e)); /* not a target */
 	e.h.kind = 77;
-	agt_decode_record(&p, &e, sizeof(e));          /* unknown kind */
+	agt_decode_record(&p, &e, sizeof(e)); /* unknown kind */
 	memset(&r, 0, sizeof(r));
 	r.h = (struct agt_event_hdr){AGT_EV_FUNC_RETURN, 0, 4242, 4243, 300};
 	r.ret = 10;
@@ -141,8 +149,8 @@ static void decoder_counts_malformed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(span_json_fields),
-		cmocka_unit_test(decoder_counts_malformed),
+	    cmocka_unit_test(span_json_fields),
+	    cmocka_unit_test(decoder_counts_malformed),
 	};
 	return cmocka_run_group_tests_name("output", tests, NULL, NULL);
 }

@@ -12,12 +12,12 @@ static void parses_full_spec(void **state)
 {
 	(void)state;
 	const char *json =
-		"{\"name\":\"demo\",\"description\":\"d\",\"target\":[\"libfoo.so*\",\"$exe\"],"
-		"\"probes\":[{\"symbols\":[\"handle_*\",\"run\"],\"span\":\"call {symbol}\","
-		"\"trace_type\":\"decision\",\"return\":\"insn\",\"abi\":\"go\","
-		"\"args\":[{\"name\":\"n\",\"type\":\"int\"},{\"type\":\"str\"}],"
-		"\"return_value\":{\"name\":\"rc\",\"type\":\"uint\"}},"
-		"{\"usdt\":\"python:gc__start\",\"return_usdt\":\"python:gc__done\"}]}";
+	    "{\"name\":\"demo\",\"description\":\"d\",\"target\":[\"libfoo.so*\",\"$exe\"],"
+	    "\"probes\":[{\"symbols\":[\"handle_*\",\"run\"],\"span\":\"call {symbol}\","
+	    "\"trace_type\":\"decision\",\"return\":\"insn\",\"abi\":\"go\","
+	    "\"args\":[{\"name\":\"n\",\"type\":\"int\"},{\"type\":\"str\"}],"
+	    "\"return_value\":{\"name\":\"rc\",\"type\":\"uint\"}},"
+	    "{\"usdt\":\"python:gc__start\",\"return_usdt\":\"python:gc__done\"}]}";
 	struct agt_spec s;
 	char err[512] = "";
 
@@ -55,37 +55,50 @@ struct bad_case {
 };
 
 static const struct bad_case bad[] = {
-	{"{\"name\":\"x\",", "f.json: line 1, column 13: not valid JSON; fix the syntax there"},
-	{"{\n\"name\": \"x\"\n\"target\": 1}", "f.json: line 3, column 1: not valid JSON; fix the syntax there"},
-	{"[1]", "f.json: $: a probe spec must be a JSON object"},
-	{"{\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\"}]}", "f.json: $: missing required key \"name\""},
-	{"{\"name\":\"x\",\"probes\":[{\"symbols\":\"f\"}]}",
-	 "f.json: $: missing required key \"target\" (a library name like \"libssl.so*\", an absolute path, or \"$exe\")"},
-	{"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[]}", "f.json: $.probes: must be a non-empty array of probe objects"},
-	{"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{}]}",
-	 "f.json: $.probes[0]: needs exactly one of \"symbols\" (functions) or \"usdt\" (a marker)"},
-	{"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":[\"a\",\"\"]}]}",
-	 "f.json: $.probes[0].symbols: element 1 must be a non-empty string"},
-	{"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"args\":[{\"type\":\"float\"}]}]}",
-	 "f.json: $.probes[0].args[0]: unknown type \"float\" (expected int, uint, ptr or str)"},
-	{"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"args\":[{\"type\":\"int\"},"
-	 "{\"type\":\"int\"},{\"type\":\"int\"},{\"type\":\"int\"},{\"type\":\"int\"},{\"type\":\"int\"},"
-	 "{\"type\":\"int\"}]}]}",
-	 "f.json: $.probes[0].args: has 7 entries; at most 6 arguments can be recorded"},
-	{"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"trace_type\":\"span\"}]}",
-	 "f.json: $.probes[0].trace_type: must be one of reasoning_step, tool_call, cot_process, decision, state_change, error, metric"},
-	{"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"retrun\":\"insn\"}]}",
-	 "f.json: $.probes[0]: unknown key \"retrun\" (allowed: symbols, usdt, return_usdt, span, trace_type, args, return_value, return, abi)"},
-	{"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"return\":\"maybe\"}]}",
-	 "f.json: $.probes[0].return: must be \"uretprobe\", \"insn\" (every return instruction; use for Go) or \"none\" (entry only)"},
-	{"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"usdt\":\"gc_start\"}]}",
-	 "f.json: $.probes[0].usdt: \"gc_start\" is not of the form provider:name (e.g. python:gc__start)"},
-	{"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"usdt\":\"p:n\",\"return_value\":{\"type\":\"int\"}}]}",
-	 "f.json: $.probes[0]: \"return_value\" needs a return probe (\"return\" or \"return_usdt\")"},
-	{"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"abi\":\"rust\"}]}",
-	 "f.json: $.probes[0].abi: must be \"c\" or \"go\""},
-	{"{\"name\":\"x\",\"target\":[],\"probes\":[{\"symbols\":\"f\"}]}",
-	 "f.json: $.target: must be a string or a non-empty array of strings"},
+    {"{\"name\":\"x\",", "f.json: line 1, column 13: not valid JSON; fix the syntax there"},
+    {"{\n\"name\": \"x\"\n\"target\": 1}",
+     "f.json: line 3, column 1: not valid JSON; fix the syntax there"},
+    {"[1]", "f.json: $: a probe spec must be a JSON object"},
+    {"{\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\"}]}",
+     "f.json: $: missing required key \"name\""},
+    {"{\"name\":\"x\",\"probes\":[{\"symbols\":\"f\"}]}",
+     "f.json: $: missing required key \"target\" (a library name like \"libssl.so*\", an absolute "
+     "path, or \"$exe\")"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[]}",
+     "f.json: $.probes: must be a non-empty array of probe objects"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{}]}",
+     "f.json: $.probes[0]: needs exactly one of \"symbols\" (functions) or \"usdt\" (a marker)"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":[\"a\",\"\"]}]}",
+     "f.json: $.probes[0].symbols: element 1 must be a non-empty string"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"args\":[{\"type\":"
+     "\"float\"}]}]}",
+     "f.json: $.probes[0].args[0]: unknown type \"float\" (expected int, uint, ptr or str)"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"args\":[{\"type\":"
+     "\"int\"},"
+     "{\"type\":\"int\"},{\"type\":\"int\"},{\"type\":\"int\"},{\"type\":\"int\"},{\"type\":"
+     "\"int\"},"
+     "{\"type\":\"int\"}]}]}",
+     "f.json: $.probes[0].args: has 7 entries; at most 6 arguments can be recorded"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"trace_type\":\"span\"}]"
+     "}",
+     "f.json: $.probes[0].trace_type: must be one of reasoning_step, tool_call, cot_process, "
+     "decision, state_change, error, metric"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"retrun\":\"insn\"}]}",
+     "f.json: $.probes[0]: unknown key \"retrun\" (allowed: symbols, usdt, return_usdt, span, "
+     "trace_type, args, return_value, return, abi)"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"return\":\"maybe\"}]}",
+     "f.json: $.probes[0].return: must be \"uretprobe\", \"insn\" (every return instruction; use "
+     "for Go) or \"none\" (entry only)"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"usdt\":\"gc_start\"}]}",
+     "f.json: $.probes[0].usdt: \"gc_start\" is not of the form provider:name (e.g. "
+     "python:gc__start)"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"usdt\":\"p:n\",\"return_value\":{\"type\":"
+     "\"int\"}}]}",
+     "f.json: $.probes[0]: \"return_value\" needs a return probe (\"return\" or \"return_usdt\")"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"abi\":\"rust\"}]}",
+     "f.json: $.probes[0].abi: must be \"c\" or \"go\""},
+    {"{\"name\":\"x\",\"target\":[],\"probes\":[{\"symbols\":\"f\"}]}",
+     "f.json: $.target: must be a string or a non-empty array of strings"},
 };
 
 static void rejects_bad_specs(void **state)
@@ -118,7 +131,8 @@ static void uprobe_one_off(void **state)
 	assert_string_equal(s.probes[0].symbols[0], "ns::f");
 	agt_spec_free(&s);
 	assert_int_equal(agt_spec_from_uprobe("/bin/x", &s, err, sizeof(err)), -22);
-	assert_string_equal(err, "--uprobe /bin/x: expected PATH:SYMBOL, e.g. /usr/bin/myapp:handle_request or libc.so.6:malloc");
+	assert_string_equal(err, "--uprobe /bin/x: expected PATH:SYMBOL, e.g. "
+				 "/usr/bin/myapp:handle_request or libc.so.6:malloc");
 }
 
 static void unreadable_file(void **state)
@@ -128,7 +142,8 @@ static void unreadable_file(void **state)
 	char err[512] = "";
 
 	assert_int_equal(agt_spec_load("/nonexistent/x.json", &s, err, sizeof(err)), -2);
-	assert_string_equal(err, "cannot read probe spec /nonexistent/x.json: No such file or directory; check the path and its permissions");
+	assert_string_equal(err, "cannot read probe spec /nonexistent/x.json: No such file or "
+				 "directory; check the path and its permissions");
 }
 
 static void shipped_specs_are_valid(void **state)
@@ -146,9 +161,9 @@ static void shipped_specs_are_valid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(parses_full_spec),     cmocka_unit_test(rejects_bad_specs),
-		cmocka_unit_test(uprobe_one_off),       cmocka_unit_test(unreadable_file),
-		cmocka_unit_test(shipped_specs_are_valid),
+	    cmocka_unit_test(parses_full_spec),	       cmocka_unit_test(rejects_bad_specs),
+	    cmocka_unit_test(uprobe_one_off),	       cmocka_unit_test(unreadable_file),
+	    cmocka_unit_test(shipped_specs_are_valid),
 	};
 	return cmocka_run_group_tests_name("spec", tests, NULL, NULL);
 }

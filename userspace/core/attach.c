@@ -52,35 +52,39 @@ struct attach_run {
 
 static void attach_usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: agtrace attach -p PID [-p PID...] [--probes FILE|NAME...] [--uprobe PATH:SYMBOL...]\n"
-		"                      [-o tree|jsonl] [--output-file FILE] [--duration SECONDS]\n"
-		"\n"
-		"Attach to running processes without touching them and print their calls as spans.\n"
-		"\n"
-		"  -p, --pid PID            process to trace (repeat for several)\n"
-		"  --probes FILE|NAME       a probe spec (JSON), or the name of a shipped one\n"
-		"                           (see `agtrace probes list`); repeatable\n"
-		"  --uprobe PATH:SYMBOL     one-off probe: PATH is an absolute path or a library name\n"
-		"                           as the target maps it (globs allowed: libc.so*), SYMBOL a\n"
-		"                           function name or glob; records entry, return and duration\n"
-		"  -o, --output tree|jsonl  tree: spans nested by thread, printed when each root call\n"
-		"                           finishes (default on a terminal); jsonl: one JSON object per\n"
-		"                           span or event (default otherwise)\n"
-		"  --output-file FILE       write there instead of stdout\n"
-		"  --duration SECONDS       stop after this long (default: until every target exits or\n"
-		"                           SIGINT/SIGTERM)\n"
-		"  --max-depth N            open calls kept per thread (default 64; deeper ones are\n"
-		"                           counted as depth_exceeded)\n"
-		"  --max-threads N          threads with open calls kept (default 4096)\n"
-		"  -v, --verbose            debug output, including libbpf's own log\n"
-		"\n"
-		"Examples:\n"
-		"  agtrace attach -p $(pidof myapp) --uprobe /usr/local/bin/myapp:handle_*\n"
-		"  agtrace attach -p 1234 --uprobe libc.so.6:getaddrinfo -o jsonl --duration 30\n"
-		"  agtrace attach -p $(pidof python3) --probes python-gc\n"
-		"\n"
-		"On exit a summary goes to stderr: records seen, spans emitted, drops by reason.\n");
+	fprintf(
+	    f,
+	    "Usage: agtrace attach -p PID [-p PID...] [--probes FILE|NAME...] [--uprobe "
+	    "PATH:SYMBOL...]\n"
+	    "                      [-o tree|jsonl] [--output-file FILE] [--duration SECONDS]\n"
+	    "\n"
+	    "Attach to running processes without touching them and print their calls as spans.\n"
+	    "\n"
+	    "  -p, --pid PID            process to trace (repeat for several)\n"
+	    "  --probes FILE|NAME       a probe spec (JSON), or the name of a shipped one\n"
+	    "                           (see `agtrace probes list`); repeatable\n"
+	    "  --uprobe PATH:SYMBOL     one-off probe: PATH is an absolute path or a library name\n"
+	    "                           as the target maps it (globs allowed: libc.so*), SYMBOL a\n"
+	    "                           function name or glob; records entry, return and duration\n"
+	    "  -o, --output tree|jsonl  tree: spans nested by thread, printed when each root call\n"
+	    "                           finishes (default on a terminal); jsonl: one JSON object "
+	    "per\n"
+	    "                           span or event (default otherwise)\n"
+	    "  --output-file FILE       write there instead of stdout\n"
+	    "  --duration SECONDS       stop after this long (default: until every target exits "
+	    "or\n"
+	    "                           SIGINT/SIGTERM)\n"
+	    "  --max-depth N            open calls kept per thread (default 64; deeper ones are\n"
+	    "                           counted as depth_exceeded)\n"
+	    "  --max-threads N          threads with open calls kept (default 4096)\n"
+	    "  -v, --verbose            debug output, including libbpf's own log\n"
+	    "\n"
+	    "Examples:\n"
+	    "  agtrace attach -p $(pidof myapp) --uprobe /usr/local/bin/myapp:handle_*\n"
+	    "  agtrace attach -p 1234 --uprobe libc.so.6:getaddrinfo -o jsonl --duration 30\n"
+	    "  agtrace attach -p $(pidof python3) --probes python-gc\n"
+	    "\n"
+	    "On exit a summary goes to stderr: records seen, spans emitted, drops by reason.\n");
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -93,19 +97,26 @@ static int usage_error(const char *fmt, const char *arg)
 
 static int parse_opts(struct attach_opts *o, int argc, char **argv)
 {
-	enum { OPT_PROBES = 256, OPT_UPROBE, OPT_OUTFILE, OPT_DURATION, OPT_MAXDEPTH, OPT_MAXTHREADS };
+	enum {
+		OPT_PROBES = 256,
+		OPT_UPROBE,
+		OPT_OUTFILE,
+		OPT_DURATION,
+		OPT_MAXDEPTH,
+		OPT_MAXTHREADS
+	};
 	static const struct option lopts[] = {
-		{"pid", required_argument, NULL, 'p'},
-		{"probes", required_argument, NULL, OPT_PROBES},
-		{"uprobe", required_argument, NULL, OPT_UPROBE},
-		{"output", required_argument, NULL, 'o'},
-		{"output-file", required_argument, NULL, OPT_OUTFILE},
-		{"duration", required_argument, NULL, OPT_DURATION},
-		{"max-depth", required_argument, NULL, OPT_MAXDEPTH},
-		{"max-threads", required_argument, NULL, OPT_MAXTHREADS},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{},
+	    {"pid", required_argument, NULL, 'p'},
+	    {"probes", required_argument, NULL, OPT_PROBES},
+	    {"uprobe", required_argument, NULL, OPT_UPROBE},
+	    {"output", required_argument, NULL, 'o'},
+	    {"output-file", required_argument, NULL, OPT_OUTFILE},
+	    {"duration", required_argument, NULL, OPT_DURATION},
+	    {"max-depth", required_argument, NULL, OPT_MAXDEPTH},
+	    {"max-threads", required_argument, NULL, OPT_MAXTHREADS},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
 	};
 	int c;
 	long v;
@@ -118,10 +129,12 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		switch (c) {
 		case 'p':
 			if (agt_parse_long(optarg, 1, 0x3fffffff, &v))
-				return usage_error("-p needs a process id (a positive number), got \"%s\"",
-						   optarg);
+				return usage_error(
+				    "-p needs a process id (a positive number), got \"%s\"",
+				    optarg);
 			if (o->npids == MAX_PIDS)
-				return usage_error("too many -p options (at most 256), at \"%s\"", optarg);
+				return usage_error("too many -p options (at most 256), at \"%s\"",
+						   optarg);
 			o->pids[o->npids++] = (int)v;
 			break;
 		case OPT_PROBES:
@@ -130,8 +143,9 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 			int *n = c == OPT_PROBES ? &o->nspec_args : &o->nuprobe_args;
 
 			if (*n == MAX_SPECS)
-				return usage_error("too many --probes/--uprobe options (at most 64), at \"%s\"",
-						   optarg);
+				return usage_error(
+				    "too many --probes/--uprobe options (at most 64), at \"%s\"",
+				    optarg);
 			arr[(*n)++] = optarg;
 			break;
 		}
@@ -140,33 +154,27 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 				return usage_error("-o must be tree or jsonl, got \"%s\"", optarg);
 			o->output = optarg;
 			break;
-		case OPT_OUTFILE:
-			o->output_file = optarg;
-			break;
+		case OPT_OUTFILE: o->output_file = optarg; break;
 		case OPT_DURATION:
 			if (agt_parse_long(optarg, 1, 365L * 86400, &v))
-				return usage_error("--duration needs a whole number of seconds, got \"%s\"",
-						   optarg);
+				return usage_error(
+				    "--duration needs a whole number of seconds, got \"%s\"",
+				    optarg);
 			o->duration = v;
 			break;
 		case OPT_MAXDEPTH:
 		case OPT_MAXTHREADS:
 			if (agt_parse_long(optarg, 1, 1 << 20, &v))
-				return usage_error("--max-depth/--max-threads need a number from 1 to "
-						   "1048576, got \"%s\"",
-						   optarg);
+				return usage_error(
+				    "--max-depth/--max-threads need a number from 1 to "
+				    "1048576, got \"%s\"",
+				    optarg);
 			*(c == OPT_MAXDEPTH ? &o->max_depth : &o->max_threads) = v;
 			break;
-		case 'v':
-			agt_log_set_level(AGT_LOG_DEBUG);
-			break;
-		case 'h':
-			attach_usage(stdout);
-			exit(0);
-		case ':':
-			return usage_error("option %s needs a value", argv[optind - 1]);
-		default:
-			return usage_error("unknown option \"%s\"", argv[optind - 1]);
+		case 'v': agt_log_set_level(AGT_LOG_DEBUG); break;
+		case 'h': attach_usage(stdout); exit(0);
+		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
+		default: return usage_error("unknown option \"%s\"", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -174,8 +182,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	if (!o->npids)
 		return usage_error("%sno target: give the process to trace with -p PID", "");
 	if (!o->nspec_args && !o->nuprobe_args)
-		return usage_error("%snothing to attach: give --probes FILE|NAME or --uprobe PATH:SYMBOL",
-				   "");
+		return usage_error(
+		    "%snothing to attach: give --probes FILE|NAME or --uprobe PATH:SYMBOL", "");
 	return 0;
 }
 
@@ -186,7 +194,8 @@ static int load_specs(struct attach_run *r)
 	for (int i = 0; i < r->o.nspec_args; i++) {
 		const char *arg = r->o.spec_args[i];
 
-		if (!strchr(arg, '/') && access(arg, F_OK) && !agt_spec_find_shipped(arg, path, sizeof(path)))
+		if (!strchr(arg, '/') && access(arg, F_OK) &&
+		    !agt_spec_find_shipped(arg, path, sizeof(path)))
 			arg = path;
 		if (agt_spec_load(arg, &r->specs[r->nspecs], err, sizeof(err))) {
 			agt_err("%s", err);
@@ -195,7 +204,8 @@ static int load_specs(struct attach_run *r)
 		r->nspecs++;
 	}
 	for (int i = 0; i < r->o.nuprobe_args; i++) {
-		if (agt_spec_from_uprobe(r->o.uprobe_args[i], &r->specs[r->nspecs], err, sizeof(err))) {
+		if (agt_spec_from_uprobe(r->o.uprobe_args[i], &r->specs[r->nspecs], err,
+					 sizeof(err))) {
 			agt_err("%s", err);
 			return AGT_EXIT_USAGE;
 		}
@@ -233,7 +243,8 @@ static struct agt_probe_info *probe_id_for(struct attach_run *r, const struct ag
 	/* Render the span template: {symbol} becomes the function (or marker) name. */
 	for (tpl = ps->span; *tpl && used + 1 < sizeof(pi->span_name);) {
 		if (!strncmp(tpl, "{symbol}", 8)) {
-			used += snprintf(pi->span_name + used, sizeof(pi->span_name) - used, "%s", symbol);
+			used += snprintf(pi->span_name + used, sizeof(pi->span_name) - used, "%s",
+					 symbol);
 			if (used >= sizeof(pi->span_name))
 				used = sizeof(pi->span_name) - 1;
 			tpl += 8;
@@ -253,7 +264,8 @@ static int add_link(struct attach_run *r, struct bpf_link *l, int target, const 
 	int e = errno;
 
 	if (!l) {
-		agt_err("cannot attach %s in %s (PID %d): %s; run `agtrace check` and retry with -v for "
+		agt_err("cannot attach %s in %s (PID %d): %s; run `agtrace check` and retry with "
+			"-v for "
 			"libbpf's log",
 			what, path, r->pl.procs[target].pid, strerror(e));
 		return AGT_EXIT_USAGE;
@@ -276,13 +288,14 @@ static int add_link(struct attach_run *r, struct bpf_link *l, int target, const 
 
 static int write_cfg(struct attach_run *r, const struct agt_probe_info *pi)
 {
-	struct agt_probe_cfg cfg = {.nargs = pi->ps->nargs, .ret_kind = pi->ps->ret.kind,
-				    .abi = pi->ps->abi, .valid = 1};
+	struct agt_probe_cfg cfg = {
+	    .nargs = pi->ps->nargs, .ret_kind = pi->ps->ret.kind, .abi = pi->ps->abi, .valid = 1};
 	uint32_t key = pi->id;
 
 	for (int i = 0; i < pi->ps->nargs; i++)
 		cfg.arg_kind[i] = pi->ps->args[i].kind;
-	if (bpf_map__update_elem(r->func->maps.probe_cfg, &key, sizeof(key), &cfg, sizeof(cfg), 0)) {
+	if (bpf_map__update_elem(r->func->maps.probe_cfg, &key, sizeof(key), &cfg, sizeof(cfg),
+				 0)) {
 		agt_err("cannot write the probe configuration map: %s", strerror(errno));
 		return AGT_EXIT_USAGE;
 	}
@@ -299,22 +312,26 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 	char what[200], err[512];
 
 	if (!pi) {
-		agt_err("more than %d distinct probes requested; narrow the symbol globs", AGT_MAX_PROBES);
+		agt_err("more than %d distinct probes requested; narrow the symbol globs",
+			AGT_MAX_PROBES);
 		return AGT_EXIT_USAGE;
 	}
 	if ((rc = write_cfg(r, pi)))
 		return rc;
 	uo.bpf_cookie = pi->id;
 	snprintf(what, sizeof(what), "uprobe on %s", sym->name);
-	rc = add_link(r, bpf_program__attach_uprobe_opts(r->func->progs.func_entry, pid, host, sym->offset, &uo),
-		      t, what, mapped);
+	rc = add_link(
+	    r,
+	    bpf_program__attach_uprobe_opts(r->func->progs.func_entry, pid, host, sym->offset, &uo),
+	    t, what, mapped);
 	if (rc)
 		return rc;
 	if (ps->ret_mode == AGT_RET_URETPROBE) {
 		uo.retprobe = true;
 		snprintf(what, sizeof(what), "uretprobe on %s", sym->name);
-		return add_link(r, bpf_program__attach_uprobe_opts(r->func->progs.func_return, pid, host,
-								   sym->offset, &uo),
+		return add_link(r,
+				bpf_program__attach_uprobe_opts(r->func->progs.func_return, pid,
+								host, sym->offset, &uo),
 				t, what, mapped);
 	}
 	if (ps->ret_mode == AGT_RET_INSN) {
@@ -327,10 +344,11 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 		}
 		agt_dbg("%s: %d return instructions", sym->name, n);
 		for (int i = 0; i < n && !rc; i++) {
-			snprintf(what, sizeof(what), "return-instruction uprobe on %s+0x%llx", sym->name,
-				 (unsigned long long)(offs[i] - sym->offset));
-			rc = add_link(r, bpf_program__attach_uprobe_opts(r->func->progs.func_return, pid,
-									 host, offs[i], &uo),
+			snprintf(what, sizeof(what), "return-instruction uprobe on %s+0x%llx",
+				 sym->name, (unsigned long long)(offs[i] - sym->offset));
+			rc = add_link(r,
+				      bpf_program__attach_uprobe_opts(r->func->progs.func_return,
+								      pid, host, offs[i], &uo),
 				      t, what, mapped);
 		}
 		free(offs);
@@ -353,14 +371,16 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 		return rc;
 	uo.usdt_cookie = pi->id;
 	snprintf(what, sizeof(what), "USDT %s", sym);
-	rc = add_link(r, bpf_program__attach_usdt(r->func->progs.usdt_entry, pid, host, ps->usdt_provider,
-						  ps->usdt_name, &uo),
+	rc = add_link(r,
+		      bpf_program__attach_usdt(r->func->progs.usdt_entry, pid, host,
+					       ps->usdt_provider, ps->usdt_name, &uo),
 		      t, what, mapped);
 	if (rc || !ps->ret_usdt_name)
 		return rc;
 	snprintf(what, sizeof(what), "USDT %s:%s", ps->ret_usdt_provider, ps->ret_usdt_name);
-	return add_link(r, bpf_program__attach_usdt(r->func->progs.usdt_return, pid, host,
-						    ps->ret_usdt_provider, ps->ret_usdt_name, &uo),
+	return add_link(r,
+			bpf_program__attach_usdt(r->func->progs.usdt_return, pid, host,
+						 ps->ret_usdt_provider, ps->ret_usdt_name, &uo),
 			t, what, mapped);
 }
 
@@ -372,8 +392,8 @@ static int attach_spec(struct attach_run *r, int t, const struct agt_spec *spec)
 	int rc = 0, resolved = 0;
 
 	for (int ti = 0; ti < spec->ntargets && !resolved; ti++) {
-		if (agt_proc_resolve(proc, spec->targets[ti], host, sizeof(host), mapped, sizeof(mapped),
-				     err, sizeof(err))) {
+		if (agt_proc_resolve(proc, spec->targets[ti], host, sizeof(host), mapped,
+				     sizeof(mapped), err, sizeof(err))) {
 			if (!first_err[0])
 				snprintf(first_err, sizeof(first_err), "%s", err);
 			continue;
@@ -419,9 +439,10 @@ static int load_bpf(struct attach_run *r)
 		return AGT_EXIT_USAGE;
 	}
 	if ((err = func_bpf__load(r->func))) {
-		agt_err("the kernel refused agtrace's function probes (%s); run `agtrace check`, and "
-			"-v shows the verifier log",
-			strerror(-err));
+		agt_err(
+		    "the kernel refused agtrace's function probes (%s); run `agtrace check`, and "
+		    "-v shows the verifier log",
+		    strerror(-err));
 		return AGT_EXIT_USAGE;
 	}
 	/* One ring buffer and one drop table for every BPF object. */
@@ -435,7 +456,8 @@ static int load_bpf(struct attach_run *r)
 	for (int i = 0; i < r->pl.nprocs; i++) {
 		uint32_t pid = r->pl.procs[i].pid, one = 1;
 
-		bpf_map__update_elem(r->proc->maps.targets, &pid, sizeof(pid), &one, sizeof(one), 0);
+		bpf_map__update_elem(r->proc->maps.targets, &pid, sizeof(pid), &one, sizeof(one),
+				     0);
 	}
 	if ((err = proc_bpf__attach(r->proc))) {
 		agt_err("cannot attach the process exit tracepoint (%s); run `agtrace check`",
@@ -453,7 +475,8 @@ static void kernel_drops(struct attach_run *r, uint64_t out[AGT_KDROP_MAX])
 	for (uint32_t k = 0; k < AGT_KDROP_MAX; k++) {
 		out[k] = 0;
 		if (!vals || !r->func ||
-		    bpf_map__lookup_elem(r->func->maps.drops, &k, sizeof(k), vals, ncpu * sizeof(uint64_t), 0))
+		    bpf_map__lookup_elem(r->func->maps.drops, &k, sizeof(k), vals,
+					 ncpu * sizeof(uint64_t), 0))
 			continue;
 		for (int c = 0; c < ncpu; c++)
 			out[k] += vals[c];
@@ -474,15 +497,16 @@ static void print_summary(struct attach_run *r)
 		total += i == AGT_KDROP_ARG_READ ? 0 : kd[i];
 	for (int i = 0; i < AGT_UDROP_MAX; i++)
 		total += r->pl.udrops[i];
-	used = snprintf(buf, sizeof(buf),
-			"summary: %llu events seen, %llu spans and events emitted (%llu unfinished), "
-			"%llu dropped",
-			(unsigned long long)r->pl.records, (unsigned long long)r->pl.emitted,
-			(unsigned long long)ns->unfinished, (unsigned long long)total);
-#define REASON(name, val)                                                                          \
-	used += snprintf(buf + used, sizeof(buf) - used, "%s%s=%llu", first ? " (" : " ", name,      \
-			 (unsigned long long)(val)),                                                  \
-		first = 0
+	used =
+	    snprintf(buf, sizeof(buf),
+		     "summary: %llu events seen, %llu spans and events emitted (%llu unfinished), "
+		     "%llu dropped",
+		     (unsigned long long)r->pl.records, (unsigned long long)r->pl.emitted,
+		     (unsigned long long)ns->unfinished, (unsigned long long)total);
+#define REASON(name, val)                                                                       \
+	used += snprintf(buf + used, sizeof(buf) - used, "%s%s=%llu", first ? " (" : " ", name, \
+			 (unsigned long long)(val)),                                            \
+	    first = 0
 	int first = 1;
 	for (int i = 0; i < AGT_KDROP_MAX; i++)
 		REASON(agt_kdrop_names[i], kd[i]);
@@ -523,7 +547,8 @@ static int event_loop(struct attach_run *r)
 	for (int i = 0; i < r->pl.nprocs; i++) {
 		if (r->pl.procs[i].pidfd < 0)
 			continue;
-		ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = (4ull << 32) | (unsigned)i};
+		ev =
+		    (struct epoll_event){.events = EPOLLIN, .data.u64 = (4ull << 32) | (unsigned)i};
 		epoll_ctl(ep, EPOLL_CTL_ADD, r->pl.procs[i].pidfd, &ev);
 	}
 	for (int stop = 0; !stop && r->pl.live > 0;) {
@@ -539,7 +564,8 @@ static int event_loop(struct attach_run *r)
 			if (kind == 4) {
 				struct agt_proc *p = &r->pl.procs[idx];
 
-				/* Everything the process did is in the ring buffer before it is gone. */
+				/* Everything the process did is in the ring buffer before it is
+				 * gone. */
 				ring_buffer__consume(r->rb);
 				epoll_ctl(ep, EPOLL_CTL_DEL, p->pidfd, NULL);
 				agt_pipeline_target_exit(&r->pl, p, agt_mono_ns(), 0, 0);
@@ -617,7 +643,8 @@ int cmd_attach(int argc, char **argv)
 		rc = 1;
 		goto cleanup;
 	}
-	r->rb = ring_buffer__new(bpf_map__fd(r->func->maps.events), agt_decode_record, &r->pl, NULL);
+	r->rb =
+	    ring_buffer__new(bpf_map__fd(r->func->maps.events), agt_decode_record, &r->pl, NULL);
 	if (!r->rb) {
 		agt_err("cannot open the ring buffer: %s", strerror(errno));
 		rc = AGT_EXIT_USAGE;
@@ -631,8 +658,8 @@ int cmd_attach(int argc, char **argv)
 		nprobes_total += r->proc_nlinks[t];
 	}
 	r->pl.sink->flush(r->pl.sink);
-	agt_info("attached %d probe links (%u probes) to %d process%s; Ctrl-C to stop", nprobes_total,
-		 r->pl.nprobes, r->pl.nprocs, r->pl.nprocs == 1 ? "" : "es");
+	agt_info("attached %d probe links (%u probes) to %d process%s; Ctrl-C to stop",
+		 nprobes_total, r->pl.nprobes, r->pl.nprocs, r->pl.nprocs == 1 ? "" : "es");
 
 	event_loop(r);
 
@@ -644,7 +671,8 @@ int cmd_attach(int argc, char **argv)
 	agt_nest_flush(r->pl.nest, agt_mono_ns());
 	for (int t = 0; t < r->pl.nprocs; t++)
 		if (!r->pl.procs[t].gone)
-			agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(), "detach", "", 0, 0);
+			agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(), "detach", "", 0,
+					   0);
 	r->pl.sink->flush(r->pl.sink);
 	print_summary(r);
 	rc = 0;

@@ -72,7 +72,8 @@ int agt_elf_find_funcs(const char *path, const char *glob, struct agt_sym **out,
 		GElf_Shdr sh;
 		Elf_Data *data;
 
-		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
+		if (!gelf_getshdr(scn, &sh) ||
+		    (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
 			continue;
 		data = elf_getdata(scn, NULL);
 		for (size_t i = 0; data && sh.sh_entsize && i < sh.sh_size / sh.sh_entsize; i++) {
@@ -81,7 +82,8 @@ int agt_elf_find_funcs(const char *path, const char *glob, struct agt_sym **out,
 			uint64_t off;
 			int dup = 0;
 
-			if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
+			if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF ||
+			    !sym.st_value)
 				continue;
 			if (GELF_ST_TYPE(sym.st_info) != STT_FUNC &&
 			    GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
@@ -94,7 +96,8 @@ int agt_elf_find_funcs(const char *path, const char *glob, struct agt_sym **out,
 			if (dup || vaddr_to_offset(elf, sym.st_value, &off))
 				continue;
 			if (cnt == cap) {
-				struct agt_sym *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+				struct agt_sym *nv =
+				    realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
 
 				if (!nv) {
 					rc = -ENOMEM;
@@ -106,10 +109,11 @@ int agt_elf_find_funcs(const char *path, const char *glob, struct agt_sym **out,
 		}
 	}
 	if (!cnt) {
-		rc = agt_seterr(err, errlen, -ENOENT,
-				"no function named like \"%s\" in %s; list its functions with `nm -D "
-				"--defined-only %s` (or `nm` when it is not stripped)",
-				glob, path, path);
+		rc = agt_seterr(
+		    err, errlen, -ENOENT,
+		    "no function named like \"%s\" in %s; list its functions with `nm -D "
+		    "--defined-only %s` (or `nm` when it is not stripped)",
+		    glob, path, path);
 		goto out;
 	}
 	qsort(v, cnt, sizeof(*v), cmp_sym);
@@ -158,7 +162,8 @@ int agt_elf_ret_offsets(const char *path, const struct agt_sym *s, uint64_t **of
 	if (!code || pread(fd, code, s->size, (off_t)s->offset) != (ssize_t)s->size) {
 		close(fd);
 		free(code);
-		return agt_seterr(err, errlen, -EIO, "cannot read the code of %s from %s", s->name, path);
+		return agt_seterr(err, errlen, -EIO, "cannot read the code of %s from %s", s->name,
+				  path);
 	}
 	close(fd);
 	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
@@ -174,9 +179,10 @@ int agt_elf_ret_offsets(const char *path, const struct agt_sym *s, uint64_t **of
 		if (insn->id == X86_INS_RET)
 			v[cnt++] = insn->address;
 	if (left)
-		agt_warn("%s: decoding stopped %zu bytes before the end of %s; returns after it are not "
-			 "probed",
-			 path, left, s->name);
+		agt_warn(
+		    "%s: decoding stopped %zu bytes before the end of %s; returns after it are not "
+		    "probed",
+		    path, left, s->name);
 	cs_free(insn, 1);
 	cs_close(&cs);
 	free(code);
@@ -184,10 +190,11 @@ int agt_elf_ret_offsets(const char *path, const struct agt_sym *s, uint64_t **of
 		return agt_seterr(err, errlen, -ENOMEM, "out of memory");
 	if (!cnt) {
 		free(v);
-		return agt_seterr(err, errlen, -ENOENT,
-				  "%s in %s has no return instruction (it never returns, or ends in a "
-				  "tail call); use \"return\": \"uretprobe\" or \"none\"",
-				  s->name, path);
+		return agt_seterr(
+		    err, errlen, -ENOENT,
+		    "%s in %s has no return instruction (it never returns, or ends in a "
+		    "tail call); use \"return\": \"uretprobe\" or \"none\"",
+		    s->name, path);
 	}
 	*offs = v;
 	*n = cnt;

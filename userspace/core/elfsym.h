@@ -6,8 +6,8 @@
 
 struct agt_sym {
 	char *name;
-	uint64_t addr;   /* st_value */
-	uint64_t size;   /* st_size */
+	uint64_t addr;	 /* st_value */
+	uint64_t size;	 /* st_size */
 	uint64_t offset; /* file offset: what a uprobe attaches to */
 };
 

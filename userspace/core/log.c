@@ -3,8 +3,14 @@
 
 static enum agt_log_level cur_level = AGT_LOG_INFO;
 
-void agt_log_set_level(enum agt_log_level level) { cur_level = level; }
-enum agt_log_level agt_log_get_level(void) { return cur_level; }
+void agt_log_set_level(enum agt_log_level level)
+{
+	cur_level = level;
+}
+enum agt_log_level agt_log_get_level(void)
+{
+	return cur_level;
+}
 
 void agt_log(enum agt_log_level level, const char *fmt, ...)
 {

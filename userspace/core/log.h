@@ -22,6 +22,7 @@ int agt_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 #define agt_dbg(...) agt_log(AGT_LOG_DEBUG, __VA_ARGS__)
 
 /* Fill err (size n) with a formatted sentence; returns -EINVAL-style code passed in. */
-int agt_seterr(char *err, size_t n, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int agt_seterr(char *err, size_t n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -24,8 +24,8 @@ struct agt_pipeline {
 	struct agt_nest *nest;
 	struct agt_sink *sink;
 	struct agt_export_ctx ectx;
-	uint64_t records;  /* ring buffer records seen */
-	uint64_t emitted;  /* spans and events handed to the exporter */
+	uint64_t records; /* ring buffer records seen */
+	uint64_t emitted; /* spans and events handed to the exporter */
 	uint64_t udrops[AGT_UDROP_MAX];
 };
 
@@ -36,8 +36,8 @@ void agt_pipeline_fini(struct agt_pipeline *p);
 int agt_decode_record(void *ctx, void *data, size_t size);
 struct agt_proc *agt_pipeline_proc(struct agt_pipeline *p, uint32_t pid);
 /* Emit a state_change event for a target (attach, detach, exit). */
-void agt_pipeline_state(struct agt_pipeline *p, struct agt_proc *proc, uint64_t ts, const char *what,
-			const char *message, int has_exit, uint32_t wait_status);
+void agt_pipeline_state(struct agt_pipeline *p, struct agt_proc *proc, uint64_t ts,
+			const char *what, const char *message, int has_exit, uint32_t wait_status);
 /* Mark a target gone (once): close its open calls and emit its exit event. */
 void agt_pipeline_target_exit(struct agt_pipeline *p, struct agt_proc *proc, uint64_t ts,
 			      int has_status, uint32_t wait_status);

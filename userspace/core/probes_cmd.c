@@ -121,8 +121,9 @@ static int list_one(const char *path, void *a)
 			printf("uprobe");
 			for (int k = 0; k < p->nsymbols; k++)
 				printf(" %s", p->symbols[k]);
-			printf(p->ret_mode == AGT_RET_INSN ? " (returns: every ret instruction)"
-			       : p->ret_mode == AGT_RET_NONE ? " (entry only)" : "");
+			printf(p->ret_mode == AGT_RET_INSN   ? " (returns: every ret instruction)"
+			       : p->ret_mode == AGT_RET_NONE ? " (entry only)"
+							     : "");
 		}
 		printf(" -> %s \"%s\"\n", p->trace_type, p->span);
 	}
@@ -132,10 +133,13 @@ static int list_one(const char *path, void *a)
 
 static void probes_usage(FILE *f)
 {
-	fprintf(f, "Usage: agtrace probes list          the probe specs agtrace ships, and what each attaches to\n"
-		   "       agtrace probes check FILE...  validate probe specs; errors name the file and JSON path\n"
-		   "\nShipped specs are read from $AGTRACE_PROBES_DIR, probes/ beside the binary, or\n"
-		   "/usr/share/agtrace/probes. `agtrace attach --probes NAME` takes one by name.\n");
+	fprintf(f,
+		"Usage: agtrace probes list          the probe specs agtrace ships, and what each "
+		"attaches to\n"
+		"       agtrace probes check FILE...  validate probe specs; errors name the file "
+		"and JSON path\n"
+		"\nShipped specs are read from $AGTRACE_PROBES_DIR, probes/ beside the binary, or\n"
+		"/usr/share/agtrace/probes. `agtrace attach --probes NAME` takes one by name.\n");
 }
 
 int cmd_probes(int argc, char **argv)
@@ -149,7 +153,8 @@ int cmd_probes(int argc, char **argv)
 		int n = 0;
 
 		if (agt_probes_dir(dir, sizeof(dir))) {
-			agt_err("no probe spec folder found (looked at $AGTRACE_PROBES_DIR, probes/ beside "
+			agt_err("no probe spec folder found (looked at $AGTRACE_PROBES_DIR, "
+				"probes/ beside "
 				"the binary, %s); set AGTRACE_PROBES_DIR",
 				dir);
 			return AGT_EXIT_USAGE;

@@ -8,10 +8,12 @@
 #include <string.h>
 
 const char *const agt_trace_types[7] = {"reasoning_step", "tool_call", "cot_process", "decision",
-					 "state_change",   "error",     "metric"};
+					"state_change",	  "error",     "metric"};
 
-static const char *const value_kinds[] = {[AGT_VAL_NONE] = "none", [AGT_VAL_INT] = "int",
-					  [AGT_VAL_UINT] = "uint", [AGT_VAL_PTR] = "ptr",
+static const char *const value_kinds[] = {[AGT_VAL_NONE] = "none",
+					  [AGT_VAL_INT] = "int",
+					  [AGT_VAL_UINT] = "uint",
+					  [AGT_VAL_PTR] = "ptr",
 					  [AGT_VAL_STR] = "str"};
 
 const char *agt_value_kind_name(enum agt_value_kind k)
@@ -26,14 +28,16 @@ struct pctx {
 	size_t errlen;
 };
 
-#define FAIL(c, path, ...)                                                                         \
-	do {                                                                                       \
-		char _m[256];                                                                      \
-		snprintf(_m, sizeof(_m), __VA_ARGS__);                                             \
-		return agt_seterr((c)->err, (c)->errlen, -EINVAL, "%s: %s: %s", (c)->file, path, _m); \
+#define FAIL(c, path, ...)                                                                       \
+	do {                                                                                     \
+		char _m[256];                                                                    \
+		snprintf(_m, sizeof(_m), __VA_ARGS__);                                           \
+		return agt_seterr((c)->err, (c)->errlen, -EINVAL, "%s: %s: %s", (c)->file, path, \
+				  _m);                                                           \
 	} while (0)
 
-static int check_keys(struct pctx *c, const cJSON *obj, const char *path, const char *const *allowed)
+static int check_keys(struct pctx *c, const cJSON *obj, const char *path,
+		      const char *const *allowed)
 {
 	const cJSON *it;
 
@@ -56,8 +60,8 @@ static int check_keys(struct pctx *c, const cJSON *obj, const char *path, const 
 }
 
 /* A required or optional non-empty string member. */
-static int get_str(struct pctx *c, const cJSON *obj, const char *path, const char *key, int required,
-		   char **out)
+static int get_str(struct pctx *c, const cJSON *obj, const char *path, const char *key,
+		   int required, char **out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 
@@ -150,8 +154,9 @@ static int split_usdt(struct pctx *c, const char *path, const char *s, char **pr
 
 static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct agt_probe_spec *out)
 {
-	static const char *const keys[] = {"symbols", "usdt", "return_usdt", "span", "trace_type",
-					   "args", "return_value", "return", "abi", NULL};
+	static const char *const keys[] = {"symbols",	 "usdt", "return_usdt",	 "span",
+					   "trace_type", "args", "return_value", "return",
+					   "abi",	 NULL};
 	const cJSON *syms = cJSON_GetObjectItemCaseSensitive(p, "symbols");
 	const cJSON *v;
 	char sub[160], *s = NULL;
@@ -162,7 +167,8 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 	if ((err = check_keys(c, p, path, keys)))
 		return err;
 	if (!syms == !cJSON_GetObjectItemCaseSensitive(p, "usdt"))
-		FAIL(c, path, "needs exactly one of \"symbols\" (functions) or \"usdt\" (a marker)");
+		FAIL(c, path,
+		     "needs exactly one of \"symbols\" (functions) or \"usdt\" (a marker)");
 	if (syms) {
 		snprintf(sub, sizeof(sub), "%s.symbols", path);
 		if ((err = get_str_list(c, syms, sub, &out->symbols, &out->nsymbols)))
@@ -211,8 +217,9 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 				out->trace_type = agt_trace_types[i];
 		snprintf(sub, sizeof(sub), "%s.trace_type", path);
 		if (!out->trace_type)
-			FAIL(c, sub, "must be one of reasoning_step, tool_call, cot_process, decision, "
-				     "state_change, error, metric");
+			FAIL(c, sub,
+			     "must be one of reasoning_step, tool_call, cot_process, decision, "
+			     "state_change, error, metric");
 	}
 
 	if ((v = cJSON_GetObjectItemCaseSensitive(p, "args"))) {
@@ -250,11 +257,14 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 		else if (cJSON_IsString(v) && !strcmp(v->valuestring, "none"))
 			out->ret_mode = AGT_RET_NONE;
 		else
-			FAIL(c, sub, "must be \"uretprobe\", \"insn\" (every return instruction; use for Go) "
-				     "or \"none\" (entry only)");
+			FAIL(c, sub,
+			     "must be \"uretprobe\", \"insn\" (every return instruction; use for "
+			     "Go) "
+			     "or \"none\" (entry only)");
 	}
 	if (out->ret_mode == AGT_RET_NONE && out->ret.kind != AGT_VAL_NONE)
-		FAIL(c, path, "\"return_value\" needs a return probe (\"return\" or \"return_usdt\")");
+		FAIL(c, path,
+		     "\"return_value\" needs a return probe (\"return\" or \"return_usdt\")");
 	if (syms && (v = cJSON_GetObjectItemCaseSensitive(p, "abi"))) {
 		snprintf(sub, sizeof(sub), "%s.abi", path);
 		if (cJSON_IsString(v) && !strcmp(v->valuestring, "c"))
@@ -282,7 +292,8 @@ static void line_col(const char *text, const char *at, int *line, int *col)
 	}
 }
 
-int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, char *err, size_t errlen)
+int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, char *err,
+		   size_t errlen)
 {
 	static const char *const keys[] = {"name", "description", "target", "probes", NULL};
 	struct pctx c = {.file = file, .err = err, .errlen = errlen};
@@ -299,12 +310,13 @@ int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, cha
 
 		line_col(json, endp ? endp : cJSON_GetErrorPtr(), &line, &col);
 		rc = agt_seterr(err, errlen, -EINVAL,
-				"%s: line %d, column %d: not valid JSON; fix the syntax there", file,
-				line, col);
+				"%s: line %d, column %d: not valid JSON; fix the syntax there",
+				file, line, col);
 		goto fail;
 	}
 	if (!cJSON_IsObject(root)) {
-		rc = agt_seterr(err, errlen, -EINVAL, "%s: $: a probe spec must be a JSON object", file);
+		rc = agt_seterr(err, errlen, -EINVAL, "%s: $: a probe spec must be a JSON object",
+				file);
 		goto fail;
 	}
 	if ((rc = check_keys(&c, root, "$", keys)))
@@ -358,9 +370,10 @@ int agt_spec_load(const char *path, struct agt_spec *out, char *err, size_t errl
 
 	memset(out, 0, sizeof(*out));
 	if (!text)
-		return agt_seterr(err, errlen, -errno,
-				  "cannot read probe spec %s: %s; check the path and its permissions",
-				  path, strerror(errno));
+		return agt_seterr(
+		    err, errlen, -errno,
+		    "cannot read probe spec %s: %s; check the path and its permissions", path,
+		    strerror(errno));
 	rc = agt_spec_parse(text, path, out, err, errlen);
 	free(text);
 	return rc;
@@ -373,10 +386,11 @@ int agt_spec_from_uprobe(const char *arg, struct agt_spec *out, char *err, size_
 
 	memset(out, 0, sizeof(*out));
 	if (!colon || colon == arg || !colon[1])
-		return agt_seterr(err, errlen, -EINVAL,
-				  "--uprobe %s: expected PATH:SYMBOL, e.g. /usr/bin/myapp:handle_request "
-				  "or libc.so.6:malloc",
-				  arg);
+		return agt_seterr(
+		    err, errlen, -EINVAL,
+		    "--uprobe %s: expected PATH:SYMBOL, e.g. /usr/bin/myapp:handle_request "
+		    "or libc.so.6:malloc",
+		    arg);
 	out->file = strdup("--uprobe");
 	out->name = strdup(arg);
 	out->targets = calloc(1, sizeof(char *));

@@ -1,4 +1,5 @@
-/* Probe specs: declarative JSON files (the .json files in probes/) saying where to attach and what to record. */
+/* Probe specs: declarative JSON files (the .json files in probes/) saying where to attach and what
+ * to record. */
 #ifndef AGT_SPEC_H
 #define AGT_SPEC_H
 #include <stddef.h>
@@ -20,10 +21,10 @@ struct agt_value_spec {
 struct agt_probe_spec {
 	char **symbols; /* function names or globs; NULL for USDT */
 	int nsymbols;
-	char *usdt_provider, *usdt_name;         /* USDT entry marker */
+	char *usdt_provider, *usdt_name;	 /* USDT entry marker */
 	char *ret_usdt_provider, *ret_usdt_name; /* optional USDT marker that closes the span */
-	char *span;                              /* span name template; {symbol} is replaced */
-	const char *trace_type;                  /* one of agt_trace_types */
+	char *span;				 /* span name template; {symbol} is replaced */
+	const char *trace_type;			 /* one of agt_trace_types */
 	struct agt_value_spec args[AGT_MAX_ARGS];
 	int nargs;
 	struct agt_value_spec ret; /* kind NONE: no return value recorded */
@@ -32,10 +33,10 @@ struct agt_probe_spec {
 };
 
 struct agt_spec {
-	char *file;        /* where it came from, for messages */
-	char *name;        /* short name, e.g. python-gc */
+	char *file;	   /* where it came from, for messages */
+	char *name;	   /* short name, e.g. python-gc */
 	char *description; /* one line for `probes list` */
-	char **targets;    /* object globs in the target's maps, absolute paths, or "$exe" */
+	char **targets;	   /* object globs in the target's maps, absolute paths, or "$exe" */
 	int ntargets;
 	struct agt_probe_spec *probes;
 	int nprobes;
@@ -45,13 +46,13 @@ extern const char *const agt_trace_types[7];
 
 /* Each returns 0, or a negative errno with one sentence in err naming file and JSON path. */
 int agt_spec_load(const char *path, struct agt_spec *out, char *err, size_t errlen);
-int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, char *err, size_t errlen);
+int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, char *err,
+		   size_t errlen);
 /* The one-off form PATH:SYMBOL (PATH: absolute path or library name/glob; SYMBOL: name/glob). */
 int agt_spec_from_uprobe(const char *arg, struct agt_spec *out, char *err, size_t errlen);
 void agt_spec_free(struct agt_spec *s);
 
 const char *agt_value_kind_name(enum agt_value_kind k);
-
 
 /* The folder of shipped probe specs: $AGTRACE_PROBES_DIR, else probes/ beside the binary, else
  * /usr/share/agtrace/probes. Writes it to buf; 0 when it exists. */

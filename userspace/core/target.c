@@ -22,10 +22,11 @@ int agt_proc_open(int pid, struct agt_proc *p, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	stat = agt_read_file(path, 1 << 16, NULL);
 	if (!stat)
-		return agt_seterr(err, errlen, -ESRCH,
-				  "no process with PID %d; check it with `ps -p %d` or find it with "
-				  "`pidof NAME`",
-				  pid, pid);
+		return agt_seterr(
+		    err, errlen, -ESRCH,
+		    "no process with PID %d; check it with `ps -p %d` or find it with "
+		    "`pidof NAME`",
+		    pid, pid);
 	/* comm is between the first '(' and the last ')'; fields after it are space separated. */
 	rp = strrchr(stat, ')');
 	if (rp) {
@@ -44,9 +45,10 @@ int agt_proc_open(int pid, struct agt_proc *p, char *err, size_t errlen)
 	n = readlink(path, p->exe, sizeof(p->exe) - 1);
 	if (n < 0) {
 		int e = errno;
-		return agt_seterr(err, errlen, -e,
-				  "cannot read the executable of PID %d (%s): %s; run agtrace as root",
-				  pid, p->comm, strerror(e));
+		return agt_seterr(
+		    err, errlen, -e,
+		    "cannot read the executable of PID %d (%s): %s; run agtrace as root", pid,
+		    p->comm, strerror(e));
 	}
 	p->exe[n] = 0;
 	boot = agt_read_file("/proc/sys/kernel/random/boot_id", 128, NULL);
@@ -113,16 +115,18 @@ int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_pa
 			snprintf(mapped, mn, "%s", want);
 			return 0;
 		}
-		return agt_seterr(err, errlen, -ENOENT,
-				  "%s is neither mapped by PID %d (%s) nor a file in its filesystem; "
-				  "check the path in `cat /proc/%d/maps`",
-				  want, p->pid, p->comm, p->pid);
+		return agt_seterr(
+		    err, errlen, -ENOENT,
+		    "%s is neither mapped by PID %d (%s) nor a file in its filesystem; "
+		    "check the path in `cat /proc/%d/maps`",
+		    want, p->pid, p->comm, p->pid);
 	}
 	if (!found)
-		return agt_seterr(err, errlen, -ENOENT,
-				  "PID %d (%s) maps no file named like \"%s\"; see what it maps with "
-				  "`cat /proc/%d/maps`",
-				  p->pid, p->comm, want, p->pid);
+		return agt_seterr(
+		    err, errlen, -ENOENT,
+		    "PID %d (%s) maps no file named like \"%s\"; see what it maps with "
+		    "`cat /proc/%d/maps`",
+		    p->pid, p->comm, want, p->pid);
 	snprintf(host_path, n, "/proc/%d/root%s", p->pid, mapped);
 	return 0;
 }

@@ -12,8 +12,8 @@ struct agt_proc {
 	char exe[PATH_MAX];   /* executable path as the process sees it */
 	uint64_t start_ticks; /* /proc/PID/stat field 22: with pid, unique across reuse */
 	char session_id[17];  /* 16 hex: hash of boot id, pid, start time */
-	int pidfd;            /* -1 when not open */
-	int gone;             /* exited (exit seen or pidfd readable) */
+	int pidfd;	      /* -1 when not open */
+	int gone;	      /* exited (exit seen or pidfd readable) */
 };
 
 /* Fill p for pid; -ESRCH "no process with PID N", -EACCES when /proc says no. */

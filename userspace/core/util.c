@@ -32,7 +32,10 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t agt_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+uint64_t agt_mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
 
 int64_t agt_mono_to_real_offset(void)
 {

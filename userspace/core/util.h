@@ -13,7 +13,9 @@ int64_t agt_mono_to_real_offset(void);
 /* RFC 3339 UTC with microseconds, e.g. 2026-11-25T09:16:32.123456Z (buf >= 32). */
 void agt_format_time(uint64_t real_ns, char *buf, size_t n);
 /* Non-cryptographic random ids from a seeded xorshift; never 0. */
-struct agt_rng { uint64_t s; };
+struct agt_rng {
+	uint64_t s;
+};
 void agt_rng_init(struct agt_rng *r);
 uint64_t agt_rng_next(struct agt_rng *r);
 void agt_hex(const uint8_t *bytes, size_t n, char *out); /* out: 2n+1 */

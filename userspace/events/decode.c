@@ -7,9 +7,9 @@
 #include <string.h>
 
 const char *const agt_udrop_names[AGT_UDROP_MAX] = {"malformed_record", "unknown_probe",
-						     "unknown_pid"};
+						    "unknown_pid"};
 const char *const agt_kdrop_names[AGT_KDROP_MAX] = {"ringbuf_full", "no_probe_config",
-						     "arg_read_failed"};
+						    "arg_read_failed"};
 
 static void pipeline_emit(void *ctx, const struct agt_span *s)
 {
@@ -39,8 +39,8 @@ struct agt_proc *agt_pipeline_proc(struct agt_pipeline *p, uint32_t pid)
 	return NULL;
 }
 
-void agt_pipeline_state(struct agt_pipeline *p, struct agt_proc *proc, uint64_t ts, const char *what,
-			const char *message, int has_exit, uint32_t wait_status)
+void agt_pipeline_state(struct agt_pipeline *p, struct agt_proc *proc, uint64_t ts,
+			const char *what, const char *message, int has_exit, uint32_t wait_status)
 {
 	struct agt_span s;
 
@@ -180,8 +180,6 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			agt_nest_thread_exit(p->nest, h->pid, h->tid, h->ts_ns);
 		return 0;
 	}
-	default:
-		p->udrops[AGT_UDROP_MALFORMED]++;
-		return 0;
+	default: p->udrops[AGT_UDROP_MALFORMED]++; return 0;
 	}
 }

@@ -17,21 +17,14 @@ static void add_value(cJSON *obj, const char *key, const struct agt_value *v)
 	char hex[24];
 
 	switch (v->kind) {
-	case AGT_VAL_INT:
-		cJSON_AddNumberToObject(obj, key, (double)(int64_t)v->u);
-		break;
-	case AGT_VAL_UINT:
-		cJSON_AddNumberToObject(obj, key, (double)v->u);
-		break;
+	case AGT_VAL_INT: cJSON_AddNumberToObject(obj, key, (double)(int64_t)v->u); break;
+	case AGT_VAL_UINT: cJSON_AddNumberToObject(obj, key, (double)v->u); break;
 	case AGT_VAL_PTR:
 		snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)v->u);
 		cJSON_AddStringToObject(obj, key, hex);
 		break;
-	case AGT_VAL_STR:
-		cJSON_AddStringToObject(obj, key, v->str);
-		break;
-	default:
-		break;
+	case AGT_VAL_STR: cJSON_AddStringToObject(obj, key, v->str); break;
+	default: break;
 	}
 }
 
@@ -125,8 +118,14 @@ static void jsonl_span(struct agt_sink *s, const struct agt_span *sp)
 	cJSON_Delete(o);
 }
 
-static void jsonl_flush(struct agt_sink *s) { fflush(((struct jsonl *)s)->out); }
-static void jsonl_destroy(struct agt_sink *s) { free(s); }
+static void jsonl_flush(struct agt_sink *s)
+{
+	fflush(((struct jsonl *)s)->out);
+}
+static void jsonl_destroy(struct agt_sink *s)
+{
+	free(s);
+}
 
 struct agt_sink *agt_jsonl_new(FILE *out, const struct agt_export_ctx *c)
 {
@@ -134,7 +133,8 @@ struct agt_sink *agt_jsonl_new(FILE *out, const struct agt_export_ctx *c)
 
 	if (!j)
 		return NULL;
-	j->base = (struct agt_sink){.span = jsonl_span, .flush = jsonl_flush, .destroy = jsonl_destroy};
+	j->base =
+	    (struct agt_sink){.span = jsonl_span, .flush = jsonl_flush, .destroy = jsonl_destroy};
 	j->out = out;
 	j->ctx = *c;
 	return &j->base;

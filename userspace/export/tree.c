@@ -23,8 +23,8 @@ static void print_line(struct tree *t, const struct agt_span *s, unsigned indent
 	agt_format_time(s->start_ns + t->ctx.mono_to_real, ts, sizeof(ts));
 	for (int i = 0; s->probe && i < s->nargs; i++) {
 		agt_value_format(&s->args[i], val, sizeof(val));
-		used += snprintf(args + used, used < sizeof(args) ? sizeof(args) - used : 0, "%s%s=%s",
-				 i ? ", " : "", s->probe->ps->args[i].name, val);
+		used += snprintf(args + used, used < sizeof(args) ? sizeof(args) - used : 0,
+				 "%s%s=%s", i ? ", " : "", s->probe->ps->args[i].name, val);
 	}
 	fprintf(t->out, "%s  %*s%s%s", ts + 11, (int)indent * 2, "", indent ? "└─ " : "", s->name);
 	if (s->probe)
@@ -36,14 +36,16 @@ static void print_line(struct tree *t, const struct agt_span *s, unsigned indent
 	if (s->end_ns != s->start_ns || s->probe)
 		fprintf(t->out, "  %.3f ms", (double)(s->end_ns - s->start_ns) / 1e6);
 	if (s->status != AGT_STATUS_OK)
-		fprintf(t->out, t->color ? "  \033[31m%s\033[0m" : "  %s", agt_status_names[s->status]);
+		fprintf(t->out, t->color ? "  \033[31m%s\033[0m" : "  %s",
+			agt_status_names[s->status]);
 	if (s->message[0])
 		fprintf(t->out, "  %s", s->message);
 	if (indent == 0 && s->tid)
 		fprintf(t->out, "  [%s pid %u tid %u %s]", s->trace_type, s->pid, s->tid,
 			s->proc ? s->proc->comm : "");
 	else if (indent == 0)
-		fprintf(t->out, "  [%s pid %u %s]", s->trace_type, s->pid, s->proc ? s->proc->comm : "");
+		fprintf(t->out, "  [%s pid %u %s]", s->trace_type, s->pid,
+			s->proc ? s->proc->comm : "");
 	fputc('\n', t->out);
 }
 
@@ -57,8 +59,8 @@ static int by_start(const void *a, const void *b)
 }
 
 /* Print sp's subtree from v[0..n) (sorted by start); children are later in start order. */
-static void print_sub(struct tree *t, const struct agt_span *v, unsigned n, const struct agt_span *sp,
-		      unsigned indent)
+static void print_sub(struct tree *t, const struct agt_span *v, unsigned n,
+		      const struct agt_span *sp, unsigned indent)
 {
 	print_line(t, sp, indent);
 	for (unsigned i = 0; i < n; i++)
@@ -147,7 +149,8 @@ struct agt_sink *agt_tree_new(FILE *out, const struct agt_export_ctx *c, unsigne
 
 	if (!t)
 		return NULL;
-	t->base = (struct agt_sink){.span = tree_span, .flush = tree_flush, .destroy = tree_destroy};
+	t->base =
+	    (struct agt_sink){.span = tree_span, .flush = tree_flush, .destroy = tree_destroy};
 	t->out = out;
 	t->ctx = *c;
 	t->max_held = max_held ? max_held : 1;

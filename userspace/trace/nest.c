@@ -161,8 +161,9 @@ static void pop(struct agt_nest *n, struct thread *t, uint64_t ts, enum agt_stat
 	emit(n, s);
 }
 
-void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid, const struct agt_probe_info *probe,
-		    uint64_t frame_sp, uint64_t ts, const struct agt_value *ret)
+void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid,
+		    const struct agt_probe_info *probe, uint64_t frame_sp, uint64_t ts,
+		    const struct agt_value *ret)
 {
 	struct thread **pp = find(n, pid, tid), *t = *pp;
 	int i;
@@ -234,10 +235,22 @@ static void close_matching(struct agt_nest *n, int all, uint32_t pid, uint64_t t
 	}
 }
 
-void agt_nest_process_exit(struct agt_nest *n, uint32_t pid, uint64_t ts) { close_matching(n, 0, pid, ts); }
-void agt_nest_flush(struct agt_nest *n, uint64_t ts) { close_matching(n, 1, 0, ts); }
-unsigned agt_nest_open_threads(const struct agt_nest *n) { return n->nthreads; }
-const struct agt_nest_stats *agt_nest_stats(const struct agt_nest *n) { return &n->st; }
+void agt_nest_process_exit(struct agt_nest *n, uint32_t pid, uint64_t ts)
+{
+	close_matching(n, 0, pid, ts);
+}
+void agt_nest_flush(struct agt_nest *n, uint64_t ts)
+{
+	close_matching(n, 1, 0, ts);
+}
+unsigned agt_nest_open_threads(const struct agt_nest *n)
+{
+	return n->nthreads;
+}
+const struct agt_nest_stats *agt_nest_stats(const struct agt_nest *n)
+{
+	return &n->st;
+}
 
 void agt_nest_free(struct agt_nest *n)
 {
@@ -255,19 +268,10 @@ void agt_nest_free(struct agt_nest *n)
 void agt_value_format(const struct agt_value *v, char *buf, size_t n)
 {
 	switch (v->kind) {
-	case AGT_VAL_INT:
-		snprintf(buf, n, "%" PRId64, (int64_t)v->u);
-		break;
-	case AGT_VAL_UINT:
-		snprintf(buf, n, "%" PRIu64, v->u);
-		break;
-	case AGT_VAL_PTR:
-		snprintf(buf, n, "0x%" PRIx64, v->u);
-		break;
-	case AGT_VAL_STR:
-		snprintf(buf, n, "\"%s\"", v->str);
-		break;
-	default:
-		snprintf(buf, n, "?");
+	case AGT_VAL_INT: snprintf(buf, n, "%" PRId64, (int64_t)v->u); break;
+	case AGT_VAL_UINT: snprintf(buf, n, "%" PRIu64, v->u); break;
+	case AGT_VAL_PTR: snprintf(buf, n, "0x%" PRIx64, v->u); break;
+	case AGT_VAL_STR: snprintf(buf, n, "\"%s\"", v->str); break;
+	default: snprintf(buf, n, "?");
 	}
 }

@@ -9,8 +9,8 @@
 typedef void (*agt_span_cb)(void *ctx, const struct agt_span *s);
 
 struct agt_nest_stats {
-	uint64_t spans;                /* spans emitted */
-	uint64_t unfinished;           /* of which closed without a return */
+	uint64_t spans;		       /* spans emitted */
+	uint64_t unfinished;	       /* of which closed without a return */
 	uint64_t depth_exceeded;       /* entries dropped: thread already max_depth deep */
 	uint64_t return_without_entry; /* returns of calls that started before attach */
 	uint64_t thread_table_full;    /* entries dropped: max_threads threads busy */
@@ -24,8 +24,9 @@ void agt_nest_enter(struct agt_nest *n, const struct agt_span *s, int instant);
 /* frame_sp: the entry stack pointer of the returning call, so a return finds its own frame even
  * when returns of deeper calls went missing (the kernel keeps at most 64 nested uretprobes);
  * 0 matches the innermost open call of the same probe. */
-void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid, const struct agt_probe_info *probe,
-		    uint64_t frame_sp, uint64_t ts, const struct agt_value *ret);
+void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid,
+		    const struct agt_probe_info *probe, uint64_t frame_sp, uint64_t ts,
+		    const struct agt_value *ret);
 /* Close open calls as unfinished: one thread, one process, or everything. */
 void agt_nest_thread_exit(struct agt_nest *n, uint32_t pid, uint32_t tid, uint64_t ts);
 void agt_nest_process_exit(struct agt_nest *n, uint32_t pid, uint64_t ts);

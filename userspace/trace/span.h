@@ -21,8 +21,8 @@ struct agt_probe_info {
 	uint32_t id;
 	const struct agt_spec *spec;
 	const struct agt_probe_spec *ps;
-	char symbol[128];    /* function name, or provider:name for USDT */
-	char span_name[160]; /* the spec's span template, rendered */
+	char symbol[128];      /* function name, or provider:name for USDT */
+	char span_name[160];   /* the spec's span template, rendered */
 	char object[PATH_MAX]; /* the file as the target maps it */
 };
 
@@ -37,7 +37,7 @@ struct agt_span {
 	const char *trace_type;
 	char name[160];
 	const struct agt_probe_info *probe; /* NULL for state_change events */
-	const struct agt_proc *proc;        /* may be NULL */
+	const struct agt_proc *proc;	    /* may be NULL */
 	struct agt_value args[AGT_MAX_ARGS];
 	int nargs;
 	struct agt_value ret; /* kind NONE: none recorded */

@@ -10,6 +10,7 @@
 #define AGT_MAX_ARGS 6
 #define AGT_STR_LEN 64
 #define AGT_MAX_PROBES 4096
+#define AGT_POLL_MS 50 /* the reader polls the ring buffer at least this often */
 
 /* Event kinds, first field of every ring buffer record. */
 enum agt_event_kind {

@@ -16,6 +16,17 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/* Wake the reader only once this much is pending; it also polls every AGT_POLL_MS, so an event
+ * waits at most that long. A wakeup per event costs several microseconds in the traced thread. */
+const volatile __u64 agt_wake_bytes = 64 << 10;
+
+static __always_inline void agt_submit(void *e)
+{
+	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(e, pending >= agt_wake_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
 static __always_inline void agt_count_drop(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&drops, &reason);

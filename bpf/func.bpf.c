@@ -99,7 +99,7 @@ int BPF_KPROBE(func_entry)
 		if (cfg->arg_kind[i] == AGT_VAL_STR)
 			read_str(e->str[i], e->args[i]);
 	}
-	bpf_ringbuf_submit(e, 0);
+	agt_submit(e);
 	return 0;
 }
 
@@ -121,7 +121,7 @@ static __always_inline int emit_return(__u64 cookie, __u64 ret, __u64 sp)
 	e->str[0] = 0;
 	if (cfg->ret_kind == AGT_VAL_STR)
 		read_str(e->str, ret);
-	bpf_ringbuf_submit(e, 0);
+	agt_submit(e);
 	return 0;
 }
 
@@ -166,7 +166,7 @@ int BPF_USDT(usdt_entry)
 		if (cfg->arg_kind[i] == AGT_VAL_STR)
 			read_str(e->str[i], v);
 	}
-	bpf_ringbuf_submit(e, 0);
+	agt_submit(e);
 	return 0;
 }
 

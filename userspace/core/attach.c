@@ -552,7 +552,7 @@ static int event_loop(struct attach_run *r)
 		epoll_ctl(ep, EPOLL_CTL_ADD, r->pl.procs[i].pidfd, &ev);
 	}
 	for (int stop = 0; !stop && r->pl.live > 0;) {
-		int n = epoll_wait(ep, evs, AGT_ARRAY_SIZE(evs), 1000);
+		int n = epoll_wait(ep, evs, AGT_ARRAY_SIZE(evs), AGT_POLL_MS);
 
 		if (n < 0 && errno != EINTR)
 			break;

@@ -49,7 +49,7 @@ $(OUT)/bpf $(OUT)/skel:
 # Tests ----------------------------------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
-TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target
+TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -59,6 +59,11 @@ $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 $(OUT)/tests/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -fno-optimize-sibling-calls -fno-inline -Wall -Werror $< -o $@
+
+# A Go target (stdlib only, no module downloads) for return-instruction probes on Go code.
+$(OUT)/tests/gosum: tests/targets/gosum/main.go
+	@mkdir -p $(dir $@)
+	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

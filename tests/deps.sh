@@ -6,7 +6,7 @@ PKGS=(
   make gcc pkg-config clang llvm bpftool binutils
   libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev libcjson-dev libcapstone-dev
   libcmocka-dev
-  python3 python3-pytest
+  python3 python3-pytest golang-go
   util-linux procps
 )
 missing=()

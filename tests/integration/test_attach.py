@@ -286,3 +286,31 @@ def test_container_paths_resolve_through_proc_root():
     assert [s["probe"]["return_value"] for s in spans] == [4, 6]
     assert {s["probe"]["object"] for s in spans} == {inner}
     assert {s["process"]["pid"] for s in spans} == {pid}
+
+
+def test_go_binary_at_return_instructions():
+    gosum = os.path.join(os.path.dirname(NESTED), "gosum")
+    nret = ret_instructions(gosum, "main.Sum")
+    assert nret == 2
+    go = Target([gosum])
+    try:
+        tr = Tracer(["-p", go.pid, "--probes", os.path.join(FIXTURES, "gosum.json"),
+                     "-o", "jsonl"])
+        assert go.call("sum 4") == "sum 30"
+        assert go.call("sum 0") == "sum -1"
+        go.quit()
+        assert tr.finish() == 0
+    finally:
+        go.kill()
+    (attach,) = tr.events("attach")
+    assert attach["message"] == f"{2 + nret + ret_instructions(gosum, 'main.Mul')} probe links"
+    spans = tr.spans()
+    roots = [s for s in spans if "parent_span_id" not in s]
+    assert [(r["name"], r["probe"]["args"], r["probe"]["return_value"]) for r in roots] == [
+        ("main.Sum", {"a": 4, "b": 3}, 30), ("main.Sum", {"a": 0, "b": 3}, -1)]
+    muls = children_of(spans, roots[0])
+    assert [(m["name"], m["probe"]["args"], m["probe"]["return_value"]) for m in muls] == [
+        ("main.Mul", {"a": i, "b": 3}, 3 * i) for i in range(1, 5)]
+    assert children_of(spans, roots[1]) == []
+    assert all(s["status"] == "ok" for s in spans)
+    assert "0 unfinished), 0 dropped" in tr.summary()

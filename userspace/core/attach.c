@@ -310,6 +310,7 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 	struct agt_probe_info *pi = probe_id_for(r, spec, ps, sym->name, mapped);
 	int pid = r->pl.procs[t].pid, rc;
 	char what[200], err[512];
+	uint64_t entry;
 
 	if (!pi) {
 		agt_err("more than %d distinct probes requested; narrow the symbol globs",
@@ -320,10 +321,13 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 		return rc;
 	uo.bpf_cookie = pi->id;
 	snprintf(what, sizeof(what), "uprobe on %s", sym->name);
+	entry = ps->abi == AGT_ABI_GO ? agt_elf_go_entry_offset(host, sym) : sym->offset;
+	if (entry != sym->offset)
+		agt_dbg("%s: entry probe past the stack check, at +0x%llx", sym->name,
+			(unsigned long long)(entry - sym->offset));
 	rc = add_link(
-	    r,
-	    bpf_program__attach_uprobe_opts(r->func->progs.func_entry, pid, host, sym->offset, &uo),
-	    t, what, mapped);
+	    r, bpf_program__attach_uprobe_opts(r->func->progs.func_entry, pid, host, entry, &uo), t,
+	    what, mapped);
 	if (rc)
 		return rc;
 	if (ps->ret_mode == AGT_RET_URETPROBE) {

@@ -136,36 +136,50 @@ void agt_syms_free(struct agt_sym *s, int n)
 	free(s);
 }
 
+/* The bytes of a function, read from the file at its offset. */
+static int read_code(const char *path, const struct agt_sym *s, uint8_t **code, char *err,
+		     size_t errlen)
+{
+	int fd;
+
+	*code = NULL;
+	if (!s->size || s->size > (16u << 20))
+		return agt_seterr(
+		    err, errlen, -EINVAL,
+		    "%s in %s has no usable size in its symbol table, so its code cannot "
+		    "be decoded; use \"return\": \"uretprobe\"",
+		    s->name, path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return agt_seterr(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
+	*code = malloc(s->size);
+	if (!*code || pread(fd, *code, s->size, (off_t)s->offset) != (ssize_t)s->size) {
+		close(fd);
+		free(*code);
+		*code = NULL;
+		return agt_seterr(err, errlen, -EIO, "cannot read the code of %s from %s", s->name,
+				  path);
+	}
+	close(fd);
+	return 0;
+}
+
 int agt_elf_ret_offsets(const char *path, const struct agt_sym *s, uint64_t **offs, int *n,
 			char *err, size_t errlen)
 {
-	uint8_t *code = NULL;
+	uint8_t *code;
 	const uint8_t *p;
 	size_t left;
 	uint64_t addr;
 	uint64_t *v = NULL;
-	int fd, cnt = 0, rc = 0;
+	int cnt = 0, rc;
 	csh cs;
 	cs_insn *insn;
 
 	*offs = NULL;
 	*n = 0;
-	if (!s->size || s->size > (16u << 20))
-		return agt_seterr(err, errlen, -EINVAL,
-				  "%s in %s has no usable size in its symbol table, so its return "
-				  "instructions cannot be found; use \"return\": \"uretprobe\"",
-				  s->name, path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return agt_seterr(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
-	code = malloc(s->size);
-	if (!code || pread(fd, code, s->size, (off_t)s->offset) != (ssize_t)s->size) {
-		close(fd);
-		free(code);
-		return agt_seterr(err, errlen, -EIO, "cannot read the code of %s from %s", s->name,
-				  path);
-	}
-	close(fd);
+	if ((rc = read_code(path, s, &code, err, errlen)))
+		return rc;
 	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
 		free(code);
 		return agt_seterr(err, errlen, -ENOSYS, "capstone cannot decode x86-64 here");
@@ -198,5 +212,40 @@ int agt_elf_ret_offsets(const char *path, const struct agt_sym *s, uint64_t **of
 	}
 	*offs = v;
 	*n = cnt;
-	return rc;
+	return 0;
+}
+
+uint64_t agt_elf_go_entry_offset(const char *path, const struct agt_sym *s)
+{
+	uint64_t addr = s->offset, found = s->offset;
+	const uint8_t *p;
+	size_t left;
+	uint8_t *code;
+	int after_check = 0;
+	csh cs;
+	cs_insn *insn;
+
+	if (read_code(path, s, &code, NULL, 0))
+		return s->offset;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
+		free(code);
+		return s->offset;
+	}
+	insn = cs_malloc(cs);
+	p = code;
+	left = s->size < 32 ? s->size : 32;
+	/* Go's prologue: [lea r12, [rsp-N];] cmp rsp|r12, [r14+16]; jbe morestack. */
+	for (int i = 0; insn && i < 4 && cs_disasm_iter(cs, &p, &left, &addr, insn); i++) {
+		if (after_check) {
+			if (insn->mnemonic[0] == 'j' && strcmp(insn->mnemonic, "jmp"))
+				found = addr; /* the instruction after the conditional jump */
+			break;
+		}
+		if (!strcmp(insn->mnemonic, "cmp") && strstr(insn->op_str, "[r14"))
+			after_check = 1;
+	}
+	cs_free(insn, 1);
+	cs_close(&cs);
+	free(code);
+	return found;
 }

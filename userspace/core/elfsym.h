@@ -20,4 +20,8 @@ void agt_syms_free(struct agt_sym *s, int n);
 /* File offsets of every return instruction of a function (x86-64, decoded with capstone). */
 int agt_elf_ret_offsets(const char *path, const struct agt_sym *s, uint64_t **offs, int *n,
 			char *err, size_t errlen);
+/* Where a Go function's body starts: past the stack-bound check of its prologue, whose
+ * morestack path re-enters the function from the top (an entry probe there would fire twice).
+ * The function's own offset when there is no such check (leaf functions, non-Go code). */
+uint64_t agt_elf_go_entry_offset(const char *path, const struct agt_sym *s);
 #endif

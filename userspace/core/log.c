@@ -31,7 +31,6 @@ int agt_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 	(void)level;
 	if (cur_level < AGT_LOG_DEBUG)
 		return 0;
-	fputs("libbpf: ", stderr);
 	return vfprintf(stderr, fmt, ap);
 }
 

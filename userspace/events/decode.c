@@ -129,7 +129,8 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 		}
 		memset(&s, 0, sizeof(s));
 		s.start_ns = h->ts_ns;
-		s.frame_sp = e->sp;
+		/* Go moves goroutine stacks as they grow: a frame's sp is no identity there. */
+		s.frame_sp = probe->ps->abi == AGT_ABI_GO ? 0 : e->sp;
 		s.pid = h->pid;
 		s.tid = h->tid;
 		s.probe = probe;
@@ -160,6 +161,8 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 		read_value(&v, probe->ps->ret.kind, e->ret, e->str);
 		/* After a uretprobe the return address is popped: the entry sp is 8 bytes lower. */
 		frame_sp = e->sp && probe->ps->ret_mode == AGT_RET_URETPROBE ? e->sp - 8 : e->sp;
+		if (probe->ps->abi == AGT_ABI_GO)
+			frame_sp = 0;
 		agt_nest_leave(p->nest, h->pid, h->tid, probe, frame_sp, h->ts_ns, &v);
 		return 0;
 	}

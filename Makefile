@@ -18,7 +18,7 @@ PKGS := libbpf libelf zlib libcurl libcjson capstone
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-Iuserspace -Ibpf -I$(OUT)/skel $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
-LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -Ibpf/$(ARCH) \
 	-I/usr/include/$(TRIPLE) -Wall -Werror
 

@@ -80,8 +80,6 @@ def test_not_root(nested):
 
 @pytest.mark.parametrize("args,sentence", [
     ([], "no target: give the process to trace with -p PID; see `agtrace attach --help`"),
-    (["-p", "1"], "nothing to attach: give --probes FILE|NAME or --uprobe PATH:SYMBOL; see "
-                  "`agtrace attach --help`"),
     (["-p", "12x"], "-p needs a process id (a positive number), got \"12x\"; see `agtrace "
                     "attach --help`"),
     (["-p", "1", "--uprobe", "leaf"], "--uprobe leaf: expected PATH:SYMBOL, e.g. "
@@ -95,6 +93,13 @@ def test_not_root(nested):
 ])
 def test_bad_command_lines(args, sentence):
     assert_one_sentence(run_agtrace("attach", *args), sentence)
+
+
+def test_no_probes_and_nothing_known_mapped(nested):
+    r = run_agtrace("attach", "-p", nested.pid)
+    assert_one_sentence(r, f"PID {nested.pid} (nested) maps nothing agtrace's built-in probes "
+                           f"know (a TLS library such as libssl.so*, or SSL_write in its "
+                           f"executable); give --probes FILE or --uprobe PATH:SYMBOL")
 
 
 def test_duplicate_pid(nested):

@@ -99,7 +99,7 @@ static void decoder_counts_malformed(void **state)
 
 	ngot = 0;
 	proc.gone = 0;
-	assert_int_equal(agt_pipeline_init(&p, 8, 8), 0);
+	assert_int_equal(agt_pipeline_init(&p, 8, 8, 1 << 20), 0);
 	memset(&e, 0, sizeof(e));
 	e.h = (struct agt_event_hdr){AGT_EV_FUNC_ENTRY, 0, 4242, 4243, 100};
 	e.args[0] = 5;

@@ -85,7 +85,7 @@ static const struct bad_case bad[] = {
      "decision, state_change, error, metric"},
     {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"retrun\":\"insn\"}]}",
      "f.json: $.probes[0]: unknown key \"retrun\" (allowed: symbols, usdt, return_usdt, span, "
-     "trace_type, args, return_value, return, abi)"},
+     "trace_type, args, return_value, return, abi, handler)"},
     {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"return\":\"maybe\"}]}",
      "f.json: $.probes[0].return: must be \"uretprobe\", \"insn\" (every return instruction; use "
      "for Go) or \"none\" (entry only)"},

@@ -3,10 +3,12 @@
 #include "core/elfsym.h"
 #include "core/log.h"
 #include "core/pipeline.h"
+#include "core/redact.h"
 #include "core/preflight.h"
 #include "core/util.h"
 #include "func.skel.h"
 #include "proc.skel.h"
+#include "tls.skel.h"
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
@@ -34,15 +36,18 @@ struct attach_opts {
 	const char *output_file;
 	long duration;
 	long max_depth, max_threads;
+	long max_message; /* bytes of one TLS call / HTTP message captured at most */
 };
 
 struct attach_run {
 	struct attach_opts o;
 	struct agt_spec specs[2 * MAX_SPECS];
 	int nspecs;
+	int auto_mode; /* no probes given: shipped "auto" specs, skipped where they do not apply */
 	struct agt_pipeline pl;
 	struct func_bpf *func;
 	struct proc_bpf *proc;
+	struct tls_bpf *tls;
 	struct bpf_link **links;
 	int nlinks;
 	int *proc_nlinks; /* links per target, for the attach message */
@@ -61,6 +66,9 @@ static void attach_usage(FILE *f)
 	    "Attach to running processes without touching them and print their calls as spans.\n"
 	    "\n"
 	    "  -p, --pid PID            process to trace (repeat for several)\n"
+	    "  (no --probes/--uprobe)   the shipped specs marked auto, on what each target maps:\n"
+	    "                           LLM API calls over TLS (OpenSSL in a library or linked\n"
+	    "                           into the binary, as in node)\n"
 	    "  --probes FILE|NAME       a probe spec (JSON), or the name of a shipped one\n"
 	    "                           (see `agtrace probes list`); repeatable\n"
 	    "  --uprobe PATH:SYMBOL     one-off probe: PATH is an absolute path or a library name\n"
@@ -77,6 +85,10 @@ static void attach_usage(FILE *f)
 	    "  --max-depth N            open calls kept per thread (default 64; deeper ones are\n"
 	    "                           counted as depth_exceeded)\n"
 	    "  --max-threads N          threads with open calls kept (default 4096)\n"
+	    "  --max-message BYTES      bytes of one HTTP message (one TLS call) captured at most\n"
+	    "                           (default 1048576); longer ones are marked truncated\n"
+	    "  --redact REGEX           also redact what this POSIX extended regex matches (API\n"
+	    "                           keys, bearer tokens and credential fields always are)\n"
 	    "  -v, --verbose            debug output, including libbpf's own log\n"
 	    "\n"
 	    "Examples:\n"
@@ -103,7 +115,9 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_OUTFILE,
 		OPT_DURATION,
 		OPT_MAXDEPTH,
-		OPT_MAXTHREADS
+		OPT_MAXTHREADS,
+		OPT_MAXMSG,
+		OPT_REDACT
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -114,6 +128,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"duration", required_argument, NULL, OPT_DURATION},
 	    {"max-depth", required_argument, NULL, OPT_MAXDEPTH},
 	    {"max-threads", required_argument, NULL, OPT_MAXTHREADS},
+	    {"max-message", required_argument, NULL, OPT_MAXMSG},
+	    {"redact", required_argument, NULL, OPT_REDACT},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -122,6 +138,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	long v;
 
 	o->max_depth = 64;
+	o->max_message = 1 << 20;
 	o->max_threads = 4096;
 	optind = 1;
 	opterr = 0;
@@ -171,6 +188,22 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 				    optarg);
 			*(c == OPT_MAXDEPTH ? &o->max_depth : &o->max_threads) = v;
 			break;
+		case OPT_MAXMSG:
+			if (agt_parse_long(optarg, 4096, 64L << 20, &v))
+				return usage_error("--max-message needs a byte count from 4096 to "
+						   "67108864, got \"%s\"",
+						   optarg);
+			o->max_message = v;
+			break;
+		case OPT_REDACT: {
+			char err[256];
+
+			if (agt_redact_add(optarg, err, sizeof(err))) {
+				agt_err("%s", err);
+				return AGT_EXIT_USAGE;
+			}
+			break;
+		}
 		case 'v': agt_log_set_level(AGT_LOG_DEBUG); break;
 		case 'h': attach_usage(stdout); exit(0);
 		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
@@ -181,15 +214,47 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (!o->npids)
 		return usage_error("%sno target: give the process to trace with -p PID", "");
-	if (!o->nspec_args && !o->nuprobe_args)
-		return usage_error(
-		    "%snothing to attach: give --probes FILE|NAME or --uprobe PATH:SYMBOL", "");
+	return 0;
+}
+
+static int load_auto_one(const char *path, void *arg)
+{
+	struct attach_run *r = arg;
+	char err[512];
+
+	if (r->nspecs == (int)AGT_ARRAY_SIZE(r->specs))
+		return 1;
+	if (agt_spec_load(path, &r->specs[r->nspecs], err, sizeof(err))) {
+		agt_warn("skipping a broken shipped spec: %s", err);
+		return 0;
+	}
+	if (r->specs[r->nspecs].auto_attach)
+		r->nspecs++;
+	else
+		agt_spec_free(&r->specs[r->nspecs]);
+	return 0;
+}
+
+/* No --probes and no --uprobe: the shipped specs marked "auto", on whatever each target maps. */
+static int load_auto_specs(struct attach_run *r)
+{
+	r->auto_mode = 1;
+	agt_spec_for_each_shipped(load_auto_one, r);
+	if (!r->nspecs) {
+		agt_err(
+		    "no built-in probe specs found (see `agtrace probes list`); give --probes FILE "
+		    "or --uprobe PATH:SYMBOL");
+		return AGT_EXIT_USAGE;
+	}
 	return 0;
 }
 
 static int load_specs(struct attach_run *r)
 {
 	char err[512], path[4096];
+
+	if (!r->o.nspec_args && !r->o.nuprobe_args)
+		return load_auto_specs(r);
 
 	for (int i = 0; i < r->o.nspec_args; i++) {
 		const char *arg = r->o.spec_args[i];
@@ -317,6 +382,29 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 			AGT_MAX_PROBES);
 		return AGT_EXIT_USAGE;
 	}
+	if (ps->handler) {
+		static const uint32_t flags[] = {
+		    [AGT_HANDLER_SSL_WRITE] = 0,
+		    [AGT_HANDLER_SSL_READ] = AGT_TLS_COOKIE_READ,
+		    [AGT_HANDLER_SSL_WRITE_EX] = AGT_TLS_COOKIE_EX,
+		    [AGT_HANDLER_SSL_READ_EX] = AGT_TLS_COOKIE_READ | AGT_TLS_COOKIE_EX,
+		};
+
+		uo.bpf_cookie = pi->id | flags[ps->handler];
+		snprintf(what, sizeof(what), "TLS uprobe on %s", sym->name);
+		rc = add_link(r,
+			      bpf_program__attach_uprobe_opts(r->tls->progs.tls_entry, pid, host,
+							      sym->offset, &uo),
+			      t, what, mapped);
+		if (rc)
+			return rc;
+		uo.retprobe = true;
+		snprintf(what, sizeof(what), "TLS uretprobe on %s", sym->name);
+		return add_link(r,
+				bpf_program__attach_uprobe_opts(r->tls->progs.tls_return, pid, host,
+								sym->offset, &uo),
+				t, what, mapped);
+	}
 	if ((rc = write_cfg(r, pi)))
 		return rc;
 	uo.bpf_cookie = pi->id;
@@ -388,12 +476,14 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 			t, what, mapped);
 }
 
-/* Resolve one spec against one target and attach every probe it names. */
-static int attach_spec(struct attach_run *r, int t, const struct agt_spec *spec)
+/* Resolve one spec against one target and attach every probe it names. soft (auto-attached
+ * specs): a target that maps none of the spec's objects, or lacks a probe's symbols, is skipped
+ * quietly; returns -1 when nothing of the spec applied. */
+static int attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, int soft)
 {
 	struct agt_proc *proc = &r->pl.procs[t];
 	char host[4096 + 64], mapped[4096], err[768], first_err[768] = "";
-	int rc = 0, resolved = 0;
+	int rc = 0, resolved = 0, before = r->proc_nlinks[t];
 
 	for (int ti = 0; ti < spec->ntargets && !resolved; ti++) {
 		if (agt_proc_resolve(proc, spec->targets[ti], host, sizeof(host), mapped,
@@ -405,6 +495,8 @@ static int attach_spec(struct attach_run *r, int t, const struct agt_spec *spec)
 		resolved = 1;
 	}
 	if (!resolved) {
+		if (soft)
+			return -1;
 		agt_err("%s: %s", spec->file, first_err);
 		return AGT_EXIT_USAGE;
 	}
@@ -421,6 +513,10 @@ static int attach_spec(struct attach_run *r, int t, const struct agt_spec *spec)
 			int n;
 
 			if (agt_elf_find_funcs(host, ps->symbols[s], &syms, &n, err, sizeof(err))) {
+				if (soft) {
+					agt_dbg("%s: PID %d: %s", spec->name, proc->pid, err);
+					continue;
+				}
 				agt_err("PID %d (%s): %s", proc->pid, proc->comm, err);
 				return AGT_EXIT_USAGE;
 			}
@@ -429,6 +525,10 @@ static int attach_spec(struct attach_run *r, int t, const struct agt_spec *spec)
 			agt_syms_free(syms, n);
 		}
 	}
+	if (!rc && soft && r->proc_nlinks[t] == before)
+		return -1;
+	if (!rc)
+		agt_dbg("%s: PID %d: %d links", spec->name, proc->pid, r->proc_nlinks[t] - before);
 	return rc;
 }
 
@@ -438,7 +538,8 @@ static int load_bpf(struct attach_run *r)
 
 	r->func = func_bpf__open();
 	r->proc = proc_bpf__open();
-	if (!r->func || !r->proc) {
+	r->tls = tls_bpf__open();
+	if (!r->func || !r->proc || !r->tls) {
 		agt_err("cannot open the BPF objects: %s", strerror(errno));
 		return AGT_EXIT_USAGE;
 	}
@@ -455,6 +556,16 @@ static int load_bpf(struct attach_run *r)
 	    (err = proc_bpf__load(r->proc))) {
 		agt_err("the kernel refused agtrace's process tracepoint (%s); run `agtrace check`",
 			strerror(errno));
+		return AGT_EXIT_USAGE;
+	}
+	r->tls->rodata->tls_call_cap = r->o.max_message;
+	if (bpf_map__reuse_fd(r->tls->maps.events, bpf_map__fd(r->func->maps.events)) ||
+	    bpf_map__reuse_fd(r->tls->maps.drops, bpf_map__fd(r->func->maps.drops)) ||
+	    (err = tls_bpf__load(r->tls))) {
+		agt_err(
+		    "the kernel refused agtrace's TLS capture (%s); run `agtrace check`, and -v "
+		    "shows the verifier log",
+		    strerror(errno));
 		return AGT_EXIT_USAGE;
 	}
 	for (int i = 0; i < r->pl.nprocs; i++) {
@@ -516,6 +627,8 @@ static void print_summary(struct attach_run *r)
 		REASON(agt_kdrop_names[i], kd[i]);
 	for (int i = 0; i < AGT_UDROP_MAX; i++)
 		REASON(agt_udrop_names[i], r->pl.udrops[i]);
+	for (int i = 0; i < AGT_SDROP_MAX; i++)
+		REASON(agt_sdrop_names[i], agt_streams_drops(r->pl.streams)[i]);
 	REASON("depth_exceeded", ns->depth_exceeded);
 	REASON("return_without_entry", ns->return_without_entry);
 	REASON("thread_table_full", ns->thread_table_full);
@@ -624,9 +737,25 @@ int cmd_attach(int argc, char **argv)
 	libbpf_set_print(agt_libbpf_print);
 	if ((rc = load_bpf(r)))
 		goto cleanup;
-	for (int t = 0; t < r->pl.nprocs; t++)
-		for (int s = 0; s < r->nspecs && !rc; s++)
-			rc = attach_spec(r, t, &r->specs[s]);
+	for (int t = 0; t < r->pl.nprocs && !rc; t++) {
+		int applied = 0;
+
+		for (int s = 0; s < r->nspecs && rc <= 0; s++) {
+			rc = attach_spec(r, t, &r->specs[s], r->auto_mode);
+			applied += rc == 0;
+		}
+		if (rc < 0)
+			rc = 0;
+		if (!rc && r->auto_mode && !applied) {
+			agt_err("PID %d (%s) maps nothing agtrace's built-in probes know (a TLS "
+				"library "
+				"such as libssl.so*, or SSL_write in its executable); give "
+				"--probes FILE or "
+				"--uprobe PATH:SYMBOL",
+				r->pl.procs[t].pid, r->pl.procs[t].comm);
+			rc = AGT_EXIT_USAGE;
+		}
+	}
 	if (rc)
 		goto cleanup;
 
@@ -643,7 +772,8 @@ int cmd_attach(int argc, char **argv)
 		r->pl.sink = agt_tree_new(r->out, &r->pl.ectx, 100000);
 	else
 		r->pl.sink = agt_jsonl_new(r->out, &r->pl.ectx);
-	if (!r->pl.sink || agt_pipeline_init(&r->pl, r->o.max_depth, r->o.max_threads)) {
+	if (!r->pl.sink ||
+	    agt_pipeline_init(&r->pl, r->o.max_depth, r->o.max_threads, r->o.max_message)) {
 		rc = 1;
 		goto cleanup;
 	}
@@ -672,6 +802,7 @@ int cmd_attach(int argc, char **argv)
 		bpf_link__destroy(r->links[i]);
 	r->nlinks = 0;
 	ring_buffer__consume(r->rb);
+	agt_streams_close(r->pl.streams, 0, agt_mono_ns());
 	agt_nest_flush(r->pl.nest, agt_mono_ns());
 	for (int t = 0; t < r->pl.nprocs; t++)
 		if (!r->pl.procs[t].gone)
@@ -685,6 +816,7 @@ cleanup:
 	for (int i = 0; i < r->nlinks; i++)
 		bpf_link__destroy(r->links[i]);
 	free(r->links);
+	tls_bpf__destroy(r->tls);
 	proc_bpf__destroy(r->proc);
 	func_bpf__destroy(r->func);
 	if (r->pl.sink)

@@ -3,6 +3,7 @@
 #ifndef AGT_PIPELINE_H
 #define AGT_PIPELINE_H
 #include "export/sink.h"
+#include "streams/conn.h"
 #include "trace/nest.h"
 
 /* Reasons userspace drops a record; every one is counted and shown in the summary. */
@@ -22,6 +23,8 @@ struct agt_pipeline {
 	int nprocs;
 	int live; /* targets still running */
 	struct agt_nest *nest;
+	struct agt_streams *streams; /* TLS plaintext -> HTTP exchanges */
+	size_t msg_cap;		     /* bytes of one HTTP message kept */
 	struct agt_sink *sink;
 	struct agt_export_ctx ectx;
 	uint64_t records; /* ring buffer records seen */
@@ -30,7 +33,8 @@ struct agt_pipeline {
 };
 
 /* Set up nest and counters; sink and probes are the caller's. */
-int agt_pipeline_init(struct agt_pipeline *p, unsigned max_depth, unsigned max_threads);
+int agt_pipeline_init(struct agt_pipeline *p, unsigned max_depth, unsigned max_threads,
+		      size_t msg_cap);
 void agt_pipeline_fini(struct agt_pipeline *p);
 /* Decode one ring buffer record (libbpf ring_buffer callback signature). */
 int agt_decode_record(void *ctx, void *data, size_t size);

@@ -40,7 +40,7 @@ int agt_probes_dir(char *buf, size_t n)
 }
 
 /* Calls fn for every *.json in the shipped folder, sorted; stops when fn returns non-zero. */
-static int for_each_shipped(int (*fn)(const char *path, void *arg), void *arg)
+int agt_spec_for_each_shipped(int (*fn)(const char *path, void *arg), void *arg)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 256];
 	struct dirent **ents;
@@ -91,7 +91,7 @@ int agt_spec_find_shipped(const char *name, char *path, size_t n)
 {
 	struct find_arg fa = {name, path, n};
 
-	return for_each_shipped(match_name, &fa) == 1 ? 0 : -ENOENT;
+	return agt_spec_for_each_shipped(match_name, &fa) == 1 ? 0 : -ENOENT;
 }
 
 static int list_one(const char *path, void *a)
@@ -160,7 +160,7 @@ int cmd_probes(int argc, char **argv)
 			return AGT_EXIT_USAGE;
 		}
 		printf("probe specs in %s:\n", dir);
-		for_each_shipped(list_one, &n);
+		agt_spec_for_each_shipped(list_one, &n);
 		if (!n)
 			printf("(none)\n");
 		return 0;

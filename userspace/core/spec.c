@@ -16,6 +16,9 @@ static const char *const value_kinds[] = {[AGT_VAL_NONE] = "none",
 					  [AGT_VAL_PTR] = "ptr",
 					  [AGT_VAL_STR] = "str"};
 
+const char *const agt_handler_names[5] = {"", "ssl_write", "ssl_read", "ssl_write_ex",
+					  "ssl_read_ex"};
+
 const char *agt_value_kind_name(enum agt_value_kind k)
 {
 	return (unsigned)k < AGT_ARRAY_SIZE(value_kinds) ? value_kinds[k] : "?";
@@ -154,9 +157,9 @@ static int split_usdt(struct pctx *c, const char *path, const char *s, char **pr
 
 static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct agt_probe_spec *out)
 {
-	static const char *const keys[] = {"symbols",	 "usdt", "return_usdt",	 "span",
-					   "trace_type", "args", "return_value", "return",
-					   "abi",	 NULL};
+	static const char *const keys[] = {
+	    "symbols",	    "usdt",   "return_usdt", "span",	"trace_type", "args",
+	    "return_value", "return", "abi",	     "handler", NULL};
 	const cJSON *syms = cJSON_GetObjectItemCaseSensitive(p, "symbols");
 	const cJSON *v;
 	char sub[160], *s = NULL;
@@ -274,6 +277,25 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 		else
 			FAIL(c, sub, "must be \"c\" or \"go\"");
 	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(p, "handler"))) {
+		snprintf(sub, sizeof(sub), "%s.handler", path);
+		for (unsigned i = 1; cJSON_IsString(v) && i < AGT_ARRAY_SIZE(agt_handler_names);
+		     i++)
+			if (!strcmp(v->valuestring, agt_handler_names[i]))
+				out->handler = i;
+		if (!out->handler)
+			FAIL(c, sub,
+			     "must be one of ssl_write, ssl_read, ssl_write_ex, ssl_read_ex");
+		if (!syms)
+			FAIL(c, path, "\"handler\" applies to \"symbols\" probes only");
+		if (cJSON_GetObjectItemCaseSensitive(p, "args") ||
+		    cJSON_GetObjectItemCaseSensitive(p, "return_value") ||
+		    cJSON_GetObjectItemCaseSensitive(p, "return") ||
+		    cJSON_GetObjectItemCaseSensitive(p, "abi"))
+			FAIL(c, path,
+			     "a \"handler\" probe records what its handler decides; remove "
+			     "\"args\", \"return_value\", \"return\" and \"abi\"");
+	}
 	return 0;
 }
 
@@ -295,7 +317,7 @@ static void line_col(const char *text, const char *at, int *line, int *col)
 int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, char *err,
 		   size_t errlen)
 {
-	static const char *const keys[] = {"name", "description", "target", "probes", NULL};
+	static const char *const keys[] = {"name", "description", "target", "probes", "auto", NULL};
 	struct pctx c = {.file = file, .err = err, .errlen = errlen};
 	const char *endp = NULL;
 	cJSON *root;
@@ -321,6 +343,14 @@ int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, cha
 	}
 	if ((rc = check_keys(&c, root, "$", keys)))
 		goto fail;
+	if ((v = cJSON_GetObjectItemCaseSensitive(root, "auto"))) {
+		if (!cJSON_IsBool(v)) {
+			rc = agt_seterr(err, errlen, -EINVAL, "%s: $.auto: must be true or false",
+					file);
+			goto fail;
+		}
+		out->auto_attach = cJSON_IsTrue(v);
+	}
 	if ((rc = get_str(&c, root, "$", "name", 1, &out->name)) ||
 	    (rc = get_str(&c, root, "$", "description", 0, &out->description)))
 		goto fail;

@@ -13,6 +13,16 @@ enum agt_ret_mode {
 	AGT_RET_NONE = 2,      /* entry only: an instant event */
 };
 
+/* Probes whose events go to a capture program instead of becoming function spans. */
+enum agt_handler {
+	AGT_HANDLER_NONE = 0,
+	AGT_HANDLER_SSL_WRITE = 1,
+	AGT_HANDLER_SSL_READ = 2,
+	AGT_HANDLER_SSL_WRITE_EX = 3,
+	AGT_HANDLER_SSL_READ_EX = 4,
+};
+extern const char *const agt_handler_names[5];
+
 struct agt_value_spec {
 	char name[AGT_NAME_LEN];
 	enum agt_value_kind kind;
@@ -30,12 +40,14 @@ struct agt_probe_spec {
 	struct agt_value_spec ret; /* kind NONE: no return value recorded */
 	enum agt_ret_mode ret_mode;
 	enum agt_abi abi;
+	enum agt_handler handler; /* NONE: a function span; else a capture program (TLS) */
 };
 
 struct agt_spec {
 	char *file;	   /* where it came from, for messages */
 	char *name;	   /* short name, e.g. python-gc */
 	char *description; /* one line for `probes list` */
+	int auto_attach;   /* attached by `attach -p PID` alone, to targets that map it */
 	char **targets;	   /* object globs in the target's maps, absolute paths, or "$exe" */
 	int ntargets;
 	struct agt_probe_spec *probes;
@@ -60,4 +72,6 @@ int agt_probes_dir(char *buf, size_t n);
 /* Path of the shipped spec whose file is NAME.json or whose "name" is NAME; 0 when found. */
 int agt_spec_find_shipped(const char *name, char *path, size_t n);
 int cmd_probes(int argc, char **argv);
+/* Calls fn for every shipped spec file, sorted by name; stops when fn returns non-zero. */
+int agt_spec_for_each_shipped(int (*fn)(const char *path, void *arg), void *arg);
 #endif

@@ -47,8 +47,9 @@ int agt_proc_open(int pid, struct agt_proc *p, char *err, size_t errlen)
 		int e = errno;
 		return agt_seterr(
 		    err, errlen, -e,
-		    "cannot read the executable of PID %d (%s): %s; run agtrace as root", pid,
-		    p->comm, strerror(e));
+		    "cannot read the executable of PID %d (%s): %s; agtrace must run as root, "
+		    "and the process must not be a kernel thread or shielded by a security module",
+		    pid, p->comm, strerror(e));
 	}
 	p->exe[n] = 0;
 	boot = agt_read_file("/proc/sys/kernel/random/boot_id", 128, NULL);

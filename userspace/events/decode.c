@@ -2,14 +2,17 @@
  * against the size its kind needs; anything not understood is counted, never guessed at. */
 #include "core/log.h"
 #include "core/pipeline.h"
+#include "trace/exchange.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char *const agt_udrop_names[AGT_UDROP_MAX] = {"malformed_record", "unknown_probe",
 						    "unknown_pid"};
-const char *const agt_kdrop_names[AGT_KDROP_MAX] = {"ringbuf_full", "no_probe_config",
-						    "arg_read_failed"};
+const char *const agt_kdrop_names[AGT_KDROP_MAX] = {"ringbuf_full",    "no_probe_config",
+						    "arg_read_failed", "tls_truncated_calls",
+						    "tls_read_failed", "tls_return_without_entry"};
 
 static void pipeline_emit(void *ctx, const struct agt_span *s)
 {
@@ -19,14 +22,25 @@ static void pipeline_emit(void *ctx, const struct agt_span *s)
 	p->sink->span(p->sink, s);
 }
 
-int agt_pipeline_init(struct agt_pipeline *p, unsigned max_depth, unsigned max_threads)
+static void on_exchange(void *ctx, const struct agt_proc *proc, struct agt_http_msg *req,
+			struct agt_http_msg *resp)
 {
+	agt_exchange_emit(ctx, proc, req, resp);
+}
+
+int agt_pipeline_init(struct agt_pipeline *p, unsigned max_depth, unsigned max_threads,
+		      size_t msg_cap)
+{
+	p->msg_cap = msg_cap;
 	p->nest = agt_nest_new(max_depth, max_threads, pipeline_emit, p);
-	return p->nest ? 0 : -1;
+	p->streams = agt_streams_new(msg_cap, 4096, on_exchange, p);
+	return p->nest && p->streams ? 0 : -1;
 }
 
 void agt_pipeline_fini(struct agt_pipeline *p)
 {
+	agt_streams_free(p->streams);
+	p->streams = NULL;
 	agt_nest_free(p->nest);
 	p->nest = NULL;
 }
@@ -71,6 +85,7 @@ void agt_pipeline_target_exit(struct agt_pipeline *p, struct agt_proc *proc, uin
 		return;
 	proc->gone = 1;
 	p->live--;
+	agt_streams_close(p->streams, proc->pid, ts);
 	agt_nest_process_exit(p->nest, proc->pid, ts);
 	if (has_status && (wait_status & 0x7f))
 		snprintf(msg, sizeof(msg), "killed by signal %u", wait_status & 0x7f);
@@ -164,6 +179,21 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 		if (probe->ps->abi == AGT_ABI_GO)
 			frame_sp = 0;
 		agt_nest_leave(p->nest, h->pid, h->tid, probe, frame_sp, h->ts_ns, &v);
+		return 0;
+	}
+	case AGT_EV_TLS_DATA: {
+		const struct agt_tls_data *e = data;
+
+		if (size < offsetof(struct agt_tls_data, data) ||
+		    size < offsetof(struct agt_tls_data, data) + e->len || e->len > AGT_TLS_CHUNK) {
+			p->udrops[AGT_UDROP_MALFORMED]++;
+			return 0;
+		}
+		if (!proc) {
+			p->udrops[AGT_UDROP_UNKNOWN_PID]++;
+			return 0;
+		}
+		agt_streams_feed(p->streams, proc, e);
 		return 0;
 	}
 	case AGT_EV_PROC_EXIT: {

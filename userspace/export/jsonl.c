@@ -1,4 +1,6 @@
+#include "core/redact.h"
 #include "core/util.h"
+#include "protocols/llm/llm.h"
 #include "export/sink.h"
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,124 @@ static void add_id(cJSON *o, const char *key, uint64_t id)
 		b[i] = (uint8_t)(id >> (56 - 8 * i));
 	agt_hex(b, 8, hex);
 	cJSON_AddStringToObject(o, key, hex);
+}
+
+static void add_redacted(cJSON *o, const char *key, const char *text)
+{
+	char *r = agt_redact(text);
+
+	cJSON_AddStringToObject(o, key, r ? r : "");
+	free(r);
+}
+
+static cJSON *obj(cJSON *parent, const char *key)
+{
+	cJSON *o = cJSON_GetObjectItemCaseSensitive(parent, key);
+
+	return o ? o : cJSON_AddObjectToObject(parent, key);
+}
+
+static void add_http(cJSON *o, const struct agt_span *sp)
+{
+	const char *host = agt_http_header(sp->req, "Host");
+	cJSON *http = obj(o, "http"), *url = obj(o, "url");
+	size_t plen = strcspn(sp->req->url, "?");
+	char *path = strndup(sp->req->url, plen);
+
+	cJSON_AddStringToObject(obj(http, "request"), "method", sp->req->method);
+	if (sp->resp)
+		cJSON_AddNumberToObject(obj(http, "response"), "status_code", sp->resp->status);
+	add_redacted(url, "path", path ? path : "");
+	if (sp->req->url[plen])
+		add_redacted(url, "query", sp->req->url + plen + 1);
+	if (host)
+		cJSON_AddStringToObject(obj(o, "server"), "address", host);
+	free(path);
+}
+
+static void add_gen_ai(cJSON *o, const struct agt_span *sp)
+{
+	const struct agt_llm *l = sp->llm;
+	cJSON *g = obj(o, "gen_ai"), *resp, *usage, *fr, *x;
+
+	cJSON_AddStringToObject(obj(g, "operation"), "name", l->operation);
+	cJSON_AddStringToObject(obj(g, "provider"), "name", l->provider);
+	if (l->req_model[0])
+		cJSON_AddStringToObject(obj(g, "request"), "model", l->req_model);
+	if (sp->kind != AGT_SPAN_LLM)
+		return;
+	resp = obj(g, "response");
+	if (l->resp_model[0])
+		cJSON_AddStringToObject(resp, "model", l->resp_model);
+	if (l->resp_id[0])
+		cJSON_AddStringToObject(resp, "id", l->resp_id);
+	fr = cJSON_AddArrayToObject(resp, "finish_reasons");
+	for (int i = 0; i < l->nfinish; i++)
+		cJSON_AddItemToArray(fr, cJSON_CreateString(l->finish[i]));
+	usage = obj(g, "usage");
+	if (l->input_tokens >= 0)
+		cJSON_AddNumberToObject(usage, "input_tokens", (double)l->input_tokens);
+	if (l->output_tokens >= 0)
+		cJSON_AddNumberToObject(usage, "output_tokens", (double)l->output_tokens);
+	if (l->cached_tokens >= 0)
+		cJSON_AddNumberToObject(obj(usage, "cache_read"), "input_tokens",
+					(double)l->cached_tokens);
+	x = obj(o, "llm");
+	cJSON_AddStringToObject(x, "api", l->api);
+	cJSON_AddBoolToObject(x, "stream", l->stream);
+	cJSON_AddNumberToObject(x, "tools_offered", l->noffered);
+	cJSON_AddNumberToObject(x, "tool_calls", l->ncalls);
+	if (sp->resp && sp->resp->first_body_ns && sp->resp->first_body_ns >= sp->req->end_ns)
+		cJSON_AddNumberToObject(
+		    x, "time_to_first_chunk_ms",
+		    (double)((sp->resp->first_body_ns - sp->req->end_ns) / 1000) / 1000.0);
+	cJSON_AddBoolToObject(x, "request_truncated", sp->req->truncated);
+	cJSON_AddBoolToObject(x, "response_truncated", sp->resp && sp->resp->truncated);
+	if (l->parse_failed)
+		cJSON_AddBoolToObject(x, "parse_failed", 1);
+}
+
+static void add_decision(cJSON *o, const struct agt_span *sp)
+{
+	const struct agt_llm *l = sp->llm;
+	cJSON *d = obj(o, "decision"), *opts = cJSON_AddArrayToObject(d, "options");
+	cJSON *sel = cJSON_AddArrayToObject(d, "selected");
+
+	for (int i = 0; i < l->noffered; i++)
+		cJSON_AddItemToArray(opts, cJSON_CreateString(l->offered[i]));
+	for (int i = 0; i < l->ncalls; i++) {
+		cJSON *c = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(c, "name", l->calls[i].name);
+		cJSON_AddStringToObject(c, "id", l->calls[i].id);
+		add_redacted(c, "arguments", l->calls[i].arguments ? l->calls[i].arguments : "");
+		cJSON_AddItemToArray(sel, c);
+	}
+	if (l->text && l->text[0])
+		add_redacted(d, "reasoning", l->text);
+	if (l->has_confidence)
+		cJSON_AddNumberToObject(o, "confidence_score", l->confidence);
+	if (l->ncalls) {
+		cJSON_AddStringToObject(obj(obj(o, "gen_ai"), "tool"), "name", l->calls[0].name);
+		cJSON_AddStringToObject(obj(obj(obj(o, "gen_ai"), "tool"), "call"), "id",
+					l->calls[0].id);
+	}
+}
+
+static void add_error(cJSON *o, const struct agt_span *sp)
+{
+	cJSON *e = obj(o, "error");
+	char type[64];
+
+	if (sp->llm && sp->llm->error_type[0])
+		snprintf(type, sizeof(type), "%s", sp->llm->error_type);
+	else
+		snprintf(type, sizeof(type), "%d", sp->resp ? sp->resp->status : 0);
+	cJSON_AddStringToObject(e, "type", type);
+	if (sp->llm && sp->llm->error_message)
+		add_redacted(e, "message", sp->llm->error_message);
+	else if (sp->resp)
+		cJSON_AddStringToObject(e, "message", "HTTP error status");
 }
 
 cJSON *agt_span_to_json(const struct agt_span *sp, const struct agt_export_ctx *c)
@@ -79,6 +199,14 @@ cJSON *agt_span_to_json(const struct agt_span *sp, const struct agt_export_ctx *
 	cJSON_AddStringToObject(host, "name", c->host);
 	if (sp->message[0])
 		cJSON_AddStringToObject(o, "message", sp->message);
+	if (sp->req)
+		add_http(o, sp);
+	if (sp->llm)
+		add_gen_ai(o, sp);
+	if (sp->kind == AGT_SPAN_DECISION)
+		add_decision(o, sp);
+	if (sp->kind == AGT_SPAN_ERROR)
+		add_error(o, sp);
 	if (sp->probe) {
 		const struct agt_probe_spec *ps = sp->probe->ps;
 		cJSON *pr = cJSON_AddObjectToObject(o, "probe"), *args;

@@ -1,6 +1,8 @@
 /* Terminal tree: spans are held until their root finishes, then printed depth first in start
  * order, one line each, indented by nesting. */
+#include "core/redact.h"
 #include "core/util.h"
+#include "protocols/llm/llm.h"
 #include "export/sink.h"
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,35 @@ static void print_line(struct tree *t, const struct agt_span *s, unsigned indent
 	}
 	if (s->end_ns != s->start_ns || s->probe)
 		fprintf(t->out, "  %.3f ms", (double)(s->end_ns - s->start_ns) / 1e6);
+	if (s->kind == AGT_SPAN_LLM) {
+		const struct agt_llm *l = s->llm;
+
+		fprintf(t->out, "  %s", l->provider);
+		if (l->input_tokens >= 0 || l->output_tokens >= 0)
+			fprintf(t->out, " tokens %lld in / %lld out", (long long)l->input_tokens,
+				(long long)l->output_tokens);
+		for (int i = 0; i < l->nfinish; i++)
+			fprintf(t->out, "%s%s", i ? "," : " finish ", l->finish[i]);
+		if (l->stream)
+			fprintf(t->out, " streamed");
+	} else if (s->kind == AGT_SPAN_DECISION) {
+		const struct agt_llm *l = s->llm;
+
+		for (int i = 0; i < l->ncalls; i++) {
+			char *args = agt_redact(l->calls[i].arguments);
+
+			fprintf(t->out, "%s%s(%s) id=%s", i ? "; " : "  -> ", l->calls[i].name,
+				args ? args : "", l->calls[i].id);
+			free(args);
+		}
+	} else if (s->kind == AGT_SPAN_ERROR && s->llm && s->llm->error_message) {
+		char *msg = agt_redact(s->llm->error_message);
+
+		fprintf(t->out, "  %s", msg ? msg : "");
+		free(msg);
+	} else if (s->kind == AGT_SPAN_HTTP && s->resp) {
+		fprintf(t->out, "  %d", s->resp->status);
+	}
 	if (s->status != AGT_STATUS_OK)
 		fprintf(t->out, t->color ? "  \033[31m%s\033[0m" : "  %s",
 			agt_status_names[s->status]);

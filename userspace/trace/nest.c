@@ -243,6 +243,10 @@ void agt_nest_flush(struct agt_nest *n, uint64_t ts)
 {
 	close_matching(n, 1, 0, ts);
 }
+uint64_t agt_rng_next_id(struct agt_nest *n)
+{
+	return agt_rng_next(&n->rng);
+}
 unsigned agt_nest_open_threads(const struct agt_nest *n)
 {
 	return n->nthreads;

@@ -33,6 +33,7 @@ void agt_nest_process_exit(struct agt_nest *n, uint32_t pid, uint64_t ts);
 void agt_nest_flush(struct agt_nest *n, uint64_t ts);
 /* A new root span id/trace id, for events that are not function calls. */
 void agt_nest_new_ids(struct agt_nest *n, struct agt_span *s);
+uint64_t agt_rng_next_id(struct agt_nest *n); /* a fresh span id */
 unsigned agt_nest_open_threads(const struct agt_nest *n);
 const struct agt_nest_stats *agt_nest_stats(const struct agt_nest *n);
 void agt_nest_free(struct agt_nest *n);

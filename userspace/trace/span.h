@@ -26,8 +26,23 @@ struct agt_probe_info {
 	char object[PATH_MAX]; /* the file as the target maps it */
 };
 
+enum agt_span_kind {
+	AGT_SPAN_FUNC = 0, /* a probed function call (or USDT pair) */
+	AGT_SPAN_STATE,	   /* attach, detach, exit */
+	AGT_SPAN_LLM,	   /* one LLM API exchange: reasoning_step */
+	AGT_SPAN_DECISION, /* the tools a response chose */
+	AGT_SPAN_HTTP,	   /* an HTTP exchange that is no LLM API agtrace knows */
+	AGT_SPAN_ERROR,	   /* an API error or HTTP status >= 400 */
+};
+
+struct agt_llm;
+struct agt_http_msg;
+
 struct agt_span {
-	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
+	enum agt_span_kind kind;
+	const struct agt_llm *llm;	       /* LLM, DECISION, ERROR of an LLM exchange */
+	const struct agt_http_msg *req, *resp; /* LLM, HTTP, ERROR; resp NULL: unanswered */
+	uint64_t start_ns, end_ns;	       /* CLOCK_MONOTONIC */
 	uint8_t trace_id[16];
 	uint64_t span_id, parent_id; /* parent_id 0: a root */
 	uint32_t pid, tid;

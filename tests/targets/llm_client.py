@@ -1,0 +1,36 @@
+"""Integration-test target: an 'agent' that calls LLM APIs over HTTPS with Python's standard
+library (http.client over ssl, so libssl.so.3). One command per stdin line:
+    call CONN METHOD PATH JSON-BODY [HEADER=VALUE ...]
+CONN names a keep-alive connection (new names open new connections). Prints "status N BYTES"."""
+import http.client
+import json
+import os
+import ssl
+import sys
+
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile)
+conns = {}
+print("ready", os.getpid(), flush=True)
+for line in sys.stdin:
+    parts = line.rstrip("\n").split(" ", 4)
+    if parts[0] == "quit":
+        break
+    if parts[0] != "call":
+        print("unknown", flush=True)
+        continue
+    name, method, path = parts[1], parts[2], parts[3]
+    rest = parts[4] if len(parts) > 4 else "{}"
+    body, _, hdrs = rest.partition(" ||| ")
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-test-SECRET0123456789",
+               "x-api-key": "sk-ant-api03-SECRETSECRET"}
+    for h in filter(None, hdrs.split(" ||| ")):
+        k, _, v = h.partition("=")
+        headers[k] = v
+    if name not in conns:
+        conns[name] = http.client.HTTPSConnection("localhost", port, context=ctx)
+    c = conns[name]
+    c.request(method, path, body=body.encode(), headers=headers)
+    r = c.getresponse()
+    data = r.read()
+    print("status", r.status, len(data), flush=True)

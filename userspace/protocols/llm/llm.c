@@ -1,0 +1,171 @@
+/* Which LLM API an exchange speaks, and the helpers its parsers share. */
+#include "protocols/llm/llm.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lp_acc {
+	double sum;
+	long n;
+};
+
+void agt_llm_init(struct agt_llm *l, const char *provider, const char *api)
+{
+	memset(l, 0, sizeof(*l));
+	l->provider = provider;
+	l->api = api;
+	l->operation = "chat";
+	l->input_tokens = l->output_tokens = l->cached_tokens = -1;
+}
+
+void agt_llm_copy(char *dst, size_t n, const cJSON *v)
+{
+	snprintf(dst, n, "%s", cJSON_IsString(v) ? v->valuestring : "");
+}
+
+int64_t agt_llm_int(const cJSON *v)
+{
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+}
+
+void agt_llm_add_finish(struct agt_llm *l, const char *reason)
+{
+	if (!reason || !*reason || l->nfinish == 4)
+		return;
+	for (int i = 0; i < l->nfinish; i++)
+		if (!strcmp(l->finish[i], reason))
+			return;
+	snprintf(l->finish[l->nfinish++], sizeof(l->finish[0]), "%s", reason);
+}
+
+struct agt_tool_call *agt_llm_call_at(struct agt_llm *l, int index)
+{
+	struct agt_tool_call *c;
+
+	for (int i = 0; i < l->ncalls; i++)
+		if (l->calls[i].index == index)
+			return &l->calls[i];
+	if (l->ncalls >= 256)
+		return NULL;
+	c = realloc(l->calls, (l->ncalls + 1) * sizeof(*c));
+	if (!c)
+		return NULL;
+	l->calls = c;
+	c = &l->calls[l->ncalls++];
+	memset(c, 0, sizeof(*c));
+	c->index = index;
+	return c;
+}
+
+void agt_llm_append(char **dst, const char *s)
+{
+	size_t a = *dst ? strlen(*dst) : 0, b = s ? strlen(s) : 0;
+	char *n;
+
+	if (!b && *dst)
+		return;
+	n = realloc(*dst, a + b + 1);
+	if (!n)
+		return;
+	memcpy(n + a, s ? s : "", b);
+	n[a + b] = 0;
+	*dst = n;
+}
+
+void agt_llm_offered(struct agt_llm *l, const char *name)
+{
+	char **n;
+
+	if (!name || !*name || l->noffered >= 256)
+		return;
+	n = realloc(l->offered, (l->noffered + 1) * sizeof(*n));
+	if (!n)
+		return;
+	l->offered = n;
+	l->offered[l->noffered++] = strdup(name);
+}
+
+/* Logprobs accumulate in confidence (sum) and has_confidence (count) until agt_llm_done. */
+void agt_llm_logprob(struct agt_llm *l, double lp)
+{
+	l->confidence += lp;
+	l->has_confidence++;
+}
+
+void agt_llm_done(struct agt_llm *l)
+{
+	if (l->has_confidence) {
+		l->confidence = exp(l->confidence / l->has_confidence);
+		l->has_confidence = 1;
+	}
+}
+
+void agt_llm_api_error(struct agt_llm *l, const cJSON *err)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(err, "type");
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(err, "code");
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(err, "message");
+
+	if (cJSON_IsString(err)) {
+		snprintf(l->error_type, sizeof(l->error_type), "error");
+		free(l->error_message);
+		l->error_message = strdup(err->valuestring);
+		return;
+	}
+	agt_llm_copy(l->error_type, sizeof(l->error_type), cJSON_IsString(t) ? t : c);
+	if (!l->error_type[0])
+		snprintf(l->error_type, sizeof(l->error_type), "error");
+	if (cJSON_IsString(m)) {
+		free(l->error_message);
+		l->error_message = strdup(m->valuestring);
+	}
+}
+
+static int path_ends(const char *url, const char *suffix)
+{
+	size_t ul = strcspn(url, "?"), sl = strlen(suffix);
+
+	return ul >= sl && !memcmp(url + ul - sl, suffix, sl);
+}
+
+int agt_llm_parse(const struct agt_http_msg *req, const struct agt_http_msg *resp,
+		  struct agt_llm *out)
+{
+	cJSON *body;
+	int rc = -1;
+
+	if (!req->body_len || strcmp(req->method, "POST"))
+		return -1;
+	body = cJSON_ParseWithLength((const char *)req->body, req->body_len);
+	if (!body)
+		return -1;
+	if (path_ends(req->url, "/chat/completions"))
+		rc = agt_openai_chat(body, resp, out);
+	else if (path_ends(req->url, "/responses"))
+		rc = agt_openai_responses(body, resp, out);
+	else if (path_ends(req->url, "/messages") && cJSON_GetObjectItem(body, "max_tokens"))
+		rc = agt_anthropic_messages(body, resp, out);
+	else if (path_ends(req->url, "/api/chat"))
+		rc = agt_ollama_chat(body, resp, out);
+	else if (cJSON_IsArray(cJSON_GetObjectItem(body, "messages")) &&
+		 cJSON_IsString(cJSON_GetObjectItem(body, "model")))
+		rc = agt_openai_chat(body, resp, out); /* an OpenAI-compatible server elsewhere */
+	cJSON_Delete(body);
+	if (!rc)
+		agt_llm_done(out);
+	return rc;
+}
+
+void agt_llm_free(struct agt_llm *l)
+{
+	for (int i = 0; i < l->noffered; i++)
+		free(l->offered[i]);
+	free(l->offered);
+	for (int i = 0; i < l->ncalls; i++)
+		free(l->calls[i].arguments);
+	free(l->calls);
+	free(l->text);
+	free(l->error_message);
+	memset(l, 0, sizeof(*l));
+}

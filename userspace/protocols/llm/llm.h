@@ -1,0 +1,58 @@
+/* LLM API exchanges: what a request and its response say, whatever the provider. */
+#ifndef AGT_LLM_H
+#define AGT_LLM_H
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include "protocols/http1.h"
+
+struct agt_tool_call {
+	char id[128];
+	char name[128];
+	char *arguments; /* JSON text as the model wrote it */
+	int index;
+};
+
+struct agt_llm {
+	const char *provider;  /* openai, anthropic, ollama */
+	const char *api;       /* chat.completions, responses, messages, ollama.chat */
+	const char *operation; /* chat */
+	char req_model[128], resp_model[128], resp_id[128];
+	int64_t input_tokens, output_tokens, cached_tokens; /* -1: not reported */
+	char finish[4][32];
+	int nfinish;
+	int stream;
+	char **offered; /* tool names the request offered */
+	int noffered;
+	struct agt_tool_call *calls; /* tool calls the response made */
+	int ncalls;
+	char *text;	   /* assistant text of the response */
+	double confidence; /* exp(mean logprob); only when the response carried logprobs */
+	int has_confidence;
+	char error_type[64];
+	char *error_message;
+	int parse_failed; /* the body was not the JSON the API promises (e.g. truncated) */
+};
+
+/* 0 and out filled when req/resp is an LLM API exchange this knows; -1 otherwise. The
+ * response body must already be decoded (agt_http_decode_body). */
+int agt_llm_parse(const struct agt_http_msg *req, const struct agt_http_msg *resp,
+		  struct agt_llm *out);
+void agt_llm_free(struct agt_llm *l);
+
+/* Shared by the provider parsers. */
+void agt_llm_init(struct agt_llm *l, const char *provider, const char *api);
+void agt_llm_copy(char *dst, size_t n, const cJSON *v); /* string item or "" */
+int64_t agt_llm_int(const cJSON *v);			/* number item or -1 */
+void agt_llm_add_finish(struct agt_llm *l, const char *reason);
+struct agt_tool_call *agt_llm_call_at(struct agt_llm *l, int index); /* by stream index */
+void agt_llm_append(char **dst, const char *s);
+void agt_llm_offered(struct agt_llm *l, const char *name);
+void agt_llm_logprob(struct agt_llm *l, double lp); /* accumulate; finish with agt_llm_done */
+void agt_llm_done(struct agt_llm *l);
+void agt_llm_api_error(struct agt_llm *l, const cJSON *err); /* {"type","message"} or code */
+
+int agt_openai_chat(const cJSON *req, const struct agt_http_msg *resp, struct agt_llm *l);
+int agt_openai_responses(const cJSON *req, const struct agt_http_msg *resp, struct agt_llm *l);
+int agt_anthropic_messages(const cJSON *req, const struct agt_http_msg *resp, struct agt_llm *l);
+int agt_ollama_chat(const cJSON *req, const struct agt_http_msg *resp, struct agt_llm *l);
+#endif

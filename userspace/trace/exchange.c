@@ -1,0 +1,101 @@
+#include "trace/exchange.h"
+#include "protocols/llm/llm.h"
+#include <stdio.h>
+#include <string.h>
+
+static void base(struct agt_pipeline *p, struct agt_span *s, const struct agt_proc *proc,
+		 struct agt_http_msg *req, struct agt_http_msg *resp)
+{
+	memset(s, 0, sizeof(*s));
+	s->proc = proc;
+	s->pid = proc->pid;
+	s->tid = req->tid;
+	s->req = req;
+	s->resp = resp;
+	s->start_ns = req->start_ns;
+	s->end_ns = resp ? resp->end_ns : req->end_ns;
+	if (s->end_ns < s->start_ns)
+		s->end_ns = s->start_ns;
+	agt_nest_new_ids(p->nest, s);
+}
+
+static void child_of(struct agt_pipeline *p, struct agt_span *c, const struct agt_span *parent)
+{
+	memcpy(c->trace_id, parent->trace_id, sizeof(c->trace_id));
+	c->parent_id = parent->span_id;
+	c->span_id = agt_rng_next_id(p->nest);
+	c->depth = parent->depth + 1;
+}
+
+static void host_path(const struct agt_http_msg *req, char *out, size_t n)
+{
+	const char *host = agt_http_header(req, "Host");
+
+	snprintf(out, n, "%s%.*s", host ? host : "", (int)strcspn(req->url, "?"), req->url);
+}
+
+void agt_exchange_emit(struct agt_pipeline *p, const struct agt_proc *proc,
+		       struct agt_http_msg *req, struct agt_http_msg *resp)
+{
+	struct agt_span root, dec, err;
+	struct agt_llm llm;
+	int is_llm, failed;
+	char where[200];
+
+	if (resp)
+		agt_http_decode_body(resp, 8 * p->msg_cap);
+	agt_http_decode_body(req, 8 * p->msg_cap);
+	is_llm = agt_llm_parse(req, resp ? resp : &(struct agt_http_msg){0}, &llm) == 0;
+	base(p, &root, proc, req, resp);
+	failed = resp && (resp->status >= 400 || (is_llm && llm.error_type[0]));
+	root.status = !resp ? AGT_STATUS_UNFINISHED : failed ? AGT_STATUS_ERROR : AGT_STATUS_OK;
+	if (is_llm) {
+		root.kind = AGT_SPAN_LLM;
+		root.llm = &llm;
+		root.trace_type = "reasoning_step";
+		snprintf(root.name, sizeof(root.name), "%s %s", llm.operation,
+			 llm.req_model[0] ? llm.req_model : llm.resp_model);
+	} else {
+		root.kind = AGT_SPAN_HTTP;
+		root.trace_type = "tool_call";
+		host_path(req, where, sizeof(where));
+		snprintf(root.name, sizeof(root.name), "%s %.140s", req->method, where);
+	}
+	/* Children first: exporters that hold spans until their root (the tree) see the root
+	 * last, while everything they point at is still alive. */
+	if (is_llm && llm.ncalls && resp) {
+		size_t used;
+
+		base(p, &dec, proc, req, resp);
+		child_of(p, &dec, &root);
+		dec.kind = AGT_SPAN_DECISION;
+		dec.llm = &llm;
+		dec.trace_type = "decision";
+		dec.start_ns = dec.end_ns; /* the choice is made when the response is complete */
+		used = snprintf(dec.name, sizeof(dec.name), "decision");
+		for (int i = 0; i < llm.ncalls && used < sizeof(dec.name); i++)
+			used += snprintf(dec.name + used, sizeof(dec.name) - used, "%s%s",
+					 i ? ", " : " ", llm.calls[i].name);
+		p->emitted++;
+		p->sink->span(p->sink, &dec);
+	}
+	if (failed) {
+		base(p, &err, proc, req, resp);
+		child_of(p, &err, &root);
+		err.kind = AGT_SPAN_ERROR;
+		err.llm = is_llm ? &llm : NULL;
+		err.trace_type = "error";
+		err.status = AGT_STATUS_ERROR;
+		err.start_ns = err.end_ns;
+		snprintf(err.name, sizeof(err.name), "error %s",
+			 is_llm && llm.error_type[0] ? llm.error_type : "http");
+		p->emitted++;
+		p->sink->span(p->sink, &err);
+	}
+	p->emitted++;
+	p->sink->span(p->sink, &root);
+	if (is_llm)
+		agt_llm_free(&llm);
+	agt_http_msg_free(req);
+	agt_http_msg_free(resp);
+}

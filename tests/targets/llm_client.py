@@ -1,12 +1,14 @@
 """Integration-test target: an 'agent' that calls LLM APIs over HTTPS with Python's standard
 library (http.client over ssl, so libssl.so.3). One command per stdin line:
     call CONN METHOD PATH JSON-BODY [HEADER=VALUE ...]
-CONN names a keep-alive connection (new names open new connections). Prints "status N BYTES"."""
+CONN names a keep-alive connection (new names open new connections). Prints "status N BYTES".
+    par N PATH JSON-BODY     N requests at once, each on its own new connection and thread."""
 import http.client
 import json
 import os
 import ssl
 import sys
+import threading
 
 port, cafile = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=cafile)
@@ -16,6 +18,24 @@ for line in sys.stdin:
     parts = line.rstrip("\n").split(" ", 4)
     if parts[0] == "quit":
         break
+    if parts[0] == "par":
+        n, path, body = int(parts[1]), parts[2], " ".join(parts[3:])
+        results = []
+
+        def one(i):
+            c = http.client.HTTPSConnection("localhost", port, context=ctx)
+            c.request("POST", path, body=body.replace("#I", str(i)).encode(),
+                      headers={"Content-Type": "application/json"})
+            results.append(c.getresponse().read())
+            c.close()
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        print("par", len(results), flush=True)
+        continue
     if parts[0] != "call":
         print("unknown", flush=True)
         continue

@@ -19,7 +19,7 @@ static const char *const builtin[] = {
     "(AIza[0-9A-Za-z_-]{30,})",
     "(\"(api[_-]?key|apikey|x-api-key|authorization|password|passwd|secret|client_secret|"
     "access_token|refresh_token|token|cookie|set-cookie)\"[ \t]*:[ \t]*\"[^\"]*\")",
-    "([?&](api[_-]?key|key|token|access_token|sig|signature|password)=[^&# ]*)",
+    "((^|[?&])(api[_-]?key|key|token|access_token|sig|signature|password)=[^&# ]*)",
 };
 
 static struct {
@@ -76,7 +76,7 @@ static char *apply(char *in, int i)
 			const char *eq = memchr(mt, '=', mlen);
 			const char *colon = memchr(mt + 1, ':', mlen - 1);
 
-			if (eq && (*mt == '?' || *mt == '&'))
+			if (eq && *mt != '"')
 				snprintf(repl, sizeof(repl), "%.*s" MARK, (int)(eq - mt + 1), mt);
 			else if (colon)
 				snprintf(repl, sizeof(repl), "%.*s\"" MARK "\"",

@@ -64,8 +64,16 @@ static void add_http(cJSON *o, const struct agt_span *sp)
 	char *path = strndup(sp->req->url, plen);
 
 	cJSON_AddStringToObject(obj(http, "request"), "method", sp->req->method);
-	if (sp->resp)
+	cJSON_AddNumberToObject(obj(obj(http, "request"), "body"), "size",
+				(double)sp->req->body_seen);
+	cJSON_AddBoolToObject(obj(obj(http, "request"), "body"), "truncated", sp->req->truncated);
+	if (sp->resp) {
+		cJSON *rb = obj(obj(http, "response"), "body");
+
 		cJSON_AddNumberToObject(obj(http, "response"), "status_code", sp->resp->status);
+		cJSON_AddNumberToObject(rb, "size", (double)sp->resp->body_seen);
+		cJSON_AddBoolToObject(rb, "truncated", sp->resp->truncated);
+	}
 	add_redacted(url, "path", path ? path : "");
 	if (sp->req->url[plen])
 		add_redacted(url, "query", sp->req->url + plen + 1);
@@ -110,8 +118,6 @@ static void add_gen_ai(cJSON *o, const struct agt_span *sp)
 		cJSON_AddNumberToObject(
 		    x, "time_to_first_chunk_ms",
 		    (double)((sp->resp->first_body_ns - sp->req->end_ns) / 1000) / 1000.0);
-	cJSON_AddBoolToObject(x, "request_truncated", sp->req->truncated);
-	cJSON_AddBoolToObject(x, "response_truncated", sp->resp && sp->resp->truncated);
 	if (l->parse_failed)
 		cJSON_AddBoolToObject(x, "parse_failed", 1);
 }

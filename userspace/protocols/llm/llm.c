@@ -138,6 +138,8 @@ int agt_llm_parse(const struct agt_http_msg *req, const struct agt_http_msg *res
 	if (!req->body_len || strcmp(req->method, "POST"))
 		return -1;
 	body = cJSON_ParseWithLength((const char *)req->body, req->body_len);
+	if (!body && req->truncated) /* cut by the capture cap: the path and response still tell */
+		body = cJSON_CreateObject();
 	if (!body)
 		return -1;
 	if (path_ends(req->url, "/chat/completions"))

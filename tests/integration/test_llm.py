@@ -1,0 +1,259 @@
+"""LLM API calls captured at the TLS boundary of a real client (Python's http.client over
+libssl.so.3) talking to a local HTTPS server that speaks each provider's wire format. No probe
+spec is given: the built-in TLS probes are chosen from what the client maps."""
+import json
+import os
+import subprocess
+
+import pytest
+from harness import ROOT, Target, Tracer
+
+SERVER = os.path.join(ROOT, "tests", "servers", "llm_server.py")
+CLIENT = os.path.join(ROOT, "tests", "targets", "llm_client.py")
+PY = "/usr/bin/python3"
+TOOLS_OPENAI = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}},
+                {"type": "function", "function": {"name": "search", "parameters": {}}}]
+TOOLS_ANTHROPIC = [{"name": "get_weather", "input_schema": {"type": "object"}},
+                   {"name": "get_time", "input_schema": {"type": "object"}}]
+SECRETS = ["sk-test-SECRET0123456789", "sk-ant-api03-SECRETSECRET", "hunter2-password",
+           "sk-live-INBODY-abcdef0123456789"]
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", d / "key.pem", "-out", d / "cert.pem", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True)
+    return d
+
+
+@pytest.fixture(scope="module")
+def server(cert):
+    p = subprocess.Popen([PY, SERVER, cert / "cert.pem", cert / "key.pem"],
+                         stdout=subprocess.PIPE, text=True)
+    port = int(p.stdout.readline().split()[1])
+    yield port
+    p.kill()
+    p.wait()
+
+
+@pytest.fixture
+def client(server, cert):
+    t = Target([PY, CLIENT, str(server), str(cert / "cert.pem")])
+    yield t
+    t.kill()
+
+
+def call(client, conn, path, body, *headers):
+    line = f"call {conn} POST {path} {json.dumps(body)}"
+    for h in headers:
+        line += " ||| " + h
+    return client.call(line)
+
+
+def traced(client, *calls, extra=()):
+    tr = Tracer(["-p", client.pid, "-o", "jsonl", *extra])
+    replies = [call(client, *c) for c in calls]
+    client.quit()
+    assert tr.finish() == 0
+    return tr, replies
+
+
+def steps(tr):
+    return [s for s in tr.spans() if s["trace_type"] == "reasoning_step"]
+
+
+def children(tr, span, trace_type):
+    return [s for s in tr.records if s.get("parent_span_id") == span["span_id"]
+            and s["trace_type"] == trace_type]
+
+
+def test_openai_chat_plain_and_streamed_on_one_keepalive_connection(client):
+    req = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Weather in Paris?"}],
+           "tools": TOOLS_OPENAI, "logprobs": True}
+    tr, replies = traced(client,
+                         ("a", "/v1/chat/completions", req),
+                         ("a", "/v1/chat/completions",
+                          dict(req, stream=True, stream_options={"include_usage": True})),
+                         ("a", "/v1/chat/completions",
+                          {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+    assert [r.split()[:2] for r in replies] == [["status", "200"]] * 3
+    s = steps(tr)
+    assert [x["name"] for x in s] == ["chat gpt-4o", "chat gpt-4o", "chat gpt-4o-mini"]
+    for x, stream in zip(s, (False, True, False)):
+        g = x["gen_ai"]
+        assert g["operation"]["name"] == "chat"
+        assert g["provider"]["name"] == "openai"
+        assert g["response"]["id"] == "chatcmpl-abc123"
+        assert g["usage"]["input_tokens"] == 42
+        assert g["usage"]["output_tokens"] == 7
+        assert g["usage"]["cache_read"]["input_tokens"] == 10
+        assert x["llm"]["stream"] is stream
+        assert x["llm"]["api"] == "chat.completions"
+        assert x["status"] == "ok"
+        assert x["http"]["response"]["status_code"] == 200
+        assert x["http"]["request"]["body"]["truncated"] is False
+        assert x["http"]["response"]["body"]["truncated"] is False
+        assert x["url"]["path"] == "/v1/chat/completions"
+        assert x["server"]["address"].startswith("localhost:")
+        assert x["process"]["pid"] == client.pid
+        assert 0 < x["duration_ms"] < 10000
+    assert s[0]["gen_ai"]["request"]["model"] == "gpt-4o"
+    assert s[0]["gen_ai"]["response"]["model"] == "gpt-4o-2024-08-06"
+    assert [x["gen_ai"]["response"]["finish_reasons"] for x in s] == [
+        ["tool_calls"], ["tool_calls"], ["stop"]]
+    assert [x["llm"]["tool_calls"] for x in s] == [1, 1, 0]
+    assert [x["llm"]["tools_offered"] for x in s] == [2, 2, 0]
+    assert "time_to_first_chunk_ms" in s[1]["llm"]
+    for x in s[:2]:
+        (d,) = children(tr, x, "decision")
+        assert d["name"] == "decision get_weather"
+        assert d["trace_id"] == x["trace_id"]
+        assert d["decision"]["options"] == ["get_weather", "search"]
+        assert d["decision"]["selected"] == [{"name": "get_weather", "id": "call_weather_1",
+                                              "arguments": '{"city":"Paris","unit":"celsius"}'}]
+        assert d["decision"]["reasoning"] == "Let me check the weather."
+        assert d["gen_ai"]["tool"]["name"] == "get_weather"
+        assert d["gen_ai"]["tool"]["call"]["id"] == "call_weather_1"
+    # Confidence only from logprobs: the plain response had them (exp(mean(-0.1, -0.3))).
+    (d0,) = children(tr, s[0], "decision")
+    assert d0["confidence_score"] == pytest.approx(0.818730753, abs=1e-6)
+    (d1,) = children(tr, s[1], "decision")
+    assert "confidence_score" not in d1
+    assert children(tr, s[2], "decision") == []
+    assert "0 dropped" in tr.summary()
+
+
+def test_anthropic_streamed_and_plain_gzip(client):
+    req = {"model": "claude-sonnet-4-5", "max_tokens": 256, "tools": TOOLS_ANTHROPIC,
+           "messages": [{"role": "user", "content": "Weather?"}]}
+    tr, replies = traced(client,
+                         ("b", "/v1/messages", dict(req, stream=True)),
+                         ("b", "/v1/messages?gzip=1", req, "Accept-Encoding=gzip"))
+    s = steps(tr)
+    assert [x["name"] for x in s] == ["chat claude-sonnet-4-5"] * 2
+    for x, stream in zip(s, (True, False)):
+        g = x["gen_ai"]
+        assert g["provider"]["name"] == "anthropic"
+        assert g["response"]["id"] == "msg_01XYZ"
+        assert g["response"]["finish_reasons"] == ["tool_use"]
+        assert g["usage"]["input_tokens"] == 30
+        assert g["usage"]["output_tokens"] == 12
+        assert g["usage"]["cache_read"]["input_tokens"] == 5
+        assert x["llm"]["stream"] is stream
+        (d,) = children(tr, x, "decision")
+        assert d["decision"]["options"] == ["get_weather", "get_time"]
+        assert d["decision"]["selected"] == [{"name": "get_weather", "id": "toolu_01A",
+                                              "arguments": '{"city":"Paris","unit":"celsius"}'}]
+        assert d["decision"]["reasoning"] == "Let me look that up."
+        assert "confidence_score" not in d
+    assert s[1]["url"]["query"] == "gzip=1"
+
+
+def test_api_errors_become_error_spans(client):
+    tr, replies = traced(client,
+                         ("c", "/v1/messages", {"model": "bad-model", "max_tokens": 5,
+                                                "messages": []}),
+                         ("c", "/v1/chat/completions?gzip=1",
+                          {"model": "bad-model", "messages": []}, "Accept-Encoding=gzip"))
+    assert [r.split()[1] for r in replies] == ["400", "404"]
+    s = steps(tr)
+    assert [x["status"] for x in s] == ["error", "error"]
+    errs = [children(tr, x, "error")[0] for x in s]
+    assert [e["error"] for e in errs] == [
+        {"type": "invalid_request_error", "message": "model: bad-model not found"},
+        {"type": "invalid_request_error", "message": "The model `bad-model` does not exist"}]
+    assert [e["name"] for e in errs] == ["error invalid_request_error"] * 2
+    assert [x["http"]["response"]["status_code"] for x in s] == [400, 404]
+
+
+def test_responses_api_and_ollama(client):
+    tr, _ = traced(client,
+                   ("d", "/v1/responses", {"model": "gpt-4.1", "input": "find agtrace",
+                                           "tools": [{"type": "function", "name": "search"}]}),
+                   ("d", "/v1/responses", {"model": "gpt-4.1", "input": "find agtrace",
+                                           "stream": True,
+                                           "tools": [{"type": "function", "name": "search"}]}),
+                   ("d", "/api/chat", {"model": "llama3.2", "messages": [],
+                                       "tools": TOOLS_OPENAI[:1]}))
+    s = steps(tr)
+    assert [(x["name"], x["llm"]["api"], x["llm"]["stream"]) for x in s] == [
+        ("chat gpt-4.1", "responses", False), ("chat gpt-4.1", "responses", True),
+        ("chat llama3.2", "ollama.chat", True)]
+    for x in s[:2]:
+        assert x["gen_ai"]["response"]["id"] == "resp_123"
+        assert x["gen_ai"]["usage"] == {"input_tokens": 20, "output_tokens": 5,
+                                        "cache_read": {"input_tokens": 0}}
+        (d,) = children(tr, x, "decision")
+        assert d["decision"]["selected"] == [{"name": "search", "id": "call_r1",
+                                              "arguments": '{"q":"agtrace"}'}]
+    o = s[2]
+    assert o["gen_ai"]["provider"]["name"] == "ollama"
+    assert o["gen_ai"]["usage"] == {"input_tokens": 26, "output_tokens": 9}
+    assert o["gen_ai"]["response"]["finish_reasons"] == ["stop"]
+    (d,) = children(tr, o, "decision")
+    assert d["decision"]["selected"] == [{"name": "get_weather", "id": "ollama-call-0",
+                                          "arguments": '{"city":"Paris"}'}]
+    assert d["decision"]["reasoning"] == "Hello"
+
+
+def test_unknown_json_is_a_plain_http_span(client):
+    tr, _ = traced(client, ("e", "/internal/metrics?token=abc", {"x": 1}))
+    (s,) = tr.spans()
+    assert s["name"].startswith("POST localhost:")
+    assert s["name"].endswith("/internal/metrics")
+    assert s["trace_type"] == "tool_call"
+    assert s["url"] == {"path": "/internal/metrics", "query": "token=[REDACTED]"}
+    assert s["http"]["response"]["status_code"] == 200
+    assert "gen_ai" not in s
+
+
+def test_concurrent_connections(client):
+    tr = Tracer(["-p", client.pid, "-o", "jsonl"])
+    body = json.dumps({"model": "m-#I", "messages": [{"role": "user", "content": "x"}]})
+    assert client.call(f"par 6 /v1/chat/completions {body}") == "par 6"
+    client.quit()
+    assert tr.finish() == 0
+    s = steps(tr)
+    assert sorted(x["gen_ai"]["request"]["model"] for x in s) == [f"m-{i}" for i in range(6)]
+    for x in s:  # each response paired with its own request
+        assert x["gen_ai"]["response"]["model"] == x["gen_ai"]["request"]["model"] + "-2024-08-06"
+    assert len({x["process"]["thread"]["id"] for x in s}) == 6
+
+
+def test_request_over_the_cap_is_marked_truncated(client):
+    big = {"model": "gpt-4o", "messages": [{"role": "user", "content": "y" * 20000}]}
+    tr, _ = traced(client, ("f", "/v1/chat/completions", big),
+                   ("f", "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": []}),
+                   extra=["--max-message", "8192"])
+    s = steps(tr)
+    # The request body was cut, so its model is unknown: the name falls back to the response's.
+    assert [x["name"] for x in s] == ["chat gpt-4o-2024-08-06", "chat gpt-4o-mini"]
+    assert s[0]["http"]["request"]["body"]["truncated"] is True
+    assert s[0]["http"]["request"]["body"]["size"] == len(json.dumps(big))
+    assert s[0]["gen_ai"]["response"]["model"] == "gpt-4o-2024-08-06"
+    assert s[0]["gen_ai"]["usage"]["input_tokens"] == 42
+    assert s[1]["http"]["request"]["body"]["truncated"] is False
+    assert "tls_truncated_calls=1" in tr.summary()
+    gap = int(tr.summary().split("capture_gap_bytes=")[1].split()[0])
+    assert gap > 0
+
+
+def test_no_secret_leaves_the_node(client):
+    body = {"model": "gpt-4o", "tools": TOOLS_OPENAI, "api_key": "sk-live-INBODY-abcdef0123456789",
+            "messages": [{"role": "user", "content": "password is hunter2-password"}]}
+    for mode in ("jsonl", "tree"):
+        t = Target(client.p.args)
+        try:
+            tr = Tracer(["-p", t.pid, "-o", mode, "--redact", "hunter2-[a-z]+"])
+            call(t, "g", "/v1/chat/completions", body)
+            call(t, "g", "/internal/x?api_key=sk-live-INBODY-abcdef0123456789", body)
+            t.quit()
+            assert tr.finish() == 0
+        finally:
+            t.kill()
+        everything = "".join(tr.out) + "\n".join(tr.err_lines)
+        assert "chat gpt-4o" in everything
+        for secret in SECRETS:
+            assert secret not in everything, (mode, secret)

@@ -83,7 +83,8 @@ int BPF_KPROBE(tls_return)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &id);
-	long ret = PT_REGS_RC_CORE(ctx);
+	/* SSL_read/SSL_write return int: only eax is defined, the upper half of rax is not. */
+	long ret = (int)PT_REGS_RC_CORE(ctx);
 	struct agt_tls_data *e;
 	struct copy_ctx cc;
 	__u32 zero = 0;

@@ -1,28 +1,40 @@
 #!/usr/bin/env bash
-# Install the Debian packages agtrace's build, tests and benchmarks need. Idempotent: when all
-# are present it changes nothing and does not touch the network. Needs root.
+# Install what agtrace's build, tests and benchmarks need: Debian packages, and the Node SDKs
+# the tests drive (exactly as tests/node/package-lock.json pins them). Idempotent: when all is
+# present it changes nothing and touches no network. Installing needs root.
 set -euo pipefail
 PKGS=(
   make gcc pkg-config clang llvm bpftool binutils
   libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev libcjson-dev libcapstone-dev
   libcmocka-dev libhttp-parser-dev
-  python3 python3-pytest golang-go
+  python3 python3-pytest golang-go openssl
   util-linux procps
 )
+# The machine's own Node (any recent one) will do; else Debian's.
+command -v node >/dev/null && command -v npm >/dev/null || PKGS+=(nodejs npm)
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps: all ${#PKGS[@]} packages present"
-  exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
+elif [ "$(id -u)" -ne 0 ]; then
   echo "deps: missing ${missing[*]}; run \`sudo make deps\` to install them" >&2
   exit 2
+else
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "deps: done"
 fi
-echo "deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "deps: done"
+
+node_dir="$(cd "$(dirname "$0")" && pwd)/node"
+stamp="$node_dir/node_modules/.package-lock.json"
+if [ ! -f "$stamp" ] || [ "$node_dir/package-lock.json" -nt "$stamp" ]; then
+  echo "deps: npm ci in tests/node"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "deps: tests/node SDKs present"
+fi

@@ -257,3 +257,34 @@ def test_no_secret_leaves_the_node(client):
         assert "chat gpt-4o" in everything
         for secret in SECRETS:
             assert secret not in everything, (mode, secret)
+
+
+def test_node_official_sdks_through_static_openssl(server, cert):
+    node_agent = os.path.join(ROOT, "tests", "targets", "node_agent.mjs")
+    t = Target(["node", node_agent, str(server)],
+               env=dict(os.environ, NODE_EXTRA_CA_CERTS=str(cert / "cert.pem")))
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"])
+        assert t.call("openai plain") == "openai get_weather"
+        assert t.call("openai stream") == "openai chunks 8"
+        assert t.call("anthropic plain") == "anthropic tool_use"
+        assert t.call("anthropic stream") == "anthropic events 11"
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    (attach,) = tr.events("attach")
+    assert attach["message"] == "8 probe links"  # SSL_write/read(_ex) in the node binary
+    s = steps(tr)
+    assert [(x["name"], x["gen_ai"]["provider"]["name"], x["llm"]["stream"]) for x in s] == [
+        ("chat gpt-4o", "openai", False), ("chat gpt-4o", "openai", True),
+        ("chat claude-sonnet-4-5", "anthropic", False),
+        ("chat claude-sonnet-4-5", "anthropic", True)]
+    assert [(x["gen_ai"]["usage"]["input_tokens"], x["gen_ai"]["usage"]["output_tokens"])
+            for x in s] == [(42, 7), (42, 7), (30, 12), (30, 12)]
+    assert [children(tr, x, "decision")[0]["decision"]["selected"][0]["id"] for x in s] == [
+        "call_weather_1", "call_weather_1", "toolu_01A", "toolu_01A"]
+    assert [children(tr, x, "decision")[0]["decision"]["options"] for x in s] == [
+        ["get_weather", "search"]] * 2 + [["get_weather", "get_time"]] * 2
+    everything = "".join(tr.out)
+    assert "sk-node-SECRET" not in everything and "sk-ant-node-SECRET" not in everything

@@ -1,0 +1,81 @@
+// Integration-test target: an agent in Node using the official openai and @anthropic-ai/sdk
+// packages (TLS through the OpenSSL linked into the node binary). One command per stdin line:
+//   openai plain|stream   a chat completion offering two tools
+//   anthropic plain|stream   a message offering two tools
+//   quit
+// Usage: node node_agent.mjs PORT  (NODE_EXTRA_CA_CERTS must trust the test server)
+import { createInterface } from "node:readline";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(path.join(here, "..", "node", "package.json"));
+const OpenAI = require("openai");
+const Anthropic = require("@anthropic-ai/sdk");
+
+const base = `https://localhost:${process.argv[2]}`;
+const openai = new OpenAI({ apiKey: "sk-node-SECRET-0123456789abcdef", baseURL: `${base}/v1`, maxRetries: 0 });
+const anthropic = new Anthropic({ apiKey: "sk-ant-node-SECRET-0123456789", baseURL: base, maxRetries: 0 });
+const weather = { name: "get_weather", description: "weather", parameters: { type: "object", properties: {} } };
+
+async function run(cmd) {
+  const [api, mode] = cmd.split(" ");
+  const stream = mode === "stream";
+  if (api === "openai") {
+    const req = {
+      model: "gpt-4o",
+      messages: [{ role: "user", content: "Weather in Paris?" }],
+      tools: [{ type: "function", function: weather }, { type: "function", function: { name: "search", parameters: { type: "object" } } }],
+    };
+    if (!stream) {
+      const r = await openai.chat.completions.create(req);
+      return `openai ${r.choices[0].message.tool_calls[0].function.name}`;
+    }
+    const s = await openai.chat.completions.create({ ...req, stream: true, stream_options: { include_usage: true } });
+    let n = 0;
+    for await (const _ of s) n++;
+    return `openai chunks ${n}`;
+  }
+  if (api === "anthropic") {
+    const req = {
+      model: "claude-sonnet-4-5",
+      max_tokens: 256,
+      messages: [{ role: "user", content: "Weather?" }],
+      tools: [{ name: "get_weather", input_schema: { type: "object" } }, { name: "get_time", input_schema: { type: "object" } }],
+    };
+    if (!stream) {
+      const r = await anthropic.messages.create(req);
+      return `anthropic ${r.stop_reason}`;
+    }
+    const s = await anthropic.messages.create({ ...req, stream: true });
+    let n = 0;
+    for await (const _ of s) n++;
+    return `anthropic events ${n}`;
+  }
+  return `unknown ${cmd}`;
+}
+
+console.log(`ready ${process.pid}`);
+const rl = createInterface({ input: process.stdin });
+const queue = [];
+let busy = false;
+rl.on("line", (line) => {
+  queue.push(line.trim());
+  pump();
+});
+rl.on("close", () => queue.push("quit") && pump());
+async function pump() {
+  if (busy) return;
+  busy = true;
+  while (queue.length) {
+    const cmd = queue.shift();
+    if (cmd === "quit") process.exit(0);
+    try {
+      console.log(await run(cmd));
+    } catch (e) {
+      console.log(`error ${e.constructor.name} ${e.message}`);
+    }
+  }
+  busy = false;
+}

@@ -29,7 +29,7 @@ all: agtrace
 deps:
 	bash tests/deps.sh
 
-$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c bpf/agtrace.h bpf/common.bpf.h | $(OUT)/bpf
+$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c bpf/agtrace.h bpf/common.bpf.h bpf/data.bpf.h | $(OUT)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 	llvm-strip -g $@
 

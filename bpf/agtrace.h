@@ -17,12 +17,13 @@ enum agt_event_kind {
 	AGT_EV_FUNC_ENTRY = 1,
 	AGT_EV_FUNC_RETURN = 2,
 	AGT_EV_PROC_EXIT = 3,
-	AGT_EV_TLS_DATA = 4,
+	AGT_EV_DATA = 4,
 };
 
 /* TLS plaintext: bytes an SSL_write handed to the library or an SSL_read got from it. */
-#define AGT_TLS_CHUNK 16384 /* bytes per ring buffer record; a call is split into chunks */
+#define AGT_DATA_CHUNK 16384 /* bytes per ring buffer record; a call is split into chunks */
 enum agt_dir { AGT_DIR_EGRESS = 0, AGT_DIR_INGRESS = 1 };
+enum agt_source { AGT_SRC_TLS = 0, AGT_SRC_TCP = 1 };
 /* Attach cookie of the TLS programs: probe id in the low 16 bits, then these flags. */
 #define AGT_TLS_COOKIE_READ (1u << 16) /* SSL_read*: ingress */
 #define AGT_TLS_COOKIE_EX (1u << 17)   /* *_ex: length through the 4th argument */
@@ -50,7 +51,9 @@ enum agt_kdrop {
 	AGT_KDROP_TLS_TRUNCATED = 3, /* TLS call longer than the per-call cap: tail not copied */
 	AGT_KDROP_TLS_READ = 4,	     /* TLS plaintext could not be read from user memory */
 	AGT_KDROP_TLS_NO_ENTRY = 5,  /* TLS return without its entry (attached mid-call) */
-	AGT_KDROP_MAX = 6,
+	AGT_KDROP_TCP_TRUNCATED =
+	    6, /* TCP call over the cap, or an iovec past the 8th: not copied */
+	AGT_KDROP_MAX = 7,
 };
 
 /* Per-probe configuration, value of the probe_cfg array map, indexed by the attach cookie. */
@@ -88,18 +91,24 @@ struct agt_func_return {
 	char str[AGT_STR_LEN];
 };
 
-/* One chunk of one TLS call. A call of call_len bytes arrives as chunks with offsets 0,
- * AGT_TLS_CHUNK, ... up to the per-call cap; bytes past the cap are never sent, and the reader
- * sees it from call_len. The record is only as long as header + len. */
-struct agt_tls_data {
+/* One chunk of one captured call: a TLS call (plaintext at the library) or a TCP socket
+ * syscall (plaintext HTTP to local model servers). A call of call_len bytes arrives as chunks
+ * with offsets 0, AGT_DATA_CHUNK, ... up to the per-call cap; bytes past the cap are never sent,
+ * and the reader sees it from call_len. The record is only as long as header + len. */
+struct agt_data {
 	struct agt_event_hdr h;
-	__u64 conn;	     /* the SSL*: identity of the connection within the process */
+	__u64 conn;	     /* SSL* (TLS) or struct sock * (TCP): the connection's identity */
 	__u64 call_len;	     /* bytes the call moved */
 	__u64 offset;	     /* of this chunk within the call */
 	__u64 call_start_ns; /* entry of the call: for reads, when the process began waiting */
 	__u32 len;	     /* bytes in data[] */
-	__u32 dir;	     /* enum agt_dir */
-	__u8 data[AGT_TLS_CHUNK];
+	__u8 dir;	     /* enum agt_dir */
+	__u8 source;	     /* enum agt_source */
+	__u16 family;	     /* TCP: AF_INET or AF_INET6 of the peer; 0 for TLS */
+	__u8 peer_addr[16];  /* TCP: the peer's address (IPv4 in the first 4 bytes) */
+	__u16 peer_port;     /* TCP: host byte order */
+	__u16 pad[3];
+	__u8 data[AGT_DATA_CHUNK];
 };
 
 /* A task of a target process exited. group_dead: it was the last one. */

@@ -16,6 +16,14 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+/* tgid -> 1 for every process being traced; filled by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} targets SEC(".maps");
+
 /* Wake the reader only once this much is pending; it also polls every AGT_POLL_MS, so an event
  * waits at most that long. A wakeup per event costs several microseconds in the traced thread. */
 const volatile __u64 agt_wake_bytes = 64 << 10;

@@ -96,10 +96,11 @@ def test_bad_command_lines(args, sentence):
 
 
 def test_no_probes_and_nothing_known_mapped(nested):
-    r = run_agtrace("attach", "-p", nested.pid)
+    r = run_agtrace("attach", "-p", nested.pid, "--no-tcp")
     assert_one_sentence(r, f"PID {nested.pid} (nested) maps nothing agtrace's built-in probes "
                            f"know (a TLS library such as libssl.so*, or SSL_write in its "
-                           f"executable); give --probes FILE or --uprobe PATH:SYMBOL")
+                           f"executable); give --probes FILE or --uprobe PATH:SYMBOL, or drop "
+                           f"--no-tcp")
 
 
 def test_duplicate_pid(nested):

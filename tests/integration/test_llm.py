@@ -288,3 +288,56 @@ def test_node_official_sdks_through_static_openssl(server, cert):
         ["get_weather", "search"]] * 2 + [["get_weather", "get_time"]] * 2
     everything = "".join(tr.out)
     assert "sk-node-SECRET" not in everything and "sk-ant-node-SECRET" not in everything
+
+
+@pytest.fixture(scope="module")
+def plain_server():
+    p = subprocess.Popen([PY, SERVER, "--plain"], stdout=subprocess.PIPE, text=True)
+    port = int(p.stdout.readline().split()[1])
+    yield port
+    p.kill()
+    p.wait()
+
+
+def test_plaintext_http_to_a_local_model_server(plain_server):
+    """Ollama/vLLM style: plain HTTP over loopback TCP, captured at the syscalls."""
+    t = Target([PY, CLIENT, str(plain_server), "--plain"])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"])
+        call(t, "o", "/api/chat", {"model": "llama3.2", "messages": [],
+                                   "tools": TOOLS_OPENAI[:1]})
+        big = {"model": "qwen2.5", "messages": [{"role": "user", "content": "z" * 40000}],
+               "stream": True}
+        call(t, "o", "/v1/chat/completions", big)  # a 40 kB request: several chunks
+        call(t, "p", "/v1/chat/completions", {"model": "qwen2.5", "messages": []})
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert any("and TCP capture" in l for l in tr.err_lines)
+    s = steps(tr)
+    assert [(x["name"], x["llm"]["api"], x["llm"]["stream"]) for x in s] == [
+        ("chat llama3.2", "ollama.chat", True), ("chat qwen2.5", "chat.completions", True),
+        ("chat qwen2.5", "chat.completions", False)]
+    for x in s:
+        assert x["network"]["capture"] == "tcp"
+        assert x["network"]["peer"]["address"] == f"127.0.0.1:{plain_server}"
+        assert x["http"]["request"]["body"]["truncated"] is False
+    assert s[1]["http"]["request"]["body"]["size"] == len(json.dumps(big))
+    # Streamed without stream_options.include_usage: the API reports no usage, so none is shown.
+    assert s[1]["gen_ai"]["usage"] == {}
+    assert s[2]["gen_ai"]["usage"] == {"input_tokens": 42, "output_tokens": 7,
+                                       "cache_read": {"input_tokens": 10}}
+    (d,) = children(tr, s[0], "decision")
+    assert d["decision"]["selected"][0]["name"] == "get_weather"
+    assert "0 dropped" in tr.summary()
+
+
+def test_tls_traffic_is_not_captured_twice(client):
+    """With TCP capture on, an HTTPS connection's socket carries ciphertext: the kernel
+    classifies it on its first bytes and copies nothing; the spans come from TLS alone."""
+    tr, _ = traced(client, ("h", "/v1/chat/completions", {"model": "gpt-4o", "messages": []}),
+                   extra=["--tcp"])
+    (s,) = steps(tr)
+    assert s["network"]["capture"] == "tls"
+    assert "not_http=0" in tr.summary()

@@ -1,7 +1,8 @@
 """A local HTTPS server that speaks the LLM providers' wire formats exactly (OpenAI Chat
 Completions and Responses, Anthropic Messages, Ollama /api/chat), streamed (SSE over chunked
 encoding, or NDJSON) and not, optionally gzip-compressed, with keep-alive. Its answers are fixed
-so that tests can assert exact values. Run: llm_server.py CERT KEY -> prints "listening PORT"."""
+so that tests can assert exact values. Run: llm_server.py CERT KEY (or --plain) -> prints
+"listening PORT"."""
 import gzip
 import json
 import ssl
@@ -198,11 +199,12 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    cert, key = sys.argv[1], sys.argv[2]
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    if sys.argv[1] != "--plain":  # plain HTTP, as local model servers (Ollama, vLLM) speak
+        cert, key = sys.argv[1], sys.argv[2]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("listening", srv.server_address[1], flush=True)
     srv.serve_forever()
 

@@ -10,8 +10,16 @@ import ssl
 import sys
 import threading
 
-port, cafile = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(cafile=cafile)
+port, cafile = int(sys.argv[1]), sys.argv[2]  # cafile "--plain": plain HTTP, no TLS
+ctx = None if cafile == "--plain" else ssl.create_default_context(cafile=cafile)
+
+
+def connect():
+    if ctx is None:
+        return http.client.HTTPConnection("127.0.0.1", port)
+    return http.client.HTTPSConnection("localhost", port, context=ctx)
+
+
 conns = {}
 print("ready", os.getpid(), flush=True)
 for line in sys.stdin:
@@ -23,7 +31,7 @@ for line in sys.stdin:
         results = []
 
         def one(i):
-            c = http.client.HTTPSConnection("localhost", port, context=ctx)
+            c = connect()
             c.request("POST", path, body=body.replace("#I", str(i)).encode(),
                       headers={"Content-Type": "application/json"})
             results.append(c.getresponse().read())
@@ -48,7 +56,7 @@ for line in sys.stdin:
         k, _, v = h.partition("=")
         headers[k] = v
     if name not in conns:
-        conns[name] = http.client.HTTPSConnection("localhost", port, context=ctx)
+        conns[name] = connect()
     c = conns[name]
     c.request(method, path, body=body.encode(), headers=headers)
     r = c.getresponse()

@@ -8,6 +8,7 @@
 #include "core/util.h"
 #include "func.skel.h"
 #include "proc.skel.h"
+#include "sock.skel.h"
 #include "tls.skel.h"
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -37,6 +38,7 @@ struct attach_opts {
 	long duration;
 	long max_depth, max_threads;
 	long max_message; /* bytes of one TLS call / HTTP message captured at most */
+	int tcp;	  /* capture plaintext HTTP over TCP: -1 auto (on without probes given) */
 };
 
 struct attach_run {
@@ -48,6 +50,7 @@ struct attach_run {
 	struct func_bpf *func;
 	struct proc_bpf *proc;
 	struct tls_bpf *tls;
+	struct sock_bpf *sock; /* NULL without TCP capture */
 	struct bpf_link **links;
 	int nlinks;
 	int *proc_nlinks; /* links per target, for the attach message */
@@ -89,6 +92,9 @@ static void attach_usage(FILE *f)
 	    "                           (default 1048576); longer ones are marked truncated\n"
 	    "  --redact REGEX           also redact what this POSIX extended regex matches (API\n"
 	    "                           keys, bearer tokens and credential fields always are)\n"
+	    "  --tcp, --no-tcp          capture plaintext HTTP over TCP (local model servers such\n"
+	    "                           as Ollama or vLLM) through syscall tracepoints; on by\n"
+	    "                           default when no --probes/--uprobe is given\n"
 	    "  -v, --verbose            debug output, including libbpf's own log\n"
 	    "\n"
 	    "Examples:\n"
@@ -117,7 +123,9 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_MAXDEPTH,
 		OPT_MAXTHREADS,
 		OPT_MAXMSG,
-		OPT_REDACT
+		OPT_REDACT,
+		OPT_TCP,
+		OPT_NOTCP
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -130,6 +138,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"max-threads", required_argument, NULL, OPT_MAXTHREADS},
 	    {"max-message", required_argument, NULL, OPT_MAXMSG},
 	    {"redact", required_argument, NULL, OPT_REDACT},
+	    {"tcp", no_argument, NULL, OPT_TCP},
+	    {"no-tcp", no_argument, NULL, OPT_NOTCP},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -139,6 +149,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 
 	o->max_depth = 64;
 	o->max_message = 1 << 20;
+	o->tcp = -1;
 	o->max_threads = 4096;
 	optind = 1;
 	opterr = 0;
@@ -204,6 +215,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 			}
 			break;
 		}
+		case OPT_TCP: o->tcp = 1; break;
+		case OPT_NOTCP: o->tcp = 0; break;
 		case 'v': agt_log_set_level(AGT_LOG_DEBUG); break;
 		case 'h': attach_usage(stdout); exit(0);
 		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
@@ -532,6 +545,29 @@ static int attach_spec(struct attach_run *r, int t, const struct agt_spec *spec,
 	return rc;
 }
 
+/* Every object after the first uses the first one's ring buffer, drop table and target table. */
+static int share_maps(struct attach_run *r, struct bpf_object *obj)
+{
+	static const char *const shared[] = {"events", "drops", "targets"};
+
+	for (size_t i = 0; i < AGT_ARRAY_SIZE(shared); i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, shared[i]);
+		struct bpf_map *own = bpf_object__find_map_by_name(r->func->obj, shared[i]);
+
+		if (m && own && bpf_map__reuse_fd(m, bpf_map__fd(own)))
+			return -1;
+	}
+	return 0;
+}
+
+static int load_failed(const char *what, int err)
+{
+	agt_err("the kernel refused agtrace's %s (%s); run `agtrace check`, and -v shows the "
+		"verifier log",
+		what, strerror(err < 0 ? -err : err));
+	return AGT_EXIT_USAGE;
+}
+
 static int load_bpf(struct attach_run *r)
 {
 	int err;
@@ -539,43 +575,37 @@ static int load_bpf(struct attach_run *r)
 	r->func = func_bpf__open();
 	r->proc = proc_bpf__open();
 	r->tls = tls_bpf__open();
-	if (!r->func || !r->proc || !r->tls) {
+	r->sock = r->o.tcp ? sock_bpf__open() : NULL;
+	if (!r->func || !r->proc || !r->tls || (r->o.tcp && !r->sock)) {
 		agt_err("cannot open the BPF objects: %s", strerror(errno));
 		return AGT_EXIT_USAGE;
 	}
-	if ((err = func_bpf__load(r->func))) {
-		agt_err(
-		    "the kernel refused agtrace's function probes (%s); run `agtrace check`, and "
-		    "-v shows the verifier log",
-		    strerror(-err));
-		return AGT_EXIT_USAGE;
-	}
-	/* One ring buffer and one drop table for every BPF object. */
-	if (bpf_map__reuse_fd(r->proc->maps.events, bpf_map__fd(r->func->maps.events)) ||
-	    bpf_map__reuse_fd(r->proc->maps.drops, bpf_map__fd(r->func->maps.drops)) ||
-	    (err = proc_bpf__load(r->proc))) {
-		agt_err("the kernel refused agtrace's process tracepoint (%s); run `agtrace check`",
-			strerror(errno));
-		return AGT_EXIT_USAGE;
-	}
+	if ((err = func_bpf__load(r->func)))
+		return load_failed("function probes", err);
+	if (share_maps(r, r->proc->obj) || (err = proc_bpf__load(r->proc)))
+		return load_failed("process tracepoint", err ? err : errno);
 	r->tls->rodata->tls_call_cap = r->o.max_message;
-	if (bpf_map__reuse_fd(r->tls->maps.events, bpf_map__fd(r->func->maps.events)) ||
-	    bpf_map__reuse_fd(r->tls->maps.drops, bpf_map__fd(r->func->maps.drops)) ||
-	    (err = tls_bpf__load(r->tls))) {
-		agt_err(
-		    "the kernel refused agtrace's TLS capture (%s); run `agtrace check`, and -v "
-		    "shows the verifier log",
-		    strerror(errno));
-		return AGT_EXIT_USAGE;
+	if (share_maps(r, r->tls->obj) || (err = tls_bpf__load(r->tls)))
+		return load_failed("TLS capture", err ? err : errno);
+	if (r->sock) {
+		r->sock->rodata->sock_call_cap = r->o.max_message;
+		if (share_maps(r, r->sock->obj) || (err = sock_bpf__load(r->sock)))
+			return load_failed("TCP capture", err ? err : errno);
 	}
 	for (int i = 0; i < r->pl.nprocs; i++) {
 		uint32_t pid = r->pl.procs[i].pid, one = 1;
 
-		bpf_map__update_elem(r->proc->maps.targets, &pid, sizeof(pid), &one, sizeof(one),
+		bpf_map__update_elem(r->func->maps.targets, &pid, sizeof(pid), &one, sizeof(one),
 				     0);
 	}
 	if ((err = proc_bpf__attach(r->proc))) {
 		agt_err("cannot attach the process exit tracepoint (%s); run `agtrace check`",
+			strerror(-err));
+		return AGT_EXIT_USAGE;
+	}
+	if (r->sock && (err = sock_bpf__attach(r->sock))) {
+		agt_err("cannot attach the syscall tracepoints for TCP capture (%s); run `agtrace "
+			"check`, or use --no-tcp",
 			strerror(-err));
 		return AGT_EXIT_USAGE;
 	}
@@ -711,6 +741,8 @@ int cmd_attach(int argc, char **argv)
 		goto cleanup;
 	if ((rc = load_specs(r)))
 		goto cleanup;
+	if (r->o.tcp < 0)
+		r->o.tcp = r->auto_mode;
 	if ((rc = agt_require_bpf_privileges()))
 		goto cleanup;
 	r->pl.procs = calloc(r->o.npids, sizeof(*r->pl.procs));
@@ -746,14 +778,17 @@ int cmd_attach(int argc, char **argv)
 		}
 		if (rc < 0)
 			rc = 0;
-		if (!rc && r->auto_mode && !applied) {
+		if (!rc && r->auto_mode && !applied && !r->o.tcp) {
 			agt_err("PID %d (%s) maps nothing agtrace's built-in probes know (a TLS "
-				"library "
-				"such as libssl.so*, or SSL_write in its executable); give "
-				"--probes FILE or "
-				"--uprobe PATH:SYMBOL",
+				"library such as libssl.so*, or SSL_write in its executable); give "
+				"--probes FILE or --uprobe PATH:SYMBOL, or drop --no-tcp",
 				r->pl.procs[t].pid, r->pl.procs[t].comm);
 			rc = AGT_EXIT_USAGE;
+		} else if (!rc && r->auto_mode && !applied) {
+			agt_info(
+			    "PID %d (%s) maps no TLS library agtrace knows: capturing plaintext "
+			    "HTTP over TCP only",
+			    r->pl.procs[t].pid, r->pl.procs[t].comm);
 		}
 	}
 	if (rc)
@@ -792,8 +827,9 @@ int cmd_attach(int argc, char **argv)
 		nprobes_total += r->proc_nlinks[t];
 	}
 	r->pl.sink->flush(r->pl.sink);
-	agt_info("attached %d probe links (%u probes) to %d process%s; Ctrl-C to stop",
-		 nprobes_total, r->pl.nprobes, r->pl.nprocs, r->pl.nprocs == 1 ? "" : "es");
+	agt_info("attached %d probe links (%u probes)%s to %d process%s; Ctrl-C to stop",
+		 nprobes_total, r->pl.nprobes, r->sock ? " and TCP capture" : "", r->pl.nprocs,
+		 r->pl.nprocs == 1 ? "" : "es");
 
 	event_loop(r);
 
@@ -816,6 +852,7 @@ cleanup:
 	for (int i = 0; i < r->nlinks; i++)
 		bpf_link__destroy(r->links[i]);
 	free(r->links);
+	sock_bpf__destroy(r->sock);
 	tls_bpf__destroy(r->tls);
 	proc_bpf__destroy(r->proc);
 	func_bpf__destroy(r->func);

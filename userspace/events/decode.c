@@ -10,9 +10,9 @@
 
 const char *const agt_udrop_names[AGT_UDROP_MAX] = {"malformed_record", "unknown_probe",
 						    "unknown_pid"};
-const char *const agt_kdrop_names[AGT_KDROP_MAX] = {"ringbuf_full",    "no_probe_config",
-						    "arg_read_failed", "tls_truncated_calls",
-						    "tls_read_failed", "tls_return_without_entry"};
+const char *const agt_kdrop_names[AGT_KDROP_MAX] = {
+    "ringbuf_full",    "no_probe_config",	   "arg_read_failed",	 "tls_truncated_calls",
+    "tls_read_failed", "tls_return_without_entry", "tcp_truncated_calls"};
 
 static void pipeline_emit(void *ctx, const struct agt_span *s)
 {
@@ -181,11 +181,11 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 		agt_nest_leave(p->nest, h->pid, h->tid, probe, frame_sp, h->ts_ns, &v);
 		return 0;
 	}
-	case AGT_EV_TLS_DATA: {
-		const struct agt_tls_data *e = data;
+	case AGT_EV_DATA: {
+		const struct agt_data *e = data;
 
-		if (size < offsetof(struct agt_tls_data, data) ||
-		    size < offsetof(struct agt_tls_data, data) + e->len || e->len > AGT_TLS_CHUNK) {
+		if (size < offsetof(struct agt_data, data) ||
+		    size < offsetof(struct agt_data, data) + e->len || e->len > AGT_DATA_CHUNK) {
 			p->udrops[AGT_UDROP_MALFORMED]++;
 			return 0;
 		}

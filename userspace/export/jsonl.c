@@ -79,6 +79,11 @@ static void add_http(cJSON *o, const struct agt_span *sp)
 		add_redacted(url, "query", sp->req->url + plen + 1);
 	if (host)
 		cJSON_AddStringToObject(obj(o, "server"), "address", host);
+	cJSON_AddStringToObject(obj(o, "network"), "transport", "tcp");
+	cJSON_AddStringToObject(obj(o, "network"), "capture",
+				sp->req->source == AGT_SRC_TCP ? "tcp" : "tls");
+	if (sp->req->peer[0])
+		cJSON_AddStringToObject(obj(obj(o, "network"), "peer"), "address", sp->req->peer);
 	free(path);
 }
 

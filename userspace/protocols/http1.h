@@ -22,6 +22,8 @@ struct agt_http_msg {
 	int truncated;	  /* body over the cap, or bytes the capture missed */
 	uint64_t start_ns, first_body_ns, end_ns;
 	uint32_t tid;
+	int source;    /* enum agt_source of the connection: TLS or TCP */
+	char peer[64]; /* TCP: the other end, address:port */
 };
 
 typedef void (*agt_http_msg_cb)(void *ctx, struct agt_http_msg *m); /* takes ownership */

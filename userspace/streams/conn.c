@@ -1,4 +1,6 @@
 #include "streams/conn.h"
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +23,8 @@ struct conn {
 	struct agt_http_msg **pending; /* requests waiting for their response, oldest first */
 	int npending;
 	int http2;
+	int source;    /* enum agt_source */
+	char peer[64]; /* TCP: address:port of the other end */
 	uint64_t last_ns;
 	struct agt_streams *owner;
 };
@@ -39,6 +43,8 @@ static void on_msg(void *ctx, struct agt_http_msg *m)
 	struct conn *c = ctx;
 	struct agt_streams *s = c->owner;
 
+	m->source = c->source;
+	snprintf(m->peer, sizeof(m->peer), "%s", c->peer);
 	if (m->is_request) {
 		struct agt_http_msg **n = NULL;
 
@@ -117,6 +123,7 @@ static struct conn *conn_get(struct agt_streams *s, const struct agt_proc *proc,
 		return NULL;
 	c->pid = pid;
 	c->id = id;
+	c->source = -1;
 	c->proc = proc;
 	c->owner = s;
 	for (int d = 0; d < 2; d++)
@@ -127,6 +134,14 @@ static struct conn *conn_get(struct agt_streams *s, const struct agt_proc *proc,
 	return c;
 }
 
+static void format_peer(const struct agt_data *e, char *out, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(e->family == AF_INET6 ? AF_INET6 : AF_INET, e->peer_addr, ip, sizeof(ip));
+	snprintf(out, n, e->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, e->peer_port);
+}
+
 static void gap(struct agt_streams *s, struct dir_state *d, uint64_t n, uint64_t ts)
 {
 	if (!n)
@@ -135,8 +150,7 @@ static void gap(struct agt_streams *s, struct dir_state *d, uint64_t n, uint64_t
 	agt_http_dir_gap(d->http, n, ts);
 }
 
-void agt_streams_feed(struct agt_streams *s, const struct agt_proc *proc,
-		      const struct agt_tls_data *e)
+void agt_streams_feed(struct agt_streams *s, const struct agt_proc *proc, const struct agt_data *e)
 {
 	static const char h2_preface[] = "PRI * HTTP/2.0\r\n";
 	struct conn *c = conn_get(s, proc, e->h.pid, e->conn, e->h.ts_ns);
@@ -146,6 +160,11 @@ void agt_streams_feed(struct agt_streams *s, const struct agt_proc *proc,
 	if (!c)
 		return;
 	c->last_ns = e->h.ts_ns;
+	if (c->source < 0) {
+		c->source = e->source;
+		if (e->family)
+			format_peer(e, c->peer, sizeof(c->peer));
+	}
 	if (!c->http2 && e->offset == 0 && e->len >= sizeof(h2_preface) - 1 &&
 	    !memcmp(e->data, h2_preface, sizeof(h2_preface) - 1))
 		c->http2 = 1;

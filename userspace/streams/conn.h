@@ -26,8 +26,7 @@ typedef void (*agt_exchange_cb)(void *ctx, const struct agt_proc *proc, struct a
 struct agt_streams;
 struct agt_streams *agt_streams_new(size_t msg_cap, unsigned max_conns, agt_exchange_cb cb,
 				    void *ctx);
-void agt_streams_feed(struct agt_streams *s, const struct agt_proc *proc,
-		      const struct agt_tls_data *e);
+void agt_streams_feed(struct agt_streams *s, const struct agt_proc *proc, const struct agt_data *e);
 /* Close a process's connections (or all: pid 0): open exchanges are handed over unanswered. */
 void agt_streams_close(struct agt_streams *s, uint32_t pid, uint64_t ts);
 const uint64_t *agt_streams_drops(const struct agt_streams *s);

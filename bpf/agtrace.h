@@ -25,8 +25,9 @@ enum agt_event_kind {
 enum agt_dir { AGT_DIR_EGRESS = 0, AGT_DIR_INGRESS = 1 };
 enum agt_source { AGT_SRC_TLS = 0, AGT_SRC_TCP = 1 };
 /* Attach cookie of the TLS programs: probe id in the low 16 bits, then these flags. */
-#define AGT_TLS_COOKIE_READ (1u << 16) /* SSL_read*: ingress */
-#define AGT_TLS_COOKIE_EX (1u << 17)   /* *_ex: length through the 4th argument */
+#define AGT_TLS_COOKIE_READ (1u << 16)	/* SSL_read*: ingress */
+#define AGT_TLS_COOKIE_EX (1u << 17)	/* *_ex: length through the 4th argument */
+#define AGT_TLS_COOKIE_SSIZE (1u << 18) /* returns ssize_t (GnuTLS), not int (OpenSSL) */
 
 /* How a value (argument or return value) is read and shown. */
 enum agt_value_kind {

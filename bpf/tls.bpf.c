@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* TLS plaintext at the library boundary: SSL_write/SSL_read and their _ex forms (OpenSSL 1.1
- * and 3, shared or linked into a binary such as node). The entry saves the buffer per thread;
- * the return copies what was really moved, in chunks, up to a per-call cap. Uprobes are
- * attached per target PID, so only target processes pay for a copy. */
+ * and 3, shared or linked into a binary such as node), gnutls_record_send/recv (GnuTLS). The entry
+ * saves the buffer per thread; the return copies what was really moved, in chunks, up to a per-call
+ * cap. Uprobes are attached per target PID, so only target processes pay for a copy. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -49,8 +49,10 @@ int BPF_KPROBE(tls_return)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tls_call *c = bpf_map_lookup_elem(&tls_calls, &id);
-	/* SSL_read/SSL_write return int: only eax is defined, the upper half of rax is not. */
-	long ret = (int)PT_REGS_RC_CORE(ctx);
+	/* SSL_read/SSL_write return int: only eax is defined, the upper half of rax is not.
+	 * gnutls_record_send/recv return ssize_t. */
+	long ret = (cookie & AGT_TLS_COOKIE_SSIZE) ? (long)PT_REGS_RC_CORE(ctx)
+						   : (long)(int)PT_REGS_RC_CORE(ctx);
 	struct agt_data *e;
 	__u64 n, buf;
 

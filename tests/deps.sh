@@ -7,7 +7,7 @@ PKGS=(
   make gcc pkg-config clang llvm bpftool binutils
   libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev libcjson-dev libcapstone-dev
   libcmocka-dev libhttp-parser-dev
-  python3 python3-pytest golang-go openssl
+  python3 python3-pytest golang-go openssl gnutls-bin
   util-linux procps
 )
 # The machine's own Node (any recent one) will do; else Debian's.

@@ -341,3 +341,38 @@ def test_tls_traffic_is_not_captured_twice(client):
     (s,) = steps(tr)
     assert s["network"]["capture"] == "tls"
     assert "not_http=0" in tr.summary()
+
+
+def test_gnutls_client(server, cert):
+    """gnutls-cli (libgnutls.so.30): gnutls_record_send/recv return ssize_t."""
+    p = subprocess.Popen(["gnutls-cli", "--x509cafile", str(cert / "cert.pem"), "-p",
+                          str(server), "localhost"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        for line in p.stdout:
+            if b"Handshake was completed" in line:
+                break
+        tr = Tracer(["-p", p.pid, "-o", "jsonl", "--no-tcp"])
+        body = json.dumps({"model": "gpt-4o", "messages": [], "tools": TOOLS_OPENAI})
+        p.stdin.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                      % (len(body), body.encode()))
+        p.stdin.flush()
+        got = b""
+        while b"chatcmpl-abc123" not in got:  # the body ends without a newline
+            chunk = p.stdout.read1(65536)
+            assert chunk, got
+            got += chunk
+        p.stdin.close()
+        p.wait(timeout=10)
+        assert tr.finish() == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+    (attach,) = tr.events("attach")
+    assert attach["message"] == "4 probe links"
+    (s,) = steps(tr)
+    assert s["name"] == "chat gpt-4o"
+    assert s["gen_ai"]["usage"]["input_tokens"] == 42
+    (d,) = children(tr, s, "decision")
+    assert d["decision"]["selected"][0]["id"] == "call_weather_1"

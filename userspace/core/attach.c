@@ -401,6 +401,8 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 		    [AGT_HANDLER_SSL_READ] = AGT_TLS_COOKIE_READ,
 		    [AGT_HANDLER_SSL_WRITE_EX] = AGT_TLS_COOKIE_EX,
 		    [AGT_HANDLER_SSL_READ_EX] = AGT_TLS_COOKIE_READ | AGT_TLS_COOKIE_EX,
+		    [AGT_HANDLER_GNUTLS_SEND] = AGT_TLS_COOKIE_SSIZE,
+		    [AGT_HANDLER_GNUTLS_RECV] = AGT_TLS_COOKIE_READ | AGT_TLS_COOKIE_SSIZE,
 		};
 
 		uo.bpf_cookie = pi->id | flags[ps->handler];

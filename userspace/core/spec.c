@@ -16,8 +16,8 @@ static const char *const value_kinds[] = {[AGT_VAL_NONE] = "none",
 					  [AGT_VAL_PTR] = "ptr",
 					  [AGT_VAL_STR] = "str"};
 
-const char *const agt_handler_names[5] = {"", "ssl_write", "ssl_read", "ssl_write_ex",
-					  "ssl_read_ex"};
+const char *const agt_handler_names[7] = {
+    "", "ssl_write", "ssl_read", "ssl_write_ex", "ssl_read_ex", "gnutls_send", "gnutls_recv"};
 
 const char *agt_value_kind_name(enum agt_value_kind k)
 {
@@ -285,7 +285,8 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 				out->handler = i;
 		if (!out->handler)
 			FAIL(c, sub,
-			     "must be one of ssl_write, ssl_read, ssl_write_ex, ssl_read_ex");
+			     "must be one of ssl_write, ssl_read, ssl_write_ex, ssl_read_ex, "
+			     "gnutls_send, gnutls_recv");
 		if (!syms)
 			FAIL(c, path, "\"handler\" applies to \"symbols\" probes only");
 		if (cJSON_GetObjectItemCaseSensitive(p, "args") ||

@@ -20,8 +20,10 @@ enum agt_handler {
 	AGT_HANDLER_SSL_READ = 2,
 	AGT_HANDLER_SSL_WRITE_EX = 3,
 	AGT_HANDLER_SSL_READ_EX = 4,
+	AGT_HANDLER_GNUTLS_SEND = 5,
+	AGT_HANDLER_GNUTLS_RECV = 6,
 };
-extern const char *const agt_handler_names[5];
+extern const char *const agt_handler_names[7];
 
 struct agt_value_spec {
 	char name[AGT_NAME_LEN];

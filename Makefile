@@ -22,7 +22,7 @@ LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -Ibpf/$(ARCH) \
 	-I/usr/include/$(TRIPLE) -Wall -Werror
 
-.PHONY: all deps test unit integration bench clean format demo
+.PHONY: all deps test unit integration bench clean format demo fuzz fuzz-smoke
 .SECONDARY:
 all: agtrace
 
@@ -71,7 +71,27 @@ unit: $(UNIT_BINS)
 integration: agtrace $(TARGET_BINS)
 	/usr/bin/python3 -m pytest -v tests/integration
 
-test: unit integration
+# Fuzzing (clang libFuzzer + ASan/UBSan) over everything after the ring buffer. `make fuzz`
+# runs it for FUZZ_SECONDS; `make test` replays the seed corpus and a short bounded run.
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-Iuserspace -Ibpf -I$(OUT)/skel $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+$(OUT)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(LIB_SRCS) | $(SKELS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(OUT)/fuzz/seeds: tests/fuzz/make_seeds.py
+	/usr/bin/python3 $< $@
+	@touch $@
+
+fuzz-smoke: $(OUT)/fuzz/fuzz_decode $(OUT)/fuzz/seeds
+	$(OUT)/fuzz/fuzz_decode -runs=20000 -seed=1 -max_len=8192 $(OUT)/fuzz/seeds 2>&1 | tail -3
+
+fuzz: $(OUT)/fuzz/fuzz_decode $(OUT)/fuzz/seeds
+	mkdir -p $(OUT)/fuzz/corpus
+	$(OUT)/fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=16384 $(OUT)/fuzz/corpus $(OUT)/fuzz/seeds
+
+test: unit fuzz-smoke integration
 
 bench: agtrace $(TARGET_BINS)
 	/usr/bin/python3 tests/bench/bench_uprobe.py

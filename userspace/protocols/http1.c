@@ -20,6 +20,7 @@ struct agt_http_dir {
 	int last_was_value; /* header callbacks: field and value come in pieces */
 	int broken;	    /* after a parse error: wait for a message start */
 	int filling;	    /* feeding filler for a capture gap: not body bytes */
+	int headers_done;   /* the open message's headers are complete: it knows what it is */
 };
 
 static int append(char **dst, const char *at, size_t len)
@@ -46,6 +47,7 @@ static int on_begin(http_parser *p)
 	d->m->start_ns = d->ts;
 	d->m->tid = d->tid;
 	d->last_was_value = 1;
+	d->headers_done = 0;
 	return 0;
 }
 
@@ -53,6 +55,8 @@ static int on_url(http_parser *p, const char *at, size_t len)
 {
 	struct agt_http_dir *d = p->data;
 
+	if (!d->m) /* callbacks out of order after a framing error: resynchronise */
+		return -1;
 	return append(&d->m->url, at, len);
 }
 
@@ -60,6 +64,9 @@ static int on_field(http_parser *p, const char *at, size_t len)
 {
 	struct agt_http_dir *d = p->data;
 	struct agt_http_msg *m = d->m;
+
+	if (!d->m) /* callbacks out of order after a framing error: resynchronise */
+		return -1;
 
 	if (d->last_was_value) {
 		struct agt_http_header *h = realloc(m->hdrs, (m->nhdrs + 1) * sizeof(*h));
@@ -78,6 +85,9 @@ static int on_value(http_parser *p, const char *at, size_t len)
 	struct agt_http_dir *d = p->data;
 	struct agt_http_msg *m = d->m;
 
+	if (!d->m) /* callbacks out of order after a framing error: resynchronise */
+		return -1;
+
 	if (!m->nhdrs)
 		return -1;
 	d->last_was_value = 1;
@@ -89,6 +99,10 @@ static int on_headers(http_parser *p)
 	struct agt_http_dir *d = p->data;
 	struct agt_http_msg *m = d->m;
 
+	if (!d->m) /* callbacks out of order after a framing error: resynchronise */
+		return -1;
+
+	d->headers_done = 1;
 	m->is_request = p->type == HTTP_REQUEST;
 	if (m->is_request)
 		snprintf(m->method, sizeof(m->method), "%s", http_method_str(p->method));
@@ -102,6 +116,9 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	struct agt_http_dir *d = p->data;
 	struct agt_http_msg *m = d->m;
 	size_t keep = len;
+
+	if (!d->m) /* callbacks out of order after a framing error: resynchronise */
+		return -1;
 
 	if (!m->first_body_ns)
 		m->first_body_ns = d->ts;
@@ -129,6 +146,9 @@ static int on_complete(http_parser *p)
 {
 	struct agt_http_dir *d = p->data;
 	struct agt_http_msg *m = d->m;
+
+	if (!d->m) /* callbacks out of order after a framing error: resynchronise */
+		return -1;
 
 	d->m = NULL;
 	m->end_ns = d->ts;
@@ -222,7 +242,7 @@ void agt_http_dir_gap(struct agt_http_dir *d, size_t n, uint64_t ts)
 		d->filling = 0;
 		return;
 	}
-	if (d->m) {
+	if (d->m && d->headers_done) {
 		struct agt_http_msg *m = d->m;
 
 		d->m = NULL;
@@ -231,6 +251,10 @@ void agt_http_dir_gap(struct agt_http_dir *d, size_t n, uint64_t ts)
 			m->url = strdup("");
 		d->cb(d->ctx, m);
 	}
+	/* A message cut inside its headers is not even known to be a request or a response: its
+	 * bytes are already counted as the gap, and it is dropped. */
+	agt_http_msg_free(d->m);
+	d->m = NULL;
 	d->broken = 1;
 }
 
@@ -341,6 +365,8 @@ int agt_sse_parse(const char *body, size_t len, agt_sse_cb fn, void *ctx)
 	size_t dlen = 0;
 	int n = 0;
 
+	if (!body || !len)
+		return 0;
 	for (size_t pos = 0; pos <= len;) {
 		size_t e = pos;
 		const char *line = body + pos;

@@ -26,7 +26,10 @@ void agt_llm_copy(char *dst, size_t n, const cJSON *v)
 
 int64_t agt_llm_int(const cJSON *v)
 {
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+	/* Token counts: whole, non-negative, and within range before the cast (else absent). */
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < 9.0e15))
+		return -1;
+	return (int64_t)v->valuedouble;
 }
 
 void agt_llm_add_finish(struct agt_llm *l, const char *reason)

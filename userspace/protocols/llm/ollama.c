@@ -42,7 +42,7 @@ static void line(const cJSON *o, struct agt_llm *l)
 int agt_ollama_chat(const cJSON *req, const struct agt_http_msg *resp, struct agt_llm *l)
 {
 	const cJSON *t, *s = GET(req, "stream");
-	const char *p = (const char *)resp->body, *end = p + resp->body_len;
+	const char *p = (const char *)resp->body, *end = p ? p + resp->body_len : NULL;
 
 	agt_llm_init(l, "ollama", "ollama.chat");
 	agt_llm_copy(l->req_model, sizeof(l->req_model), GET(req, "model"));

@@ -1,0 +1,284 @@
+/* HTTP/1.1 framing, SSE, the connection layer (gaps, HTTP/2) and redaction, on synthetic bytes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include "core/redact.h"
+#include "protocols/http1.h"
+#include "streams/conn.h"
+
+static struct agt_http_msg *msgs[16];
+static int nmsgs;
+
+static void collect(void *ctx, struct agt_http_msg *m)
+{
+	(void)ctx;
+	if (nmsgs < 16)
+		msgs[nmsgs++] = m;
+	else
+		agt_http_msg_free(m);
+}
+
+static void reset_msgs(void)
+{
+	for (int i = 0; i < nmsgs; i++)
+		agt_http_msg_free(msgs[i]);
+	nmsgs = 0;
+}
+
+static void feed_str(struct agt_http_dir *d, const char *s, uint64_t ts)
+{
+	assert_int_equal(agt_http_dir_feed(d, (const uint8_t *)s, strlen(s), ts, 7), 0);
+}
+
+static void pipelined_requests_split_anywhere(void **state)
+{
+	(void)state;
+	const char *wire =
+	    "POST /v1/chat/completions HTTP/1.1\r\nHost: api\r\nContent-Length: 5\r\n"
+	    "Authorization: Bearer sk-xyz\r\n\r\nhello"
+	    "GET /health HTTP/1.1\r\nHost: api\r\n\r\n";
+	size_t n = strlen(wire);
+
+	/* Every split point gives the same two messages. */
+	for (size_t cut = 1; cut < n; cut += 7) {
+		struct agt_http_dir *d = agt_http_dir_new(1 << 20, collect, NULL);
+
+		assert_int_equal(agt_http_dir_feed(d, (const uint8_t *)wire, cut, 1, 7), 0);
+		assert_int_equal(agt_http_dir_feed(d, (const uint8_t *)wire + cut, n - cut, 2, 7),
+				 0);
+		assert_int_equal(nmsgs, 2);
+		assert_string_equal(msgs[0]->method, "POST");
+		assert_string_equal(msgs[0]->url, "/v1/chat/completions");
+		assert_int_equal(msgs[0]->body_len, 5);
+		assert_memory_equal(msgs[0]->body, "hello", 5);
+		assert_string_equal(agt_http_header(msgs[0], "authorization"), "Bearer sk-xyz");
+		assert_string_equal(msgs[1]->method, "GET");
+		assert_int_equal(msgs[1]->body_len, 0);
+		reset_msgs();
+		agt_http_dir_free(d);
+	}
+}
+
+static void chunked_gzip_response(void **state)
+{
+	(void)state;
+	const char *json = "{\"id\":\"x\",\"choices\":[]}";
+	uint8_t gz[256];
+	char wire[1024];
+	size_t used;
+	z_stream z = {0};
+	struct agt_http_dir *d = agt_http_dir_new(1 << 20, collect, NULL);
+
+	deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+	z.next_in = (uint8_t *)json;
+	z.avail_in = strlen(json);
+	z.next_out = gz;
+	z.avail_out = sizeof(gz);
+	deflate(&z, Z_FINISH);
+	deflateEnd(&z);
+	used = snprintf(wire, sizeof(wire),
+			"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: "
+			"chunked\r\n\r\n%zx\r\n",
+			(size_t)z.total_out);
+	memcpy(wire + used, gz, z.total_out);
+	used += z.total_out;
+	used += snprintf(wire + used, sizeof(wire) - used, "\r\n0\r\n\r\n");
+	assert_int_equal(agt_http_dir_feed(d, (uint8_t *)wire, used, 5, 7), 0);
+	assert_int_equal(nmsgs, 1);
+	assert_int_equal(msgs[0]->status, 200);
+	assert_int_equal(agt_http_decode_body(msgs[0], 1 << 20), 0);
+	assert_int_equal(msgs[0]->body_len, strlen(json));
+	assert_string_equal((char *)msgs[0]->body, json);
+	assert_int_equal(msgs[0]->truncated, 0);
+	reset_msgs();
+	agt_http_dir_free(d);
+}
+
+static void body_cap_and_gap(void **state)
+{
+	(void)state;
+	struct agt_http_dir *d = agt_http_dir_new(8, collect, NULL);
+
+	/* Over the cap: 8 bytes kept, all 20 counted, marked truncated. */
+	feed_str(d, "POST /a HTTP/1.1\r\nContent-Length: 20\r\n\r\n0123456789abcdefghij", 1);
+	assert_int_equal(nmsgs, 1);
+	assert_int_equal(msgs[0]->body_len, 8);
+	assert_int_equal(msgs[0]->body_seen, 20);
+	assert_int_equal(msgs[0]->truncated, 1);
+	reset_msgs();
+	/* A gap inside a body of known length: skipped, and the next message parses. */
+	feed_str(d, "POST /b HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123", 2);
+	agt_http_dir_gap(d, 6, 3);
+	feed_str(d, "GET /c HTTP/1.1\r\n\r\n", 4);
+	assert_int_equal(nmsgs, 2);
+	assert_string_equal(msgs[0]->url, "/b");
+	assert_int_equal(msgs[0]->truncated, 1);
+	assert_int_equal(msgs[0]->body_seen, 10);
+	assert_string_equal(msgs[1]->url, "/c");
+	assert_int_equal(msgs[1]->truncated, 0);
+	reset_msgs();
+	/* A gap in the headers: what there is ends, and parsing resumes at the next message. */
+	feed_str(d, "POST /d HTTP/1.1\r\nConte", 5);
+	agt_http_dir_gap(d, 100, 6);
+	assert_int_equal(agt_http_dir_feed(d, (const uint8_t *)"garbage", 7, 7, 7), -1);
+	feed_str(d, "GET /e HTTP/1.1\r\n\r\n", 8);
+	assert_int_equal(nmsgs, 1);
+	assert_string_equal(msgs[0]->url, "/e");
+	reset_msgs();
+	agt_http_dir_free(d);
+}
+
+struct sse_seen {
+	char ev[8][32], data[8][64];
+	int n;
+};
+
+static void sse_cb(void *ctx, const char *event, const char *data)
+{
+	struct sse_seen *s = ctx;
+
+	snprintf(s->ev[s->n], 32, "%s", event);
+	snprintf(s->data[s->n++], 64, "%s", data);
+}
+
+static void sse_events(void **state)
+{
+	(void)state;
+	const char *body = ": comment\r\nevent: message_start\r\ndata: {\"a\":1}\r\n\r\n"
+			   "data: line1\ndata: line2\n\nevent: x\ndata:nospace\n\ndata: cut";
+	struct sse_seen s = {0};
+
+	assert_int_equal(agt_sse_parse(body, strlen(body), sse_cb, &s), 4);
+	assert_string_equal(s.ev[0], "message_start");
+	assert_string_equal(s.data[0], "{\"a\":1}");
+	assert_string_equal(s.ev[1], "message");
+	assert_string_equal(s.data[1], "line1\nline2");
+	assert_string_equal(s.data[2], "nospace");
+	assert_string_equal(s.data[3], "cut");
+}
+
+static int nexch;
+static void on_exchange(void *ctx, const struct agt_proc *p, struct agt_http_msg *req,
+			struct agt_http_msg *resp)
+{
+	(void)ctx;
+	(void)p;
+	nexch++;
+	assert_non_null(req);
+	agt_http_msg_free(req);
+	agt_http_msg_free(resp);
+}
+
+static void data_event(struct agt_data *e, uint64_t conn, int dir, const char *s, uint64_t call_len,
+		       uint64_t off)
+{
+	memset(e, 0, offsetof(struct agt_data, data));
+	e->h.kind = AGT_EV_DATA;
+	e->h.pid = 10;
+	e->h.tid = 10;
+	e->h.ts_ns = 100;
+	e->conn = conn;
+	e->dir = dir;
+	e->len = strlen(s);
+	e->call_len = call_len ? call_len : e->len;
+	e->offset = off;
+	memcpy(e->data, s, e->len);
+}
+
+static void streams_pair_and_count(void **state)
+{
+	(void)state;
+	static struct agt_data e;
+	struct agt_proc proc = {.pid = 10};
+	struct agt_streams *s = agt_streams_new(1 << 20, 4, on_exchange, NULL);
+	const uint64_t *drops = agt_streams_drops(s);
+
+	nexch = 0;
+	data_event(&e, 1, AGT_DIR_EGRESS, "GET /a HTTP/1.1\r\n\r\n", 0, 0);
+	agt_streams_feed(s, &proc, &e);
+	data_event(&e, 1, AGT_DIR_INGRESS, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 0);
+	agt_streams_feed(s, &proc, &e);
+	assert_int_equal(nexch, 1);
+	/* HTTP/2 prior knowledge: recognised and counted, never parsed. */
+	data_event(&e, 2, AGT_DIR_EGRESS, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 0, 0);
+	agt_streams_feed(s, &proc, &e);
+	assert_int_equal(drops[AGT_SDROP_HTTP2], 1);
+	/* A response nobody asked for (attached mid-exchange). */
+	data_event(&e, 3, AGT_DIR_INGRESS, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 0);
+	agt_streams_feed(s, &proc, &e);
+	assert_int_equal(drops[AGT_SDROP_ORPHAN_RESP], 1);
+	/* A chunk at offset 100 of a call whose start was lost: 100 gap bytes. */
+	data_event(&e, 1, AGT_DIR_EGRESS, "xyz", 200, 100);
+	agt_streams_feed(s, &proc, &e);
+	assert_int_equal(drops[AGT_SDROP_GAP_BYTES], 100);
+	/* Not HTTP at all. */
+	data_event(&e, 4, AGT_DIR_EGRESS, "\x16\x03\x01 binary", 0, 0);
+	agt_streams_feed(s, &proc, &e);
+	assert_int_equal(drops[AGT_SDROP_NOT_HTTP], 1);
+	/* A request left unanswered is handed over when the process goes. */
+	data_event(&e, 5, AGT_DIR_EGRESS, "GET /b HTTP/1.1\r\n\r\n", 0, 0);
+	agt_streams_feed(s, &proc, &e);
+	assert_int_equal(nexch, 1);
+	agt_streams_close(s, 10, 200);
+	assert_int_equal(nexch, 2);
+	agt_streams_free(s);
+}
+
+static void redaction_corpus(void **state)
+{
+	(void)state;
+	static const char *const secrets[] = {
+	    "sk-proj-AbCdEf0123456789xyz",
+	    "sk-ant-api03-abcdefghijklmnop",
+	    "AKIAIOSFODNN7EXAMPLE",
+	    "ghp_abcdefghijklmnopqrstuvwxyz0123",
+	    "xoxb-1234567890-abcdef",
+	    "AIzaSyA1234567890abcdefghijklmnopqrstu",
+	    "hunter2",
+	    "s3cr3t-token-value",
+	    "tok_live_9f8e7d",
+	};
+	const char *text =
+	    "{\"messages\":[{\"content\":\"use key sk-proj-AbCdEf0123456789xyz please\"}],"
+	    "\"api_key\":\"sk-ant-api03-abcdefghijklmnop\",\"aws\":\"AKIAIOSFODNN7EXAMPLE\","
+	    "\"gh\":\"ghp_abcdefghijklmnopqrstuvwxyz0123\",\"slack\":\"xoxb-1234567890-abcdef\","
+	    "\"g\":\"AIzaSyA1234567890abcdefghijklmnopqrstu\",\"password\": \"hunter2\","
+	    "\"Authorization\":\"Bearer "
+	    "s3cr3t-token-value\",\"url\":\"/x?token=tok_live_9f8e7d&a=1\"}";
+	char *r = agt_redact(text);
+
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		if (strstr(r, secrets[i]))
+			fail_msg("secret %s survived: %s", secrets[i], r);
+	assert_non_null(strstr(r, "\"password\": \"[REDACTED]\""));
+	assert_non_null(strstr(r, "?token=[REDACTED]&a=1"));
+	assert_non_null(strstr(r, "use key [REDACTED] please"));
+	free(r);
+	r = agt_redact("nothing secret here: sk- alone, key=value");
+	assert_string_equal(r, "nothing secret here: sk- alone, key=value");
+	free(r);
+	assert_int_equal(agt_redact_add("internal-[0-9]+", NULL, 0), 0);
+	r = agt_redact("id internal-4242 done");
+	assert_string_equal(r, "id [REDACTED] done");
+	free(r);
+	assert_int_equal(agt_redact_add("(unclosed", NULL, 0), -22);
+	agt_redact_reset();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(pipelined_requests_split_anywhere),
+	    cmocka_unit_test(chunked_gzip_response),
+	    cmocka_unit_test(body_cap_and_gap),
+	    cmocka_unit_test(sse_events),
+	    cmocka_unit_test(streams_pair_and_count),
+	    cmocka_unit_test(redaction_corpus),
+	};
+	return cmocka_run_group_tests_name("protocols", tests, NULL, NULL);
+}

@@ -14,7 +14,7 @@ SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/skel/%.skel.h,$(BPF_SRCS))
 # tests link the same code the binary runs.
 LIB_SRCS := $(filter-out userspace/main.c,$(shell find userspace -name '*.c' | sort))
 LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
-PKGS := libbpf libelf zlib libcurl libcjson capstone
+PKGS := libbpf libelf zlib libcurl libcjson capstone libbrotlidec
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-Iuserspace -Ibpf -I$(OUT)/skel $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
@@ -53,7 +53,7 @@ TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka -lbrotlienc
 
 # Test targets: noinline, no sibling calls, so the probed functions really are calls.
 $(OUT)/tests/%: tests/targets/%.c

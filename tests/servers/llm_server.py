@@ -18,6 +18,9 @@ def openai_chat(req):
         return 404, {"error": {"message": "The model `bad-model` does not exist",
                                "type": "invalid_request_error", "code": "model_not_found"}}
     tools = req.get("tools")
+    msgs = req.get("messages") or [{}]
+    if msgs[-1].get("role") == "tool":  # the tool's result came back: answer, no more tools
+        tools = None
     msg = {"role": "assistant", "content": "Let me check the weather." if tools else
            "It is sunny in Paris."}
     if tools:

@@ -127,12 +127,36 @@ static void cut_and_foreign_bodies(void **state)
 	agt_http_msg_free(other);
 }
 
+static void openai_compatible_elsewhere(void **state)
+{
+	(void)state;
+	/* A self-hosted OpenAI-compatible server on its own path: recognised by the body. */
+	struct agt_http_msg *req =
+	    msg("/generate", NULL, "{\"model\":\"qwen\",\"messages\":[{\"role\":\"user\"}]}");
+	struct agt_http_msg *resp =
+	    msg("", "application/json",
+		"{\"id\":\"r\",\"model\":\"qwen\",\"choices\":[{\"index\":0,"
+		"\"message\":{\"content\":\"ok\"},\"finish_reason\":\"stop\"}],"
+		"\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1}}");
+	struct agt_llm l;
+
+	assert_int_equal(agt_llm_parse(req, resp, &l), 0);
+	assert_string_equal(l.api, "chat.completions");
+	assert_string_equal(l.req_model, "qwen");
+	assert_int_equal(l.input_tokens, 5);
+	assert_string_equal(l.finish[0], "stop");
+	agt_llm_free(&l);
+	agt_http_msg_free(req);
+	agt_http_msg_free(resp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(openai_parallel_streamed_tool_calls),
 	    cmocka_unit_test(anthropic_two_tool_uses_non_streamed),
 	    cmocka_unit_test(cut_and_foreign_bodies),
+	    cmocka_unit_test(openai_compatible_elsewhere),
 	};
 	return cmocka_run_group_tests_name("llm", tests, NULL, NULL);
 }

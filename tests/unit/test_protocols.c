@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <brotli/encode.h>
 #include <zlib.h>
 #include "core/redact.h"
 #include "protocols/http1.h"
@@ -95,6 +96,37 @@ static void chunked_gzip_response(void **state)
 	assert_int_equal(msgs[0]->body_len, strlen(json));
 	assert_string_equal((char *)msgs[0]->body, json);
 	assert_int_equal(msgs[0]->truncated, 0);
+	reset_msgs();
+	agt_http_dir_free(d);
+}
+
+static void brotli_response(void **state)
+{
+	(void)state;
+	const char *json = "{\"id\":\"resp_1\",\"output\":[],\"pad\":\"aaaaaaaaaaaaaaaaaaaaaaaa\"}";
+	uint8_t br[256];
+	size_t brlen = sizeof(br);
+	char wire[512];
+	size_t used;
+	struct agt_http_dir *d = agt_http_dir_new(1 << 20, collect, NULL);
+
+	assert_true(BrotliEncoderCompress(9, 22, BROTLI_MODE_TEXT, strlen(json),
+					  (const uint8_t *)json, &brlen, br));
+	used = snprintf(wire, sizeof(wire),
+			"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: %zu\r\n\r\n",
+			brlen);
+	memcpy(wire + used, br, brlen);
+	assert_int_equal(agt_http_dir_feed(d, (uint8_t *)wire, used + brlen, 5, 7), 0);
+	assert_int_equal(nmsgs, 1);
+	assert_int_equal(agt_http_decode_body(msgs[0], 1 << 20), 0);
+	assert_string_equal((char *)msgs[0]->body, json);
+	assert_int_equal(msgs[0]->truncated, 0);
+	/* Cut in the middle: what decodes is kept, and the message says it was cut. */
+	msgs[0]->body_len = brlen;
+	memcpy(msgs[0]->body, br, brlen);
+	msgs[0]->body_len = brlen / 2;
+	agt_http_decode_body(msgs[0], 1 << 20);
+	assert_int_equal(msgs[0]->truncated, 1);
 	reset_msgs();
 	agt_http_dir_free(d);
 }
@@ -275,6 +307,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(pipelined_requests_split_anywhere),
 	    cmocka_unit_test(chunked_gzip_response),
+	    cmocka_unit_test(brotli_response),
 	    cmocka_unit_test(body_cap_and_gap),
 	    cmocka_unit_test(sse_events),
 	    cmocka_unit_test(streams_pair_and_count),

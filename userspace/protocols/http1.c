@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <brotli/decode.h>
 #include <zlib.h>
 
 struct agt_http_dir {
@@ -281,6 +282,49 @@ const char *agt_http_header(const struct agt_http_msg *m, const char *name)
 	return NULL;
 }
 
+/* Brotli (what APIs send when the client accepts it, as Node's fetch does). */
+static int decode_brotli(struct agt_http_msg *m, size_t cap)
+{
+	BrotliDecoderState *st = BrotliDecoderCreateInstance(NULL, NULL, NULL);
+	size_t ocap = m->body_len * 4 + 1024, olen = 0, in_left = m->body_len;
+	const uint8_t *in = m->body;
+	uint8_t *out = malloc(ocap + 1);
+	BrotliDecoderResult r = BROTLI_DECODER_RESULT_ERROR;
+
+	while (st && out) {
+		size_t out_left = ocap - olen;
+		uint8_t *next = out + olen;
+
+		r = BrotliDecoderDecompressStream(st, &in_left, &in, &out_left, &next, NULL);
+		olen = ocap - out_left;
+		if (r != BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT)
+			break;
+		if (ocap >= cap) {
+			m->truncated = 1;
+			break;
+		}
+		ocap = ocap * 2 > cap ? cap : ocap * 2;
+		uint8_t *n = realloc(out, ocap + 1);
+
+		if (!n)
+			break;
+		out = n;
+	}
+	if (st)
+		BrotliDecoderDestroyInstance(st);
+	if (!out || (r == BROTLI_DECODER_RESULT_ERROR && !olen)) {
+		free(out);
+		return -1;
+	}
+	if (r != BROTLI_DECODER_RESULT_SUCCESS)
+		m->truncated = 1; /* cut by the capture or the cap: what decoded is kept */
+	free(m->body);
+	m->body = out;
+	m->body_len = olen;
+	m->body[olen] = 0;
+	return 0;
+}
+
 int agt_http_decode_body(struct agt_http_msg *m, size_t cap)
 {
 	const char *enc = agt_http_header(m, "Content-Encoding");
@@ -291,6 +335,8 @@ int agt_http_decode_body(struct agt_http_msg *m, size_t cap)
 
 	if (!enc || !m->body_len || !strcasecmp(enc, "identity"))
 		return 0;
+	if (!strcasecmp(enc, "br"))
+		return decode_brotli(m, cap);
 	if (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "x-gzip"))
 		wbits = 15 + 16;
 	else if (!strcasecmp(enc, "deflate"))

@@ -40,7 +40,8 @@ void agt_http_dir_close(struct agt_http_dir *d, uint64_t ts);
 void agt_http_dir_free(struct agt_http_dir *d);
 
 const char *agt_http_header(const struct agt_http_msg *m, const char *name);
-/* Undo Content-Encoding gzip/deflate in place (zlib), keeping at most cap bytes. 0 or -1. */
+/* Undo Content-Encoding gzip/deflate (zlib) or br (brotli) in place, keeping at most cap
+ * bytes. 0 or -1 (unknown encoding, or not decodable). */
 int agt_http_decode_body(struct agt_http_msg *m, size_t cap);
 void agt_http_msg_free(struct agt_http_msg *m);
 

@@ -4,6 +4,15 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from harness import NESTED, Target  # noqa: E402
+
+
+@pytest.fixture
+def nested():
+    """A running tests/targets/nested.c, killed after the test."""
+    t = Target([NESTED])
+    yield t
+    t.kill()
 
 
 def pytest_collection_modifyitems(config, items):

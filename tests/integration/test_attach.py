@@ -15,12 +15,6 @@ SPEC = os.path.join(FIXTURES, "nested.json")
 INSN_SPEC = os.path.join(FIXTURES, "nested-insn.json")
 
 
-@pytest.fixture
-def nested():
-    t = Target([NESTED])
-    yield t
-    t.kill()
-
 
 def assert_within(child, parent):
     assert parent["@timestamp"] <= child["@timestamp"] <= child["end_time"] <= parent["end_time"]

@@ -8,12 +8,6 @@ from harness import FIXTURES, NESTED, ROOT, Target, run_agtrace
 SPEC = os.path.join(FIXTURES, "nested.json")
 
 
-@pytest.fixture
-def nested():
-    t = Target([NESTED])
-    yield t
-    t.kill()
-
 
 def dead_pid():
     p = subprocess.Popen(["true"])

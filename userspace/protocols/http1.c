@@ -143,19 +143,25 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_complete(http_parser *p)
+/* Hand the open message over, ended at ts. */
+static void deliver(struct agt_http_dir *d, uint64_t ts)
 {
-	struct agt_http_dir *d = p->data;
 	struct agt_http_msg *m = d->m;
 
-	if (!d->m) /* callbacks out of order after a framing error: resynchronise */
-		return -1;
-
 	d->m = NULL;
-	m->end_ns = d->ts;
+	m->end_ns = ts;
 	if (!m->url)
 		m->url = strdup("");
 	d->cb(d->ctx, m);
+}
+
+static int on_complete(http_parser *p)
+{
+	struct agt_http_dir *d = p->data;
+
+	if (!d->m) /* callbacks out of order after a framing error: resynchronise */
+		return -1;
+	deliver(d, d->ts);
 	return 0;
 }
 
@@ -243,15 +249,8 @@ void agt_http_dir_gap(struct agt_http_dir *d, size_t n, uint64_t ts)
 		d->filling = 0;
 		return;
 	}
-	if (d->m && d->headers_done) {
-		struct agt_http_msg *m = d->m;
-
-		d->m = NULL;
-		m->end_ns = ts;
-		if (!m->url)
-			m->url = strdup("");
-		d->cb(d->ctx, m);
-	}
+	if (d->m && d->headers_done)
+		deliver(d, ts);
 	/* A message cut inside its headers is not even known to be a request or a response: its
 	 * bytes are already counted as the gap, and it is dropped. */
 	agt_http_msg_free(d->m);

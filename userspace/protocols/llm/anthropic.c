@@ -58,17 +58,12 @@ static void message(const cJSON *m, struct agt_llm *l)
 static void sse(void *ctx, const char *event, const char *data)
 {
 	struct agt_llm *l = ctx;
-	cJSON *o = cJSON_Parse(data);
 	const char *type;
+	cJSON *o = agt_llm_sse_json(l, event, data, &type);
 	int idx;
 
-	if (!o) {
-		l->parse_failed = 1;
+	if (!o)
 		return;
-	}
-	type = cJSON_GetStringValue(GET(o, "type"));
-	if (!type)
-		type = event;
 	idx = cJSON_IsNumber(GET(o, "index")) ? GET(o, "index")->valueint : 0;
 	if (!strcmp(type, "message_start")) {
 		message(GET(o, "message"), l);

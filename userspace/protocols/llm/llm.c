@@ -104,6 +104,20 @@ void agt_llm_done(struct agt_llm *l)
 	}
 }
 
+cJSON *agt_llm_sse_json(struct agt_llm *l, const char *event, const char *data, const char **type)
+{
+	cJSON *o = cJSON_Parse(data);
+
+	if (!o) {
+		l->parse_failed = 1;
+		return NULL;
+	}
+	*type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "type"));
+	if (!*type)
+		*type = event;
+	return o;
+}
+
 void agt_llm_api_error(struct agt_llm *l, const cJSON *err)
 {
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(err, "type");

@@ -49,6 +49,9 @@ void agt_llm_append(char **dst, const char *s);
 void agt_llm_offered(struct agt_llm *l, const char *name);
 void agt_llm_logprob(struct agt_llm *l, double lp); /* accumulate; finish with agt_llm_done */
 void agt_llm_done(struct agt_llm *l);
+/* The JSON of one SSE event (NULL and parse_failed set when it is not JSON); *type is its
+ * "type" member, or the SSE event name when it has none. Caller deletes. */
+cJSON *agt_llm_sse_json(struct agt_llm *l, const char *event, const char *data, const char **type);
 void agt_llm_api_error(struct agt_llm *l, const cJSON *err); /* {"type","message"} or code */
 
 int agt_openai_chat(const cJSON *req, const struct agt_http_msg *resp, struct agt_llm *l);

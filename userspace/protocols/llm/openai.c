@@ -183,16 +183,11 @@ static void responses_object(const cJSON *r, struct agt_llm *l)
 static void responses_sse(void *ctx, const char *event, const char *data)
 {
 	struct agt_llm *l = ctx;
-	cJSON *o = cJSON_Parse(data);
 	const char *type;
+	cJSON *o = agt_llm_sse_json(l, event, data, &type);
 
-	if (!o) {
-		l->parse_failed = 1;
+	if (!o)
 		return;
-	}
-	type = cJSON_GetStringValue(GET(o, "type"));
-	if (!type)
-		type = event;
 	if (!strcmp(type, "response.completed") || !strcmp(type, "response.failed") ||
 	    !strcmp(type, "response.incomplete"))
 		responses_object(GET(o, "response"), l);

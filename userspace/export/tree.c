@@ -1,111 +1,157 @@
+#define _GNU_SOURCE
 /* Terminal tree: spans are held until their root finishes, then printed depth first in start
  * order, one line each, indented by nesting. */
 #include "core/redact.h"
 #include "core/util.h"
 #include "protocols/llm/llm.h"
 #include "export/sink.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* A span as the tree will print it: its line is rendered when the span arrives (what it points
+ * at may be gone by the time its root finishes); only the indentation waits. */
+struct line {
+	uint8_t trace_id[16];
+	uint64_t span_id, parent_id, start_ns;
+	uint32_t depth;
+	char *text;   /* everything after the indentation */
+	char *suffix; /* "[trace_type pid ...]", shown on lines printed as roots */
+};
 
 struct tree {
 	struct agt_sink base;
 	FILE *out;
 	struct agt_export_ctx ctx;
 	int color;
-	struct agt_span *held;
+	struct line *held;
 	unsigned nheld, cap, max_held;
 };
 
-static void print_line(struct tree *t, const struct agt_span *s, unsigned indent)
+static void render(struct tree *t, const struct agt_span *s, struct line *ln)
 {
-	char ts[40], val[96], args[512] = "";
-	size_t used = 0;
+	char ts[40], val[96], args[512] = "", *buf = NULL;
+	size_t used = 0, blen = 0;
+	FILE *f = open_memstream(&buf, &blen);
 
+	memcpy(ln->trace_id, s->trace_id, sizeof(ln->trace_id));
+	ln->span_id = s->span_id;
+	ln->parent_id = s->parent_id;
+	ln->start_ns = s->start_ns;
+	ln->depth = s->depth;
+	ln->text = ln->suffix = NULL;
+	if (!f)
+		return;
 	agt_format_time(s->start_ns + t->ctx.mono_to_real, ts, sizeof(ts));
 	for (int i = 0; s->probe && i < s->nargs; i++) {
 		agt_value_format(&s->args[i], val, sizeof(val));
 		used += snprintf(args + used, used < sizeof(args) ? sizeof(args) - used : 0,
 				 "%s%s=%s", i ? ", " : "", s->probe->ps->args[i].name, val);
 	}
-	fprintf(t->out, "%s  %*s%s%s", ts + 11, (int)indent * 2, "", indent ? "└─ " : "", s->name);
+	fprintf(f, "%s", s->name);
 	if (s->probe)
-		fprintf(t->out, "(%s)", args);
+		fprintf(f, "(%s)", args);
 	if (s->probe && s->ret.kind != AGT_VAL_NONE && s->status == AGT_STATUS_OK) {
 		agt_value_format(&s->ret, val, sizeof(val));
-		fprintf(t->out, " = %s", val);
+		fprintf(f, " = %s", val);
 	}
 	if (s->end_ns != s->start_ns || s->probe)
-		fprintf(t->out, "  %.3f ms", (double)(s->end_ns - s->start_ns) / 1e6);
+		fprintf(f, "  %.3f ms", (double)(s->end_ns - s->start_ns) / 1e6);
 	if (s->kind == AGT_SPAN_LLM) {
 		const struct agt_llm *l = s->llm;
 
-		fprintf(t->out, "  %s", l->provider);
+		fprintf(f, "  %s", l->provider);
 		if (l->input_tokens >= 0 || l->output_tokens >= 0)
-			fprintf(t->out, " tokens %lld in / %lld out", (long long)l->input_tokens,
+			fprintf(f, " tokens %lld in / %lld out", (long long)l->input_tokens,
 				(long long)l->output_tokens);
 		for (int i = 0; i < l->nfinish; i++)
-			fprintf(t->out, "%s%s", i ? "," : " finish ", l->finish[i]);
+			fprintf(f, "%s%s", i ? "," : " finish ", l->finish[i]);
 		if (l->stream)
-			fprintf(t->out, " streamed");
+			fprintf(f, " streamed");
 	} else if (s->kind == AGT_SPAN_DECISION) {
 		const struct agt_llm *l = s->llm;
 
 		for (int i = 0; i < l->ncalls; i++) {
-			char *args = agt_redact(l->calls[i].arguments);
+			char *a = agt_redact(l->calls[i].arguments);
 
-			fprintf(t->out, "%s%s(%s) id=%s", i ? "; " : "  -> ", l->calls[i].name,
-				args ? args : "", l->calls[i].id);
-			free(args);
+			fprintf(f, "%s%s(%s) id=%s", i ? "; " : "  -> ", l->calls[i].name,
+				a ? a : "", l->calls[i].id);
+			free(a);
 		}
 	} else if (s->kind == AGT_SPAN_ERROR && s->llm && s->llm->error_message) {
 		char *msg = agt_redact(s->llm->error_message);
 
-		fprintf(t->out, "  %s", msg ? msg : "");
+		fprintf(f, "  %s", msg ? msg : "");
 		free(msg);
 	} else if (s->kind == AGT_SPAN_HTTP && s->resp) {
-		fprintf(t->out, "  %d", s->resp->status);
+		fprintf(f, "  %d", s->resp->status);
 	}
 	if (s->status != AGT_STATUS_OK)
-		fprintf(t->out, t->color ? "  \033[31m%s\033[0m" : "  %s",
-			agt_status_names[s->status]);
+		fprintf(f, t->color ? "  \033[31m%s\033[0m" : "  %s", agt_status_names[s->status]);
 	if (s->message[0])
-		fprintf(t->out, "  %s", s->message);
-	if (indent == 0 && s->tid)
-		fprintf(t->out, "  [%s pid %u tid %u %s]", s->trace_type, s->pid, s->tid,
-			s->proc ? s->proc->comm : "");
-	else if (indent == 0)
-		fprintf(t->out, "  [%s pid %u %s]", s->trace_type, s->pid,
-			s->proc ? s->proc->comm : "");
-	fputc('\n', t->out);
+		fprintf(f, "  %s", s->message);
+	fclose(f);
+	ln->text = buf;
+	if (s->tid && asprintf(&ln->suffix, "  [%s pid %u tid %u %s]", s->trace_type, s->pid,
+			       s->tid, s->proc ? s->proc->comm : "") < 0)
+		ln->suffix = NULL;
+	else if (!s->tid && asprintf(&ln->suffix, "  [%s pid %u %s]", s->trace_type, s->pid,
+				     s->proc ? s->proc->comm : "") < 0)
+		ln->suffix = NULL;
+	(void)ts;
+	ln->start_ns = s->start_ns;
+	/* The time goes first on the line: keep it with the text. */
+	if (asprintf(&buf, "%s\t%s", ts + 11, ln->text ? ln->text : "") >= 0) {
+		free(ln->text);
+		ln->text = buf;
+	}
+}
+
+static void print_line(struct tree *t, const struct line *ln, unsigned indent)
+{
+	const char *tab = ln->text ? strchr(ln->text, '\t') : NULL;
+
+	if (!tab)
+		return;
+	fprintf(t->out, "%.*s  %*s%s%s%s\n", (int)(tab - ln->text), ln->text, (int)indent * 2, "",
+		indent ? "└─ " : "", tab + 1, indent == 0 && ln->suffix ? ln->suffix : "");
+}
+
+static void line_free(struct line *ln)
+{
+	free(ln->text);
+	free(ln->suffix);
 }
 
 static int by_start(const void *a, const void *b)
 {
-	const struct agt_span *x = a, *y = b;
+	const struct line *x = a, *y = b;
 
 	if (x->start_ns != y->start_ns)
 		return x->start_ns < y->start_ns ? -1 : 1;
 	return x->depth < y->depth ? -1 : x->depth > y->depth;
 }
 
-/* Print sp's subtree from v[0..n) (sorted by start); children are later in start order. */
-static void print_sub(struct tree *t, const struct agt_span *v, unsigned n,
-		      const struct agt_span *sp, unsigned indent)
+/* Print ln's subtree from v[0..n) (sorted by start). */
+static void print_sub(struct tree *t, const struct line *v, unsigned n, const struct line *ln,
+		      unsigned indent)
 {
-	print_line(t, sp, indent);
+	print_line(t, ln, indent);
 	for (unsigned i = 0; i < n; i++)
-		if (v[i].parent_id == sp->span_id && &v[i] != sp)
+		if (v[i].parent_id == ln->span_id && &v[i] != ln)
 			print_sub(t, v, n, &v[i], indent + 1);
 }
 
-static void print_trace(struct tree *t, const struct agt_span *root)
+static void print_trace(struct tree *t, struct line *root)
 {
 	unsigned n = 0, keep = 0;
-	struct agt_span *v = malloc((t->nheld + 1) * sizeof(*v));
+	struct line *v = malloc((t->nheld + 1) * sizeof(*v));
 
-	if (!v)
+	if (!v) {
+		line_free(root);
 		return;
+	}
 	v[n++] = *root;
 	for (unsigned i = 0; i < t->nheld; i++) {
 		if (!memcmp(t->held[i].trace_id, root->trace_id, 16))
@@ -118,6 +164,8 @@ static void print_trace(struct tree *t, const struct agt_span *root)
 	for (unsigned i = 0; i < n; i++)
 		if (v[i].parent_id == 0)
 			print_sub(t, v, n, &v[i], 0);
+	for (unsigned i = 0; i < n; i++)
+		line_free(&v[i]);
 	free(v);
 	fflush(t->out);
 }
@@ -125,34 +173,38 @@ static void print_trace(struct tree *t, const struct agt_span *root)
 static void tree_span(struct agt_sink *s, const struct agt_span *sp)
 {
 	struct tree *t = (struct tree *)s;
+	struct line ln;
 
+	render(t, sp, &ln);
 	if (sp->parent_id == 0) {
-		print_trace(t, sp);
+		print_trace(t, &ln);
 		return;
 	}
 	if (t->nheld == t->max_held) {
 		/* Buffer full: print the oldest held span alone rather than lose it. */
 		print_line(t, &t->held[0], t->held[0].depth);
+		line_free(&t->held[0]);
 		memmove(t->held, t->held + 1, (t->nheld - 1) * sizeof(*t->held));
 		t->nheld--;
 		s->early_flushes++;
 	}
 	if (t->nheld == t->cap) {
 		unsigned cap = t->cap ? t->cap * 2 : 64;
-		struct agt_span *nh;
+		struct line *nh;
 
 		if (cap > t->max_held)
 			cap = t->max_held;
 		nh = realloc(t->held, cap * sizeof(*nh));
 		if (!nh) {
-			print_line(t, sp, sp->depth);
+			print_line(t, &ln, ln.depth);
+			line_free(&ln);
 			s->early_flushes++;
 			return;
 		}
 		t->held = nh;
 		t->cap = cap;
 	}
-	t->held[t->nheld++] = *sp;
+	t->held[t->nheld++] = ln;
 }
 
 static void tree_flush(struct agt_sink *s)
@@ -160,8 +212,10 @@ static void tree_flush(struct agt_sink *s)
 	struct tree *t = (struct tree *)s;
 
 	/* Whatever is still held lost its root (e.g. the root is still open): print it flat. */
-	for (unsigned i = 0; i < t->nheld; i++)
+	for (unsigned i = 0; i < t->nheld; i++) {
 		print_line(t, &t->held[i], t->held[i].depth);
+		line_free(&t->held[i]);
+	}
 	t->nheld = 0;
 	fflush(t->out);
 }
@@ -170,6 +224,8 @@ static void tree_destroy(struct agt_sink *s)
 {
 	struct tree *t = (struct tree *)s;
 
+	for (unsigned i = 0; i < t->nheld; i++)
+		line_free(&t->held[i]);
 	free(t->held);
 	free(t);
 }

@@ -18,6 +18,8 @@ enum agt_event_kind {
 	AGT_EV_FUNC_RETURN = 2,
 	AGT_EV_PROC_EXIT = 3,
 	AGT_EV_DATA = 4,
+	AGT_EV_PROC_FORK = 5,
+	AGT_EV_PROC_EXEC = 6,
 };
 
 /* TLS plaintext: bytes an SSL_write handed to the library or an SSL_read got from it. */
@@ -110,6 +112,24 @@ struct agt_data {
 	__u16 peer_port;     /* TCP: host byte order */
 	__u16 pad[3];
 	__u8 data[AGT_DATA_CHUNK];
+};
+
+/* A target process (or one of its descendants) started a child process; the child is
+ * followed from then on (it joins the kernel's target table). h.pid is the child. */
+struct agt_proc_fork {
+	struct agt_event_hdr h;
+	__u32 ppid;
+	__u32 pad;
+};
+
+/* A followed process ran execve. */
+#define AGT_ARGV_LEN 256
+struct agt_proc_exec {
+	struct agt_event_hdr h;
+	__u32 argv_len; /* bytes in argv: NUL-separated arguments as in /proc/PID/cmdline */
+	__u32 pad;
+	char filename[128];
+	char argv[AGT_ARGV_LEN];
 };
 
 /* A task of a target process exited. group_dead: it was the last one. */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Process life cycle of target processes: task exit (thread or whole process). */
+/* Process life cycle of target processes and their descendants: fork (children are followed
+ * from then on), exec (what command ran) and exit (thread or whole process). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -14,9 +15,13 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct agt_proc_exit *e;
+	__u32 *kind = bpf_map_lookup_elem(&targets, &tgid);
+	int group_dead = BPF_CORE_READ(task, signal, live.counter) == 0;
 
-	if (!bpf_map_lookup_elem(&targets, &tgid))
+	if (!kind)
 		return 0;
+	if (group_dead && *kind == 2) /* a followed descendant is gone: stop following its tgid */
+		bpf_map_delete_elem(&targets, &tgid);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
@@ -28,7 +33,69 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 	e->h.tid = BPF_CORE_READ(task, pid);
 	e->h.ts_ns = bpf_ktime_get_ns();
 	e->exit_code = BPF_CORE_READ(task, exit_code);
-	e->group_dead = BPF_CORE_READ(task, signal, live.counter) == 0;
+	e->group_dead = group_dead;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid), two = 2;
+	struct agt_proc_fork *e;
+
+	/* A new thread of a target is followed already; a new process joins the table. */
+	if (ctgid == ptgid || !bpf_map_lookup_elem(&targets, &ptgid))
+		return 0;
+	bpf_map_update_elem(&targets, &ctgid, &two, BPF_ANY);
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+		return 0;
+	}
+	e->h.kind = AGT_EV_PROC_FORK;
+	e->h.probe_id = 0;
+	e->h.pid = ctgid;
+	e->h.tid = BPF_CORE_READ(child, pid);
+	e->h.ts_ns = bpf_ktime_get_ns();
+	e->ppid = ptgid;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	struct agt_proc_exec *e;
+	unsigned long start, end;
+	__u32 n;
+
+	if (!bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+		return 0;
+	}
+	e->h.kind = AGT_EV_PROC_EXEC;
+	e->h.probe_id = 0;
+	e->h.pid = tgid;
+	e->h.tid = BPF_CORE_READ(p, pid);
+	e->h.ts_ns = bpf_ktime_get_ns();
+	e->pad = 0;
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+	/* The new image's arguments are in place at this point: mm->arg_start .. arg_end. */
+	start = BPF_CORE_READ(p, mm, arg_start);
+	end = BPF_CORE_READ(p, mm, arg_end);
+	n = end > start ? end - start : 0;
+	if (n > AGT_ARGV_LEN - 1)
+		n = AGT_ARGV_LEN - 1;
+	n &= AGT_ARGV_LEN - 1; /* a bound the verifier keeps through register copies */
+	e->argv_len = 0;
+	if (n && bpf_probe_read_user(e->argv, n, (void *)start) == 0)
+		e->argv_len = n;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "core/pipeline.h"
 #include "core/redact.h"
+#include "trace/agent.h"
 #include "core/preflight.h"
 #include "core/util.h"
 #include "func.skel.h"
@@ -639,7 +640,11 @@ static void print_summary(struct attach_run *r)
 	size_t used;
 
 	kernel_drops(r, kd);
-	total = ns->depth_exceeded + ns->return_without_entry + ns->thread_table_full;
+	total = ns->depth_exceeded + ns->return_without_entry + ns->thread_table_full +
+		agt_agent_stats(r->pl.agent)->convs_evicted +
+		agt_agent_stats(r->pl.agent)->children_dropped;
+	for (int i = 0; i < AGT_SDROP_MAX; i++) /* events, not the gap's bytes */
+		total += i == AGT_SDROP_GAP_BYTES ? 0 : agt_streams_drops(r->pl.streams)[i];
 	for (int i = 0; i < AGT_KDROP_MAX; i++)
 		total += i == AGT_KDROP_ARG_READ ? 0 : kd[i];
 	for (int i = 0; i < AGT_UDROP_MAX; i++)
@@ -661,6 +666,8 @@ static void print_summary(struct attach_run *r)
 		REASON(agt_udrop_names[i], r->pl.udrops[i]);
 	for (int i = 0; i < AGT_SDROP_MAX; i++)
 		REASON(agt_sdrop_names[i], agt_streams_drops(r->pl.streams)[i]);
+	REASON("conversations_evicted", agt_agent_stats(r->pl.agent)->convs_evicted);
+	REASON("children_not_followed", agt_agent_stats(r->pl.agent)->children_dropped);
 	REASON("depth_exceeded", ns->depth_exceeded);
 	REASON("return_without_entry", ns->return_without_entry);
 	REASON("thread_table_full", ns->thread_table_full);
@@ -841,6 +848,7 @@ int cmd_attach(int argc, char **argv)
 	r->nlinks = 0;
 	ring_buffer__consume(r->rb);
 	agt_streams_close(r->pl.streams, 0, agt_mono_ns());
+	agt_agent_close(r->pl.agent, 0, agt_mono_ns());
 	agt_nest_flush(r->pl.nest, agt_mono_ns());
 	for (int t = 0; t < r->pl.nprocs; t++)
 		if (!r->pl.procs[t].gone)

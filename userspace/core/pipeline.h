@@ -4,6 +4,7 @@
 #define AGT_PIPELINE_H
 #include "export/sink.h"
 #include "streams/conn.h"
+struct agt_agent;
 #include "trace/nest.h"
 
 /* Reasons userspace drops a record; every one is counted and shown in the summary. */
@@ -24,6 +25,7 @@ struct agt_pipeline {
 	int live; /* targets still running */
 	struct agt_nest *nest;
 	struct agt_streams *streams; /* TLS plaintext -> HTTP exchanges */
+	struct agt_agent *agent;     /* exchanges and processes -> conversations, tools */
 	size_t msg_cap;		     /* bytes of one HTTP message kept */
 	struct agt_sink *sink;
 	struct agt_export_ctx ectx;

@@ -2,6 +2,7 @@
  * against the size its kind needs; anything not understood is counted, never guessed at. */
 #include "core/log.h"
 #include "core/pipeline.h"
+#include "trace/agent.h"
 #include "trace/exchange.h"
 #include <stddef.h>
 #include <stdio.h>
@@ -34,13 +35,16 @@ int agt_pipeline_init(struct agt_pipeline *p, unsigned max_depth, unsigned max_t
 	p->msg_cap = msg_cap;
 	p->nest = agt_nest_new(max_depth, max_threads, pipeline_emit, p);
 	p->streams = agt_streams_new(msg_cap, 4096, on_exchange, p);
-	return p->nest && p->streams ? 0 : -1;
+	p->agent = agt_agent_new(p);
+	return p->nest && p->streams && p->agent ? 0 : -1;
 }
 
 void agt_pipeline_fini(struct agt_pipeline *p)
 {
 	agt_streams_free(p->streams);
 	p->streams = NULL;
+	agt_agent_free(p->agent);
+	p->agent = NULL;
 	agt_nest_free(p->nest);
 	p->nest = NULL;
 }
@@ -86,6 +90,7 @@ void agt_pipeline_target_exit(struct agt_pipeline *p, struct agt_proc *proc, uin
 	proc->gone = 1;
 	p->live--;
 	agt_streams_close(p->streams, proc->pid, ts);
+	agt_agent_close(p->agent, proc->pid, ts);
 	agt_nest_process_exit(p->nest, proc->pid, ts);
 	if (has_status && (wait_status & 0x7f))
 		snprintf(msg, sizeof(msg), "killed by signal %u", wait_status & 0x7f);
@@ -189,11 +194,37 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			p->udrops[AGT_UDROP_MALFORMED]++;
 			return 0;
 		}
+		if (!proc) /* a followed descendant (a tool's curl, say): the target's process */
+			proc = agt_agent_root_proc(p->agent, h->pid);
 		if (!proc) {
 			p->udrops[AGT_UDROP_UNKNOWN_PID]++;
 			return 0;
 		}
 		agt_streams_feed(p->streams, proc, e);
+		return 0;
+	}
+	case AGT_EV_PROC_FORK: {
+		const struct agt_proc_fork *e = data;
+
+		if (size < sizeof(*e)) {
+			p->udrops[AGT_UDROP_MALFORMED]++;
+			return 0;
+		}
+		agt_agent_fork(p->agent, h->pid, e->ppid, h->ts_ns);
+		return 0;
+	}
+	case AGT_EV_PROC_EXEC: {
+		const struct agt_proc_exec *e = data;
+		char file[sizeof(e->filename) + 1];
+
+		if (size < sizeof(*e)) {
+			p->udrops[AGT_UDROP_MALFORMED]++;
+			return 0;
+		}
+		memcpy(file, e->filename, sizeof(e->filename));
+		file[sizeof(e->filename)] = 0;
+		agt_agent_exec(p->agent, h->pid, file, e->argv,
+			       e->argv_len < AGT_ARGV_LEN ? e->argv_len : AGT_ARGV_LEN, h->ts_ns);
 		return 0;
 	}
 	case AGT_EV_PROC_EXIT: {
@@ -204,7 +235,12 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			return 0;
 		}
 		if (!proc) {
-			p->udrops[AGT_UDROP_UNKNOWN_PID]++;
+			/* A followed descendant: its exit ends its command span. */
+			if (e->group_dead &&
+			    agt_agent_exit(p->agent, h->pid, e->exit_code, h->ts_ns))
+				return 0;
+			if (!agt_agent_root_proc(p->agent, h->pid))
+				p->udrops[AGT_UDROP_UNKNOWN_PID]++;
 			return 0;
 		}
 		if (e->group_dead)

@@ -210,6 +210,41 @@ cJSON *agt_span_to_json(const struct agt_span *sp, const struct agt_export_ctx *
 	cJSON_AddStringToObject(host, "name", c->host);
 	if (sp->message[0])
 		cJSON_AddStringToObject(o, "message", sp->message);
+	if (sp->workflow_id[0])
+		cJSON_AddStringToObject(o, "workflow_id", sp->workflow_id);
+	if (sp->kind == AGT_SPAN_TOOL) {
+		cJSON *g = obj(o, "gen_ai"), *t = obj(o, "tool");
+
+		cJSON_AddStringToObject(obj(g, "operation"), "name", "execute_tool");
+		cJSON_AddStringToObject(obj(g, "tool"), "name", sp->tool.name);
+		cJSON_AddStringToObject(obj(obj(g, "tool"), "call"), "id", sp->tool.id);
+		add_redacted(t, "input", sp->tool.input ? sp->tool.input : "");
+		if (sp->tool.output)
+			add_redacted(t, "output", sp->tool.output);
+		if (sp->status != AGT_STATUS_UNFINISHED)
+			cJSON_AddBoolToObject(t, "success", sp->tool.success);
+	}
+	if (sp->kind == AGT_SPAN_COT) {
+		cJSON *cot = obj(o, "cot"), *g = obj(o, "gen_ai");
+
+		cJSON_AddNumberToObject(cot, "steps", sp->cot.steps);
+		cJSON_AddNumberToObject(cot, "tool_calls", sp->cot.tool_calls);
+		if (sp->cot.final_answer)
+			add_redacted(cot, "final_answer", sp->cot.final_answer);
+		if (sp->cot.provider)
+			cJSON_AddStringToObject(obj(g, "provider"), "name", sp->cot.provider);
+		if (sp->cot.model && sp->cot.model[0])
+			cJSON_AddStringToObject(obj(g, "request"), "model", sp->cot.model);
+		cJSON_AddNumberToObject(obj(g, "usage"), "input_tokens",
+					(double)sp->cot.input_tokens);
+		cJSON_AddNumberToObject(obj(g, "usage"), "output_tokens",
+					(double)sp->cot.output_tokens);
+	}
+	if (sp->kind == AGT_SPAN_EXEC) {
+		add_redacted(proc, "command_line",
+			     sp->exec.command_line ? sp->exec.command_line : "");
+		cJSON_AddNumberToObject(obj(proc, "parent"), "pid", sp->exec.ppid);
+	}
 	if (sp->req)
 		add_http(o, sp);
 	if (sp->llm)

@@ -86,6 +86,18 @@ static void render(struct tree *t, const struct agt_span *s, struct line *ln)
 		free(msg);
 	} else if (s->kind == AGT_SPAN_HTTP && s->resp) {
 		fprintf(f, "  %d", s->resp->status);
+	} else if (s->kind == AGT_SPAN_TOOL) {
+		char *in = agt_redact(s->tool.input), *out = agt_redact(s->tool.output);
+
+		fprintf(f, "  id=%s in=%.80s", s->tool.id, in ? in : "");
+		if (out)
+			fprintf(f, " out=%.80s", out);
+		free(in);
+		free(out);
+	} else if (s->kind == AGT_SPAN_COT) {
+		fprintf(f, "  %d steps, %d tool calls, tokens %lld in / %lld out", s->cot.steps,
+			s->cot.tool_calls, (long long)s->cot.input_tokens,
+			(long long)s->cot.output_tokens);
 	}
 	if (s->status != AGT_STATUS_OK)
 		fprintf(f, t->color ? "  \033[31m%s\033[0m" : "  %s", agt_status_names[s->status]);

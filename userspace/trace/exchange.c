@@ -1,5 +1,6 @@
 #include "trace/exchange.h"
 #include "protocols/llm/llm.h"
+#include "trace/agent.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ static void child_of(struct agt_pipeline *p, struct agt_span *c, const struct ag
 	c->parent_id = parent->span_id;
 	c->span_id = agt_rng_next_id(p->nest);
 	c->depth = parent->depth + 1;
+	memcpy(c->workflow_id, parent->workflow_id, sizeof(c->workflow_id));
 }
 
 static void host_path(const struct agt_http_msg *req, char *out, size_t n)
@@ -55,6 +57,7 @@ void agt_exchange_emit(struct agt_pipeline *p, const struct agt_proc *proc,
 		root.trace_type = "reasoning_step";
 		snprintf(root.name, sizeof(root.name), "%s %s", llm.operation,
 			 llm.req_model[0] ? llm.req_model : llm.resp_model);
+		agt_agent_step(p->agent, proc, &root, &llm);
 	} else {
 		root.kind = AGT_SPAN_HTTP;
 		root.trace_type = "tool_call";
@@ -94,8 +97,10 @@ void agt_exchange_emit(struct agt_pipeline *p, const struct agt_proc *proc,
 	}
 	p->emitted++;
 	p->sink->span(p->sink, &root);
-	if (is_llm)
+	if (is_llm) {
+		agt_agent_step_done(p->agent, &root, &llm);
 		agt_llm_free(&llm);
+	}
 	agt_http_msg_free(req);
 	agt_http_msg_free(resp);
 }

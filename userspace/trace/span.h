@@ -32,7 +32,10 @@ enum agt_span_kind {
 	AGT_SPAN_LLM,	   /* one LLM API exchange: reasoning_step */
 	AGT_SPAN_DECISION, /* the tools a response chose */
 	AGT_SPAN_HTTP,	   /* an HTTP exchange that is no LLM API agtrace knows */
-	AGT_SPAN_ERROR,	   /* an API error or HTTP status >= 400 */
+	AGT_SPAN_ERROR,	   /* an API error or HTTP status >= 400, a failed tool, a failed command */
+	AGT_SPAN_TOOL,	   /* execute_tool: from the call the model made to its result */
+	AGT_SPAN_COT,	   /* a whole conversation, ended by a final answer */
+	AGT_SPAN_EXEC,	   /* a command the agent (or a tool) ran: fork/exec to exit */
 };
 
 struct agt_llm;
@@ -56,6 +59,20 @@ struct agt_span {
 	struct agt_value args[AGT_MAX_ARGS];
 	int nargs;
 	struct agt_value ret; /* kind NONE: none recorded */
+	char workflow_id[17]; /* the conversation, for every span in it */
+	struct {
+		const char *name, *id, *input, *output; /* input/output: redacted when exported */
+		int success;
+	} tool;
+	struct {
+		int steps, tool_calls;
+		int64_t input_tokens, output_tokens;
+		const char *final_answer, *model, *provider;
+	} cot;
+	struct {
+		const char *command_line, *executable;
+		uint32_t ppid;
+	} exec;
 	/* state_change / error events */
 	char message[256];
 	int has_exit;

@@ -98,6 +98,30 @@ int agt_anthropic_messages(const cJSON *req, const struct agt_http_msg *resp, st
 
 	agt_llm_init(l, "anthropic", "messages");
 	agt_llm_copy(l->req_model, sizeof(l->req_model), GET(req, "model"));
+	agt_llm_prefix(l, GET(req, "system"));
+	int user_seen = 0;
+	const cJSON *m;
+
+	cJSON_ArrayForEach(m, GET(req, "messages"))
+	{
+		const char *role = cJSON_GetStringValue(GET(m, "role"));
+		const cJSON *b;
+
+		if (!role || strcmp(role, "user"))
+			continue;
+		if (!user_seen) {
+			agt_llm_prefix(l, GET(m, "content"));
+			user_seen = 1;
+		}
+		cJSON_ArrayForEach(b, GET(m, "content"))
+		{
+			const char *bt = cJSON_GetStringValue(GET(b, "type"));
+
+			if (bt && !strcmp(bt, "tool_result"))
+				agt_llm_result(l, cJSON_GetStringValue(GET(b, "tool_use_id")), NULL,
+					       GET(b, "content"), cJSON_IsTrue(GET(b, "is_error")));
+		}
+	}
 	l->stream = cJSON_IsTrue(GET(req, "stream"));
 	cJSON_ArrayForEach(t, GET(req, "tools"))
 	    agt_llm_offered(l, cJSON_GetStringValue(GET(t, "name")));

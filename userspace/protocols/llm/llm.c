@@ -1,14 +1,10 @@
 /* Which LLM API an exchange speaks, and the helpers its parsers share. */
 #include "protocols/llm/llm.h"
+#include "core/util.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct lp_acc {
-	double sum;
-	long n;
-};
 
 void agt_llm_init(struct agt_llm *l, const char *provider, const char *api)
 {
@@ -104,6 +100,87 @@ void agt_llm_done(struct agt_llm *l)
 	}
 }
 
+void agt_llm_prefix(struct agt_llm *l, const cJSON *v)
+{
+	char *txt;
+
+	if (!v)
+		return;
+	txt = cJSON_PrintUnformatted(v);
+	if (txt)
+		l->prefix_hash = agt_fnv1a(txt, strlen(txt), l->prefix_hash);
+	free(txt);
+}
+
+void agt_llm_result(struct agt_llm *l, const char *id, const char *name, const cJSON *content,
+		    int is_error)
+{
+	struct agt_tool_result *r;
+	const cJSON *b;
+
+	if (l->nresults >= 256)
+		return;
+	r = realloc(l->results, (l->nresults + 1) * sizeof(*r));
+	if (!r)
+		return;
+	l->results = r;
+	r = &l->results[l->nresults++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "%s", id ? id : "");
+	snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
+	r->is_error = is_error;
+	if (cJSON_IsString(content)) {
+		agt_llm_append(&r->content, content->valuestring);
+	} else if (cJSON_IsArray(content)) {
+		cJSON_ArrayForEach(b, content)
+		{
+			const cJSON *t = cJSON_GetObjectItemCaseSensitive(b, "text");
+
+			agt_llm_append(&r->content, cJSON_IsString(t)	? t->valuestring
+						    : cJSON_IsString(b) ? b->valuestring
+									: "");
+		}
+	} else if (content) {
+		char *txt = cJSON_PrintUnformatted(content);
+
+		agt_llm_append(&r->content, txt ? txt : "");
+		free(txt);
+	}
+	if (!r->content)
+		agt_llm_append(&r->content, "");
+}
+
+void agt_llm_chat_messages(const cJSON *msgs, struct agt_llm *l)
+{
+	const cJSON *m;
+	int user_seen = 0;
+
+	cJSON_ArrayForEach(m, msgs)
+	{
+		const char *role =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "role"));
+		const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+
+		if (!role)
+			continue;
+		if (!user_seen && (!strcmp(role, "system") || !strcmp(role, "developer"))) {
+			agt_llm_prefix(l, content);
+		} else if (!user_seen && !strcmp(role, "user")) {
+			agt_llm_prefix(l, content);
+			user_seen = 1;
+		} else if (!strcmp(role, "tool")) {
+			const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "tool_name");
+
+			if (!name)
+				name = cJSON_GetObjectItemCaseSensitive(m, "name");
+			agt_llm_result(l,
+				       cJSON_GetStringValue(
+					   cJSON_GetObjectItemCaseSensitive(m, "tool_call_id")),
+				       cJSON_GetStringValue(name), content, 0);
+		}
+	}
+}
+
 cJSON *agt_llm_sse_json(struct agt_llm *l, const char *event, const char *data, const char **type)
 {
 	cJSON *o = cJSON_Parse(data);
@@ -184,6 +261,9 @@ void agt_llm_free(struct agt_llm *l)
 	for (int i = 0; i < l->ncalls; i++)
 		free(l->calls[i].arguments);
 	free(l->calls);
+	for (int i = 0; i < l->nresults; i++)
+		free(l->results[i].content);
+	free(l->results);
 	free(l->text);
 	free(l->error_message);
 	memset(l, 0, sizeof(*l));

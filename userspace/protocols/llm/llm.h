@@ -12,6 +12,13 @@ struct agt_tool_call {
 	int index;
 };
 
+struct agt_tool_result {
+	char id[128];	/* the call id it answers ("" when the API has none, as Ollama) */
+	char name[128]; /* when the API says (Ollama tool_name) */
+	char *content;	/* the result as text */
+	int is_error;
+};
+
 struct agt_llm {
 	const char *provider;  /* openai, anthropic, ollama */
 	const char *api;       /* chat.completions, responses, messages, ollama.chat */
@@ -31,6 +38,10 @@ struct agt_llm {
 	char error_type[64];
 	char *error_message;
 	int parse_failed; /* the body was not the JSON the API promises (e.g. truncated) */
+	/* What the request says about its conversation. */
+	uint64_t prefix_hash; /* system prompt + first user message: the conversation's identity */
+	struct agt_tool_result *results; /* tool results the request carries (new or replayed) */
+	int nresults;
 };
 
 /* 0 and out filled when req/resp is an LLM API exchange this knows; -1 otherwise. The
@@ -52,6 +63,14 @@ void agt_llm_done(struct agt_llm *l);
 /* The JSON of one SSE event (NULL and parse_failed set when it is not JSON); *type is its
  * "type" member, or the SSE event name when it has none. Caller deletes. */
 cJSON *agt_llm_sse_json(struct agt_llm *l, const char *event, const char *data, const char **type);
+/* Conversation identity: fold a JSON value (system prompt, first user message) into the hash. */
+void agt_llm_prefix(struct agt_llm *l, const cJSON *v);
+/* Add a tool result carried by the request; content is a string or an array of text blocks. */
+void agt_llm_result(struct agt_llm *l, const char *id, const char *name, const cJSON *content,
+		    int is_error);
+/* OpenAI-style messages[] (also Ollama): prefix from system/developer and the first user
+ * message, results from role "tool". */
+void agt_llm_chat_messages(const cJSON *msgs, struct agt_llm *l);
 void agt_llm_api_error(struct agt_llm *l, const cJSON *err); /* {"type","message"} or code */
 
 int agt_openai_chat(const cJSON *req, const struct agt_http_msg *resp, struct agt_llm *l);

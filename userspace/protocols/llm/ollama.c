@@ -47,6 +47,7 @@ int agt_ollama_chat(const cJSON *req, const struct agt_http_msg *resp, struct ag
 	agt_llm_init(l, "ollama", "ollama.chat");
 	agt_llm_copy(l->req_model, sizeof(l->req_model), GET(req, "model"));
 	l->stream = !cJSON_IsFalse(s);
+	agt_llm_chat_messages(GET(req, "messages"), l);
 	cJSON_ArrayForEach(t, GET(req, "tools"))
 	{
 		agt_llm_offered(l, cJSON_GetStringValue(GET(GET(t, "function"), "name")));

@@ -12,6 +12,7 @@ static void chat_request(const cJSON *req, struct agt_llm *l)
 
 	agt_llm_copy(l->req_model, sizeof(l->req_model), GET(req, "model"));
 	l->stream = cJSON_IsTrue(GET(req, "stream"));
+	agt_llm_chat_messages(GET(req, "messages"), l);
 	cJSON_ArrayForEach(t, GET(req, "tools"))
 	{
 		const cJSON *fn = GET(t, "function");
@@ -202,6 +203,27 @@ int agt_openai_responses(const cJSON *req, const struct agt_http_msg *resp, stru
 
 	agt_llm_init(l, "openai", "responses");
 	agt_llm_copy(l->req_model, sizeof(l->req_model), GET(req, "model"));
+	agt_llm_prefix(l, GET(req, "instructions"));
+	if (cJSON_IsString(GET(req, "input"))) {
+		agt_llm_prefix(l, GET(req, "input"));
+	} else {
+		const cJSON *it;
+		int user_seen = 0;
+
+		cJSON_ArrayForEach(it, GET(req, "input"))
+		{
+			const char *type = cJSON_GetStringValue(GET(it, "type"));
+			const char *role = cJSON_GetStringValue(GET(it, "role"));
+
+			if (!user_seen && role && !strcmp(role, "user")) {
+				agt_llm_prefix(l, GET(it, "content"));
+				user_seen = 1;
+			} else if (type && !strcmp(type, "function_call_output")) {
+				agt_llm_result(l, cJSON_GetStringValue(GET(it, "call_id")), NULL,
+					       GET(it, "output"), 0);
+			}
+		}
+	}
 	cJSON_ArrayForEach(t, GET(req, "tools"))
 	    agt_llm_offered(l, cJSON_GetStringValue(GET(t, "name")));
 	if (is_sse(resp)) {

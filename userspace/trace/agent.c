@@ -1,0 +1,491 @@
+#include "trace/agent.h"
+#include "core/redact.h"
+#include "core/util.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CONVS 1024
+#define MAX_CHILDREN 4096
+#define MAX_PENDING 64
+#define TEXT_CAP 4096 /* bytes of a tool's input/output or a final answer kept */
+
+struct pending {
+	char id[128], name[128];
+	char *args;
+	uint64_t start_ns;
+};
+
+struct conv {
+	struct conv *next;
+	uint32_t pid;
+	uint64_t prefix;
+	uint8_t trace_id[16];
+	uint64_t root_id;
+	char workflow_id[17];
+	uint64_t start_ns, last_ns;
+	int steps, tools;
+	int64_t in_tokens, out_tokens;
+	char model[128];
+	const char *provider;
+	char *final_answer;
+	struct pending pending[MAX_PENDING];
+	int npending;
+	const struct agt_proc *proc;
+};
+
+/* A followed descendant process of a target: one exec span when it ends. */
+struct child {
+	struct child *next;
+	uint32_t pid, ppid, root; /* root: the target it descends from */
+	uint64_t span_id, start_ns, end_ns;
+	int ended, has_status;
+	uint32_t status;
+	char cmd[AGT_ARGV_LEN + 1];
+	char exe[128];
+	struct agt_proc proc; /* what exporters show as process.* */
+};
+
+struct agt_agent {
+	struct agt_pipeline *p;
+	struct conv *convs;
+	unsigned nconvs;
+	struct child *children;
+	unsigned nchildren;
+	struct agt_agent_stats st;
+};
+
+struct agt_agent *agt_agent_new(struct agt_pipeline *p)
+{
+	struct agt_agent *a = calloc(1, sizeof(*a));
+
+	if (a)
+		a->p = p;
+	return a;
+}
+
+static void emit(struct agt_agent *a, struct agt_span *s)
+{
+	a->p->emitted++;
+	a->p->sink->span(a->p->sink, s);
+}
+
+static char *capped(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return strndup(s ? s : "", n > TEXT_CAP ? TEXT_CAP : n);
+}
+
+static void in_conv(struct agt_span *s, const struct conv *c, uint64_t parent)
+{
+	memcpy(s->trace_id, c->trace_id, sizeof(s->trace_id));
+	s->parent_id = parent;
+	memcpy(s->workflow_id, c->workflow_id, sizeof(s->workflow_id));
+}
+
+static struct child *child_of_pid(struct agt_agent *a, uint32_t pid)
+{
+	for (struct child *ch = a->children; ch; ch = ch->next)
+		if (ch->pid == pid)
+			return ch;
+	return NULL;
+}
+
+static void emit_failure(struct agt_agent *a, const struct agt_span *parent, const char *name,
+			 const char *msg)
+{
+	struct agt_span e;
+
+	memset(&e, 0, sizeof(e));
+	e.kind = AGT_SPAN_ERROR;
+	e.trace_type = "error";
+	e.status = AGT_STATUS_ERROR;
+	e.start_ns = e.end_ns = parent->end_ns;
+	e.pid = parent->pid;
+	e.tid = parent->tid;
+	e.proc = parent->proc;
+	memcpy(e.trace_id, parent->trace_id, sizeof(e.trace_id));
+	memcpy(e.workflow_id, parent->workflow_id, sizeof(e.workflow_id));
+	e.parent_id = parent->span_id;
+	e.span_id = agt_rng_next_id(a->p->nest);
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	snprintf(e.message, sizeof(e.message), "%s", msg);
+	emit(a, &e);
+}
+
+/* Emit one ended child (and nothing else): an exec span under parent in trace. */
+static void emit_child(struct agt_agent *a, struct child *ch, const uint8_t trace[16],
+		       uint64_t parent, const char *workflow, uint64_t ts)
+{
+	struct agt_span s;
+	int code = (ch->status >> 8) & 0xff, sig = ch->status & 0x7f;
+
+	memset(&s, 0, sizeof(s));
+	s.kind = AGT_SPAN_EXEC;
+	s.trace_type = "state_change";
+	s.start_ns = ch->start_ns;
+	s.end_ns = ch->ended ? ch->end_ns : ts;
+	s.pid = ch->pid;
+	s.proc = &ch->proc;
+	memcpy(s.trace_id, trace, 16);
+	s.parent_id = parent;
+	s.span_id = ch->span_id;
+	if (workflow)
+		snprintf(s.workflow_id, sizeof(s.workflow_id), "%s", workflow);
+	char *cmd = agt_redact(ch->cmd[0] ? ch->cmd : ch->proc.comm); /* argv can carry keys */
+
+	snprintf(s.name, sizeof(s.name), "exec %.150s", cmd ? cmd : "");
+	free(cmd);
+	s.exec.command_line = ch->cmd;
+	s.exec.executable = ch->exe;
+	s.exec.ppid = ch->ppid;
+	if (!ch->ended) {
+		s.status = AGT_STATUS_UNFINISHED;
+	} else if (ch->has_status) {
+		s.has_exit = 1;
+		s.exit_code = code;
+		s.exit_signal = sig;
+		if (sig)
+			snprintf(s.message, sizeof(s.message), "killed by signal %d", sig);
+		else
+			snprintf(s.message, sizeof(s.message), "exit %d", code);
+		if (code || sig)
+			s.status = AGT_STATUS_ERROR;
+	}
+	a->st.commands++;
+	emit(a, &s);
+	if (s.status == AGT_STATUS_ERROR)
+		emit_failure(a, &s, "error command failed", s.message);
+}
+
+/* Emit, under parent, every child of target `root` that started in [from, to] (0: open), the
+ * ones started by another selected child nested below it; then forget them. */
+static void emit_children(struct agt_agent *a, uint32_t root, uint64_t from, uint64_t to,
+			  const uint8_t trace[16], uint64_t parent, const char *workflow,
+			  int only_ended, uint64_t ts)
+{
+	struct child *sel[256];
+	int n = 0;
+
+	for (struct child *ch = a->children; ch && n < 256; ch = ch->next)
+		if (ch->root == root && (!only_ended || ch->ended) &&
+		    (!from || ch->start_ns >= from) && (!to || ch->start_ns <= to))
+			sel[n++] = ch;
+	for (int i = 0; i < n; i++) {
+		uint64_t par = parent;
+
+		for (int k = 0; k < n; k++)
+			if (k != i && sel[k]->pid == sel[i]->ppid)
+				par = sel[k]->span_id; /* below the process that started it */
+		emit_child(a, sel[i], trace, par, workflow, ts);
+	}
+	for (int i = 0; i < n; i++) {
+		struct child **pp = &a->children;
+
+		while (*pp != sel[i])
+			pp = &(*pp)->next;
+		*pp = sel[i]->next;
+		free(sel[i]);
+		a->nchildren--;
+	}
+}
+
+static void new_trace(struct agt_agent *a, uint8_t trace[16])
+{
+	uint64_t x = agt_rng_next_id(a->p->nest), y = agt_rng_next_id(a->p->nest);
+
+	memcpy(trace, &x, 8);
+	memcpy(trace + 8, &y, 8);
+}
+
+static void emit_tool(struct agt_agent *a, struct conv *c, struct pending *pd, uint64_t end,
+		      const struct agt_tool_result *res, uint32_t tid)
+{
+	struct agt_span s;
+	char *out = res ? capped(res->content) : NULL, *in = capped(pd->args);
+
+	memset(&s, 0, sizeof(s));
+	s.kind = AGT_SPAN_TOOL;
+	s.trace_type = "tool_call";
+	s.start_ns = pd->start_ns;
+	s.end_ns = end > pd->start_ns ? end : pd->start_ns;
+	s.pid = c->pid;
+	s.tid = tid;
+	s.proc = c->proc;
+	in_conv(&s, c, c->root_id);
+	s.span_id = agt_rng_next_id(a->p->nest);
+	snprintf(s.name, sizeof(s.name), "execute_tool %.120s", pd->name);
+	s.tool.name = pd->name;
+	s.tool.id = pd->id;
+	s.tool.input = in;
+	s.tool.output = out;
+	s.tool.success = res && !res->is_error;
+	s.status = !res ? AGT_STATUS_UNFINISHED : res->is_error ? AGT_STATUS_ERROR : AGT_STATUS_OK;
+	/* What the agent's processes started while the tool ran hangs below it. */
+	emit_children(a, c->pid, pd->start_ns, s.end_ns, c->trace_id, s.span_id, c->workflow_id, 0,
+		      end);
+	c->tools++;
+	a->st.tool_calls++;
+	emit(a, &s);
+	if (res && res->is_error)
+		emit_failure(a, &s, "error tool_result", "the tool's result is marked as an error");
+	free(in);
+	free(out);
+	free(pd->args);
+	pd->args = NULL;
+}
+
+static void conv_end(struct agt_agent *a, struct conv **pp, uint64_t ts, int finished)
+{
+	struct conv *c = *pp;
+	struct agt_span s;
+
+	for (int i = 0; i < c->npending; i++) /* calls whose results never came */
+		emit_tool(a, c, &c->pending[i], ts, NULL, 0);
+	c->npending = 0;
+	memset(&s, 0, sizeof(s));
+	s.kind = AGT_SPAN_COT;
+	s.trace_type = "cot_process";
+	s.start_ns = c->start_ns;
+	s.end_ns = finished ? c->last_ns : ts;
+	s.pid = c->pid;
+	s.proc = c->proc;
+	in_conv(&s, c, 0);
+	s.span_id = c->root_id;
+	snprintf(s.name, sizeof(s.name), "conversation %.120s", c->model);
+	s.status = finished ? AGT_STATUS_OK : AGT_STATUS_UNFINISHED;
+	s.cot.steps = c->steps;
+	s.cot.tool_calls = c->tools;
+	s.cot.input_tokens = c->in_tokens;
+	s.cot.output_tokens = c->out_tokens;
+	s.cot.final_answer = c->final_answer;
+	s.cot.model = c->model;
+	s.cot.provider = c->provider;
+	emit(a, &s);
+	*pp = c->next;
+	free(c->final_answer);
+	free(c);
+	a->nconvs--;
+}
+
+static struct conv **find_conv(struct agt_agent *a, uint32_t pid, uint64_t prefix)
+{
+	struct conv **pp = &a->convs;
+
+	while (*pp && ((*pp)->pid != pid || (*pp)->prefix != prefix))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+void agt_agent_step(struct agt_agent *a, const struct agt_proc *proc, struct agt_span *step,
+		    const struct agt_llm *l)
+{
+	struct conv **pp = find_conv(a, proc->pid, l->prefix_hash), *c = *pp;
+
+	if (!c) {
+		if (a->nconvs >= MAX_CONVS) { /* close the oldest */
+			struct conv **oldest = &a->convs;
+
+			for (struct conv **q = &a->convs; *q; q = &(*q)->next)
+				if ((*q)->last_ns < (*oldest)->last_ns)
+					oldest = q;
+			a->st.convs_evicted++;
+			conv_end(a, oldest, step->start_ns, 0);
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return;
+		c->pid = proc->pid;
+		c->proc = proc;
+		c->prefix = l->prefix_hash;
+		new_trace(a, c->trace_id);
+		c->root_id = agt_rng_next_id(a->p->nest);
+		c->start_ns = step->start_ns;
+		snprintf(c->workflow_id, sizeof(c->workflow_id), "%016llx",
+			 (unsigned long long)agt_fnv1a(c->trace_id, 16, l->prefix_hash));
+		c->next = a->convs;
+		a->convs = c;
+		a->nconvs++;
+		a->st.conversations++;
+	}
+	/* Results this request carries for calls still pending: those tool calls are over. */
+	for (int r = 0; r < l->nresults; r++) {
+		const struct agt_tool_result *res = &l->results[r];
+		int k = -1;
+
+		for (int i = 0; i < c->npending && k < 0; i++)
+			if (res->id[0] ? !strcmp(c->pending[i].id, res->id)
+				       : (!res->name[0] || !strcmp(c->pending[i].name, res->name)))
+				k = i;
+		if (k < 0)
+			continue; /* a result replayed from earlier turns */
+		emit_tool(a, c, &c->pending[k], step->start_ns, res, step->tid);
+		c->pending[k] = c->pending[--c->npending];
+	}
+	/* Commands that ended before this step and belong to no open tool call stand alone. */
+	if (!c->npending) {
+		uint8_t t[16];
+
+		new_trace(a, t);
+		emit_children(a, proc->pid, 0, step->start_ns, t, 0, NULL, 1, step->start_ns);
+	}
+	in_conv(step, c, c->root_id);
+	c->steps++;
+	c->last_ns = step->end_ns;
+	if (l->resp_model[0] || l->req_model[0])
+		snprintf(c->model, sizeof(c->model), "%s",
+			 l->req_model[0] ? l->req_model : l->resp_model);
+	c->provider = l->provider;
+	if (l->input_tokens > 0)
+		c->in_tokens += l->input_tokens;
+	if (l->output_tokens > 0)
+		c->out_tokens += l->output_tokens;
+}
+
+void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const struct agt_llm *l)
+{
+	struct conv **pp = find_conv(a, step->pid, l->prefix_hash), *c = *pp;
+
+	if (!c || step->status != AGT_STATUS_OK)
+		return; /* unanswered or failed: the agent may retry within the conversation */
+	for (int i = 0; i < l->ncalls && c->npending < MAX_PENDING; i++) {
+		struct pending *pd = &c->pending[c->npending++];
+
+		snprintf(pd->id, sizeof(pd->id), "%s", l->calls[i].id);
+		snprintf(pd->name, sizeof(pd->name), "%s", l->calls[i].name);
+		pd->args = strdup(l->calls[i].arguments ? l->calls[i].arguments : "");
+		pd->start_ns = step->end_ns;
+	}
+	if (!l->ncalls) { /* a final answer: the chain of thought is complete */
+		free(c->final_answer);
+		c->final_answer = capped(l->text);
+		conv_end(a, pp, step->end_ns, 1);
+	}
+}
+
+void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint64_t ts)
+{
+	struct child *ch, *up = child_of_pid(a, ppid);
+	uint32_t root = up ? up->root : ppid;
+
+	if (!up && !agt_pipeline_proc(a->p, ppid))
+		return;
+	if (a->nchildren >= MAX_CHILDREN || !(ch = calloc(1, sizeof(*ch)))) {
+		a->st.children_dropped++;
+		return;
+	}
+	ch->pid = pid;
+	ch->ppid = ppid;
+	ch->root = root;
+	ch->span_id = agt_rng_next_id(a->p->nest);
+	ch->start_ns = ts;
+	ch->proc.pid = (int)pid;
+	ch->proc.pidfd = -1;
+	/* Until it execs, a child runs its parent's program. */
+	const struct agt_proc *pp = up ? &up->proc : agt_pipeline_proc(a->p, ppid);
+
+	if (pp) {
+		snprintf(ch->proc.comm, sizeof(ch->proc.comm), "%s", pp->comm);
+		snprintf(ch->proc.exe, sizeof(ch->proc.exe), "%s", pp->exe);
+		snprintf(ch->proc.session_id, sizeof(ch->proc.session_id), "%s", pp->session_id);
+	}
+	ch->next = a->children;
+	a->children = ch;
+	a->nchildren++;
+}
+
+void agt_agent_exec(struct agt_agent *a, uint32_t pid, const char *filename, const char *argv,
+		    uint32_t argv_len, uint64_t ts)
+{
+	struct child *ch = child_of_pid(a, pid);
+	const char *base;
+	uint32_t n = argv_len < AGT_ARGV_LEN ? argv_len : AGT_ARGV_LEN;
+
+	(void)ts;
+	if (!ch)
+		return;
+	/* argv: NUL-separated, as in /proc/PID/cmdline; shown space-separated. */
+	for (uint32_t i = 0; i < n; i++)
+		ch->cmd[i] = argv[i] ? argv[i] : ' ';
+	while (n && ch->cmd[n - 1] == ' ')
+		n--;
+	ch->cmd[n] = 0;
+	snprintf(ch->exe, sizeof(ch->exe), "%s", filename);
+	snprintf(ch->proc.exe, sizeof(ch->proc.exe), "%s", filename);
+	base = strrchr(filename, '/');
+	snprintf(ch->proc.comm, sizeof(ch->proc.comm), "%s", base ? base + 1 : filename);
+}
+
+int agt_agent_exit(struct agt_agent *a, uint32_t pid, uint32_t wait_status, uint64_t ts)
+{
+	struct child *ch = child_of_pid(a, pid);
+
+	if (!ch)
+		return 0;
+	ch->ended = 1;
+	ch->end_ns = ts;
+	ch->status = wait_status;
+	ch->has_status = 1;
+	return 1;
+}
+
+struct agt_proc *agt_agent_root_proc(struct agt_agent *a, uint32_t pid)
+{
+	struct child *ch = child_of_pid(a, pid);
+
+	return ch ? agt_pipeline_proc(a->p, ch->root) : NULL;
+}
+
+void agt_agent_close(struct agt_agent *a, uint32_t pid, uint64_t ts)
+{
+	struct conv **pp = &a->convs;
+
+	while (*pp) {
+		if (!pid || (*pp)->pid == pid)
+			conv_end(a, pp, ts, 0);
+		else
+			pp = &(*pp)->next;
+	}
+	/* Commands left over belong to no tool call: each its own trace. */
+	for (struct child *ch = a->children; ch;) {
+		struct child *next = ch->next;
+
+		if (!pid || ch->root == pid) {
+			uint8_t t[16];
+			uint32_t root = ch->root;
+
+			new_trace(a, t);
+			emit_children(a, root, 0, 0, t, 0, NULL, 0, ts);
+			next = a->children; /* the list changed under us */
+		}
+		ch = next;
+	}
+}
+
+const struct agt_agent_stats *agt_agent_stats(const struct agt_agent *a)
+{
+	return &a->st;
+}
+
+void agt_agent_free(struct agt_agent *a)
+{
+	if (!a)
+		return;
+	while (a->convs) {
+		struct conv *c = a->convs;
+
+		a->convs = c->next;
+		for (int i = 0; i < c->npending; i++)
+			free(c->pending[i].args);
+		free(c->final_answer);
+		free(c);
+	}
+	while (a->children) {
+		struct child *ch = a->children;
+
+		a->children = ch->next;
+		free(ch);
+	}
+	free(a);
+}

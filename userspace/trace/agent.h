@@ -1,0 +1,35 @@
+/* The agent model: LLM exchanges become conversations (one trace each, recognised by the stable
+ * prefix of their message history), tool calls become spans from the model's request for them
+ * to the request that returns their result, and what the agent's processes did in that window
+ * (commands run) hangs below them. A conversation ends with a cot_process span. */
+#ifndef AGT_AGENT_H
+#define AGT_AGENT_H
+#include "core/pipeline.h"
+#include "protocols/llm/llm.h"
+
+struct agt_agent_stats {
+	uint64_t conversations, tool_calls, commands;
+	uint64_t convs_evicted, children_dropped; /* limits reached: closed early / not followed */
+};
+
+struct agt_agent;
+struct agt_agent *agt_agent_new(struct agt_pipeline *p);
+void agt_agent_free(struct agt_agent *a);
+/* Before a reasoning step is emitted: give it its conversation (trace, parent, workflow id), and
+ * emit the tool calls whose results its request carries. */
+void agt_agent_step(struct agt_agent *a, const struct agt_proc *proc, struct agt_span *step,
+		    const struct agt_llm *l);
+/* After the step and its children: remember the calls it asked for; a final answer ends the
+ * conversation. */
+void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const struct agt_llm *l);
+/* Process activity of followed descendants. exit returns 1 when pid was one of them. */
+void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint64_t ts);
+void agt_agent_exec(struct agt_agent *a, uint32_t pid, const char *filename, const char *argv,
+		    uint32_t argv_len, uint64_t ts);
+int agt_agent_exit(struct agt_agent *a, uint32_t pid, uint32_t wait_status, uint64_t ts);
+/* A target (pid) or everything (0) ends: open conversations and tool calls are unfinished. */
+/* The target a followed descendant belongs to (NULL when pid is none of them). */
+struct agt_proc *agt_agent_root_proc(struct agt_agent *a, uint32_t pid);
+void agt_agent_close(struct agt_agent *a, uint32_t pid, uint64_t ts);
+const struct agt_agent_stats *agt_agent_stats(const struct agt_agent *a);
+#endif

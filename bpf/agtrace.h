@@ -119,7 +119,7 @@ struct agt_data {
 struct agt_proc_fork {
 	struct agt_event_hdr h;
 	__u32 ppid;
-	__u32 pad;
+	__u32 ptid; /* the thread that forked: whose tool call the child belongs to */
 };
 
 /* A followed process ran execve. */

@@ -59,7 +59,7 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	e->h.tid = BPF_CORE_READ(child, pid);
 	e->h.ts_ns = bpf_ktime_get_ns();
 	e->ppid = ptgid;
-	e->pad = 0;
+	e->ptid = BPF_CORE_READ(parent, pid);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -64,6 +64,9 @@ def anthropic(req):
         return 400, {"type": "error", "error": {"type": "invalid_request_error",
                                                 "message": "model: bad-model not found"}}
     tools = req.get("tools")
+    last = (req.get("messages") or [{}])[-1].get("content")
+    if isinstance(last, list) and any(b.get("type") == "tool_result" for b in last):
+        tools = None  # the tool's result came back: a final answer
     content = [{"type": "text", "text": "Let me look that up."}]
     if tools:
         content.append({"type": "tool_use", "id": "toolu_01A", "name": "get_weather",

@@ -210,7 +210,7 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			p->udrops[AGT_UDROP_MALFORMED]++;
 			return 0;
 		}
-		agt_agent_fork(p->agent, h->pid, e->ppid, h->ts_ns);
+		agt_agent_fork(p->agent, h->pid, e->ppid, e->ptid, h->ts_ns);
 		return 0;
 	}
 	case AGT_EV_PROC_EXEC: {

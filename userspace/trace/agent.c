@@ -38,6 +38,7 @@ struct conv {
 struct child {
 	struct child *next;
 	uint32_t pid, ppid, root; /* root: the target it descends from */
+	uint32_t ptid;		  /* the thread that forked it */
 	uint64_t span_id, start_ns, end_ns;
 	int ended, has_status;
 	uint32_t status;
@@ -159,19 +160,46 @@ static void emit_child(struct agt_agent *a, struct child *ch, const uint8_t trac
 		emit_failure(a, &s, "error command failed", s.message);
 }
 
-/* Emit, under parent, every child of target `root` that started in [from, to] (0: open), the
- * ones started by another selected child nested below it; then forget them. */
-static void emit_children(struct agt_agent *a, uint32_t root, uint64_t from, uint64_t to,
-			  const uint8_t trace[16], uint64_t parent, const char *workflow,
-			  int only_ended, uint64_t ts)
+/* Could a tool call still open in one of root's conversations claim this command? */
+static int claimable(struct agt_agent *a, const struct child *ch)
+{
+	for (struct conv *c = a->convs; c; c = c->next)
+		for (int i = 0; c->pid == ch->root && i < c->npending; i++)
+			if (c->pending[i].start_ns <= ch->start_ns)
+				return 1;
+	return 0;
+}
+
+/* Emit, under parent, the commands of target `root` started by thread tid (0: any) in [from,
+ * to] (0: open), with everything they started in turn nested below them; then forget them.
+ * standalone: skip commands an open tool call may still claim. */
+static void emit_children(struct agt_agent *a, uint32_t root, uint32_t tid, uint64_t from,
+			  uint64_t to, const uint8_t trace[16], uint64_t parent,
+			  const char *workflow, int standalone, uint64_t ts)
 {
 	struct child *sel[256];
-	int n = 0;
+	int n = 0, grew = 1;
 
 	for (struct child *ch = a->children; ch && n < 256; ch = ch->next)
-		if (ch->root == root && (!only_ended || ch->ended) &&
-		    (!from || ch->start_ns >= from) && (!to || ch->start_ns <= to))
+		if (ch->root == root && ch->ppid == root && (!tid || ch->ptid == tid) &&
+		    (!from || ch->start_ns >= from) && (!to || ch->start_ns <= to) &&
+		    (!standalone || (ch->ended && !claimable(a, ch))))
 			sel[n++] = ch;
+	while (grew && n < 256) { /* descendants of what is selected, at any time */
+		grew = 0;
+		for (struct child *ch = a->children; ch && n < 256; ch = ch->next) {
+			int in = 0, parent_in = 0;
+
+			for (int k = 0; k < n; k++) {
+				in |= sel[k] == ch;
+				parent_in |= sel[k]->pid == ch->ppid;
+			}
+			if (!in && parent_in) {
+				sel[n++] = ch;
+				grew = 1;
+			}
+		}
+	}
 	for (int i = 0; i < n; i++) {
 		uint64_t par = parent;
 
@@ -223,8 +251,8 @@ static void emit_tool(struct agt_agent *a, struct conv *c, struct pending *pd, u
 	s.tool.success = res && !res->is_error;
 	s.status = !res ? AGT_STATUS_UNFINISHED : res->is_error ? AGT_STATUS_ERROR : AGT_STATUS_OK;
 	/* What the agent's processes started while the tool ran hangs below it. */
-	emit_children(a, c->pid, pd->start_ns, s.end_ns, c->trace_id, s.span_id, c->workflow_id, 0,
-		      end);
+	emit_children(a, c->pid, tid, pd->start_ns, s.end_ns, c->trace_id, s.span_id,
+		      c->workflow_id, 0, end);
 	c->tools++;
 	a->st.tool_calls++;
 	emit(a, &s);
@@ -323,12 +351,11 @@ void agt_agent_step(struct agt_agent *a, const struct agt_proc *proc, struct agt
 		emit_tool(a, c, &c->pending[k], step->start_ns, res, step->tid);
 		c->pending[k] = c->pending[--c->npending];
 	}
-	/* Commands that ended before this step and belong to no open tool call stand alone. */
-	if (!c->npending) {
+	{ /* commands that ended before this step, and no open tool call can claim, stand alone */
 		uint8_t t[16];
 
 		new_trace(a, t);
-		emit_children(a, proc->pid, 0, step->start_ns, t, 0, NULL, 1, step->start_ns);
+		emit_children(a, proc->pid, 0, 0, step->start_ns, t, 0, NULL, 1, step->start_ns);
 	}
 	in_conv(step, c, c->root_id);
 	c->steps++;
@@ -364,7 +391,7 @@ void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const
 	}
 }
 
-void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint64_t ts)
+void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint32_t ptid, uint64_t ts)
 {
 	struct child *ch, *up = child_of_pid(a, ppid);
 	uint32_t root = up ? up->root : ppid;
@@ -377,6 +404,7 @@ void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint64_t t
 	}
 	ch->pid = pid;
 	ch->ppid = ppid;
+	ch->ptid = ptid;
 	ch->root = root;
 	ch->span_id = agt_rng_next_id(a->p->nest);
 	ch->start_ns = ts;
@@ -456,7 +484,7 @@ void agt_agent_close(struct agt_agent *a, uint32_t pid, uint64_t ts)
 			uint32_t root = ch->root;
 
 			new_trace(a, t);
-			emit_children(a, root, 0, 0, t, 0, NULL, 0, ts);
+			emit_children(a, root, 0, 0, 0, t, 0, NULL, 0, ts);
 			next = a->children; /* the list changed under us */
 		}
 		ch = next;

@@ -23,7 +23,7 @@ void agt_agent_step(struct agt_agent *a, const struct agt_proc *proc, struct agt
  * conversation. */
 void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const struct agt_llm *l);
 /* Process activity of followed descendants. exit returns 1 when pid was one of them. */
-void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint64_t ts);
+void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint32_t ptid, uint64_t ts);
 void agt_agent_exec(struct agt_agent *a, uint32_t pid, const char *filename, const char *argv,
 		    uint32_t argv_len, uint64_t ts);
 int agt_agent_exit(struct agt_agent *a, uint32_t pid, uint32_t wait_status, uint64_t ts);

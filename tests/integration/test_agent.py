@@ -1,0 +1,116 @@
+"""The agent model on real agent loops: conversations, tool calls from the model's request to
+the returned result, and the commands each tool ran, as one tree per conversation."""
+import os
+import subprocess
+
+import pytest
+from harness import ROOT, Target, Tracer
+from test_llm import cert, server  # noqa: F401  (module fixtures: TLS material, HTTPS server)
+
+AGENT = os.path.join(ROOT, "tests", "targets", "agent_loop.py")
+
+
+@pytest.fixture
+def agent(server, cert):  # noqa: F811
+    t = Target(["/usr/bin/python3", AGENT, str(server), str(cert / "cert.pem")])
+    yield t
+    t.kill()
+
+
+def run(agent, *cmds):
+    tr = Tracer(["-p", agent.pid, "-o", "jsonl"])
+    replies = [agent.call(c) for c in cmds]
+    agent.quit()
+    assert tr.finish() == 0
+    return tr, replies
+
+
+def conv_records(tr):
+    """Everything but the attach/exit events of the agent itself."""
+    return [r for r in tr.records if not r["name"].startswith(("attach ", "exit ", "detach "))]
+
+
+def by_parent(recs, span):
+    return [r for r in recs if r.get("parent_span_id") == span["span_id"]]
+
+
+def test_tool_runs_a_shell_command(agent):
+    tr, replies = run(agent, "openai Paris date +%s >/dev/null; sleep 0.05; exit 3")
+    assert replies == ["steps 2"]
+    recs = conv_records(tr)
+    (cot,) = [r for r in recs if r["trace_type"] == "cot_process"]
+    assert cot["name"] == "conversation gpt-4o"
+    assert "parent_span_id" not in cot
+    assert cot["status"] == "ok"
+    assert cot["cot"] == {"steps": 2, "tool_calls": 1, "final_answer": "It is sunny in Paris."}
+    assert cot["gen_ai"]["usage"] == {"input_tokens": 84, "output_tokens": 14}
+    assert all(r["trace_id"] == cot["trace_id"] for r in recs)
+    assert {r["workflow_id"] for r in recs} == {cot["workflow_id"]}
+    top = by_parent(recs, cot)
+    assert [(r["trace_type"], r["name"]) for r in top] == [
+        ("reasoning_step", "chat gpt-4o"), ("tool_call", "execute_tool get_weather"),
+        ("reasoning_step", "chat gpt-4o")]
+    step1, tool, step2 = top
+    assert step1["gen_ai"]["response"]["finish_reasons"] == ["tool_calls"]
+    assert step2["gen_ai"]["response"]["finish_reasons"] == ["stop"]
+    (dec,) = by_parent(recs, step1)
+    assert dec["decision"]["selected"][0]["id"] == "call_weather_1"
+    assert tool["gen_ai"]["tool"] == {"name": "get_weather", "call": {"id": "call_weather_1"}}
+    assert tool["tool"]["input"] == '{"city":"Paris","unit":"celsius"}'
+    assert tool["tool"]["output"] == '{"for": "Paris", "exit": 3, "out": ""}'
+    assert tool["tool"]["success"] is True  # OpenAI results carry no error flag
+    assert step1["end_time"] <= tool["@timestamp"] <= tool["end_time"] <= step2["@timestamp"]
+    # What the tool did: sh -c ..., with date below it; sh exited 3.
+    (sh,) = by_parent(recs, tool)
+    assert sh["trace_type"] == "state_change"
+    assert sh["name"] == "exec sh -c date +%s >/dev/null; sleep 0.05; exit 3"
+    assert sh["process"]["name"] == "sh"
+    assert sh["process"]["exit_code"] == 3
+    assert sh["process"]["parent"]["pid"] == agent.pid
+    assert sh["status"] == "error"
+    kids = by_parent(recs, sh)
+    assert sorted((k["trace_type"], k["name"]) for k in kids) == [
+        ("error", "error command failed"), ("state_change", "exec date +%s"),
+        ("state_change", "exec sleep 0.05")]
+    date = [k for k in kids if k["name"] == "exec date +%s"][0]
+    assert date["process"]["exit_code"] == 0 and date["status"] == "ok"
+    assert date["process"]["parent"]["pid"] == sh["process"]["pid"]
+    assert sh["@timestamp"] <= date["@timestamp"] <= date["end_time"] <= sh["end_time"]
+
+
+def test_anthropic_tool_result_marked_as_error(agent):
+    tr, replies = run(agent, "anthropic Oslo echo broken >&2; exit 1")
+    assert replies == ["answer Let me look that up."]
+    recs = conv_records(tr)
+    (cot,) = [r for r in recs if r["trace_type"] == "cot_process"]
+    (tool,) = [r for r in recs if r["trace_type"] == "tool_call"]
+    assert tool["parent_span_id"] == cot["span_id"]
+    assert tool["gen_ai"]["tool"]["call"]["id"] == "toolu_01A"
+    assert tool["status"] == "error"
+    assert tool["tool"]["success"] is False
+    assert tool["tool"]["output"] == "exit 1: "
+    errs = [r for r in by_parent(recs, tool) if r["trace_type"] == "error"]
+    assert [e["name"] for e in errs] == ["error tool_result"]
+    assert cot["cot"]["steps"] == 2 and cot["cot"]["tool_calls"] == 1
+    assert "sk-ant-loop-SECRET" not in "".join(tr.out)
+
+
+def test_two_interleaved_conversations_stay_apart(agent):
+    tr, replies = run(agent, "interleave")
+    assert replies == ["interleaved"]
+    recs = conv_records(tr)
+    cots = [r for r in recs if r["trace_type"] == "cot_process"]
+    assert len(cots) == 2
+    assert cots[0]["trace_id"] != cots[1]["trace_id"]
+    assert cots[0]["workflow_id"] != cots[1]["workflow_id"]
+    for cot in cots:
+        mine = [r for r in recs if r["trace_id"] == cot["trace_id"]]
+        tools = [r for r in mine if r["trace_type"] == "tool_call"]
+        assert cot["cot"]["steps"] == 2
+        assert len(tools) == 1
+        who = tools[0]["tool"]["output"].split('"for": "')[1][0]
+        (ex,) = by_parent(recs, tools[0])
+        assert ex["name"] == f"exec sh -c echo {who}"
+        assert len([r for r in mine if r["trace_type"] == "reasoning_step"]) == 2
+    outs = sorted(r["tool"]["output"][:12] for r in recs if r["trace_type"] == "tool_call")
+    assert outs == ['{"for": "A",', '{"for": "B",']

@@ -114,3 +114,38 @@ def test_two_interleaved_conversations_stay_apart(agent):
         assert len([r for r in mine if r["trace_type"] == "reasoning_step"]) == 2
     outs = sorted(r["tool"]["output"][:12] for r in recs if r["trace_type"] == "tool_call")
     assert outs == ['{"for": "A",', '{"for": "B",']
+
+
+def test_http_calls_made_by_a_tool_hang_below_it(agent):
+    tr, replies = run(agent, "lookup Rome")
+    assert replies == ["steps 2"]
+    recs = conv_records(tr)
+    (cot,) = [r for r in recs if r["trace_type"] == "cot_process"]
+    (tool,) = [r for r in recs if r["name"] == "execute_tool get_weather"]
+    (http,) = by_parent(recs, tool)
+    assert http["name"].startswith("POST localhost:") and http["name"].endswith("/internal/lookup")
+    assert http["trace_id"] == cot["trace_id"]
+    assert http["workflow_id"] == cot["workflow_id"]
+    assert http["url"]["query"] == "city=Rome"
+    assert http["http"]["response"]["status_code"] == 200
+    assert tool["@timestamp"] <= http["@timestamp"] <= http["end_time"] <= tool["end_time"]
+    assert tool["tool"]["output"] == '{"ok": true, "path": "/internal/lookup"}'
+
+
+def test_idle_conversation_closed_as_unfinished(agent):
+    import time
+
+    tr = Tracer(["-p", agent.pid, "-o", "jsonl", "--idle-timeout", "1"])
+    assert agent.call("abandon Lima") == "abandoned"
+    time.sleep(2.5)
+    agent.quit()
+    assert tr.finish() == 0
+    recs = conv_records(tr)
+    (cot,) = [r for r in recs if r["trace_type"] == "cot_process"]
+    (tool,) = [r for r in recs if r["trace_type"] == "tool_call"]
+    assert cot["status"] == "unfinished" and tool["status"] == "unfinished"
+    assert tool["parent_span_id"] == cot["span_id"]
+    assert "success" not in tool["tool"]
+    assert "conversations_idle_closed=1" in tr.summary()
+    # Closed by the timeout, well before the agent exited.
+    assert cot["end_time"] < tr.events("exit")[0]["@timestamp"]

@@ -4,6 +4,8 @@ command. Usage: agent_loop.py PORT CAFILE; then one command per stdin line:
     anthropic NAME SHELL-COMMAND  the same over the Messages API; a failing command is reported
                                   back as a tool_result with is_error
     interleave                    two conversations (A, B) on two threads, steps interleaved
+    lookup NAME                   one conversation whose tool makes its own HTTPS call
+    abandon NAME                  asks the model, gets a tool call, and never answers it
     quit"""
 import http.client
 import json
@@ -27,6 +29,10 @@ def post(path, body):
     return r
 
 
+def lookup_tool(name):
+    return json.dumps(post(f"/internal/lookup?city={name}", {"city": name}))
+
+
 def run_tool(cmd):
     p = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True)
     return p.returncode, p.stdout.strip()
@@ -45,6 +51,9 @@ def openai_conv(name, cmd, gate=None):
         if not msg.get("tool_calls"):
             return steps
         for call in msg["tool_calls"]:
+            if cmd is None:
+                msgs.append({"role": "tool", "tool_call_id": call["id"], "content": lookup_tool(name)})
+                continue
             code, out = run_tool(cmd)
             msgs.append({"role": "tool", "tool_call_id": call["id"],
                          "content": json.dumps({"for": name, "exit": code, "out": out})})
@@ -77,6 +86,12 @@ for line in sys.stdin:
         print("steps", openai_conv(parts[1], parts[2]), flush=True)
     elif parts[0] == "anthropic":
         print("answer", anthropic_conv(parts[1], parts[2]), flush=True)
+    elif parts[0] == "lookup":
+        print("steps", openai_conv(parts[1], None), flush=True)
+    elif parts[0] == "abandon":
+        post("/v1/chat/completions", {"model": "gpt-4o", "tools": TOOLS, "messages": [
+            {"role": "user", "content": f"Weather for {parts[1]}?"}]})
+        print("abandoned", flush=True)
     elif parts[0] == "interleave":
         gate = threading.Barrier(2)
         ts = [threading.Thread(target=openai_conv, args=(n, f"echo {n}", gate)) for n in "AB"]

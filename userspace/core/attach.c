@@ -38,8 +38,9 @@ struct attach_opts {
 	const char *output_file;
 	long duration;
 	long max_depth, max_threads;
-	long max_message; /* bytes of one TLS call / HTTP message captured at most */
-	int tcp;	  /* capture plaintext HTTP over TCP: -1 auto (on without probes given) */
+	long max_message;  /* bytes of one TLS call / HTTP message captured at most */
+	int tcp;	   /* capture plaintext HTTP over TCP: -1 auto (on without probes given) */
+	long idle_timeout; /* seconds without activity before a conversation is closed */
 };
 
 struct attach_run {
@@ -96,6 +97,8 @@ static void attach_usage(FILE *f)
 	    "  --tcp, --no-tcp          capture plaintext HTTP over TCP (local model servers such\n"
 	    "                           as Ollama or vLLM) through syscall tracepoints; on by\n"
 	    "                           default when no --probes/--uprobe is given\n"
+	    "  --idle-timeout SECONDS   a conversation with no activity for this long is closed,\n"
+	    "                           its open tool calls as unfinished (default 300)\n"
 	    "  -v, --verbose            debug output, including libbpf's own log\n"
 	    "\n"
 	    "Examples:\n"
@@ -126,7 +129,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_MAXMSG,
 		OPT_REDACT,
 		OPT_TCP,
-		OPT_NOTCP
+		OPT_NOTCP,
+		OPT_IDLE
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -141,6 +145,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"redact", required_argument, NULL, OPT_REDACT},
 	    {"tcp", no_argument, NULL, OPT_TCP},
 	    {"no-tcp", no_argument, NULL, OPT_NOTCP},
+	    {"idle-timeout", required_argument, NULL, OPT_IDLE},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -151,6 +156,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	o->max_depth = 64;
 	o->max_message = 1 << 20;
 	o->tcp = -1;
+	o->idle_timeout = 300;
 	o->max_threads = 4096;
 	optind = 1;
 	opterr = 0;
@@ -216,6 +222,14 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 			}
 			break;
 		}
+		case OPT_IDLE:
+			if (agt_parse_long(optarg, 1, 86400, &v))
+				return usage_error(
+				    "--idle-timeout needs a whole number of seconds from 1 "
+				    "to 86400, got \"%s\"",
+				    optarg);
+			o->idle_timeout = v;
+			break;
 		case OPT_TCP: o->tcp = 1; break;
 		case OPT_NOTCP: o->tcp = 0; break;
 		case 'v': agt_log_set_level(AGT_LOG_DEBUG); break;
@@ -667,6 +681,7 @@ static void print_summary(struct attach_run *r)
 	for (int i = 0; i < AGT_SDROP_MAX; i++)
 		REASON(agt_sdrop_names[i], agt_streams_drops(r->pl.streams)[i]);
 	REASON("conversations_evicted", agt_agent_stats(r->pl.agent)->convs_evicted);
+	REASON("conversations_idle_closed", agt_agent_stats(r->pl.agent)->convs_idle);
 	REASON("children_not_followed", agt_agent_stats(r->pl.agent)->children_dropped);
 	REASON("depth_exceeded", ns->depth_exceeded);
 	REASON("return_without_entry", ns->return_without_entry);
@@ -707,6 +722,8 @@ static int event_loop(struct attach_run *r)
 		    (struct epoll_event){.events = EPOLLIN, .data.u64 = (4ull << 32) | (unsigned)i};
 		epoll_ctl(ep, EPOLL_CTL_ADD, r->pl.procs[i].pidfd, &ev);
 	}
+	uint64_t next_expire = 0;
+
 	for (int stop = 0; !stop && r->pl.live > 0;) {
 		int n = epoll_wait(ep, evs, AGT_ARRAY_SIZE(evs), AGT_POLL_MS);
 
@@ -729,6 +746,11 @@ static int event_loop(struct attach_run *r)
 		}
 		if (ring_buffer__consume(r->rb) < 0 && errno != EINTR)
 			break;
+		if (agt_mono_ns() >= next_expire) {
+			next_expire = agt_mono_ns() + 1000000000ull;
+			agt_agent_expire(r->pl.agent, agt_mono_ns(),
+					 r->o.idle_timeout * 1000000000ull);
+		}
 	}
 	ring_buffer__consume(r->rb);
 	if (tfd >= 0)

@@ -14,6 +14,8 @@ struct pending {
 	char id[128], name[128];
 	char *args;
 	uint64_t start_ns;
+	uint64_t span_id; /* fixed when the model asks, so what happens meanwhile can point at it */
+	uint32_t tid;	  /* the thread that got the request for it */
 };
 
 struct conv {
@@ -242,7 +244,7 @@ static void emit_tool(struct agt_agent *a, struct conv *c, struct pending *pd, u
 	s.tid = tid;
 	s.proc = c->proc;
 	in_conv(&s, c, c->root_id);
-	s.span_id = agt_rng_next_id(a->p->nest);
+	s.span_id = pd->span_id;
 	snprintf(s.name, sizeof(s.name), "execute_tool %.120s", pd->name);
 	s.tool.name = pd->name;
 	s.tool.id = pd->id;
@@ -383,6 +385,8 @@ void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const
 		snprintf(pd->name, sizeof(pd->name), "%s", l->calls[i].name);
 		pd->args = strdup(l->calls[i].arguments ? l->calls[i].arguments : "");
 		pd->start_ns = step->end_ns;
+		pd->span_id = agt_rng_next_id(a->p->nest);
+		pd->tid = step->tid;
 	}
 	if (!l->ncalls) { /* a final answer: the chain of thought is complete */
 		free(c->final_answer);
@@ -488,6 +492,47 @@ void agt_agent_close(struct agt_agent *a, uint32_t pid, uint64_t ts)
 			next = a->children; /* the list changed under us */
 		}
 		ch = next;
+	}
+}
+
+int agt_agent_tool_at(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts,
+		      struct agt_span *s)
+{
+	struct conv *best_c = NULL;
+	struct pending *best = NULL;
+
+	for (struct conv *c = a->convs; c; c = c->next)
+		for (int i = 0; c->pid == pid && i < c->npending; i++) {
+			struct pending *pd = &c->pending[i];
+
+			if (pd->start_ns > ts)
+				continue;
+			/* The tool's own thread first; else the most recently asked for. */
+			if (!best || (pd->tid == tid && best->tid != tid) ||
+			    ((pd->tid == tid) == (best->tid == tid) &&
+			     pd->start_ns > best->start_ns)) {
+				best = pd;
+				best_c = c;
+			}
+		}
+	if (!best)
+		return 0;
+	in_conv(s, best_c, best->span_id);
+	s->depth = 2;
+	return 1;
+}
+
+void agt_agent_expire(struct agt_agent *a, uint64_t now, uint64_t idle_ns)
+{
+	struct conv **pp = &a->convs;
+
+	while (*pp) {
+		if (now > (*pp)->last_ns + idle_ns) {
+			a->st.convs_idle++;
+			conv_end(a, pp, now, 0);
+		} else {
+			pp = &(*pp)->next;
+		}
 	}
 }
 

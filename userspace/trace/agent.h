@@ -10,6 +10,7 @@
 struct agt_agent_stats {
 	uint64_t conversations, tool_calls, commands;
 	uint64_t convs_evicted, children_dropped; /* limits reached: closed early / not followed */
+	uint64_t convs_idle; /* closed as unfinished after --idle-timeout without activity */
 };
 
 struct agt_agent;
@@ -22,6 +23,12 @@ void agt_agent_step(struct agt_agent *a, const struct agt_proc *proc, struct agt
 /* After the step and its children: remember the calls it asked for; a final answer ends the
  * conversation. */
 void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const struct agt_llm *l);
+/* If a tool call of pid is open at ts (preferring one asked for on thread tid), make s its
+ * child: what the agent did while the tool ran (an HTTP call, say). 1 when it did. */
+int agt_agent_tool_at(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts,
+		      struct agt_span *s);
+/* Close conversations (and their tool calls) idle for longer than idle_ns, as unfinished. */
+void agt_agent_expire(struct agt_agent *a, uint64_t now, uint64_t idle_ns);
 /* Process activity of followed descendants. exit returns 1 when pid was one of them. */
 void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint32_t ptid, uint64_t ts);
 void agt_agent_exec(struct agt_agent *a, uint32_t pid, const char *filename, const char *argv,

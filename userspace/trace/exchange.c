@@ -63,6 +63,8 @@ void agt_exchange_emit(struct agt_pipeline *p, const struct agt_proc *proc,
 		root.trace_type = "tool_call";
 		host_path(req, where, sizeof(where));
 		snprintf(root.name, sizeof(root.name), "%s %.140s", req->method, where);
+		/* Made while a tool ran: part of what that tool did. */
+		agt_agent_tool_at(p->agent, proc->pid, req->tid, req->start_ns, &root);
 	}
 	/* Children first: exporters that hold spans until their root (the tree) see the root
 	 * last, while everything they point at is still alive. */

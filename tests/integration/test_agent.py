@@ -149,3 +149,32 @@ def test_idle_conversation_closed_as_unfinished(agent):
     assert "conversations_idle_closed=1" in tr.summary()
     # Closed by the timeout, well before the agent exited.
     assert cot["end_time"] < tr.events("exit")[0]["@timestamp"]
+
+
+@pytest.mark.parametrize("api,expect", [
+    ("openai", ("openai loop 2 It is sunny in Paris.", "call_weather_1", "node-tool-openai", "gpt-4o")),
+    ("anthropic", ("anthropic loop 2 end_turn", "toolu_01A", "node-tool-anthropic", "claude-sonnet-4-5")),
+])
+def test_node_sdk_tool_loops(server, cert, api, expect):  # noqa: F811
+    reply, call_id, out, model = expect
+    t = Target(["node", os.path.join(ROOT, "tests", "targets", "node_agent.mjs"), str(server)],
+               env=dict(os.environ, NODE_EXTRA_CA_CERTS=str(cert / "cert.pem")))
+    try:
+        tr, replies = run(t, f"{api} loop")
+    finally:
+        t.kill()
+    assert replies == [reply]
+    recs = conv_records(tr)
+    (cot,) = [r for r in recs if r["trace_type"] == "cot_process"]
+    assert cot["name"] == f"conversation {model}"
+    assert cot["status"] == "ok"
+    assert cot["cot"]["steps"] == 2 and cot["cot"]["tool_calls"] == 1
+    top = by_parent(recs, cot)
+    assert [r["trace_type"] for r in top] == ["reasoning_step", "tool_call", "reasoning_step"]
+    tool = top[1]
+    assert tool["gen_ai"]["tool"] == {"name": "get_weather", "call": {"id": call_id}}
+    assert tool["tool"]["output"] == out
+    (sh,) = by_parent(recs, tool)
+    assert sh["name"] == f"exec /bin/sh -c echo {out}"
+    assert sh["process"]["exit_code"] == 0
+    assert top[0]["llm"]["stream"] is (api == "anthropic")

@@ -2,9 +2,12 @@
 // packages (TLS through the OpenSSL linked into the node binary). One command per stdin line:
 //   openai plain|stream   a chat completion offering two tools
 //   anthropic plain|stream   a message offering two tools
+//   openai loop           a tool-calling loop: the tool runs a shell command, its result goes back
+//   anthropic loop        the same with streamed tool use (input_json_delta) and tool_result
 //   quit
 // Usage: node node_agent.mjs PORT  (NODE_EXTRA_CA_CERTS must trust the test server)
 import { createInterface } from "node:readline";
+import { execSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -19,9 +22,41 @@ const openai = new OpenAI({ apiKey: "sk-node-SECRET-0123456789abcdef", baseURL: 
 const anthropic = new Anthropic({ apiKey: "sk-ant-node-SECRET-0123456789", baseURL: base, maxRetries: 0 });
 const weather = { name: "get_weather", description: "weather", parameters: { type: "object", properties: {} } };
 
+async function openaiLoop() {
+  const messages = [{ role: "system", content: "Be brief." }, { role: "user", content: "Weather in Paris?" }];
+  const tools = [{ type: "function", function: weather }];
+  for (let steps = 1; ; steps++) {
+    const r = await openai.chat.completions.create({ model: "gpt-4o", messages, tools });
+    const msg = r.choices[0].message;
+    messages.push(msg);
+    if (!msg.tool_calls) return `openai loop ${steps} ${msg.content}`;
+    for (const call of msg.tool_calls) {
+      const out = execSync("echo node-tool-openai").toString().trim();
+      messages.push({ role: "tool", tool_call_id: call.id, content: out });
+    }
+  }
+}
+
+async function anthropicLoop() {
+  const messages = [{ role: "user", content: "Weather?" }];
+  const tools = [{ name: "get_weather", input_schema: { type: "object" } }];
+  for (let steps = 1; ; steps++) {
+    const stream = anthropic.messages.stream({ model: "claude-sonnet-4-5", max_tokens: 256, system: "Be brief.", messages, tools });
+    const m = await stream.finalMessage();
+    messages.push({ role: "assistant", content: m.content });
+    const uses = m.content.filter((b) => b.type === "tool_use");
+    if (!uses.length) return `anthropic loop ${steps} ${m.stop_reason}`;
+    messages.push({
+      role: "user",
+      content: uses.map((u) => ({ type: "tool_result", tool_use_id: u.id, content: execSync("echo node-tool-anthropic").toString().trim() })),
+    });
+  }
+}
+
 async function run(cmd) {
   const [api, mode] = cmd.split(" ");
   const stream = mode === "stream";
+  if (mode === "loop") return api === "openai" ? openaiLoop() : anthropicLoop();
   if (api === "openai") {
     const req = {
       model: "gpt-4o",

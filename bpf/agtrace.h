@@ -25,7 +25,8 @@ enum agt_event_kind {
 /* TLS plaintext: bytes an SSL_write handed to the library or an SSL_read got from it. */
 #define AGT_DATA_CHUNK 16384 /* bytes per ring buffer record; a call is split into chunks */
 enum agt_dir { AGT_DIR_EGRESS = 0, AGT_DIR_INGRESS = 1 };
-enum agt_source { AGT_SRC_TLS = 0, AGT_SRC_TCP = 1 };
+/* TLS plaintext, TCP socket, or local IPC (pipes and UNIX stream sockets: MCP over stdio). */
+enum agt_source { AGT_SRC_TLS = 0, AGT_SRC_TCP = 1, AGT_SRC_IPC = 2 };
 /* Attach cookie of the TLS programs: probe id in the low 16 bits, then these flags. */
 #define AGT_TLS_COOKIE_READ (1u << 16)	/* SSL_read*: ingress */
 #define AGT_TLS_COOKIE_EX (1u << 17)	/* *_ex: length through the 4th argument */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Plaintext TCP at the syscall boundary, for agents that talk HTTP to local model servers
- * (Ollama, vLLM, llama.cpp). Raw syscall tracepoints see every process, so the first test is
- * the target table; then only TCP sockets pass, and a socket's first bytes decide whether it
- * carries HTTP/1.x at all: TLS ciphertext and other protocols are never copied. */
+/* Plaintext at the syscall boundary: HTTP over TCP, for agents that talk to local model servers
+ * (Ollama, vLLM, llama.cpp), and newline-delimited JSON over pipes and UNIX stream sockets, for
+ * MCP servers over stdio. Raw syscall tracepoints see every process, so the first test is the
+ * target table; then only those kinds of file pass, and a connection's first bytes decide
+ * whether it carries HTTP/1.x (TCP) or JSON (IPC) at all: nothing else is ever copied. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -22,10 +23,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_sendto 44
 #define NR_recvfrom 45
 
+#define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
+#define SOCK_STREAM 1
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define S_IFIFO 0010000
 #define MAX_IOV 8
 
 const volatile __u64 sock_call_cap = 1 << 20;
@@ -38,6 +42,7 @@ struct sock_call {
 	__u64 start_ns;
 	__u32 iovcnt; /* 0: plain buffer */
 	__u8 dir;
+	__u8 source; /* AGT_SRC_TCP or AGT_SRC_IPC */
 };
 
 struct {
@@ -47,7 +52,7 @@ struct {
 	__type(value, struct sock_call);
 } sock_calls SEC(".maps");
 
-/* struct sock * -> SOCK_HTTP / SOCK_SKIP, decided on the socket's first bytes. */
+/* connection -> SOCK_HTTP (or JSON for IPC) / SOCK_SKIP, decided on its first bytes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -55,7 +60,9 @@ struct {
 	__type(value, __u8);
 } sock_kind SEC(".maps");
 
-static __always_inline struct sock *tcp_sock_of(int fd)
+/* The connection behind fd: a TCP socket (its struct sock), or a pipe or UNIX stream socket
+ * (its struct file / struct sock); 0 for anything else. */
+static __always_inline __u64 conn_of(int fd, __u8 *source)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
@@ -63,20 +70,33 @@ static __always_inline struct sock *tcp_sock_of(int fd)
 	struct file *f = 0;
 	struct socket *so;
 	struct sock *sk;
-	__u16 family;
+	__u16 family, mode;
 
 	if (fd < 0 || (unsigned int)fd >= max)
 		return 0;
 	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
 		return 0;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	mode = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
+	if (mode == S_IFIFO) {
+		*source = AGT_SRC_IPC;
+		return (__u64)f;
+	}
+	if (mode != S_IFSOCK)
 		return 0;
 	so = BPF_CORE_READ(f, private_data);
 	sk = BPF_CORE_READ(so, sk);
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (!sk)
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	return family == AF_INET || family == AF_INET6 ? sk : 0;
+	if (family == AF_UNIX && BPF_CORE_READ(sk, sk_type) == SOCK_STREAM) {
+		*source = AGT_SRC_IPC;
+		return (__u64)sk;
+	}
+	if ((family != AF_INET && family != AF_INET6) ||
+	    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	*source = AGT_SRC_TCP;
+	return (__u64)sk;
 }
 
 SEC("raw_tp/sys_enter")
@@ -85,7 +105,7 @@ int BPF_PROG(sock_sys_enter, struct pt_regs *regs, long id)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct sock_call c = {};
-	struct sock *sk;
+	__u64 conn;
 	__u8 *kind;
 
 	if (!bpf_map_lookup_elem(&targets, &tgid))
@@ -105,10 +125,10 @@ int BPF_PROG(sock_sys_enter, struct pt_regs *regs, long id)
 		break;
 	default: return 0;
 	}
-	sk = tcp_sock_of((int)BPF_CORE_READ(regs, di));
-	if (!sk)
+	conn = conn_of((int)BPF_CORE_READ(regs, di), &c.source);
+	if (!conn)
 		return 0;
-	c.sk = (__u64)sk;
+	c.sk = conn;
 	kind = bpf_map_lookup_elem(&sock_kind, &c.sk);
 	if (kind && *kind == SOCK_SKIP)
 		return 0;
@@ -133,6 +153,14 @@ static __always_inline int looks_like_http(__u64 buf)
 	 * of them or a space. */
 	return b[0] >= 'A' && b[0] <= 'Z' && b[1] >= 'A' && b[1] <= 'Z' && b[2] >= 'A' &&
 	       b[2] <= 'Z' && (b[3] == ' ' || (b[3] >= 'A' && b[3] <= 'Z'));
+}
+
+/* Newline-delimited JSON-RPC (MCP over stdio) starts with an object. */
+static __always_inline int looks_like_json(__u64 buf)
+{
+	char b = 0;
+
+	return bpf_probe_read_user(&b, 1, (const void *)buf) == 0 && b == '{';
 }
 
 static __always_inline void fill_peer(struct agt_data *e, struct sock *sk)
@@ -177,7 +205,9 @@ int BPF_PROG(sock_sys_exit, struct pt_regs *regs, long ret)
 	}
 	kind = bpf_map_lookup_elem(&sock_kind, &c.sk);
 	if (!kind) {
-		k = looks_like_http(first) ? SOCK_HTTP : SOCK_SKIP;
+		k = (c.source == AGT_SRC_IPC ? looks_like_json(first) : looks_like_http(first))
+			? SOCK_HTTP
+			: SOCK_SKIP;
 		bpf_map_update_elem(&sock_kind, &c.sk, &k, BPF_ANY);
 		if (k == SOCK_SKIP)
 			return 0;
@@ -185,10 +215,11 @@ int BPF_PROG(sock_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	}
 	n = ret;
-	e = agt_data_init(0, pid_tgid, c.start_ns, c.sk, n, c.dir, AGT_SRC_TCP);
+	e = agt_data_init(0, pid_tgid, c.start_ns, c.sk, n, c.dir, c.source);
 	if (!e)
 		return 0;
-	fill_peer(e, (struct sock *)c.sk);
+	if (c.source == AGT_SRC_TCP)
+		fill_peer(e, (struct sock *)c.sk);
 	if (n > sock_call_cap) {
 		agt_count_drop(AGT_KDROP_TCP_TRUNCATED);
 		n = sock_call_cap;

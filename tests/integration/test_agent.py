@@ -178,3 +178,38 @@ def test_node_sdk_tool_loops(server, cert, api, expect):  # noqa: F811
     assert sh["name"] == f"exec /bin/sh -c echo {out}"
     assert sh["process"]["exit_code"] == 0
     assert top[0]["llm"]["stream"] is (api == "anthropic")
+
+
+def test_mcp_tool_calls_over_stdio():
+    """Official @modelcontextprotocol/sdk client and stdio server (the server a child of the
+    client, started after attach so both ends are followed): tools/call spans, once each."""
+    t = Target(["node", os.path.join(ROOT, "tests", "targets", "mcp_client.mjs")])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"])
+        assert t.call("start") == "started add,explode"
+        assert t.call('call add {"a": 2, "b": 3}') == "result ok 5"
+        assert t.call('call explode {"why": "boom sk-mcp-SECRET-0123456789"}') == \
+            "result error failed: boom sk-mcp-SECRET-0123456789"
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    recs = conv_records(tr)
+    calls = [r for r in recs if r["name"].startswith("tools/call")]
+    assert [(c["name"], c["status"], c["tool"]["success"]) for c in calls] == [
+        ("tools/call add", "ok", True), ("tools/call explode", "error", False)]
+    add, explode = calls
+    assert add["tool"]["input"] == '{"a":2,"b":3}'
+    assert add["tool"]["output"] == "5"
+    assert add["mcp"] == {"method": {"name": "tools/call"}}
+    assert add["gen_ai"]["tool"]["name"] == "add"
+    assert add["jsonrpc"]["request"]["id"] != explode["jsonrpc"]["request"]["id"]
+    assert add["process"]["pid"] == t.pid
+    assert explode["tool"]["output"] == "failed: boom [REDACTED]"
+    (err,) = by_parent(recs, explode)
+    assert err["trace_type"] == "error" and err["name"] == "error tools/call"
+    # The server (node, a child of the client) was followed: its run is an exec span.
+    servers = [r for r in recs if r["trace_type"] == "state_change" and "mcp_server.mjs" in r["name"]]
+    assert len(servers) == 1 and servers[0]["process"]["parent"]["pid"] == t.pid
+    assert "sk-mcp-SECRET" not in "".join(tr.out)
+    assert "jsonrpc_not_json=0" in tr.summary()

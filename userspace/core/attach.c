@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "core/pipeline.h"
 #include "core/redact.h"
+#include "protocols/jsonrpc.h"
 #include "trace/agent.h"
 #include "core/preflight.h"
 #include "core/util.h"
@@ -657,6 +658,8 @@ static void print_summary(struct attach_run *r)
 	total = ns->depth_exceeded + ns->return_without_entry + ns->thread_table_full +
 		agt_agent_stats(r->pl.agent)->convs_evicted +
 		agt_agent_stats(r->pl.agent)->children_dropped;
+	for (int i = 0; i < AGT_JDROP_MAX; i++)
+		total += agt_jsonrpc_drops(r->pl.rpc)[i];
 	for (int i = 0; i < AGT_SDROP_MAX; i++) /* events, not the gap's bytes */
 		total += i == AGT_SDROP_GAP_BYTES ? 0 : agt_streams_drops(r->pl.streams)[i];
 	for (int i = 0; i < AGT_KDROP_MAX; i++)
@@ -680,6 +683,8 @@ static void print_summary(struct attach_run *r)
 		REASON(agt_udrop_names[i], r->pl.udrops[i]);
 	for (int i = 0; i < AGT_SDROP_MAX; i++)
 		REASON(agt_sdrop_names[i], agt_streams_drops(r->pl.streams)[i]);
+	for (int i = 0; i < AGT_JDROP_MAX; i++)
+		REASON(agt_jdrop_names[i], agt_jsonrpc_drops(r->pl.rpc)[i]);
 	REASON("conversations_evicted", agt_agent_stats(r->pl.agent)->convs_evicted);
 	REASON("conversations_idle_closed", agt_agent_stats(r->pl.agent)->convs_idle);
 	REASON("children_not_followed", agt_agent_stats(r->pl.agent)->children_dropped);
@@ -870,6 +875,7 @@ int cmd_attach(int argc, char **argv)
 	r->nlinks = 0;
 	ring_buffer__consume(r->rb);
 	agt_streams_close(r->pl.streams, 0, agt_mono_ns());
+	agt_jsonrpc_close(r->pl.rpc, 0, agt_mono_ns());
 	agt_agent_close(r->pl.agent, 0, agt_mono_ns());
 	agt_nest_flush(r->pl.nest, agt_mono_ns());
 	for (int t = 0; t < r->pl.nprocs; t++)

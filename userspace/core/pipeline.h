@@ -5,6 +5,7 @@
 #include "export/sink.h"
 #include "streams/conn.h"
 struct agt_agent;
+struct agt_jsonrpc;
 #include "trace/nest.h"
 
 /* Reasons userspace drops a record; every one is counted and shown in the summary. */
@@ -26,6 +27,7 @@ struct agt_pipeline {
 	struct agt_nest *nest;
 	struct agt_streams *streams; /* TLS plaintext -> HTTP exchanges */
 	struct agt_agent *agent;     /* exchanges and processes -> conversations, tools */
+	struct agt_jsonrpc *rpc;     /* JSON-RPC over local IPC -> MCP tool calls */
 	size_t msg_cap;		     /* bytes of one HTTP message kept */
 	struct agt_sink *sink;
 	struct agt_export_ctx ectx;

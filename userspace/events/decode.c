@@ -2,6 +2,7 @@
  * against the size its kind needs; anything not understood is counted, never guessed at. */
 #include "core/log.h"
 #include "core/pipeline.h"
+#include "protocols/jsonrpc.h"
 #include "trace/agent.h"
 #include "trace/exchange.h"
 #include <stddef.h>
@@ -29,6 +30,11 @@ static void on_exchange(void *ctx, const struct agt_proc *proc, struct agt_http_
 	agt_exchange_emit(ctx, proc, req, resp);
 }
 
+static void on_mcp_call(void *ctx, const struct agt_proc *proc, const struct agt_mcp_call *c)
+{
+	agt_mcp_emit(ctx, proc, c);
+}
+
 int agt_pipeline_init(struct agt_pipeline *p, unsigned max_depth, unsigned max_threads,
 		      size_t msg_cap)
 {
@@ -36,7 +42,8 @@ int agt_pipeline_init(struct agt_pipeline *p, unsigned max_depth, unsigned max_t
 	p->nest = agt_nest_new(max_depth, max_threads, pipeline_emit, p);
 	p->streams = agt_streams_new(msg_cap, 4096, on_exchange, p);
 	p->agent = agt_agent_new(p);
-	return p->nest && p->streams && p->agent ? 0 : -1;
+	p->rpc = agt_jsonrpc_new(msg_cap, on_mcp_call, p);
+	return p->nest && p->streams && p->agent && p->rpc ? 0 : -1;
 }
 
 void agt_pipeline_fini(struct agt_pipeline *p)
@@ -45,6 +52,8 @@ void agt_pipeline_fini(struct agt_pipeline *p)
 	p->streams = NULL;
 	agt_agent_free(p->agent);
 	p->agent = NULL;
+	agt_jsonrpc_free(p->rpc);
+	p->rpc = NULL;
 	agt_nest_free(p->nest);
 	p->nest = NULL;
 }
@@ -90,6 +99,7 @@ void agt_pipeline_target_exit(struct agt_pipeline *p, struct agt_proc *proc, uin
 	proc->gone = 1;
 	p->live--;
 	agt_streams_close(p->streams, proc->pid, ts);
+	agt_jsonrpc_close(p->rpc, proc->pid, ts);
 	agt_agent_close(p->agent, proc->pid, ts);
 	agt_nest_process_exit(p->nest, proc->pid, ts);
 	if (has_status && (wait_status & 0x7f))
@@ -200,7 +210,10 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			p->udrops[AGT_UDROP_UNKNOWN_PID]++;
 			return 0;
 		}
-		agt_streams_feed(p->streams, proc, e);
+		if (e->source == AGT_SRC_IPC)
+			agt_jsonrpc_feed(p->rpc, proc, e);
+		else
+			agt_streams_feed(p->streams, proc, e);
 		return 0;
 	}
 	case AGT_EV_PROC_FORK: {

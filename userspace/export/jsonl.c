@@ -216,6 +216,11 @@ cJSON *agt_span_to_json(const struct agt_span *sp, const struct agt_export_ctx *
 		cJSON *g = obj(o, "gen_ai"), *t = obj(o, "tool");
 
 		cJSON_AddStringToObject(obj(g, "operation"), "name", "execute_tool");
+		if (sp->tool.mcp) {
+			cJSON_AddStringToObject(obj(obj(o, "mcp"), "method"), "name", "tools/call");
+			cJSON_AddStringToObject(obj(obj(o, "jsonrpc"), "request"), "id",
+						sp->tool.id);
+		}
 		cJSON_AddStringToObject(obj(g, "tool"), "name", sp->tool.name);
 		cJSON_AddStringToObject(obj(obj(g, "tool"), "call"), "id", sp->tool.id);
 		add_redacted(t, "input", sp->tool.input ? sp->tool.input : "");

@@ -95,8 +95,8 @@ static struct child *child_of_pid(struct agt_agent *a, uint32_t pid)
 	return NULL;
 }
 
-static void emit_failure(struct agt_agent *a, const struct agt_span *parent, const char *name,
-			 const char *msg)
+void agt_agent_failure(struct agt_agent *a, const struct agt_span *parent, const char *name,
+		       const char *msg)
 {
 	struct agt_span e;
 
@@ -159,7 +159,7 @@ static void emit_child(struct agt_agent *a, struct child *ch, const uint8_t trac
 	a->st.commands++;
 	emit(a, &s);
 	if (s.status == AGT_STATUS_ERROR)
-		emit_failure(a, &s, "error command failed", s.message);
+		agt_agent_failure(a, &s, "error command failed", s.message);
 }
 
 /* Could a tool call still open in one of root's conversations claim this command? */
@@ -259,7 +259,8 @@ static void emit_tool(struct agt_agent *a, struct conv *c, struct pending *pd, u
 	a->st.tool_calls++;
 	emit(a, &s);
 	if (res && res->is_error)
-		emit_failure(a, &s, "error tool_result", "the tool's result is marked as an error");
+		agt_agent_failure(a, &s, "error tool_result",
+				  "the tool's result is marked as an error");
 	free(in);
 	free(out);
 	free(pd->args);

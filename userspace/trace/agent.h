@@ -29,6 +29,9 @@ int agt_agent_tool_at(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t 
 		      struct agt_span *s);
 /* Close conversations (and their tool calls) idle for longer than idle_ns, as unfinished. */
 void agt_agent_expire(struct agt_agent *a, uint64_t now, uint64_t idle_ns);
+/* Emit an error span (name, message) as a child of parent, at its end. */
+void agt_agent_failure(struct agt_agent *a, const struct agt_span *parent, const char *name,
+		       const char *msg);
 /* Process activity of followed descendants. exit returns 1 when pid was one of them. */
 void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint32_t ptid, uint64_t ts);
 void agt_agent_exec(struct agt_agent *a, uint32_t pid, const char *filename, const char *argv,

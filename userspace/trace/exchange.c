@@ -1,5 +1,6 @@
 #include "trace/exchange.h"
 #include "protocols/llm/llm.h"
+#include "protocols/jsonrpc.h"
 #include "trace/agent.h"
 #include <stdio.h>
 #include <string.h>
@@ -105,4 +106,35 @@ void agt_exchange_emit(struct agt_pipeline *p, const struct agt_proc *proc,
 	}
 	agt_http_msg_free(req);
 	agt_http_msg_free(resp);
+}
+
+void agt_mcp_emit(struct agt_pipeline *p, const struct agt_proc *proc, const struct agt_mcp_call *c)
+{
+	struct agt_span s;
+
+	memset(&s, 0, sizeof(s));
+	s.kind = AGT_SPAN_TOOL;
+	s.trace_type = "tool_call";
+	s.proc = proc;
+	s.pid = proc->pid;
+	s.tid = c->tid;
+	s.start_ns = c->start_ns;
+	s.end_ns = c->end_ns > c->start_ns ? c->end_ns : c->start_ns;
+	agt_nest_new_ids(p->nest, &s);
+	agt_agent_tool_at(p->agent, proc->pid, c->tid, c->start_ns, &s);
+	snprintf(s.name, sizeof(s.name), "tools/call %.120s", c->name);
+	s.tool.name = c->name;
+	s.tool.id = c->id;
+	s.tool.input = c->arguments;
+	s.tool.output = c->answered ? c->result : NULL;
+	s.tool.success = c->answered && !c->is_error;
+	s.tool.mcp = 1;
+	s.status = !c->answered	 ? AGT_STATUS_UNFINISHED
+		   : c->is_error ? AGT_STATUS_ERROR
+				 : AGT_STATUS_OK;
+	if (s.status == AGT_STATUS_ERROR)
+		agt_agent_failure(p->agent, &s, "error tools/call",
+				  "the MCP tool result is an error");
+	p->emitted++;
+	p->sink->span(p->sink, &s);
 }

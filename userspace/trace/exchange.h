@@ -8,4 +8,9 @@
 /* Takes ownership of req and resp (resp may be NULL: the response never came). */
 void agt_exchange_emit(struct agt_pipeline *p, const struct agt_proc *proc,
 		       struct agt_http_msg *req, struct agt_http_msg *resp);
+/* An MCP tools/call (JSON-RPC over stdio) becomes a tool_call span, below the tool call that
+ * was running when it was made, if any. */
+struct agt_mcp_call;
+void agt_mcp_emit(struct agt_pipeline *p, const struct agt_proc *proc,
+		  const struct agt_mcp_call *c);
 #endif

@@ -63,6 +63,7 @@ struct agt_span {
 	struct {
 		const char *name, *id, *input, *output; /* input/output: redacted when exported */
 		int success;
+		int mcp; /* an MCP tools/call: id is the JSON-RPC id */
 	} tool;
 	struct {
 		int steps, tool_calls;

@@ -59,6 +59,13 @@ def test_tool_runs_a_shell_command(agent):
     assert tool["tool"]["input"] == '{"city":"Paris","unit":"celsius"}'
     assert tool["tool"]["output"] == '{"for": "Paris", "exit": 3, "out": ""}'
     assert tool["tool"]["success"] is True  # OpenAI results carry no error flag
+    # python:audit, seen while the tool ran: the command it started (as span events).
+    # (The window ends at the next request's first byte, so the connect that request opens
+    # first is in it too: socket.getaddrinfo/connect may follow.)
+    names = [e["name"] for e in tool["events"]]
+    assert names.count("subprocess.Popen") == 1
+    assert names.index("subprocess.Popen") < names.index("socket.connect")
+    assert all(tool["@timestamp"] <= e["@timestamp"] <= tool["end_time"] for e in tool["events"])
     assert step1["end_time"] <= tool["@timestamp"] <= tool["end_time"] <= step2["@timestamp"]
     # What the tool did: sh -c ..., with date below it; sh exited 3.
     (sh,) = by_parent(recs, tool)
@@ -130,6 +137,8 @@ def test_http_calls_made_by_a_tool_hang_below_it(agent):
     assert http["http"]["response"]["status_code"] == 200
     assert tool["@timestamp"] <= http["@timestamp"] <= http["end_time"] <= tool["end_time"]
     assert tool["tool"]["output"] == '{"ok": true, "path": "/internal/lookup"}'
+    names = [e["name"] for e in tool["events"]]
+    assert "socket.getaddrinfo" in names and "socket.connect" in names
 
 
 def test_idle_conversation_closed_as_unfinished(agent):

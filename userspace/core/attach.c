@@ -687,6 +687,7 @@ static void print_summary(struct attach_run *r)
 		REASON(agt_jdrop_names[i], agt_jsonrpc_drops(r->pl.rpc)[i]);
 	REASON("conversations_evicted", agt_agent_stats(r->pl.agent)->convs_evicted);
 	REASON("conversations_idle_closed", agt_agent_stats(r->pl.agent)->convs_idle);
+	REASON("tool_events_over_cap", agt_agent_stats(r->pl.agent)->events_over_cap);
 	REASON("children_not_followed", agt_agent_stats(r->pl.agent)->children_dropped);
 	REASON("depth_exceeded", ns->depth_exceeded);
 	REASON("return_without_entry", ns->return_without_entry);

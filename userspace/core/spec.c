@@ -16,8 +16,14 @@ static const char *const value_kinds[] = {[AGT_VAL_NONE] = "none",
 					  [AGT_VAL_PTR] = "ptr",
 					  [AGT_VAL_STR] = "str"};
 
-const char *const agt_handler_names[7] = {
-    "", "ssl_write", "ssl_read", "ssl_write_ex", "ssl_read_ex", "gnutls_send", "gnutls_recv"};
+const char *const agt_handler_names[8] = {"",
+					  "ssl_write",
+					  "ssl_read",
+					  "ssl_write_ex",
+					  "ssl_read_ex",
+					  "gnutls_send",
+					  "gnutls_recv",
+					  "python_audit"};
 
 const char *agt_value_kind_name(enum agt_value_kind k)
 {
@@ -286,9 +292,20 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 		if (!out->handler)
 			FAIL(c, sub,
 			     "must be one of ssl_write, ssl_read, ssl_write_ex, ssl_read_ex, "
-			     "gnutls_send, gnutls_recv");
-		if (!syms)
-			FAIL(c, path, "\"handler\" applies to \"symbols\" probes only");
+			     "gnutls_send, gnutls_recv, python_audit");
+		if ((out->handler == AGT_HANDLER_PY_AUDIT) == !!syms)
+			FAIL(c, path,
+			     out->handler == AGT_HANDLER_PY_AUDIT
+				 ? "handler \"python_audit\" goes with \"usdt\": \"python:audit\""
+				 : "TLS handlers go with \"symbols\" probes");
+		if (cJSON_GetObjectItemCaseSensitive(p, "return_usdt"))
+			FAIL(c, path, "a \"handler\" probe has no \"return_usdt\"");
+		if (out->handler == AGT_HANDLER_PY_AUDIT) { /* the event name, a C string */
+			out->nargs = 1;
+			out->args[0] =
+			    (struct agt_value_spec){.name = "event", .kind = AGT_VAL_STR};
+			out->ret_mode = AGT_RET_NONE;
+		}
 		if (cJSON_GetObjectItemCaseSensitive(p, "args") ||
 		    cJSON_GetObjectItemCaseSensitive(p, "return_value") ||
 		    cJSON_GetObjectItemCaseSensitive(p, "return") ||

@@ -22,8 +22,9 @@ enum agt_handler {
 	AGT_HANDLER_SSL_READ_EX = 4,
 	AGT_HANDLER_GNUTLS_SEND = 5,
 	AGT_HANDLER_GNUTLS_RECV = 6,
+	AGT_HANDLER_PY_AUDIT = 7, /* USDT python:audit: events on the tool call they happen in */
 };
-extern const char *const agt_handler_names[7];
+extern const char *const agt_handler_names[8];
 
 struct agt_value_spec {
 	char name[AGT_NAME_LEN];

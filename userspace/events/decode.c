@@ -157,6 +157,14 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			p->udrops[AGT_UDROP_UNKNOWN_PID]++;
 			return 0;
 		}
+		if (probe->ps->handler == AGT_HANDLER_PY_AUDIT) {
+			char ev[AGT_STR_LEN];
+
+			memcpy(ev, e->str[0], sizeof(ev));
+			ev[sizeof(ev) - 1] = 0;
+			agt_agent_audit(p->agent, h->pid, h->tid, h->ts_ns, ev);
+			return 0;
+		}
 		memset(&s, 0, sizeof(s));
 		s.start_ns = h->ts_ns;
 		/* Go moves goroutine stacks as they grow: a frame's sp is no identity there. */

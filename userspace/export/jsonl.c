@@ -228,6 +228,20 @@ cJSON *agt_span_to_json(const struct agt_span *sp, const struct agt_export_ctx *
 			add_redacted(t, "output", sp->tool.output);
 		if (sp->status != AGT_STATUS_UNFINISHED)
 			cJSON_AddBoolToObject(t, "success", sp->tool.success);
+		if (sp->tool.nevents) {
+			cJSON *evs = cJSON_AddArrayToObject(o, "events");
+
+			for (int i = 0; i < sp->tool.nevents; i++) {
+				cJSON *e = cJSON_CreateObject();
+				char ts[40];
+
+				agt_format_time(sp->tool.events[i].ts_ns + c->mono_to_real, ts,
+						sizeof(ts));
+				cJSON_AddStringToObject(e, "name", sp->tool.events[i].name);
+				cJSON_AddStringToObject(e, "@timestamp", ts);
+				cJSON_AddItemToArray(evs, e);
+			}
+		}
 	}
 	if (sp->kind == AGT_SPAN_COT) {
 		cJSON *cot = obj(o, "cot"), *g = obj(o, "gen_ai");

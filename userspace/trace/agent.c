@@ -8,6 +8,7 @@
 #define MAX_CONVS 1024
 #define MAX_CHILDREN 4096
 #define MAX_PENDING 64
+#define MAX_EVENTS 32
 #define TEXT_CAP 4096 /* bytes of a tool's input/output or a final answer kept */
 
 struct pending {
@@ -16,6 +17,8 @@ struct pending {
 	uint64_t start_ns;
 	uint64_t span_id; /* fixed when the model asks, so what happens meanwhile can point at it */
 	uint32_t tid;	  /* the thread that got the request for it */
+	struct agt_span_event events[MAX_EVENTS];
+	int nevents;
 };
 
 struct conv {
@@ -251,6 +254,8 @@ static void emit_tool(struct agt_agent *a, struct conv *c, struct pending *pd, u
 	s.tool.input = in;
 	s.tool.output = out;
 	s.tool.success = res && !res->is_error;
+	s.tool.events = pd->events;
+	s.tool.nevents = pd->nevents;
 	s.status = !res ? AGT_STATUS_UNFINISHED : res->is_error ? AGT_STATUS_ERROR : AGT_STATUS_OK;
 	/* What the agent's processes started while the tool ran hangs below it. */
 	emit_children(a, c->pid, tid, pd->start_ns, s.end_ns, c->trace_id, s.span_id,
@@ -388,6 +393,7 @@ void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const
 		pd->start_ns = step->end_ns;
 		pd->span_id = agt_rng_next_id(a->p->nest);
 		pd->tid = step->tid;
+		pd->nevents = 0;
 	}
 	if (!l->ncalls) { /* a final answer: the chain of thought is complete */
 		free(c->final_answer);
@@ -496,10 +502,10 @@ void agt_agent_close(struct agt_agent *a, uint32_t pid, uint64_t ts)
 	}
 }
 
-int agt_agent_tool_at(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts,
-		      struct agt_span *s)
+/* The tool call of pid open at ts: asked for on thread tid first, else the latest asked. */
+static struct pending *open_tool(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts,
+				 struct conv **conv)
 {
-	struct conv *best_c = NULL;
 	struct pending *best = NULL;
 
 	for (struct conv *c = a->convs; c; c = c->next)
@@ -508,19 +514,63 @@ int agt_agent_tool_at(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t 
 
 			if (pd->start_ns > ts)
 				continue;
-			/* The tool's own thread first; else the most recently asked for. */
 			if (!best || (pd->tid == tid && best->tid != tid) ||
 			    ((pd->tid == tid) == (best->tid == tid) &&
 			     pd->start_ns > best->start_ns)) {
 				best = pd;
-				best_c = c;
+				*conv = c;
 			}
 		}
-	if (!best)
+	return best;
+}
+
+int agt_agent_tool_at(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts,
+		      struct agt_span *s)
+{
+	struct conv *c = NULL;
+	struct pending *pd = open_tool(a, pid, tid, ts, &c);
+
+	if (!pd)
 		return 0;
-	in_conv(s, best_c, best->span_id);
+	in_conv(s, c, pd->span_id);
 	s->depth = 2;
 	return 1;
+}
+
+/* What a tool does, as Python's audit hooks see it: processes, network, files. */
+static int interesting_audit(const char *ev)
+{
+	static const char *const prefixes[] = {"subprocess.",	 "os.system",
+					       "os.exec",	 "os.posix_spawn",
+					       "os.spawn",	 "os.fork",
+					       "os.kill",	 "os.remove",
+					       "os.rename",	 "os.rmdir",
+					       "os.mkdir",	 "shutil.",
+					       "socket.connect", "socket.getaddrinfo",
+					       "urllib.Request", "http.client.connect",
+					       "open",		 "ctypes.dlopen",
+					       "webbrowser.open"};
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (!strncmp(ev, prefixes[i], strlen(prefixes[i])) &&
+		    (strcmp(prefixes[i], "open") || !ev[4]))
+			return 1;
+	return 0;
+}
+
+void agt_agent_audit(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *ev)
+{
+	struct conv *c = NULL;
+	struct pending *pd;
+
+	if (!interesting_audit(ev) || !(pd = open_tool(a, pid, tid, ts, &c)))
+		return; /* outside tool calls, or interpreter chatter (imports, compile, ...) */
+	if (pd->nevents == MAX_EVENTS) {
+		a->st.events_over_cap++;
+		return;
+	}
+	snprintf(pd->events[pd->nevents].name, sizeof(pd->events[0].name), "%s", ev);
+	pd->events[pd->nevents++].ts_ns = ts;
 }
 
 void agt_agent_expire(struct agt_agent *a, uint64_t now, uint64_t idle_ns)

@@ -10,7 +10,8 @@
 struct agt_agent_stats {
 	uint64_t conversations, tool_calls, commands;
 	uint64_t convs_evicted, children_dropped; /* limits reached: closed early / not followed */
-	uint64_t convs_idle; /* closed as unfinished after --idle-timeout without activity */
+	uint64_t convs_idle;	  /* closed as unfinished after --idle-timeout without activity */
+	uint64_t events_over_cap; /* runtime events past the per-tool-call cap: not recorded */
 };
 
 struct agt_agent;
@@ -27,6 +28,8 @@ void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const
  * child: what the agent did while the tool ran (an HTTP call, say). 1 when it did. */
 int agt_agent_tool_at(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts,
 		      struct agt_span *s);
+/* A python:audit event: recorded on the tool call open on that thread, if any. */
+void agt_agent_audit(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *ev);
 /* Close conversations (and their tool calls) idle for longer than idle_ns, as unfinished. */
 void agt_agent_expire(struct agt_agent *a, uint64_t now, uint64_t idle_ns);
 /* Emit an error span (name, message) as a child of parent, at its end. */

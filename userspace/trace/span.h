@@ -26,6 +26,12 @@ struct agt_probe_info {
 	char object[PATH_MAX]; /* the file as the target maps it */
 };
 
+/* A point in time inside a span (OTel span event): e.g. a python:audit event. */
+struct agt_span_event {
+	char name[64];
+	uint64_t ts_ns;
+};
+
 enum agt_span_kind {
 	AGT_SPAN_FUNC = 0, /* a probed function call (or USDT pair) */
 	AGT_SPAN_STATE,	   /* attach, detach, exit */
@@ -63,7 +69,9 @@ struct agt_span {
 	struct {
 		const char *name, *id, *input, *output; /* input/output: redacted when exported */
 		int success;
-		int mcp; /* an MCP tools/call: id is the JSON-RPC id */
+		int mcp;			     /* an MCP tools/call: id is the JSON-RPC id */
+		const struct agt_span_event *events; /* what the runtime reported meanwhile */
+		int nevents;
 	} tool;
 	struct {
 		int steps, tool_calls;

@@ -57,6 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ev.h = (struct agt_event_hdr){AGT_EV_DATA, 0, 10, 10, ts += 1000};
 			ev.conn = (hdr >> 1) & 3;
 			ev.dir = hdr & 1;
+			ev.source = (hdr & 0x40)   ? AGT_SRC_IPC
+				    : (hdr & 0x20) ? AGT_SRC_TCP
+						   : AGT_SRC_TLS;
 			ev.len = len > AGT_DATA_CHUNK ? AGT_DATA_CHUNK : (uint32_t)len;
 			ev.call_len =
 			    (hdr & 0x80) ? ev.len + 100 : ev.len; /* sometimes a cut call */

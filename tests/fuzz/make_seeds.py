@@ -29,6 +29,7 @@ seeds = {
     "openai": chunks((0, req("/v1/chat/completions", chat)), (1, resp(json.dumps({"id": "c", "model": "m", "choices": [{"index": 0, "message": {"content": "hi", "tool_calls": [{"id": "t", "function": {"name": "f", "arguments": "{}"}}]}, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 1, "completion_tokens": 2}}).encode()))),
     "sse": chunks((0, req("/v1/messages", {"model": "c", "max_tokens": 1, "messages": [], "stream": True})), (1, resp(b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":1}}}\n\nevent: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"tu","name":"f","input":{}}}\n\nevent: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{}"}}\n\n', "text/event-stream"))),
     "chunked": chunks((0, req("/api/chat", {"model": "l", "messages": []})), (1, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1c\r\n{\"done\":true,\"eval_count\":1}\r\n0\r\n\r\n")),
+    "mcp": chunks((0x40, b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1}}}\n'), (0x41, b'{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"2"}],"isError":false}}\n')),
     "records": b"\x01" + struct.pack("<H", 8) + b"\x01\x00\x00\x00\x00\x00\x00\x00",
 }
 for name, data in seeds.items():

@@ -42,7 +42,9 @@ def test_tool_runs_a_shell_command(agent):
     assert cot["name"] == "conversation gpt-4o"
     assert "parent_span_id" not in cot
     assert cot["status"] == "ok"
-    assert cot["cot"] == {"steps": 2, "tool_calls": 1, "final_answer": "It is sunny in Paris."}
+    assert cot["cot"] == {"steps": 2, "depth": 3, "tool_calls": 1,
+                          "final_answer": "It is sunny in Paris.",
+                          "sequence": ["chat gpt-4o", "execute_tool get_weather", "chat gpt-4o"]}
     assert cot["gen_ai"]["usage"] == {"input_tokens": 84, "output_tokens": 14}
     assert all(r["trace_id"] == cot["trace_id"] for r in recs)
     assert {r["workflow_id"] for r in recs} == {cot["workflow_id"]}

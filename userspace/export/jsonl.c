@@ -247,6 +247,20 @@ cJSON *agt_span_to_json(const struct agt_span *sp, const struct agt_export_ctx *
 		cJSON *cot = obj(o, "cot"), *g = obj(o, "gen_ai");
 
 		cJSON_AddNumberToObject(cot, "steps", sp->cot.steps);
+		cJSON_AddNumberToObject(cot, "depth", sp->cot.steps + sp->cot.tool_calls);
+		if (sp->cot.sequence) {
+			cJSON *seq = cJSON_AddArrayToObject(cot, "sequence");
+			const char *q = sp->cot.sequence;
+
+			while (*q) {
+				size_t n = strcspn(q, "|");
+				char *one = strndup(q, n);
+
+				cJSON_AddItemToArray(seq, cJSON_CreateString(one ? one : ""));
+				free(one);
+				q += n + (q[n] == '|');
+			}
+		}
 		cJSON_AddNumberToObject(cot, "tool_calls", sp->cot.tool_calls);
 		if (sp->cot.final_answer)
 			add_redacted(cot, "final_answer", sp->cot.final_answer);

@@ -34,6 +34,8 @@ struct conv {
 	char model[128];
 	const char *provider;
 	char *final_answer;
+	char *sequence; /* the steps and tool calls, in order, as "name|name|..." */
+	int nseq;
 	struct pending pending[MAX_PENDING];
 	int npending;
 	const struct agt_proc *proc;
@@ -81,6 +83,21 @@ static char *capped(const char *s)
 	size_t n = s ? strlen(s) : 0;
 
 	return strndup(s ? s : "", n > TEXT_CAP ? TEXT_CAP : n);
+}
+
+/* Remember a step or tool call of the conversation, in order (at most 64). */
+static void seq_add(struct conv *c, const char *name)
+{
+	size_t old = c->sequence ? strlen(c->sequence) : 0, n = strlen(name);
+	char *s;
+
+	if (c->nseq >= 64 || !(s = realloc(c->sequence, old + n + 2)))
+		return;
+	if (old)
+		s[old++] = '|';
+	memcpy(s + old, name, n + 1);
+	c->sequence = s;
+	c->nseq++;
 }
 
 static void in_conv(struct agt_span *s, const struct conv *c, uint64_t parent)
@@ -261,6 +278,7 @@ static void emit_tool(struct agt_agent *a, struct conv *c, struct pending *pd, u
 	emit_children(a, c->pid, tid, pd->start_ns, s.end_ns, c->trace_id, s.span_id,
 		      c->workflow_id, 0, end);
 	c->tools++;
+	seq_add(c, s.name);
 	a->st.tool_calls++;
 	emit(a, &s);
 	if (res && res->is_error)
@@ -296,11 +314,13 @@ static void conv_end(struct agt_agent *a, struct conv **pp, uint64_t ts, int fin
 	s.cot.input_tokens = c->in_tokens;
 	s.cot.output_tokens = c->out_tokens;
 	s.cot.final_answer = c->final_answer;
+	s.cot.sequence = c->sequence;
 	s.cot.model = c->model;
 	s.cot.provider = c->provider;
 	emit(a, &s);
 	*pp = c->next;
 	free(c->final_answer);
+	free(c->sequence);
 	free(c);
 	a->nconvs--;
 }
@@ -367,6 +387,7 @@ void agt_agent_step(struct agt_agent *a, const struct agt_proc *proc, struct agt
 	}
 	in_conv(step, c, c->root_id);
 	c->steps++;
+	seq_add(c, step->name);
 	c->last_ns = step->end_ns;
 	if (l->resp_model[0] || l->req_model[0])
 		snprintf(c->model, sizeof(c->model), "%s",
@@ -603,6 +624,7 @@ void agt_agent_free(struct agt_agent *a)
 		for (int i = 0; i < c->npending; i++)
 			free(c->pending[i].args);
 		free(c->final_answer);
+		free(c->sequence);
 		free(c);
 	}
 	while (a->children) {

@@ -77,6 +77,7 @@ struct agt_span {
 		int steps, tool_calls;
 		int64_t input_tokens, output_tokens;
 		const char *final_answer, *model, *provider;
+		const char *sequence; /* step and tool names in order, '|'-separated */
 	} cot;
 	struct {
 		const char *command_line, *executable;

@@ -27,6 +27,8 @@ enum agt_event_kind {
 enum agt_dir { AGT_DIR_EGRESS = 0, AGT_DIR_INGRESS = 1 };
 /* TLS plaintext, TCP socket, or local IPC (pipes and UNIX stream sockets: MCP over stdio). */
 enum agt_source { AGT_SRC_TLS = 0, AGT_SRC_TCP = 1, AGT_SRC_IPC = 2 };
+/* An unsampled session's HTTP error response: only its status line, so errors are always seen. */
+#define AGT_DATA_META_ONLY 1
 /* Attach cookie of the TLS programs: probe id in the low 16 bits, then these flags. */
 #define AGT_TLS_COOKIE_READ (1u << 16)	/* SSL_read*: ingress */
 #define AGT_TLS_COOKIE_EX (1u << 17)	/* *_ex: length through the 4th argument */
@@ -60,6 +62,34 @@ enum agt_kdrop {
 	AGT_KDROP_MAX = 7,
 };
 
+/* Sampling, per event source: what the kernel keeps before anything is copied. The decision is
+ * made once per session (process): every event of a sampled session is kept, so traces stay
+ * whole. Changed at run time through the pinned map (agtrace sample set). */
+enum agt_sample_source {
+	AGT_SS_FUNC = 0,   /* function probes and USDT markers of probe specs */
+	AGT_SS_TLS = 1,	   /* TLS payloads */
+	AGT_SS_SOCK = 2,   /* TCP and IPC payloads */
+	AGT_SS_PROC = 3,   /* fork/exec of followed processes (exits are always kept) */
+	AGT_SS_PYTHON = 4, /* python:audit events */
+	AGT_SS_MAX = 5,
+};
+#define AGT_SAMPLE_ONE 1000000 /* ratio_ppm of "keep everything" */
+
+struct agt_sample_cfg {
+	__u32 ratio_ppm;  /* sessions kept, per million */
+	__u32 rate;	  /* events per second at most (token bucket); 0: no limit */
+	__u32 burst;	  /* bucket size; 0: one second's worth */
+	__u32 byte_cap;	  /* payload bytes copied per call at most; 0: the loader's default */
+	__u64 generation; /* bumped on every change, so the tracer can report it */
+};
+
+/* Drops by source: index source * AGT_SDROP_REASONS + reason. */
+enum agt_sample_drop {
+	AGT_SAMPLE_UNSAMPLED = 0, /* session not sampled */
+	AGT_SAMPLE_RATE = 1,	  /* over the token bucket */
+	AGT_SAMPLE_REASONS = 2,
+};
+
 /* Per-probe configuration, value of the probe_cfg array map, indexed by the attach cookie. */
 struct agt_probe_cfg {
 	__u8 arg_kind[AGT_MAX_ARGS];
@@ -67,7 +97,8 @@ struct agt_probe_cfg {
 	__u8 ret_kind;
 	__u8 abi;
 	__u8 valid;
-	__u8 pad[6];
+	__u8 source; /* enum agt_sample_source */
+	__u8 pad[5];
 };
 
 struct agt_event_hdr {
@@ -111,7 +142,8 @@ struct agt_data {
 	__u16 family;	     /* TCP: AF_INET or AF_INET6 of the peer; 0 for TLS */
 	__u8 peer_addr[16];  /* TCP: the peer's address (IPv4 in the first 4 bytes) */
 	__u16 peer_port;     /* TCP: host byte order */
-	__u16 pad[3];
+	__u16 flags;	     /* AGT_DATA_META_ONLY */
+	__u16 pad[2];
 	__u8 data[AGT_DATA_CHUNK];
 };
 

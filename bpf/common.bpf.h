@@ -35,6 +35,114 @@ static __always_inline void agt_submit(void *e)
 	bpf_ringbuf_submit(e, pending >= agt_wake_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
+/* Sampling configuration per source; pinned by the loader (/sys/fs/bpf/agtrace/sampling). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AGT_SS_MAX);
+	__type(key, __u32);
+	__type(value, struct agt_sample_cfg);
+} sampling SEC(".maps");
+
+struct agt_bucket {
+	__u64 tokens_milli; /* thousandths of a token */
+	__u64 last_ns;
+};
+
+/* Token buckets, per source and per CPU: each CPU gets rate / ncpus. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, AGT_SS_MAX);
+	__type(key, __u32);
+	__type(value, struct agt_bucket);
+} buckets SEC(".maps");
+
+/* Sampling drops: source * AGT_SAMPLE_REASONS + reason. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, AGT_SS_MAX *AGT_SAMPLE_REASONS);
+	__type(key, __u32);
+	__type(value, __u64);
+} sample_drops SEC(".maps");
+
+const volatile __u32 agt_ncpus = 1;
+const volatile __u64 agt_sample_salt = 0;
+
+static __always_inline void agt_count_sample_drop(__u32 source, __u32 reason)
+{
+	__u32 k = source * AGT_SAMPLE_REASONS + reason;
+	__u64 *n = bpf_map_lookup_elem(&sample_drops, &k);
+
+	if (n)
+		*n += 1;
+}
+
+/* Is this session (tgid) sampled for source? A hash of the tgid against the ratio: the same
+ * answer for every event of the session, so traces are kept or dropped whole. */
+static __always_inline int agt_session_sampled(__u32 source, __u32 tgid)
+{
+	struct agt_sample_cfg *c = bpf_map_lookup_elem(&sampling, &source);
+	__u64 h;
+
+	if (!c || c->ratio_ppm >= AGT_SAMPLE_ONE)
+		return 1;
+	h = (tgid ^ agt_sample_salt) * 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	return (h % AGT_SAMPLE_ONE) < c->ratio_ppm;
+}
+
+/* Take one token from source's bucket (on this CPU); 0 when empty. */
+static __always_inline int agt_take_token(__u32 source)
+{
+	struct agt_sample_cfg *c = bpf_map_lookup_elem(&sampling, &source);
+	struct agt_bucket *b;
+	__u64 now, rate, cap;
+
+	if (!c || !c->rate)
+		return 1;
+	b = bpf_map_lookup_elem(&buckets, &source);
+	if (!b)
+		return 1;
+	now = bpf_ktime_get_ns();
+	rate = c->rate * 1000ull / (agt_ncpus ? agt_ncpus : 1); /* milli-tokens per second */
+	cap = (c->burst ? c->burst : c->rate) * 1000ull / (agt_ncpus ? agt_ncpus : 1);
+	if (cap < 1000)
+		cap = 1000;
+	if (!b->last_ns) {
+		b->tokens_milli = cap;
+	} else if (now > b->last_ns) {
+		b->tokens_milli += (now - b->last_ns) / 1000 * rate / 1000000;
+		if (b->tokens_milli > cap)
+			b->tokens_milli = cap;
+	}
+	b->last_ns = now;
+	if (b->tokens_milli < 1000)
+		return 0;
+	b->tokens_milli -= 1000;
+	return 1;
+}
+
+/* The whole decision for one event of source from tgid; drops are counted by reason. */
+static __always_inline int agt_sample(__u32 source, __u32 tgid)
+{
+	if (!agt_session_sampled(source, tgid)) {
+		agt_count_sample_drop(source, AGT_SAMPLE_UNSAMPLED);
+		return 0;
+	}
+	if (!agt_take_token(source)) {
+		agt_count_sample_drop(source, AGT_SAMPLE_RATE);
+		return 0;
+	}
+	return 1;
+}
+
+/* The payload cap of source, within the loader's cap. */
+static __always_inline __u64 agt_byte_cap(__u32 source, __u64 dflt)
+{
+	struct agt_sample_cfg *c = bpf_map_lookup_elem(&sampling, &source);
+
+	return c && c->byte_cap && c->byte_cap < dflt ? c->byte_cap : dflt;
+}
+
 static __always_inline void agt_count_drop(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&drops, &reason);

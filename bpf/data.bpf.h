@@ -70,6 +70,26 @@ static __always_inline struct agt_data *agt_data_init(__u32 probe_id, __u64 id, 
 	e->source = source;
 	e->family = 0;
 	e->peer_port = 0;
+	e->flags = 0;
 	return e;
+}
+
+/* Called for a call of an unsampled session: if it reads an HTTP error status line, send that
+ * line alone (metadata only), so errors of unsampled traces still arrive. */
+static __always_inline void agt_error_metadata(struct agt_data *e, __u64 buf, __u64 n)
+{
+	char b[16] = {};
+
+	if (e->dir != AGT_DIR_INGRESS || n < 12 || bpf_probe_read_user(b, 12, (const void *)buf))
+		return;
+	if (b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' || b[4] != '/' ||
+	    (b[9] != '4' && b[9] != '5'))
+		return;
+	e->flags = AGT_DATA_META_ONLY;
+	e->offset = 0;
+	e->len = 12;
+	__builtin_memcpy(e->data, b, 12);
+	if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data) + 12, 0))
+		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
 }
 #endif

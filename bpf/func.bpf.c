@@ -41,15 +41,19 @@ static __always_inline __u64 reg_arg(struct pt_regs *ctx, __u8 abi, int i)
 	}
 }
 
-static __always_inline struct agt_probe_cfg *cfg_for(__u64 cookie)
+/* The probe's configuration, if this event is to be kept: entries pass the whole sampling
+ * decision, returns only the session's (a return follows its entry, whose token it had). */
+static __always_inline struct agt_probe_cfg *cfg_for(__u64 cookie, int entry)
 {
-	__u32 id = (__u32)cookie;
+	__u32 id = (__u32)cookie, tgid = bpf_get_current_pid_tgid() >> 32;
 	struct agt_probe_cfg *cfg = bpf_map_lookup_elem(&probe_cfg, &id);
 
 	if (!cfg || !cfg->valid) {
 		agt_count_drop(AGT_KDROP_NO_CONFIG);
 		return 0;
 	}
+	if (entry ? !agt_sample(cfg->source, tgid) : !agt_session_sampled(cfg->source, tgid))
+		return 0;
 	return cfg;
 }
 
@@ -77,7 +81,7 @@ SEC("uprobe")
 int BPF_KPROBE(func_entry)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	struct agt_probe_cfg *cfg = cfg_for(cookie);
+	struct agt_probe_cfg *cfg = cfg_for(cookie, 1);
 	struct agt_func_entry *e;
 
 	if (!cfg)
@@ -105,7 +109,7 @@ int BPF_KPROBE(func_entry)
 
 static __always_inline int emit_return(__u64 cookie, __u64 ret, __u64 sp)
 {
-	struct agt_probe_cfg *cfg = cfg_for(cookie);
+	struct agt_probe_cfg *cfg = cfg_for(cookie, 0);
 	struct agt_func_return *e;
 
 	if (!cfg)
@@ -138,7 +142,7 @@ SEC("usdt")
 int BPF_USDT(usdt_entry)
 {
 	__u64 cookie = bpf_usdt_cookie(ctx);
-	struct agt_probe_cfg *cfg = cfg_for(cookie);
+	struct agt_probe_cfg *cfg = cfg_for(cookie, 1);
 	struct agt_func_entry *e;
 	int cnt = bpf_usdt_arg_cnt(ctx);
 	long v;

@@ -48,6 +48,8 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	if (ctgid == ptgid || !bpf_map_lookup_elem(&targets, &ptgid))
 		return 0;
 	bpf_map_update_elem(&targets, &ctgid, &two, BPF_ANY);
+	if (!agt_sample(AGT_SS_PROC, ptgid))
+		return 0; /* still followed (its payloads obey their own sampling), not reported */
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
@@ -72,7 +74,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	unsigned long start, end;
 	__u32 n;
 
-	if (!bpf_map_lookup_elem(&targets, &tgid))
+	if (!bpf_map_lookup_elem(&targets, &tgid) || !agt_session_sampled(AGT_SS_PROC, tgid))
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {

@@ -220,9 +220,14 @@ int BPF_PROG(sock_sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if (c.source == AGT_SRC_TCP)
 		fill_peer(e, (struct sock *)c.sk);
-	if (n > sock_call_cap) {
+	if (!agt_sample(AGT_SS_SOCK, pid_tgid >> 32)) {
+		if (!c.iovcnt)
+			agt_error_metadata(e, c.buf, n);
+		return 0;
+	}
+	if (n > agt_byte_cap(AGT_SS_SOCK, sock_call_cap)) {
 		agt_count_drop(AGT_KDROP_TCP_TRUNCATED);
-		n = sock_call_cap;
+		n = agt_byte_cap(AGT_SS_SOCK, sock_call_cap);
 	}
 	if (!c.iovcnt) {
 		agt_emit_bytes(e, c.buf, n, 0, AGT_KDROP_TLS_READ);

@@ -79,9 +79,13 @@ int BPF_KPROBE(tls_return)
 	bpf_map_delete_elem(&tls_calls, &id);
 	if (!e)
 		return 0;
-	if (n > tls_call_cap) {
+	if (!agt_sample(AGT_SS_TLS, id >> 32)) {
+		agt_error_metadata(e, buf, n);
+		return 0;
+	}
+	if (n > agt_byte_cap(AGT_SS_TLS, tls_call_cap)) {
 		agt_count_drop(AGT_KDROP_TLS_TRUNCATED);
-		n = tls_call_cap;
+		n = agt_byte_cap(AGT_SS_TLS, tls_call_cap);
 	}
 	agt_emit_bytes(e, buf, n, 0, AGT_KDROP_TLS_READ);
 	return 0;

@@ -1,6 +1,7 @@
 /* agtrace: zero-instrumentation tracer for AI-agent runtimes. A table of subcommands. */
 #include "core/log.h"
 #include "core/preflight.h"
+#include "core/sampling.h"
 #include "core/spec.h"
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@ static const struct cmd {
     {"check", cmd_check, "preflight: can agtrace run on this kernel with these privileges?"},
     {"attach", cmd_attach, "trace running processes by PID and print their spans"},
     {"probes", cmd_probes, "list the shipped probe specs, or check a spec file"},
+    {"sample", cmd_sample, "show or change the kernel-side sampling of a running agtrace"},
 };
 
 static void usage(FILE *f)
@@ -54,6 +56,7 @@ int main(int argc, char **argv)
 	for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++)
 		if (!strcmp(argv[i], cmds[c].name))
 			return cmds[c].fn(argc - i, argv + i);
-	agt_err("unknown command \"%s\"; the commands are check, attach and probes", argv[i]);
+	agt_err("unknown command \"%s\"; the commands are check, attach, probes and sample",
+		argv[i]);
 	return AGT_EXIT_USAGE;
 }

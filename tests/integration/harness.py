@@ -39,10 +39,10 @@ class Target:
         assert line is not None, "target exited"
         return line.rstrip("\n")
 
-    def call(self, cmd):
+    def call(self, cmd, timeout=10):
         self.p.stdin.write(cmd + "\n")
         self.p.stdin.flush()
-        return self.read()
+        return self.read(timeout)
 
     def send(self, cmd):
         self.p.stdin.write(cmd + "\n")

@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "core/pipeline.h"
 #include "core/redact.h"
+#include "core/sampling.h"
 #include "protocols/jsonrpc.h"
 #include "trace/agent.h"
 #include "core/preflight.h"
@@ -42,6 +43,8 @@ struct attach_opts {
 	long max_message;  /* bytes of one TLS call / HTTP message captured at most */
 	int tcp;	   /* capture plaintext HTTP over TCP: -1 auto (on without probes given) */
 	long idle_timeout; /* seconds without activity before a conversation is closed */
+	const char *sample[16]; /* --sample specs */
+	int nsample;
 };
 
 struct attach_run {
@@ -53,7 +56,9 @@ struct attach_run {
 	struct func_bpf *func;
 	struct proc_bpf *proc;
 	struct tls_bpf *tls;
-	struct sock_bpf *sock; /* NULL without TCP capture */
+	struct sock_bpf *sock;			       /* NULL without TCP capture */
+	struct agt_sample_cfg sample_seen[AGT_SS_MAX]; /* the sampling last reported */
+	int pinned;
 	struct bpf_link **links;
 	int nlinks;
 	int *proc_nlinks; /* links per target, for the attach message */
@@ -100,6 +105,10 @@ static void attach_usage(FILE *f)
 	    "                           default when no --probes/--uprobe is given\n"
 	    "  --idle-timeout SECONDS   a conversation with no activity for this long is closed,\n"
 	    "                           its open tool calls as unfinished (default 300)\n"
+	    "  --sample SOURCE=RATIO[,rate=N][,burst=N][,bytes=N]\n"
+	    "                           kernel-side sampling per source (func, tls, sock, proc,\n"
+	    "                           python): sessions kept, events/s, payload bytes; change\n"
+	    "                           it while running with `agtrace sample set`\n"
 	    "  -v, --verbose            debug output, including libbpf's own log\n"
 	    "\n"
 	    "Examples:\n"
@@ -131,7 +140,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_REDACT,
 		OPT_TCP,
 		OPT_NOTCP,
-		OPT_IDLE
+		OPT_IDLE,
+		OPT_SAMPLE
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -147,6 +157,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"tcp", no_argument, NULL, OPT_TCP},
 	    {"no-tcp", no_argument, NULL, OPT_NOTCP},
 	    {"idle-timeout", required_argument, NULL, OPT_IDLE},
+	    {"sample", required_argument, NULL, OPT_SAMPLE},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -231,6 +242,21 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 				    optarg);
 			o->idle_timeout = v;
 			break;
+		case OPT_SAMPLE: {
+			struct agt_sample_cfg c = {0};
+			int src = -1;
+			char err[256];
+
+			if (agt_sample_parse(optarg, &src, &c, err, sizeof(err))) {
+				agt_err("%s; see `agtrace sample --help`", err);
+				return AGT_EXIT_USAGE;
+			}
+			if (o->nsample == 16)
+				return usage_error(
+				    "too many --sample options (at most 16), at \"%s\"", optarg);
+			o->sample[o->nsample++] = optarg;
+			break;
+		}
 		case OPT_TCP: o->tcp = 1; break;
 		case OPT_NOTCP: o->tcp = 0; break;
 		case 'v': agt_log_set_level(AGT_LOG_DEBUG); break;
@@ -383,7 +409,11 @@ static int add_link(struct attach_run *r, struct bpf_link *l, int target, const 
 static int write_cfg(struct attach_run *r, const struct agt_probe_info *pi)
 {
 	struct agt_probe_cfg cfg = {
-	    .nargs = pi->ps->nargs, .ret_kind = pi->ps->ret.kind, .abi = pi->ps->abi, .valid = 1};
+	    .nargs = pi->ps->nargs,
+	    .ret_kind = pi->ps->ret.kind,
+	    .abi = pi->ps->abi,
+	    .valid = 1,
+	    .source = pi->ps->handler == AGT_HANDLER_PY_AUDIT ? AGT_SS_PYTHON : AGT_SS_FUNC};
 	uint32_t key = pi->id;
 
 	for (int i = 0; i < pi->ps->nargs; i++)
@@ -563,10 +593,60 @@ static int attach_spec(struct attach_run *r, int t, const struct agt_spec *spec,
 	return rc;
 }
 
+/* Sampling starts at "keep everything", then the --sample options; the map is pinned so
+ * `agtrace sample set` can change it while this runs. */
+static int init_sampling(struct attach_run *r)
+{
+	char err[256];
+
+	for (uint32_t k = 0; k < AGT_SS_MAX; k++) {
+		r->sample_seen[k] = (struct agt_sample_cfg){.ratio_ppm = AGT_SAMPLE_ONE};
+		for (int i = 0; i < r->o.nsample; i++) {
+			int src = -1;
+			struct agt_sample_cfg probe = {0};
+
+			agt_sample_parse(r->o.sample[i], &src, &probe, NULL, 0);
+			if (src == (int)k)
+				agt_sample_parse(r->o.sample[i], &src, &r->sample_seen[k], NULL, 0);
+		}
+		if (bpf_map__update_elem(r->func->maps.sampling, &k, sizeof(k), &r->sample_seen[k],
+					 sizeof(r->sample_seen[k]), 0)) {
+			agt_err("cannot write the sampling map: %s", strerror(errno));
+			return AGT_EXIT_USAGE;
+		}
+	}
+	if (agt_sample_pin(bpf_map__fd(r->func->maps.sampling), err, sizeof(err)))
+		agt_warn("%s; sampling stays as started", err);
+	else
+		r->pinned = 1;
+	return 0;
+}
+
+/* Report sampling changed from outside (agtrace sample set) as state_change events. */
+static void watch_sampling(struct attach_run *r)
+{
+	for (uint32_t k = 0; k < AGT_SS_MAX; k++) {
+		struct agt_sample_cfg c;
+		char msg[160];
+
+		if (bpf_map__lookup_elem(r->func->maps.sampling, &k, sizeof(k), &c, sizeof(c), 0) ||
+		    c.generation == r->sample_seen[k].generation)
+			continue;
+		r->sample_seen[k] = c;
+		agt_sample_describe((int)k, &c, msg, sizeof(msg));
+		for (int t = 0; t < r->pl.nprocs; t++)
+			if (!r->pl.procs[t].gone)
+				agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(),
+						   "sampling", msg, 0, 0);
+		agt_info("sampling changed: %s", msg);
+	}
+}
+
 /* Every object after the first uses the first one's ring buffer, drop table and target table. */
 static int share_maps(struct attach_run *r, struct bpf_object *obj)
 {
-	static const char *const shared[] = {"events", "drops", "targets"};
+	static const char *const shared[] = {"events",	 "drops",   "targets",
+					     "sampling", "buckets", "sample_drops"};
 
 	for (size_t i = 0; i < AGT_ARRAY_SIZE(shared); i++) {
 		struct bpf_map *m = bpf_object__find_map_by_name(obj, shared[i]);
@@ -598,8 +678,28 @@ static int load_bpf(struct attach_run *r)
 		agt_err("cannot open the BPF objects: %s", strerror(errno));
 		return AGT_EXIT_USAGE;
 	}
+	/* What sampling needs to know before load: CPUs (the token buckets are per CPU) and a
+	 * salt for the session hash. */
+	{
+		uint32_t ncpu = (uint32_t)libbpf_num_possible_cpus();
+		struct agt_rng rng;
+		uint64_t salt;
+
+		agt_rng_init(&rng);
+		salt = agt_rng_next(&rng);
+		r->func->rodata->agt_ncpus = r->proc->rodata->agt_ncpus =
+		    r->tls->rodata->agt_ncpus = ncpu;
+		r->func->rodata->agt_sample_salt = r->proc->rodata->agt_sample_salt =
+		    r->tls->rodata->agt_sample_salt = salt;
+		if (r->sock) {
+			r->sock->rodata->agt_ncpus = ncpu;
+			r->sock->rodata->agt_sample_salt = salt;
+		}
+	}
 	if ((err = func_bpf__load(r->func)))
 		return load_failed("function probes", err);
+	if ((err = init_sampling(r)))
+		return err;
 	if (share_maps(r, r->proc->obj) || (err = proc_bpf__load(r->proc)))
 		return load_failed("process tracepoint", err ? err : errno);
 	r->tls->rodata->tls_call_cap = r->o.max_message;
@@ -630,16 +730,16 @@ static int load_bpf(struct attach_run *r)
 	return 0;
 }
 
-static void kernel_drops(struct attach_run *r, uint64_t out[AGT_KDROP_MAX])
+/* Sums of the first n entries of a per-CPU u64 array map (counters). */
+static void percpu_sums(const struct bpf_map *map, uint32_t n, uint64_t *out)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	uint64_t *vals = calloc(ncpu > 0 ? ncpu : 1, sizeof(uint64_t));
 
-	for (uint32_t k = 0; k < AGT_KDROP_MAX; k++) {
+	for (uint32_t k = 0; k < n; k++) {
 		out[k] = 0;
-		if (!vals || !r->func ||
-		    bpf_map__lookup_elem(r->func->maps.drops, &k, sizeof(k), vals,
-					 ncpu * sizeof(uint64_t), 0))
+		if (!vals || !map ||
+		    bpf_map__lookup_elem(map, &k, sizeof(k), vals, ncpu * sizeof(uint64_t), 0))
 			continue;
 		for (int c = 0; c < ncpu; c++)
 			out[k] += vals[c];
@@ -650,13 +750,17 @@ static void kernel_drops(struct attach_run *r, uint64_t out[AGT_KDROP_MAX])
 static void print_summary(struct attach_run *r)
 {
 	const struct agt_nest_stats *ns = agt_nest_stats(r->pl.nest);
-	uint64_t kd[AGT_KDROP_MAX], total;
-	char buf[1024];
+	uint64_t kd[AGT_KDROP_MAX], sd[AGT_SS_MAX * AGT_SAMPLE_REASONS], total, total_sampling = 0;
+	char buf[4096];
 	size_t used;
 
-	kernel_drops(r, kd);
-	total = ns->depth_exceeded + ns->return_without_entry + ns->thread_table_full +
-		agt_agent_stats(r->pl.agent)->convs_evicted +
+	percpu_sums(r->func ? r->func->maps.drops : NULL, AGT_KDROP_MAX, kd);
+	percpu_sums(r->func ? r->func->maps.sample_drops : NULL, AGT_SS_MAX * AGT_SAMPLE_REASONS,
+		    sd);
+	for (int i = 0; i < AGT_SS_MAX * AGT_SAMPLE_REASONS; i++)
+		total_sampling += sd[i];
+	total = total_sampling + ns->depth_exceeded + ns->return_without_entry +
+		ns->thread_table_full + agt_agent_stats(r->pl.agent)->convs_evicted +
 		agt_agent_stats(r->pl.agent)->children_dropped;
 	for (int i = 0; i < AGT_JDROP_MAX; i++)
 		total += agt_jsonrpc_drops(r->pl.rpc)[i];
@@ -685,6 +789,14 @@ static void print_summary(struct attach_run *r)
 		REASON(agt_sdrop_names[i], agt_streams_drops(r->pl.streams)[i]);
 	for (int i = 0; i < AGT_JDROP_MAX; i++)
 		REASON(agt_jdrop_names[i], agt_jsonrpc_drops(r->pl.rpc)[i]);
+	for (int s = 0; s < AGT_SS_MAX; s++) {
+		char name[48];
+
+		snprintf(name, sizeof(name), "sampled_out_%s", agt_sample_source_names[s]);
+		REASON(name, sd[s * AGT_SAMPLE_REASONS + AGT_SAMPLE_UNSAMPLED]);
+		snprintf(name, sizeof(name), "rate_limited_%s", agt_sample_source_names[s]);
+		REASON(name, sd[s * AGT_SAMPLE_REASONS + AGT_SAMPLE_RATE]);
+	}
 	REASON("conversations_evicted", agt_agent_stats(r->pl.agent)->convs_evicted);
 	REASON("conversations_idle_closed", agt_agent_stats(r->pl.agent)->convs_idle);
 	REASON("tool_events_over_cap", agt_agent_stats(r->pl.agent)->events_over_cap);
@@ -754,6 +866,7 @@ static int event_loop(struct attach_run *r)
 			break;
 		if (agt_mono_ns() >= next_expire) {
 			next_expire = agt_mono_ns() + 1000000000ull;
+			watch_sampling(r);
 			agt_agent_expire(r->pl.agent, agt_mono_ns(),
 					 r->o.idle_timeout * 1000000000ull);
 		}
@@ -887,6 +1000,8 @@ int cmd_attach(int argc, char **argv)
 	print_summary(r);
 	rc = 0;
 cleanup:
+	if (r->pinned)
+		agt_sample_unpin();
 	ring_buffer__free(r->rb);
 	for (int i = 0; i < r->nlinks; i++)
 		bpf_link__destroy(r->links[i]);

@@ -218,7 +218,9 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			p->udrops[AGT_UDROP_UNKNOWN_PID]++;
 			return 0;
 		}
-		if (e->source == AGT_SRC_IPC)
+		if (e->flags & AGT_DATA_META_ONLY)
+			agt_meta_error_emit(p, proc, e);
+		else if (e->source == AGT_SRC_IPC)
 			agt_jsonrpc_feed(p->rpc, proc, e);
 		else
 			agt_streams_feed(p->streams, proc, e);

@@ -138,3 +138,26 @@ void agt_mcp_emit(struct agt_pipeline *p, const struct agt_proc *proc, const str
 	p->emitted++;
 	p->sink->span(p->sink, &s);
 }
+
+void agt_meta_error_emit(struct agt_pipeline *p, const struct agt_proc *proc,
+			 const struct agt_data *e)
+{
+	struct agt_span s;
+	char status[4] = {0};
+
+	memcpy(status, e->data + 9, e->len >= 12 ? 3 : 0);
+	memset(&s, 0, sizeof(s));
+	s.kind = AGT_SPAN_ERROR;
+	s.trace_type = "error";
+	s.status = AGT_STATUS_ERROR;
+	s.proc = proc;
+	s.pid = e->h.pid;
+	s.tid = e->h.tid;
+	s.start_ns = s.end_ns = e->h.ts_ns;
+	agt_nest_new_ids(p->nest, &s);
+	snprintf(s.name, sizeof(s.name), "error http %s", status);
+	snprintf(s.message, sizeof(s.message),
+		 "HTTP status %s in a session sampling left out: metadata only", status);
+	p->emitted++;
+	p->sink->span(p->sink, &s);
+}

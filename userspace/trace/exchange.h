@@ -10,6 +10,9 @@ void agt_exchange_emit(struct agt_pipeline *p, const struct agt_proc *proc,
 		       struct agt_http_msg *req, struct agt_http_msg *resp);
 /* An MCP tools/call (JSON-RPC over stdio) becomes a tool_call span, below the tool call that
  * was running when it was made, if any. */
+/* An HTTP error status line from an unsampled session: an error span, metadata only. */
+void agt_meta_error_emit(struct agt_pipeline *p, const struct agt_proc *proc,
+			 const struct agt_data *e);
 struct agt_mcp_call;
 void agt_mcp_emit(struct agt_pipeline *p, const struct agt_proc *proc,
 		  const struct agt_mcp_call *c);

@@ -1,0 +1,110 @@
+"""Kernel-side sampling: ratios decided once per session (process) so traces are kept or
+dropped whole, token buckets, run-time changes through the pinned map, and errors of
+unsampled sessions still seen."""
+import collections
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from harness import AGTRACE, ROOT, Target, Tracer
+from test_llm import PY, SERVER, plain_server  # noqa: F401  (module fixture)
+
+FORKER = os.path.join(ROOT, "tests", "targets", "forker.py")
+
+
+def steps_by_model(tr):
+    return collections.Counter(r["gen_ai"]["request"]["model"] for r in tr.records
+                               if r["trace_type"] == "reasoning_step")
+
+
+def run_forker(port, sample, cmd, timeout=120):
+    t = Target([PY, FORKER])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"] + [a for s in sample for a in ("--sample", s)])
+        assert t.call(f"{cmd} {port}", timeout=timeout).startswith("done")
+        t.quit()
+        assert tr.finish(timeout=timeout) == 0
+    finally:
+        t.kill()
+    return tr
+
+
+def drops(tr, name):
+    return int(tr.summary().split(f"{name}=")[1].split()[0].rstrip(")"))
+
+
+def test_ratio_one_keeps_every_session(plain_server):  # noqa: F811
+    tr = run_forker(plain_server, [], "fork 20")
+    assert steps_by_model(tr) == {f"m-{i}": 2 for i in range(20)}
+    assert drops(tr, "sampled_out_sock") == 0
+
+
+def test_ratio_zero_keeps_no_payload(plain_server):  # noqa: F811
+    tr = run_forker(plain_server, ["sock=0"], "fork 10")
+    assert steps_by_model(tr) == {}
+    assert drops(tr, "sampled_out_sock") >= 10 * 4  # two requests and two responses each, at least
+
+
+def test_quarter_ratio_keeps_whole_sessions_within_bounds(plain_server):  # noqa: F811
+    n = 400
+    tr = run_forker(plain_server, ["sock=0.25"], f"fork {n}", timeout=300)
+    kept = steps_by_model(tr)
+    # Whole traces: a session's two steps are kept together or not at all.
+    assert set(kept.values()) <= {2}
+    # Binomial(400, 0.25): mean 100, sd 8.7; 4.5 sd either side.
+    assert 61 <= len(kept) <= 139, len(kept)
+    assert drops(tr, "sampled_out_sock") > 0
+
+
+def test_token_bucket_caps_events_per_second(plain_server):  # noqa: F811
+    t0 = time.time()
+    tr = run_forker(plain_server, ["sock=1,rate=10,burst=10"], "burst 200")
+    elapsed = time.time() - t0
+    limited = drops(tr, "rate_limited_sock")
+    assert limited > 0
+    # Each kept exchange needs at least two events (request, response); the buckets allow the
+    # burst plus the rate over the run.
+    assert len(steps_by_model(tr)) <= (10 + 10 * elapsed) / 2 + 1
+
+
+def test_sample_set_on_a_running_tracer_and_errors_still_seen(plain_server):  # noqa: F811
+    t = Target([PY, os.path.join(ROOT, "tests", "targets", "llm_client.py"), str(plain_server),
+                "--plain"])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"])
+        show = subprocess.run([AGTRACE, "sample", "show"], capture_output=True, text=True)
+        assert show.returncode == 0
+        assert "sock   ratio 1  rate unlimited  payload bytes default" in show.stdout
+        body = json.dumps({"model": "before", "messages": []})
+        t.call(f"call a POST /v1/chat/completions {body}")
+        r = subprocess.run([AGTRACE, "sample", "set", "sock=0"], capture_output=True, text=True)
+        assert r.stdout == "set: sock   ratio 0  rate unlimited  payload bytes default\n"
+        tr.wait_for("sampling changed")
+        t.call("call a POST /v1/chat/completions " + json.dumps({"model": "after", "messages": []}))
+        t.call("call a POST /v1/chat/completions " + json.dumps({"model": "bad-model", "messages": []}))
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert list(steps_by_model(tr)) == ["before"]
+    (change,) = tr.events("sampling")
+    assert change["message"] == "sock   ratio 0  rate unlimited  payload bytes default"
+    (err,) = [r for r in tr.records if r["trace_type"] == "error"]
+    assert err["name"] == "error http 404"
+    assert err["status"] == "error"
+    # Pinned while it ran, gone after.
+    assert not os.path.exists("/sys/fs/bpf/agtrace/sampling")
+
+
+def test_sample_errors():
+    r = subprocess.run([AGTRACE, "sample", "show"], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.startswith("agtrace: error: no running agtrace to sample: "
+                               "/sys/fs/bpf/agtrace/sampling is not there")
+    r = subprocess.run([AGTRACE, "attach", "-p", "1", "--sample", "tls=2"], capture_output=True,
+                       text=True)
+    assert r.returncode == 2
+    assert r.stderr == ("agtrace: error: sampling ratio for tls must be a number from 0 to 1, got "
+                        "\"2\"; see `agtrace sample --help`\n")

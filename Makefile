@@ -93,7 +93,11 @@ fuzz: $(OUT)/fuzz/fuzz_decode $(OUT)/fuzz/seeds
 
 test: unit fuzz-smoke integration
 
-bench: agtrace $(TARGET_BINS)
+$(OUT)/bench/bench_pipeline: tests/bench/bench_pipeline.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+bench: agtrace $(TARGET_BINS) $(OUT)/bench/bench_pipeline
 	/usr/bin/python3 tests/bench/bench_uprobe.py
 
 demo: agtrace $(TARGET_BINS)

@@ -146,6 +146,7 @@ def ollama(req):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out apart: no 40 ms delayed-ACK stall
 
     def log_message(self, *a):
         pass

@@ -108,3 +108,29 @@ def test_sample_errors():
     assert r.returncode == 2
     assert r.stderr == ("agtrace: error: sampling ratio for tls must be a number from 0 to 1, got "
                         "\"2\"; see `agtrace sample --help`\n")
+
+
+def test_adaptive_controller_lowers_ratios_over_budget(plain_server):  # noqa: F811
+    tr = run_forker(plain_server, ["sock=1"], "fork 150", timeout=300)  # no budget: all kept
+    full = len(steps_by_model(tr))
+    assert full == 150
+    t = Target([PY, FORKER])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl", "--event-budget", "20"])
+        assert t.call(f"fork 150 {plain_server}", timeout=300) == "done"
+        t.quit()
+        assert tr.finish(timeout=60) == 0
+    finally:
+        t.kill()
+    changes = tr.events("sampling")
+    assert changes, tr.err_lines
+    first = changes[0]["message"]
+    assert first.startswith("func   ratio 0.5 ") or first.startswith("tls    ratio 0.5 ") or \
+        first.startswith("sock   ratio 0.5 ")
+    assert "(adaptive: " in first and "budget 20" in first
+    sock = [c["message"] for c in changes if c["message"].startswith("sock ")]
+    assert sock[0].startswith("sock   ratio 0.5 ")
+    kept = steps_by_model(tr)
+    assert set(kept.values()) <= {2}  # still whole sessions
+    assert len(kept) < 150
+    assert drops(tr, "sampled_out_sock") > 0

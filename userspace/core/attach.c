@@ -45,6 +45,7 @@ struct attach_opts {
 	long idle_timeout; /* seconds without activity before a conversation is closed */
 	const char *sample[16]; /* --sample specs */
 	int nsample;
+	long event_budget; /* events per second the adaptive controller aims under; 0: off */
 };
 
 struct attach_run {
@@ -58,6 +59,8 @@ struct attach_run {
 	struct tls_bpf *tls;
 	struct sock_bpf *sock;			       /* NULL without TCP capture */
 	struct agt_sample_cfg sample_seen[AGT_SS_MAX]; /* the sampling last reported */
+	uint32_t sample_max[AGT_SS_MAX];	       /* ratios as configured: the ceiling */
+	uint64_t last_records, last_ringbuf_full;
 	int pinned;
 	struct bpf_link **links;
 	int nlinks;
@@ -109,6 +112,10 @@ static void attach_usage(FILE *f)
 	    "                           kernel-side sampling per source (func, tls, sock, proc,\n"
 	    "                           python): sessions kept, events/s, payload bytes; change\n"
 	    "                           it while running with `agtrace sample set`\n"
+	    "  --event-budget N         adapt the sampling ratios (halve, or double back up to "
+	    "the\n"
+	    "                           configured ones) to stay under N events per second and\n"
+	    "                           keep the ring buffer from overflowing\n"
 	    "  -v, --verbose            debug output, including libbpf's own log\n"
 	    "\n"
 	    "Examples:\n"
@@ -141,7 +148,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_TCP,
 		OPT_NOTCP,
 		OPT_IDLE,
-		OPT_SAMPLE
+		OPT_SAMPLE,
+		OPT_BUDGET
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -158,6 +166,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"no-tcp", no_argument, NULL, OPT_NOTCP},
 	    {"idle-timeout", required_argument, NULL, OPT_IDLE},
 	    {"sample", required_argument, NULL, OPT_SAMPLE},
+	    {"event-budget", required_argument, NULL, OPT_BUDGET},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -257,6 +266,14 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 			o->sample[o->nsample++] = optarg;
 			break;
 		}
+		case OPT_BUDGET:
+			if (agt_parse_long(optarg, 1, 100000000, &v))
+				return usage_error(
+				    "--event-budget needs events per second, a whole "
+				    "number from 1, got \"%s\"",
+				    optarg);
+			o->event_budget = v;
+			break;
 		case OPT_TCP: o->tcp = 1; break;
 		case OPT_NOTCP: o->tcp = 0; break;
 		case 'v': agt_log_set_level(AGT_LOG_DEBUG); break;
@@ -609,6 +626,7 @@ static int init_sampling(struct attach_run *r)
 			if (src == (int)k)
 				agt_sample_parse(r->o.sample[i], &src, &r->sample_seen[k], NULL, 0);
 		}
+		r->sample_max[k] = r->sample_seen[k].ratio_ppm;
 		if (bpf_map__update_elem(r->func->maps.sampling, &k, sizeof(k), &r->sample_seen[k],
 					 sizeof(r->sample_seen[k]), 0)) {
 			agt_err("cannot write the sampling map: %s", strerror(errno));
@@ -634,6 +652,54 @@ static void watch_sampling(struct attach_run *r)
 			continue;
 		r->sample_seen[k] = c;
 		agt_sample_describe((int)k, &c, msg, sizeof(msg));
+		for (int t = 0; t < r->pl.nprocs; t++)
+			if (!r->pl.procs[t].gone)
+				agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(),
+						   "sampling", msg, 0, 0);
+		agt_info("sampling changed: %s", msg);
+	}
+}
+
+static void percpu_sums(const struct bpf_map *map, uint32_t n, uint64_t *out);
+
+/* The adaptive controller, once a second: over the event budget, or the ring buffer dropped
+ * events, halves the payload sources' ratios (down to 0.1%); well under it, doubles them back
+ * up to what was configured. Each change is a state_change saying why. */
+static void adapt_sampling(struct attach_run *r)
+{
+	static const int payload[] = {AGT_SS_FUNC, AGT_SS_TLS, AGT_SS_SOCK, AGT_SS_PYTHON};
+	uint64_t kd[AGT_KDROP_MAX], rate = r->pl.records - r->last_records;
+	int over, under;
+
+	percpu_sums(r->func->maps.drops, AGT_KDROP_MAX, kd);
+	over =
+	    rate > (uint64_t)r->o.event_budget || kd[AGT_KDROP_RINGBUF_FULL] > r->last_ringbuf_full;
+	under = rate < (uint64_t)r->o.event_budget / 4;
+	r->last_records = r->pl.records;
+	r->last_ringbuf_full = kd[AGT_KDROP_RINGBUF_FULL];
+	for (size_t i = 0; i < AGT_ARRAY_SIZE(payload); i++) {
+		uint32_t k = payload[i];
+		struct agt_sample_cfg c = r->sample_seen[k];
+		uint32_t want = c.ratio_ppm;
+		char msg[256], desc[160];
+
+		if (over && c.ratio_ppm > 1000)
+			want = c.ratio_ppm / 2 > 1000 ? c.ratio_ppm / 2 : 1000;
+		else if (under && c.ratio_ppm < r->sample_max[k])
+			want =
+			    c.ratio_ppm * 2 < r->sample_max[k] ? c.ratio_ppm * 2 : r->sample_max[k];
+		if (want == c.ratio_ppm)
+			continue;
+		c.ratio_ppm = want;
+		c.generation++;
+		if (bpf_map__update_elem(r->func->maps.sampling, &k, sizeof(k), &c, sizeof(c), 0))
+			continue;
+		r->sample_seen[k] = c; /* reported here, not again by watch_sampling */
+		agt_sample_describe((int)k, &c, desc, sizeof(desc));
+		snprintf(msg, sizeof(msg), "%s (adaptive: %llu events/s, budget %ld%s)", desc,
+			 (unsigned long long)rate, r->o.event_budget,
+			 kd[AGT_KDROP_RINGBUF_FULL] > r->last_ringbuf_full ? ", ring buffer full"
+									   : "");
 		for (int t = 0; t < r->pl.nprocs; t++)
 			if (!r->pl.procs[t].gone)
 				agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(),
@@ -867,6 +933,8 @@ static int event_loop(struct attach_run *r)
 		if (agt_mono_ns() >= next_expire) {
 			next_expire = agt_mono_ns() + 1000000000ull;
 			watch_sampling(r);
+			if (r->o.event_budget)
+				adapt_sampling(r);
 			agt_agent_expire(r->pl.agent, agt_mono_ns(),
 					 r->o.idle_timeout * 1000000000ull);
 		}

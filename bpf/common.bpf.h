@@ -76,18 +76,51 @@ static __always_inline void agt_count_sample_drop(__u32 source, __u32 reason)
 		*n += 1;
 }
 
-/* Is this session (tgid) sampled for source? A hash of the tgid against the ratio: the same
- * answer for every event of the session, so traces are kept or dropped whole. */
+/* (source << 32 | tgid) -> the session's decision (1 kept, 2 not), made at its first event
+ * and kept when the ratio changes later, so a trace is never cut in two. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u8);
+} session_decisions SEC(".maps");
+
+/* Is this session (tgid) sampled for source? Decided once, from a hash of the tgid against the
+ * ratio, and remembered: later changes of the ratio apply to new sessions. Ratios 0 and 1 are
+ * absolute (nothing / everything from now on). */
 static __always_inline int agt_session_sampled(__u32 source, __u32 tgid)
 {
 	struct agt_sample_cfg *c = bpf_map_lookup_elem(&sampling, &source);
-	__u64 h;
+	__u64 key = (__u64)source << 32 | tgid, h;
+	__u8 *d, v;
 
-	if (!c || c->ratio_ppm >= AGT_SAMPLE_ONE)
+	if (c && c->ratio_ppm == 0)
+		return 0;
+	d = bpf_map_lookup_elem(&session_decisions, &key);
+	if (!c || c->ratio_ppm >= AGT_SAMPLE_ONE) {
+		if (!d) {
+			v = 1;
+			bpf_map_update_elem(&session_decisions, &key, &v, BPF_ANY);
+		}
 		return 1;
+	}
+	if (d)
+		return *d == 1;
 	h = (tgid ^ agt_sample_salt) * 0x9e3779b97f4a7c15ull;
 	h ^= h >> 29;
-	return (h % AGT_SAMPLE_ONE) < c->ratio_ppm;
+	v = (h % AGT_SAMPLE_ONE) < c->ratio_ppm ? 1 : 2;
+	bpf_map_update_elem(&session_decisions, &key, &v, BPF_ANY);
+	return v == 1;
+}
+
+/* A session is over: forget its decisions (a reused pid is a new session). */
+static __always_inline void agt_session_forget(__u32 tgid)
+{
+	for (__u32 s = 0; s < AGT_SS_MAX; s++) {
+		__u64 key = (__u64)s << 32 | tgid;
+
+		bpf_map_delete_elem(&session_decisions, &key);
+	}
 }
 
 /* Take one token from source's bucket (on this CPU); 0 when empty. */

@@ -20,6 +20,8 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 
 	if (!kind)
 		return 0;
+	if (group_dead)
+		agt_session_forget(tgid);
 	if (group_dead && *kind == 2) /* a followed descendant is gone: stop following its tgid */
 		bpf_map_delete_elem(&targets, &tgid);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

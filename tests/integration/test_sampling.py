@@ -4,6 +4,7 @@ unsampled sessions still seen."""
 import collections
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -32,7 +33,8 @@ def run_forker(port, sample, cmd, timeout=120):
 
 
 def drops(tr, name):
-    return int(tr.summary().split(f"{name}=")[1].split()[0].rstrip(")"))
+    """A counter of the summary line, by its whole name."""
+    return int(re.search(rf"[ (]{name}=(\d+)", tr.summary()).group(1))
 
 
 def test_ratio_one_keeps_every_session(plain_server):  # noqa: F811
@@ -134,3 +136,20 @@ def test_adaptive_controller_lowers_ratios_over_budget(plain_server):  # noqa: F
     assert set(kept.values()) <= {2}  # still whole sessions
     assert len(kept) < 150
     assert drops(tr, "sampled_out_sock") > 0
+
+
+def test_drop_counters_account_for_every_call(nested):
+    """50 calls through a token bucket of 5/s: each call is either a span or counted as
+    rate-limited, exactly; the returns of dropped calls are counted as such too (50 stays under
+    the kernel's 64 nested uretprobes, so every return fires)."""
+    from harness import FIXTURES
+    tr = Tracer(["-p", nested.pid, "--probes", os.path.join(FIXTURES, "nested.json"),
+                 "--max-depth", "256", "--sample", "func=1,rate=5,burst=5", "-o", "jsonl"])
+    assert nested.call("recurse 49") == "recurse 49"  # 50 nested calls
+    nested.quit()
+    assert tr.finish() == 0
+    spans = [s for s in tr.spans() if s["name"] == "recurse"]
+    limited = drops(tr, "rate_limited_func")
+    assert limited > 0
+    assert len(spans) + limited == 50
+    assert drops(tr, "return_without_entry") == limited

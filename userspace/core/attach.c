@@ -711,8 +711,9 @@ static void adapt_sampling(struct attach_run *r)
 /* Every object after the first uses the first one's ring buffer, drop table and target table. */
 static int share_maps(struct attach_run *r, struct bpf_object *obj)
 {
-	static const char *const shared[] = {"events",	 "drops",   "targets",
-					     "sampling", "buckets", "sample_drops"};
+	static const char *const shared[] = {"events",		 "drops",   "targets",
+					     "sampling",	 "buckets", "sample_drops",
+					     "session_decisions"};
 
 	for (size_t i = 0; i < AGT_ARRAY_SIZE(shared); i++) {
 		struct bpf_map *m = bpf_object__find_map_by_name(obj, shared[i]);

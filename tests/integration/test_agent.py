@@ -224,3 +224,16 @@ def test_mcp_tool_calls_over_stdio():
     assert len(servers) == 1 and servers[0]["process"]["parent"]["pid"] == t.pid
     assert "sk-mcp-SECRET" not in "".join(tr.out)
     assert "jsonrpc_not_json=0" in tr.summary()
+
+
+def test_failed_command_seen_even_when_process_sampling_is_off(agent):
+    tr = Tracer(["-p", agent.pid, "-o", "jsonl", "--sample", "proc=0"])
+    assert agent.call("openai Oslo exit 7") == "steps 2"
+    agent.quit()
+    assert tr.finish() == 0
+    recs = conv_records(tr)
+    assert not [r for r in recs if r["name"].startswith("exec ")]
+    errs = [r for r in recs if r["name"] == "error exit 7"]
+    assert len(errs) == 1
+    assert errs[0]["process"]["exit_code"] == 7
+    assert errs[0]["message"].endswith("in a session sampling left out: metadata only")

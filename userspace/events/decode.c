@@ -258,12 +258,13 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			return 0;
 		}
 		if (!proc) {
-			/* A followed descendant: its exit ends its command span. */
+			/* A followed descendant (the kernel reports no other): its exit ends its
+			 * command span; if sampling left its start out, a failure is still an
+			 * error. */
 			if (e->group_dead &&
-			    agt_agent_exit(p->agent, h->pid, e->exit_code, h->ts_ns))
-				return 0;
-			if (!agt_agent_root_proc(p->agent, h->pid))
-				p->udrops[AGT_UDROP_UNKNOWN_PID]++;
+			    !agt_agent_exit(p->agent, h->pid, e->exit_code, h->ts_ns) &&
+			    e->exit_code)
+				agt_exit_error_emit(p, h->pid, h->tid, h->ts_ns, e->exit_code);
 			return 0;
 		}
 		if (e->group_dead)

@@ -161,3 +161,27 @@ void agt_meta_error_emit(struct agt_pipeline *p, const struct agt_proc *proc,
 	p->emitted++;
 	p->sink->span(p->sink, &s);
 }
+
+void agt_exit_error_emit(struct agt_pipeline *p, uint32_t pid, uint32_t tid, uint64_t ts,
+			 uint32_t wait_status)
+{
+	struct agt_span s;
+
+	memset(&s, 0, sizeof(s));
+	s.kind = AGT_SPAN_ERROR;
+	s.trace_type = "error";
+	s.status = AGT_STATUS_ERROR;
+	s.pid = pid;
+	s.tid = tid;
+	s.start_ns = s.end_ns = ts;
+	s.has_exit = 1;
+	s.exit_code = (wait_status >> 8) & 0xff;
+	s.exit_signal = wait_status & 0x7f;
+	agt_nest_new_ids(p->nest, &s);
+	snprintf(s.name, sizeof(s.name), "error exit %d",
+		 s.exit_signal ? 128 + s.exit_signal : s.exit_code);
+	snprintf(s.message, sizeof(s.message),
+		 "process %u failed in a session sampling left out: metadata only", pid);
+	p->emitted++;
+	p->sink->span(p->sink, &s);
+}

@@ -13,6 +13,9 @@ void agt_exchange_emit(struct agt_pipeline *p, const struct agt_proc *proc,
 /* An HTTP error status line from an unsampled session: an error span, metadata only. */
 void agt_meta_error_emit(struct agt_pipeline *p, const struct agt_proc *proc,
 			 const struct agt_data *e);
+/* A followed process whose start sampling left out exited with a failure: an error span. */
+void agt_exit_error_emit(struct agt_pipeline *p, uint32_t pid, uint32_t tid, uint64_t ts,
+			 uint32_t wait_status);
 struct agt_mcp_call;
 void agt_mcp_emit(struct agt_pipeline *p, const struct agt_proc *proc,
 		  const struct agt_mcp_call *c);

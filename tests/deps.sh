@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   make gcc pkg-config clang llvm bpftool binutils
   libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev libcjson-dev libcapstone-dev
-  libcmocka-dev libhttp-parser-dev libbrotli-dev
+  libcmocka-dev libhttp-parser-dev libbrotli-dev libssl-dev
   python3 python3-pytest golang-go openssl gnutls-bin
   util-linux procps bpftrace
 )

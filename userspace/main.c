@@ -3,6 +3,7 @@
 #include "core/preflight.h"
 #include "core/sampling.h"
 #include "core/spec.h"
+#include "export/audit.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@ static const struct cmd {
     {"attach", cmd_attach, "trace running processes by PID and print their spans"},
     {"probes", cmd_probes, "list the shipped probe specs, or check a spec file"},
     {"sample", cmd_sample, "show or change the kernel-side sampling of a running agtrace"},
+    {"audit", cmd_audit, "verify a hash-chained audit trail"},
 };
 
 static void usage(FILE *f)
@@ -56,7 +58,7 @@ int main(int argc, char **argv)
 	for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++)
 		if (!strcmp(argv[i], cmds[c].name))
 			return cmds[c].fn(argc - i, argv + i);
-	agt_err("unknown command \"%s\"; the commands are check, attach, probes and sample",
+	agt_err("unknown command \"%s\"; the commands are check, attach, probes, sample and audit",
 		argv[i]);
 	return AGT_EXIT_USAGE;
 }

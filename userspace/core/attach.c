@@ -5,6 +5,7 @@
 #include "core/pipeline.h"
 #include "core/redact.h"
 #include "core/sampling.h"
+#include "export/audit.h"
 #include "protocols/jsonrpc.h"
 #include "trace/agent.h"
 #include "core/preflight.h"
@@ -38,6 +39,7 @@ struct attach_opts {
 	int nuprobe_args;
 	const char *output; /* tree | jsonl | NULL (auto) */
 	const char *output_file;
+	const char *audit_file;
 	long duration;
 	long max_depth, max_threads;
 	long max_message;  /* bytes of one TLS call / HTTP message captured at most */
@@ -67,6 +69,7 @@ struct attach_run {
 	int *proc_nlinks; /* links per target, for the attach message */
 	struct ring_buffer *rb;
 	FILE *out;
+	struct agt_audit *audit;
 };
 
 static void attach_usage(FILE *f)
@@ -116,6 +119,9 @@ static void attach_usage(FILE *f)
 	    "the\n"
 	    "                           configured ones) to stay under N events per second and\n"
 	    "                           keep the ring buffer from overflowing\n"
+	    "  --audit FILE             append a hash-chained audit trail: configuration, attach,\n"
+	    "                           detach, exits, sampling changes, and a digest of every\n"
+	    "                           decision and tool call (check it: agtrace audit verify)\n"
 	    "  -v, --verbose            debug output, including libbpf's own log\n"
 	    "\n"
 	    "Examples:\n"
@@ -149,7 +155,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_NOTCP,
 		OPT_IDLE,
 		OPT_SAMPLE,
-		OPT_BUDGET
+		OPT_BUDGET,
+		OPT_AUDIT
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -167,6 +174,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"idle-timeout", required_argument, NULL, OPT_IDLE},
 	    {"sample", required_argument, NULL, OPT_SAMPLE},
 	    {"event-budget", required_argument, NULL, OPT_BUDGET},
+	    {"audit", required_argument, NULL, OPT_AUDIT},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -274,6 +282,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 				    optarg);
 			o->event_budget = v;
 			break;
+		case OPT_AUDIT: o->audit_file = optarg; break;
 		case OPT_TCP: o->tcp = 1; break;
 		case OPT_NOTCP: o->tcp = 0; break;
 		case 'v': agt_log_set_level(AGT_LOG_DEBUG); break;
@@ -1026,6 +1035,25 @@ int cmd_attach(int argc, char **argv)
 		r->pl.sink = agt_tree_new(r->out, &r->pl.ectx, 100000);
 	else
 		r->pl.sink = agt_jsonl_new(r->out, &r->pl.ectx);
+	if (r->pl.sink && r->o.audit_file) {
+		char err[512];
+		cJSON *cfg = cJSON_CreateObject(), *args = cJSON_AddArrayToObject(cfg, "argv");
+
+		if (!(r->audit = agt_audit_open(r->o.audit_file, &r->pl.ectx, err, sizeof(err)))) {
+			agt_err("%s", err);
+			cJSON_Delete(cfg);
+			rc = AGT_EXIT_USAGE;
+			goto cleanup;
+		}
+		for (int i = 0; i < argc; i++) {
+			char *a = agt_redact(argv[i]);
+
+			cJSON_AddItemToArray(args, cJSON_CreateString(a ? a : ""));
+			free(a);
+		}
+		agt_audit_record(r->audit, "config", cfg);
+		r->pl.sink = agt_audit_tee(r->pl.sink, r->audit, &r->pl.ectx);
+	}
 	if (!r->pl.sink ||
 	    agt_pipeline_init(&r->pl, r->o.max_depth, r->o.max_threads, r->o.max_message)) {
 		rc = 1;
@@ -1081,6 +1109,7 @@ cleanup:
 	func_bpf__destroy(r->func);
 	if (r->pl.sink)
 		r->pl.sink->destroy(r->pl.sink);
+	agt_audit_close(r->audit);
 	agt_pipeline_fini(&r->pl);
 	if (r->out && r->out != stdout)
 		fclose(r->out);

@@ -76,6 +76,7 @@ void agt_pipeline_state(struct agt_pipeline *p, struct agt_proc *proc, uint64_t 
 	s.start_ns = s.end_ns = ts;
 	s.pid = proc->pid;
 	s.proc = proc;
+	s.kind = AGT_SPAN_STATE;
 	s.trace_type = "state_change";
 	snprintf(s.name, sizeof(s.name), "%s %s", what, proc->comm);
 	snprintf(s.message, sizeof(s.message), "%s", message ? message : "");

@@ -134,6 +134,7 @@ struct agt_data {
 	struct agt_event_hdr h;
 	__u64 conn;	     /* SSL* (TLS) or struct sock * (TCP): the connection's identity */
 	__u64 call_len;	     /* bytes the call moved */
+	__u64 captured;	     /* of which sent as chunks (the rest was over a cap) */
 	__u64 offset;	     /* of this chunk within the call */
 	__u64 call_start_ns; /* entry of the call: for reads, when the process began waiting */
 	__u32 len;	     /* bytes in data[] */

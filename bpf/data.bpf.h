@@ -66,6 +66,7 @@ static __always_inline struct agt_data *agt_data_init(__u32 probe_id, __u64 id, 
 	e->call_start_ns = start_ns;
 	e->conn = conn;
 	e->call_len = call_len;
+	e->captured = call_len;
 	e->dir = dir;
 	e->source = source;
 	e->family = 0;

@@ -229,6 +229,7 @@ int BPF_PROG(sock_sys_exit, struct pt_regs *regs, long ret)
 		agt_count_drop(AGT_KDROP_TCP_TRUNCATED);
 		n = agt_byte_cap(AGT_SS_SOCK, sock_call_cap);
 	}
+	e->captured = n;
 	if (!c.iovcnt) {
 		agt_emit_bytes(e, c.buf, n, 0, AGT_KDROP_TLS_READ);
 		return 0;

@@ -87,6 +87,7 @@ int BPF_KPROBE(tls_return)
 		agt_count_drop(AGT_KDROP_TLS_TRUNCATED);
 		n = agt_byte_cap(AGT_SS_TLS, tls_call_cap);
 	}
+	e->captured = n;
 	agt_emit_bytes(e, buf, n, 0, AGT_KDROP_TLS_READ);
 	return 0;
 }

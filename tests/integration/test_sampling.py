@@ -81,7 +81,7 @@ def test_sample_set_on_a_running_tracer_and_errors_still_seen(plain_server):  # 
         assert "sock   ratio 1  rate unlimited  payload bytes default" in show.stdout
         body = json.dumps({"model": "before", "messages": []})
         t.call(f"call a POST /v1/chat/completions {body}")
-        r = subprocess.run([AGTRACE, "sample", "set", "sock=0"], capture_output=True, text=True)
+        r = subprocess.run([AGTRACE, "sample", "set", "sock", "0"], capture_output=True, text=True)
         assert r.stdout == "set: sock   ratio 0  rate unlimited  payload bytes default\n"
         tr.wait_for("sampling changed")
         t.call("call a POST /v1/chat/completions " + json.dumps({"model": "after", "messages": []}))
@@ -153,3 +153,22 @@ def test_drop_counters_account_for_every_call(nested):
     assert limited > 0
     assert len(spans) + limited == 50
     assert drops(tr, "return_without_entry") == limited
+
+
+def test_payload_byte_cap(plain_server):  # noqa: F811
+    t = Target([PY, os.path.join(ROOT, "tests", "targets", "llm_client.py"), str(plain_server),
+                "--plain"])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl", "--sample", "sock=1,bytes=4096"])
+        big = {"model": "capped", "messages": [{"role": "user", "content": "w" * 20000}]}
+        t.call(f"call a POST /v1/chat/completions {json.dumps(big)}")
+        t.call("call a POST /v1/chat/completions " + json.dumps({"model": "small", "messages": []}))
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    steps = [r for r in tr.records if r["trace_type"] == "reasoning_step"]
+    assert [s["http"]["request"]["body"]["truncated"] for s in steps] == [True, False]
+    assert steps[0]["http"]["request"]["body"]["size"] == len(json.dumps(big))
+    assert steps[0]["gen_ai"]["response"]["model"] == "capped-2024-08-06"  # response intact
+    assert drops(tr, "tcp_truncated_calls") >= 1

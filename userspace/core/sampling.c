@@ -142,6 +142,7 @@ static void sample_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: agtrace sample show\n"
+		"       agtrace sample set SOURCE RATIO\n"
 		"       agtrace sample set SOURCE=RATIO[,rate=N][,burst=N][,bytes=N]\n\n"
 		"Sampling of a running agtrace, decided in the kernel before anything is copied.\n"
 		"SOURCE: func (probe specs), tls (TLS payloads), sock (TCP and IPC payloads),\n"
@@ -157,7 +158,7 @@ int cmd_sample(int argc, char **argv)
 {
 	struct agt_sample_cfg cfg;
 	int fd, source = -1;
-	char err[256], line[160];
+	char err[256], line[160], joined[256];
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		sample_usage(argc < 2 ? stderr : stdout);
@@ -167,10 +168,14 @@ int cmd_sample(int argc, char **argv)
 		agt_err("unknown sample command \"%s\"; use show or set", argv[1]);
 		return AGT_EXIT_USAGE;
 	}
+	if (!strcmp(argv[1], "set") && argc == 4) { /* the two-word form: SOURCE RATIO */
+		snprintf(joined, sizeof(joined), "%s=%s", argv[2], argv[3]);
+		argv[2] = joined;
+		argc = 3;
+	}
 	if (!strcmp(argv[1], "set") && argc != 3) {
-		agt_err(
-		    "sample set needs one SOURCE=RATIO[,rate=N,...] argument; see `agtrace sample "
-		    "--help`");
+		agt_err("sample set needs SOURCE RATIO, or SOURCE=RATIO[,rate=N,...]; see `agtrace "
+			"sample --help`");
 		return AGT_EXIT_USAGE;
 	}
 	fd = bpf_obj_get(AGT_PIN_SAMPLING);

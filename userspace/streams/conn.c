@@ -174,7 +174,10 @@ void agt_streams_feed(struct agt_streams *s, const struct agt_proc *proc, const 
 		return;
 	}
 	d = &c->d[e->dir & 1];
-	want = e->call_len < s->msg_cap ? e->call_len : s->msg_cap;
+	/* What the kernel sends of this call (it may cap it lower than we would). */
+	want = e->captured && e->captured < e->call_len ? e->captured : e->call_len;
+	if (want > s->msg_cap)
+		want = s->msg_cap;
 	if (e->offset == 0) {
 		if (d->in_call && d->got < d->call_len) /* the end of the last call never came */
 			gap(s, d, d->call_len - d->got, ts);

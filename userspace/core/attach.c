@@ -6,6 +6,7 @@
 #include "core/redact.h"
 #include "core/sampling.h"
 #include "export/audit.h"
+#include "export/metrics.h"
 #include "protocols/jsonrpc.h"
 #include "trace/agent.h"
 #include "core/preflight.h"
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -40,6 +42,7 @@ struct attach_opts {
 	const char *output; /* tree | jsonl | NULL (auto) */
 	const char *output_file;
 	const char *audit_file;
+	const char *metrics_listen;
 	long duration;
 	long max_depth, max_threads;
 	long max_message;  /* bytes of one TLS call / HTTP message captured at most */
@@ -70,6 +73,7 @@ struct attach_run {
 	struct ring_buffer *rb;
 	FILE *out;
 	struct agt_audit *audit;
+	struct agt_metrics *metrics;
 };
 
 static void attach_usage(FILE *f)
@@ -122,6 +126,7 @@ static void attach_usage(FILE *f)
 	    "  --audit FILE             append a hash-chained audit trail: configuration, attach,\n"
 	    "                           detach, exits, sampling changes, and a digest of every\n"
 	    "                           decision and tool call (check it: agtrace audit verify)\n"
+	    "  --metrics [ADDR:]PORT    serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 	    "  -v, --verbose            debug output, including libbpf's own log\n"
 	    "\n"
 	    "Examples:\n"
@@ -156,7 +161,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_IDLE,
 		OPT_SAMPLE,
 		OPT_BUDGET,
-		OPT_AUDIT
+		OPT_AUDIT,
+		OPT_METRICS
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -175,6 +181,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"sample", required_argument, NULL, OPT_SAMPLE},
 	    {"event-budget", required_argument, NULL, OPT_BUDGET},
 	    {"audit", required_argument, NULL, OPT_AUDIT},
+	    {"metrics", required_argument, NULL, OPT_METRICS},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -283,6 +290,17 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 			o->event_budget = v;
 			break;
 		case OPT_AUDIT: o->audit_file = optarg; break;
+		case OPT_METRICS: {
+			struct sockaddr_in sa;
+			char err[256];
+
+			if (agt_metrics_listen_addr(optarg, &sa, err, sizeof(err))) {
+				agt_err("%s", err);
+				return AGT_EXIT_USAGE;
+			}
+			o->metrics_listen = optarg;
+			break;
+		}
 		case OPT_TCP: o->tcp = 1; break;
 		case OPT_NOTCP: o->tcp = 0; break;
 		case 'v': agt_log_set_level(AGT_LOG_DEBUG); break;
@@ -823,67 +841,104 @@ static void percpu_sums(const struct bpf_map *map, uint32_t n, uint64_t *out)
 	free(vals);
 }
 
-static void print_summary(struct attach_run *r)
+/* Every drop counter, by reason: fn(ctx, reason, value, is_events) where is_events says it
+ * counts lost events (not bytes, degraded values, or notes). One list for the summary line and
+ * the metrics. */
+typedef void (*drop_fn)(void *ctx, const char *reason, uint64_t v, int is_events);
+
+static void for_each_drop(struct attach_run *r, drop_fn fn, void *ctx)
 {
 	const struct agt_nest_stats *ns = agt_nest_stats(r->pl.nest);
-	uint64_t kd[AGT_KDROP_MAX], sd[AGT_SS_MAX * AGT_SAMPLE_REASONS], total, total_sampling = 0;
-	char buf[4096];
-	size_t used;
+	const struct agt_agent_stats *as = agt_agent_stats(r->pl.agent);
+	uint64_t kd[AGT_KDROP_MAX], sd[AGT_SS_MAX * AGT_SAMPLE_REASONS];
+	char name[48];
 
 	percpu_sums(r->func ? r->func->maps.drops : NULL, AGT_KDROP_MAX, kd);
 	percpu_sums(r->func ? r->func->maps.sample_drops : NULL, AGT_SS_MAX * AGT_SAMPLE_REASONS,
 		    sd);
-	for (int i = 0; i < AGT_SS_MAX * AGT_SAMPLE_REASONS; i++)
-		total_sampling += sd[i];
-	total = total_sampling + ns->depth_exceeded + ns->return_without_entry +
-		ns->thread_table_full + agt_agent_stats(r->pl.agent)->convs_evicted +
-		agt_agent_stats(r->pl.agent)->children_dropped;
-	for (int i = 0; i < AGT_JDROP_MAX; i++)
-		total += agt_jsonrpc_drops(r->pl.rpc)[i];
-	for (int i = 0; i < AGT_SDROP_MAX; i++) /* events, not the gap's bytes */
-		total += i == AGT_SDROP_GAP_BYTES ? 0 : agt_streams_drops(r->pl.streams)[i];
 	for (int i = 0; i < AGT_KDROP_MAX; i++)
-		total += i == AGT_KDROP_ARG_READ ? 0 : kd[i];
+		fn(ctx, agt_kdrop_names[i], kd[i], i != AGT_KDROP_ARG_READ);
 	for (int i = 0; i < AGT_UDROP_MAX; i++)
-		total += r->pl.udrops[i];
-	used =
-	    snprintf(buf, sizeof(buf),
-		     "summary: %llu events seen, %llu spans and events emitted (%llu unfinished), "
-		     "%llu dropped",
-		     (unsigned long long)r->pl.records, (unsigned long long)r->pl.emitted,
-		     (unsigned long long)ns->unfinished, (unsigned long long)total);
-#define REASON(name, val)                                                                       \
-	used += snprintf(buf + used, sizeof(buf) - used, "%s%s=%llu", first ? " (" : " ", name, \
-			 (unsigned long long)(val)),                                            \
-	    first = 0
-	int first = 1;
-	for (int i = 0; i < AGT_KDROP_MAX; i++)
-		REASON(agt_kdrop_names[i], kd[i]);
-	for (int i = 0; i < AGT_UDROP_MAX; i++)
-		REASON(agt_udrop_names[i], r->pl.udrops[i]);
+		fn(ctx, agt_udrop_names[i], r->pl.udrops[i], 1);
 	for (int i = 0; i < AGT_SDROP_MAX; i++)
-		REASON(agt_sdrop_names[i], agt_streams_drops(r->pl.streams)[i]);
+		fn(ctx, agt_sdrop_names[i], agt_streams_drops(r->pl.streams)[i],
+		   i != AGT_SDROP_GAP_BYTES);
 	for (int i = 0; i < AGT_JDROP_MAX; i++)
-		REASON(agt_jdrop_names[i], agt_jsonrpc_drops(r->pl.rpc)[i]);
+		fn(ctx, agt_jdrop_names[i], agt_jsonrpc_drops(r->pl.rpc)[i], 1);
 	for (int s = 0; s < AGT_SS_MAX; s++) {
-		char name[48];
-
 		snprintf(name, sizeof(name), "sampled_out_%s", agt_sample_source_names[s]);
-		REASON(name, sd[s * AGT_SAMPLE_REASONS + AGT_SAMPLE_UNSAMPLED]);
+		fn(ctx, name, sd[s * AGT_SAMPLE_REASONS + AGT_SAMPLE_UNSAMPLED], 1);
 		snprintf(name, sizeof(name), "rate_limited_%s", agt_sample_source_names[s]);
-		REASON(name, sd[s * AGT_SAMPLE_REASONS + AGT_SAMPLE_RATE]);
+		fn(ctx, name, sd[s * AGT_SAMPLE_REASONS + AGT_SAMPLE_RATE], 1);
 	}
-	REASON("conversations_evicted", agt_agent_stats(r->pl.agent)->convs_evicted);
-	REASON("conversations_idle_closed", agt_agent_stats(r->pl.agent)->convs_idle);
-	REASON("tool_events_over_cap", agt_agent_stats(r->pl.agent)->events_over_cap);
-	REASON("children_not_followed", agt_agent_stats(r->pl.agent)->children_dropped);
-	REASON("depth_exceeded", ns->depth_exceeded);
-	REASON("return_without_entry", ns->return_without_entry);
-	REASON("thread_table_full", ns->thread_table_full);
-	REASON("tree_early_flush", r->pl.sink ? r->pl.sink->early_flushes : 0);
-#undef REASON
-	snprintf(buf + used, used < sizeof(buf) ? sizeof(buf) - used : 0, ")");
-	agt_info("%s", buf);
+	fn(ctx, "conversations_evicted", as->convs_evicted, 1);
+	fn(ctx, "conversations_idle_closed", as->convs_idle, 0);
+	fn(ctx, "tool_events_over_cap", as->events_over_cap, 1);
+	fn(ctx, "children_not_followed", as->children_dropped, 1);
+	fn(ctx, "depth_exceeded", ns->depth_exceeded, 1);
+	fn(ctx, "return_without_entry", ns->return_without_entry, 1);
+	fn(ctx, "thread_table_full", ns->thread_table_full, 1);
+	fn(ctx, "tree_early_flush", r->pl.sink ? r->pl.sink->early_flushes : 0, 0);
+}
+
+struct summary {
+	char list[4096];
+	size_t used;
+	uint64_t total;
+};
+
+static void summary_reason(void *ctx, const char *reason, uint64_t v, int is_events)
+{
+	struct summary *s = ctx;
+
+	if (is_events)
+		s->total += v;
+	if (s->used < sizeof(s->list))
+		s->used += snprintf(s->list + s->used, sizeof(s->list) - s->used, "%s%s=%llu",
+				    s->used ? " " : "", reason, (unsigned long long)v);
+}
+
+static void print_summary(struct attach_run *r)
+{
+	struct summary s = {.used = 0};
+
+	for_each_drop(r, summary_reason, &s);
+	agt_info("summary: %llu events seen, %llu spans and events emitted (%llu unfinished), %llu "
+		 "dropped (%s)",
+		 (unsigned long long)r->pl.records, (unsigned long long)r->pl.emitted,
+		 (unsigned long long)agt_nest_stats(r->pl.nest)->unfinished,
+		 (unsigned long long)s.total, s.list);
+}
+
+static void metrics_reason(void *ctx, const char *reason, uint64_t v, int is_events)
+{
+	char l[96];
+
+	snprintf(l, sizeof(l), "reason=\"%s\"", reason);
+	agt_metrics_set(ctx, is_events ? "agtrace_dropped_events_total" : "agtrace_noted_total", l,
+			(double)v);
+}
+
+/* agtrace's own figures for /metrics: refreshed once a second and at the end. */
+static void update_self_metrics(struct attach_run *r)
+{
+	static const char *const src[] = {"func", "tls", "tcp", "ipc", "proc"};
+	unsigned convs = 0, pending = 0;
+
+	if (!r->metrics)
+		return;
+	for_each_drop(r, metrics_reason, r->metrics);
+	for (int i = 0; i < 5; i++) {
+		char l[32];
+
+		snprintf(l, sizeof(l), "source=\"%s\"", src[i]);
+		agt_metrics_set(r->metrics, "agtrace_events_total", l, (double)r->pl.by_source[i]);
+	}
+	agt_agent_open(r->pl.agent, &convs, &pending);
+	agt_metrics_set(r->metrics, "agentic_active_workflows", "", convs);
+	agt_metrics_set(r->metrics, "agentic_trace_buffer_size", "",
+			(double)(agt_nest_stats(r->pl.nest)->open + convs + pending));
+	agt_metrics_set(r->metrics, "agtrace_attached_processes", "", r->pl.live);
 }
 
 static int event_loop(struct attach_run *r)
@@ -943,6 +998,7 @@ static int event_loop(struct attach_run *r)
 		if (agt_mono_ns() >= next_expire) {
 			next_expire = agt_mono_ns() + 1000000000ull;
 			watch_sampling(r);
+			update_self_metrics(r);
 			if (r->o.event_budget)
 				adapt_sampling(r);
 			agt_agent_expire(r->pl.agent, agt_mono_ns(),
@@ -1035,6 +1091,16 @@ int cmd_attach(int argc, char **argv)
 		r->pl.sink = agt_tree_new(r->out, &r->pl.ectx, 100000);
 	else
 		r->pl.sink = agt_jsonl_new(r->out, &r->pl.ectx);
+	if (r->pl.sink && r->o.metrics_listen) {
+		char err[512];
+
+		if (!(r->metrics = agt_metrics_start(r->o.metrics_listen, err, sizeof(err)))) {
+			agt_err("%s", err);
+			rc = AGT_EXIT_USAGE;
+			goto cleanup;
+		}
+		r->pl.sink = agt_metrics_tee(r->pl.sink, r->metrics);
+	}
 	if (r->pl.sink && r->o.audit_file) {
 		char err[512];
 		cJSON *cfg = cJSON_CreateObject(), *args = cJSON_AddArrayToObject(cfg, "argv");
@@ -1094,6 +1160,7 @@ int cmd_attach(int argc, char **argv)
 			agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(), "detach", "", 0,
 					   0);
 	r->pl.sink->flush(r->pl.sink);
+	update_self_metrics(r);
 	print_summary(r);
 	rc = 0;
 cleanup:
@@ -1110,6 +1177,7 @@ cleanup:
 	if (r->pl.sink)
 		r->pl.sink->destroy(r->pl.sink);
 	agt_audit_close(r->audit);
+	agt_metrics_stop(r->metrics);
 	agt_pipeline_fini(&r->pl);
 	if (r->out && r->out != stdout)
 		fclose(r->out);

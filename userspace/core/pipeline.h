@@ -31,8 +31,9 @@ struct agt_pipeline {
 	size_t msg_cap;		     /* bytes of one HTTP message kept */
 	struct agt_sink *sink;
 	struct agt_export_ctx ectx;
-	uint64_t records; /* ring buffer records seen */
-	uint64_t emitted; /* spans and events handed to the exporter */
+	uint64_t records;      /* ring buffer records seen */
+	uint64_t by_source[5]; /* func, tls, tcp, ipc, proc */
+	uint64_t emitted;      /* spans and events handed to the exporter */
 	uint64_t udrops[AGT_UDROP_MAX];
 };
 

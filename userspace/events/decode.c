@@ -143,6 +143,12 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	proc = agt_pipeline_proc(p, h->pid);
+	if (h->kind == AGT_EV_FUNC_ENTRY || h->kind == AGT_EV_FUNC_RETURN)
+		p->by_source[0]++;
+	else if (h->kind == AGT_EV_DATA && size >= offsetof(struct agt_data, data))
+		p->by_source[1 + (((const struct agt_data *)data)->source % 3)]++;
+	else
+		p->by_source[4]++;
 	switch (h->kind) {
 	case AGT_EV_FUNC_ENTRY: {
 		const struct agt_func_entry *e = data;

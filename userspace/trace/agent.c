@@ -608,6 +608,14 @@ void agt_agent_expire(struct agt_agent *a, uint64_t now, uint64_t idle_ns)
 	}
 }
 
+void agt_agent_open(const struct agt_agent *a, unsigned *convs, unsigned *pending)
+{
+	*convs = a->nconvs;
+	*pending = 0;
+	for (const struct conv *c = a->convs; c; c = c->next)
+		*pending += c->npending;
+}
+
 const struct agt_agent_stats *agt_agent_stats(const struct agt_agent *a)
 {
 	return &a->st;

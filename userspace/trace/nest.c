@@ -149,6 +149,7 @@ void agt_nest_enter(struct agt_nest *n, const struct agt_span *in, int instant)
 		t->cap = cap;
 	}
 	t->stack[t->depth++] = s;
+	n->st.open++;
 }
 
 /* Pop and emit the top call of a thread with the given status. */
@@ -156,6 +157,7 @@ static void pop(struct agt_nest *n, struct thread *t, uint64_t ts, enum agt_stat
 {
 	struct agt_span *s = &t->stack[--t->depth];
 
+	n->st.open--;
 	s->end_ns = ts;
 	s->status = st;
 	emit(n, s);

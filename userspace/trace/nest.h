@@ -14,6 +14,7 @@ struct agt_nest_stats {
 	uint64_t depth_exceeded;       /* entries dropped: thread already max_depth deep */
 	uint64_t return_without_entry; /* returns of calls that started before attach */
 	uint64_t thread_table_full;    /* entries dropped: max_threads threads busy */
+	uint64_t open;		       /* calls open right now */
 };
 
 struct agt_nest;

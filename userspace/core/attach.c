@@ -6,6 +6,7 @@
 #include "core/redact.h"
 #include "core/sampling.h"
 #include "export/audit.h"
+#include "export/es.h"
 #include "export/metrics.h"
 #include "protocols/jsonrpc.h"
 #include "trace/agent.h"
@@ -43,6 +44,7 @@ struct attach_opts {
 	const char *output_file;
 	const char *audit_file;
 	const char *metrics_listen;
+	struct agt_es_config es;
 	long duration;
 	long max_depth, max_threads;
 	long max_message;  /* bytes of one TLS call / HTTP message captured at most */
@@ -74,6 +76,7 @@ struct attach_run {
 	FILE *out;
 	struct agt_audit *audit;
 	struct agt_metrics *metrics;
+	struct agt_es *es;
 };
 
 static void attach_usage(FILE *f)
@@ -127,6 +130,22 @@ static void attach_usage(FILE *f)
 	    "                           detach, exits, sampling changes, and a digest of every\n"
 	    "                           decision and tool call (check it: agtrace audit verify)\n"
 	    "  --metrics [ADDR:]PORT    serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+	    "  --es URL                 also send every span to Elasticsearch (_bulk, gzip), into\n"
+	    "                           daily indices (--es-index, default "
+	    "agentic-traces-%%Y.%%m.%%d)\n"
+	    "                           with _id = span id; credentials from --es-api-key-file or\n"
+	    "                           $AGTRACE_ES_API_KEY, or --es-user with --es-password-file "
+	    "or\n"
+	    "                           $AGTRACE_ES_PASSWORD (never the command line); --es-ca "
+	    "FILE;\n"
+	    "                           --es-install-template puts the index template and ILM "
+	    "policy\n"
+	    "  --spool-dir DIR          where undeliverable spans wait, replayed in order "
+	    "(default\n"
+	    "                           /var/lib/agtrace/spool); --spool-max-bytes N (256 MiB);\n"
+	    "                           --dead-letter FILE for documents Elasticsearch rejects;\n"
+	    "                           at exit, --es-drain-seconds N (10) of trying, then the "
+	    "spool\n"
 	    "  -v, --verbose            debug output, including libbpf's own log\n"
 	    "\n"
 	    "Examples:\n"
@@ -162,7 +181,19 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_SAMPLE,
 		OPT_BUDGET,
 		OPT_AUDIT,
-		OPT_METRICS
+		OPT_METRICS,
+		OPT_ES,
+		OPT_ES_INDEX,
+		OPT_ES_KEY,
+		OPT_ES_USER,
+		OPT_ES_PASSWORD,
+		OPT_ES_CA,
+		OPT_ES_INSECURE,
+		OPT_ES_TEMPLATE,
+		OPT_SPOOL_DIR,
+		OPT_SPOOL_MAX,
+		OPT_DEAD_LETTER,
+		OPT_ES_DRAIN
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -182,6 +213,18 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"event-budget", required_argument, NULL, OPT_BUDGET},
 	    {"audit", required_argument, NULL, OPT_AUDIT},
 	    {"metrics", required_argument, NULL, OPT_METRICS},
+	    {"es", required_argument, NULL, OPT_ES},
+	    {"es-index", required_argument, NULL, OPT_ES_INDEX},
+	    {"es-api-key-file", required_argument, NULL, OPT_ES_KEY},
+	    {"es-user", required_argument, NULL, OPT_ES_USER},
+	    {"es-password-file", required_argument, NULL, OPT_ES_PASSWORD},
+	    {"es-ca", required_argument, NULL, OPT_ES_CA},
+	    {"es-insecure", no_argument, NULL, OPT_ES_INSECURE},
+	    {"es-install-template", no_argument, NULL, OPT_ES_TEMPLATE},
+	    {"spool-dir", required_argument, NULL, OPT_SPOOL_DIR},
+	    {"spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX},
+	    {"dead-letter", required_argument, NULL, OPT_DEAD_LETTER},
+	    {"es-drain-seconds", required_argument, NULL, OPT_ES_DRAIN},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -290,6 +333,30 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 			o->event_budget = v;
 			break;
 		case OPT_AUDIT: o->audit_file = optarg; break;
+		case OPT_ES: o->es.url = optarg; break;
+		case OPT_ES_INDEX: o->es.index_pattern = optarg; break;
+		case OPT_ES_KEY: o->es.api_key_file = optarg; break;
+		case OPT_ES_USER: o->es.user = optarg; break;
+		case OPT_ES_PASSWORD: o->es.password_file = optarg; break;
+		case OPT_ES_CA: o->es.ca_file = optarg; break;
+		case OPT_ES_INSECURE: o->es.insecure = 1; break;
+		case OPT_ES_TEMPLATE: o->es.install_template = 1; break;
+		case OPT_SPOOL_DIR: o->es.spool_dir = optarg; break;
+		case OPT_DEAD_LETTER: o->es.dead_letter = optarg; break;
+		case OPT_ES_DRAIN:
+			if (agt_parse_long(optarg, 1, 3600, &v))
+				return usage_error("--es-drain-seconds needs 1 to 3600, got \"%s\"",
+						   optarg);
+			o->es.drain_seconds = (double)v;
+			break;
+		case OPT_SPOOL_MAX:
+			if (agt_parse_long(optarg, 4096, 1L << 40, &v))
+				return usage_error(
+				    "--spool-max-bytes needs a byte count from 4096, got "
+				    "\"%s\"",
+				    optarg);
+			o->es.spool_max = (uint64_t)v;
+			break;
 		case OPT_METRICS: {
 			struct sockaddr_in sa;
 			char err[256];
@@ -939,6 +1006,26 @@ static void update_self_metrics(struct attach_run *r)
 	agt_metrics_set(r->metrics, "agentic_trace_buffer_size", "",
 			(double)(agt_nest_stats(r->pl.nest)->open + convs + pending));
 	agt_metrics_set(r->metrics, "agtrace_attached_processes", "", r->pl.live);
+	if (r->es) {
+		struct agt_es_stats es;
+		const char *l = "exporter=\"elasticsearch\"";
+
+		agt_es_stats(r->es, &es);
+		agt_metrics_set(r->metrics, "agtrace_export_delivered_total", l,
+				(double)es.delivered);
+		agt_metrics_set(r->metrics, "agtrace_export_retried_total", l, (double)es.retried);
+		agt_metrics_set(r->metrics, "agtrace_export_failures_total", l,
+				(double)es.send_failures);
+		agt_metrics_set(r->metrics, "agtrace_export_dead_lettered_total", l,
+				(double)es.dead_lettered);
+		agt_metrics_set(r->metrics, "agtrace_export_lost_total", l,
+				(double)es.spool_dropped);
+		agt_metrics_set(r->metrics, "agtrace_spool_bytes", l, (double)es.spool_bytes);
+		agt_metrics_set(r->metrics, "agtrace_spool_oldest_age_seconds", l,
+				(double)es.spool_oldest_age_s);
+		agt_metrics_set(r->metrics, "agtrace_export_latency_seconds", l,
+				(double)es.last_latency_ms / 1000.0);
+	}
 }
 
 static int event_loop(struct attach_run *r)
@@ -1023,6 +1110,16 @@ int cmd_attach(int argc, char **argv)
 		return 1;
 	if ((rc = parse_opts(&r->o, argc, argv)))
 		goto cleanup;
+	/* SIGINT/SIGTERM are read from a signalfd by the event loop: block them before any thread
+	 * (exporter, metrics server) exists, so none of those can be killed by them. */
+	{
+		sigset_t mask;
+
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGTERM);
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+	}
 	if ((rc = load_specs(r)))
 		goto cleanup;
 	if (r->o.tcp < 0)
@@ -1101,6 +1198,16 @@ int cmd_attach(int argc, char **argv)
 		}
 		r->pl.sink = agt_metrics_tee(r->pl.sink, r->metrics);
 	}
+	if (r->pl.sink && r->o.es.url) {
+		char err[512];
+
+		if (!(r->es = agt_es_start(&r->o.es, &r->pl.ectx, err, sizeof(err)))) {
+			agt_err("%s", err);
+			rc = AGT_EXIT_USAGE;
+			goto cleanup;
+		}
+		r->pl.sink = agt_es_tee(r->pl.sink, r->es);
+	}
 	if (r->pl.sink && r->o.audit_file) {
 		char err[512];
 		cJSON *cfg = cJSON_CreateObject(), *args = cJSON_AddArrayToObject(cfg, "argv");
@@ -1160,6 +1267,19 @@ int cmd_attach(int argc, char **argv)
 			agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(), "detach", "", 0,
 					   0);
 	r->pl.sink->flush(r->pl.sink);
+	if (r->es) {
+		struct agt_es_stats es;
+
+		agt_es_stop(r->es); /* deliver what it can, spool the rest */
+		agt_es_stats(r->es, &es);
+		agt_info(
+		    "elasticsearch: %llu queued, %llu delivered, %llu retried, %llu dead-lettered, "
+		    "%llu spooled (%llu bytes waiting), %llu lost (spool full)",
+		    (unsigned long long)es.queued, (unsigned long long)es.delivered,
+		    (unsigned long long)es.retried, (unsigned long long)es.dead_lettered,
+		    (unsigned long long)es.spooled, (unsigned long long)es.spool_bytes,
+		    (unsigned long long)es.spool_dropped);
+	}
 	update_self_metrics(r);
 	print_summary(r);
 	rc = 0;
@@ -1178,6 +1298,7 @@ cleanup:
 		r->pl.sink->destroy(r->pl.sink);
 	agt_audit_close(r->audit);
 	agt_metrics_stop(r->metrics);
+	agt_es_free(r->es);
 	agt_pipeline_fini(&r->pl);
 	if (r->out && r->out != stdout)
 		fclose(r->out);

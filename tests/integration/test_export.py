@@ -1,0 +1,195 @@
+"""The Elasticsearch exporter against a strict _bulk test server with injected faults: every
+span emitted ends up in the store exactly once (or counted as lost), through outages, 429
+storms, partial failures, mapping errors and a stop while the store is down."""
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from harness import FIXTURES, NESTED, ROOT, Target, Tracer
+
+ES = os.path.join(ROOT, "tests", "servers", "es_server.py")
+SPEC = os.path.join(FIXTURES, "nested.json")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EsServer:
+    def __init__(self, port, state):
+        self.port = port
+        self.state = state
+        self.start()
+
+    def start(self):
+        self.p = subprocess.Popen(["/usr/bin/python3", ES, str(self.port), str(self.state)],
+                                  stdout=subprocess.PIPE, text=True)
+        assert self.p.stdout.readline().startswith("listening")
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+    def get(self, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            return json.load(r)
+
+    def fault(self, mode):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/_test/fault",
+                                     data=json.dumps({"mode": mode}).encode(), method="POST")
+        urllib.request.urlopen(req, timeout=5).read()
+
+    def docs(self):
+        return {i: d for idx in self.get("/_test/docs").values() for i, d in idx.items()}
+
+
+@pytest.fixture
+def es(tmp_path):
+    s = EsServer(free_port(), tmp_path / "es-state.json")
+    yield s
+    s.stop()
+
+
+def trace_calls(es, tmp_path, n_outer, during=None, extra=()):
+    t = Target([NESTED])
+    try:
+        tr = Tracer(["-p", t.pid, "--probes", SPEC, "-o", "jsonl", "--es",
+                     f"http://127.0.0.1:{es.port}", "--spool-dir", tmp_path / "spool",
+                     "--es-install-template", *extra])
+        for i in range(n_outer):
+            t.call(f"outer {i}")
+            if during and i == n_outer // 2:
+                during()
+        t.quit()
+        assert tr.finish(timeout=120) == 0
+    finally:
+        t.kill()
+    return tr
+
+
+def es_line(tr):
+    return [l for l in tr.err_lines if l.startswith("agtrace: elasticsearch:")][0]
+
+
+def test_every_span_exactly_once(es, tmp_path):
+    tr = trace_calls(es, tmp_path, 50)
+    docs = es.docs()
+    assert len(tr.records) == 50 * 4 + 2  # 4 spans per outer call, attach and exit
+    assert set(docs) == {r["span_id"] for r in tr.records}
+    for r in tr.records:
+        assert docs[r["span_id"]] == r
+    index = "agentic-traces-" + tr.records[1]["@timestamp"][:10].replace("-", ".")
+    assert list(es.get("/_test/docs")) == [index]
+    stats = es.get("/_test/stats")
+    assert stats["templates"] == ["agentic-traces"] and stats["ilm"] == ["agentic-traces"]
+    assert "202 queued, 202 delivered, 0 retried, 0 dead-lettered" in es_line(tr)
+
+
+def test_outage_spools_and_replays_in_order(es, tmp_path):
+    def outage():
+        es.stop()
+        time.sleep(3)
+
+    def back():
+        es.start()
+
+    t = Target([NESTED])
+    try:
+        tr = Tracer(["-p", t.pid, "--probes", SPEC, "-o", "jsonl", "--es",
+                     f"http://127.0.0.1:{es.port}", "--spool-dir", tmp_path / "spool",
+                     "--spool-max-bytes", str(64 << 20)])
+        for i in range(100):
+            t.call(f"outer {i}")
+        outage()
+        for i in range(100, 700):  # 2,400 spans while Elasticsearch is down
+            t.call(f"outer {i}")
+        time.sleep(1)
+        assert any(f.startswith("spool-") for f in os.listdir(tmp_path / "spool"))
+        back()
+        for i in range(700, 750):
+            t.call(f"outer {i}")
+        t.quit()
+        assert tr.finish(timeout=120) == 0
+    finally:
+        t.kill()
+    docs = es.docs()
+    assert len(tr.records) == 750 * 4 + 2
+    assert set(docs) == {r["span_id"] for r in tr.records}  # every span, once (ids are keys)
+    line = es_line(tr)
+    assert "3002 queued, 3002 delivered" in line and "0 lost (spool full)" in line
+    assert "0 bytes waiting" in line
+    assert not [f for f in os.listdir(tmp_path / "spool") if f.startswith("spool-")]
+
+
+def test_429_storm_and_partial_failures(es, tmp_path):
+    es.fault("partial")  # 30% of items 429, 10% 503
+    tr = trace_calls(es, tmp_path, 100)
+    docs = es.docs()
+    assert set(docs) == {r["span_id"] for r in tr.records}
+    stats = es.get("/_test/stats")
+    assert stats["items_429"] > 0 and stats["items_503"] > 0
+    line = es_line(tr)
+    assert "402 delivered" in line
+    retried = int(line.split(" retried")[0].split()[-1])
+    assert retried == stats["items_429"] + stats["items_503"]
+
+
+def test_mapping_errors_go_to_the_dead_letter_file(es, tmp_path, nested):
+    es.fault("mapping")  # rejects documents whose status is "error", as a mapping error would
+    dead = tmp_path / "dead.ndjson"
+    tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--es",
+                 f"http://127.0.0.1:{es.port}", "--spool-dir", tmp_path / "spool",
+                 "--dead-letter", dead])
+    nested.call("outer 1")
+    nested.send("exit 3")  # the exit event has status "error"
+    nested.p.wait(timeout=10)
+    assert tr.finish() == 0
+    (exit_ev,) = tr.events("exit")
+    assert exit_ev["status"] == "error"
+    docs = es.docs()
+    assert set(docs) == {r["span_id"] for r in tr.records} - {exit_ev["span_id"]}
+    (line,) = dead.read_text().splitlines()
+    d = json.loads(line)
+    assert d["reason"] == {"type": "mapper_parsing_exception",
+                           "reason": "injected mapper_parsing_exception"}
+    assert d["action"] == {"index": {"_index": "agentic-traces-" +
+                                     exit_ev["@timestamp"][:10].replace("-", "."),
+                                     "_id": exit_ev["span_id"]}}
+    assert d["document"] == exit_ev
+    assert "1 dead-lettered" in es_line(tr)
+
+
+def test_stop_while_down_persists_then_next_run_delivers(es, tmp_path):
+    spool = tmp_path / "spool"
+    es.stop()
+    t = Target([NESTED])
+    try:
+        tr = Tracer(["-p", t.pid, "--probes", SPEC, "-o", "jsonl", "--es",
+                     f"http://127.0.0.1:{es.port}", "--spool-dir", spool, "--es-drain-seconds", "2"])
+        for i in range(30):
+            t.call(f"outer {i}")
+        assert tr.interrupt(timeout=60) == 0
+    finally:
+        t.kill()
+    ids = {r["span_id"] for r in tr.records}
+    assert "0 delivered" in es_line(tr) and f"{len(ids)} spooled" in es_line(tr)
+    spooled = [f for f in os.listdir(spool) if f.startswith("spool-")]
+    assert spooled
+    es.start()
+    t2 = Target([NESTED])
+    try:
+        tr2 = Tracer(["-p", t2.pid, "--uprobe", f"{NESTED}:leaf", "-o", "jsonl", "--es",
+                      f"http://127.0.0.1:{es.port}", "--spool-dir", spool])
+        t2.quit()
+        assert tr2.finish(timeout=60) == 0
+    finally:
+        t2.kill()
+    docs = es.docs()
+    assert ids <= set(docs)
+    assert set(docs) == ids | {r["span_id"] for r in tr2.records}

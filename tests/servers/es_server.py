@@ -1,0 +1,154 @@
+"""An Elasticsearch stand-in for the exporter tests: the _bulk API parsed strictly (NDJSON
+action/document pairs, gzip bodies, per-item results shaped as Elasticsearch documents them),
+index templates and ILM policies stored, and faults injected on demand:
+    POST /_test/fault {"mode": "ok"|"429"|"partial"|"503"|"slow"|"reset"|"mapping", ...}
+         (mapping: documents with status "error" are rejected as a mapping error would be)
+    GET  /_test/docs   every stored document, as {index: {id: doc}}
+    GET  /_test/stats  requests and items seen by status
+Run: es_server.py [PORT [STATE-FILE]] -> prints "listening PORT". With a state file the store
+survives a restart, as a real cluster's does (tests kill the server to make an outage)."""
+import gzip
+import json
+import random
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STATE = {"mode": "ok", "docs": {}, "templates": {}, "ilm": {}, "stats": {}, "lock": threading.Lock(),
+         "rng": random.Random(7)}
+
+
+STATE_FILE = None
+
+
+def save():
+    if STATE_FILE:
+        with open(STATE_FILE + ".tmp", "w") as f:
+            json.dump(STATE["docs"], f)
+        import os
+        os.replace(STATE_FILE + ".tmp", STATE_FILE)
+
+
+def bump(key):
+    STATE["stats"][key] = STATE["stats"].get(key, 0) + 1
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, status, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def body(self):
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.headers.get("Content-Encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        return raw
+
+    def do_GET(self):
+        if self.path == "/_test/docs":
+            with STATE["lock"]:
+                return self.reply(200, STATE["docs"])
+        if self.path == "/_test/stats":
+            with STATE["lock"]:
+                return self.reply(200, dict(STATE["stats"], templates=list(STATE["templates"]),
+                                            ilm=list(STATE["ilm"])))
+        self.reply(200, {"name": "es-test", "version": {"number": "8.15.0"}})
+
+    def do_PUT(self):
+        body = json.loads(self.body() or b"{}")
+        with STATE["lock"]:
+            if self.path.startswith("/_index_template/"):
+                STATE["templates"][self.path.split("/")[2]] = body
+            elif self.path.startswith("/_ilm/policy/"):
+                STATE["ilm"][self.path.split("/")[3]] = body
+        self.reply(200, {"acknowledged": True})
+
+    def do_POST(self):
+        if self.path == "/_test/fault":
+            STATE["mode"] = json.loads(self.body())["mode"]
+            return self.reply(200, {"mode": STATE["mode"]})
+        if self.path.split("?")[0] != "/_bulk":
+            return self.reply(404, {"error": "no such endpoint"})
+        mode = STATE["mode"]
+        with STATE["lock"]:
+            bump("requests")
+        if mode == "reset":
+            self.connection.close()
+            return
+        body = self.body()
+        if mode == "503":
+            return self.reply(503, {"error": {"type": "unavailable_shards_exception"}, "status": 503})
+        if mode == "slow":
+            time.sleep(2)
+        if self.headers.get("Content-Type", "").split(";")[0] != "application/x-ndjson":
+            return self.reply(400, {"error": "bulk needs Content-Type application/x-ndjson"})
+        if not body.endswith(b"\n"):
+            return self.reply(400, {"error": {"type": "illegal_argument_exception",
+                                              "reason": "The bulk request must be terminated by a newline"}})
+        lines = body.decode().split("\n")[:-1]
+        if len(lines) % 2:
+            return self.reply(400, {"error": {"type": "illegal_argument_exception",
+                                              "reason": "odd number of lines"}})
+        items, errors = [], False
+        for i in range(0, len(lines), 2):
+            action = json.loads(lines[i])
+            (op, meta), = action.items()
+            assert op == "index", op
+            doc = json.loads(lines[i + 1])
+            idx, _id = meta["_index"], meta["_id"]
+            status = 201
+            r = STATE["rng"].random()
+            if mode == "429" or (mode == "partial" and r < 0.3):
+                status = 429
+            elif mode == "partial" and r < 0.4:
+                status = 503
+            elif mode == "mapping" and doc.get("status") == "error":
+                status = 400
+            with STATE["lock"]:
+                bump(f"items_{status}")
+                if status in (200, 201):
+                    prev = STATE["docs"].setdefault(idx, {}).get(_id)
+                    status = 200 if prev is not None else 201
+                    STATE["docs"][idx][_id] = doc
+            item = {"_index": idx, "_id": _id, "status": status}
+            if status in (200, 201):
+                item.update({"_version": 1, "result": "updated" if status == 200 else "created",
+                             "_shards": {"total": 1, "successful": 1, "failed": 0}})
+            else:
+                errors = True
+                kind = {429: "es_rejected_execution_exception", 503: "unavailable_shards_exception",
+                        400: "mapper_parsing_exception"}[status]
+                item["error"] = {"type": kind, "reason": f"injected {kind}"}
+            items.append({"index": item})
+        with STATE["lock"]:
+            save()  # acknowledged means stored, also across a restart
+        self.reply(200, {"took": 3, "errors": errors, "items": items})
+
+
+def main():
+    global STATE_FILE
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    if len(sys.argv) > 2:
+        import os
+        STATE_FILE = sys.argv[2]
+        if os.path.exists(STATE_FILE):
+            with open(STATE_FILE) as f:
+                STATE["docs"] = json.load(f)
+    srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    print("listening", srv.server_address[1], flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

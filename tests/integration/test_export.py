@@ -193,3 +193,37 @@ def test_stop_while_down_persists_then_next_run_delivers(es, tmp_path):
     docs = es.docs()
     assert ids <= set(docs)
     assert set(docs) == ids | {r["span_id"] for r in tr2.records}
+
+
+def test_spool_stays_within_its_bound_and_counts_what_it_drops(es, tmp_path):
+    spool = tmp_path / "spool"
+    es.stop()  # down for the whole run
+    t = Target([NESTED])
+    try:
+        tr = Tracer(["-p", t.pid, "--probes", SPEC, "-o", "jsonl", "--es",
+                     f"http://127.0.0.1:{es.port}", "--spool-dir", spool,
+                     "--spool-max-bytes", "65536", "--es-drain-seconds", "1"])
+        for i in range(500):  # 2,000 spans of ~700 bytes: far more than 64 KiB
+            t.call(f"outer {i}")
+        t.quit()
+        assert tr.finish(timeout=60) == 0
+    finally:
+        t.kill()
+    size = sum(os.path.getsize(spool / f) for f in os.listdir(spool) if f.startswith("spool-"))
+    assert 0 < size <= 65536
+    line = es_line(tr)
+    spooled = int(line.split(" spooled")[0].split()[-1])
+    lost = int(line.split(" lost (spool full)")[0].split()[-1])
+    assert lost > 0
+    assert spooled + lost == len(tr.records)  # every span is in the spool or counted as lost
+
+
+def test_api_key_from_the_environment(es, tmp_path, nested):
+    env = dict(os.environ, AGTRACE_ES_API_KEY="a2V5OnNlY3JldA==")
+    tr = Tracer(["-p", nested.pid, "--uprobe", f"{NESTED}:leaf", "-o", "jsonl", "--es",
+                 f"http://127.0.0.1:{es.port}", "--spool-dir", tmp_path / "spool"], env=env)
+    nested.call("outer 1")
+    nested.quit()
+    assert tr.finish() == 0
+    assert es.get("/_test/stats")["authorization"] == "ApiKey a2V5OnNlY3JldA=="
+    assert "a2V5OnNlY3JldA==" not in "".join(tr.out) + "".join(tr.err_lines)

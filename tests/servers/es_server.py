@@ -83,6 +83,7 @@ class Handler(BaseHTTPRequestHandler):
         mode = STATE["mode"]
         with STATE["lock"]:
             bump("requests")
+            STATE["stats"]["authorization"] = self.headers.get("Authorization", "")
         if mode == "reset":
             self.connection.close()
             return

@@ -1225,7 +1225,7 @@ int cmd_attach(int argc, char **argv)
 			free(a);
 		}
 		agt_audit_record(r->audit, "config", cfg);
-		r->pl.sink = agt_audit_tee(r->pl.sink, r->audit, &r->pl.ectx);
+		r->pl.sink = agt_audit_tee(r->pl.sink, r->audit);
 	}
 	if (!r->pl.sink ||
 	    agt_pipeline_init(&r->pl, r->o.max_depth, r->o.max_threads, r->o.max_message)) {

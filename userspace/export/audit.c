@@ -125,19 +125,9 @@ void agt_audit_close(struct agt_audit *a)
 	free(a);
 }
 
-struct tee {
-	struct agt_sink base;
-	struct agt_sink *next;
-	struct agt_audit *audit;
-	struct agt_export_ctx ctx;
-};
-
-static void tee_span(struct agt_sink *s, const struct agt_span *sp)
+static void audit_observe(void *ctx, const struct agt_span *sp)
 {
-	struct tee *t = (struct tee *)s;
-
-	t->next->span(t->next, sp);
-	t->base.early_flushes = t->next->early_flushes;
+	struct agt_audit *a = ctx;
 	if (sp->kind == AGT_SPAN_STATE) { /* attach, detach, exit, sampling changes */
 		cJSON *d = cJSON_CreateObject();
 		char type[32];
@@ -146,9 +136,9 @@ static void tee_span(struct agt_sink *s, const struct agt_span *sp)
 		cJSON_AddNumberToObject(d, "pid", sp->pid);
 		cJSON_AddStringToObject(d, "name", sp->name);
 		cJSON_AddStringToObject(d, "message", sp->message);
-		agt_audit_record(t->audit, type, d);
+		agt_audit_record(a, type, d);
 	} else if (sp->kind == AGT_SPAN_DECISION || sp->kind == AGT_SPAN_TOOL) {
-		cJSON *o = agt_span_to_json(sp, &t->ctx), *d = cJSON_CreateObject();
+		cJSON *o = agt_span_to_json(sp, &a->ctx), *d = cJSON_CreateObject();
 		char *txt = cJSON_PrintUnformatted(o), digest[65];
 
 		sha256_hex("", txt ? txt : "", digest);
@@ -158,41 +148,15 @@ static void tee_span(struct agt_sink *s, const struct agt_span *sp)
 					cJSON_GetStringValue(cJSON_GetObjectItem(o, "span_id")));
 		cJSON_AddStringToObject(d, "name", sp->name);
 		cJSON_AddStringToObject(d, "sha256", digest);
-		agt_audit_record(t->audit, sp->kind == AGT_SPAN_DECISION ? "decision" : "tool_call",
-				 d);
+		agt_audit_record(a, sp->kind == AGT_SPAN_DECISION ? "decision" : "tool_call", d);
 		free(txt);
 		cJSON_Delete(o);
 	}
 }
 
-static void tee_flush(struct agt_sink *s)
+struct agt_sink *agt_audit_tee(struct agt_sink *next, struct agt_audit *a)
 {
-	struct tee *t = (struct tee *)s;
-
-	t->next->flush(t->next);
-	t->base.early_flushes = t->next->early_flushes;
-}
-
-static void tee_destroy(struct agt_sink *s)
-{
-	struct tee *t = (struct tee *)s;
-
-	t->next->destroy(t->next);
-	free(t);
-}
-
-struct agt_sink *agt_audit_tee(struct agt_sink *next, struct agt_audit *a,
-			       const struct agt_export_ctx *c)
-{
-	struct tee *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return NULL;
-	t->base = (struct agt_sink){.span = tee_span, .flush = tee_flush, .destroy = tee_destroy};
-	t->next = next;
-	t->audit = a;
-	t->ctx = *c;
-	return &t->base;
+	return agt_tee_new(next, audit_observe, a);
 }
 
 /* agtrace audit verify FILE: the first record changed, removed or reordered. */

@@ -15,7 +15,6 @@ struct agt_audit *agt_audit_open(const char *path, const struct agt_export_ctx *
 int agt_audit_record(struct agt_audit *a, const char *type, cJSON *data);
 void agt_audit_close(struct agt_audit *a);
 /* A sink that passes every span on to next and records a digest of each decision and tool call. */
-struct agt_sink *agt_audit_tee(struct agt_sink *next, struct agt_audit *a,
-			       const struct agt_export_ctx *c);
+struct agt_sink *agt_audit_tee(struct agt_sink *next, struct agt_audit *a);
 int cmd_audit(int argc, char **argv);
 #endif

@@ -608,24 +608,15 @@ fail:
 	return NULL;
 }
 
-struct tee {
-	struct agt_sink base;
-	struct agt_sink *next;
-	struct agt_es *es;
-};
-
-static void tee_span(struct agt_sink *s, const struct agt_span *sp)
+static void es_observe(void *ctx, const struct agt_span *sp)
 {
-	struct tee *t = (struct tee *)s;
-	struct agt_es *es = t->es;
+	struct agt_es *es = ctx;
 	cJSON *o;
 	char *doc, index[256], id[17];
 	time_t secs = (time_t)((sp->start_ns + es->ctx.mono_to_real) / 1000000000ull);
 	struct tm tm;
 	struct doc d;
 
-	t->next->span(t->next, sp);
-	t->base.early_flushes = t->next->early_flushes;
 	o = agt_span_to_json(sp, &es->ctx);
 	doc = cJSON_PrintUnformatted(o);
 	snprintf(id, sizeof(id), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(o, "span_id")));
@@ -656,31 +647,9 @@ static void tee_span(struct agt_sink *s, const struct agt_span *sp)
 	pthread_mutex_unlock(&es->lock);
 }
 
-static void tee_flush(struct agt_sink *s)
-{
-	struct tee *t = (struct tee *)s;
-
-	t->next->flush(t->next);
-}
-
-static void tee_destroy(struct agt_sink *s)
-{
-	struct tee *t = (struct tee *)s;
-
-	t->next->destroy(t->next);
-	free(t);
-}
-
 struct agt_sink *agt_es_tee(struct agt_sink *next, struct agt_es *es)
 {
-	struct tee *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return NULL;
-	t->base = (struct agt_sink){.span = tee_span, .flush = tee_flush, .destroy = tee_destroy};
-	t->next = next;
-	t->es = es;
-	return &t->base;
+	return agt_tee_new(next, es_observe, es);
 }
 
 void agt_es_stop(struct agt_es *es)

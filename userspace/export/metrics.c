@@ -237,49 +237,18 @@ static void count_span(struct agt_metrics *m, const struct agt_span *sp)
 	inc(m, "agtrace_spans_emitted_total", "spans and events agtrace emitted", l, 1);
 }
 
-struct tee {
-	struct agt_sink base;
-	struct agt_sink *next;
-	struct agt_metrics *m;
-};
-
-static void tee_span(struct agt_sink *s, const struct agt_span *sp)
+static void metrics_observe(void *ctx, const struct agt_span *sp)
 {
-	struct tee *t = (struct tee *)s;
+	struct agt_metrics *m = ctx;
 
-	t->next->span(t->next, sp);
-	t->base.early_flushes = t->next->early_flushes;
-	pthread_mutex_lock(&t->m->lock);
-	count_span(t->m, sp);
-	pthread_mutex_unlock(&t->m->lock);
-}
-
-static void tee_flush(struct agt_sink *s)
-{
-	struct tee *t = (struct tee *)s;
-
-	t->next->flush(t->next);
-	t->base.early_flushes = t->next->early_flushes;
-}
-
-static void tee_destroy(struct agt_sink *s)
-{
-	struct tee *t = (struct tee *)s;
-
-	t->next->destroy(t->next);
-	free(t);
+	pthread_mutex_lock(&m->lock);
+	count_span(m, sp);
+	pthread_mutex_unlock(&m->lock);
 }
 
 struct agt_sink *agt_metrics_tee(struct agt_sink *next, struct agt_metrics *m)
 {
-	struct tee *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return NULL;
-	t->base = (struct agt_sink){.span = tee_span, .flush = tee_flush, .destroy = tee_destroy};
-	t->next = next;
-	t->m = m;
-	return &t->base;
+	return agt_tee_new(next, metrics_observe, m);
 }
 
 char *agt_metrics_render(struct agt_metrics *m)

@@ -23,6 +23,9 @@ void agt_export_ctx_init(struct agt_export_ctx *c);
 cJSON *agt_span_to_json(const struct agt_span *sp, const struct agt_export_ctx *c);
 
 struct agt_sink *agt_jsonl_new(FILE *out, const struct agt_export_ctx *c);
+/* A sink that passes every span on to next, then lets observe(ctx, span) see it. */
+typedef void (*agt_observe_fn)(void *ctx, const struct agt_span *sp);
+struct agt_sink *agt_tee_new(struct agt_sink *next, agt_observe_fn observe, void *ctx);
 /* Holds spans until their root finishes, then prints the tree; at most max_held spans. */
 struct agt_sink *agt_tree_new(FILE *out, const struct agt_export_ctx *c, unsigned max_held);
 #endif

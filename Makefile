@@ -97,7 +97,11 @@ $(OUT)/bench/bench_pipeline: tests/bench/bench_pipeline.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-bench: agtrace $(TARGET_BINS) $(OUT)/bench/bench_pipeline
+$(OUT)/bench/bench_es: tests/bench/bench_es.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+bench: agtrace $(TARGET_BINS) $(OUT)/bench/bench_pipeline $(OUT)/bench/bench_es
 	/usr/bin/python3 tests/bench/bench_uprobe.py
 
 demo: agtrace $(TARGET_BINS)

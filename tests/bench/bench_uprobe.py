@@ -125,6 +125,18 @@ def main():
     print("\n4. userspace pipeline:")
     sys.stdout.flush()
     subprocess.run([os.path.join(ROOT, "build", "bench", "bench_pipeline")], check=True)
+    print("\n5. Elasticsearch exporter into the bulk test server (Python: the server is the "
+          "slower side):")
+    sys.stdout.flush()
+    srv = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests/servers/es_server.py")],
+                           stdout=subprocess.PIPE, text=True)
+    port = int(srv.stdout.readline().split()[1])
+    try:
+        subprocess.run([os.path.join(ROOT, "build", "bench", "bench_es"),
+                        f"http://127.0.0.1:{port}", os.environ.get("BENCH_SPANS", "20000"),
+                        tempfile.mkdtemp()], check=True)
+    finally:
+        srv.kill()
 
 
 if __name__ == "__main__":

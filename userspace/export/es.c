@@ -269,6 +269,7 @@ static int send_batch(struct agt_es *es, struct docs *batch)
 		free(gz);
 		return -1;
 	}
+	es->st.wire_bytes += gzn;
 	snprintf(url, sizeof(url), "%s/_bulk", es->url);
 	h = curl_slist_append(h, "Content-Type: application/x-ndjson");
 	h = curl_slist_append(h, "Content-Encoding: gzip");

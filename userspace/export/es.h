@@ -30,6 +30,7 @@ struct agt_es_config {
 struct agt_es_stats {
 	uint64_t queued, delivered, retried, dead_lettered, spooled, spool_dropped, send_failures;
 	uint64_t spool_bytes, spool_oldest_age_s, last_latency_ms;
+	uint64_t wire_bytes; /* request bodies sent (gzip), for bytes per span */
 };
 
 struct agt_es;

@@ -227,3 +227,63 @@ def test_api_key_from_the_environment(es, tmp_path, nested):
     assert tr.finish() == 0
     assert es.get("/_test/stats")["authorization"] == "ApiKey a2V5OnNlY3JldA=="
     assert "a2V5OnNlY3JldA==" not in "".join(tr.out) + "".join(tr.err_lines)
+
+
+def test_otlp_traces_to_a_collector(tmp_path):
+    from test_agent import AGENT
+    from test_llm import PY
+
+    col = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests/servers/otlp_server.py")],
+                           stdout=subprocess.PIPE, text=True)
+    cport = int(col.stdout.readline().split()[1])
+    llm = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests/servers/llm_server.py"),
+                            "--plain"], stdout=subprocess.PIPE, text=True)
+    lport = int(llm.stdout.readline().split()[1])
+
+    def collector(path, body=None):
+        req = urllib.request.Request(f"http://127.0.0.1:{cport}{path}",
+                                     data=json.dumps(body).encode() if body else None,
+                                     method="POST" if body else "GET")
+        return json.load(urllib.request.urlopen(req, timeout=5))
+
+    t = Target([PY, os.path.join(ROOT, "tests/targets/llm_client.py"), str(lport), "--plain"])
+    try:
+        collector("/_test/fault", {"mode": "503"})  # the collector starts out unavailable
+        tr = Tracer(["-p", t.pid, "-o", "jsonl", "--otlp", f"http://127.0.0.1:{cport}",
+                     "--spool-dir", tmp_path / "spool"])
+        t.call("call a POST /v1/chat/completions " + json.dumps(
+            {"model": "qwen", "messages": [{"role": "user", "content": "hi"}],
+             "tools": [{"type": "function", "function": {"name": "get_weather"}}]}))
+        time.sleep(1)
+        collector("/_test/fault", {"mode": "ok"})
+        t.call("call a POST /v1/chat/completions " + json.dumps(
+            {"model": "qwen", "messages": [{"role": "user", "content": "hi"},
+                                           {"role": "tool", "tool_call_id": "call_weather_1",
+                                            "content": "18C"}]}))
+        t.quit()
+        assert tr.finish(timeout=60) == 0
+        got = collector("/_test/spans")
+    finally:
+        t.kill()
+        col.kill()
+        llm.kill()
+    spans = {s["spanId"]: s for s in got["spans"]}
+    assert set(spans) == {r["span_id"] for r in tr.records}  # every span, once
+    assert got["requests"] >= 2  # the 503 was retried
+    line = [l for l in tr.err_lines if l.startswith("agtrace: otlp:")][0]
+    assert "0 dead-lettered" in line and "0 lost" in line
+    steps = [r for r in tr.records if r["trace_type"] == "reasoning_step"]
+    s0 = spans[steps[0]["span_id"]]
+    attrs = {a["key"]: a["value"] for a in s0["attributes"]}
+    assert s0["kind"] == 3 and s0["name"] == "chat qwen"
+    assert attrs["gen_ai.request.model"] == {"stringValue": "qwen"}
+    assert attrs["gen_ai.usage.input_tokens"] == {"intValue": "42"}
+    assert attrs["gen_ai.response.finish_reasons"] == {"arrayValue": {"values": [
+        {"stringValue": "tool_calls"}]}}
+    assert attrs["trace_type"] == {"stringValue": "reasoning_step"}
+    assert s0["traceId"] == steps[0]["trace_id"]
+    assert s0["parentSpanId"] == steps[0]["parent_span_id"]
+    tool = [r for r in tr.records if r["trace_type"] == "tool_call"][0]
+    tattrs = {a["key"]: a["value"] for a in spans[tool["span_id"]]["attributes"]}
+    assert tattrs["gen_ai.tool.name"] == {"stringValue": "get_weather"}
+    assert tattrs["tool.output"] == {"stringValue": "18C"}

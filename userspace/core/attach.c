@@ -25,6 +25,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ struct attach_opts {
 	const char *audit_file;
 	const char *metrics_listen;
 	struct agt_es_config es;
+	const char *otlp_url;
 	long duration;
 	long max_depth, max_threads;
 	long max_message;  /* bytes of one TLS call / HTTP message captured at most */
@@ -77,6 +79,7 @@ struct attach_run {
 	struct agt_audit *audit;
 	struct agt_metrics *metrics;
 	struct agt_es *es;
+	struct agt_es *otlp;
 };
 
 static void attach_usage(FILE *f)
@@ -140,6 +143,10 @@ static void attach_usage(FILE *f)
 	    "FILE;\n"
 	    "                           --es-install-template puts the index template and ILM "
 	    "policy\n"
+	    "  --otlp URL               also send every span to an OpenTelemetry collector over\n"
+	    "                           OTLP/HTTP JSON (URL/v1/traces), with GenAI attribute "
+	    "names;\n"
+	    "                           same delivery guarantees and spool (DIR/otlp) as --es\n"
 	    "  --spool-dir DIR          where undeliverable spans wait, replayed in order "
 	    "(default\n"
 	    "                           /var/lib/agtrace/spool); --spool-max-bytes N (256 MiB);\n"
@@ -193,7 +200,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_SPOOL_DIR,
 		OPT_SPOOL_MAX,
 		OPT_DEAD_LETTER,
-		OPT_ES_DRAIN
+		OPT_ES_DRAIN,
+		OPT_OTLP
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -225,6 +233,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX},
 	    {"dead-letter", required_argument, NULL, OPT_DEAD_LETTER},
 	    {"es-drain-seconds", required_argument, NULL, OPT_ES_DRAIN},
+	    {"otlp", required_argument, NULL, OPT_OTLP},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -334,6 +343,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 			break;
 		case OPT_AUDIT: o->audit_file = optarg; break;
 		case OPT_ES: o->es.url = optarg; break;
+		case OPT_OTLP: o->otlp_url = optarg; break;
 		case OPT_ES_INDEX: o->es.index_pattern = optarg; break;
 		case OPT_ES_KEY: o->es.api_key_file = optarg; break;
 		case OPT_ES_USER: o->es.user = optarg; break;
@@ -1208,6 +1218,25 @@ int cmd_attach(int argc, char **argv)
 		}
 		r->pl.sink = agt_es_tee(r->pl.sink, r->es);
 	}
+	if (r->pl.sink && r->o.otlp_url) {
+		char err[512], dir[1024];
+		struct agt_es_config oc = r->o.es;
+
+		oc.otlp = 1;
+		oc.url = r->o.otlp_url;
+		oc.install_template = 0;
+		snprintf(dir, sizeof(dir), "%s/otlp",
+			 r->o.es.spool_dir ? r->o.es.spool_dir : "/var/lib/agtrace/spool");
+		mkdir(r->o.es.spool_dir ? r->o.es.spool_dir : "/var/lib/agtrace/spool", 0700);
+		oc.spool_dir = dir;
+		oc.dead_letter = NULL;
+		if (!(r->otlp = agt_es_start(&oc, &r->pl.ectx, err, sizeof(err)))) {
+			agt_err("%s", err);
+			rc = AGT_EXIT_USAGE;
+			goto cleanup;
+		}
+		r->pl.sink = agt_es_tee(r->pl.sink, r->otlp);
+	}
 	if (r->pl.sink && r->o.audit_file) {
 		char err[512];
 		cJSON *cfg = cJSON_CreateObject(), *args = cJSON_AddArrayToObject(cfg, "argv");
@@ -1267,18 +1296,20 @@ int cmd_attach(int argc, char **argv)
 			agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(), "detach", "", 0,
 					   0);
 	r->pl.sink->flush(r->pl.sink);
-	if (r->es) {
+	for (int k = 0; k < 2; k++) {
+		struct agt_es *x = k ? r->otlp : r->es;
 		struct agt_es_stats es;
 
-		agt_es_stop(r->es); /* deliver what it can, spool the rest */
-		agt_es_stats(r->es, &es);
-		agt_info(
-		    "elasticsearch: %llu queued, %llu delivered, %llu retried, %llu dead-lettered, "
-		    "%llu spooled (%llu bytes waiting), %llu lost (spool full)",
-		    (unsigned long long)es.queued, (unsigned long long)es.delivered,
-		    (unsigned long long)es.retried, (unsigned long long)es.dead_lettered,
-		    (unsigned long long)es.spooled, (unsigned long long)es.spool_bytes,
-		    (unsigned long long)es.spool_dropped);
+		if (!x)
+			continue;
+		agt_es_stop(x); /* deliver what it can, spool the rest */
+		agt_es_stats(x, &es);
+		agt_info("%s: %llu queued, %llu delivered, %llu retried, %llu dead-lettered, %llu "
+			 "spooled (%llu bytes waiting), %llu lost (spool full)",
+			 k ? "otlp" : "elasticsearch", (unsigned long long)es.queued,
+			 (unsigned long long)es.delivered, (unsigned long long)es.retried,
+			 (unsigned long long)es.dead_lettered, (unsigned long long)es.spooled,
+			 (unsigned long long)es.spool_bytes, (unsigned long long)es.spool_dropped);
 	}
 	update_self_metrics(r);
 	print_summary(r);
@@ -1299,6 +1330,7 @@ cleanup:
 	agt_audit_close(r->audit);
 	agt_metrics_stop(r->metrics);
 	agt_es_free(r->es);
+	agt_es_free(r->otlp);
 	agt_pipeline_fini(&r->pl);
 	if (r->out && r->out != stdout)
 		fclose(r->out);

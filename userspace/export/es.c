@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "export/es.h"
+#include "export/otlp.h"
 #include "core/log.h"
 #include "core/util.h"
 #include <curl/curl.h>
@@ -161,8 +162,12 @@ static int spool_load(struct agt_es *es)
 
 			snprintf(path, sizeof(path), "%s/%s", es->spool, ents[i]->d_name);
 			text = agt_read_file(path, 1u << 30, &len);
-			for (char *p = text; p && *p;) { /* pairs of lines: action, document */
-				char *nl = strchr(p, '\n'), *nl2 = nl ? strchr(nl + 1, '\n') : NULL;
+			/* Elasticsearch: pairs of lines (action, document); OTLP: one span a line.
+			 */
+			for (char *p = text; p && *p;) {
+				char *nl = strchr(p, '\n'), *nl2 = es->cfg.otlp ? nl
+								   : nl ? strchr(nl + 1, '\n')
+									: NULL;
 				struct doc d;
 
 				if (!nl2)
@@ -192,6 +197,11 @@ static void dead_letter(struct agt_es *es, const struct doc *d, const char *reas
 	es->st.dead_lettered++;
 	if (!f)
 		return;
+	if (es->cfg.otlp) { /* {"reason": ..., "span": ...} */
+		fprintf(f, "{\"reason\":%s,\"span\":%.*s}\n", reason, (int)d->len - 1, d->lines);
+		fclose(f);
+		return;
+	}
 	/* One line per rejection: {"reason": ..., "action": ..., "document": ...}. */
 	const char *nl = memchr(d->lines, '\n', d->len);
 	size_t alen = nl ? (size_t)(nl - d->lines) : d->len;
@@ -263,6 +273,17 @@ static int send_batch(struct agt_es *es, struct docs *batch)
 	for (size_t i = 0; i < batch->n; i++) {
 		memcpy(body + len, batch->v[i].lines, batch->v[i].len);
 		len += batch->v[i].len;
+		if (es->cfg.otlp) /* spans joined by commas inside one request */
+			body[len - 1] = i + 1 < batch->n ? ',' : ' ';
+	}
+	if (es->cfg.otlp) {
+		char *req = agt_otlp_request(body, len, &es->ctx);
+
+		free(body);
+		if (!req)
+			return -1;
+		body = req;
+		len = strlen(req);
 	}
 	if (gzip_buf(body, len, &gz, &gzn)) {
 		free(body);
@@ -270,8 +291,9 @@ static int send_batch(struct agt_es *es, struct docs *batch)
 		return -1;
 	}
 	es->st.wire_bytes += gzn;
-	snprintf(url, sizeof(url), "%s/_bulk", es->url);
-	h = curl_slist_append(h, "Content-Type: application/x-ndjson");
+	snprintf(url, sizeof(url), "%s%s", es->url, es->cfg.otlp ? "/v1/traces" : "/_bulk");
+	h = curl_slist_append(h, es->cfg.otlp ? "Content-Type: application/json"
+					      : "Content-Type: application/x-ndjson");
 	h = curl_slist_append(h, "Content-Encoding: gzip");
 	if (es->auth[0])
 		h = curl_slist_append(h, es->auth);
@@ -298,9 +320,44 @@ static int send_batch(struct agt_es *es, struct docs *batch)
 	if (curl_easy_perform(es->curl) == CURLE_OK)
 		curl_easy_getinfo(es->curl, CURLINFO_RESPONSE_CODE, &status);
 	es->st.last_latency_ms = (agt_mono_ns() - t0) / 1000000;
-	if (status == 200 && (r = cJSON_Parse(respbuf.lines ? respbuf.lines : "")) &&
-	    cJSON_IsArray(items = cJSON_GetObjectItem(r, "items")) &&
-	    cJSON_GetArraySize(items) == (int)batch->n) {
+	if (es->cfg.otlp && status) {
+		/* OTLP answers for the request as a whole: 200 delivered (what partialSuccess says
+		 * it rejected is counted); 429/502/503/504 again later; other statuses refused. */
+		int retry = status == 429 || status == 502 || status == 503 || status == 504;
+		const cJSON *ps;
+		double rejected = 0;
+
+		if (status == 200 && (r = cJSON_Parse(respbuf.lines ? respbuf.lines : "{}")) &&
+		    (ps = cJSON_GetObjectItem(r, "partialSuccess")))
+			rejected = cJSON_GetNumberValue(cJSON_GetObjectItem(ps, "rejectedSpans"));
+		for (size_t i = 0; i < batch->n; i++) {
+			struct doc *d = &batch->v[i];
+			char why[96];
+
+			if (status == 200) {
+				es->st.delivered++;
+				free(d->lines);
+			} else if (retry) {
+				es->st.retried++;
+				docs_push(&es->retry, *d);
+			} else {
+				snprintf(why, sizeof(why), "{\"http_status\":%ld}", status);
+				dead_letter(es, d, why);
+				free(d->lines);
+			}
+		}
+		if (rejected > 0 && (uint64_t)rejected <= es->st.delivered) {
+			/* transport-delivered, but the collector said no to these */
+			es->st.delivered -= (uint64_t)rejected;
+			es->st.dead_lettered += (uint64_t)rejected;
+		}
+		batch->n = 0;
+		rc = retry ? -1 : 0;
+		if (retry)
+			es->st.send_failures++;
+	} else if (status == 200 && (r = cJSON_Parse(respbuf.lines ? respbuf.lines : "")) &&
+		   cJSON_IsArray(items = cJSON_GetObjectItem(r, "items")) &&
+		   cJSON_GetArraySize(items) == (int)batch->n) {
 		int i = 0;
 		const cJSON *it;
 
@@ -618,6 +675,18 @@ static void es_observe(void *ctx, const struct agt_span *sp)
 	struct tm tm;
 	struct doc d;
 
+	if (es->cfg.otlp) {
+		char *span = agt_otlp_span_json(sp, &es->ctx);
+
+		if (!span || asprintf(&d.lines, "%s\n", span) < 0) {
+			free(span);
+			es->st.spool_dropped++;
+			return;
+		}
+		free(span);
+		d.len = strlen(d.lines);
+		goto enqueue;
+	}
 	o = agt_span_to_json(sp, &es->ctx);
 	doc = cJSON_PrintUnformatted(o);
 	snprintf(id, sizeof(id), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(o, "span_id")));
@@ -632,6 +701,7 @@ static void es_observe(void *ctx, const struct agt_span *sp)
 	}
 	free(doc);
 	d.len = strlen(d.lines);
+enqueue:
 	pthread_mutex_lock(&es->lock);
 	es->st.queued++;
 	if (es->queue.n >= QUEUE_MAX) { /* the thread is far behind: this one to the spool */

@@ -11,8 +11,11 @@
 #include <stdint.h>
 #include "export/sink.h"
 
+/* The exporter core (thread, retries, spool, drain) serves two protocols: Elasticsearch _bulk,
+ * and OTLP/HTTP JSON traces. */
 struct agt_es_config {
-	const char *url;	   /* http(s)://host:9200 */
+	int otlp;	 /* 0: Elasticsearch _bulk; 1: OTLP/HTTP JSON traces to url/v1/traces */
+	const char *url; /* http(s)://host:9200, or the OTLP collector (:4318) */
 	const char *index_pattern; /* strftime pattern, UTC: agentic-traces-%Y.%m.%d */
 	const char *api_key_file;  /* else $AGTRACE_ES_API_KEY */
 	const char *user; /* basic auth; password from password_file or $AGTRACE_ES_PASSWORD */

@@ -6,8 +6,8 @@ set -euo pipefail
 PKGS=(
   make gcc pkg-config clang llvm bpftool binutils
   libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev libcjson-dev libcapstone-dev
-  libcmocka-dev libhttp-parser-dev libbrotli-dev libssl-dev libmicrohttpd-dev
-  python3 python3-pytest golang-go openssl gnutls-bin
+  libcmocka-dev libhttp-parser-dev libbrotli-dev libssl-dev libmicrohttpd-dev libmsgpack-dev
+  python3 python3-pytest python3-msgpack golang-go openssl gnutls-bin
   util-linux procps bpftrace prometheus
 )
 # The machine's own Node (any recent one) will do; else Debian's.

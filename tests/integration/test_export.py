@@ -287,3 +287,61 @@ def test_otlp_traces_to_a_collector(tmp_path):
     tattrs = {a["key"]: a["value"] for a in spans[tool["span_id"]]["attributes"]}
     assert tattrs["gen_ai.tool.name"] == {"stringValue": "get_weather"}
     assert tattrs["tool.output"] == {"stringValue": "18C"}
+
+
+@pytest.fixture
+def fluent(tmp_path):
+    state, mode = tmp_path / "fluent.json", tmp_path / "fluent.mode"
+    p = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests/servers/fluent_server.py"),
+                          str(state), str(mode)], stdout=subprocess.PIPE, text=True)
+    port = int(p.stdout.readline().split()[1])
+    yield port, state, mode
+    p.kill()
+    p.wait()
+
+
+def fluent_run(port, tmp_path, n, during=None):
+    t = Target([NESTED])
+    try:
+        tr = Tracer(["-p", t.pid, "--probes", SPEC, "-o", "jsonl", "--fluentd",
+                     f"127.0.0.1:{port}", "--fluentd-tag", "agent.spans",
+                     "--spool-dir", tmp_path / "spool"])
+        for i in range(n):
+            t.call(f"outer {i}")
+        if during:
+            during()
+        t.quit()
+        assert tr.finish(timeout=120) == 0
+    finally:
+        t.kill()
+    return tr
+
+
+def test_fluentd_forward_with_acks(fluent, tmp_path):
+    port, state, _ = fluent
+    tr = fluent_run(port, tmp_path, 25)
+    db = json.loads(state.read_text())
+    assert db["tags"] == ["agent.spans"]
+    assert set(db["records"]) == {r["span_id"] for r in tr.records}
+    for r in tr.records:
+        assert db["records"][r["span_id"]] == r
+    assert db["acked"] == db["messages"]
+    line = [l for l in tr.err_lines if l.startswith("agtrace: fluentd:")][0]
+    assert "102 queued, 102 delivered, 0 retried" in line
+
+
+def test_fluentd_without_acks_is_retried_until_acked(fluent, tmp_path):
+    port, state, mode = fluent
+    mode.write_text("noack")  # Fluentd takes the messages but never acknowledges them
+
+    def ack_again():
+        time.sleep(4)
+        mode.write_text("ok")
+
+    tr = fluent_run(port, tmp_path, 10, during=ack_again)
+    db = json.loads(state.read_text())
+    assert set(db["records"]) == {r["span_id"] for r in tr.records}  # at least once: all there
+    assert db["messages"] > db["acked"] >= 1  # unacknowledged sends were sent again
+    line = [l for l in tr.err_lines if l.startswith("agtrace: fluentd:")][0]
+    assert "42 delivered" in line and "0 lost" in line
+    assert int(line.split(" retried")[0].split()[-1]) > 0

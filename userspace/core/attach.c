@@ -46,7 +46,7 @@ struct attach_opts {
 	const char *audit_file;
 	const char *metrics_listen;
 	struct agt_es_config es;
-	const char *otlp_url;
+	const char *otlp_url, *fluentd, *fluentd_tag;
 	long duration;
 	long max_depth, max_threads;
 	long max_message;  /* bytes of one TLS call / HTTP message captured at most */
@@ -78,8 +78,7 @@ struct attach_run {
 	FILE *out;
 	struct agt_audit *audit;
 	struct agt_metrics *metrics;
-	struct agt_es *es;
-	struct agt_es *otlp;
+	struct agt_es *exp[3]; /* Elasticsearch, OTLP, Fluentd: one delivery core each */
 };
 
 static void attach_usage(FILE *f)
@@ -147,6 +146,10 @@ static void attach_usage(FILE *f)
 	    "                           OTLP/HTTP JSON (URL/v1/traces), with GenAI attribute "
 	    "names;\n"
 	    "                           same delivery guarantees and spool (DIR/otlp) as --es\n"
+	    "  --fluentd HOST:PORT      also send every span to Fluentd (forward protocol, "
+	    "msgpack,\n"
+	    "                           acks required: at-least-once; --fluentd-tag TAG, default\n"
+	    "                           agentic.traces; spool DIR/fluentd)\n"
 	    "  --spool-dir DIR          where undeliverable spans wait, replayed in order "
 	    "(default\n"
 	    "                           /var/lib/agtrace/spool); --spool-max-bytes N (256 MiB);\n"
@@ -201,7 +204,9 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_SPOOL_MAX,
 		OPT_DEAD_LETTER,
 		OPT_ES_DRAIN,
-		OPT_OTLP
+		OPT_OTLP,
+		OPT_FLUENTD,
+		OPT_FLUENTD_TAG
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -234,6 +239,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"dead-letter", required_argument, NULL, OPT_DEAD_LETTER},
 	    {"es-drain-seconds", required_argument, NULL, OPT_ES_DRAIN},
 	    {"otlp", required_argument, NULL, OPT_OTLP},
+	    {"fluentd", required_argument, NULL, OPT_FLUENTD},
+	    {"fluentd-tag", required_argument, NULL, OPT_FLUENTD_TAG},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -344,6 +351,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		case OPT_AUDIT: o->audit_file = optarg; break;
 		case OPT_ES: o->es.url = optarg; break;
 		case OPT_OTLP: o->otlp_url = optarg; break;
+		case OPT_FLUENTD: o->fluentd = optarg; break;
+		case OPT_FLUENTD_TAG: o->fluentd_tag = optarg; break;
 		case OPT_ES_INDEX: o->es.index_pattern = optarg; break;
 		case OPT_ES_KEY: o->es.api_key_file = optarg; break;
 		case OPT_ES_USER: o->es.user = optarg; break;
@@ -1016,11 +1025,15 @@ static void update_self_metrics(struct attach_run *r)
 	agt_metrics_set(r->metrics, "agentic_trace_buffer_size", "",
 			(double)(agt_nest_stats(r->pl.nest)->open + convs + pending));
 	agt_metrics_set(r->metrics, "agtrace_attached_processes", "", r->pl.live);
-	if (r->es) {
+	for (int k = 0; k < 3; k++) {
+		static const char *const lab[] = {"exporter=\"elasticsearch\"", "exporter=\"otlp\"",
+						  "exporter=\"fluentd\""};
 		struct agt_es_stats es;
-		const char *l = "exporter=\"elasticsearch\"";
+		const char *l = lab[k];
 
-		agt_es_stats(r->es, &es);
+		if (!r->exp[k])
+			continue;
+		agt_es_stats(r->exp[k], &es);
 		agt_metrics_set(r->metrics, "agtrace_export_delivered_total", l,
 				(double)es.delivered);
 		agt_metrics_set(r->metrics, "agtrace_export_retried_total", l, (double)es.retried);
@@ -1208,34 +1221,32 @@ int cmd_attach(int argc, char **argv)
 		}
 		r->pl.sink = agt_metrics_tee(r->pl.sink, r->metrics);
 	}
-	if (r->pl.sink && r->o.es.url) {
-		char err[512];
-
-		if (!(r->es = agt_es_start(&r->o.es, &r->pl.ectx, err, sizeof(err)))) {
-			agt_err("%s", err);
-			rc = AGT_EXIT_USAGE;
-			goto cleanup;
-		}
-		r->pl.sink = agt_es_tee(r->pl.sink, r->es);
-	}
-	if (r->pl.sink && r->o.otlp_url) {
+	for (int k = 0; k < 3 && r->pl.sink; k++) {
+		static const char *const sub[] = {NULL, "otlp", "fluentd"};
+		const char *url = k == 0 ? r->o.es.url : k == 1 ? r->o.otlp_url : r->o.fluentd;
+		const char *base = r->o.es.spool_dir ? r->o.es.spool_dir : "/var/lib/agtrace/spool";
+		struct agt_es_config c = r->o.es;
 		char err[512], dir[1024];
-		struct agt_es_config oc = r->o.es;
 
-		oc.otlp = 1;
-		oc.url = r->o.otlp_url;
-		oc.install_template = 0;
-		snprintf(dir, sizeof(dir), "%s/otlp",
-			 r->o.es.spool_dir ? r->o.es.spool_dir : "/var/lib/agtrace/spool");
-		mkdir(r->o.es.spool_dir ? r->o.es.spool_dir : "/var/lib/agtrace/spool", 0700);
-		oc.spool_dir = dir;
-		oc.dead_letter = NULL;
-		if (!(r->otlp = agt_es_start(&oc, &r->pl.ectx, err, sizeof(err)))) {
+		if (!url)
+			continue;
+		c.url = url;
+		c.otlp = k == 1;
+		c.forward = k == 2;
+		c.tag = r->o.fluentd_tag;
+		if (k) { /* each exporter spools apart; templates are Elasticsearch's */
+			c.install_template = 0;
+			c.dead_letter = NULL;
+			mkdir(base, 0700);
+			snprintf(dir, sizeof(dir), "%s/%s", base, sub[k]);
+			c.spool_dir = dir;
+		}
+		if (!(r->exp[k] = agt_es_start(&c, &r->pl.ectx, err, sizeof(err)))) {
 			agt_err("%s", err);
 			rc = AGT_EXIT_USAGE;
 			goto cleanup;
 		}
-		r->pl.sink = agt_es_tee(r->pl.sink, r->otlp);
+		r->pl.sink = agt_es_tee(r->pl.sink, r->exp[k]);
 	}
 	if (r->pl.sink && r->o.audit_file) {
 		char err[512];
@@ -1296,20 +1307,20 @@ int cmd_attach(int argc, char **argv)
 			agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(), "detach", "", 0,
 					   0);
 	r->pl.sink->flush(r->pl.sink);
-	for (int k = 0; k < 2; k++) {
-		struct agt_es *x = k ? r->otlp : r->es;
+	for (int k = 0; k < 3; k++) {
+		static const char *const name[] = {"elasticsearch", "otlp", "fluentd"};
 		struct agt_es_stats es;
 
-		if (!x)
+		if (!r->exp[k])
 			continue;
-		agt_es_stop(x); /* deliver what it can, spool the rest */
-		agt_es_stats(x, &es);
+		agt_es_stop(r->exp[k]); /* deliver what it can, spool the rest */
+		agt_es_stats(r->exp[k], &es);
 		agt_info("%s: %llu queued, %llu delivered, %llu retried, %llu dead-lettered, %llu "
 			 "spooled (%llu bytes waiting), %llu lost (spool full)",
-			 k ? "otlp" : "elasticsearch", (unsigned long long)es.queued,
-			 (unsigned long long)es.delivered, (unsigned long long)es.retried,
-			 (unsigned long long)es.dead_lettered, (unsigned long long)es.spooled,
-			 (unsigned long long)es.spool_bytes, (unsigned long long)es.spool_dropped);
+			 name[k], (unsigned long long)es.queued, (unsigned long long)es.delivered,
+			 (unsigned long long)es.retried, (unsigned long long)es.dead_lettered,
+			 (unsigned long long)es.spooled, (unsigned long long)es.spool_bytes,
+			 (unsigned long long)es.spool_dropped);
 	}
 	update_self_metrics(r);
 	print_summary(r);
@@ -1329,8 +1340,8 @@ cleanup:
 		r->pl.sink->destroy(r->pl.sink);
 	agt_audit_close(r->audit);
 	agt_metrics_stop(r->metrics);
-	agt_es_free(r->es);
-	agt_es_free(r->otlp);
+	for (int k = 0; k < 3; k++)
+		agt_es_free(r->exp[k]);
 	agt_pipeline_fini(&r->pl);
 	if (r->out && r->out != stdout)
 		fclose(r->out);

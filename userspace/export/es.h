@@ -14,7 +14,9 @@
 /* The exporter core (thread, retries, spool, drain) serves two protocols: Elasticsearch _bulk,
  * and OTLP/HTTP JSON traces. */
 struct agt_es_config {
-	int otlp;	 /* 0: Elasticsearch _bulk; 1: OTLP/HTTP JSON traces to url/v1/traces */
+	int otlp;	 /* 1: OTLP/HTTP JSON traces to url/v1/traces */
+	int forward;	 /* 1: Fluentd forward protocol over TCP to url (host:port), acked */
+	const char *tag; /* forward: the Fluentd tag (default agentic.traces) */
 	const char *url; /* http(s)://host:9200, or the OTLP collector (:4318) */
 	const char *index_pattern; /* strftime pattern, UTC: agentic-traces-%Y.%m.%d */
 	const char *api_key_file;  /* else $AGTRACE_ES_API_KEY */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 int cmd_attach(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 static const struct cmd {
 	const char *name;
@@ -16,6 +17,7 @@ static const struct cmd {
 } cmds[] = {
     {"check", cmd_check, "preflight: can agtrace run on this kernel with these privileges?"},
     {"attach", cmd_attach, "trace running processes by PID and print their spans"},
+    {"run", cmd_run, "the same, its settings (exporters, sampling, ...) from a JSON file"},
     {"probes", cmd_probes, "list the shipped probe specs, or check a spec file"},
     {"sample", cmd_sample, "show or change the kernel-side sampling of a running agtrace"},
     {"audit", cmd_audit, "verify a hash-chained audit trail"},
@@ -58,7 +60,8 @@ int main(int argc, char **argv)
 	for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++)
 		if (!strcmp(argv[i], cmds[c].name))
 			return cmds[c].fn(argc - i, argv + i);
-	agt_err("unknown command \"%s\"; the commands are check, attach, probes, sample and audit",
-		argv[i]);
+	agt_err(
+	    "unknown command \"%s\"; the commands are check, attach, run, probes, sample and audit",
+	    argv[i]);
 	return AGT_EXIT_USAGE;
 }

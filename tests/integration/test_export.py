@@ -345,3 +345,66 @@ def test_fluentd_without_acks_is_retried_until_acked(fluent, tmp_path):
     line = [l for l in tr.err_lines if l.startswith("agtrace: fluentd:")][0]
     assert "42 delivered" in line and "0 lost" in line
     assert int(line.split(" retried")[0].split()[-1]) > 0
+
+
+def test_run_with_a_config_file(es, tmp_path, nested):
+    out = tmp_path / "spans.jsonl"
+    cfg = tmp_path / "agtrace.json"
+    cfg.write_text(json.dumps({
+        "targets": {"pids": [nested.pid]},
+        "uprobes": [f"{NESTED}:leaf"],
+        "output": {"format": "jsonl", "file": str(out)},
+        "elasticsearch": {"url": f"http://127.0.0.1:{es.port}", "drain_seconds": 5},
+        "spool": {"dir": str(tmp_path / "spool"), "max_bytes": 1048576},
+        "sample": ["func=1"],
+    }))
+    from harness import AGTRACE
+    p = subprocess.Popen([AGTRACE, "run", "--config", str(cfg)], stderr=subprocess.PIPE, text=True)
+    for line in p.stderr:
+        if "attached " in line:
+            break
+    nested.call("outer 2")
+    nested.quit()
+    assert p.wait(timeout=30) == 0
+    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [r["name"] for r in recs if r["trace_type"] == "tool_call"] == ["leaf", "leaf"]
+    assert set(es.docs()) == {r["span_id"] for r in recs}
+
+
+def test_run_config_errors(tmp_path):
+    from harness import run_agtrace
+    cfg = tmp_path / "bad.json"
+    cfg.write_text(json.dumps({"targets": {"pids": [1]}, "elasticsearch": {"urll": "x"}}))
+    r = run_agtrace("run", "--config", cfg)
+    assert r.returncode == 2
+    assert r.stderr == (f"agtrace: error: {cfg}: $.elasticsearch.urll: unknown key; see the "
+                        f"configuration section of the README\n")
+    cfg.write_text(json.dumps({"output": {"format": "jsonl"}}))
+    r = run_agtrace("run", "--config", cfg)
+    assert r.returncode == 2
+    assert r.stderr == (f"agtrace: error: {cfg}: $.targets.pids: must list the processes to "
+                        f"trace (discovery by selector is not built yet); see the configuration "
+                        f"section of the README\n")
+
+
+def test_run_embedded_default_is_files_and_metrics(tmp_path, nested):
+    import datetime
+    from harness import AGTRACE
+    day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    path = f"/var/lib/agtrace/traces/spans-{day}.jsonl"
+    before = os.path.getsize(path) if os.path.exists(path) else 0
+    cfg = tmp_path / "min.json"
+    cfg.write_text(json.dumps({"targets": {"pids": [nested.pid]}, "uprobes": [f"{NESTED}:leaf"]}))
+    p = subprocess.Popen([AGTRACE, "run", "--config", str(cfg)], stderr=subprocess.PIPE, text=True)
+    for line in p.stderr:
+        if "attached " in line:
+            break
+    nested.call("outer 1")
+    with urllib.request.urlopen("http://127.0.0.1:9464/metrics", timeout=5) as m:
+        assert "agtrace_attached_processes 1" in m.read().decode()
+    nested.quit()
+    assert p.wait(timeout=30) == 0
+    with open(path) as f:
+        f.seek(before)
+        names = [json.loads(l)["name"] for l in f.read().splitlines()]
+    assert names.count("leaf") == 2

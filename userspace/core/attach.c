@@ -104,7 +104,7 @@ static void attach_usage(FILE *f)
 	    "                           finishes (default on a terminal); jsonl: one JSON object "
 	    "per\n"
 	    "                           span or event (default otherwise)\n"
-	    "  --output-file FILE       write there instead of stdout\n"
+	    "  --output-file FILE       append there instead of writing to stdout\n"
 	    "  --duration SECONDS       stop after this long (default: until every target exits "
 	    "or\n"
 	    "                           SIGINT/SIGTERM)\n"
@@ -1200,7 +1200,9 @@ int cmd_attach(int argc, char **argv)
 
 	/* Output. */
 	r->out = stdout;
-	if (r->o.output_file && !(r->out = fopen(r->o.output_file, "we"))) {
+	if (r->o.output_file &&
+	    !(r->out = fopen(r->o.output_file,
+			     "ae") /* appended: a run never erases an earlier one */)) {
 		agt_err("cannot write %s: %s; check the directory exists and is writable",
 			r->o.output_file, strerror(errno));
 		rc = AGT_EXIT_USAGE;
@@ -1291,6 +1293,7 @@ int cmd_attach(int argc, char **argv)
 		 nprobes_total, r->pl.nprobes, r->sock ? " and TCP capture" : "", r->pl.nprocs,
 		 r->pl.nprocs == 1 ? "" : "es");
 
+	update_self_metrics(r); /* a scrape right after attach already sees them */
 	event_loop(r);
 
 	/* Detach first so nothing new arrives, then close what is still open. */

@@ -57,6 +57,8 @@ def test_metrics_endpoint_with_prometheus(tmp_path, server, cert):  # noqa: F811
         assert value(text, "agtrace_attached_processes") == 1
         assert value(text, 'agtrace_dropped_events_total{reason="ringbuf_full"}') == 0
         assert value(text, 'agtrace_events_total{source="tls"}') > 0
+        assert value(text, "agtrace_ringbuf_size_bytes") == 8 << 20
+        assert 0 <= value(text, "agtrace_ringbuf_used_bytes") < 8 << 20
         lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                               text=True)
         assert lint.returncode == 0 and lint.stdout == "" and lint.stderr == "", lint

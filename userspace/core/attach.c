@@ -25,6 +25,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -79,6 +80,8 @@ struct attach_run {
 	struct agt_audit *audit;
 	struct agt_metrics *metrics;
 	struct agt_es *exp[3]; /* Elasticsearch, OTLP, Fluentd: one delivery core each */
+	const volatile unsigned long *rb_cons, *rb_prod; /* ring buffer positions, read-only */
+	uint64_t rb_size;
 };
 
 static void attach_usage(FILE *f)
@@ -1025,6 +1028,11 @@ static void update_self_metrics(struct attach_run *r)
 	agt_metrics_set(r->metrics, "agentic_trace_buffer_size", "",
 			(double)(agt_nest_stats(r->pl.nest)->open + convs + pending));
 	agt_metrics_set(r->metrics, "agtrace_attached_processes", "", r->pl.live);
+	if (r->rb_cons && r->rb_prod) {
+		agt_metrics_set(r->metrics, "agtrace_ringbuf_used_bytes", "",
+				(double)(*r->rb_prod - *r->rb_cons));
+		agt_metrics_set(r->metrics, "agtrace_ringbuf_size_bytes", "", (double)r->rb_size);
+	}
 	for (int k = 0; k < 3; k++) {
 		static const char *const lab[] = {"exporter=\"elasticsearch\"", "exporter=\"otlp\"",
 						  "exporter=\"fluentd\""};
@@ -1293,6 +1301,18 @@ int cmd_attach(int argc, char **argv)
 		 nprobes_total, r->pl.nprobes, r->sock ? " and TCP capture" : "", r->pl.nprocs,
 		 r->pl.nprocs == 1 ? "" : "es");
 
+	if (r->metrics) {
+		/* Ring buffer fill: the consumer and producer positions are the map's first two
+		 * pages (libbpf 1.1 has no call for it); mapped read-only, next to libbpf's own. */
+		long pg = sysconf(_SC_PAGESIZE);
+		int fd = bpf_map__fd(r->func->maps.events);
+		void *c = mmap(NULL, pg, PROT_READ, MAP_SHARED, fd, 0);
+		void *p = mmap(NULL, pg, PROT_READ, MAP_SHARED, fd, pg);
+
+		r->rb_cons = c == MAP_FAILED ? NULL : c;
+		r->rb_prod = p == MAP_FAILED ? NULL : p;
+		r->rb_size = bpf_map__max_entries(r->func->maps.events);
+	}
 	update_self_metrics(r); /* a scrape right after attach already sees them */
 	event_loop(r);
 
@@ -1331,6 +1351,10 @@ int cmd_attach(int argc, char **argv)
 cleanup:
 	if (r->pinned)
 		agt_sample_unpin();
+	if (r->rb_cons)
+		munmap((void *)r->rb_cons, sysconf(_SC_PAGESIZE));
+	if (r->rb_prod)
+		munmap((void *)r->rb_prod, sysconf(_SC_PAGESIZE));
 	ring_buffer__free(r->rb);
 	for (int i = 0; i < r->nlinks; i++)
 		bpf_link__destroy(r->links[i]);

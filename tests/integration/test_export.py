@@ -408,3 +408,51 @@ def test_run_embedded_default_is_files_and_metrics(tmp_path, nested):
         f.seek(before)
         names = [json.loads(l)["name"] for l in f.read().splitlines()]
     assert names.count("leaf") == 2
+
+
+def test_connection_resets_are_retried(es, tmp_path):
+    es.fault("reset")  # the connection is closed without an answer
+
+    def heal():
+        time.sleep(2)
+        es.fault("ok")
+
+    tr = trace_calls(es, tmp_path, 20, during=heal)
+    assert set(es.docs()) == {r["span_id"] for r in tr.records}
+    line = es_line(tr)
+    assert "82 delivered" in line and "0 lost" in line
+    assert int(line.split(" retried")[0].split()[-1]) > 0
+
+
+def test_fluentd_outage_spools_and_replays(tmp_path):
+    state, mode, port = tmp_path / "fluent.json", tmp_path / "fluent.mode", free_port()
+    server = os.path.join(ROOT, "tests/servers/fluent_server.py")
+
+    def start():
+        p = subprocess.Popen(["/usr/bin/python3", server, str(state), str(mode), str(port)],
+                             stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().startswith("listening")
+        return p
+
+    srv = start()
+    t = Target([NESTED])
+    try:
+        tr = Tracer(["-p", t.pid, "--probes", SPEC, "-o", "jsonl", "--fluentd",
+                     f"127.0.0.1:{port}", "--spool-dir", tmp_path / "spool"])
+        for i in range(20):
+            t.call(f"outer {i}")
+        srv.kill()
+        srv.wait()
+        for i in range(20, 320):  # 1,200 spans while Fluentd is down
+            t.call(f"outer {i}")
+        time.sleep(1)
+        srv = start()
+        t.quit()
+        assert tr.finish(timeout=120) == 0
+    finally:
+        t.kill()
+        srv.kill()
+    db = json.loads(state.read_text())
+    assert set(db["records"]) == {r["span_id"] for r in tr.records}
+    line = [l for l in tr.err_lines if l.startswith("agtrace: fluentd:")][0]
+    assert "1282 delivered" in line and "0 lost" in line and "0 bytes waiting" in line

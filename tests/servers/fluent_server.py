@@ -2,7 +2,7 @@
 (Forward mode [tag, [[time, record], ...], option]), an {"ack": chunk} answer for every message
 that asks (require_ack_response), unless the mode file says "noack". Records are kept by span
 id in STATE (JSON, rewritten after each message) with the tags and message count.
-Run: fluent_server.py STATE MODEFILE -> prints "listening PORT"."""
+Run: fluent_server.py STATE MODEFILE [PORT] -> prints "listening PORT"."""
 import json
 import os
 import socketserver
@@ -12,6 +12,7 @@ import threading
 import msgpack
 
 STATE, MODEFILE = sys.argv[1], sys.argv[2]
+PORT = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 LOCK = threading.Lock()
 DB = {"records": {}, "tags": [], "messages": 0, "acked": 0}
 
@@ -54,6 +55,9 @@ class Server(socketserver.ThreadingTCPServer):
 
 
 if __name__ == "__main__":
-    srv = Server(("127.0.0.1", 0), Handler)
+    if os.path.exists(STATE):  # a restart keeps what was stored, as Fluentd's buffer would
+        with open(STATE) as f:
+            DB.update(json.load(f))
+    srv = Server(("127.0.0.1", PORT), Handler)
     print("listening", srv.server_address[1], flush=True)
     srv.serve_forever()

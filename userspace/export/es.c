@@ -545,6 +545,7 @@ static int send_batch(struct agt_es *es, struct docs *batch)
 		rc = 0;
 	} else {
 		es->st.send_failures++;
+		es->st.retried += batch->n; /* retried: documents sent again, whatever the cause */
 		for (size_t i = 0; i < batch->n; i++) /* the whole batch again, in order */
 			docs_push(&es->retry, batch->v[i]);
 		batch->n = 0;

@@ -33,6 +33,7 @@ struct agt_es_config {
 };
 
 struct agt_es_stats {
+	/* retried: documents sent again (per-item 429/5xx, or a whole request that failed) */
 	uint64_t queued, delivered, retried, dead_lettered, spooled, spool_dropped, send_failures;
 	uint64_t spool_bytes, spool_oldest_age_s, last_latency_ms;
 	uint64_t wire_bytes; /* request bodies sent (gzip), for bytes per span */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "bench.h"
 #include "export/es.h"
 
 static void nop_span(struct agt_sink *s, const struct agt_span *sp)
@@ -15,20 +16,6 @@ static void nop_span(struct agt_sink *s, const struct agt_span *sp)
 static void nop(struct agt_sink *s)
 {
 	(void)s;
-}
-
-static long rss_kib(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmRSS:", 6))
-			kb = strtol(line + 6, NULL, 10);
-	if (f)
-		fclose(f);
-	return kb;
 }
 
 int main(int argc, char **argv)
@@ -42,7 +29,7 @@ int main(int argc, char **argv)
 				.exe = "/usr/bin/python3",
 				.session_id = "00112233445566ff",
 				.pidfd = -1};
-	long n = argc > 2 ? atol(argv[2]) : 20000, rss0 = rss_kib(), rss_peak;
+	long n = argc > 2 ? atol(argv[2]) : 20000, rss0 = bench_rss_kib(), rss_peak;
 	char err[256];
 	struct agt_es_stats st;
 	struct agt_es *es = agt_es_start(&cfg, &ectx, err, sizeof(err));
@@ -86,7 +73,7 @@ int main(int argc, char **argv)
 		s.start_ns = s.end_ns = 1000 + (uint64_t)i;
 		sink->span(sink, &s);
 	}
-	rss_peak = rss_kib();
+	rss_peak = bench_rss_kib();
 	agt_es_stop(es);
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	agt_es_stats(es, &st);

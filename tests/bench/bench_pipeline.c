@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include "bench.h"
 #include "core/pipeline.h"
 
 static struct agt_spec spec = {.name = "bench"};
@@ -32,20 +33,6 @@ static double cpu_s(void)
 
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static long rss_kib(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmRSS:", 6))
-			kb = strtol(line + 6, NULL, 10);
-	if (f)
-		fclose(f);
-	return kb;
 }
 
 static void run(const char *label, struct agt_sink *sink, long events)
@@ -107,7 +94,7 @@ int main(void)
 		struct agt_func_entry e;
 
 		memset(&e, 0, sizeof(e));
-		base = rss_kib();
+		base = bench_rss_kib();
 		agt_pipeline_init(&p, 64, 4096, 1 << 20);
 		for (int t = 0; t < 1000; t++)
 			for (int d = 0; d < 10; d++) {
@@ -116,7 +103,7 @@ int main(void)
 				e.sp = 0x7000 - d * 64;
 				agt_decode_record(&p, &e, sizeof(e));
 			}
-		with = rss_kib();
+		with = bench_rss_kib();
 		printf("%-34s %10ld KiB more RSS (process total %ld KiB)\n", "10,000 open spans",
 		       with - base, with);
 		agt_pipeline_fini(&p);

@@ -7,13 +7,14 @@ index templates and ILM policies stored, and faults injected on demand:
     GET  /_test/stats  requests and items seen by status
 Run: es_server.py [PORT [STATE-FILE]] -> prints "listening PORT". With a state file the store
 survives a restart, as a real cluster's does (tests kill the server to make an outage)."""
-import gzip
 import json
 import random
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from jsonhttp import JsonHandler
 
 STATE = {"mode": "ok", "docs": {}, "templates": {}, "ilm": {}, "stats": {}, "lock": threading.Lock(),
          "rng": random.Random(7)}
@@ -34,27 +35,7 @@ def bump(key):
     STATE["stats"][key] = STATE["stats"].get(key, 0) + 1
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, *a):
-        pass
-
-    def reply(self, status, obj):
-        body = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def body(self):
-        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.headers.get("Content-Encoding") == "gzip":
-            raw = gzip.decompress(raw)
-        return raw
-
+class Handler(JsonHandler):
     def do_GET(self):
         if self.path == "/_test/docs":
             with STATE["lock"]:

@@ -3,11 +3,12 @@
 attribute values typed as OTLP/JSON wants); 400 with the reason on any violation. Faults:
 POST /_test/fault {"mode": "ok"|"503"}; GET /_test/spans returns every span stored.
 Run: otlp_server.py -> prints "listening PORT"."""
-import gzip
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from jsonhttp import JsonHandler
 
 SPANS, LOCK, MODE = {}, threading.Lock(), {"mode": "ok", "requests": 0}
 HEX = re.compile(r"^[0-9a-f]+$")
@@ -44,29 +45,13 @@ def check_span(s):
         raise ValueError("status.code must be 0, 1 or 2")
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, *a):
-        pass
-
-    def reply(self, status, obj):
-        body = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
+class Handler(JsonHandler):
     def do_GET(self):
         with LOCK:
             self.reply(200, {"spans": list(SPANS.values()), "requests": MODE["requests"]})
 
     def do_POST(self):
-        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.headers.get("Content-Encoding") == "gzip":
-            raw = gzip.decompress(raw)
+        raw = self.body()
         if self.path == "/_test/fault":
             MODE["mode"] = json.loads(raw)["mode"]
             return self.reply(200, MODE)

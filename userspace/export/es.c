@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,14 @@ struct docs {
 	size_t n, cap;
 };
 
+/* The statistics: updated by the exporter thread (and the pipeline, for queued), read by the
+ * main thread: C11 atomics, so neither needs the other's lock. */
+struct counters {
+	_Atomic uint64_t queued, delivered, retried, dead_lettered, spooled, spool_dropped;
+	_Atomic uint64_t send_failures, spool_bytes, spool_oldest_age_s, last_latency_ms,
+	    wire_bytes;
+};
+
 struct agt_es {
 	struct agt_es_config cfg;
 	struct agt_export_ctx ctx;
@@ -46,7 +55,7 @@ struct agt_es {
 	struct docs retry; /* the thread's: to send again, before anything newer */
 	int stopping, started;
 	uint64_t next_segment;
-	struct agt_es_stats st;
+	struct counters st;
 	CURL *curl;
 };
 
@@ -906,9 +915,19 @@ void agt_es_stop(struct agt_es *es)
 
 void agt_es_stats(struct agt_es *es, struct agt_es_stats *out)
 {
-	pthread_mutex_lock(&es->lock);
-	*out = es->st;
-	pthread_mutex_unlock(&es->lock);
+	*out = (struct agt_es_stats){
+	    .queued = es->st.queued,
+	    .delivered = es->st.delivered,
+	    .retried = es->st.retried,
+	    .dead_lettered = es->st.dead_lettered,
+	    .spooled = es->st.spooled,
+	    .spool_dropped = es->st.spool_dropped,
+	    .send_failures = es->st.send_failures,
+	    .spool_bytes = es->st.spool_bytes,
+	    .spool_oldest_age_s = es->st.spool_oldest_age_s,
+	    .last_latency_ms = es->st.last_latency_ms,
+	    .wire_bytes = es->st.wire_bytes,
+	};
 }
 
 void agt_es_free(struct agt_es *es)

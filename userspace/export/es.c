@@ -412,6 +412,32 @@ static int send_forward(struct agt_es *es, struct docs *batch)
 	return ok ? 0 : -1;
 }
 
+/* One request to the backend: URL, headers (plus the API key), timeouts, TLS verification or
+ * not, the CA, basic auth; returns the header list to free after the request. */
+static struct curl_slist *prepare_request(struct agt_es *es, const char *url, struct curl_slist *h,
+					  long timeout_ms)
+{
+	if (es->auth[0])
+		h = curl_slist_append(h, es->auth);
+	curl_easy_reset(es->curl);
+	curl_easy_setopt(es->curl, CURLOPT_URL, url);
+	curl_easy_setopt(es->curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(es->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+	curl_easy_setopt(es->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(es->curl, CURLOPT_NOSIGNAL, 1L);
+	if (es->cfg.ca_file)
+		curl_easy_setopt(es->curl, CURLOPT_CAINFO, es->cfg.ca_file);
+	if (es->cfg.insecure) {
+		curl_easy_setopt(es->curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(es->curl, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (es->cfg.user) {
+		curl_easy_setopt(es->curl, CURLOPT_USERNAME, es->cfg.user);
+		curl_easy_setopt(es->curl, CURLOPT_PASSWORD, es->auth + 512);
+	}
+	return h;
+}
+
 /* Send one bulk request of batch; sort its documents into delivered, retry (back into
  * es->retry, in order) and dead letters. 0 when Elasticsearch answered the bulk at all. */
 static int send_batch(struct agt_es *es, struct docs *batch)
@@ -462,28 +488,11 @@ static int send_batch(struct agt_es *es, struct docs *batch)
 	h = curl_slist_append(h, es->cfg.otlp ? "Content-Type: application/json"
 					      : "Content-Type: application/x-ndjson");
 	h = curl_slist_append(h, "Content-Encoding: gzip");
-	if (es->auth[0])
-		h = curl_slist_append(h, es->auth);
-	curl_easy_reset(es->curl);
-	curl_easy_setopt(es->curl, CURLOPT_URL, url);
+	h = prepare_request(es, url, h, 15000);
 	curl_easy_setopt(es->curl, CURLOPT_POSTFIELDS, gz);
 	curl_easy_setopt(es->curl, CURLOPT_POSTFIELDSIZE, (long)gzn);
-	curl_easy_setopt(es->curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(es->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-	curl_easy_setopt(es->curl, CURLOPT_TIMEOUT_MS, 15000L);
-	curl_easy_setopt(es->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(es->curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(es->curl, CURLOPT_WRITEDATA, &resp);
-	if (es->cfg.ca_file)
-		curl_easy_setopt(es->curl, CURLOPT_CAINFO, es->cfg.ca_file);
-	if (es->cfg.insecure) {
-		curl_easy_setopt(es->curl, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(es->curl, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	if (es->cfg.user) {
-		curl_easy_setopt(es->curl, CURLOPT_USERNAME, es->cfg.user);
-		curl_easy_setopt(es->curl, CURLOPT_PASSWORD, es->auth + 512);
-	}
 	if (curl_easy_perform(es->curl) == CURLE_OK)
 		curl_easy_getinfo(es->curl, CURLINFO_RESPONSE_CODE, &status);
 	es->st.last_latency_ms = (agt_mono_ns() - t0) / 1000000;
@@ -719,23 +728,20 @@ static size_t discard(char *p, size_t sz, size_t n, void *ud)
 static void put_json(struct agt_es *es, const char *path, const char *body)
 {
 	char url[1200];
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+	long status = 0;
+	struct curl_slist *h;
 
-	if (es->auth[0])
-		h = curl_slist_append(h, es->auth);
 	snprintf(url, sizeof(url), "%s%s", es->url, path);
-	curl_easy_reset(es->curl);
-	curl_easy_setopt(es->curl, CURLOPT_URL, url);
+	h = prepare_request(es, url, curl_slist_append(NULL, "Content-Type: application/json"),
+			    5000);
 	curl_easy_setopt(es->curl, CURLOPT_CUSTOMREQUEST, "PUT");
 	curl_easy_setopt(es->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(es->curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(es->curl, CURLOPT_TIMEOUT_MS, 5000L);
-	curl_easy_setopt(es->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(es->curl, CURLOPT_WRITEFUNCTION, discard); /* never onto our stdout */
-	if (es->cfg.ca_file)
-		curl_easy_setopt(es->curl, CURLOPT_CAINFO, es->cfg.ca_file);
-	if (curl_easy_perform(es->curl) != CURLE_OK)
-		agt_warn("could not install %s in Elasticsearch; spans are still sent", path);
+	if (curl_easy_perform(es->curl) == CURLE_OK)
+		curl_easy_getinfo(es->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status >= 300)
+		agt_warn("could not install %s in Elasticsearch (HTTP %ld); spans are still sent",
+			 path, status);
 	curl_slist_free_all(h);
 }
 

@@ -184,4 +184,23 @@ static __always_inline void agt_count_drop(__u32 reason)
 		*n += 1;
 }
 
+/* Reserve a ring buffer record of size (a constant) and fill its header; NULL, counted as
+ * ringbuf_full, when there is no room. */
+static __always_inline void *agt_reserve(__u64 size, __u32 kind, __u32 probe_id, __u32 pid,
+					 __u32 tid)
+{
+	struct agt_event_hdr *h = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!h) {
+		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+		return 0;
+	}
+	h->kind = kind;
+	h->probe_id = probe_id;
+	h->pid = pid;
+	h->tid = tid;
+	h->ts_ns = bpf_ktime_get_ns();
+	return h;
+}
+
 #endif

@@ -57,15 +57,12 @@ static __always_inline struct agt_probe_cfg *cfg_for(__u64 cookie, int entry)
 	return cfg;
 }
 
-static __always_inline void fill_hdr(struct agt_event_hdr *h, __u32 kind, __u64 cookie)
+/* A record of this program's kind for the current thread. */
+static __always_inline void *func_reserve(__u64 size, __u32 kind, __u64 cookie)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 id = bpf_get_current_pid_tgid();
 
-	h->kind = kind;
-	h->probe_id = (__u32)cookie;
-	h->pid = pid_tgid >> 32;
-	h->tid = (__u32)pid_tgid;
-	h->ts_ns = bpf_ktime_get_ns();
+	return agt_reserve(size, kind, (__u32)cookie, id >> 32, (__u32)id);
 }
 
 static __always_inline void read_str(char *dst, __u64 addr)
@@ -86,12 +83,9 @@ int BPF_KPROBE(func_entry)
 
 	if (!cfg)
 		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+	e = func_reserve(sizeof(*e), AGT_EV_FUNC_ENTRY, cookie);
+	if (!e)
 		return 0;
-	}
-	fill_hdr(&e->h, AGT_EV_FUNC_ENTRY, cookie);
 	e->sp = PT_REGS_SP_CORE(ctx);
 #pragma unroll
 	for (int i = 0; i < AGT_MAX_ARGS; i++) {
@@ -114,12 +108,9 @@ static __always_inline int emit_return(__u64 cookie, __u64 ret, __u64 sp)
 
 	if (!cfg)
 		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+	e = func_reserve(sizeof(*e), AGT_EV_FUNC_RETURN, cookie);
+	if (!e)
 		return 0;
-	}
-	fill_hdr(&e->h, AGT_EV_FUNC_RETURN, cookie);
 	e->ret = ret;
 	e->sp = sp;
 	e->str[0] = 0;
@@ -149,12 +140,9 @@ int BPF_USDT(usdt_entry)
 
 	if (!cfg)
 		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+	e = func_reserve(sizeof(*e), AGT_EV_FUNC_ENTRY, cookie);
+	if (!e)
 		return 0;
-	}
-	fill_hdr(&e->h, AGT_EV_FUNC_ENTRY, cookie);
 	e->sp = 0;
 #pragma unroll
 	for (int i = 0; i < AGT_MAX_ARGS; i++) {

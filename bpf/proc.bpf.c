@@ -24,16 +24,9 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 		agt_session_forget(tgid);
 	if (group_dead && *kind == 2) /* a followed descendant is gone: stop following its tgid */
 		bpf_map_delete_elem(&targets, &tgid);
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+	e = agt_reserve(sizeof(*e), AGT_EV_PROC_EXIT, 0, tgid, BPF_CORE_READ(task, pid));
+	if (!e)
 		return 0;
-	}
-	e->h.kind = AGT_EV_PROC_EXIT;
-	e->h.probe_id = 0;
-	e->h.pid = tgid;
-	e->h.tid = BPF_CORE_READ(task, pid);
-	e->h.ts_ns = bpf_ktime_get_ns();
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->group_dead = group_dead;
 	bpf_ringbuf_submit(e, 0);
@@ -52,16 +45,9 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	bpf_map_update_elem(&targets, &ctgid, &two, BPF_ANY);
 	if (!agt_sample(AGT_SS_PROC, ptgid))
 		return 0; /* still followed (its payloads obey their own sampling), not reported */
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+	e = agt_reserve(sizeof(*e), AGT_EV_PROC_FORK, 0, ctgid, BPF_CORE_READ(child, pid));
+	if (!e)
 		return 0;
-	}
-	e->h.kind = AGT_EV_PROC_FORK;
-	e->h.probe_id = 0;
-	e->h.pid = ctgid;
-	e->h.tid = BPF_CORE_READ(child, pid);
-	e->h.ts_ns = bpf_ktime_get_ns();
 	e->ppid = ptgid;
 	e->ptid = BPF_CORE_READ(parent, pid);
 	bpf_ringbuf_submit(e, 0);
@@ -78,16 +64,9 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 
 	if (!bpf_map_lookup_elem(&targets, &tgid) || !agt_session_sampled(AGT_SS_PROC, tgid))
 		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+	e = agt_reserve(sizeof(*e), AGT_EV_PROC_EXEC, 0, tgid, BPF_CORE_READ(p, pid));
+	if (!e)
 		return 0;
-	}
-	e->h.kind = AGT_EV_PROC_EXEC;
-	e->h.probe_id = 0;
-	e->h.pid = tgid;
-	e->h.tid = BPF_CORE_READ(p, pid);
-	e->h.ts_ns = bpf_ktime_get_ns();
 	e->pad = 0;
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 	/* The new image's arguments are in place at this point: mm->arg_start .. arg_end. */

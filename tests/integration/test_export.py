@@ -56,21 +56,27 @@ def es(tmp_path):
     s.stop()
 
 
-def trace_calls(es, tmp_path, n_outer, during=None, extra=()):
+def run_nested(tmp_path, exporter_args, n_outer, during=None, during_at=None):
+    """The nested target making n_outer calls (4 spans each) traced with exporter_args;
+    during() runs after call during_at (default: after the last)."""
     t = Target([NESTED])
     try:
-        tr = Tracer(["-p", t.pid, "--probes", SPEC, "-o", "jsonl", "--es",
-                     f"http://127.0.0.1:{es.port}", "--spool-dir", tmp_path / "spool",
-                     "--es-install-template", *extra])
+        tr = Tracer(["-p", t.pid, "--probes", SPEC, "-o", "jsonl", "--spool-dir",
+                     tmp_path / "spool", *exporter_args])
         for i in range(n_outer):
             t.call(f"outer {i}")
-            if during and i == n_outer // 2:
+            if during and i == (n_outer - 1 if during_at is None else during_at):
                 during()
         t.quit()
         assert tr.finish(timeout=120) == 0
     finally:
         t.kill()
     return tr
+
+
+def trace_calls(es, tmp_path, n_outer, during=None, extra=()):
+    return run_nested(tmp_path, ["--es", f"http://127.0.0.1:{es.port}", "--es-install-template",
+                                 *extra], n_outer, during, n_outer // 2)
 
 
 def es_line(tr):
@@ -301,20 +307,8 @@ def fluent(tmp_path):
 
 
 def fluent_run(port, tmp_path, n, during=None):
-    t = Target([NESTED])
-    try:
-        tr = Tracer(["-p", t.pid, "--probes", SPEC, "-o", "jsonl", "--fluentd",
-                     f"127.0.0.1:{port}", "--fluentd-tag", "agent.spans",
-                     "--spool-dir", tmp_path / "spool"])
-        for i in range(n):
-            t.call(f"outer {i}")
-        if during:
-            during()
-        t.quit()
-        assert tr.finish(timeout=120) == 0
-    finally:
-        t.kill()
-    return tr
+    return run_nested(tmp_path, ["--fluentd", f"127.0.0.1:{port}", "--fluentd-tag",
+                                 "agent.spans"], n, during)
 
 
 def test_fluentd_forward_with_acks(fluent, tmp_path):

@@ -36,7 +36,17 @@ $(OUT)/bpf/%.bpf.o: bpf/%.bpf.c bpf/agtrace.h bpf/common.bpf.h bpf/data.bpf.h | 
 $(OUT)/skel/%.skel.h: $(OUT)/bpf/%.bpf.o | $(OUT)/skel
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-$(OUT)/%.o: %.c | $(SKELS)
+# The Elasticsearch index template and ILM policy live in deploy/elasticsearch as JSON files;
+# the binary embeds them as C strings (what --es-install-template puts is exactly those files).
+ES_ASSETS := deploy/elasticsearch/index-template.json deploy/elasticsearch/ilm-policy.json
+$(OUT)/skel/es_assets.h: $(ES_ASSETS) | $(OUT)/skel
+	{ printf 'static const char template_json[] =\n'; \
+	  sed 's/\\/\\\\/g; s/"/\\"/g; s/^/    "/; s/$$/\\n"/' deploy/elasticsearch/index-template.json; \
+	  printf ';\nstatic const char ilm_json[] =\n'; \
+	  sed 's/\\/\\\\/g; s/"/\\"/g; s/^/    "/; s/$$/\\n"/' deploy/elasticsearch/ilm-policy.json; \
+	  printf ';\n'; } > $@
+
+$(OUT)/%.o: %.c | $(SKELS) $(OUT)/skel/es_assets.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

@@ -20,6 +20,7 @@ enum agt_event_kind {
 	AGT_EV_DATA = 4,
 	AGT_EV_PROC_FORK = 5,
 	AGT_EV_PROC_EXEC = 6,
+	AGT_EV_PROC_DISCOVER = 7, /* a process that is not a target ran execve (discovery on) */
 };
 
 /* TLS plaintext: bytes an SSL_write handed to the library or an SSL_read got from it. */
@@ -164,6 +165,13 @@ struct agt_proc_exec {
 	__u32 pad;
 	char filename[128];
 	char argv[AGT_ARGV_LEN];
+};
+
+/* Discovery: a process outside the target table ran execve; userspace matches its selectors.
+ * h.pid is the process. */
+struct agt_proc_discover {
+	struct agt_event_hdr h;
+	char filename[128];
 };
 
 /* A task of a target process exited. group_dead: it was the last one. */

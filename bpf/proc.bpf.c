@@ -22,7 +22,9 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 		return 0;
 	if (group_dead)
 		agt_session_forget(tgid);
-	if (group_dead && *kind == 2) /* a followed descendant is gone: stop following its tgid */
+	/* Gone: stop following the tgid, so a later process given the same PID is not traced
+	 * by mistake (the loader re-adds a PID it attaches again). */
+	if (group_dead)
 		bpf_map_delete_elem(&targets, &tgid);
 	e = agt_reserve(sizeof(*e), AGT_EV_PROC_EXIT, 0, tgid, BPF_CORE_READ(task, pid));
 	if (!e)
@@ -54,6 +56,23 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	return 0;
 }
 
+/* Set by the loader when selectors are given: report execs of processes that are not targets,
+ * so new agent processes are found as they start. Not sampled (discovery must not miss one);
+ * the reader is woken at once to attach before the process gets far. */
+const volatile __u32 discover = 0;
+
+static __always_inline void discover_exec(struct task_struct *p, struct linux_binprm *bprm)
+{
+	struct agt_proc_discover *e;
+
+	e = agt_reserve(sizeof(*e), AGT_EV_PROC_DISCOVER, 0, BPF_CORE_READ(p, tgid),
+			BPF_CORE_READ(p, pid));
+	if (!e)
+		return;
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -62,7 +81,12 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	unsigned long start, end;
 	__u32 n;
 
-	if (!bpf_map_lookup_elem(&targets, &tgid) || !agt_session_sampled(AGT_SS_PROC, tgid))
+	if (!bpf_map_lookup_elem(&targets, &tgid)) {
+		if (discover)
+			discover_exec(p, bprm);
+		return 0;
+	}
+	if (!agt_session_sampled(AGT_SS_PROC, tgid))
 		return 0;
 	e = agt_reserve(sizeof(*e), AGT_EV_PROC_EXEC, 0, tgid, BPF_CORE_READ(p, pid));
 	if (!e)

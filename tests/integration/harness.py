@@ -65,8 +65,8 @@ class Target:
 class Tracer:
     """agtrace attach with JSONL on stdout; stderr collected line by line."""
 
-    def __init__(self, args, wait=True, **kw):
-        self.argv = [AGTRACE, "attach"] + [str(a) for a in args]
+    def __init__(self, args, wait=True, cmd="attach", **kw):
+        self.argv = [AGTRACE, cmd] + [str(a) for a in args]
         self.p = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, **kw)
         self.errq = queue.Queue()

@@ -73,7 +73,16 @@ def test_not_root(nested):
 
 
 @pytest.mark.parametrize("args,sentence", [
-    ([], "no target: give the process to trace with -p PID; see `agtrace attach --help`"),
+    ([], "no target: give the process to trace with -p PID, or --select KEY=PATTERN to find "
+         "processes by name, command line, container or pod; see `agtrace attach --help`"),
+    (["--select", "name=python3"], "selector \"name=python3\": unknown key \"name\"; keys are "
+                                   "exe, comm, cmdline, cgroup, container, namespace, pod and "
+                                   "label.NAME"),
+    (["--select", "comm=x", "--max-targets", "0"],
+     "--max-targets needs a number from 1 to 16384, got \"0\"; see `agtrace attach --help`"),
+    (["--select", "namespace=ai", "--k8s-pods-url", "kubelet:10250/pods"],
+     "--k8s-pods-url kubelet:10250/pods is not an http:// or https:// URL; give the kubelet's "
+     "https://NODE:10250/pods or the API server's /api/v1/pods?fieldSelector=spec.nodeName=NODE"),
     (["-p", "12x"], "-p needs a process id (a positive number), got \"12x\"; see `agtrace "
                     "attach --help`"),
     (["-p", "1", "--uprobe", "leaf"], "--uprobe leaf: expected PATH:SYMBOL, e.g. "

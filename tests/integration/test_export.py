@@ -94,6 +94,12 @@ def test_every_span_exactly_once(es, tmp_path):
     assert list(es.get("/_test/docs")) == [index]
     stats = es.get("/_test/stats")
     assert stats["templates"] == ["agentic-traces"] and stats["ilm"] == ["agentic-traces"]
+    # What was installed is deploy/elasticsearch's files, byte for byte as JSON.
+    assets = es.get("/_test/assets")
+    with open(os.path.join(ROOT, "deploy", "elasticsearch", "index-template.json")) as f:
+        assert assets["templates"]["agentic-traces"] == json.load(f)
+    with open(os.path.join(ROOT, "deploy", "elasticsearch", "ilm-policy.json")) as f:
+        assert assets["ilm"]["agentic-traces"] == json.load(f)
     assert "202 queued, 202 delivered, 0 retried, 0 dead-lettered" in es_line(tr)
 
 
@@ -376,9 +382,15 @@ def test_run_config_errors(tmp_path):
     cfg.write_text(json.dumps({"output": {"format": "jsonl"}}))
     r = run_agtrace("run", "--config", cfg)
     assert r.returncode == 2
-    assert r.stderr == (f"agtrace: error: {cfg}: $.targets.pids: must list the processes to "
-                        f"trace (discovery by selector is not built yet); see the configuration "
-                        f"section of the README\n")
+    assert r.stderr == (f"agtrace: error: {cfg}: $.targets: must name processes: \"pids\": "
+                        f"[N...] and/or \"select\": [{{\"comm\": \"python3*\", \"cmdline\": "
+                        f"\"*agent*\"}}]; see the configuration section of the README\n")
+    cfg.write_text(json.dumps({"targets": {"select": [{"comm": "x", "lables": {}}]}}))
+    r = run_agtrace("run", "--config", cfg)
+    assert r.returncode == 2
+    assert r.stderr == (f"agtrace: error: {cfg}: $.targets.select[].lables: unknown key (exe, "
+                        f"comm, cmdline, cgroup, container, namespace, pod, labels); see the "
+                        f"configuration section of the README\n")
 
 
 def test_run_embedded_default_is_files_and_metrics(tmp_path, nested):

@@ -40,6 +40,9 @@ class Handler(JsonHandler):
         if self.path == "/_test/docs":
             with STATE["lock"]:
                 return self.reply(200, STATE["docs"])
+        if self.path == "/_test/assets":
+            with STATE["lock"]:
+                return self.reply(200, {"templates": STATE["templates"], "ilm": STATE["ilm"]})
         if self.path == "/_test/stats":
             with STATE["lock"]:
                 return self.reply(200, dict(STATE["stats"], templates=list(STATE["templates"]),

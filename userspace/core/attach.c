@@ -1,10 +1,12 @@
 /* `agtrace attach`: resolve probe specs against target processes, load and attach the BPF
  * programs, run the pipeline until the targets exit, a signal, or --duration. */
+#include "core/container.h"
 #include "core/elfsym.h"
 #include "core/log.h"
 #include "core/pipeline.h"
 #include "core/redact.h"
 #include "core/sampling.h"
+#include "core/select.h"
 #include "export/audit.h"
 #include "export/es.h"
 #include "export/metrics.h"
@@ -17,6 +19,8 @@
 #include "sock.skel.h"
 #include "tls.skel.h"
 #include <bpf/libbpf.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -56,6 +60,10 @@ struct attach_opts {
 	const char *sample[16]; /* --sample specs */
 	int nsample;
 	long event_budget; /* events per second the adaptive controller aims under; 0: off */
+	const char *selects[MAX_SPECS]; /* --select: discover targets by these */
+	int nselects;
+	struct agt_k8s_config k8s;
+	long max_targets; /* live discovered targets at most */
 };
 
 struct attach_run {
@@ -74,7 +82,14 @@ struct attach_run {
 	int pinned;
 	struct bpf_link **links;
 	int nlinks;
-	int *proc_nlinks; /* links per target, for the attach message */
+	struct agt_proc **link_owner; /* the target each link was attached for */
+	struct agt_selector sel[MAX_SPECS];
+	int nsel;
+	struct agt_k8s *k8s;
+	int ep;		     /* the event loop's epoll: targets' pidfds join it as they come */
+	int live_seen;	     /* pl.live when gone targets were last detached */
+	uint64_t discovered; /* targets found by a selector */
+	uint64_t discover_failed, discover_limited;
 	struct ring_buffer *rb;
 	FILE *out;
 	struct agt_audit *audit;
@@ -88,13 +103,28 @@ static void attach_usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "Usage: agtrace attach -p PID [-p PID...] [--probes FILE|NAME...] [--uprobe "
-	    "PATH:SYMBOL...]\n"
+	    "Usage: agtrace attach (-p PID | --select SELECTOR)... [--probes FILE|NAME...] "
+	    "[--uprobe PATH:SYMBOL...]\n"
 	    "                      [-o tree|jsonl] [--output-file FILE] [--duration SECONDS]\n"
 	    "\n"
 	    "Attach to running processes without touching them and print their calls as spans.\n"
 	    "\n"
 	    "  -p, --pid PID            process to trace (repeat for several)\n"
+	    "  --select SELECTOR        trace every process that matches, already running or\n"
+	    "                           started later (found at exec), until it exits; KEY=GLOB\n"
+	    "                           conditions joined by commas, all must hold: exe, comm,\n"
+	    "                           cmdline, cgroup, container (id), namespace, pod, and\n"
+	    "                           label.NAME (pod labels); repeat for alternatives; runs\n"
+	    "                           until stopped. Example: --select 'comm=python3*,\n"
+	    "                           cmdline=*agent*'  or  --select "
+	    "'namespace=ai,label.app=bot'\n"
+	    "  --max-targets N          discovered processes traced at once at most (1024)\n"
+	    "  --k8s-pods-url URL       where pod names, namespaces and labels come from: the\n"
+	    "                           kubelet's https://NODE:10250/pods or the API server's\n"
+	    "                           /api/v1/pods?fieldSelector=spec.nodeName=NODE (default in\n"
+	    "                           a pod: the API server, with $NODE_NAME); "
+	    "--k8s-token-file,\n"
+	    "                           --k8s-ca FILE, --k8s-insecure\n"
 	    "  (no --probes/--uprobe)   the shipped specs marked auto, on what each target maps:\n"
 	    "                           LLM API calls over TLS (OpenSSL in a library or linked\n"
 	    "                           into the binary, as in node)\n"
@@ -165,6 +195,7 @@ static void attach_usage(FILE *f)
 	    "  agtrace attach -p $(pidof myapp) --uprobe /usr/local/bin/myapp:handle_*\n"
 	    "  agtrace attach -p 1234 --uprobe libc.so.6:getaddrinfo -o jsonl --duration 30\n"
 	    "  agtrace attach -p $(pidof python3) --probes python-gc\n"
+	    "  agtrace attach --select 'exe=*/node,cmdline=*agent.mjs*' -o jsonl\n"
 	    "\n"
 	    "On exit a summary goes to stderr: records seen, spans emitted, drops by reason.\n");
 }
@@ -209,7 +240,13 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_ES_DRAIN,
 		OPT_OTLP,
 		OPT_FLUENTD,
-		OPT_FLUENTD_TAG
+		OPT_FLUENTD_TAG,
+		OPT_SELECT,
+		OPT_K8S_URL,
+		OPT_K8S_TOKEN,
+		OPT_K8S_CA,
+		OPT_K8S_INSECURE,
+		OPT_MAX_TARGETS
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -244,6 +281,12 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"otlp", required_argument, NULL, OPT_OTLP},
 	    {"fluentd", required_argument, NULL, OPT_FLUENTD},
 	    {"fluentd-tag", required_argument, NULL, OPT_FLUENTD_TAG},
+	    {"select", required_argument, NULL, OPT_SELECT},
+	    {"k8s-pods-url", required_argument, NULL, OPT_K8S_URL},
+	    {"k8s-token-file", required_argument, NULL, OPT_K8S_TOKEN},
+	    {"k8s-ca", required_argument, NULL, OPT_K8S_CA},
+	    {"k8s-insecure", no_argument, NULL, OPT_K8S_INSECURE},
+	    {"max-targets", required_argument, NULL, OPT_MAX_TARGETS},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -256,6 +299,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	o->tcp = -1;
 	o->idle_timeout = 300;
 	o->max_threads = 4096;
+	o->max_targets = 1024;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:o:vh", lopts, NULL)) != -1) {
@@ -390,6 +434,23 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 			o->metrics_listen = optarg;
 			break;
 		}
+		case OPT_SELECT:
+			if (o->nselects == MAX_SPECS)
+				return usage_error(
+				    "too many --select options (at most 64), at \"%s\"", optarg);
+			o->selects[o->nselects++] = optarg;
+			break;
+		case OPT_K8S_URL: o->k8s.pods_url = optarg; break;
+		case OPT_K8S_TOKEN: o->k8s.token_file = optarg; break;
+		case OPT_K8S_CA: o->k8s.ca_file = optarg; break;
+		case OPT_K8S_INSECURE: o->k8s.insecure = 1; break;
+		case OPT_MAX_TARGETS:
+			if (agt_parse_long(optarg, 1, 16384, &v))
+				return usage_error(
+				    "--max-targets needs a number from 1 to 16384, got \"%s\"",
+				    optarg);
+			o->max_targets = v;
+			break;
 		case OPT_TCP: o->tcp = 1; break;
 		case OPT_NOTCP: o->tcp = 0; break;
 		case 'v': agt_log_set_level(AGT_LOG_DEBUG); break;
@@ -400,8 +461,11 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
-	if (!o->npids)
-		return usage_error("%sno target: give the process to trace with -p PID", "");
+	if (!o->npids && !o->nselects)
+		return usage_error("%sno target: give the process to trace with -p PID, or "
+				   "--select KEY=PATTERN to find processes by name, command line, "
+				   "container or pod",
+				   "");
 	return 0;
 }
 
@@ -514,13 +578,14 @@ static int add_link(struct attach_run *r, struct bpf_link *l, int target, const 
 		    const char *path)
 {
 	struct bpf_link **nl;
+	struct agt_proc **no;
 	int e = errno;
 
 	if (!l) {
 		agt_err("cannot attach %s in %s (PID %d): %s; run `agtrace check` and retry with "
 			"-v for "
 			"libbpf's log",
-			what, path, r->pl.procs[target].pid, strerror(e));
+			what, path, r->pl.procs[target]->pid, strerror(e));
 		return AGT_EXIT_USAGE;
 	}
 	if (r->nlinks == MAX_LINKS) {
@@ -529,13 +594,18 @@ static int add_link(struct attach_run *r, struct bpf_link *l, int target, const 
 		return AGT_EXIT_USAGE;
 	}
 	nl = realloc(r->links, (r->nlinks + 1) * sizeof(*nl));
-	if (!nl) {
+	if (nl)
+		r->links = nl;
+	no = realloc(r->link_owner, (r->nlinks + 1) * sizeof(*no));
+	if (no)
+		r->link_owner = no;
+	if (!nl || !no) {
 		bpf_link__destroy(l);
 		return AGT_EXIT_USAGE;
 	}
-	r->links = nl;
+	r->link_owner[r->nlinks] = r->pl.procs[target];
 	r->links[r->nlinks++] = l;
-	r->proc_nlinks[target]++;
+	r->pl.procs[target]->nlinks++;
 	return 0;
 }
 
@@ -565,7 +635,7 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo);
 	struct agt_probe_info *pi = probe_id_for(r, spec, ps, sym->name, mapped);
-	int pid = r->pl.procs[t].pid, rc;
+	int pid = r->pl.procs[t]->pid, rc;
 	char what[200], err[512];
 	uint64_t entry;
 
@@ -648,7 +718,7 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 	LIBBPF_OPTS(bpf_usdt_opts, uo);
 	char sym[128], what[200];
 	struct agt_probe_info *pi;
-	int pid = r->pl.procs[t].pid, rc;
+	int pid = r->pl.procs[t]->pid, rc;
 
 	snprintf(sym, sizeof(sym), "%s:%s", ps->usdt_provider, ps->usdt_name);
 	if (!(pi = probe_id_for(r, spec, ps, sym, mapped)))
@@ -670,30 +740,14 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 			t, what, mapped);
 }
 
-/* Resolve one spec against one target and attach every probe it names. soft (auto-attached
- * specs): a target that maps none of the spec's objects, or lacks a probe's symbols, is skipped
- * quietly; returns -1 when nothing of the spec applied. */
-static int attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, int soft)
+/* Attach every probe of spec to one object (host: its path from here) of target t. */
+static int attach_object(struct attach_run *r, int t, const struct agt_spec *spec, int soft,
+			 const char *host, const char *mapped)
 {
-	struct agt_proc *proc = &r->pl.procs[t];
-	char host[4096 + 64], mapped[4096], err[768], first_err[768] = "";
-	int rc = 0, resolved = 0, before = r->proc_nlinks[t];
+	struct agt_proc *proc = r->pl.procs[t];
+	char err[768];
+	int rc = 0;
 
-	for (int ti = 0; ti < spec->ntargets && !resolved; ti++) {
-		if (agt_proc_resolve(proc, spec->targets[ti], host, sizeof(host), mapped,
-				     sizeof(mapped), err, sizeof(err))) {
-			if (!first_err[0])
-				snprintf(first_err, sizeof(first_err), "%s", err);
-			continue;
-		}
-		resolved = 1;
-	}
-	if (!resolved) {
-		if (soft)
-			return -1;
-		agt_err("%s: %s", spec->file, first_err);
-		return AGT_EXIT_USAGE;
-	}
 	agt_dbg("%s: PID %d: %s -> %s", spec->name, proc->pid, mapped, host);
 	for (int i = 0; i < spec->nprobes && !rc; i++) {
 		const struct agt_probe_spec *ps = &spec->probes[i];
@@ -719,10 +773,48 @@ static int attach_spec(struct attach_run *r, int t, const struct agt_spec *spec,
 			agt_syms_free(syms, n);
 		}
 	}
-	if (!rc && soft && r->proc_nlinks[t] == before)
+	return rc;
+}
+
+/* Resolve one spec against one target and attach every probe it names. soft (auto-attached
+ * specs, discovered targets): a target that maps none of the spec's objects, or lacks a probe's
+ * symbols, is skipped quietly; returns -1 when nothing of the spec applied. The first of the
+ * spec's objects the target maps that yields probes is used. A discovered target is caught at
+ * exec, before its libraries are mapped: when none of its mapped objects yields probes, the
+ * spec's library globs are looked up in its filesystem (python loads libssl later; node's
+ * OpenSSL is in its executable, found in the first pass). */
+static int attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, int soft)
+{
+	struct agt_proc *proc = r->pl.procs[t];
+	char host[4096 + 64], mapped[4096], err[768], first_err[768] = "";
+	int rc = 0, resolved = 0, before = proc->nlinks;
+
+	for (int pass = 0; pass < 1 + proc->discovered && !rc && proc->nlinks == before; pass++)
+		for (int ti = 0; ti < spec->ntargets && !rc && proc->nlinks == before; ti++) {
+			if (pass ? agt_proc_resolve_libdir(proc, spec->targets[ti], host,
+							   sizeof(host), mapped, sizeof(mapped))
+				 : agt_proc_resolve(proc, spec->targets[ti], host, sizeof(host),
+						    mapped, sizeof(mapped), err, sizeof(err))) {
+				if (!first_err[0] && !pass)
+					snprintf(first_err, sizeof(first_err), "%s", err);
+				continue;
+			}
+			resolved = 1;
+			rc = attach_object(r, t, spec, soft, host, mapped);
+			if (!soft)
+				break; /* a spec given by the user names the object it means first
+					*/
+		}
+	if (!resolved) {
+		if (soft)
+			return -1;
+		agt_err("%s: %s", spec->file, first_err);
+		return AGT_EXIT_USAGE;
+	}
+	if (!rc && soft && proc->nlinks == before)
 		return -1;
 	if (!rc)
-		agt_dbg("%s: PID %d: %d links", spec->name, proc->pid, r->proc_nlinks[t] - before);
+		agt_dbg("%s: PID %d: %d links", spec->name, proc->pid, proc->nlinks - before);
 	return rc;
 }
 
@@ -769,8 +861,8 @@ static void watch_sampling(struct attach_run *r)
 		r->sample_seen[k] = c;
 		agt_sample_describe((int)k, &c, msg, sizeof(msg));
 		for (int t = 0; t < r->pl.nprocs; t++)
-			if (!r->pl.procs[t].gone)
-				agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(),
+			if (!r->pl.procs[t]->gone)
+				agt_pipeline_state(&r->pl, r->pl.procs[t], agt_mono_ns(),
 						   "sampling", msg, 0, 0);
 		agt_info("sampling changed: %s", msg);
 	}
@@ -817,8 +909,8 @@ static void adapt_sampling(struct attach_run *r)
 			 kd[AGT_KDROP_RINGBUF_FULL] > r->last_ringbuf_full ? ", ring buffer full"
 									   : "");
 		for (int t = 0; t < r->pl.nprocs; t++)
-			if (!r->pl.procs[t].gone)
-				agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(),
+			if (!r->pl.procs[t]->gone)
+				agt_pipeline_state(&r->pl, r->pl.procs[t], agt_mono_ns(),
 						   "sampling", msg, 0, 0);
 		agt_info("sampling changed: %s", msg);
 	}
@@ -883,6 +975,7 @@ static int load_bpf(struct attach_run *r)
 		return load_failed("function probes", err);
 	if ((err = init_sampling(r)))
 		return err;
+	r->proc->rodata->discover = r->o.nselects > 0;
 	if (share_maps(r, r->proc->obj) || (err = proc_bpf__load(r->proc)))
 		return load_failed("process tracepoint", err ? err : errno);
 	r->tls->rodata->tls_call_cap = r->o.max_message;
@@ -894,7 +987,7 @@ static int load_bpf(struct attach_run *r)
 			return load_failed("TCP capture", err ? err : errno);
 	}
 	for (int i = 0; i < r->pl.nprocs; i++) {
-		uint32_t pid = r->pl.procs[i].pid, one = 1;
+		uint32_t pid = r->pl.procs[i]->pid, one = 1;
 
 		bpf_map__update_elem(r->func->maps.targets, &pid, sizeof(pid), &one, sizeof(one),
 				     0);
@@ -997,6 +1090,12 @@ static void print_summary(struct attach_run *r)
 		 (unsigned long long)r->pl.records, (unsigned long long)r->pl.emitted,
 		 (unsigned long long)agt_nest_stats(r->pl.nest)->unfinished,
 		 (unsigned long long)s.total, s.list);
+	if (r->nsel)
+		agt_info("discovery: %llu execs seen, %llu processes discovered, %llu not traced "
+			 "(--max-targets), %llu with probes that failed to attach",
+			 (unsigned long long)r->pl.execs_seen, (unsigned long long)r->discovered,
+			 (unsigned long long)r->discover_limited,
+			 (unsigned long long)r->discover_failed);
 }
 
 static void metrics_reason(void *ctx, const char *reason, uint64_t v, int is_events)
@@ -1028,6 +1127,22 @@ static void update_self_metrics(struct attach_run *r)
 	agt_metrics_set(r->metrics, "agentic_trace_buffer_size", "",
 			(double)(agt_nest_stats(r->pl.nest)->open + convs + pending));
 	agt_metrics_set(r->metrics, "agtrace_attached_processes", "", r->pl.live);
+	if (r->nsel) {
+		uint64_t req, fail;
+		unsigned pods;
+
+		agt_metrics_set(r->metrics, "agtrace_discovered_processes_total", "",
+				(double)r->discovered);
+		agt_metrics_set(r->metrics, "agtrace_discovery_skipped_total",
+				"reason=\"max_targets\"", (double)r->discover_limited);
+		agt_metrics_set(r->metrics, "agtrace_discovery_skipped_total",
+				"reason=\"attach_failed\"", (double)r->discover_failed);
+		agt_k8s_stats(r->k8s, &req, &fail, &pods);
+		agt_metrics_set(r->metrics, "agtrace_k8s_pod_list_requests_total", "", (double)req);
+		agt_metrics_set(r->metrics, "agtrace_k8s_pod_list_failures_total", "",
+				(double)fail);
+		agt_metrics_set(r->metrics, "agtrace_k8s_pods_known", "", pods);
+	}
 	if (r->rb_cons && r->rb_prod) {
 		agt_metrics_set(r->metrics, "agtrace_ringbuf_used_bytes", "",
 				(double)(*r->rb_prod - *r->rb_cons));
@@ -1059,11 +1174,200 @@ static void update_self_metrics(struct attach_run *r)
 	}
 }
 
+/* ---- Targets: given by PID at start, or discovered by a selector at any time ---- */
+
+/* A new target slot (pointers stay valid: spans keep them). */
+static struct agt_proc *push_proc(struct attach_run *r)
+{
+	struct agt_pipeline *p = &r->pl;
+	struct agt_proc *proc;
+
+	if (p->nprocs == p->procs_cap) {
+		int cap = p->procs_cap ? 2 * p->procs_cap : 16;
+		struct agt_proc **np = realloc(p->procs, cap * sizeof(*np));
+
+		if (!np)
+			return NULL;
+		p->procs = np;
+		p->procs_cap = cap;
+	}
+	if (!(proc = calloc(1, sizeof(*proc))))
+		return NULL;
+	proc->pidfd = -1;
+	p->procs[p->nprocs] = proc;
+	return proc;
+}
+
+/* Attach every spec to target t; 0, or AGT_EXIT_USAGE for a target given by PID that nothing
+ * applies to (a discovered one is kept for its process and TCP events). */
+static int attach_target_specs(struct attach_run *r, int t)
+{
+	struct agt_proc *proc = r->pl.procs[t];
+	int rc = 0, applied = 0, soft = r->auto_mode || proc->discovered;
+
+	for (int s = 0; s < r->nspecs && rc <= 0; s++) {
+		rc = attach_spec(r, t, &r->specs[s], soft);
+		applied += rc == 0;
+	}
+	if (rc < 0)
+		rc = 0;
+	if (rc || applied)
+		return rc;
+	if (proc->discovered)
+		agt_info("PID %d (%s) matched a selector but maps nothing the probe specs name%s",
+			 proc->pid, proc->comm,
+			 r->o.tcp ? ": capturing its plaintext HTTP over TCP and its processes only"
+				  : ": following its processes only");
+	else if (r->auto_mode && !r->o.tcp) {
+		agt_err(
+		    "PID %d (%s) maps nothing agtrace's built-in probes know (a TLS library "
+		    "such as libssl.so*, or SSL_write in its executable); give --probes FILE or "
+		    "--uprobe PATH:SYMBOL, or drop --no-tcp",
+		    proc->pid, proc->comm);
+		return AGT_EXIT_USAGE;
+	} else if (r->auto_mode) {
+		agt_info("PID %d (%s) maps no TLS library agtrace knows: capturing plaintext HTTP "
+			 "over TCP only",
+			 proc->pid, proc->comm);
+	}
+	return 0;
+}
+
+static void watch_pidfd(struct attach_run *r, int t)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (4ull << 32) | (unsigned)t};
+
+	if (r->ep >= 0 && r->pl.procs[t]->pidfd >= 0)
+		epoll_ctl(r->ep, EPOLL_CTL_ADD, r->pl.procs[t]->pidfd, &ev);
+}
+
+/* Destroy the probe links of targets that are gone: uprobes on their files cost every other
+ * process mapping them nothing more, and the kernel frees them. */
+static void detach_gone(struct attach_run *r)
+{
+	int w = 0;
+
+	for (int i = 0; i < r->nlinks; i++) {
+		if (r->link_owner[i]->gone) {
+			bpf_link__destroy(r->links[i]);
+			r->link_owner[i]->nlinks--;
+			continue;
+		}
+		r->links[w] = r->links[i];
+		r->link_owner[w++] = r->link_owner[i];
+	}
+	r->nlinks = w;
+	for (int t = 0; t < r->pl.nprocs; t++)
+		if (r->pl.procs[t]->gone && r->pl.procs[t]->pidfd >= 0) {
+			if (r->ep >= 0)
+				epoll_ctl(r->ep, EPOLL_CTL_DEL, r->pl.procs[t]->pidfd, NULL);
+			agt_proc_close(r->pl.procs[t]);
+		}
+	r->live_seen = r->pl.live;
+}
+
+static int is_target(struct attach_run *r, int pid)
+{
+	struct agt_proc *p = agt_pipeline_proc(&r->pl, (uint32_t)pid);
+	uint32_t key = (uint32_t)pid, v;
+
+	if (p && !p->gone)
+		return 1;
+	/* A followed descendant of a target is traced as part of it already. */
+	return bpf_map__lookup_elem(r->func->maps.targets, &key, sizeof(key), &v, sizeof(v), 0) ==
+	       0;
+}
+
+/* Match a process against the selectors and, when one holds, make it a target: probes, the
+ * kernel's target table, its pidfd in the event loop, and an attach state_change span. */
+static void discover_pid(struct attach_run *r, int pid, const char *why)
+{
+	struct agt_proc *proc;
+	char cmdline[4096], err[512], msg[256];
+	int t, hit = -1;
+
+	if (pid == getpid() || is_target(r, pid))
+		return;
+	if (!(proc = push_proc(r)))
+		return;
+	if (agt_proc_open(pid, proc, err, sizeof(err)) ||
+	    agt_read_cmdline(pid, cmdline, sizeof(cmdline))) {
+		free(proc); /* gone already, or a kernel thread: nothing to trace */
+		return;
+	}
+	for (int i = 0; i < r->nsel && hit < 0; i++) {
+		if (agt_selector_needs_k8s(&r->sel[i]))
+			agt_k8s_lookup(r->k8s, &proc->id);
+		if (agt_selector_match(&r->sel[i], proc, cmdline, r->k8s))
+			hit = i;
+	}
+	if (hit < 0) {
+		agt_proc_close(proc);
+		free(proc);
+		return;
+	}
+	if (r->pl.live >= r->o.max_targets) {
+		r->discover_limited++;
+		agt_warn("PID %d (%s) matches \"%s\" but %ld targets are traced already "
+			 "(--max-targets); not traced",
+			 pid, proc->comm, r->sel[hit].text, r->o.max_targets);
+		agt_proc_close(proc);
+		free(proc);
+		return;
+	}
+	agt_k8s_lookup(r->k8s, &proc->id);
+	proc->discovered = 1;
+	t = r->pl.nprocs++;
+	r->pl.live++;
+	{
+		uint32_t key = (uint32_t)pid, one = 1;
+
+		bpf_map__update_elem(r->func->maps.targets, &key, sizeof(key), &one, sizeof(one),
+				     0);
+	}
+	if (attach_target_specs(r, t)) {
+		r->discover_failed++;
+		agt_warn("PID %d (%s): attaching its probes failed; its process and TCP events "
+			 "are still traced",
+			 pid, proc->comm);
+	}
+	watch_pidfd(r, t);
+	r->discovered++;
+	snprintf(msg, sizeof(msg), "%d probe links; discovered (%s) by selector \"%s\"",
+		 proc->nlinks, why, r->sel[hit].text);
+	agt_pipeline_state(&r->pl, proc, agt_mono_ns(), "attach", msg, 0, 0);
+	agt_info("discovered PID %d (%s%s%s) by \"%s\": %d probe links", pid, proc->comm,
+		 proc->id.pod_name[0] ? " in pod " : "", proc->id.pod_name, r->sel[hit].text,
+		 proc->nlinks);
+	/* A process that exited while being attached: its pidfd is readable already, and the
+	 * event loop notices it at the next wait. */
+}
+
+static void on_exec(void *ctx, uint32_t pid, const char *filename)
+{
+	(void)filename;
+	discover_pid(ctx, (int)pid, "exec");
+}
+
+/* The processes running when agtrace starts. */
+static void scan_running(struct attach_run *r)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (isdigit((unsigned char)de->d_name[0]))
+			discover_pid(r, atoi(de->d_name), "running");
+	closedir(d);
+}
+
 static int event_loop(struct attach_run *r)
 {
 	struct epoll_event ev, evs[16];
 	sigset_t mask;
-	int ep = epoll_create1(EPOLL_CLOEXEC), sfd, tfd = -1;
+	int ep = r->ep, sfd, tfd = -1;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -1082,16 +1386,10 @@ static int event_loop(struct attach_run *r)
 		ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = 3ull << 32};
 		epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
 	}
-	for (int i = 0; i < r->pl.nprocs; i++) {
-		if (r->pl.procs[i].pidfd < 0)
-			continue;
-		ev =
-		    (struct epoll_event){.events = EPOLLIN, .data.u64 = (4ull << 32) | (unsigned)i};
-		epoll_ctl(ep, EPOLL_CTL_ADD, r->pl.procs[i].pidfd, &ev);
-	}
 	uint64_t next_expire = 0;
 
-	for (int stop = 0; !stop && r->pl.live > 0;) {
+	/* With selectors, run until stopped: targets come and go. */
+	for (int stop = 0; !stop && (r->pl.live > 0 || r->nsel);) {
 		int n = epoll_wait(ep, evs, AGT_ARRAY_SIZE(evs), AGT_POLL_MS);
 
 		if (n < 0 && errno != EINTR)
@@ -1102,7 +1400,7 @@ static int event_loop(struct attach_run *r)
 			if (kind == 1 || kind == 3)
 				stop = 1;
 			if (kind == 4) {
-				struct agt_proc *p = &r->pl.procs[idx];
+				struct agt_proc *p = r->pl.procs[idx];
 
 				/* Everything the process did is in the ring buffer before it is
 				 * gone. */
@@ -1113,6 +1411,8 @@ static int event_loop(struct attach_run *r)
 		}
 		if (ring_buffer__consume(r->rb) < 0 && errno != EINTR)
 			break;
+		if (r->pl.live != r->live_seen)
+			detach_gone(r);
 		if (agt_mono_ns() >= next_expire) {
 			next_expire = agt_mono_ns() + 1000000000ull;
 			watch_sampling(r);
@@ -1127,7 +1427,6 @@ static int event_loop(struct attach_run *r)
 	if (tfd >= 0)
 		close(tfd);
 	close(sfd);
-	close(ep);
 	return 0;
 }
 
@@ -1135,10 +1434,11 @@ int cmd_attach(int argc, char **argv)
 {
 	struct attach_run *r = calloc(1, sizeof(*r));
 	int rc, nprobes_total = 0;
-	char err[512];
+	char err[512] = "";
 
 	if (!r)
 		return 1;
+	r->ep = -1;
 	if ((rc = parse_opts(&r->o, argc, argv)))
 		goto cleanup;
 	/* SIGINT/SIGTERM are read from a signalfd by the event loop: block them before any thread
@@ -1157,11 +1457,28 @@ int cmd_attach(int argc, char **argv)
 		r->o.tcp = r->auto_mode;
 	if ((rc = agt_require_bpf_privileges()))
 		goto cleanup;
-	r->pl.procs = calloc(r->o.npids, sizeof(*r->pl.procs));
-	r->proc_nlinks = calloc(r->o.npids, sizeof(int));
-	if (!r->pl.procs || !r->proc_nlinks) {
-		rc = 1;
-		goto cleanup;
+	r->ep = epoll_create1(EPOLL_CLOEXEC);
+	for (int i = 0; i < r->o.nselects; i++) {
+		if (agt_selector_parse(r->o.selects[i], &r->sel[i], err, sizeof(err))) {
+			agt_err("%s", err);
+			rc = AGT_EXIT_USAGE;
+			goto cleanup;
+		}
+		r->nsel++;
+	}
+	if (r->nsel) {
+		r->k8s = agt_k8s_new(&r->o.k8s, err, sizeof(err));
+		if (!r->k8s && err[0]) {
+			agt_err("%s", err);
+			rc = AGT_EXIT_USAGE;
+			goto cleanup;
+		}
+		for (int i = 0; i < r->nsel && !r->k8s; i++)
+			if (agt_selector_needs_k8s(&r->sel[i]))
+				agt_warn("selector \"%s\" needs pod metadata, but there is no "
+					 "Kubernetes API to ask (not in a pod, and no "
+					 "--k8s-pods-url): it matches nothing",
+					 r->sel[i].text);
 	}
 	for (int i = 0; i < r->o.npids; i++) {
 		for (int j = 0; j < i; j++)
@@ -1170,7 +1487,12 @@ int cmd_attach(int argc, char **argv)
 				rc = AGT_EXIT_USAGE;
 				goto cleanup;
 			}
-		if (agt_proc_open(r->o.pids[i], &r->pl.procs[i], err, sizeof(err))) {
+		if (!push_proc(r)) {
+			rc = 1;
+			goto cleanup;
+		}
+		if (agt_proc_open(r->o.pids[i], r->pl.procs[i], err, sizeof(err))) {
+			free(r->pl.procs[i]);
 			agt_err("%s", err);
 			rc = AGT_EXIT_USAGE;
 			goto cleanup;
@@ -1182,26 +1504,8 @@ int cmd_attach(int argc, char **argv)
 	if ((rc = load_bpf(r)))
 		goto cleanup;
 	for (int t = 0; t < r->pl.nprocs && !rc; t++) {
-		int applied = 0;
-
-		for (int s = 0; s < r->nspecs && rc <= 0; s++) {
-			rc = attach_spec(r, t, &r->specs[s], r->auto_mode);
-			applied += rc == 0;
-		}
-		if (rc < 0)
-			rc = 0;
-		if (!rc && r->auto_mode && !applied && !r->o.tcp) {
-			agt_err("PID %d (%s) maps nothing agtrace's built-in probes know (a TLS "
-				"library such as libssl.so*, or SSL_write in its executable); give "
-				"--probes FILE or --uprobe PATH:SYMBOL, or drop --no-tcp",
-				r->pl.procs[t].pid, r->pl.procs[t].comm);
-			rc = AGT_EXIT_USAGE;
-		} else if (!rc && r->auto_mode && !applied) {
-			agt_info(
-			    "PID %d (%s) maps no TLS library agtrace knows: capturing plaintext "
-			    "HTTP over TCP only",
-			    r->pl.procs[t].pid, r->pl.procs[t].comm);
-		}
+		agt_k8s_lookup(r->k8s, &r->pl.procs[t]->id);
+		rc = attach_target_specs(r, t);
 	}
 	if (rc)
 		goto cleanup;
@@ -1292,14 +1596,27 @@ int cmd_attach(int argc, char **argv)
 	for (int t = 0; t < r->pl.nprocs; t++) {
 		char msg[256];
 
-		snprintf(msg, sizeof(msg), "%d probe links", r->proc_nlinks[t]);
-		agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(), "attach", msg, 0, 0);
-		nprobes_total += r->proc_nlinks[t];
+		watch_pidfd(r, t);
+		snprintf(msg, sizeof(msg), "%d probe links", r->pl.procs[t]->nlinks);
+		agt_pipeline_state(&r->pl, r->pl.procs[t], agt_mono_ns(), "attach", msg, 0, 0);
+		nprobes_total += r->pl.procs[t]->nlinks;
 	}
 	r->pl.sink->flush(r->pl.sink);
-	agt_info("attached %d probe links (%u probes)%s to %d process%s; Ctrl-C to stop",
-		 nprobes_total, r->pl.nprobes, r->sock ? " and TCP capture" : "", r->pl.nprocs,
-		 r->pl.nprocs == 1 ? "" : "es");
+	if (r->pl.nprocs)
+		agt_info("attached %d probe links (%u probes)%s to %d process%s; Ctrl-C to stop",
+			 nprobes_total, r->pl.nprobes, r->sock ? " and TCP capture" : "",
+			 r->pl.nprocs, r->pl.nprocs == 1 ? "" : "es");
+	if (r->nsel) {
+		/* Execs are reported from now on; then the processes already running. */
+		r->pl.on_discover = on_exec;
+		r->pl.discover_ctx = r;
+		scan_running(r);
+		r->pl.sink->flush(r->pl.sink);
+		agt_info("discovery: %d selector%s; %llu running process%s matched; watching "
+			 "new ones as they start; Ctrl-C to stop",
+			 r->nsel, r->nsel == 1 ? "" : "s", (unsigned long long)r->discovered,
+			 r->discovered == 1 ? "" : "es");
+	}
 
 	if (r->metrics) {
 		/* Ring buffer fill: the consumer and producer positions are the map's first two
@@ -1326,8 +1643,8 @@ int cmd_attach(int argc, char **argv)
 	agt_agent_close(r->pl.agent, 0, agt_mono_ns());
 	agt_nest_flush(r->pl.nest, agt_mono_ns());
 	for (int t = 0; t < r->pl.nprocs; t++)
-		if (!r->pl.procs[t].gone)
-			agt_pipeline_state(&r->pl, &r->pl.procs[t], agt_mono_ns(), "detach", "", 0,
+		if (!r->pl.procs[t]->gone)
+			agt_pipeline_state(&r->pl, r->pl.procs[t], agt_mono_ns(), "detach", "", 0,
 					   0);
 	r->pl.sink->flush(r->pl.sink);
 	for (int k = 0; k < 3; k++) {
@@ -1375,10 +1692,17 @@ cleanup:
 	for (uint32_t i = 0; i < r->pl.nprobes; i++)
 		free(r->pl.probes[i]);
 	free(r->pl.probes);
-	for (int i = 0; i < r->pl.nprocs; i++)
-		agt_proc_close(&r->pl.procs[i]);
+	for (int i = 0; i < r->pl.nprocs; i++) {
+		agt_proc_close(r->pl.procs[i]);
+		free(r->pl.procs[i]);
+	}
 	free(r->pl.procs);
-	free(r->proc_nlinks);
+	free(r->link_owner);
+	for (int i = 0; i < r->nsel; i++)
+		agt_selector_free(&r->sel[i]);
+	agt_k8s_free(r->k8s);
+	if (r->ep >= 0)
+		close(r->ep);
 	for (int i = 0; i < r->nspecs; i++)
 		agt_spec_free(&r->specs[i]);
 	free(r);

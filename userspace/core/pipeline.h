@@ -21,8 +21,8 @@ extern const char *const agt_kdrop_names[AGT_KDROP_MAX];
 struct agt_pipeline {
 	struct agt_probe_info **probes; /* indexed by probe id */
 	uint32_t nprobes;
-	struct agt_proc *procs;
-	int nprocs;
+	struct agt_proc **procs; /* each allocated apart: spans keep pointers to them */
+	int nprocs, procs_cap;
 	int live; /* targets still running */
 	struct agt_nest *nest;
 	struct agt_streams *streams; /* TLS plaintext -> HTTP exchanges */
@@ -35,6 +35,10 @@ struct agt_pipeline {
 	uint64_t by_source[5]; /* func, tls, tcp, ipc, proc */
 	uint64_t emitted;      /* spans and events handed to the exporter */
 	uint64_t udrops[AGT_UDROP_MAX];
+	/* Discovery: execs of processes that are not targets, handed to the selectors. */
+	void (*on_discover)(void *ctx, uint32_t pid, const char *filename);
+	void *discover_ctx;
+	uint64_t execs_seen;
 };
 
 /* Set up nest and counters; sink and probes are the caller's. */

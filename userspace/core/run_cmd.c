@@ -61,6 +61,11 @@ static const struct map maps[] = {
     {"$.metrics", "listen", "--metrics", 's'},
     {"$.spool", "dir", "--spool-dir", 's'},
     {"$.spool", "max_bytes", "--spool-max-bytes", 'n'},
+    {"$.kubernetes", "pods_url", "--k8s-pods-url", 's'},
+    {"$.kubernetes", "token_file", "--k8s-token-file", 's'},
+    {"$.kubernetes", "ca", "--k8s-ca", 's'},
+    {"$.kubernetes", "insecure", "--k8s-insecure", 'b'},
+    {"$", "max_targets", "--max-targets", 'n'},
 };
 
 static int fail(const char *file, const char *path, const char *key, const char *what)
@@ -88,7 +93,8 @@ static int apply(struct args *a, const char *file, const cJSON *obj, const char 
 			    (!strcmp(it->string, "targets") || !strcmp(it->string, "output") ||
 			     !strcmp(it->string, "elasticsearch") || !strcmp(it->string, "otlp") ||
 			     !strcmp(it->string, "fluentd") || !strcmp(it->string, "metrics") ||
-			     !strcmp(it->string, "spool") || !strcmp(it->string, "tcp")))
+			     !strcmp(it->string, "spool") || !strcmp(it->string, "tcp") ||
+			     !strcmp(it->string, "kubernetes")))
 				continue;
 			return fail(file, path, it->string, "unknown key");
 		}
@@ -132,6 +138,93 @@ static int apply(struct args *a, const char *file, const cJSON *obj, const char 
 	return 0;
 }
 
+/* One selector object -> "key=glob,...,label.K=glob" (commas and backslashes escaped). */
+static int selector_arg(struct args *a, const char *file, const cJSON *sel)
+{
+	static const char *const keys[] = {"exe",	"comm",	     "cmdline", "cgroup",
+					   "container", "namespace", "pod"};
+	char out[4096];
+	size_t n = 0;
+	const cJSON *it;
+
+	if (!cJSON_IsObject(sel) || !sel->child)
+		return fail(file, "$.targets", "select",
+			    "must be a list of objects such as {\"comm\": \"python3*\", "
+			    "\"cmdline\": \"*agent*\"}");
+	cJSON_ArrayForEach(it, sel)
+	{
+		int known = !strcmp(it->string, "labels");
+		const cJSON *lab;
+
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			known |= !strcmp(it->string, keys[i]);
+		if (!known)
+			return fail(
+			    file, "$.targets.select[]", it->string,
+			    "unknown key (exe, comm, cmdline, cgroup, container, namespace, "
+			    "pod, labels)");
+		if (!strcmp(it->string, "labels") ? !cJSON_IsObject(it) : !cJSON_IsString(it))
+			return fail(file, "$.targets.select[]", it->string,
+				    !strcmp(it->string, "labels") ? "must be an object of strings"
+								  : "must be a string (a glob)");
+		for (lab = strcmp(it->string, "labels") ? it : it->child; lab;
+		     lab = strcmp(it->string, "labels") ? NULL : lab->next) {
+			const char *val = cJSON_GetStringValue(lab);
+
+			if (!val)
+				return fail(file, "$.targets.select[].labels", lab->string,
+					    "must be a string (a glob)");
+			n += snprintf(out + n, n < sizeof(out) ? sizeof(out) - n : 0,
+				      "%s%s%s=", n ? "," : "", lab == it ? "" : "label.",
+				      lab->string);
+			for (const char *c = val; *c && n + 2 < sizeof(out); c++) {
+				if (*c == ',' || *c == '\\')
+					out[n++] = '\\';
+				out[n++] = *c;
+			}
+			if (n + 2 >= sizeof(out))
+				return fail(file, "$.targets", "select", "a selector is too long");
+			out[n] = 0;
+		}
+	}
+	add(a, "--select");
+	add(a, out);
+	return 0;
+}
+
+/* $.targets: {"pids": [N...], "select": [{...}...]}; at least one of them. */
+static int add_targets(struct args *a, const char *file, const cJSON *t)
+{
+	const cJSON *pids = cJSON_GetObjectItemCaseSensitive(t, "pids"), *v;
+	const cJSON *sel = cJSON_GetObjectItemCaseSensitive(t, "select");
+	int rc;
+
+	if (!cJSON_GetArraySize(pids) && !cJSON_GetArraySize(sel))
+		return fail(file, "$", "targets",
+			    "must name processes: \"pids\": [N...] and/or \"select\": "
+			    "[{\"comm\": \"python3*\", \"cmdline\": \"*agent*\"}]");
+	for (v = t->child; v; v = v->next)
+		if (strcmp(v->string, "pids") && strcmp(v->string, "select"))
+			return fail(file, "$.targets", v->string, "unknown key (pids, select)");
+	if (pids && !cJSON_IsArray(pids))
+		return fail(file, "$.targets", "pids", "must be an array of process ids");
+	if (sel && !cJSON_IsArray(sel))
+		return fail(file, "$.targets", "select", "must be an array of selector objects");
+	cJSON_ArrayForEach(v, pids)
+	{
+		char b[32];
+
+		if (!cJSON_IsNumber(v) || v->valuedouble < 1 ||
+		    v->valuedouble != (double)v->valueint)
+			return fail(file, "$.targets", "pids", "must be process ids");
+		snprintf(b, sizeof(b), "%d", v->valueint);
+		add(a, "-p");
+		add(a, b);
+	}
+	cJSON_ArrayForEach(v, sel) if ((rc = selector_arg(a, file, v))) return rc;
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	const char *file = NULL;
@@ -151,7 +244,18 @@ int cmd_run(int argc, char **argv)
 		    "settings from a JSON file (each key is the attach option of the same "
 		    "meaning;\n"
 		    "the README lists them). With no exporter configured: JSONL files under "
-		    "/var/lib/agtrace/traces and metrics on 127.0.0.1:9464.\n");
+		    "/var/lib/agtrace/traces and metrics on 127.0.0.1:9464.\n\n"
+		    "Targets: \"targets\": {\"pids\": [N...], \"select\": [SELECTOR...]}, a "
+		    "selector being\n"
+		    "  {\"comm\": \"python3*\", \"cmdline\": \"*agent*\", \"exe\": ..., "
+		    "\"cgroup\": ..., \"container\": ...,\n"
+		    "   \"namespace\": \"ai\", \"pod\": \"bot-*\", \"labels\": {\"app\": "
+		    "\"bot\"}}   (globs; all must hold)\n"
+		    "Matching processes are traced when agtrace starts and as they start later; "
+		    "pod names,\nnamespaces and labels come from \"kubernetes\": {\"pods_url\", "
+		    "\"token_file\", \"ca\", \"insecure\"}\n(in a pod: the API server, for "
+		    "$NODE_NAME).\n"
+		    "Example: deploy/kubernetes/configmap.yaml.\n");
 		return argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
 			   ? 0
 			   : AGT_EXIT_USAGE;
@@ -169,31 +273,14 @@ int cmd_run(int argc, char **argv)
 	}
 	add(&a, "attach");
 	t = cJSON_GetObjectItemCaseSensitive(cfg, "targets");
-	v = cJSON_GetObjectItemCaseSensitive(t, "pids");
-	if (!cJSON_IsArray(v) || !cJSON_GetArraySize(v)) {
-		rc = fail(
-		    file, "$.targets", "pids",
-		    "must list the processes to trace (discovery by selector is not built yet)");
+	if (add_targets(&a, file, t))
 		goto out;
-	}
-	cJSON_ArrayForEach(t, v)
-	{
-		char b[32];
-
-		if (!cJSON_IsNumber(t)) {
-			rc = fail(file, "$.targets", "pids", "must be process ids");
-			goto out;
-		}
-		snprintf(b, sizeof(b), "%d", t->valueint);
-		add(&a, "-p");
-		add(&a, b);
-	}
 	if ((v = cJSON_GetObjectItemCaseSensitive(cfg, "tcp")))
 		add(&a, cJSON_IsTrue(v) ? "--tcp" : "--no-tcp");
 	if (apply(&a, file, cfg, "$"))
 		goto out;
-	static const char *const sections[] = {"output",  "elasticsearch", "otlp",
-					       "fluentd", "metrics",	   "spool"};
+	static const char *const sections[] = {"output",  "elasticsearch", "otlp",	"fluentd",
+					       "metrics", "spool",	   "kubernetes"};
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
 		char path[32];
 

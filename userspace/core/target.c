@@ -1,6 +1,7 @@
 #include "core/target.h"
 #include "core/log.h"
 #include "core/util.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -58,6 +59,7 @@ int agt_proc_open(int pid, struct agt_proc *p, char *err, size_t errlen)
 	h = agt_fnv1a(&pid, sizeof(pid), h);
 	h = agt_fnv1a(&p->start_ticks, sizeof(p->start_ticks), h);
 	snprintf(p->session_id, sizeof(p->session_id), "%016llx", (unsigned long long)h);
+	agt_identity_read(pid, &p->id); /* no cgroup file: no container identity */
 	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	return 0;
 }
@@ -130,4 +132,47 @@ int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_pa
 		    p->pid, p->comm, want, p->pid);
 	snprintf(host_path, n, "/proc/%d/root%s", p->pid, mapped);
 	return 0;
+}
+
+#if defined(__aarch64__)
+#define MULTIARCH "aarch64-linux-gnu"
+#else
+#define MULTIARCH "x86_64-linux-gnu"
+#endif
+
+int agt_proc_resolve_libdir(const struct agt_proc *p, const char *glob, char *host_path, size_t n,
+			    char *mapped, size_t mn)
+{
+	static const char *const dirs[] = {
+	    "/usr/lib/" MULTIARCH, "/lib/" MULTIARCH, "/usr/lib64", "/lib64", "/usr/lib", "/lib",
+	    "/usr/local/lib"};
+
+	if (strchr(glob, '/') || glob[0] == '$')
+		return -EINVAL;
+	for (size_t i = 0; i < AGT_ARRAY_SIZE(dirs); i++) {
+		char dir[PATH_MAX];
+		struct dirent *de;
+		DIR *d;
+		int found = 0;
+
+		snprintf(dir, sizeof(dir), "/proc/%d/root%s", p->pid, dirs[i]);
+		if (!(d = opendir(dir)))
+			continue;
+		while (!found && (de = readdir(d))) {
+			struct stat st;
+
+			if (fnmatch(glob, de->d_name, 0))
+				continue;
+			snprintf(host_path, n, "%s/%s", dir, de->d_name);
+			/* Symlinks (libssl.so -> libssl.so.3) name the same file: take the file. */
+			if (lstat(host_path, &st) == 0 && S_ISREG(st.st_mode)) {
+				snprintf(mapped, mn, "%s/%s", dirs[i], de->d_name);
+				found = 1;
+			}
+		}
+		closedir(d);
+		if (found)
+			return 0;
+	}
+	return -ENOENT;
 }

@@ -5,15 +5,19 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "core/container.h"
 
 struct agt_proc {
 	int pid;
 	char comm[17];
-	char exe[PATH_MAX];   /* executable path as the process sees it */
-	uint64_t start_ticks; /* /proc/PID/stat field 22: with pid, unique across reuse */
-	char session_id[17];  /* 16 hex: hash of boot id, pid, start time */
-	int pidfd;	      /* -1 when not open */
-	int gone;	      /* exited (exit seen or pidfd readable) */
+	char exe[PATH_MAX];	/* executable path as the process sees it */
+	uint64_t start_ticks;	/* /proc/PID/stat field 22: with pid, unique across reuse */
+	char session_id[17];	/* 16 hex: hash of boot id, pid, start time */
+	int pidfd;		/* -1 when not open */
+	int gone;		/* exited (exit seen or pidfd readable) */
+	struct agt_identity id; /* container and pod */
+	int discovered;		/* found by a selector, not given with -p */
+	int nlinks;		/* probe links attached to it (destroyed when it exits) */
 };
 
 /* Fill p for pid; -ESRCH "no process with PID N", -EACCES when /proc says no. */
@@ -27,4 +31,9 @@ void agt_proc_close(struct agt_proc *p);
  * Writes host_path (/proc/PID/root/...) and the path as mapped by the process. */
 int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_path, size_t n,
 		     char *mapped, size_t mn, char *err, size_t errlen);
+/* For a library glob the process does not map yet (one discovered as it execs, before the
+ * dynamic loader or a later dlopen maps it): the first regular file named like it in the
+ * process's standard library directories. A uprobe on that file fires once it is mapped. */
+int agt_proc_resolve_libdir(const struct agt_proc *p, const char *glob, char *host_path, size_t n,
+			    char *mapped, size_t mn);
 #endif

@@ -60,9 +60,10 @@ void agt_pipeline_fini(struct agt_pipeline *p)
 
 struct agt_proc *agt_pipeline_proc(struct agt_pipeline *p, uint32_t pid)
 {
-	for (int i = 0; i < p->nprocs; i++)
-		if ((uint32_t)p->procs[i].pid == pid)
-			return &p->procs[i];
+	/* Newest first: a PID reused by a newly discovered target finds the new one. */
+	for (int i = p->nprocs - 1; i >= 0; i--)
+		if ((uint32_t)p->procs[i]->pid == pid)
+			return p->procs[i];
 	return NULL;
 }
 
@@ -241,6 +242,21 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			return 0;
 		}
 		agt_agent_fork(p->agent, h->pid, e->ppid, e->ptid, h->ts_ns);
+		return 0;
+	}
+	case AGT_EV_PROC_DISCOVER: {
+		const struct agt_proc_discover *e = data;
+		char file[sizeof(e->filename) + 1];
+
+		if (size < sizeof(*e)) {
+			p->udrops[AGT_UDROP_MALFORMED]++;
+			return 0;
+		}
+		memcpy(file, e->filename, sizeof(e->filename));
+		file[sizeof(e->filename)] = 0;
+		p->execs_seen++;
+		if (p->on_discover)
+			p->on_discover(p->discover_ctx, h->pid, file);
 		return 0;
 	}
 	case AGT_EV_PROC_EXEC: {

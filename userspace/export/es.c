@@ -745,26 +745,9 @@ static void put_json(struct agt_es *es, const char *path, const char *body)
 	curl_slist_free_all(h);
 }
 
-/* The trace model's field mappings and the retention policy (hot 7 days, warm 30, cold 90). */
-static const char template_json[] =
-    "{\"index_patterns\":[\"agentic-traces-*\"],\"template\":{\"settings\":{\"index.lifecycle."
-    "name\":\"agentic-traces\"},\"mappings\":{\"dynamic\":true,\"properties\":{"
-    "\"@timestamp\":{\"type\":\"date\"},\"end_time\":{\"type\":\"date\"},"
-    "\"trace_id\":{\"type\":\"keyword\"},\"span_id\":{\"type\":\"keyword\"},"
-    "\"parent_span_id\":{\"type\":\"keyword\"},\"trace_type\":{\"type\":\"keyword\"},"
-    "\"name\":{\"type\":\"keyword\"},\"status\":{\"type\":\"keyword\"},"
-    "\"duration_ms\":{\"type\":\"double\"},\"session_id\":{\"type\":\"keyword\"},"
-    "\"workflow_id\":{\"type\":\"keyword\"},\"confidence_score\":{\"type\":\"double\"},"
-    "\"tool\":{\"properties\":{\"input\":{\"type\":\"text\"},\"output\":{\"type\":\"text\"},"
-    "\"success\":{\"type\":\"boolean\"}}},"
-    "\"decision\":{\"properties\":{\"reasoning\":{\"type\":\"text\"}}},"
-    "\"process\":{\"properties\":{\"pid\":{\"type\":\"long\"},\"name\":{\"type\":\"keyword\"}}},"
-    "\"host\":{\"properties\":{\"name\":{\"type\":\"keyword\"}}}}}}}";
-static const char ilm_json[] =
-    "{\"policy\":{\"phases\":{\"hot\":{\"actions\":{\"rollover\":{\"max_age\":\"1d\"}}},"
-    "\"warm\":{\"min_age\":\"7d\",\"actions\":{\"set_priority\":{\"priority\":50}}},"
-    "\"cold\":{\"min_age\":\"30d\",\"actions\":{\"set_priority\":{\"priority\":0}}},"
-    "\"delete\":{\"min_age\":\"90d\",\"actions\":{\"delete\":{}}}}}}";
+/* The trace model's field mappings and the retention policy (hot 7 days, warm 30, cold 90):
+ * deploy/elasticsearch/{index-template,ilm-policy}.json, embedded at build time. */
+#include "es_assets.h"
 
 struct agt_es *agt_es_start(const struct agt_es_config *cfg, const struct agt_export_ctx *c,
 			    char *err, size_t errlen)

@@ -206,6 +206,24 @@ cJSON *agt_span_to_json(const struct agt_span *sp, const struct agt_export_ctx *
 		if (sp->exit_signal)
 			cJSON_AddNumberToObject(proc, "exit_signal", sp->exit_signal);
 	}
+	if (sp->proc && sp->proc->id.container_id[0]) {
+		cJSON *ct = cJSON_AddObjectToObject(o, "container");
+
+		cJSON_AddStringToObject(ct, "id", sp->proc->id.container_id);
+		if (sp->proc->id.runtime[0])
+			cJSON_AddStringToObject(ct, "runtime", sp->proc->id.runtime);
+	}
+	if (sp->proc && sp->proc->id.pod_uid[0]) {
+		cJSON *k8s = cJSON_AddObjectToObject(o, "k8s"),
+		      *pod = cJSON_AddObjectToObject(k8s, "pod");
+
+		cJSON_AddStringToObject(pod, "uid", sp->proc->id.pod_uid);
+		if (sp->proc->id.pod_name[0]) {
+			cJSON_AddStringToObject(pod, "name", sp->proc->id.pod_name);
+			cJSON_AddStringToObject(cJSON_AddObjectToObject(k8s, "namespace"), "name",
+						sp->proc->id.pod_namespace);
+		}
+	}
 	host = cJSON_AddObjectToObject(o, "host");
 	cJSON_AddStringToObject(host, "name", c->host);
 	if (sp->message[0])

@@ -449,6 +449,7 @@ void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint32_t p
 		snprintf(ch->proc.comm, sizeof(ch->proc.comm), "%s", pp->comm);
 		snprintf(ch->proc.exe, sizeof(ch->proc.exe), "%s", pp->exe);
 		snprintf(ch->proc.session_id, sizeof(ch->proc.session_id), "%s", pp->session_id);
+		ch->proc.id = pp->id; /* same container and pod */
 	}
 	ch->next = a->children;
 	a->children = ch;

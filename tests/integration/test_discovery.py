@@ -1,0 +1,202 @@
+"""Discovery: `attach --select` / `run` with selectors find agent processes with no PID given,
+already running or started later, inside new mount and PID namespaces too, and stop tracing
+them when they exit. Container and pod identity come from the cgroup path and a stand-in
+Kubernetes API answering PodLists."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from harness import GC_LOOP, PYTHON, ROOT, Target, Tracer
+from test_llm import cert, server  # noqa: F401  (module fixtures: TLS material, HTTPS server)
+
+AGENT = os.path.join(ROOT, "tests", "targets", "agent_loop.py")
+K8S = os.path.join(ROOT, "tests", "servers", "k8s_api.py")
+SELECT = "comm=python3*,cmdline=*agent_loop.py*"
+POD_UID = "1a2b3c4d-0000-4e5f-8a9b-0123456789ab"
+CONTAINER = "c0ffee" + "ab" * 29
+CGROUP = ("/sys/fs/cgroup/unified/kubepods.slice/kubepods-besteffort.slice/"
+          f"kubepods-besteffort-pod{POD_UID.replace('-', '_')}.slice/"
+          f"cri-containerd-{CONTAINER}.scope")
+
+
+def discovered_pid(tr):
+    line = tr.wait_for("discovered PID ")
+    return int(line.split("discovered PID ")[1].split()[0])
+
+
+def agent_argv(server, cert, container=False):  # noqa: F811
+    argv = [PYTHON, AGENT, str(server), str(cert / "cert.pem")]
+    return ["unshare", "-m", "-p", "-f", "--mount-proc"] + argv if container else argv
+
+
+def tool_tree(tr, pid):
+    """The agent's own records, and its conversation as (type, name) pairs; checks the command
+    the tool ran hangs below the tool call."""
+    own = [r for r in tr.records if r["process"]["pid"] == pid]
+    (cot,) = [r for r in own if r["trace_type"] == "cot_process"]
+    conv = [r for r in tr.records if r.get("trace_id") == cot["trace_id"]]
+    (tool,) = [r for r in conv if r["trace_type"] == "tool_call"]
+    (sh,) = [r for r in conv if r.get("parent_span_id") == tool["span_id"]]
+    assert sh["process"]["parent"]["pid"] == pid
+    return own, sorted((r["trace_type"], r["name"]) for r in conv)
+
+
+EXPECTED = sorted([("cot_process", "conversation gpt-4o"), ("reasoning_step", "chat gpt-4o"),
+                   ("reasoning_step", "chat gpt-4o"), ("tool_call", "execute_tool get_weather"),
+                   ("decision", "decision get_weather"),
+                   ("state_change", "exec sh -c date +%s >/dev/null"),
+                   ("state_change", "exec date +%s")])
+
+
+def test_agents_started_later_are_found_and_exits_noticed(server, cert):  # noqa: F811
+    tr = Tracer(["--select", SELECT, "-o", "jsonl"], wait=False)
+    tr.wait_for("discovery: 1 selector; 0 running processes matched")
+    bystander = Target([PYTHON, GC_LOOP])  # python3 too, but not the agent's command line
+    plain = Target(agent_argv(server, cert))
+    plain_pid = discovered_pid(tr)
+    assert plain_pid == plain.pid
+    boxed = Target(agent_argv(server, cert, container=True))
+    boxed_pid = discovered_pid(tr)
+    assert boxed_pid != boxed.pid  # the host PID of python inside the new PID namespace
+    for t in (plain, boxed):
+        assert t.call("openai Paris date +%s >/dev/null") == "steps 2"
+    plain.quit()
+    boxed.quit()
+    time.sleep(0.5)
+    bystander.kill()
+    assert tr.interrupt() == 0
+    for pid in (plain_pid, boxed_pid):
+        recs, names = tool_tree(tr, pid)
+        assert names == EXPECTED, names
+        (att,) = [r for r in recs if r["name"] == "attach python3.11"]
+        assert "discovered (exec) by selector" in att["message"]
+        (ex,) = [r for r in recs if r["name"] == "exit python3.11"]
+        assert ex["process"]["exit_code"] == 0
+        assert not [r for r in recs if r["name"] == "detach python3.11"]  # exit came first
+    assert not [r for r in tr.records if r["process"]["pid"] == bystander.pid]
+    # unshare itself runs no agent: its comm is not python3.
+    assert not [r for r in tr.records if r["process"]["pid"] == boxed.pid]
+
+
+def test_running_agent_found_at_start(server, cert):  # noqa: F811
+    agent = Target(agent_argv(server, cert))
+    try:
+        tr = Tracer(["--select", "cmdline=*agent_loop.py*,comm=python3*", "-o", "jsonl"],
+                    wait=False)
+        assert discovered_pid(tr) == agent.pid
+        tr.wait_for("discovery: 1 selector; 1 running process matched")
+        assert agent.call("openai Paris date +%s >/dev/null") == "steps 2"
+        agent.quit()
+        time.sleep(0.5)
+        assert tr.interrupt() == 0
+    finally:
+        agent.kill()
+    recs, names = tool_tree(tr, agent.pid)
+    assert names == EXPECTED
+    (att,) = [r for r in recs if r["name"] == "attach python3.11"]
+    assert "discovered (running)" in att["message"]
+
+
+@pytest.fixture
+def k8s(tmp_path):
+    pods = [{"metadata": {"name": "weather-bot-7d9f", "namespace": "agents", "uid": POD_UID,
+                          "labels": {"app": "weather-bot", "tier": "agent"}}},
+            {"metadata": {"name": "other", "namespace": "default",
+                          "uid": "99999999-0000-4000-8000-000000000000", "labels": {}}}]
+    (tmp_path / "pods.json").write_text(json.dumps(pods))
+    (tmp_path / "token").write_text("test-sa-token-0123\n")
+    state = tmp_path / "k8s.json"
+    p = subprocess.Popen([sys.executable, K8S, str(state), str(tmp_path / "pods.json"),
+                          "test-sa-token-0123", "node-a"])
+    for _ in range(100):
+        if state.exists():
+            break
+        time.sleep(0.05)
+    yield p, state, tmp_path
+    p.kill()
+    p.wait()
+
+
+def in_pod(argv):
+    """Run argv in a kubepods cgroup the way containerd with the systemd driver names it."""
+    os.makedirs(CGROUP, exist_ok=True)
+    return ["sh", "-c", f'echo $$ > {CGROUP}/cgroup.procs && exec "$@"', "sh"] + argv
+
+
+@pytest.fixture
+def pod_cgroup():
+    yield
+    for _ in range(50):
+        try:
+            path = CGROUP
+            while path != "/sys/fs/cgroup/unified":
+                os.rmdir(path)
+                path = os.path.dirname(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)  # the last process is still leaving
+
+
+@pytest.mark.parametrize("kind", ["apiserver", "kubelet"])
+def test_pod_selector_and_identity(server, cert, k8s, pod_cgroup, kind):  # noqa: F811
+    _, state, tmp = k8s
+    port = json.loads(state.read_text())["port"]
+    url = (f"http://127.0.0.1:{port}/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a"
+           if kind == "apiserver" else f"http://127.0.0.1:{port}/pods")
+    tr = Tracer(["--select", "namespace=agents,label.app=weather-*,comm=python3*",
+                 "--k8s-pods-url", url, "--k8s-token-file", tmp / "token", "-o", "jsonl"],
+                wait=False)
+    tr.wait_for("discovery: 1 selector")
+    outside = Target(agent_argv(server, cert))  # same program, not in the pod: not traced
+    agent = Target(in_pod(agent_argv(server, cert, container=True)))
+    pid = discovered_pid(tr)
+    assert agent.call("openai Paris date +%s >/dev/null") == "steps 2"
+    assert outside.call("openai Paris true") == "steps 2"
+    agent.quit()
+    outside.quit()
+    time.sleep(0.5)
+    assert tr.interrupt() == 0
+    recs, names = tool_tree(tr, pid)
+    assert names == EXPECTED
+    for r in recs:
+        assert r["container"] == {"id": CONTAINER, "runtime": "containerd"}, r
+        assert r["k8s"] == {"pod": {"uid": POD_UID, "name": "weather-bot-7d9f"},
+                            "namespace": {"name": "agents"}}, r
+    assert not [r for r in tr.records if r["process"]["pid"] == outside.pid]
+    reqs = json.loads(state.read_text())["requests"]
+    assert reqs and all(r["authorised"] for r in reqs)
+    # The pod list is fetched when an unknown pod appears, not for every process.
+    assert len(reqs) <= 3, reqs
+    assert "test-sa-token" not in "\n".join(tr.err_lines)
+
+
+def test_run_config_selectors(server, cert, tmp_path):  # noqa: F811
+    """The DaemonSet's way: `agtrace run --config` with selectors and no PID; a comma inside a
+    pattern survives the translation into --select."""
+    cfg = tmp_path / "agtrace.json"
+    cfg.write_text(json.dumps({
+        "targets": {"select": [{"comm": "python3*", "cmdline": "*agent_loop.py*,*"},
+                               {"exe": "/nonexistent/*"}]},
+        "output": {"format": "jsonl"},
+    }))
+    tr = Tracer(["--config", cfg], cmd="run", wait=False)
+    tr.wait_for("discovery: 2 selectors")
+    argv = agent_argv(server, cert)
+    agent = Target(["sh", "-c", 'exec "$@" ,extra', "sh"] + argv)
+    pid = discovered_pid(tr)
+    assert pid == agent.pid
+    assert agent.call("openai Paris date +%s >/dev/null") == "steps 2"
+    agent.quit()
+    time.sleep(0.5)
+    assert tr.interrupt() == 0
+    _, names = tool_tree(tr, pid)
+    assert names == EXPECTED
+    (att,) = [r for r in tr.records if r["name"] == "attach python3.11"]
+    assert att["message"] == ('13 probe links; discovered (exec) by selector '
+                              '"comm=python3*,cmdline=*agent_loop.py*\\,*"')

@@ -63,7 +63,7 @@ TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lcmocka -lbrotlienc
+	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS) -lcmocka -lbrotlienc
 
 # Test targets: noinline, no sibling calls, so the probed functions really are calls.
 $(OUT)/tests/%: tests/targets/%.c
@@ -86,9 +86,9 @@ integration: agtrace $(TARGET_BINS)
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-Iuserspace -Ibpf -I$(OUT)/skel $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-$(OUT)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(LIB_SRCS) | $(SKELS)
+$(OUT)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(LIB_SRCS) | $(SKELS) $(OUT)/skel/es_assets.h
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) $^ -o $@ $(LDLIBS)
+	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ $(LDLIBS)
 
 $(OUT)/fuzz/seeds: tests/fuzz/make_seeds.py
 	/usr/bin/python3 $< $@
@@ -105,11 +105,11 @@ test: unit fuzz-smoke integration
 
 $(OUT)/bench/bench_pipeline: tests/bench/bench_pipeline.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
 $(OUT)/bench/bench_es: tests/bench/bench_es.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
 bench: agtrace $(TARGET_BINS) $(OUT)/bench/bench_pipeline $(OUT)/bench/bench_es
 	/usr/bin/python3 tests/bench/bench_uprobe.py

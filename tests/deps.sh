@@ -8,7 +8,7 @@ PKGS=(
   libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev libcjson-dev libcapstone-dev
   libcmocka-dev libhttp-parser-dev libbrotli-dev libssl-dev libmicrohttpd-dev libmsgpack-dev
   python3 python3-pytest python3-msgpack golang-go openssl gnutls-bin
-  util-linux procps bpftrace prometheus
+  util-linux procps bpftrace prometheus python3-yaml yamllint
 )
 # The machine's own Node (any recent one) will do; else Debian's.
 command -v node >/dev/null && command -v npm >/dev/null || PKGS+=(nodejs npm)

@@ -38,8 +38,9 @@ static double cpu_s(void)
 static void run(const char *label, struct agt_sink *sink, long events)
 {
 	struct agt_probe_info *probes[1] = {&probe};
+	struct agt_proc *procs[1] = {&proc};
 	struct agt_pipeline p = {
-	    .probes = probes, .nprobes = 1, .procs = &proc, .nprocs = 1, .live = 1, .sink = sink};
+	    .probes = probes, .nprobes = 1, .procs = procs, .nprocs = 1, .live = 1, .sink = sink};
 	struct agt_func_entry e;
 	struct agt_func_return r;
 	uint64_t ts = 1000;
@@ -85,9 +86,10 @@ int main(void)
 	/* Memory: 10,000 calls left open (1,000 threads, 10 deep). */
 	{
 		struct agt_probe_info *probes[1] = {&probe};
+		struct agt_proc *procs[1] = {&proc};
 		struct agt_pipeline p = {.probes = probes,
 					 .nprobes = 1,
-					 .procs = &proc,
+					 .procs = procs,
 					 .nprocs = 1,
 					 .live = 1,
 					 .sink = &counter};

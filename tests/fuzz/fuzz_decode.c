@@ -24,9 +24,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct agt_data ev;
 	struct agt_proc proc = {.pid = 10, .comm = "fuzz", .pidfd = -1};
 	struct agt_probe_info *probes[1] = {&probe};
+	struct agt_proc *procs[1] = {&proc};
 	struct agt_export_ctx ectx = {.host = "fuzz"};
 	struct agt_pipeline p = {
-	    .probes = probes, .nprobes = 1, .procs = &proc, .nprocs = 1, .live = 1};
+	    .probes = probes, .nprobes = 1, .procs = procs, .nprocs = 1, .live = 1};
 	size_t pos = 1;
 	uint64_t ts = 1000;
 

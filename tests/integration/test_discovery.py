@@ -4,7 +4,6 @@ them when they exit. Container and pod identity come from the cgroup path and a 
 Kubernetes API answering PodLists."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time

@@ -91,8 +91,9 @@ static void decoder_counts_malformed(void **state)
 	(void)state;
 	struct agt_sink sink = {.span = sink_span};
 	struct agt_probe_info *probes[1] = {&probe};
+	struct agt_proc *procs[1] = {&proc};
 	struct agt_pipeline p = {
-	    .probes = probes, .nprobes = 1, .procs = &proc, .nprocs = 1, .live = 1, .sink = &sink};
+	    .probes = probes, .nprobes = 1, .procs = procs, .nprocs = 1, .live = 1, .sink = &sink};
 	struct agt_func_entry e;
 	struct agt_func_return r;
 	struct agt_proc_exit x;

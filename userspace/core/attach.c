@@ -64,6 +64,7 @@ struct attach_opts {
 	int nselects;
 	struct agt_k8s_config k8s;
 	long max_targets; /* live discovered targets at most */
+	int dry_run;	  /* check the options and stop */
 };
 
 struct attach_run {
@@ -189,6 +190,8 @@ static void attach_usage(FILE *f)
 	    "                           --dead-letter FILE for documents Elasticsearch rejects;\n"
 	    "                           at exit, --es-drain-seconds N (10) of trying, then the "
 	    "spool\n"
+	    "  --dry-run                check the options, selectors and probe specs, print what\n"
+	    "                           would be traced, and stop (no privileges needed)\n"
 	    "  -v, --verbose            debug output, including libbpf's own log\n"
 	    "\n"
 	    "Examples:\n"
@@ -246,7 +249,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_K8S_TOKEN,
 		OPT_K8S_CA,
 		OPT_K8S_INSECURE,
-		OPT_MAX_TARGETS
+		OPT_MAX_TARGETS,
+		OPT_DRY_RUN
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -287,6 +291,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"k8s-ca", required_argument, NULL, OPT_K8S_CA},
 	    {"k8s-insecure", no_argument, NULL, OPT_K8S_INSECURE},
 	    {"max-targets", required_argument, NULL, OPT_MAX_TARGETS},
+	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -444,6 +449,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		case OPT_K8S_TOKEN: o->k8s.token_file = optarg; break;
 		case OPT_K8S_CA: o->k8s.ca_file = optarg; break;
 		case OPT_K8S_INSECURE: o->k8s.insecure = 1; break;
+		case OPT_DRY_RUN: o->dry_run = 1; break;
 		case OPT_MAX_TARGETS:
 			if (agt_parse_long(optarg, 1, 16384, &v))
 				return usage_error(
@@ -1455,9 +1461,6 @@ int cmd_attach(int argc, char **argv)
 		goto cleanup;
 	if (r->o.tcp < 0)
 		r->o.tcp = r->auto_mode;
-	if ((rc = agt_require_bpf_privileges()))
-		goto cleanup;
-	r->ep = epoll_create1(EPOLL_CLOEXEC);
 	for (int i = 0; i < r->o.nselects; i++) {
 		if (agt_selector_parse(r->o.selects[i], &r->sel[i], err, sizeof(err))) {
 			agt_err("%s", err);
@@ -1480,6 +1483,19 @@ int cmd_attach(int argc, char **argv)
 					 "--k8s-pods-url): it matches nothing",
 					 r->sel[i].text);
 	}
+	if (r->o.dry_run) {
+		printf("configuration OK: %d PID%s, %d selector%s, %d probe spec%s%s%s\n",
+		       r->o.npids, r->o.npids == 1 ? "" : "s", r->nsel, r->nsel == 1 ? "" : "s",
+		       r->nspecs, r->nspecs == 1 ? "" : "s",
+		       r->auto_mode ? " (built-in, auto)" : "", r->o.tcp ? ", TCP capture" : "");
+		for (int i = 0; i < r->nsel; i++)
+			printf("  select %s\n", r->sel[i].text);
+		rc = 0;
+		goto cleanup;
+	}
+	if ((rc = agt_require_bpf_privileges()))
+		goto cleanup;
+	r->ep = epoll_create1(EPOLL_CLOEXEC);
 	for (int i = 0; i < r->o.npids; i++) {
 		for (int j = 0; j < i; j++)
 			if (r->o.pids[j] == r->o.pids[i]) {

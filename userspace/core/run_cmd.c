@@ -234,13 +234,16 @@ int cmd_run(int argc, char **argv)
 	char *text;
 	int rc = AGT_EXIT_USAGE, exporters = 0;
 
-	if (argc == 3 && !strcmp(argv[1], "--config"))
+	int dry = argc == 4 && !strcmp(argv[3], "--dry-run");
+
+	if ((argc == 3 || dry) && !strcmp(argv[1], "--config"))
 		file = argv[2];
 	if (!file) {
 		fprintf(
 		    argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) ? stdout
 										       : stderr,
-		    "Usage: agtrace run --config FILE\n\nRuns as `agtrace attach` does, with its "
+		    "Usage: agtrace run --config FILE [--dry-run]\n\nRuns as `agtrace attach` "
+		    "does, with its "
 		    "settings from a JSON file (each key is the attach option of the same "
 		    "meaning;\n"
 		    "the README lists them). With no exporter configured: JSONL files under "
@@ -303,8 +306,10 @@ int cmd_run(int argc, char **argv)
 
 		gmtime_r(&now, &tm);
 		strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-		mkdir("/var/lib/agtrace", 0755);
-		mkdir("/var/lib/agtrace/traces", 0755);
+		if (!dry) {
+			mkdir("/var/lib/agtrace", 0755);
+			mkdir("/var/lib/agtrace/traces", 0755);
+		}
 		snprintf(path, sizeof(path), "/var/lib/agtrace/traces/spans-%s.jsonl", day);
 		add(&a, "-o");
 		add(&a, "jsonl");
@@ -314,6 +319,8 @@ int cmd_run(int argc, char **argv)
 		add(&a, "127.0.0.1:9464");
 		agt_info("no exporter configured: spans to %s, metrics on 127.0.0.1:9464", path);
 	}
+	if (dry)
+		add(&a, "--dry-run");
 	a.v[a.n] = NULL;
 	rc = cmd_attach(a.n, a.v);
 out:

@@ -1,0 +1,246 @@
+"""deploy/: every manifest lints and validates against the Kubernetes API schemas, the least-
+privilege DaemonSet's capabilities really are enough, the shipped configurations pass
+`agtrace run --dry-run`, and what Grafana, Prometheus rules and Kibana searches query is what
+agtrace really emits (checked against a real /metrics scrape and real spans)."""
+import glob
+import json
+import os
+import re
+import subprocess
+import time
+
+import yaml
+from harness import AGTRACE, NESTED, ROOT, Target, Tracer
+from test_agent import AGENT
+from test_llm import PY, cert, server  # noqa: F401
+from test_metrics import free_port, scrape
+
+DEPLOY = os.path.join(ROOT, "deploy")
+K8S = sorted(glob.glob(os.path.join(DEPLOY, "kubernetes", "*.yaml")))
+DASHBOARDS = sorted(glob.glob(os.path.join(DEPLOY, "grafana", "dashboards", "*.json")))
+
+
+def test_yaml_lint_every_file():
+    files = sorted(glob.glob(os.path.join(DEPLOY, "**", "*.y*ml"), recursive=True))
+    assert len(files) >= 12, files
+    r = subprocess.run(["yamllint", "-s", "-c", os.path.join(DEPLOY, ".yamllint"), *files],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_kubernetes_objects_validate_against_the_api_schemas():
+    r = subprocess.run(["node", os.path.join(ROOT, "tests", "node", "validate_k8s.mjs"), *K8S],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    objs = sorted(l.split(": ", 1)[1] for l in r.stdout.splitlines())
+    assert objs == sorted([
+        "v1 ConfigMap agtrace-config: valid", "apps/v1 DaemonSet agtrace: valid",
+        "apps/v1 DaemonSet agtrace: valid", "v1 Namespace agtrace: valid",
+        "v1 ServiceAccount agtrace: valid", "rbac.authorization.k8s.io/v1 ClusterRole agtrace: valid",
+        "rbac.authorization.k8s.io/v1 ClusterRoleBinding agtrace: valid",
+        "v1 Service agtrace-metrics: valid"])
+    # The validator does reject a broken object (a port that is not a number).
+    bad = os.path.join(ROOT, "build", "bad-daemonset.yaml")
+    with open(os.path.join(DEPLOY, "kubernetes", "daemonset.yaml")) as f:
+        text = f.read().replace("containerPort: 9464", 'containerPort: "metrics"')
+    with open(bad, "w") as f:
+        f.write(text)
+    r = subprocess.run(["node", os.path.join(ROOT, "tests", "node", "validate_k8s.mjs"), bad],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1
+    assert "containerPort must be integer" in r.stdout
+
+
+def daemonset(name):
+    with open(os.path.join(DEPLOY, "kubernetes", name)) as f:
+        return yaml.safe_load(f)
+
+
+def test_daemonsets_mount_what_agtrace_needs():
+    for name in ("daemonset.yaml", "daemonset-least-privilege.yaml"):
+        spec = daemonset(name)["spec"]["template"]["spec"]
+        assert spec["hostPID"] is True
+        (c,) = spec["containers"]
+        mounts = {m["mountPath"] for m in c["volumeMounts"]}
+        assert {"/sys/kernel/btf", "/sys/fs/bpf", "/sys/kernel/tracing", "/host/proc",
+                "/var/lib/agtrace/spool", "/var/lib/agtrace/audit", "/etc/agtrace"} <= mounts
+        assert c["args"] == ["run", "--config", "/etc/agtrace/agtrace.json"]
+        assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} \
+            in c["env"]
+        assert spec["serviceAccountName"] == "agtrace"
+    assert daemonset("daemonset.yaml")["spec"]["template"]["spec"]["containers"][0][
+        "securityContext"]["privileged"] is True
+
+
+def test_least_privilege_capabilities_are_enough(nested):
+    """agtrace as root with only the capabilities the least-privilege DaemonSet adds (the
+    bounding set holds nothing else) attaches and traces."""
+    sc = daemonset("daemonset-least-privilege.yaml")["spec"]["template"]["spec"]["containers"][0][
+        "securityContext"]
+    assert sc["privileged"] is False and sc["capabilities"]["drop"] == ["ALL"]
+    caps = ",".join("+" + c.lower() for c in sc["capabilities"]["add"])
+    argv = ["setpriv", "--bounding-set", "-all," + caps, AGTRACE, "attach", "-p", str(nested.pid),
+            "--uprobe", f"{NESTED}:leaf", "-o", "jsonl", "--duration", "3"]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in p.stderr:
+        if "attached " in line:
+            break
+    nested.call("outer 2")
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    names = [json.loads(l)["name"] for l in out.splitlines()]
+    assert names.count("leaf") == 2, names
+    # And one capability fewer is not: without SYS_ADMIN this kernel refuses the uprobe.
+    fewer = ",".join("+" + c.lower() for c in sc["capabilities"]["add"] if c != "SYS_ADMIN")
+    r = subprocess.run(["setpriv", "--bounding-set", "-all," + fewer, AGTRACE, "attach", "-p",
+                        str(nested.pid), "--uprobe", f"{NESTED}:leaf", "--duration", "1"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "Permission denied" in r.stderr, r.stderr
+
+
+def test_shipped_configurations_pass_dry_run(tmp_path):
+    with open(os.path.join(DEPLOY, "kubernetes", "configmap.yaml")) as f:
+        cm = yaml.safe_load(f)
+    (tmp_path / "cm.json").write_text(cm["data"]["agtrace.json"])
+    for cfg, selectors in ((tmp_path / "cm.json", 3),
+                           (os.path.join(DEPLOY, "compose", "agtrace.json"), 2)):
+        r = subprocess.run([AGTRACE, "run", "--config", str(cfg), "--dry-run"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(f"configuration OK: 0 PIDs, {selectors} selectors, ")
+    assert "  select label.agtrace.io/trace=true\n" in subprocess.run(
+        [AGTRACE, "run", "--config", str(tmp_path / "cm.json"), "--dry-run"],
+        capture_output=True, text=True).stdout
+
+
+def promql_of(doc):
+    """Every PromQL expression in a dashboard."""
+    for p in doc["panels"]:
+        for t in p.get("targets", []):
+            if "expr" in t:
+                yield t["expr"]
+    for v in doc["templating"]["list"]:
+        q = v.get("query")
+        if isinstance(q, dict):
+            yield re.sub(r"label_values\((\w+), *(\w+)\)", r"\1{\2!=''}", q["query"])
+
+
+def test_dashboards_rules_and_searches_use_what_agtrace_emits(tmp_path, server, cert):  # noqa: F811
+    """Every metric a dashboard or rule uses is on a real scrape, with every label it filters or
+    groups by; every field a Kibana search queries is in real spans or the index template."""
+    titles = sorted(json.load(open(d))["title"] for d in DASHBOARDS)
+    assert titles == ["Agentic Overview", "Audit Trail", "Reasoning Analytics", "Tool Performance"]
+    exprs = [e for d in DASHBOARDS for e in promql_of(json.load(open(d)))]
+    with open(os.path.join(DEPLOY, "prometheus", "rules.yml")) as f:
+        rules = yaml.safe_load(f)
+    recorded = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
+    exprs += [r["expr"] for g in rules["groups"] for r in g["rules"]]
+
+    port = free_port()
+    t = Target([PY, AGENT, str(server), str(cert / "cert.pem")])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl", "--metrics", f"127.0.0.1:{port}", "--es",
+                     "http://127.0.0.1:9", "--spool-dir", tmp_path / "spool", "--select",
+                     "comm=no-such-agent"])
+        assert t.call("openai Paris exit 1") == "steps 2"
+        time.sleep(1.2)
+        text = scrape(port)
+        t.quit()
+        time.sleep(0.5)
+        assert tr.interrupt() == 0
+    finally:
+        t.kill()
+    labels = {}  # metric family -> label names seen on its series
+    for line in text.splitlines():
+        m = re.match(r"^([a-z_:]+)(?:\{(.*)\})? ", line)
+        if m:
+            fam = re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+            names = set(re.findall(r'(\w+)="', m.group(2) or ""))
+            labels.setdefault(fam, set()).update(names)
+            labels.setdefault(m.group(1), set()).update(names)
+    every_label = set().union(*labels.values()) | {"le", "instance", "job"}
+    used = set()
+    for e in exprs:
+        bare = re.sub(r"\b(by|without)\s*\([^)]*\)", "", e)  # label lists are not metrics
+        for name, sel in re.findall(r"(?<![:\w])((?:agentic|agtrace|gen_ai)_[a-z_]+)(\{[^}]*\})?",
+                                    bare):
+            used.add(re.sub(r"_(bucket|sum|count)$", "", name))
+            assert name in labels, f"{name} (in {e!r}) is not on agtrace's /metrics"
+            for lab in re.findall(r"(\w+)\s*(?:=~|!=|!~|=)", sel):
+                assert lab in labels[name], f"{name} has no label {lab} (in {e!r})"
+        for grp in re.findall(r"\bby\s*\(([^)]*)\)", e):
+            for lab in filter(None, (x.strip() for x in grp.split(","))):
+                assert lab in every_label, f"no series has the label {lab} (in {e!r})"
+        for rec in re.findall(r"(agentic:[a-z_:0-9]+)", e):
+            assert rec in recorded, f"{rec} is not a recording rule"
+    assert {"agentic_reasoning_steps_total", "agentic_tool_calls_total",
+            "agentic_tool_call_duration_seconds", "agentic_cot_chains_completed_total",
+            "agentic_decision_latency_seconds", "agentic_active_workflows",
+            "agentic_trace_buffer_size"} <= used
+
+    # Kibana: the fields the saved searches query and show.
+    fields = set()
+
+    def walk(o, prefix=""):
+        for k, v in o.items():
+            fields.add(prefix + k)
+            if isinstance(v, dict):
+                walk(v, prefix + k + ".")
+            if isinstance(v, list) and v and isinstance(v[0], dict):
+                for x in v:
+                    walk(x, prefix + k + ".")
+
+    for r in tr.records:
+        walk(r)
+    with open(os.path.join(DEPLOY, "elasticsearch", "index-template.json")) as f:
+        props = json.load(f)["template"]["mappings"]["properties"]
+
+    def mapped(props, prefix=""):
+        for k, v in props.items():
+            fields.add(prefix + k)
+            mapped(v.get("properties", {}), prefix + k + ".")
+
+    mapped(props)
+    searches = [json.loads(l) for l in open(os.path.join(DEPLOY, "kibana",
+                                                         "saved-searches.ndjson"))]
+    assert searches[0]["type"] == "index-pattern"
+    assert searches[0]["attributes"]["title"] == "agentic-traces-*"
+    titles = []
+    for s in searches[1:]:
+        a = s["attributes"]
+        titles.append(a["title"])
+        q = json.loads(a["kibanaSavedObjectMeta"]["searchSourceJSON"])["query"]["query"]
+        for f in re.findall(r"([\w@.]+)\s*(?::|>=|<=|<|>)", q) + a["columns"]:
+            assert f in fields, f"{a['title']}: {f} is not a field agtrace writes"
+        for tt in re.findall(r'trace_type:"(\w+)"', q):
+            assert tt in {"reasoning_step", "tool_call", "cot_process", "decision",
+                          "state_change", "error", "metric"}
+    assert titles == ["CoT processes of a session", "Errors in the last hour",
+                      "Tool calls over 1 s", "Decisions with confidence below 0.7"]
+
+
+def test_compose_stack_references_files_that_exist():
+    d = os.path.join(DEPLOY, "compose")
+    with open(os.path.join(d, "compose.yaml")) as f:
+        c = yaml.safe_load(f)
+    assert set(c["services"]) == {"elasticsearch", "es-setup", "kibana", "fluentd",
+                                  "prometheus", "grafana", "agtrace"}
+    for svc in c["services"].values():
+        for v in svc.get("volumes", []):
+            src = v.split(":")[0]
+            if src.startswith("."):
+                assert os.path.exists(os.path.join(d, src)), src
+    ag = c["services"]["agtrace"]
+    assert ag["privileged"] is True and ag["pid"] == "host"
+    assert os.path.exists(os.path.join(d, ag["build"]["context"], ag["build"]["dockerfile"]))
+    # Fluentd listens where agtrace's configuration sends, for the tag it uses.
+    conf = open(os.path.join(d, "fluentd", "fluent.conf")).read()
+    cfg = json.load(open(os.path.join(d, "agtrace.json")))
+    assert cfg["fluentd"]["address"] == "fluentd:24224" and "port 24224" in conf
+    assert "<match agentic.**>" in conf and cfg["fluentd"]["tag"].startswith("agentic.")
+    assert "logstash_prefix agentic-traces" in conf and "id_key span_id" in conf
+    # Prometheus in Compose scrapes the agtrace service on its metrics port.
+    with open(os.path.join(DEPLOY, "prometheus", "prometheus.yml")) as f:
+        prom = yaml.safe_load(f)
+    assert prom["scrape_configs"][0]["static_configs"][0]["targets"] == ["agtrace:9464"]
+    assert cfg["metrics"]["listen"].endswith(":9464")

@@ -7,7 +7,6 @@ import subprocess
 import time
 import urllib.request
 
-import pytest
 from harness import Target, Tracer
 from test_agent import AGENT
 from test_llm import PY, cert, server  # noqa: F401

@@ -21,6 +21,7 @@ enum agt_event_kind {
 	AGT_EV_PROC_FORK = 5,
 	AGT_EV_PROC_EXEC = 6,
 	AGT_EV_PROC_DISCOVER = 7, /* a process that is not a target ran execve (discovery on) */
+	AGT_EV_MAP_EXEC = 8,	  /* a target mapped a file executable (a library loaded) */
 };
 
 /* TLS plaintext: bytes an SSL_write handed to the library or an SSL_read got from it. */
@@ -172,6 +173,12 @@ struct agt_proc_exec {
 struct agt_proc_discover {
 	struct agt_event_hdr h;
 	char filename[128];
+};
+
+/* A target mapped part of a file executable (the dynamic loader or dlopen loading a library):
+ * userspace looks for probe spec objects it now maps. h.pid is the target. */
+struct agt_map_exec {
+	struct agt_event_hdr h;
 };
 
 /* A task of a target process exited. group_dead: it was the last one. */

@@ -199,3 +199,57 @@ def test_run_config_selectors(server, cert, tmp_path):  # noqa: F811
     (att,) = [r for r in tr.records if r["name"] == "attach python3.11"]
     assert att["message"] == ('13 probe links; discovered (exec) by selector '
                               '"comm=python3*,cmdline=*agent_loop.py*\\,*"')
+
+
+CHROOT = os.path.join(ROOT, "tests", "targets", "chroot_run.sh")
+# agent_loop.py, started only on a first line: until then the interpreter has not imported ssl,
+# so its libssl is not mapped yet.
+LATE = ("import sys; print('ready', 0, flush=True); sys.stdin.readline(); "
+        "sys.argv = sys.argv[1:]; exec(compile(open(sys.argv[0]).read(), sys.argv[0], 'exec'))")
+
+
+def chrooted_agent(server, tmp_path, cert, late=False):  # noqa: F811
+    py = [PYTHON, "-c", LATE] if late else [PYTHON]
+    return ["unshare", "-m", "-p", "-f", CHROOT, str(tmp_path / "rootfs"),
+            str(cert / "cert.pem"), *py, AGENT, str(server), "/opt/cert.pem"]
+
+
+def test_container_with_its_own_libssl_by_selector(server, cert, tmp_path):  # noqa: F811
+    """A process in its own mount namespace and root, using a libssl that exists only there
+    (LD_LIBRARY_PATH): found at exec and probed on the file it really maps (reached through
+    /proc/PID/map_files: the path /proc/PID/maps shows is the host's view, and the host has no
+    such file). The conversation is only visible through that libssl."""
+    tr = Tracer(["--select", SELECT, "-o", "jsonl"], wait=False)
+    tr.wait_for("discovery: 1 selector")
+    agent = Target(chrooted_agent(server, tmp_path, cert))
+    pid = discovered_pid(tr)
+    assert agent.call("openai Paris date +%s >/dev/null") == "steps 2"
+    agent.quit()
+    time.sleep(0.5)
+    assert tr.interrupt() == 0
+    _, names = tool_tree(tr, pid)
+    assert names == EXPECTED
+
+
+def test_library_loaded_after_attach(server, cert, tmp_path):  # noqa: F811
+    """Attached by PID before the process loads its libssl: the kernel reports the new
+    executable mapping, and the probes follow onto the library it loaded."""
+    agent = Target(chrooted_agent(server, tmp_path, cert, late=True))
+    try:
+        pid = int(subprocess.check_output(["pgrep", "-P", str(agent.pid)]).split()[0])
+        tr = Tracer(["-p", pid, "-o", "jsonl"])
+        agent.send("go")
+        assert agent.read().startswith("ready ")  # agent_loop.py: imported ssl, running
+        line = tr.wait_for("more probe links: ")
+        assert line.rstrip().endswith("/opt/ssl/lib/libssl.so.3 loaded"), line
+        assert f"PID {pid} (python3.11): 8 more probe links: " in line
+        assert agent.call("openai Paris date +%s >/dev/null") == "steps 2"
+        agent.quit()
+        assert tr.finish() == 0
+    finally:
+        agent.kill()
+    _, names = tool_tree(tr, pid)
+    assert names == EXPECTED
+    (att,) = [r for r in tr.records if r["process"]["pid"] == pid
+              and r.get("message", "").startswith("8 more probe links")]
+    assert att["name"] == "attach python3.11" and att["trace_type"] == "state_change"

@@ -719,13 +719,21 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 }
 
 static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
-		       const struct agt_probe_spec *ps, const char *host, const char *mapped)
+		       const struct agt_probe_spec *ps, const char *host, const char *mapped,
+		       int soft)
 {
 	LIBBPF_OPTS(bpf_usdt_opts, uo);
-	char sym[128], what[200];
+	char sym[128], what[200], root_path[4200];
 	struct agt_probe_info *pi;
 	int pid = r->pl.procs[t]->pid, rc;
+	struct bpf_link *l;
 
+	/* libbpf finds a USDT object's load address by matching the realpath of the path it is
+	 * given against /proc/PID/maps: give it the /proc/PID/root path, not the map_files one. */
+	if (!strncmp(host, "/proc/", 6) && strstr(host, "/map_files/")) {
+		snprintf(root_path, sizeof(root_path), "/proc/%d/root%s", pid, mapped);
+		host = root_path;
+	}
 	snprintf(sym, sizeof(sym), "%s:%s", ps->usdt_provider, ps->usdt_name);
 	if (!(pi = probe_id_for(r, spec, ps, sym, mapped)))
 		return AGT_EXIT_USAGE;
@@ -733,10 +741,17 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 		return rc;
 	uo.usdt_cookie = pi->id;
 	snprintf(what, sizeof(what), "USDT %s", sym);
-	rc = add_link(r,
-		      bpf_program__attach_usdt(r->func->progs.usdt_entry, pid, host,
-					       ps->usdt_provider, ps->usdt_name, &uo),
-		      t, what, mapped);
+	l = bpf_program__attach_usdt(r->func->progs.usdt_entry, pid, host, ps->usdt_provider,
+				     ps->usdt_name, &uo);
+	if (!l && soft) {
+		/* A chroot in another mount namespace: libbpf cannot match the object's path
+		 * to its mapping. An auto spec goes without it; counted in the links shown. */
+		agt_warn("PID %d (%s): USDT %s in %s not attached (%s); its events are not "
+			 "captured",
+			 pid, r->pl.procs[t]->comm, sym, mapped, strerror(errno));
+		return 0;
+	}
+	rc = add_link(r, l, t, what, mapped);
 	if (rc || !ps->ret_usdt_name)
 		return rc;
 	snprintf(what, sizeof(what), "USDT %s:%s", ps->ret_usdt_provider, ps->ret_usdt_name);
@@ -744,6 +759,25 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 			bpf_program__attach_usdt(r->func->progs.usdt_return, pid, host,
 						 ps->ret_usdt_provider, ps->ret_usdt_name, &uo),
 			t, what, mapped);
+}
+
+/* Whether (spec, file) was tried on proc already; records it when not. */
+static int tried_before(struct agt_proc *proc, const struct agt_spec *spec, const char *host)
+{
+	struct stat st;
+
+	if (stat(host, &st))
+		return 0;
+	for (int i = 0; i < proc->ntried; i++)
+		if (proc->tried[i].spec == spec && proc->tried[i].dev == st.st_dev &&
+		    proc->tried[i].ino == st.st_ino)
+			return 1;
+	if (proc->ntried < (int)AGT_ARRAY_SIZE(proc->tried)) {
+		proc->tried[proc->ntried].spec = spec;
+		proc->tried[proc->ntried].dev = st.st_dev;
+		proc->tried[proc->ntried++].ino = st.st_ino;
+	}
+	return 0;
 }
 
 /* Attach every probe of spec to one object (host: its path from here) of target t. */
@@ -754,12 +788,14 @@ static int attach_object(struct attach_run *r, int t, const struct agt_spec *spe
 	char err[768];
 	int rc = 0;
 
+	if (tried_before(proc, spec, host))
+		return 0;
 	agt_dbg("%s: PID %d: %s -> %s", spec->name, proc->pid, mapped, host);
 	for (int i = 0; i < spec->nprobes && !rc; i++) {
 		const struct agt_probe_spec *ps = &spec->probes[i];
 
 		if (ps->usdt_name) {
-			rc = attach_usdt(r, t, spec, ps, host, mapped);
+			rc = attach_usdt(r, t, spec, ps, host, mapped, soft);
 			continue;
 		}
 		for (int s = 0; s < ps->nsymbols && !rc; s++) {
@@ -1349,6 +1385,44 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	 * event loop notices it at the next wait. */
 }
 
+/* Targets that mapped new executable files (a library loaded after attach, by the dynamic
+ * loader of a process caught at exec, or by dlopen/import later): attach the specs to every
+ * spec object they map now that was not tried on them yet. */
+static void rescan_targets(struct attach_run *r)
+{
+	r->pl.rescan_pending = 0;
+	for (int t = 0; t < r->pl.nprocs; t++) {
+		struct agt_proc *proc = r->pl.procs[t];
+		int before = proc->nlinks;
+		char host[4096 + 64], mapped[4096], err[768], what[4096] = "";
+
+		if (!proc->rescan || proc->gone)
+			continue;
+		proc->rescan = 0;
+		for (int s = 0; s < r->nspecs; s++)
+			for (int ti = 0; ti < r->specs[s].ntargets; ti++) {
+				if (agt_proc_resolve(proc, r->specs[s].targets[ti], host,
+						     sizeof(host), mapped, sizeof(mapped), err,
+						     sizeof(err)))
+					continue;
+				if (attach_object(r, t, &r->specs[s], 1, host, mapped))
+					agt_warn("PID %d (%s): probes of %s on %s: some failed to "
+						 "attach",
+						 proc->pid, proc->comm, r->specs[s].name, mapped);
+				else if (proc->nlinks > before && !what[0])
+					snprintf(what, sizeof(what), "%s", mapped);
+			}
+		if (proc->nlinks > before) {
+			char msg[4200];
+
+			snprintf(msg, sizeof(msg), "%d more probe links: %s loaded",
+				 proc->nlinks - before, what);
+			agt_pipeline_state(&r->pl, proc, agt_mono_ns(), "attach", msg, 0, 0);
+			agt_info("PID %d (%s): %s", proc->pid, proc->comm, msg);
+		}
+	}
+}
+
 static void on_exec(void *ctx, uint32_t pid, const char *filename)
 {
 	(void)filename;
@@ -1417,6 +1491,8 @@ static int event_loop(struct attach_run *r)
 		}
 		if (ring_buffer__consume(r->rb) < 0 && errno != EINTR)
 			break;
+		if (r->pl.rescan_pending)
+			rescan_targets(r);
 		if (r->pl.live != r->live_seen)
 			detach_gone(r);
 		if (agt_mono_ns() >= next_expire) {

@@ -39,6 +39,7 @@ struct agt_pipeline {
 	void (*on_discover)(void *ctx, uint32_t pid, const char *filename);
 	void *discover_ctx;
 	uint64_t execs_seen;
+	int rescan_pending; /* some target mapped a new executable file: look for spec objects */
 };
 
 /* Set up nest and counters; sink and probes are the caller's. */

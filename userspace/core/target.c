@@ -80,7 +80,7 @@ static const char *base_name(const char *path)
 int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_path, size_t n,
 		     char *mapped, size_t mn, char *err, size_t errlen)
 {
-	char path[64], line[PATH_MAX + 256];
+	char path[64], line[PATH_MAX + 256], range[64] = "";
 	const char *want = target;
 	FILE *f;
 	int found = 0;
@@ -107,6 +107,11 @@ int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_pa
 			continue;
 		if (want[0] == '/' ? !strcmp(file, want) : !fnmatch(want, base_name(file), 0)) {
 			snprintf(mapped, mn, "%s", file);
+			/* map_files names are "%lx-%lx": maps pads to 8 digits. */
+			unsigned long lo = 0, hi = 0;
+
+			if (sscanf(line, "%lx-%lx", &lo, &hi) == 2)
+				snprintf(range, sizeof(range), "%lx-%lx", lo, hi);
 			found = 1;
 		}
 	}
@@ -130,6 +135,11 @@ int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_pa
 		    "PID %d (%s) maps no file named like \"%s\"; see what it maps with "
 		    "`cat /proc/%d/maps`",
 		    p->pid, p->comm, want, p->pid);
+	/* The mapped file itself, whatever mount namespace or chroot it was opened in: the path
+	 * maps shows is relative to our root, which need not be the process's. */
+	snprintf(host_path, n, "/proc/%d/map_files/%s", p->pid, range);
+	if (stat(host_path, &st) == 0 && S_ISREG(st.st_mode))
+		return 0;
 	snprintf(host_path, n, "/proc/%d/root%s", p->pid, mapped);
 	return 0;
 }

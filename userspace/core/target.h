@@ -18,6 +18,12 @@ struct agt_proc {
 	struct agt_identity id; /* container and pod */
 	int discovered;		/* found by a selector, not given with -p */
 	int nlinks;		/* probe links attached to it (destroyed when it exits) */
+	int rescan;		/* it mapped a file executable since the last look */
+	struct {		/* (spec, file) pairs already tried, so a rescan skips them */
+		const void *spec;
+		uint64_t dev, ino;
+	} tried[32];
+	int ntried;
 };
 
 /* Fill p for pid; -ESRCH "no process with PID N", -EACCES when /proc says no. */

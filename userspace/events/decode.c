@@ -259,6 +259,16 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			p->on_discover(p->discover_ctx, h->pid, file);
 		return 0;
 	}
+	case AGT_EV_MAP_EXEC:
+		if (size < sizeof(struct agt_map_exec)) {
+			p->udrops[AGT_UDROP_MALFORMED]++;
+			return 0;
+		}
+		if (proc && !proc->gone) {
+			proc->rescan = 1;
+			p->rescan_pending = 1;
+		}
+		return 0;
 	case AGT_EV_PROC_EXEC: {
 		const struct agt_proc_exec *e = data;
 		char file[sizeof(e->filename) + 1];

@@ -203,4 +203,26 @@ static __always_inline void *agt_reserve(__u64 size, __u32 kind, __u32 probe_id,
 	return h;
 }
 
+/* A target mapped part of a file executable: mmap(..., PROT_EXEC, ..., fd >= 0, ...) that
+ * succeeded, by the target itself (not a followed descendant: uprobes are per target).
+ * x86-64 registers; called from a tp_btf sys_exit program, so regs is read directly. */
+#define AGT_NR_MMAP 9
+#define AGT_PROT_EXEC 4
+
+static __always_inline void agt_map_exec(struct pt_regs *regs, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, *kind;
+	struct agt_map_exec *e;
+
+	if ((ret < 0 && ret > -4096) || !(regs->dx & AGT_PROT_EXEC) || (int)regs->r8 < 0)
+		return;
+	kind = bpf_map_lookup_elem(&targets, &tgid);
+	if (!kind || *kind != 1)
+		return;
+	e = agt_reserve(sizeof(*e), AGT_EV_MAP_EXEC, 0, tgid, (__u32)pid_tgid);
+	if (e)
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
 #endif

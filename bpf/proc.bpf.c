@@ -107,27 +107,14 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	return 0;
 }
 
-/* Libraries loaded after attach: mmap(..., PROT_EXEC, ..., fd, ...) by a target (not by its
- * followed descendants: uprobes are per target). x86-64 syscall numbers and registers. */
-#define NR_mmap 9
-#define PROT_EXEC 4
-
-SEC("raw_tp/sys_exit")
+/* Libraries loaded after attach (agt_map_exec in common.bpf.h). With TCP capture on, the
+ * socket program's sys_exit does this too, and the loader leaves this one detached: one program
+ * per system call instead of two. */
+SEC("tp_btf/sys_exit")
 int BPF_PROG(proc_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u32 tgid, *kind;
-	struct agt_map_exec *e;
-
-	if (BPF_CORE_READ(regs, orig_ax) != NR_mmap || (ret < 0 && ret > -4096))
-		return 0;
-	if (!(BPF_CORE_READ(regs, dx) & PROT_EXEC) || (int)BPF_CORE_READ(regs, r8) < 0)
-		return 0;
-	tgid = bpf_get_current_pid_tgid() >> 32;
-	kind = bpf_map_lookup_elem(&targets, &tgid);
-	if (!kind || *kind != 1)
-		return 0;
-	e = agt_reserve(sizeof(*e), AGT_EV_MAP_EXEC, 0, tgid, (__u32)bpf_get_current_pid_tgid());
-	if (e)
-		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	/* Every system call on the node passes here: a direct load and a compare for most. */
+	if (regs->orig_ax == AGT_NR_MMAP)
+		agt_map_exec(regs, ret);
 	return 0;
 }

@@ -99,15 +99,27 @@ static __always_inline __u64 conn_of(int fd, __u8 *source)
 	return (__u64)sk;
 }
 
-SEC("raw_tp/sys_enter")
+/* Both programs run for every system call on the node: the syscall number is checked first
+ * (a register, or with tp_btf a direct load), the maps only for the few calls that matter. */
+static __always_inline int sock_syscall(long id)
+{
+	return id == NR_read || id == NR_write || id == NR_readv || id == NR_writev ||
+	       id == NR_sendto || id == NR_recvfrom;
+}
+
+SEC("tp_btf/sys_enter")
 int BPF_PROG(sock_sys_enter, struct pt_regs *regs, long id)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
+	__u64 pid_tgid;
+	__u32 tgid;
 	struct sock_call c = {};
 	__u64 conn;
 	__u8 *kind;
 
+	if (!sock_syscall(id))
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	tgid = pid_tgid >> 32;
 	if (!bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
 	switch (id) {
@@ -179,16 +191,24 @@ static __always_inline void fill_peer(struct agt_data *e, struct sock *sk)
 	}
 }
 
-SEC("raw_tp/sys_exit")
+SEC("tp_btf/sys_exit")
 int BPF_PROG(sock_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct sock_call *cp = bpf_map_lookup_elem(&sock_calls, &pid_tgid);
+	__u64 pid_tgid;
+	struct sock_call *cp;
 	struct sock_call c;
 	struct agt_data *e;
 	__u64 n, first;
 	__u8 *kind, k;
 
+	if (regs->orig_ax == AGT_NR_MMAP) {
+		agt_map_exec(regs, ret); /* the process program's job, done here to save a call */
+		return 0;
+	}
+	if (!sock_syscall(regs->orig_ax))
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	cp = bpf_map_lookup_elem(&sock_calls, &pid_tgid);
 	if (!cp)
 		return 0;
 	c = *cp;

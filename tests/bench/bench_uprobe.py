@@ -97,6 +97,37 @@ def tls_workload():
     return {m: statistics.median(v) for m, v in res.items()}
 
 
+def node_wide():
+    """What agtrace's tracepoints cost the processes it does not trace: getppid() system calls
+    (the raw sys_enter/sys_exit programs run for every system call on the node and return at
+    the target-table lookup) and fork+exec (the process tracepoints, and with --select the exec
+    report discovery needs), with no agtrace, agtrace on another process, and agtrace with a
+    selector that matches nothing. Interleaved rounds, medians."""
+    calls, execs = N * 10, max(N // 40, 100)
+    res = {}
+    idle = Target([BENCH])
+    try:
+        for _ in range(ROUNDS):
+            for mode in ("none", "attach -p", "--select"):
+                t = Target([BENCH])
+                tr = None
+                if mode == "attach -p":
+                    tr = Tracer(["-p", idle.pid, "-o", "jsonl"])
+                elif mode == "--select":
+                    tr = Tracer(["--select", "comm=no-such-agent", "-o", "jsonl"], wait=False)
+                    tr.wait_for("discovery: ")
+                sys_ns = int(t.call(f"sys {calls}").split()[1]) / calls
+                exec_us = int(t.call(f"exec {execs}", timeout=120).split()[1]) / execs / 1e3
+                t.quit()
+                if tr:
+                    tr.interrupt(timeout=60)
+                res.setdefault(mode, []).append((sys_ns, exec_us))
+    finally:
+        idle.quit()
+    return {m: (statistics.median(v[0] for v in r), statistics.median(v[1] for v in r))
+            for m, r in res.items()}
+
+
 def main():
     modes = ["untraced", "bpftrace", "entry", "entry@1%", "uretprobe", "insn"]
     results = {m: [] for m in modes}
@@ -137,6 +168,14 @@ def main():
                         tempfile.mkdtemp()], check=True)
     finally:
         srv.kill()
+    nw = node_wide()
+    base_sys, base_exec = nw["none"]
+    print("\n6. cost to processes agtrace does not trace (system calls and execs node-wide)")
+    print(f"{'agtrace':<10} {'ns/getppid':>11} {'x none':>7} {'us/fork+exec':>13} {'x none':>7}")
+    for m, (sy, ex) in nw.items():
+        print(f"{m:<10} {sy:>11.1f} {sy / base_sys:>7.2f} {ex:>13.1f} {ex / base_exec:>7.2f}")
+    print("(attach -p: the sys_enter/sys_exit and process programs return at the target lookup;")
+    print(" --select adds a ring buffer report of every exec, matched against the selectors)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 /* Benchmark target: "run N" calls work() N times and prints the elapsed nanoseconds, so the
- * cost of a probe is measured inside the traced process itself. */
+ * cost of a probe is measured inside the traced process itself. "sys N": N getppid() system
+ * calls; "exec N": N fork+exec+wait of /bin/true (what tracepoints cost processes agtrace does
+ * not trace). */
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,12 +26,30 @@ int main(void)
 	while (fgets(line, sizeof(line), stdin)) {
 		long n = 0;
 		struct timespec a, b;
+		char what[8];
 
-		if (sscanf(line, "run %ld", &n) != 1)
+		if (sscanf(line, "%7s %ld", what, &n) != 2)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &a);
-		for (long i = 0; i < n; i++)
-			work(i);
+		if (!strcmp(what, "run")) {
+			for (long i = 0; i < n; i++)
+				work(i);
+		} else if (!strcmp(what, "sys")) {
+			for (long i = 0; i < n; i++)
+				syscall(SYS_getppid);
+		} else if (!strcmp(what, "exec")) {
+			for (long i = 0; i < n; i++) {
+				pid_t c = fork();
+
+				if (c == 0) {
+					execl("/bin/true", "true", (char *)NULL);
+					_exit(127);
+				}
+				waitpid(c, NULL, 0);
+			}
+		} else {
+			break;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		printf("elapsed %lld\n",
 		       (long long)(b.tv_sec - a.tv_sec) * 1000000000ll + (b.tv_nsec - a.tv_nsec));

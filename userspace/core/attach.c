@@ -761,6 +761,31 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 			t, what, mapped);
 }
 
+/* A message naming a /proc/PID/map_files/... path, with the path a user can run tools on in its
+ * place: /proc/PID/root and the file as the process maps it. */
+static const char *user_path(char *msg, const char *host, int pid, const char *mapped)
+{
+	static char out[2048];
+	char root[4200];
+	size_t hl = strlen(host), o = 0;
+
+	if (!strstr(host, "/map_files/"))
+		return msg;
+	snprintf(root, sizeof(root), "/proc/%d/root%s", pid, mapped);
+	for (const char *m = msg; *m && o + 1 < sizeof(out);) {
+		if (!strncmp(m, host, hl)) {
+			o += snprintf(out + o, sizeof(out) - o, "%s", root);
+			m += hl;
+		} else {
+			out[o++] = *m++;
+		}
+		if (o >= sizeof(out))
+			o = sizeof(out) - 1;
+	}
+	out[o] = 0;
+	return out;
+}
+
 /* Whether (spec, file) was tried on proc already; records it when not. */
 static int tried_before(struct agt_proc *proc, const struct agt_spec *spec, const char *host)
 {
@@ -807,7 +832,8 @@ static int attach_object(struct attach_run *r, int t, const struct agt_spec *spe
 					agt_dbg("%s: PID %d: %s", spec->name, proc->pid, err);
 					continue;
 				}
-				agt_err("PID %d (%s): %s", proc->pid, proc->comm, err);
+				agt_err("PID %d (%s): %s", proc->pid, proc->comm,
+					user_path(err, host, proc->pid, mapped));
 				return AGT_EXIT_USAGE;
 			}
 			for (int k = 0; k < n && !rc; k++)
@@ -1018,6 +1044,8 @@ static int load_bpf(struct attach_run *r)
 	if ((err = init_sampling(r)))
 		return err;
 	r->proc->rodata->discover = r->o.nselects > 0;
+	if (r->sock) /* the socket program's sys_exit reports library mappings too */
+		bpf_program__set_autoattach(r->proc->progs.proc_sys_exit, false);
 	if (share_maps(r, r->proc->obj) || (err = proc_bpf__load(r->proc)))
 		return load_failed("process tracepoint", err ? err : errno);
 	r->tls->rodata->tls_call_cap = r->o.max_message;

@@ -253,3 +253,24 @@ def test_library_loaded_after_attach(server, cert, tmp_path):  # noqa: F811
     (att,) = [r for r in tr.records if r["process"]["pid"] == pid
               and r.get("message", "").startswith("8 more probe links")]
     assert att["name"] == "attach python3.11" and att["trace_type"] == "state_change"
+
+
+def test_exited_targets_are_forgotten():
+    """A long discovery run does not grow with every process it ever traced: targets that
+    exited are freed after --forget-after (their attach and exit events all emitted first)."""
+    tr = Tracer(["--select", "cmdline=sleep 0.321", "--forget-after", "1", "-o", "jsonl"],
+                wait=False)
+    tr.wait_for("discovery: 1 selector")
+    ps = [subprocess.Popen(["sleep", "0.321"]) for _ in range(10)]
+    pids = sorted(p.pid for p in ps)
+    for p in ps:
+        p.wait()
+    time.sleep(3)
+    assert tr.interrupt() == 0
+    assert sorted(r["process"]["pid"] for r in tr.events("attach sleep")) == pids
+    exits = tr.events("exit sleep")
+    assert sorted(r["process"]["pid"] for r in exits) == pids
+    assert all(r["process"]["exit_code"] == 0 for r in exits)
+    (line,) = [l for l in tr.err_lines if "processes discovered" in l]
+    assert "10 processes discovered, 0 not traced (--max-targets), 0 with probes that failed " \
+           "to attach, 0 gone before they could be looked at, 10 forgotten after exit" in line, line

@@ -4,6 +4,7 @@
 #include "core/elfsym.h"
 #include "core/log.h"
 #include "core/pipeline.h"
+#include "core/reaper.h"
 #include "core/redact.h"
 #include "core/sampling.h"
 #include "core/select.h"
@@ -63,8 +64,9 @@ struct attach_opts {
 	const char *selects[MAX_SPECS]; /* --select: discover targets by these */
 	int nselects;
 	struct agt_k8s_config k8s;
-	long max_targets; /* live discovered targets at most */
-	int dry_run;	  /* check the options and stop */
+	long max_targets;  /* live discovered targets at most */
+	long forget_after; /* seconds a gone target is kept before it is freed */
+	int dry_run;	   /* check the options and stop */
 };
 
 struct attach_run {
@@ -91,6 +93,9 @@ struct attach_run {
 	int live_seen;	     /* pl.live when gone targets were last detached */
 	uint64_t discovered; /* targets found by a selector */
 	uint64_t discover_failed, discover_limited;
+	uint64_t forgotten;	   /* targets freed after they exited */
+	uint64_t exec_gone;	   /* execs whose process was gone before it could be looked at */
+	struct agt_reaper *reaper; /* destroys the links of targets that exited */
 	struct ring_buffer *rb;
 	FILE *out;
 	struct agt_audit *audit;
@@ -120,6 +125,8 @@ static void attach_usage(FILE *f)
 	    "                           cmdline=*agent*'  or  --select "
 	    "'namespace=ai,label.app=bot'\n"
 	    "  --max-targets N          discovered processes traced at once at most (1024)\n"
+	    "  --forget-after SECONDS   a target that exited is kept this long (late events of\n"
+	    "                           its children still find it), then freed (default 60)\n"
 	    "  --k8s-pods-url URL       where pod names, namespaces and labels come from: the\n"
 	    "                           kubelet's https://NODE:10250/pods or the API server's\n"
 	    "                           /api/v1/pods?fieldSelector=spec.nodeName=NODE (default in\n"
@@ -250,7 +257,8 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_K8S_CA,
 		OPT_K8S_INSECURE,
 		OPT_MAX_TARGETS,
-		OPT_DRY_RUN
+		OPT_DRY_RUN,
+		OPT_FORGET
 	};
 	static const struct option lopts[] = {
 	    {"pid", required_argument, NULL, 'p'},
@@ -292,6 +300,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"k8s-insecure", no_argument, NULL, OPT_K8S_INSECURE},
 	    {"max-targets", required_argument, NULL, OPT_MAX_TARGETS},
 	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	    {"forget-after", required_argument, NULL, OPT_FORGET},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
@@ -305,6 +314,7 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 	o->idle_timeout = 300;
 	o->max_threads = 4096;
 	o->max_targets = 1024;
+	o->forget_after = 60;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:o:vh", lopts, NULL)) != -1) {
@@ -450,6 +460,14 @@ static int parse_opts(struct attach_opts *o, int argc, char **argv)
 		case OPT_K8S_CA: o->k8s.ca_file = optarg; break;
 		case OPT_K8S_INSECURE: o->k8s.insecure = 1; break;
 		case OPT_DRY_RUN: o->dry_run = 1; break;
+		case OPT_FORGET:
+			if (agt_parse_long(optarg, 1, 86400, &v))
+				return usage_error(
+				    "--forget-after needs seconds from 1 to 86400, got "
+				    "\"%s\"",
+				    optarg);
+			o->forget_after = v;
+			break;
 		case OPT_MAX_TARGETS:
 			if (agt_parse_long(optarg, 1, 16384, &v))
 				return usage_error(
@@ -1161,11 +1179,13 @@ static void print_summary(struct attach_run *r)
 		 (unsigned long long)agt_nest_stats(r->pl.nest)->unfinished,
 		 (unsigned long long)s.total, s.list);
 	if (r->nsel)
-		agt_info("discovery: %llu execs seen, %llu processes discovered, %llu not traced "
-			 "(--max-targets), %llu with probes that failed to attach",
-			 (unsigned long long)r->pl.execs_seen, (unsigned long long)r->discovered,
-			 (unsigned long long)r->discover_limited,
-			 (unsigned long long)r->discover_failed);
+		agt_info(
+		    "discovery: %llu execs seen, %llu processes discovered, %llu not traced "
+		    "(--max-targets), %llu with probes that failed to attach, %llu gone before "
+		    "they could be looked at, %llu forgotten after exit",
+		    (unsigned long long)r->pl.execs_seen, (unsigned long long)r->discovered,
+		    (unsigned long long)r->discover_limited, (unsigned long long)r->discover_failed,
+		    (unsigned long long)r->exec_gone, (unsigned long long)r->forgotten);
 }
 
 static void metrics_reason(void *ctx, const char *reason, uint64_t v, int is_events)
@@ -1207,6 +1227,8 @@ static void update_self_metrics(struct attach_run *r)
 				"reason=\"max_targets\"", (double)r->discover_limited);
 		agt_metrics_set(r->metrics, "agtrace_discovery_skipped_total",
 				"reason=\"attach_failed\"", (double)r->discover_failed);
+		agt_metrics_set(r->metrics, "agtrace_discovery_skipped_total",
+				"reason=\"exited_first\"", (double)r->exec_gone);
 		agt_k8s_stats(r->k8s, &req, &fail, &pods);
 		agt_metrics_set(r->metrics, "agtrace_k8s_pod_list_requests_total", "", (double)req);
 		agt_metrics_set(r->metrics, "agtrace_k8s_pod_list_failures_total", "",
@@ -1303,9 +1325,12 @@ static int attach_target_specs(struct attach_run *r, int t)
 	return 0;
 }
 
+/* Event loop sources: these three, or a target's pidfd (data.ptr: the target). */
+enum { EV_SIGNAL = 1, EV_RING = 2, EV_TIMER = 3 };
+
 static void watch_pidfd(struct attach_run *r, int t)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (4ull << 32) | (unsigned)t};
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = r->pl.procs[t]};
 
 	if (r->ep >= 0 && r->pl.procs[t]->pidfd >= 0)
 		epoll_ctl(r->ep, EPOLL_CTL_ADD, r->pl.procs[t]->pidfd, &ev);
@@ -1319,7 +1344,7 @@ static void detach_gone(struct attach_run *r)
 
 	for (int i = 0; i < r->nlinks; i++) {
 		if (r->link_owner[i]->gone) {
-			bpf_link__destroy(r->links[i]);
+			agt_reaper_push(r->reaper, r->links[i]);
 			r->link_owner[i]->nlinks--;
 			continue;
 		}
@@ -1334,6 +1359,32 @@ static void detach_gone(struct attach_run *r)
 			agt_proc_close(r->pl.procs[t]);
 		}
 	r->live_seen = r->pl.live;
+}
+
+/* Free targets gone for longer than --forget-after, once nothing can refer to them: their
+ * connections, MCP calls and conversations are ended first (a followed child may have kept one
+ * open after the target exited). Bounds the memory of a long discovery run. */
+static void forget_gone(struct attach_run *r, uint64_t now)
+{
+	uint64_t grace = (uint64_t)r->o.forget_after * 1000000000ull;
+	int w = 0, freed = 0;
+
+	for (int t = 0; t < r->pl.nprocs; t++) {
+		struct agt_proc *p = r->pl.procs[t];
+
+		if (!p->gone || p->nlinks || p->pidfd >= 0 || now - p->gone_ns < grace) {
+			r->pl.procs[w++] = p;
+			continue;
+		}
+		if (!freed++)
+			r->pl.sink->flush(r->pl.sink); /* spans waiting in a tree refer to it */
+		agt_streams_close_proc(r->pl.streams, p, now);
+		agt_jsonrpc_close_proc(r->pl.rpc, p, now);
+		agt_agent_close_proc(r->pl.agent, p, now);
+		free(p);
+	}
+	r->pl.nprocs = w;
+	r->forgotten += freed;
 }
 
 static int is_target(struct attach_run *r, int pid)
@@ -1356,12 +1407,16 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	char cmdline[4096], err[512], msg[256];
 	int t, hit = -1;
 
-	if (pid == getpid() || is_target(r, pid))
+	if (pid == getpid() || is_target(r, pid)) {
+		agt_dbg("exec of PID %d (%s): a target already", pid, why);
 		return;
+	}
 	if (!(proc = push_proc(r)))
 		return;
 	if (agt_proc_open(pid, proc, err, sizeof(err)) ||
 	    agt_read_cmdline(pid, cmdline, sizeof(cmdline))) {
+		agt_dbg("exec of PID %d (%s): %s", pid, why, err);
+		r->exec_gone += !strcmp(why, "exec");
 		free(proc); /* gone already, or a kernel thread: nothing to trace */
 		return;
 	}
@@ -1482,16 +1537,16 @@ static int event_loop(struct attach_run *r)
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = 1ull << 32};
+	ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = EV_SIGNAL};
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
-	ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = 2ull << 32};
+	ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = EV_RING};
 	epoll_ctl(ep, EPOLL_CTL_ADD, ring_buffer__epoll_fd(r->rb), &ev);
 	if (r->o.duration) {
 		struct itimerspec its = {.it_value.tv_sec = r->o.duration};
 
 		tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 		timerfd_settime(tfd, 0, &its, NULL);
-		ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = 3ull << 32};
+		ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = EV_TIMER};
 		epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
 	}
 	uint64_t next_expire = 0;
@@ -1503,12 +1558,12 @@ static int event_loop(struct attach_run *r)
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
-			unsigned kind = evs[i].data.u64 >> 32, idx = (unsigned)evs[i].data.u64;
+			uint64_t src = evs[i].data.u64;
 
-			if (kind == 1 || kind == 3)
+			if (src == EV_SIGNAL || src == EV_TIMER)
 				stop = 1;
-			if (kind == 4) {
-				struct agt_proc *p = r->pl.procs[idx];
+			if (src > EV_TIMER) {
+				struct agt_proc *p = evs[i].data.ptr;
 
 				/* Everything the process did is in the ring buffer before it is
 				 * gone. */
@@ -1531,6 +1586,7 @@ static int event_loop(struct attach_run *r)
 				adapt_sampling(r);
 			agt_agent_expire(r->pl.agent, agt_mono_ns(),
 					 r->o.idle_timeout * 1000000000ull);
+			forget_gone(r, agt_mono_ns());
 		}
 	}
 	ring_buffer__consume(r->rb);
@@ -1728,6 +1784,7 @@ int cmd_attach(int argc, char **argv)
 			 r->pl.nprocs, r->pl.nprocs == 1 ? "" : "es");
 	if (r->nsel) {
 		/* Execs are reported from now on; then the processes already running. */
+		r->reaper = agt_reaper_start();
 		r->pl.on_discover = on_exec;
 		r->pl.discover_ctx = r;
 		scan_running(r);
@@ -1753,6 +1810,8 @@ int cmd_attach(int argc, char **argv)
 	update_self_metrics(r); /* a scrape right after attach already sees them */
 	event_loop(r);
 
+	agt_reaper_stop(r->reaper); /* the links of targets that exited: destroyed by now */
+	r->reaper = NULL;
 	/* Detach first so nothing new arrives, then close what is still open. */
 	for (int i = 0; i < r->nlinks; i++)
 		bpf_link__destroy(r->links[i]);

@@ -15,6 +15,7 @@ struct agt_proc {
 	char session_id[17];	/* 16 hex: hash of boot id, pid, start time */
 	int pidfd;		/* -1 when not open */
 	int gone;		/* exited (exit seen or pidfd readable) */
+	uint64_t gone_ns;	/* when (CLOCK_MONOTONIC) */
 	struct agt_identity id; /* container and pod */
 	int discovered;		/* found by a selector, not given with -p */
 	int nlinks;		/* probe links attached to it (destroyed when it exits) */

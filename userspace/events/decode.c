@@ -99,6 +99,7 @@ void agt_pipeline_target_exit(struct agt_pipeline *p, struct agt_proc *proc, uin
 	if (proc->gone)
 		return;
 	proc->gone = 1;
+	proc->gone_ns = ts;
 	p->live--;
 	agt_streams_close(p->streams, proc->pid, ts);
 	agt_jsonrpc_close(p->rpc, proc->pid, ts);

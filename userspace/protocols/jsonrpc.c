@@ -216,12 +216,14 @@ void agt_jsonrpc_feed(struct agt_jsonrpc *j, const struct agt_proc *proc, const 
 	}
 }
 
-void agt_jsonrpc_close(struct agt_jsonrpc *j, uint32_t pid, uint64_t ts)
+/* End the calls and drop the line buffers of pid (0: all), or of proc when it is given. */
+static void close_where(struct agt_jsonrpc *j, uint32_t pid, const struct agt_proc *proc,
+			uint64_t ts)
 {
 	for (struct pending **pp = &j->pending; *pp;) {
 		struct pending *p = *pp;
 
-		if (pid && p->pid != pid) {
+		if (proc ? p->proc != proc : pid && p->pid != pid) {
 			pp = &p->next;
 			continue;
 		}
@@ -232,7 +234,7 @@ void agt_jsonrpc_close(struct agt_jsonrpc *j, uint32_t pid, uint64_t ts)
 	for (struct linebuf **bp = &j->bufs; *bp;) {
 		struct linebuf *b = *bp;
 
-		if (pid && b->pid != pid) {
+		if (proc ? b->proc != proc : pid && b->pid != pid) {
 			bp = &b->next;
 			continue;
 		}
@@ -241,6 +243,16 @@ void agt_jsonrpc_close(struct agt_jsonrpc *j, uint32_t pid, uint64_t ts)
 		free(b);
 		j->nbufs--;
 	}
+}
+
+void agt_jsonrpc_close(struct agt_jsonrpc *j, uint32_t pid, uint64_t ts)
+{
+	close_where(j, pid, NULL, ts);
+}
+
+void agt_jsonrpc_close_proc(struct agt_jsonrpc *j, const struct agt_proc *proc, uint64_t ts)
+{
+	close_where(j, 0, proc, ts);
 }
 
 const uint64_t *agt_jsonrpc_drops(const struct agt_jsonrpc *j)

@@ -35,6 +35,8 @@ struct agt_jsonrpc *agt_jsonrpc_new(size_t line_cap, agt_mcp_cb cb, void *ctx);
 void agt_jsonrpc_feed(struct agt_jsonrpc *j, const struct agt_proc *proc, const struct agt_data *e);
 /* A process (or all: 0) is gone: its unanswered calls are handed over unanswered. */
 void agt_jsonrpc_close(struct agt_jsonrpc *j, uint32_t pid, uint64_t ts);
+/* End everything attributed to proc (before proc is freed). */
+void agt_jsonrpc_close_proc(struct agt_jsonrpc *j, const struct agt_proc *proc, uint64_t ts);
 const uint64_t *agt_jsonrpc_drops(const struct agt_jsonrpc *j);
 void agt_jsonrpc_free(struct agt_jsonrpc *j);
 #endif

@@ -199,20 +199,32 @@ void agt_streams_feed(struct agt_streams *s, const struct agt_proc *proc, const 
 	}
 }
 
-void agt_streams_close(struct agt_streams *s, uint32_t pid, uint64_t ts)
+/* Close the connections of pid (0: all), or of proc when it is given. */
+static void close_where(struct agt_streams *s, uint32_t pid, const struct agt_proc *proc,
+			uint64_t ts)
 {
 	struct conn **pp = &s->conns;
 
 	while (*pp) {
 		struct conn *c = *pp;
 
-		if (pid && c->pid != pid) {
+		if (proc ? c->proc != proc : pid && c->pid != pid) {
 			pp = &c->next;
 			continue;
 		}
 		*pp = c->next;
 		conn_free(s, c, ts, 1);
 	}
+}
+
+void agt_streams_close(struct agt_streams *s, uint32_t pid, uint64_t ts)
+{
+	close_where(s, pid, NULL, ts);
+}
+
+void agt_streams_close_proc(struct agt_streams *s, const struct agt_proc *proc, uint64_t ts)
+{
+	close_where(s, 0, proc, ts);
 }
 
 const uint64_t *agt_streams_drops(const struct agt_streams *s)

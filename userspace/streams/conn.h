@@ -29,6 +29,8 @@ struct agt_streams *agt_streams_new(size_t msg_cap, unsigned max_conns, agt_exch
 void agt_streams_feed(struct agt_streams *s, const struct agt_proc *proc, const struct agt_data *e);
 /* Close a process's connections (or all: pid 0): open exchanges are handed over unanswered. */
 void agt_streams_close(struct agt_streams *s, uint32_t pid, uint64_t ts);
+/* Close every connection attributed to proc (before proc is freed). */
+void agt_streams_close_proc(struct agt_streams *s, const struct agt_proc *proc, uint64_t ts);
 const uint64_t *agt_streams_drops(const struct agt_streams *s);
 void agt_streams_free(struct agt_streams *s);
 #endif

@@ -498,6 +498,16 @@ struct agt_proc *agt_agent_root_proc(struct agt_agent *a, uint32_t pid)
 	return ch ? agt_pipeline_proc(a->p, ch->root) : NULL;
 }
 
+void agt_agent_close_proc(struct agt_agent *a, const struct agt_proc *proc, uint64_t ts)
+{
+	for (struct conv **pp = &a->convs; *pp;) {
+		if ((*pp)->proc == proc)
+			conv_end(a, pp, ts, 0);
+		else
+			pp = &(*pp)->next;
+	}
+}
+
 void agt_agent_close(struct agt_agent *a, uint32_t pid, uint64_t ts)
 {
 	struct conv **pp = &a->convs;

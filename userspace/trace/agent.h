@@ -44,6 +44,8 @@ int agt_agent_exit(struct agt_agent *a, uint32_t pid, uint32_t wait_status, uint
 /* The target a followed descendant belongs to (NULL when pid is none of them). */
 struct agt_proc *agt_agent_root_proc(struct agt_agent *a, uint32_t pid);
 void agt_agent_close(struct agt_agent *a, uint32_t pid, uint64_t ts);
+/* End the conversations attributed to proc (before proc is freed). */
+void agt_agent_close_proc(struct agt_agent *a, const struct agt_proc *proc, uint64_t ts);
 /* Conversations and tool calls open right now. */
 void agt_agent_open(const struct agt_agent *a, unsigned *convs, unsigned *pending);
 const struct agt_agent_stats *agt_agent_stats(const struct agt_agent *a);

@@ -272,5 +272,6 @@ def test_exited_targets_are_forgotten():
     assert sorted(r["process"]["pid"] for r in exits) == pids
     assert all(r["process"]["exit_code"] == 0 for r in exits)
     (line,) = [l for l in tr.err_lines if "processes discovered" in l]
+    # (execs of other processes on the machine may be counted as gone before inspection)
     assert "10 processes discovered, 0 not traced (--max-targets), 0 with probes that failed " \
-           "to attach, 0 gone before they could be looked at, 10 forgotten after exit" in line, line
+           "to attach, " in line and line.endswith(" 10 forgotten after exit"), line

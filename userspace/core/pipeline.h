@@ -23,7 +23,8 @@ struct agt_pipeline {
 	uint32_t nprobes;
 	struct agt_proc **procs; /* each allocated apart: spans keep pointers to them */
 	int nprocs, procs_cap;
-	int live; /* targets still running */
+	struct agt_proc *pcache[256]; /* pid & 255 -> the target last found for it */
+	int live;		      /* targets still running */
 	struct agt_nest *nest;
 	struct agt_streams *streams; /* TLS plaintext -> HTTP exchanges */
 	struct agt_agent *agent;     /* exchanges and processes -> conversations, tools */

@@ -60,10 +60,14 @@ void agt_pipeline_fini(struct agt_pipeline *p)
 
 struct agt_proc *agt_pipeline_proc(struct agt_pipeline *p, uint32_t pid)
 {
+	struct agt_proc **slot = &p->pcache[pid & 255];
+
+	if (*slot && (uint32_t)(*slot)->pid == pid)
+		return *slot;
 	/* Newest first: a PID reused by a newly discovered target finds the new one. */
 	for (int i = p->nprocs - 1; i >= 0; i--)
 		if ((uint32_t)p->procs[i]->pid == pid)
-			return p->procs[i];
+			return *slot = p->procs[i];
 	return NULL;
 }
 

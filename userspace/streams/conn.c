@@ -104,17 +104,25 @@ static void conn_free(struct agt_streams *s, struct conn *c, uint64_t ts, int ha
 static struct conn *conn_get(struct agt_streams *s, const struct agt_proc *proc, uint32_t pid,
 			     uint64_t id, uint64_t ts)
 {
-	struct conn **pp, *c, **oldest = NULL;
+	struct conn **pp, *c, **last = NULL;
 
+	/* Most recently used first: a burst of records of one connection finds it at once, and
+	 * the least recently used one is the last. */
 	for (pp = &s->conns; *pp; pp = &(*pp)->next) {
-		if ((*pp)->pid == pid && (*pp)->id == id)
-			return *pp;
-		if (!oldest || (*pp)->last_ns < (*oldest)->last_ns)
-			oldest = pp;
+		c = *pp;
+		if (c->pid == pid && c->id == id) {
+			if (pp != &s->conns) {
+				*pp = c->next;
+				c->next = s->conns;
+				s->conns = c;
+			}
+			return c;
+		}
+		last = pp;
 	}
-	if (s->nconns >= s->max_conns && oldest) {
-		c = *oldest;
-		*oldest = c->next;
+	if (s->nconns >= s->max_conns && last) {
+		c = *last;
+		*last = c->next;
 		s->drops[AGT_SDROP_CONN_EVICTED]++;
 		conn_free(s, c, ts, 1);
 	}

@@ -1,0 +1,115 @@
+/* One `agtrace attach` run: its options and state, shared by the files that make it up:
+ * attach.c (BPF loading, sampling, self-metrics, the event loop), attach_opts.c (the command
+ * line), attach_probes.c (probe specs onto a target's objects) and targets.c (targets given by
+ * PID or discovered, their life cycle). */
+#ifndef AGT_ATTACH_RUN_H
+#define AGT_ATTACH_RUN_H
+#include "core/container.h"
+#include "core/pipeline.h"
+#include "core/sampling.h"
+#include "core/select.h"
+#include "export/es.h"
+#include <stdio.h>
+
+#define MAX_PIDS 256
+#define MAX_SPECS 64
+#define MAX_LINKS 20000
+
+struct bpf_link;
+struct func_bpf;
+struct proc_bpf;
+struct tls_bpf;
+struct sock_bpf;
+struct ring_buffer;
+struct agt_audit;
+struct agt_metrics;
+struct agt_reaper;
+
+struct attach_opts {
+	int pids[MAX_PIDS];
+	int npids;
+	const char *spec_args[MAX_SPECS];
+	int nspec_args;
+	const char *uprobe_args[MAX_SPECS];
+	int nuprobe_args;
+	const char *output; /* tree | jsonl | NULL (auto) */
+	const char *output_file;
+	const char *audit_file;
+	const char *metrics_listen;
+	struct agt_es_config es;
+	const char *otlp_url, *fluentd, *fluentd_tag;
+	long duration;
+	long max_depth, max_threads;
+	long max_message;  /* bytes of one TLS call / HTTP message captured at most */
+	int tcp;	   /* capture plaintext HTTP over TCP: -1 auto (on without probes given) */
+	long idle_timeout; /* seconds without activity before a conversation is closed */
+	const char *sample[16]; /* --sample specs */
+	int nsample;
+	long event_budget; /* events per second the adaptive controller aims under; 0: off */
+	const char *selects[MAX_SPECS]; /* --select: discover targets by these */
+	int nselects;
+	struct agt_k8s_config k8s;
+	long max_targets;  /* live discovered targets at most */
+	long forget_after; /* seconds a gone target is kept before it is freed */
+	int dry_run;	   /* check the options and stop */
+};
+
+struct attach_run {
+	struct attach_opts o;
+	struct agt_spec specs[2 * MAX_SPECS];
+	int nspecs;
+	int auto_mode; /* no probes given: shipped "auto" specs, skipped where they do not apply */
+	struct agt_pipeline pl;
+	struct func_bpf *func;
+	struct proc_bpf *proc;
+	struct tls_bpf *tls;
+	struct sock_bpf *sock;			       /* NULL without TCP capture */
+	struct agt_sample_cfg sample_seen[AGT_SS_MAX]; /* the sampling last reported */
+	uint32_t sample_max[AGT_SS_MAX];	       /* ratios as configured: the ceiling */
+	uint64_t last_records, last_ringbuf_full;
+	int pinned;
+	struct bpf_link **links;
+	int nlinks;
+	struct agt_proc **link_owner; /* the target each link was attached for */
+	struct agt_selector sel[MAX_SPECS];
+	int nsel;
+	struct agt_k8s *k8s;
+	int ep;		     /* the event loop's epoll: targets' pidfds join it as they come */
+	int live_seen;	     /* pl.live when gone targets were last detached */
+	uint64_t discovered; /* targets found by a selector */
+	uint64_t discover_failed, discover_limited;
+	uint64_t forgotten;	   /* targets freed after they exited */
+	uint64_t exec_gone;	   /* execs whose process was gone before it could be looked at */
+	struct agt_reaper *reaper; /* destroys the links of targets that exited */
+	struct ring_buffer *rb;
+	FILE *out;
+	struct agt_audit *audit;
+	struct agt_metrics *metrics;
+	struct agt_es *exp[3]; /* Elasticsearch, OTLP, Fluentd: one delivery core each */
+	const volatile unsigned long *rb_cons, *rb_prod; /* ring buffer positions, read-only */
+	uint64_t rb_size;
+};
+
+/* Event loop sources: these three, or a target's pidfd (data.ptr: the target). */
+enum { EV_SIGNAL = 1, EV_RING = 2, EV_TIMER = 3 };
+
+/* attach_opts.c */
+int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv);
+
+/* attach_probes.c: the specs given (or the shipped auto ones); a spec onto target t (soft:
+ * skip what does not apply, -1 when nothing did); one spec onto one object of t. */
+int agt_attach_load_specs(struct attach_run *r);
+int agt_attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, int soft);
+int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, int soft,
+		      const char *host, const char *mapped);
+
+/* targets.c */
+struct agt_proc *agt_target_push(struct attach_run *r);
+int agt_target_attach(struct attach_run *r, int t);
+void agt_target_watch(struct attach_run *r, int t);
+void agt_targets_detach_gone(struct attach_run *r);
+void agt_targets_forget(struct attach_run *r, uint64_t now);
+void agt_targets_rescan(struct attach_run *r);
+void agt_targets_on_exec(void *ctx, uint32_t pid, const char *filename);
+void agt_targets_scan_running(struct attach_run *r);
+#endif

@@ -1,0 +1,277 @@
+/* Targets: processes given by PID at start or discovered by a selector at any time, attached,
+ * watched through their pidfds, re-examined when they load a library, detached and freed when
+ * they exit. */
+#include "core/attach_run.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "core/reaper.h"
+#include "func.skel.h"
+#include "protocols/jsonrpc.h"
+#include "trace/agent.h"
+#include <bpf/libbpf.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+/* ---- Targets: given by PID at start, or discovered by a selector at any time ---- */
+
+/* A new target slot (pointers stay valid: spans keep them). */
+struct agt_proc *agt_target_push(struct attach_run *r)
+{
+	struct agt_pipeline *p = &r->pl;
+	struct agt_proc *proc;
+
+	if (p->nprocs == p->procs_cap) {
+		int cap = p->procs_cap ? 2 * p->procs_cap : 16;
+		struct agt_proc **np = realloc(p->procs, cap * sizeof(*np));
+
+		if (!np)
+			return NULL;
+		p->procs = np;
+		p->procs_cap = cap;
+	}
+	if (!(proc = calloc(1, sizeof(*proc))))
+		return NULL;
+	proc->pidfd = -1;
+	p->procs[p->nprocs] = proc;
+	return proc;
+}
+
+/* Attach every spec to target t; 0, or AGT_EXIT_USAGE for a target given by PID that nothing
+ * applies to (a discovered one is kept for its process and TCP events). */
+int agt_target_attach(struct attach_run *r, int t)
+{
+	struct agt_proc *proc = r->pl.procs[t];
+	int rc = 0, applied = 0, soft = r->auto_mode || proc->discovered;
+
+	for (int s = 0; s < r->nspecs && rc <= 0; s++) {
+		rc = agt_attach_spec(r, t, &r->specs[s], soft);
+		applied += rc == 0;
+	}
+	if (rc < 0)
+		rc = 0;
+	if (rc || applied)
+		return rc;
+	if (proc->discovered)
+		agt_info("PID %d (%s) matched a selector but maps nothing the probe specs name%s",
+			 proc->pid, proc->comm,
+			 r->o.tcp ? ": capturing its plaintext HTTP over TCP and its processes only"
+				  : ": following its processes only");
+	else if (r->auto_mode && !r->o.tcp) {
+		agt_err(
+		    "PID %d (%s) maps nothing agtrace's built-in probes know (a TLS library "
+		    "such as libssl.so*, or SSL_write in its executable); give --probes FILE or "
+		    "--uprobe PATH:SYMBOL, or drop --no-tcp",
+		    proc->pid, proc->comm);
+		return AGT_EXIT_USAGE;
+	} else if (r->auto_mode) {
+		agt_info("PID %d (%s) maps no TLS library agtrace knows: capturing plaintext HTTP "
+			 "over TCP only",
+			 proc->pid, proc->comm);
+	}
+	return 0;
+}
+
+void agt_target_watch(struct attach_run *r, int t)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = r->pl.procs[t]};
+
+	if (r->ep >= 0 && r->pl.procs[t]->pidfd >= 0)
+		epoll_ctl(r->ep, EPOLL_CTL_ADD, r->pl.procs[t]->pidfd, &ev);
+}
+
+/* Destroy the probe links of targets that are gone: uprobes on their files cost every other
+ * process mapping them nothing more, and the kernel frees them. */
+void agt_targets_detach_gone(struct attach_run *r)
+{
+	int w = 0;
+
+	for (int i = 0; i < r->nlinks; i++) {
+		if (r->link_owner[i]->gone) {
+			agt_reaper_push(r->reaper, r->links[i]);
+			r->link_owner[i]->nlinks--;
+			continue;
+		}
+		r->links[w] = r->links[i];
+		r->link_owner[w++] = r->link_owner[i];
+	}
+	r->nlinks = w;
+	for (int t = 0; t < r->pl.nprocs; t++)
+		if (r->pl.procs[t]->gone && r->pl.procs[t]->pidfd >= 0) {
+			if (r->ep >= 0)
+				epoll_ctl(r->ep, EPOLL_CTL_DEL, r->pl.procs[t]->pidfd, NULL);
+			agt_proc_close(r->pl.procs[t]);
+		}
+	r->live_seen = r->pl.live;
+}
+
+/* Free targets gone for longer than --forget-after, once nothing can refer to them: their
+ * connections, MCP calls and conversations are ended first (a followed child may have kept one
+ * open after the target exited). Bounds the memory of a long discovery run. */
+void agt_targets_forget(struct attach_run *r, uint64_t now)
+{
+	uint64_t grace = (uint64_t)r->o.forget_after * 1000000000ull;
+	int w = 0, freed = 0;
+
+	for (int t = 0; t < r->pl.nprocs; t++) {
+		struct agt_proc *p = r->pl.procs[t];
+
+		if (!p->gone || p->nlinks || p->pidfd >= 0 || now - p->gone_ns < grace) {
+			r->pl.procs[w++] = p;
+			continue;
+		}
+		if (!freed++)
+			r->pl.sink->flush(r->pl.sink); /* spans waiting in a tree refer to it */
+		agt_streams_close_proc(r->pl.streams, p, now);
+		agt_jsonrpc_close_proc(r->pl.rpc, p, now);
+		agt_agent_close_proc(r->pl.agent, p, now);
+		free(p);
+	}
+	r->pl.nprocs = w;
+	r->forgotten += freed;
+	if (freed)
+		memset(r->pl.pcache, 0, sizeof(r->pl.pcache));
+}
+
+static int is_target(struct attach_run *r, int pid)
+{
+	struct agt_proc *p = agt_pipeline_proc(&r->pl, (uint32_t)pid);
+	uint32_t key = (uint32_t)pid, v;
+
+	if (p && !p->gone)
+		return 1;
+	/* A followed descendant of a target is traced as part of it already. */
+	return bpf_map__lookup_elem(r->func->maps.targets, &key, sizeof(key), &v, sizeof(v), 0) ==
+	       0;
+}
+
+/* Match a process against the selectors and, when one holds, make it a target: probes, the
+ * kernel's target table, its pidfd in the event loop, and an attach state_change span. */
+static void discover_pid(struct attach_run *r, int pid, const char *why)
+{
+	struct agt_proc *proc;
+	char cmdline[4096], err[512], msg[256];
+	int t, hit = -1;
+
+	if (pid == getpid() || is_target(r, pid)) {
+		agt_dbg("exec of PID %d (%s): a target already", pid, why);
+		return;
+	}
+	if (!(proc = agt_target_push(r)))
+		return;
+	if (agt_proc_open(pid, proc, err, sizeof(err)) ||
+	    agt_read_cmdline(pid, cmdline, sizeof(cmdline))) {
+		agt_dbg("exec of PID %d (%s): %s", pid, why, err);
+		r->exec_gone += !strcmp(why, "exec");
+		free(proc); /* gone already, or a kernel thread: nothing to trace */
+		return;
+	}
+	for (int i = 0; i < r->nsel && hit < 0; i++) {
+		if (agt_selector_needs_k8s(&r->sel[i]))
+			agt_k8s_lookup(r->k8s, &proc->id);
+		if (agt_selector_match(&r->sel[i], proc, cmdline, r->k8s))
+			hit = i;
+	}
+	if (hit < 0) {
+		agt_proc_close(proc);
+		free(proc);
+		return;
+	}
+	if (r->pl.live >= r->o.max_targets) {
+		r->discover_limited++;
+		agt_warn("PID %d (%s) matches \"%s\" but %ld targets are traced already "
+			 "(--max-targets); not traced",
+			 pid, proc->comm, r->sel[hit].text, r->o.max_targets);
+		agt_proc_close(proc);
+		free(proc);
+		return;
+	}
+	agt_k8s_lookup(r->k8s, &proc->id);
+	proc->discovered = 1;
+	t = r->pl.nprocs++;
+	r->pl.pcache[pid & 255] = proc; /* the newest target with this PID */
+	r->pl.live++;
+	{
+		uint32_t key = (uint32_t)pid, one = 1;
+
+		bpf_map__update_elem(r->func->maps.targets, &key, sizeof(key), &one, sizeof(one),
+				     0);
+	}
+	if (agt_target_attach(r, t)) {
+		r->discover_failed++;
+		agt_warn("PID %d (%s): attaching its probes failed; its process and TCP events "
+			 "are still traced",
+			 pid, proc->comm);
+	}
+	agt_target_watch(r, t);
+	r->discovered++;
+	snprintf(msg, sizeof(msg), "%d probe links; discovered (%s) by selector \"%s\"",
+		 proc->nlinks, why, r->sel[hit].text);
+	agt_pipeline_state(&r->pl, proc, agt_mono_ns(), "attach", msg, 0, 0);
+	agt_info("discovered PID %d (%s%s%s) by \"%s\": %d probe links", pid, proc->comm,
+		 proc->id.pod_name[0] ? " in pod " : "", proc->id.pod_name, r->sel[hit].text,
+		 proc->nlinks);
+	/* A process that exited while being attached: its pidfd is readable already, and the
+	 * event loop notices it at the next wait. */
+}
+
+/* Targets that mapped new executable files (a library loaded after attach, by the dynamic
+ * loader of a process caught at exec, or by dlopen/import later): attach the specs to every
+ * spec object they map now that was not tried on them yet. */
+void agt_targets_rescan(struct attach_run *r)
+{
+	r->pl.rescan_pending = 0;
+	for (int t = 0; t < r->pl.nprocs; t++) {
+		struct agt_proc *proc = r->pl.procs[t];
+		int before = proc->nlinks;
+		char host[4096 + 64], mapped[4096], err[768], what[4096] = "";
+
+		if (!proc->rescan || proc->gone)
+			continue;
+		proc->rescan = 0;
+		for (int s = 0; s < r->nspecs; s++)
+			for (int ti = 0; ti < r->specs[s].ntargets; ti++) {
+				if (agt_proc_resolve(proc, r->specs[s].targets[ti], host,
+						     sizeof(host), mapped, sizeof(mapped), err,
+						     sizeof(err)))
+					continue;
+				if (agt_attach_object(r, t, &r->specs[s], 1, host, mapped))
+					agt_warn("PID %d (%s): probes of %s on %s: some failed to "
+						 "attach",
+						 proc->pid, proc->comm, r->specs[s].name, mapped);
+				else if (proc->nlinks > before && !what[0])
+					snprintf(what, sizeof(what), "%s", mapped);
+			}
+		if (proc->nlinks > before) {
+			char msg[4200];
+
+			snprintf(msg, sizeof(msg), "%d more probe links: %s loaded",
+				 proc->nlinks - before, what);
+			agt_pipeline_state(&r->pl, proc, agt_mono_ns(), "attach", msg, 0, 0);
+			agt_info("PID %d (%s): %s", proc->pid, proc->comm, msg);
+		}
+	}
+}
+
+void agt_targets_on_exec(void *ctx, uint32_t pid, const char *filename)
+{
+	(void)filename;
+	discover_pid(ctx, (int)pid, "exec");
+}
+
+/* The processes running when agtrace starts. */
+void agt_targets_scan_running(struct attach_run *r)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (isdigit((unsigned char)de->d_name[0]))
+			discover_pid(r, atoi(de->d_name), "running");
+	closedir(d);
+}

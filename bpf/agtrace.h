@@ -160,11 +160,12 @@ struct agt_proc_fork {
 
 /* A followed process ran execve. */
 #define AGT_ARGV_LEN 256
+#define AGT_FILENAME_LEN 128
 struct agt_proc_exec {
 	struct agt_event_hdr h;
 	__u32 argv_len; /* bytes in argv: NUL-separated arguments as in /proc/PID/cmdline */
 	__u32 pad;
-	char filename[128];
+	char filename[AGT_FILENAME_LEN];
 	char argv[AGT_ARGV_LEN];
 };
 
@@ -172,7 +173,7 @@ struct agt_proc_exec {
  * h.pid is the process. */
 struct agt_proc_discover {
 	struct agt_event_hdr h;
-	char filename[128];
+	char filename[AGT_FILENAME_LEN];
 };
 
 /* A target mapped part of a file executable (the dynamic loader or dlopen loading a library):

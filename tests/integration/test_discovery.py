@@ -51,6 +51,17 @@ EXPECTED = sorted([("cot_process", "conversation gpt-4o"), ("reasoning_step", "c
                    ("state_change", "exec date +%s")])
 
 
+def converse_and_stop(tr, agent, pid):
+    """One tool-calling conversation through the agent, then the agent and agtrace stop; its
+    records must be the expected tree."""
+    assert agent.call("openai Paris date +%s >/dev/null") == "steps 2"
+    agent.quit()
+    time.sleep(0.5)  # its exit reaches agtrace
+    assert tr.interrupt() == 0
+    _, names = tool_tree(tr, pid)
+    assert names == EXPECTED
+
+
 def test_agents_started_later_are_found_and_exits_noticed(server, cert):  # noqa: F811
     tr = Tracer(["--select", SELECT, "-o", "jsonl"], wait=False)
     tr.wait_for("discovery: 1 selector; 0 running processes matched")
@@ -190,12 +201,7 @@ def test_run_config_selectors(server, cert, tmp_path):  # noqa: F811
     agent = Target(["sh", "-c", 'exec "$@" ,extra', "sh"] + argv)
     pid = discovered_pid(tr)
     assert pid == agent.pid
-    assert agent.call("openai Paris date +%s >/dev/null") == "steps 2"
-    agent.quit()
-    time.sleep(0.5)
-    assert tr.interrupt() == 0
-    _, names = tool_tree(tr, pid)
-    assert names == EXPECTED
+    converse_and_stop(tr, agent, pid)
     (att,) = [r for r in tr.records if r["name"] == "attach python3.11"]
     assert att["message"] == ('13 probe links; discovered (exec) by selector '
                               '"comm=python3*,cmdline=*agent_loop.py*\\,*"')
@@ -223,12 +229,7 @@ def test_container_with_its_own_libssl_by_selector(server, cert, tmp_path):  # n
     tr.wait_for("discovery: 1 selector")
     agent = Target(chrooted_agent(server, tmp_path, cert))
     pid = discovered_pid(tr)
-    assert agent.call("openai Paris date +%s >/dev/null") == "steps 2"
-    agent.quit()
-    time.sleep(0.5)
-    assert tr.interrupt() == 0
-    _, names = tool_tree(tr, pid)
-    assert names == EXPECTED
+    converse_and_stop(tr, agent, pid)
 
 
 def test_library_loaded_after_attach(server, cert, tmp_path):  # noqa: F811

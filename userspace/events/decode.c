@@ -136,6 +136,14 @@ static const struct agt_probe_info *probe_of(struct agt_pipeline *p, uint32_t id
 	return p->probes[id];
 }
 
+/* The file an exec record names, NUL-terminated (the kernel's copy may fill the field). */
+#define AGT_EXEC_NAME AGT_FILENAME_LEN
+static void exec_name(char *out, const char *filename)
+{
+	memcpy(out, filename, AGT_EXEC_NAME);
+	out[AGT_EXEC_NAME] = 0;
+}
+
 int agt_decode_record(void *ctx, void *data, size_t size)
 {
 	struct agt_pipeline *p = ctx;
@@ -251,14 +259,13 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 	}
 	case AGT_EV_PROC_DISCOVER: {
 		const struct agt_proc_discover *e = data;
-		char file[sizeof(e->filename) + 1];
+		char file[AGT_EXEC_NAME + 1];
 
 		if (size < sizeof(*e)) {
 			p->udrops[AGT_UDROP_MALFORMED]++;
 			return 0;
 		}
-		memcpy(file, e->filename, sizeof(e->filename));
-		file[sizeof(e->filename)] = 0;
+		exec_name(file, e->filename);
 		p->execs_seen++;
 		if (p->on_discover)
 			p->on_discover(p->discover_ctx, h->pid, file);
@@ -276,14 +283,13 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 		return 0;
 	case AGT_EV_PROC_EXEC: {
 		const struct agt_proc_exec *e = data;
-		char file[sizeof(e->filename) + 1];
+		char file[AGT_EXEC_NAME + 1];
 
 		if (size < sizeof(*e)) {
 			p->udrops[AGT_UDROP_MALFORMED]++;
 			return 0;
 		}
-		memcpy(file, e->filename, sizeof(e->filename));
-		file[sizeof(e->filename)] = 0;
+		exec_name(file, e->filename);
 		agt_agent_exec(p->agent, h->pid, file, e->argv,
 			       e->argv_len < AGT_ARGV_LEN ? e->argv_len : AGT_ARGV_LEN, h->ts_ns);
 		return 0;

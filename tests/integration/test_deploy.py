@@ -244,3 +244,39 @@ def test_compose_stack_references_files_that_exist():
         prom = yaml.safe_load(f)
     assert prom["scrape_configs"][0]["static_configs"][0]["targets"] == ["agtrace:9464"]
     assert cfg["metrics"]["listen"].endswith(":9464")
+
+
+def dockerfile_packages(stage):
+    """The Debian packages one stage of deploy/Dockerfile installs (0: build, 1: run)."""
+    text = open(os.path.join(DEPLOY, "Dockerfile")).read()
+    runs = re.findall(r"apt-get install -y --no-install-recommends \\\n(.*?)&& rm -rf", text, re.S)
+    assert len(runs) == 2, runs
+    return set(runs[stage].replace("\\", " ").split())
+
+
+def owner(path):
+    r = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
+    return r.stdout.split(":")[0] if r.returncode == 0 else None
+
+
+def test_image_installs_what_the_binary_links_and_the_build_needs():
+    """No container runtime here to build the image: instead, every shared library the agtrace
+    binary needs comes from a package the runtime stage installs (or the base image's libc),
+    and every library the Makefile builds against has its -dev package in the build stage."""
+    run, build = dockerfile_packages(1), dockerfile_packages(0)
+    needed = re.findall(r"\(NEEDED\).*\[(.+)\]",
+                        subprocess.check_output(["readelf", "-d", AGTRACE], text=True))
+    assert len(needed) >= 12, needed
+    cache = subprocess.check_output(["ldconfig", "-p"], text=True)
+    for so in needed:
+        (path,) = re.findall(rf"^\s+{re.escape(so)} \(libc6,x86-64\) => (\S+)$", cache, re.M)[:1]
+        pkg = owner(path) or owner(os.path.realpath(path))
+        assert pkg, so
+        assert pkg in run | {"libc6"}, f"{so} is in {pkg}, which the image does not install"
+    pcs = re.search(r"^PKGS := (.*)$", open(os.path.join(ROOT, "Makefile")).read(), re.M)
+    for pc in pcs.group(1).split():
+        d = subprocess.check_output(["pkg-config", "--variable=pcfiledir", pc], text=True).strip()
+        pkg = owner(os.path.join(d, pc + ".pc"))
+        assert pkg in build, f"{pc}.pc is in {pkg}, which the build stage does not install"
+    assert owner("/usr/include/http_parser.h") in build
+    assert {"clang", "llvm", "bpftool", "make", "gcc"} <= build

@@ -276,3 +276,33 @@ def test_exited_targets_are_forgotten():
     # (execs of other processes on the machine may be counted as gone before inspection)
     assert "10 processes discovered, 0 not traced (--max-targets), 0 with probes that failed " \
            "to attach, " in line and line.endswith(" 10 forgotten after exit"), line
+
+
+def test_pod_listed_late_gets_its_name(server, cert, k8s, pod_cgroup):  # noqa: F811
+    """The API server does not list the pod yet when its process is discovered (by cgroup, a
+    selector that needs no pod metadata): spans carry the pod UID from the cgroup at once, and
+    the pod's name once the API server lists it."""
+    _, state, tmp = k8s
+    pods = json.loads((tmp / "pods.json").read_text())
+    (tmp / "pods.json").write_text(json.dumps(pods[1:]))  # only the other pod
+    port = json.loads(state.read_text())["port"]
+    tr = Tracer(["--select", "cgroup=*kubepods*,comm=python3*", "--k8s-pods-url",
+                 f"http://127.0.0.1:{port}/pods", "--k8s-token-file", tmp / "token",
+                 "-o", "jsonl"], wait=False)
+    tr.wait_for("discovery: 1 selector")
+    agent = Target(in_pod(agent_argv(server, cert, container=True)))
+    pid = discovered_pid(tr)
+    assert agent.call("openai Paris true") == "steps 2"
+    (tmp / "pods.json").write_text(json.dumps(pods))
+    assert tr.wait_for("is in pod ", timeout=15).endswith(
+        f"PID {pid} (python3.11) is in pod agents/weather-bot-7d9f\n")
+    assert agent.call("openai Paris true") == "steps 2"
+    agent.quit()
+    time.sleep(0.5)
+    assert tr.interrupt() == 0
+    first, second = [r for r in tr.records if r["process"]["pid"] == pid
+                     and r["trace_type"] == "cot_process"]
+    assert first["k8s"] == {"pod": {"uid": POD_UID}}
+    assert second["k8s"] == {"pod": {"uid": POD_UID, "name": "weather-bot-7d9f"},
+                             "namespace": {"name": "agents"}}
+    assert first["container"]["id"] == second["container"]["id"] == CONTAINER

@@ -351,9 +351,6 @@ static void update_self_metrics(struct attach_run *r)
 			(double)(agt_nest_stats(r->pl.nest)->open + convs + pending));
 	agt_metrics_set(r->metrics, "agtrace_attached_processes", "", r->pl.live);
 	if (r->nsel) {
-		uint64_t req, fail;
-		unsigned pods;
-
 		agt_metrics_set(r->metrics, "agtrace_discovered_processes_total", "",
 				(double)r->discovered);
 		agt_metrics_set(r->metrics, "agtrace_discovery_skipped_total",
@@ -362,6 +359,11 @@ static void update_self_metrics(struct attach_run *r)
 				"reason=\"attach_failed\"", (double)r->discover_failed);
 		agt_metrics_set(r->metrics, "agtrace_discovery_skipped_total",
 				"reason=\"exited_first\"", (double)r->exec_gone);
+	}
+	if (r->k8s) {
+		uint64_t req, fail;
+		unsigned pods;
+
 		agt_k8s_stats(r->k8s, &req, &fail, &pods);
 		agt_metrics_set(r->metrics, "agtrace_k8s_pod_list_requests_total", "", (double)req);
 		agt_metrics_set(r->metrics, "agtrace_k8s_pod_list_failures_total", "",
@@ -460,6 +462,7 @@ static int event_loop(struct attach_run *r)
 			agt_agent_expire(r->pl.agent, agt_mono_ns(),
 					 r->o.idle_timeout * 1000000000ull);
 			agt_targets_forget(r, agt_mono_ns());
+			agt_targets_refresh_pods(r);
 		}
 	}
 	ring_buffer__consume(r->rb);
@@ -502,13 +505,15 @@ int cmd_attach(int argc, char **argv)
 		}
 		r->nsel++;
 	}
-	if (r->nsel) {
-		r->k8s = agt_k8s_new(&r->o.k8s, err, sizeof(err));
-		if (!r->k8s && err[0]) {
-			agt_err("%s", err);
-			rc = AGT_EXIT_USAGE;
-			goto cleanup;
-		}
+	/* Pod names for spans (and for namespace/label selectors): in a pod, or with
+	 * --k8s-pods-url; NULL otherwise. */
+	r->k8s = agt_k8s_new(&r->o.k8s, err, sizeof(err));
+	if (!r->k8s && err[0]) {
+		agt_err("%s", err);
+		rc = AGT_EXIT_USAGE;
+		goto cleanup;
+	}
+	{
 		for (int i = 0; i < r->nsel && !r->k8s; i++)
 			if (agt_selector_needs_k8s(&r->sel[i]))
 				agt_warn("selector \"%s\" needs pod metadata, but there is no "

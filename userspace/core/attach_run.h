@@ -112,4 +112,5 @@ void agt_targets_forget(struct attach_run *r, uint64_t now);
 void agt_targets_rescan(struct attach_run *r);
 void agt_targets_on_exec(void *ctx, uint32_t pid, const char *filename);
 void agt_targets_scan_running(struct attach_run *r);
+void agt_targets_refresh_pods(struct attach_run *r);
 #endif

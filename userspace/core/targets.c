@@ -263,6 +263,20 @@ void agt_targets_on_exec(void *ctx, uint32_t pid, const char *filename)
 }
 
 /* The processes running when agtrace starts. */
+/* Targets in a pod whose name was not known yet (the API server did not answer, or listed the
+ * pod late): asked again, at most as often as the pod list cache allows. */
+void agt_targets_refresh_pods(struct attach_run *r)
+{
+	for (int t = 0; t < r->pl.nprocs && r->k8s; t++) {
+		struct agt_proc *p = r->pl.procs[t];
+
+		if (!p->gone && p->id.pod_uid[0] && !p->id.pod_name[0] &&
+		    agt_k8s_lookup(r->k8s, &p->id))
+			agt_info("PID %d (%s) is in pod %s/%s", p->pid, p->comm,
+				 p->id.pod_namespace, p->id.pod_name);
+	}
+}
+
 void agt_targets_scan_running(struct attach_run *r)
 {
 	DIR *d = opendir("/proc");

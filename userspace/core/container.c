@@ -158,6 +158,11 @@ struct agt_k8s *agt_k8s_new(const struct agt_k8s_config *cfg, char *err, size_t 
 			 strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
 			 port ? port : "443", node);
 	} else {
+		if (host)
+			agt_warn(
+			    "in a Kubernetes pod, but NODE_NAME is not set: pod names are not "
+			    "looked up; set it from the downward API (fieldRef spec.nodeName), or "
+			    "give --k8s-pods-url");
 		return NULL; /* no Kubernetes here: pods stay nameless, cgroup identity still */
 	}
 	if (!(k = calloc(1, sizeof(*k))))

@@ -53,9 +53,17 @@ int agt_proc_open(int pid, struct agt_proc *p, char *err, size_t errlen)
 		    pid, p->comm, strerror(e));
 	}
 	p->exe[n] = 0;
-	boot = agt_read_file("/proc/sys/kernel/random/boot_id", 128, NULL);
-	h = agt_fnv1a(boot ? boot : "", boot ? strlen(boot) : 0, 0);
-	free(boot);
+	/* Read once: discovery opens a process for every exec on the node. */
+	static uint64_t boot_hash;
+	static int have_boot;
+
+	if (!have_boot) {
+		boot = agt_read_file("/proc/sys/kernel/random/boot_id", 128, NULL);
+		boot_hash = agt_fnv1a(boot ? boot : "", boot ? strlen(boot) : 0, 0);
+		have_boot = boot != NULL;
+		free(boot);
+	}
+	h = boot_hash;
 	h = agt_fnv1a(&pid, sizeof(pid), h);
 	h = agt_fnv1a(&p->start_ticks, sizeof(p->start_ticks), h);
 	snprintf(p->session_id, sizeof(p->session_id), "%016llx", (unsigned long long)h);

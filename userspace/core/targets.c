@@ -262,7 +262,6 @@ void agt_targets_on_exec(void *ctx, uint32_t pid, const char *filename)
 	discover_pid(ctx, (int)pid, "exec");
 }
 
-/* The processes running when agtrace starts. */
 /* Targets in a pod whose name was not known yet (the API server did not answer, or listed the
  * pod late): asked again, at most as often as the pod list cache allows. */
 void agt_targets_refresh_pods(struct attach_run *r)
@@ -277,6 +276,7 @@ void agt_targets_refresh_pods(struct attach_run *r)
 	}
 }
 
+/* The processes running when agtrace starts. */
 void agt_targets_scan_running(struct attach_run *r)
 {
 	DIR *d = opendir("/proc");

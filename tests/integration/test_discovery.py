@@ -306,3 +306,30 @@ def test_pod_listed_late_gets_its_name(server, cert, k8s, pod_cgroup):  # noqa: 
     assert second["k8s"] == {"pod": {"uid": POD_UID, "name": "weather-bot-7d9f"},
                              "namespace": {"name": "agents"}}
     assert first["container"]["id"] == second["container"]["id"] == CONTAINER
+
+
+def test_max_targets_turns_away_and_counts():
+    """Over --max-targets, a matching process is not traced, and that is said, counted in the
+    summary and on /metrics."""
+    from test_metrics import free_port, scrape, value
+    port = free_port()
+    tr = Tracer(["--select", "cmdline=sleep 0.654", "--max-targets", "1", "--metrics",
+                 f"127.0.0.1:{port}", "-o", "jsonl"], wait=False)
+    tr.wait_for("discovery: 1 selector")
+    first = subprocess.Popen(["sleep", "0.654"])
+    tr.wait_for("discovered PID")
+    second = subprocess.Popen(["sleep", "0.654"])
+    line = tr.wait_for("--max-targets); not traced")
+    assert line.startswith(f"agtrace: warning: PID {second.pid} (sleep) matches \"cmdline=sleep "
+                           f"0.654\" but 1 targets are traced already")
+    first.wait()
+    second.wait()
+    time.sleep(1.5)  # the metrics are refreshed once a second
+    text = scrape(port)
+    assert value(text, "agtrace_discovered_processes_total") == 1
+    assert value(text, 'agtrace_discovery_skipped_total{reason="max_targets"}') == 1
+    assert value(text, "agtrace_attached_processes") == 0
+    assert tr.interrupt() == 0
+    assert [r["process"]["pid"] for r in tr.events("attach sleep")] == [first.pid]
+    (line,) = [l for l in tr.err_lines if "processes discovered" in l]
+    assert "1 processes discovered, 1 not traced (--max-targets), " in line

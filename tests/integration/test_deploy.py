@@ -102,13 +102,13 @@ def test_shipped_configurations_pass_dry_run(tmp_path):
     with open(os.path.join(DEPLOY, "kubernetes", "configmap.yaml")) as f:
         cm = yaml.safe_load(f)
     (tmp_path / "cm.json").write_text(cm["data"]["agtrace.json"])
-    for cfg, selectors in ((tmp_path / "cm.json", 3),
+    for cfg, selectors in ((tmp_path / "cm.json", 4),
                            (os.path.join(DEPLOY, "compose", "agtrace.json"), 2)):
         r = subprocess.run([AGTRACE, "run", "--config", str(cfg), "--dry-run"],
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         assert r.stdout.startswith(f"configuration OK: 0 PIDs, {selectors} selectors, ")
-    assert "  select label.agtrace.io/trace=true\n" in subprocess.run(
+    assert "  select label.agtrace.io/trace=true,comm=python3*\n" in subprocess.run(
         [AGTRACE, "run", "--config", str(tmp_path / "cm.json"), "--dry-run"],
         capture_output=True, text=True).stdout
 

@@ -333,3 +333,27 @@ def test_max_targets_turns_away_and_counts():
     assert [r["process"]["pid"] for r in tr.events("attach sleep")] == [first.pid]
     (line,) = [l for l in tr.err_lines if "processes discovered" in l]
     assert "1 processes discovered, 1 not traced (--max-targets), " in line
+
+
+def test_label_selector_matches_once_the_pod_is_listed(server, cert, k8s, pod_cgroup):  # noqa: F811
+    """A process whose pod is not listed yet cannot be matched by namespace or labels: it waits,
+    and is attached as soon as the pod list has its pod."""
+    _, state, tmp = k8s
+    pods = json.loads((tmp / "pods.json").read_text())
+    (tmp / "pods.json").write_text(json.dumps(pods[1:]))  # only the other pod
+    port = json.loads(state.read_text())["port"]
+    tr = Tracer(["--select", "namespace=agents,label.app=weather-bot,comm=python3*",
+                 "--k8s-pods-url",
+                 f"http://127.0.0.1:{port}/pods", "--k8s-token-file", tmp / "token",
+                 "-o", "jsonl"], wait=False)
+    tr.wait_for("discovery: 1 selector")
+    agent = Target(in_pod(agent_argv(server, cert, container=True)))
+    time.sleep(1.5)
+    assert not [l for l in tr.err_lines if "discovered PID" in l]
+    (tmp / "pods.json").write_text(json.dumps(pods))
+    line = tr.wait_for("discovered PID", timeout=15)
+    pid = int(line.split("discovered PID ")[1].split()[0])
+    assert "(python3.11 in pod weather-bot-7d9f)" in line
+    converse_and_stop(tr, agent, pid)
+    (att,) = [r for r in tr.records if r["name"] == "attach python3.11"]
+    assert "discovered (pod listed) by selector" in att["message"]

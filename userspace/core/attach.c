@@ -359,6 +359,8 @@ static void update_self_metrics(struct attach_run *r)
 				"reason=\"attach_failed\"", (double)r->discover_failed);
 		agt_metrics_set(r->metrics, "agtrace_discovery_skipped_total",
 				"reason=\"exited_first\"", (double)r->exec_gone);
+		agt_metrics_set(r->metrics, "agtrace_discovery_skipped_total",
+				"reason=\"pod_wait_full\"", (double)r->pod_wait_full);
 	}
 	if (r->k8s) {
 		uint64_t req, fail;

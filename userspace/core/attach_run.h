@@ -81,6 +81,14 @@ struct attach_run {
 	uint64_t forgotten;	   /* targets freed after they exited */
 	uint64_t exec_gone;	   /* execs whose process was gone before it could be looked at */
 	struct agt_reaper *reaper; /* destroys the links of targets that exited */
+	/* Processes in pods the pod list did not have yet, which a namespace/label selector may
+	 * match once it does: looked at again each second. */
+	struct {
+		int pid;
+		uint64_t start_ticks;
+	} pod_wait[256];
+	int npod_wait;
+	uint64_t pod_wait_full; /* processes not remembered: the list was full */
 	struct ring_buffer *rb;
 	FILE *out;
 	struct agt_audit *audit;

@@ -148,6 +148,21 @@ static int is_target(struct attach_run *r, int pid)
 	       0;
 }
 
+/* A process in a pod not listed yet: remembered (once) to be matched again when it is. */
+static void pod_wait(struct attach_run *r, const struct agt_proc *proc)
+{
+	for (int i = 0; i < r->npod_wait; i++)
+		if (r->pod_wait[i].pid == proc->pid &&
+		    r->pod_wait[i].start_ticks == proc->start_ticks)
+			return;
+	if (r->npod_wait == (int)AGT_ARRAY_SIZE(r->pod_wait)) {
+		r->pod_wait_full++;
+		return;
+	}
+	r->pod_wait[r->npod_wait].pid = proc->pid;
+	r->pod_wait[r->npod_wait++].start_ticks = proc->start_ticks;
+}
+
 /* Match a process against the selectors and, when one holds, make it a target: probes, the
  * kernel's target table, its pidfd in the event loop, and an attach state_change span. */
 static void discover_pid(struct attach_run *r, int pid, const char *why)
@@ -170,8 +185,9 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 		return;
 	}
 	for (int i = 0; i < r->nsel && hit < 0; i++) {
-		if (agt_selector_needs_k8s(&r->sel[i]))
-			agt_k8s_lookup(r->k8s, &proc->id);
+		if (agt_selector_needs_k8s(&r->sel[i]) && !agt_k8s_lookup(r->k8s, &proc->id) &&
+		    proc->id.pod_uid[0] && r->k8s)
+			pod_wait(r, proc);
 		if (agt_selector_match(&r->sel[i], proc, cmdline, r->k8s))
 			hit = i;
 	}
@@ -266,6 +282,25 @@ void agt_targets_on_exec(void *ctx, uint32_t pid, const char *filename)
  * pod late): asked again, at most as often as the pod list cache allows. */
 void agt_targets_refresh_pods(struct attach_run *r)
 {
+	/* Processes waiting for their pod to be listed: matched again (discover_pid asks the pod
+	 * list, at most every few seconds). One still unlisted is kept waiting; one gone, reused,
+	 * traced or decided is dropped. */
+	int n = r->npod_wait;
+
+	r->npod_wait = 0;
+	for (int i = 0; i < n; i++) {
+		char path[64], *stat;
+		int pid = r->pod_wait[i].pid, alive;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		stat = agt_read_file(path, 4096, NULL);
+		alive = stat != NULL;
+		free(stat);
+		if (alive)
+			discover_pid(r, pid, "pod listed");
+	}
+	/* (a waiting process was re-added by discover_pid if its pod is still unknown) */
+
 	for (int t = 0; t < r->pl.nprocs && r->k8s; t++) {
 		struct agt_proc *p = r->pl.procs[t];
 

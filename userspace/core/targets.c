@@ -123,8 +123,7 @@ void agt_targets_forget(struct attach_run *r, uint64_t now)
 			r->pl.procs[w++] = p;
 			continue;
 		}
-		if (!freed++)
-			r->pl.sink->flush(r->pl.sink); /* spans waiting in a tree refer to it */
+		freed++; /* exporters keep no pointer to it: the tree holds rendered lines */
 		agt_streams_close_proc(r->pl.streams, p, now);
 		agt_jsonrpc_close_proc(r->pl.rpc, p, now);
 		agt_agent_close_proc(r->pl.agent, p, now);

@@ -136,22 +136,42 @@ static void line_free(struct line *ln)
 	free(ln->suffix);
 }
 
-static int by_start(const void *a, const void *b)
+/* Siblings together, each group in start order: (parent, start, depth). */
+static int by_parent(const void *a, const void *b)
 {
 	const struct line *x = a, *y = b;
 
+	if (x->parent_id != y->parent_id)
+		return x->parent_id < y->parent_id ? -1 : 1;
 	if (x->start_ns != y->start_ns)
 		return x->start_ns < y->start_ns ? -1 : 1;
 	return x->depth < y->depth ? -1 : x->depth > y->depth;
 }
 
-/* Print ln's subtree from v[0..n) (sorted by start). */
+/* The first of v[0..n) (sorted by_parent) whose parent is id; n when there is none. */
+static unsigned first_child(const struct line *v, unsigned n, uint64_t id)
+{
+	unsigned lo = 0, hi = n;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (v[mid].parent_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Print ln's subtree from v[0..n) (sorted by_parent): its children are one run of v. */
 static void print_sub(struct tree *t, const struct line *v, unsigned n, const struct line *ln,
 		      unsigned indent)
 {
 	print_line(t, ln, indent);
-	for (unsigned i = 0; i < n; i++)
-		if (v[i].parent_id == ln->span_id && &v[i] != ln)
+	for (unsigned i = first_child(v, n, ln->span_id); i < n && v[i].parent_id == ln->span_id;
+	     i++)
+		if (&v[i] != ln)
 			print_sub(t, v, n, &v[i], indent + 1);
 }
 
@@ -172,10 +192,9 @@ static void print_trace(struct tree *t, struct line *root)
 			t->held[keep++] = t->held[i];
 	}
 	t->nheld = keep;
-	qsort(v, n, sizeof(*v), by_start);
-	for (unsigned i = 0; i < n; i++)
-		if (v[i].parent_id == 0)
-			print_sub(t, v, n, &v[i], 0);
+	qsort(v, n, sizeof(*v), by_parent);
+	for (unsigned i = 0; i < n && v[i].parent_id == 0; i++)
+		print_sub(t, v, n, &v[i], 0);
 	for (unsigned i = 0; i < n; i++)
 		line_free(&v[i]);
 	free(v);

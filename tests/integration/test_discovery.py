@@ -357,3 +357,23 @@ def test_label_selector_matches_once_the_pod_is_listed(server, cert, k8s, pod_cg
     converse_and_stop(tr, agent, pid)
     (att,) = [r for r in tr.records if r["name"] == "attach python3.11"]
     assert "discovered (pod listed) by selector" in att["message"]
+
+
+def test_pid_and_selector_together(server, cert):  # noqa: F811
+    """-p keeps working alongside selectors: an agent given by PID (which the selector also
+    matches: attached once) and one discovered later, both traced in one run."""
+    given = Target(agent_argv(server, cert))
+    try:
+        tr = Tracer(["-p", given.pid, "--select", SELECT, "-o", "jsonl"])
+        tr.wait_for("discovery: 1 selector; 0 running processes matched")
+        found = Target(agent_argv(server, cert))
+        pid = discovered_pid(tr)
+        assert pid == found.pid
+        assert given.call("openai Paris date +%s >/dev/null") == "steps 2"
+        given.quit()
+        converse_and_stop(tr, found, pid)
+    finally:
+        given.kill()
+    _, names = tool_tree(tr, given.pid)
+    assert names == EXPECTED
+    assert sorted(r["process"]["pid"] for r in tr.events("attach ")) == sorted([given.pid, pid])

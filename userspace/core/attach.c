@@ -1,8 +1,6 @@
 /* `agtrace attach`: resolve probe specs against target processes, load and attach the BPF
  * programs, run the pipeline until the targets exit, a signal, or --duration. */
 #include "core/attach_run.h"
-#include "core/container.h"
-#include "core/elfsym.h"
 #include "core/log.h"
 #include "core/pipeline.h"
 #include "core/reaper.h"
@@ -21,15 +19,11 @@
 #include "sock.skel.h"
 #include "tls.skel.h"
 #include <bpf/libbpf.h>
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>

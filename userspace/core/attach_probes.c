@@ -258,22 +258,29 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 	return rc;
 }
 
+/* The /proc/PID/root path of an object opened through /proc/PID/map_files (what libbpf's USDT
+ * code and users can work with), written to buf; any other path is returned as it is. */
+static const char *root_view(const char *host, int pid, const char *mapped, char *buf, size_t n)
+{
+	if (!strstr(host, "/map_files/"))
+		return host;
+	snprintf(buf, n, "/proc/%d/root%s", pid, mapped);
+	return buf;
+}
+
 static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 		       const struct agt_probe_spec *ps, const char *host, const char *mapped,
 		       int soft)
 {
 	LIBBPF_OPTS(bpf_usdt_opts, uo);
-	char sym[128], what[200], root_path[4200];
+	char sym[128], what[200], root[4200];
 	struct agt_probe_info *pi;
 	int pid = r->pl.procs[t]->pid, rc;
 	struct bpf_link *l;
 
 	/* libbpf finds a USDT object's load address by matching the realpath of the path it is
 	 * given against /proc/PID/maps: give it the /proc/PID/root path, not the map_files one. */
-	if (!strncmp(host, "/proc/", 6) && strstr(host, "/map_files/")) {
-		snprintf(root_path, sizeof(root_path), "/proc/%d/root%s", pid, mapped);
-		host = root_path;
-	}
+	host = root_view(host, pid, mapped, root, sizeof(root));
 	snprintf(sym, sizeof(sym), "%s:%s", ps->usdt_provider, ps->usdt_name);
 	if (!(pi = probe_id_for(r, spec, ps, sym, mapped)))
 		return AGT_EXIT_USAGE;
@@ -306,12 +313,12 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 static const char *user_path(char *msg, const char *host, int pid, const char *mapped)
 {
 	static char out[2048];
-	char root[4200];
+	char buf[4200];
+	const char *root = root_view(host, pid, mapped, buf, sizeof(buf));
 	size_t hl = strlen(host), o = 0;
 
-	if (!strstr(host, "/map_files/"))
+	if (root == host)
 		return msg;
-	snprintf(root, sizeof(root), "/proc/%d/root%s", pid, mapped);
 	for (const char *m = msg; *m && o + 1 < sizeof(out);) {
 		if (!strncmp(m, host, hl)) {
 			o += snprintf(out + o, sizeof(out) - o, "%s", root);

@@ -183,13 +183,15 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 		free(proc); /* gone already, or a kernel thread: nothing to trace */
 		return;
 	}
-	for (int i = 0; i < r->nsel && hit < 0; i++) {
-		if (agt_selector_needs_k8s(&r->sel[i]) && !agt_k8s_lookup(r->k8s, &proc->id) &&
-		    proc->id.pod_uid[0] && r->k8s)
-			pod_wait(r, proc);
+	for (int i = 0; i < r->nsel; i++)
+		if (agt_selector_needs_k8s(&r->sel[i])) { /* pod metadata, asked for once */
+			if (!agt_k8s_lookup(r->k8s, &proc->id) && proc->id.pod_uid[0] && r->k8s)
+				pod_wait(r, proc);
+			break;
+		}
+	for (int i = 0; i < r->nsel && hit < 0; i++)
 		if (agt_selector_match(&r->sel[i], proc, cmdline, r->k8s))
 			hit = i;
-	}
 	if (hit < 0) {
 		agt_proc_close(proc);
 		free(proc);
@@ -287,17 +289,8 @@ void agt_targets_refresh_pods(struct attach_run *r)
 	int n = r->npod_wait;
 
 	r->npod_wait = 0;
-	for (int i = 0; i < n; i++) {
-		char path[64], *stat;
-		int pid = r->pod_wait[i].pid, alive;
-
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		stat = agt_read_file(path, 4096, NULL);
-		alive = stat != NULL;
-		free(stat);
-		if (alive)
-			discover_pid(r, pid, "pod listed");
-	}
+	for (int i = 0; i < n; i++) /* one gone meanwhile fails to open there, and is dropped */
+		discover_pid(r, r->pod_wait[i].pid, "pod listed");
 	/* (a waiting process was re-added by discover_pid if its pod is still unknown) */
 
 	for (int t = 0; t < r->pl.nprocs && r->k8s; t++) {

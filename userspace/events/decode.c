@@ -137,11 +137,10 @@ static const struct agt_probe_info *probe_of(struct agt_pipeline *p, uint32_t id
 }
 
 /* The file an exec record names, NUL-terminated (the kernel's copy may fill the field). */
-#define AGT_EXEC_NAME AGT_FILENAME_LEN
 static void exec_name(char *out, const char *filename)
 {
-	memcpy(out, filename, AGT_EXEC_NAME);
-	out[AGT_EXEC_NAME] = 0;
+	memcpy(out, filename, AGT_FILENAME_LEN);
+	out[AGT_FILENAME_LEN] = 0;
 }
 
 int agt_decode_record(void *ctx, void *data, size_t size)
@@ -259,7 +258,7 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 	}
 	case AGT_EV_PROC_DISCOVER: {
 		const struct agt_proc_discover *e = data;
-		char file[AGT_EXEC_NAME + 1];
+		char file[AGT_FILENAME_LEN + 1];
 
 		if (size < sizeof(*e)) {
 			p->udrops[AGT_UDROP_MALFORMED]++;
@@ -283,7 +282,7 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 		return 0;
 	case AGT_EV_PROC_EXEC: {
 		const struct agt_proc_exec *e = data;
-		char file[AGT_EXEC_NAME + 1];
+		char file[AGT_FILENAME_LEN + 1];
 
 		if (size < sizeof(*e)) {
 			p->udrops[AGT_UDROP_MALFORMED]++;

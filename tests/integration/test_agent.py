@@ -237,3 +237,61 @@ def test_failed_command_seen_even_when_process_sampling_is_off(agent):
     assert len(errs) == 1
     assert errs[0]["process"]["exit_code"] == 7
     assert errs[0]["message"].endswith("in a session sampling left out: metadata only")
+
+
+# A tool whose command is a deep and a wide tree of short-lived processes (what a login shell
+# sourcing a large .bashrc does): 300 /bin/true started by one bash, and a chain of 40 nested
+# subshells, each running one /bin/true (41 in all, the outermost level being bash itself).
+TREE = ("bash -c 'deep() { /bin/true; if [ $1 -gt 0 ]; then ( deep $(($1-1)) ); fi; }; "
+        "for i in $(seq 300); do /bin/true; done; deep 40'")
+
+
+def check_tree(recs):
+    (tool,) = [r for r in recs if r["trace_type"] == "tool_call"]
+    mine = [r for r in recs if r["trace_id"] == tool["trace_id"]]
+    trues = [r for r in mine if r["name"] == "exec /bin/true"]
+    assert len(trues) == 341
+    by_id = {r["span_id"]: r for r in mine}
+    assert all(r["parent_span_id"] in by_id for r in trues)
+    (bash,) = [r for r in mine if r["name"].startswith("exec bash -c deep()")]
+
+    def depth(r):  # exec spans between r and the tool call
+        n = 0
+        while r["parent_span_id"] != tool["span_id"]:
+            r = by_id[r["parent_span_id"]]
+            n += 1
+        return n
+    base = depth(bash)
+    # 300 + 1 directly below bash, then one below each of the 40 nested subshells.
+    assert sorted(depth(r) - base for r in trues) == [1] * 301 + list(range(2, 42))
+    assert all(r["process"]["exit_code"] == 0 and r["status"] == "ok" for r in trues)
+
+
+def test_deep_process_tree_then_sigterm(agent):
+    """Every command of a large, deep tree lands under its tool call, and SIGTERM ends agtrace
+    at once (it once looped forever closing such a tree)."""
+    import signal
+    import time
+
+    tr = Tracer(["-p", agent.pid, "-o", "jsonl"])
+    assert agent.call(f"openai Paris {TREE}", timeout=60) == "steps 2"
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    tr.p.send_signal(signal.SIGTERM)
+    assert tr.finish(timeout=10) == 0
+    assert time.monotonic() - t0 < 2.0
+    check_tree(conv_records(tr))
+    assert "children_not_followed=0" in tr.summary()
+
+
+def test_deep_process_tree_then_target_exits(agent):
+    """The target exits right after such a tree: agtrace closes it and ends by itself."""
+    import time
+
+    tr = Tracer(["-p", agent.pid, "-o", "jsonl"])
+    assert agent.call(f"openai Paris {TREE}", timeout=60) == "steps 2"
+    agent.quit()
+    t0 = time.monotonic()
+    assert tr.finish(timeout=10) == 0
+    assert time.monotonic() - t0 < 2.0
+    check_tree(conv_records(tr))

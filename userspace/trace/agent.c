@@ -41,9 +41,13 @@ struct conv {
 	const struct agt_proc *proc;
 };
 
-/* A followed descendant process of a target: one exec span when it ends. */
+/* A followed descendant process of a target: one exec span when it ends. Children form a tree
+ * (up: the child that started it, NULL for a child of the target itself); a subtree is always
+ * emitted and freed whole, so no record outlives the one above it. */
 struct child {
-	struct child *next;
+	struct child *hnext;	  /* pid hash chain */
+	struct child *up;	  /* the followed process that started it; NULL: the target did */
+	struct child *kids, *sib; /* what it started (newest first); next of the same parent */
 	uint32_t pid, ppid, root; /* root: the target it descends from */
 	uint32_t ptid;		  /* the thread that forked it */
 	uint64_t span_id, start_ns, end_ns;
@@ -54,11 +58,14 @@ struct child {
 	struct agt_proc proc; /* what exporters show as process.* */
 };
 
+#define CHILD_BUCKETS 1024
+
 struct agt_agent {
 	struct agt_pipeline *p;
 	struct conv *convs;
 	unsigned nconvs;
-	struct child *children;
+	struct child *tops; /* children of targets (up == NULL), newest first, through sib */
+	struct child *by_pid[CHILD_BUCKETS];
 	unsigned nchildren;
 	struct agt_agent_stats st;
 };
@@ -107,12 +114,18 @@ static void in_conv(struct agt_span *s, const struct conv *c, uint64_t parent)
 	memcpy(s->workflow_id, c->workflow_id, sizeof(s->workflow_id));
 }
 
+static struct child **child_slot(struct agt_agent *a, uint32_t pid)
+{
+	struct child **pp = &a->by_pid[(pid * 2654435761u) % CHILD_BUCKETS];
+
+	while (*pp && (*pp)->pid != pid)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
 static struct child *child_of_pid(struct agt_agent *a, uint32_t pid)
 {
-	for (struct child *ch = a->children; ch; ch = ch->next)
-		if (ch->pid == pid)
-			return ch;
-	return NULL;
+	return *child_slot(a, pid);
 }
 
 void agt_agent_failure(struct agt_agent *a, const struct agt_span *parent, const char *name,
@@ -192,52 +205,62 @@ static int claimable(struct agt_agent *a, const struct child *ch)
 	return 0;
 }
 
-/* Emit, under parent, the commands of target `root` started by thread tid (0: any) in [from,
+static void free_child(struct agt_agent *a, struct child *ch)
+{
+	struct child **hp = child_slot(a, ch->pid);
+
+	if (*hp == ch)
+		*hp = ch->hnext;
+	free(ch);
+	a->nchildren--;
+}
+
+/* Emit top (already unlinked) and everything below it, each process under the one that started
+ * it and top under parent, deepest first (a root span comes after everything under it, as the
+ * tree exporter wants); then free them. Iterative, so a deep tree costs no stack: at most the
+ * records there are, each visited once. */
+static void emit_subtree(struct agt_agent *a, struct child *top, const uint8_t trace[16],
+			 uint64_t parent, const char *workflow, uint64_t ts)
+{
+	struct child *ch = top;
+
+	for (;;) {
+		while (ch->kids) /* down to a leaf */
+			ch = ch->kids;
+		struct child *up = ch == top ? NULL : ch->up;
+
+		emit_child(a, ch, trace, up ? up->span_id : parent, workflow, ts);
+		if (up)
+			up->kids = ch->sib; /* a leaf is always the first of its siblings here */
+		free_child(a, ch);
+		if (!up)
+			return;
+		ch = up->kids ? up->kids : up;
+	}
+}
+
+/* Emit, under parent, the commands the target `root` started on thread tid (0: any) in [from,
  * to] (0: open), with everything they started in turn nested below them; then forget them.
- * standalone: skip commands an open tool call may still claim. */
+ * standalone: skip commands an open tool call may still claim. Each pass removes what it
+ * emits, so the loop ends. */
 static void emit_children(struct agt_agent *a, uint32_t root, uint32_t tid, uint64_t from,
 			  uint64_t to, const uint8_t trace[16], uint64_t parent,
 			  const char *workflow, int standalone, uint64_t ts)
 {
-	struct child *sel[256];
-	int n = 0, grew = 1;
+	struct child **pp = &a->tops;
 
-	for (struct child *ch = a->children; ch && n < 256; ch = ch->next)
-		if (ch->root == root && ch->ppid == root && (!tid || ch->ptid == tid) &&
+	while (*pp) {
+		struct child *ch = *pp;
+
+		if (ch->root == root && (!tid || ch->ptid == tid) &&
 		    (!from || ch->start_ns >= from) && (!to || ch->start_ns <= to) &&
-		    (!standalone || (ch->ended && !claimable(a, ch))))
-			sel[n++] = ch;
-	while (grew && n < 256) { /* descendants of what is selected, at any time */
-		grew = 0;
-		for (struct child *ch = a->children; ch && n < 256; ch = ch->next) {
-			int in = 0, parent_in = 0;
-
-			for (int k = 0; k < n; k++) {
-				in |= sel[k] == ch;
-				parent_in |= sel[k]->pid == ch->ppid;
-			}
-			if (!in && parent_in) {
-				sel[n++] = ch;
-				grew = 1;
-			}
+		    (!standalone || (ch->ended && !claimable(a, ch)))) {
+			*pp = ch->sib;
+			ch->sib = NULL;
+			emit_subtree(a, ch, trace, parent, workflow, ts);
+		} else {
+			pp = &ch->sib;
 		}
-	}
-	for (int i = 0; i < n; i++) {
-		uint64_t par = parent;
-
-		for (int k = 0; k < n; k++)
-			if (k != i && sel[k]->pid == sel[i]->ppid)
-				par = sel[k]->span_id; /* below the process that started it */
-		emit_child(a, sel[i], trace, par, workflow, ts);
-	}
-	for (int i = 0; i < n; i++) {
-		struct child **pp = &a->children;
-
-		while (*pp != sel[i])
-			pp = &(*pp)->next;
-		*pp = sel[i]->next;
-		free(sel[i]);
-		a->nchildren--;
 	}
 }
 
@@ -451,8 +474,25 @@ void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint32_t p
 		snprintf(ch->proc.session_id, sizeof(ch->proc.session_id), "%s", pp->session_id);
 		ch->proc.id = pp->id; /* same container and pod */
 	}
-	ch->next = a->children;
-	a->children = ch;
+	ch->up = up;
+	if (up) {
+		ch->sib = up->kids;
+		up->kids = ch;
+	} else {
+		ch->sib = a->tops;
+		a->tops = ch;
+	}
+	struct child **hp = child_slot(a, pid);
+
+	if (*hp) { /* a PID reused while its old record waits: the old one is over */
+		struct child *old = *hp;
+
+		*hp = old->hnext;
+		old->hnext = NULL;
+		old->pid = 0; /* still emitted with its tree, no longer found by pid */
+	}
+	ch->hnext = a->by_pid[(pid * 2654435761u) % CHILD_BUCKETS];
+	a->by_pid[(pid * 2654435761u) % CHILD_BUCKETS] = ch;
 	a->nchildren++;
 }
 
@@ -518,19 +558,20 @@ void agt_agent_close(struct agt_agent *a, uint32_t pid, uint64_t ts)
 		else
 			pp = &(*pp)->next;
 	}
-	/* Commands left over belong to no tool call: each its own trace. */
-	for (struct child *ch = a->children; ch;) {
-		struct child *next = ch->next;
+	/* Commands left over belong to no tool call: each its own trace. Every pass takes one
+	 * command tree off the list, so this ends. */
+	for (struct child **pp = &a->tops; *pp;) {
+		struct child *ch = *pp;
+		uint8_t t[16];
 
-		if (!pid || ch->root == pid) {
-			uint8_t t[16];
-			uint32_t root = ch->root;
-
-			new_trace(a, t);
-			emit_children(a, root, 0, 0, 0, t, 0, NULL, 0, ts);
-			next = a->children; /* the list changed under us */
+		if (pid && ch->root != pid) {
+			pp = &ch->sib;
+			continue;
 		}
-		ch = next;
+		*pp = ch->sib;
+		ch->sib = NULL;
+		new_trace(a, t);
+		emit_subtree(a, ch, t, 0, NULL, ts);
 	}
 }
 
@@ -646,10 +687,17 @@ void agt_agent_free(struct agt_agent *a)
 		free(c->sequence);
 		free(c);
 	}
-	while (a->children) {
-		struct child *ch = a->children;
+	while (a->tops) { /* every record is on the tree: take one, its kids become tops */
+		struct child *ch = a->tops, *k = ch->kids;
 
-		a->children = ch->next;
+		a->tops = ch->sib;
+		while (k) {
+			struct child *next = k->sib;
+
+			k->sib = a->tops;
+			a->tops = k;
+			k = next;
+		}
 		free(ch);
 	}
 	free(a);

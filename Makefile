@@ -12,7 +12,7 @@ SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/skel/%.skel.h,$(BPF_SRCS))
 
 # Userspace: every .c under userspace/; the library part is everything but main.c, so unit
 # tests link the same code the binary runs.
-LIB_SRCS := $(filter-out userspace/main.c,$(shell find userspace -name '*.c' | sort))
+LIB_SRCS := $(filter-out userspace/cli/main.c,$(shell find userspace -name '*.c' | sort))
 LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
 PKGS := libbpf libelf zlib libcurl libcjson capstone libbrotlidec libcrypto libmicrohttpd msgpack
 CFLAGS ?= -O2 -g
@@ -50,7 +50,7 @@ $(OUT)/%.o: %.c | $(SKELS) $(OUT)/skel/es_assets.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-agtrace: $(OUT)/userspace/main.o $(LIB_OBJS)
+agtrace: $(OUT)/userspace/cli/main.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(OUT)/bpf $(OUT)/skel:

@@ -6,7 +6,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "bench.h"
-#include "core/pipeline.h"
+#include "tracer/pipeline.h"
 
 static struct agt_spec spec = {.name = "bench"};
 static struct agt_probe_spec ps = {

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include "core/pipeline.h"
+#include "tracer/pipeline.h"
 
 static struct agt_spec spec = {.name = "fuzz"};
 static struct agt_probe_spec ps = {

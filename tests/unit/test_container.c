@@ -6,9 +6,9 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
-#include "core/container.h"
-#include "core/select.h"
-#include "core/target.h"
+#include "capture/container.h"
+#include "capture/select.h"
+#include "capture/target.h"
 
 #define ID64 "4f3c2b1a00112233445566778899aabbccddeeff00112233445566778899aabb"
 

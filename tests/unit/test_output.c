@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core/pipeline.h"
+#include "tracer/pipeline.h"
 
 static struct agt_spec spec = {.name = "demo"};
 static struct agt_probe_spec ps = {

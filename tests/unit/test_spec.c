@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
-#include "core/spec.h"
+#include "capture/spec.h"
 
 static void parses_full_spec(void **state)
 {

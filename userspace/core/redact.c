@@ -1,5 +1,5 @@
 #include "core/redact.h"
-#include "core/log.h"
+#include "base/log.h"
 #include <errno.h>
 #include <regex.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Decoder for the ring buffer records of func.bpf.c and proc.bpf.c. Every record is checked
  * against the size its kind needs; anything not understood is counted, never guessed at. */
-#include "core/log.h"
-#include "core/pipeline.h"
+#include "base/log.h"
+#include "tracer/pipeline.h"
 #include "protocols/jsonrpc.h"
 #include "trace/agent.h"
 #include "trace/exchange.h"

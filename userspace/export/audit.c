@@ -1,6 +1,6 @@
 #include "export/audit.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>

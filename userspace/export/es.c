@@ -1,8 +1,8 @@
 #define _GNU_SOURCE
 #include "export/es.h"
 #include "export/otlp.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <msgpack.h>

@@ -1,5 +1,5 @@
 #include "core/redact.h"
-#include "core/util.h"
+#include "base/util.h"
 #include "protocols/llm/llm.h"
 #include "export/sink.h"
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 #define _GNU_SOURCE
 #include "export/metrics.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "protocols/llm/llm.h"
 #include <arpa/inet.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
 /* Terminal tree: spans are held until their root finishes, then printed depth first in start
  * order, one line each, indented by nesting. */
 #include "core/redact.h"
-#include "core/util.h"
+#include "base/util.h"
 #include "protocols/llm/llm.h"
 #include "export/sink.h"
 #include <stdio.h>

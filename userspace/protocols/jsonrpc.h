@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "agtrace.h"
-#include "core/target.h"
+#include "capture/target.h"
 
 struct agt_mcp_call {
 	char id[64];	 /* the JSON-RPC id, as text */

@@ -5,7 +5,7 @@
 #define AGT_CONN_H
 #include <stdint.h>
 #include "agtrace.h"
-#include "core/target.h"
+#include "capture/target.h"
 #include "protocols/http1.h"
 
 enum agt_sdrop {

@@ -1,6 +1,6 @@
 #include "trace/agent.h"
 #include "core/redact.h"
-#include "core/util.h"
+#include "base/util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * (commands run) hangs below them. A conversation ends with a cot_process span. */
 #ifndef AGT_AGENT_H
 #define AGT_AGENT_H
-#include "core/pipeline.h"
+#include "tracer/pipeline.h"
 #include "protocols/llm/llm.h"
 
 struct agt_agent_stats {

@@ -3,7 +3,7 @@
  * plain HTTP span. */
 #ifndef AGT_EXCHANGE_H
 #define AGT_EXCHANGE_H
-#include "core/pipeline.h"
+#include "tracer/pipeline.h"
 
 /* Takes ownership of req and resp (resp may be NULL: the response never came). */
 void agt_exchange_emit(struct agt_pipeline *p, const struct agt_proc *proc,

@@ -1,5 +1,5 @@
 #include "trace/nest.h"
-#include "core/util.h"
+#include "base/util.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

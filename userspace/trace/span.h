@@ -4,8 +4,8 @@
 #include <limits.h>
 #include <stdint.h>
 #include "agtrace.h"
-#include "core/spec.h"
-#include "core/target.h"
+#include "capture/spec.h"
+#include "capture/target.h"
 
 enum agt_status { AGT_STATUS_OK = 0, AGT_STATUS_ERROR = 1, AGT_STATUS_UNFINISHED = 2 };
 extern const char *const agt_status_names[3];

@@ -1,6 +1,6 @@
 /* Which LLM API an exchange speaks, and the helpers its parsers share. */
 #include "protocols/llm/llm.h"
-#include "core/util.h"
+#include "base/util.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
-#include "core/preflight.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "capture/preflight.h"
+#include "base/log.h"
+#include "base/util.h"
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/capability.h>

@@ -2,8 +2,8 @@
  * becomes the attach option of the same meaning, so both stay one code path. With no exporter
  * configured, the embedded default: JSONL files under /var/lib/agtrace/traces and the metrics
  * endpoint on 127.0.0.1:9464. */
-#include "core/log.h"
-#include "core/util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* agtrace: zero-instrumentation tracer for AI-agent runtimes. A table of subcommands. */
-#include "core/log.h"
-#include "core/preflight.h"
-#include "core/sampling.h"
-#include "core/spec.h"
+#include "base/log.h"
+#include "capture/preflight.h"
+#include "capture/sampling.h"
+#include "capture/spec.h"
 #include "export/audit.h"
 #include <stdio.h>
 #include <string.h>

@@ -1,6 +1,6 @@
-#include "core/target.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "capture/target.h"
+#include "base/log.h"
+#include "base/util.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>

@@ -1,4 +1,4 @@
-#include "core/util.h"
+#include "base/util.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

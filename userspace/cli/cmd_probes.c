@@ -1,6 +1,6 @@
 /* `agtrace probes list|check`, and where the shipped specs live. */
-#include "core/log.h"
-#include "core/spec.h"
+#include "base/log.h"
+#include "capture/spec.h"
 #include <dirent.h>
 #include <errno.h>
 #include <libgen.h>

@@ -1,6 +1,6 @@
-#include "core/container.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "capture/container.h"
+#include "base/log.h"
+#include "base/util.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <curl/curl.h>

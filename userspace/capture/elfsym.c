@@ -1,5 +1,5 @@
-#include "core/elfsym.h"
-#include "core/log.h"
+#include "capture/elfsym.h"
+#include "base/log.h"
 #include <capstone/capstone.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "core/log.h"
+#include "base/log.h"
 #include <stdio.h>
 
 static enum agt_log_level cur_level = AGT_LOG_INFO;

@@ -1,6 +1,6 @@
-#include "core/sampling.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "capture/sampling.h"
+#include "base/log.h"
+#include "base/util.h"
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
-#include "core/select.h"
-#include "core/container.h"
-#include "core/log.h"
-#include "core/target.h"
-#include "core/util.h"
+#include "capture/select.h"
+#include "capture/container.h"
+#include "base/log.h"
+#include "capture/target.h"
+#include "base/util.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>

@@ -1,4 +1,4 @@
-#include "core/reaper.h"
+#include "capture/reaper.h"
 #include <bpf/libbpf.h>
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,10 +1,10 @@
 /* Targets: processes given by PID at start or discovered by a selector at any time, attached,
  * watched through their pidfds, re-examined when they load a library, detached and freed when
  * they exit. */
-#include "core/attach_run.h"
-#include "core/log.h"
-#include "core/util.h"
-#include "core/reaper.h"
+#include "tracer/run.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "capture/reaper.h"
 #include "func.skel.h"
 #include "protocols/jsonrpc.h"
 #include "trace/agent.h"

@@ -4,10 +4,10 @@
  * PID or discovered, their life cycle). */
 #ifndef AGT_ATTACH_RUN_H
 #define AGT_ATTACH_RUN_H
-#include "core/container.h"
-#include "core/pipeline.h"
-#include "core/sampling.h"
-#include "core/select.h"
+#include "capture/container.h"
+#include "tracer/pipeline.h"
+#include "capture/sampling.h"
+#include "capture/select.h"
 #include "export/es.h"
 #include <stdio.h>
 

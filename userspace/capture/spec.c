@@ -1,6 +1,6 @@
-#include "core/spec.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "capture/spec.h"
+#include "base/log.h"
+#include "base/util.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>

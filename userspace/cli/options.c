@@ -1,7 +1,7 @@
 /* `agtrace attach` command line: --help and the options, checked before anything runs. */
-#include "core/attach_run.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "tracer/run.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "core/redact.h"
 #include "export/metrics.h"
 #include <getopt.h>

@@ -5,7 +5,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "core/container.h"
+#include "capture/container.h"
 
 struct agt_proc {
 	int pid;

@@ -1,11 +1,11 @@
 /* Probe specs onto target processes: the specs to use, resolving each spec's objects in a target
  * (mapped files through /proc/PID/map_files, or found in its filesystem), and the uprobes, TLS
  * probes and USDT probes attached to them. */
-#include "core/attach_run.h"
-#include "core/log.h"
-#include "core/util.h"
-#include "core/elfsym.h"
-#include "core/spec.h"
+#include "tracer/run.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "capture/elfsym.h"
+#include "capture/spec.h"
 #include "func.skel.h"
 #include "tls.skel.h"
 #include <bpf/libbpf.h>

@@ -24,11 +24,10 @@ int main(int argc, char **argv)
 	struct agt_es_config cfg = {.url = argc > 1 ? argv[1] : "http://127.0.0.1:9200",
 				    .spool_dir = argc > 3 ? argv[3] : "/tmp/agtrace-bench-spool"};
 	struct agt_sink null_sink = {.span = nop_span, .flush = nop, .destroy = nop};
-	struct agt_proc proc = {.pid = 42,
-				.comm = "agent",
-				.exe = "/usr/bin/python3",
-				.session_id = "00112233445566ff",
-				.pidfd = -1};
+	struct agt_proc_info proc = {.pid = 42,
+				     .comm = "agent",
+				     .exe = "/usr/bin/python3",
+				     .session_id = "00112233445566ff"};
 	long n = argc > 2 ? atol(argv[2]) : 20000, rss0 = bench_rss_kib(), rss_peak;
 	char err[256];
 	struct agt_es_stats st;

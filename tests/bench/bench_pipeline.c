@@ -13,7 +13,7 @@ static struct agt_probe_spec ps = {
     .trace_type = "tool_call", .nargs = 1, .args = {{"i", AGT_VAL_INT}}, .ret = {"r", AGT_VAL_INT}};
 static struct agt_probe_info probe = {
     .id = 0, .spec = &spec, .ps = &ps, .symbol = "work", .span_name = "work", .object = "/bench"};
-static struct agt_proc proc = {.pid = 100, .comm = "bench", .exe = "/bench", .pidfd = -1};
+static struct agt_proc proc = {.info = {.pid = 100, .comm = "bench", .exe = "/bench"}, .pidfd = -1};
 
 static uint64_t spans;
 static void count_span(struct agt_sink *s, const struct agt_span *sp)
@@ -68,7 +68,7 @@ static void run(const char *label, struct agt_sink *sink, long events)
 	}
 	double dt = cpu_s() - t0;
 	printf("%-34s %10.0f events/s per core  %7.0f ns/event  (%llu spans)\n", label, events / dt,
-	       dt * 1e9 / events, (unsigned long long)p.emitted);
+	       dt * 1e9 / events, (unsigned long long)p.trace.em.emitted);
 	agt_pipeline_fini(&p);
 }
 
@@ -121,7 +121,7 @@ int main(void)
 		memset(&sp, 0, sizeof(sp));
 		sp.kind = AGT_SPAN_FUNC;
 		sp.trace_type = "tool_call";
-		sp.proc = &proc;
+		sp.proc = &proc.info;
 		sp.pid = 100;
 		memset(sp.trace_id, 7, sizeof(sp.trace_id));
 		t0 = cpu_s();

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static FILE *devnull;
 	static struct agt_data ev;
-	struct agt_proc proc = {.pid = 10, .comm = "fuzz", .pidfd = -1};
+	struct agt_proc proc = {.info = {.pid = 10, .comm = "fuzz"}, .pidfd = -1};
 	struct agt_probe_info *probes[1] = {&probe};
 	struct agt_proc *procs[1] = {&proc};
 	struct agt_export_ctx ectx = {.host = "fuzz"};
@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pos += len;
 	}
 	agt_streams_close(p.streams, 0, ts);
-	agt_nest_flush(p.nest, ts);
+	agt_trace_flush(&p.trace, ts);
 	agt_pipeline_fini(&p);
 	p.sink->destroy(p.sink);
 	return 0;

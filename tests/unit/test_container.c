@@ -128,7 +128,7 @@ static void selector_parse_and_errors(void **state)
 static void selector_matching(void **state)
 {
 	struct agt_selector s;
-	struct agt_proc p;
+	struct agt_proc_info p;
 	char err[256];
 
 	(void)state;

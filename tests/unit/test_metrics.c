@@ -26,7 +26,7 @@ static void cardinality_cap_and_exposition(void **state)
 	struct agt_metrics *m = agt_metrics_start("127.0.0.1:39467", err, sizeof(err));
 	struct agt_sink null = {.span = nop_span, .flush = nop, .destroy = nop};
 	struct agt_sink *s;
-	struct agt_proc proc = {.pid = 1, .comm = "agent"};
+	struct agt_proc_info proc = {.pid = 1, .comm = "agent"};
 	struct agt_span sp;
 	char *text, name[32];
 

@@ -9,24 +9,35 @@
 #define MAXOUT 4096
 static struct agt_span out[MAXOUT];
 static int nout;
-static struct agt_probe_spec ps_a, ps_b, ps_c;
-static struct agt_probe_info pa = {.id = 0, .ps = &ps_a}, pb = {.id = 1, .ps = &ps_b},
-			     pc = {.id = 2, .ps = &ps_c};
+struct probe {
+	uint32_t id;
+};
+static const struct probe pa = {0}, pb = {1}, pc = {2};
 
-static void collect(void *ctx, const struct agt_span *s)
+static void collect(struct agt_sink *sk, const struct agt_span *s)
 {
-	(void)ctx;
+	(void)sk;
 	if (nout < MAXOUT)
 		out[nout] = *s;
 	nout++;
 }
 
-static void enter(struct agt_nest *n, const struct agt_probe_info *p, uint32_t tid, uint64_t ts)
+/* Spans go through an emitter into collect(). */
+static struct agt_sink sink = {.span = collect};
+static struct agt_emitter em;
+static struct agt_emitter *emitter(void)
+{
+	agt_emitter_init(&em, &sink, NULL, NULL);
+	return &em;
+}
+
+static void enter(struct agt_nest *n, const struct probe *p, uint32_t tid, uint64_t ts)
 {
 	struct agt_span s;
 
 	memset(&s, 0, sizeof(s));
-	s.probe = p;
+	s.kind = AGT_SPAN_FUNC;
+	s.probe.id = p->id;
 	s.pid = 100;
 	s.tid = tid;
 	s.start_ns = ts;
@@ -35,12 +46,12 @@ static void enter(struct agt_nest *n, const struct agt_probe_info *p, uint32_t t
 	agt_nest_enter(n, &s, 0);
 }
 
-static void leave(struct agt_nest *n, const struct agt_probe_info *p, uint32_t tid, uint64_t ts,
+static void leave(struct agt_nest *n, const struct probe *p, uint32_t tid, uint64_t ts,
 		  uint64_t rv)
 {
 	struct agt_value v = {.kind = AGT_VAL_INT, .u = rv};
 
-	agt_nest_leave(n, 100, tid, p, 0, ts, &v);
+	agt_nest_leave(n, 100, tid, p->id, 0, ts, &v);
 }
 
 static int setup(void **state)
@@ -54,7 +65,7 @@ static int setup(void **state)
 static void nests_by_thread(void **state)
 {
 	(void)state;
-	struct agt_nest *n = agt_nest_new(64, 16, collect, NULL);
+	struct agt_nest *n = agt_nest_new(64, 16, emitter());
 
 	enter(n, &pa, 1, 10);
 	enter(n, &pb, 2, 11); /* another thread: its own root */
@@ -84,8 +95,8 @@ static void nests_by_thread(void **state)
 	assert_int_equal(out[0].depth, 2);
 	assert_int_equal(out[3].start_ns, 10);
 	assert_int_equal(out[3].end_ns, 18);
-	assert_int_equal(out[3].ret.u, 1);
-	assert_int_equal(out[2].ret.u, 33);
+	assert_int_equal(out[3].probe.ret.u, 1);
+	assert_int_equal(out[2].probe.ret.u, 33);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(out[i].status, AGT_STATUS_OK);
 	assert_int_equal(agt_nest_open_threads(n), 0);
@@ -96,7 +107,7 @@ static void nests_by_thread(void **state)
 static void missing_returns_close_as_unfinished(void **state)
 {
 	(void)state;
-	struct agt_nest *n = agt_nest_new(64, 16, collect, NULL);
+	struct agt_nest *n = agt_nest_new(64, 16, emitter());
 
 	/* a -> b -> c; c and b never return (longjmp back into a). */
 	enter(n, &pa, 1, 10);
@@ -110,7 +121,7 @@ static void missing_returns_close_as_unfinished(void **state)
 	assert_int_equal(out[1].status, AGT_STATUS_UNFINISHED);
 	assert_string_equal(out[2].name, "a");
 	assert_int_equal(out[2].status, AGT_STATUS_OK);
-	assert_int_equal(out[2].ret.u, 7);
+	assert_int_equal(out[2].probe.ret.u, 7);
 	/* A return nobody entered (call started before attach) is counted, not guessed. */
 	leave(n, &pb, 1, 21, 0);
 	assert_int_equal(agt_nest_stats(n)->return_without_entry, 1);
@@ -122,7 +133,7 @@ static void missing_returns_close_as_unfinished(void **state)
 static void deep_recursion_is_bounded(void **state)
 {
 	(void)state;
-	struct agt_nest *n = agt_nest_new(8, 16, collect, NULL);
+	struct agt_nest *n = agt_nest_new(8, 16, emitter());
 
 	for (int i = 0; i < 1000; i++)
 		enter(n, &pa, 1, 10 + i);
@@ -145,7 +156,8 @@ static void enter_sp(struct agt_nest *n, uint64_t sp, uint64_t ts)
 	struct agt_span s;
 
 	memset(&s, 0, sizeof(s));
-	s.probe = &pa;
+	s.kind = AGT_SPAN_FUNC;
+	s.probe.id = pa.id;
 	s.pid = 100;
 	s.tid = 1;
 	s.start_ns = ts;
@@ -156,16 +168,16 @@ static void enter_sp(struct agt_nest *n, uint64_t sp, uint64_t ts)
 static void returns_match_frames_by_stack_pointer(void **state)
 {
 	(void)state;
-	struct agt_nest *n = agt_nest_new(3, 16, collect, NULL);
+	struct agt_nest *n = agt_nest_new(3, 16, emitter());
 	struct agt_value v = {.kind = AGT_VAL_INT, .u = 1};
 
 	/* Recursion 6 deep with room for 3; the kernel dropped the 3 innermost returns (its
 	 * uretprobe nesting limit), so only the outer three return, each with its own sp. */
 	for (int i = 0; i < 6; i++)
 		enter_sp(n, 1000 - 16 * i, 10 + i);
-	agt_nest_leave(n, 100, 1, &pa, 1000 - 32, 50, &v);
-	agt_nest_leave(n, 100, 1, &pa, 1000 - 16, 51, &v);
-	agt_nest_leave(n, 100, 1, &pa, 1000, 52, &v);
+	agt_nest_leave(n, 100, 1, pa.id, 1000 - 32, 50, &v);
+	agt_nest_leave(n, 100, 1, pa.id, 1000 - 16, 51, &v);
+	agt_nest_leave(n, 100, 1, pa.id, 1000, 52, &v);
 	assert_int_equal(nout, 3);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(out[i].status, AGT_STATUS_OK);
@@ -181,8 +193,8 @@ static void returns_match_frames_by_stack_pointer(void **state)
 	enter_sp(n, 1000, 60);
 	enter_sp(n, 984, 61);
 	enter_sp(n, 968, 62);
-	agt_nest_leave(n, 100, 1, &pa, 984, 70, &v);
-	agt_nest_leave(n, 100, 1, &pa, 1000, 71, &v);
+	agt_nest_leave(n, 100, 1, pa.id, 984, 70, &v);
+	agt_nest_leave(n, 100, 1, pa.id, 1000, 71, &v);
 	assert_int_equal(nout, 3);
 	assert_int_equal(out[0].frame_sp, 968);
 	assert_int_equal(out[0].status, AGT_STATUS_UNFINISHED);
@@ -195,7 +207,7 @@ static void returns_match_frames_by_stack_pointer(void **state)
 static void thread_and_process_exit(void **state)
 {
 	(void)state;
-	struct agt_nest *n = agt_nest_new(64, 2, collect, NULL);
+	struct agt_nest *n = agt_nest_new(64, 2, emitter());
 
 	enter(n, &pa, 1, 10);
 	enter(n, &pb, 1, 11);
@@ -219,12 +231,13 @@ static void thread_and_process_exit(void **state)
 static void instant_events_nest_without_opening(void **state)
 {
 	(void)state;
-	struct agt_nest *n = agt_nest_new(64, 16, collect, NULL);
+	struct agt_nest *n = agt_nest_new(64, 16, emitter());
 	struct agt_span s;
 
 	enter(n, &pa, 1, 10);
 	memset(&s, 0, sizeof(s));
-	s.probe = &pb;
+	s.kind = AGT_SPAN_FUNC;
+	s.probe.id = pb.id;
 	s.pid = 100;
 	s.tid = 1;
 	s.start_ns = 15;
@@ -240,7 +253,7 @@ static void instant_events_nest_without_opening(void **state)
 static void flush_closes_everything(void **state)
 {
 	(void)state;
-	struct agt_nest *n = agt_nest_new(64, 16, collect, NULL);
+	struct agt_nest *n = agt_nest_new(64, 16, emitter());
 
 	for (uint32_t t = 1; t <= 10; t++) {
 		enter(n, &pa, t, 10);

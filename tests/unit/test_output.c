@@ -6,6 +6,8 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
+#include "export/schema.h"
 #include "tracer/pipeline.h"
 
 static struct agt_spec spec = {.name = "demo"};
@@ -22,7 +24,20 @@ static struct agt_probe_info probe = {.id = 0,
 				      .span_name = "leaf",
 				      .object = "/usr/bin/demo"};
 static struct agt_proc proc = {
-    .pid = 4242, .comm = "demo", .exe = "/usr/bin/demo", .session_id = "00112233445566ff"};
+    .info = {.pid = 4242, .comm = "demo", .exe = "/usr/bin/demo", .session_id = "00112233445566ff"}};
+
+/* The ECS JSON of a span, as the schema writes it, parsed back. */
+static char *ecs_text(const struct agt_span *s, const struct agt_export_ctx *c)
+{
+	struct agt_jw w;
+	char *text;
+
+	agt_jw_init(&w);
+	agt_schema_ecs(s, c, &w);
+	text = strdup(agt_jw_text(&w));
+	agt_jw_free(&w);
+	return text;
+}
 
 static void span_json_fields(void **state)
 {
@@ -44,14 +59,19 @@ static void span_json_fields(void **state)
 	s.depth = 1;
 	s.trace_type = "tool_call";
 	strcpy(s.name, "leaf");
-	s.probe = &probe;
-	s.proc = &proc;
-	s.nargs = 2;
-	s.args[0] = (struct agt_value){.kind = AGT_VAL_INT, .u = (uint64_t)-3};
-	s.args[1] = (struct agt_value){.kind = AGT_VAL_STR, .str = "a\"b"};
-	s.ret = (struct agt_value){.kind = AGT_VAL_INT, .u = 6};
-	o = agt_span_to_json(&s, &c);
-	text = cJSON_PrintUnformatted(o);
+	s.kind = AGT_SPAN_FUNC;
+	s.probe.id = probe.id;
+	s.probe.spec = spec.name;
+	s.probe.symbol = probe.symbol;
+	s.probe.object = probe.object;
+	s.proc = &proc.info;
+	s.probe.nargs = 2;
+	s.probe.arg_names[0] = ps.args[0].name;
+	s.probe.arg_names[1] = ps.args[1].name;
+	s.probe.args[0] = (struct agt_value){.kind = AGT_VAL_INT, .u = (uint64_t)-3};
+	s.probe.args[1] = (struct agt_value){.kind = AGT_VAL_STR, .str = "a\"b"};
+	s.probe.ret = (struct agt_value){.kind = AGT_VAL_INT, .u = 6};
+	text = ecs_text(&s, &c);
 	assert_string_equal(
 	    text,
 	    "{\"@timestamp\":\"2025-11-25T09:00:00.000001Z\",\"end_time\":\"2025-11-25T09:00:00."
@@ -66,12 +86,13 @@ static void span_json_fields(void **state)
 	    "\"object\":\"/usr/bin/"
 	    "demo\",\"depth\":1,\"args\":{\"n\":-3,\"label\":\"a\\\"b\"},\"return_value\":6}}");
 	free(text);
-	cJSON_Delete(o);
 
 	/* Unfinished spans carry no return value; roots no parent. */
 	s.status = AGT_STATUS_UNFINISHED;
 	s.parent_id = 0;
-	o = agt_span_to_json(&s, &c);
+	text = ecs_text(&s, &c);
+	o = cJSON_Parse(text);
+	free(text);
 	assert_null(cJSON_GetObjectItem(o, "parent_span_id"));
 	assert_string_equal(cJSON_GetObjectItem(o, "status")->valuestring, "unfinished");
 	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "probe"), "return_value"));
@@ -121,9 +142,9 @@ static void decoder_counts_malformed(void **state)
 	agt_decode_record(&p, &r, sizeof(r));
 	assert_int_equal(ngot, 1);
 	assert_string_equal(got[0].name, "leaf");
-	assert_int_equal((int64_t)got[0].args[0].u, 5);
-	assert_string_equal(got[0].args[1].str, "hi");
-	assert_int_equal(got[0].ret.u, 10);
+	assert_int_equal((int64_t)got[0].probe.args[0].u, 5);
+	assert_string_equal(got[0].probe.args[1].str, "hi");
+	assert_int_equal(got[0].probe.ret.u, 10);
 	assert_int_equal(got[0].end_ns - got[0].start_ns, 200);
 	assert_int_equal(p.udrops[AGT_UDROP_MALFORMED], 3);
 	assert_int_equal(p.udrops[AGT_UDROP_UNKNOWN_PROBE], 1);

@@ -195,7 +195,7 @@ static void sse_events(void **state)
 }
 
 static int nexch;
-static void on_exchange(void *ctx, const struct agt_proc *p, struct agt_http_msg *req,
+static void on_exchange(void *ctx, const struct agt_proc_info *p, struct agt_http_msg *req,
 			struct agt_http_msg *resp)
 {
 	(void)ctx;
@@ -226,7 +226,7 @@ static void streams_pair_and_count(void **state)
 {
 	(void)state;
 	static struct agt_data e;
-	struct agt_proc proc = {.pid = 10};
+	struct agt_proc_info proc = {.pid = 10};
 	struct agt_streams *s = agt_streams_new(1 << 20, 4, on_exchange, NULL);
 	const uint64_t *drops = agt_streams_drops(s);
 

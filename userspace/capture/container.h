@@ -4,15 +4,8 @@
 #define AGT_CONTAINER_H
 #include <stddef.h>
 #include <stdint.h>
+#include "record/identity.h"
 
-struct agt_identity {
-	char cgroup[512];	/* the unified (v2) path, else the first non-root one */
-	char container_id[65];	/* 64 hex; "" outside containers */
-	char runtime[16];	/* docker, containerd, cri-o, podman; "" when unknown */
-	char pod_uid[37];	/* canonical 8-4-4-4-12 form; "" outside Kubernetes */
-	char pod_name[254];	/* from the pod list; "" until known */
-	char pod_namespace[64]; /* from the pod list; "" until known */
-};
 
 /* Parse one /proc/PID/cgroup text into id (cgroup, container_id, runtime, pod_uid). */
 void agt_identity_parse_cgroup(const char *text, struct agt_identity *id);

@@ -114,7 +114,7 @@ static int glob(const char *pat, const char *v)
 	return !pat || (v && fnmatch(pat, v, 0) == 0);
 }
 
-int agt_selector_match(const struct agt_selector *s, const struct agt_proc *p, const char *cmdline,
+int agt_selector_match(const struct agt_selector *s, const struct agt_proc_info *p, const char *cmdline,
 		       struct agt_k8s *k8s)
 {
 	if (!glob(s->exe, p->exe) || !glob(s->comm, p->comm) || !glob(s->cmdline, cmdline) ||

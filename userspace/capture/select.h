@@ -4,7 +4,7 @@
 #define AGT_SELECT_H
 #include <stddef.h>
 
-struct agt_proc;
+struct agt_proc_info;
 struct agt_k8s;
 
 #define AGT_SEL_MAX_LABELS 8
@@ -22,7 +22,7 @@ int agt_selector_parse(const char *spec, struct agt_selector *s, char *err, size
 void agt_selector_free(struct agt_selector *s);
 /* Does the process match? cmdline: its arguments joined by spaces. k8s may be NULL: then the
  * namespace, pod and label conditions cannot hold. */
-int agt_selector_match(const struct agt_selector *s, const struct agt_proc *p, const char *cmdline,
+int agt_selector_match(const struct agt_selector *s, const struct agt_proc_info *p, const char *cmdline,
 		       struct agt_k8s *k8s);
 /* Whether any condition needs pod metadata. */
 int agt_selector_needs_k8s(const struct agt_selector *s);

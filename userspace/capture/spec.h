@@ -2,7 +2,9 @@
  * to record. */
 #ifndef AGT_SPEC_H
 #define AGT_SPEC_H
+#include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "agtrace.h"
 
 #define AGT_NAME_LEN 48
@@ -58,6 +60,17 @@ struct agt_spec {
 };
 
 extern const char *const agt_trace_types[7];
+
+/* One attached probe id: a spec probe resolved to one symbol (or marker) in one object. The
+ * attach cookie of its links; the decoder turns its events into spans with these names. */
+struct agt_probe_info {
+	uint32_t id;
+	const struct agt_spec *spec;
+	const struct agt_probe_spec *ps;
+	char symbol[128];      /* function name, or provider:name for USDT */
+	char span_name[160];   /* the spec's span template, rendered */
+	char object[PATH_MAX]; /* the file as the target maps it */
+};
 
 /* Each returns 0, or a negative errno with one sentence in err naming file and JSON path. */
 int agt_spec_load(const char *path, struct agt_spec *out, char *err, size_t errlen);

@@ -18,7 +18,7 @@ int agt_proc_open(int pid, struct agt_proc *p, char *err, size_t errlen)
 	uint64_t h;
 
 	memset(p, 0, sizeof(*p));
-	p->pid = pid;
+	p->info.pid = pid;
 	p->pidfd = -1;
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	stat = agt_read_file(path, 1 << 16, NULL);
@@ -34,25 +34,25 @@ int agt_proc_open(int pid, struct agt_proc *p, char *err, size_t errlen)
 		char *lp = strchr(stat, '(');
 		int field = 2;
 
-		snprintf(p->comm, sizeof(p->comm), "%.*s", (int)(rp - lp - 1), lp + 1);
+		snprintf(p->info.comm, sizeof(p->info.comm), "%.*s", (int)(rp - lp - 1), lp + 1);
 		for (char *s = rp + 1; *s; s++)
 			if (*s == ' ' && ++field == 22) {
-				p->start_ticks = strtoull(s + 1, NULL, 10);
+				p->info.start_ticks = strtoull(s + 1, NULL, 10);
 				break;
 			}
 	}
 	free(stat);
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	n = readlink(path, p->exe, sizeof(p->exe) - 1);
+	n = readlink(path, p->info.exe, sizeof(p->info.exe) - 1);
 	if (n < 0) {
 		int e = errno;
 		return agt_seterr(
 		    err, errlen, -e,
 		    "cannot read the executable of PID %d (%s): %s; agtrace must run as root, "
 		    "and the process must not be a kernel thread or shielded by a security module",
-		    pid, p->comm, strerror(e));
+		    pid, p->info.comm, strerror(e));
 	}
-	p->exe[n] = 0;
+	p->info.exe[n] = 0;
 	/* Read once: discovery opens a process for every exec on the node. */
 	static uint64_t boot_hash;
 	static int have_boot;
@@ -65,9 +65,9 @@ int agt_proc_open(int pid, struct agt_proc *p, char *err, size_t errlen)
 	}
 	h = boot_hash;
 	h = agt_fnv1a(&pid, sizeof(pid), h);
-	h = agt_fnv1a(&p->start_ticks, sizeof(p->start_ticks), h);
-	snprintf(p->session_id, sizeof(p->session_id), "%016llx", (unsigned long long)h);
-	agt_identity_read(pid, &p->id); /* no cgroup file: no container identity */
+	h = agt_fnv1a(&p->info.start_ticks, sizeof(p->info.start_ticks), h);
+	snprintf(p->info.session_id, sizeof(p->info.session_id), "%016llx", (unsigned long long)h);
+	agt_identity_read(pid, &p->info.id); /* no cgroup file: no container identity */
 	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	return 0;
 }
@@ -95,8 +95,8 @@ int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_pa
 	struct stat st;
 
 	if (!strcmp(target, "$exe"))
-		want = p->exe;
-	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
+		want = p->info.exe;
+	snprintf(path, sizeof(path), "/proc/%d/maps", p->info.pid);
 	f = fopen(path, "re");
 	if (!f) {
 		int e = errno;
@@ -126,7 +126,7 @@ int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_pa
 	fclose(f);
 	if (!found && want[0] == '/') {
 		/* Not mapped yet: accept a file that exists in the process's filesystem. */
-		snprintf(host_path, n, "/proc/%d/root%s", p->pid, want);
+		snprintf(host_path, n, "/proc/%d/root%s", p->info.pid, want);
 		if (stat(host_path, &st) == 0 && S_ISREG(st.st_mode)) {
 			snprintf(mapped, mn, "%s", want);
 			return 0;
@@ -135,20 +135,20 @@ int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_pa
 		    err, errlen, -ENOENT,
 		    "%s is neither mapped by PID %d (%s) nor a file in its filesystem; "
 		    "check the path in `cat /proc/%d/maps`",
-		    want, p->pid, p->comm, p->pid);
+		    want, p->info.pid, p->info.comm, p->info.pid);
 	}
 	if (!found)
 		return agt_seterr(
 		    err, errlen, -ENOENT,
 		    "PID %d (%s) maps no file named like \"%s\"; see what it maps with "
 		    "`cat /proc/%d/maps`",
-		    p->pid, p->comm, want, p->pid);
+		    p->info.pid, p->info.comm, want, p->info.pid);
 	/* The mapped file itself, whatever mount namespace or chroot it was opened in: the path
 	 * maps shows is relative to our root, which need not be the process's. */
-	snprintf(host_path, n, "/proc/%d/map_files/%s", p->pid, range);
+	snprintf(host_path, n, "/proc/%d/map_files/%s", p->info.pid, range);
 	if (stat(host_path, &st) == 0 && S_ISREG(st.st_mode))
 		return 0;
-	snprintf(host_path, n, "/proc/%d/root%s", p->pid, mapped);
+	snprintf(host_path, n, "/proc/%d/root%s", p->info.pid, mapped);
 	return 0;
 }
 
@@ -173,7 +173,7 @@ int agt_proc_resolve_libdir(const struct agt_proc *p, const char *glob, char *ho
 		DIR *d;
 		int found = 0;
 
-		snprintf(dir, sizeof(dir), "/proc/%d/root%s", p->pid, dirs[i]);
+		snprintf(dir, sizeof(dir), "/proc/%d/root%s", p->info.pid, dirs[i]);
 		if (!(d = opendir(dir)))
 			continue;
 		while (!found && (de = readdir(d))) {

@@ -6,21 +6,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "capture/container.h"
+#include "record/proc.h"
 
 struct agt_proc {
-	int pid;
-	char comm[17];
-	char exe[PATH_MAX];	/* executable path as the process sees it */
-	uint64_t start_ticks;	/* /proc/PID/stat field 22: with pid, unique across reuse */
-	char session_id[17];	/* 16 hex: hash of boot id, pid, start time */
-	int pidfd;		/* -1 when not open */
-	int gone;		/* exited (exit seen or pidfd readable) */
-	uint64_t gone_ns;	/* when (CLOCK_MONOTONIC) */
-	struct agt_identity id; /* container and pod */
-	int discovered;		/* found by a selector, not given with -p */
-	int nlinks;		/* probe links attached to it (destroyed when it exits) */
-	int rescan;		/* it mapped a file executable since the last look */
-	struct {		/* (spec, file) pairs already tried, so a rescan skips them */
+	struct agt_proc_info info; /* what spans show of it */
+	int pidfd;		   /* -1 when not open */
+	int gone;		   /* exited (exit seen or pidfd readable) */
+	uint64_t gone_ns;	   /* when (CLOCK_MONOTONIC) */
+	int discovered;		   /* found by a selector, not given with -p */
+	int nlinks;		   /* probe links attached to it (destroyed when it exits) */
+	int rescan;		   /* it mapped a file executable since the last look */
+	struct {		   /* (spec, file) pairs already tried, so a rescan skips them */
 		const void *spec;
 		uint64_t dev, ino;
 	} tried[32];

@@ -1,10 +1,11 @@
 /* Decoder for the ring buffer records of func.bpf.c and proc.bpf.c. Every record is checked
  * against the size its kind needs; anything not understood is counted, never guessed at. */
 #include "base/log.h"
+#include "core/redact.h"
 #include "tracer/pipeline.h"
 #include "protocols/jsonrpc.h"
 #include "trace/agent.h"
-#include "trace/exchange.h"
+#include "trace/nest.h"
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,57 +17,67 @@ const char *const agt_kdrop_names[AGT_KDROP_MAX] = {
     "ringbuf_full",    "no_probe_config",	   "arg_read_failed",	 "tls_truncated_calls",
     "tls_read_failed", "tls_return_without_entry", "tcp_truncated_calls"};
 
-static void pipeline_emit(void *ctx, const struct agt_span *s)
+static void on_exchange(void *ctx, const struct agt_proc_info *proc, struct agt_http_msg *req,
+			struct agt_http_msg *resp)
 {
 	struct agt_pipeline *p = ctx;
 
-	p->emitted++;
-	p->sink->span(p->sink, s);
+	agt_trace_exchange(&p->trace, proc, req, resp);
 }
 
-static void on_exchange(void *ctx, const struct agt_proc *proc, struct agt_http_msg *req,
-			struct agt_http_msg *resp)
+static void on_mcp_call(void *ctx, const struct agt_proc_info *proc,
+			const struct agt_mcp_call *c)
 {
-	agt_exchange_emit(ctx, proc, req, resp);
+	struct agt_pipeline *p = ctx;
+
+	agt_trace_mcp(&p->trace, proc, c);
 }
 
-static void on_mcp_call(void *ctx, const struct agt_proc *proc, const struct agt_mcp_call *c)
+static const struct agt_proc_info *target_info(void *ctx, uint32_t pid)
 {
-	agt_mcp_emit(ctx, proc, c);
+	struct agt_proc *proc = agt_pipeline_proc(ctx, pid);
+
+	return proc ? &proc->info : NULL;
+}
+
+static char *redact_text(void *ctx, const char *text)
+{
+	(void)ctx;
+	return agt_redact(text);
 }
 
 int agt_pipeline_init(struct agt_pipeline *p, unsigned max_depth, unsigned max_threads,
 		      size_t msg_cap)
 {
+	struct agt_proc_facts facts = {target_info, p};
+
 	p->msg_cap = msg_cap;
-	p->nest = agt_nest_new(max_depth, max_threads, pipeline_emit, p);
 	p->streams = agt_streams_new(msg_cap, 4096, on_exchange, p);
-	p->agent = agt_agent_new(p);
 	p->rpc = agt_jsonrpc_new(msg_cap, on_mcp_call, p);
-	return p->nest && p->streams && p->agent && p->rpc ? 0 : -1;
+	if (agt_trace_init(&p->trace, p->sink, redact_text, NULL, facts, max_depth, max_threads,
+			   msg_cap))
+		return -1;
+	return p->streams && p->rpc ? 0 : -1;
 }
 
 void agt_pipeline_fini(struct agt_pipeline *p)
 {
 	agt_streams_free(p->streams);
 	p->streams = NULL;
-	agt_agent_free(p->agent);
-	p->agent = NULL;
 	agt_jsonrpc_free(p->rpc);
 	p->rpc = NULL;
-	agt_nest_free(p->nest);
-	p->nest = NULL;
+	agt_trace_fini(&p->trace);
 }
 
 struct agt_proc *agt_pipeline_proc(struct agt_pipeline *p, uint32_t pid)
 {
 	struct agt_proc **slot = &p->pcache[pid & 255];
 
-	if (*slot && (uint32_t)(*slot)->pid == pid)
+	if (*slot && (uint32_t)(*slot)->info.pid == pid)
 		return *slot;
 	/* Newest first: a PID reused by a newly discovered target finds the new one. */
 	for (int i = p->nprocs - 1; i >= 0; i--)
-		if ((uint32_t)p->procs[i]->pid == pid)
+		if ((uint32_t)p->procs[i]->info.pid == pid)
 			return *slot = p->procs[i];
 	return NULL;
 }
@@ -74,25 +85,7 @@ struct agt_proc *agt_pipeline_proc(struct agt_pipeline *p, uint32_t pid)
 void agt_pipeline_state(struct agt_pipeline *p, struct agt_proc *proc, uint64_t ts,
 			const char *what, const char *message, int has_exit, uint32_t wait_status)
 {
-	struct agt_span s;
-
-	memset(&s, 0, sizeof(s));
-	agt_nest_new_ids(p->nest, &s);
-	s.start_ns = s.end_ns = ts;
-	s.pid = proc->pid;
-	s.proc = proc;
-	s.kind = AGT_SPAN_STATE;
-	s.trace_type = "state_change";
-	snprintf(s.name, sizeof(s.name), "%s %s", what, proc->comm);
-	snprintf(s.message, sizeof(s.message), "%s", message ? message : "");
-	if (has_exit) {
-		s.has_exit = 1;
-		s.exit_code = (wait_status >> 8) & 0xff;
-		s.exit_signal = wait_status & 0x7f;
-		if (s.exit_code || s.exit_signal)
-			s.status = AGT_STATUS_ERROR;
-	}
-	pipeline_emit(p, &s);
+	agt_trace_state(&p->trace, &proc->info, ts, what, message, has_exit, wait_status);
 }
 
 void agt_pipeline_target_exit(struct agt_pipeline *p, struct agt_proc *proc, uint64_t ts,
@@ -105,10 +98,9 @@ void agt_pipeline_target_exit(struct agt_pipeline *p, struct agt_proc *proc, uin
 	proc->gone = 1;
 	proc->gone_ns = ts;
 	p->live--;
-	agt_streams_close(p->streams, proc->pid, ts);
-	agt_jsonrpc_close(p->rpc, proc->pid, ts);
-	agt_agent_close(p->agent, proc->pid, ts);
-	agt_nest_process_exit(p->nest, proc->pid, ts);
+	agt_streams_close(p->streams, proc->info.pid, ts);
+	agt_jsonrpc_close(p->rpc, proc->info.pid, ts);
+	agt_trace_proc_gone(&p->trace, proc->info.pid, ts);
 	if (has_status && (wait_status & 0x7f))
 		snprintf(msg, sizeof(msg), "killed by signal %u", wait_status & 0x7f);
 	else if (has_status)
@@ -148,6 +140,7 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 	struct agt_pipeline *p = ctx;
 	const struct agt_event_hdr *h = data;
 	const struct agt_probe_info *probe;
+	const struct agt_proc_info *info;
 	struct agt_proc *proc;
 
 	p->records++;
@@ -182,23 +175,29 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 
 			memcpy(ev, e->str[0], sizeof(ev));
 			ev[sizeof(ev) - 1] = 0;
-			agt_agent_audit(p->agent, h->pid, h->tid, h->ts_ns, ev);
+			agt_agent_audit(p->trace.agent, h->pid, h->tid, h->ts_ns, ev);
 			return 0;
 		}
 		memset(&s, 0, sizeof(s));
+		s.kind = AGT_SPAN_FUNC;
 		s.start_ns = h->ts_ns;
 		/* Go moves goroutine stacks as they grow: a frame's sp is no identity there. */
 		s.frame_sp = probe->ps->abi == AGT_ABI_GO ? 0 : e->sp;
 		s.pid = h->pid;
 		s.tid = h->tid;
-		s.probe = probe;
-		s.proc = proc;
+		s.proc = &proc->info;
 		s.trace_type = probe->ps->trace_type;
 		memcpy(s.name, probe->span_name, sizeof(s.name));
-		s.nargs = probe->ps->nargs;
-		for (int i = 0; i < s.nargs; i++)
-			read_value(&s.args[i], probe->ps->args[i].kind, e->args[i], e->str[i]);
-		agt_nest_enter(p->nest, &s, probe->ps->ret_mode == AGT_RET_NONE);
+		s.probe.id = probe->id;
+		s.probe.spec = probe->spec->name;
+		s.probe.symbol = probe->symbol;
+		s.probe.object = probe->object;
+		s.probe.nargs = probe->ps->nargs;
+		for (int i = 0; i < s.probe.nargs; i++) {
+			s.probe.arg_names[i] = probe->ps->args[i].name;
+			read_value(&s.probe.args[i], probe->ps->args[i].kind, e->args[i], e->str[i]);
+		}
+		agt_nest_enter(p->trace.nest, &s, probe->ps->ret_mode == AGT_RET_NONE);
 		return 0;
 	}
 	case AGT_EV_FUNC_RETURN: {
@@ -221,7 +220,7 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 		frame_sp = e->sp && probe->ps->ret_mode == AGT_RET_URETPROBE ? e->sp - 8 : e->sp;
 		if (probe->ps->abi == AGT_ABI_GO)
 			frame_sp = 0;
-		agt_nest_leave(p->nest, h->pid, h->tid, probe, frame_sp, h->ts_ns, &v);
+		agt_nest_leave(p->trace.nest, h->pid, h->tid, probe->id, frame_sp, h->ts_ns, &v);
 		return 0;
 	}
 	case AGT_EV_DATA: {
@@ -232,18 +231,22 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			p->udrops[AGT_UDROP_MALFORMED]++;
 			return 0;
 		}
-		if (!proc) /* a followed descendant (a tool's curl, say): the target's process */
-			proc = agt_agent_root_proc(p->agent, h->pid);
-		if (!proc) {
+		/* A followed descendant (a tool's curl, say): the target's process. */
+		info = proc ? &proc->info : agt_agent_root_proc(p->trace.agent, h->pid);
+		if (!info) {
 			p->udrops[AGT_UDROP_UNKNOWN_PID]++;
 			return 0;
 		}
-		if (e->flags & AGT_DATA_META_ONLY)
-			agt_meta_error_emit(p, proc, e);
-		else if (e->source == AGT_SRC_IPC)
-			agt_jsonrpc_feed(p->rpc, proc, e);
-		else
-			agt_streams_feed(p->streams, proc, e);
+		if (e->flags & AGT_DATA_META_ONLY) {
+			char status[4] = {0};
+
+			memcpy(status, e->data + 9, e->len >= 12 ? 3 : 0);
+			agt_trace_meta_error(&p->trace, info, h->pid, h->tid, h->ts_ns, status);
+		} else if (e->source == AGT_SRC_IPC) {
+			agt_jsonrpc_feed(p->rpc, info, e);
+		} else {
+			agt_streams_feed(p->streams, info, e);
+		}
 		return 0;
 	}
 	case AGT_EV_PROC_FORK: {
@@ -253,7 +256,7 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			p->udrops[AGT_UDROP_MALFORMED]++;
 			return 0;
 		}
-		agt_agent_fork(p->agent, h->pid, e->ppid, e->ptid, h->ts_ns);
+		agt_agent_fork(p->trace.agent, h->pid, e->ppid, e->ptid, h->ts_ns);
 		return 0;
 	}
 	case AGT_EV_PROC_DISCOVER: {
@@ -289,7 +292,7 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			return 0;
 		}
 		exec_name(file, e->filename);
-		agt_agent_exec(p->agent, h->pid, file, e->argv,
+		agt_agent_exec(p->trace.agent, h->pid, file, e->argv,
 			       e->argv_len < AGT_ARGV_LEN ? e->argv_len : AGT_ARGV_LEN, h->ts_ns);
 		return 0;
 	}
@@ -305,15 +308,16 @@ int agt_decode_record(void *ctx, void *data, size_t size)
 			 * command span; if sampling left its start out, a failure is still an
 			 * error. */
 			if (e->group_dead &&
-			    !agt_agent_exit(p->agent, h->pid, e->exit_code, h->ts_ns) &&
+			    !agt_agent_exit(p->trace.agent, h->pid, e->exit_code, h->ts_ns) &&
 			    e->exit_code)
-				agt_exit_error_emit(p, h->pid, h->tid, h->ts_ns, e->exit_code);
+				agt_trace_exit_error(&p->trace, h->pid, h->tid, h->ts_ns,
+						     e->exit_code);
 			return 0;
 		}
 		if (e->group_dead)
 			agt_pipeline_target_exit(p, proc, h->ts_ns, 1, e->exit_code);
 		else
-			agt_nest_thread_exit(p->nest, h->pid, h->tid, h->ts_ns);
+			agt_nest_thread_exit(p->trace.nest, h->pid, h->tid, h->ts_ns);
 		return 0;
 	}
 	default: p->udrops[AGT_UDROP_MALFORMED]++; return 0;

@@ -1,6 +1,7 @@
 #include "export/audit.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "export/schema.h"
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -138,19 +139,21 @@ static void audit_observe(void *ctx, const struct agt_span *sp)
 		cJSON_AddStringToObject(d, "message", sp->message);
 		agt_audit_record(a, type, d);
 	} else if (sp->kind == AGT_SPAN_DECISION || sp->kind == AGT_SPAN_TOOL) {
-		cJSON *o = agt_span_to_json(sp, &a->ctx), *d = cJSON_CreateObject();
-		char *txt = cJSON_PrintUnformatted(o), digest[65];
+		struct agt_jw w;
+		cJSON *d = cJSON_CreateObject();
+		char digest[65], hex[33];
 
-		sha256_hex("", txt ? txt : "", digest);
-		cJSON_AddStringToObject(d, "trace_id",
-					cJSON_GetStringValue(cJSON_GetObjectItem(o, "trace_id")));
-		cJSON_AddStringToObject(d, "span_id",
-					cJSON_GetStringValue(cJSON_GetObjectItem(o, "span_id")));
+		agt_jw_init(&w);
+		agt_schema_ecs(sp, &a->ctx, &w);
+		sha256_hex("", agt_jw_text(&w), digest);
+		agt_jw_free(&w);
+		agt_hex(sp->trace_id, 16, hex);
+		cJSON_AddStringToObject(d, "trace_id", hex);
+		agt_schema_span_id(sp->span_id, hex);
+		cJSON_AddStringToObject(d, "span_id", hex);
 		cJSON_AddStringToObject(d, "name", sp->name);
 		cJSON_AddStringToObject(d, "sha256", digest);
 		agt_audit_record(a, sp->kind == AGT_SPAN_DECISION ? "decision" : "tool_call", d);
-		free(txt);
-		cJSON_Delete(o);
 	}
 }
 

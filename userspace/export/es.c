@@ -1,9 +1,11 @@
 #define _GNU_SOURCE
 #include "export/es.h"
 #include "export/otlp.h"
+#include "export/schema.h"
 #include "base/log.h"
 #include "base/util.h"
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <msgpack.h>
 #include <netdb.h>
@@ -56,6 +58,7 @@ struct agt_es {
 	int stopping, started;
 	uint64_t next_segment;
 	struct counters st;
+	struct agt_jw w; /* the pipeline's: documents are written here, then copied */
 	CURL *curl;
 };
 
@@ -802,6 +805,7 @@ struct agt_es *agt_es_start(const struct agt_es_config *cfg, const struct agt_ex
 			   strerror(errno));
 		goto fail;
 	}
+	agt_jw_init(&es->w);
 	spool_scan(es); /* what an earlier run could not deliver is sent first */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	es->curl = curl_easy_init();
@@ -828,47 +832,40 @@ fail:
 static void es_observe(void *ctx, const struct agt_span *sp)
 {
 	struct agt_es *es = ctx;
-	cJSON *o;
-	char *doc, index[256], id[17];
+	char index[256], id[17];
 	time_t secs = (time_t)((sp->start_ns + es->ctx.mono_to_real) / 1000000000ull);
 	struct tm tm;
+	struct agt_jw *w = &es->w;
 	struct doc d;
 
-	if (es->cfg.otlp || es->cfg.forward) {
-		char *span;
+	agt_jw_reset(w);
+	if (es->cfg.otlp) {
+		agt_schema_otlp(sp, &es->ctx, w);
+	} else if (es->cfg.forward) { /* the record: the span's JSON, one line */
+		agt_schema_ecs(sp, &es->ctx, w);
+	} else {
+		agt_schema_span_id(sp->span_id, id);
+		gmtime_r(&secs, &tm);
+		strftime(index, sizeof(index), es->cfg.index_pattern, &tm);
+		static const char a[] = "{\"index\":{\"_index\":\"", b[] = "\",\"_id\":\"",
+				  c[] = "\"}}\n";
 
-		if (es->cfg.forward) { /* the record: the span's JSON, one line */
-			o = agt_span_to_json(sp, &es->ctx);
-			span = cJSON_PrintUnformatted(o);
-			cJSON_Delete(o);
-		} else {
-			span = agt_otlp_span_json(sp, &es->ctx);
-		}
-
-		if (!span || asprintf(&d.lines, "%s\n", span) < 0) {
-			free(span);
-			es->st.spool_dropped++;
-			return;
-		}
-		free(span);
-		d.len = strlen(d.lines);
-		goto enqueue;
+		agt_jw_raw(w, a, sizeof(a) - 1);
+		agt_jw_escaped(w, index, strlen(index));
+		agt_jw_raw(w, b, sizeof(b) - 1);
+		agt_jw_raw(w, id, 16);
+		agt_jw_raw(w, c, sizeof(c) - 1);
+		agt_schema_ecs(sp, &es->ctx, w);
 	}
-	o = agt_span_to_json(sp, &es->ctx);
-	doc = cJSON_PrintUnformatted(o);
-	snprintf(id, sizeof(id), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(o, "span_id")));
-	cJSON_Delete(o);
-	gmtime_r(&secs, &tm);
-	strftime(index, sizeof(index), es->cfg.index_pattern, &tm);
-	if (!doc || asprintf(&d.lines, "{\"index\":{\"_index\":\"%s\",\"_id\":\"%s\"}}\n%s\n",
-			     index, id, doc) < 0) {
-		free(doc);
+	agt_jw_raw(w, "\n", 1);
+	d.len = w->len;
+	d.lines = w->failed ? NULL : malloc(d.len + 1);
+	if (!d.lines) {
 		es->st.spool_dropped++;
 		return;
 	}
-	free(doc);
-	d.len = strlen(d.lines);
-enqueue:
+	memcpy(d.lines, w->buf, d.len + 1);
+
 	pthread_mutex_lock(&es->lock);
 	es->st.queued++;
 	if (es->queue.n >= QUEUE_MAX) { /* the thread is far behind: this one to the spool */
@@ -929,6 +926,7 @@ void agt_es_free(struct agt_es *es)
 	free(es->queue.v);
 	free(es->retry.v);
 	curl_easy_cleanup(es->curl);
+	agt_jw_free(&es->w);
 	pthread_mutex_destroy(&es->lock);
 	pthread_mutex_destroy(&es->spool_lock);
 	pthread_cond_destroy(&es->wake);

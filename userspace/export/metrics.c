@@ -2,7 +2,6 @@
 #include "export/metrics.h"
 #include "base/log.h"
 #include "base/util.h"
-#include "protocols/llm/llm.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -172,7 +171,10 @@ static void count_span(struct agt_metrics *m, const struct agt_span *sp)
 
 	switch (sp->kind) {
 	case AGT_SPAN_LLM: {
-		const struct agt_llm *x = sp->llm;
+		const struct agt_span_llm *x = sp->llm;
+
+		if (!x)
+			break;
 		const char *model = x->req_model[0] ? x->req_model : x->resp_model;
 
 		o = label(l, sizeof(l), "model", model, 1);

@@ -4,8 +4,6 @@
 #define AGT_OTLP_H
 #include "export/sink.h"
 
-/* One span as an OTLP JSON span object (one line, no newline); caller frees. */
-char *agt_otlp_span_json(const struct agt_span *sp, const struct agt_export_ctx *c);
 /* An ExportTraceServiceRequest around spans (comma-separated span objects); caller frees. */
 char *agt_otlp_request(const char *spans, size_t len, const struct agt_export_ctx *c);
 #endif

@@ -1,26 +1,10 @@
-/* Exporters read finished spans and events; they never change them. */
+/* The exporters that write what the trace stage emits: JSON lines, the terminal tree, and the
+ * tee that lets exporters adding to the main output (audit, metrics, Elasticsearch) see every
+ * span after it. */
 #ifndef AGT_SINK_H
 #define AGT_SINK_H
-#include <cjson/cJSON.h>
 #include <stdio.h>
-#include "trace/span.h"
-
-struct agt_sink {
-	void (*span)(struct agt_sink *s, const struct agt_span *sp);
-	void (*flush)(struct agt_sink *s); /* end of run: write out what is held */
-	void (*destroy)(struct agt_sink *s);
-	uint64_t early_flushes; /* tree: spans printed before their root finished (buffer full) */
-};
-
-/* Context every exporter needs to place a span in the world. */
-struct agt_export_ctx {
-	int64_t mono_to_real; /* add to CLOCK_MONOTONIC ns to get realtime ns */
-	char host[256];
-};
-void agt_export_ctx_init(struct agt_export_ctx *c);
-
-/* The trace-model JSON object for one span or event (fields of DESIGN.md). */
-cJSON *agt_span_to_json(const struct agt_span *sp, const struct agt_export_ctx *c);
+#include "record/span.h"
 
 struct agt_sink *agt_jsonl_new(FILE *out, const struct agt_export_ctx *c);
 /* A sink that passes every span on to next, then lets observe(ctx, span) see it. */

@@ -1,10 +1,9 @@
 #define _GNU_SOURCE
 /* Terminal tree: spans are held until their root finishes, then printed depth first in start
  * order, one line each, indented by nesting. */
-#include "core/redact.h"
 #include "base/util.h"
-#include "protocols/llm/llm.h"
 #include "export/sink.h"
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +28,23 @@ struct tree {
 	unsigned nheld, cap, max_held;
 };
 
+static void value_format(const struct agt_value *v, char *buf, size_t n)
+{
+	switch (v->kind) {
+	case AGT_VAL_INT: snprintf(buf, n, "%" PRId64, (int64_t)v->u); break;
+	case AGT_VAL_UINT: snprintf(buf, n, "%" PRIu64, v->u); break;
+	case AGT_VAL_PTR: snprintf(buf, n, "0x%" PRIx64, v->u); break;
+	case AGT_VAL_STR: snprintf(buf, n, "\"%s\"", v->str); break;
+	default: snprintf(buf, n, "?");
+	}
+}
+
 static void render(struct tree *t, const struct agt_span *s, struct line *ln)
 {
 	char ts[40], val[96], args[512] = "", *buf = NULL;
 	size_t used = 0, blen = 0;
 	FILE *f = open_memstream(&buf, &blen);
+	int func = s->kind == AGT_SPAN_FUNC;
 
 	memcpy(ln->trace_id, s->trace_id, sizeof(ln->trace_id));
 	ln->span_id = s->span_id;
@@ -44,22 +55,22 @@ static void render(struct tree *t, const struct agt_span *s, struct line *ln)
 	if (!f)
 		return;
 	agt_format_time(s->start_ns + t->ctx.mono_to_real, ts, sizeof(ts));
-	for (int i = 0; s->probe && i < s->nargs; i++) {
-		agt_value_format(&s->args[i], val, sizeof(val));
+	for (int i = 0; func && i < s->probe.nargs; i++) {
+		value_format(&s->probe.args[i], val, sizeof(val));
 		used += snprintf(args + used, used < sizeof(args) ? sizeof(args) - used : 0,
-				 "%s%s=%s", i ? ", " : "", s->probe->ps->args[i].name, val);
+				 "%s%s=%s", i ? ", " : "", s->probe.arg_names[i], val);
 	}
 	fprintf(f, "%s", s->name);
-	if (s->probe)
+	if (func)
 		fprintf(f, "(%s)", args);
-	if (s->probe && s->ret.kind != AGT_VAL_NONE && s->status == AGT_STATUS_OK) {
-		agt_value_format(&s->ret, val, sizeof(val));
+	if (func && s->probe.ret.kind != AGT_VAL_NONE && s->status == AGT_STATUS_OK) {
+		value_format(&s->probe.ret, val, sizeof(val));
 		fprintf(f, " = %s", val);
 	}
-	if (s->end_ns != s->start_ns || s->probe)
+	if (s->end_ns != s->start_ns || func)
 		fprintf(f, "  %.3f ms", (double)(s->end_ns - s->start_ns) / 1e6);
-	if (s->kind == AGT_SPAN_LLM) {
-		const struct agt_llm *l = s->llm;
+	if (s->kind == AGT_SPAN_LLM && s->llm) {
+		const struct agt_span_llm *l = s->llm;
 
 		fprintf(f, "  %s", l->provider);
 		if (l->input_tokens >= 0 || l->output_tokens >= 0)
@@ -69,31 +80,20 @@ static void render(struct tree *t, const struct agt_span *s, struct line *ln)
 			fprintf(f, "%s%s", i ? "," : " finish ", l->finish[i]);
 		if (l->stream)
 			fprintf(f, " streamed");
-	} else if (s->kind == AGT_SPAN_DECISION) {
-		const struct agt_llm *l = s->llm;
+	} else if (s->kind == AGT_SPAN_DECISION && s->llm) {
+		const struct agt_span_llm *l = s->llm;
 
-		for (int i = 0; i < l->ncalls; i++) {
-			char *a = agt_redact(l->calls[i].arguments);
-
+		for (int i = 0; i < l->ncalls; i++)
 			fprintf(f, "%s%s(%s) id=%s", i ? "; " : "  -> ", l->calls[i].name,
-				a ? a : "", l->calls[i].id);
-			free(a);
-		}
+				l->calls[i].arguments ? l->calls[i].arguments : "", l->calls[i].id);
 	} else if (s->kind == AGT_SPAN_ERROR && s->llm && s->llm->error_message) {
-		char *msg = agt_redact(s->llm->error_message);
-
-		fprintf(f, "  %s", msg ? msg : "");
-		free(msg);
-	} else if (s->kind == AGT_SPAN_HTTP && s->resp) {
-		fprintf(f, "  %d", s->resp->status);
+		fprintf(f, "  %s", s->llm->error_message);
+	} else if (s->kind == AGT_SPAN_HTTP && s->http && s->http->answered) {
+		fprintf(f, "  %d", s->http->status);
 	} else if (s->kind == AGT_SPAN_TOOL) {
-		char *in = agt_redact(s->tool.input), *out = agt_redact(s->tool.output);
-
-		fprintf(f, "  id=%s in=%.80s", s->tool.id, in ? in : "");
-		if (out)
-			fprintf(f, " out=%.80s", out);
-		free(in);
-		free(out);
+		fprintf(f, "  id=%s in=%.80s", s->tool.id, s->tool.input ? s->tool.input : "");
+		if (s->tool.output)
+			fprintf(f, " out=%.80s", s->tool.output);
 	} else if (s->kind == AGT_SPAN_COT) {
 		fprintf(f, "  %d steps, %d tool calls, tokens %lld in / %lld out", s->cot.steps,
 			s->cot.tool_calls, (long long)s->cot.input_tokens,
@@ -111,8 +111,6 @@ static void render(struct tree *t, const struct agt_span *s, struct line *ln)
 	else if (!s->tid && asprintf(&ln->suffix, "  [%s pid %u %s]", s->trace_type, s->pid,
 				     s->proc ? s->proc->comm : "") < 0)
 		ln->suffix = NULL;
-	(void)ts;
-	ln->start_ns = s->start_ns;
 	/* The time goes first on the line: keep it with the text. */
 	if (asprintf(&buf, "%s\t%s", ts + 11, ln->text ? ln->text : "") >= 0) {
 		free(ln->text);

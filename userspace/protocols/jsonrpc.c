@@ -18,13 +18,13 @@ struct linebuf { /* bytes of one direction of one connection up to the next newl
 	char *buf;
 	size_t len;
 	int overflow;
-	const struct agt_proc *proc;
+	const struct agt_proc_info *proc;
 };
 
 struct pending {
 	struct pending *next;
 	uint32_t pid;
-	const struct agt_proc *proc;
+	const struct agt_proc_info *proc;
 	struct agt_mcp_call c;
 };
 
@@ -167,7 +167,7 @@ out:
 	cJSON_Delete(o);
 }
 
-void agt_jsonrpc_feed(struct agt_jsonrpc *j, const struct agt_proc *proc, const struct agt_data *e)
+void agt_jsonrpc_feed(struct agt_jsonrpc *j, const struct agt_proc_info *proc, const struct agt_data *e)
 {
 	struct linebuf *lb;
 	const char *p = (const char *)e->data, *end = p + e->len;
@@ -217,7 +217,7 @@ void agt_jsonrpc_feed(struct agt_jsonrpc *j, const struct agt_proc *proc, const 
 }
 
 /* End the calls and drop the line buffers of pid (0: all), or of proc when it is given. */
-static void close_where(struct agt_jsonrpc *j, uint32_t pid, const struct agt_proc *proc,
+static void close_where(struct agt_jsonrpc *j, uint32_t pid, const struct agt_proc_info *proc,
 			uint64_t ts)
 {
 	for (struct pending **pp = &j->pending; *pp;) {
@@ -250,7 +250,7 @@ void agt_jsonrpc_close(struct agt_jsonrpc *j, uint32_t pid, uint64_t ts)
 	close_where(j, pid, NULL, ts);
 }
 
-void agt_jsonrpc_close_proc(struct agt_jsonrpc *j, const struct agt_proc *proc, uint64_t ts)
+void agt_jsonrpc_close_proc(struct agt_jsonrpc *j, const struct agt_proc_info *proc, uint64_t ts)
 {
 	close_where(j, 0, proc, ts);
 }

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "agtrace.h"
-#include "capture/target.h"
+#include "record/proc.h"
 
 struct agt_mcp_call {
 	char id[64];	 /* the JSON-RPC id, as text */
@@ -28,15 +28,15 @@ enum agt_jdrop {
 };
 extern const char *const agt_jdrop_names[AGT_JDROP_MAX];
 
-typedef void (*agt_mcp_cb)(void *ctx, const struct agt_proc *proc, const struct agt_mcp_call *c);
+typedef void (*agt_mcp_cb)(void *ctx, const struct agt_proc_info *proc, const struct agt_mcp_call *c);
 
 struct agt_jsonrpc;
 struct agt_jsonrpc *agt_jsonrpc_new(size_t line_cap, agt_mcp_cb cb, void *ctx);
-void agt_jsonrpc_feed(struct agt_jsonrpc *j, const struct agt_proc *proc, const struct agt_data *e);
+void agt_jsonrpc_feed(struct agt_jsonrpc *j, const struct agt_proc_info *proc, const struct agt_data *e);
 /* A process (or all: 0) is gone: its unanswered calls are handed over unanswered. */
 void agt_jsonrpc_close(struct agt_jsonrpc *j, uint32_t pid, uint64_t ts);
 /* End everything attributed to proc (before proc is freed). */
-void agt_jsonrpc_close_proc(struct agt_jsonrpc *j, const struct agt_proc *proc, uint64_t ts);
+void agt_jsonrpc_close_proc(struct agt_jsonrpc *j, const struct agt_proc_info *proc, uint64_t ts);
 const uint64_t *agt_jsonrpc_drops(const struct agt_jsonrpc *j);
 void agt_jsonrpc_free(struct agt_jsonrpc *j);
 #endif

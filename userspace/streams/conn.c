@@ -18,7 +18,7 @@ struct conn {
 	struct conn *next;
 	uint32_t pid;
 	uint64_t id;
-	const struct agt_proc *proc;
+	const struct agt_proc_info *proc;
 	struct dir_state d[2];
 	struct agt_http_msg **pending; /* requests waiting for their response, oldest first */
 	int npending;
@@ -101,7 +101,7 @@ static void conn_free(struct agt_streams *s, struct conn *c, uint64_t ts, int ha
 	s->nconns--;
 }
 
-static struct conn *conn_get(struct agt_streams *s, const struct agt_proc *proc, uint32_t pid,
+static struct conn *conn_get(struct agt_streams *s, const struct agt_proc_info *proc, uint32_t pid,
 			     uint64_t id, uint64_t ts)
 {
 	struct conn **pp, *c, **last = NULL;
@@ -158,7 +158,7 @@ static void gap(struct agt_streams *s, struct dir_state *d, uint64_t n, uint64_t
 	agt_http_dir_gap(d->http, n, ts);
 }
 
-void agt_streams_feed(struct agt_streams *s, const struct agt_proc *proc, const struct agt_data *e)
+void agt_streams_feed(struct agt_streams *s, const struct agt_proc_info *proc, const struct agt_data *e)
 {
 	static const char h2_preface[] = "PRI * HTTP/2.0\r\n";
 	struct conn *c = conn_get(s, proc, e->h.pid, e->conn, e->h.ts_ns);
@@ -208,7 +208,7 @@ void agt_streams_feed(struct agt_streams *s, const struct agt_proc *proc, const 
 }
 
 /* Close the connections of pid (0: all), or of proc when it is given. */
-static void close_where(struct agt_streams *s, uint32_t pid, const struct agt_proc *proc,
+static void close_where(struct agt_streams *s, uint32_t pid, const struct agt_proc_info *proc,
 			uint64_t ts)
 {
 	struct conn **pp = &s->conns;
@@ -230,7 +230,7 @@ void agt_streams_close(struct agt_streams *s, uint32_t pid, uint64_t ts)
 	close_where(s, pid, NULL, ts);
 }
 
-void agt_streams_close_proc(struct agt_streams *s, const struct agt_proc *proc, uint64_t ts)
+void agt_streams_close_proc(struct agt_streams *s, const struct agt_proc_info *proc, uint64_t ts)
 {
 	close_where(s, 0, proc, ts);
 }

@@ -5,8 +5,9 @@
 #define AGT_CONN_H
 #include <stdint.h>
 #include "agtrace.h"
-#include "capture/target.h"
+#include "record/proc.h"
 #include "protocols/http1.h"
+
 
 enum agt_sdrop {
 	AGT_SDROP_GAP_BYTES = 0,    /* bytes the capture missed (calls over the cap, lost chunks) */
@@ -20,17 +21,17 @@ enum agt_sdrop {
 extern const char *const agt_sdrop_names[AGT_SDROP_MAX];
 
 /* An exchange: resp is NULL when the request never got its response (exit, end of run). */
-typedef void (*agt_exchange_cb)(void *ctx, const struct agt_proc *proc, struct agt_http_msg *req,
+typedef void (*agt_exchange_cb)(void *ctx, const struct agt_proc_info *proc, struct agt_http_msg *req,
 				struct agt_http_msg *resp);
 
 struct agt_streams;
 struct agt_streams *agt_streams_new(size_t msg_cap, unsigned max_conns, agt_exchange_cb cb,
 				    void *ctx);
-void agt_streams_feed(struct agt_streams *s, const struct agt_proc *proc, const struct agt_data *e);
+void agt_streams_feed(struct agt_streams *s, const struct agt_proc_info *proc, const struct agt_data *e);
 /* Close a process's connections (or all: pid 0): open exchanges are handed over unanswered. */
 void agt_streams_close(struct agt_streams *s, uint32_t pid, uint64_t ts);
 /* Close every connection attributed to proc (before proc is freed). */
-void agt_streams_close_proc(struct agt_streams *s, const struct agt_proc *proc, uint64_t ts);
+void agt_streams_close_proc(struct agt_streams *s, const struct agt_proc_info *proc, uint64_t ts);
 const uint64_t *agt_streams_drops(const struct agt_streams *s);
 void agt_streams_free(struct agt_streams *s);
 #endif

@@ -1,5 +1,4 @@
 #include "trace/agent.h"
-#include "core/redact.h"
 #include "base/util.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +33,11 @@ struct conv {
 	char model[128];
 	const char *provider;
 	char *final_answer;
-	char *sequence; /* the steps and tool calls, in order, as "name|name|..." */
+	char *seq[64]; /* the names of its steps and tool calls, in order (the first 64) */
 	int nseq;
 	struct pending pending[MAX_PENDING];
 	int npending;
-	const struct agt_proc *proc;
+	const struct agt_proc_info *proc;
 };
 
 /* A followed descendant process of a target: one exec span when it ends. Children form a tree
@@ -55,13 +54,14 @@ struct child {
 	uint32_t status;
 	char cmd[AGT_ARGV_LEN + 1];
 	char exe[128];
-	struct agt_proc proc; /* what exporters show as process.* */
+	struct agt_proc_info proc; /* what exporters show as process.* */
 };
 
 #define CHILD_BUCKETS 1024
 
 struct agt_agent {
-	struct agt_pipeline *p;
+	struct agt_emitter *em;
+	struct agt_proc_facts facts;
 	struct conv *convs;
 	unsigned nconvs;
 	struct child *tops; /* children of targets (up == NULL), newest first, through sib */
@@ -70,19 +70,25 @@ struct agt_agent {
 	struct agt_agent_stats st;
 };
 
-struct agt_agent *agt_agent_new(struct agt_pipeline *p)
+struct agt_agent *agt_agent_new(struct agt_emitter *em, struct agt_proc_facts facts)
 {
 	struct agt_agent *a = calloc(1, sizeof(*a));
 
-	if (a)
-		a->p = p;
+	if (a) {
+		a->em = em;
+		a->facts = facts;
+	}
 	return a;
 }
 
 static void emit(struct agt_agent *a, struct agt_span *s)
 {
-	a->p->emitted++;
-	a->p->sink->span(a->p->sink, s);
+	agt_emit(a->em, s);
+}
+
+static const struct agt_proc_info *target_of(struct agt_agent *a, uint32_t pid)
+{
+	return a->facts.target(a->facts.ctx, pid);
 }
 
 static char *capped(const char *s)
@@ -95,16 +101,18 @@ static char *capped(const char *s)
 /* Remember a step or tool call of the conversation, in order (at most 64). */
 static void seq_add(struct conv *c, const char *name)
 {
-	size_t old = c->sequence ? strlen(c->sequence) : 0, n = strlen(name);
-	char *s;
+	if (c->nseq < (int)AGT_ARRAY_SIZE(c->seq) && (c->seq[c->nseq] = strdup(name)))
+		c->nseq++;
+}
 
-	if (c->nseq >= 64 || !(s = realloc(c->sequence, old + n + 2)))
-		return;
-	if (old)
-		s[old++] = '|';
-	memcpy(s + old, name, n + 1);
-	c->sequence = s;
-	c->nseq++;
+static void conv_free(struct conv *c)
+{
+	for (int i = 0; i < c->npending; i++)
+		free(c->pending[i].args);
+	for (int i = 0; i < c->nseq; i++)
+		free(c->seq[i]);
+	free(c->final_answer);
+	free(c);
 }
 
 static void in_conv(struct agt_span *s, const struct conv *c, uint64_t parent)
@@ -144,7 +152,7 @@ void agt_agent_failure(struct agt_agent *a, const struct agt_span *parent, const
 	memcpy(e.trace_id, parent->trace_id, sizeof(e.trace_id));
 	memcpy(e.workflow_id, parent->workflow_id, sizeof(e.workflow_id));
 	e.parent_id = parent->span_id;
-	e.span_id = agt_rng_next_id(a->p->nest);
+	e.span_id = agt_emit_id(a->em);
 	snprintf(e.name, sizeof(e.name), "%s", name);
 	snprintf(e.message, sizeof(e.message), "%s", msg);
 	emit(a, &e);
@@ -169,12 +177,11 @@ static void emit_child(struct agt_agent *a, struct child *ch, const uint8_t trac
 	s.span_id = ch->span_id;
 	if (workflow)
 		snprintf(s.workflow_id, sizeof(s.workflow_id), "%s", workflow);
-	char *cmd = agt_redact(ch->cmd[0] ? ch->cmd : ch->proc.comm); /* argv can carry keys */
+	char *cmd = agt_emit_redact(a->em, ch->cmd[0] ? ch->cmd : ch->proc.comm);
 
 	snprintf(s.name, sizeof(s.name), "exec %.150s", cmd ? cmd : "");
 	free(cmd);
 	s.exec.command_line = ch->cmd;
-	s.exec.executable = ch->exe;
 	s.exec.ppid = ch->ppid;
 	if (!ch->ended) {
 		s.status = AGT_STATUS_UNFINISHED;
@@ -266,10 +273,7 @@ static void emit_children(struct agt_agent *a, uint32_t root, uint32_t tid, uint
 
 static void new_trace(struct agt_agent *a, uint8_t trace[16])
 {
-	uint64_t x = agt_rng_next_id(a->p->nest), y = agt_rng_next_id(a->p->nest);
-
-	memcpy(trace, &x, 8);
-	memcpy(trace + 8, &y, 8);
+	agt_emit_trace_id(a->em, trace);
 }
 
 static void emit_tool(struct agt_agent *a, struct conv *c, struct pending *pd, uint64_t end,
@@ -337,14 +341,13 @@ static void conv_end(struct agt_agent *a, struct conv **pp, uint64_t ts, int fin
 	s.cot.input_tokens = c->in_tokens;
 	s.cot.output_tokens = c->out_tokens;
 	s.cot.final_answer = c->final_answer;
-	s.cot.sequence = c->sequence;
+	s.cot.sequence = (const char *const *)c->seq;
+	s.cot.nsequence = c->nseq;
 	s.cot.model = c->model;
 	s.cot.provider = c->provider;
 	emit(a, &s);
 	*pp = c->next;
-	free(c->final_answer);
-	free(c->sequence);
-	free(c);
+	conv_free(c);
 	a->nconvs--;
 }
 
@@ -357,7 +360,7 @@ static struct conv **find_conv(struct agt_agent *a, uint32_t pid, uint64_t prefi
 	return pp;
 }
 
-void agt_agent_step(struct agt_agent *a, const struct agt_proc *proc, struct agt_span *step,
+void agt_agent_step(struct agt_agent *a, const struct agt_proc_info *proc, struct agt_span *step,
 		    const struct agt_llm *l)
 {
 	struct conv **pp = find_conv(a, proc->pid, l->prefix_hash), *c = *pp;
@@ -379,7 +382,7 @@ void agt_agent_step(struct agt_agent *a, const struct agt_proc *proc, struct agt
 		c->proc = proc;
 		c->prefix = l->prefix_hash;
 		new_trace(a, c->trace_id);
-		c->root_id = agt_rng_next_id(a->p->nest);
+		c->root_id = agt_emit_id(a->em);
 		c->start_ns = step->start_ns;
 		snprintf(c->workflow_id, sizeof(c->workflow_id), "%016llx",
 			 (unsigned long long)agt_fnv1a(c->trace_id, 16, l->prefix_hash));
@@ -435,7 +438,7 @@ void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const
 		snprintf(pd->name, sizeof(pd->name), "%s", l->calls[i].name);
 		pd->args = strdup(l->calls[i].arguments ? l->calls[i].arguments : "");
 		pd->start_ns = step->end_ns;
-		pd->span_id = agt_rng_next_id(a->p->nest);
+		pd->span_id = agt_emit_id(a->em);
 		pd->tid = step->tid;
 		pd->nevents = 0;
 	}
@@ -451,7 +454,7 @@ void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint32_t p
 	struct child *ch, *up = child_of_pid(a, ppid);
 	uint32_t root = up ? up->root : ppid;
 
-	if (!up && !agt_pipeline_proc(a->p, ppid))
+	if (!up && !target_of(a, ppid))
 		return;
 	if (a->nchildren >= MAX_CHILDREN || !(ch = calloc(1, sizeof(*ch)))) {
 		a->st.children_dropped++;
@@ -461,12 +464,11 @@ void agt_agent_fork(struct agt_agent *a, uint32_t pid, uint32_t ppid, uint32_t p
 	ch->ppid = ppid;
 	ch->ptid = ptid;
 	ch->root = root;
-	ch->span_id = agt_rng_next_id(a->p->nest);
+	ch->span_id = agt_emit_id(a->em);
 	ch->start_ns = ts;
 	ch->proc.pid = (int)pid;
-	ch->proc.pidfd = -1;
 	/* Until it execs, a child runs its parent's program. */
-	const struct agt_proc *pp = up ? &up->proc : agt_pipeline_proc(a->p, ppid);
+	const struct agt_proc_info *pp = up ? &up->proc : target_of(a, ppid);
 
 	if (pp) {
 		snprintf(ch->proc.comm, sizeof(ch->proc.comm), "%s", pp->comm);
@@ -531,14 +533,14 @@ int agt_agent_exit(struct agt_agent *a, uint32_t pid, uint32_t wait_status, uint
 	return 1;
 }
 
-struct agt_proc *agt_agent_root_proc(struct agt_agent *a, uint32_t pid)
+const struct agt_proc_info *agt_agent_root_proc(struct agt_agent *a, uint32_t pid)
 {
 	struct child *ch = child_of_pid(a, pid);
 
-	return ch ? agt_pipeline_proc(a->p, ch->root) : NULL;
+	return ch ? target_of(a, ch->root) : NULL;
 }
 
-void agt_agent_close_proc(struct agt_agent *a, const struct agt_proc *proc, uint64_t ts)
+void agt_agent_close_proc(struct agt_agent *a, const struct agt_proc_info *proc, uint64_t ts)
 {
 	for (struct conv **pp = &a->convs; *pp;) {
 		if ((*pp)->proc == proc)
@@ -681,11 +683,7 @@ void agt_agent_free(struct agt_agent *a)
 		struct conv *c = a->convs;
 
 		a->convs = c->next;
-		for (int i = 0; i < c->npending; i++)
-			free(c->pending[i].args);
-		free(c->final_answer);
-		free(c->sequence);
-		free(c);
+		conv_free(c);
 	}
 	while (a->tops) { /* every record is on the tree: take one, its kids become tops */
 		struct child *ch = a->tops, *k = ch->kids;

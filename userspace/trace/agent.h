@@ -4,8 +4,8 @@
  * (commands run) hangs below them. A conversation ends with a cot_process span. */
 #ifndef AGT_AGENT_H
 #define AGT_AGENT_H
-#include "tracer/pipeline.h"
 #include "protocols/llm/llm.h"
+#include "trace/trace.h"
 
 struct agt_agent_stats {
 	uint64_t conversations, tool_calls, commands;
@@ -15,11 +15,11 @@ struct agt_agent_stats {
 };
 
 struct agt_agent;
-struct agt_agent *agt_agent_new(struct agt_pipeline *p);
+struct agt_agent *agt_agent_new(struct agt_emitter *em, struct agt_proc_facts facts);
 void agt_agent_free(struct agt_agent *a);
 /* Before a reasoning step is emitted: give it its conversation (trace, parent, workflow id), and
  * emit the tool calls whose results its request carries. */
-void agt_agent_step(struct agt_agent *a, const struct agt_proc *proc, struct agt_span *step,
+void agt_agent_step(struct agt_agent *a, const struct agt_proc_info *proc, struct agt_span *step,
 		    const struct agt_llm *l);
 /* After the step and its children: remember the calls it asked for; a final answer ends the
  * conversation. */
@@ -42,10 +42,10 @@ void agt_agent_exec(struct agt_agent *a, uint32_t pid, const char *filename, con
 int agt_agent_exit(struct agt_agent *a, uint32_t pid, uint32_t wait_status, uint64_t ts);
 /* A target (pid) or everything (0) ends: open conversations and tool calls are unfinished. */
 /* The target a followed descendant belongs to (NULL when pid is none of them). */
-struct agt_proc *agt_agent_root_proc(struct agt_agent *a, uint32_t pid);
+const struct agt_proc_info *agt_agent_root_proc(struct agt_agent *a, uint32_t pid);
 void agt_agent_close(struct agt_agent *a, uint32_t pid, uint64_t ts);
 /* End the conversations attributed to proc (before proc is freed). */
-void agt_agent_close_proc(struct agt_agent *a, const struct agt_proc *proc, uint64_t ts);
+void agt_agent_close_proc(struct agt_agent *a, const struct agt_proc_info *proc, uint64_t ts);
 /* Conversations and tool calls open right now. */
 void agt_agent_open(const struct agt_agent *a, unsigned *convs, unsigned *pending);
 const struct agt_agent_stats *agt_agent_stats(const struct agt_agent *a);

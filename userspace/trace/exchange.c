@@ -1,114 +1,200 @@
-#include "trace/exchange.h"
-#include "protocols/llm/llm.h"
+/* HTTP exchanges become spans: an LLM API call is a reasoning_step, with a decision child when
+ * the model chose tools and an error child when the API said no; anything else is a plain HTTP
+ * span. Also the trace stage's small events: MCP calls, state changes, metadata-only errors. */
+#include "trace/trace.h"
 #include "protocols/jsonrpc.h"
+#include "protocols/llm/llm.h"
 #include "trace/agent.h"
+#include "trace/nest.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static void base(struct agt_pipeline *p, struct agt_span *s, const struct agt_proc *proc,
-		 struct agt_http_msg *req, struct agt_http_msg *resp)
+int agt_trace_init(struct agt_trace *t, struct agt_sink *sink, agt_redact_fn redact,
+		   void *redact_ctx, struct agt_proc_facts facts, unsigned max_depth,
+		   unsigned max_threads, size_t msg_cap)
+{
+	memset(t, 0, sizeof(*t));
+	agt_emitter_init(&t->em, sink, redact, redact_ctx);
+	t->facts = facts;
+	t->msg_cap = msg_cap;
+	t->nest = agt_nest_new(max_depth, max_threads, &t->em);
+	t->agent = agt_agent_new(&t->em, facts);
+	return t->nest && t->agent ? 0 : -1;
+}
+
+void agt_trace_fini(struct agt_trace *t)
+{
+	agt_agent_free(t->agent);
+	agt_nest_free(t->nest);
+	t->agent = NULL;
+	t->nest = NULL;
+}
+
+/* The HTTP part of the record; *path_out is allocated (freed by the caller). */
+static void fill_http(struct agt_span_http *h, const struct agt_http_msg *req,
+		      const struct agt_http_msg *resp, char **path_out)
+{
+	size_t plen = strcspn(req->url, "?");
+
+	memset(h, 0, sizeof(*h));
+	*path_out = strndup(req->url, plen);
+	h->method = req->method;
+	h->path = *path_out ? *path_out : "";
+	h->query = req->url[plen] ? req->url + plen + 1 : NULL;
+	h->host = agt_http_header(req, "Host");
+	h->peer = req->peer;
+	h->over_tcp = req->source == AGT_SRC_TCP;
+	h->req_body_size = req->body_seen;
+	h->req_truncated = req->truncated;
+	h->ttfc_us = -1;
+	if (resp) {
+		h->answered = 1;
+		h->status = resp->status;
+		h->resp_body_size = resp->body_seen;
+		h->resp_truncated = resp->truncated;
+		if (resp->first_body_ns && resp->first_body_ns >= req->end_ns)
+			h->ttfc_us = (int64_t)((resp->first_body_ns - req->end_ns) / 1000);
+	}
+}
+
+/* The LLM part of the record; *calls_out is allocated (freed by the caller). */
+static void fill_llm(struct agt_span_llm *s, const struct agt_llm *l,
+		     struct agt_tool_choice **calls_out)
+{
+	struct agt_tool_choice *c = l->ncalls ? calloc(l->ncalls, sizeof(*c)) : NULL;
+
+	memset(s, 0, sizeof(*s));
+	s->operation = l->operation;
+	s->provider = l->provider;
+	s->api = l->api;
+	s->req_model = l->req_model;
+	s->resp_model = l->resp_model;
+	s->resp_id = l->resp_id;
+	s->input_tokens = l->input_tokens;
+	s->output_tokens = l->output_tokens;
+	s->cached_tokens = l->cached_tokens;
+	for (int i = 0; i < l->nfinish; i++)
+		s->finish[s->nfinish++] = l->finish[i];
+	s->stream = l->stream;
+	s->parse_failed = l->parse_failed;
+	s->offered = (const char *const *)l->offered;
+	s->noffered = l->noffered;
+	for (int i = 0; c && i < l->ncalls; i++)
+		c[i] = (struct agt_tool_choice){l->calls[i].name, l->calls[i].id,
+						l->calls[i].arguments};
+	s->calls = c;
+	s->ncalls = c ? l->ncalls : 0;
+	s->text = l->text;
+	s->has_confidence = l->has_confidence;
+	s->confidence = l->confidence;
+	s->error_type = l->error_type;
+	s->error_message = l->error_message;
+	*calls_out = c;
+}
+
+static void base(struct agt_trace *t, struct agt_span *s, const struct agt_proc_info *proc,
+		 const struct agt_http_msg *req, const struct agt_http_msg *resp)
 {
 	memset(s, 0, sizeof(*s));
 	s->proc = proc;
 	s->pid = proc->pid;
 	s->tid = req->tid;
-	s->req = req;
-	s->resp = resp;
 	s->start_ns = req->start_ns;
 	s->end_ns = resp ? resp->end_ns : req->end_ns;
 	if (s->end_ns < s->start_ns)
 		s->end_ns = s->start_ns;
-	agt_nest_new_ids(p->nest, s);
+	agt_emit_root(&t->em, s);
 }
 
-static void child_of(struct agt_pipeline *p, struct agt_span *c, const struct agt_span *parent)
-{
-	memcpy(c->trace_id, parent->trace_id, sizeof(c->trace_id));
-	c->parent_id = parent->span_id;
-	c->span_id = agt_rng_next_id(p->nest);
-	c->depth = parent->depth + 1;
-	memcpy(c->workflow_id, parent->workflow_id, sizeof(c->workflow_id));
-}
-
-static void host_path(const struct agt_http_msg *req, char *out, size_t n)
-{
-	const char *host = agt_http_header(req, "Host");
-
-	snprintf(out, n, "%s%.*s", host ? host : "", (int)strcspn(req->url, "?"), req->url);
-}
-
-void agt_exchange_emit(struct agt_pipeline *p, const struct agt_proc *proc,
-		       struct agt_http_msg *req, struct agt_http_msg *resp)
+void agt_trace_exchange(struct agt_trace *t, const struct agt_proc_info *proc,
+			struct agt_http_msg *req, struct agt_http_msg *resp)
 {
 	struct agt_span root, dec, err;
+	struct agt_span_http http;
+	struct agt_span_llm sl;
+	struct agt_tool_choice *calls = NULL;
 	struct agt_llm llm;
 	int is_llm, failed;
-	char where[200];
+	char *path = NULL;
 
 	if (resp)
-		agt_http_decode_body(resp, 8 * p->msg_cap);
-	agt_http_decode_body(req, 8 * p->msg_cap);
+		agt_http_decode_body(resp, 8 * t->msg_cap);
+	agt_http_decode_body(req, 8 * t->msg_cap);
 	is_llm = agt_llm_parse(req, resp ? resp : &(struct agt_http_msg){0}, &llm) == 0;
-	base(p, &root, proc, req, resp);
+	fill_http(&http, req, resp, &path);
+	base(t, &root, proc, req, resp);
+	root.http = &http;
 	failed = resp && (resp->status >= 400 || (is_llm && llm.error_type[0]));
 	root.status = !resp ? AGT_STATUS_UNFINISHED : failed ? AGT_STATUS_ERROR : AGT_STATUS_OK;
 	if (is_llm) {
+		fill_llm(&sl, &llm, &calls);
 		root.kind = AGT_SPAN_LLM;
-		root.llm = &llm;
+		root.llm = &sl;
 		root.trace_type = "reasoning_step";
 		snprintf(root.name, sizeof(root.name), "%s %s", llm.operation,
 			 llm.req_model[0] ? llm.req_model : llm.resp_model);
-		agt_agent_step(p->agent, proc, &root, &llm);
+		agt_agent_step(t->agent, proc, &root, &llm);
 	} else {
+		const char *host = http.host ? http.host : "";
+		size_t n = strlen(host) + strlen(http.path) + 1;
+		char *where = malloc(n), *red;
+
+		if (where)
+			snprintf(where, n, "%s%s", host, http.path);
+		red = agt_emit_redact(&t->em, where ? where : "");
 		root.kind = AGT_SPAN_HTTP;
 		root.trace_type = "tool_call";
-		host_path(req, where, sizeof(where));
-		snprintf(root.name, sizeof(root.name), "%s %.140s", req->method, where);
+		snprintf(root.name, sizeof(root.name), "%s %.140s", req->method, red ? red : "");
+		free(red);
+		free(where);
 		/* Made while a tool ran: part of what that tool did. */
-		agt_agent_tool_at(p->agent, proc->pid, req->tid, req->start_ns, &root);
+		agt_agent_tool_at(t->agent, proc->pid, req->tid, req->start_ns, &root);
 	}
 	/* Children first: exporters that hold spans until their root (the tree) see the root
-	 * last, while everything they point at is still alive. */
+	 * last. */
 	if (is_llm && llm.ncalls && resp) {
 		size_t used;
 
-		base(p, &dec, proc, req, resp);
-		child_of(p, &dec, &root);
+		base(t, &dec, proc, req, resp);
+		agt_emit_child_of(&t->em, &dec, &root);
 		dec.kind = AGT_SPAN_DECISION;
-		dec.llm = &llm;
+		dec.http = &http;
+		dec.llm = &sl;
 		dec.trace_type = "decision";
 		dec.start_ns = dec.end_ns; /* the choice is made when the response is complete */
 		used = snprintf(dec.name, sizeof(dec.name), "decision");
 		for (int i = 0; i < llm.ncalls && used < sizeof(dec.name); i++)
 			used += snprintf(dec.name + used, sizeof(dec.name) - used, "%s%s",
 					 i ? ", " : " ", llm.calls[i].name);
-		p->emitted++;
-		p->sink->span(p->sink, &dec);
+		agt_emit(&t->em, &dec);
 	}
 	if (failed) {
-		base(p, &err, proc, req, resp);
-		child_of(p, &err, &root);
+		base(t, &err, proc, req, resp);
+		agt_emit_child_of(&t->em, &err, &root);
 		err.kind = AGT_SPAN_ERROR;
-		err.llm = is_llm ? &llm : NULL;
+		err.http = &http;
+		err.llm = is_llm ? &sl : NULL;
 		err.trace_type = "error";
 		err.status = AGT_STATUS_ERROR;
 		err.start_ns = err.end_ns;
 		snprintf(err.name, sizeof(err.name), "error %s",
 			 is_llm && llm.error_type[0] ? llm.error_type : "http");
-		p->emitted++;
-		p->sink->span(p->sink, &err);
+		agt_emit(&t->em, &err);
 	}
-	p->emitted++;
-	p->sink->span(p->sink, &root);
+	agt_emit(&t->em, &root);
 	if (is_llm) {
-		agt_agent_step_done(p->agent, &root, &llm);
+		agt_agent_step_done(t->agent, &root, &llm);
 		agt_llm_free(&llm);
 	}
+	free(calls);
+	free(path);
 	agt_http_msg_free(req);
 	agt_http_msg_free(resp);
 }
 
-void agt_mcp_emit(struct agt_pipeline *p, const struct agt_proc *proc, const struct agt_mcp_call *c)
+void agt_trace_mcp(struct agt_trace *t, const struct agt_proc_info *proc,
+		   const struct agt_mcp_call *c)
 {
 	struct agt_span s;
 
@@ -120,8 +206,8 @@ void agt_mcp_emit(struct agt_pipeline *p, const struct agt_proc *proc, const str
 	s.tid = c->tid;
 	s.start_ns = c->start_ns;
 	s.end_ns = c->end_ns > c->start_ns ? c->end_ns : c->start_ns;
-	agt_nest_new_ids(p->nest, &s);
-	agt_agent_tool_at(p->agent, proc->pid, c->tid, c->start_ns, &s);
+	agt_emit_root(&t->em, &s);
+	agt_agent_tool_at(t->agent, proc->pid, c->tid, c->start_ns, &s);
 	snprintf(s.name, sizeof(s.name), "tools/call %.120s", c->name);
 	s.tool.name = c->name;
 	s.tool.id = c->id;
@@ -133,37 +219,33 @@ void agt_mcp_emit(struct agt_pipeline *p, const struct agt_proc *proc, const str
 		   : c->is_error ? AGT_STATUS_ERROR
 				 : AGT_STATUS_OK;
 	if (s.status == AGT_STATUS_ERROR)
-		agt_agent_failure(p->agent, &s, "error tools/call",
+		agt_agent_failure(t->agent, &s, "error tools/call",
 				  "the MCP tool result is an error");
-	p->emitted++;
-	p->sink->span(p->sink, &s);
+	agt_emit(&t->em, &s);
 }
 
-void agt_meta_error_emit(struct agt_pipeline *p, const struct agt_proc *proc,
-			 const struct agt_data *e)
+void agt_trace_meta_error(struct agt_trace *t, const struct agt_proc_info *proc, uint32_t pid,
+			  uint32_t tid, uint64_t ts, const char *status)
 {
 	struct agt_span s;
-	char status[4] = {0};
 
-	memcpy(status, e->data + 9, e->len >= 12 ? 3 : 0);
 	memset(&s, 0, sizeof(s));
 	s.kind = AGT_SPAN_ERROR;
 	s.trace_type = "error";
 	s.status = AGT_STATUS_ERROR;
 	s.proc = proc;
-	s.pid = e->h.pid;
-	s.tid = e->h.tid;
-	s.start_ns = s.end_ns = e->h.ts_ns;
-	agt_nest_new_ids(p->nest, &s);
+	s.pid = pid;
+	s.tid = tid;
+	s.start_ns = s.end_ns = ts;
+	agt_emit_root(&t->em, &s);
 	snprintf(s.name, sizeof(s.name), "error http %s", status);
 	snprintf(s.message, sizeof(s.message),
 		 "HTTP status %s in a session sampling left out: metadata only", status);
-	p->emitted++;
-	p->sink->span(p->sink, &s);
+	agt_emit(&t->em, &s);
 }
 
-void agt_exit_error_emit(struct agt_pipeline *p, uint32_t pid, uint32_t tid, uint64_t ts,
-			 uint32_t wait_status)
+void agt_trace_exit_error(struct agt_trace *t, uint32_t pid, uint32_t tid, uint64_t ts,
+			  uint32_t wait_status)
 {
 	struct agt_span s;
 
@@ -177,11 +259,51 @@ void agt_exit_error_emit(struct agt_pipeline *p, uint32_t pid, uint32_t tid, uin
 	s.has_exit = 1;
 	s.exit_code = (wait_status >> 8) & 0xff;
 	s.exit_signal = wait_status & 0x7f;
-	agt_nest_new_ids(p->nest, &s);
+	agt_emit_root(&t->em, &s);
 	snprintf(s.name, sizeof(s.name), "error exit %d",
 		 s.exit_signal ? 128 + s.exit_signal : s.exit_code);
 	snprintf(s.message, sizeof(s.message),
 		 "process %u failed in a session sampling left out: metadata only", pid);
-	p->emitted++;
-	p->sink->span(p->sink, &s);
+	agt_emit(&t->em, &s);
+}
+
+void agt_trace_state(struct agt_trace *t, const struct agt_proc_info *proc, uint64_t ts,
+		     const char *what, const char *message, int has_exit, uint32_t wait_status)
+{
+	struct agt_span s;
+
+	memset(&s, 0, sizeof(s));
+	agt_emit_root(&t->em, &s);
+	s.start_ns = s.end_ns = ts;
+	s.pid = proc->pid;
+	s.proc = proc;
+	s.kind = AGT_SPAN_STATE;
+	s.trace_type = "state_change";
+	snprintf(s.name, sizeof(s.name), "%s %s", what, proc->comm);
+	snprintf(s.message, sizeof(s.message), "%s", message ? message : "");
+	if (has_exit) {
+		s.has_exit = 1;
+		s.exit_code = (wait_status >> 8) & 0xff;
+		s.exit_signal = wait_status & 0x7f;
+		if (s.exit_code || s.exit_signal)
+			s.status = AGT_STATUS_ERROR;
+	}
+	agt_emit(&t->em, &s);
+}
+
+void agt_trace_proc_gone(struct agt_trace *t, uint32_t pid, uint64_t ts)
+{
+	agt_agent_close(t->agent, pid, ts);
+	agt_nest_process_exit(t->nest, pid, ts);
+}
+
+void agt_trace_proc_forget(struct agt_trace *t, const struct agt_proc_info *proc, uint64_t ts)
+{
+	agt_agent_close_proc(t->agent, proc, ts);
+}
+
+void agt_trace_flush(struct agt_trace *t, uint64_t ts)
+{
+	agt_agent_close(t->agent, 0, ts);
+	agt_nest_flush(t->nest, ts);
 }

@@ -1,13 +1,9 @@
 #include "trace/nest.h"
-#include "base/util.h"
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NBUCKETS 1024
-
-const char *const agt_status_names[3] = {"ok", "error", "unfinished"};
 
 struct thread {
 	struct thread *next;
@@ -19,14 +15,12 @@ struct thread {
 
 struct agt_nest {
 	unsigned max_depth, max_threads, nthreads;
-	agt_span_cb cb;
-	void *ctx;
-	struct agt_rng rng;
+	struct agt_emitter *em;
 	struct agt_nest_stats st;
 	struct thread *buckets[NBUCKETS];
 };
 
-struct agt_nest *agt_nest_new(unsigned max_depth, unsigned max_threads, agt_span_cb cb, void *ctx)
+struct agt_nest *agt_nest_new(unsigned max_depth, unsigned max_threads, struct agt_emitter *em)
 {
 	struct agt_nest *n = calloc(1, sizeof(*n));
 
@@ -34,9 +28,7 @@ struct agt_nest *agt_nest_new(unsigned max_depth, unsigned max_threads, agt_span
 		return NULL;
 	n->max_depth = max_depth ? max_depth : 1;
 	n->max_threads = max_threads ? max_threads : 1;
-	n->cb = cb;
-	n->ctx = ctx;
-	agt_rng_init(&n->rng);
+	n->em = em;
 	return n;
 }
 
@@ -66,22 +58,12 @@ static void drop_if_idle(struct agt_nest *n, struct thread **pp)
 	n->nthreads--;
 }
 
-void agt_nest_new_ids(struct agt_nest *n, struct agt_span *s)
-{
-	uint64_t a = agt_rng_next(&n->rng), b = agt_rng_next(&n->rng);
-
-	memcpy(s->trace_id, &a, 8);
-	memcpy(s->trace_id + 8, &b, 8);
-	s->span_id = agt_rng_next(&n->rng);
-	s->parent_id = 0;
-}
-
 static void emit(struct agt_nest *n, struct agt_span *s)
 {
 	n->st.spans++;
 	if (s->status == AGT_STATUS_UNFINISHED)
 		n->st.unfinished++;
-	n->cb(n->ctx, s);
+	agt_emit(n->em, s);
 }
 
 void agt_nest_enter(struct agt_nest *n, const struct agt_span *in, int instant)
@@ -91,7 +73,7 @@ void agt_nest_enter(struct agt_nest *n, const struct agt_span *in, int instant)
 
 	if (!t) {
 		if (instant) {
-			agt_nest_new_ids(n, &s);
+			agt_emit_root(n->em, &s);
 			s.depth = 0;
 			s.end_ns = s.start_ns;
 			emit(n, &s);
@@ -122,9 +104,9 @@ void agt_nest_enter(struct agt_nest *n, const struct agt_span *in, int instant)
 
 		memcpy(s.trace_id, top->trace_id, sizeof(s.trace_id));
 		s.parent_id = top->span_id;
-		s.span_id = agt_rng_next(&n->rng);
+		s.span_id = agt_emit_id(n->em);
 	} else {
-		agt_nest_new_ids(n, &s);
+		agt_emit_root(n->em, &s);
 	}
 	s.depth = t->depth;
 	if (instant) {
@@ -163,9 +145,8 @@ static void pop(struct agt_nest *n, struct thread *t, uint64_t ts, enum agt_stat
 	emit(n, s);
 }
 
-void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid,
-		    const struct agt_probe_info *probe, uint64_t frame_sp, uint64_t ts,
-		    const struct agt_value *ret)
+void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid, uint32_t probe_id,
+		    uint64_t frame_sp, uint64_t ts, const struct agt_value *ret)
 {
 	struct thread **pp = find(n, pid, tid), *t = *pp;
 	int i;
@@ -182,7 +163,8 @@ void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid,
 		return;
 	}
 	for (i = (int)t->depth - 1; i >= 0; i--)
-		if (t->stack[i].probe == probe && (!frame_sp || t->stack[i].frame_sp == frame_sp))
+		if (t->stack[i].probe.id == probe_id &&
+		    (!frame_sp || t->stack[i].frame_sp == frame_sp))
 			break;
 	if (i < 0) {
 		/* Not a kept frame: a call skipped for depth (counted at its entry) while any are
@@ -200,7 +182,7 @@ void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid,
 	while ((int)t->depth > i + 1)
 		pop(n, t, ts, AGT_STATUS_UNFINISHED);
 	if (ret)
-		t->stack[i].ret = *ret;
+		t->stack[i].probe.ret = *ret;
 	pop(n, t, ts, AGT_STATUS_OK);
 	drop_if_idle(n, pp);
 }
@@ -245,10 +227,6 @@ void agt_nest_flush(struct agt_nest *n, uint64_t ts)
 {
 	close_matching(n, 1, 0, ts);
 }
-uint64_t agt_rng_next_id(struct agt_nest *n)
-{
-	return agt_rng_next(&n->rng);
-}
 unsigned agt_nest_open_threads(const struct agt_nest *n)
 {
 	return n->nthreads;
@@ -269,15 +247,4 @@ void agt_nest_free(struct agt_nest *n)
 			free(t);
 		}
 	free(n);
-}
-
-void agt_value_format(const struct agt_value *v, char *buf, size_t n)
-{
-	switch (v->kind) {
-	case AGT_VAL_INT: snprintf(buf, n, "%" PRId64, (int64_t)v->u); break;
-	case AGT_VAL_UINT: snprintf(buf, n, "%" PRIu64, v->u); break;
-	case AGT_VAL_PTR: snprintf(buf, n, "0x%" PRIx64, v->u); break;
-	case AGT_VAL_STR: snprintf(buf, n, "\"%s\"", v->str); break;
-	default: snprintf(buf, n, "?");
-	}
 }

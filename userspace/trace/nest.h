@@ -4,9 +4,7 @@
  * max_threads threads with open calls. */
 #ifndef AGT_NEST_H
 #define AGT_NEST_H
-#include "trace/span.h"
-
-typedef void (*agt_span_cb)(void *ctx, const struct agt_span *s);
+#include "trace/emit.h"
 
 struct agt_nest_stats {
 	uint64_t spans;		       /* spans emitted */
@@ -18,23 +16,19 @@ struct agt_nest_stats {
 };
 
 struct agt_nest;
-struct agt_nest *agt_nest_new(unsigned max_depth, unsigned max_threads, agt_span_cb cb, void *ctx);
-/* s: the span as known at entry (probe, proc, pid, tid, start_ns, args, name, trace_type).
+struct agt_nest *agt_nest_new(unsigned max_depth, unsigned max_threads, struct agt_emitter *em);
+/* s: the span as known at entry (kind FUNC: probe, proc, pid, tid, start_ns, name, trace_type).
  * instant: entry-only probe, emitted at once with zero duration. */
 void agt_nest_enter(struct agt_nest *n, const struct agt_span *s, int instant);
 /* frame_sp: the entry stack pointer of the returning call, so a return finds its own frame even
  * when returns of deeper calls went missing (the kernel keeps at most 64 nested uretprobes);
  * 0 matches the innermost open call of the same probe. */
-void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid,
-		    const struct agt_probe_info *probe, uint64_t frame_sp, uint64_t ts,
-		    const struct agt_value *ret);
+void agt_nest_leave(struct agt_nest *n, uint32_t pid, uint32_t tid, uint32_t probe_id,
+		    uint64_t frame_sp, uint64_t ts, const struct agt_value *ret);
 /* Close open calls as unfinished: one thread, one process, or everything. */
 void agt_nest_thread_exit(struct agt_nest *n, uint32_t pid, uint32_t tid, uint64_t ts);
 void agt_nest_process_exit(struct agt_nest *n, uint32_t pid, uint64_t ts);
 void agt_nest_flush(struct agt_nest *n, uint64_t ts);
-/* A new root span id/trace id, for events that are not function calls. */
-void agt_nest_new_ids(struct agt_nest *n, struct agt_span *s);
-uint64_t agt_rng_next_id(struct agt_nest *n); /* a fresh span id */
 unsigned agt_nest_open_threads(const struct agt_nest *n);
 const struct agt_nest_stats *agt_nest_stats(const struct agt_nest *n);
 void agt_nest_free(struct agt_nest *n);

@@ -2,11 +2,12 @@
  * Records flow one way: ring buffer -> decode -> nest -> sink. */
 #ifndef AGT_PIPELINE_H
 #define AGT_PIPELINE_H
+#include "capture/spec.h"
+#include "capture/target.h"
 #include "export/sink.h"
 #include "streams/conn.h"
-struct agt_agent;
+#include "trace/trace.h"
 struct agt_jsonrpc;
-#include "trace/nest.h"
 
 /* Reasons userspace drops a record; every one is counted and shown in the summary. */
 enum agt_udrop {
@@ -25,16 +26,14 @@ struct agt_pipeline {
 	int nprocs, procs_cap;
 	struct agt_proc *pcache[256]; /* pid & 255 -> the target last found for it */
 	int live;		      /* targets still running */
-	struct agt_nest *nest;
+	struct agt_trace trace;	      /* spans: function calls, exchanges, conversations */
 	struct agt_streams *streams; /* TLS plaintext -> HTTP exchanges */
-	struct agt_agent *agent;     /* exchanges and processes -> conversations, tools */
 	struct agt_jsonrpc *rpc;     /* JSON-RPC over local IPC -> MCP tool calls */
 	size_t msg_cap;		     /* bytes of one HTTP message kept */
 	struct agt_sink *sink;
 	struct agt_export_ctx ectx;
 	uint64_t records;      /* ring buffer records seen */
 	uint64_t by_source[5]; /* func, tls, tcp, ipc, proc */
-	uint64_t emitted;      /* spans and events handed to the exporter */
 	uint64_t udrops[AGT_UDROP_MAX];
 	/* Discovery: execs of processes that are not targets, handed to the selectors. */
 	void (*on_discover)(void *ctx, uint32_t pid, const char *filename);

@@ -131,7 +131,7 @@ static int add_link(struct attach_run *r, struct bpf_link *l, int target, const 
 		agt_err("cannot attach %s in %s (PID %d): %s; run `agtrace check` and retry with "
 			"-v for "
 			"libbpf's log",
-			what, path, r->pl.procs[target]->pid, strerror(e));
+			what, path, r->pl.procs[target]->info.pid, strerror(e));
 		return AGT_EXIT_USAGE;
 	}
 	if (r->nlinks == MAX_LINKS) {
@@ -181,7 +181,7 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo);
 	struct agt_probe_info *pi = probe_id_for(r, spec, ps, sym->name, mapped);
-	int pid = r->pl.procs[t]->pid, rc;
+	int pid = r->pl.procs[t]->info.pid, rc;
 	char what[200], err[512];
 	uint64_t entry;
 
@@ -275,7 +275,7 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 	LIBBPF_OPTS(bpf_usdt_opts, uo);
 	char sym[128], what[200], root[4200];
 	struct agt_probe_info *pi;
-	int pid = r->pl.procs[t]->pid, rc;
+	int pid = r->pl.procs[t]->info.pid, rc;
 	struct bpf_link *l;
 
 	/* libbpf finds a USDT object's load address by matching the realpath of the path it is
@@ -295,7 +295,7 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 		 * to its mapping. An auto spec goes without it; counted in the links shown. */
 		agt_warn("PID %d (%s): USDT %s in %s not attached (%s); its events are not "
 			 "captured",
-			 pid, r->pl.procs[t]->comm, sym, mapped, strerror(errno));
+			 pid, r->pl.procs[t]->info.comm, sym, mapped, strerror(errno));
 		return 0;
 	}
 	rc = add_link(r, l, t, what, mapped);
@@ -362,7 +362,7 @@ int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, 
 
 	if (tried_before(proc, spec, host))
 		return 0;
-	agt_dbg("%s: PID %d: %s -> %s", spec->name, proc->pid, mapped, host);
+	agt_dbg("%s: PID %d: %s -> %s", spec->name, proc->info.pid, mapped, host);
 	for (int i = 0; i < spec->nprobes && !rc; i++) {
 		const struct agt_probe_spec *ps = &spec->probes[i];
 
@@ -376,11 +376,11 @@ int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, 
 
 			if (agt_elf_find_funcs(host, ps->symbols[s], &syms, &n, err, sizeof(err))) {
 				if (soft) {
-					agt_dbg("%s: PID %d: %s", spec->name, proc->pid, err);
+					agt_dbg("%s: PID %d: %s", spec->name, proc->info.pid, err);
 					continue;
 				}
-				agt_err("PID %d (%s): %s", proc->pid, proc->comm,
-					user_path(err, host, proc->pid, mapped));
+				agt_err("PID %d (%s): %s", proc->info.pid, proc->info.comm,
+					user_path(err, host, proc->info.pid, mapped));
 				return AGT_EXIT_USAGE;
 			}
 			for (int k = 0; k < n && !rc; k++)
@@ -429,6 +429,6 @@ int agt_attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, in
 	if (!rc && soft && proc->nlinks == before)
 		return -1;
 	if (!rc)
-		agt_dbg("%s: PID %d: %d links", spec->name, proc->pid, proc->nlinks - before);
+		agt_dbg("%s: PID %d: %d links", spec->name, proc->info.pid, proc->nlinks - before);
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include "export/metrics.h"
 #include "protocols/jsonrpc.h"
 #include "trace/agent.h"
+#include "trace/nest.h"
 #include "capture/preflight.h"
 #include "base/util.h"
 #include "func.skel.h"
@@ -202,7 +203,7 @@ static int load_bpf(struct attach_run *r)
 			return load_failed("TCP capture", err ? err : errno);
 	}
 	for (int i = 0; i < r->pl.nprocs; i++) {
-		uint32_t pid = r->pl.procs[i]->pid, one = 1;
+		uint32_t pid = r->pl.procs[i]->info.pid, one = 1;
 
 		bpf_map__update_elem(r->func->maps.targets, &pid, sizeof(pid), &one, sizeof(one),
 				     0);
@@ -245,8 +246,8 @@ typedef void (*drop_fn)(void *ctx, const char *reason, uint64_t v, int is_events
 
 static void for_each_drop(struct attach_run *r, drop_fn fn, void *ctx)
 {
-	const struct agt_nest_stats *ns = agt_nest_stats(r->pl.nest);
-	const struct agt_agent_stats *as = agt_agent_stats(r->pl.agent);
+	const struct agt_nest_stats *ns = agt_nest_stats(r->pl.trace.nest);
+	const struct agt_agent_stats *as = agt_agent_stats(r->pl.trace.agent);
 	uint64_t kd[AGT_KDROP_MAX], sd[AGT_SS_MAX * AGT_SAMPLE_REASONS];
 	char name[48];
 
@@ -302,8 +303,8 @@ static void print_summary(struct attach_run *r)
 	for_each_drop(r, summary_reason, &s);
 	agt_info("summary: %llu events seen, %llu spans and events emitted (%llu unfinished), %llu "
 		 "dropped (%s)",
-		 (unsigned long long)r->pl.records, (unsigned long long)r->pl.emitted,
-		 (unsigned long long)agt_nest_stats(r->pl.nest)->unfinished,
+		 (unsigned long long)r->pl.records, (unsigned long long)r->pl.trace.em.emitted,
+		 (unsigned long long)r->pl.trace.em.unfinished,
 		 (unsigned long long)s.total, s.list);
 	if (r->nsel)
 		agt_info(
@@ -339,10 +340,10 @@ static void update_self_metrics(struct attach_run *r)
 		snprintf(l, sizeof(l), "source=\"%s\"", src[i]);
 		agt_metrics_set(r->metrics, "agtrace_events_total", l, (double)r->pl.by_source[i]);
 	}
-	agt_agent_open(r->pl.agent, &convs, &pending);
+	agt_agent_open(r->pl.trace.agent, &convs, &pending);
 	agt_metrics_set(r->metrics, "agentic_active_workflows", "", convs);
 	agt_metrics_set(r->metrics, "agentic_trace_buffer_size", "",
-			(double)(agt_nest_stats(r->pl.nest)->open + convs + pending));
+			(double)(agt_nest_stats(r->pl.trace.nest)->open + convs + pending));
 	agt_metrics_set(r->metrics, "agtrace_attached_processes", "", r->pl.live);
 	if (r->nsel) {
 		agt_metrics_set(r->metrics, "agtrace_discovered_processes_total", "",
@@ -455,7 +456,7 @@ static int event_loop(struct attach_run *r)
 			update_self_metrics(r);
 			if (r->o.event_budget)
 				adapt_sampling(r);
-			agt_agent_expire(r->pl.agent, agt_mono_ns(),
+			agt_agent_expire(r->pl.trace.agent, agt_mono_ns(),
 					 r->o.idle_timeout * 1000000000ull);
 			agt_targets_forget(r, agt_mono_ns());
 			agt_targets_refresh_pods(r);
@@ -554,7 +555,7 @@ int cmd_attach(int argc, char **argv)
 	if ((rc = load_bpf(r)))
 		goto cleanup;
 	for (int t = 0; t < r->pl.nprocs && !rc; t++) {
-		agt_k8s_lookup(r->k8s, &r->pl.procs[t]->id);
+		agt_k8s_lookup(r->k8s, &r->pl.procs[t]->info.id);
 		rc = agt_target_attach(r, t);
 	}
 	if (rc)
@@ -693,8 +694,8 @@ int cmd_attach(int argc, char **argv)
 	ring_buffer__consume(r->rb);
 	agt_streams_close(r->pl.streams, 0, agt_mono_ns());
 	agt_jsonrpc_close(r->pl.rpc, 0, agt_mono_ns());
-	agt_agent_close(r->pl.agent, 0, agt_mono_ns());
-	agt_nest_flush(r->pl.nest, agt_mono_ns());
+	agt_trace_flush(&r->pl.trace, agt_mono_ns());
+	
 	for (int t = 0; t < r->pl.nprocs; t++)
 		if (!r->pl.procs[t]->gone)
 			agt_pipeline_state(&r->pl, r->pl.procs[t], agt_mono_ns(), "detach", "", 0,

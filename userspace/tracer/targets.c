@@ -57,7 +57,7 @@ int agt_target_attach(struct attach_run *r, int t)
 		return rc;
 	if (proc->discovered)
 		agt_info("PID %d (%s) matched a selector but maps nothing the probe specs name%s",
-			 proc->pid, proc->comm,
+			 proc->info.pid, proc->info.comm,
 			 r->o.tcp ? ": capturing its plaintext HTTP over TCP and its processes only"
 				  : ": following its processes only");
 	else if (r->auto_mode && !r->o.tcp) {
@@ -65,12 +65,12 @@ int agt_target_attach(struct attach_run *r, int t)
 		    "PID %d (%s) maps nothing agtrace's built-in probes know (a TLS library "
 		    "such as libssl.so*, or SSL_write in its executable); give --probes FILE or "
 		    "--uprobe PATH:SYMBOL, or drop --no-tcp",
-		    proc->pid, proc->comm);
+		    proc->info.pid, proc->info.comm);
 		return AGT_EXIT_USAGE;
 	} else if (r->auto_mode) {
 		agt_info("PID %d (%s) maps no TLS library agtrace knows: capturing plaintext HTTP "
 			 "over TCP only",
-			 proc->pid, proc->comm);
+			 proc->info.pid, proc->info.comm);
 	}
 	return 0;
 }
@@ -124,9 +124,9 @@ void agt_targets_forget(struct attach_run *r, uint64_t now)
 			continue;
 		}
 		freed++; /* exporters keep no pointer to it: the tree holds rendered lines */
-		agt_streams_close_proc(r->pl.streams, p, now);
-		agt_jsonrpc_close_proc(r->pl.rpc, p, now);
-		agt_agent_close_proc(r->pl.agent, p, now);
+		agt_streams_close_proc(r->pl.streams, &p->info, now);
+		agt_jsonrpc_close_proc(r->pl.rpc, &p->info, now);
+		agt_trace_proc_forget(&r->pl.trace, &p->info, now);
 		free(p);
 	}
 	r->pl.nprocs = w;
@@ -151,15 +151,15 @@ static int is_target(struct attach_run *r, int pid)
 static void pod_wait(struct attach_run *r, const struct agt_proc *proc)
 {
 	for (int i = 0; i < r->npod_wait; i++)
-		if (r->pod_wait[i].pid == proc->pid &&
-		    r->pod_wait[i].start_ticks == proc->start_ticks)
+		if (r->pod_wait[i].pid == proc->info.pid &&
+		    r->pod_wait[i].start_ticks == proc->info.start_ticks)
 			return;
 	if (r->npod_wait == (int)AGT_ARRAY_SIZE(r->pod_wait)) {
 		r->pod_wait_full++;
 		return;
 	}
-	r->pod_wait[r->npod_wait].pid = proc->pid;
-	r->pod_wait[r->npod_wait++].start_ticks = proc->start_ticks;
+	r->pod_wait[r->npod_wait].pid = proc->info.pid;
+	r->pod_wait[r->npod_wait++].start_ticks = proc->info.start_ticks;
 }
 
 /* Match a process against the selectors and, when one holds, make it a target: probes, the
@@ -185,12 +185,12 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	}
 	for (int i = 0; i < r->nsel; i++)
 		if (agt_selector_needs_k8s(&r->sel[i])) { /* pod metadata, asked for once */
-			if (!agt_k8s_lookup(r->k8s, &proc->id) && proc->id.pod_uid[0] && r->k8s)
+			if (!agt_k8s_lookup(r->k8s, &proc->info.id) && proc->info.id.pod_uid[0] && r->k8s)
 				pod_wait(r, proc);
 			break;
 		}
 	for (int i = 0; i < r->nsel && hit < 0; i++)
-		if (agt_selector_match(&r->sel[i], proc, cmdline, r->k8s))
+		if (agt_selector_match(&r->sel[i], &proc->info, cmdline, r->k8s))
 			hit = i;
 	if (hit < 0) {
 		agt_proc_close(proc);
@@ -201,12 +201,12 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 		r->discover_limited++;
 		agt_warn("PID %d (%s) matches \"%s\" but %ld targets are traced already "
 			 "(--max-targets); not traced",
-			 pid, proc->comm, r->sel[hit].text, r->o.max_targets);
+			 pid, proc->info.comm, r->sel[hit].text, r->o.max_targets);
 		agt_proc_close(proc);
 		free(proc);
 		return;
 	}
-	agt_k8s_lookup(r->k8s, &proc->id);
+	agt_k8s_lookup(r->k8s, &proc->info.id);
 	proc->discovered = 1;
 	t = r->pl.nprocs++;
 	r->pl.pcache[pid & 255] = proc; /* the newest target with this PID */
@@ -221,15 +221,15 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 		r->discover_failed++;
 		agt_warn("PID %d (%s): attaching its probes failed; its process and TCP events "
 			 "are still traced",
-			 pid, proc->comm);
+			 pid, proc->info.comm);
 	}
 	agt_target_watch(r, t);
 	r->discovered++;
 	snprintf(msg, sizeof(msg), "%d probe links; discovered (%s) by selector \"%s\"",
 		 proc->nlinks, why, r->sel[hit].text);
 	agt_pipeline_state(&r->pl, proc, agt_mono_ns(), "attach", msg, 0, 0);
-	agt_info("discovered PID %d (%s%s%s) by \"%s\": %d probe links", pid, proc->comm,
-		 proc->id.pod_name[0] ? " in pod " : "", proc->id.pod_name, r->sel[hit].text,
+	agt_info("discovered PID %d (%s%s%s) by \"%s\": %d probe links", pid, proc->info.comm,
+		 proc->info.id.pod_name[0] ? " in pod " : "", proc->info.id.pod_name, r->sel[hit].text,
 		 proc->nlinks);
 	/* A process that exited while being attached: its pidfd is readable already, and the
 	 * event loop notices it at the next wait. */
@@ -258,7 +258,7 @@ void agt_targets_rescan(struct attach_run *r)
 				if (agt_attach_object(r, t, &r->specs[s], 1, host, mapped))
 					agt_warn("PID %d (%s): probes of %s on %s: some failed to "
 						 "attach",
-						 proc->pid, proc->comm, r->specs[s].name, mapped);
+						 proc->info.pid, proc->info.comm, r->specs[s].name, mapped);
 				else if (proc->nlinks > before && !what[0])
 					snprintf(what, sizeof(what), "%s", mapped);
 			}
@@ -268,7 +268,7 @@ void agt_targets_rescan(struct attach_run *r)
 			snprintf(msg, sizeof(msg), "%d more probe links: %s loaded",
 				 proc->nlinks - before, what);
 			agt_pipeline_state(&r->pl, proc, agt_mono_ns(), "attach", msg, 0, 0);
-			agt_info("PID %d (%s): %s", proc->pid, proc->comm, msg);
+			agt_info("PID %d (%s): %s", proc->info.pid, proc->info.comm, msg);
 		}
 	}
 }
@@ -296,10 +296,10 @@ void agt_targets_refresh_pods(struct attach_run *r)
 	for (int t = 0; t < r->pl.nprocs && r->k8s; t++) {
 		struct agt_proc *p = r->pl.procs[t];
 
-		if (!p->gone && p->id.pod_uid[0] && !p->id.pod_name[0] &&
-		    agt_k8s_lookup(r->k8s, &p->id))
-			agt_info("PID %d (%s) is in pod %s/%s", p->pid, p->comm,
-				 p->id.pod_namespace, p->id.pod_name);
+		if (!p->gone && p->info.id.pod_uid[0] && !p->info.id.pod_name[0] &&
+		    agt_k8s_lookup(r->k8s, &p->info.id))
+			agt_info("PID %d (%s) is in pod %s/%s", p->info.pid, p->info.comm,
+				 p->info.id.pod_namespace, p->info.id.pod_name);
 	}
 }
 

@@ -1,0 +1,269 @@
+#include "base/jsonw.h"
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void agt_jw_init(struct agt_jw *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->first[0] = 1;
+}
+
+void agt_jw_free(struct agt_jw *w)
+{
+	free(w->buf);
+	memset(w, 0, sizeof(*w));
+}
+
+void agt_jw_reset(struct agt_jw *w)
+{
+	w->len = 0;
+	w->depth = 0;
+	w->first[0] = 1;
+	w->failed = 0;
+	if (w->buf)
+		w->buf[0] = 0;
+}
+
+static int reserve(struct agt_jw *w, size_t n)
+{
+	if (w->len + n + 1 <= w->cap)
+		return 0;
+	size_t cap = w->cap ? w->cap : 1024;
+
+	while (cap < w->len + n + 1)
+		cap *= 2;
+	char *b = realloc(w->buf, cap);
+
+	if (!b) {
+		w->failed = 1;
+		return -1;
+	}
+	w->buf = b;
+	w->cap = cap;
+	return 0;
+}
+
+static void put(struct agt_jw *w, const char *s, size_t n)
+{
+	if (reserve(w, n))
+		return;
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+	w->buf[w->len] = 0;
+}
+
+static void putc1(struct agt_jw *w, char c)
+{
+	if (reserve(w, 1))
+		return;
+	w->buf[w->len++] = c;
+	w->buf[w->len] = 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when it is not one: overlong forms,
+ * surrogates and code points past U+10FFFF are invalid (RFC 3629). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))
+			return 0; /* overlong, or a surrogate */
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+		    (s[3] & 0xc0) != 0x80)
+			return 0;
+		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+			return 0; /* overlong, or past U+10FFFF */
+		return 4;
+	}
+	return 0;
+}
+
+void agt_jw_escaped(struct agt_jw *w, const char *str, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t run = i;
+
+		/* Copy runs of plain ASCII at once: most text is. */
+		while (run < n && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' &&
+		       s[run] != '\\')
+			run++;
+		if (run > i) {
+			put(w, (const char *)s + i, run - i);
+			i = run;
+			continue;
+		}
+		unsigned char c = s[i];
+
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+
+			put(w, e, 2);
+			i++;
+		} else if (c < 0x20) {
+			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+
+			switch (c) {
+			case '\n': put(w, "\\n", 2); break;
+			case '\r': put(w, "\\r", 2); break;
+			case '\t': put(w, "\\t", 2); break;
+			case '\b': put(w, "\\b", 2); break;
+			case '\f': put(w, "\\f", 2); break;
+			default: put(w, e, 6);
+			}
+			i++;
+		} else {
+			size_t k = utf8_seq(s + i, n - i);
+
+			if (k) {
+				put(w, (const char *)s + i, k);
+				i += k;
+			} else { /* one invalid byte: U+FFFD, and go on at the next one */
+				put(w, "\xef\xbf\xbd", 3);
+				w->replaced++;
+				i++;
+			}
+		}
+	}
+}
+
+/* The separator and key before a member. */
+static void member(struct agt_jw *w, const char *key)
+{
+	if (!w->first[w->depth])
+		putc1(w, ',');
+	w->first[w->depth] = 0;
+	if (key) {
+		putc1(w, '"');
+		agt_jw_escaped(w, key, strlen(key));
+		put(w, "\":", 2);
+	}
+}
+
+static void open_(struct agt_jw *w, const char *key, char c)
+{
+	member(w, key);
+	putc1(w, c);
+	if (w->depth + 1 >= AGT_JW_MAX_DEPTH) {
+		w->failed = 1;
+		return;
+	}
+	w->first[++w->depth] = 1;
+}
+
+void agt_jw_obj(struct agt_jw *w, const char *key)
+{
+	open_(w, key, '{');
+}
+void agt_jw_arr(struct agt_jw *w, const char *key)
+{
+	open_(w, key, '[');
+}
+
+static void close_(struct agt_jw *w, char c)
+{
+	putc1(w, c);
+	if (w->depth > 0)
+		w->depth--;
+}
+
+void agt_jw_end_obj(struct agt_jw *w)
+{
+	close_(w, '}');
+}
+void agt_jw_end_arr(struct agt_jw *w)
+{
+	close_(w, ']');
+}
+
+void agt_jw_strn(struct agt_jw *w, const char *key, const char *s, size_t n)
+{
+	member(w, key);
+	putc1(w, '"');
+	agt_jw_escaped(w, s, n);
+	putc1(w, '"');
+}
+
+void agt_jw_str(struct agt_jw *w, const char *key, const char *s)
+{
+	agt_jw_strn(w, key, s ? s : "", s ? strlen(s) : 0);
+}
+
+void agt_jw_i64(struct agt_jw *w, const char *key, int64_t v)
+{
+	char b[24];
+	int n = snprintf(b, sizeof(b), "%" PRId64, v);
+
+	member(w, key);
+	put(w, b, (size_t)n);
+}
+
+void agt_jw_u64(struct agt_jw *w, const char *key, uint64_t v)
+{
+	char b[24];
+	int n = snprintf(b, sizeof(b), "%" PRIu64, v);
+
+	member(w, key);
+	put(w, b, (size_t)n);
+}
+
+void agt_jw_f64(struct agt_jw *w, const char *key, double v)
+{
+	char b[32];
+	int n;
+
+	if (isnan(v) || isinf(v)) {
+		agt_jw_null(w, key);
+		return;
+	}
+	if (v == floor(v) && fabs(v) < 1e15) {
+		agt_jw_i64(w, key, (int64_t)v);
+		return;
+	}
+	n = snprintf(b, sizeof(b), "%1.15g", v);
+	if (strtod(b, NULL) != v)
+		n = snprintf(b, sizeof(b), "%1.17g", v);
+	member(w, key);
+	put(w, b, (size_t)n);
+}
+
+void agt_jw_bool(struct agt_jw *w, const char *key, int v)
+{
+	member(w, key);
+	if (v)
+		put(w, "true", 4);
+	else
+		put(w, "false", 5);
+}
+
+void agt_jw_null(struct agt_jw *w, const char *key)
+{
+	member(w, key);
+	put(w, "null", 4);
+}
+
+void agt_jw_raw(struct agt_jw *w, const char *s, size_t n)
+{
+	put(w, s, n);
+}
+
+const char *agt_jw_text(struct agt_jw *w)
+{
+	return w->buf ? w->buf : "";
+}

@@ -60,7 +60,7 @@ $(OUT)/bpf $(OUT)/skel:
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum \
-	$(OUT)/tests/gotls $(OUT)/tests/gotls-stripped
+	$(OUT)/tests/gotls $(OUT)/tests/gotls-stripped $(OUT)/tests/goh2
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -85,6 +85,11 @@ $(OUT)/tests/gotls: tests/targets/gotls/main.go
 $(OUT)/tests/gotls-stripped: tests/targets/gotls/main.go
 	@mkdir -p $(dir $@)
 	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -ldflags='-s -w' -o $@ $<
+
+# An HTTPS server offering h2, for gotls (llm_server.py speaks HTTP/1.1 only).
+$(OUT)/tests/goh2: tests/servers/goh2/main.go
+	@mkdir -p $(dir $@)
+	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<
 
 # The Go function table test reads both builds of gotls.
 $(OUT)/tests/test_gopclntab: $(OUT)/tests/gotls $(OUT)/tests/gotls-stripped

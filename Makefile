@@ -59,7 +59,8 @@ $(OUT)/bpf $(OUT)/skel:
 # Tests ----------------------------------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
-TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum
+TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum \
+	$(OUT)/tests/gotls $(OUT)/tests/gotls-stripped $(OUT)/tests/goh2
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -74,6 +75,24 @@ $(OUT)/tests/%: tests/targets/%.c
 $(OUT)/tests/gosum: tests/targets/gosum/main.go
 	@mkdir -p $(dir $@)
 	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<
+
+# A Go "agent" calling HTTPS through crypto/tls, built twice from the same code: with .symtab,
+# and stripped (-s -w), where only .gopclntab names its functions.
+$(OUT)/tests/gotls: tests/targets/gotls/main.go
+	@mkdir -p $(dir $@)
+	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<
+
+$(OUT)/tests/gotls-stripped: tests/targets/gotls/main.go
+	@mkdir -p $(dir $@)
+	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -ldflags='-s -w' -o $@ $<
+
+# An HTTPS server offering h2, for gotls (llm_server.py speaks HTTP/1.1 only).
+$(OUT)/tests/goh2: tests/servers/goh2/main.go
+	@mkdir -p $(dir $@)
+	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<
+
+# The Go function table test reads both builds of gotls.
+$(OUT)/tests/test_gopclntab: $(OUT)/tests/gotls $(OUT)/tests/gotls-stripped
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

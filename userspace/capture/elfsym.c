@@ -1,5 +1,6 @@
 #include "capture/elfsym.h"
 #include "base/log.h"
+#include "capture/gopclntab.h"
 #include <capstone/capstone.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -109,6 +110,11 @@ int agt_elf_find_funcs(const char *path, const char *glob, struct agt_sym **out,
 		}
 	}
 	if (!cnt) {
+		/* A Go binary built with -ldflags=-s has no .symtab: its own function table names
+		 * its functions. Any other file (-ENOEXEC) gets the sentence below. */
+		rc = agt_go_find_funcs(path, glob, out, n, err, errlen);
+		if (rc != -ENOEXEC)
+			goto out;
 		rc = agt_seterr(
 		    err, errlen, -ENOENT,
 		    "no function named like \"%s\" in %s; list its functions with `nm -D "

@@ -12,7 +12,9 @@ struct agt_sym {
 };
 
 /* All defined functions (symtab and dynsym) whose name matches glob, sorted by name, one per
- * address. -ENOENT with a sentence when none matches. Free with agt_syms_free. */
+ * address; for a Go binary where none matches (stripped of .symtab), those of its Go function
+ * table (capture/gopclntab.h). -ENOENT with a sentence when none matches. Free with
+ * agt_syms_free. */
 int agt_elf_find_funcs(const char *path, const char *glob, struct agt_sym **out, int *n, char *err,
 		       size_t errlen);
 void agt_syms_free(struct agt_sym *s, int n);

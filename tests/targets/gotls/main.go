@@ -1,0 +1,102 @@
+// Integration-test target in Go: an "agent" that calls an LLM-like HTTPS server through
+// crypto/tls, the way Go programs do (no libssl), so agtrace's Go TLS probes have something to
+// see. Built twice by the Makefile: with .symtab (build/tests/gotls) and stripped with
+// -ldflags='-s -w' (build/tests/gotls-stripped), where only .gopclntab names the functions.
+//
+// It trusts the CA in SSL_CERT_FILE (Go reads it on Linux). Requests go through
+// http.DefaultClient, which negotiates HTTP/2 when the server offers it; with -http1 (or
+// GODEBUG=http2client=0) they go over HTTP/1.1 instead. Connections are kept alive.
+//
+// Prints "ready PID", then one line per stdin command:
+//
+//	call URL BODY      POST BODY (JSON) to URL -> "status CODE PROTO BYTES"
+//	par N URL BODY     N POSTs at once, each in its own goroutine; "#I" in BODY becomes the
+//	                   request's index -> "par N" (N answers received)
+//	quit               exit
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+func post(c *http.Client, url, body string) (int, string, int, error) {
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		return 0, "", 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer sk-test-SECRET0123456789")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Proto, len(data), err
+}
+
+func main() {
+	http1 := flag.Bool("http1", false, "never negotiate HTTP/2 (a Transport whose TLSNextProto is empty)")
+	flag.Parse()
+	client := http.DefaultClient
+	if *http1 {
+		client = &http.Client{Transport: &http.Transport{
+			TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+		}}
+	}
+	fmt.Printf("ready %d\n", os.Getpid())
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<20)
+	for in.Scan() {
+		f := strings.SplitN(in.Text(), " ", 4)
+		switch {
+		case f[0] == "quit":
+			return
+		case f[0] == "call" && len(f) >= 2:
+			body := "{}"
+			if len(f) >= 3 {
+				body = strings.Join(f[2:], " ")
+			}
+			code, proto, n, err := post(client, f[1], body)
+			if err != nil {
+				fmt.Printf("error %v\n", err)
+				continue
+			}
+			fmt.Printf("status %d %s %d\n", code, proto, n)
+		case f[0] == "par" && len(f) >= 3:
+			n, _ := strconv.Atoi(f[1])
+			body := "{}"
+			if len(f) == 4 {
+				body = f[3]
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			ok := 0
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					b := strings.ReplaceAll(body, "#I", strconv.Itoa(i))
+					if code, _, _, err := post(client, f[2], b); err == nil && code > 0 {
+						mu.Lock()
+						ok++
+						mu.Unlock()
+					}
+				}(i)
+			}
+			wg.Wait()
+			fmt.Printf("par %d\n", ok)
+		default:
+			fmt.Println("unknown")
+		}
+	}
+}

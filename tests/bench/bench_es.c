@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "bench.h"
-#include "export/es.h"
+#include "export/exporters.h"
 
 static void nop_span(struct agt_sink *s, const struct agt_span *sp)
 {
@@ -21,8 +21,9 @@ static void nop(struct agt_sink *s)
 int main(int argc, char **argv)
 {
 	struct agt_export_ctx ectx = {.host = "bench"};
-	struct agt_es_config cfg = {.url = argc > 1 ? argv[1] : "http://127.0.0.1:9200",
-				    .spool_dir = argc > 3 ? argv[3] : "/tmp/agtrace-bench-spool"};
+	struct agt_exporter_config cfg = {.url = argc > 1 ? argv[1] : "http://127.0.0.1:9200"};
+	struct agt_delivery_config dcfg = {.spool_dir = argc > 3 ? argv[3]
+							    : "/tmp/agtrace-bench-spool"};
 	struct agt_sink null_sink = {.span = nop_span, .flush = nop, .destroy = nop};
 	struct agt_proc_info proc = {.pid = 42,
 				     .comm = "agent",
@@ -30,8 +31,9 @@ int main(int argc, char **argv)
 				     .session_id = "00112233445566ff"};
 	long n = argc > 2 ? atol(argv[2]) : 20000, rss0 = bench_rss_kib(), rss_peak;
 	char err[256];
-	struct agt_es_stats st;
-	struct agt_es *es = agt_es_start(&cfg, &ectx, err, sizeof(err));
+	struct agt_delivery_stats st;
+	struct agt_delivery *es =
+	    agt_exporter_start(AGT_EXP_ELASTICSEARCH, &cfg, &dcfg, &ectx, err, sizeof(err));
 	struct agt_sink *sink;
 	struct agt_span s;
 	struct timespec a, b;
@@ -40,7 +42,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
-	sink = agt_es_tee(&null_sink, es);
+	sink = agt_delivery_tee(&null_sink, es);
 	memset(&s, 0, sizeof(s));
 	s.kind = AGT_SPAN_STATE;
 	s.trace_type = "reasoning_step";
@@ -73,9 +75,9 @@ int main(int argc, char **argv)
 		sink->span(sink, &s);
 	}
 	rss_peak = bench_rss_kib();
-	agt_es_stop(es);
+	agt_delivery_stop(es);
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	agt_es_stats(es, &st);
+	agt_delivery_stats(es, &st);
 	double secs = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
 	printf("%ld spans: %.0f spans/s delivered end to end, %.0f bytes/span on the wire (gzip), "
 	       "exporter memory %ld KiB at the peak of the queue; delivered %llu, lost %llu\n",
@@ -83,6 +85,6 @@ int main(int argc, char **argv)
 	       rss_peak - rss0, (unsigned long long)st.delivered,
 	       (unsigned long long)st.spool_dropped);
 	sink->destroy(sink);
-	agt_es_free(es);
+	agt_delivery_free(es);
 	return st.delivered == (unsigned long long)n ? 0 : 1;
 }

@@ -241,6 +241,33 @@ def test_api_key_from_the_environment(es, tmp_path, nested):
     assert "a2V5OnNlY3JldA==" not in "".join(tr.out) + "".join(tr.err_lines)
 
 
+def test_credentials_stay_with_their_exporter(es, tmp_path, nested):
+    """Elasticsearch's API key, user and password (from the environment and the command line)
+    go to Elasticsearch only: the OTLP collector traced alongside sees no credential at all,
+    in a run with both exporters and in one with OTLP alone."""
+    col = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests/servers/otlp_server.py")],
+                           stdout=subprocess.PIPE, text=True)
+    cport = int(col.stdout.readline().split()[1])
+    env = dict(os.environ, AGTRACE_ES_API_KEY="a2V5OnNlY3JldA==", AGTRACE_ES_PASSWORD="pw-es-0")
+    try:
+        for both in (True, False):
+            args = ["-p", nested.pid, "--uprobe", f"{NESTED}:leaf", "-o", "jsonl",
+                    "--otlp", f"http://127.0.0.1:{cport}", "--es-user", "elastic",
+                    "--spool-dir", tmp_path / f"spool-{both}"]
+            if both:
+                args += ["--es", f"http://127.0.0.1:{es.port}"]
+            tr = Tracer(args, env=env)
+            nested.call("outer 1")
+            tr.interrupt()
+            with urllib.request.urlopen(f"http://127.0.0.1:{cport}/_test/spans", timeout=5) as r:
+                got = json.load(r)
+            assert got["requests"] >= 1
+            assert got["authorization"] == []
+        assert es.get("/_test/stats")["authorization"] == "ApiKey a2V5OnNlY3JldA=="
+    finally:
+        col.kill()
+
+
 def test_otlp_traces_to_a_collector(tmp_path):
     from test_agent import AGENT
     from test_llm import PY

@@ -41,12 +41,15 @@ class Handler(socketserver.BaseRequestHandler):
                     for _, rec in entries:
                         DB["records"][rec["span_id"]] = rec
                     mode = open(MODEFILE).read().strip() if os.path.exists(MODEFILE) else "ok"
-                    if "chunk" in option and mode != "noack":
-                        DB["acked"] += 1
-                        self.request.sendall(msgpack.packb({"ack": option["chunk"]}))
+                    ack = "chunk" in option and mode != "noack"
+                    DB["acked"] += ack
+                    # Committed before it is acknowledged, as Fluentd's buffer does: a kill
+                    # between the two can only cost a duplicate, never an acknowledged record.
                     with open(STATE + ".tmp", "w") as f:
                         json.dump(DB, f)
                     os.replace(STATE + ".tmp", STATE)
+                    if ack:
+                        self.request.sendall(msgpack.packb({"ack": option["chunk"]}))
 
 
 class Server(socketserver.ThreadingTCPServer):

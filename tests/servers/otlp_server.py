@@ -1,7 +1,8 @@
 """An OpenTelemetry collector stand-in for OTLP/HTTP JSON: POST /v1/traces parsed strictly
 (ExportTraceServiceRequest shape, hex ids of the right length, times as decimal strings,
 attribute values typed as OTLP/JSON wants); 400 with the reason on any violation. Faults:
-POST /_test/fault {"mode": "ok"|"503"}; GET /_test/spans returns every span stored.
+POST /_test/fault {"mode": "ok"|"503"}; GET /_test/spans returns every span stored and every
+Authorization header any request carried (a credential it was never given must not arrive).
 Run: otlp_server.py -> prints "listening PORT"."""
 import json
 import re
@@ -11,6 +12,7 @@ from http.server import ThreadingHTTPServer
 from jsonhttp import JsonHandler
 
 SPANS, LOCK, MODE = {}, threading.Lock(), {"mode": "ok", "requests": 0}
+AUTH = []
 HEX = re.compile(r"^[0-9a-f]+$")
 VALUE_KEYS = {"stringValue", "intValue", "doubleValue", "boolValue", "arrayValue"}
 
@@ -48,10 +50,14 @@ def check_span(s):
 class Handler(JsonHandler):
     def do_GET(self):
         with LOCK:
-            self.reply(200, {"spans": list(SPANS.values()), "requests": MODE["requests"]})
+            self.reply(200, {"spans": list(SPANS.values()), "requests": MODE["requests"],
+                             "authorization": AUTH})
 
     def do_POST(self):
         raw = self.body()
+        if self.headers.get("Authorization") is not None:
+            with LOCK:
+                AUTH.append(self.headers.get("Authorization"))
         if self.path == "/_test/fault":
             MODE["mode"] = json.loads(raw)["mode"]
             return self.reply(200, MODE)

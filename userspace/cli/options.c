@@ -315,24 +315,24 @@ int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv)
 			o->event_budget = v;
 			break;
 		case OPT_AUDIT: o->audit_file = optarg; break;
-		case OPT_ES: o->es.url = optarg; break;
-		case OPT_OTLP: o->otlp_url = optarg; break;
-		case OPT_FLUENTD: o->fluentd = optarg; break;
-		case OPT_FLUENTD_TAG: o->fluentd_tag = optarg; break;
-		case OPT_ES_INDEX: o->es.index_pattern = optarg; break;
-		case OPT_ES_KEY: o->es.api_key_file = optarg; break;
-		case OPT_ES_USER: o->es.user = optarg; break;
-		case OPT_ES_PASSWORD: o->es.password_file = optarg; break;
-		case OPT_ES_CA: o->es.ca_file = optarg; break;
-		case OPT_ES_INSECURE: o->es.insecure = 1; break;
-		case OPT_ES_TEMPLATE: o->es.install_template = 1; break;
-		case OPT_SPOOL_DIR: o->es.spool_dir = optarg; break;
-		case OPT_DEAD_LETTER: o->es.dead_letter = optarg; break;
+		case OPT_ES: o->exp[AGT_EXP_ELASTICSEARCH].url = optarg; break;
+		case OPT_OTLP: o->exp[AGT_EXP_OTLP].url = optarg; break;
+		case OPT_FLUENTD: o->exp[AGT_EXP_FLUENTD].url = optarg; break;
+		case OPT_FLUENTD_TAG: o->exp[AGT_EXP_FLUENTD].tag = optarg; break;
+		case OPT_ES_INDEX: o->exp[AGT_EXP_ELASTICSEARCH].index_pattern = optarg; break;
+		case OPT_ES_KEY: o->exp[AGT_EXP_ELASTICSEARCH].api_key_file = optarg; break;
+		case OPT_ES_USER: o->exp[AGT_EXP_ELASTICSEARCH].user = optarg; break;
+		case OPT_ES_PASSWORD: o->exp[AGT_EXP_ELASTICSEARCH].password_file = optarg; break;
+		case OPT_ES_CA: o->exp[AGT_EXP_ELASTICSEARCH].ca_file = optarg; break;
+		case OPT_ES_INSECURE: o->exp[AGT_EXP_ELASTICSEARCH].insecure = 1; break;
+		case OPT_ES_TEMPLATE: o->exp[AGT_EXP_ELASTICSEARCH].install_template = 1; break;
+		case OPT_SPOOL_DIR: o->delivery.spool_dir = optarg; break;
+		case OPT_DEAD_LETTER: o->delivery.dead_letter = optarg; break;
 		case OPT_ES_DRAIN:
 			if (agt_parse_long(optarg, 1, 3600, &v))
 				return usage_error("--es-drain-seconds needs 1 to 3600, got \"%s\"",
 						   optarg);
-			o->es.drain_seconds = (double)v;
+			o->delivery.drain_seconds = (double)v;
 			break;
 		case OPT_SPOOL_MAX:
 			if (agt_parse_long(optarg, 4096, 1L << 40, &v))
@@ -340,7 +340,7 @@ int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv)
 				    "--spool-max-bytes needs a byte count from 4096, got "
 				    "\"%s\"",
 				    optarg);
-			o->es.spool_max = (uint64_t)v;
+			o->delivery.spool_max = (uint64_t)v;
 			break;
 		case OPT_METRICS: {
 			struct sockaddr_in sa;

@@ -8,7 +8,6 @@
 #include "capture/sampling.h"
 #include "capture/select.h"
 #include "export/audit.h"
-#include "export/es.h"
 #include "export/metrics.h"
 #include "protocols/jsonrpc.h"
 #include "trace/agent.h"
@@ -372,15 +371,14 @@ static void update_self_metrics(struct attach_run *r)
 				(double)(*r->rb_prod - *r->rb_cons));
 		agt_metrics_set(r->metrics, "agtrace_ringbuf_size_bytes", "", (double)r->rb_size);
 	}
-	for (int k = 0; k < 3; k++) {
-		static const char *const lab[] = {"exporter=\"elasticsearch\"", "exporter=\"otlp\"",
-						  "exporter=\"fluentd\""};
-		struct agt_es_stats es;
-		const char *l = lab[k];
+	for (int k = 0; k < AGT_EXP_COUNT; k++) {
+		struct agt_delivery_stats es;
+		char l[64];
 
 		if (!r->exp[k])
 			continue;
-		agt_es_stats(r->exp[k], &es);
+		snprintf(l, sizeof(l), "exporter=\"%s\"", agt_exporters[k].name);
+		agt_delivery_stats(r->exp[k], &es);
 		agt_metrics_set(r->metrics, "agtrace_export_delivered_total", l,
 				(double)es.delivered);
 		agt_metrics_set(r->metrics, "agtrace_export_retried_total", l, (double)es.retried);
@@ -586,32 +584,18 @@ int cmd_attach(int argc, char **argv)
 		}
 		r->pl.sink = agt_metrics_tee(r->pl.sink, r->metrics);
 	}
-	for (int k = 0; k < 3 && r->pl.sink; k++) {
-		static const char *const sub[] = {NULL, "otlp", "fluentd"};
-		const char *url = k == 0 ? r->o.es.url : k == 1 ? r->o.otlp_url : r->o.fluentd;
-		const char *base = r->o.es.spool_dir ? r->o.es.spool_dir : "/var/lib/agtrace/spool";
-		struct agt_es_config c = r->o.es;
-		char err[512], dir[1024];
+	for (int k = 0; k < AGT_EXP_COUNT && r->pl.sink; k++) {
+		char err[512];
 
-		if (!url)
+		if (!r->o.exp[k].url)
 			continue;
-		c.url = url;
-		c.otlp = k == 1;
-		c.forward = k == 2;
-		c.tag = r->o.fluentd_tag;
-		if (k) { /* each exporter spools apart; templates are Elasticsearch's */
-			c.install_template = 0;
-			c.dead_letter = NULL;
-			mkdir(base, 0700);
-			snprintf(dir, sizeof(dir), "%s/%s", base, sub[k]);
-			c.spool_dir = dir;
-		}
-		if (!(r->exp[k] = agt_es_start(&c, &r->pl.ectx, err, sizeof(err)))) {
+		if (!(r->exp[k] = agt_exporter_start(k, &r->o.exp[k], &r->o.delivery,
+						     &r->pl.ectx, err, sizeof(err)))) {
 			agt_err("%s", err);
 			rc = AGT_EXIT_USAGE;
 			goto cleanup;
 		}
-		r->pl.sink = agt_es_tee(r->pl.sink, r->exp[k]);
+		r->pl.sink = agt_delivery_tee(r->pl.sink, r->exp[k]);
 	}
 	if (r->pl.sink && r->o.audit_file) {
 		char err[512];
@@ -701,20 +685,19 @@ int cmd_attach(int argc, char **argv)
 			agt_pipeline_state(&r->pl, r->pl.procs[t], agt_mono_ns(), "detach", "", 0,
 					   0);
 	r->pl.sink->flush(r->pl.sink);
-	for (int k = 0; k < 3; k++) {
-		static const char *const name[] = {"elasticsearch", "otlp", "fluentd"};
-		struct agt_es_stats es;
+	for (int k = 0; k < AGT_EXP_COUNT; k++) {
+		struct agt_delivery_stats es;
 
 		if (!r->exp[k])
 			continue;
-		agt_es_stop(r->exp[k]); /* deliver what it can, spool the rest */
-		agt_es_stats(r->exp[k], &es);
+		agt_delivery_stop(r->exp[k]); /* deliver what it can, spool the rest */
+		agt_delivery_stats(r->exp[k], &es);
 		agt_info("%s: %llu queued, %llu delivered, %llu retried, %llu dead-lettered, %llu "
 			 "spooled (%llu bytes waiting), %llu lost (spool full)",
-			 name[k], (unsigned long long)es.queued, (unsigned long long)es.delivered,
-			 (unsigned long long)es.retried, (unsigned long long)es.dead_lettered,
-			 (unsigned long long)es.spooled, (unsigned long long)es.spool_bytes,
-			 (unsigned long long)es.spool_dropped);
+			 agt_exporters[k].name, (unsigned long long)es.queued,
+			 (unsigned long long)es.delivered, (unsigned long long)es.retried,
+			 (unsigned long long)es.dead_lettered, (unsigned long long)es.spooled,
+			 (unsigned long long)es.spool_bytes, (unsigned long long)es.spool_dropped);
 	}
 	update_self_metrics(r);
 	print_summary(r);
@@ -738,8 +721,8 @@ cleanup:
 		r->pl.sink->destroy(r->pl.sink);
 	agt_audit_close(r->audit);
 	agt_metrics_stop(r->metrics);
-	for (int k = 0; k < 3; k++)
-		agt_es_free(r->exp[k]);
+	for (int k = 0; k < AGT_EXP_COUNT; k++)
+		agt_delivery_free(r->exp[k]);
 	agt_pipeline_fini(&r->pl);
 	if (r->out && r->out != stdout)
 		fclose(r->out);

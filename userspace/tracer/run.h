@@ -8,7 +8,7 @@
 #include "tracer/pipeline.h"
 #include "capture/sampling.h"
 #include "capture/select.h"
-#include "export/es.h"
+#include "export/exporters.h"
 #include <stdio.h>
 
 #define MAX_PIDS 256
@@ -36,8 +36,8 @@ struct attach_opts {
 	const char *output_file;
 	const char *audit_file;
 	const char *metrics_listen;
-	struct agt_es_config es;
-	const char *otlp_url, *fluentd, *fluentd_tag;
+	struct agt_exporter_config exp[AGT_EXP_COUNT]; /* each exporter's own settings */
+	struct agt_delivery_config delivery;	       /* spool, dead letters, drain: shared */
 	long duration;
 	long max_depth, max_threads;
 	long max_message;  /* bytes of one TLS call / HTTP message captured at most */
@@ -93,7 +93,7 @@ struct attach_run {
 	FILE *out;
 	struct agt_audit *audit;
 	struct agt_metrics *metrics;
-	struct agt_es *exp[3]; /* Elasticsearch, OTLP, Fluentd: one delivery core each */
+	struct agt_delivery *exp[AGT_EXP_COUNT]; /* the exporters started, by agt_exporters row */
 	const volatile unsigned long *rb_cons, *rb_prod; /* ring buffer positions, read-only */
 	uint64_t rb_size;
 };

@@ -1,0 +1,56 @@
+/* The network exporters, one row each: what options parsing, `run --config`, the attach run,
+ * the summary and the metrics iterate. An exporter is a transport (how a span becomes a
+ * document, how a batch is sent) on the shared delivery core (export/delivery.c). Adding one is
+ * its transport file plus a row here. Each exporter gets only its own settings: credentials
+ * given to one are never sent to another. */
+#ifndef AGT_EXPORTERS_H
+#define AGT_EXPORTERS_H
+#include <stddef.h>
+#include "export/delivery.h"
+
+enum agt_exporter_id {
+	AGT_EXP_ELASTICSEARCH = 0,
+	AGT_EXP_OTLP = 1,
+	AGT_EXP_FLUENTD = 2,
+	AGT_EXP_COUNT = 3,
+};
+
+/* One exporter's settings. A field an exporter does not use stays unset. */
+struct agt_exporter_config {
+	const char *url; /* Elasticsearch or OTLP URL, Fluentd host:port; NULL: exporter off */
+	const char *index_pattern; /* Elasticsearch: strftime pattern, UTC */
+	const char *api_key_file;  /* Elasticsearch: else $AGTRACE_ES_API_KEY */
+	const char *user;	   /* Elasticsearch: basic auth user */
+	const char *password_file; /* Elasticsearch: its password; else $AGTRACE_ES_PASSWORD */
+	const char *ca_file;	   /* Elasticsearch: CA bundle for TLS */
+	int insecure;		   /* Elasticsearch: no TLS verification */
+	int install_template;	   /* Elasticsearch: PUT the index template and ILM policy */
+	const char *tag;	   /* Fluentd: the tag (default agentic.traces) */
+};
+
+struct agt_exporter {
+	const char *name;	   /* elasticsearch, otlp, fluentd */
+	const char *option;	   /* the option that turns it on, for messages: --es */
+	const char *spool_sub;	   /* its spool folder under --spool-dir; NULL: that folder */
+	int owns_dead_letter;	   /* --dead-letter names its dead-letter file */
+	/* Its transport for these settings; -errno with one sentence in err. */
+	int (*open)(const struct agt_exporter_config *c, const struct agt_export_ctx *x,
+		    const struct agt_transport_ops **ops, void **t, char *err, size_t errlen);
+};
+
+extern const struct agt_exporter agt_exporters[AGT_EXP_COUNT];
+
+/* Start exporter id with its settings on a delivery core configured by shared (the spool
+ * folder is the exporter's own under shared->spool_dir). NULL with one sentence in err. */
+struct agt_delivery *agt_exporter_start(enum agt_exporter_id id, const struct agt_exporter_config *c,
+					const struct agt_delivery_config *shared,
+					const struct agt_export_ctx *x, char *err, size_t errlen);
+
+/* The transports (es.c, otlp.c, fluentd.c). */
+int agt_es_open(const struct agt_exporter_config *c, const struct agt_export_ctx *x,
+		const struct agt_transport_ops **ops, void **t, char *err, size_t errlen);
+int agt_otlp_open(const struct agt_exporter_config *c, const struct agt_export_ctx *x,
+		  const struct agt_transport_ops **ops, void **t, char *err, size_t errlen);
+int agt_fluentd_open(const struct agt_exporter_config *c, const struct agt_export_ctx *x,
+		     const struct agt_transport_ops **ops, void **t, char *err, size_t errlen);
+#endif

@@ -1,0 +1,40 @@
+/* HTTP requests of one exporter (libcurl): its base URL, its own credentials and TLS settings,
+ * and nothing of any other exporter's. Requests are blocking; exporters run them on their
+ * delivery thread. */
+#ifndef AGT_EXPORT_HTTP_H
+#define AGT_EXPORT_HTTP_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* What one exporter was given. Secrets are read from files (or the environment variables the
+ * exporter names), never taken from the command line. */
+struct agt_http_config {
+	const char *url;	   /* http(s)://host:port[/prefix] */
+	const char *api_key_file;  /* Authorization: ApiKey ... */
+	const char *api_key_env;   /* else this environment variable, when set */
+	const char *user;	   /* basic auth */
+	const char *password_file; /* its password; else password_env */
+	const char *password_env;
+	const char *ca_file; /* TLS: the CA bundle; verification is on unless insecure */
+	int insecure;
+};
+
+struct agt_http_client;
+/* NULL with one sentence in err: not an http(s) URL, an unreadable credential file. what names
+ * the option for messages ("--es"). */
+struct agt_http_client *agt_http_client_new(const struct agt_http_config *c, const char *what,
+					    char *err, size_t errlen);
+void agt_http_client_free(struct agt_http_client *h);
+/* The base URL, without a trailing slash or query. */
+const char *agt_http_base(const struct agt_http_client *h);
+
+/* method: "POST" or "PUT"; path appended to the base URL; body of len bytes with the given
+ * content type (and Content-Encoding when encoding is not NULL). The response body goes to
+ * *resp (malloc'd, NUL-terminated; NULL when there is none). Returns the HTTP status, or 0 when
+ * no answer came (connection refused, reset, timeout). */
+long agt_http_request(struct agt_http_client *h, const char *method, const char *path,
+		      const char *content_type, const char *encoding, const void *body, size_t len,
+		      long timeout_ms, char **resp);
+/* gzip of n bytes into *out (malloc'd); 0 or -1. */
+int agt_http_gzip(const void *in, size_t n, unsigned char **out, size_t *outn);
+#endif

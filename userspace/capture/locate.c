@@ -489,8 +489,8 @@ static int openssl(struct loc *L, struct agt_tls_located *out, char *err, size_t
 	return 0;
 }
 
-static int locate(struct loc *L, const char *path, struct agt_tls_located *out, char *err,
-		  size_t errlen)
+static int locate(struct loc *L, const char *path, int flags, struct agt_tls_located *out,
+		  char *err, size_t errlen)
 {
 	uint64_t addrs[MAX_STR];
 	int rc;
@@ -517,7 +517,9 @@ static int locate(struct loc *L, const char *path, struct agt_tls_located *out, 
 				  "%s has no TLS library's error-site strings (ssl/ssl_lib.cc, "
 				  "ssl/ssl_lib.c, SSL_write, SSL_read)",
 				  path);
-	L->scan.use_fde = L->img.ehf_vaddr != 0;
+	if (!(flags & AGT_LOCATE_NO_FDE))
+		agt_img_load_fdes(&L->img);
+	L->scan.use_fde = !(flags & AGT_LOCATE_NO_FDE) && agt_img_has_fdes(&L->img);
 	snprintf(out->bounds, sizeof(out->bounds), "%s", L->scan.use_fde ? "eh_frame" : "callgraph");
 	if ((rc = agt_scan_run(&L->scan)))
 		return agt_seterr(err, errlen, rc, "out of memory scanning %s", path);
@@ -562,13 +564,19 @@ static int locate(struct loc *L, const char *path, struct agt_tls_located *out, 
 
 int agt_locate_tls(const char *path, struct agt_tls_located *out, char *err, size_t errlen)
 {
+	return agt_locate_tls_flags(path, 0, out, err, errlen);
+}
+
+int agt_locate_tls_flags(const char *path, int flags, struct agt_tls_located *out, char *err,
+			 size_t errlen)
+{
 	struct loc *L = calloc(1, sizeof(*L));
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!L)
 		return agt_seterr(err, errlen, -ENOMEM, "out of memory locating TLS in %s", path);
-	rc = locate(L, path, out, err, errlen);
+	rc = locate(L, path, flags, out, err, errlen);
 	for (int i = 0; i < L->nfns; i++)
 		agt_func_free(&L->fns[i].f);
 	agt_scan_free(&L->scan);

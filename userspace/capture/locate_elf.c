@@ -8,6 +8,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -58,6 +59,71 @@ static void read_build_id(struct agt_img *img, uint64_t off, uint64_t len)
 	}
 }
 
+static int fde_range(const struct agt_img *img, uint64_t fde_va, uint64_t *start,
+		     uint64_t *end);
+
+static int cmp_range(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* No .eh_frame_hdr (static executables linked by gcc get none): walk the .eh_frame section
+ * itself, found by name in the section headers, and sort its FDEs. */
+static void read_eh_frame_section(struct agt_img *img, const Elf64_Ehdr *eh)
+{
+	const uint8_t *sh, *names;
+	uint64_t va = 0, size = 0, names_off, names_size, pos;
+	size_t cap = 0;
+
+	if (eh->e_shentsize != sizeof(Elf64_Shdr) || !eh->e_shnum || eh->e_shoff > img->size ||
+	    (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > img->size - eh->e_shoff ||
+	    eh->e_shstrndx >= eh->e_shnum)
+		return;
+	sh = img->data + eh->e_shoff;
+	names_off = rd64(sh + eh->e_shstrndx * sizeof(Elf64_Shdr) + 24);
+	names_size = rd64(sh + eh->e_shstrndx * sizeof(Elf64_Shdr) + 32);
+	if (names_off > img->size || names_size > img->size - names_off)
+		return;
+	names = img->data + names_off;
+	for (int i = 0; i < eh->e_shnum; i++) {
+		const uint8_t *s = sh + (uint64_t)i * sizeof(Elf64_Shdr);
+		uint32_t name = rd32(s);
+
+		if (name < names_size && names_size - name > 9 &&
+		    !memcmp(names + name, ".eh_frame", 10) && (rd64(s + 8) & SHF_ALLOC)) {
+			va = rd64(s + 16);
+			size = rd64(s + 32);
+		}
+	}
+	if (!va || !size || !agt_img_ptr(img, va, size))
+		return;
+	for (pos = 0; pos + 8 <= size;) {
+		const uint8_t *p = agt_img_ptr(img, va + pos, 8);
+		uint64_t len = rd32(p), start, end;
+
+		if (!len || len == 0xffffffff || len > size - pos - 4)
+			break;
+		if (rd32(p + 4) && !fde_range(img, va + pos, &start, &end)) {
+			if (img->nfdes == cap) {
+				size_t ncap = cap ? cap * 2 : 1024;
+				uint64_t(*n)[2];
+
+				if (ncap > (16u << 20) || !(n = realloc(img->fdes, ncap * sizeof(*n))))
+					break;
+				img->fdes = n;
+				cap = ncap;
+			}
+			img->fdes[img->nfdes][0] = start;
+			img->fdes[img->nfdes][1] = end;
+			img->nfdes++;
+		}
+		pos += 4 + len;
+	}
+	qsort(img->fdes, img->nfdes, sizeof(*img->fdes), cmp_range);
+}
+
 int agt_img_open(const char *path, struct agt_img *img, char *err, size_t errlen)
 {
 	const Elf64_Ehdr *eh;
@@ -77,6 +143,7 @@ int agt_img_open(const char *path, struct agt_img *img, char *err, size_t errlen
 		close(fd);
 		return agt_seterr(err, errlen, -ENOEXEC, "%s is too short to be an ELF file", path);
 	}
+	img->st = st;
 	map = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (map == MAP_FAILED)
@@ -128,10 +195,18 @@ int agt_img_open(const char *path, struct agt_img *img, char *err, size_t errlen
 	return 0;
 }
 
+void agt_img_load_fdes(struct agt_img *img)
+{
+	if (!img->ehf_vaddr && !img->nfdes)
+		read_eh_frame_section(img, (const Elf64_Ehdr *)img->data);
+}
+
 void agt_img_close(struct agt_img *img)
 {
 	if (img->data)
 		munmap((void *)img->data, img->size);
+	free(img->fdes);
+	img->fdes = NULL;
 	img->data = NULL;
 }
 
@@ -286,7 +361,8 @@ static int cie_fde_encoding(const struct agt_img *img, uint64_t cie_va, uint8_t 
 	return 0;
 }
 
-static int fde_range(const struct agt_img *img, uint64_t fde_va, uint64_t *start, uint64_t *end)
+static int fde_range(const struct agt_img *img, uint64_t fde_va, uint64_t *start,
+		     uint64_t *end)
 {
 	const uint8_t *p = agt_img_ptr(img, fde_va, 8);
 	uint64_t len, cie_va, begin, range;
@@ -311,12 +387,34 @@ static int fde_range(const struct agt_img *img, uint64_t fde_va, uint64_t *start
 	return 0;
 }
 
+int agt_img_has_fdes(const struct agt_img *img)
+{
+	return img->nfdes > 0 || (img->ehf_vaddr && img->ehf_size >= 12);
+}
+
 int agt_ehf_lookup(const struct agt_img *img, uint64_t pc, uint64_t *start, uint64_t *end)
 {
 	const uint8_t *h;
 	uint64_t hv = img->ehf_vaddr, ptr, count, lo, hi;
 	int used, pos = 4;
 
+	if (!hv && img->nfdes) {
+		lo = 0;
+		hi = img->nfdes;
+		while (lo < hi) {
+			uint64_t mid = lo + (hi - lo) / 2;
+
+			if (img->fdes[mid][0] <= pc)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (!lo || pc >= img->fdes[lo - 1][1])
+			return -1;
+		*start = img->fdes[lo - 1][0];
+		*end = img->fdes[lo - 1][1];
+		return 0;
+	}
 	if (!hv || img->ehf_size < 12 || !(h = agt_img_ptr(img, hv, img->ehf_size)))
 		return -1;
 	/* version 1, then eh_frame_ptr, fde_count, table; the binary-search table is usable only

@@ -6,6 +6,7 @@
 #define AGT_LOCATE_INT_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #define AGT_IMG_MAX_SEGS 32
 #define AGT_MAX_NEEDLES 16
@@ -25,8 +26,11 @@ struct agt_img {
 	struct agt_seg segs[AGT_IMG_MAX_SEGS];
 	int nsegs;
 	uint64_t ehf_vaddr, ehf_size; /* PT_GNU_EH_FRAME; 0 when absent */
+	uint64_t (*fdes)[2];	      /* without it: [start, end) of every FDE of .eh_frame, sorted */
+	size_t nfdes;
 	uint8_t build_id[64];
 	size_t build_id_len;
+	struct stat st; /* of the file opened */
 };
 
 int agt_img_open(const char *path, struct agt_img *img, char *err, size_t errlen);
@@ -35,6 +39,12 @@ void agt_img_close(struct agt_img *img);
 const uint8_t *agt_img_ptr(const struct agt_img *img, uint64_t vaddr, uint64_t len);
 int agt_img_v2o(const struct agt_img *img, uint64_t vaddr, uint64_t *off);
 int agt_img_is_exec(const struct agt_img *img, uint64_t vaddr);
+/* Whether function bounds can come from unwind tables: .eh_frame_hdr's search table, else
+ * the FDEs of the .eh_frame section (found through the section headers). */
+int agt_img_has_fdes(const struct agt_img *img);
+/* Read the .eh_frame section's FDEs when there is no .eh_frame_hdr (not done by open: a cache
+ * lookup needs only the headers). */
+void agt_img_load_fdes(struct agt_img *img);
 /* The .eh_frame FDE covering pc: 0 with [*start, *end), -1 when there is none. */
 int agt_ehf_lookup(const struct agt_img *img, uint64_t pc, uint64_t *start, uint64_t *end);
 
@@ -125,4 +135,11 @@ void agt_func_free(struct agt_func *f);
  * out gets its argument registers. 0, or -1 when no such straight path is found. */
 int agt_trace_call(struct agt_scan *s, const struct agt_func *f, uint64_t ref,
 		   struct agt_call *out);
+
+/* agt_locate_tls with flags; AGT_LOCATE_NO_FDE ignores unwind tables (bounds from the call
+ * graph only), so tests can check that both ways agree. */
+#define AGT_LOCATE_NO_FDE 1
+struct agt_tls_located;
+int agt_locate_tls_flags(const char *path, int flags, struct agt_tls_located *out, char *err,
+			 size_t errlen);
 #endif

@@ -408,7 +408,7 @@ static void mark_code(struct agt_scan *s, uint64_t lo, uint64_t hi, int linear, 
 
 		if (addr < lo || addr >= hi)
 			continue;
-		if (seen[addr - lo]) {
+		if (seen[addr - lo] & 1) {
 			seen[addr - lo] |= 2;
 			continue;
 		}
@@ -419,6 +419,8 @@ static void mark_code(struct agt_scan *s, uint64_t lo, uint64_t hi, int linear, 
 			f->bad++;
 			continue;
 		}
+		int pad = 0; /* in nops right after a call */
+
 		for (;;) {
 			uint64_t at = addr, t;
 
@@ -432,7 +434,18 @@ static void mark_code(struct agt_scan *s, uint64_t lo, uint64_t hi, int linear, 
 				f->bad++;
 				break;
 			}
+			/* Padding up to a 16-byte boundary right after a call: the call did not
+			 * return (abort, __stack_chk_fail) and the next function follows. */
+			if (!linear && in->id == X86_INS_NOP && (pad || (at > lo && (seen[at - lo - 1] & 4)))) {
+				pad = 1;
+				if (!(addr & 15))
+					break;
+			} else {
+				pad = 0;
+			}
 			seen[at - lo] |= 1;
+			if (in->id == X86_INS_CALL && addr > lo && addr - 1 < hi)
+				seen[addr - 1 - lo] |= 4; /* last byte of a call */
 			if (addr > f->end)
 				f->end = addr;
 			if (is_jump(h, in)) {

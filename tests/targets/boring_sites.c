@@ -14,8 +14,8 @@ struct ssl {
 
 static const char file[] = "vendor/boringssl/ssl/ssl_lib.cc";
 
-__attribute__((noinline)) void ERR_put_error(int library, int unused, int reason,
-					     const char *f, unsigned line)
+__attribute__((noinline)) void ERR_put_error(int library, int unused, int reason, const char *f,
+					     unsigned line)
 {
 	fprintf(stderr, "error %d %d %d %s:%u\n", library, unused, reason, f, line);
 }
@@ -61,27 +61,27 @@ __attribute__((noinline)) int peek(struct ssl *s, void *buf, int num)
 	return num;
 }
 
-#define WRITER(name, base)                                                                 \
-	__attribute__((noinline)) int name(struct ssl *s, const void *buf, int num)       \
-	{                                                                                  \
-		if (s->quic) {                                                             \
-			ERR_put_error(16, 0, 66, file, base);                              \
-			return -1;                                                         \
-		}                                                                          \
-		if (!s->initialized) {                                                     \
-			ERR_put_error(16, 0, 226, file, base + 5);                         \
-			return -1;                                                         \
-		}                                                                          \
-		if (!s->can_write && do_handshake(s) == 0) {                               \
-			ERR_put_error(16, 0, 215, file, base + 20);                        \
-			return -1;                                                         \
-		}                                                                          \
-		if (num < 0) {                                                             \
-			ERR_put_error(16, 0, 111, file, base + 26);                        \
-			return -1;                                                         \
-		}                                                                          \
-		memcpy(s->data, buf, num > 64 ? 64 : num);                                 \
-		return num;                                                                \
+#define WRITER(name, base)                                                          \
+	__attribute__((noinline)) int name(struct ssl *s, const void *buf, int num) \
+	{                                                                           \
+		if (s->quic) {                                                      \
+			ERR_put_error(16, 0, 66, file, base);                       \
+			return -1;                                                  \
+		}                                                                   \
+		if (!s->initialized) {                                              \
+			ERR_put_error(16, 0, 226, file, base + 5);                  \
+			return -1;                                                  \
+		}                                                                   \
+		if (!s->can_write && do_handshake(s) == 0) {                        \
+			ERR_put_error(16, 0, 215, file, base + 20);                 \
+			return -1;                                                  \
+		}                                                                   \
+		if (num < 0) {                                                      \
+			ERR_put_error(16, 0, 111, file, base + 26);                 \
+			return -1;                                                  \
+		}                                                                   \
+		memcpy(s->data, buf, num > 64 ? 64 : num);                          \
+		return num;                                                         \
 	}
 
 WRITER(write_one, 970)

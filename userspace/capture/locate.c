@@ -51,15 +51,15 @@
 #define MAX_FNS 256
 
 enum { N_BFILE, N_OFILE, N_SSL_WRITE, N_SSL_READ, N_WINT, N_RINT, N_KINDS };
-static const char *const kind_text[N_KINDS] = {
-    "ssl/ssl_lib.cc", "ssl/ssl_lib.c", "SSL_write", "SSL_read", "ssl_write_internal",
-    "ssl_read_internal"};
+static const char *const kind_text[N_KINDS] = {"ssl/ssl_lib.cc",     "ssl/ssl_lib.c",
+					       "SSL_write",	     "SSL_read",
+					       "ssl_write_internal", "ssl_read_internal"};
 
 struct lfn {
 	struct agt_func f;
-	int nb;	       /* BoringSSL error sites in it */
-	int bmask;     /* which of 66/226/215/111 it has: bits 0..3 */
-	long line[4];  /* smallest line of each */
+	int nb;		    /* BoringSSL error sites in it */
+	int bmask;	    /* which of 66/226/215/111 it has: bits 0..3 */
+	long line[4];	    /* smallest line of each */
 	int oname[N_KINDS]; /* OpenSSL error sites naming each function */
 };
 
@@ -183,7 +183,8 @@ static void read_sites(struct loc *L, struct lfn *fn)
 			}
 			rs = &call.args[fi - 1];
 			ln = &call.args[fi + 1];
-			if (fi >= 2 && (call.args[0].kind != AGT_RV_IMM || call.args[0].v != B_LIB_SSL))
+			if (fi >= 2 &&
+			    (call.args[0].kind != AGT_RV_IMM || call.args[0].v != B_LIB_SSL))
 				continue; /* not libssl's error */
 			if (rs->kind != AGT_RV_IMM || ln->kind != AGT_RV_IMM) {
 				L->unreadable[kind]++;
@@ -398,16 +399,18 @@ static int openssl_role(struct loc *L, struct agt_tls_located *out, int role, in
 		return -EINVAL;
 	}
 	if (!api || !in) {
-		appendf(out->why_not, sizeof(out->why_not),
-			"%s: %d functions raise errors as \"%s\" and %d as \"%s\" where exactly one "
-			"each must. ",
-			rn, na, kind_text[api_kind], ni, kind_text[int_kind]);
+		appendf(
+		    out->why_not, sizeof(out->why_not),
+		    "%s: %d functions raise errors as \"%s\" and %d as \"%s\" where exactly one "
+		    "each must. ",
+		    rn, na, kind_text[api_kind], ni, kind_text[int_kind]);
 		return -EINVAL;
 	}
 	if (api == in || !calls(api, in, &call)) {
 		appendf(out->why_not, sizeof(out->why_not),
 			"%s: %s (0x%lx) does not call %s (0x%lx). ", rn, kind_text[api_kind],
-			(unsigned long)api->f.start, kind_text[int_kind], (unsigned long)in->f.start);
+			(unsigned long)api->f.start, kind_text[int_kind],
+			(unsigned long)in->f.start);
 		return -EINVAL;
 	}
 	for (int i = 3; i <= 4; i++)
@@ -472,10 +475,11 @@ static int openssl(struct loc *L, struct agt_tls_located *out, char *err, size_t
 	if (!L->osites) {
 		snprintf(out->library, sizeof(out->library), "%s",
 			 !strncmp(out->version_hint, "OpenSSL 1.1", 11) ? "openssl1.1" : "openssl");
-		snprintf(out->why_not, sizeof(out->why_not),
-			 "write and read: OpenSSL's ssl_lib.c error sites are there but none names "
-			 "its function (OpenSSL 1.1 records numeric function codes instead), and this "
-			 "locator does not tell such functions apart.");
+		snprintf(
+		    out->why_not, sizeof(out->why_not),
+		    "write and read: OpenSSL's ssl_lib.c error sites are there but none names "
+		    "its function (OpenSSL 1.1 records numeric function codes instead), and this "
+		    "locator does not tell such functions apart.");
 		return agt_seterr(err, errlen, -ENOTSUP, "%s: %s", path, out->why_not);
 	}
 	snprintf(out->library, sizeof(out->library), "openssl3");
@@ -499,6 +503,7 @@ static int locate(struct loc *L, const char *path, int flags, struct agt_tls_loc
 		return rc;
 	if ((rc = agt_scan_init(&L->scan, &L->img, err, errlen)))
 		return rc;
+	agt_img_prefault(&L->img);
 	for (int k = 0; k < N_KINDS; k++) {
 		int n = agt_find_strings(&L->img, kind_text[k], k >= N_SSL_WRITE, addrs, MAX_STR);
 
@@ -511,8 +516,7 @@ static int locate(struct loc *L, const char *path, int flags, struct agt_tls_loc
 			}
 		}
 	}
-	if (!L->nstr[N_BFILE] && !L->nstr[N_OFILE] && !L->nstr[N_SSL_WRITE] &&
-	    !L->nstr[N_SSL_READ])
+	if (!L->nstr[N_BFILE] && !L->nstr[N_OFILE] && !L->nstr[N_SSL_WRITE] && !L->nstr[N_SSL_READ])
 		return agt_seterr(err, errlen, -ENOENT,
 				  "%s has no TLS library's error-site strings (ssl/ssl_lib.cc, "
 				  "ssl/ssl_lib.c, SSL_write, SSL_read)",
@@ -520,7 +524,8 @@ static int locate(struct loc *L, const char *path, int flags, struct agt_tls_loc
 	if (!(flags & AGT_LOCATE_NO_FDE))
 		agt_img_load_fdes(&L->img);
 	L->scan.use_fde = !(flags & AGT_LOCATE_NO_FDE) && agt_img_has_fdes(&L->img);
-	snprintf(out->bounds, sizeof(out->bounds), "%s", L->scan.use_fde ? "eh_frame" : "callgraph");
+	snprintf(out->bounds, sizeof(out->bounds), "%s",
+		 L->scan.use_fde ? "eh_frame" : "callgraph");
 	if ((rc = agt_scan_run(&L->scan)))
 		return agt_seterr(err, errlen, rc, "out of memory scanning %s", path);
 	/* Only the references that can decide a role are followed to their functions:
@@ -594,9 +599,14 @@ const char *agt_tls_role_name(int role)
 
 void agt_locate_report(const char *path, FILE *out)
 {
+	agt_locate_report_dir(path, NULL, out);
+}
+
+void agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out)
+{
 	struct agt_tls_located r;
 	char err[768] = "";
-	int rc = agt_locate_tls_cached(path, NULL, &r, err, sizeof(err));
+	int rc = agt_locate_tls_cached(path, cache_dir, &r, err, sizeof(err));
 
 	fprintf(out, "%s: ", path);
 	if (rc == -ENOENT || (rc && !r.library[0])) {
@@ -620,12 +630,13 @@ void agt_locate_report(const char *path, FILE *out)
 			fprintf(out, "        ssl=rdi buf=rsi num=edx (int); returns int bytes in "
 				     "eax when > 0\n");
 		else
-			fprintf(out,
-				"        ssl=rdi buf=rsi num=rdx (size_t); size_t *%s in %s; returns "
-				"> 0 on success, bytes in *%s\n",
-				s->role == AGT_TLS_WRITE ? "written" : "readbytes",
-				s->outlen_arg == 3 ? "rcx" : "r8",
-				s->role == AGT_TLS_WRITE ? "written" : "readbytes");
+			fprintf(
+			    out,
+			    "        ssl=rdi buf=rsi num=rdx (size_t); size_t *%s in %s; returns "
+			    "> 0 on success, bytes in *%s\n",
+			    s->role == AGT_TLS_WRITE ? "written" : "readbytes",
+			    s->outlen_arg == 3 ? "rcx" : "r8",
+			    s->role == AGT_TLS_WRITE ? "written" : "readbytes");
 		fprintf(out, "        evidence: %s\n", s->evidence);
 	}
 }

@@ -25,14 +25,14 @@ enum agt_tls_role { AGT_TLS_WRITE = 1, AGT_TLS_READ = 2 };
 enum agt_tls_conv { AGT_TLS_CONV_INT = 1, AGT_TLS_CONV_EX = 2 };
 
 struct agt_tls_site {
-	int role;	     /* enum agt_tls_role */
-	int conv;	     /* enum agt_tls_conv */
-	int outlen_arg;	     /* EX: argument index of the size_t * out-length; else -1 */
-	uint64_t offset;     /* file offset of the entry: what a uprobe attaches to */
-	uint64_t vaddr;	     /* its virtual address in the ELF */
-	uint64_t size;	     /* bytes of the function (from .eh_frame or its decoded extent) */
-	char name[32];	     /* the library function this is (e.g. SSL_write) */
-	char evidence[256];  /* why this is that function */
+	int role;	    /* enum agt_tls_role */
+	int conv;	    /* enum agt_tls_conv */
+	int outlen_arg;	    /* EX: argument index of the size_t * out-length; else -1 */
+	uint64_t offset;    /* file offset of the entry: what a uprobe attaches to */
+	uint64_t vaddr;	    /* its virtual address in the ELF */
+	uint64_t size;	    /* bytes of the function (from .eh_frame or its decoded extent) */
+	char name[32];	    /* the library function this is (e.g. SSL_write) */
+	char evidence[256]; /* why this is that function */
 };
 
 struct agt_tls_located {
@@ -62,8 +62,10 @@ int agt_locate_tls(const char *path, struct agt_tls_located *out, char *err, siz
 int agt_locate_tls_cached(const char *path, const char *cache_dir, struct agt_tls_located *out,
 			  char *err, size_t errlen);
 
-/* Print what was found in path, where, and why (or why not). */
+/* Print what was found in path, where, and why (or why not), through the cache in
+ * AGT_LOCATE_CACHE_DIR (or cache_dir). */
 void agt_locate_report(const char *path, FILE *out);
+void agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out);
 
 const char *agt_tls_role_name(int role);
 #endif

@@ -68,8 +68,8 @@ static int sha256_hex(const uint8_t *data, size_t n, char *out)
 	uint8_t md[32];
 	unsigned mdlen = 0;
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
-		 EVP_DigestUpdate(c, data, n) && EVP_DigestFinal_ex(c, md, &mdlen) && mdlen == 32;
+	int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) && EVP_DigestUpdate(c, data, n) &&
+		 EVP_DigestFinal_ex(c, md, &mdlen) && mdlen == 32;
 
 	EVP_MD_CTX_free(c);
 	if (!ok)
@@ -168,7 +168,8 @@ static int load(const char *path, const char *key, const struct agt_img *img,
 	sum = len >= 22 ? text + len - 21 : NULL;
 	if (!sum || strncmp(sum - 1, "\nsum ", 5) || text[len - 1] != '\n')
 		goto out;
-	snprintf(buf, sizeof(buf), "%016" PRIx64, agt_fnv1a(text, sum - text, 0xcbf29ce484222325ull));
+	snprintf(buf, sizeof(buf), "%016" PRIx64,
+		 agt_fnv1a(text, sum - text, 0xcbf29ce484222325ull));
 	if (strncmp(sum + 4, buf, 16))
 		goto out;
 	*sum = 0;
@@ -213,8 +214,8 @@ static int load(const char *path, const char *key, const struct agt_img *img,
 			char now[2 * FP_LEN + 1];
 			uint64_t o;
 
-			if (fingerprint(img, va, now) || strcmp(now, fp) || agt_img_v2o(img, va, &o) ||
-			    o != off)
+			if (fingerprint(img, va, now) || strcmp(now, fp) ||
+			    agt_img_v2o(img, va, &o) || o != off)
 				goto out;
 		}
 	}
@@ -229,9 +230,8 @@ out:
 	return ok;
 }
 
-static void store(const char *dir, const char *path, const char *key,
-		  const struct agt_img *img, const struct agt_tls_located *r, int rc,
-		  const char *err)
+static void store(const char *dir, const char *path, const char *key, const struct agt_img *img,
+		  const struct agt_tls_located *r, int rc, const char *err)
 {
 	char tmp[4300], *body = NULL, e[600], w[sizeof(r->why_not)];
 	size_t blen = 0;
@@ -244,8 +244,10 @@ static void store(const char *dir, const char *path, const char *key,
 	one_line(e);
 	snprintf(w, sizeof(w), "%s", r->why_not);
 	one_line(w);
-	fprintf(m, "%s\nkey %s\nrc %d\nlibrary %s\nversion %s\nbounds %s\nwhy_not %s\nerr %s\nsites %d\n",
-		CACHE_MAGIC, key, rc, r->library, r->version_hint, r->bounds, w, e, r->nsites);
+	fprintf(
+	    m,
+	    "%s\nkey %s\nrc %d\nlibrary %s\nversion %s\nbounds %s\nwhy_not %s\nerr %s\nsites %d\n",
+	    CACHE_MAGIC, key, rc, r->library, r->version_hint, r->bounds, w, e, r->nsites);
 	for (int i = 0; i < r->nsites; i++) {
 		const struct agt_tls_site *s = &r->sites[i];
 		char fp[2 * FP_LEN + 1], ev[sizeof(s->evidence)];

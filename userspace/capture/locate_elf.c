@@ -59,8 +59,7 @@ static void read_build_id(struct agt_img *img, uint64_t off, uint64_t len)
 	}
 }
 
-static int fde_range(const struct agt_img *img, uint64_t fde_va, uint64_t *start,
-		     uint64_t *end);
+static int fde_range(const struct agt_img *img, uint64_t fde_va, uint64_t *start, uint64_t *end);
 
 static int cmp_range(const void *a, const void *b)
 {
@@ -110,7 +109,8 @@ static void read_eh_frame_section(struct agt_img *img, const Elf64_Ehdr *eh)
 				size_t ncap = cap ? cap * 2 : 1024;
 				uint64_t(*n)[2];
 
-				if (ncap > (16u << 20) || !(n = realloc(img->fdes, ncap * sizeof(*n))))
+				if (ncap > (16u << 20) ||
+				    !(n = realloc(img->fdes, ncap * sizeof(*n))))
 					break;
 				img->fdes = n;
 				cap = ncap;
@@ -121,7 +121,8 @@ static void read_eh_frame_section(struct agt_img *img, const Elf64_Ehdr *eh)
 		}
 		pos += 4 + len;
 	}
-	qsort(img->fdes, img->nfdes, sizeof(*img->fdes), cmp_range);
+	if (img->nfdes)
+		qsort(img->fdes, img->nfdes, sizeof(*img->fdes), cmp_range);
 }
 
 int agt_img_open(const char *path, struct agt_img *img, char *err, size_t errlen)
@@ -180,7 +181,8 @@ int agt_img_open(const char *path, struct agt_img *img, char *err, size_t errlen
 		if (vaddr + memsz < vaddr || vaddr + filesz < vaddr)
 			continue;
 		if (type == PT_LOAD && img->nsegs < AGT_IMG_MAX_SEGS && filesz)
-			img->segs[img->nsegs++] = (struct agt_seg){vaddr, memsz, off, filesz, flags};
+			img->segs[img->nsegs++] =
+			    (struct agt_seg){vaddr, memsz, off, filesz, flags};
 		else if (type == PT_GNU_EH_FRAME && filesz) {
 			img->ehf_vaddr = vaddr;
 			img->ehf_size = filesz;
@@ -193,6 +195,13 @@ int agt_img_open(const char *path, struct agt_img *img, char *err, size_t errlen
 				  path);
 	}
 	return 0;
+}
+
+void agt_img_prefault(const struct agt_img *img)
+{
+#ifdef MADV_POPULATE_READ
+	madvise((void *)img->data, img->size, MADV_POPULATE_READ);
+#endif
 }
 
 void agt_img_load_fdes(struct agt_img *img)
@@ -318,7 +327,8 @@ static int cie_fde_encoding(const struct agt_img *img, uint64_t cie_va, uint8_t 
 	uint64_t len, pos, x, auglen;
 	size_t alen;
 
-	if (!p || (len = rd32(p)) == 0xffffffff || len < 8 || !(p = agt_img_ptr(img, cie_va, len + 4)))
+	if (!p || (len = rd32(p)) == 0xffffffff || len < 8 ||
+	    !(p = agt_img_ptr(img, cie_va, len + 4)))
 		return -1;
 	if (rd32(p + 4) != 0 || (p[8] != 1 && p[8] != 3))
 		return -1;
@@ -361,15 +371,15 @@ static int cie_fde_encoding(const struct agt_img *img, uint64_t cie_va, uint8_t 
 	return 0;
 }
 
-static int fde_range(const struct agt_img *img, uint64_t fde_va, uint64_t *start,
-		     uint64_t *end)
+static int fde_range(const struct agt_img *img, uint64_t fde_va, uint64_t *start, uint64_t *end)
 {
 	const uint8_t *p = agt_img_ptr(img, fde_va, 8);
 	uint64_t len, cie_va, begin, range;
 	uint8_t enc;
 	int used;
 
-	if (!p || (len = rd32(p)) == 0xffffffff || len < 8 || !(p = agt_img_ptr(img, fde_va, len + 4)))
+	if (!p || (len = rd32(p)) == 0xffffffff || len < 8 ||
+	    !(p = agt_img_ptr(img, fde_va, len + 4)))
 		return -1;
 	if (rd32(p + 4) == 0) /* a CIE, not an FDE */
 		return -1;
@@ -451,13 +461,17 @@ int agt_find_strings(const struct agt_img *img, const char *suffix, int whole, u
 		     int max)
 {
 	size_t nlen = strlen(suffix) + 1; /* with its NUL */
-	int n = 0;
+	int n = 0, has_rodata = 0;
+
+	for (int i = 0; i < img->nsegs; i++)
+		has_rodata |= !(img->segs[i].flags & (PF_W | PF_X));
 
 	for (int i = 0; i < img->nsegs; i++) {
 		const struct agt_seg *g = &img->segs[i];
 		const uint8_t *base = img->data + g->off, *p = base, *end = base + g->filesz;
 
-		if (g->flags & PF_W)
+		/* read-only data: not writable, and not code unless there is no other */
+		if ((g->flags & PF_W) || ((g->flags & PF_X) && has_rodata))
 			continue;
 		while ((size_t)(end - p) >= nlen &&
 		       (p = memmem(p, end - p, suffix, nlen)) != NULL) {

@@ -26,7 +26,7 @@ struct agt_img {
 	struct agt_seg segs[AGT_IMG_MAX_SEGS];
 	int nsegs;
 	uint64_t ehf_vaddr, ehf_size; /* PT_GNU_EH_FRAME; 0 when absent */
-	uint64_t (*fdes)[2];	      /* without it: [start, end) of every FDE of .eh_frame, sorted */
+	uint64_t (*fdes)[2]; /* without it: [start, end) of every FDE of .eh_frame, sorted */
 	size_t nfdes;
 	uint8_t build_id[64];
 	size_t build_id_len;
@@ -45,6 +45,8 @@ int agt_img_has_fdes(const struct agt_img *img);
 /* Read the .eh_frame section's FDEs when there is no .eh_frame_hdr (not done by open: a cache
  * lookup needs only the headers). */
 void agt_img_load_fdes(struct agt_img *img);
+/* Map in the whole file at once before scanning it (faulting page by page costs more). */
+void agt_img_prefault(const struct agt_img *img);
 /* The .eh_frame FDE covering pc: 0 with [*start, *end), -1 when there is none. */
 int agt_ehf_lookup(const struct agt_img *img, uint64_t pc, uint64_t *start, uint64_t *end);
 
@@ -71,7 +73,7 @@ struct agt_func {
 	int from_fde;
 	struct agt_call *calls;
 	int ncalls;
-	int bad; /* undecodable bytes met on a reachable path */
+	int bad;       /* undecodable bytes met on a reachable path */
 	uint8_t *seen; /* per byte from start: 1 instruction start, 2 jump target */
 	uint64_t seen_len;
 };
@@ -100,13 +102,15 @@ struct agt_scan {
 	uint8_t filter[8192]; /* bit per low 16 bits of a needle */
 	struct agt_ref *refs;
 	int nrefs, caprefs;
-	uint8_t *callmap[AGT_IMG_MAX_SEGS]; /* bit per byte of each executable segment */
-	uint8_t *callmap2[AGT_IMG_MAX_SEGS]; /* the same, called from two places or more */
+	/* Direct-call targets, per executable segment: one 16-bit word per 8 bytes of code, bit
+	 * k for byte k called, bit 8 + k for called from two places or more (one cache line
+	 * for both). */
+	uint16_t *callmap[AGT_IMG_MAX_SEGS];
 	struct agt_start *starts;
 	int nstarts, capstarts;
-	void *cs, *cs_detail;	/* capstone handles (csh): without and with details */
+	void *cs, *cs_detail;	  /* capstone handles (csh): without and with details */
 	void *insn, *insn_detail; /* their cs_insn buffers */
-	int use_fde;		/* function bounds from .eh_frame */
+	int use_fde;		  /* function bounds from .eh_frame */
 	uint64_t scanned_bytes;
 	int oom;
 };

@@ -7,6 +7,7 @@
 #include "capture/locate_int.h"
 #include "core/log.h"
 #include <capstone/capstone.h>
+#include <emmintrin.h>
 #include <elf.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -56,10 +57,8 @@ void agt_scan_free(struct agt_scan *s)
 		cs_close(&h);
 	if (hd)
 		cs_close(&hd);
-	for (int i = 0; i < AGT_IMG_MAX_SEGS; i++) {
+	for (int i = 0; i < AGT_IMG_MAX_SEGS; i++)
 		free(s->callmap[i]);
-		free(s->callmap2[i]);
-	}
 	free(s->refs);
 	free(s->starts);
 	memset(s, 0, sizeof(*s));
@@ -120,53 +119,81 @@ int agt_scan_is_call_target(const struct agt_scan *s, uint64_t va)
 	return (s->callmap[g][b >> 3] >> (b & 7)) & 1;
 }
 
+static inline void mark_call(uint16_t *map, uint64_t o)
+{
+	uint16_t w = map[o >> 3], bit = 1u << (o & 7);
+
+	map[o >> 3] = w | bit | ((w & bit) << 8);
+}
+
 int agt_scan_run(struct agt_scan *s)
 {
 	const struct agt_img *img = s->img;
 
 	for (int g = 0; g < img->nsegs; g++)
 		if ((img->segs[g].flags & PF_X) &&
-		    (!(s->callmap[g] = calloc(img->segs[g].filesz / 8 + 1, 1)) ||
-		     !(s->callmap2[g] = calloc(img->segs[g].filesz / 8 + 1, 1))))
+		    !(s->callmap[g] = calloc(img->segs[g].filesz / 8 + 1, sizeof(uint16_t))))
 			return -ENOMEM;
 	for (int g = 0; g < img->nsegs; g++) {
 		const struct agt_seg *sg = &img->segs[g];
 		const uint8_t *p = img->data + sg->off;
 		uint64_t n = sg->filesz, va = sg->vaddr;
-		uint8_t *map = s->callmap[g], *map2 = s->callmap2[g];
+		uint16_t *map = s->callmap[g];
 
 		if (!(sg->flags & PF_X))
 			continue;
 		s->scanned_bytes += n;
-		for (uint64_t i = 0; i + 6 <= n; i++) {
-			uint8_t b = p[i];
+		/* 16 bytes at a time: the positions of the opcode bytes that matter (e8, 8d, c7,
+		 * b8..bf) as a bit mask, then only those are looked at. */
+		for (uint64_t base = 0; base + 6 <= n; base += 16) {
+			unsigned mask;
 
-			if (b == 0xe8) { /* call rel32 */
-				uint64_t t = va + i + 5 + (int64_t)(int32_t)rd32(p + i + 1);
+			if (base + 16 <= n) {
+				__m128i v = _mm_loadu_si128((const __m128i *)(p + base));
+				__m128i m = _mm_or_si128(
+				    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xe8)),
+						 _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0x8d))),
+				    _mm_or_si128(
+					_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xc7)),
+					_mm_cmpeq_epi8(_mm_and_si128(v, _mm_set1_epi8((char)0xf8)),
+						       _mm_set1_epi8((char)0xb8))));
 
-				if (t - va < n) {
-					uint64_t o = t - va;
+				mask = (unsigned)_mm_movemask_epi8(m);
+			} else {
+				mask = 0xffff;
+			}
+			while (mask) {
+				uint64_t i = base + (unsigned)__builtin_ctz(mask);
+				uint8_t b;
 
-					map2[o >> 3] |= map[o >> 3] & (1u << (o & 7));
-					map[o >> 3] |= 1u << (o & 7);
-				} else if (img->nsegs > 1) {
-					int h = exec_seg_of(img, t);
-					uint64_t o = t - (h >= 0 ? img->segs[h].vaddr : 0);
+				mask &= mask - 1;
+				if (i + 6 > n)
+					break;
+				b = p[i];
+				if (b == 0xe8) { /* call rel32 */
+					uint64_t t = va + i + 5 + (int64_t)(int32_t)rd32(p + i + 1);
 
-					if (h >= 0) {
-						s->callmap2[h][o >> 3] |=
-						    s->callmap[h][o >> 3] & (1u << (o & 7));
-						s->callmap[h][o >> 3] |= 1u << (o & 7);
+					if (t - va < n) {
+						mark_call(map, t - va);
+					} else if (img->nsegs > 1) {
+						int h = exec_seg_of(img, t);
+
+						if (h >= 0)
+							mark_call(s->callmap[h],
+								  t - img->segs[h].vaddr);
 					}
+				} else if (b == 0x8d) { /* lea reg, [rip + disp32] */
+					if ((p[i + 1] & 0xc7) == 0x05)
+						add_ref(s, va + i,
+							va + i + 6 +
+							    (int64_t)(int32_t)rd32(p + i + 2));
+				} else if ((b & 0xf8) == 0xb8) { /* mov r32, imm32 */
+					add_ref(s, va + i, rd32(p + i + 1));
+				} else if (b ==
+					   0xc7) { /* mov r/m64 or r/m32, imm32 (register form) */
+					if ((p[i + 1] & 0xf8) == 0xc0 && i + 6 < n)
+						add_ref(s, va + i, rd32(p + i + 2));
 				}
-			} else if (b == 0x8d) { /* lea reg, [rip + disp32] */
-				if ((p[i + 1] & 0xc7) == 0x05)
-					add_ref(s, va + i, va + i + 6 + (int64_t)(int32_t)rd32(p + i + 2));
-			} else if ((b & 0xf8) == 0xb8) { /* mov r32, imm32 */
-				add_ref(s, va + i, rd32(p + i + 1));
-			} else if (b == 0xc7) { /* mov r/m64 or r/m32, imm32 (register form) */
-				if ((p[i + 1] & 0xf8) == 0xc0 && i + 6 < n)
-					add_ref(s, va + i, rd32(p + i + 2));
 			}
 		}
 	}
@@ -218,7 +245,7 @@ static int is_other_entry(const struct agt_scan *s, uint64_t va)
 	b = va - s->img->segs[g].vaddr;
 	if (!((s->callmap[g][b >> 3] >> (b & 7)) & 1))
 		return 0;
-	if ((s->callmap2[g][b >> 3] >> (b & 7)) & 1)
+	if ((s->callmap[g][b >> 3] >> (8 + (b & 7))) & 1)
 		return 1;
 	st = find_start(s, va);
 	return st && st->nverified > 0;
@@ -337,25 +364,25 @@ static int reg_index(unsigned r, int *bits)
 		unsigned short r;
 		signed char idx, bits;
 	} map[] = {
-	    {X86_REG_RAX, 0, 64},  {X86_REG_EAX, 0, 32},  {X86_REG_RCX, 1, 64},
-	    {X86_REG_ECX, 1, 32},  {X86_REG_RDX, 2, 64},  {X86_REG_EDX, 2, 32},
-	    {X86_REG_RBX, 3, 64},  {X86_REG_EBX, 3, 32},  {X86_REG_RSP, 4, 64},
-	    {X86_REG_ESP, 4, 32},  {X86_REG_RBP, 5, 64},  {X86_REG_EBP, 5, 32},
-	    {X86_REG_RSI, 6, 64},  {X86_REG_ESI, 6, 32},  {X86_REG_RDI, 7, 64},
-	    {X86_REG_EDI, 7, 32},  {X86_REG_R8, 8, 64},	  {X86_REG_R8D, 8, 32},
-	    {X86_REG_R9, 9, 64},   {X86_REG_R9D, 9, 32},  {X86_REG_R10, 10, 64},
-	    {X86_REG_R10D, 10, 32}, {X86_REG_R11, 11, 64}, {X86_REG_R11D, 11, 32},
-	    {X86_REG_R12, 12, 64}, {X86_REG_R12D, 12, 32}, {X86_REG_R13, 13, 64},
-	    {X86_REG_R13D, 13, 32}, {X86_REG_R14, 14, 64}, {X86_REG_R14D, 14, 32},
-	    {X86_REG_R15, 15, 64}, {X86_REG_R15D, 15, 32}, {X86_REG_AX, 0, 16},
-	    {X86_REG_CX, 1, 16},   {X86_REG_DX, 2, 16},	  {X86_REG_BX, 3, 16},
-	    {X86_REG_SI, 6, 16},   {X86_REG_DI, 7, 16},	  {X86_REG_AL, 0, 8},
-	    {X86_REG_CL, 1, 8},	   {X86_REG_DL, 2, 8},	  {X86_REG_BL, 3, 8},
-	    {X86_REG_SIL, 6, 8},   {X86_REG_DIL, 7, 8},	  {X86_REG_AH, 0, 8},
-	    {X86_REG_CH, 1, 8},	   {X86_REG_DH, 2, 8},	  {X86_REG_BH, 3, 8},
-	    {X86_REG_R8W, 8, 16},  {X86_REG_R9W, 9, 16},  {X86_REG_R8B, 8, 8},
-	    {X86_REG_R9B, 9, 8},   {X86_REG_R10W, 10, 16}, {X86_REG_R11W, 11, 16},
-	    {X86_REG_R10B, 10, 8}, {X86_REG_R11B, 11, 8},
+	    {X86_REG_RAX, 0, 64},   {X86_REG_EAX, 0, 32},   {X86_REG_RCX, 1, 64},
+	    {X86_REG_ECX, 1, 32},   {X86_REG_RDX, 2, 64},   {X86_REG_EDX, 2, 32},
+	    {X86_REG_RBX, 3, 64},   {X86_REG_EBX, 3, 32},   {X86_REG_RSP, 4, 64},
+	    {X86_REG_ESP, 4, 32},   {X86_REG_RBP, 5, 64},   {X86_REG_EBP, 5, 32},
+	    {X86_REG_RSI, 6, 64},   {X86_REG_ESI, 6, 32},   {X86_REG_RDI, 7, 64},
+	    {X86_REG_EDI, 7, 32},   {X86_REG_R8, 8, 64},    {X86_REG_R8D, 8, 32},
+	    {X86_REG_R9, 9, 64},    {X86_REG_R9D, 9, 32},   {X86_REG_R10, 10, 64},
+	    {X86_REG_R10D, 10, 32}, {X86_REG_R11, 11, 64},  {X86_REG_R11D, 11, 32},
+	    {X86_REG_R12, 12, 64},  {X86_REG_R12D, 12, 32}, {X86_REG_R13, 13, 64},
+	    {X86_REG_R13D, 13, 32}, {X86_REG_R14, 14, 64},  {X86_REG_R14D, 14, 32},
+	    {X86_REG_R15, 15, 64},  {X86_REG_R15D, 15, 32}, {X86_REG_AX, 0, 16},
+	    {X86_REG_CX, 1, 16},    {X86_REG_DX, 2, 16},    {X86_REG_BX, 3, 16},
+	    {X86_REG_SI, 6, 16},    {X86_REG_DI, 7, 16},    {X86_REG_AL, 0, 8},
+	    {X86_REG_CL, 1, 8},	    {X86_REG_DL, 2, 8},	    {X86_REG_BL, 3, 8},
+	    {X86_REG_SIL, 6, 8},    {X86_REG_DIL, 7, 8},    {X86_REG_AH, 0, 8},
+	    {X86_REG_CH, 1, 8},	    {X86_REG_DH, 2, 8},	    {X86_REG_BH, 3, 8},
+	    {X86_REG_R8W, 8, 16},   {X86_REG_R9W, 9, 16},   {X86_REG_R8B, 8, 8},
+	    {X86_REG_R9B, 9, 8},    {X86_REG_R10W, 10, 16}, {X86_REG_R11W, 11, 16},
+	    {X86_REG_R10B, 10, 8},  {X86_REG_R11B, 11, 8},
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -386,7 +413,7 @@ static uint64_t direct_target(const cs_insn *in)
 	const cs_x86 *x = &in->detail->x86;
 
 	return x->op_count == 1 && x->operands[0].type == X86_OP_IMM ? (uint64_t)x->operands[0].imm
-								      : 0;
+								     : 0;
 }
 
 /* Mark the instructions of [lo, hi): 1 = instruction start, 2 = also the target of a jump
@@ -436,7 +463,8 @@ static void mark_code(struct agt_scan *s, uint64_t lo, uint64_t hi, int linear, 
 			}
 			/* Padding up to a 16-byte boundary right after a call: the call did not
 			 * return (abort, __stack_chk_fail) and the next function follows. */
-			if (!linear && in->id == X86_INS_NOP && (pad || (at > lo && (seen[at - lo - 1] & 4)))) {
+			if (!linear && in->id == X86_INS_NOP &&
+			    (pad || (at > lo && (seen[at - lo - 1] & 4)))) {
 				pad = 1;
 				if (!(addr & 15))
 					break;
@@ -450,7 +478,8 @@ static void mark_code(struct agt_scan *s, uint64_t lo, uint64_t hi, int linear, 
 				f->end = addr;
 			if (is_jump(h, in)) {
 				t = direct_target(in);
-				if (t >= lo && t < hi && sp < (int)(sizeof(stack) / sizeof(stack[0])) &&
+				if (t >= lo && t < hi &&
+				    sp < (int)(sizeof(stack) / sizeof(stack[0])) &&
 				    (t == lo || linear || !is_other_entry(s, t)))
 					stack[sp++] = t;
 				if (in->id == X86_INS_JMP) {
@@ -511,14 +540,16 @@ static void step(csh h, const cs_insn *in, uint64_t next, struct agt_rv *r)
 			r[d].v &= mask;
 			return;
 		}
-		if (in->id == X86_INS_XOR && o->type == X86_OP_REG && o->reg == x->operands[0].reg) {
+		if (in->id == X86_INS_XOR && o->type == X86_OP_REG &&
+		    o->reg == x->operands[0].reg) {
 			r[d] = (struct agt_rv){AGT_RV_IMM, 0};
 			return;
 		}
 		if (in->id == X86_INS_LEA && o->type == X86_OP_MEM &&
 		    o->mem.index == X86_REG_INVALID) {
 			if (o->mem.base == X86_REG_RIP)
-				r[d] = (struct agt_rv){AGT_RV_IMM, (next + (uint64_t)o->mem.disp) & mask};
+				r[d] = (struct agt_rv){AGT_RV_IMM,
+						       (next + (uint64_t)o->mem.disp) & mask};
 			else if ((o->mem.base == X86_REG_RSP || o->mem.base == X86_REG_RBP) &&
 				 bits == 64)
 				r[d] = (struct agt_rv){AGT_RV_STACK, 0};
@@ -584,8 +615,7 @@ static void track(struct agt_scan *s, uint64_t lo, uint64_t hi, const uint8_t *s
 	}
 }
 
-int agt_trace_call(struct agt_scan *s, const struct agt_func *f, uint64_t ref,
-		   struct agt_call *out)
+int agt_trace_call(struct agt_scan *s, const struct agt_func *f, uint64_t ref, struct agt_call *out)
 {
 	csh h = (csh)(uintptr_t)s->cs_detail;
 	cs_insn *in = s->insn_detail;

@@ -57,10 +57,11 @@ static const char *const kind_text[N_KINDS] = {"ssl/ssl_lib.cc",     "ssl/ssl_li
 
 struct lfn {
 	struct agt_func f;
-	int nb;		    /* BoringSSL error sites in it */
-	int bmask;	    /* which of 66/226/215/111 it has: bits 0..3 */
-	long line[4];	    /* smallest line of each */
-	int oname[N_KINDS]; /* OpenSSL error sites naming each function */
+	int nb;		       /* BoringSSL error sites in it */
+	int bmask;	       /* which of 66/226/215/111 it has: bits 0..3 */
+	long line[4];	       /* smallest line of each */
+	int oname[N_KINDS];    /* OpenSSL error sites naming each function */
+	uint64_t str[N_KINDS]; /* the string (needle) its sites pass, per kind */
 };
 
 struct loc {
@@ -177,6 +178,7 @@ static void read_sites(struct loc *L, struct lfn *fn)
 
 			L->bsites++;
 			fn->nb++;
+			fn->str[kind] = call.args[fi].v;
 			if (fi < 1 || fi > 4) {
 				L->unreadable[kind]++;
 				continue;
@@ -199,6 +201,7 @@ static void read_sites(struct loc *L, struct lfn *fn)
 		} else if (fi == 2 && (!L->nstr[N_OFILE] || okind[0] == N_OFILE)) {
 			/* ERR_set_debug(file, line, func): the function's own name third */
 			fn->oname[kind]++;
+			fn->str[kind] = call.args[fi].v;
 			L->osites++;
 		}
 	}
@@ -331,28 +334,29 @@ static int boringssl(struct loc *L, struct agt_tls_located *out)
 		return -EINVAL;
 	site_fill(L, &out->sites[0], AGT_TLS_WRITE, w, "SSL_write", AGT_TLS_CONV_INT, -1);
 	snprintf(out->sites[0].evidence, sizeof(out->sites[0].evidence),
-		 "ssl_lib.cc error sites: reasons 66@%ld < 226@%ld, 215@%ld%s; %s", LINE(w, 66),
-		 LINE(w, 226), LINE(w, 215), HAS(w, 111) ? ", 111 (BAD_LENGTH)" : "",
+		 "ssl_lib.cc (0x%lx) error sites: reasons 66@%ld < 226@%ld, 215@%ld%s; %s",
+		 (unsigned long)w->str[N_BFILE], LINE(w, 66), LINE(w, 226), LINE(w, 215),
+		 HAS(w, 111) ? ", 111 (BAD_LENGTH)" : "",
 		 callers_text(L, w->f.start, cb, sizeof(cb)));
 	site_fill(L, &out->sites[1], AGT_TLS_READ, r, "SSL_peek", AGT_TLS_CONV_INT, -1);
-	if (HAS(r, 226))
+	if (HAS(r, 226) && HAS(r, 215) && LINE(r, 66) > LINE(r, 226))
 		snprintf(out->sites[1].evidence, sizeof(out->sites[1].evidence),
-			 "ssl_lib.cc error sites: 66@%ld after ssl_read_impl's inlined 226@%ld, "
-			 "215@%ld; %s",
-			 LINE(r, 66), LINE(r, 226), LINE(r, 215),
+			 "ssl_lib.cc (0x%lx) error sites: 66@%ld after ssl_read_impl's inlined "
+			 "226@%ld, 215@%ld; %s",
+			 (unsigned long)r->str[N_BFILE], LINE(r, 66), LINE(r, 226), LINE(r, 215),
 			 callers_text(L, r->f.start, cb, sizeof(cb)));
 	else {
 		const struct lfn *c = NULL;
 
 		for (int j = 0; j < L->nfns && !c; j++)
 			if (HAS(&L->fns[j], 226) && HAS(&L->fns[j], 215) && !HAS(&L->fns[j], 66) &&
-			    calls(r, &L->fns[j], NULL))
+			    !HAS(&L->fns[j], 111) && calls(r, &L->fns[j], NULL))
 				c = &L->fns[j];
 		snprintf(out->sites[1].evidence, sizeof(out->sites[1].evidence),
-			 "ssl_lib.cc error site 66@%ld, calls ssl_read_impl at 0x%lx (226@%ld, "
-			 "215@%ld); %s",
-			 LINE(r, 66), (unsigned long)c->f.start, LINE(c, 226), LINE(c, 215),
-			 callers_text(L, r->f.start, cb, sizeof(cb)));
+			 "ssl_lib.cc (0x%lx) error site 66@%ld, calls ssl_read_impl at 0x%lx "
+			 "(226@%ld, 215@%ld); %s",
+			 (unsigned long)r->str[N_BFILE], LINE(r, 66), (unsigned long)c->f.start,
+			 LINE(c, 226), LINE(c, 215), callers_text(L, r->f.start, cb, sizeof(cb)));
 	}
 	out->nsites = 2;
 	return 0;
@@ -426,10 +430,10 @@ static int openssl_role(struct loc *L, struct agt_tls_located *out, int role, in
 	}
 	site_fill(L, st, role, in, kind_text[int_kind], AGT_TLS_CONV_EX, arg);
 	snprintf(st->evidence, sizeof(st->evidence),
-		 "raises errors as \"%s\"; called by %s (0x%lx, raises as \"%s\") at 0x%lx with "
-		 "&%s in %s; %s",
-		 kind_text[int_kind], kind_text[api_kind], (unsigned long)api->f.start,
-		 kind_text[api_kind], (unsigned long)call->at,
+		 "raises errors as \"%s\" (0x%lx); called by %s (0x%lx, raises as \"%s\") at 0x%lx "
+		 "with &%s in %s; %s",
+		 kind_text[int_kind], (unsigned long)in->str[int_kind], kind_text[api_kind],
+		 (unsigned long)api->f.start, kind_text[api_kind], (unsigned long)call->at,
 		 role == AGT_TLS_WRITE ? "written" : "readbytes", arg == 3 ? "rcx" : "r8",
 		 callers_text(L, in->f.start, cb, sizeof(cb)));
 	out->nsites++;

@@ -12,6 +12,8 @@
  * Check. An entry records the first 32 bytes of code at every site it found; they are read
  * from the file and compared before the entry is used, so even a build id reused for other
  * code (or a patched binary) cannot return offsets that do not hold that code.
+ * Trust. Entries decide where probes go, so a cache directory that is not the caller's own, or
+ * that group or others can write to, is not used (the locator then just scans).
  * Format. Text lines, the first "agtrace-locate 1", then "key ...", the result, and a last
  * line with the FNV-1a hash of everything before it: a file that is cut, edited, from another
  * version or for another key is ignored and rewritten (written to a temporary file and renamed
@@ -61,6 +63,15 @@ static int mkdirs(const char *dir)
 			*p = '/';
 		}
 	return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+/* Entries say where probes go: a directory someone else could write to is not used. */
+static int trusted_dir(const char *dir)
+{
+	struct stat st;
+
+	return !stat(dir, &st) && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	       !(st.st_mode & (S_IWGRP | S_IWOTH));
 }
 
 static int sha256_hex(const uint8_t *data, size_t n, char *out)
@@ -294,7 +305,7 @@ int agt_locate_tls_cached(const char *path, const char *cache_dir, struct agt_tl
 	/* An unreadable or non-ELF file fails here, uncached: that costs nothing to find out. */
 	if ((rc = agt_img_open(path, &img, err, errlen)))
 		return rc;
-	if (mkdirs(dir) || cache_key(dir, &img, &img.st, key, sizeof(key))) {
+	if (mkdirs(dir) || !trusted_dir(dir) || cache_key(dir, &img, &img.st, key, sizeof(key))) {
 		agt_img_close(&img);
 		return agt_locate_tls(path, out, err, errlen);
 	}

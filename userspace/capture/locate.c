@@ -512,7 +512,7 @@ static int locate(struct loc *L, const char *path, int flags, struct agt_tls_loc
 		int n = agt_find_strings(&L->img, kind_text[k], k >= N_SSL_WRITE, addrs, MAX_STR);
 
 		for (int i = 0; i < n; i++) {
-			int idx = agt_scan_add_needle(&L->scan, addrs[i]);
+			int idx = agt_scan_add_needle(&L->scan, addrs[i], k != N_OFILE);
 
 			if (idx >= 0) {
 				L->kind_of_needle[idx] = k;

@@ -200,7 +200,15 @@ int agt_img_open(const char *path, struct agt_img *img, char *err, size_t errlen
 void agt_img_prefault(const struct agt_img *img)
 {
 #ifdef MADV_POPULATE_READ
-	madvise((void *)img->data, img->size, MADV_POPULATE_READ);
+	/* only what is scanned: code and read-only data, not (say) a payload appended in a
+	 * writable segment */
+	for (int i = 0; i < img->nsegs; i++) {
+		uint64_t start = img->segs[i].off & ~4095ull;
+
+		if (!(img->segs[i].flags & PF_W))
+			madvise((void *)(img->data + start),
+				img->segs[i].off + img->segs[i].filesz - start, MADV_POPULATE_READ);
+	}
 #endif
 }
 

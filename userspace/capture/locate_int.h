@@ -12,7 +12,7 @@
 #define AGT_MAX_NEEDLES 16
 /* Largest function the locator will bound or decode. The TLS entry points are a few hundred
  * bytes to a few KiB; anything larger is not one of them. */
-#define AGT_MAX_FUNC (256u << 10)
+#define AGT_MAX_FUNC (64u << 10)
 
 struct agt_seg {
 	uint64_t vaddr, memsz, off, filesz;
@@ -102,10 +102,14 @@ struct agt_scan {
 	uint8_t filter[8192]; /* bit per low 16 bits of a needle */
 	struct agt_ref *refs;
 	int nrefs, caprefs;
-	/* Direct-call targets, per executable segment: one 16-bit word per 8 bytes of code, bit
-	 * k for byte k called, bit 8 + k for called from two places or more (one cache line
-	 * for both). */
+	uint8_t follow[AGT_MAX_NEEDLES]; /* references to it are followed to their functions */
+	/* Direct-call targets near the followed references (the windows: AGT_MAX_FUNC either
+	 * side of each), per executable segment: one 16-bit word per 8 bytes of code, bit k for
+	 * byte k called, bit 8 + k for called from two places or more. Elsewhere unknown. */
 	uint16_t *callmap[AGT_IMG_MAX_SEGS];
+	uint8_t *window[AGT_IMG_MAX_SEGS]; /* per 4 KiB page: inside a window */
+	uint64_t (*calls)[2];		   /* [call site, target] of every call into a window */
+	size_t ncalls, capcalls;
 	struct agt_start *starts;
 	int nstarts, capstarts;
 	void *cs, *cs_detail;	  /* capstone handles (csh): without and with details */
@@ -117,16 +121,16 @@ struct agt_scan {
 
 int agt_scan_init(struct agt_scan *s, const struct agt_img *img, char *err, size_t errlen);
 void agt_scan_free(struct agt_scan *s);
-int agt_scan_add_needle(struct agt_scan *s, uint64_t va);
-/* The linear scan: references to the needles (RIP-relative lea, mov r32/r/m64 imm32) and the
- * direct-call bitmap, in one pass over every executable segment. */
+int agt_scan_add_needle(struct agt_scan *s, uint64_t va, int follow);
+/* The linear scans: references to the needles (RIP-relative lea, mov r32/r/m64 imm32), then
+ * the direct calls (e8) whose targets are near the followed references. */
 int agt_scan_run(struct agt_scan *s);
 int agt_scan_is_call_target(const struct agt_scan *s, uint64_t va);
 /* Candidate starts of the function containing va: its FDE's start, or (no unwind tables) the
  * nearest direct-call targets below it. Call agt_scan_callers once all are added. */
 void agt_scan_add_starts_for(struct agt_scan *s, uint64_t va);
-/* One more pass over the code: the direct calls to every candidate start, each call confirmed
- * by decoding the bytes before it (they must fall on an instruction boundary there). */
+/* The direct calls to every candidate start, each call confirmed by decoding the bytes before
+ * it (they must fall on an instruction boundary there). */
 int agt_scan_callers(struct agt_scan *s);
 const struct agt_start *agt_scan_start(const struct agt_scan *s, uint64_t va);
 /* The function containing va, decoded into f (free with agt_func_free): bounds from its FDE,

@@ -57,20 +57,24 @@ void agt_scan_free(struct agt_scan *s)
 		cs_close(&h);
 	if (hd)
 		cs_close(&hd);
-	for (int i = 0; i < AGT_IMG_MAX_SEGS; i++)
+	for (int i = 0; i < AGT_IMG_MAX_SEGS; i++) {
 		free(s->callmap[i]);
+		free(s->window[i]);
+	}
+	free(s->calls);
 	free(s->refs);
 	free(s->starts);
 	memset(s, 0, sizeof(*s));
 }
 
-int agt_scan_add_needle(struct agt_scan *s, uint64_t va)
+int agt_scan_add_needle(struct agt_scan *s, uint64_t va, int follow)
 {
 	for (int i = 0; i < s->nneedles; i++)
 		if (s->needles[i] == va)
 			return i;
 	if (s->nneedles == AGT_MAX_NEEDLES)
 		return -1;
+	s->follow[s->nneedles] = follow;
 	s->filter[(va & 0xffff) >> 3] |= 1u << (va & 7);
 	s->needles[s->nneedles] = va;
 	return s->nneedles++;
@@ -116,7 +120,12 @@ int agt_scan_is_call_target(const struct agt_scan *s, uint64_t va)
 	if (g < 0 || !s->callmap[g])
 		return 0;
 	b = va - s->img->segs[g].vaddr;
-	return (s->callmap[g][b >> 3] >> (b & 7)) & 1;
+	return s->window[g] && s->window[g][b >> 12] && ((s->callmap[g][b >> 3] >> (b & 7)) & 1);
+}
+
+static int in_window(const struct agt_scan *s, int g, uint64_t off)
+{
+	return s->window[g] && s->window[g][off >> 12];
 }
 
 static inline void mark_call(uint16_t *map, uint64_t o)
@@ -126,75 +135,116 @@ static inline void mark_call(uint16_t *map, uint64_t o)
 	map[o >> 3] = w | bit | ((w & bit) << 8);
 }
 
+/* Pass 1: references to the needles. 16 bytes at a time, the positions of the opcode bytes
+ * that can start one (8d, c7, b8..bf) as a bit mask; only those are looked at. */
+static void scan_refs(struct agt_scan *s, const uint8_t *p, uint64_t n, uint64_t va)
+{
+	for (uint64_t base = 0; base + 6 <= n; base += 16) {
+		unsigned mask;
+
+		if (base + 16 <= n) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(p + base));
+			__m128i m =
+			    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0x8d)),
+						      _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xc7))),
+					 _mm_cmpeq_epi8(_mm_and_si128(v, _mm_set1_epi8((char)0xf8)),
+							_mm_set1_epi8((char)0xb8)));
+
+			mask = (unsigned)_mm_movemask_epi8(m);
+		} else {
+			mask = 0xffff;
+		}
+		while (mask) {
+			uint64_t i = base + (unsigned)__builtin_ctz(mask);
+			uint8_t b;
+
+			mask &= mask - 1;
+			if (i + 6 > n)
+				break;
+			b = p[i];
+			if (b == 0x8d) { /* lea reg, [rip + disp32] */
+				if ((p[i + 1] & 0xc7) == 0x05)
+					add_ref(s, va + i,
+						va + i + 6 + (int64_t)(int32_t)rd32(p + i + 2));
+			} else if ((b & 0xf8) == 0xb8) { /* mov r32, imm32 */
+				add_ref(s, va + i, rd32(p + i + 1));
+			} else if (b == 0xc7) { /* mov r/m64 or r/m32, imm32 (register form) */
+				if ((p[i + 1] & 0xf8) == 0xc0)
+					add_ref(s, va + i, rd32(p + i + 2));
+			}
+		}
+	}
+}
+
+static void add_call_pair(struct agt_scan *s, uint64_t at, uint64_t t)
+{
+	if (s->ncalls == s->capcalls) {
+		size_t cap = s->capcalls ? s->capcalls * 2 : 4096;
+		uint64_t(*n)[2] = realloc(s->calls, cap * sizeof(*n));
+
+		if (!n) {
+			s->oom = 1;
+			return;
+		}
+		s->calls = n;
+		s->capcalls = cap;
+	}
+	s->calls[s->ncalls][0] = at;
+	s->calls[s->ncalls][1] = t;
+	s->ncalls++;
+}
+
 int agt_scan_run(struct agt_scan *s)
 {
 	const struct agt_img *img = s->img;
+	int any = 0;
 
-	for (int g = 0; g < img->nsegs; g++)
-		if ((img->segs[g].flags & PF_X) &&
-		    !(s->callmap[g] = calloc(img->segs[g].filesz / 8 + 1, sizeof(uint16_t))))
+	for (int g = 0; g < img->nsegs; g++) {
+		if (!(img->segs[g].flags & PF_X))
+			continue;
+		s->scanned_bytes += img->segs[g].filesz;
+		scan_refs(s, img->data + img->segs[g].off, img->segs[g].filesz, img->segs[g].vaddr);
+	}
+	if (s->oom)
+		return -ENOMEM;
+	/* the windows around the references that will be followed */
+	for (int i = 0; i < s->nrefs; i++) {
+		uint64_t at = s->refs[i].at, lo, hi, base;
+		int g = exec_seg_of(img, at);
+
+		if (g < 0 || !s->follow[s->refs[i].needle])
+			continue;
+		if (!s->window[g] &&
+		    (!(s->window[g] = calloc((img->segs[g].filesz >> 12) + 1, 1)) ||
+		     !(s->callmap[g] = calloc(img->segs[g].filesz / 8 + 1, sizeof(uint16_t)))))
 			return -ENOMEM;
+		base = img->segs[g].vaddr;
+		lo = at - base > AGT_MAX_FUNC ? at - base - AGT_MAX_FUNC : 0;
+		hi = at - base + AGT_MAX_FUNC;
+		if (hi > img->segs[g].filesz)
+			hi = img->segs[g].filesz;
+		memset(s->window[g] + (lo >> 12), 1, (hi >> 12) - (lo >> 12) + 1);
+		any = 1;
+	}
+	if (!any)
+		return 0;
+	/* Pass 2: direct calls into the windows. */
 	for (int g = 0; g < img->nsegs; g++) {
 		const struct agt_seg *sg = &img->segs[g];
-		const uint8_t *p = img->data + sg->off;
-		uint64_t n = sg->filesz, va = sg->vaddr;
-		uint16_t *map = s->callmap[g];
+		const uint8_t *p = img->data + sg->off, *q = p, *end = p + sg->filesz;
 
 		if (!(sg->flags & PF_X))
 			continue;
-		s->scanned_bytes += n;
-		/* 16 bytes at a time: the positions of the opcode bytes that matter (e8, 8d, c7,
-		 * b8..bf) as a bit mask, then only those are looked at. */
-		for (uint64_t base = 0; base + 6 <= n; base += 16) {
-			unsigned mask;
+		while (end - q >= 5 && (q = memchr(q, 0xe8, end - q - 4)) != NULL) {
+			uint64_t at = sg->vaddr + (q - p);
+			uint64_t t = at + 5 + (int64_t)(int32_t)rd32(q + 1);
+			int h = t - sg->vaddr < sg->filesz ? g : exec_seg_of(img, t);
 
-			if (base + 16 <= n) {
-				__m128i v = _mm_loadu_si128((const __m128i *)(p + base));
-				__m128i m = _mm_or_si128(
-				    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xe8)),
-						 _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0x8d))),
-				    _mm_or_si128(
-					_mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xc7)),
-					_mm_cmpeq_epi8(_mm_and_si128(v, _mm_set1_epi8((char)0xf8)),
-						       _mm_set1_epi8((char)0xb8))));
-
-				mask = (unsigned)_mm_movemask_epi8(m);
-			} else {
-				mask = 0xffff;
-			}
-			while (mask) {
-				uint64_t i = base + (unsigned)__builtin_ctz(mask);
-				uint8_t b;
-
-				mask &= mask - 1;
-				if (i + 6 > n)
-					break;
-				b = p[i];
-				if (b == 0xe8) { /* call rel32 */
-					uint64_t t = va + i + 5 + (int64_t)(int32_t)rd32(p + i + 1);
-
-					if (t - va < n) {
-						mark_call(map, t - va);
-					} else if (img->nsegs > 1) {
-						int h = exec_seg_of(img, t);
-
-						if (h >= 0)
-							mark_call(s->callmap[h],
-								  t - img->segs[h].vaddr);
-					}
-				} else if (b == 0x8d) { /* lea reg, [rip + disp32] */
-					if ((p[i + 1] & 0xc7) == 0x05)
-						add_ref(s, va + i,
-							va + i + 6 +
-							    (int64_t)(int32_t)rd32(p + i + 2));
-				} else if ((b & 0xf8) == 0xb8) { /* mov r32, imm32 */
-					add_ref(s, va + i, rd32(p + i + 1));
-				} else if (b ==
-					   0xc7) { /* mov r/m64 or r/m32, imm32 (register form) */
-					if ((p[i + 1] & 0xf8) == 0xc0 && i + 6 < n)
-						add_ref(s, va + i, rd32(p + i + 2));
-				}
-			}
+			q++;
+			if (h < 0 || !in_window(s, h, t - img->segs[h].vaddr))
+				continue;
+			mark_call(s->callmap[h], t - img->segs[h].vaddr);
+			add_call_pair(s, at, t);
 		}
 	}
 	return s->oom ? -ENOMEM : 0;
@@ -243,7 +293,7 @@ static int is_other_entry(const struct agt_scan *s, uint64_t va)
 	if (g < 0 || !s->callmap[g])
 		return 0;
 	b = va - s->img->segs[g].vaddr;
-	if (!((s->callmap[g][b >> 3] >> (b & 7)) & 1))
+	if (!in_window(s, g, b) || !((s->callmap[g][b >> 3] >> (b & 7)) & 1))
 		return 0;
 	if ((s->callmap[g][b >> 3] >> (8 + (b & 7))) & 1)
 		return 1;
@@ -300,60 +350,44 @@ void agt_scan_add_starts_for(struct agt_scan *s, uint64_t va)
 	for (uint64_t o = va - s->img->segs[g].vaddr + 1; o-- > 0 && found < NEAREST_STARTS;) {
 		if (va - (s->img->segs[g].vaddr + o) > AGT_MAX_FUNC)
 			break;
-		if ((s->callmap[g][o >> 3] >> (o & 7)) & 1) {
+		if (in_window(s, g, o) && ((s->callmap[g][o >> 3] >> (o & 7)) & 1)) {
 			add_start(s, s->img->segs[g].vaddr + o);
 			found++;
 		}
 	}
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int cmp_pair(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	const uint64_t *x = a, *y = b;
 
-	return x < y ? -1 : x > y;
+	return x[1] != y[1] ? (x[1] < y[1] ? -1 : 1) : (x[0] < y[0] ? -1 : x[0] > y[0]);
 }
 
 int agt_scan_callers(struct agt_scan *s)
 {
-	const struct agt_img *img = s->img;
-	uint64_t *sorted;
-	uint8_t filt[8192] = {0};
-
-	if (!s->nstarts)
+	if (!s->nstarts || !s->ncalls)
 		return 0;
-	sorted = malloc(s->nstarts * sizeof(*sorted));
-	if (!sorted)
-		return -ENOMEM;
+	qsort(s->calls, s->ncalls, sizeof(*s->calls), cmp_pair);
 	for (int i = 0; i < s->nstarts; i++) {
-		sorted[i] = s->starts[i].va;
-		filt[(sorted[i] & 0xffff) >> 3] |= 1u << (sorted[i] & 7);
-	}
-	qsort(sorted, s->nstarts, sizeof(*sorted), cmp_u64);
-	for (int g = 0; g < img->nsegs; g++) {
-		const struct agt_seg *sg = &img->segs[g];
-		const uint8_t *p = img->data + sg->off, *q = p, *end = p + sg->filesz;
+		struct agt_start *st = &s->starts[i];
+		size_t lo = 0, hi = s->ncalls;
 
-		if (!(sg->flags & PF_X))
-			continue;
-		while (end - q >= 5 && (q = memchr(q, 0xe8, end - q - 4)) != NULL) {
-			uint64_t at = sg->vaddr + (q - p);
-			uint64_t t = at + 5 + (int64_t)(int32_t)rd32(q + 1);
-			struct agt_start *st;
+		while (lo < hi) { /* the first call to st->va */
+			size_t mid = lo + (hi - lo) / 2;
 
-			q++;
-			if (!(filt[(t & 0xffff) >> 3] & (1u << (t & 7))) ||
-			    !bsearch(&t, sorted, s->nstarts, sizeof(*sorted), cmp_u64))
-				continue;
-			st = find_start(s, t);
+			if (s->calls[mid][1] < st->va)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < s->ncalls && s->calls[lo][1] == st->va; lo++) {
 			st->ncallers++;
-			if (st->ncallers <= AGT_VERIFY_CALLERS && on_boundary(s, at)) {
-				if (!st->nverified++)
-					st->caller = at;
-			}
+			if (st->ncallers <= AGT_VERIFY_CALLERS && on_boundary(s, s->calls[lo][0]) &&
+			    !st->nverified++)
+				st->caller = s->calls[lo][0];
 		}
 	}
-	free(sorted);
 	return 0;
 }
 

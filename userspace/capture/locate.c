@@ -511,6 +511,14 @@ static int locate(struct loc *L, const char *path, int flags, struct agt_tls_loc
 	for (int k = 0; k < N_KINDS; k++) {
 		int n = agt_find_strings(&L->img, kind_text[k], k >= N_SSL_WRITE, addrs, MAX_STR);
 
+		if (n > MAX_STR) {
+			/* a copy left out could hide a second candidate: such a kind decides
+			 * nothing */
+			L->unattributed[k] = n;
+			snprintf(L->unattr_why[k], sizeof(L->unattr_why[k]),
+				 "%d copies of the string, more than the %d followed", n, MAX_STR);
+			n = MAX_STR;
+		}
 		for (int i = 0; i < n; i++) {
 			int idx = agt_scan_add_needle(&L->scan, addrs[i], k != N_OFILE);
 

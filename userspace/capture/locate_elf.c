@@ -497,10 +497,13 @@ int agt_find_strings(const struct agt_img *img, const char *suffix, int whole, u
 					s--;
 			}
 			va = g->vaddr + (s - base);
-			for (int j = 0; j < n && !dup; j++)
+			for (int j = 0; j < n && j < max && !dup; j++)
 				dup = out[j] == va;
-			if (!dup && n < max)
-				out[n++] = va;
+			if (!dup) {
+				if (n < max)
+					out[n] = va;
+				n++;
+			}
 			p++;
 		}
 	}

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #define AGT_IMG_MAX_SEGS 32
-#define AGT_MAX_NEEDLES 16
+#define AGT_MAX_NEEDLES 64
 /* Largest function the locator will bound or decode. The TLS entry points are a few hundred
  * bytes to a few KiB; anything larger is not one of them. */
 #define AGT_MAX_FUNC (64u << 10)
@@ -50,8 +50,9 @@ void agt_img_prefault(const struct agt_img *img);
 /* The .eh_frame FDE covering pc: 0 with [*start, *end), -1 when there is none. */
 int agt_ehf_lookup(const struct agt_img *img, uint64_t pc, uint64_t *start, uint64_t *end);
 
-/* Every NUL-terminated string in non-writable segments whose text ends with suffix (when
- * whole is 0) or equals it (whole 1): the vaddr of each string's first byte. */
+/* Every NUL-terminated string in read-only data whose text ends with suffix (when whole is 0)
+ * or equals it (whole 1): the vaddr of each string's first byte, at most max of them in out;
+ * returns how many there are (possibly more than max). */
 int agt_find_strings(const struct agt_img *img, const char *suffix, int whole, uint64_t *out,
 		     int max);
 

@@ -94,6 +94,30 @@ $(OUT)/tests/goh2: tests/servers/goh2/main.go
 # The Go function table test reads both builds of gotls.
 $(OUT)/tests/test_gopclntab: $(OUT)/tests/gotls $(OUT)/tests/gotls-stripped
 
+# The TLS locator's test programs: a static OpenSSL HTTPS client (with symbols, stripped, and
+# with a second function raising errors as SSL_write, which the locator must refuse), and the
+# Bun runtimes pinned by tests/bun/package-lock.json (`make deps` installs them).
+LOCATE_BINS := $(OUT)/tests/tls_static $(OUT)/tests/tls_static_stripped $(OUT)/tests/tls_ambig \
+	$(OUT)/tests/tls_dynamic $(OUT)/tests/boring_sites $(OUT)/tests/boring_two $(OUT)/tests/nested
+BUN_STAMP := tests/bun/node_modules/.package-lock.json
+$(OUT)/tests/tls_static: tests/targets/tls_static.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Werror -static $< -o $@ -Wl,-w -lssl -lcrypto
+$(OUT)/tests/tls_ambig: tests/targets/tls_static.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Werror -static -DTLS_AMBIGUOUS $< -o $@ -Wl,-w -lssl -lcrypto
+$(OUT)/tests/tls_static_stripped: $(OUT)/tests/tls_static
+	strip -o $@ $<
+$(OUT)/tests/tls_dynamic: tests/targets/tls_static.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Werror $< -o $@ -lssl -lcrypto
+$(OUT)/tests/boring_two: tests/targets/boring_sites.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -fno-inline -Wall -Werror -DTWO_WRITERS $< -o $@
+$(BUN_STAMP): tests/bun/package-lock.json
+	cd tests/bun && npm ci --no-audit --no-fund --loglevel=error
+$(OUT)/tests/test_locate: $(LOCATE_BINS) $(BUN_STAMP)
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 

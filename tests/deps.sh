@@ -38,3 +38,13 @@ if [ ! -f "$stamp" ] || [ "$node_dir/package-lock.json" -nt "$stamp" ]; then
 else
   echo "deps: tests/node SDKs present"
 fi
+
+# The Bun runtimes the TLS locator is tested on (exactly as tests/bun/package-lock.json pins them).
+bun_dir="$(cd "$(dirname "$0")" && pwd)/bun"
+stamp="$bun_dir/node_modules/.package-lock.json"
+if [ ! -f "$stamp" ] || [ "$bun_dir/package-lock.json" -nt "$stamp" ]; then
+  echo "deps: npm ci in tests/bun"
+  (cd "$bun_dir" && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "deps: tests/bun runtimes present"
+fi

@@ -1,0 +1,84 @@
+/* A tiny HTTPS client linked statically against OpenSSL, for the TLS locator's tests: it
+ * connects to 127.0.0.1:PORT, checks the server against CAFILE, sends one HTTP request with
+ * SSL_write and prints the response read with SSL_read.
+ *   tls_static PORT CAFILE [PATH]
+ * Built with TLS_AMBIGUOUS defined it also holds a second function raising an OpenSSL error
+ * in SSL_write's name, which the locator must refuse to choose between. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifdef TLS_AMBIGUOUS
+/* Raises an error exactly as ssl/ssl_lib.c's SSL_write does (ERR_raise expands to these three
+ * calls with OPENSSL_FILE, OPENSSL_LINE and __func__). */
+__attribute__((noinline)) int SSL_write_lookalike(int num)
+{
+	if (num < 0) {
+		ERR_new();
+		ERR_set_debug("../ssl/ssl_lib.c", __LINE__, "SSL_write");
+		ERR_set_error(ERR_LIB_SSL, SSL_R_BAD_LENGTH, NULL);
+		return -1;
+	}
+	return num;
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	char req[512], buf[4096];
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd, n, len;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s PORT CAFILE [PATH]\n", argv[0]);
+		return 2;
+	}
+#ifdef TLS_AMBIGUOUS
+	if (SSL_write_lookalike(argc - 100) >= 0)
+		return 2;
+#endif
+	sa.sin_port = htons(atoi(argv[1]));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx || SSL_CTX_load_verify_locations(ctx, argv[2], NULL) != 1) {
+		fprintf(stderr, "cannot load the CA file %s\n", argv[2]);
+		return 1;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		perror("connect");
+		return 1;
+	}
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	SSL_set_tlsext_host_name(ssl, "localhost");
+	SSL_set1_host(ssl, "localhost");
+	if (SSL_connect(ssl) != 1) {
+		ERR_print_errors_fp(stderr);
+		return 1;
+	}
+	len = snprintf(req, sizeof(req),
+		       "GET %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: tls_static\r\n"
+		       "Connection: close\r\n\r\n",
+		       argc > 3 ? argv[3] : "/");
+	if (SSL_write(ssl, req, len) != len) {
+		ERR_print_errors_fp(stderr);
+		return 1;
+	}
+	while ((n = SSL_read(ssl, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, n, stdout);
+	SSL_shutdown(ssl);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	return 0;
+}

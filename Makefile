@@ -14,7 +14,7 @@ SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/skel/%.skel.h,$(BPF_SRCS))
 # tests link the same code the binary runs.
 LIB_SRCS := $(filter-out userspace/cli/main.c,$(shell find userspace -name '*.c' | sort))
 LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
-PKGS := libbpf libelf zlib libcurl libcjson capstone libbrotlidec libcrypto libmicrohttpd msgpack
+PKGS := libbpf libelf zlib libcurl libcjson capstone libbrotlidec libcrypto libmicrohttpd msgpack libnghttp2
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-Iuserspace -Ibpf -I$(OUT)/skel $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
@@ -137,8 +137,26 @@ $(OUT)/fuzz/seeds: tests/fuzz/make_seeds.py
 	/usr/bin/python3 $< $@
 	@touch $@
 
-fuzz-smoke: $(OUT)/fuzz/fuzz_decode $(OUT)/fuzz/seeds
+# HTTP/2 alone, through its proto.h interface; seeds are real conversations built with nghttp2's
+# HPACK encoder.
+$(OUT)/fuzz/fuzz_http2: tests/fuzz/fuzz_http2.c userspace/protocols/http2.c userspace/protocols/http.c \
+		userspace/protocols/http2.h userspace/protocols/proto.h userspace/protocols/http.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ $(LDLIBS)
+
+$(OUT)/fuzz/make_h2_seeds: tests/fuzz/make_h2_seeds.c tests/fuzz/h2_wire.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+$(OUT)/fuzz/h2seeds: $(OUT)/fuzz/make_h2_seeds
+	$< $@
+	@touch $@
+
+fuzz-smoke: $(OUT)/fuzz/fuzz_decode $(OUT)/fuzz/seeds $(OUT)/fuzz/fuzz_http2 $(OUT)/fuzz/h2seeds
 	$(OUT)/fuzz/fuzz_decode -runs=20000 -seed=1 -max_len=8192 $(OUT)/fuzz/seeds 2>&1 | tail -3
+	$(OUT)/fuzz/fuzz_http2 -runs=20000 -seed=1 -max_len=8192 $(OUT)/fuzz/h2seeds \
+		>$(OUT)/fuzz/http2.log 2>&1 || { tail -30 $(OUT)/fuzz/http2.log; exit 1; }
+	@tail -3 $(OUT)/fuzz/http2.log
 
 fuzz: $(OUT)/fuzz/fuzz_decode $(OUT)/fuzz/seeds
 	mkdir -p $(OUT)/fuzz/corpus

@@ -17,7 +17,7 @@ LIB_OBJS := $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
 PKGS := libbpf libelf zlib libcurl libcjson capstone libbrotlidec libcrypto libmicrohttpd msgpack libnghttp2
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
-	-Iuserspace -Ibpf -I$(OUT)/skel $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
+	-Iuserspace -Ibpf -I$(OUT)/skel -Itests/lib $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -MMD -MP
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -Ibpf/$(ARCH) \
 	-I/usr/include/$(TRIPLE) -Wall -Werror
@@ -127,7 +127,7 @@ integration: agtrace $(TARGET_BINS)
 # Fuzzing (clang libFuzzer + ASan/UBSan) over everything after the ring buffer. `make fuzz`
 # runs it for FUZZ_SECONDS; `make test` replays the seed corpus and a short bounded run.
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS := -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Itests/lib \
 	-Iuserspace -Ibpf -I$(OUT)/skel $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 $(OUT)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(LIB_SRCS) | $(SKELS) $(OUT)/skel/es_assets.h
 	@mkdir -p $(dir $@)
@@ -153,7 +153,9 @@ $(OUT)/fuzz/h2seeds: $(OUT)/fuzz/make_h2_seeds
 	@touch $@
 
 fuzz-smoke: $(OUT)/fuzz/fuzz_decode $(OUT)/fuzz/seeds $(OUT)/fuzz/fuzz_http2 $(OUT)/fuzz/h2seeds
-	$(OUT)/fuzz/fuzz_decode -runs=20000 -seed=1 -max_len=8192 $(OUT)/fuzz/seeds 2>&1 | tail -3
+	$(OUT)/fuzz/fuzz_decode -runs=20000 -seed=1 -max_len=8192 $(OUT)/fuzz/seeds \
+		>$(OUT)/fuzz/decode.log 2>&1 || { tail -30 $(OUT)/fuzz/decode.log; exit 1; }
+	@tail -3 $(OUT)/fuzz/decode.log
 	$(OUT)/fuzz/fuzz_http2 -runs=20000 -seed=1 -max_len=8192 $(OUT)/fuzz/h2seeds \
 		>$(OUT)/fuzz/http2.log 2>&1 || { tail -30 $(OUT)/fuzz/http2.log; exit 1; }
 	@tail -3 $(OUT)/fuzz/http2.log

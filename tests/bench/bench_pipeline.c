@@ -6,7 +6,8 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "bench.h"
-#include "tracer/pipeline.h"
+#include "export/sink.h"
+#include "one_target.h"
 
 static struct agt_spec spec = {.name = "bench"};
 static struct agt_probe_spec ps = {
@@ -37,16 +38,15 @@ static double cpu_s(void)
 
 static void run(const char *label, struct agt_sink *sink, long events)
 {
-	struct agt_probe_info *probes[1] = {&probe};
-	struct agt_proc *procs[1] = {&proc};
-	struct agt_pipeline p = {
-	    .probes = probes, .nprobes = 1, .procs = procs, .nprocs = 1, .live = 1, .sink = sink};
+	struct agt_pipeline_config pc = {.max_depth = 64, .max_threads = 4096, .msg_cap = 1 << 20};
+	struct agt_pipeline p;
+	struct one_target o;
 	struct agt_func_entry e;
 	struct agt_func_return r;
 	uint64_t ts = 1000;
 	double t0;
 
-	agt_pipeline_init(&p, 64, 4096, 1 << 20);
+	one_target_init(&o, &p, &probe, &proc, &pc, sink);
 	memset(&e, 0, sizeof(e));
 	memset(&r, 0, sizeof(r));
 	t0 = cpu_s();
@@ -56,14 +56,14 @@ static void run(const char *label, struct agt_sink *sink, long events)
 			    (struct agt_event_hdr){AGT_EV_FUNC_ENTRY, 0, 100, 100 + (i & 7), ts++};
 			e.sp = 0x7000 - d * 64;
 			e.args[0] = i;
-			agt_decode_record(&p, &e, sizeof(e));
+			agt_decode_record(&p.dec, &e, sizeof(e));
 		}
 		for (int d = 3; d >= 0; d--) {
 			r.h =
 			    (struct agt_event_hdr){AGT_EV_FUNC_RETURN, 0, 100, 100 + (i & 7), ts++};
 			r.sp = 0x7000 - d * 64 + 8;
 			r.ret = d;
-			agt_decode_record(&p, &r, sizeof(r));
+			agt_decode_record(&p.dec, &r, sizeof(r));
 		}
 	}
 	double dt = cpu_s() - t0;
@@ -85,25 +85,21 @@ int main(void)
 
 	/* Memory: 10,000 calls left open (1,000 threads, 10 deep). */
 	{
-		struct agt_probe_info *probes[1] = {&probe};
-		struct agt_proc *procs[1] = {&proc};
-		struct agt_pipeline p = {.probes = probes,
-					 .nprobes = 1,
-					 .procs = procs,
-					 .nprocs = 1,
-					 .live = 1,
-					 .sink = &counter};
+		struct agt_pipeline_config pc = {
+		    .max_depth = 64, .max_threads = 4096, .msg_cap = 1 << 20};
+		struct agt_pipeline p;
+		struct one_target o;
 		struct agt_func_entry e;
 
 		memset(&e, 0, sizeof(e));
 		base = bench_rss_kib();
-		agt_pipeline_init(&p, 64, 4096, 1 << 20);
+		one_target_init(&o, &p, &probe, &proc, &pc, &counter);
 		for (int t = 0; t < 1000; t++)
 			for (int d = 0; d < 10; d++) {
 				e.h =
 				    (struct agt_event_hdr){AGT_EV_FUNC_ENTRY, 0, 100, 1000 + t, 1};
 				e.sp = 0x7000 - d * 64;
-				agt_decode_record(&p, &e, sizeof(e));
+				agt_decode_record(&p.dec, &e, sizeof(e));
 			}
 		with = bench_rss_kib();
 		printf("%-34s %10ld KiB more RSS (process total %ld KiB)\n", "10,000 open spans",

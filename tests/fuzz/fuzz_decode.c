@@ -7,7 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include "tracer/pipeline.h"
+#include "export/sink.h"
+#include "one_target.h"
 
 static struct agt_spec spec = {.name = "fuzz"};
 static struct agt_probe_spec ps = {
@@ -23,11 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static FILE *devnull;
 	static struct agt_data ev;
 	struct agt_proc proc = {.info = {.pid = 10, .comm = "fuzz"}, .pidfd = -1};
-	struct agt_probe_info *probes[1] = {&probe};
-	struct agt_proc *procs[1] = {&proc};
 	struct agt_export_ctx ectx = {.host = "fuzz"};
-	struct agt_pipeline p = {
-	    .probes = probes, .nprobes = 1, .procs = procs, .nprocs = 1, .live = 1};
+	struct agt_pipeline_config pc = {.max_depth = 16, .max_threads = 16, .msg_cap = 4096};
+	struct agt_pipeline p;
+	struct one_target o;
+	struct agt_sink *sink;
 	size_t pos = 1;
 	uint64_t ts = 1000;
 
@@ -35,9 +36,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		devnull = fopen("/dev/null", "w");
 	if (!size)
 		return 0;
-	p.sink = agt_jsonl_new(devnull, &ectx);
-	if (agt_pipeline_init(&p, 16, 16, 4096))
+	sink = agt_jsonl_new(devnull, &ectx);
+	if (!sink || one_target_init(&o, &p, &probe, &proc, &pc, sink)) {
+		if (sink)
+			sink->destroy(sink);
 		return 0;
+	}
 	while (pos + 3 <= size) {
 		unsigned hdr = data[pos];
 		size_t len = data[pos + 1] | (size_t)data[pos + 2] << 8;
@@ -52,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				len = sizeof(rec);
 			memcpy(rec, data + pos - 1,
 			       len ? len : 0); /* include the byte before: kind */
-			agt_decode_record(&p, rec, len);
+			agt_decode_record(&p.dec, rec, len);
 		} else {
 			memset(&ev, 0, offsetof(struct agt_data, data));
 			ev.h = (struct agt_event_hdr){AGT_EV_DATA, 0, 10, 10, ts += 1000};
@@ -65,13 +69,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ev.call_len =
 			    (hdr & 0x80) ? ev.len + 100 : ev.len; /* sometimes a cut call */
 			memcpy(ev.data, data + pos, ev.len);
-			agt_decode_record(&p, &ev, offsetof(struct agt_data, data) + ev.len);
+			agt_decode_record(&p.dec, &ev, offsetof(struct agt_data, data) + ev.len);
 		}
 		pos += len;
 	}
-	agt_streams_close(p.streams, 0, ts);
-	agt_trace_flush(&p.trace, ts);
+	agt_pipeline_flush(&p, ts);
 	agt_pipeline_fini(&p);
-	p.sink->destroy(p.sink);
+	sink->destroy(sink);
 	return 0;
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "export/schema.h"
-#include "tracer/pipeline.h"
+#include "one_target.h"
 
 static struct agt_spec spec = {.name = "demo"};
 static struct agt_probe_spec ps = {
@@ -111,53 +111,52 @@ static void decoder_counts_malformed(void **state)
 {
 	(void)state;
 	struct agt_sink sink = {.span = sink_span};
-	struct agt_probe_info *probes[1] = {&probe};
-	struct agt_proc *procs[1] = {&proc};
-	struct agt_pipeline p = {
-	    .probes = probes, .nprobes = 1, .procs = procs, .nprocs = 1, .live = 1, .sink = &sink};
+	struct agt_pipeline_config pc = {.max_depth = 8, .max_threads = 8, .msg_cap = 1 << 20};
+	struct agt_pipeline pl;
+	struct one_target p;
 	struct agt_func_entry e;
 	struct agt_func_return r;
 	struct agt_proc_exit x;
 
 	ngot = 0;
 	proc.gone = 0;
-	assert_int_equal(agt_pipeline_init(&p, 8, 8, 1 << 20), 0);
+	assert_int_equal(one_target_init(&p, &pl, &probe, &proc, &pc, &sink), 0);
 	memset(&e, 0, sizeof(e));
 	e.h = (struct agt_event_hdr){AGT_EV_FUNC_ENTRY, 0, 4242, 4243, 100};
 	e.args[0] = 5;
 	strcpy(e.str[1], "hi");
-	agt_decode_record(&p, &e, sizeof(e));
-	agt_decode_record(&p, &e, 10);		    /* short header */
-	agt_decode_record(&p, &e, sizeof(e.h) + 8); /* short entry */
+	agt_decode_record(&pl.dec, &e, sizeof(e));
+	agt_decode_record(&pl.dec, &e, 10);		    /* short header */
+	agt_decode_record(&pl.dec, &e, sizeof(e.h) + 8); /* short entry */
 	e.h.probe_id = 9;
-	agt_decode_record(&p, &e, sizeof(e)); /* unknown probe */
+	agt_decode_record(&pl.dec, &e, sizeof(e)); /* unknown probe */
 	e.h.probe_id = 0;
 	e.h.pid = 1;
-	agt_decode_record(&p, &e, sizeof(e)); /* not a target */
+	agt_decode_record(&pl.dec, &e, sizeof(e)); /* not a target */
 	e.h.kind = 77;
-	agt_decode_record(&p, &e, sizeof(e)); /* unknown kind */
+	agt_decode_record(&pl.dec, &e, sizeof(e)); /* unknown kind */
 	memset(&r, 0, sizeof(r));
 	r.h = (struct agt_event_hdr){AGT_EV_FUNC_RETURN, 0, 4242, 4243, 300};
 	r.ret = 10;
-	agt_decode_record(&p, &r, sizeof(r));
+	agt_decode_record(&pl.dec, &r, sizeof(r));
 	assert_int_equal(ngot, 1);
 	assert_string_equal(got[0].name, "leaf");
 	assert_int_equal((int64_t)got[0].probe.args[0].u, 5);
 	assert_string_equal(got[0].probe.args[1].str, "hi");
 	assert_int_equal(got[0].probe.ret.u, 10);
 	assert_int_equal(got[0].end_ns - got[0].start_ns, 200);
-	assert_int_equal(p.udrops[AGT_UDROP_MALFORMED], 3);
-	assert_int_equal(p.udrops[AGT_UDROP_UNKNOWN_PROBE], 1);
-	assert_int_equal(p.udrops[AGT_UDROP_UNKNOWN_PID], 1);
-	assert_int_equal(p.records, 7);
+	assert_int_equal(pl.dec.udrops[AGT_UDROP_MALFORMED], 3);
+	assert_int_equal(pl.dec.udrops[AGT_UDROP_UNKNOWN_PROBE], 1);
+	assert_int_equal(pl.dec.udrops[AGT_UDROP_UNKNOWN_PID], 1);
+	assert_int_equal(pl.dec.records, 7);
 
 	/* Process exit: a state_change with the exit code, once. */
 	memset(&x, 0, sizeof(x));
 	x.h = (struct agt_event_hdr){AGT_EV_PROC_EXIT, 0, 4242, 4242, 400};
 	x.exit_code = 3 << 8;
 	x.group_dead = 1;
-	agt_decode_record(&p, &x, sizeof(x));
-	agt_decode_record(&p, &x, sizeof(x));
+	agt_decode_record(&pl.dec, &x, sizeof(x));
+	agt_decode_record(&pl.dec, &x, sizeof(x));
 	assert_int_equal(ngot, 2);
 	assert_string_equal(got[1].trace_type, "state_change");
 	assert_string_equal(got[1].name, "exit demo");
@@ -165,7 +164,8 @@ static void decoder_counts_malformed(void **state)
 	assert_int_equal(got[1].exit_code, 3);
 	assert_int_equal(got[1].status, AGT_STATUS_ERROR);
 	assert_int_equal(p.live, 0);
-	agt_pipeline_fini(&p);
+	assert_int_equal(p.exits, 1);
+	agt_pipeline_fini(&pl);
 }
 
 int main(void)

@@ -1,4 +1,6 @@
 #include "protocols/http1.h"
+#include "agtrace.h"
+#include "protocols/proto.h"
 #include <ctype.h>
 #include <http_parser.h>
 #include <limits.h>
@@ -271,3 +273,140 @@ void agt_http_dir_free(struct agt_http_dir *d)
 	free(d);
 }
 
+
+/* ---- HTTP/1.1 as a protocol of the stream layer: requests the process writes are paired with
+ * the responses it reads, first in first out (so pipelining works). ---- */
+
+enum { H1_NOT_HTTP, H1_ORPHAN_RESP, H1_PENDING_FULL, H1_DROPS };
+static const char *const h1_drop_names[H1_DROPS] = {"not_http", "response_without_request",
+						    "pending_requests_full"};
+
+#define H1_MAX_PENDING 64
+
+struct h1 {
+	struct agt_http_dir *d[2]; /* egress: requests; ingress: responses */
+	struct agt_http_msg **pending; /* requests waiting for their response, oldest first */
+	int npending;
+	uint64_t *drops;
+	const struct agt_proto_out *out;
+};
+
+static void h1_msg(void *ctx, struct agt_http_msg *m)
+{
+	struct h1 *h = ctx;
+
+	if (m->is_request) {
+		struct agt_http_msg **n = NULL;
+
+		if (h->npending >= H1_MAX_PENDING ||
+		    !(n = realloc(h->pending, (h->npending + 1) * sizeof(*n)))) {
+			h->drops[H1_PENDING_FULL]++;
+			agt_http_msg_free(m);
+			return;
+		}
+		h->pending = n;
+		h->pending[h->npending++] = m;
+		return;
+	}
+	if (!h->npending) {
+		h->drops[H1_ORPHAN_RESP]++;
+		agt_http_msg_free(m);
+		return;
+	}
+	struct agt_http_msg *req = h->pending[0];
+
+	memmove(h->pending, h->pending + 1, --h->npending * sizeof(*h->pending));
+	h->out->exchange(h->out->ctx, req, m);
+}
+
+/* HTTP/1.x from its first bytes: a status line, or METHOD SP (not HTTP/2's preface, whose
+ * PRI method is HTTP/2's). */
+static enum agt_detect h1_detect(const uint8_t *b, size_t n, int dir)
+{
+	static const char h2[] = "PRI * HTTP/2.0";
+	size_t i = 0;
+
+	(void)dir;
+	if (!memcmp(b, h2, n < sizeof(h2) - 1 ? n : sizeof(h2) - 1))
+		return n < sizeof(h2) - 1 ? AGT_DETECT_MORE : AGT_DETECT_NO;
+	if (!memcmp(b, "HTTP/1.", n < 7 ? n : 7))
+		return n < 7 ? AGT_DETECT_MORE : AGT_DETECT_YES;
+	while (i < n && i < 10 && isupper(b[i]))
+		i++;
+	if (i == n && i < 10)
+		return AGT_DETECT_MORE;
+	return i >= 3 && i < n && b[i] == ' ' ? AGT_DETECT_YES : AGT_DETECT_NO;
+}
+
+static void *h1_open(void *shared, uint32_t pid, size_t cap, uint64_t *drops,
+		     const struct agt_proto_out *out)
+{
+	struct h1 *h = calloc(1, sizeof(*h));
+
+	(void)shared;
+	(void)pid;
+	if (!h)
+		return NULL;
+	h->drops = drops;
+	h->out = out;
+	for (int d = 0; d < 2; d++)
+		if (!(h->d[d] = agt_http_dir_new(cap, h1_msg, h))) {
+			agt_http_dir_free(h->d[0]);
+			free(h);
+			return NULL;
+		}
+	return h;
+}
+
+static int h1_feed(void *conn, int dir, const uint8_t *data, size_t len, uint64_t ts,
+		   uint32_t tid)
+{
+	struct h1 *h = conn;
+
+	if (agt_http_dir_feed(h->d[dir & 1], data, len, ts, tid)) {
+		h->drops[H1_NOT_HTTP]++;
+		return -1;
+	}
+	return 0;
+}
+
+static void h1_gap(void *conn, int dir, uint64_t n, uint64_t ts)
+{
+	agt_http_dir_gap(((struct h1 *)conn)->d[dir & 1], n, ts);
+}
+
+static void h1_close(void *conn, uint64_t ts)
+{
+	struct h1 *h = conn;
+
+	for (int d = 0; d < 2; d++) /* a response read until the connection closed ends here */
+		agt_http_dir_close(h->d[d], ts);
+	for (int i = 0; i < h->npending; i++)
+		h->out->exchange(h->out->ctx, h->pending[i], NULL);
+	h->npending = 0;
+}
+
+static void h1_free(void *conn)
+{
+	struct h1 *h = conn;
+
+	for (int d = 0; d < 2; d++)
+		agt_http_dir_free(h->d[d]);
+	for (int i = 0; i < h->npending; i++)
+		agt_http_msg_free(h->pending[i]);
+	free(h->pending);
+	free(h);
+}
+
+const struct agt_proto agt_proto_http1 = {
+    .name = "http1",
+    .sources = 1u << AGT_SRC_TLS | 1u << AGT_SRC_TCP,
+    .drop_names = h1_drop_names,
+    .ndrops = H1_DROPS,
+    .detect = h1_detect,
+    .open = h1_open,
+    .feed = h1_feed,
+    .gap = h1_gap,
+    .close = h1_close,
+    .free = h1_free,
+};

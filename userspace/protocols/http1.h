@@ -14,4 +14,8 @@ void agt_http_dir_gap(struct agt_http_dir *d, size_t n, uint64_t ts);
 /* End of stream: a message still open (e.g. a response read until close) is finished. */
 void agt_http_dir_close(struct agt_http_dir *d, uint64_t ts);
 void agt_http_dir_free(struct agt_http_dir *d);
+
+/* HTTP/1.1 as a protocol of the stream layer (requests paired with responses in order). */
+struct agt_proto;
+extern const struct agt_proto agt_proto_http1;
 #endif

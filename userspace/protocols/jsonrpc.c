@@ -1,54 +1,56 @@
+/* Newline-delimited JSON-RPC 2.0 over local IPC, as a protocol of the stream layer: lines are
+ * put together per connection and direction (a capture gap drops the line it cuts, counted);
+ * requests the process writes (egress) are paired with the responses it reads (ingress) by id,
+ * per process, across connections: an MCP client writes to the server's stdin pipe and reads
+ * its stdout pipe. tools/call pairs become MCP tool calls. */
 #include "protocols/jsonrpc.h"
+#include "protocols/proto.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_BUFS 1024
 #define MAX_PENDING 1024
 
-const char *const agt_jdrop_names[AGT_JDROP_MAX] = {
-    "jsonrpc_not_json", "jsonrpc_long_line", "jsonrpc_unmatched_response", "jsonrpc_pending_full"};
-
-struct linebuf { /* bytes of one direction of one connection up to the next newline */
-	struct linebuf *next;
-	uint32_t pid;
-	uint64_t conn;
-	uint8_t dir;
-	char *buf;
-	size_t len;
-	int overflow;
-	const struct agt_proc_info *proc;
+enum {
+	J_NOT_JSON = 0,	    /* lines that did not parse */
+	J_LONG_LINE = 1,    /* lines over the cap: dropped */
+	J_UNMATCHED = 2,    /* responses to requests not seen (attached mid-call) */
+	J_PENDING_FULL = 3, /* requests dropped: too many waiting */
+	J_LINES_CUT = 4,    /* lines a capture gap cut: dropped */
+	J_DROPS = 5,
 };
+static const char *const jdrop_names[J_DROPS] = {
+    "jsonrpc_not_json", "jsonrpc_long_line", "jsonrpc_unmatched_response", "jsonrpc_pending_full",
+    "jsonrpc_lines_cut"};
 
 struct pending {
 	struct pending *next;
 	uint32_t pid;
-	const struct agt_proc_info *proc;
 	struct agt_mcp_call c;
 };
 
-struct agt_jsonrpc {
-	struct linebuf *bufs;
-	unsigned nbufs, npending;
+/* Shared by one stream layer's JSON-RPC connections: calls waiting for their answer. */
+struct jshared {
 	struct pending *pending;
-	size_t cap;
-	agt_mcp_cb cb;
-	void *ctx;
-	uint64_t drops[AGT_JDROP_MAX];
+	unsigned npending;
+	uint64_t *drops;
 };
 
-struct agt_jsonrpc *agt_jsonrpc_new(size_t line_cap, agt_mcp_cb cb, void *ctx)
-{
-	struct agt_jsonrpc *j = calloc(1, sizeof(*j));
+struct linebuf {
+	char *buf;
+	size_t len;
+	int skip; /* dropping up to the next newline (over the cap, or cut by a gap) */
+	int cut;  /* what is skipped was cut by a gap (counted as such) */
+};
 
-	if (j) {
-		j->cap = line_cap;
-		j->cb = cb;
-		j->ctx = ctx;
-	}
-	return j;
-}
+struct jconn {
+	struct jshared *sh;
+	uint32_t pid;
+	size_t cap;
+	struct linebuf d[2];
+	const struct agt_proto_out *out;
+};
 
 static const char *or_empty(const char *s)
 {
@@ -65,24 +67,24 @@ static void id_text(const cJSON *id, char *out, size_t n)
 		out[0] = 0;
 }
 
-static void done(struct agt_jsonrpc *j, struct pending *p)
+static void done(struct jshared *sh, struct pending *p, const struct agt_proto_out *out)
 {
-	j->cb(j->ctx, p->proc, &p->c);
+	out->mcp_call(out->ctx, &p->c);
 	free(p->c.arguments);
 	free(p->c.result);
 	free(p);
-	j->npending--;
+	sh->npending--;
 }
 
-static void on_line(struct agt_jsonrpc *j, struct linebuf *lb, const char *line, uint64_t ts,
-		    uint32_t tid)
+static void on_line(struct jconn *jc, int dir, const char *line, uint64_t ts, uint32_t tid)
 {
+	struct jshared *j = jc->sh;
 	cJSON *o = cJSON_Parse(line);
 	const cJSON *method, *id;
 	char idt[64];
 
 	if (!cJSON_IsObject(o)) {
-		j->drops[AGT_JDROP_NOT_JSON]++;
+		j->drops[J_NOT_JSON]++;
 		cJSON_Delete(o);
 		return;
 	}
@@ -95,14 +97,13 @@ static void on_line(struct agt_jsonrpc *j, struct linebuf *lb, const char *line,
 		const cJSON *params = cJSON_GetObjectItemCaseSensitive(o, "params");
 		struct pending *p;
 
-		if (strcmp(method->valuestring, "tools/call") || lb->dir != AGT_DIR_EGRESS)
+		if (strcmp(method->valuestring, "tools/call") || dir != AGT_DIR_EGRESS)
 			goto out;
 		if (j->npending >= MAX_PENDING || !(p = calloc(1, sizeof(*p)))) {
-			j->drops[AGT_JDROP_PENDING_FULL]++;
+			j->drops[J_PENDING_FULL]++;
 			goto out;
 		}
-		p->pid = lb->pid;
-		p->proc = lb->proc;
+		p->pid = jc->pid;
 		snprintf(p->c.id, sizeof(p->c.id), "%s", idt);
 		snprintf(p->c.name, sizeof(p->c.name), "%s",
 			 or_empty(cJSON_GetStringValue(
@@ -116,18 +117,18 @@ static void on_line(struct agt_jsonrpc *j, struct linebuf *lb, const char *line,
 		p->next = j->pending;
 		j->pending = p;
 		j->npending++;
-	} else if (idt[0] && lb->dir == AGT_DIR_INGRESS &&
+	} else if (idt[0] && dir == AGT_DIR_INGRESS &&
 		   (cJSON_GetObjectItemCaseSensitive(o, "result") ||
 		    cJSON_GetObjectItemCaseSensitive(o, "error"))) {
 		const cJSON *res = cJSON_GetObjectItemCaseSensitive(o, "result");
 		const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error"), *b;
 		struct pending **pp = &j->pending;
 
-		while (*pp && ((*pp)->pid != lb->pid || strcmp((*pp)->c.id, idt)))
+		while (*pp && ((*pp)->pid != jc->pid || strcmp((*pp)->c.id, idt)))
 			pp = &(*pp)->next;
 		if (!*pp) { /* other methods' responses come here too: only count tools/call ones */
 			if (res && cJSON_GetObjectItemCaseSensitive(res, "content"))
-				j->drops[AGT_JDROP_UNMATCHED]++;
+				j->drops[J_UNMATCHED]++;
 			goto out;
 		}
 		struct pending *p = *pp;
@@ -161,36 +162,91 @@ static void on_line(struct agt_jsonrpc *j, struct linebuf *lb, const char *line,
 			if (!p->c.result)
 				p->c.result = strdup("");
 		}
-		done(j, p);
+		done(j, p, jc->out);
 	}
 out:
 	cJSON_Delete(o);
 }
 
-void agt_jsonrpc_feed(struct agt_jsonrpc *j, const struct agt_proc_info *proc, const struct agt_data *e)
+/* A connection that starts with an object is newline-delimited JSON. */
+static enum agt_detect j_detect(const uint8_t *data, size_t len, int dir)
 {
-	struct linebuf *lb;
-	const char *p = (const char *)e->data, *end = p + e->len;
+	(void)dir;
+	if (!len)
+		return AGT_DETECT_MORE;
+	return data[0] == '{' ? AGT_DETECT_YES : AGT_DETECT_NO;
+}
 
-	for (lb = j->bufs; lb; lb = lb->next)
-		if (lb->pid == e->h.pid && lb->conn == e->conn && lb->dir == e->dir)
-			break;
-	if (!lb) {
-		if (j->nbufs >= MAX_BUFS || !(lb = calloc(1, sizeof(*lb))))
-			return;
-		lb->pid = e->h.pid;
-		lb->conn = e->conn;
-		lb->dir = e->dir;
-		lb->next = j->bufs;
-		j->bufs = lb;
-		j->nbufs++;
+static void *j_init(size_t cap, uint64_t *drops)
+{
+	struct jshared *sh = calloc(1, sizeof(*sh));
+
+	(void)cap;
+	if (sh)
+		sh->drops = drops;
+	return sh;
+}
+
+static void j_fini(void *shared)
+{
+	struct jshared *sh = shared;
+
+	while (sh->pending) {
+		struct pending *p = sh->pending;
+
+		sh->pending = p->next;
+		free(p->c.arguments);
+		free(p->c.result);
+		free(p);
 	}
-	lb->proc = proc;
+	free(sh);
+}
+
+/* A process is gone: its calls still waiting end unanswered. */
+static void j_proc_gone(void *shared, uint32_t pid, uint64_t ts, const struct agt_proto_out *out)
+{
+	struct jshared *sh = shared;
+
+	for (struct pending **pp = &sh->pending; *pp;) {
+		struct pending *p = *pp;
+
+		if (p->pid != pid) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		p->c.end_ns = ts;
+		done(sh, p, out);
+	}
+}
+
+static void *j_open(void *shared, uint32_t pid, size_t cap, uint64_t *drops,
+		    const struct agt_proto_out *out)
+{
+	struct jconn *jc = calloc(1, sizeof(*jc));
+
+	(void)drops;
+	if (!jc)
+		return NULL;
+	jc->sh = shared;
+	jc->pid = pid;
+	jc->cap = cap;
+	jc->out = out;
+	return jc;
+}
+
+static int j_feed(void *conn, int dir, const uint8_t *data, size_t len, uint64_t ts,
+		  uint32_t tid)
+{
+	struct jconn *jc = conn;
+	struct linebuf *lb = &jc->d[dir & 1];
+	const char *p = (const char *)data, *end = p + len;
+
 	while (p < end) {
 		const char *nl = memchr(p, '\n', end - p);
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
 
-		if (!lb->overflow && lb->len + n <= j->cap) {
+		if (!lb->skip && lb->len + n <= jc->cap) {
 			char *nb = realloc(lb->buf, lb->len + n + 1);
 
 			if (nb) {
@@ -199,85 +255,62 @@ void agt_jsonrpc_feed(struct agt_jsonrpc *j, const struct agt_proc_info *proc, c
 				lb->len += n;
 				lb->buf[lb->len] = 0;
 			} else {
-				lb->overflow = 1;
+				lb->skip = 1;
 			}
 		} else {
-			lb->overflow = 1;
+			lb->skip = 1;
 		}
 		if (nl) {
-			if (lb->overflow)
-				j->drops[AGT_JDROP_LONG_LINE]++;
+			if (lb->skip)
+				jc->sh->drops[lb->cut ? J_LINES_CUT : J_LONG_LINE]++;
 			else if (lb->len)
-				on_line(j, lb, lb->buf, e->h.ts_ns, e->h.tid);
+				on_line(jc, dir & 1, lb->buf, ts, tid);
 			lb->len = 0;
-			lb->overflow = 0;
+			lb->skip = lb->cut = 0;
 		}
 		p += n + (nl ? 1 : 0);
 	}
+	return 0;
 }
 
-/* End the calls and drop the line buffers of pid (0: all), or of proc when it is given. */
-static void close_where(struct agt_jsonrpc *j, uint32_t pid, const struct agt_proc_info *proc,
-			uint64_t ts)
+/* Bytes the capture missed: the line they fall in is dropped, up to its newline. */
+static void j_gap(void *conn, int dir, uint64_t n, uint64_t ts)
 {
-	for (struct pending **pp = &j->pending; *pp;) {
-		struct pending *p = *pp;
+	struct linebuf *lb = &((struct jconn *)conn)->d[dir & 1];
 
-		if (proc ? p->proc != proc : pid && p->pid != pid) {
-			pp = &p->next;
-			continue;
-		}
-		*pp = p->next;
-		p->c.end_ns = ts;
-		done(j, p);
-	}
-	for (struct linebuf **bp = &j->bufs; *bp;) {
-		struct linebuf *b = *bp;
-
-		if (proc ? b->proc != proc : pid && b->pid != pid) {
-			bp = &b->next;
-			continue;
-		}
-		*bp = b->next;
-		free(b->buf);
-		free(b);
-		j->nbufs--;
-	}
+	(void)n;
+	(void)ts;
+	lb->len = 0;
+	lb->skip = lb->cut = 1;
 }
 
-void agt_jsonrpc_close(struct agt_jsonrpc *j, uint32_t pid, uint64_t ts)
+static void j_close(void *conn, uint64_t ts)
 {
-	close_where(j, pid, NULL, ts);
+	(void)conn;
+	(void)ts; /* calls wait in the shared state for their process's end */
 }
 
-void agt_jsonrpc_close_proc(struct agt_jsonrpc *j, const struct agt_proc_info *proc, uint64_t ts)
+static void j_free(void *conn)
 {
-	close_where(j, 0, proc, ts);
+	struct jconn *jc = conn;
+
+	for (int d = 0; d < 2; d++)
+		free(jc->d[d].buf);
+	free(jc);
 }
 
-const uint64_t *agt_jsonrpc_drops(const struct agt_jsonrpc *j)
-{
-	return j->drops;
-}
-
-void agt_jsonrpc_free(struct agt_jsonrpc *j)
-{
-	if (!j)
-		return;
-	while (j->pending) {
-		struct pending *p = j->pending;
-
-		j->pending = p->next;
-		free(p->c.arguments);
-		free(p->c.result);
-		free(p);
-	}
-	while (j->bufs) {
-		struct linebuf *b = j->bufs;
-
-		j->bufs = b->next;
-		free(b->buf);
-		free(b);
-	}
-	free(j);
-}
+const struct agt_proto agt_proto_jsonrpc = {
+    .name = "jsonrpc",
+    .sources = 1u << AGT_SRC_IPC,
+    .drop_names = jdrop_names,
+    .ndrops = J_DROPS,
+    .detect = j_detect,
+    .init = j_init,
+    .fini = j_fini,
+    .proc_gone = j_proc_gone,
+    .open = j_open,
+    .feed = j_feed,
+    .gap = j_gap,
+    .close = j_close,
+    .free = j_free,
+};

@@ -1,16 +1,19 @@
 #include "streams/conn.h"
+#include "protocols/proto.h"
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-const char *const agt_sdrop_names[AGT_SDROP_MAX] = {
-    "capture_gap_bytes",	"not_http",	"http2",
-    "response_without_request", "conn_evicted", "pending_requests_full"};
+#define DETECT_MAX 64 /* first bytes kept while no protocol has decided */
+#define MAX_PROTOS 8
 
+static const char *const sdrop_names[AGT_SDROP_MAX] = {"capture_gap_bytes", "conn_evicted",
+						       "unknown_protocol"};
+
+/* One direction's captured calls: a call of call_len bytes arrives as chunks. */
 struct dir_state {
-	struct agt_http_dir *http;
-	uint64_t call_len, got; /* the TLS call being reassembled */
+	uint64_t call_len, got;
 	int in_call;
 };
 
@@ -20,57 +23,81 @@ struct conn {
 	uint64_t id;
 	const struct agt_proc_info *proc;
 	struct dir_state d[2];
-	struct agt_http_msg **pending; /* requests waiting for their response, oldest first */
-	int npending;
-	int http2;
 	int source;    /* enum agt_source */
 	char peer[64]; /* TCP: address:port of the other end */
-	uint64_t last_ns;
+	int decided;   /* a protocol was chosen (or none will be: proto NULL) */
+	int slot;      /* the chosen protocol's index in the stream layer */
+	void *ps;      /* its state for this connection */
+	uint8_t head[DETECT_MAX];
+	size_t nhead;
+	int head_dir;
+	uint64_t head_ts;
+	uint32_t head_tid;
+	struct agt_proto_out out; /* ctx: this connection */
 	struct agt_streams *owner;
+};
+
+/* A process that fed data: what the protocols' per-process state is handed over for. */
+struct procref {
+	struct procref *next;
+	uint32_t pid;
+	const struct agt_proc_info *proc;
+	struct agt_streams *owner;
+};
+
+struct proto_slot {
+	const struct agt_proto *p;
+	void *shared;
+	uint64_t *drops;
 };
 
 struct agt_streams {
 	struct conn *conns;
 	unsigned nconns, max_conns;
 	size_t msg_cap;
-	agt_exchange_cb cb;
-	void *ctx;
+	struct agt_streams_out out;
+	struct proto_slot protos[MAX_PROTOS];
+	int nprotos;
+	struct procref *procs;
 	uint64_t drops[AGT_SDROP_MAX];
 };
 
-static void on_msg(void *ctx, struct agt_http_msg *m)
+/* ---- results of a connection's protocol, with what the stream layer knows added ---- */
+
+static void conn_exchange(void *ctx, struct agt_http_msg *req, struct agt_http_msg *resp)
 {
 	struct conn *c = ctx;
-	struct agt_streams *s = c->owner;
 
-	m->source = c->source;
-	snprintf(m->peer, sizeof(m->peer), "%s", c->peer);
-	if (m->is_request) {
-		struct agt_http_msg **n = NULL;
-
-		if (c->npending >= 64 ||
-		    !(n = realloc(c->pending, (c->npending + 1) * sizeof(*n)))) {
-			s->drops[AGT_SDROP_PENDING_FULL]++;
-			agt_http_msg_free(m);
-			return;
-		}
-		c->pending = n;
-		c->pending[c->npending++] = m;
-		return;
+	for (struct agt_http_msg *m = req; m; m = m == req ? resp : NULL) {
+		m->source = c->source;
+		snprintf(m->peer, sizeof(m->peer), "%s", c->peer);
 	}
-	if (!c->npending) {
-		s->drops[AGT_SDROP_ORPHAN_RESP]++;
-		agt_http_msg_free(m);
-		return;
-	}
-	struct agt_http_msg *req = c->pending[0];
-
-	memmove(c->pending, c->pending + 1, --c->npending * sizeof(*c->pending));
-	s->cb(s->ctx, c->proc, req, m);
+	c->owner->out.exchange(c->owner->out.ctx, c->proc, req, resp);
 }
 
-struct agt_streams *agt_streams_new(size_t msg_cap, unsigned max_conns, agt_exchange_cb cb,
-				    void *ctx)
+static void conn_mcp(void *ctx, const struct agt_mcp_call *call)
+{
+	struct conn *c = ctx;
+
+	c->owner->out.mcp_call(c->owner->out.ctx, c->proc, call);
+}
+
+static void proc_exchange(void *ctx, struct agt_http_msg *req, struct agt_http_msg *resp)
+{
+	struct procref *r = ctx;
+
+	r->owner->out.exchange(r->owner->out.ctx, r->proc, req, resp);
+}
+
+static void proc_mcp(void *ctx, const struct agt_mcp_call *call)
+{
+	struct procref *r = ctx;
+
+	r->owner->out.mcp_call(r->owner->out.ctx, r->proc, call);
+}
+
+struct agt_streams *agt_streams_new(size_t msg_cap, unsigned max_conns,
+				    const struct agt_streams_out *out)
 {
 	struct agt_streams *s = calloc(1, sizeof(*s));
 
@@ -78,27 +105,51 @@ struct agt_streams *agt_streams_new(size_t msg_cap, unsigned max_conns, agt_exch
 		return NULL;
 	s->msg_cap = msg_cap;
 	s->max_conns = max_conns;
-	s->cb = cb;
-	s->ctx = ctx;
+	s->out = *out;
+	for (int i = 0; agt_protocols[i] && s->nprotos < MAX_PROTOS; i++) {
+		struct proto_slot *ps = &s->protos[s->nprotos++];
+
+		ps->p = agt_protocols[i];
+		ps->drops = calloc(ps->p->ndrops ? ps->p->ndrops : 1, sizeof(uint64_t));
+		if (!ps->drops) {
+			agt_streams_free(s);
+			return NULL;
+		}
+		if (ps->p->init && !(ps->shared = ps->p->init(msg_cap, ps->drops))) {
+			agt_streams_free(s);
+			return NULL;
+		}
+	}
 	return s;
 }
 
 static void conn_free(struct agt_streams *s, struct conn *c, uint64_t ts, int hand_over)
 {
-	for (int d = 0; d < 2; d++) {
+	if (c->decided && c->slot >= 0) {
+		const struct agt_proto *p = s->protos[c->slot].p;
+
 		if (hand_over)
-			agt_http_dir_close(c->d[d].http, ts);
-		agt_http_dir_free(c->d[d].http);
+			p->close(c->ps, ts);
+		p->free(c->ps);
 	}
-	for (int i = 0; i < c->npending; i++) {
-		if (hand_over)
-			s->cb(s->ctx, c->proc, c->pending[i], NULL);
-		else
-			agt_http_msg_free(c->pending[i]);
-	}
-	free(c->pending);
 	free(c);
 	s->nconns--;
+}
+
+static void note_proc(struct agt_streams *s, const struct agt_proc_info *proc, uint32_t pid)
+{
+	struct procref *r;
+
+	for (r = s->procs; r; r = r->next)
+		if (r->pid == pid && r->proc == proc)
+			return;
+	if (!(r = calloc(1, sizeof(*r))))
+		return;
+	r->pid = pid;
+	r->proc = proc;
+	r->owner = s;
+	r->next = s->procs;
+	s->procs = r;
 }
 
 static struct conn *conn_get(struct agt_streams *s, const struct agt_proc_info *proc, uint32_t pid,
@@ -132,13 +183,14 @@ static struct conn *conn_get(struct agt_streams *s, const struct agt_proc_info *
 	c->pid = pid;
 	c->id = id;
 	c->source = -1;
+	c->slot = -1;
 	c->proc = proc;
 	c->owner = s;
-	for (int d = 0; d < 2; d++)
-		c->d[d].http = agt_http_dir_new(s->msg_cap, on_msg, c);
+	c->out = (struct agt_proto_out){conn_exchange, conn_mcp, c};
 	c->next = s->conns;
 	s->conns = c;
 	s->nconns++;
+	note_proc(s, proc, pid);
 	return c;
 }
 
@@ -150,70 +202,121 @@ static void format_peer(const struct agt_data *e, char *out, size_t n)
 	snprintf(out, n, e->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, e->peer_port);
 }
 
-static void gap(struct agt_streams *s, struct dir_state *d, uint64_t n, uint64_t ts)
+/* Ask the protocols about the connection's first bytes; final: no more will come before a
+ * decision is needed (another direction spoke, or a gap). */
+static void decide(struct agt_streams *s, struct conn *c, int final)
+{
+	int more = 0;
+
+	for (int i = 0; i < s->nprotos && !c->decided; i++) {
+		const struct agt_proto *p = s->protos[i].p;
+		enum agt_detect d;
+
+		if (!(p->sources & (1u << c->source)))
+			continue;
+		d = p->detect(c->head, c->nhead, c->head_dir);
+		if (d == AGT_DETECT_YES) {
+			c->slot = i;
+			c->ps = p->open(s->protos[i].shared, c->pid, s->msg_cap, s->protos[i].drops,
+					&c->out);
+			c->decided = 1;
+		}
+		more |= d == AGT_DETECT_MORE;
+	}
+	if (c->decided && !c->ps) { /* out of memory: treat as unknown */
+		c->slot = -1;
+	} else if (c->decided) {
+		s->protos[c->slot].p->feed(c->ps, c->head_dir, c->head, c->nhead, c->head_ts,
+					   c->head_tid);
+	} else if (!more || final || c->nhead == DETECT_MAX) {
+		c->decided = 1; /* nobody's: its calls are counted and dropped */
+		c->slot = -1;
+	}
+}
+
+/* Bytes of one direction, in order, to the connection's protocol (deciding it first). */
+static void deliver(struct agt_streams *s, struct conn *c, int dir, const uint8_t *data,
+		    size_t len, uint64_t ts, uint32_t tid)
+{
+	if (!c->decided && c->nhead && dir != c->head_dir)
+		decide(s, c, 1); /* the other side spoke before anything was decided */
+	while (!c->decided && len) {
+		size_t k = DETECT_MAX - c->nhead < len ? DETECT_MAX - c->nhead : len;
+
+		if (!c->nhead) {
+			c->head_dir = dir;
+			c->head_ts = ts;
+			c->head_tid = tid;
+		}
+		memcpy(c->head + c->nhead, data, k);
+		c->nhead += k;
+		data += k;
+		len -= k;
+		decide(s, c, 0);
+	}
+	if (c->decided && c->slot >= 0 && len)
+		s->protos[c->slot].p->feed(c->ps, dir, data, len, ts, tid);
+}
+
+static void gap(struct agt_streams *s, struct conn *c, int dir, uint64_t n, uint64_t ts)
 {
 	if (!n)
 		return;
 	s->drops[AGT_SDROP_GAP_BYTES] += n;
-	agt_http_dir_gap(d->http, n, ts);
+	if (!c->decided)
+		decide(s, c, 1);
+	if (c->slot >= 0)
+		s->protos[c->slot].p->gap(c->ps, dir, n, ts);
 }
 
-void agt_streams_feed(struct agt_streams *s, const struct agt_proc_info *proc, const struct agt_data *e)
+void agt_streams_feed(struct agt_streams *s, const struct agt_proc_info *proc,
+		      const struct agt_data *e)
 {
-	static const char h2_preface[] = "PRI * HTTP/2.0\r\n";
 	struct conn *c = conn_get(s, proc, e->h.pid, e->conn, e->h.ts_ns);
 	struct dir_state *d;
-	uint64_t want, ts = e->dir == AGT_DIR_EGRESS ? e->call_start_ns : e->h.ts_ns;
+	int dir = e->dir & 1;
+	uint64_t want, ts = dir == AGT_DIR_EGRESS ? e->call_start_ns : e->h.ts_ns;
 
 	if (!c)
 		return;
-	c->last_ns = e->h.ts_ns;
 	if (c->source < 0) {
 		c->source = e->source;
 		if (e->family)
 			format_peer(e, c->peer, sizeof(c->peer));
 	}
-	if (!c->http2 && e->offset == 0 && e->len >= sizeof(h2_preface) - 1 &&
-	    !memcmp(e->data, h2_preface, sizeof(h2_preface) - 1))
-		c->http2 = 1;
-	if (c->http2) {
-		if (e->offset == 0)
-			s->drops[AGT_SDROP_HTTP2]++;
-		return;
-	}
-	d = &c->d[e->dir & 1];
+	d = &c->d[dir];
 	/* What the kernel sends of this call (it may cap it lower than we would). */
 	want = e->captured && e->captured < e->call_len ? e->captured : e->call_len;
 	if (want > s->msg_cap)
 		want = s->msg_cap;
 	if (e->offset == 0) {
 		if (d->in_call && d->got < d->call_len) /* the end of the last call never came */
-			gap(s, d, d->call_len - d->got, ts);
+			gap(s, c, dir, d->call_len - d->got, ts);
 		d->in_call = 1;
 		d->call_len = e->call_len;
 		d->got = 0;
 	} else if (!d->in_call || e->offset != d->got) {
-		gap(s, d, d->in_call ? e->offset - d->got : e->offset, ts);
+		gap(s, c, dir, d->in_call ? e->offset - d->got : e->offset, ts);
 		d->in_call = 1;
 		d->call_len = e->call_len;
 	}
-	if (agt_http_dir_feed(d->http, e->data, e->len, ts, e->h.tid) && e->offset == 0)
-		s->drops[AGT_SDROP_NOT_HTTP]++;
+	deliver(s, c, dir, e->data, e->len, ts, e->h.tid);
+	if (c->decided && c->slot < 0 && e->offset == 0)
+		s->drops[AGT_SDROP_UNKNOWN]++;
 	d->got = e->offset + e->len;
 	if (d->got >= want) {
 		if (e->call_len > want) /* the rest of the call was over the cap */
-			gap(s, d, e->call_len - want, ts);
+			gap(s, c, dir, e->call_len - want, ts);
 		d->in_call = 0;
 	}
 }
 
-/* Close the connections of pid (0: all), or of proc when it is given. */
+/* Close the connections of pid (0: all), or of proc when it is given; then the protocols'
+ * per-process state of the same processes. */
 static void close_where(struct agt_streams *s, uint32_t pid, const struct agt_proc_info *proc,
 			uint64_t ts)
 {
-	struct conn **pp = &s->conns;
-
-	while (*pp) {
+	for (struct conn **pp = &s->conns; *pp;) {
 		struct conn *c = *pp;
 
 		if (proc ? c->proc != proc : pid && c->pid != pid) {
@@ -222,6 +325,20 @@ static void close_where(struct agt_streams *s, uint32_t pid, const struct agt_pr
 		}
 		*pp = c->next;
 		conn_free(s, c, ts, 1);
+	}
+	for (struct procref **rp = &s->procs; *rp;) {
+		struct procref *r = *rp;
+		struct agt_proto_out out = {proc_exchange, proc_mcp, r};
+
+		if (proc ? r->proc != proc : pid && r->pid != pid) {
+			rp = &r->next;
+			continue;
+		}
+		for (int i = 0; i < s->nprotos; i++)
+			if (s->protos[i].p->proc_gone)
+				s->protos[i].p->proc_gone(s->protos[i].shared, r->pid, ts, &out);
+		*rp = r->next;
+		free(r);
 	}
 }
 
@@ -235,9 +352,13 @@ void agt_streams_close_proc(struct agt_streams *s, const struct agt_proc_info *p
 	close_where(s, 0, proc, ts);
 }
 
-const uint64_t *agt_streams_drops(const struct agt_streams *s)
+void agt_streams_drops(const struct agt_streams *s, agt_drop_fn fn, void *ctx)
 {
-	return s->drops;
+	for (int i = 0; i < AGT_SDROP_MAX; i++)
+		fn(ctx, sdrop_names[i], s->drops[i], i != AGT_SDROP_GAP_BYTES);
+	for (int i = 0; i < s->nprotos; i++)
+		for (int k = 0; k < s->protos[i].p->ndrops; k++)
+			fn(ctx, s->protos[i].p->drop_names[k], s->protos[i].drops[k], 1);
 }
 
 void agt_streams_free(struct agt_streams *s)
@@ -250,5 +371,39 @@ void agt_streams_free(struct agt_streams *s)
 		s->conns = c->next;
 		conn_free(s, c, 0, 0);
 	}
+	while (s->procs) {
+		struct procref *r = s->procs;
+
+		s->procs = r->next;
+		free(r);
+	}
+	for (int i = 0; i < s->nprotos; i++) {
+		if (s->protos[i].p->fini && s->protos[i].shared)
+			s->protos[i].p->fini(s->protos[i].shared);
+		free(s->protos[i].drops);
+	}
 	free(s);
 }
+
+static void stage_gone(void *self, uint32_t pid, uint64_t ts)
+{
+	agt_streams_close(self, pid, ts);
+}
+
+static void stage_forget(void *self, const struct agt_proc_info *proc, uint64_t ts)
+{
+	agt_streams_close_proc(self, proc, ts);
+}
+
+static void stage_flush(void *self, uint64_t ts)
+{
+	agt_streams_close(self, 0, ts);
+}
+
+static void stage_drops(const void *self, agt_drop_fn fn, void *ctx)
+{
+	agt_streams_drops(self, fn, ctx);
+}
+
+const struct agt_stage_ops agt_streams_stage = {"streams", stage_gone, stage_forget, stage_flush,
+						stage_drops};

@@ -10,27 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int agt_trace_init(struct agt_trace *t, struct agt_sink *sink, agt_redact_fn redact,
-		   void *redact_ctx, struct agt_proc_facts facts, unsigned max_depth,
-		   unsigned max_threads, size_t msg_cap)
-{
-	memset(t, 0, sizeof(*t));
-	agt_emitter_init(&t->em, sink, redact, redact_ctx);
-	t->facts = facts;
-	t->msg_cap = msg_cap;
-	t->nest = agt_nest_new(max_depth, max_threads, &t->em);
-	t->agent = agt_agent_new(&t->em, facts);
-	return t->nest && t->agent ? 0 : -1;
-}
-
-void agt_trace_fini(struct agt_trace *t)
-{
-	agt_agent_free(t->agent);
-	agt_nest_free(t->nest);
-	t->agent = NULL;
-	t->nest = NULL;
-}
-
 /* The HTTP part of the record; *path_out is allocated (freed by the caller). */
 static void fill_http(struct agt_span_http *h, const struct agt_http_msg *req,
 		      const struct agt_http_msg *resp, char **path_out)
@@ -265,45 +244,4 @@ void agt_trace_exit_error(struct agt_trace *t, uint32_t pid, uint32_t tid, uint6
 	snprintf(s.message, sizeof(s.message),
 		 "process %u failed in a session sampling left out: metadata only", pid);
 	agt_emit(&t->em, &s);
-}
-
-void agt_trace_state(struct agt_trace *t, const struct agt_proc_info *proc, uint64_t ts,
-		     const char *what, const char *message, int has_exit, uint32_t wait_status)
-{
-	struct agt_span s;
-
-	memset(&s, 0, sizeof(s));
-	agt_emit_root(&t->em, &s);
-	s.start_ns = s.end_ns = ts;
-	s.pid = proc->pid;
-	s.proc = proc;
-	s.kind = AGT_SPAN_STATE;
-	s.trace_type = "state_change";
-	snprintf(s.name, sizeof(s.name), "%s %s", what, proc->comm);
-	snprintf(s.message, sizeof(s.message), "%s", message ? message : "");
-	if (has_exit) {
-		s.has_exit = 1;
-		s.exit_code = (wait_status >> 8) & 0xff;
-		s.exit_signal = wait_status & 0x7f;
-		if (s.exit_code || s.exit_signal)
-			s.status = AGT_STATUS_ERROR;
-	}
-	agt_emit(&t->em, &s);
-}
-
-void agt_trace_proc_gone(struct agt_trace *t, uint32_t pid, uint64_t ts)
-{
-	agt_agent_close(t->agent, pid, ts);
-	agt_nest_process_exit(t->nest, pid, ts);
-}
-
-void agt_trace_proc_forget(struct agt_trace *t, const struct agt_proc_info *proc, uint64_t ts)
-{
-	agt_agent_close_proc(t->agent, proc, ts);
-}
-
-void agt_trace_flush(struct agt_trace *t, uint64_t ts)
-{
-	agt_agent_close(t->agent, 0, ts);
-	agt_nest_flush(t->nest, ts);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "protocols/http.h"
 #include "record/span.h"
+#include "record/stage.h"
 #include "trace/emit.h"
 
 struct agt_mcp_call;
@@ -57,4 +58,6 @@ void agt_trace_proc_gone(struct agt_trace *t, uint32_t pid, uint64_t ts);
 void agt_trace_proc_forget(struct agt_trace *t, const struct agt_proc_info *proc, uint64_t ts);
 /* End of run: everything still open ends, unfinished. */
 void agt_trace_flush(struct agt_trace *t, uint64_t ts);
+/* The trace stage as a stage (self: struct agt_trace *). */
+extern const struct agt_stage_ops agt_trace_stage;
 #endif

@@ -82,23 +82,22 @@ static struct agt_probe_info *probe_id_for(struct attach_run *r, const struct ag
 					   const struct agt_probe_spec *ps, const char *symbol,
 					   const char *object)
 {
-	struct agt_pipeline *p = &r->pl;
 	struct agt_probe_info *pi, **np;
 	const char *tpl;
 	size_t used = 0;
 
-	for (uint32_t i = 0; i < p->nprobes; i++) {
-		pi = p->probes[i];
+	for (uint32_t i = 0; i < r->nprobes; i++) {
+		pi = r->probes[i];
 		if (pi->ps == ps && !strcmp(pi->symbol, symbol) && !strcmp(pi->object, object))
 			return pi;
 	}
-	if (p->nprobes >= AGT_MAX_PROBES)
+	if (r->nprobes >= AGT_MAX_PROBES)
 		return NULL;
-	np = realloc(p->probes, (p->nprobes + 1) * sizeof(*np));
+	np = realloc(r->probes, (r->nprobes + 1) * sizeof(*np));
 	if (!np || !(pi = calloc(1, sizeof(*pi))))
 		return NULL;
-	p->probes = np;
-	pi->id = p->nprobes;
+	r->probes = np;
+	pi->id = r->nprobes;
 	pi->spec = spec;
 	pi->ps = ps;
 	snprintf(pi->symbol, sizeof(pi->symbol), "%s", symbol);
@@ -116,7 +115,7 @@ static struct agt_probe_info *probe_id_for(struct attach_run *r, const struct ag
 		}
 	}
 	pi->span_name[used] = 0;
-	p->probes[p->nprobes++] = pi;
+	r->probes[r->nprobes++] = pi;
 	return pi;
 }
 
@@ -131,7 +130,7 @@ static int add_link(struct attach_run *r, struct bpf_link *l, int target, const 
 		agt_err("cannot attach %s in %s (PID %d): %s; run `agtrace check` and retry with "
 			"-v for "
 			"libbpf's log",
-			what, path, r->pl.procs[target]->info.pid, strerror(e));
+			what, path, r->tg.v[target]->info.pid, strerror(e));
 		return AGT_EXIT_USAGE;
 	}
 	if (r->nlinks == MAX_LINKS) {
@@ -149,9 +148,9 @@ static int add_link(struct attach_run *r, struct bpf_link *l, int target, const 
 		bpf_link__destroy(l);
 		return AGT_EXIT_USAGE;
 	}
-	r->link_owner[r->nlinks] = r->pl.procs[target];
+	r->link_owner[r->nlinks] = r->tg.v[target];
 	r->links[r->nlinks++] = l;
-	r->pl.procs[target]->nlinks++;
+	r->tg.v[target]->nlinks++;
 	return 0;
 }
 
@@ -181,7 +180,7 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo);
 	struct agt_probe_info *pi = probe_id_for(r, spec, ps, sym->name, mapped);
-	int pid = r->pl.procs[t]->info.pid, rc;
+	int pid = r->tg.v[t]->info.pid, rc;
 	char what[200], err[512];
 	uint64_t entry;
 
@@ -275,7 +274,7 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 	LIBBPF_OPTS(bpf_usdt_opts, uo);
 	char sym[128], what[200], root[4200];
 	struct agt_probe_info *pi;
-	int pid = r->pl.procs[t]->info.pid, rc;
+	int pid = r->tg.v[t]->info.pid, rc;
 	struct bpf_link *l;
 
 	/* libbpf finds a USDT object's load address by matching the realpath of the path it is
@@ -295,7 +294,7 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 		 * to its mapping. An auto spec goes without it; counted in the links shown. */
 		agt_warn("PID %d (%s): USDT %s in %s not attached (%s); its events are not "
 			 "captured",
-			 pid, r->pl.procs[t]->info.comm, sym, mapped, strerror(errno));
+			 pid, r->tg.v[t]->info.comm, sym, mapped, strerror(errno));
 		return 0;
 	}
 	rc = add_link(r, l, t, what, mapped);
@@ -356,7 +355,7 @@ static int tried_before(struct agt_proc *proc, const struct agt_spec *spec, cons
 int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, int soft,
 		      const char *host, const char *mapped)
 {
-	struct agt_proc *proc = r->pl.procs[t];
+	struct agt_proc *proc = r->tg.v[t];
 	char err[768];
 	int rc = 0;
 
@@ -400,7 +399,7 @@ int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, 
  * OpenSSL is in its executable, found in the first pass). */
 int agt_attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, int soft)
 {
-	struct agt_proc *proc = r->pl.procs[t];
+	struct agt_proc *proc = r->tg.v[t];
 	char host[4096 + 64], mapped[4096], err[768], first_err[768] = "";
 	int rc = 0, resolved = 0, before = proc->nlinks;
 

@@ -2,7 +2,7 @@
  * programs, run the pipeline until the targets exit, a signal, or --duration. */
 #include "tracer/run.h"
 #include "base/log.h"
-#include "tracer/pipeline.h"
+#include "pipeline/pipeline.h"
 #include "capture/reaper.h"
 #include "core/redact.h"
 #include "capture/sampling.h"
@@ -30,6 +30,12 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+
+static char *redact_text(void *ctx, const char *text)
+{
+	(void)ctx;
+	return agt_redact(text);
+}
 
 /* Sampling starts at "keep everything", then the --sample options; the map is pinned so
  * `agtrace sample set` can change it while this runs. */
@@ -73,9 +79,9 @@ static void watch_sampling(struct attach_run *r)
 			continue;
 		r->sample_seen[k] = c;
 		agt_sample_describe((int)k, &c, msg, sizeof(msg));
-		for (int t = 0; t < r->pl.nprocs; t++)
-			if (!r->pl.procs[t]->gone)
-				agt_pipeline_state(&r->pl, r->pl.procs[t], agt_mono_ns(),
+		for (int t = 0; t < r->tg.n; t++)
+			if (!r->tg.v[t]->gone)
+				agt_trace_state(&r->pl.trace, &r->tg.v[t]->info, agt_mono_ns(),
 						   "sampling", msg, 0, 0);
 		agt_info("sampling changed: %s", msg);
 	}
@@ -89,14 +95,14 @@ static void percpu_sums(const struct bpf_map *map, uint32_t n, uint64_t *out);
 static void adapt_sampling(struct attach_run *r)
 {
 	static const int payload[] = {AGT_SS_FUNC, AGT_SS_TLS, AGT_SS_SOCK, AGT_SS_PYTHON};
-	uint64_t kd[AGT_KDROP_MAX], rate = r->pl.records - r->last_records;
+	uint64_t kd[AGT_KDROP_MAX], rate = r->pl.dec.records - r->last_records;
 	int over, under;
 
 	percpu_sums(r->func->maps.drops, AGT_KDROP_MAX, kd);
 	over =
 	    rate > (uint64_t)r->o.event_budget || kd[AGT_KDROP_RINGBUF_FULL] > r->last_ringbuf_full;
 	under = rate < (uint64_t)r->o.event_budget / 4;
-	r->last_records = r->pl.records;
+	r->last_records = r->pl.dec.records;
 	r->last_ringbuf_full = kd[AGT_KDROP_RINGBUF_FULL];
 	for (size_t i = 0; i < AGT_ARRAY_SIZE(payload); i++) {
 		uint32_t k = payload[i];
@@ -121,9 +127,9 @@ static void adapt_sampling(struct attach_run *r)
 			 (unsigned long long)rate, r->o.event_budget,
 			 kd[AGT_KDROP_RINGBUF_FULL] > r->last_ringbuf_full ? ", ring buffer full"
 									   : "");
-		for (int t = 0; t < r->pl.nprocs; t++)
-			if (!r->pl.procs[t]->gone)
-				agt_pipeline_state(&r->pl, r->pl.procs[t], agt_mono_ns(),
+		for (int t = 0; t < r->tg.n; t++)
+			if (!r->tg.v[t]->gone)
+				agt_trace_state(&r->pl.trace, &r->tg.v[t]->info, agt_mono_ns(),
 						   "sampling", msg, 0, 0);
 		agt_info("sampling changed: %s", msg);
 	}
@@ -201,8 +207,8 @@ static int load_bpf(struct attach_run *r)
 		if (share_maps(r, r->sock->obj) || (err = sock_bpf__load(r->sock)))
 			return load_failed("TCP capture", err ? err : errno);
 	}
-	for (int i = 0; i < r->pl.nprocs; i++) {
-		uint32_t pid = r->pl.procs[i]->info.pid, one = 1;
+	for (int i = 0; i < r->tg.n; i++) {
+		uint32_t pid = r->tg.v[i]->info.pid, one = 1;
 
 		bpf_map__update_elem(r->func->maps.targets, &pid, sizeof(pid), &one, sizeof(one),
 				     0);
@@ -241,12 +247,15 @@ static void percpu_sums(const struct bpf_map *map, uint32_t n, uint64_t *out)
 /* Every drop counter, by reason: fn(ctx, reason, value, is_events) where is_events says it
  * counts lost events (not bytes, degraded values, or notes). One list for the summary line and
  * the metrics. */
-typedef void (*drop_fn)(void *ctx, const char *reason, uint64_t v, int is_events);
+typedef agt_drop_fn drop_fn;
+
+/* The kernel side's drop reasons (enum agt_kdrop, indexes of the drops map). */
+static const char *const kdrop_names[AGT_KDROP_MAX] = {
+    "ringbuf_full",    "no_probe_config",	   "arg_read_failed",	 "tls_truncated_calls",
+    "tls_read_failed", "tls_return_without_entry", "tcp_truncated_calls"};
 
 static void for_each_drop(struct attach_run *r, drop_fn fn, void *ctx)
 {
-	const struct agt_nest_stats *ns = agt_nest_stats(r->pl.trace.nest);
-	const struct agt_agent_stats *as = agt_agent_stats(r->pl.trace.agent);
 	uint64_t kd[AGT_KDROP_MAX], sd[AGT_SS_MAX * AGT_SAMPLE_REASONS];
 	char name[48];
 
@@ -254,28 +263,16 @@ static void for_each_drop(struct attach_run *r, drop_fn fn, void *ctx)
 	percpu_sums(r->func ? r->func->maps.sample_drops : NULL, AGT_SS_MAX * AGT_SAMPLE_REASONS,
 		    sd);
 	for (int i = 0; i < AGT_KDROP_MAX; i++)
-		fn(ctx, agt_kdrop_names[i], kd[i], i != AGT_KDROP_ARG_READ);
-	for (int i = 0; i < AGT_UDROP_MAX; i++)
-		fn(ctx, agt_udrop_names[i], r->pl.udrops[i], 1);
-	for (int i = 0; i < AGT_SDROP_MAX; i++)
-		fn(ctx, agt_sdrop_names[i], agt_streams_drops(r->pl.streams)[i],
-		   i != AGT_SDROP_GAP_BYTES);
-	for (int i = 0; i < AGT_JDROP_MAX; i++)
-		fn(ctx, agt_jdrop_names[i], agt_jsonrpc_drops(r->pl.rpc)[i], 1);
+		fn(ctx, kdrop_names[i], kd[i], i != AGT_KDROP_ARG_READ);
 	for (int s = 0; s < AGT_SS_MAX; s++) {
 		snprintf(name, sizeof(name), "sampled_out_%s", agt_sample_source_names[s]);
 		fn(ctx, name, sd[s * AGT_SAMPLE_REASONS + AGT_SAMPLE_UNSAMPLED], 1);
 		snprintf(name, sizeof(name), "rate_limited_%s", agt_sample_source_names[s]);
 		fn(ctx, name, sd[s * AGT_SAMPLE_REASONS + AGT_SAMPLE_RATE], 1);
 	}
-	fn(ctx, "conversations_evicted", as->convs_evicted, 1);
-	fn(ctx, "conversations_idle_closed", as->convs_idle, 0);
-	fn(ctx, "tool_events_over_cap", as->events_over_cap, 1);
-	fn(ctx, "children_not_followed", as->children_dropped, 1);
-	fn(ctx, "depth_exceeded", ns->depth_exceeded, 1);
-	fn(ctx, "return_without_entry", ns->return_without_entry, 1);
-	fn(ctx, "thread_table_full", ns->thread_table_full, 1);
-	fn(ctx, "tree_early_flush", r->pl.sink ? r->pl.sink->early_flushes : 0, 0);
+	if (r->pl.nstages)
+		agt_pipeline_drops(&r->pl, fn, ctx);
+	fn(ctx, "tree_early_flush", r->sink ? r->sink->early_flushes : 0, 0);
 }
 
 struct summary {
@@ -302,7 +299,7 @@ static void print_summary(struct attach_run *r)
 	for_each_drop(r, summary_reason, &s);
 	agt_info("summary: %llu events seen, %llu spans and events emitted (%llu unfinished), %llu "
 		 "dropped (%s)",
-		 (unsigned long long)r->pl.records, (unsigned long long)r->pl.trace.em.emitted,
+		 (unsigned long long)r->pl.dec.records, (unsigned long long)r->pl.trace.em.emitted,
 		 (unsigned long long)r->pl.trace.em.unfinished,
 		 (unsigned long long)s.total, s.list);
 	if (r->nsel)
@@ -310,7 +307,7 @@ static void print_summary(struct attach_run *r)
 		    "discovery: %llu execs seen, %llu processes discovered, %llu not traced "
 		    "(--max-targets), %llu with probes that failed to attach, %llu gone before "
 		    "they could be looked at, %llu forgotten after exit",
-		    (unsigned long long)r->pl.execs_seen, (unsigned long long)r->discovered,
+		    (unsigned long long)r->pl.dec.execs_seen, (unsigned long long)r->discovered,
 		    (unsigned long long)r->discover_limited, (unsigned long long)r->discover_failed,
 		    (unsigned long long)r->exec_gone, (unsigned long long)r->forgotten);
 }
@@ -327,23 +324,22 @@ static void metrics_reason(void *ctx, const char *reason, uint64_t v, int is_eve
 /* agtrace's own figures for /metrics: refreshed once a second and at the end. */
 static void update_self_metrics(struct attach_run *r)
 {
-	static const char *const src[] = {"func", "tls", "tcp", "ipc", "proc"};
 	unsigned convs = 0, pending = 0;
 
 	if (!r->metrics)
 		return;
 	for_each_drop(r, metrics_reason, r->metrics);
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < AGT_SRC_COUNTS; i++) {
 		char l[32];
 
-		snprintf(l, sizeof(l), "source=\"%s\"", src[i]);
-		agt_metrics_set(r->metrics, "agtrace_events_total", l, (double)r->pl.by_source[i]);
+		snprintf(l, sizeof(l), "source=\"%s\"", agt_source_count_names[i]);
+		agt_metrics_set(r->metrics, "agtrace_events_total", l, (double)r->pl.dec.by_source[i]);
 	}
 	agt_agent_open(r->pl.trace.agent, &convs, &pending);
 	agt_metrics_set(r->metrics, "agentic_active_workflows", "", convs);
 	agt_metrics_set(r->metrics, "agentic_trace_buffer_size", "",
 			(double)(agt_nest_stats(r->pl.trace.nest)->open + convs + pending));
-	agt_metrics_set(r->metrics, "agtrace_attached_processes", "", r->pl.live);
+	agt_metrics_set(r->metrics, "agtrace_attached_processes", "", r->tg.live);
 	if (r->nsel) {
 		agt_metrics_set(r->metrics, "agtrace_discovered_processes_total", "",
 				(double)r->discovered);
@@ -422,7 +418,7 @@ static int event_loop(struct attach_run *r)
 	uint64_t next_expire = 0;
 
 	/* With selectors, run until stopped: targets come and go. */
-	for (int stop = 0; !stop && (r->pl.live > 0 || r->nsel);) {
+	for (int stop = 0; !stop && (r->tg.live > 0 || r->nsel);) {
 		int n = epoll_wait(ep, evs, AGT_ARRAY_SIZE(evs), AGT_POLL_MS);
 
 		if (n < 0 && errno != EINTR)
@@ -439,14 +435,14 @@ static int event_loop(struct attach_run *r)
 				 * gone. */
 				ring_buffer__consume(r->rb);
 				epoll_ctl(ep, EPOLL_CTL_DEL, p->pidfd, NULL);
-				agt_pipeline_target_exit(&r->pl, p, agt_mono_ns(), 0, 0);
+				agt_target_gone(r, p, agt_mono_ns(), 0, 0);
 			}
 		}
 		if (ring_buffer__consume(r->rb) < 0 && errno != EINTR)
 			break;
-		if (r->pl.rescan_pending)
+		if (r->rescan_pending)
 			agt_targets_rescan(r);
-		if (r->pl.live != r->live_seen)
+		if (r->tg.live != r->live_seen)
 			agt_targets_detach_gone(r);
 		if (agt_mono_ns() >= next_expire) {
 			next_expire = agt_mono_ns() + 1000000000ull;
@@ -540,20 +536,20 @@ int cmd_attach(int argc, char **argv)
 			rc = 1;
 			goto cleanup;
 		}
-		if (agt_proc_open(r->o.pids[i], r->pl.procs[i], err, sizeof(err))) {
-			free(r->pl.procs[i]);
+		if (agt_proc_open(r->o.pids[i], r->tg.v[i], err, sizeof(err))) {
+			free(r->tg.v[i]);
 			agt_err("%s", err);
 			rc = AGT_EXIT_USAGE;
 			goto cleanup;
 		}
-		r->pl.nprocs++;
+		r->tg.n++;
 	}
-	r->pl.live = r->pl.nprocs;
+	r->tg.live = r->tg.n;
 	libbpf_set_print(agt_libbpf_print);
 	if ((rc = load_bpf(r)))
 		goto cleanup;
-	for (int t = 0; t < r->pl.nprocs && !rc; t++) {
-		agt_k8s_lookup(r->k8s, &r->pl.procs[t]->info.id);
+	for (int t = 0; t < r->tg.n && !rc; t++) {
+		agt_k8s_lookup(r->k8s, &r->tg.v[t]->info.id);
 		rc = agt_target_attach(r, t);
 	}
 	if (rc)
@@ -569,12 +565,12 @@ int cmd_attach(int argc, char **argv)
 		rc = AGT_EXIT_USAGE;
 		goto cleanup;
 	}
-	agt_export_ctx_init(&r->pl.ectx);
+	agt_export_ctx_init(&r->ectx);
 	if (r->o.output ? !strcmp(r->o.output, "tree") : (!r->o.output_file && isatty(1)))
-		r->pl.sink = agt_tree_new(r->out, &r->pl.ectx, 100000);
+		r->sink = agt_tree_new(r->out, &r->ectx, 100000);
 	else
-		r->pl.sink = agt_jsonl_new(r->out, &r->pl.ectx);
-	if (r->pl.sink && r->o.metrics_listen) {
+		r->sink = agt_jsonl_new(r->out, &r->ectx);
+	if (r->sink && r->o.metrics_listen) {
 		char err[512];
 
 		if (!(r->metrics = agt_metrics_start(r->o.metrics_listen, err, sizeof(err)))) {
@@ -582,26 +578,26 @@ int cmd_attach(int argc, char **argv)
 			rc = AGT_EXIT_USAGE;
 			goto cleanup;
 		}
-		r->pl.sink = agt_metrics_tee(r->pl.sink, r->metrics);
+		r->sink = agt_metrics_tee(r->sink, r->metrics);
 	}
-	for (int k = 0; k < AGT_EXP_COUNT && r->pl.sink; k++) {
+	for (int k = 0; k < AGT_EXP_COUNT && r->sink; k++) {
 		char err[512];
 
 		if (!r->o.exp[k].url)
 			continue;
 		if (!(r->exp[k] = agt_exporter_start(k, &r->o.exp[k], &r->o.delivery,
-						     &r->pl.ectx, err, sizeof(err)))) {
+						     &r->ectx, err, sizeof(err)))) {
 			agt_err("%s", err);
 			rc = AGT_EXIT_USAGE;
 			goto cleanup;
 		}
-		r->pl.sink = agt_delivery_tee(r->pl.sink, r->exp[k]);
+		r->sink = agt_delivery_tee(r->sink, r->exp[k]);
 	}
-	if (r->pl.sink && r->o.audit_file) {
+	if (r->sink && r->o.audit_file) {
 		char err[512];
 		cJSON *cfg = cJSON_CreateObject(), *args = cJSON_AddArrayToObject(cfg, "argv");
 
-		if (!(r->audit = agt_audit_open(r->o.audit_file, &r->pl.ectx, err, sizeof(err)))) {
+		if (!(r->audit = agt_audit_open(r->o.audit_file, &r->ectx, err, sizeof(err)))) {
 			agt_err("%s", err);
 			cJSON_Delete(cfg);
 			rc = AGT_EXIT_USAGE;
@@ -614,40 +610,45 @@ int cmd_attach(int argc, char **argv)
 			free(a);
 		}
 		agt_audit_record(r->audit, "config", cfg);
-		r->pl.sink = agt_audit_tee(r->pl.sink, r->audit);
+		r->sink = agt_audit_tee(r->sink, r->audit);
 	}
-	if (!r->pl.sink ||
-	    agt_pipeline_init(&r->pl, r->o.max_depth, r->o.max_threads, r->o.max_message)) {
-		rc = 1;
-		goto cleanup;
+	{
+		struct agt_pipeline_config pc = {.max_depth = r->o.max_depth,
+						 .max_threads = r->o.max_threads,
+						 .msg_cap = r->o.max_message,
+						 .redact = redact_text};
+		struct agt_decoder_env env = agt_targets_env(r);
+
+		if (!r->sink || agt_pipeline_init(&r->pl, &pc, &env, r->sink)) {
+			rc = 1;
+			goto cleanup;
+		}
 	}
-	r->rb =
-	    ring_buffer__new(bpf_map__fd(r->func->maps.events), agt_decode_record, &r->pl, NULL);
+	r->rb = ring_buffer__new(bpf_map__fd(r->func->maps.events), agt_decode_record, &r->pl.dec,
+				 NULL);
 	if (!r->rb) {
 		agt_err("cannot open the ring buffer: %s", strerror(errno));
 		rc = AGT_EXIT_USAGE;
 		goto cleanup;
 	}
-	for (int t = 0; t < r->pl.nprocs; t++) {
+	for (int t = 0; t < r->tg.n; t++) {
 		char msg[256];
 
 		agt_target_watch(r, t);
-		snprintf(msg, sizeof(msg), "%d probe links", r->pl.procs[t]->nlinks);
-		agt_pipeline_state(&r->pl, r->pl.procs[t], agt_mono_ns(), "attach", msg, 0, 0);
-		nprobes_total += r->pl.procs[t]->nlinks;
+		snprintf(msg, sizeof(msg), "%d probe links", r->tg.v[t]->nlinks);
+		agt_trace_state(&r->pl.trace, &r->tg.v[t]->info, agt_mono_ns(), "attach", msg, 0, 0);
+		nprobes_total += r->tg.v[t]->nlinks;
 	}
-	r->pl.sink->flush(r->pl.sink);
-	if (r->pl.nprocs)
+	r->sink->flush(r->sink);
+	if (r->tg.n)
 		agt_info("attached %d probe links (%u probes)%s to %d process%s; Ctrl-C to stop",
-			 nprobes_total, r->pl.nprobes, r->sock ? " and TCP capture" : "",
-			 r->pl.nprocs, r->pl.nprocs == 1 ? "" : "es");
+			 nprobes_total, r->nprobes, r->sock ? " and TCP capture" : "",
+			 r->tg.n, r->tg.n == 1 ? "" : "es");
 	if (r->nsel) {
 		/* Execs are reported from now on; then the processes already running. */
 		r->reaper = agt_reaper_start();
-		r->pl.on_discover = agt_targets_on_exec;
-		r->pl.discover_ctx = r;
 		agt_targets_scan_running(r);
-		r->pl.sink->flush(r->pl.sink);
+		r->sink->flush(r->sink);
 		agt_info("discovery: %d selector%s; %llu running process%s matched; watching "
 			 "new ones as they start; Ctrl-C to stop",
 			 r->nsel, r->nsel == 1 ? "" : "s", (unsigned long long)r->discovered,
@@ -676,15 +677,13 @@ int cmd_attach(int argc, char **argv)
 		bpf_link__destroy(r->links[i]);
 	r->nlinks = 0;
 	ring_buffer__consume(r->rb);
-	agt_streams_close(r->pl.streams, 0, agt_mono_ns());
-	agt_jsonrpc_close(r->pl.rpc, 0, agt_mono_ns());
-	agt_trace_flush(&r->pl.trace, agt_mono_ns());
+	agt_pipeline_flush(&r->pl, agt_mono_ns());
 	
-	for (int t = 0; t < r->pl.nprocs; t++)
-		if (!r->pl.procs[t]->gone)
-			agt_pipeline_state(&r->pl, r->pl.procs[t], agt_mono_ns(), "detach", "", 0,
+	for (int t = 0; t < r->tg.n; t++)
+		if (!r->tg.v[t]->gone)
+			agt_trace_state(&r->pl.trace, &r->tg.v[t]->info, agt_mono_ns(), "detach", "", 0,
 					   0);
-	r->pl.sink->flush(r->pl.sink);
+	r->sink->flush(r->sink);
 	for (int k = 0; k < AGT_EXP_COUNT; k++) {
 		struct agt_delivery_stats es;
 
@@ -717,8 +716,8 @@ cleanup:
 	tls_bpf__destroy(r->tls);
 	proc_bpf__destroy(r->proc);
 	func_bpf__destroy(r->func);
-	if (r->pl.sink)
-		r->pl.sink->destroy(r->pl.sink);
+	if (r->sink)
+		r->sink->destroy(r->sink);
 	agt_audit_close(r->audit);
 	agt_metrics_stop(r->metrics);
 	for (int k = 0; k < AGT_EXP_COUNT; k++)
@@ -726,14 +725,14 @@ cleanup:
 	agt_pipeline_fini(&r->pl);
 	if (r->out && r->out != stdout)
 		fclose(r->out);
-	for (uint32_t i = 0; i < r->pl.nprobes; i++)
-		free(r->pl.probes[i]);
-	free(r->pl.probes);
-	for (int i = 0; i < r->pl.nprocs; i++) {
-		agt_proc_close(r->pl.procs[i]);
-		free(r->pl.procs[i]);
+	for (uint32_t i = 0; i < r->nprobes; i++)
+		free(r->probes[i]);
+	free(r->probes);
+	for (int i = 0; i < r->tg.n; i++) {
+		agt_proc_close(r->tg.v[i]);
+		free(r->tg.v[i]);
 	}
-	free(r->pl.procs);
+	free(r->tg.v);
 	free(r->link_owner);
 	for (int i = 0; i < r->nsel; i++)
 		agt_selector_free(&r->sel[i]);

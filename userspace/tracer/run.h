@@ -5,7 +5,8 @@
 #ifndef AGT_ATTACH_RUN_H
 #define AGT_ATTACH_RUN_H
 #include "capture/container.h"
-#include "tracer/pipeline.h"
+#include "capture/target.h"
+#include "pipeline/pipeline.h"
 #include "capture/sampling.h"
 #include "capture/select.h"
 #include "export/exporters.h"
@@ -54,12 +55,26 @@ struct attach_opts {
 	int dry_run;	   /* check the options and stop */
 };
 
+/* The targets: given by PID or discovered. */
+struct agt_targets {
+	struct agt_proc **v; /* each allocated apart: spans point at their info */
+	int n, cap;
+	struct agt_proc *cache[256]; /* pid & 255 -> the target last found for it */
+	int live;		     /* targets still running */
+};
+
 struct attach_run {
 	struct attach_opts o;
 	struct agt_spec specs[2 * MAX_SPECS];
 	int nspecs;
 	int auto_mode; /* no probes given: shipped "auto" specs, skipped where they do not apply */
+	struct agt_targets tg;
+	struct agt_probe_info **probes; /* indexed by probe id (the attach cookie) */
+	uint32_t nprobes;
+	int rescan_pending; /* some target mapped a new executable file: look for spec objects */
 	struct agt_pipeline pl;
+	struct agt_sink *sink; /* the output, with the exporters teed in front of it */
+	struct agt_export_ctx ectx;
 	struct func_bpf *func;
 	struct proc_bpf *proc;
 	struct tls_bpf *tls;
@@ -113,6 +128,11 @@ int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, 
 
 /* targets.c */
 struct agt_proc *agt_target_push(struct attach_run *r);
+struct agt_proc *agt_targets_find(struct agt_targets *tg, uint32_t pid);
+void agt_target_gone(struct attach_run *r, struct agt_proc *proc, uint64_t ts, int has_status,
+		     uint32_t wait_status);
+/* What the decoder asks of this run (probes, targets) and tells it (exits, loads, execs). */
+struct agt_decoder_env agt_targets_env(struct attach_run *r);
 int agt_target_attach(struct attach_run *r, int t);
 void agt_target_watch(struct attach_run *r, int t);
 void agt_targets_detach_gone(struct attach_run *r);

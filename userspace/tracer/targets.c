@@ -21,30 +21,109 @@
 /* A new target slot (pointers stay valid: spans keep them). */
 struct agt_proc *agt_target_push(struct attach_run *r)
 {
-	struct agt_pipeline *p = &r->pl;
+	struct agt_targets *tg = &r->tg;
 	struct agt_proc *proc;
 
-	if (p->nprocs == p->procs_cap) {
-		int cap = p->procs_cap ? 2 * p->procs_cap : 16;
-		struct agt_proc **np = realloc(p->procs, cap * sizeof(*np));
+	if (tg->n == tg->cap) {
+		int cap = tg->cap ? 2 * tg->cap : 16;
+		struct agt_proc **np = realloc(tg->v, cap * sizeof(*np));
 
 		if (!np)
 			return NULL;
-		p->procs = np;
-		p->procs_cap = cap;
+		tg->v = np;
+		tg->cap = cap;
 	}
 	if (!(proc = calloc(1, sizeof(*proc))))
 		return NULL;
 	proc->pidfd = -1;
-	p->procs[p->nprocs] = proc;
+	tg->v[tg->n] = proc;
 	return proc;
+}
+
+struct agt_proc *agt_targets_find(struct agt_targets *tg, uint32_t pid)
+{
+	struct agt_proc **slot = &tg->cache[pid & 255];
+
+	if (*slot && (uint32_t)(*slot)->info.pid == pid)
+		return *slot;
+	/* Newest first: a PID reused by a newly discovered target finds the new one. */
+	for (int i = tg->n - 1; i >= 0; i--)
+		if ((uint32_t)tg->v[i]->info.pid == pid)
+			return *slot = tg->v[i];
+	return NULL;
+}
+
+/* A target is gone (once): every stage ends what it holds for it, and its exit is an event. */
+void agt_target_gone(struct attach_run *r, struct agt_proc *proc, uint64_t ts, int has_status,
+		     uint32_t wait_status)
+{
+	char msg[128] = "exit status unknown";
+
+	if (proc->gone)
+		return;
+	proc->gone = 1;
+	proc->gone_ns = ts;
+	r->tg.live--;
+	agt_pipeline_proc_gone(&r->pl, proc->info.pid, ts);
+	if (has_status && (wait_status & 0x7f))
+		snprintf(msg, sizeof(msg), "killed by signal %u", wait_status & 0x7f);
+	else if (has_status)
+		snprintf(msg, sizeof(msg), "exited with code %u", (wait_status >> 8) & 0xff);
+	agt_trace_state(&r->pl.trace, &proc->info, ts, "exit", msg, has_status, wait_status);
+}
+
+/* ---- What the decoder asks of the run ---- */
+
+static const struct agt_probe_info *env_probe(void *ctx, uint32_t id)
+{
+	struct attach_run *r = ctx;
+
+	return id < r->nprobes ? r->probes[id] : NULL;
+}
+
+static const struct agt_proc_info *env_target(void *ctx, uint32_t pid)
+{
+	struct agt_proc *p = agt_targets_find(&((struct attach_run *)ctx)->tg, pid);
+
+	return p ? &p->info : NULL;
+}
+
+static void env_target_exit(void *ctx, uint32_t pid, uint64_t ts, uint32_t wait_status)
+{
+	struct attach_run *r = ctx;
+	struct agt_proc *p = agt_targets_find(&r->tg, pid);
+
+	if (p)
+		agt_target_gone(r, p, ts, 1, wait_status);
+}
+
+static void env_mapped(void *ctx, uint32_t pid)
+{
+	struct attach_run *r = ctx;
+	struct agt_proc *p = agt_targets_find(&r->tg, pid);
+
+	if (p && !p->gone) {
+		p->rescan = 1;
+		r->rescan_pending = 1;
+	}
+}
+
+static void env_discover(void *ctx, uint32_t pid, const char *filename)
+{
+	agt_targets_on_exec(ctx, pid, filename);
+}
+
+struct agt_decoder_env agt_targets_env(struct attach_run *r)
+{
+	return (struct agt_decoder_env){env_probe,  env_target,			env_target_exit,
+					env_mapped, r->nsel ? env_discover : NULL, r};
 }
 
 /* Attach every spec to target t; 0, or AGT_EXIT_USAGE for a target given by PID that nothing
  * applies to (a discovered one is kept for its process and TCP events). */
 int agt_target_attach(struct attach_run *r, int t)
 {
-	struct agt_proc *proc = r->pl.procs[t];
+	struct agt_proc *proc = r->tg.v[t];
 	int rc = 0, applied = 0, soft = r->auto_mode || proc->discovered;
 
 	for (int s = 0; s < r->nspecs && rc <= 0; s++) {
@@ -77,10 +156,10 @@ int agt_target_attach(struct attach_run *r, int t)
 
 void agt_target_watch(struct attach_run *r, int t)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = r->pl.procs[t]};
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = r->tg.v[t]};
 
-	if (r->ep >= 0 && r->pl.procs[t]->pidfd >= 0)
-		epoll_ctl(r->ep, EPOLL_CTL_ADD, r->pl.procs[t]->pidfd, &ev);
+	if (r->ep >= 0 && r->tg.v[t]->pidfd >= 0)
+		epoll_ctl(r->ep, EPOLL_CTL_ADD, r->tg.v[t]->pidfd, &ev);
 }
 
 /* Destroy the probe links of targets that are gone: uprobes on their files cost every other
@@ -99,13 +178,13 @@ void agt_targets_detach_gone(struct attach_run *r)
 		r->link_owner[w++] = r->link_owner[i];
 	}
 	r->nlinks = w;
-	for (int t = 0; t < r->pl.nprocs; t++)
-		if (r->pl.procs[t]->gone && r->pl.procs[t]->pidfd >= 0) {
+	for (int t = 0; t < r->tg.n; t++)
+		if (r->tg.v[t]->gone && r->tg.v[t]->pidfd >= 0) {
 			if (r->ep >= 0)
-				epoll_ctl(r->ep, EPOLL_CTL_DEL, r->pl.procs[t]->pidfd, NULL);
-			agt_proc_close(r->pl.procs[t]);
+				epoll_ctl(r->ep, EPOLL_CTL_DEL, r->tg.v[t]->pidfd, NULL);
+			agt_proc_close(r->tg.v[t]);
 		}
-	r->live_seen = r->pl.live;
+	r->live_seen = r->tg.live;
 }
 
 /* Free targets gone for longer than --forget-after, once nothing can refer to them: their
@@ -116,28 +195,26 @@ void agt_targets_forget(struct attach_run *r, uint64_t now)
 	uint64_t grace = (uint64_t)r->o.forget_after * 1000000000ull;
 	int w = 0, freed = 0;
 
-	for (int t = 0; t < r->pl.nprocs; t++) {
-		struct agt_proc *p = r->pl.procs[t];
+	for (int t = 0; t < r->tg.n; t++) {
+		struct agt_proc *p = r->tg.v[t];
 
 		if (!p->gone || p->nlinks || p->pidfd >= 0 || now - p->gone_ns < grace) {
-			r->pl.procs[w++] = p;
+			r->tg.v[w++] = p;
 			continue;
 		}
 		freed++; /* exporters keep no pointer to it: the tree holds rendered lines */
-		agt_streams_close_proc(r->pl.streams, &p->info, now);
-		agt_jsonrpc_close_proc(r->pl.rpc, &p->info, now);
-		agt_trace_proc_forget(&r->pl.trace, &p->info, now);
+		agt_pipeline_proc_forget(&r->pl, &p->info, now);
 		free(p);
 	}
-	r->pl.nprocs = w;
+	r->tg.n = w;
 	r->forgotten += freed;
 	if (freed)
-		memset(r->pl.pcache, 0, sizeof(r->pl.pcache));
+		memset(r->tg.cache, 0, sizeof(r->tg.cache));
 }
 
 static int is_target(struct attach_run *r, int pid)
 {
-	struct agt_proc *p = agt_pipeline_proc(&r->pl, (uint32_t)pid);
+	struct agt_proc *p = agt_targets_find(&r->tg, (uint32_t)pid);
 	uint32_t key = (uint32_t)pid, v;
 
 	if (p && !p->gone)
@@ -197,7 +274,7 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 		free(proc);
 		return;
 	}
-	if (r->pl.live >= r->o.max_targets) {
+	if (r->tg.live >= r->o.max_targets) {
 		r->discover_limited++;
 		agt_warn("PID %d (%s) matches \"%s\" but %ld targets are traced already "
 			 "(--max-targets); not traced",
@@ -208,9 +285,9 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	}
 	agt_k8s_lookup(r->k8s, &proc->info.id);
 	proc->discovered = 1;
-	t = r->pl.nprocs++;
-	r->pl.pcache[pid & 255] = proc; /* the newest target with this PID */
-	r->pl.live++;
+	t = r->tg.n++;
+	r->tg.cache[pid & 255] = proc; /* the newest target with this PID */
+	r->tg.live++;
 	{
 		uint32_t key = (uint32_t)pid, one = 1;
 
@@ -227,7 +304,7 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	r->discovered++;
 	snprintf(msg, sizeof(msg), "%d probe links; discovered (%s) by selector \"%s\"",
 		 proc->nlinks, why, r->sel[hit].text);
-	agt_pipeline_state(&r->pl, proc, agt_mono_ns(), "attach", msg, 0, 0);
+	agt_trace_state(&r->pl.trace, &proc->info, agt_mono_ns(), "attach", msg, 0, 0);
 	agt_info("discovered PID %d (%s%s%s) by \"%s\": %d probe links", pid, proc->info.comm,
 		 proc->info.id.pod_name[0] ? " in pod " : "", proc->info.id.pod_name, r->sel[hit].text,
 		 proc->nlinks);
@@ -240,9 +317,9 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
  * spec object they map now that was not tried on them yet. */
 void agt_targets_rescan(struct attach_run *r)
 {
-	r->pl.rescan_pending = 0;
-	for (int t = 0; t < r->pl.nprocs; t++) {
-		struct agt_proc *proc = r->pl.procs[t];
+	r->rescan_pending = 0;
+	for (int t = 0; t < r->tg.n; t++) {
+		struct agt_proc *proc = r->tg.v[t];
 		int before = proc->nlinks;
 		char host[4096 + 64], mapped[4096], err[768], what[4096] = "";
 
@@ -267,7 +344,7 @@ void agt_targets_rescan(struct attach_run *r)
 
 			snprintf(msg, sizeof(msg), "%d more probe links: %s loaded",
 				 proc->nlinks - before, what);
-			agt_pipeline_state(&r->pl, proc, agt_mono_ns(), "attach", msg, 0, 0);
+			agt_trace_state(&r->pl.trace, &proc->info, agt_mono_ns(), "attach", msg, 0, 0);
 			agt_info("PID %d (%s): %s", proc->info.pid, proc->info.comm, msg);
 		}
 	}
@@ -293,8 +370,8 @@ void agt_targets_refresh_pods(struct attach_run *r)
 		discover_pid(r, r->pod_wait[i].pid, "pod listed");
 	/* (a waiting process was re-added by discover_pid if its pod is still unknown) */
 
-	for (int t = 0; t < r->pl.nprocs && r->k8s; t++) {
-		struct agt_proc *p = r->pl.procs[t];
+	for (int t = 0; t < r->tg.n && r->k8s; t++) {
+		struct agt_proc *p = r->tg.v[t];
 
 		if (!p->gone && p->info.id.pod_uid[0] && !p->info.id.pod_name[0] &&
 		    agt_k8s_lookup(r->k8s, &p->info.id))

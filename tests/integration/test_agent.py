@@ -295,3 +295,85 @@ def test_deep_process_tree_then_target_exits(agent):
     assert tr.finish(timeout=10) == 0
     assert time.monotonic() - t0 < 2.0
     check_tree(conv_records(tr))
+
+
+# The official @google/genai SDK in an agent loop (node_agent.mjs "gemini loop"), on AI Studio's
+# paths (v1beta streamed with alt=sse; v1 not streamed) and on Vertex AI's (through the SDK's
+# Vertex mode). The server's functionCall has an id for gemini-2.5-pro only; otherwise the call
+# gets the synthetic id gemini-call-0-0 (turn 0, call 0), or the id the agent assigns ("assign").
+# The operation is generate_content, OTel's name for Gemini's Generate Content, so the steps
+# are "generate_content MODEL" (the span name is "{gen_ai.operation.name} {gen_ai.request.model}").
+GEMINI_PATH = "/v1beta1/projects/agtrace-test/locations/us-central1/publishers/google/models/"
+
+
+@pytest.mark.parametrize("cmd,provider,path,stream,call_id,tool_id", [
+    ("gemini-2.5-flash stream v1beta", "gcp.gemini",
+     "/v1beta/models/gemini-2.5-flash:streamGenerateContent", True,
+     "gemini-call-0-0", "gemini-call-0-0"),
+    ("gemini-2.5-pro plain", "gcp.gemini", "/v1/models/gemini-2.5-pro:generateContent", False,
+     "fc-weather-1", "fc-weather-1"),
+    ("gemini-2.5-flash stream vertex", "gcp.vertex_ai",
+     GEMINI_PATH + "gemini-2.5-flash:streamGenerateContent", True,
+     "gemini-call-0-0", "gemini-call-0-0"),
+    ("gemini-2.5-flash plain vertex assign", "gcp.vertex_ai",
+     GEMINI_PATH + "gemini-2.5-flash:generateContent", False, "gemini-call-0-0", "agent-call-1-0"),
+])
+def test_gemini_sdk_tool_loop(server, cert, cmd, provider, path, stream, call_id,  # noqa: F811
+                              tool_id):
+    model = cmd.split()[0]
+    t = Target(["node", os.path.join(ROOT, "tests", "targets", "node_agent.mjs"), str(server)],
+               env=dict(os.environ, NODE_EXTRA_CA_CERTS=str(cert / "cert.pem")))
+    try:
+        tr, replies = run(t, f"gemini loop {cmd}")
+    finally:
+        t.kill()
+    assert replies == ["gemini loop 2 It is sunny in Paris."]
+    recs = conv_records(tr)
+    (cot,) = [r for r in recs if r["trace_type"] == "cot_process"]
+    step_name = f"generate_content {model}"
+    assert cot["name"] == f"conversation {model}"
+    assert cot["status"] == "ok"
+    assert cot["cot"] == {"steps": 2, "depth": 3, "tool_calls": 1,
+                          "final_answer": "It is sunny in Paris.",
+                          "sequence": [step_name, "execute_tool get_weather", step_name]}
+    # 58 + 96 in; (21 answer + 45 thinking) + (7 + 12) out.
+    assert cot["gen_ai"] == {"provider": {"name": provider}, "request": {"model": model},
+                             "usage": {"input_tokens": 154, "output_tokens": 85}}
+    assert all(r["trace_id"] == cot["trace_id"] for r in recs)
+    top = by_parent(recs, cot)
+    assert [(r["trace_type"], r["name"]) for r in top] == [
+        ("reasoning_step", step_name), ("tool_call", "execute_tool get_weather"),
+        ("reasoning_step", step_name)]
+    step1, tool, step2 = top
+    for step, n, usage in ((step1, 1, (58, 66, 32)), (step2, 2, (96, 19, 64))):
+        g = step["gen_ai"]
+        assert g["operation"]["name"] == "generate_content"
+        assert g["provider"]["name"] == provider
+        assert g["request"]["model"] == model
+        assert g["response"] == {"model": model, "id": f"gemini-resp-{n}",
+                                 "finish_reasons": ["STOP"]}
+        assert g["usage"] == {"input_tokens": usage[0], "output_tokens": usage[1],
+                              "cache_read": {"input_tokens": usage[2]}}
+        assert step["llm"]["api"] == "generate_content"
+        assert step["llm"]["stream"] is stream
+        assert step["url"]["path"] == path
+        assert step["url"].get("query") == ("alt=sse" if stream else None)
+        assert step["status"] == "ok"
+    (dec,) = by_parent(recs, step1)
+    assert dec["name"] == "decision get_weather"
+    assert dec["decision"]["options"] == ["get_weather"]
+    assert dec["decision"]["selected"] == [{"name": "get_weather", "id": call_id,
+                                            "arguments": '{"city":"Paris","unit":"celsius"}'}]
+    assert dec["decision"]["reasoning"] == "Let me check the weather."  # not the thought
+    assert by_parent(recs, step2) == []
+    assert tool["gen_ai"]["tool"] == {"name": "get_weather", "call": {"id": tool_id}}
+    assert tool["tool"]["input"] == '{"city":"Paris","unit":"celsius"}'
+    assert tool["tool"]["output"] == "node-tool-gemini"
+    assert tool["tool"]["success"] is True
+    assert tool["status"] == "ok"
+    assert step1["end_time"] <= tool["@timestamp"] <= tool["end_time"] <= step2["@timestamp"]
+    (sh,) = by_parent(recs, tool)
+    assert sh["name"] == "exec /bin/sh -c echo node-tool-gemini"
+    assert sh["process"]["exit_code"] == 0
+    everything = "".join(tr.out)
+    assert "node-SECRET" not in everything  # the API key (x-goog-api-key), the OAuth token

@@ -198,6 +198,52 @@ def test_responses_api_and_ollama(client):
     assert d["decision"]["reasoning"] == "Hello"
 
 
+GEMINI_REQ = os.path.join(ROOT, "tests", "fixtures", "llm", "gemini", "studio-sse-call.request.json")
+GEMINI_VERTEX = "/v1/projects/p1/locations/europe-west4/publishers/google/models/gemini-2.5-flash"
+
+
+def test_gemini_streams_errors_and_key_in_query(client):
+    """Gemini by a plain client: the JSON-array stream (no alt=sse) with the API key in the
+    query, SSE on a Vertex AI v1 path, and an error; the SDK's own request body."""
+    with open(GEMINI_REQ) as f:
+        body = json.load(f)
+    key = "x-goog-api-key=gm-header-SECRET-0123456789"
+    tr, replies = traced(
+        client,
+        ("k", "/v1beta/models/gemini-2.5-flash:streamGenerateContent?key=gm-query-SECRET-0123",
+         body),
+        ("k", GEMINI_VERTEX + ":streamGenerateContent?alt=sse", body, key),
+        ("k", "/v1beta/models/bad-model:generateContent", body, key))
+    assert [r.split()[1] for r in replies] == ["200", "200", "404"]
+    s = steps(tr)
+    assert [(x["name"], x["gen_ai"]["provider"]["name"], x["llm"]["stream"]) for x in s] == [
+        ("generate_content gemini-2.5-flash", "gcp.gemini", True),
+        ("generate_content gemini-2.5-flash", "gcp.vertex_ai", True),
+        ("generate_content bad-model", "gcp.gemini", False)]
+    assert s[0]["url"] == {"path": "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+                           "query": "key=[REDACTED]"}
+    for x in s[:2]:
+        assert x["status"] == "ok"
+        assert x["gen_ai"]["usage"] == {"input_tokens": 58, "output_tokens": 66,
+                                        "cache_read": {"input_tokens": 32}}
+        assert x["gen_ai"]["response"] == {"model": "gemini-2.5-flash", "id": "gemini-resp-1",
+                                           "finish_reasons": ["STOP"]}
+        (d,) = children(tr, x, "decision")
+        assert d["decision"]["selected"] == [{"name": "get_weather", "id": "gemini-call-0-0",
+                                              "arguments": '{"city":"Paris","unit":"celsius"}'}]
+        assert d["decision"]["reasoning"] == "Let me check the weather."
+        assert d["gen_ai"]["provider"]["name"] == x["gen_ai"]["provider"]["name"]
+    err = s[2]
+    assert err["status"] == "error"
+    assert err["http"]["response"]["status_code"] == 404
+    (e,) = children(tr, err, "error")
+    assert e["name"] == "error NOT_FOUND"
+    assert e["error"] == {"type": "NOT_FOUND", "message": "models/bad-model is not found for API "
+                          "version v1beta, or is not supported for generateContent."}
+    everything = "".join(tr.out)
+    assert "gm-query-SECRET" not in everything and "gm-header-SECRET" not in everything
+
+
 def test_unknown_json_is_a_plain_http_span(client):
     tr, _ = traced(client, ("e", "/internal/metrics?token=abc", {"x": 1}))
     (s,) = tr.spans()

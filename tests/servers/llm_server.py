@@ -1,12 +1,17 @@
 """A local HTTPS server that speaks the LLM providers' wire formats exactly (OpenAI Chat
-Completions and Responses, Anthropic Messages, Ollama /api/chat), streamed (SSE over chunked
-encoding, or NDJSON) and not, optionally gzip-compressed, with keep-alive. Its answers are fixed
-so that tests can assert exact values. Run: llm_server.py CERT KEY (or --plain) -> prints
-"listening PORT"."""
+Completions and Responses, Anthropic Messages, Ollama /api/chat, Google Gemini generateContent
+on AI Studio and Vertex AI paths), streamed (SSE over chunked encoding, NDJSON, or Gemini's JSON
+array) and not, optionally gzip-compressed, with keep-alive. Its answers are fixed so that tests
+can assert exact values. Run: llm_server.py CERT KEY (or --plain) -> prints "listening PORT".
+With LLM_SERVER_RECORD=DIR set, each Gemini exchange's bodies are written to DIR exactly as they
+went over the wire (how tests/fixtures/llm/gemini/ was captured from the official SDK)."""
 import gzip
 import json
+import os
+import re
 import ssl
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 WEATHER_ARGS = '{"city":"Paris","unit":"celsius"}'
@@ -144,6 +149,94 @@ def ollama(req):
     return lines
 
 
+# Google Gemini (REST v1beta / Vertex AI v1): GenerateContentResponse bodies. A scripted two-step
+# tool loop: while the request offers tools and its last content carries no functionResponse,
+# the model thinks (a thought part), says a sentence and calls get_weather; once the result
+# comes back it answers. Which functionCalls carry an id is the script's choice, by model:
+# GEMINI_CALL_IDS names the models whose calls have one (the API may leave it out).
+GEMINI_PATH = re.compile(r"(?:/v1(?:beta1?)?)?(?:/projects/[^/]+/locations/[^/]+)?"
+                         r"(?:/publishers/google)?/models/([^/:]+):(generateContent|"
+                         r"streamGenerateContent)")
+GEMINI_CALL_IDS = {"gemini-2.5-pro": "fc-weather-1"}
+GEMINI_THOUGHT = "**Checking the weather**\n\nThe user wants the weather in Paris: get_weather."
+GEMINI_SIGNATURE = "CiQB0e2Kb3Fhc2RmZ2hqa2w7J3p4Y3Zibm0sLi8xMjM0NTY3ODkw"
+# (prompt, candidates, thoughts, cached) of the tool-calling answer and of the final one.
+GEMINI_USAGE = ((58, 21, 45, 32), (96, 7, 12, 64))
+
+
+def gemini_usage(prompt, candidates, thoughts, cached):
+    return {"promptTokenCount": prompt, "candidatesTokenCount": candidates,
+            "totalTokenCount": prompt + candidates + thoughts,
+            "cachedContentTokenCount": cached,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+            "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": cached}],
+            "thoughtsTokenCount": thoughts}
+
+
+def gemini(req, model):
+    """(status, body, chunks): the whole response, and the pieces a stream sends it in."""
+    if model == "bad-model":
+        return 404, {"error": {"code": 404, "message": f"models/{model} is not found for API "
+                               "version v1beta, or is not supported for generateContent.",
+                               "status": "NOT_FOUND"}}, None
+    last = (req.get("contents") or [{}])[-1]
+    answered = any("functionResponse" in p for p in last.get("parts", []))
+    step = 1 if answered or not req.get("tools") else 0
+    base = {"modelVersion": model, "responseId": f"gemini-resp-{step + 1}"}
+    prompt, cands, thoughts, cached = GEMINI_USAGE[step]
+
+    def chunk(parts, usage, finish=None):
+        cand = {"content": {"parts": parts, "role": "model"}, "index": 0}
+        if finish:
+            cand["finishReason"] = finish
+        return dict({"candidates": [cand], "usageMetadata": usage}, **base)
+
+    if step == 0:
+        call = {"name": "get_weather", "args": json.loads(WEATHER_ARGS)}
+        if model in GEMINI_CALL_IDS:
+            call["id"] = GEMINI_CALL_IDS[model]
+        parts = [{"text": GEMINI_THOUGHT, "thought": True},
+                 {"text": "Let me check the weather."},
+                 {"functionCall": call, "thoughtSignature": GEMINI_SIGNATURE}]
+        chunks = [chunk(parts[:1], {"promptTokenCount": prompt, "totalTokenCount":
+                                    prompt + thoughts, "thoughtsTokenCount": thoughts}),
+                  chunk(parts[1:2], {"promptTokenCount": prompt, "candidatesTokenCount": 6,
+                                     "totalTokenCount": prompt + 6 + thoughts,
+                                     "thoughtsTokenCount": thoughts}),
+                  chunk(parts[2:], gemini_usage(*GEMINI_USAGE[0]), "STOP")]
+    else:
+        parts = [{"text": "It is sunny in Paris."}]
+        chunks = [chunk([{"text": "It is sunny"}], {"promptTokenCount": prompt,
+                                                    "candidatesTokenCount": 3,
+                                                    "totalTokenCount": prompt + 3 + thoughts,
+                                                    "thoughtsTokenCount": thoughts}),
+                  chunk([{"text": " in Paris."}], gemini_usage(*GEMINI_USAGE[1]), "STOP")]
+    return 200, chunk(parts, gemini_usage(*GEMINI_USAGE[step]), "STOP"), chunks
+
+
+RECORD_LOCK = threading.Lock()
+
+
+def record(path, headers, req_raw, status, ctype, resp_raw):
+    """Keep one exchange's exact bodies (LLM_SERVER_RECORD=DIR), numbered in arrival order."""
+    d = os.environ.get("LLM_SERVER_RECORD")
+    if not d:
+        return
+    with RECORD_LOCK:
+        os.makedirs(d, exist_ok=True)
+        n = len([f for f in os.listdir(d) if f.endswith(".meta.json")]) + 1
+        with open(os.path.join(d, f"{n:02d}.request.json"), "wb") as f:
+            f.write(req_raw)
+        with open(os.path.join(d, f"{n:02d}.response"), "wb") as f:
+            f.write(resp_raw)
+        with open(os.path.join(d, f"{n:02d}.meta.json"), "w") as f:
+            json.dump({"path": path, "status": status, "content_type": ctype,
+                       "request_headers": {k: v for k, v in headers.items()
+                                           if k.lower() not in ("x-goog-api-key",
+                                                                "authorization")}},
+                      f, indent=1)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out apart: no 40 ms delayed-ACK stall
@@ -151,10 +244,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-    def send_json(self, status, obj, gz):
+    def send_json(self, status, obj, gz, ctype="application/json"):
         body = json.dumps(obj).encode()
+        self.sent = body
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", ctype)
         if gz:
             body = gzip.compress(body)
             self.send_header("Content-Encoding", "gzip")
@@ -163,6 +257,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def send_stream(self, parts, ctype):
+        self.sent = "".join(parts).encode()
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Transfer-Encoding", "chunked")
@@ -173,6 +268,27 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
 
+    def gemini(self, req, model, raw):
+        """SSE with alt=sse (Google's events end in CRLF CRLF), else a JSON array when
+        streamed, else one object."""
+        status, body, chunks = gemini(req, model)
+        sse = "alt=sse" in self.path
+        if chunks is None:
+            self.send_json(status, body, False, "application/json; charset=UTF-8")
+            ctype = "application/json; charset=UTF-8"
+        elif self.path.split("?")[0].endswith(":streamGenerateContent") and sse:
+            ctype = "text/event-stream"
+            self.send_stream(["data: " + json.dumps(c) + "\r\n\r\n" for c in chunks], ctype)
+        elif self.path.split("?")[0].endswith(":streamGenerateContent"):
+            ctype = "application/json; charset=UTF-8"
+            parts = ["[" + json.dumps(chunks[0], indent=2)]
+            parts += ["\n,\r\n" + json.dumps(c, indent=2) for c in chunks[1:]]
+            self.send_stream(parts + ["\n]"], ctype)
+        else:
+            ctype = "application/json; charset=UTF-8"
+            self.send_json(status, body, False, ctype)
+        record(self.path, self.headers, raw, status, ctype, self.sent)
+
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(n)
@@ -181,6 +297,9 @@ class Handler(BaseHTTPRequestHandler):
         req = json.loads(raw)
         gz = "gzip" in self.path and "gzip" in self.headers.get("Accept-Encoding", "")
         path = self.path.split("?")[0]
+        g = GEMINI_PATH.fullmatch(path)
+        if g:
+            return self.gemini(req, g.group(1), raw)
         stream = req.get("stream", path == "/api/chat")
         if path.endswith("/chat/completions"):
             if stream and req["model"] != "bad-model":

@@ -1,9 +1,16 @@
-// Integration-test target: an agent in Node using the official openai and @anthropic-ai/sdk
-// packages (TLS through the OpenSSL linked into the node binary). One command per stdin line:
+// Integration-test target: an agent in Node using the official openai, @anthropic-ai/sdk and
+// @google/genai packages (TLS through the OpenSSL linked into the node binary). One command per
+// stdin line:
 //   openai plain|stream   a chat completion offering two tools
 //   anthropic plain|stream   a message offering two tools
 //   openai loop           a tool-calling loop: the tool runs a shell command, its result goes back
 //   anthropic loop        the same with streamed tool use (input_json_delta) and tool_result
+//   gemini loop MODEL [stream|plain] [studio|vertex] [v1beta] [assign]
+//                         the same through Gemini's generateContent (plain) or
+//                         streamGenerateContent (stream, the default), on AI Studio's paths (v1,
+//                         or v1beta) or Vertex AI's; with assign, calls that come without an id
+//                         get one from the agent (in its history and in the functionResponse), as
+//                         agent frameworks do
 //   quit
 // Usage: node node_agent.mjs PORT  (NODE_EXTRA_CA_CERTS must trust the test server)
 import { createInterface } from "node:readline";
@@ -16,11 +23,63 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, "..", "node", "package.json"));
 const OpenAI = require("openai");
 const Anthropic = require("@anthropic-ai/sdk");
+const { GoogleGenAI } = require("@google/genai");
+const { OAuth2Client } = require("google-auth-library");
 
 const base = `https://localhost:${process.argv[2]}`;
 const openai = new OpenAI({ apiKey: "sk-node-SECRET-0123456789abcdef", baseURL: `${base}/v1`, maxRetries: 0 });
 const anthropic = new Anthropic({ apiKey: "sk-ant-node-SECRET-0123456789", baseURL: base, maxRetries: 0 });
 const weather = { name: "get_weather", description: "weather", parameters: { type: "object", properties: {} } };
+// Gemini: the API key goes in x-goog-api-key (the SDK's default API version is v1; v1beta is
+// asked for by the command). Vertex AI takes an OAuth access token: a fixed one here (no Google
+// credentials or network involved), through google-auth-library's client.
+const geminiKey = "AIzaSy-node-SECRET-0123456789abcdefghijklmno";
+const gemini = new GoogleGenAI({ apiKey: geminiKey, httpOptions: { baseUrl: base } });
+const geminiBeta = new GoogleGenAI({ apiKey: geminiKey, apiVersion: "v1beta", httpOptions: { baseUrl: base } });
+const vertex = new GoogleGenAI({
+  vertexai: true,
+  project: "agtrace-test",
+  location: "us-central1",
+  httpOptions: { baseUrl: base },
+  googleAuthOptions: {
+    authClient: new OAuth2Client({ credentials: { access_token: "ya29.node-SECRET-0123456789", expiry_date: Date.now() + 3600e3 } }),
+  },
+});
+const geminiFlags = ["stream", "plain", "studio", "vertex", "assign", "v1beta"];
+
+async function geminiLoop(words) {
+  const model = words.find((w) => !geminiFlags.includes(w)) ?? "gemini-2.5-flash";
+  const stream = !words.includes("plain");
+  const ai = words.includes("vertex") ? vertex : words.includes("v1beta") ? geminiBeta : gemini;
+  const assign = words.includes("assign");
+  const contents = [{ role: "user", parts: [{ text: "Weather in Paris?" }] }];
+  const config = {
+    systemInstruction: "Be brief.",
+    tools: [{ functionDeclarations: [{ name: "get_weather", description: "weather", parametersJsonSchema: { type: "object", properties: { city: { type: "string" } } } }] }],
+  };
+  for (let steps = 1; ; steps++) {
+    let parts = [];
+    if (stream) {
+      for await (const chunk of await ai.models.generateContentStream({ model, contents, config }))
+        parts.push(...(chunk.candidates?.[0]?.content?.parts ?? []));
+    } else {
+      const r = await ai.models.generateContent({ model, contents, config });
+      parts = r.candidates[0].content.parts;
+    }
+    contents.push({ role: "model", parts });
+    const calls = parts.filter((p) => p.functionCall).map((p) => p.functionCall);
+    if (!calls.length) return `gemini loop ${steps} ${parts.filter((p) => p.text && !p.thought).map((p) => p.text).join("")}`;
+    calls.forEach((c, i) => {
+      if (!c.id && assign) c.id = `agent-call-${steps}-${i}`;
+    });
+    contents.push({
+      role: "user",
+      parts: calls.map((c) => ({
+        functionResponse: { ...(c.id ? { id: c.id } : {}), name: c.name, response: { output: execSync("echo node-tool-gemini").toString().trim() } },
+      })),
+    });
+  }
+}
 
 async function openaiLoop() {
   const messages = [{ role: "system", content: "Be brief." }, { role: "user", content: "Weather in Paris?" }];
@@ -54,8 +113,9 @@ async function anthropicLoop() {
 }
 
 async function run(cmd) {
-  const [api, mode] = cmd.split(" ");
+  const [api, mode, ...rest] = cmd.split(" ");
   const stream = mode === "stream";
+  if (mode === "loop" && api === "gemini") return geminiLoop(rest);
   if (mode === "loop") return api === "openai" ? openaiLoop() : anthropicLoop();
   if (api === "openai") {
     const req = {

@@ -12,6 +12,7 @@
 
 struct pending {
 	char id[128], name[128];
+	int synthetic; /* id made up by the parser: the API gave the call none */
 	char *args;
 	uint64_t start_ns;
 	uint64_t span_id; /* fixed when the model asks, so what happens meanwhile can point at it */
@@ -360,6 +361,68 @@ static struct conv **find_conv(struct agt_agent *a, uint32_t pid, uint64_t prefi
 	return pp;
 }
 
+/* The pending call a result answers, or -1. A result with an id answers the call of that id;
+ * one without an id answers a call of its name (any call when it has no name either). A result
+ * the parser tied to a synthetic call id (the API's call had none, gemini.c) answers the call
+ * with that id. */
+static int answered(const struct conv *c, const struct agt_tool_result *res)
+{
+	for (int i = 0; i < c->npending; i++) {
+		const struct pending *pd = &c->pending[i];
+
+		if (res->id[0] && !strcmp(pd->id, res->id))
+			return i;
+		if (res->synthetic_id[0] && pd->synthetic && !strcmp(pd->id, res->synthetic_id))
+			return i;
+		if (!res->id[0] && !res->synthetic_id[0] &&
+		    (!res->name[0] || !strcmp(pd->name, res->name)))
+			return i;
+	}
+	return -1;
+}
+
+static void close_tool(struct agt_agent *a, struct conv *c, int k,
+		       const struct agt_tool_result *res, const struct agt_span *step)
+{
+	/* The id the agent assigned to a call that came without one is the call's id from now. */
+	if (c->pending[k].synthetic && res->id[0])
+		snprintf(c->pending[k].id, sizeof(c->pending[k].id), "%s", res->id);
+	emit_tool(a, c, &c->pending[k], step->start_ns, res, step->tid);
+	c->pending[k] = c->pending[--c->npending];
+}
+
+/* Results the request carries for calls still pending: those tool calls are over. A result
+ * that matches none is one replayed from earlier turns, or answers a call whose id the parser
+ * made up and could not tie the result to (the agent rewrote its history): those, newest first
+ * (a request's new results come last), take a pending call of that made-up kind by name. */
+static void pair_results(struct agt_agent *a, struct conv *c, const struct agt_llm *l,
+			 const struct agt_span *step)
+{
+	unsigned char left[256];
+	int nleft = 0;
+
+	for (int r = 0; r < l->nresults; r++) {
+		int k = answered(c, &l->results[r]);
+
+		if (k >= 0)
+			close_tool(a, c, k, &l->results[r], step);
+		else if (nleft < (int)sizeof(left))
+			left[nleft++] = (unsigned char)r;
+	}
+	while (nleft-- > 0) {
+		const struct agt_tool_result *res = &l->results[left[nleft]];
+
+		if (!res->id[0] && !res->synthetic_id[0])
+			continue; /* by name already, above */
+		for (int i = 0; i < c->npending; i++)
+			if (c->pending[i].synthetic &&
+			    (!res->name[0] || !strcmp(c->pending[i].name, res->name))) {
+				close_tool(a, c, i, res, step);
+				break;
+			}
+	}
+}
+
 void agt_agent_step(struct agt_agent *a, const struct agt_proc_info *proc, struct agt_span *step,
 		    const struct agt_llm *l)
 {
@@ -391,20 +454,7 @@ void agt_agent_step(struct agt_agent *a, const struct agt_proc_info *proc, struc
 		a->nconvs++;
 		a->st.conversations++;
 	}
-	/* Results this request carries for calls still pending: those tool calls are over. */
-	for (int r = 0; r < l->nresults; r++) {
-		const struct agt_tool_result *res = &l->results[r];
-		int k = -1;
-
-		for (int i = 0; i < c->npending && k < 0; i++)
-			if (res->id[0] ? !strcmp(c->pending[i].id, res->id)
-				       : (!res->name[0] || !strcmp(c->pending[i].name, res->name)))
-				k = i;
-		if (k < 0)
-			continue; /* a result replayed from earlier turns */
-		emit_tool(a, c, &c->pending[k], step->start_ns, res, step->tid);
-		c->pending[k] = c->pending[--c->npending];
-	}
+	pair_results(a, c, l, step);
 	{ /* commands that ended before this step, and no open tool call can claim, stand alone */
 		uint8_t t[16];
 
@@ -436,6 +486,7 @@ void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const
 
 		snprintf(pd->id, sizeof(pd->id), "%s", l->calls[i].id);
 		snprintf(pd->name, sizeof(pd->name), "%s", l->calls[i].name);
+		pd->synthetic = l->calls[i].synthetic_id;
 		pd->args = strdup(l->calls[i].arguments ? l->calls[i].arguments : "");
 		pd->start_ns = step->end_ns;
 		pd->span_id = agt_emit_id(a->em);

@@ -236,7 +236,9 @@ int agt_llm_parse(const struct agt_http_msg *req, const struct agt_http_msg *res
 		body = cJSON_CreateObject();
 	if (!body)
 		return -1;
-	if (path_ends(req->url, "/chat/completions"))
+	if (agt_gemini_path(req->url))
+		rc = agt_gemini_generate(req->url, body, resp, out);
+	else if (path_ends(req->url, "/chat/completions"))
 		rc = agt_openai_chat(body, resp, out);
 	else if (path_ends(req->url, "/responses"))
 		rc = agt_openai_responses(body, resp, out);

@@ -10,6 +10,7 @@ struct agt_tool_call {
 	char name[128];
 	char *arguments; /* JSON text as the model wrote it */
 	int index;
+	int synthetic_id; /* the API gave the call no id: the parser made id up (see gemini.c) */
 };
 
 struct agt_tool_result {
@@ -17,12 +18,16 @@ struct agt_tool_result {
 	char name[128]; /* when the API says (Ollama tool_name) */
 	char *content;	/* the result as text */
 	int is_error;
+	/* The synthetic id the parser gives (or would give) the call this result answers, when it
+	 * finds that call in the request's history ("" otherwise, and for APIs whose calls always
+	 * have ids): see gemini.c. */
+	char synthetic_id[128];
 };
 
 struct agt_llm {
-	const char *provider;  /* openai, anthropic, ollama */
-	const char *api;       /* chat.completions, responses, messages, ollama.chat */
-	const char *operation; /* chat */
+	const char *provider; /* openai, anthropic, ollama, gcp.gemini, gcp.vertex_ai */
+	const char *api; /* chat.completions, responses, messages, ollama.chat, generate_content */
+	const char *operation; /* chat, generate_content (OTel gen_ai.operation.name) */
 	char req_model[128], resp_model[128], resp_id[128];
 	int64_t input_tokens, output_tokens, cached_tokens; /* -1: not reported */
 	char finish[4][32];
@@ -77,4 +82,9 @@ int agt_openai_chat(const cJSON *req, const struct agt_http_msg *resp, struct ag
 int agt_openai_responses(const cJSON *req, const struct agt_http_msg *resp, struct agt_llm *l);
 int agt_anthropic_messages(const cJSON *req, const struct agt_http_msg *resp, struct agt_llm *l);
 int agt_ollama_chat(const cJSON *req, const struct agt_http_msg *resp, struct agt_llm *l);
+/* Google Gemini: 1 when the URL is a generateContent or streamGenerateContent call (AI Studio or
+ * Vertex AI paths); agt_gemini_generate then parses it (the model and provider come from it). */
+int agt_gemini_path(const char *url);
+int agt_gemini_generate(const char *url, const cJSON *req, const struct agt_http_msg *resp,
+			struct agt_llm *l);
 #endif

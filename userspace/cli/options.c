@@ -76,6 +76,14 @@ static void attach_usage(FILE *f)
 	    "  --audit FILE             append a hash-chained audit trail: configuration, attach,\n"
 	    "                           detach, exits, sampling changes, and a digest of every\n"
 	    "                           decision and tool call (check it: agtrace audit verify)\n"
+	    "  --audit-key FILE         chain the trail with HMAC-SHA256 under this key, so it\n"
+	    "                           cannot be forged or re-hashed without it; readable by\n"
+	    "                           agtrace's user only (head -c 32 /dev/urandom > FILE;\n"
+	    "                           chmod 600 FILE)\n"
+	    "  --audit-checkpoint-records N, --audit-checkpoint-seconds S\n"
+	    "                           a checkpoint (record count and chain head, synced to\n"
+	    "                           disk, handed out as an anchor) every N records (100) or\n"
+	    "                           S seconds (30); a clean stop seals the trail\n"
 	    "  --metrics [ADDR:]PORT    serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 	    "  --es URL                 also send every span to Elasticsearch (_bulk, gzip), into\n"
 	    "                           daily indices (--es-index, default "
@@ -139,6 +147,9 @@ int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_SAMPLE,
 		OPT_BUDGET,
 		OPT_AUDIT,
+		OPT_AUDIT_KEY,
+		OPT_AUDIT_CKPT_RECORDS,
+		OPT_AUDIT_CKPT_SECONDS,
 		OPT_METRICS,
 		OPT_ES,
 		OPT_ES_INDEX,
@@ -181,6 +192,9 @@ int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"sample", required_argument, NULL, OPT_SAMPLE},
 	    {"event-budget", required_argument, NULL, OPT_BUDGET},
 	    {"audit", required_argument, NULL, OPT_AUDIT},
+	    {"audit-key", required_argument, NULL, OPT_AUDIT_KEY},
+	    {"audit-checkpoint-records", required_argument, NULL, OPT_AUDIT_CKPT_RECORDS},
+	    {"audit-checkpoint-seconds", required_argument, NULL, OPT_AUDIT_CKPT_SECONDS},
 	    {"metrics", required_argument, NULL, OPT_METRICS},
 	    {"es", required_argument, NULL, OPT_ES},
 	    {"es-index", required_argument, NULL, OPT_ES_INDEX},
@@ -315,6 +329,16 @@ int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv)
 			o->event_budget = v;
 			break;
 		case OPT_AUDIT: o->audit_file = optarg; break;
+		case OPT_AUDIT_KEY: o->audit_key_file = optarg; break;
+		case OPT_AUDIT_CKPT_RECORDS:
+		case OPT_AUDIT_CKPT_SECONDS:
+			if (agt_parse_long(optarg, 1, 1000000, &v))
+				return usage_error("--audit-checkpoint-records/-seconds need a "
+						   "number from 1 to 1000000, got \"%s\"",
+						   optarg);
+			*(c == OPT_AUDIT_CKPT_RECORDS ? &o->audit_ckpt_records
+						      : &o->audit_ckpt_seconds) = v;
+			break;
 		case OPT_ES: o->exp[AGT_EXP_ELASTICSEARCH].url = optarg; break;
 		case OPT_OTLP: o->exp[AGT_EXP_OTLP].url = optarg; break;
 		case OPT_FLUENTD: o->exp[AGT_EXP_FLUENTD].url = optarg; break;
@@ -389,6 +413,8 @@ int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
+	if (!o->audit_file && (o->audit_key_file || o->audit_ckpt_records || o->audit_ckpt_seconds))
+		return usage_error("%s--audit-key and --audit-checkpoint-* need --audit FILE", "");
 	if (!o->npids && !o->nselects)
 		return usage_error("%sno target: give the process to trace with -p PID, or "
 				   "--select KEY=PATTERN to find processes by name, command line, "

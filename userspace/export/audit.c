@@ -1,101 +1,247 @@
+/* Audit trail: writing it (the keyed or unkeyed chain, checkpoints, the seal, gap records,
+ * recovery of a torn tail, write failures) and verifying it. The format is in audit.h; the
+ * command that prints a verification is cli/cmd_audit.c. */
+#define _GNU_SOURCE /* memrchr */
 #include "export/audit.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "export/schema.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <stdio.h>
+#include <openssl/params.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES (16u << 20) /* a record line longer than this is not one */
 
 struct agt_audit {
-	FILE *f;
-	char prev[65]; /* hex SHA-256 of the last record ("" before the first) */
-	uint64_t seq;
+	int fd;
+	int regular; /* a regular file: cut back after a failed write, synced */
+	char *path;
+	struct agt_audit_key key;
+	int keyed;
+	char prev[65];	    /* mac (hash) of the last record written, "" before the first */
+	uint64_t seq;	    /* of the next record */
+	uint64_t good_size; /* bytes of complete records: where a failed write is cut back to */
+	int cut_pending;    /* a failed write could not be cut back yet */
+	uint64_t ckpt_records, ckpt_ns;
+	uint64_t since_ckpt;	 /* records written since the last checkpoint */
+	uint64_t last_ckpt_mono; /* when the last checkpoint was attempted */
+	cJSON *pending_gap;	 /* found at open, written before anything else */
+	uint64_t lost;		 /* records not written since the last gap record */
+	int lost_errno;		 /* why the first of them was not */
+	int warned, sealed, failed;
+	struct agt_audit_stats st;
+	agt_audit_anchor_fn anchor_fn;
+	void *anchor_ctx;
 	struct agt_export_ctx ctx;
 };
 
-static void sha256_hex(const char *a, const char *b, char out[65])
+/* The chain: hex HMAC-SHA256(key, prev || text) with a key, SHA-256(prev || text) without.
+ * 0 or -EIO (libcrypto failed). */
+static int chain_digest(const struct agt_audit_key *key, const char *prev, const char *text,
+			size_t tlen, char out[65])
 {
-	unsigned char md[32];
-	unsigned int n = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	int ok;
 
-	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-	EVP_DigestUpdate(c, a, strlen(a));
-	EVP_DigestUpdate(c, b, strlen(b));
-	EVP_DigestFinal_ex(c, md, &n);
-	EVP_MD_CTX_free(c);
+	if (key) {
+		char digest[] = "SHA256";
+		OSSL_PARAM params[] = {
+		    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+		    OSSL_PARAM_construct_end()};
+		EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+		EVP_MAC_CTX *c = mac ? EVP_MAC_CTX_new(mac) : NULL;
+		size_t n = 0;
+
+		ok = c && EVP_MAC_init(c, key->bytes, key->len, params) &&
+		     EVP_MAC_update(c, (const unsigned char *)prev, strlen(prev)) &&
+		     EVP_MAC_update(c, (const unsigned char *)text, tlen) &&
+		     EVP_MAC_final(c, md, &n, sizeof(md)) && n == 32;
+		EVP_MAC_CTX_free(c);
+		EVP_MAC_free(mac);
+	} else {
+		EVP_MD_CTX *c = EVP_MD_CTX_new();
+		unsigned int n = 0;
+
+		ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+		     EVP_DigestUpdate(c, prev, strlen(prev)) && EVP_DigestUpdate(c, text, tlen) &&
+		     EVP_DigestFinal_ex(c, md, &n) && n == 32;
+		EVP_MD_CTX_free(c);
+	}
+	OPENSSL_cleanse(out, 65);
+	if (!ok)
+		return -EIO;
 	agt_hex(md, 32, out);
+	return 0;
 }
 
-/* The hash of a record: SHA-256 over the previous hash and the record printed without "hash". */
-static void record_hash(cJSON *rec, char out[65])
+/* The digest of a parsed record: over prev and the record printed without field ("mac" or
+ * "hash"), which is put back. */
+static int record_digest(const struct agt_audit_key *key, cJSON *rec, const char *field,
+			 char out[65])
 {
-	cJSON *h = cJSON_DetachItemFromObjectCaseSensitive(rec, "hash");
+	cJSON *d = cJSON_DetachItemFromObjectCaseSensitive(rec, field);
 	char *txt = cJSON_PrintUnformatted(rec);
 	const char *prev = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "prev"));
+	int rc = txt ? chain_digest(key, prev ? prev : "", txt, strlen(txt), out) : -ENOMEM;
 
-	sha256_hex(prev ? prev : "", txt ? txt : "", out);
 	free(txt);
-	if (h)
-		cJSON_AddItemToObject(rec, "hash", h);
+	if (d)
+		cJSON_AddItemToObject(rec, field, d);
+	return rc;
 }
 
-struct agt_audit *agt_audit_open(const char *path, const struct agt_export_ctx *c, char *err,
-				 size_t errlen)
+static int is_hex64(const char *s)
 {
-	struct agt_audit *a = calloc(1, sizeof(*a));
-	char *text = agt_read_file(path, 1u << 30, NULL);
-
-	if (!a) {
-		free(text);
-		return NULL;
-	}
-	a->ctx = *c;
-	if (text) { /* continue the chain from the last record */
-		char *last = NULL;
-
-		for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-			last = line;
-		if (last) {
-			cJSON *r = cJSON_Parse(last);
-			const char *h =
-			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "hash"));
-			const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "seq");
-
-			if (!h || !cJSON_IsNumber(s)) {
-				agt_seterr(
-				    err, errlen, -EINVAL,
-				    "audit trail %s ends in a record that is not one; check it "
-				    "with `agtrace audit verify %s`",
-				    path, path);
-				cJSON_Delete(r);
-				free(text);
-				free(a);
-				return NULL;
-			}
-			snprintf(a->prev, sizeof(a->prev), "%s", h);
-			a->seq = (uint64_t)s->valuedouble + 1;
-			cJSON_Delete(r);
-		}
-		free(text);
-	}
-	a->f = fopen(path, "ae");
-	if (!a->f) {
-		agt_seterr(err, errlen, -errno, "cannot append to the audit trail %s: %s", path,
-			   strerror(errno));
-		free(a);
-		return NULL;
-	}
-	return a;
+	if (!s || strlen(s) != 64)
+		return 0;
+	for (int i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
 }
 
-int agt_audit_record(struct agt_audit *a, const char *type, cJSON *data)
+/* Equal digests, in time independent of where they differ. */
+static int digest_eq(const char *a, const char *b)
+{
+	return is_hex64(a) && is_hex64(b) && !CRYPTO_memcmp(a, b, 64);
+}
+
+/* Keys ----------------------------------------------------------------------------------- */
+
+int agt_audit_key_load(const char *path, int check_owner, struct agt_audit_key *k, char *err,
+		       size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	ssize_t n;
+	unsigned char extra;
+	int too_long;
+
+	memset(k, 0, sizeof(*k));
+	if (fd < 0)
+		return agt_seterr(err, errlen, -errno, "cannot read the audit key %s: %s", path,
+				  strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return agt_seterr(err, errlen, -EINVAL,
+				  "the audit key %s is not a regular file; create one with `head "
+				  "-c 32 /dev/urandom > KEY; chmod 600 KEY`",
+				  path);
+	}
+	if (st.st_mode & 077) {
+		close(fd);
+		return agt_seterr(err, errlen, -EPERM,
+				  "the audit key %s can be read by group or others (mode %04o): "
+				  "the traced workload must not be able to read it; chmod 600 %s",
+				  path, (unsigned)(st.st_mode & 07777), path);
+	}
+	if (check_owner && st.st_uid != geteuid()) {
+		close(fd);
+		return agt_seterr(
+		    err, errlen, -EPERM,
+		    "the audit key %s belongs to uid %u, not to the user agtrace runs "
+		    "as (uid %u), so that user can read it; chown it",
+		    path, (unsigned)st.st_uid, (unsigned)geteuid());
+	}
+	do
+		n = read(fd, k->bytes, sizeof(k->bytes));
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		int e = errno;
+
+		close(fd);
+		agt_audit_key_clear(k);
+		return agt_seterr(err, errlen, -e, "cannot read the audit key %s: %s", path,
+				  strerror(e));
+	}
+	too_long = (size_t)n == sizeof(k->bytes) && read(fd, &extra, 1) == 1;
+	close(fd);
+	if (too_long || n < AGT_AUDIT_KEY_MIN) {
+		agt_audit_key_clear(k);
+		return agt_seterr(err, errlen, -EINVAL,
+				  "the audit key %s has %s bytes; a key is %d to %d random bytes: "
+				  "`head -c 32 /dev/urandom > %s; chmod 600 %s`",
+				  path,
+				  too_long ? "too many"
+				  : n	   ? "too few"
+					   : "no",
+				  AGT_AUDIT_KEY_MIN, AGT_AUDIT_KEY_MAX, path, path);
+	}
+	k->len = (size_t)n;
+	return 0;
+}
+
+void agt_audit_key_clear(struct agt_audit_key *k)
+{
+	if (k)
+		OPENSSL_cleanse(k, sizeof(*k));
+}
+
+/* Writing -------------------------------------------------------------------------------- */
+
+/* One failed write or sync: counted; the first one warned about. */
+static void write_failed(struct agt_audit *a, int rc)
+{
+	a->st.write_failures++;
+	a->failed = 1;
+	if (a->warned)
+		return;
+	a->warned = 1;
+	agt_warn("cannot write the audit trail %s: %s; audit records are lost until a write "
+		 "succeeds again (counted in agtrace_audit_write_failures_total, and then "
+		 "disclosed in the trail by a gap record), and agtrace will exit non-zero",
+		 a->path, strerror(-rc));
+}
+
+/* Append len bytes with write(2); a write cut short is cut back out of the file. */
+static int append(struct agt_audit *a, const char *buf, size_t len)
+{
+	size_t done = 0;
+
+	if (a->cut_pending) {
+		if (ftruncate(a->fd, (off_t)a->good_size))
+			return -errno;
+		a->cut_pending = 0;
+	}
+	while (done < len) {
+		ssize_t w = write(a->fd, buf + done, len - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : EIO;
+
+			if (done && a->regular && ftruncate(a->fd, (off_t)a->good_size))
+				a->cut_pending = 1;
+			return -e;
+		}
+		done += (size_t)w;
+	}
+	a->good_size += len;
+	return 0;
+}
+
+/* Write one record (data taken over) and advance the chain; nothing counted here. */
+static int write_record(struct agt_audit *a, const char *type, cJSON *data)
 {
 	cJSON *rec = cJSON_CreateObject();
-	char ts[40], hash[65], *txt;
+	char ts[40], digest[65], *body = NULL, *line = NULL;
+	size_t len;
+	int rc = -ENOMEM;
 
+	if (!rec) {
+		cJSON_Delete(data);
+		return -ENOMEM;
+	}
 	agt_format_time(agt_mono_ns() + a->ctx.mono_to_real, ts, sizeof(ts));
 	cJSON_AddNumberToObject(rec, "seq", (double)a->seq);
 	cJSON_AddStringToObject(rec, "@timestamp", ts);
@@ -103,28 +249,436 @@ int agt_audit_record(struct agt_audit *a, const char *type, cJSON *data)
 	cJSON_AddStringToObject(rec, "type", type);
 	cJSON_AddItemToObject(rec, "data", data ? data : cJSON_CreateObject());
 	cJSON_AddStringToObject(rec, "prev", a->prev);
-	record_hash(rec, hash);
-	cJSON_AddStringToObject(rec, "hash", hash);
-	txt = cJSON_PrintUnformatted(rec);
-	cJSON_Delete(rec);
-	if (!txt || fprintf(a->f, "%s\n", txt) < 0 || fflush(a->f)) {
-		free(txt);
-		return -EIO;
-	}
-	free(txt);
-	memcpy(a->prev, hash, sizeof(a->prev));
+	if (!(body = cJSON_PrintUnformatted(rec)))
+		goto out;
+	if ((rc = chain_digest(a->keyed ? &a->key : NULL, a->prev, body, strlen(body), digest)))
+		goto out;
+	rc = -ENOMEM;
+	cJSON_AddStringToObject(rec, a->keyed ? "mac" : "hash", digest);
+	if (!(line = cJSON_PrintUnformatted(rec)))
+		goto out;
+	len = strlen(line);
+	line[len] = '\n'; /* the terminator goes: the line is written by length */
+	if ((rc = append(a, line, len + 1)))
+		goto out;
+	memcpy(a->prev, digest, sizeof(a->prev));
 	a->seq++;
+	a->st.records++;
+	a->st.next_seq = a->seq;
+out:
+	free(body);
+	free(line);
+	cJSON_Delete(rec);
+	return rc;
+}
+
+/* Before anything else is written: what is known to be missing. */
+static int disclose(struct agt_audit *a)
+{
+	int rc;
+
+	if (a->pending_gap) {
+		if ((rc = write_record(a, "gap", cJSON_Duplicate(a->pending_gap, 1))))
+			return rc;
+		cJSON_Delete(a->pending_gap);
+		a->pending_gap = NULL;
+	}
+	if (a->lost) {
+		cJSON *d = cJSON_CreateObject();
+		char msg[160];
+
+		snprintf(msg, sizeof(msg), "%llu record%s could not be written (%s)",
+			 (unsigned long long)a->lost, a->lost == 1 ? "" : "s",
+			 strerror(a->lost_errno));
+		cJSON_AddStringToObject(d, "reason", "write_failed");
+		cJSON_AddNumberToObject(d, "lost", (double)a->lost);
+		cJSON_AddStringToObject(d, "error", strerror(a->lost_errno));
+		cJSON_AddStringToObject(d, "message", msg);
+		if ((rc = write_record(a, "gap", d)))
+			return rc;
+		a->lost = 0;
+	}
 	return 0;
+}
+
+/* A record that could not be written: counted, disclosed later. */
+static int lose(struct agt_audit *a, int rc)
+{
+	if (!a->lost)
+		a->lost_errno = -rc;
+	a->lost++;
+	write_failed(a, rc);
+	return rc;
+}
+
+/* Disclose what is missing, then write the record. */
+static int put(struct agt_audit *a, const char *type, cJSON *data)
+{
+	int rc = disclose(a);
+
+	if (rc) {
+		cJSON_Delete(data);
+		return lose(a, rc);
+	}
+	if ((rc = write_record(a, type, data)))
+		return lose(a, rc);
+	return 0;
+}
+
+static int sync_trail(struct agt_audit *a)
+{
+	if (a->regular && fdatasync(a->fd))
+		return -errno;
+	return 0;
+}
+
+/* A checkpoint or the seal: the count of records before it and the head of the chain, synced,
+ * then handed to the anchor hook as the count up to and including it and its own mac. */
+static int anchor_record(struct agt_audit *a, const char *type, uint64_t now)
+{
+	struct agt_audit_anchor an = {.type = type, .path = a->path, .keyed = a->keyed};
+	cJSON *d;
+	int rc;
+
+	a->since_ckpt = 0;
+	a->last_ckpt_mono = now;
+	if ((rc = disclose(a)))
+		return lose(a, rc);
+	d = cJSON_CreateObject();
+	cJSON_AddNumberToObject(d, "records", (double)a->seq);
+	cJSON_AddStringToObject(d, "head", a->prev);
+	cJSON_AddNumberToObject(d, "write_failures", (double)a->st.write_failures);
+	if ((rc = write_record(a, type, d)))
+		return lose(a, rc);
+	if ((rc = sync_trail(a))) {
+		write_failed(a, rc);
+		return rc;
+	}
+	/* The anchor covers the checkpoint itself: a cut right before it is found too. */
+	an.seq = a->seq - 1;
+	an.records = a->seq;
+	memcpy(an.head, a->prev, sizeof(an.head));
+	an.real_ns = (uint64_t)((int64_t)agt_mono_ns() + a->ctx.mono_to_real);
+	snprintf(an.text, sizeof(an.text), "%llu:%s", (unsigned long long)an.records, an.head);
+	if (!strcmp(type, "checkpoint"))
+		a->st.checkpoints++;
+	a->st.last_checkpoint_seq = an.seq;
+	a->st.last_checkpoint_real_ns = an.real_ns;
+	if (a->anchor_fn)
+		a->anchor_fn(a->anchor_ctx, &an);
+	return 0;
+}
+
+static void maybe_checkpoint(struct agt_audit *a, uint64_t now)
+{
+	if (a->sealed || !a->since_ckpt)
+		return;
+	if (a->since_ckpt >= a->ckpt_records ||
+	    (now > a->last_ckpt_mono && now - a->last_ckpt_mono >= a->ckpt_ns))
+		anchor_record(a, "checkpoint", now);
+}
+
+int agt_audit_record(struct agt_audit *a, const char *type, cJSON *data)
+{
+	int rc;
+
+	if (a->sealed) {
+		cJSON_Delete(data);
+		return -EPIPE;
+	}
+	if ((rc = put(a, type, data)))
+		return rc;
+	a->since_ckpt++;
+	maybe_checkpoint(a, agt_mono_ns());
+	return 0;
+}
+
+void agt_audit_tick(struct agt_audit *a, uint64_t now_ns)
+{
+	if (a)
+		maybe_checkpoint(a, now_ns);
+}
+
+int agt_audit_seal(struct agt_audit *a)
+{
+	int rc;
+
+	if (!a || a->sealed)
+		return 0;
+	rc = anchor_record(a, "seal", agt_mono_ns());
+	a->sealed = 1;
+	return rc;
+}
+
+void agt_audit_set_anchor(struct agt_audit *a, agt_audit_anchor_fn fn, void *ctx)
+{
+	a->anchor_fn = fn;
+	a->anchor_ctx = ctx;
+}
+
+void agt_audit_stats(const struct agt_audit *a, struct agt_audit_stats *out)
+{
+	*out = a->st;
+}
+
+int agt_audit_failed(const struct agt_audit *a)
+{
+	return a && a->failed;
+}
+
+/* Opening: continue the chain from the last record ---------------------------------------- */
+
+/* Read the end of the file: at least its last complete line and whatever follows it. *buf
+ * holds bytes [*start, size). 0 or -errno. */
+static int read_tail(int fd, uint64_t size, char **buf, uint64_t *start)
+{
+	for (uint64_t want = 64 * 1024;; want *= 4) {
+		uint64_t n = want < size ? want : size, got = 0;
+		char *b = realloc(*buf, n + 1), *last;
+
+		if (!b)
+			return -ENOMEM;
+		*buf = b;
+		*start = size - n;
+		while (got < n) {
+			ssize_t r = pread(fd, b + got, n - got, (off_t)(*start + got));
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				return r < 0 ? -errno : -EIO;
+			got += (uint64_t)r;
+		}
+		b[n] = 0;
+		/* Enough: the file's start, or two newlines (the one ending the last complete
+		 * line and the one before it). */
+		last = memrchr(b, '\n', n);
+		if (!*start || (last && memrchr(b, '\n', (size_t)(last - b))))
+			return 0;
+		if (n >= 2ull * LINE_MAX_BYTES)
+			return -EFBIG;
+	}
+}
+
+static int resume(struct agt_audit *a, uint64_t size, char *err, size_t errlen)
+{
+	char *buf = NULL, *end, *line, digest[65];
+	uint64_t start = 0, torn, s = 0;
+	cJSON *r = NULL;
+	int sealed = 0;
+	const char *field = a->keyed ? "mac" : "hash", *d, *prev, *type;
+	const cJSON *seq;
+	int rc = read_tail(a->fd, size, &buf, &start);
+
+	if (rc == -EFBIG) {
+		rc = agt_seterr(err, errlen, rc,
+				"the audit trail %s ends in more than %u MiB without a newline: "
+				"that is not a record cut short; check it with `agtrace audit "
+				"verify %s`",
+				a->path, LINE_MAX_BYTES >> 20, a->path);
+		goto out;
+	}
+	if (rc) {
+		agt_seterr(err, errlen, rc, "cannot read the audit trail %s: %s", a->path,
+			   strerror(-rc));
+		goto out;
+	}
+	end = memrchr(buf, '\n', size - start);
+	torn = end ? size - start - (uint64_t)(end - buf) - 1 : size - start;
+	if (torn > LINE_MAX_BYTES) {
+		rc = agt_seterr(err, errlen, -EINVAL,
+				"the audit trail %s ends in %llu bytes without a newline: that is "
+				"not a record cut short; check it with `agtrace audit verify %s`",
+				a->path, (unsigned long long)torn, a->path);
+		goto out;
+	}
+	if (end) { /* the last complete line */
+		*end = 0;
+		line = memrchr(buf, '\n', (size_t)(end - buf));
+		line = line ? line + 1 : buf;
+		r = cJSON_ParseWithOpts(line, NULL, 1); /* nothing after the record */
+		seq = cJSON_GetObjectItemCaseSensitive(r, "seq");
+		prev = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "prev"));
+		type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "type"));
+		d = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, field));
+		if (!cJSON_IsObject(r) || !cJSON_IsNumber(seq) || seq->valuedouble < 0 ||
+		    seq->valuedouble >= 0x1p63 || !prev || !type) {
+			rc = agt_seterr(err, errlen, -EINVAL,
+					"the audit trail %s ends in a line that is not an audit "
+					"record; check it with `agtrace audit verify %s`",
+					a->path, a->path);
+			goto out;
+		}
+		if (!d) {
+			rc = agt_seterr(
+			    err, errlen, -EINVAL,
+			    a->keyed ? "the audit trail %s was written without a key: a keyed "
+				       "trail starts in a new file (move this one aside)"
+				     : "the audit trail %s is keyed: give its key with --audit-key",
+			    a->path);
+			goto out;
+		}
+		if ((rc = record_digest(a->keyed ? &a->key : NULL, r, field, digest)))
+			goto out;
+		if (!digest_eq(digest, d)) {
+			rc = agt_seterr(
+			    err, errlen, -EINVAL,
+			    a->keyed
+				? "the last record of the audit trail %s does not verify with "
+				  "this key: the key is not the one the trail was written "
+				  "with, or the record was changed; check it with `agtrace "
+				  "audit verify --key KEY %s`"
+				: "the last record of the audit trail %s was changed (its hash "
+				  "does not match); check it with `agtrace audit verify %s`",
+			    a->path, a->path);
+			goto out;
+		}
+		s = (uint64_t)seq->valuedouble;
+		sealed = !strcmp(type, "seal");
+		a->seq = s + 1;
+		memcpy(a->prev, d, sizeof(a->prev));
+	}
+	if (torn) {
+		unsigned char md[32];
+		char hex[65], msg[200];
+		const char *cut = end ? end + 1 : buf;
+
+		EVP_Digest(cut, torn, md, NULL, EVP_sha256(), NULL);
+		agt_hex(md, 32, hex);
+		if (ftruncate(a->fd, (off_t)(size - torn))) {
+			rc = agt_seterr(err, errlen, -errno,
+					"cannot cut the torn last line of the audit trail %s: %s",
+					a->path, strerror(errno));
+			goto out;
+		}
+		snprintf(msg, sizeof(msg),
+			 "a torn last line of %llu bytes (a write cut short: the run before did "
+			 "not end cleanly) was cut at restart; the record it held is lost",
+			 (unsigned long long)torn);
+		a->pending_gap = cJSON_CreateObject();
+		cJSON_AddStringToObject(a->pending_gap, "reason", "torn_tail");
+		cJSON_AddNumberToObject(a->pending_gap, "bytes", (double)torn);
+		cJSON_AddStringToObject(a->pending_gap, "sha256", hex);
+		cJSON_AddNumberToObject(a->pending_gap, "offset", (double)(size - torn));
+		cJSON_AddStringToObject(a->pending_gap, "message", msg);
+	} else if (!sealed) {
+		char msg[200];
+
+		snprintf(msg, sizeof(msg),
+			 "the run before did not end with a seal after record %llu: it was killed "
+			 "or crashed, or records after it were cut",
+			 (unsigned long long)s);
+		a->pending_gap = cJSON_CreateObject();
+		cJSON_AddStringToObject(a->pending_gap, "reason", "unsealed");
+		cJSON_AddNumberToObject(a->pending_gap, "after", (double)s);
+		cJSON_AddStringToObject(a->pending_gap, "message", msg);
+	}
+	a->good_size = size - torn;
+	rc = 0;
+out:
+	cJSON_Delete(r);
+	free(buf);
+	return rc;
+}
+
+/* A new file's name is durable once its directory is synced. */
+static void sync_dir(const char *path)
+{
+	char *copy = strdup(path);
+	int fd = copy ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(copy);
+}
+
+struct agt_audit *agt_audit_open(const struct agt_audit_config *cfg, const struct agt_export_ctx *c,
+				 char *err, size_t errlen)
+{
+	struct agt_audit *a = calloc(1, sizeof(*a));
+	struct stat st;
+
+	if (!a || !(a->path = strdup(cfg->path))) {
+		free(a);
+		agt_seterr(err, errlen, -ENOMEM, "out of memory opening the audit trail");
+		return NULL;
+	}
+	a->ctx = *c;
+	a->fd = -1;
+	if (cfg->key) {
+		a->key = *cfg->key;
+		a->keyed = 1;
+	} else if (cfg->key_file) {
+		if (agt_audit_key_load(cfg->key_file, 1, &a->key, err, errlen))
+			goto fail;
+		a->keyed = 1;
+	}
+	a->ckpt_records =
+	    cfg->checkpoint_records ? cfg->checkpoint_records : AGT_AUDIT_CHECKPOINT_RECORDS;
+	a->ckpt_ns =
+	    (cfg->checkpoint_seconds ? cfg->checkpoint_seconds : AGT_AUDIT_CHECKPOINT_SECONDS) *
+	    1000000000ull;
+	/* Not through a symbolic link: agtrace runs as root, and whoever can write the trail's
+	 * folder could point the link elsewhere. */
+	a->fd =
+	    open(cfg->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0600);
+	if (a->fd < 0 && errno == ELOOP) {
+		agt_seterr(err, errlen, -ELOOP,
+			   "the audit trail %s is a symbolic link; give the file it points to",
+			   cfg->path);
+		goto fail;
+	}
+	if (a->fd < 0) {
+		agt_seterr(err, errlen, -errno, "cannot append to the audit trail %s: %s",
+			   cfg->path, strerror(errno));
+		goto fail;
+	}
+	if (flock(a->fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK) {
+		agt_seterr(err, errlen, -EBUSY,
+			   "the audit trail %s is being written by another agtrace; give each "
+			   "run its own trail",
+			   cfg->path);
+		goto fail;
+	}
+	if (fstat(a->fd, &st)) {
+		agt_seterr(err, errlen, -errno, "cannot stat the audit trail %s: %s", cfg->path,
+			   strerror(errno));
+		goto fail;
+	}
+	a->regular = S_ISREG(st.st_mode);
+	if (a->regular && st.st_size > 0 && resume(a, (uint64_t)st.st_size, err, errlen))
+		goto fail;
+	if (a->regular && !st.st_size)
+		sync_dir(cfg->path);
+	a->st.next_seq = a->seq;
+	a->last_ckpt_mono = agt_mono_ns();
+	if (a->pending_gap) { /* said now; kept for the next write if it cannot be */
+		int rc = disclose(a);
+
+		if (rc)
+			write_failed(a, rc);
+	}
+	return a;
+fail:
+	agt_audit_close(a);
+	return NULL;
 }
 
 void agt_audit_close(struct agt_audit *a)
 {
 	if (!a)
 		return;
-	if (a->f)
-		fclose(a->f);
+	if (a->fd >= 0)
+		close(a->fd);
+	cJSON_Delete(a->pending_gap);
+	agt_audit_key_clear(&a->key);
+	free(a->path);
 	free(a);
 }
+
+/* The tee ---------------------------------------------------------------------------------- */
 
 static void audit_observe(void *ctx, const struct agt_span *sp)
 {
@@ -142,10 +696,12 @@ static void audit_observe(void *ctx, const struct agt_span *sp)
 		struct agt_jw w;
 		cJSON *d = cJSON_CreateObject();
 		char digest[65], hex[33];
+		const char *doc;
 
 		agt_jw_init(&w);
 		agt_schema_ecs(sp, &a->ctx, &w);
-		sha256_hex("", agt_jw_text(&w), digest);
+		doc = agt_jw_text(&w);
+		chain_digest(NULL, "", doc, strlen(doc), digest);
 		agt_jw_free(&w);
 		agt_hex(sp->trace_id, 16, hex);
 		cJSON_AddStringToObject(d, "trace_id", hex);
@@ -162,68 +718,195 @@ struct agt_sink *agt_audit_tee(struct agt_sink *next, struct agt_audit *a)
 	return agt_tee_new(next, audit_observe, a);
 }
 
-/* agtrace audit verify FILE: the first record changed, removed or reordered. */
-int cmd_audit(int argc, char **argv)
+/* Verification ---------------------------------------------------------------------------- */
+
+int agt_audit_anchor_parse(const char *s, struct agt_audit_anchor_ref *out)
 {
-	char *text, expect[65] = "", hash[65];
+	const char *colon = strchr(s, ':');
+	char num[24];
+	long v;
+
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(num) || !is_hex64(colon + 1))
+		return -EINVAL;
+	snprintf(num, sizeof(num), "%.*s", (int)(colon - s), s);
+	if (agt_parse_long(num, 1, 0x7fffffffffffffffL, &v))
+		return -EINVAL;
+	out->records = (uint64_t)v;
+	memcpy(out->head, colon + 1, 65);
+	return 0;
+}
+
+/* One line into *buf (without its newline): 1, 0 at the end, -EFBIG for a line longer than
+ * LINE_MAX_BYTES, -errno. *nl: it ended in a newline. */
+static int read_line(FILE *f, char **buf, size_t *cap, size_t *len, int *nl)
+{
+	int ch = EOF;
+
+	*len = 0;
+	*nl = 0;
+	while ((ch = getc(f)) != EOF) {
+		if (*len + 1 >= *cap) {
+			size_t ncap = *cap ? *cap * 2 : 4096;
+			char *b;
+
+			if (ncap > LINE_MAX_BYTES + 2)
+				return -EFBIG;
+			if (!(b = realloc(*buf, ncap)))
+				return -ENOMEM;
+			*buf = b;
+			*cap = ncap;
+		}
+		if (ch == '\n') {
+			*nl = 1;
+			break;
+		}
+		(*buf)[(*len)++] = (char)ch;
+	}
+	if (ferror(f))
+		return errno ? -errno : -EIO;
+	if (ch == EOF && !*len)
+		return 0;
+	(*buf)[*len] = 0;
+	return 1;
+}
+
+/* Control characters of a message from the file are not printed as such. */
+static void copy_printable(char *dst, size_t n, const char *src)
+{
+	size_t i = 0;
+
+	for (; src && src[i] && i + 1 < n; i++)
+		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ? '?' : src[i];
+	dst[i] = 0;
+}
+
+/* Check one record against the chain so far; NULL when it follows, else why not. */
+static const char *check_record(cJSON *rec, const struct agt_audit_key *key, uint64_t n,
+				const char *expect, char digest[65])
+{
+	const cJSON *seq = cJSON_GetObjectItemCaseSensitive(rec, "seq");
+	const char *prev = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "prev"));
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "type"));
+	const char *field = key ? "mac" : "hash";
+	const char *d = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, field));
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(rec, "data");
+	double sv;
+
+	if (!cJSON_IsObject(rec) || !cJSON_IsNumber(seq) || !prev || !type)
+		return "is not an audit record";
+	if (!d)
+		return key && cJSON_GetObjectItemCaseSensitive(rec, "hash")
+			   ? "has no mac: the trail was written without a key, or rewritten "
+			     "without it"
+			   : "is not an audit record";
+	sv = seq->valuedouble;
+	if (sv < 0 || sv >= 0x1p63 || sv != (double)(uint64_t)sv)
+		return "is not an audit record";
+	if ((uint64_t)sv != n)
+		return (uint64_t)sv > n ? "follows a gap: a record before it was removed"
+					: "is out of order: records were reordered or repeated";
+	if (strcmp(prev, expect))
+		return "does not follow the record before it: a record was removed or reordered";
+	if (record_digest(key, rec, field, digest))
+		return "could not be checked: libcrypto failed";
+	if (!digest_eq(digest, d))
+		return key ? "was changed or forged: its mac does not match its content with "
+			     "this key"
+			   : "was changed: its hash does not match its content";
+	if (!strcmp(type, "checkpoint") || !strcmp(type, "seal")) {
+		const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(data, "records");
+		const char *head =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "head"));
+
+		if (!cJSON_IsNumber(cnt) || cnt->valuedouble != sv || !head || strcmp(head, prev))
+			return "is a checkpoint or seal whose record count or head does not "
+			       "match its place in the chain";
+	}
+	return NULL;
+}
+
+int agt_audit_verify(FILE *f, const struct agt_audit_key *key,
+		     const struct agt_audit_anchor_ref *anchor, struct agt_audit_report *r,
+		     char *err, size_t errlen)
+{
+	char expect[65] = "", digest[65], *buf = NULL;
+	size_t cap = 0, len;
 	uint64_t n = 0, line_no = 0;
+	int nl, rc;
 
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		fprintf(
-		    argc < 2 ? stderr : stdout,
-		    "Usage: agtrace audit verify FILE\n\nChecks an audit trail written with "
-		    "`agtrace attach --audit FILE`: every record's SHA-256 covers the one before\n"
-		    "it, so the first record that was changed, removed or reordered is named. Exit "
-		    "0 when the chain is intact, 2 otherwise.\n");
-		return argc < 2 ? AGT_EXIT_USAGE : 0;
-	}
-	if (strcmp(argv[1], "verify") || argc != 3) {
-		agt_err("usage: agtrace audit verify FILE");
-		return AGT_EXIT_USAGE;
-	}
-	text = agt_read_file(argv[2], 1u << 30, NULL);
-	if (!text) {
-		agt_err("cannot read audit trail %s: %s", argv[2], strerror(errno));
-		return AGT_EXIT_USAGE;
-	}
-	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		cJSON *r = cJSON_Parse(line);
-		const cJSON *seq = cJSON_GetObjectItemCaseSensitive(r, "seq");
-		const char *prev =
-		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "prev"));
-		const char *h = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "hash"));
-		const char *why = NULL;
+	memset(r, 0, sizeof(*r));
+	r->keyed = key != NULL;
+	r->anchor_given = anchor != NULL;
+	if (anchor)
+		r->anchor_records = anchor->records;
+	while ((rc = read_line(f, &buf, &cap, &len, &nl)) != 0) {
+		cJSON *rec;
+		const char *why, *end = NULL, *type;
 
+		if (rc < 0 && rc != -EFBIG) {
+			free(buf);
+			return agt_seterr(err, errlen, rc, "cannot read the trail: %s",
+					  strerror(-rc));
+		}
 		line_no++;
-		if (!r || !cJSON_IsNumber(seq) || !prev || !h)
-			why = "is not an audit record";
-		else if ((uint64_t)seq->valuedouble != n)
-			why = (uint64_t)seq->valuedouble > n
-				  ? "follows a gap: a record before it was "
-				    "removed"
-				  : "is out of order: records were "
-				    "reordered or repeated";
-		else if (strcmp(prev, expect))
-			why = "does not follow the record before it: a record was removed or "
-			      "reordered";
-		else {
-			record_hash(r, hash);
-			if (strcmp(hash, h))
-				why = "was changed: its hash does not match its content";
+		if (rc == -EFBIG) {
+			r->broken = 1;
+			snprintf(r->why, sizeof(r->why),
+				 "is longer than %u MiB: not an audit record",
+				 LINE_MAX_BYTES >> 20);
+			break;
 		}
+		if (!nl) { /* and whatever came before it, a seal too, is not the end */
+			r->torn_line = line_no;
+			r->torn_bytes = len;
+			r->sealed = 0;
+			break;
+		}
+		rec = cJSON_ParseWithLengthOpts(buf, len + 1, &end, 1);
+		if (rec && end != buf + len) { /* a NUL inside the line */
+			cJSON_Delete(rec);
+			rec = NULL;
+		}
+		if (line_no == 1 && !key && rec && cJSON_GetObjectItemCaseSensitive(rec, "mac") &&
+		    !cJSON_GetObjectItemCaseSensitive(rec, "hash")) {
+			r->key_needed = 1;
+			cJSON_Delete(rec);
+			break;
+		}
+		why = rec ? check_record(rec, key, n, expect, digest) : "is not an audit record";
 		if (why) {
-			agt_err("%s: line %llu (record %llu) %s", argv[2],
-				(unsigned long long)line_no, (unsigned long long)n, why);
-			cJSON_Delete(r);
-			free(text);
-			return AGT_EXIT_USAGE;
+			r->broken = 1;
+			snprintf(r->why, sizeof(r->why), "%s", why);
+			cJSON_Delete(rec);
+			break;
 		}
-		snprintf(expect, sizeof(expect), "%s", h);
+		type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "type"));
+		r->sealed = !strcmp(type, "seal");
+		r->checkpoints += !strcmp(type, "checkpoint");
+		if (!strcmp(type, "gap") && !r->gaps++) {
+			const cJSON *data = cJSON_GetObjectItemCaseSensitive(rec, "data");
+
+			r->first_gap_seq = n;
+			copy_printable(r->first_gap, sizeof(r->first_gap),
+				       cJSON_GetStringValue(
+					   cJSON_GetObjectItemCaseSensitive(data, "message")));
+		}
+		if (anchor && n + 1 == anchor->records && strcmp(digest, anchor->head))
+			r->anchor_mismatch = 1;
+		memcpy(expect, digest, sizeof(expect));
 		n++;
-		cJSON_Delete(r);
+		cJSON_Delete(rec);
 	}
-	free(text);
-	printf("%s: %llu records, chain intact\n", argv[2], (unsigned long long)n);
+	free(buf);
+	r->records = n;
+	r->empty = line_no == 0;
+	if (r->broken) {
+		r->break_line = line_no;
+		r->break_record = n;
+	}
+	if (anchor && !r->broken && !r->key_needed && n < anchor->records)
+		r->anchor_missing = 1;
+	r->intact = !r->empty && !r->key_needed && !r->broken && !r->torn_line && r->sealed &&
+		    !r->gaps && !r->anchor_missing && !r->anchor_mismatch;
 	return 0;
 }

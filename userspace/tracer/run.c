@@ -362,6 +362,20 @@ static void update_self_metrics(struct attach_run *r)
 				(double)fail);
 		agt_metrics_set(r->metrics, "agtrace_k8s_pods_known", "", pods);
 	}
+	if (r->audit) {
+		struct agt_audit_stats as;
+
+		agt_audit_stats(r->audit, &as);
+		agt_metrics_set(r->metrics, "agtrace_audit_records_total", "", (double)as.records);
+		agt_metrics_set(r->metrics, "agtrace_audit_write_failures_total", "",
+				(double)as.write_failures);
+		agt_metrics_set(r->metrics, "agtrace_audit_checkpoints_total", "",
+				(double)as.checkpoints);
+		agt_metrics_set(r->metrics, "agtrace_audit_last_checkpoint_seq", "",
+				(double)as.last_checkpoint_seq);
+		agt_metrics_set(r->metrics, "agtrace_audit_last_checkpoint_timestamp_seconds", "",
+				(double)as.last_checkpoint_real_ns / 1e9);
+	}
 	if (r->rb_cons && r->rb_prod) {
 		agt_metrics_set(r->metrics, "agtrace_ringbuf_used_bytes", "",
 				(double)(*r->rb_prod - *r->rb_cons));
@@ -390,6 +404,16 @@ static void update_self_metrics(struct attach_run *r)
 		agt_metrics_set(r->metrics, "agtrace_export_latency_seconds", l,
 				(double)es.last_latency_ms / 1000.0);
 	}
+}
+
+/* The audit trail's anchors, until they also go to the exporters: in the log, which leaves the
+ * host (journald), as `agtrace audit verify --anchor` takes them. */
+static void log_audit_anchor(void *ctx, const struct agt_audit_anchor *an)
+{
+	(void)ctx;
+	agt_log(strcmp(an->type, "seal") ? AGT_LOG_DEBUG : AGT_LOG_INFO,
+		"audit trail %s: %s at record %llu; anchor %s", an->path, an->type,
+		(unsigned long long)an->seq, an->text);
 }
 
 static int event_loop(struct attach_run *r)
@@ -454,6 +478,7 @@ static int event_loop(struct attach_run *r)
 					 r->o.idle_timeout * 1000000000ull);
 			agt_targets_forget(r, agt_mono_ns());
 			agt_targets_refresh_pods(r);
+			agt_audit_tick(r->audit, agt_mono_ns());
 		}
 	}
 	ring_buffer__consume(r->rb);
@@ -597,12 +622,20 @@ int cmd_attach(int argc, char **argv)
 		char err[512];
 		cJSON *cfg = cJSON_CreateObject(), *args = cJSON_AddArrayToObject(cfg, "argv");
 
-		if (!(r->audit = agt_audit_open(r->o.audit_file, &r->ectx, err, sizeof(err)))) {
+		struct agt_audit_config ac = {
+		    .path = r->o.audit_file,
+		    .key_file = r->o.audit_key_file,
+		    .checkpoint_records = (uint64_t)r->o.audit_ckpt_records,
+		    .checkpoint_seconds = (uint64_t)r->o.audit_ckpt_seconds,
+		};
+
+		if (!(r->audit = agt_audit_open(&ac, &r->ectx, err, sizeof(err)))) {
 			agt_err("%s", err);
 			cJSON_Delete(cfg);
 			rc = AGT_EXIT_USAGE;
 			goto cleanup;
 		}
+		agt_audit_set_anchor(r->audit, log_audit_anchor, NULL);
 		for (int i = 0; i < argc; i++) {
 			char *a = agt_redact(argv[i]);
 
@@ -698,9 +731,10 @@ int cmd_attach(int argc, char **argv)
 			 (unsigned long long)es.dead_lettered, (unsigned long long)es.spooled,
 			 (unsigned long long)es.spool_bytes, (unsigned long long)es.spool_dropped);
 	}
+	agt_audit_seal(r->audit); /* a clean end: the trail says so */
 	update_self_metrics(r);
 	print_summary(r);
-	rc = 0;
+	rc = agt_audit_failed(r->audit) ? 1 : 0; /* audit records were lost: warned once */
 cleanup:
 	if (r->pinned)
 		agt_sample_unpin();

@@ -36,6 +36,8 @@ struct attach_opts {
 	const char *output; /* tree | jsonl | NULL (auto) */
 	const char *output_file;
 	const char *audit_file;
+	const char *audit_key_file;		     /* HMAC key of the trail; NULL: unkeyed */
+	long audit_ckpt_records, audit_ckpt_seconds; /* 0: the defaults */
 	const char *metrics_listen;
 	struct agt_exporter_config exp[AGT_EXP_COUNT]; /* each exporter's own settings */
 	struct agt_delivery_config delivery;	       /* spool, dead letters, drain: shared */

@@ -1,0 +1,192 @@
+/* `agtrace audit verify [--key FILE] [--anchor RECORDS:HEAD] TRAIL`: check an audit trail
+ * written with `attach --audit` (export/audit.c verifies; this prints what it found). Exit 0
+ * when the trail is intact, 2 when it is not or the input is bad, one sentence per finding. */
+#include "base/log.h"
+#include "export/audit.h"
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "Usage: agtrace audit verify [--key FILE] [--anchor RECORDS:HEAD] TRAIL\n"
+	    "\n"
+	    "Checks an audit trail written with `agtrace attach --audit TRAIL`. Every record "
+	    "carries a\n"
+	    "digest of the record before it and of its own content, so the first record that was\n"
+	    "changed, removed or reordered is named. The trail is intact when every record "
+	    "verifies,\n"
+	    "it ends in the seal a clean shutdown writes, it records no gap (records agtrace "
+	    "could\n"
+	    "not write, a torn last line cut at restart, a run that did not end cleanly) and the\n"
+	    "anchor, if given, is in it.\n"
+	    "\n"
+	    "  --key FILE             the HMAC key the trail was written with (--audit-key):\n"
+	    "                         every record's HMAC-SHA256 is checked, so a forged or\n"
+	    "                         re-hashed record is found. Without a key a trail is a plain\n"
+	    "                         SHA-256 chain, which finds accidental damage but not "
+	    "forgery.\n"
+	    "                         Create a key once: head -c 32 /dev/urandom > KEY; chmod 600 "
+	    "KEY\n"
+	    "  --anchor RECORDS:HEAD  a checkpoint's or the seal's anchor, kept off the host\n"
+	    "                         (the run hands each one out): records cut from the trail\n"
+	    "                         or rewritten up to it are found\n"
+	    "\n"
+	    "Exit 0 when the trail is intact, 2 otherwise (each finding in one sentence).\n");
+}
+
+/* A trail is a file (or a pipe); a device would be read forever. */
+static FILE *open_trail(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	struct stat st;
+
+	if (!f) {
+		agt_err("cannot read audit trail %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
+		agt_err("cannot read audit trail %s: it is not a regular file", path);
+		fclose(f);
+		return NULL;
+	}
+	return f;
+}
+
+static int print_report(const char *path, const struct agt_audit_report *r)
+{
+	if (r->empty) {
+		agt_err("%s: the trail is empty: it has no record, not even the run's "
+			"configuration, so it cannot be intact (it was emptied, or never written)",
+			path);
+		return AGT_EXIT_USAGE;
+	}
+	if (r->key_needed) {
+		agt_err("%s: the trail is keyed (HMAC-SHA256): give its key with --key FILE to "
+			"verify it",
+			path);
+		return AGT_EXIT_USAGE;
+	}
+	if (r->broken) {
+		agt_err("%s: line %llu (record %llu) %s", path, (unsigned long long)r->break_line,
+			(unsigned long long)r->break_record, r->why);
+		return AGT_EXIT_USAGE;
+	}
+	if (r->intact)
+		printf("%s: %llu records, chain intact, sealed\n", path,
+		       (unsigned long long)r->records);
+	else
+		printf("%s: %llu records, chain unbroken, %s%s\n", path,
+		       (unsigned long long)r->records, r->sealed ? "sealed" : "not sealed",
+		       r->gaps ? ", gaps recorded" : "");
+	if (r->keyed)
+		printf("%s: keyed: every record's HMAC-SHA256 verifies with the key\n", path);
+	else
+		printf("%s: unkeyed: a SHA-256 chain detects accidental damage, not forgery "
+		       "(anyone can recompute it); write trails with --audit-key\n",
+		       path);
+	if (r->anchor_given && !r->anchor_missing && !r->anchor_mismatch)
+		printf("%s: anchor found: record %llu is the anchored one, %llu records after it\n",
+		       path, (unsigned long long)(r->anchor_records - 1),
+		       (unsigned long long)(r->records - r->anchor_records));
+	if (r->torn_line)
+		agt_err("%s: line %llu is torn: its %llu bytes end without a newline (a write cut "
+			"short); the next `agtrace attach --audit` on this trail cuts it and "
+			"records a gap",
+			path, (unsigned long long)r->torn_line, (unsigned long long)r->torn_bytes);
+	if (r->gaps)
+		agt_err("%s: %llu gap%s recorded, the first at record %llu: %s", path,
+			(unsigned long long)r->gaps, r->gaps == 1 ? "" : "s",
+			(unsigned long long)r->first_gap_seq, r->first_gap);
+	if (!r->sealed)
+		agt_err("%s: not sealed (the run did not end cleanly, or the tail was cut)", path);
+	if (r->anchor_missing)
+		agt_err("%s: truncated: the anchor names %llu records but the trail has %llu, so "
+			"at least %llu record%s cut",
+			path, (unsigned long long)r->anchor_records, (unsigned long long)r->records,
+			(unsigned long long)(r->anchor_records - r->records),
+			r->anchor_records - r->records == 1 ? " was" : "s were");
+	if (r->anchor_mismatch)
+		agt_err("%s: record %llu is not the anchored one: the trail was rewritten since "
+			"the anchor",
+			path, (unsigned long long)(r->anchor_records - 1));
+	return r->intact ? 0 : AGT_EXIT_USAGE;
+}
+
+int cmd_audit(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+	    {"key", required_argument, NULL, 'k'},
+	    {"anchor", required_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {},
+	};
+	struct agt_audit_key key;
+	struct agt_audit_anchor_ref anchor;
+	struct agt_audit_report rep;
+	const char *key_file = NULL, *anchor_arg = NULL, *path;
+	char err[512];
+	FILE *f;
+	int c, rc;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? AGT_EXIT_USAGE : 0;
+	}
+	if (strcmp(argv[1], "verify")) {
+		agt_err("unknown audit command \"%s\"; the one there is: agtrace audit verify "
+			"[--key FILE] [--anchor RECORDS:HEAD] TRAIL",
+			argv[1]);
+		return AGT_EXIT_USAGE;
+	}
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, ":h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': key_file = optarg; break;
+		case 'a': anchor_arg = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case ':':
+			agt_err("option %s needs a value; see `agtrace audit --help`",
+				argv[optind]);
+			return AGT_EXIT_USAGE;
+		default:
+			agt_err("unknown option \"%s\"; see `agtrace audit --help`", argv[optind]);
+			return AGT_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 2) {
+		agt_err("usage: agtrace audit verify [--key FILE] [--anchor RECORDS:HEAD] TRAIL");
+		return AGT_EXIT_USAGE;
+	}
+	path = argv[optind + 1];
+	if (anchor_arg && agt_audit_anchor_parse(anchor_arg, &anchor)) {
+		agt_err("--anchor needs RECORDS:HEAD as a checkpoint gives it (a count from 1, a "
+			"colon, 64 hex digits), got \"%s\"",
+			anchor_arg);
+		return AGT_EXIT_USAGE;
+	}
+	if (key_file && agt_audit_key_load(key_file, 0, &key, err, sizeof(err))) {
+		agt_err("%s", err);
+		return AGT_EXIT_USAGE;
+	}
+	if (!(f = open_trail(path))) {
+		if (key_file)
+			agt_audit_key_clear(&key);
+		return AGT_EXIT_USAGE;
+	}
+	rc = agt_audit_verify(f, key_file ? &key : NULL, anchor_arg ? &anchor : NULL, &rep, err,
+			      sizeof(err));
+	fclose(f);
+	if (key_file)
+		agt_audit_key_clear(&key);
+	if (rc) {
+		agt_err("cannot read audit trail %s: %s", path, strerror(-rc));
+		return AGT_EXIT_USAGE;
+	}
+	return print_report(path, &rep);
+}

@@ -123,7 +123,8 @@ MALFORMED = [
     ("empty _id", '{"index":{"_index":"i","_id":""}}\n{}\n', 400, "must not be empty"),
     ("_id a number", '{"index":{"_index":"i","_id":7}}\n{}\n', 400,
      "expected a string for field [_id] but found a number"),
-    ("_id too long", f"{action(_id=LONG_ID)}\n{DOC}\n", 400, "no longer than 512 bytes but was: 513"),
+    ("_id too long", f"{action(_id=LONG_ID)}\n{DOC}\n", 400,
+     "no longer than 512 bytes but was: 513"),
     ("unknown parameter", f"{action(colour='red')}\n{DOC}\n", 400,
      "Action/metadata line [1] contains an unknown parameter [colour]"),
     ("routing an object", f"{action(routing={'a': 1})}\n{DOC}\n", 400,
@@ -261,7 +262,8 @@ BAD_OTLP = [
     ("name empty", export([span(name="")]), P + "name must not be empty"),
     ("kind 7", export([span(kind=7)]), P + "kind must be an integer 0-5"),
     ("kind a string", export([span(kind="1")]), P + "kind must be a number, not a string"),
-    ("time a number", export([span(startTimeUnixNano=1)]), P + "startTimeUnixNano must be a string"),
+    ("time a number", export([span(startTimeUnixNano=1)]),
+     P + "startTimeUnixNano must be a string"),
     ("time not decimal", export([span(startTimeUnixNano="1e9")]),
      P + "times must be decimal strings"),
     ("time past uint64", export([span(endTimeUnixNano="99999999999999999999")]),
@@ -269,7 +271,8 @@ BAD_OTLP = [
     ("end before start", export([span(endTimeUnixNano="1")]), P + "endTimeUnixNano is before"),
     ("attributes missing", export([span(attributes=None)]), P + "attributes is required"),
     ("two typed fields", export([span(attributes=[{"key": "k", "value": {
-        "stringValue": "a", "intValue": "1"}}])]), P + "attribute k: an AnyValue needs exactly one"),
+        "stringValue": "a", "intValue": "1"}}])]),
+     P + "attribute k: an AnyValue needs exactly one"),
     ("intValue a number", export([span(attributes=[{"key": "k", "value": {"intValue": 1}}])]),
      P + "attribute k: intValue must be a string, not a number"),
     ("intValue not decimal", export([span(attributes=[{"key": "k", "value": {
@@ -280,7 +283,8 @@ BAD_OTLP = [
         "values": [{"stringValue": "a"}, {"boolValue": "yes"}]}}}])]),
      P + "attribute k[1]: boolValue must be true or false, not a string"),
     ("duplicate attribute", export([span(attributes=[
-        {"key": "k", "value": {"stringValue": "a"}}, {"key": "k", "value": {"stringValue": "b"}}])]),
+        {"key": "k", "value": {"stringValue": "a"}},
+        {"key": "k", "value": {"stringValue": "b"}}])]),
      P + "attribute k appears twice"),
     ("status code 3", export([span(status={"code": 3})]), P + "status.code must be 0, 1 or 2"),
     ("status missing", export([span(status=None)]), P + "status is required"),
@@ -309,6 +313,7 @@ def test_malformed_otlp_is_refused_with_the_reason(srv, name, req, reason):
 def test_otlp_transport_refusals(srv):
     st, r = otlp(srv, None, raw=b'{"resourceSpans": [}')
     assert st == 400
-    assert r["message"] == "invalid ExportTraceServiceRequest: not JSON: byte 20: unexpected character"
+    assert r["message"] == \
+        "invalid ExportTraceServiceRequest: not JSON: byte 20: unexpected character"
     st, r = otlp(srv, export([span()]), ctype="application/x-protobuf")
     assert st == 415 and "Content-Type header [application/x-protobuf]" in r["message"]

@@ -29,8 +29,8 @@
  * GET / a cluster banner; PUT /_index_template/NAME and /_ilm/policy/NAME: acknowledged.
  *
  * Run: bulk_server [--port N] [--threads N]  -> prints "listening PORT", serves 127.0.0.1
- *      bulk_server --self-bench [DOCS]        -> its own ceiling, measured with a synthetic
- *                                                client in a child process */
+ *      bulk_server --self-bench [DOCS [bulk|otlp]] -> its own ceiling, measured with a
+ *                                     synthetic client in a child process */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -52,6 +52,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAX_BODY (100u << 20) /* Elasticsearch's http.max_content_length default */
 #define MAX_DEPTH 128
@@ -247,11 +250,24 @@ static int idset_grow(struct idset *t)
 	return 0;
 }
 
-/* The slot of key a\0b, added with version 0 -> 1 when new (*added set); NULL out of memory. */
-static struct slot *idset_get(struct idset *t, const char *a, size_t an, const char *b, size_t bn,
-			      int *added)
+static uint64_t idset_hash(const char *a, size_t an, const char *b, size_t bn)
 {
-	uint64_t h = hash_bytes(b, bn, hash_bytes(a, an, 7));
+	return hash_bytes(b, bn, hash_bytes(a, an, 7));
+}
+
+/* Ask for the slot where key hash h starts probing (a batch prefetches its keys' slots before
+ * inserting them: the table is larger than the caches). */
+static void idset_prefetch(const struct idset *t, uint64_t h)
+{
+	if (t->cap)
+		__builtin_prefetch(&t->s[h & (t->cap - 1)]);
+}
+
+/* The slot of key a\0b (hash h), added with version 1 when new (*added set); NULL out of
+ * memory. */
+static struct slot *idset_get(struct idset *t, uint64_t h, const char *a, size_t an, const char *b,
+			      size_t bn, int *added)
+{
 	uint32_t len = (uint32_t)(an + 1 + bn);
 	size_t j;
 
@@ -361,6 +377,37 @@ static inline uint64_t special8(uint64_t v)
 	return (((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b) | v) & high;
 }
 
+/* The first byte at or after i that a string cannot hold as is, or where less than a word is
+ * left: 16 bytes a step with SSE2 (bytes >= 0x80 are negative, so "< 0x20" catches them), else
+ * 8. The lowest flagged byte of special8 is always a real one (borrows only carry upwards). */
+static inline size_t plain_run(const unsigned char *s, size_t i, size_t n)
+{
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+		      space = _mm_set1_epi8(0x20);
+
+	while (i + 16 <= n) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+		unsigned m = (unsigned)_mm_movemask_epi8(
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+				 _mm_cmplt_epi8(v, space)));
+
+		if (m)
+			return i + (size_t)__builtin_ctz(m);
+		i += 16;
+	}
+#endif
+	while (i + 8 <= n) {
+		uint64_t v, m;
+
+		memcpy(&v, s + i, 8);
+		if ((m = special8(v)))
+			return i + (size_t)(__builtin_ctzll(m) >> 3);
+		i += 8;
+	}
+	return i;
+}
+
 static int hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
@@ -450,14 +497,7 @@ static int jp_string(struct jp *p, uint32_t *out)
 	for (;;) {
 		unsigned char c;
 
-		while (i + 8 <= n) {
-			uint64_t v;
-
-			memcpy(&v, s + i, 8);
-			if (special8(v))
-				break;
-			i += 8;
-		}
+		i = plain_run(s, i, n);
 		if (i >= n) {
 			p->i = i;
 			return jp_fail(p, "unterminated string");
@@ -777,7 +817,7 @@ static void jp_free(struct jp *p)
 }
 
 /* Whether string token k decodes to lit (of n bytes). */
-static int jt_is_n(const struct jp *p, uint32_t k, const char *lit, size_t n)
+static inline int jt_is_n(const struct jp *p, uint32_t k, const char *lit, size_t n)
 {
 	const struct jtok *t = &p->t[k];
 	char small[64];
@@ -785,7 +825,8 @@ static int jt_is_n(const struct jp *p, uint32_t k, const char *lit, size_t n)
 	if (t->type != J_STR)
 		return 0;
 	if (!(t->flags & JF_ESC))
-		return t->len == n && !memcmp(p->s + t->start, lit, n);
+		return t->len == n && (!n || (p->s[t->start] == (unsigned char)lit[0] &&
+					      !memcmp(p->s + t->start, lit, n)));
 	if (t->len > sizeof(small))
 		return 0; /* escapes only lengthen: its decoded text is longer than lit */
 	return json_unescape(p->s + t->start, t->len, small) == n && !memcmp(small, lit, n);
@@ -909,7 +950,7 @@ struct item {
 	uint8_t create, err;
 	uint16_t status;
 	uint32_t version;
-	uint64_t seq_no;
+	uint64_t seq_no, hash;
 	const char *why; /* E_INDEX_NAME: what is wrong with the name */
 };
 
@@ -1198,7 +1239,12 @@ static void es_bulk(struct server *S, char *body, size_t len, struct req *r, str
 		items[nitems++] = it;
 	}
 
+	for (size_t i = 0; i < nitems; i++)
+		items[i].hash =
+		    idset_hash(items[i].index, items[i].index_len, items[i].id, items[i].id_len);
 	pthread_mutex_lock(&S->lock);
+	for (size_t i = 0; i < nitems; i++)
+		idset_prefetch(&S->docs, items[i].hash);
 	S->bulk_requests++;
 	S->items += nitems;
 	for (size_t i = 0; i < nitems; i++) {
@@ -1215,8 +1261,8 @@ static void es_bulk(struct server *S, char *body, size_t len, struct req *r, str
 		} else if (x < 4) {
 			it->err = E_503;
 			it->status = 503;
-		} else if (!(sl = idset_get(&S->docs, it->index, it->index_len, it->id, it->id_len,
-					    &added))) {
+		} else if (!(sl = idset_get(&S->docs, it->hash, it->index, it->index_len, it->id,
+					    it->id_len, &added))) {
 			it->err = E_503; /* out of memory: "later" */
 			it->status = 503;
 		} else if (!added && it->create) {
@@ -1274,8 +1320,9 @@ struct otlp_check {
 	char *why;
 	size_t wn;
 	char path[160];
-	uint32_t *span_ids;
-	size_t nspans, cap;
+	uint32_t *span_ids, *keys; /* the spans' spanId tokens; scratch for attribute keys */
+	uint64_t *span_hash;
+	size_t nspans, cap, keys_cap;
 };
 
 static int oc_fail(struct otlp_check *c, const char *fmt, ...)
@@ -1290,12 +1337,11 @@ static int oc_fail(struct otlp_check *c, const char *fmt, ...)
 	return -1;
 }
 
-/* Member key of object o of the given type (J_NUM for numbers, J_TRUE also for false), or -1
- * with the reason when missing (unless optional) or of another type. */
-static long oc_get(struct otlp_check *c, uint32_t o, const char *key, int type, int optional,
-		   int *bad)
+/* v (a member's value token, -1 when missing) if of the given type (J_NUM for numbers, J_TRUE
+ * also for false), else -1 with the reason when missing (unless optional) or of another type. */
+static long oc_check(struct otlp_check *c, long v, const char *key, int type, int optional,
+		     int *bad)
 {
-	long v = jt_get(c->p, o, key);
 	int t;
 
 	if (v < 0) {
@@ -1313,6 +1359,37 @@ static long oc_get(struct otlp_check *c, uint32_t o, const char *key, int type, 
 		return -1;
 	}
 	return v;
+}
+
+/* Member key of object o, checked as oc_check does. */
+static long oc_get(struct otlp_check *c, uint32_t o, const char *key, int type, int optional,
+		   int *bad)
+{
+	return oc_check(c, jt_get(c->p, o, key), key, type, optional, bad);
+}
+
+struct keyname {
+	const char *s;
+	size_t n;
+};
+#define KN(s)                    \
+	{                        \
+		s, sizeof(s) - 1 \
+	}
+
+/* One pass over object o's members: out[i] = the value token of member names[i], or -1. */
+static void jt_pick(const struct jp *p, uint32_t o, const struct keyname *names, int n, long *out)
+{
+	uint32_t k = o + 1;
+
+	for (int i = 0; i < n; i++)
+		out[i] = -1;
+	for (uint32_t m = 0; m < p->t[o].n; m++, k = p->t[k + 1].next)
+		for (int i = 0; i < n; i++)
+			if (out[i] < 0 && jt_is_n(p, k, names[i].s, names[i].n)) {
+				out[i] = k + 1;
+				break;
+			}
 }
 
 static int is_hex(const struct jp *p, long k, uint32_t len)
@@ -1367,44 +1444,63 @@ static int is_int_string(const struct jp *p, long k)
 	return 1;
 }
 
-static int oc_anyvalue(struct otlp_check *c, long v, const char *where)
+/* Where an AnyValue is, for a reason: "attribute KEY", or where (inside an array). */
+static const char *oc_where(const struct otlp_check *c, uint32_t key, const char *where, char *buf,
+			    size_t n)
+{
+	const struct jtok *t = &c->p->t[key];
+
+	if (where)
+		return where;
+	snprintf(buf, n, "attribute %.*s", (int)(t->len > 80 ? 80 : t->len),
+		 (const char *)c->p->s + t->start);
+	return buf;
+}
+
+/* The AnyValue v of the attribute named by token key (where: inside an array, else NULL). */
+static int oc_anyvalue(struct otlp_check *c, long v, uint32_t key, const char *where)
 {
 	const struct jp *p = c->p;
 	static const char *keys[] = {"stringValue", "intValue", "doubleValue", "boolValue",
 				     "arrayValue"};
 	static const int types[] = {J_STR, J_STR, J_NUM, J_TRUE, J_OBJ};
 	int which = -1, t;
+	char wb[120];
 	long x;
 
 	if (p->t[v].type != J_OBJ)
-		return oc_fail(c, "%s: an AnyValue must be an object, not %s", where,
-			       jt_typename(p->t[v].type));
-	for (int i = 0; i < 5 && p->t[v].n == 1; i++)
+		return oc_fail(c, "%s: an AnyValue must be an object, not %s",
+			       oc_where(c, key, where, wb, sizeof(wb)), jt_typename(p->t[v].type));
+	for (int i = 0; i < 5 && p->t[v].n == 1 && which < 0; i++)
 		if (jt_is(p, (uint32_t)v + 1, keys[i]))
 			which = i;
 	if (which < 0)
-		return oc_fail(c, "%s: an AnyValue needs exactly one typed field", where);
+		return oc_fail(c, "%s: an AnyValue needs exactly one typed field",
+			       oc_where(c, key, where, wb, sizeof(wb)));
 	x = v + 2;
 	t = p->t[x].type == J_FALSE ? J_TRUE : p->t[x].type;
 	if (t != types[which])
-		return oc_fail(c, "%s: %s must be %s, not %s", where, keys[which],
+		return oc_fail(c, "%s: %s must be %s, not %s",
+			       oc_where(c, key, where, wb, sizeof(wb)), keys[which],
 			       which == 3 ? "true or false" : jt_typename(types[which]),
 			       jt_typename(p->t[x].type));
 	if (which == 1 && !is_int_string(p, x))
-		return oc_fail(c, "%s: intValue must be a decimal string", where);
+		return oc_fail(c, "%s: intValue must be a decimal string",
+			       oc_where(c, key, where, wb, sizeof(wb)));
 	if (which == 4) {
-		int bad = 0;
-		long vals = oc_get(c, (uint32_t)x, "values", J_ARR, 0, &bad);
+		long vals = jt_get(p, (uint32_t)x, "values");
 		uint32_t e;
 
-		if (vals < 0)
-			return -1;
+		if (vals < 0 || p->t[vals].type != J_ARR)
+			return oc_fail(c, "%s: arrayValue needs a values array",
+				       oc_where(c, key, where, wb, sizeof(wb)));
 		e = (uint32_t)vals + 1;
 		for (uint32_t i = 0; i < p->t[vals].n; i++, e = p->t[e].next) {
 			char w[200];
 
-			snprintf(w, sizeof(w), "%s[%u]", where, i);
-			if (oc_anyvalue(c, e, w))
+			snprintf(w, sizeof(w), "%s[%u]", oc_where(c, key, where, wb, sizeof(wb)),
+				 i);
+			if (oc_anyvalue(c, e, key, w))
 				return -1;
 		}
 	}
@@ -1415,50 +1511,69 @@ static int oc_anyvalue(struct otlp_check *c, long v, const char *where)
 static int oc_attributes(struct otlp_check *c, long arr)
 {
 	const struct jp *p = c->p;
-	uint32_t a = (uint32_t)arr + 1;
+	uint32_t a = (uint32_t)arr + 1, n = p->t[arr].n;
 
-	for (uint32_t i = 0; i < p->t[arr].n; i++, a = p->t[a].next) {
+	if (n > c->keys_cap) {
+		uint32_t *k = realloc(c->keys, n * 2 * sizeof(*k));
+
+		if (!k)
+			return oc_fail(c, "out of memory");
+		c->keys = k;
+		c->keys_cap = n * 2;
+	}
+	for (uint32_t i = 0; i < n; i++, a = p->t[a].next) {
 		int bad = 0;
 		long key, val;
-		char where[120];
 
 		if (p->t[a].type != J_OBJ)
 			return oc_fail(c, "attributes[%u] must be an object", i);
 		key = oc_get(c, a, "key", J_STR, 0, &bad);
 		val = key < 0 ? -1 : oc_get(c, a, "value", J_OBJ, 0, &bad);
-		if (val < 0)
+		if (val < 0 || oc_anyvalue(c, val, (uint32_t)key, NULL))
 			return -1;
-		snprintf(where, sizeof(where), "attribute %.*s",
-			 (int)(p->t[key].len > 80 ? 80 : p->t[key].len),
-			 (const char *)p->s + p->t[key].start);
-		if (oc_anyvalue(c, val, where))
-			return -1;
-		for (uint32_t b = (uint32_t)arr + 1; b != a; b = p->t[b].next) {
-			long k2 = jt_get(p, b, "key");
-
-			if (k2 >= 0 && jstr_same(p, (uint32_t)k2, (uint32_t)key))
+		for (uint32_t j = 0; j < i; j++)
+			if (key_maybe_same(p, c->keys[j], (uint32_t)key) &&
+			    jstr_same(p, c->keys[j], (uint32_t)key))
 				return oc_fail(c, "attribute %.*s appears twice",
 					       (int)(p->t[key].len > 80 ? 80 : p->t[key].len),
 					       (const char *)p->s + p->t[key].start);
-		}
+		c->keys[i] = (uint32_t)key;
 	}
 	return 0;
 }
+
+enum {
+	S_TRACE,
+	S_SPAN,
+	S_PARENT,
+	S_NAME,
+	S_KIND,
+	S_START,
+	S_END,
+	S_ATTRS,
+	S_STATUS,
+	S_EVENTS,
+	S_N
+};
+static const struct keyname span_keys[S_N] = {
+    KN("traceId"),	     KN("spanId"),	    KN("parentSpanId"), KN("name"),   KN("kind"),
+    KN("startTimeUnixNano"), KN("endTimeUnixNano"), KN("attributes"),	KN("status"), KN("events")};
 
 static int oc_span(struct otlp_check *c, uint32_t s)
 {
 	const struct jp *p = c->p;
 	int bad = 0;
-	long v, st, en, ev;
+	long m[S_N], v, st, en, ev;
 	uint64_t t0, t1;
 
 	if (p->t[s].type != J_OBJ)
 		return oc_fail(c, "a span must be an object");
-	if ((v = oc_get(c, s, "traceId", J_STR, 0, &bad)) < 0)
+	jt_pick(p, s, span_keys, S_N, m);
+	if ((v = oc_check(c, m[S_TRACE], "traceId", J_STR, 0, &bad)) < 0)
 		return -1;
 	if (!is_hex(p, v, 32))
 		return oc_fail(c, "traceId must be 32 lowercase hex digits");
-	if ((v = oc_get(c, s, "spanId", J_STR, 0, &bad)) < 0)
+	if ((v = oc_check(c, m[S_SPAN], "spanId", J_STR, 0, &bad)) < 0)
 		return -1;
 	if (!is_hex(p, v, 16))
 		return oc_fail(c, "spanId must be 16 lowercase hex digits");
@@ -1470,28 +1585,28 @@ static int oc_span(struct otlp_check *c, uint32_t s)
 		c->span_ids = n;
 	}
 	c->span_ids[c->nspans++] = (uint32_t)v;
-	if ((v = oc_get(c, s, "parentSpanId", J_STR, 1, &bad)) < 0 && bad)
+	if ((v = oc_check(c, m[S_PARENT], "parentSpanId", J_STR, 1, &bad)) < 0 && bad)
 		return -1;
 	if (v >= 0 && !is_hex(p, v, 16))
 		return oc_fail(c, "parentSpanId must be 16 lowercase hex digits");
-	if ((v = oc_get(c, s, "name", J_STR, 0, &bad)) < 0)
+	if ((v = oc_check(c, m[S_NAME], "name", J_STR, 0, &bad)) < 0)
 		return -1;
 	if (!p->t[v].len)
 		return oc_fail(c, "name must not be empty");
-	if ((v = oc_get(c, s, "kind", J_NUM, 0, &bad)) < 0)
+	if ((v = oc_check(c, m[S_KIND], "kind", J_NUM, 0, &bad)) < 0)
 		return -1;
 	if (!(p->t[v].flags & JF_INT) || p->t[v].len != 1 || p->s[p->t[v].start] > '5')
 		return oc_fail(c, "kind must be an integer 0-5");
-	if ((st = oc_get(c, s, "startTimeUnixNano", J_STR, 0, &bad)) < 0 ||
-	    (en = oc_get(c, s, "endTimeUnixNano", J_STR, 0, &bad)) < 0)
+	if ((st = oc_check(c, m[S_START], "startTimeUnixNano", J_STR, 0, &bad)) < 0 ||
+	    (en = oc_check(c, m[S_END], "endTimeUnixNano", J_STR, 0, &bad)) < 0)
 		return -1;
 	if (ns_value(p, st, &t0) || ns_value(p, en, &t1))
 		return oc_fail(c, "times must be decimal strings (uint64 nanoseconds)");
 	if (t1 < t0)
 		return oc_fail(c, "endTimeUnixNano is before startTimeUnixNano");
-	if ((v = oc_get(c, s, "attributes", J_ARR, 0, &bad)) < 0 || oc_attributes(c, v))
+	if ((v = oc_check(c, m[S_ATTRS], "attributes", J_ARR, 0, &bad)) < 0 || oc_attributes(c, v))
 		return -1;
-	if ((v = oc_get(c, s, "status", J_OBJ, 0, &bad)) < 0)
+	if ((v = oc_check(c, m[S_STATUS], "status", J_OBJ, 0, &bad)) < 0)
 		return -1;
 	if ((st = oc_get(c, (uint32_t)v, "code", J_NUM, 0, &bad)) < 0)
 		return -1;
@@ -1499,7 +1614,7 @@ static int oc_span(struct otlp_check *c, uint32_t s)
 		return oc_fail(c, "status.code must be 0, 1 or 2");
 	if (oc_get(c, (uint32_t)v, "message", J_STR, 1, &bad) < 0 && bad)
 		return -1;
-	if ((ev = oc_get(c, s, "events", J_ARR, 1, &bad)) < 0 && bad)
+	if ((ev = oc_check(c, m[S_EVENTS], "events", J_ARR, 1, &bad)) < 0 && bad)
 		return -1;
 	if (ev >= 0) {
 		uint32_t e = (uint32_t)ev + 1;
@@ -1601,16 +1716,26 @@ static void otlp_traces(struct server *S, const char *body, size_t len, struct r
 		otlp_error(S, out, why);
 	} else if (oc_request(&c)) {
 		otlp_error(S, out, why);
+	} else if (!(c.span_hash = malloc((c.nspans + 1) * sizeof(*c.span_hash)))) {
+		otlp_error(S, out, "out of memory");
 	} else {
+		for (size_t i = 0; i < c.nspans; i++) {
+			const struct jtok *t = &p.t[c.span_ids[i]];
+
+			c.span_hash[i] = idset_hash("", 0, (const char *)p.s + t->start, t->len);
+		}
 		pthread_mutex_lock(&S->lock);
 		S->otlp_requests++;
 		mode = S->mode;
 		if (mode != MODE_429 && mode != MODE_503) {
+			for (size_t i = 0; i < c.nspans; i++)
+				idset_prefetch(&S->spans, c.span_hash[i]);
 			for (size_t i = 0; i < c.nspans; i++) {
 				int added;
 				const struct jtok *t = &p.t[c.span_ids[i]];
-				struct slot *sl = idset_get(
-				    &S->spans, "", 0, (const char *)p.s + t->start, t->len, &added);
+				const char *id = (const char *)p.s + t->start;
+				struct slot *sl =
+				    idset_get(&S->spans, c.span_hash[i], "", 0, id, t->len, &added);
 
 				if (sl && !added) {
 					sl->version++;
@@ -1630,6 +1755,8 @@ static void otlp_traces(struct server *S, const char *body, size_t len, struct r
 		}
 	}
 	free(c.span_ids);
+	free(c.span_hash);
+	free(c.keys);
 	jp_free(&p);
 }
 
@@ -2271,7 +2398,7 @@ static int bench_one(int port, int otlp, long ndocs)
 	return bad ? -1 : 0;
 }
 
-static int self_bench(struct server *S, long ndocs)
+static int self_bench(struct server *S, long ndocs, const char *only)
 {
 	int pfd[2], port, status = 1;
 	struct MHD_Daemon *d;
@@ -2292,8 +2419,10 @@ static int self_bench(struct server *S, long ndocs)
 		       "batches of %d gzip'd as the exporter does, one connection; server CPU "
 		       "from its getrusage\n",
 		       BATCH);
-		rc |= bench_one(port, 0, ndocs);
-		rc |= bench_one(port, 1, ndocs);
+		if (!only || !strcmp(only, "bulk"))
+			rc |= bench_one(port, 0, ndocs);
+		if (!only || !strcmp(only, "otlp"))
+			rc |= bench_one(port, 1, ndocs);
 		fflush(stdout);
 		_exit(rc ? 1 : 0);
 	}
@@ -2317,6 +2446,7 @@ int main(int argc, char **argv)
 	struct server S = {.lock = PTHREAD_MUTEX_INITIALIZER, .rng = 7};
 	int port = 0, threads = 1, sig, rc;
 	long self = 0;
+	const char *only = NULL;
 	struct MHD_Daemon *d;
 	sigset_t set;
 
@@ -2326,7 +2456,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
 			threads = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--self-bench")) {
-			self = i + 1 < argc ? atol(argv[++i]) : 300000;
+			self = i + 1 < argc && argv[i + 1][0] != '-' ? atol(argv[++i]) : 300000;
+			if (i + 1 < argc && argv[i + 1][0] != '-')
+				only = argv[++i];
 		} else {
 			fprintf(stderr,
 				"usage: bulk_server [--port N] [--threads N] | --self-bench "
@@ -2336,7 +2468,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (self > 0) {
-		rc = self_bench(&S, self);
+		rc = self_bench(&S, self, only);
 		idset_free(&S.docs);
 		idset_free(&S.spans);
 		return rc;

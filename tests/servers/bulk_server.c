@@ -866,8 +866,8 @@ static void jt_decode(struct jp *p, uint32_t k)
 
 static const char *jt_typename(int type)
 {
-	static const char *names[] = {"?",	  "an object", "an array", "a string",
-				      "a number", "true",      "false",	   "null"};
+	static const char *const names[] = {"?",	"an object", "an array", "a string",
+					    "a number", "true",	     "false",	 "null"};
 
 	return names[type];
 }
@@ -976,7 +976,7 @@ static const char *index_name_problem(const char *s, size_t n)
 /* Metadata parameters Elasticsearch accepts on an index/create action besides _index, _id. */
 static int known_param(const struct jp *p, uint32_t k, int *object_ok)
 {
-	static const char *scalar[] = {
+	static const char *const scalar[] = {
 	    "routing",	       "pipeline", "require_alias", "require_data_stream",     "if_seq_no",
 	    "if_primary_term", "version",  "version_type",  "list_executed_pipelines", NULL};
 
@@ -1461,8 +1461,8 @@ static const char *oc_where(const struct otlp_check *c, uint32_t key, const char
 static int oc_anyvalue(struct otlp_check *c, long v, uint32_t key, const char *where)
 {
 	const struct jp *p = c->p;
-	static const char *keys[] = {"stringValue", "intValue", "doubleValue", "boolValue",
-				     "arrayValue"};
+	static const char *const keys[] = {"stringValue", "intValue", "doubleValue", "boolValue",
+					   "arrayValue"};
 	static const int types[] = {J_STR, J_STR, J_NUM, J_TRUE, J_OBJ};
 	int which = -1, t;
 	char wb[120];
@@ -1888,7 +1888,7 @@ static void reset_state(struct server *S)
 
 static void set_fault(struct server *S, const char *body, size_t len, struct reply *out)
 {
-	static const char *modes[] = {"ok", "429", "503", "partial"};
+	static const char *const modes[] = {"ok", "429", "503", "partial"};
 	struct jp p = {0};
 	long m = jp_parse(&p, body, len) ? -1 : jt_get(&p, 0, "mode");
 
@@ -1913,22 +1913,22 @@ static void set_fault(struct server *S, const char *body, size_t len, struct rep
 static enum MHD_Result bulk_param(void *cls, enum MHD_ValueKind kind, const char *key,
 				  const char *value)
 {
-	static const char *known[] = {"refresh",
-				      "pipeline",
-				      "routing",
-				      "timeout",
-				      "wait_for_active_shards",
-				      "require_alias",
-				      "require_data_stream",
-				      "_source",
-				      "_source_excludes",
-				      "_source_includes",
-				      "list_executed_pipelines",
-				      "include_source_on_error",
-				      "pretty",
-				      "human",
-				      "error_trace",
-				      NULL};
+	static const char *const known[] = {"refresh",
+					    "pipeline",
+					    "routing",
+					    "timeout",
+					    "wait_for_active_shards",
+					    "require_alias",
+					    "require_data_stream",
+					    "_source",
+					    "_source_excludes",
+					    "_source_includes",
+					    "list_executed_pipelines",
+					    "include_source_on_error",
+					    "pretty",
+					    "human",
+					    "error_trace",
+					    NULL};
 	const char **bad = cls;
 
 	(void)kind;

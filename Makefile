@@ -23,7 +23,7 @@ LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -Ibpf/$(ARCH) \
 	-I/usr/include/$(TRIPLE) -Wall -Werror
 
-.PHONY: all deps test unit integration bench clean format demo fuzz fuzz-smoke
+.PHONY: all deps test unit integration bench bench-export clean format demo fuzz fuzz-smoke
 .SECONDARY:
 all: agtrace
 
@@ -122,7 +122,7 @@ $(OUT)/tests/test_locate: $(LOCATE_BINS) $(BUN_STAMP)
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: agtrace $(TARGET_BINS)
+integration: agtrace $(TARGET_BINS) $(OUT)/tests/bulk_server
 	/usr/bin/python3 -m pytest -v tests/integration
 
 # Fuzzing (clang libFuzzer + ASan/UBSan) over everything after the ring buffer. `make fuzz`
@@ -175,8 +175,20 @@ $(OUT)/bench/bench_es: tests/bench/bench_es.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
-bench: agtrace $(TARGET_BINS) $(OUT)/bench/bench_pipeline $(OUT)/bench/bench_es
+# The fast, strict Elasticsearch _bulk / OTLP stand-in the exporter benchmark sends to (the
+# Python servers are slower than the exporter). `build/tests/bulk_server --self-bench` prints
+# its own ceiling.
+BULK_SERVER := $(OUT)/tests/bulk_server
+$(BULK_SERVER): tests/servers/bulk_server.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(shell pkg-config --libs libmicrohttpd zlib) -lpthread
+
+bench: agtrace $(TARGET_BINS) $(OUT)/bench/bench_pipeline $(OUT)/bench/bench_es $(BULK_SERVER)
 	/usr/bin/python3 tests/bench/bench_uprobe.py
+
+# Section 5 of the bench alone: the exporters end to end into the Python and C test servers.
+bench-export: $(OUT)/bench/bench_es $(BULK_SERVER)
+	/usr/bin/python3 tests/bench/bench_uprobe.py exporters
 
 demo: agtrace $(TARGET_BINS)
 	bash tests/demo.sh

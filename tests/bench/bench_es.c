@@ -1,12 +1,33 @@
-/* Elasticsearch exporter benchmark: N spans (a realistic reasoning-step-sized document) through
- * the exporter into the bulk test server; spans per second end to end, bytes per span on the
- * wire (gzip'd bulk bodies), exporter memory. Usage: bench_es URL N SPOOL-DIR */
+/* Exporter benchmark: N spans (a realistic reasoning-step-sized document) through the
+ * Elasticsearch exporter (or the OTLP one) into a test server; spans per second end to end,
+ * bytes per span on the wire (gzip'd request bodies), exporter memory, and where the exporter's
+ * CPU goes: the pipeline thread (encoding, queueing) and the delivery thread (batching, gzip,
+ * HTTP, reading the answer). Usage: bench_es URL N SPOOL-DIR [elasticsearch|otlp]
+ * The last line is the same numbers as JSON ("result {...}") for tests/bench/bench_uprobe.py. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include "bench.h"
 #include "export/exporters.h"
+
+static double cpu_process(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static double clock_s(clockid_t id)
+{
+	struct timespec t;
+
+	clock_gettime(id, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
 
 static void nop_span(struct agt_sink *s, const struct agt_span *sp)
 {
@@ -22,22 +43,28 @@ int main(int argc, char **argv)
 {
 	struct agt_export_ctx ectx = {.host = "bench"};
 	struct agt_exporter_config cfg = {.url = argc > 1 ? argv[1] : "http://127.0.0.1:9200"};
-	struct agt_delivery_config dcfg = {.spool_dir = argc > 3 ? argv[3]
-							    : "/tmp/agtrace-bench-spool"};
+	struct agt_delivery_config dcfg = {.spool_dir =
+					       argc > 3 ? argv[3] : "/tmp/agtrace-bench-spool"};
 	struct agt_sink null_sink = {.span = nop_span, .flush = nop, .destroy = nop};
 	struct agt_proc_info proc = {.pid = 42,
 				     .comm = "agent",
 				     .exe = "/usr/bin/python3",
 				     .session_id = "00112233445566ff"};
 	long n = argc > 2 ? atol(argv[2]) : 20000, rss0 = bench_rss_kib(), rss_peak;
+	const char *which = argc > 4 ? argv[4] : "elasticsearch";
+	enum agt_exporter_id id = !strcmp(which, "otlp") ? AGT_EXP_OTLP : AGT_EXP_ELASTICSEARCH;
 	char err[256];
 	struct agt_delivery_stats st;
-	struct agt_delivery *es =
-	    agt_exporter_start(AGT_EXP_ELASTICSEARCH, &cfg, &dcfg, &ectx, err, sizeof(err));
+	struct agt_delivery *es;
 	struct agt_sink *sink;
 	struct agt_span s;
-	struct timespec a, b;
+	double t0, t1, cpu0, cpu1, main0, main1;
 
+	if (strcmp(which, "otlp") && strcmp(which, "elasticsearch")) {
+		fprintf(stderr, "usage: bench_es URL N SPOOL-DIR [elasticsearch|otlp]\n");
+		return 2;
+	}
+	es = agt_exporter_start(id, &cfg, &dcfg, &ectx, err, sizeof(err));
 	if (!es) {
 		fprintf(stderr, "%s\n", err);
 		return 2;
@@ -54,7 +81,9 @@ int main(int argc, char **argv)
 		 "a representative payload of about two hundred bytes: the model asked for the "
 		 "weather in Paris and the tool answered with eighteen degrees and sunshine, "
 		 "all of it kept");
-	clock_gettime(CLOCK_MONOTONIC, &a);
+	t0 = clock_s(CLOCK_MONOTONIC);
+	cpu0 = cpu_process();
+	main0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
 	uint64_t x = 88172645463325252ull;
 
 	for (long i = 0; i < n; i++) {
@@ -75,14 +104,25 @@ int main(int argc, char **argv)
 		sink->span(sink, &s);
 	}
 	rss_peak = bench_rss_kib();
+	main1 = clock_s(CLOCK_THREAD_CPUTIME_ID); /* from here on this thread waits in the join */
 	agt_delivery_stop(es);
-	clock_gettime(CLOCK_MONOTONIC, &b);
+	t1 = clock_s(CLOCK_MONOTONIC);
+	cpu1 = cpu_process();
 	agt_delivery_stats(es, &st);
-	double secs = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
-	printf("%ld spans: %.0f spans/s delivered end to end, %.0f bytes/span on the wire (gzip), "
-	       "exporter memory %ld KiB at the peak of the queue; delivered %llu, lost %llu\n",
-	       n, st.delivered / secs, (double)st.wire_bytes / (st.delivered ? st.delivered : 1),
-	       rss_peak - rss0, (unsigned long long)st.delivered,
+	double secs = t1 - t0, pipe_us = (main1 - main0) / n * 1e6,
+	       deliv_us = ((cpu1 - cpu0) - (main1 - main0)) / n * 1e6;
+	printf("%s, %ld spans: %.0f spans/s delivered end to end, %.0f bytes/span on the wire "
+	       "(gzip), exporter memory %ld KiB at the peak of the queue; CPU per span: pipeline "
+	       "thread %.2f us, delivery thread %.2f us; delivered %llu, lost %llu\n",
+	       which, n, st.delivered / secs,
+	       (double)st.wire_bytes / (st.delivered ? st.delivered : 1), rss_peak - rss0, pipe_us,
+	       deliv_us, (unsigned long long)st.delivered, (unsigned long long)st.spool_dropped);
+	printf("result {\"exporter\":\"%s\",\"spans\":%ld,\"seconds\":%.6f,\"spans_per_s\":%.1f,"
+	       "\"bytes_per_span\":%.2f,\"memory_kib\":%ld,\"pipeline_us\":%.3f,"
+	       "\"delivery_us\":%.3f,\"delivered\":%llu,\"retried\":%llu,\"lost\":%llu}\n",
+	       which, n, secs, st.delivered / secs,
+	       (double)st.wire_bytes / (st.delivered ? st.delivered : 1), rss_peak - rss0, pipe_us,
+	       deliv_us, (unsigned long long)st.delivered, (unsigned long long)st.retried,
 	       (unsigned long long)st.spool_dropped);
 	sink->destroy(sink);
 	agt_delivery_free(es);

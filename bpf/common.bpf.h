@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Maps and helpers every agtrace BPF object shares. The loader makes all objects use the
- * events ring buffer and drops array of the first one loaded (bpf_map__reuse_fd). */
+/* Maps and helpers every agtrace BPF object shares. A map marked LIBBPF_PIN_BY_NAME here is
+ * one map for all the objects of a run: the first object loaded creates it and pins it under
+ * the run's own folder (/sys/fs/bpf/agtrace/<pid>_<start>), the others find it there by name
+ * (capture/units.c). Nothing else lists which maps are shared. */
 #ifndef AGT_COMMON_BPF_H
 #define AGT_COMMON_BPF_H
+#include "arch.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } events SEC(".maps");
 
 struct {
@@ -14,6 +18,7 @@ struct {
 	__uint(max_entries, AGT_KDROP_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } drops SEC(".maps");
 
 /* tgid -> 1 for every process being traced; filled by the loader. */
@@ -22,6 +27,7 @@ struct {
 	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } targets SEC(".maps");
 
 /* Wake the reader only once this much is pending; it also polls every AGT_POLL_MS, so an event
@@ -41,6 +47,7 @@ struct {
 	__uint(max_entries, AGT_SS_MAX);
 	__type(key, __u32);
 	__type(value, struct agt_sample_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sampling SEC(".maps");
 
 struct agt_bucket {
@@ -54,6 +61,7 @@ struct {
 	__uint(max_entries, AGT_SS_MAX);
 	__type(key, __u32);
 	__type(value, struct agt_bucket);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } buckets SEC(".maps");
 
 /* Sampling drops: source * AGT_SAMPLE_REASONS + reason. */
@@ -62,6 +70,7 @@ struct {
 	__uint(max_entries, AGT_SS_MAX *AGT_SAMPLE_REASONS);
 	__type(key, __u32);
 	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sample_drops SEC(".maps");
 
 const volatile __u32 agt_ncpus = 1;
@@ -83,6 +92,7 @@ struct {
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } session_decisions SEC(".maps");
 
 /* Is this session (tgid) sampled for source? Decided once, from a hash of the tgid against the
@@ -206,16 +216,14 @@ static __always_inline void *agt_reserve(__u64 size, __u32 kind, __u32 probe_id,
 /* A target mapped part of a file executable: mmap(..., PROT_EXEC, ..., fd >= 0, ...) that
  * succeeded, by the target itself (not a followed descendant: uprobes are per target).
  * x86-64 registers; called from a tp_btf sys_exit program, so regs is read directly. */
-#define AGT_NR_MMAP 9
-#define AGT_PROT_EXEC 4
-
 static __always_inline void agt_map_exec(struct pt_regs *regs, long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, *kind;
 	struct agt_map_exec *e;
 
-	if ((ret < 0 && ret > -4096) || !(regs->dx & AGT_PROT_EXEC) || (int)regs->r8 < 0)
+	if ((ret < 0 && ret > -4096) || !(AGT_SYSCALL_ARG3(regs) & AGT_PROT_EXEC) ||
+	    (int)AGT_SYSCALL_ARG5(regs) < 0)
 		return;
 	kind = bpf_map_lookup_elem(&targets, &tgid);
 	if (!kind || *kind != 1)

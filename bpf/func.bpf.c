@@ -19,26 +19,17 @@ struct {
 	__type(value, struct agt_probe_cfg);
 } probe_cfg SEC(".maps");
 
+/* Argument i (0-5) of a probed function, by calling convention (bpf/arch.h). */
 static __always_inline __u64 reg_arg(struct pt_regs *ctx, __u8 abi, int i)
 {
-	if (abi == AGT_ABI_GO) {
-		switch (i) {
-		case 0: return BPF_CORE_READ(ctx, ax);
-		case 1: return BPF_CORE_READ(ctx, bx);
-		case 2: return BPF_CORE_READ(ctx, cx);
-		case 3: return BPF_CORE_READ(ctx, di);
-		case 4: return BPF_CORE_READ(ctx, si);
-		default: return BPF_CORE_READ(ctx, r8);
-		}
-	}
-	switch (i) {
-	case 0: return BPF_CORE_READ(ctx, di);
-	case 1: return BPF_CORE_READ(ctx, si);
-	case 2: return BPF_CORE_READ(ctx, dx);
-	case 3: return BPF_CORE_READ(ctx, cx);
-	case 4: return BPF_CORE_READ(ctx, r8);
-	default: return BPF_CORE_READ(ctx, r9);
-	}
+#define AGT_READ_REG(r) BPF_CORE_READ(ctx, r)
+	__u64 sysv[AGT_MAX_ARGS] = {AGT_SYSV_ARGS(AGT_READ_REG)};
+	__u64 go[AGT_MAX_ARGS] = {AGT_GO_ARGS(AGT_READ_REG)};
+#undef AGT_READ_REG
+
+	if (i < 0 || i >= AGT_MAX_ARGS)
+		return 0;
+	return abi == AGT_ABI_GO ? go[i] : sysv[i];
 }
 
 /* The probe's configuration, if this event is to be kept: entries pass the whole sampling

@@ -114,7 +114,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(proc_sys_exit, struct pt_regs *regs, long ret)
 {
 	/* Every system call on the node passes here: a direct load and a compare for most. */
-	if (regs->orig_ax == AGT_NR_MMAP)
+	if (AGT_SYSCALL_NR(regs) == AGT_NR_MMAP)
 		agt_map_exec(regs, ret);
 	return 0;
 }

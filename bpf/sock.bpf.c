@@ -15,14 +15,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* x86-64 syscall numbers. */
-#define NR_read 0
-#define NR_write 1
-#define NR_readv 19
-#define NR_writev 20
-#define NR_sendto 44
-#define NR_recvfrom 45
-
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
@@ -103,8 +95,8 @@ static __always_inline __u64 conn_of(int fd, __u8 *source)
  * (a register, or with tp_btf a direct load), the maps only for the few calls that matter. */
 static __always_inline int sock_syscall(long id)
 {
-	return id == NR_read || id == NR_write || id == NR_readv || id == NR_writev ||
-	       id == NR_sendto || id == NR_recvfrom;
+	return id == AGT_NR_READ || id == AGT_NR_WRITE || id == AGT_NR_READV || id == AGT_NR_WRITEV ||
+	       id == AGT_NR_SENDTO || id == AGT_NR_RECVFROM;
 }
 
 SEC("tp_btf/sys_enter")
@@ -123,30 +115,30 @@ int BPF_PROG(sock_sys_enter, struct pt_regs *regs, long id)
 	if (!bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
 	switch (id) {
-	case NR_write:
-	case NR_sendto: c.dir = AGT_DIR_EGRESS; break;
-	case NR_read:
-	case NR_recvfrom: c.dir = AGT_DIR_INGRESS; break;
-	case NR_writev:
+	case AGT_NR_WRITE:
+	case AGT_NR_SENDTO: c.dir = AGT_DIR_EGRESS; break;
+	case AGT_NR_READ:
+	case AGT_NR_RECVFROM: c.dir = AGT_DIR_INGRESS; break;
+	case AGT_NR_WRITEV:
 		c.dir = AGT_DIR_EGRESS;
 		c.iovcnt = 1;
 		break;
-	case NR_readv:
+	case AGT_NR_READV:
 		c.dir = AGT_DIR_INGRESS;
 		c.iovcnt = 1;
 		break;
 	default: return 0;
 	}
-	conn = conn_of((int)BPF_CORE_READ(regs, di), &c.source);
+	conn = conn_of((int)AGT_SYSCALL_ARG1(regs), &c.source);
 	if (!conn)
 		return 0;
 	c.sk = conn;
 	kind = bpf_map_lookup_elem(&sock_kind, &c.sk);
 	if (kind && *kind == SOCK_SKIP)
 		return 0;
-	c.buf = BPF_CORE_READ(regs, si);
+	c.buf = AGT_SYSCALL_ARG2(regs);
 	if (c.iovcnt)
-		c.iovcnt = BPF_CORE_READ(regs, dx);
+		c.iovcnt = AGT_SYSCALL_ARG3(regs);
 	c.start_ns = bpf_ktime_get_ns();
 	bpf_map_update_elem(&sock_calls, &pid_tgid, &c, BPF_ANY);
 	return 0;
@@ -201,11 +193,11 @@ int BPF_PROG(sock_sys_exit, struct pt_regs *regs, long ret)
 	__u64 n, first;
 	__u8 *kind, k;
 
-	if (regs->orig_ax == AGT_NR_MMAP) {
+	if (AGT_SYSCALL_NR(regs) == AGT_NR_MMAP) {
 		agt_map_exec(regs, ret); /* the process program's job, done here to save a call */
 		return 0;
 	}
-	if (!sock_syscall(regs->orig_ax))
+	if (!sock_syscall(AGT_SYSCALL_NR(regs)))
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
 	cp = bpf_map_lookup_elem(&sock_calls, &pid_tgid);

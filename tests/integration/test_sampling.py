@@ -96,15 +96,34 @@ def test_sample_set_on_a_running_tracer_and_errors_still_seen(plain_server):  # 
     (err,) = [r for r in tr.records if r["trace_type"] == "error"]
     assert err["name"] == "error http 404"
     assert err["status"] == "error"
-    # Pinned while it ran, gone after.
-    assert not os.path.exists("/sys/fs/bpf/agtrace/sampling")
+    # Pinned in its own folder while it ran, gone after.
+    assert not [d for d in os.listdir("/sys/fs/bpf/agtrace") if d.startswith(f"{tr.p.pid}_")]
+
+
+def start_ticks(pid):
+    """/proc/PID/stat field 22, as agtrace names its pin folder; 0 once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except FileNotFoundError:
+        return 0
+
+
+def running_agtraces():
+    return [int(d.split("_")[0]) for d in os.listdir("/sys/fs/bpf/agtrace")
+            if "_" in d and start_ticks(int(d.split("_")[0])) == int(d.split("_")[1])] \
+        if os.path.isdir("/sys/fs/bpf/agtrace") else []
 
 
 def test_sample_errors():
-    r = subprocess.run([AGTRACE, "sample", "show"], capture_output=True, text=True)
+    if not running_agtraces():  # (another agtrace on this machine would be found instead)
+        r = subprocess.run([AGTRACE, "sample", "show"], capture_output=True, text=True)
+        assert r.returncode == 2
+        assert r.stderr == ("agtrace: error: no running agtrace to sample (none has a folder "
+                            "in /sys/fs/bpf/agtrace); start `agtrace attach` first\n")
+    r = subprocess.run([AGTRACE, "sample", "show", "--pid", "1"], capture_output=True, text=True)
     assert r.returncode == 2
-    assert r.stderr.startswith("agtrace: error: no running agtrace to sample: "
-                               "/sys/fs/bpf/agtrace/sampling is not there")
+    assert r.stderr.startswith("agtrace: error: no agtrace with PID 1 is running")
     r = subprocess.run([AGTRACE, "attach", "-p", "1", "--sample", "tls=2"], capture_output=True,
                        text=True)
     assert r.returncode == 2
@@ -172,3 +191,69 @@ def test_payload_byte_cap(plain_server):  # noqa: F811
     assert steps[0]["http"]["request"]["body"]["size"] == len(json.dumps(big))
     assert steps[0]["gen_ai"]["response"]["model"] == "capped-2024-08-06"  # response intact
     assert drops(tr, "tcp_truncated_calls") >= 1
+
+
+def test_two_runs_keep_their_own_sampling(plain_server):  # noqa: F811
+    """Two agtrace runs on one node (a DaemonSet and a `kubectl exec` beside it): each pins its
+    sampling map in its own folder; `sample` asks which one when both run, --pid chooses, a
+    change reaches that run only, and one run ending leaves the other's pin alone."""
+    a, b = Target([PY, FORKER]), Target([PY, FORKER])
+    try:
+        ta = Tracer(["-p", a.pid, "-o", "jsonl"])
+        tb = Tracer(["-p", b.pid, "-o", "jsonl"])
+        mine = {ta.p.pid, tb.p.pid}
+        assert mine <= set(running_agtraces())
+        if set(running_agtraces()) == mine:  # (other agtrace runs on this machine change this)
+            r = subprocess.run([AGTRACE, "sample", "show"], capture_output=True, text=True)
+            assert r.returncode == 2
+            lo, hi = sorted(mine)
+            assert r.stderr in (f"agtrace: error: 2 agtrace runs are running (PIDs {lo}, {hi}); "
+                                "choose one with --pid PID\n",
+                                f"agtrace: error: 2 agtrace runs are running (PIDs {hi}, {lo}); "
+                                "choose one with --pid PID\n")
+        r = subprocess.run([AGTRACE, "sample", "set", "--pid", str(ta.p.pid), "sock", "0.25"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "set: sock   ratio 0.25  rate unlimited  payload bytes default\n"
+        ta.wait_for("sampling changed")
+        show = {p: subprocess.run([AGTRACE, "sample", "show", "--pid", str(p)],
+                                  capture_output=True, text=True).stdout for p in mine}
+        assert "sock   ratio 0.25 " in show[ta.p.pid]
+        assert "sock   ratio 1 " in show[tb.p.pid]
+        assert tb.interrupt() == 0
+        assert tb.p.pid not in running_agtraces()
+        assert ta.p.pid in running_agtraces()
+        r = subprocess.run([AGTRACE, "sample", "show", "--pid", str(ta.p.pid)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and "sock   ratio 0.25 " in r.stdout
+        assert ta.interrupt() == 0
+        assert ta.p.pid not in running_agtraces()
+    finally:
+        a.kill()
+        b.kill()
+
+
+def test_out_of_range_values_in_the_map_are_refused(plain_server):  # noqa: F811
+    """Any root process can write the pinned map: a ratio over 1 is reported and kept at 1."""
+    import struct
+
+    a = Target([PY, FORKER])
+    try:
+        tr = Tracer(["-p", a.pid, "-o", "jsonl"])
+        d = [x for x in os.listdir("/sys/fs/bpf/agtrace") if x.startswith(f"{tr.p.pid}_")][0]
+        path = f"/sys/fs/bpf/agtrace/{d}/sampling"
+        # struct agt_sample_cfg {u32 ratio_ppm, rate, burst, byte_cap; u64 generation} of tls (1)
+        value = struct.pack("<IIIIQ", 4294967295, 0, 0, 0, 99)
+        subprocess.run(["bpftool", "map", "update", "pinned", path, "key", "hex", "01", "00",
+                        "00", "00", "value", "hex", *[f"{b:02x}" for b in value]], check=True)
+        tr.wait_for("which is no ratio")
+        show = subprocess.run([AGTRACE, "sample", "show", "--pid", str(tr.p.pid)],
+                              capture_output=True, text=True).stdout
+        assert "tls    ratio 1 " in show
+        assert tr.interrupt() == 0
+        assert any("the sampling map of tls says ratio 4294.97, which is no ratio (0 to 1): kept "
+                   "at 1" in line for line in tr.err_lines)
+        (change,) = tr.events("sampling")
+        assert change["message"].startswith("tls    ratio 1 ")
+    finally:
+        a.kill()

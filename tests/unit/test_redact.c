@@ -373,7 +373,8 @@ static void json_output_is_compact_and_exact(void **state)
 {
 	const char *in =
 	    "{\n  \"a\" : [ 1 , -0.5e+3, true, false, null, \"x\\u00e9\\ud83d\\ude00\\n\\/\" ],"
-	    "\n  \"big\": 123456789012345678901234567890, \"esc\": \"\\u0001\\u001f\" }";
+	    "\n  \"big\": 123456789012345678901234567890, \"esc\": \"\\u0001\\u001f\", "
+	    "\"password\": \"p\" }";
 	char *o;
 	size_t n;
 
@@ -382,13 +383,18 @@ static void json_output_is_compact_and_exact(void **state)
 	assert_non_null(o);
 	assert_string_equal(o,
 			    "{\"a\":[1,-0.5e+3,true,false,null,\"x\xc3\xa9\xf0\x9f\x98\x80\\n/\"],"
-			    "\"big\":123456789012345678901234567890,\"esc\":\"\\u0001\\u001f\"}");
+			    "\"big\":123456789012345678901234567890,\"esc\":\"\\u0001\\u001f\","
+			    "\"password\":\"[REDACTED]\"}");
 	assert_int_equal(n, strlen(o));
+	free(o);
+	/* A document in which nothing is redacted comes out exactly as it was written. */
+	o = redact(NULL, "{ \"a\" : [1, 2],\n \"b\": \"x\\u00e9\" }");
+	assert_string_equal(o, "{ \"a\" : [1, 2],\n \"b\": \"x\\u00e9\" }");
 	free(o);
 	/* A lone surrogate escape becomes U+FFFD; invalid UTF-8 bytes pass through as they are
 	 * (exporters repair them, and count, with agt_utf8_sanitize). */
-	o = redact(NULL, "[\"\\ud800x\",\"a\xff\xfe b\"]");
-	assert_string_equal(o, "[\"\xef\xbf\xbdx\",\"a\xff\xfe b\"]");
+	o = redact(NULL, "[\"\\ud800x\",\"a\xff\xfe b\",{\"token\":\"t\"}]");
+	assert_string_equal(o, "[\"\xef\xbf\xbdx\",\"a\xff\xfe b\",{\"token\":\"[REDACTED]\"}]");
 	free(o);
 }
 

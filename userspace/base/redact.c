@@ -839,6 +839,14 @@ char *agt_redact_text(const struct agt_redactor *r, const char *text, size_t len
 	if (!looks_json(text, len) || json_doc(&c, text, len, out, 0)) {
 		out->len = 0;
 		free_text(&c, text, len, out);
+	} else if (!c.changes) {
+		/* Nothing redacted: the document as it was written (what users see of a tool's
+		 * input or output stays theirs), as nested documents already are. */
+		out->len = 0;
+		if (grow(out, len)) {
+			memcpy(out->p, text, len);
+			out->len = len;
+		}
 	}
 	return call_finish(&c, out, out_len);
 }
@@ -941,4 +949,9 @@ char *agt_redact_cmdline(const struct agt_redactor *r, const char *args, size_t 
 	if (c.md)
 		patterns(&c, out);
 	return call_finish(&c, out, NULL);
+}
+
+char *agt_redact_str(void *redactor, const char *text)
+{
+	return text ? agt_redact_text(redactor, text, strlen(text), NULL) : NULL;
 }

@@ -91,6 +91,9 @@ void agt_redactor_free(struct agt_redactor *r);
  * its length. A JSON document comes back as compact JSON, anything else as text with the same
  * bytes apart from the redactions. NULL with errno EINVAL (text is NULL) or ENOMEM. */
 char *agt_redact_text(const struct agt_redactor *r, const char *text, size_t len, size_t *out_len);
+/* agt_redact_text of a NUL-terminated text, with the redactor passed as an opaque pointer: the
+ * form callers that take a redaction callback want (the trace stage's emitter). */
+char *agt_redact_str(void *redactor, const char *text);
 
 /* Redacted copies of argv[0..argc), in one allocation: the returned vector (argc entries and a
  * NULL) and its strings are freed by one free(). Arguments are read together, so

@@ -4,5 +4,4 @@
 
 /* 0, or AGT_EXIT_USAGE after one sentence: not root / missing capabilities, or no BTF. */
 int agt_require_bpf_privileges(void);
-int cmd_check(int argc, char **argv);
 #endif

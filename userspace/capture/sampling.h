@@ -1,12 +1,9 @@
-/* Sampling state shared with the kernel: one agt_sample_cfg per source in a pinned array map
- * (/sys/fs/bpf/agtrace/sampling), changed at run time by `agtrace sample set`. */
+/* Sampling state shared with the kernel: one agt_sample_cfg per source in an array map, pinned
+ * in the run's own folder (capture/units.h) and changed at run time by `agtrace sample set`. */
 #ifndef AGT_SAMPLING_H
 #define AGT_SAMPLING_H
 #include <stddef.h>
 #include "agtrace.h"
-
-#define AGT_PIN_DIR "/sys/fs/bpf/agtrace"
-#define AGT_PIN_SAMPLING AGT_PIN_DIR "/sampling"
 
 extern const char *const agt_sample_source_names[AGT_SS_MAX];
 
@@ -14,10 +11,6 @@ extern const char *const agt_sample_source_names[AGT_SS_MAX];
  * cfg (fields not named are left as they are). 0, or -EINVAL with one sentence in err. */
 int agt_sample_parse(const char *spec, int *source, struct agt_sample_cfg *cfg, char *err,
 		     size_t errlen);
-/* Mount bpffs at /sys/fs/bpf if needed and pin map_fd there (replacing a stale pin). */
-int agt_sample_pin(int map_fd, char *err, size_t errlen);
-void agt_sample_unpin(void);
 /* One line describing a source's configuration, e.g. "tls ratio 0.25 rate 100/s ...". */
 void agt_sample_describe(int source, const struct agt_sample_cfg *c, char *buf, size_t n);
-int cmd_sample(int argc, char **argv);
 #endif

@@ -1,4 +1,5 @@
 #include "capture/spec.h"
+#include "capture/handlers.h"
 #include "base/log.h"
 #include "base/util.h"
 #include <cjson/cJSON.h>
@@ -15,15 +16,6 @@ static const char *const value_kinds[] = {[AGT_VAL_NONE] = "none",
 					  [AGT_VAL_UINT] = "uint",
 					  [AGT_VAL_PTR] = "ptr",
 					  [AGT_VAL_STR] = "str"};
-
-const char *const agt_handler_names[8] = {"",
-					  "ssl_write",
-					  "ssl_read",
-					  "ssl_write_ex",
-					  "ssl_read_ex",
-					  "gnutls_send",
-					  "gnutls_recv",
-					  "python_audit"};
 
 const char *agt_value_kind_name(enum agt_value_kind k)
 {
@@ -284,23 +276,21 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 			FAIL(c, sub, "must be \"c\" or \"go\"");
 	}
 	if ((v = cJSON_GetObjectItemCaseSensitive(p, "handler"))) {
+		char names[160];
+		int audit;
+
 		snprintf(sub, sizeof(sub), "%s.handler", path);
-		for (unsigned i = 1; cJSON_IsString(v) && i < AGT_ARRAY_SIZE(agt_handler_names);
-		     i++)
-			if (!strcmp(v->valuestring, agt_handler_names[i]))
-				out->handler = i;
-		if (!out->handler)
-			FAIL(c, sub,
-			     "must be one of ssl_write, ssl_read, ssl_write_ex, ssl_read_ex, "
-			     "gnutls_send, gnutls_recv, python_audit");
-		if ((out->handler == AGT_HANDLER_PY_AUDIT) == !!syms)
+		agt_handler_list(names, sizeof(names));
+		if (!cJSON_IsString(v) || !(out->handler = agt_handler_find(v->valuestring)))
+			FAIL(c, sub, "must be one of %s", names);
+		audit = out->handler->kind == AGT_HK_PY_AUDIT;
+		if (audit == !!syms)
 			FAIL(c, path,
-			     out->handler == AGT_HANDLER_PY_AUDIT
-				 ? "handler \"python_audit\" goes with \"usdt\": \"python:audit\""
-				 : "TLS handlers go with \"symbols\" probes");
+			     audit ? "handler \"python_audit\" goes with \"usdt\": \"python:audit\""
+				   : "TLS handlers go with \"symbols\" probes");
 		if (cJSON_GetObjectItemCaseSensitive(p, "return_usdt"))
 			FAIL(c, path, "a \"handler\" probe has no \"return_usdt\"");
-		if (out->handler == AGT_HANDLER_PY_AUDIT) { /* the event name, a C string */
+		if (audit) { /* the event name, a C string */
 			out->nargs = 1;
 			out->args[0] =
 			    (struct agt_value_spec){.name = "event", .kind = AGT_VAL_STR};

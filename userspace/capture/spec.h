@@ -6,27 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "agtrace.h"
+#include "capture/handlers.h"
 
 #define AGT_NAME_LEN 48
-
-enum agt_ret_mode {
-	AGT_RET_URETPROBE = 0, /* uretprobe (default for C/C++) */
-	AGT_RET_INSN = 1,      /* uprobe on every return instruction: safe for Go */
-	AGT_RET_NONE = 2,      /* entry only: an instant event */
-};
-
-/* Probes whose events go to a capture program instead of becoming function spans. */
-enum agt_handler {
-	AGT_HANDLER_NONE = 0,
-	AGT_HANDLER_SSL_WRITE = 1,
-	AGT_HANDLER_SSL_READ = 2,
-	AGT_HANDLER_SSL_WRITE_EX = 3,
-	AGT_HANDLER_SSL_READ_EX = 4,
-	AGT_HANDLER_GNUTLS_SEND = 5,
-	AGT_HANDLER_GNUTLS_RECV = 6,
-	AGT_HANDLER_PY_AUDIT = 7, /* USDT python:audit: events on the tool call they happen in */
-};
-extern const char *const agt_handler_names[8];
 
 struct agt_value_spec {
 	char name[AGT_NAME_LEN];
@@ -45,7 +27,7 @@ struct agt_probe_spec {
 	struct agt_value_spec ret; /* kind NONE: no return value recorded */
 	enum agt_ret_mode ret_mode;
 	enum agt_abi abi;
-	enum agt_handler handler; /* NONE: a function span; else a capture program (TLS) */
+	const struct agt_handler *handler; /* NULL: a function span; else a capture program */
 };
 
 struct agt_spec {
@@ -87,7 +69,6 @@ const char *agt_value_kind_name(enum agt_value_kind k);
 int agt_probes_dir(char *buf, size_t n);
 /* Path of the shipped spec whose file is NAME.json or whose "name" is NAME; 0 when found. */
 int agt_spec_find_shipped(const char *name, char *path, size_t n);
-int cmd_probes(int argc, char **argv);
 /* Calls fn for every shipped spec file, sorted by name; stops when fn returns non-zero. */
 int agt_spec_for_each_shipped(int (*fn)(const char *path, void *arg), void *arg);
 #endif

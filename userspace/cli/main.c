@@ -1,5 +1,6 @@
 /* agtrace: zero-instrumentation tracer for AI-agent runtimes. A table of subcommands. */
 #include "base/log.h"
+#include "cli/cli.h"
 #include "capture/preflight.h"
 #include "capture/sampling.h"
 #include "capture/spec.h"
@@ -7,8 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-int cmd_attach(int argc, char **argv);
-int cmd_run(int argc, char **argv);
 
 static const struct cmd {
 	const char *name;

@@ -2,7 +2,7 @@
 #include "tracer/run.h"
 #include "base/log.h"
 #include "base/util.h"
-#include "core/redact.h"
+#include "base/redact.h"
 #include "export/metrics.h"
 #include <getopt.h>
 #include <netinet/in.h>
@@ -58,7 +58,7 @@ static void attach_usage(FILE *f)
 	    "  --max-threads N          threads with open calls kept (default 4096)\n"
 	    "  --max-message BYTES      bytes of one HTTP message (one TLS call) captured at most\n"
 	    "                           (default 1048576); longer ones are marked truncated\n"
-	    "  --redact REGEX           also redact what this POSIX extended regex matches (API\n"
+	    "  --redact REGEX           also redact what this PCRE2 regex matches, such as \\d{4} (API\n"
 	    "                           keys, bearer tokens and credential fields always are)\n"
 	    "  --tcp, --no-tcp          capture plaintext HTTP over TCP (local model servers such\n"
 	    "                           as Ollama or vLLM) through syscall tracepoints; on by\n"
@@ -233,6 +233,12 @@ int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv)
 	o->max_threads = 4096;
 	o->max_targets = 1024;
 	o->forget_after = 60;
+	for (int k = 0; k < AGT_SS_MAX; k++)
+		o->sample_cfg[k] = (struct agt_sample_cfg){.ratio_ppm = AGT_SAMPLE_ONE};
+	if (!o->redactor && !(o->redactor = agt_redactor_new())) {
+		agt_err("out of memory");
+		return AGT_EXIT_USAGE;
+	}
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:o:vh", lopts, NULL)) != -1) {
@@ -291,7 +297,7 @@ int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv)
 		case OPT_REDACT: {
 			char err[256];
 
-			if (agt_redact_add(optarg, err, sizeof(err))) {
+			if (agt_redactor_add(o->redactor, optarg, err, sizeof(err))) {
 				agt_err("%s", err);
 				return AGT_EXIT_USAGE;
 			}
@@ -314,10 +320,8 @@ int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv)
 				agt_err("%s; see `agtrace sample --help`", err);
 				return AGT_EXIT_USAGE;
 			}
-			if (o->nsample == 16)
-				return usage_error(
-				    "too many --sample options (at most 16), at \"%s\"", optarg);
-			o->sample[o->nsample++] = optarg;
+			/* The fields named change the source's settings; the rest stay. */
+			agt_sample_parse(optarg, &src, &o->sample_cfg[src], NULL, 0);
 			break;
 		}
 		case OPT_BUDGET:

@@ -55,7 +55,7 @@ static void func_entry(struct agt_decoder *d, const void *rec, size_t size)
 	(void)size;
 	if (!(probe = probe_of(d, e->h.probe_id)) || !(proc = target_of(d, e->h.pid)))
 		return;
-	if (probe->ps->handler == AGT_HANDLER_PY_AUDIT) {
+	if (probe->ps->handler && probe->ps->handler->kind == AGT_HK_PY_AUDIT) {
 		char ev[AGT_STR_LEN];
 
 		memcpy(ev, e->str[0], sizeof(ev));

@@ -145,5 +145,4 @@ int agt_audit_verify(FILE *f, const struct agt_audit_key *key,
 		     char *err, size_t errlen);
 
 /* cli/cmd_audit.c: agtrace audit verify [--key FILE] [--anchor RECORDS:HEAD] TRAIL */
-int cmd_audit(int argc, char **argv);
 #endif

@@ -99,9 +99,31 @@ static void emit_redacted(struct agt_emitter *e, const struct agt_span *sp)
 	r = *sp;
 	if (sp->http) {
 		h = *sp->http;
-		h.path = red(e, &k, h.path);
-		h.query = red(e, &k, h.query);
 		r.http = &h;
+		if (!h.query) {
+			h.path = red(e, &k, h.path);
+		} else if (k.n < (int)(sizeof(k.s) / sizeof(k.s[0]))) {
+			/* Path and query as the one URL they are: query parameters are only
+			 * credentials in a URL (?key=...). */
+			size_t pl = strlen(h.path), ql = strlen(h.query);
+			char *url = malloc(pl + ql + 2), *q;
+
+			if (url) {
+				memcpy(url, h.path, pl);
+				url[pl] = '?';
+				memcpy(url + pl + 1, h.query, ql + 1);
+			}
+			k.s[k.n++] = q = url ? agt_emit_redact(e, url) : strdup("");
+			free(url);
+			h.path = q;
+			h.query = "";
+			if (q && (url = strchr(q, '?'))) {
+				*url = 0;
+				h.query = url + 1;
+			}
+		} else {
+			h.path = h.query = ""; /* no room for a redacted copy: dropped, never leaked */
+		}
 	}
 	if (sp->llm) {
 		l = *sp->llm;

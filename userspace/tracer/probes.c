@@ -161,12 +161,13 @@ static int write_cfg(struct attach_run *r, const struct agt_probe_info *pi)
 	    .ret_kind = pi->ps->ret.kind,
 	    .abi = pi->ps->abi,
 	    .valid = 1,
-	    .source = pi->ps->handler == AGT_HANDLER_PY_AUDIT ? AGT_SS_PYTHON : AGT_SS_FUNC};
+	    .source = pi->ps->handler && pi->ps->handler->kind == AGT_HK_PY_AUDIT ? AGT_SS_PYTHON
+										  : AGT_SS_FUNC};
 	uint32_t key = pi->id;
 
 	for (int i = 0; i < pi->ps->nargs; i++)
 		cfg.arg_kind[i] = pi->ps->args[i].kind;
-	if (bpf_map__update_elem(r->func->maps.probe_cfg, &key, sizeof(key), &cfg, sizeof(cfg),
+	if (bpf_map__update_elem(r->cap.func->maps.probe_cfg, &key, sizeof(key), &cfg, sizeof(cfg),
 				 0)) {
 		agt_err("cannot write the probe configuration map: %s", strerror(errno));
 		return AGT_EXIT_USAGE;
@@ -189,20 +190,11 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 			AGT_MAX_PROBES);
 		return AGT_EXIT_USAGE;
 	}
-	if (ps->handler) {
-		static const uint32_t flags[] = {
-		    [AGT_HANDLER_SSL_WRITE] = 0,
-		    [AGT_HANDLER_SSL_READ] = AGT_TLS_COOKIE_READ,
-		    [AGT_HANDLER_SSL_WRITE_EX] = AGT_TLS_COOKIE_EX,
-		    [AGT_HANDLER_SSL_READ_EX] = AGT_TLS_COOKIE_READ | AGT_TLS_COOKIE_EX,
-		    [AGT_HANDLER_GNUTLS_SEND] = AGT_TLS_COOKIE_SSIZE,
-		    [AGT_HANDLER_GNUTLS_RECV] = AGT_TLS_COOKIE_READ | AGT_TLS_COOKIE_SSIZE,
-		};
-
-		uo.bpf_cookie = pi->id | flags[ps->handler];
+	if (ps->handler && ps->handler->kind == AGT_HK_TLS) {
+		uo.bpf_cookie = pi->id | ps->handler->cookie;
 		snprintf(what, sizeof(what), "TLS uprobe on %s", sym->name);
 		rc = add_link(r,
-			      bpf_program__attach_uprobe_opts(r->tls->progs.tls_entry, pid, host,
+			      bpf_program__attach_uprobe_opts(r->cap.tls->progs.tls_entry, pid, host,
 							      sym->offset, &uo),
 			      t, what, mapped);
 		if (rc)
@@ -210,7 +202,7 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 		uo.retprobe = true;
 		snprintf(what, sizeof(what), "TLS uretprobe on %s", sym->name);
 		return add_link(r,
-				bpf_program__attach_uprobe_opts(r->tls->progs.tls_return, pid, host,
+				bpf_program__attach_uprobe_opts(r->cap.tls->progs.tls_return, pid, host,
 								sym->offset, &uo),
 				t, what, mapped);
 	}
@@ -223,7 +215,7 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 		agt_dbg("%s: entry probe past the stack check, at +0x%llx", sym->name,
 			(unsigned long long)(entry - sym->offset));
 	rc = add_link(
-	    r, bpf_program__attach_uprobe_opts(r->func->progs.func_entry, pid, host, entry, &uo), t,
+	    r, bpf_program__attach_uprobe_opts(r->cap.func->progs.func_entry, pid, host, entry, &uo), t,
 	    what, mapped);
 	if (rc)
 		return rc;
@@ -231,7 +223,7 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 		uo.retprobe = true;
 		snprintf(what, sizeof(what), "uretprobe on %s", sym->name);
 		return add_link(r,
-				bpf_program__attach_uprobe_opts(r->func->progs.func_return, pid,
+				bpf_program__attach_uprobe_opts(r->cap.func->progs.func_return, pid,
 								host, sym->offset, &uo),
 				t, what, mapped);
 	}
@@ -248,7 +240,7 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 			snprintf(what, sizeof(what), "return-instruction uprobe on %s+0x%llx",
 				 sym->name, (unsigned long long)(offs[i] - sym->offset));
 			rc = add_link(r,
-				      bpf_program__attach_uprobe_opts(r->func->progs.func_return,
+				      bpf_program__attach_uprobe_opts(r->cap.func->progs.func_return,
 								      pid, host, offs[i], &uo),
 				      t, what, mapped);
 		}
@@ -287,7 +279,7 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 		return rc;
 	uo.usdt_cookie = pi->id;
 	snprintf(what, sizeof(what), "USDT %s", sym);
-	l = bpf_program__attach_usdt(r->func->progs.usdt_entry, pid, host, ps->usdt_provider,
+	l = bpf_program__attach_usdt(r->cap.func->progs.usdt_entry, pid, host, ps->usdt_provider,
 				     ps->usdt_name, &uo);
 	if (!l && soft) {
 		/* A chroot in another mount namespace: libbpf cannot match the object's path
@@ -302,7 +294,7 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 		return rc;
 	snprintf(what, sizeof(what), "USDT %s:%s", ps->ret_usdt_provider, ps->ret_usdt_name);
 	return add_link(r,
-			bpf_program__attach_usdt(r->func->progs.usdt_return, pid, host,
+			bpf_program__attach_usdt(r->cap.func->progs.usdt_return, pid, host,
 						 ps->ret_usdt_provider, ps->ret_usdt_name, &uo),
 			t, what, mapped);
 }

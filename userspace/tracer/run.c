@@ -4,7 +4,7 @@
 #include "base/log.h"
 #include "pipeline/pipeline.h"
 #include "capture/reaper.h"
-#include "core/redact.h"
+#include "base/redact.h"
 #include "capture/sampling.h"
 #include "capture/select.h"
 #include "export/audit.h"
@@ -31,39 +31,19 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-static char *redact_text(void *ctx, const char *text)
-{
-	(void)ctx;
-	return agt_redact(text);
-}
-
-/* Sampling starts at "keep everything", then the --sample options; the map is pinned so
- * `agtrace sample set` can change it while this runs. */
+/* Sampling starts as the options set it (each source "keep everything" unless --sample said
+ * otherwise); the map is pinned in this run's folder so `agtrace sample set` can change it. */
 static int init_sampling(struct attach_run *r)
 {
-	char err[256];
-
 	for (uint32_t k = 0; k < AGT_SS_MAX; k++) {
-		r->sample_seen[k] = (struct agt_sample_cfg){.ratio_ppm = AGT_SAMPLE_ONE};
-		for (int i = 0; i < r->o.nsample; i++) {
-			int src = -1;
-			struct agt_sample_cfg probe = {0};
-
-			agt_sample_parse(r->o.sample[i], &src, &probe, NULL, 0);
-			if (src == (int)k)
-				agt_sample_parse(r->o.sample[i], &src, &r->sample_seen[k], NULL, 0);
-		}
+		r->sample_seen[k] = r->o.sample_cfg[k];
 		r->sample_max[k] = r->sample_seen[k].ratio_ppm;
-		if (bpf_map__update_elem(r->func->maps.sampling, &k, sizeof(k), &r->sample_seen[k],
-					 sizeof(r->sample_seen[k]), 0)) {
+		if (bpf_map__update_elem(r->cap.func->maps.sampling, &k, sizeof(k),
+					 &r->sample_seen[k], sizeof(r->sample_seen[k]), 0)) {
 			agt_err("cannot write the sampling map: %s", strerror(errno));
-			return AGT_EXIT_USAGE;
+			return -errno;
 		}
 	}
-	if (agt_sample_pin(bpf_map__fd(r->func->maps.sampling), err, sizeof(err)))
-		agt_warn("%s; sampling stays as started", err);
-	else
-		r->pinned = 1;
 	return 0;
 }
 
@@ -74,9 +54,19 @@ static void watch_sampling(struct attach_run *r)
 		struct agt_sample_cfg c;
 		char msg[160];
 
-		if (bpf_map__lookup_elem(r->func->maps.sampling, &k, sizeof(k), &c, sizeof(c), 0) ||
+		if (bpf_map__lookup_elem(r->cap.func->maps.sampling, &k, sizeof(k), &c, sizeof(c), 0) ||
 		    c.generation == r->sample_seen[k].generation)
 			continue;
+		if (c.ratio_ppm > AGT_SAMPLE_ONE) {
+			/* Any root process can write the pinned map: a ratio over 1 is not one. */
+			agt_warn("the sampling map of %s says ratio %.6g, which is no ratio (0 to 1): "
+				 "kept at 1",
+				 agt_sample_source_names[k], (double)c.ratio_ppm / AGT_SAMPLE_ONE);
+			r->sample_rejected++;
+			c.ratio_ppm = AGT_SAMPLE_ONE;
+			bpf_map__update_elem(r->cap.func->maps.sampling, &k, sizeof(k), &c, sizeof(c),
+					     0);
+		}
 		r->sample_seen[k] = c;
 		agt_sample_describe((int)k, &c, msg, sizeof(msg));
 		for (int t = 0; t < r->tg.n; t++)
@@ -98,7 +88,7 @@ static void adapt_sampling(struct attach_run *r)
 	uint64_t kd[AGT_KDROP_MAX], rate = r->pl.dec.records - r->last_records;
 	int over, under;
 
-	percpu_sums(r->func->maps.drops, AGT_KDROP_MAX, kd);
+	percpu_sums(r->cap.func->maps.drops, AGT_KDROP_MAX, kd);
 	over =
 	    rate > (uint64_t)r->o.event_budget || kd[AGT_KDROP_RINGBUF_FULL] > r->last_ringbuf_full;
 	under = rate < (uint64_t)r->o.event_budget / 4;
@@ -119,7 +109,7 @@ static void adapt_sampling(struct attach_run *r)
 			continue;
 		c.ratio_ppm = want;
 		c.generation++;
-		if (bpf_map__update_elem(r->func->maps.sampling, &k, sizeof(k), &c, sizeof(c), 0))
+		if (bpf_map__update_elem(r->cap.func->maps.sampling, &k, sizeof(k), &c, sizeof(c), 0))
 			continue;
 		r->sample_seen[k] = c; /* reported here, not again by watch_sampling */
 		agt_sample_describe((int)k, &c, desc, sizeof(desc));
@@ -135,94 +125,36 @@ static void adapt_sampling(struct attach_run *r)
 	}
 }
 
-/* Every object after the first uses the first one's ring buffer, drop table and target table. */
-static int share_maps(struct attach_run *r, struct bpf_object *obj)
-{
-	static const char *const shared[] = {"events",		 "drops",   "targets",
-					     "sampling",	 "buckets", "sample_drops",
-					     "session_decisions"};
-
-	for (size_t i = 0; i < AGT_ARRAY_SIZE(shared); i++) {
-		struct bpf_map *m = bpf_object__find_map_by_name(obj, shared[i]);
-		struct bpf_map *own = bpf_object__find_map_by_name(r->func->obj, shared[i]);
-
-		if (m && own && bpf_map__reuse_fd(m, bpf_map__fd(own)))
-			return -1;
-	}
-	return 0;
-}
-
-static int load_failed(const char *what, int err)
-{
-	agt_err("the kernel refused agtrace's %s (%s); run `agtrace check`, and -v shows the "
-		"verifier log",
-		what, strerror(err < 0 ? -err : err));
-	return AGT_EXIT_USAGE;
-}
-
 static int load_bpf(struct attach_run *r)
 {
-	int err;
+	struct agt_unit_params up = {.ncpus = (uint32_t)libbpf_num_possible_cpus(),
+				     .call_cap = (uint64_t)r->o.max_message,
+				     .discover = r->o.nselects > 0,
+				     .tcp = r->o.tcp};
+	char err[512];
+	int rc;
 
-	r->func = func_bpf__open();
-	r->proc = proc_bpf__open();
-	r->tls = tls_bpf__open();
-	r->sock = r->o.tcp ? sock_bpf__open() : NULL;
-	if (!r->func || !r->proc || !r->tls || (r->o.tcp && !r->sock)) {
-		agt_err("cannot open the BPF objects: %s", strerror(errno));
-		return AGT_EXIT_USAGE;
-	}
-	/* What sampling needs to know before load: CPUs (the token buckets are per CPU) and a
-	 * salt for the session hash. */
-	{
-		uint32_t ncpu = (uint32_t)libbpf_num_possible_cpus();
+	{ /* the salt of the session-sampling hash */
 		struct agt_rng rng;
-		uint64_t salt;
 
 		agt_rng_init(&rng);
-		salt = agt_rng_next(&rng);
-		r->func->rodata->agt_ncpus = r->proc->rodata->agt_ncpus =
-		    r->tls->rodata->agt_ncpus = ncpu;
-		r->func->rodata->agt_sample_salt = r->proc->rodata->agt_sample_salt =
-		    r->tls->rodata->agt_sample_salt = salt;
-		if (r->sock) {
-			r->sock->rodata->agt_ncpus = ncpu;
-			r->sock->rodata->agt_sample_salt = salt;
-		}
+		up.salt = agt_rng_next(&rng);
 	}
-	if ((err = func_bpf__load(r->func)))
-		return load_failed("function probes", err);
-	if ((err = init_sampling(r)))
-		return err;
-	r->proc->rodata->discover = r->o.nselects > 0;
-	if (r->sock) /* the socket program's sys_exit reports library mappings too */
-		bpf_program__set_autoattach(r->proc->progs.proc_sys_exit, false);
-	if (share_maps(r, r->proc->obj) || (err = proc_bpf__load(r->proc)))
-		return load_failed("process tracepoint", err ? err : errno);
-	r->tls->rodata->tls_call_cap = r->o.max_message;
-	if (share_maps(r, r->tls->obj) || (err = tls_bpf__load(r->tls)))
-		return load_failed("TLS capture", err ? err : errno);
-	if (r->sock) {
-		r->sock->rodata->sock_call_cap = r->o.max_message;
-		if (share_maps(r, r->sock->obj) || (err = sock_bpf__load(r->sock)))
-			return load_failed("TCP capture", err ? err : errno);
+	if ((rc = agt_capture_load(&r->cap, &up, err, sizeof(err)))) {
+		agt_err("%s", err);
+		return rc;
 	}
+	if ((rc = init_sampling(r)))
+		return rc;
 	for (int i = 0; i < r->tg.n; i++) {
 		uint32_t pid = r->tg.v[i]->info.pid, one = 1;
 
-		bpf_map__update_elem(r->func->maps.targets, &pid, sizeof(pid), &one, sizeof(one),
-				     0);
+		bpf_map__update_elem(r->cap.func->maps.targets, &pid, sizeof(pid), &one,
+				     sizeof(one), 0);
 	}
-	if ((err = proc_bpf__attach(r->proc))) {
-		agt_err("cannot attach the process exit tracepoint (%s); run `agtrace check`",
-			strerror(-err));
-		return AGT_EXIT_USAGE;
-	}
-	if (r->sock && (err = sock_bpf__attach(r->sock))) {
-		agt_err("cannot attach the syscall tracepoints for TCP capture (%s); run `agtrace "
-			"check`, or use --no-tcp",
-			strerror(-err));
-		return AGT_EXIT_USAGE;
+	if ((rc = agt_capture_attach(&r->cap, err, sizeof(err)))) {
+		agt_err("%s", err);
+		return rc;
 	}
 	return 0;
 }
@@ -259,8 +191,8 @@ static void for_each_drop(struct attach_run *r, drop_fn fn, void *ctx)
 	uint64_t kd[AGT_KDROP_MAX], sd[AGT_SS_MAX * AGT_SAMPLE_REASONS];
 	char name[48];
 
-	percpu_sums(r->func ? r->func->maps.drops : NULL, AGT_KDROP_MAX, kd);
-	percpu_sums(r->func ? r->func->maps.sample_drops : NULL, AGT_SS_MAX * AGT_SAMPLE_REASONS,
+	percpu_sums(r->cap.func ? r->cap.func->maps.drops : NULL, AGT_KDROP_MAX, kd);
+	percpu_sums(r->cap.func ? r->cap.func->maps.sample_drops : NULL, AGT_SS_MAX * AGT_SAMPLE_REASONS,
 		    sd);
 	for (int i = 0; i < AGT_KDROP_MAX; i++)
 		fn(ctx, kdrop_names[i], kd[i], i != AGT_KDROP_ARG_READ);
@@ -571,8 +503,10 @@ int cmd_attach(int argc, char **argv)
 	}
 	r->tg.live = r->tg.n;
 	libbpf_set_print(agt_libbpf_print);
-	if ((rc = load_bpf(r)))
+	if ((rc = load_bpf(r))) {
+		rc = AGT_EXIT_USAGE;
 		goto cleanup;
+	}
 	for (int t = 0; t < r->tg.n && !rc; t++) {
 		agt_k8s_lookup(r->k8s, &r->tg.v[t]->info.id);
 		rc = agt_target_attach(r, t);
@@ -636,12 +570,11 @@ int cmd_attach(int argc, char **argv)
 			goto cleanup;
 		}
 		agt_audit_set_anchor(r->audit, log_audit_anchor, NULL);
-		for (int i = 0; i < argc; i++) {
-			char *a = agt_redact(argv[i]);
+		char **red = agt_redact_argv(r->o.redactor, argc, (const char *const *)argv);
 
-			cJSON_AddItemToArray(args, cJSON_CreateString(a ? a : ""));
-			free(a);
-		}
+		for (int i = 0; red && i < argc; i++)
+			cJSON_AddItemToArray(args, cJSON_CreateString(red[i]));
+		free(red);
 		agt_audit_record(r->audit, "config", cfg);
 		r->sink = agt_audit_tee(r->sink, r->audit);
 	}
@@ -649,7 +582,8 @@ int cmd_attach(int argc, char **argv)
 		struct agt_pipeline_config pc = {.max_depth = r->o.max_depth,
 						 .max_threads = r->o.max_threads,
 						 .msg_cap = r->o.max_message,
-						 .redact = redact_text};
+						 .redact = agt_redact_str,
+						 .redact_ctx = r->o.redactor};
 		struct agt_decoder_env env = agt_targets_env(r);
 
 		if (!r->sink || agt_pipeline_init(&r->pl, &pc, &env, r->sink)) {
@@ -657,7 +591,7 @@ int cmd_attach(int argc, char **argv)
 			goto cleanup;
 		}
 	}
-	r->rb = ring_buffer__new(bpf_map__fd(r->func->maps.events), agt_decode_record, &r->pl.dec,
+	r->rb = ring_buffer__new(bpf_map__fd(r->cap.func->maps.events), agt_decode_record, &r->pl.dec,
 				 NULL);
 	if (!r->rb) {
 		agt_err("cannot open the ring buffer: %s", strerror(errno));
@@ -675,7 +609,7 @@ int cmd_attach(int argc, char **argv)
 	r->sink->flush(r->sink);
 	if (r->tg.n)
 		agt_info("attached %d probe links (%u probes)%s to %d process%s; Ctrl-C to stop",
-			 nprobes_total, r->nprobes, r->sock ? " and TCP capture" : "",
+			 nprobes_total, r->nprobes, r->cap.sock ? " and TCP capture" : "",
 			 r->tg.n, r->tg.n == 1 ? "" : "es");
 	if (r->nsel) {
 		/* Execs are reported from now on; then the processes already running. */
@@ -692,13 +626,13 @@ int cmd_attach(int argc, char **argv)
 		/* Ring buffer fill: the consumer and producer positions are the map's first two
 		 * pages (libbpf 1.1 has no call for it); mapped read-only, next to libbpf's own. */
 		long pg = sysconf(_SC_PAGESIZE);
-		int fd = bpf_map__fd(r->func->maps.events);
+		int fd = bpf_map__fd(r->cap.func->maps.events);
 		void *c = mmap(NULL, pg, PROT_READ, MAP_SHARED, fd, 0);
 		void *p = mmap(NULL, pg, PROT_READ, MAP_SHARED, fd, pg);
 
 		r->rb_cons = c == MAP_FAILED ? NULL : c;
 		r->rb_prod = p == MAP_FAILED ? NULL : p;
-		r->rb_size = bpf_map__max_entries(r->func->maps.events);
+		r->rb_size = bpf_map__max_entries(r->cap.func->maps.events);
 	}
 	update_self_metrics(r); /* a scrape right after attach already sees them */
 	event_loop(r);
@@ -736,8 +670,6 @@ int cmd_attach(int argc, char **argv)
 	print_summary(r);
 	rc = agt_audit_failed(r->audit) ? 1 : 0; /* audit records were lost: warned once */
 cleanup:
-	if (r->pinned)
-		agt_sample_unpin();
 	if (r->rb_cons)
 		munmap((void *)r->rb_cons, sysconf(_SC_PAGESIZE));
 	if (r->rb_prod)
@@ -746,10 +678,7 @@ cleanup:
 	for (int i = 0; i < r->nlinks; i++)
 		bpf_link__destroy(r->links[i]);
 	free(r->links);
-	sock_bpf__destroy(r->sock);
-	tls_bpf__destroy(r->tls);
-	proc_bpf__destroy(r->proc);
-	func_bpf__destroy(r->func);
+	agt_capture_destroy(&r->cap);
 	if (r->sink)
 		r->sink->destroy(r->sink);
 	agt_audit_close(r->audit);
@@ -775,6 +704,7 @@ cleanup:
 		close(r->ep);
 	for (int i = 0; i < r->nspecs; i++)
 		agt_spec_free(&r->specs[i]);
+	agt_redactor_free(r->o.redactor);
 	free(r);
 	return rc;
 }

@@ -6,6 +6,7 @@
 #define AGT_ATTACH_RUN_H
 #include "capture/container.h"
 #include "capture/target.h"
+#include "capture/units.h"
 #include "pipeline/pipeline.h"
 #include "capture/sampling.h"
 #include "capture/select.h"
@@ -17,14 +18,11 @@
 #define MAX_LINKS 20000
 
 struct bpf_link;
-struct func_bpf;
-struct proc_bpf;
-struct tls_bpf;
-struct sock_bpf;
 struct ring_buffer;
 struct agt_audit;
 struct agt_metrics;
 struct agt_reaper;
+struct agt_redactor;
 
 struct attach_opts {
 	int pids[MAX_PIDS];
@@ -46,8 +44,7 @@ struct attach_opts {
 	long max_message;  /* bytes of one TLS call / HTTP message captured at most */
 	int tcp;	   /* capture plaintext HTTP over TCP: -1 auto (on without probes given) */
 	long idle_timeout; /* seconds without activity before a conversation is closed */
-	const char *sample[16]; /* --sample specs */
-	int nsample;
+	struct agt_sample_cfg sample_cfg[AGT_SS_MAX]; /* per source, as --sample set it */
 	long event_budget; /* events per second the adaptive controller aims under; 0: off */
 	const char *selects[MAX_SPECS]; /* --select: discover targets by these */
 	int nselects;
@@ -55,6 +52,7 @@ struct attach_opts {
 	long max_targets;  /* live discovered targets at most */
 	long forget_after; /* seconds a gone target is kept before it is freed */
 	int dry_run;	   /* check the options and stop */
+	struct agt_redactor *redactor; /* built-in rules and the --redact patterns */
 };
 
 /* The targets: given by PID or discovered. */
@@ -77,14 +75,11 @@ struct attach_run {
 	struct agt_pipeline pl;
 	struct agt_sink *sink; /* the output, with the exporters teed in front of it */
 	struct agt_export_ctx ectx;
-	struct func_bpf *func;
-	struct proc_bpf *proc;
-	struct tls_bpf *tls;
-	struct sock_bpf *sock;			       /* NULL without TCP capture */
+	struct agt_capture cap; /* the BPF units: func, proc, tls, sock (NULL without TCP) */
 	struct agt_sample_cfg sample_seen[AGT_SS_MAX]; /* the sampling last reported */
 	uint32_t sample_max[AGT_SS_MAX];	       /* ratios as configured: the ceiling */
 	uint64_t last_records, last_ringbuf_full;
-	int pinned;
+	uint64_t sample_rejected; /* out-of-range values found in the sampling map */
 	struct bpf_link **links;
 	int nlinks;
 	struct agt_proc **link_owner; /* the target each link was attached for */

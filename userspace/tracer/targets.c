@@ -220,7 +220,7 @@ static int is_target(struct attach_run *r, int pid)
 	if (p && !p->gone)
 		return 1;
 	/* A followed descendant of a target is traced as part of it already. */
-	return bpf_map__lookup_elem(r->func->maps.targets, &key, sizeof(key), &v, sizeof(v), 0) ==
+	return bpf_map__lookup_elem(r->cap.func->maps.targets, &key, sizeof(key), &v, sizeof(v), 0) ==
 	       0;
 }
 
@@ -291,7 +291,7 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	{
 		uint32_t key = (uint32_t)pid, one = 1;
 
-		bpf_map__update_elem(r->func->maps.targets, &key, sizeof(key), &one, sizeof(one),
+		bpf_map__update_elem(r->cap.func->maps.targets, &key, sizeof(key), &one, sizeof(one),
 				     0);
 	}
 	if (agt_target_attach(r, t)) {

@@ -1,0 +1,67 @@
+/* Capture sources as units: each BPF object agtrace loads is one row of a table saying how to
+ * open it, what to fix in it before load, how to load it, and whether its programs attach on
+ * their own (tracepoints) or per target (uprobes, attached by capture/attach code). The maps
+ * the objects share are marked LIBBPF_PIN_BY_NAME in bpf/common.bpf.h and pinned in this run's
+ * own folder, /sys/fs/bpf/agtrace/<pid>_<start time> (bpffs refuses dots in names): several agtrace runs on one node never
+ * share or remove each other's maps, and `agtrace sample` finds each run's sampling map there.
+ * Without bpffs the objects share the maps by file descriptor instead (same set, same names). */
+#ifndef AGT_UNITS_H
+#define AGT_UNITS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define AGT_BPFFS "/sys/fs/bpf"
+#define AGT_INSTANCES_DIR AGT_BPFFS "/agtrace"
+
+/* What the objects need to know before they are loaded. */
+struct agt_unit_params {
+	uint32_t ncpus;	   /* the token buckets are per CPU */
+	uint64_t salt;	   /* for the session-sampling hash */
+	uint64_t call_cap; /* TLS and socket payload bytes copied per call at most */
+	int discover;	   /* report execs of non-targets (selectors given) */
+	int tcp;	   /* load the socket capture (TCP and IPC) */
+};
+
+enum agt_unit_id {
+	AGT_UNIT_FUNC = 0, /* function probes and USDT: loaded first, it creates the shared maps */
+	AGT_UNIT_PROC = 1, /* fork, exec, exit; library loads */
+	AGT_UNIT_TLS = 2,  /* TLS plaintext at the library */
+	AGT_UNIT_SOCK = 3, /* TCP and IPC payloads at the system call (with --tcp) */
+	AGT_UNIT_COUNT = 4,
+};
+
+struct func_bpf;
+struct proc_bpf;
+struct tls_bpf;
+struct sock_bpf;
+struct bpf_map;
+
+/* The loaded units of one run. A unit not wanted (sock without TCP capture) is NULL. */
+struct agt_capture {
+	struct func_bpf *func;
+	struct proc_bpf *proc;
+	struct tls_bpf *tls;
+	struct sock_bpf *sock;
+	char dir[300]; /* this run's pin folder; "" when maps are shared by descriptor */
+	int attached;  /* the self-attaching units' programs are attached */
+};
+
+/* Open, configure and load every wanted unit; the maps they share end up one set. -errno with
+ * one sentence in err (what the kernel refused, and what to do). */
+int agt_capture_load(struct agt_capture *c, const struct agt_unit_params *p, char *err,
+		     size_t errlen);
+/* Attach the units whose programs attach on their own (tracepoints). -errno with a sentence. */
+int agt_capture_attach(struct agt_capture *c, char *err, size_t errlen);
+/* Destroy the units and remove this run's pin folder. Safe on a partly loaded capture. */
+void agt_capture_destroy(struct agt_capture *c);
+/* A map every unit shares, by name ("events", "targets", "sampling", ...). */
+struct bpf_map *agt_capture_map(struct agt_capture *c, const char *name);
+
+/* Running agtrace instances (for `agtrace sample`): their pid and pin folder. */
+struct agt_instance {
+	int pid;
+	char dir[300];
+};
+/* Up to max live instances; the folders of runs that are gone are removed on the way. */
+int agt_instances_list(struct agt_instance *out, int max);
+#endif

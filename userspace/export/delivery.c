@@ -28,10 +28,11 @@
  *       8 MiB) before the next one is started, so space comes back in small steps.
  *   cursor  "<seq> <offset> <crc>\n": 20-digit seq and offset, then the CRC-32 of the 42 bytes
  *       before it in 8 hex digits. Every segment before seq, and every record of segment seq
- *       before byte offset, was delivered or dead-lettered. Rewritten in place when a segment
- *       is deleted and at most every second otherwise. It may lag (the next run then sends a
- *       few documents again); it never leads: it is written after what it covers was resolved
- *       and the dead letters were fdatasynced.
+ *       before byte offset, was delivered or dead-lettered. Rewritten in place (one pwrite,
+ *       no fsync) after every batch that moves it. It may lag (after a crash of the machine,
+ *       or by the batch in flight at a SIGKILL: the next run sends those again); it never
+ *       leads: it is written after what it covers was resolved and the dead letters were
+ *       fdatasynced.
  *   dead-letter.ndjson  documents the backend rejected, with its reason (unless --dead-letter).
  * At start the log thread lists the folder once: stale *.tmp files (of older versions) are
  * removed and counted; segments the cursor covers are deleted; every other segment is read
@@ -47,8 +48,7 @@
  * EDQUOT) is handled the same way: what was written past the last whole record is cut off,
  * oldest segments are evicted under policy oldest, and the records that still do not fit are
  * lost: disk_full. A document is counted lost exactly when it is not in the log and never will
- * be: a run never counts what a later run delivers. The one exception is a SIGKILL while an
- * evicted segment's documents were already read for sending: those are lost uncounted. */
+ * be (evicted: and will not be sent either): a run never counts what a later run delivers. */
 #define _GNU_SOURCE
 #include "export/delivery.h"
 #include "base/log.h"
@@ -78,7 +78,6 @@
 #define SEG_CAP (8u << 20)
 #define READ_CHUNK (1u << 20) /* sequential reads of the log */
 #define CURSOR_LEN 51
-#define CURSOR_EVERY_NS 1000000000ull
 
 const char *const agt_lost_reason_names[AGT_LOST_REASONS] = {
     "spool_full", "evicted", "disk_full", "io_error", "queue_full", "encode",
@@ -150,6 +149,7 @@ struct agt_delivery {
 	uint64_t rd_seq, rd_off,
 	    rd_count;		   /* the send thread's next record; records read in rd_seq */
 	uint64_t ack_seq, ack_off; /* the first record not yet resolved */
+	uint64_t evicted_upto;	   /* the newest segment evicted (the oldest go first) */
 	uint64_t next_seq;	   /* the seq of the next segment */
 	uint64_t stop_ns;	   /* when the stop was asked for; 0: running */
 	int ready, log_done;
@@ -169,8 +169,8 @@ struct agt_delivery {
 	struct where *wat;
 	size_t nwin; /* at most batch_docs */
 	struct reader rd;
-	int cfd;		     /* the cursor file, or -1 */
-	uint64_t c_seq, c_off, c_ns; /* what it says, and when it was written */
+	int cfd;	       /* the cursor file, or -1 */
+	uint64_t c_seq, c_off; /* what it says */
 	FILE *dlf;
 	int dl_dirty;
 };
@@ -336,12 +336,14 @@ static void update_waiting(struct agt_delivery *d)
 }
 
 /* Delete segment i to make room (seg_lock held): the records the send thread has not read yet
- * are lost; what it has read is still sent. */
+ * are counted lost here, the ones it holds unresolved when it drops them (drop_evicted). */
 static void seg_evict(struct agt_delivery *d, size_t i)
 {
 	const struct seg *s = &d->segs[i];
 	uint64_t lost = 0;
 
+	if (s->seq > d->evicted_upto)
+		d->evicted_upto = s->seq;
 	if (s->seq == d->rd_seq) {
 		lost = s->records > d->rd_count ? s->records - d->rd_count : 0;
 		d->rd_seq = i + 1 < d->nsegs ? d->segs[i + 1].seq : s->seq + 1;
@@ -625,10 +627,20 @@ static void log_record(struct agt_delivery *d, const void *doc, uint32_t len, ui
 		lose(d, AGT_LOST_SPOOL_FULL, 1, 0);
 		return;
 	}
-	if (d->wfd < 0 && (e = seg_create(d))) {
-		lose(d, e == -ENOSPC || e == -EDQUOT ? AGT_LOST_DISK_FULL : AGT_LOST_IO_ERROR, 1,
-		     -e);
-		return;
+	while (d->wfd < 0 && (e = seg_create(d))) {
+		int evicted = 0;
+
+		if ((e == -ENOSPC || e == -EDQUOT) && d->cfg.overflow == AGT_OVERFLOW_OLDEST) {
+			pthread_mutex_lock(&d->seg_lock);
+			evicted = evict_oldest(d);
+			pthread_mutex_unlock(&d->seg_lock);
+		}
+		if (!evicted) {
+			lose(d,
+			     e == -ENOSPC || e == -EDQUOT ? AGT_LOST_DISK_FULL : AGT_LOST_IO_ERROR,
+			     1, -e);
+			return;
+		}
 	}
 	if (grow(&d->wbuf, &d->wcap, d->wlen + rec, 1)) {
 		lose(d, AGT_LOST_IO_ERROR, 1, ENOMEM);
@@ -692,7 +704,6 @@ static void cursor_save(struct agt_delivery *d, uint64_t seq, uint64_t off)
 {
 	char line[CURSOR_LEN + 1];
 
-	d->c_ns = agt_mono_ns();
 	if (d->cfd < 0 || (seq == d->c_seq && off == d->c_off))
 		return;
 	if (d->dlf && d->dl_dirty) { /* what the cursor covers must not be lost */
@@ -984,13 +995,15 @@ static void refill(struct agt_delivery *d)
 			d->rd_count = 0;
 			continue;
 		}
-		if (d->rd.seq != s->seq || d->rd.fd < 0) {
+		if (d->rd.seq != s->seq) {
+			reader_close(&d->rd);
+			d->rd.seq = s->seq;
+		}
+		if (d->rd.fd < 0) {
 			char name[64];
 
-			reader_close(&d->rd);
 			seg_name(s->seq, name, sizeof(name));
 			d->rd.fd = openat(d->dirfd, name, O_RDONLY | O_CLOEXEC);
-			d->rd.seq = s->seq;
 		}
 		d->rd.size = s->size;
 		if (d->rd.fd < 0 || record_at(&d->rd, d->rd_off, &doc, &len, &ns)) {
@@ -1019,6 +1032,11 @@ static void refill(struct agt_delivery *d)
 		d->rd_count++;
 		if (s->prior)
 			d->st.replayed++;
+	}
+	/* An open file keeps its space after an eviction unlinks it: open only while reading. */
+	if (d->rd.fd >= 0) {
+		close(d->rd.fd);
+		d->rd.fd = -1;
 	}
 }
 
@@ -1088,6 +1106,26 @@ static int send_window(struct agt_delivery *d)
 	return resolved ? 1 : -1;
 }
 
+/* Documents of evicted segments leave the window, lost (seg_lock held): policy oldest drops
+ * the oldest, and these are. Each is counted once: unread ones by seg_evict, these here. */
+static void drop_evicted(struct agt_delivery *d)
+{
+	size_t k = 0;
+
+	if (!d->evicted_upto)
+		return;
+	for (size_t i = 0; i < d->nwin; i++) {
+		if (d->wat[i].seq <= d->evicted_upto) {
+			free(d->win[i].bytes);
+			continue;
+		}
+		d->win[k] = d->win[i];
+		d->wat[k++] = d->wat[i];
+	}
+	lose(d, AGT_LOST_EVICTED, d->nwin - k, 0);
+	d->nwin = k;
+}
+
 /* Whether the send thread has read every record in the log (seg_lock held). */
 static int read_all(struct agt_delivery *d)
 {
@@ -1102,6 +1140,7 @@ static int ack(struct agt_delivery *d)
 {
 	int deleted = 0;
 
+	drop_evicted(d);
 	d->ack_seq = d->nwin ? d->wat[0].seq : d->rd_seq;
 	d->ack_off = d->nwin ? d->wat[0].off : d->rd_off;
 	while (d->nsegs && d->segs[0].seq < d->ack_seq && d->segs[0].sealed) {
@@ -1173,12 +1212,18 @@ static void *send_main(void *arg)
 		deleted = ack(d);
 		seq = d->ack_seq;
 		off = d->ack_off;
-		if (deleted || agt_mono_ns() - d->c_ns >= CURSOR_EVERY_NS) {
+		if (deleted || seq != d->c_seq || off != d->c_off) {
 			pthread_mutex_unlock(&d->seg_lock);
 			cursor_save(d, seq, off);
 			pthread_mutex_lock(&d->seg_lock);
 		}
 	}
+	/* The log thread may still evict segments whose documents are in the window: the final
+	 * count and cursor come after it is done (the stop waits for it anyway). */
+	while (!d->log_done)
+		pthread_cond_wait(&d->send_wake, &d->seg_lock);
+	if (!clean)
+		ack(d);
 	if (clean) { /* everything delivered: the log is empty */
 		while (d->nsegs)
 			seg_remove(d, 0);

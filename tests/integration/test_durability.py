@@ -397,3 +397,54 @@ def test_a_full_disk_loses_only_what_it_counts(es, tiny_fs, policy):
     assert len(ids - first) + field(line2, "disk_full") == len(tr2.records)
     assert field(line2, "lost (spool full)") == field(line2, "disk_full")
     assert not [f for f in os.listdir(spool) if f.endswith(".tmp") or f.startswith("spool-")]
+
+
+def test_metrics_show_the_spool_age_and_losses_by_reason(es, tmp_path):
+    es.set(mode="reset")  # down: spans wait, and the small spool refuses the newest
+    port = free_port()
+    t = Target([NESTED])
+    try:
+        tr = tracer(es, tmp_path / "spool", t.pid, "--spool-max-bytes", "65536", "--metrics",
+                    f"127.0.0.1:{port}", "--es-drain-seconds", "1")
+        for _ in range(20):
+            t.call("recurse 30")
+        time.sleep(3.5)  # the metrics are refreshed every second
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as m:
+            text = m.read().decode()
+        t.quit()
+        assert tr.finish(timeout=60) == 0
+    finally:
+        t.kill()
+    series = dict(re.findall(r"^(agtrace_(?:spool|export)_\S+) (\S+)$", text, re.M))
+    exp = 'exporter="elasticsearch"'
+    assert float(series[f"agtrace_spool_oldest_age_seconds{{{exp}}}"]) >= 2  # current
+    assert float(series[f"agtrace_spool_bytes{{{exp}}}"]) > 0
+    line = es_line(tr)
+    after = len(tr.records) - (20 * 31 + 1)  # emitted after the scrape: the exit, the detach
+    for reason in ("spool_full", "evicted", "disk_full", "io_error", "queue_full", "encode"):
+        got = float(series[f'agtrace_export_lost_total{{{exp},reason="{reason}"}}'])
+        assert field(line, reason) - after <= got <= field(line, reason)
+    assert field(line, "spool_full") > 0
+
+
+def test_spool_options_and_their_errors(tmp_path, nested):
+    from harness import run_agtrace
+    for args, sentence in [
+        (["--spool-overflow", "sideways"],
+         '--spool-overflow needs oldest or newest, got "sideways"'),
+        (["--spool-sync-ms", "0"], '--spool-sync-ms needs milliseconds from 1 to 60000, got "0"'),
+    ]:
+        r = run_agtrace("attach", "-p", "1", "--uprobe", "a:b", *args)
+        assert r.returncode == 2
+        assert r.stderr == f"agtrace: error: {sentence}; see `agtrace attach --help`\n"
+    # The configuration file's keys are the same options.
+    cfg = tmp_path / "agtrace.json"
+    cfg.write_text(json.dumps({"targets": {"pids": [nested.pid]}, "uprobes": [f"{NESTED}:leaf"],
+                               "spool": {"dir": str(tmp_path / "spool"), "overflow": "oldest",
+                                         "sync_ms": 50}}))
+    r = run_agtrace("run", "--config", cfg, "--dry-run")
+    assert r.returncode == 0, r.stderr
+    cfg.write_text(json.dumps({"targets": {"pids": [nested.pid]},
+                               "spool": {"overflow": "middle"}}))
+    r = run_agtrace("run", "--config", cfg, "--dry-run")
+    assert r.returncode == 2 and '--spool-overflow needs oldest or newest, got "middle"' in r.stderr

@@ -145,9 +145,9 @@ struct agt_delivery {
 	pthread_cond_t send_wake;
 	struct seg *segs; /* oldest first */
 	size_t nsegs, segcap;
-	uint64_t usage; /* bytes of all segment files */
-	uint64_t rd_seq, rd_off,
-	    rd_count;		   /* the send thread's next record; records read in rd_seq */
+	uint64_t usage;		   /* bytes of all segment files */
+	uint64_t rd_seq, rd_off;   /* the send thread's next record */
+	uint64_t rd_count;	   /* records it read in segment rd_seq */
 	uint64_t ack_seq, ack_off; /* the first record not yet resolved */
 	uint64_t evicted_upto;	   /* the newest segment evicted (the oldest go first) */
 	uint64_t next_seq;	   /* the seq of the next segment */
@@ -953,6 +953,10 @@ static void *log_main(void *arg)
 		d->last_sync_ns = agt_mono_ns();
 		if (d->out.docs)
 			log_batch(d, &d->out);
+		if (d->out.cap > PENDING_MAX) { /* a burst is over: give its memory back */
+			free(d->out.buf);
+			d->out = (struct inbox){0};
+		}
 		if (!stop)
 			continue;
 		pthread_mutex_lock(&d->lock);

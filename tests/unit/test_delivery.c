@@ -486,6 +486,32 @@ static void older_spool_files_are_taken_over(void **state)
 	rmdir_all(dir);
 }
 
+/* An older version under overload wrote a file per document: many files, one batched log. */
+static void many_older_files_are_taken_over_in_batches(void **state)
+{
+	char *dir = tmpdir(), p[512];
+	struct agt_delivery_stats st;
+	struct run r;
+
+	(void)state;
+	for (int i = 0; i < 20000; i++) {
+		FILE *f;
+
+		snprintf(p, sizeof(p), "%s/spool-%012d.ndjson", dir, i + 1);
+		f = fopen(p, "w");
+		fprintf(f, "{\"id\":%d}\n", i);
+		fclose(f);
+	}
+	run_start(&r, dir, 0, 0, AGT_OVERFLOW_NEWEST);
+	run_stop(&r, &st);
+	assert_range(&r.f, 0, 20000);
+	assert_int_equal(st.replayed, 20000);
+	assert_true(st.fsyncs < 20); /* not one per file */
+	assert_int_equal(count_files(dir, "spool-", NULL), 0);
+	run_free(&r);
+	rmdir_all(dir);
+}
+
 static void a_second_run_on_the_folder_is_refused(void **state)
 {
 	char *dir = tmpdir(), err[256];
@@ -540,6 +566,7 @@ int main(void)
 	    cmocka_unit_test(overflow_newest_refuses_and_counts),
 	    cmocka_unit_test(overflow_oldest_evicts_and_counts),
 	    cmocka_unit_test(older_spool_files_are_taken_over),
+	    cmocka_unit_test(many_older_files_are_taken_over_in_batches),
 	    cmocka_unit_test(a_second_run_on_the_folder_is_refused),
 	    cmocka_unit_test(the_oldest_age_is_current),
 	};

@@ -787,36 +787,51 @@ static int check_segment(struct agt_delivery *d, uint64_t seq, uint64_t from, st
 	return 0;
 }
 
-/* Copy a spool file of an older version (documents of doc_lines lines each) into the log. */
-static void import_legacy(struct agt_delivery *d, const char *name)
+/* Copy the spool files of an older version (documents of doc_lines lines each, one file per
+ * segment, or per document when it was overloaded: there may be very many) into the log, in
+ * the order of their names, with the usual batched writes. A file is deleted once its documents
+ * are on disk (or counted lost). */
+static void import_legacy(struct agt_delivery *d, char **names, size_t n)
 {
-	char path[2048];
-	size_t len;
-	char *text;
+	size_t done = 0; /* names[0..done) are dealt with */
 	uint64_t now = real_ns();
 
-	snprintf(path, sizeof(path), "%s/%s", d->spool, name);
-	if (!(text = agt_read_file(path, 1u << 30, &len))) {
-		agt_warn("cannot read the older %s spool file %s: %s", d->ops->name, path,
-			 strerror(errno));
-		return;
-	}
 	d->wprior = 1;
-	for (char *p = text; *p;) {
-		char *end = p;
+	for (size_t i = 0; i < n; i++) {
+		char path[2048], *text;
+		size_t len;
 
-		for (int l = 0; end && l < d->ops->doc_lines; l++)
-			end = (end = strchr(end, '\n')) ? end + 1 : NULL;
-		if (!end)
-			break;
-		log_record(d, p, (uint32_t)(end - p), now);
-		p = end;
+		snprintf(path, sizeof(path), "%s/%s", d->spool, names[i]);
+		if (!(text = agt_read_file(path, 1u << 30, &len))) {
+			agt_warn("cannot read the older %s spool file %s (%s): left in place",
+				 d->ops->name, path, strerror(errno));
+			free(names[i]);
+			names[i] = NULL;
+			continue;
+		}
+		for (char *p = text; *p;) {
+			char *end = p;
+
+			for (int l = 0; end && l < d->ops->doc_lines; l++)
+				end = (end = strchr(end, '\n')) ? end + 1 : NULL;
+			if (!end)
+				break;
+			log_record(d, p, (uint32_t)(end - p), now);
+			p = end;
+		}
+		free(text);
+		if (d->wlen) /* some of it is not written yet */
+			continue;
+		for (; done <= i; done++)
+			if (names[done])
+				unlinkat(d->dirfd, names[done], 0);
 	}
 	flush(d);
 	seg_seal(d);
 	d->wprior = 0;
-	free(text);
-	unlinkat(d->dirfd, name, 0);
+	for (; done < n; done++)
+		if (names[done])
+			unlinkat(d->dirfd, names[done], 0);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -911,10 +926,9 @@ static void log_open(struct agt_delivery *d)
 	pthread_mutex_unlock(&d->seg_lock);
 	if (nlegacy)
 		qsort(legacy, nlegacy, sizeof(*legacy), cmp_str);
-	for (size_t i = 0; i < nlegacy; i++) {
-		import_legacy(d, legacy[i]);
+	import_legacy(d, legacy, nlegacy);
+	for (size_t i = 0; i < nlegacy; i++)
 		free(legacy[i]);
-	}
 	free(legacy);
 	pthread_mutex_lock(&d->seg_lock);
 	d->ack_seq = d->rd_seq;

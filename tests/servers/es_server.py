@@ -12,6 +12,7 @@ Run: es_server.py [PORT [STATE-FILE]] -> prints "listening PORT". With a state f
 survives a restart, as a real cluster's does (tests kill the server to make an outage)."""
 import json
 import random
+import socket
 import sys
 import threading
 import time
@@ -78,7 +79,13 @@ class Handler(JsonHandler):
             bump("requests")
             STATE["stats"]["authorization"] = self.headers.get("Authorization", "")
         if mode == "reset":
-            self.connection.close()
+            # close() alone leaves the socket open behind the handler's buffered files, and the
+            # keep-alive loop then reads the unread body as the next request: shut it down.
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             return
         body = self.body()
         if mode == "503":

@@ -12,13 +12,14 @@
  * on it survives a SIGKILL, an OOM kill and a crash of the machine, and it is delivered at least
  * once, by this run or by the next one started on the same spool folder (ids make duplicates
  * harmless), unless the overflow policy evicts it, which is counted. Before that it is in memory
- * only, so a SIGKILL costs exactly the documents handed over and not yet accepted: a document
- * handed over at time t is accepted by t + sync_ms + the duration of the write and fdatasync
- * in progress at t + the duration of its own write and fdatasync (and never more than 32 MiB
- * of documents wait in memory). sync_ms is --spool-sync-ms (default 100). A process cannot
- * count what its own death loses; it measures the window instead: stats.unsynced (documents
- * not yet accepted, now) and stats.sync_lag_max_ms (the longest hand-over-to-accepted wait
- * seen). Documents the bounds refuse are never accepted and are counted at once, by reason.
+ * (or written and not yet synced), so a SIGKILL or an OOM kill costs at most the documents
+ * handed over and not yet accepted (a crash of the machine exactly those): a document handed
+ * over at time t is accepted by t + sync_ms + the duration of the write and fdatasync in
+ * progress at t + the duration of its own write and fdatasync, and never more than 32 MiB of
+ * documents wait. sync_ms is --spool-sync-ms (default 100). A process cannot count what its
+ * own death loses; it measures the window instead: stats.unsynced (documents not yet accepted,
+ * now) and stats.sync_lag_max_ms (the longest hand-over-to-accepted wait seen). Documents the
+ * bounds refuse are never accepted and are counted at once, by reason.
  *
  * Files in the spool folder (flock'ed: one agtrace per folder):
  *   spool-<seq: 20 digits>.log  the log segments, in order of seq. A 16-byte header ("AGTSPOOL",

@@ -1,14 +1,18 @@
 """An Elasticsearch stand-in for the exporter tests: the _bulk API parsed strictly (NDJSON
 action/document pairs, gzip bodies, per-item results shaped as Elasticsearch documents them),
 index templates and ILM policies stored, and faults injected on demand:
-    POST /_test/fault {"mode": "ok"|"429"|"partial"|"503"|"slow"|"reset"|"mapping", ...}
-         (mapping: documents with status "error" are rejected as a mapping error would be)
+    POST /_test/fault {"mode": "ok"|"429"|"partial"|"503"|"slow"|"reset"|"mapping"|"rate", ...}
+         (mapping: documents with status "error" are rejected as a mapping error would be;
+         rate: {"mode": "rate", "docs_per_s": N} indexes at most N documents a second, as a
+         cluster that keeps up with only part of the load)
     GET  /_test/docs   every stored document, as {index: {id: doc}}
+    GET  /_test/count  how many, and how many were indexed again (duplicates)
     GET  /_test/stats  requests and items seen by status
 Run: es_server.py [PORT [STATE-FILE]] -> prints "listening PORT". With a state file the store
 survives a restart, as a real cluster's does (tests kill the server to make an outage)."""
 import json
 import random
+import socket
 import sys
 import threading
 import time
@@ -17,7 +21,7 @@ from http.server import ThreadingHTTPServer
 from jsonhttp import JsonHandler
 
 STATE = {"mode": "ok", "docs": {}, "templates": {}, "ilm": {}, "stats": {}, "lock": threading.Lock(),
-         "rng": random.Random(7)}
+         "rng": random.Random(7), "docs_per_s": 0, "rate_lock": threading.Lock(), "busy_until": 0.0}
 
 
 STATE_FILE = None
@@ -40,6 +44,10 @@ class Handler(JsonHandler):
         if self.path == "/_test/docs":
             with STATE["lock"]:
                 return self.reply(200, STATE["docs"])
+        if self.path == "/_test/count":
+            with STATE["lock"]:
+                return self.reply(200, {"docs": sum(len(v) for v in STATE["docs"].values()),
+                                        "duplicates": STATE["stats"].get("duplicates", 0)})
         if self.path == "/_test/assets":
             with STATE["lock"]:
                 return self.reply(200, {"templates": STATE["templates"], "ilm": STATE["ilm"]})
@@ -60,7 +68,9 @@ class Handler(JsonHandler):
 
     def do_POST(self):
         if self.path == "/_test/fault":
-            STATE["mode"] = json.loads(self.body())["mode"]
+            req = json.loads(self.body())
+            STATE["mode"] = req["mode"]
+            STATE["docs_per_s"] = req.get("docs_per_s", 0)
             return self.reply(200, {"mode": STATE["mode"]})
         if self.path.split("?")[0] != "/_bulk":
             return self.reply(404, {"error": "no such endpoint"})
@@ -69,7 +79,13 @@ class Handler(JsonHandler):
             bump("requests")
             STATE["stats"]["authorization"] = self.headers.get("Authorization", "")
         if mode == "reset":
-            self.connection.close()
+            # close() alone leaves the socket open behind the handler's buffered files, and the
+            # keep-alive loop then reads the unread body as the next request: shut it down.
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             return
         body = self.body()
         if mode == "503":
@@ -85,6 +101,12 @@ class Handler(JsonHandler):
         if len(lines) % 2:
             return self.reply(400, {"error": {"type": "illegal_argument_exception",
                                               "reason": "odd number of lines"}})
+        if mode == "rate" and STATE["docs_per_s"]:
+            # One request at a time, each taking its share of the rate.
+            with STATE["rate_lock"]:
+                start = max(time.monotonic(), STATE["busy_until"])
+                STATE["busy_until"] = start + len(lines) / 2 / STATE["docs_per_s"]
+                time.sleep(max(0.0, STATE["busy_until"] - time.monotonic()))
         items, errors = [], False
         for i in range(0, len(lines), 2):
             action = json.loads(lines[i])
@@ -105,6 +127,8 @@ class Handler(JsonHandler):
                 if status in (200, 201):
                     prev = STATE["docs"].setdefault(idx, {}).get(_id)
                     status = 200 if prev is not None else 201
+                    if prev is not None:
+                        bump("duplicates")  # indexed again: at-least-once delivery
                     STATE["docs"][idx][_id] = doc
             item = {"_index": idx, "_id": _id, "status": status}
             if status in (200, 201):

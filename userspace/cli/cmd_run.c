@@ -64,6 +64,8 @@ static const struct map maps[] = {
     {"$.metrics", "listen", "--metrics", 's'},
     {"$.spool", "dir", "--spool-dir", 's'},
     {"$.spool", "max_bytes", "--spool-max-bytes", 'n'},
+    {"$.spool", "overflow", "--spool-overflow", 's'},
+    {"$.spool", "sync_ms", "--spool-sync-ms", 'n'},
     {"$.kubernetes", "pods_url", "--k8s-pods-url", 's'},
     {"$.kubernetes", "token_file", "--k8s-token-file", 's'},
     {"$.kubernetes", "ca", "--k8s-ca", 's'},

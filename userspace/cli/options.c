@@ -106,6 +106,9 @@ static void attach_usage(FILE *f)
 	    "  --spool-dir DIR          where undeliverable spans wait, replayed in order "
 	    "(default\n"
 	    "                           /var/lib/agtrace/spool); --spool-max-bytes N (256 MiB);\n"
+	    "                           when full, --spool-overflow newest (refuse new spans, the\n"
+	    "                           default) or oldest (delete the oldest), counted as lost;\n"
+	    "                           --spool-sync-ms N (100): at most one fsync per N ms;\n"
 	    "                           --dead-letter FILE for documents Elasticsearch rejects;\n"
 	    "                           at exit, --es-drain-seconds N (10) of trying, then the "
 	    "spool\n"
@@ -161,6 +164,8 @@ int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv)
 		OPT_ES_TEMPLATE,
 		OPT_SPOOL_DIR,
 		OPT_SPOOL_MAX,
+		OPT_SPOOL_OVERFLOW,
+		OPT_SPOOL_SYNC,
 		OPT_DEAD_LETTER,
 		OPT_ES_DRAIN,
 		OPT_OTLP,
@@ -206,6 +211,8 @@ int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv)
 	    {"es-install-template", no_argument, NULL, OPT_ES_TEMPLATE},
 	    {"spool-dir", required_argument, NULL, OPT_SPOOL_DIR},
 	    {"spool-max-bytes", required_argument, NULL, OPT_SPOOL_MAX},
+	    {"spool-overflow", required_argument, NULL, OPT_SPOOL_OVERFLOW},
+	    {"spool-sync-ms", required_argument, NULL, OPT_SPOOL_SYNC},
 	    {"dead-letter", required_argument, NULL, OPT_DEAD_LETTER},
 	    {"es-drain-seconds", required_argument, NULL, OPT_ES_DRAIN},
 	    {"otlp", required_argument, NULL, OPT_OTLP},
@@ -369,6 +376,21 @@ int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv)
 				    "\"%s\"",
 				    optarg);
 			o->delivery.spool_max = (uint64_t)v;
+			break;
+		case OPT_SPOOL_OVERFLOW:
+			if (strcmp(optarg, "oldest") && strcmp(optarg, "newest"))
+				return usage_error("--spool-overflow needs oldest or newest, got "
+						   "\"%s\"",
+						   optarg);
+			o->delivery.overflow =
+			    strcmp(optarg, "oldest") ? AGT_OVERFLOW_NEWEST : AGT_OVERFLOW_OLDEST;
+			break;
+		case OPT_SPOOL_SYNC:
+			if (agt_parse_long(optarg, 1, 60000, &v))
+				return usage_error("--spool-sync-ms needs milliseconds from 1 to "
+						   "60000, got \"%s\"",
+						   optarg);
+			o->delivery.sync_ms = (int)v;
 			break;
 		case OPT_METRICS: {
 			struct sockaddr_in sa;

@@ -328,8 +328,21 @@ static void update_self_metrics(struct attach_run *r)
 				(double)es.send_failures);
 		agt_metrics_set(r->metrics, "agtrace_export_dead_lettered_total", l,
 				(double)es.dead_lettered);
-		agt_metrics_set(r->metrics, "agtrace_export_lost_total", l,
-				(double)es.spool_dropped);
+		for (int c = 0; c < AGT_LOST_REASONS; c++) {
+			char lr[128];
+
+			snprintf(lr, sizeof(lr), "%s,reason=\"%s\"", l, agt_lost_reason_names[c]);
+			agt_metrics_set(r->metrics, "agtrace_export_lost_total", lr,
+					(double)es.lost[c]);
+		}
+		agt_metrics_set(r->metrics, "agtrace_export_replayed_total", l,
+				(double)es.replayed);
+		agt_metrics_set(r->metrics, "agtrace_spool_torn_total", l, (double)es.torn);
+		agt_metrics_set(r->metrics, "agtrace_spool_disk_bytes", l, (double)es.disk_bytes);
+		agt_metrics_set(r->metrics, "agtrace_spool_unsynced_documents", l,
+				(double)es.unsynced);
+		agt_metrics_set(r->metrics, "agtrace_spool_sync_lag_max_seconds", l,
+				(double)es.sync_lag_max_ms / 1000.0);
 		agt_metrics_set(r->metrics, "agtrace_spool_bytes", l, (double)es.spool_bytes);
 		agt_metrics_set(r->metrics, "agtrace_spool_oldest_age_seconds", l,
 				(double)es.spool_oldest_age_s);
@@ -658,12 +671,24 @@ int cmd_attach(int argc, char **argv)
 			continue;
 		agt_delivery_stop(r->exp[k]); /* deliver what it can, spool the rest */
 		agt_delivery_stats(r->exp[k], &es);
-		agt_info("%s: %llu queued, %llu delivered, %llu retried, %llu dead-lettered, %llu "
-			 "spooled (%llu bytes waiting), %llu lost (spool full)",
-			 agt_exporters[k].name, (unsigned long long)es.queued,
-			 (unsigned long long)es.delivered, (unsigned long long)es.retried,
-			 (unsigned long long)es.dead_lettered, (unsigned long long)es.spooled,
-			 (unsigned long long)es.spool_bytes, (unsigned long long)es.spool_dropped);
+		char why[256];
+		size_t n = 0;
+
+		for (int c = 0; c < AGT_LOST_REASONS; c++) /* what "lost" is made of */
+			n += snprintf(why + n, sizeof(why) - n, "%s%s %llu", c ? ", " : "",
+				      agt_lost_reason_names[c], (unsigned long long)es.lost[c]);
+		agt_info(
+		    "%s: %llu queued, %llu delivered, %llu retried, %llu dead-lettered, %llu "
+		    "spooled (%llu bytes waiting), %llu lost (spool full); lost by reason: %s; "
+		    "%llu replayed from the spool, %llu torn (%llu bytes), %llu stale .tmp "
+		    "removed, %llu fsyncs, %llu ms longest wait for fsync",
+		    agt_exporters[k].name, (unsigned long long)es.queued,
+		    (unsigned long long)es.delivered, (unsigned long long)es.retried,
+		    (unsigned long long)es.dead_lettered, (unsigned long long)es.spooled,
+		    (unsigned long long)es.spool_bytes, (unsigned long long)es.spool_dropped, why,
+		    (unsigned long long)es.replayed, (unsigned long long)es.torn,
+		    (unsigned long long)es.torn_bytes, (unsigned long long)es.tmp_removed,
+		    (unsigned long long)es.fsyncs, (unsigned long long)es.sync_lag_max_ms);
 	}
 	agt_audit_seal(r->audit); /* a clean end: the trail says so */
 	update_self_metrics(r);

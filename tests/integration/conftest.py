@@ -4,7 +4,13 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import NESTED, Target  # noqa: E402
+from harness import NESTED, Target, stop_leftover_tracers  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_tracer_outlives_its_test():
+    yield
+    stop_leftover_tracers()
 
 
 @pytest.fixture

@@ -62,6 +62,19 @@ class Target:
             self.p.wait()
 
 
+# Every Tracer started by the current test; conftest stops the ones a failed test left running,
+# so that a selector run cannot outlive its test and attach to (or answer for) the next ones.
+LIVE_TRACERS = []
+
+
+def stop_leftover_tracers():
+    while LIVE_TRACERS:
+        tr = LIVE_TRACERS.pop()
+        if tr.p.poll() is None:
+            tr.p.kill()
+            tr.p.wait(timeout=30)
+
+
 class Tracer:
     """agtrace attach with JSONL on stdout; stderr collected line by line."""
 
@@ -69,6 +82,7 @@ class Tracer:
         self.argv = [AGTRACE, cmd] + [str(a) for a in args]
         self.p = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, **kw)
+        LIVE_TRACERS.append(self)
         self.errq = queue.Queue()
         self.err_lines = []
         self.out = []

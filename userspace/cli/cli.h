@@ -9,4 +9,9 @@ int cmd_run(int argc, char **argv);
 int cmd_probes(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+
+/* A command's exit code for what the code inside returned: 0 for 0 (or more); 1 for -ENOMEM and
+ * -EIO (resources, lost writes); 2 for any other -errno (what the user can fix; the sentence was
+ * printed). */
+int agt_exit_code(int rc);
 #endif

@@ -42,7 +42,7 @@ static int load_auto_specs(struct attach_run *r)
 		agt_err(
 		    "no built-in probe specs found (see `agtrace probes list`); give --probes FILE "
 		    "or --uprobe PATH:SYMBOL");
-		return AGT_EXIT_USAGE;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -62,7 +62,7 @@ int agt_attach_load_specs(struct attach_run *r)
 			arg = path;
 		if (agt_spec_load(arg, &r->specs[r->nspecs], err, sizeof(err))) {
 			agt_err("%s", err);
-			return AGT_EXIT_USAGE;
+			return -EINVAL;
 		}
 		r->nspecs++;
 	}
@@ -70,7 +70,7 @@ int agt_attach_load_specs(struct attach_run *r)
 		if (agt_spec_from_uprobe(r->o.uprobe_args[i], &r->specs[r->nspecs], err,
 					 sizeof(err))) {
 			agt_err("%s", err);
-			return AGT_EXIT_USAGE;
+			return -EINVAL;
 		}
 		r->nspecs++;
 	}
@@ -131,12 +131,12 @@ static int add_link(struct attach_run *r, struct bpf_link *l, int target, const 
 			"-v for "
 			"libbpf's log",
 			what, path, r->tg.v[target]->info.pid, strerror(e));
-		return AGT_EXIT_USAGE;
+		return -EINVAL;
 	}
 	if (r->nlinks == MAX_LINKS) {
 		bpf_link__destroy(l);
 		agt_err("more than %d probe links requested; narrow the symbol globs", MAX_LINKS);
-		return AGT_EXIT_USAGE;
+		return -EINVAL;
 	}
 	nl = realloc(r->links, (r->nlinks + 1) * sizeof(*nl));
 	if (nl)
@@ -146,7 +146,7 @@ static int add_link(struct attach_run *r, struct bpf_link *l, int target, const 
 		r->link_owner = no;
 	if (!nl || !no) {
 		bpf_link__destroy(l);
-		return AGT_EXIT_USAGE;
+		return -EINVAL;
 	}
 	r->link_owner[r->nlinks] = r->tg.v[target];
 	r->links[r->nlinks++] = l;
@@ -170,7 +170,7 @@ static int write_cfg(struct attach_run *r, const struct agt_probe_info *pi)
 	if (bpf_map__update_elem(r->cap.func->maps.probe_cfg, &key, sizeof(key), &cfg, sizeof(cfg),
 				 0)) {
 		agt_err("cannot write the probe configuration map: %s", strerror(errno));
-		return AGT_EXIT_USAGE;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -188,7 +188,7 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 	if (!pi) {
 		agt_err("more than %d distinct probes requested; narrow the symbol globs",
 			AGT_MAX_PROBES);
-		return AGT_EXIT_USAGE;
+		return -EINVAL;
 	}
 	if (ps->handler && ps->handler->kind == AGT_HK_TLS) {
 		uo.bpf_cookie = pi->id | ps->handler->cookie;
@@ -233,7 +233,7 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 
 		if (agt_elf_ret_offsets(host, sym, &offs, &n, err, sizeof(err))) {
 			agt_err("%s", err);
-			return AGT_EXIT_USAGE;
+			return -EINVAL;
 		}
 		agt_dbg("%s: %d return instructions", sym->name, n);
 		for (int i = 0; i < n && !rc; i++) {
@@ -274,7 +274,7 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 	host = root_view(host, pid, mapped, root, sizeof(root));
 	snprintf(sym, sizeof(sym), "%s:%s", ps->usdt_provider, ps->usdt_name);
 	if (!(pi = probe_id_for(r, spec, ps, sym, mapped)))
-		return AGT_EXIT_USAGE;
+		return -EINVAL;
 	if ((rc = write_cfg(r, pi)))
 		return rc;
 	uo.usdt_cookie = pi->id;
@@ -372,7 +372,7 @@ int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, 
 				}
 				agt_err("PID %d (%s): %s", proc->info.pid, proc->info.comm,
 					user_path(err, host, proc->info.pid, mapped));
-				return AGT_EXIT_USAGE;
+				return -EINVAL;
 			}
 			for (int k = 0; k < n && !rc; k++)
 				rc = attach_function(r, t, spec, ps, host, mapped, &syms[k]);
@@ -413,12 +413,12 @@ int agt_attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, in
 		}
 	if (!resolved) {
 		if (soft)
-			return -1;
+			return AGT_SPEC_SKIPPED;
 		agt_err("%s: %s", spec->file, first_err);
-		return AGT_EXIT_USAGE;
+		return -ENOENT;
 	}
 	if (!rc && soft && proc->nlinks == before)
-		return -1;
+		return AGT_SPEC_SKIPPED;
 	if (!rc)
 		agt_dbg("%s: PID %d: %d links", spec->name, proc->info.pid, proc->nlinks - before);
 	return rc;

@@ -1,5 +1,5 @@
-/* `agtrace attach`: resolve probe specs against target processes, load and attach the BPF
- * programs, run the pipeline until the targets exit, a signal, or --duration. */
+/* A run (`agtrace attach` or `run`): resolve probe specs against target processes, load and
+ * attach the BPF programs, run the pipeline until the targets exit, a signal, or --duration. */
 #include "tracer/run.h"
 #include "base/log.h"
 #include "pipeline/pipeline.h"
@@ -433,17 +433,16 @@ static int event_loop(struct attach_run *r)
 	return 0;
 }
 
-int cmd_attach(int argc, char **argv)
+int agt_run(const struct agt_config *c, int argc, char **argv)
 {
 	struct attach_run *r = calloc(1, sizeof(*r));
 	int rc, nprobes_total = 0;
 	char err[512] = "";
 
 	if (!r)
-		return 1;
+		return -ENOMEM;
 	r->ep = -1;
-	if ((rc = agt_attach_parse_opts(&r->o, argc, argv)))
-		goto cleanup;
+	r->o = *c;
 	/* SIGINT/SIGTERM are read from a signalfd by the event loop: block them before any thread
 	 * (exporter, metrics server) exists, so none of those can be killed by them. */
 	{
@@ -461,7 +460,7 @@ int cmd_attach(int argc, char **argv)
 	for (int i = 0; i < r->o.nselects; i++) {
 		if (agt_selector_parse(r->o.selects[i], &r->sel[i], err, sizeof(err))) {
 			agt_err("%s", err);
-			rc = AGT_EXIT_USAGE;
+			rc = -EINVAL;
 			goto cleanup;
 		}
 		r->nsel++;
@@ -471,7 +470,7 @@ int cmd_attach(int argc, char **argv)
 	r->k8s = agt_k8s_new(&r->o.k8s, err, sizeof(err));
 	if (!r->k8s && err[0]) {
 		agt_err("%s", err);
-		rc = AGT_EXIT_USAGE;
+		rc = -EINVAL;
 		goto cleanup;
 	}
 	{
@@ -499,27 +498,25 @@ int cmd_attach(int argc, char **argv)
 		for (int j = 0; j < i; j++)
 			if (r->o.pids[j] == r->o.pids[i]) {
 				agt_err("PID %d is given twice; give each -p once", r->o.pids[i]);
-				rc = AGT_EXIT_USAGE;
+				rc = -EINVAL;
 				goto cleanup;
 			}
 		if (!agt_target_push(r)) {
-			rc = 1;
+			rc = -ENOMEM;
 			goto cleanup;
 		}
 		if (agt_proc_open(r->o.pids[i], r->tg.v[i], err, sizeof(err))) {
 			free(r->tg.v[i]);
 			agt_err("%s", err);
-			rc = AGT_EXIT_USAGE;
+			rc = -EINVAL;
 			goto cleanup;
 		}
 		r->tg.n++;
 	}
 	r->tg.live = r->tg.n;
 	libbpf_set_print(agt_libbpf_print);
-	if ((rc = load_bpf(r))) {
-		rc = AGT_EXIT_USAGE;
+	if ((rc = load_bpf(r)))
 		goto cleanup;
-	}
 	for (int t = 0; t < r->tg.n && !rc; t++) {
 		agt_k8s_lookup(r->k8s, &r->tg.v[t]->info.id);
 		rc = agt_target_attach(r, t);
@@ -534,7 +531,7 @@ int cmd_attach(int argc, char **argv)
 			     "ae") /* appended: a run never erases an earlier one */)) {
 		agt_err("cannot write %s: %s; check the directory exists and is writable",
 			r->o.output_file, strerror(errno));
-		rc = AGT_EXIT_USAGE;
+		rc = -EINVAL;
 		goto cleanup;
 	}
 	agt_export_ctx_init(&r->ectx);
@@ -547,7 +544,7 @@ int cmd_attach(int argc, char **argv)
 
 		if (!(r->metrics = agt_metrics_start(r->o.metrics_listen, err, sizeof(err)))) {
 			agt_err("%s", err);
-			rc = AGT_EXIT_USAGE;
+			rc = -EINVAL;
 			goto cleanup;
 		}
 		r->sink = agt_metrics_tee(r->sink, r->metrics);
@@ -560,7 +557,7 @@ int cmd_attach(int argc, char **argv)
 		if (!(r->exp[k] = agt_exporter_start(k, &r->o.exp[k], &r->o.delivery,
 						     &r->ectx, err, sizeof(err)))) {
 			agt_err("%s", err);
-			rc = AGT_EXIT_USAGE;
+			rc = -EINVAL;
 			goto cleanup;
 		}
 		r->sink = agt_delivery_tee(r->sink, r->exp[k]);
@@ -579,7 +576,7 @@ int cmd_attach(int argc, char **argv)
 		if (!(r->audit = agt_audit_open(&ac, &r->ectx, err, sizeof(err)))) {
 			agt_err("%s", err);
 			cJSON_Delete(cfg);
-			rc = AGT_EXIT_USAGE;
+			rc = -EINVAL;
 			goto cleanup;
 		}
 		agt_audit_set_anchor(r->audit, log_audit_anchor, NULL);
@@ -600,7 +597,7 @@ int cmd_attach(int argc, char **argv)
 		struct agt_decoder_env env = agt_targets_env(r);
 
 		if (!r->sink || agt_pipeline_init(&r->pl, &pc, &env, r->sink)) {
-			rc = 1;
+			rc = -ENOMEM;
 			goto cleanup;
 		}
 	}
@@ -608,7 +605,7 @@ int cmd_attach(int argc, char **argv)
 				 NULL);
 	if (!r->rb) {
 		agt_err("cannot open the ring buffer: %s", strerror(errno));
-		rc = AGT_EXIT_USAGE;
+		rc = -EINVAL;
 		goto cleanup;
 	}
 	for (int t = 0; t < r->tg.n; t++) {
@@ -619,6 +616,19 @@ int cmd_attach(int argc, char **argv)
 		agt_trace_state(&r->pl.trace, &r->tg.v[t]->info, agt_mono_ns(), "attach", msg, 0, 0);
 		nprobes_total += r->tg.v[t]->nlinks;
 	}
+	if (r->metrics) {
+		/* Ring buffer fill: the consumer and producer positions are the map's first two
+		 * pages (libbpf 1.1 has no call for it); mapped read-only, next to libbpf's own. */
+		long pg = sysconf(_SC_PAGESIZE);
+		int fd = bpf_map__fd(r->cap.func->maps.events);
+		void *cons = mmap(NULL, pg, PROT_READ, MAP_SHARED, fd, 0);
+		void *prod = mmap(NULL, pg, PROT_READ, MAP_SHARED, fd, pg);
+
+		r->rb_cons = cons == MAP_FAILED ? NULL : cons;
+		r->rb_prod = prod == MAP_FAILED ? NULL : prod;
+		r->rb_size = bpf_map__max_entries(r->cap.func->maps.events);
+	}
+	update_self_metrics(r); /* a scrape after "attached" already sees them */
 	r->sink->flush(r->sink);
 	if (r->tg.n)
 		agt_info("attached %d probe links (%u probes)%s to %d process%s; Ctrl-C to stop",
@@ -635,19 +645,6 @@ int cmd_attach(int argc, char **argv)
 			 r->discovered == 1 ? "" : "es");
 	}
 
-	if (r->metrics) {
-		/* Ring buffer fill: the consumer and producer positions are the map's first two
-		 * pages (libbpf 1.1 has no call for it); mapped read-only, next to libbpf's own. */
-		long pg = sysconf(_SC_PAGESIZE);
-		int fd = bpf_map__fd(r->cap.func->maps.events);
-		void *c = mmap(NULL, pg, PROT_READ, MAP_SHARED, fd, 0);
-		void *p = mmap(NULL, pg, PROT_READ, MAP_SHARED, fd, pg);
-
-		r->rb_cons = c == MAP_FAILED ? NULL : c;
-		r->rb_prod = p == MAP_FAILED ? NULL : p;
-		r->rb_size = bpf_map__max_entries(r->cap.func->maps.events);
-	}
-	update_self_metrics(r); /* a scrape right after attach already sees them */
 	event_loop(r);
 
 	agt_reaper_stop(r->reaper); /* the links of targets that exited: destroyed by now */
@@ -693,7 +690,7 @@ int cmd_attach(int argc, char **argv)
 	agt_audit_seal(r->audit); /* a clean end: the trail says so */
 	update_self_metrics(r);
 	print_summary(r);
-	rc = agt_audit_failed(r->audit) ? 1 : 0; /* audit records were lost: warned once */
+	rc = agt_audit_failed(r->audit) ? -EIO : 0; /* audit records were lost: warned once */
 cleanup:
 	if (r->rb_cons)
 		munmap((void *)r->rb_cons, sysconf(_SC_PAGESIZE));
@@ -729,7 +726,6 @@ cleanup:
 		close(r->ep);
 	for (int i = 0; i < r->nspecs; i++)
 		agt_spec_free(&r->specs[i]);
-	agt_redactor_free(r->o.redactor);
-	free(r);
+	free(r); /* the config, its redactor included, is the caller's */
 	return rc;
 }

@@ -1,7 +1,8 @@
-/* One `agtrace attach` run: its options and state, shared by the files that make it up:
- * attach.c (BPF loading, sampling, self-metrics, the event loop), attach_opts.c (the command
- * line), attach_probes.c (probe specs onto a target's objects) and targets.c (targets given by
- * PID or discovered, their life cycle). */
+/* One run of agtrace (`attach` or `run`): its state, shared by the files that make it up:
+ * run.c (BPF units, sampling, self-metrics, exporters, the event loop), probes.c (probe specs
+ * onto a target's objects) and targets.c (targets given by PID or discovered, their life
+ * cycle). Its settings are a struct agt_config (tracer/config.h), filled by the command line or
+ * a configuration file (cli/config.c). */
 #ifndef AGT_ATTACH_RUN_H
 #define AGT_ATTACH_RUN_H
 #include "capture/container.h"
@@ -11,10 +12,9 @@
 #include "capture/sampling.h"
 #include "capture/select.h"
 #include "export/exporters.h"
+#include "tracer/config.h"
 #include <stdio.h>
 
-#define MAX_PIDS 256
-#define MAX_SPECS 64
 #define MAX_LINKS 20000
 
 struct bpf_link;
@@ -24,36 +24,6 @@ struct agt_metrics;
 struct agt_reaper;
 struct agt_redactor;
 
-struct attach_opts {
-	int pids[MAX_PIDS];
-	int npids;
-	const char *spec_args[MAX_SPECS];
-	int nspec_args;
-	const char *uprobe_args[MAX_SPECS];
-	int nuprobe_args;
-	const char *output; /* tree | jsonl | NULL (auto) */
-	const char *output_file;
-	const char *audit_file;
-	const char *audit_key_file;		     /* HMAC key of the trail; NULL: unkeyed */
-	long audit_ckpt_records, audit_ckpt_seconds; /* 0: the defaults */
-	const char *metrics_listen;
-	struct agt_exporter_config exp[AGT_EXP_COUNT]; /* each exporter's own settings */
-	struct agt_delivery_config delivery;	       /* spool, dead letters, drain: shared */
-	long duration;
-	long max_depth, max_threads;
-	long max_message;  /* bytes of one TLS call / HTTP message captured at most */
-	int tcp;	   /* capture plaintext HTTP over TCP: -1 auto (on without probes given) */
-	long idle_timeout; /* seconds without activity before a conversation is closed */
-	struct agt_sample_cfg sample_cfg[AGT_SS_MAX]; /* per source, as --sample set it */
-	long event_budget; /* events per second the adaptive controller aims under; 0: off */
-	const char *selects[MAX_SPECS]; /* --select: discover targets by these */
-	int nselects;
-	struct agt_k8s_config k8s;
-	long max_targets;  /* live discovered targets at most */
-	long forget_after; /* seconds a gone target is kept before it is freed */
-	int dry_run;	   /* check the options and stop */
-	struct agt_redactor *redactor; /* built-in rules and the --redact patterns */
-};
 
 /* The targets: given by PID or discovered. */
 struct agt_targets {
@@ -64,7 +34,7 @@ struct agt_targets {
 };
 
 struct attach_run {
-	struct attach_opts o;
+	struct agt_config o; /* the run's settings (a copy: strings are the caller's) */
 	struct agt_spec specs[2 * MAX_SPECS];
 	int nspecs;
 	int auto_mode; /* no probes given: shipped "auto" specs, skipped where they do not apply */
@@ -113,11 +83,11 @@ struct attach_run {
 /* Event loop sources: these three, or a target's pidfd (data.ptr: the target). */
 enum { EV_SIGNAL = 1, EV_RING = 2, EV_TIMER = 3 };
 
-/* attach_opts.c */
-int agt_attach_parse_opts(struct attach_opts *o, int argc, char **argv);
 
-/* attach_probes.c: the specs given (or the shipped auto ones); a spec onto target t (soft:
- * skip what does not apply, -1 when nothing did); one spec onto one object of t. */
+/* probes.c: the specs given (or the shipped auto ones); a spec onto target t (soft: skip what
+ * does not apply, AGT_SPEC_SKIPPED when nothing did); one spec onto one object of t. 0, or
+ * -errno after one sentence. */
+#define AGT_SPEC_SKIPPED 1
 int agt_attach_load_specs(struct attach_run *r);
 int agt_attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, int soft);
 int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, int soft,

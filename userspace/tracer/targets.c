@@ -10,6 +10,7 @@
 #include "trace/agent.h"
 #include <bpf/libbpf.h>
 #include <ctype.h>
+#include <errno.h>
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,18 +120,18 @@ struct agt_decoder_env agt_targets_env(struct attach_run *r)
 					env_mapped, r->nsel ? env_discover : NULL, r};
 }
 
-/* Attach every spec to target t; 0, or AGT_EXIT_USAGE for a target given by PID that nothing
- * applies to (a discovered one is kept for its process and TCP events). */
+/* Attach every spec to target t; 0, or -errno (after one sentence) for a target given by PID
+ * that nothing applies to (a discovered one is kept for its process and TCP events). */
 int agt_target_attach(struct attach_run *r, int t)
 {
 	struct agt_proc *proc = r->tg.v[t];
 	int rc = 0, applied = 0, soft = r->auto_mode || proc->discovered;
 
-	for (int s = 0; s < r->nspecs && rc <= 0; s++) {
+	for (int s = 0; s < r->nspecs && rc >= 0; s++) {
 		rc = agt_attach_spec(r, t, &r->specs[s], soft);
 		applied += rc == 0;
 	}
-	if (rc < 0)
+	if (rc == AGT_SPEC_SKIPPED)
 		rc = 0;
 	if (rc || applied)
 		return rc;
@@ -145,7 +146,7 @@ int agt_target_attach(struct attach_run *r, int t)
 		    "such as libssl.so*, or SSL_write in its executable); give --probes FILE or "
 		    "--uprobe PATH:SYMBOL, or drop --no-tcp",
 		    proc->info.pid, proc->info.comm);
-		return AGT_EXIT_USAGE;
+		return -ENOENT;
 	} else if (r->auto_mode) {
 		agt_info("PID %d (%s) maps no TLS library agtrace knows: capturing plaintext HTTP "
 			 "over TCP only",

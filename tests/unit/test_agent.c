@@ -445,22 +445,26 @@ static void commands_hang_below_their_tool_call(void **state)
 	assert_int_equal(agt_agent_stats(T.agent)->commands, 2);
 }
 
-static void failed_command_gets_an_error_child(void **state)
+/* Changed with the agents branch: a command inside a tool call that succeeded used to get an
+ * "error command failed" child; a tool's failure now comes from its result (or from the command
+ * it was asked to run), and what a command's exit code says stays on its own span. */
+static void failed_command_keeps_its_exit_code_without_error_span(void **state)
 {
 	(void)state;
 	chat(&procA, 7, 1000, 1010, REQ(SYS "," USER("f")), ASKS("c1", "{}"));
 	spawn(300, 100, 7, "false", 1020, 1030, 3);
 	chat(&procA, 7, 1100, 1110, REQ(SYS "," USER("f") "," CALLMSG("c1") "," RESULT("c1", "3")),
 	     ANSWER("ok"));
-	struct got *cmd = find("exec false", 0), *err = find("error command failed", 0);
+	struct got *cmd = find("exec false", 0);
 
 	assert_non_null(cmd);
 	assert_int_equal(cmd->s.status, AGT_STATUS_ERROR);
 	assert_int_equal(cmd->s.exit_code, 3);
 	assert_string_equal(cmd->s.message, "exit 3");
-	assert_non_null(err);
-	assert_int_equal(err->s.parent_id, cmd->s.span_id);
-	/* The tool call itself succeeded: OpenAI results carry no error flag. */
+	assert_null(find("error command failed", 0));
+	assert_int_equal(count("error"), 0);
+	/* The tool call itself succeeded: OpenAI results carry no error flag, and its arguments
+	 * name no command. */
 	assert_int_equal(find("execute_tool get_weather", 0)->s.status, AGT_STATUS_OK);
 }
 
@@ -678,7 +682,7 @@ int main(void)
 	    T_(failed_step_keeps_the_conversation_going),
 	    T_(unanswered_step_is_unfinished),
 	    T_(commands_hang_below_their_tool_call),
-	    T_(failed_command_gets_an_error_child),
+	    T_(failed_command_keeps_its_exit_code_without_error_span),
 	    T_(command_outside_any_tool_call_is_a_trace_of_its_own),
 	    T_(command_still_running_at_exit_is_unfinished),
 	    T_(deep_and_wide_command_trees_are_emitted_whole),

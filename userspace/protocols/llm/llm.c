@@ -211,6 +211,12 @@ void agt_llm_system(struct agt_llm *l, const cJSON *content)
 	agt_llm_prefix_text(l, content);
 }
 
+void agt_llm_system_message(struct agt_llm *l, const cJSON *content)
+{
+	if (has_own_text(content))
+		agt_llm_system(l, content);
+}
+
 int agt_llm_user(struct agt_llm *l, const cJSON *content)
 {
 	if (l->opening || !has_own_text(content))
@@ -272,7 +278,7 @@ void agt_llm_chat_messages(const cJSON *msgs, struct agt_llm *l)
 		if (!role)
 			continue;
 		if (!l->opening && (!strcmp(role, "system") || !strcmp(role, "developer"))) {
-			agt_llm_system(l, content);
+			agt_llm_system_message(l, content);
 		} else if (!strcmp(role, "user")) {
 			agt_llm_user(l, content);
 		} else if (!strcmp(role, "tool")) {

@@ -83,6 +83,9 @@ void agt_llm_prefix(struct agt_llm *l, const cJSON *v);
 void agt_llm_prefix_text(struct agt_llm *l, const cJSON *content);
 /* The system prompt (instructions): into the prefix and into system_hash. */
 void agt_llm_system(struct agt_llm *l, const cJSON *content);
+/* A system or developer message of the history before the opening: the same, unless it is
+ * context alone (then it is left out: agents add such messages turn by turn). */
+void agt_llm_system_message(struct agt_llm *l, const cJSON *content);
 /* A user message of the request's history, in order: the first one with text that is not
  * context alone is the opening (into the prefix, and kept as l->opening). 1 when it was. */
 int agt_llm_user(struct agt_llm *l, const cJSON *content);

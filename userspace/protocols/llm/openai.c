@@ -345,7 +345,7 @@ static void responses_input(const cJSON *input, struct agt_llm *l)
 
 		if (role && (!type || !strcmp(type, "message"))) {
 			if (!l->opening && (!strcmp(role, "system") || !strcmp(role, "developer")))
-				agt_llm_system(l, GET(it, "content"));
+				agt_llm_system_message(l, GET(it, "content"));
 			else if (!strcmp(role, "user"))
 				agt_llm_user(l, GET(it, "content"));
 		} else if (type && (!strcmp(type, "function_call_output") ||

@@ -249,7 +249,9 @@ def test_unknown_json_is_a_plain_http_span(client):
     (s,) = tr.spans()
     assert s["name"].startswith("POST localhost:")
     assert s["name"].endswith("/internal/metrics")
-    assert s["trace_type"] == "tool_call"
+    # Changed with the agents branch (was tool_call): HTTP outside any tool call is http_call.
+    assert s["trace_type"] == "http_call"
+    assert "parent_span_id" not in s
     assert s["url"] == {"path": "/internal/metrics", "query": "token=[REDACTED]"}
     assert s["http"]["response"]["status_code"] == 200
     assert "gen_ai" not in s

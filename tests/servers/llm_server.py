@@ -214,6 +214,136 @@ def gemini(req, model):
     return 200, chunk(parts, gemini_usage(*GEMINI_USAGE[step]), "STOP"), chunks
 
 
+# Scripted replies: a request with an X-Reply header (JSON: {"calls": [{"id", "name", "args"}],
+# "text": "...", "slow": SECONDS, "usage": [IN, OUT]}) is answered in its API's format (Chat
+# Completions, Messages, Responses), streamed when the request asks, with exactly those calls
+# and text: the scripted agents of tests/targets/coding_agent.py decide what "the model" says.
+# "slow" sleeps between stream events (a stream an agent dies in the middle of).
+def scripted(path, req, reply):
+    calls, text = reply.get("calls", []), reply.get("text", "")
+    tin, tout = reply.get("usage", [50, 10])
+    model = req.get("model", "m")
+    if path.endswith("/chat/completions"):
+        msg = {"role": "assistant", "content": text or None}
+        if calls:
+            msg["tool_calls"] = [{"id": c["id"], "type": "function", "function": {
+                "name": c["name"], "arguments": json.dumps(c["args"], separators=(",", ":"))}}
+                for c in calls]
+        full = {"id": "chatcmpl-s", "object": "chat.completion", "created": 1764000000,
+                "model": model, "choices": [{"index": 0, "message": msg,
+                                             "finish_reason": "tool_calls" if calls else "stop"}],
+                "usage": {"prompt_tokens": tin, "completion_tokens": tout,
+                          "total_tokens": tin + tout}}
+        if not req.get("stream"):
+            return full, None
+        base = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1764000000,
+                "model": model}
+        evs = [dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}}])]
+        for i in range(0, len(text), 8):
+            evs.append(dict(base, choices=[{"index": 0, "delta": {"content": text[i:i + 8]}}]))
+        for i, c in enumerate(calls):
+            evs.append(dict(base, choices=[{"index": 0, "delta": {"tool_calls": [{
+                "index": i, "id": c["id"], "type": "function", "function": {
+                    "name": c["name"], "arguments": json.dumps(c["args"], separators=(",", ":"))}}]}}]))
+        evs.append(dict(base, choices=[{"index": 0, "delta": {},
+                                        "finish_reason": "tool_calls" if calls else "stop"}]))
+        evs.append(dict(base, choices=[], usage=full["usage"]))
+        return full, ["data: " + json.dumps(e) + "\n\n" for e in evs] + ["data: [DONE]\n\n"]
+    if path.endswith("/messages"):
+        content = ([{"type": "text", "text": text}] if text else []) + [
+            {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["args"]}
+            for c in calls]
+        full = {"id": "msg_s", "type": "message", "role": "assistant", "model": model,
+                "content": content, "stop_reason": "tool_use" if calls else "end_turn",
+                "stop_sequence": None, "usage": {"input_tokens": tin, "output_tokens": tout}}
+        if not req.get("stream"):
+            return full, None
+        out = []
+
+        def ev(name, data):
+            out.append(f"event: {name}\ndata: {json.dumps(data)}\n\n")
+        ev("message_start", {"type": "message_start", "message": dict(
+            full, content=[], stop_reason=None, usage={"input_tokens": tin, "output_tokens": 1})})
+        for i, b in enumerate(content):
+            if b["type"] == "text":
+                ev("content_block_start", {"type": "content_block_start", "index": i,
+                                           "content_block": {"type": "text", "text": ""}})
+                for k in range(0, len(text), 8):
+                    ev("content_block_delta", {"type": "content_block_delta", "index": i,
+                                               "delta": {"type": "text_delta",
+                                                         "text": text[k:k + 8]}})
+            else:
+                ev("content_block_start", {"type": "content_block_start", "index": i,
+                                           "content_block": dict(b, input={})})
+                ev("content_block_delta", {"type": "content_block_delta", "index": i,
+                                           "delta": {"type": "input_json_delta",
+                                                     "partial_json": json.dumps(b["input"])}})
+            ev("content_block_stop", {"type": "content_block_stop", "index": i})
+        ev("message_delta", {"type": "message_delta", "delta": {
+            "stop_reason": full["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": tout}})
+        ev("message_stop", {"type": "message_stop"})
+        return full, out
+    # Responses API
+    output = []
+    if text:
+        output.append({"type": "message", "id": "msg_s", "role": "assistant", "status":
+                       "completed", "content": [{"type": "output_text", "text": text,
+                                                 "annotations": []}]})
+    for c in calls:
+        output.append({"type": "function_call", "id": "fc_" + c["id"], "call_id": c["id"],
+                       "name": c["name"], "arguments": json.dumps(c["args"], separators=(",", ":")),
+                       "status": "completed"})
+    rid = reply.get("id", "resp_s")
+    full = {"id": rid, "object": "response", "created_at": 1764000000, "status": "completed",
+            "model": model, "output": output,
+            "usage": {"input_tokens": tin, "output_tokens": tout, "total_tokens": tin + tout,
+                      "input_tokens_details": {"cached_tokens": 0},
+                      "output_tokens_details": {"reasoning_tokens": 0}}}
+    if not req.get("stream"):
+        return full, None
+    evs = [{"type": "response.created", "response": dict(full, status="in_progress", output=[])}]
+    for i, item in enumerate(output):
+        if item["type"] == "message":
+            evs.append({"type": "response.output_item.added", "output_index": i,
+                        "item": dict(item, content=[], status="in_progress")})
+            for k in range(0, len(text), 8):
+                evs.append({"type": "response.output_text.delta", "output_index": i,
+                            "content_index": 0, "delta": text[k:k + 8]})
+        else:
+            evs.append({"type": "response.output_item.added", "output_index": i,
+                        "item": dict(item, arguments="", status="in_progress")})
+            evs.append({"type": "response.function_call_arguments.delta", "output_index": i,
+                        "delta": item["arguments"]})
+        evs.append({"type": "response.output_item.done", "output_index": i, "item": item})
+    evs.append({"type": "response.completed", "response": full})
+    return full, [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in evs]
+
+
+# The agents of tests/targets/agents_sdk.mjs (@openai/agents over the Responses API), by their
+# instructions: an orchestrator that asks a weather expert (an agent as a tool), then hands off
+# to a reporter; the expert calls get_weather once, then answers. None: not one of them.
+def agents_reply(req):
+    instr = req.get("instructions") or ""
+    items = req.get("input") if isinstance(req.get("input"), list) else []
+    outputs = {i.get("call_id") for i in items if i.get("type") == "function_call_output"}
+    if "You orchestrate" in instr:
+        if "call_ask" not in outputs:
+            return {"id": "resp_orch_1", "usage": [40, 9], "calls": [{
+                "id": "call_ask", "name": "ask_weather_expert",
+                "args": {"input": "Weather in Paris?"}}]}
+        return {"id": "resp_orch_2", "usage": [60, 7], "calls": [{
+            "id": "call_transfer", "name": "transfer_to_Reporter", "args": {}}]}
+    if "weather expert" in instr:
+        if "call_weather" not in outputs:
+            return {"id": "resp_exp_1", "usage": [30, 6], "calls": [{
+                "id": "call_weather", "name": "get_weather", "args": {"city": "Paris"}}]}
+        return {"id": "resp_exp_2", "usage": [45, 5], "text": "Sunny in Paris."}
+    if "write the report" in instr:
+        return {"id": "resp_rep_1", "usage": [70, 8], "text": "Report: sunny in Paris."}
+    return None
+
+
 RECORD_LOCK = threading.Lock()
 
 
@@ -256,7 +386,8 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def send_stream(self, parts, ctype):
+    def send_stream(self, parts, ctype, slow=0):
+        import time
         self.sent = "".join(parts).encode()
         self.send_response(200)
         self.send_header("Content-Type", ctype)
@@ -266,7 +397,14 @@ class Handler(BaseHTTPRequestHandler):
             data = p.encode()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
+            if slow:
+                time.sleep(slow)
         self.wfile.write(b"0\r\n\r\n")
+
+    def do_HEAD(self):  # a client's warm-up
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def gemini(self, req, model, raw):
         """SSE with alt=sse (Google's events end in CRLF CRLF), else a JSON array when
@@ -300,6 +438,17 @@ class Handler(BaseHTTPRequestHandler):
         g = GEMINI_PATH.fullmatch(path)
         if g:
             return self.gemini(req, g.group(1), raw)
+        if self.headers.get("X-Reply") or path.endswith("/responses"):
+            reply = json.loads(self.headers.get("X-Reply") or "null") or agents_reply(req)
+            if reply is not None:
+                full, parts = scripted(path, req, reply)
+                if parts is None:
+                    self.send_json(200, full, False)
+                    ctype = "application/json"
+                else:
+                    ctype = "text/event-stream"
+                    self.send_stream(parts, ctype, reply.get("slow", 0))
+                return record(self.path, self.headers, raw, 200, ctype, self.sent)
         stream = req.get("stream", path == "/api/chat")
         if path.endswith("/chat/completions"):
             if stream and req["model"] != "bad-model":

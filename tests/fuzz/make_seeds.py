@@ -32,20 +32,26 @@ seeds = {
     "mcp": chunks((0x40, b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1}}}\n'), (0x41, b'{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"2"}],"isError":false}}\n')),
     "records": b"\x01" + struct.pack("<H", 8) + b"\x01\x00\x00\x00\x00\x00\x00\x00",
 }
-# Gemini: the exchanges the official @google/genai SDK had with the test server (fixtures),
-# streamed as SSE, as a JSON array, and not, and an error.
-GEMINI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "llm", "gemini")
-for name in ("studio-sse-call", "studio-array-answer", "vertex-sse-answer", "studio-plain-call",
-             "studio-error"):
-    with open(os.path.join(GEMINI, name + ".meta.json")) as f:
-        meta = json.load(f)
-    with open(os.path.join(GEMINI, name + ".request.json"), "rb") as f:
-        body = f.read()
-    with open(os.path.join(GEMINI, name + ".response"), "rb") as f:
-        answer = f.read()
-    head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (
-        meta["path"].encode(), len(body))
-    seeds["gemini-" + name] = chunks((0, head + body), (1, resp(answer, meta["content_type"])))
+# Every provider's wire format as the official SDKs exchanged it with the test server
+# (tests/fixtures/llm/PROVIDER/NAME, shared with the unit tests and the test server): OpenAI Chat
+# Completions and Responses, Anthropic, Ollama, Gemini; streamed (SSE, NDJSON, JSON arrays) or not.
+LLM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "llm")
+for provider in sorted(os.listdir(LLM)):
+    folder = os.path.join(LLM, provider)
+    if not os.path.isdir(folder):
+        continue
+    for meta_file in sorted(f for f in os.listdir(folder) if f.endswith(".meta.json")):
+        name = meta_file[:-len(".meta.json")]
+        with open(os.path.join(folder, meta_file)) as f:
+            meta = json.load(f)
+        with open(os.path.join(folder, name + ".request.json"), "rb") as f:
+            body = f.read()
+        with open(os.path.join(folder, name + ".response"), "rb") as f:
+            answer = f.read()
+        head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (
+            meta["path"].encode(), len(body))
+        seeds[provider + "-" + name] = chunks((0, head + body),
+                                              (1, resp(answer, meta["content_type"])))
 for name, data in seeds.items():
     with open(os.path.join(out, name), "wb") as f:
         f.write(data)

@@ -3,8 +3,10 @@ Completions and Responses, Anthropic Messages, Ollama /api/chat, Google Gemini g
 on AI Studio and Vertex AI paths), streamed (SSE over chunked encoding, NDJSON, or Gemini's JSON
 array) and not, optionally gzip-compressed, with keep-alive. Its answers are fixed so that tests
 can assert exact values. Run: llm_server.py CERT KEY (or --plain) -> prints "listening PORT".
-With LLM_SERVER_RECORD=DIR set, each Gemini exchange's bodies are written to DIR exactly as they
-went over the wire (how tests/fixtures/llm/gemini/ was captured from the official SDK)."""
+With LLM_SERVER_RECORD=DIR set, each exchange's bodies are written to DIR exactly as they went
+over the wire (how tests/fixtures/llm/ was captured from the official SDKs). A request with an
+X-Reply header gets a scripted answer (scripted()); one with X-Replay: PROVIDER/NAME gets the
+captured fixture tests/fixtures/llm/PROVIDER/NAME.response again, byte for byte."""
 import gzip
 import json
 import os
@@ -15,6 +17,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 WEATHER_ARGS = '{"city":"Paris","unit":"celsius"}'
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "llm")
 
 
 def openai_chat(req):
@@ -376,7 +379,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_json(self, status, obj, gz, ctype="application/json"):
         body = json.dumps(obj).encode()
-        self.sent = body
+        self.sent, self.sent_status, self.sent_ctype = body, status, ctype
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         if gz:
@@ -388,7 +391,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_stream(self, parts, ctype, slow=0):
         import time
-        self.sent = "".join(parts).encode()
+        self.sent, self.sent_status, self.sent_ctype = "".join(parts).encode(), 200, ctype
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Transfer-Encoding", "chunked")
@@ -425,13 +428,39 @@ class Handler(BaseHTTPRequestHandler):
         else:
             ctype = "application/json; charset=UTF-8"
             self.send_json(status, body, False, ctype)
-        record(self.path, self.headers, raw, status, ctype, self.sent)
+
+    def replay(self, name):
+        """X-Replay: PROVIDER/NAME answers with that fixture's response exactly as captured
+        (tests/fixtures/llm): the bytes the SDKs got, served again."""
+        base = os.path.join(FIXTURES, *name.split("/"))
+        with open(base + ".meta.json") as f:
+            meta = json.load(f)
+        with open(base + ".response", "rb") as f:
+            body = f.read()
+        if meta["content_type"].startswith(("text/event-stream", "application/x-ndjson")):
+            parts = body.decode().split("\n\n")
+            return self.send_stream([p + "\n\n" for p in parts[:-1]] + [parts[-1]] * bool(
+                parts[-1]), meta["content_type"])
+        self.sent, self.sent_status, self.sent_ctype = body, meta["status"], meta["content_type"]
+        self.send_response(meta["status"])
+        self.send_header("Content-Type", meta["content_type"])
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(n)
         if self.headers.get("Content-Encoding") == "gzip":
             raw = gzip.decompress(raw)
+        self.sent = None
+        self.post(raw)
+        if self.sent is not None:
+            record(self.path, self.headers, raw, self.sent_status, self.sent_ctype, self.sent)
+
+    def post(self, raw):
+        if self.headers.get("X-Replay"):
+            return self.replay(self.headers["X-Replay"])
         req = json.loads(raw)
         gz = "gzip" in self.path and "gzip" in self.headers.get("Accept-Encoding", "")
         path = self.path.split("?")[0]
@@ -443,12 +472,8 @@ class Handler(BaseHTTPRequestHandler):
             if reply is not None:
                 full, parts = scripted(path, req, reply)
                 if parts is None:
-                    self.send_json(200, full, False)
-                    ctype = "application/json"
-                else:
-                    ctype = "text/event-stream"
-                    self.send_stream(parts, ctype, reply.get("slow", 0))
-                return record(self.path, self.headers, raw, 200, ctype, self.sent)
+                    return self.send_json(200, full, False)
+                return self.send_stream(parts, "text/event-stream", reply.get("slow", 0))
         stream = req.get("stream", path == "/api/chat")
         if path.endswith("/chat/completions"):
             if stream and req["model"] != "bad-model":

@@ -1,5 +1,5 @@
-// Integration-test target: an agent in Node using the official openai, @anthropic-ai/sdk and
-// @google/genai packages (TLS through the OpenSSL linked into the node binary). One command per
+// Integration-test target: an agent in Node using the official openai, @anthropic-ai/sdk,
+// @google/genai and ollama packages (TLS through the OpenSSL linked into the node binary). One command per
 // stdin line:
 //   openai plain|stream   a chat completion offering two tools
 //   anthropic plain|stream   a message offering two tools
@@ -11,6 +11,7 @@
 //                         or v1beta) or Vertex AI's; with assign, calls that come without an id
 //                         get one from the agent (in its history and in the functionResponse), as
 //                         agent frameworks do
+//   ollama plain|stream   an Ollama /api/chat (the official ollama package) offering get_weather
 //   mcp loop URL          a chat loop (scripted answers: X-Reply) whose model asks, at once, for
 //                         mcp__math__add (run as an MCP tools/call over streamable HTTP, with the
 //                         official SDK's client, to the server at URL) and shell (its command run
@@ -150,6 +151,18 @@ async function run(cmd) {
   const [api, mode, ...rest] = cmd.split(" ");
   const stream = mode === "stream";
   if (api === "mcp" && mode === "loop") return mcpLoop(rest[0]);
+  if (api === "ollama") {
+    const { Ollama } = require("ollama");
+    const ollama = new Ollama({ host: base });
+    const req = { model: "llama3.2", messages: [{ role: "user", content: "Weather in Paris?" }], tools: [{ type: "function", function: weather }] };
+    if (!stream) {
+      const r = await ollama.chat({ ...req, stream: false });
+      return `ollama ${r.message.tool_calls[0].function.name}`;
+    }
+    let n = 0;
+    for await (const _ of await ollama.chat({ ...req, stream: true })) n++;
+    return `ollama chunks ${n}`;
+  }
   if (mode === "loop" && api === "gemini") return geminiLoop(rest);
   if (mode === "loop") return api === "openai" ? openaiLoop() : anthropicLoop();
   if (api === "openai") {

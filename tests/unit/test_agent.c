@@ -1127,6 +1127,31 @@ static void mcp_over_http_hangs_under_the_asking_tool(void **state)
 	assert_null(find("POST api.example/mcp", 0));
 }
 
+#define ASKS_FETCH                                                                               \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"cf\","       \
+	"\"type\":\"function\",\"function\":{\"name\":\"fetch\",\"arguments\":\"{\\\"url\\\":"     \
+	"\\\"https://api.example/lookup?city=Oslo\\\"}\"}},{\"id\":\"cw\",\"type\":\"function\","   \
+	"\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]}}],\"usage\":{"           \
+	"\"prompt_tokens\":10,\"completion_tokens\":3}}"
+
+/* HTTP while two tool calls are open: the one whose arguments name the URL owns it. */
+static void http_goes_to_the_tool_that_names_its_url(void **state)
+{
+	(void)state;
+	chat(&procA, 7, 1000, 1010, REQ(SYS "," USER("u")), ASKS_FETCH);
+	agt_trace_exchange(&T, &procA, msg(1, "/lookup?city=Oslo", "{}", 1020, 1021, 8, 0),
+			   msg(0, NULL, "{}", 1029, 1030, 8, 200));
+	chat(&procA, 7, 1100, 1110,
+	     REQ(SYS "," USER("u") "," RESULT("cf", "x") "," RESULT("cw", "y")), ANSWER("ok"));
+	struct got *http = find("POST api.example/lookup", 0);
+	struct got *fetch = find("execute_tool fetch", 0);
+
+	assert_non_null(http);
+	assert_string_equal(http->s.trace_type, "tool_call");
+	assert_int_equal(http->s.parent_id, fetch->s.span_id);
+}
+
 int main(void)
 {
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1167,6 +1192,7 @@ int main(void)
 	    T_(previous_response_id_continues),
 	    T_(cut_stream_keeps_what_arrived),
 	    T_(mcp_over_http_hangs_under_the_asking_tool),
+	    T_(http_goes_to_the_tool_that_names_its_url),
 	};
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }

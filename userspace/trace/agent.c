@@ -1211,7 +1211,8 @@ static int call_match(const struct pending *pd, const char *name, const char *de
 		return 0;
 	}
 	for (int h = 0; detail && h < pd->nhints; h++)
-		if (strlen(pd->hints[h]) >= 4 && strstr(detail, pd->hints[h]))
+		if ((strlen(pd->hints[h]) >= 4 && strstr(detail, pd->hints[h])) ||
+		    (strlen(detail) >= 8 && strstr(pd->hints[h], detail))) /* a URL with scheme */
 			return 1;
 	return 0;
 }

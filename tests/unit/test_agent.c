@@ -714,32 +714,34 @@ static void xchg(uint32_t pid, uint32_t tid, const char *url, uint64_t t0, uint6
 }
 
 #define ANT_REQ(sys, msgs)                                                                       \
-	"{\"model\":\"claude-x\",\"max_tokens\":100,\"system\":" sys ",\"messages\":[" msgs "],"    \
+	"{\"model\":\"claude-x\",\"max_tokens\":100,\"system\":" sys ",\"messages\":[" msgs "]," \
 	"\"tools\":[{\"name\":\"Bash\"}]}"
-#define ANT_SYS                                                                                  \
-	"[{\"type\":\"text\",\"text\":\"You are a coding agent.\",\"cache_control\":{\"type\":"    \
+#define ANT_SYS                                                                                 \
+	"[{\"type\":\"text\",\"text\":\"You are a coding agent.\",\"cache_control\":{\"type\":" \
 	"\"ephemeral\"}}]"
 #define ANT_SYS_MOVED "[{\"type\":\"text\",\"text\":\"You are a coding agent.\"}]"
-#define ANT_USER_MARKED                                                                          \
-	"{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"fix the build\","           \
+#define ANT_USER_MARKED                                                                  \
+	"{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"fix the build\"," \
 	"\"cache_control\":{\"type\":\"ephemeral\"}}]}"
-#define ANT_USER_PLAIN                                                                           \
-	"{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"<system-reminder>today is "  \
+#define ANT_USER_PLAIN                                                                             \
+	"{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"<system-reminder>today is " \
 	"Thursday</system-reminder>\"},{\"type\":\"text\",\"text\":\"fix the build\"}]}"
-#define ANT_USE(id, cmd)                                                                         \
-	"{\"id\":\"m\",\"model\":\"claude-x\",\"stop_reason\":\"tool_use\",\"content\":[{\"type\":" \
-	"\"tool_use\",\"id\":\"" id "\",\"name\":\"Bash\",\"input\":{\"command\":\"" cmd "\"}}],"   \
+#define ANT_USE(id, cmd)                                                                          \
+	"{\"id\":\"m\",\"model\":\"claude-x\",\"stop_reason\":\"tool_use\",\"content\":[{"        \
+	"\"type\":"                                                                               \
+	"\"tool_use\",\"id\":\"" id "\",\"name\":\"Bash\",\"input\":{\"command\":\"" cmd "\"}}]," \
 	"\"usage\":{\"input_tokens\":7,\"output_tokens\":2}}"
-#define ANT_ASSISTANT(id)                                                                        \
-	"{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"hm\","          \
-	"\"signature\":\"c2lnbmF0dXJl\"},{\"type\":\"tool_use\",\"id\":\"" id "\",\"name\":"       \
+#define ANT_ASSISTANT(id)                                                                    \
+	"{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"hm\","   \
+	"\"signature\":\"c2lnbmF0dXJl\"},{\"type\":\"tool_use\",\"id\":\"" id "\",\"name\":" \
 	"\"Bash\",\"input\":{}}]}"
-#define ANT_RESULT(id, marked)                                                                   \
-	"{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"" id "\","    \
+#define ANT_RESULT(id, marked)                                                                  \
+	"{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"" id "\"," \
 	"\"content\":\"ok\"" marked "}]}"
 #define MARK ",\"cache_control\":{\"type\":\"ephemeral\"}"
-#define ANT_DONE                                                                                 \
-	"{\"id\":\"m2\",\"model\":\"claude-x\",\"stop_reason\":\"end_turn\",\"content\":[{\"type\":" \
+#define ANT_DONE                                                                            \
+	"{\"id\":\"m2\",\"model\":\"claude-x\",\"stop_reason\":\"end_turn\",\"content\":[{" \
+	"\"type\":"                                                                         \
 	"\"text\",\"text\":\"fixed\"}],\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}"
 
 /* Claude Code moves its cache marker to the newest message, re-sends thinking blocks with their
@@ -750,11 +752,13 @@ static void moving_cache_markers_keep_one_conversation(void **state)
 	xchg(100, 1, "/v1/messages", 1000, 1010, ANT_REQ(ANT_SYS, ANT_USER_MARKED),
 	     ANT_USE("tu1", "make"), NULL);
 	xchg(100, 1, "/v1/messages", 1100, 1110,
-	     ANT_REQ(ANT_SYS_MOVED, ANT_USER_PLAIN "," ANT_ASSISTANT("tu1") "," ANT_RESULT("tu1", MARK)),
+	     ANT_REQ(ANT_SYS_MOVED,
+		     ANT_USER_PLAIN "," ANT_ASSISTANT("tu1") "," ANT_RESULT("tu1", MARK)),
 	     ANT_USE("tu2", "make test"), NULL);
 	xchg(100, 1, "/v1/messages", 1200, 1210,
-	     ANT_REQ(ANT_SYS_MOVED, ANT_USER_PLAIN "," ANT_ASSISTANT("tu1") "," ANT_RESULT(
-				       "tu1", "") "," ANT_ASSISTANT("tu2") "," ANT_RESULT("tu2", MARK)),
+	     ANT_REQ(ANT_SYS_MOVED,
+		     ANT_USER_PLAIN "," ANT_ASSISTANT("tu1") "," ANT_RESULT(
+			 "tu1", "") "," ANT_ASSISTANT("tu2") "," ANT_RESULT("tu2", MARK)),
 	     ANT_DONE, NULL);
 	assert_int_equal(count("cot_process"), 1);
 	struct got *cot = find("conversation claude-x", 0);
@@ -778,10 +782,10 @@ static void identical_openings_stay_apart(void **state)
 	(void)state;
 	chat(&procA, 1, 1000, 1010, REQ(SYS "," USER("same")), ASKS("c1", "{}"));
 	chat(&procA, 2, 1020, 1030, REQ(SYS "," USER("same")), ASKS("c1", "{}"));
-	chat(&procA, 2, 1100, 1110, REQ(SYS "," USER("same") "," CALLMSG("c1") "," RESULT("c1", "two")),
-	     ANSWER("second"));
-	chat(&procA, 1, 1200, 1210, REQ(SYS "," USER("same") "," CALLMSG("c1") "," RESULT("c1", "one")),
-	     ANSWER("first"));
+	chat(&procA, 2, 1100, 1110,
+	     REQ(SYS "," USER("same") "," CALLMSG("c1") "," RESULT("c1", "two")), ANSWER("second"));
+	chat(&procA, 1, 1200, 1210,
+	     REQ(SYS "," USER("same") "," CALLMSG("c1") "," RESULT("c1", "one")), ANSWER("first"));
 	struct got *c0 = find("conversation gpt-4o", 0), *c1 = find("conversation gpt-4o", 1);
 
 	assert_int_equal(count("cot_process"), 2);
@@ -812,12 +816,13 @@ static void command_from_another_thread_lands_under_the_tool(void **state)
 	assert_true(same_trace(sh, find("conversation gpt-4o", 0)));
 }
 
-#define ASKS_SH2                                                                                 \
-	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
+#define ASKS_SH2                                                                                   \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"         \
 	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"ca\","       \
 	"\"type\":\"function\",\"function\":{\"name\":\"shell\",\"arguments\":\"{\\\"command\\\":" \
-	"\\\"make test\\\"}\"}},{\"id\":\"cb\",\"type\":\"function\",\"function\":{\"name\":"       \
-	"\"shell\",\"arguments\":\"{\\\"command\\\":[\\\"bash\\\",\\\"-lc\\\",\\\"./run.sh\\\"]}\"}" \
+	"\\\"make test\\\"}\"}},{\"id\":\"cb\",\"type\":\"function\",\"function\":{\"name\":"      \
+	"\"shell\",\"arguments\":\"{\\\"command\\\":[\\\"bash\\\",\\\"-lc\\\",\\\"./"              \
+	"run.sh\\\"]}\"}"                                                                          \
 	"}]}}],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3}}"
 
 /* Tools run in parallel from one thread: each command under the call that asked for it, by its
@@ -831,13 +836,15 @@ static void parallel_tools_get_their_own_commands(void **state)
 	spawn(302, 301, 301, "grep -q x", 1030, 1035, 1);
 	spawn(300, 100, 1, "sh -c make test", 1025, 1080, 2); /* ca's */
 	chat(&procA, 9, 1100, 1110,
-	     REQ(SYS "," USER("p") "," RESULT("ca", "FAIL") "," RESULT("cb", "done")), ANSWER("ok"));
+	     REQ(SYS "," USER("p") "," RESULT("ca", "FAIL") "," RESULT("cb", "done")),
+	     ANSWER("ok"));
 	struct got *ta = NULL, *tb = NULL;
 
 	for (int i = 0; i < nout; i++)
 		if (!strcmp(out[i].s.name, "execute_tool shell"))
 			*(!strcmp(out[i].tool_id, "ca") ? &ta : &tb) = &out[i];
-	struct got *make = find("exec sh -c make test", 0), *run = find("exec bash -lc ./run.sh", 0);
+	struct got *make = find("exec sh -c make test", 0),
+		   *run = find("exec bash -lc ./run.sh", 0);
 	struct got *grep = find("exec grep -q x", 0);
 
 	assert_non_null(ta);
@@ -883,7 +890,8 @@ static void exec_chain_keeps_the_first_command_line(void **state)
 static void warm_up_head_is_http_call(void **state)
 {
 	(void)state;
-	struct agt_http_msg *q = msg(1, "/", "", 10, 11, 7, 0), *r = msg(0, NULL, "", 19, 20, 7, 200);
+	struct agt_http_msg *q = msg(1, "/", "", 10, 11, 7, 0),
+			    *r = msg(0, NULL, "", 19, 20, 7, 200);
 
 	snprintf(q->method, sizeof(q->method), "HEAD");
 	agt_trace_exchange(&T, &procA, q, r);
@@ -925,11 +933,14 @@ static void relaunched_child_is_the_agent(void **state)
 	assert_false(same_trace(node, cot));
 }
 
-#define TASK_ARGS "{\\\"subagent_type\\\":\\\"researcher\\\",\\\"prompt\\\":\\\"Find the weather in Oslo\\\"}"
-#define ASKS_TASK                                                                                \
-	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
-	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"t1\","       \
-	"\"type\":\"function\",\"function\":{\"name\":\"Task\",\"arguments\":\"" TASK_ARGS "\"}}]}}" \
+#define TASK_ARGS                                                                           \
+	"{\\\"subagent_type\\\":\\\"researcher\\\",\\\"prompt\\\":\\\"Find the weather in " \
+	"Oslo\\\"}"
+#define ASKS_TASK                                                                            \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"   \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"t1\"," \
+	"\"type\":\"function\",\"function\":{\"name\":\"Task\",\"arguments\":\"" TASK_ARGS   \
+	"\"}}]}}"                                                                            \
 	"],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3}}"
 #define SUB_SYS "{\"role\":\"system\",\"content\":\"You research.\"}"
 #define SUB_USER "{\"role\":\"user\",\"content\":\"Find the weather in Oslo\"}"
@@ -942,12 +953,14 @@ static void sub_agent_hangs_under_its_tool_call(void **state)
 	chat(&procA, 1, 1000, 1010, REQ(SYS "," USER("plan")), ASKS_TASK);
 	chat(&procA, 1, 1020, 1030, REQ(SUB_SYS "," SUB_USER), ASKS("s1", "{}"));
 	spawn(300, 100, 1, "curl wttr.in", 1035, 1040, 0);
-	chat(&procA, 1, 1050, 1060, REQ(SUB_SYS "," SUB_USER "," CALLMSG("s1") "," RESULT("s1", "rain")),
+	chat(&procA, 1, 1050, 1060,
+	     REQ(SUB_SYS "," SUB_USER "," CALLMSG("s1") "," RESULT("s1", "rain")),
 	     ANSWER("Rain in Oslo."));
-	chat(&procA, 1, 1100, 1110,
-	     REQ(SYS "," USER("plan") "," RESULT("t1", "Rain in Oslo.")), ANSWER("Take an umbrella."));
+	chat(&procA, 1, 1100, 1110, REQ(SYS "," USER("plan") "," RESULT("t1", "Rain in Oslo.")),
+	     ANSWER("Take an umbrella."));
 	struct got *cot = find("conversation gpt-4o", 0), *task = find("execute_tool Task", 0);
-	struct got *sub = find("invoke_agent researcher", 0), *inner = find("execute_tool get_weather", 0);
+	struct got *sub = find("invoke_agent researcher", 0),
+		   *inner = find("execute_tool get_weather", 0);
 	struct got *curl = find("exec curl wttr.in", 0);
 
 	assert_int_equal(count("cot_process"), 2);
@@ -977,21 +990,23 @@ static void sub_agent_hangs_under_its_tool_call(void **state)
 	assert_int_equal(agt_agent_stats(T.agent)->subagents, 1);
 }
 
-#define R_REQ(instr, input)                                                                      \
-	"{\"model\":\"gpt-5\",\"instructions\":\"" instr "\",\"store\":false,\"input\":[" input   \
+#define R_REQ(instr, input)                                                                     \
+	"{\"model\":\"gpt-5\",\"instructions\":\"" instr "\",\"store\":false,\"input\":[" input \
 	"],\"tools\":[{\"type\":\"function\",\"name\":\"transfer_to_billing\"}]}"
 #define R_USER "{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"refund me\"}]}"
-#define R_CALL                                                                                   \
-	"{\"type\":\"function_call\",\"call_id\":\"call_h\",\"name\":\"transfer_to_billing\","     \
+#define R_CALL                                                                                 \
+	"{\"type\":\"function_call\",\"call_id\":\"call_h\",\"name\":\"transfer_to_billing\"," \
 	"\"arguments\":\"{}\"}"
-#define R_OUT "{\"type\":\"function_call_output\",\"call_id\":\"call_h\",\"output\":\"{\\\"assistant\\\":\\\"billing\\\"}\"}"
+#define R_OUT                                                                      \
+	"{\"type\":\"function_call_output\",\"call_id\":\"call_h\",\"output\":\"{" \
+	"\\\"assistant\\\":\\\"billing\\\"}\"}"
 #define R_ASKS                                                                                   \
-	"{\"id\":\"resp_1\",\"model\":\"gpt-5\",\"status\":\"completed\",\"output\":[{\"type\":"    \
-	"\"reasoning\",\"id\":\"rs_1\",\"encrypted_content\":\"gAAA\"}," R_CALL "],\"usage\":{"     \
+	"{\"id\":\"resp_1\",\"model\":\"gpt-5\",\"status\":\"completed\",\"output\":[{\"type\":" \
+	"\"reasoning\",\"id\":\"rs_1\",\"encrypted_content\":\"gAAA\"}," R_CALL "],\"usage\":{"  \
 	"\"input_tokens\":11,\"output_tokens\":4}}"
 #define R_ANSWER                                                                                 \
-	"{\"id\":\"resp_2\",\"model\":\"gpt-5\",\"status\":\"completed\",\"output\":[{\"type\":"    \
-	"\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":"      \
+	"{\"id\":\"resp_2\",\"model\":\"gpt-5\",\"status\":\"completed\",\"output\":[{\"type\":" \
+	"\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":"    \
 	"\"Refunded.\"}]}],\"usage\":{\"input_tokens\":20,\"output_tokens\":2}}"
 
 /* A handoff: the same conversation goes on in another agent's voice (new instructions) right
@@ -1001,10 +1016,12 @@ static void handoff_continues_under_the_transfer_call(void **state)
 	(void)state;
 	xchg(100, 1, "/v1/responses", 1000, 1010, R_REQ("You triage.", R_USER), R_ASKS, NULL);
 	xchg(100, 1, "/v1/responses", 1100, 1110,
-	     R_REQ("You handle billing.", R_USER ",{\"type\":\"reasoning\",\"id\":\"rs_1\","
-					      "\"encrypted_content\":\"gAAA\"}," R_CALL "," R_OUT),
+	     R_REQ("You handle billing.",
+		   R_USER ",{\"type\":\"reasoning\",\"id\":\"rs_1\","
+			  "\"encrypted_content\":\"gAAA\"}," R_CALL "," R_OUT),
 	     R_ANSWER, NULL);
-	struct got *cot = find("conversation gpt-5", 0), *tr = find("execute_tool transfer_to_billing", 0);
+	struct got *cot = find("conversation gpt-5", 0),
+		   *tr = find("execute_tool transfer_to_billing", 0);
 	struct got *b = find("invoke_agent billing", 0), *s2 = find("chat gpt-5", 1);
 
 	assert_int_equal(count("cot_process"), 2);
@@ -1083,12 +1100,12 @@ static void cut_stream_keeps_what_arrived(void **state)
 	assert_int_equal(find("conversation claude-x", 0)->s.status, AGT_STATUS_UNFINISHED);
 }
 
-#define ASKS_MCP                                                                                 \
+#define ASKS_MCP                                                                                  \
 	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
-	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"ca\","       \
-	"\"type\":\"function\",\"function\":{\"name\":\"math.add\",\"arguments\":\"{\\\"a\\\":2,"  \
-	"\\\"b\\\":3}\"}},{\"id\":\"cb\",\"type\":\"function\",\"function\":{\"name\":"             \
-	"\"get_weather\",\"arguments\":\"{}\"}}]}}],\"usage\":{\"prompt_tokens\":10,"              \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"ca\","      \
+	"\"type\":\"function\",\"function\":{\"name\":\"math.add\",\"arguments\":\"{\\\"a\\\":2," \
+	"\\\"b\\\":3}\"}},{\"id\":\"cb\",\"type\":\"function\",\"function\":{\"name\":"           \
+	"\"get_weather\",\"arguments\":\"{}\"}}]}}],\"usage\":{\"prompt_tokens\":10,"             \
 	"\"completion_tokens\":3}}"
 
 /* MCP over streamable HTTP: a JSON-RPC POST answered by SSE, with its session; it hangs under
@@ -1102,11 +1119,11 @@ static void mcp_over_http_hangs_under_the_asking_tool(void **state)
 		"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":"
 		"\"add\",\"arguments\":{\"a\":2,\"b\":3}}}",
 		1020, 1021, 8, 0);
-	struct agt_http_msg *r =
-	    msg(0, NULL,
-		"event: message\ndata: {\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"5\"}]},"
-		"\"jsonrpc\":\"2.0\",\"id\":4}\n\n",
-		1029, 1030, 8, 200);
+	struct agt_http_msg *r = msg(
+	    0, NULL,
+	    "event: message\ndata: {\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"5\"}]},"
+	    "\"jsonrpc\":\"2.0\",\"id\":4}\n\n",
+	    1029, 1030, 8, 200);
 
 	add_header(q, "Mcp-Session-Id", "sess-42");
 	add_header(r, "Content-Type", "text/event-stream");
@@ -1127,11 +1144,11 @@ static void mcp_over_http_hangs_under_the_asking_tool(void **state)
 	assert_null(find("POST api.example/mcp", 0));
 }
 
-#define ASKS_FETCH                                                                               \
+#define ASKS_FETCH                                                                                \
 	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
-	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"cf\","       \
-	"\"type\":\"function\",\"function\":{\"name\":\"fetch\",\"arguments\":\"{\\\"url\\\":"     \
-	"\\\"https://api.example/lookup?city=Oslo\\\"}\"}},{\"id\":\"cw\",\"type\":\"function\","   \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"cf\","      \
+	"\"type\":\"function\",\"function\":{\"name\":\"fetch\",\"arguments\":\"{\\\"url\\\":"    \
+	"\\\"https://api.example/lookup?city=Oslo\\\"}\"}},{\"id\":\"cw\",\"type\":\"function\"," \
 	"\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]}}],\"usage\":{"           \
 	"\"prompt_tokens\":10,\"completion_tokens\":3}}"
 

@@ -163,11 +163,14 @@ static void responses_coding_agent_request(void **state)
 	    "\"stream\":true,\"input\":["
 	    "{\"type\":\"message\",\"role\":\"developer\",\"content\":[{\"type\":\"input_text\","
 	    "\"text\":\"<permissions>sandboxed</permissions>\"}]},"
-	    "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+	    "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\","
+	    "\"text\":"
 	    "\"<environment_context><cwd>/src</cwd></environment_context>\"}]},"
-	    "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+	    "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\","
+	    "\"text\":"
 	    "\"fix the tests\"}]},"
-	    "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[],\"encrypted_content\":\"gAAAA\"},"
+	    "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[],\"encrypted_content\":"
+	    "\"gAAAA\"},"
 	    "{\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_1\",\"name\":\"shell\","
 	    "\"arguments\":\"{\\\"command\\\":[\\\"ls\\\"]}\"},"
 	    "{\"type\":\"function_call_output\",\"call_id\":\"call_1\",\"output\":\"a.c\"},"
@@ -175,13 +178,14 @@ static void responses_coding_agent_request(void **state)
 	    "\"input\":\"*** Begin Patch\"},"
 	    "{\"type\":\"custom_tool_call_output\",\"call_id\":\"call_2\",\"output\":\"Done\"}],"
 	    "\"tools\":[{\"type\":\"function\",\"name\":\"shell\"},{\"type\":\"custom\",\"name\":"
-	    "\"apply_patch\"},{\"type\":\"web_search\"},{\"type\":\"namespace\",\"name\":\"github\","
+	    "\"apply_patch\"},{\"type\":\"web_search\"},{\"type\":\"namespace\",\"name\":"
+	    "\"github\","
 	    "\"tools\":[{\"type\":\"function\",\"name\":\"open_pr\"}]}]}");
-	struct agt_http_msg *again = msg(
-	    "/v1/responses", NULL,
-	    "{\"model\":\"gpt-5-codex\",\"instructions\":\"You are Codex.\",\"input\":["
-	    "{\"type\":\"message\",\"role\":\"user\",\"id\":\"msg_9\",\"content\":[{\"type\":"
-	    "\"input_text\",\"text\":\"fix the tests\"}]}]}");
+	struct agt_http_msg *again =
+	    msg("/v1/responses", NULL,
+		"{\"model\":\"gpt-5-codex\",\"instructions\":\"You are Codex.\",\"input\":["
+		"{\"type\":\"message\",\"role\":\"user\",\"id\":\"msg_9\",\"content\":[{\"type\":"
+		"\"input_text\",\"text\":\"fix the tests\"}]}]}");
 	struct agt_http_msg *none = msg("", "application/json", "");
 	struct agt_llm l, m;
 
@@ -219,33 +223,38 @@ static void responses_coding_agent_request(void **state)
 static void responses_stream_items_and_cut(void **state)
 {
 	(void)state;
-	struct agt_http_msg *req = msg("/v1/responses", NULL,
-				       "{\"model\":\"gpt-5\",\"stream\":true,\"previous_response_id\":"
-				       "\"resp_0\",\"input\":\"hi\"}");
-	const char *head =
-	    EV("response.created", "{\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\","
-				   "\"model\":\"gpt-5-2025\",\"status\":\"in_progress\",\"output\":[]}}")
+	struct agt_http_msg *req =
+	    msg("/v1/responses", NULL,
+		"{\"model\":\"gpt-5\",\"stream\":true,\"previous_response_id\":"
+		"\"resp_0\",\"input\":\"hi\"}");
+	const char *head = EV("response.created",
+			      "{\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\","
+			      "\"model\":\"gpt-5-2025\",\"status\":\"in_progress\",\"output\":[]}}")
 	    EV("response.output_item.added",
 	       "{\"type\":\"response.output_item.added\",\"output_index\":0,\"item\":{\"type\":"
-	       "\"reasoning\",\"id\":\"rs_1\"}}")
-	    EV("response.output_text.delta",
-	       "{\"type\":\"response.output_text.delta\",\"output_index\":1,\"delta\":\"Checking\"}")
-	    EV("response.output_item.added",
-	       "{\"type\":\"response.output_item.added\",\"output_index\":2,\"item\":{\"type\":"
-	       "\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_a\",\"namespace\":\"github\","
-	       "\"name\":\"open_pr\",\"arguments\":\"\"}}")
-	    EV("response.function_call_arguments.delta",
-	       "{\"type\":\"response.function_call_arguments.delta\",\"output_index\":2,\"delta\":"
-	       "\"{\\\"title\\\":\"}")
-	    EV("response.function_call_arguments.delta",
-	       "{\"type\":\"response.function_call_arguments.delta\",\"output_index\":2,\"delta\":"
-	       "\"\\\"x\\\"}\"}")
-	    EV("response.output_item.added",
-	       "{\"type\":\"response.output_item.added\",\"output_index\":3,\"item\":{\"type\":"
-	       "\"custom_tool_call\",\"call_id\":\"call_b\",\"name\":\"apply_patch\",\"input\":\"\"}}")
-	    EV("response.custom_tool_call_input.delta",
-	       "{\"type\":\"response.custom_tool_call_input.delta\",\"output_index\":3,\"delta\":"
-	       "\"*** Begin\"}");
+	       "\"reasoning\",\"id\":\"rs_1\"}}") EV("response.output_text.delta",
+						     "{\"type\":\"response.output_text.delta\","
+						     "\"output_index\":1,\"delta\":\"Checking\"}")
+		EV("response.output_item.added",
+		   "{\"type\":\"response.output_item.added\",\"output_index\":2,\"item\":{\"type\":"
+		   "\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_a\",\"namespace\":"
+		   "\"github\","
+		   "\"name\":\"open_pr\",\"arguments\":\"\"}}")
+		    EV("response.function_call_arguments.delta",
+		       "{\"type\":\"response.function_call_arguments.delta\",\"output_index\":2,"
+		       "\"delta\":"
+		       "\"{\\\"title\\\":\"}") EV("response.function_call_arguments.delta",
+						  "{\"type\":\"response.function_call_arguments."
+						  "delta\",\"output_index\":2,\"delta\":"
+						  "\"\\\"x\\\"}\"}")
+			EV("response.output_item.added",
+			   "{\"type\":\"response.output_item.added\",\"output_index\":3,\"item\":{"
+			   "\"type\":"
+			   "\"custom_tool_call\",\"call_id\":\"call_b\",\"name\":\"apply_patch\","
+			   "\"input\":\"\"}}") EV("response.custom_tool_call_input.delta",
+						  "{\"type\":\"response.custom_tool_call_input."
+						  "delta\",\"output_index\":3,\"delta\":"
+						  "\"*** Begin\"}");
 	char whole[4096];
 	struct agt_http_msg *cut = msg("", "text/event-stream", head);
 	struct agt_llm l;
@@ -264,16 +273,17 @@ static void responses_stream_items_and_cut(void **state)
 	assert_int_equal(l.nfinish, 0);
 	assert_int_equal(l.input_tokens, -1);
 	agt_llm_free(&l);
-	snprintf(whole, sizeof(whole), "%s%s", head,
-		 EV("response.completed",
-		    "{\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"model\":"
-		    "\"gpt-5-2025\",\"status\":\"completed\",\"output\":[{\"type\":\"reasoning\"},"
-		    "{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":"
-		    "\"Checking.\"}]},{\"type\":\"function_call\",\"call_id\":\"call_a\","
-		    "\"namespace\":\"github\",\"name\":\"open_pr\",\"arguments\":\"{}\"},{\"type\":"
-		    "\"custom_tool_call\",\"call_id\":\"call_b\",\"name\":\"apply_patch\",\"input\":"
-		    "\"*** Begin Patch\"}],\"usage\":{\"input_tokens\":9,\"output_tokens\":8,"
-		    "\"output_tokens_details\":{\"reasoning_tokens\":5}}}}"));
+	snprintf(
+	    whole, sizeof(whole), "%s%s", head,
+	    EV("response.completed",
+	       "{\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"model\":"
+	       "\"gpt-5-2025\",\"status\":\"completed\",\"output\":[{\"type\":\"reasoning\"},"
+	       "{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":"
+	       "\"Checking.\"}]},{\"type\":\"function_call\",\"call_id\":\"call_a\","
+	       "\"namespace\":\"github\",\"name\":\"open_pr\",\"arguments\":\"{}\"},{\"type\":"
+	       "\"custom_tool_call\",\"call_id\":\"call_b\",\"name\":\"apply_patch\",\"input\":"
+	       "\"*** Begin Patch\"}],\"usage\":{\"input_tokens\":9,\"output_tokens\":8,"
+	       "\"output_tokens_details\":{\"reasoning_tokens\":5}}}}"));
 	struct agt_http_msg *full = msg("", "text/event-stream", whole);
 
 	assert_int_equal(agt_llm_parse(req, full, &l), 0);

@@ -196,7 +196,8 @@ static void proc_exit(struct agt_decoder *d, const void *rec, size_t size)
 
 	(void)size;
 	if (e->group_dead && d->env.target(d->env.ctx, e->h.pid))
-		agt_agent_exit(d->trace->agent, e->h.pid, e->exit_code, e->h.ts_ns); /* relaunched */
+		agt_agent_exit(d->trace->agent, e->h.pid, e->exit_code,
+			       e->h.ts_ns); /* relaunched */
 	if (!d->env.target(d->env.ctx, e->h.pid)) {
 		/* A followed descendant (the kernel reports no other): its exit ends its command
 		 * span; if sampling left its start out, a failure is still an error. */

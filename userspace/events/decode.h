@@ -38,7 +38,8 @@ struct agt_decoder_env {
 	void (*discover)(void *ctx, uint32_t pid, const char *filename);
 	void *ctx;
 	/* A followed descendant ran the program of the target it descends from (an agent CLI that
-	 * relaunches itself): probe it as well; what it does stays its target's. NULL: not wanted. */
+	 * relaunches itself): probe it as well; what it does stays its target's. NULL: not wanted.
+	 */
 	void (*relaunch)(void *ctx, uint32_t pid);
 };
 

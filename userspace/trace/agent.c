@@ -51,8 +51,8 @@ struct pending {
 	int nhints;
 	uint64_t start_ns;
 	uint64_t span_id; /* fixed when the model asks, so what happens meanwhile can point at it */
-	uint64_t parent;  /* the span it hangs under: the conversation, or an agent handed over to */
-	uint32_t tid;	  /* the thread that got the request for it */
+	uint64_t parent; /* the span it hangs under: the conversation, or an agent handed over to */
+	uint32_t tid;	 /* the thread that got the request for it */
 	struct agt_span_event events[MAX_EVENTS];
 	int nevents;
 };
@@ -454,7 +454,7 @@ static void emit_subtree(struct agt_agent *a, struct child *top, const uint8_t t
 /* Which commands a pass takes: those a tool call owns, or those no tool call can claim. */
 struct claim {
 	uint32_t root;
-	uint64_t from, to; /* start within [from, to] (0: open) */
+	uint64_t from, to;	     /* start within [from, to] (0: open) */
 	const struct pending *owner; /* NULL: standalone */
 	const uint8_t *trace;
 	uint64_t parent;
@@ -575,7 +575,7 @@ static void emit_tool(struct agt_agent *a, struct conv *c, struct pending *pd, u
 	k.ts = end;
 	claim_list(a, &a->tops, &k, 0);
 	s.tool.success = res && !res->is_error && !k.failed;
-	s.status = !res ? AGT_STATUS_UNFINISHED
+	s.status = !res			       ? AGT_STATUS_UNFINISHED
 		   : res->is_error || k.failed ? AGT_STATUS_ERROR
 					       : AGT_STATUS_OK;
 	c->tools++;
@@ -797,8 +797,7 @@ static int continuity(const struct conv *c, const struct agt_llm *l)
 {
 	int best = 0;
 
-	if (l->prev_resp_id[0] &&
-	    knows(c->resp_ids, c->nresp, RESP_IDS, hash_str(l->prev_resp_id)))
+	if (l->prev_resp_id[0] && knows(c->resp_ids, c->nresp, RESP_IDS, hash_str(l->prev_resp_id)))
 		return 5;
 	for (int r = 0; r < l->nresults; r++) {
 		const struct agt_tool_result *res = &l->results[r];
@@ -810,7 +809,8 @@ static int continuity(const struct conv *c, const struct agt_llm *l)
 			best = 3;
 		if (k >= 0 && !best && c->prefix == l->prefix_hash)
 			best = 1; /* results by name (no ids): the opening decides */
-		for (int i = 0; k < 0 && !best && c->prefix == l->prefix_hash && i < c->npending; i++)
+		for (int i = 0; k < 0 && !best && c->prefix == l->prefix_hash && i < c->npending;
+		     i++)
 			if (c->pending[i].synthetic &&
 			    (!res->name[0] || !strcmp(c->pending[i].name, res->name)))
 				best = 1; /* a made-up id the rewritten history no longer ties */
@@ -832,7 +832,8 @@ static struct conv **find_conv(struct agt_agent *a, uint32_t pid, const struct a
 
 		if (!k)
 			continue;
-		score = k * 4 + (c->prefix == l->prefix_hash ? 2 : 0) + (c->last_tid == tid ? 1 : 0);
+		score =
+		    k * 4 + (c->prefix == l->prefix_hash ? 2 : 0) + (c->last_tid == tid ? 1 : 0);
 		if (score > best_score || (score == best_score && c->last_ns < (*best)->last_ns)) {
 			best = pp;
 			best_score = score;
@@ -998,8 +999,8 @@ static struct conv **conv_of_step(struct agt_agent *a, const struct agt_span *st
 {
 	struct conv **pp = &a->convs;
 
-	while (*pp && (memcmp((*pp)->trace_id, step->trace_id, 16) ||
-		       step->parent_id != conv_parent(*pp)))
+	while (*pp &&
+	       (memcmp((*pp)->trace_id, step->trace_id, 16) || step->parent_id != conv_parent(*pp)))
 		pp = &(*pp)->next;
 	return pp;
 }
@@ -1108,8 +1109,8 @@ void agt_agent_exec(struct agt_agent *a, uint32_t pid, const char *filename, con
 		/* A process that replaces itself again (bash running the last command of a list
 		 * in its own process): the span keeps the first command line; this is an event. */
 		if (ch->nevents < EXEC_EVENTS) {
-			snprintf(ch->events[ch->nevents].name, sizeof(ch->events[0].name), "exec %.58s",
-				 line[0] ? line : filename);
+			snprintf(ch->events[ch->nevents].name, sizeof(ch->events[0].name),
+				 "exec %.58s", line[0] ? line : filename);
 			ch->events[ch->nevents++].ts_ns = ts;
 		} else {
 			a->st.events_over_cap++;
@@ -1196,9 +1197,8 @@ static int call_match(const struct pending *pd, const char *name, const char *de
 	if (name && *name) {
 		size_t pl = strlen(pd->name), nl = strlen(name);
 
-		if (!strcmp(pd->name, name) ||
-		    (pl > nl && !strcmp(pd->name + pl - nl, name) &&
-		     !isalnum((unsigned char)pd->name[pl - nl - 1])))
+		if (!strcmp(pd->name, name) || (pl > nl && !strcmp(pd->name + pl - nl, name) &&
+						!isalnum((unsigned char)pd->name[pl - nl - 1])))
 			return 1;
 		if (detail && pd->args) {
 			cJSON *x = cJSON_Parse(detail), *y = cJSON_Parse(pd->args);

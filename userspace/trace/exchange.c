@@ -130,9 +130,9 @@ static const cJSON *rpc_answer(const cJSON *o, const char *id)
 	id_text(cJSON_GetObjectItemCaseSensitive(o, "id"), idt, sizeof(idt));
 	if (strcmp(idt, id))
 		return NULL;
-	return cJSON_GetObjectItemCaseSensitive(o, "result")
-		   ? o
-		   : cJSON_GetObjectItemCaseSensitive(o, "error") ? o : NULL;
+	return cJSON_GetObjectItemCaseSensitive(o, "result")  ? o
+	       : cJSON_GetObjectItemCaseSensitive(o, "error") ? o
+							      : NULL;
 }
 
 struct sse_find {
@@ -212,8 +212,9 @@ static int mcp_over_http(struct agt_trace *t, const struct agt_proc_info *proc,
 			c.is_error = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "isError"));
 			cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(res, "content"))
 			{
-				agt_llm_append(&c.result, cJSON_GetStringValue(
-							      cJSON_GetObjectItemCaseSensitive(b, "text")));
+				agt_llm_append(&c.result,
+					       cJSON_GetStringValue(
+						   cJSON_GetObjectItemCaseSensitive(b, "text")));
 			}
 			if (!c.result)
 				c.result = strdup("");

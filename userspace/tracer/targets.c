@@ -148,8 +148,8 @@ static void env_relaunch(void *ctx, uint32_t pid)
 struct agt_decoder_env agt_targets_env(struct attach_run *r)
 {
 	return (struct agt_decoder_env){
-	    env_probe, env_target, env_target_exit, env_mapped, r->nsel ? env_discover : NULL, r,
-	    env_relaunch};
+	    env_probe, env_target,  env_target_exit, env_mapped, r->nsel ? env_discover : NULL,
+	    r,	       env_relaunch};
 }
 
 /* Attach every spec to target t; 0, or AGT_EXIT_USAGE for a target given by PID that nothing

@@ -166,7 +166,8 @@ static void responses_item(const cJSON *it, int idx, struct agt_llm *l)
 	if (!strcmp(type, "function_call") || !strcmp(type, "custom_tool_call") ||
 	    !strcmp(type, "local_shell_call")) {
 		struct agt_tool_call *tc = agt_llm_call_at(l, idx);
-		const cJSON *args = GET(it, !strcmp(type, "custom_tool_call") ? "input" : "arguments");
+		const cJSON *args =
+		    GET(it, !strcmp(type, "custom_tool_call") ? "input" : "arguments");
 
 		if (!tc)
 			return;

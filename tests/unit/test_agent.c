@@ -22,7 +22,7 @@ struct got {
 	char seq[8][160];
 	int nseq;
 	char ev0[64]; /* the first runtime event (of a tool call) or later exec (of a command) */
-	char agent[128], session[128], partial[256];
+	char agent[128], session[128], partial[256], comm[17];
 	int64_t in_tokens, ttfc_us;
 	int http_status, incomplete, ndecided;
 };
@@ -62,6 +62,8 @@ static void collect(struct agt_sink *sk, const struct agt_span *s)
 	g->s.tool.events = NULL;
 	g->s.exec.events = NULL;
 	keep(g->agent, sizeof(g->agent), s->cot.agent_name);
+	keep(g->comm, sizeof(g->comm), s->proc ? s->proc->comm : NULL);
+	g->s.proc = NULL; /* a command's record is gone after the call */
 	keep(g->session, sizeof(g->session), s->tool.mcp_session);
 	if (s->llm) {
 		g->in_tokens = s->llm->input_tokens;
@@ -883,7 +885,7 @@ static void exec_chain_keeps_the_first_command_line(void **state)
 	assert_string_equal(b->cmd, "bash -lc true; ls");
 	assert_int_equal(b->s.exec.nevents, 1);
 	assert_string_equal(b->ev0, "exec ls");
-	assert_string_equal(b->s.proc->comm, "bash");
+	assert_string_equal(b->comm, "bash");
 }
 
 /* A client's warm-up HEAD / before any tool: HTTP of its own, never a tool call. */

@@ -347,3 +347,26 @@ def test_mcp_streamable_http_under_the_asking_tool(server, cert, mode):  # noqa:
     others = [r for r in recs if r["trace_id"] != cot["trace_id"]]
     assert others and all(r["trace_type"] == "http_call" for r in others)
     assert {r["url"]["path"] for r in others} == {"/mcp"}
+
+
+def test_identical_openings_at_once_stay_apart(agent):
+    """Two conversations with the same system prompt, first message and call ids, on two
+    threads, steps interleaved: two traces, each with its own tool call and command."""
+    tr, reply = traced(agent, "twins")
+    assert reply == "twins Disk left ok. Disk right ok."
+    recs = recs_of(tr)
+    cots = [r for r in recs if r["trace_type"] == "cot_process"]
+    assert len(cots) == 2
+    assert cots[0]["trace_id"] != cots[1]["trace_id"]
+    assert cots[0]["workflow_id"] != cots[1]["workflow_id"]
+    assert len({r["trace_id"] for r in recs}) == 2
+    for cot in cots:
+        side = cot["cot"]["final_answer"].split()[1]
+        assert cot["cot"]["final_answer"] == f"Disk {side} ok."
+        assert cot["cot"]["steps"] == 2 and cot["cot"]["tool_calls"] == 1
+        s1, tool, s2 = kids(recs, cot)
+        assert tool["gen_ai"]["tool"]["call"]["id"] == "call_1"
+        assert tool["tool"]["input"] == f'{{"command":"echo {side}"}}'
+        assert tool["tool"]["output"] == side
+        assert shape(recs, tool) == [("state_change", f"exec sh -c echo {side}")]
+        assert s1["process"]["thread"]["id"] == s2["process"]["thread"]["id"]

@@ -15,6 +15,8 @@ only the wire and the processes. Usage: coding_agent.py PORT CAFILE; one command
     killme       a streamed call answered slowly; prints "streaming" at the first chunk and then
                  waits to be killed
     subagent     a Task tool call whose sub-agent has its own conversation and runs a command
+    twins        two conversations at once, on two threads, with the same opening and the same
+                 call ids, steps interleaved; each tool runs its own command
     quit"""
 import http.client
 import json
@@ -198,12 +200,35 @@ def subagent():
     return chat(outer, {"text": "Take an umbrella.", "usage": [50, 4]})["content"]
 
 
+def twins():
+    gate = threading.Barrier(2)
+    answers = {}
+
+    def conv(side):
+        msgs = [{"role": "system", "content": "You are a coding agent."},
+                {"role": "user", "content": "Check the disk."}]
+        m = chat(msgs, {"calls": [call("call_1", f"echo {side}")], "usage": [40, 6]})
+        msgs.append(m)
+        gate.wait()  # both asked before either answers
+        code, out = sh(f"echo {side}")
+        msgs.append({"role": "tool", "tool_call_id": "call_1", "content": out})
+        gate.wait()
+        answers[side] = chat(msgs, {"text": f"Disk {side} ok.", "usage": [60, 4]})["content"]
+    ts = [threading.Thread(target=conv, args=(side,)) for side in ("left", "right")]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return " ".join(answers[s] for s in ("left", "right"))
+
+
 if len(sys.argv) > 3 and sys.argv[3] == "--child":
     print(one_tool("What system is this?", "uname -s", "It is Linux."))
     sys.exit(0)
 
 COMMANDS = {"cache": cache, "threads": threads, "parallel": parallel, "relaunch": relaunch,
-            "warmup": warmup, "chain": chain, "killme": killme, "subagent": subagent}
+            "warmup": warmup, "chain": chain, "killme": killme, "subagent": subagent,
+            "twins": twins}
 print("ready", os.getpid(), flush=True)
 for line in sys.stdin:
     cmd = line.strip()

@@ -1171,6 +1171,39 @@ static void http_goes_to_the_tool_that_names_its_url(void **state)
 	assert_int_equal(http->s.parent_id, fetch->s.span_id);
 }
 
+#define REQ_NOTOOLS(msgs) "{\"model\":\"gpt-4o\",\"messages\":[" msgs "]}"
+#define ASKS_TASK_BARE                                                                           \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"t1\","       \
+	"\"type\":\"function\",\"function\":{\"name\":\"Task\",\"arguments\":\"{}\"}}]}}],"         \
+	"\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3}}"
+
+/* While a task tool runs: an agent's side request (no tools offered, its opening not the
+ * task's) is a conversation of its own; one that offers tools is the task's sub-agent. */
+static void side_request_during_a_task_is_not_a_sub_agent(void **state)
+{
+	(void)state;
+	chat(&procA, 1, 1000, 1010, REQ(SYS "," USER("plan")), ASKS_TASK_BARE);
+	chat(&procA, 1, 1020, 1030, REQ_NOTOOLS(USER("Write a title for: plan")), ANSWER("Plan"));
+	chat(&procA, 1, 1040, 1050, REQ(SUB_SYS "," USER("look around")), ANSWER("Looked."));
+	chat(&procA, 1, 1100, 1110, REQ(SYS "," USER("plan") "," RESULT("t1", "Looked.")),
+	     ANSWER("Done."));
+	struct got *title = NULL, *sub = find("invoke_agent Task", 0);
+	struct got *task = find("execute_tool Task", 0), *cot = NULL;
+
+	for (int i = 0; i < nout; i++)
+		if (!strcmp(out[i].s.name, "conversation gpt-4o"))
+			*(!strcmp(out[i].final, "Plan") ? &title : &cot) = &out[i];
+	assert_non_null(title);
+	assert_non_null(cot);
+	assert_non_null(sub);
+	assert_int_equal(title->s.parent_id, 0);
+	assert_false(same_trace(title, cot));
+	assert_int_equal(sub->s.parent_id, task->s.span_id);
+	assert_true(same_trace(sub, cot));
+	assert_string_equal(sub->final, "Looked.");
+}
+
 int main(void)
 {
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1212,6 +1245,7 @@ int main(void)
 	    T_(cut_stream_keeps_what_arrived),
 	    T_(mcp_over_http_hangs_under_the_asking_tool),
 	    T_(http_goes_to_the_tool_that_names_its_url),
+	    T_(side_request_during_a_task_is_not_a_sub_agent),
 	};
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }

@@ -863,8 +863,10 @@ static int asked(const struct pending *pd, const char *text)
 	return strstr(lname, "agent") || strstr(lname, "task") ? 1 : 0;
 }
 
-/* The open tool call of pid a new conversation (opening text) was started from, or NULL. */
-static struct pending *started_from(struct agt_agent *a, uint32_t pid, const char *text,
+/* The open tool call of pid a new conversation (its request l) was started from, or NULL. A
+ * task or agent tool known by its name alone only starts conversations that offer tools (an
+ * agent's side requests, a title or a summary, offer none). */
+static struct pending *started_from(struct agt_agent *a, uint32_t pid, const struct agt_llm *l,
 				    uint64_t ts, struct conv **from)
 {
 	struct pending *best = NULL;
@@ -873,7 +875,10 @@ static struct pending *started_from(struct agt_agent *a, uint32_t pid, const cha
 	for (struct conv *c = a->convs; c; c = c->next)
 		for (int i = 0; c->pid == pid && i < c->npending; i++) {
 			struct pending *pd = &c->pending[i];
-			int m = pd->start_ns <= ts ? asked(pd, text) : 0;
+			int m = pd->start_ns <= ts ? asked(pd, l->opening) : 0;
+
+			if (m == 1 && !l->noffered)
+				m = 0;
 
 			if (m > best_m || (m && m == best_m && pd->start_ns > best->start_ns)) {
 				best = pd;
@@ -908,7 +913,7 @@ static struct conv *new_conv(struct agt_agent *a, const struct agt_proc_info *pr
 	c->system_hash = l->system_hash;
 	c->root_id = agt_emit_id(a->em);
 	c->start_ns = step->start_ns;
-	pd = started_from(a, proc->pid, l->opening, step->start_ns, &from);
+	pd = started_from(a, proc->pid, l, step->start_ns, &from);
 	if (pd) { /* a sub-agent: in the trace of the conversation whose tool call started it */
 		memcpy(c->trace_id, from->trace_id, sizeof(c->trace_id));
 		memcpy(c->workflow_id, from->workflow_id, sizeof(c->workflow_id));

@@ -1204,6 +1204,36 @@ static void side_request_during_a_task_is_not_a_sub_agent(void **state)
 	assert_string_equal(sub->final, "Looked.");
 }
 
+/* A tool runs an agent CLI of its own (a sub-agent process making LLM calls): its conversation
+ * hangs under the tool call as invoke_agent, its commands under its own tool call, and the
+ * process itself under the outer tool call once it ended. */
+static void sub_agent_process_run_by_a_tool(void **state)
+{
+	(void)state;
+	chat(&procA, 1, 1000, 1010, REQ(SYS "," USER("plan")), ASKS_TASK);
+	spawn(400, 100, 1, "claude -p", 1015, 0, 0);
+	xchg(400, 401, "/v1/chat/completions", 1020, 1030, REQ(SUB_SYS "," SUB_USER),
+	     ASKS("s1", "{}"), NULL);
+	spawn(410, 400, 402, "curl wttr.in", 1035, 1040, 0);
+	xchg(400, 401, "/v1/chat/completions", 1050, 1060,
+	     REQ(SUB_SYS "," SUB_USER "," CALLMSG("s1") "," RESULT("s1", "rain")),
+	     ANSWER("Rain in Oslo."), NULL);
+	agt_agent_exit(T.agent, 400, 0, 1070);
+	chat(&procA, 1, 1100, 1110, REQ(SYS "," USER("plan") "," RESULT("t1", "Rain in Oslo.")),
+	     ANSWER("Take an umbrella."));
+	struct got *task = find("execute_tool Task", 0), *sub = find("invoke_agent researcher", 0);
+	struct got *inner = find("execute_tool get_weather", 0), *curl = find("exec curl wttr.in", 0);
+	struct got *cli = find("exec claude -p", 0), *cot = find("conversation gpt-4o", 0);
+
+	assert_non_null(cli);
+	assert_int_equal(sub->s.parent_id, task->s.span_id);
+	assert_int_equal(inner->s.parent_id, sub->s.span_id);
+	assert_int_equal(curl->s.parent_id, inner->s.span_id);
+	assert_int_equal(cli->s.parent_id, task->s.span_id);
+	for (int i = 0; i < nout; i++)
+		assert_true(same_trace(&out[i], cot));
+}
+
 int main(void)
 {
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1246,6 +1276,7 @@ int main(void)
 	    T_(mcp_over_http_hangs_under_the_asking_tool),
 	    T_(http_goes_to_the_tool_that_names_its_url),
 	    T_(side_request_during_a_task_is_not_a_sub_agent),
+	    T_(sub_agent_process_run_by_a_tool),
 	};
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }

@@ -481,8 +481,10 @@ static void claim_list(struct agt_agent *a, struct child **list, struct claim *k
 		}
 		if (ch->agent && depth < 8)
 			claim_list(a, &ch->kids, k, depth + 1);
-		if (ch->agent) {
-			take = 0; /* the agent itself is no command of its tool calls */
+		/* An agent process goes only once it ended (what it started is claimed by then): a
+		 * relaunched agent stands alone; one a tool ran (a sub-agent's CLI) is the tool's. */
+		if (ch->agent && !ch->ended) {
+			take = 0;
 		} else if (k->owner) {
 			take = (!k->from || ch->start_ns >= k->from) &&
 			       (!k->to || ch->start_ns <= k->to) &&

@@ -370,3 +370,34 @@ def test_identical_openings_at_once_stay_apart(agent):
         assert tool["tool"]["output"] == side
         assert shape(recs, tool) == [("state_change", f"exec sh -c echo {side}")]
         assert s1["process"]["thread"]["id"] == s2["process"]["thread"]["id"]
+
+
+def test_agent_cli_run_by_a_tool_is_a_sub_agent(agent):
+    """A shell tool runs another agent CLI (this same script, --child: the program of the target,
+    probed as it starts): its conversation hangs under the tool call as invoke_agent, its own
+    tool call and command below that, its process under the tool's shell."""
+    tr, reply = traced(agent, "subproc")
+    assert reply == "subproc It says Linux."
+    recs = recs_of(tr)
+    cot, mine = one_conversation(recs)
+    assert len(mine) == len(recs)
+    assert cot["cot"]["steps"] == 2 and cot["cot"]["tool_calls"] == 1
+    assert cot["cot"]["final_answer"] == "It says Linux."
+    s1, tool, s2 = kids(recs, cot)
+    assert tool["gen_ai"]["tool"]["call"]["id"] == "call_1"
+    below = {r["trace_type"]: r for r in kids(recs, tool)}
+    assert sorted(below) == ["cot_process", "state_change"]
+    sub, sh = below["cot_process"], below["state_change"]
+    assert sub["name"] == "invoke_agent python3"
+    assert sub["gen_ai"]["agent"] == {"name": "python3"}
+    assert sub["cot"]["steps"] == 2 and sub["cot"]["tool_calls"] == 1
+    assert sub["cot"]["final_answer"] == "It is Linux."
+    assert shape(recs, sub) == [("reasoning_step", "chat gpt-4o"),
+                                ("tool_call", "execute_tool shell"),
+                                ("reasoning_step", "chat gpt-4o")]
+    inner = kids(recs, sub)[1]
+    assert shape(recs, inner) == [("state_change", "exec sh -c uname -s")]
+    assert sh["name"].startswith("exec sh -c /usr/bin/python3 ") and sh["name"].endswith("--child")
+    (cli,) = kids(recs, sh)
+    assert cli["name"].startswith("exec /usr/bin/python3 ") and cli["name"].endswith("--child")
+    assert kids(recs, cli) == []  # its command went to its own tool call

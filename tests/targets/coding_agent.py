@@ -15,6 +15,8 @@ only the wire and the processes. Usage: coding_agent.py PORT CAFILE; one command
     killme       a streamed call answered slowly; prints "streaming" at the first chunk and then
                  waits to be killed
     subagent     a Task tool call whose sub-agent has its own conversation and runs a command
+    subproc      a shell tool runs an agent CLI (this script, --child) that has a conversation of
+                 its own and runs a command
     twins        two conversations at once, on two threads, with the same opening and the same
                  call ids, steps interleaved; each tool runs its own command
     quit"""
@@ -200,6 +202,11 @@ def subagent():
     return chat(outer, {"text": "Take an umbrella.", "usage": [50, 4]})["content"]
 
 
+def subproc():
+    cmd = f"{sys.executable} {__file__} {port} {cafile} --child"
+    return one_tool("Ask the other agent.", cmd, "It says Linux.")
+
+
 def twins():
     gate = threading.Barrier(2)
     answers = {}
@@ -228,7 +235,7 @@ if len(sys.argv) > 3 and sys.argv[3] == "--child":
 
 COMMANDS = {"cache": cache, "threads": threads, "parallel": parallel, "relaunch": relaunch,
             "warmup": warmup, "chain": chain, "killme": killme, "subagent": subagent,
-            "twins": twins}
+            "twins": twins, "subproc": subproc}
 print("ready", os.getpid(), flush=True)
 for line in sys.stdin:
     cmd = line.strip()

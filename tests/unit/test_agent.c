@@ -1234,6 +1234,38 @@ static void sub_agent_process_run_by_a_tool(void **state)
 		assert_true(same_trace(&out[i], cot));
 }
 
+#define ASKS_CLI                                                                                 \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c9\","       \
+	"\"type\":\"function\",\"function\":{\"name\":\"shell\",\"arguments\":\"{\\\"command\\\":"  \
+	"\\\"claude -p review\\\"}\"}}]}}],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3}}"
+
+/* A shell tool runs an agent CLI whose conversation names nothing of the tool's arguments: the
+ * process the tool ran ties it to the tool call (invoke_agent, named after the program). */
+static void agent_cli_run_by_a_shell_tool_is_a_sub_agent(void **state)
+{
+	(void)state;
+	chat(&procA, 1, 1000, 1010, REQ(SYS "," USER("go")), ASKS_CLI);
+	spawn(399, 100, 1, "sh -c claude", 1012, 0, 0);
+	spawn(400, 399, 399, "/usr/local/bin/claude -p review", 1015, 0, 0);
+	xchg(400, 401, "/v1/chat/completions", 1020, 1030,
+	     REQ(SUB_SYS "," USER("Review the diff.")), ANSWER("Looks good."), NULL);
+	agt_agent_exit(T.agent, 400, 0, 1040);
+	agt_agent_exit(T.agent, 399, 0, 1041);
+	chat(&procA, 1, 1100, 1110, REQ(SYS "," USER("go") "," RESULT("c9", "Looks good.")),
+	     ANSWER("Reviewed."));
+	struct got *shell = find("execute_tool shell", 0), *sub = find("invoke_agent claude", 0);
+	struct got *cli = find("exec /usr/local/bin/claude -p review", 0);
+
+	assert_non_null(sub);
+	assert_string_equal(sub->agent, "claude");
+	assert_int_equal(sub->s.parent_id, shell->s.span_id);
+	assert_int_equal(cli->s.parent_id, find("exec sh -c claude", 0)->s.span_id);
+	assert_int_equal(find("exec sh -c claude", 0)->s.parent_id, shell->s.span_id);
+	assert_int_equal(count("cot_process"), 2);
+	assert_true(same_trace(sub, find("conversation gpt-4o", 0)));
+}
+
 int main(void)
 {
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1277,6 +1309,7 @@ int main(void)
 	    T_(http_goes_to_the_tool_that_names_its_url),
 	    T_(side_request_during_a_task_is_not_a_sub_agent),
 	    T_(sub_agent_process_run_by_a_tool),
+	    T_(agent_cli_run_by_a_shell_tool_is_a_sub_agent),
 	};
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }

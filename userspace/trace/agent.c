@@ -108,6 +108,7 @@ struct child {
 	uint64_t span_id, start_ns, end_ns;
 	int ended, has_status, execd;
 	int agent; /* it made LLM calls: an agent process (what it starts is the agent's) */
+	int agent_below; /* an agent process is among its descendants */
 	uint32_t status;
 	char cmd[AGT_ARGV_LEN + 1];  /* the first command line, space-separated */
 	char argv[AGT_ARGV_LEN + 1]; /* the same, NUL-separated */
@@ -465,9 +466,11 @@ struct claim {
 	char failed_cmd[AGT_ARGV_LEN + 1];
 };
 
-/* One list of commands: what the target started (tops), or what an agent process started; the
- * agent processes' own lists are walked first (depth: relaunches in a chain, bounded). */
-static void claim_list(struct agt_agent *a, struct child **list, struct claim *k, int depth)
+/* One list of commands: what the target started (tops), or what an agent process started
+ * (agents: 1); below a plain process only the way down to agent processes is walked, its other
+ * children staying with it. Lists below are walked first (depth bounded). */
+static void claim_list(struct agt_agent *a, struct child **list, struct claim *k, int depth,
+		       int agents)
 {
 	struct child **pp = list;
 
@@ -479,8 +482,12 @@ static void claim_list(struct agt_agent *a, struct child **list, struct claim *k
 			pp = &ch->sib;
 			continue;
 		}
-		if (ch->agent && depth < 8)
-			claim_list(a, &ch->kids, k, depth + 1);
+		if ((ch->agent || ch->agent_below) && depth < 8)
+			claim_list(a, &ch->kids, k, depth + 1, ch->agent);
+		if (!agents) {
+			pp = &ch->sib;
+			continue;
+		}
 		/* An agent process goes only once it ended (what it started is claimed by then): a
 		 * relaunched agent stands alone; one a tool ran (a sub-agent's CLI) is the tool's. */
 		if (ch->agent && !ch->ended) {
@@ -575,7 +582,7 @@ static void emit_tool(struct agt_agent *a, struct conv *c, struct pending *pd, u
 	k.parent = s.span_id;
 	k.workflow = c->workflow_id;
 	k.ts = end;
-	claim_list(a, &a->tops, &k, 0);
+	claim_list(a, &a->tops, &k, 0, 1);
 	s.tool.success = res && !res->is_error && !k.failed;
 	s.status = !res			       ? AGT_STATUS_UNFINISHED
 		   : res->is_error || k.failed ? AGT_STATUS_ERROR
@@ -891,8 +898,34 @@ static struct pending *started_from(struct agt_agent *a, uint32_t pid, const str
 	return best;
 }
 
+/* The open tool call that ran process pid (or the process it descends from), as it would own
+ * it as a command; NULL for none (a relaunched agent started before any). name: the program. */
+static struct pending *run_by_tool(struct agt_agent *a, uint32_t pid, struct conv **from,
+				   char *name, size_t n)
+{
+	int how;
+
+	for (struct child *ch = child_of_pid(a, pid); ch; ch = ch->up) {
+		struct pending *pd = command_owner(a, ch, &how);
+
+		if (!pd)
+			continue;
+		for (struct conv *c = a->convs; c; c = c->next)
+			if (pd >= c->pending && pd < c->pending + MAX_PENDING)
+				*from = c;
+		const char *cmd = ch->cmd[0] ? ch->cmd : ch->proc.comm, *base;
+		size_t len = strcspn(cmd, " ");
+
+		for (base = cmd + len; base > cmd && base[-1] != '/'; base--)
+			;
+		snprintf(name, n, "%.*s", (int)(cmd + len - base), base);
+		return pd;
+	}
+	return NULL;
+}
+
 static struct conv *new_conv(struct agt_agent *a, const struct agt_proc_info *proc,
-			     const struct agt_span *step, const struct agt_llm *l)
+			     const struct agt_span *step, const struct agt_llm *l, uint32_t from_pid)
 {
 	struct conv *c, *from = NULL;
 	struct pending *pd;
@@ -916,12 +949,15 @@ static struct conv *new_conv(struct agt_agent *a, const struct agt_proc_info *pr
 	c->root_id = agt_emit_id(a->em);
 	c->start_ns = step->start_ns;
 	pd = started_from(a, proc->pid, l, step->start_ns, &from);
+	if (!pd && from_pid != (uint32_t)proc->pid) /* an agent CLI a tool ran */
+		pd = run_by_tool(a, from_pid, &from, c->agent_name, sizeof(c->agent_name));
 	if (pd) { /* a sub-agent: in the trace of the conversation whose tool call started it */
 		memcpy(c->trace_id, from->trace_id, sizeof(c->trace_id));
 		memcpy(c->workflow_id, from->workflow_id, sizeof(c->workflow_id));
 		c->parent = from;
 		c->parent_span = pd->span_id;
-		agent_name_of(pd, c->agent_name, sizeof(c->agent_name));
+		if (!c->agent_name[0])
+			agent_name_of(pd, c->agent_name, sizeof(c->agent_name));
 		a->st.subagents++;
 	} else {
 		new_trace(a, c->trace_id);
@@ -940,8 +976,11 @@ static void mark_agent(struct agt_agent *a, uint32_t pid)
 {
 	struct child *ch = pid ? child_of_pid(a, pid) : NULL;
 
-	if (ch)
+	if (ch && !ch->agent) {
 		ch->agent = 1;
+		for (struct child *up = ch->up; up; up = up->up)
+			up->agent_below = 1;
+	}
 }
 
 void agt_agent_step(struct agt_agent *a, const struct agt_proc_info *proc, struct agt_span *step,
@@ -953,7 +992,7 @@ void agt_agent_step(struct agt_agent *a, const struct agt_proc_info *proc, struc
 
 	if (from_pid != (uint32_t)proc->pid)
 		mark_agent(a, from_pid);
-	if (!c && !(c = new_conv(a, proc, step, l)))
+	if (!c && !(c = new_conv(a, proc, step, l, from_pid)))
 		return;
 	pair_results(a, c, l, step, &last);
 	/* The same conversation in another agent's voice, right after a tool call: a handoff. */
@@ -977,7 +1016,7 @@ void agt_agent_step(struct agt_agent *a, const struct agt_proc_info *proc, struc
 		k.root = proc->pid;
 		k.to = step->start_ns;
 		k.ts = step->start_ns;
-		claim_list(a, &a->tops, &k, 0);
+		claim_list(a, &a->tops, &k, 0, 1);
 	}
 	in_conv(step, c, conv_parent(c));
 	c->steps++;

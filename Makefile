@@ -133,7 +133,7 @@ $(OUT)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(LIB_SRCS) | $(SKELS) $(OUT)/
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ $(LDLIBS)
 
-$(OUT)/fuzz/seeds: tests/fuzz/make_seeds.py
+$(OUT)/fuzz/seeds: tests/fuzz/make_seeds.py $(wildcard tests/fixtures/llm/*/*)
 	/usr/bin/python3 $< $@
 	@touch $@
 

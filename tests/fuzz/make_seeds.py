@@ -24,28 +24,46 @@ def resp(body, ctype="application/json"):
     return b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (ctype.encode(), len(body), body)
 
 
-chat = {"model": "gpt-4o", "messages": [], "tools": [{"type": "function", "function": {"name": "f"}}]}
+# Wire formats come from the captured fixtures below; these are what they do not cover.
 seeds = {
-    "openai": chunks((0, req("/v1/chat/completions", chat)), (1, resp(json.dumps({"id": "c", "model": "m", "choices": [{"index": 0, "message": {"content": "hi", "tool_calls": [{"id": "t", "function": {"name": "f", "arguments": "{}"}}]}, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 1, "completion_tokens": 2}}).encode()))),
-    "sse": chunks((0, req("/v1/messages", {"model": "c", "max_tokens": 1, "messages": [], "stream": True})), (1, resp(b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":1}}}\n\nevent: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"tu","name":"f","input":{}}}\n\nevent: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{}"}}\n\n', "text/event-stream"))),
     "chunked": chunks((0, req("/api/chat", {"model": "l", "messages": []})), (1, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1c\r\n{\"done\":true,\"eval_count\":1}\r\n0\r\n\r\n")),
     "mcp": chunks((0x40, b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1}}}\n'), (0x41, b'{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"2"}],"isError":false}}\n')),
     "records": b"\x01" + struct.pack("<H", 8) + b"\x01\x00\x00\x00\x00\x00\x00\x00",
+    # MCP over streamable HTTP: a JSON-RPC tools/call POST with its session, answered by SSE.
+    "mcp-http": chunks((0, b"POST /mcp HTTP/1.1\r\nHost: x\r\nMcp-Session-Id: s-1\r\n"
+                           b"Content-Length: 84\r\n\r\n" + json.dumps(
+                               {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                "params": {"name": "add", "arguments": {"a": 1}}},
+                               separators=(",", ":")).encode().ljust(84)),
+                       (1, resp(b'event: message\ndata: {"jsonrpc":"2.0","id":3,"result":'
+                                b'{"content":[{"type":"text","text":"2"}]}}\n\n',
+                                "text/event-stream"))),
+    # A stream cut short: the connection ends inside a chunked SSE body.
+    "cut-sse": chunks((0, req("/v1/responses", {"model": "m", "stream": True, "input": "hi"})),
+                      (1, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                          b"Transfer-Encoding: chunked\r\n\r\n40\r\nevent: response.output_text"
+                          b".delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\"")),
 }
-# Gemini: the exchanges the official @google/genai SDK had with the test server (fixtures),
-# streamed as SSE, as a JSON array, and not, and an error.
-GEMINI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "llm", "gemini")
-for name in ("studio-sse-call", "studio-array-answer", "vertex-sse-answer", "studio-plain-call",
-             "studio-error"):
-    with open(os.path.join(GEMINI, name + ".meta.json")) as f:
-        meta = json.load(f)
-    with open(os.path.join(GEMINI, name + ".request.json"), "rb") as f:
-        body = f.read()
-    with open(os.path.join(GEMINI, name + ".response"), "rb") as f:
-        answer = f.read()
-    head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (
-        meta["path"].encode(), len(body))
-    seeds["gemini-" + name] = chunks((0, head + body), (1, resp(answer, meta["content_type"])))
+# Every provider's wire format as the official SDKs exchanged it with the test server
+# (tests/fixtures/llm/PROVIDER/NAME, shared with the unit tests and the test server): OpenAI Chat
+# Completions and Responses, Anthropic, Ollama, Gemini; streamed (SSE, NDJSON, JSON arrays) or not.
+LLM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "llm")
+for provider in sorted(os.listdir(LLM)):
+    folder = os.path.join(LLM, provider)
+    if not os.path.isdir(folder):
+        continue
+    for meta_file in sorted(f for f in os.listdir(folder) if f.endswith(".meta.json")):
+        name = meta_file[:-len(".meta.json")]
+        with open(os.path.join(folder, meta_file)) as f:
+            meta = json.load(f)
+        with open(os.path.join(folder, name + ".request.json"), "rb") as f:
+            body = f.read()
+        with open(os.path.join(folder, name + ".response"), "rb") as f:
+            answer = f.read()
+        head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (
+            meta["path"].encode(), len(body))
+        seeds[provider + "-" + name] = chunks((0, head + body),
+                                              (1, resp(answer, meta["content_type"])))
 for name, data in seeds.items():
     with open(os.path.join(out, name), "wb") as f:
         f.write(data)

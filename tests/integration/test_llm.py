@@ -249,7 +249,9 @@ def test_unknown_json_is_a_plain_http_span(client):
     (s,) = tr.spans()
     assert s["name"].startswith("POST localhost:")
     assert s["name"].endswith("/internal/metrics")
-    assert s["trace_type"] == "tool_call"
+    # Changed with the agents branch (was tool_call): HTTP outside any tool call is http_call.
+    assert s["trace_type"] == "http_call"
+    assert "parent_span_id" not in s
     assert s["url"] == {"path": "/internal/metrics", "query": "token=[REDACTED]"}
     assert s["http"]["response"]["status_code"] == 200
     assert "gen_ai" not in s
@@ -422,3 +424,31 @@ def test_gnutls_client(server, cert):
     assert s["gen_ai"]["usage"]["input_tokens"] == 42
     (d,) = children(tr, s, "decision")
     assert d["decision"]["selected"][0]["id"] == "call_weather_1"
+
+
+# The fixtures the official SDKs captured (tests/fixtures/llm, shared with the unit tests and
+# the fuzz seeds), served again byte for byte by the test server (X-Replay) to a traced client
+# sending the same request bodies: the same spans as the SDKs' own runs.
+@pytest.mark.parametrize("name,step,tokens,calls", [
+    ("openai/responses-stream-orchestrator-call", "chat gpt-4.1", (40, 9),
+     [("ask_weather_expert", "call_ask")]),
+    ("openai/chat-stream-call", "chat gpt-4o", (42, 7), [("get_weather", "call_weather_1")]),
+    ("anthropic/messages-stream-call", "chat claude-sonnet-4-5", (30, 12),
+     [("get_weather", "toolu_01A")]),
+    ("ollama/chat-stream-call", "chat llama3.2", (26, 9), [("get_weather", "ollama-call-0")]),
+])
+def test_captured_sdk_exchanges_replayed(client, name, step, tokens, calls):
+    fixtures = os.path.join(ROOT, "tests", "fixtures", "llm")
+    with open(os.path.join(fixtures, name + ".meta.json")) as f:
+        meta = json.load(f)
+    with open(os.path.join(fixtures, name + ".request.json")) as f:
+        body = json.loads(f.read())
+    tr, replies = traced(client, ("r", meta["path"], body, "X-Replay=" + name))
+    assert replies[0].startswith("status 200 ")
+    (s,) = [r for r in tr.spans() if r["trace_type"] == "reasoning_step"]
+    assert s["name"] == step
+    assert s["llm"]["stream"] is True
+    assert (s["gen_ai"]["usage"]["input_tokens"], s["gen_ai"]["usage"]["output_tokens"]) == tokens
+    (dec,) = [r for r in tr.spans() if r["trace_type"] == "decision"]
+    assert [(c["name"], c["id"]) for c in dec["decision"]["selected"]] == calls
+    assert dec["parent_span_id"] == s["span_id"]

@@ -3,8 +3,10 @@ Completions and Responses, Anthropic Messages, Ollama /api/chat, Google Gemini g
 on AI Studio and Vertex AI paths), streamed (SSE over chunked encoding, NDJSON, or Gemini's JSON
 array) and not, optionally gzip-compressed, with keep-alive. Its answers are fixed so that tests
 can assert exact values. Run: llm_server.py CERT KEY (or --plain) -> prints "listening PORT".
-With LLM_SERVER_RECORD=DIR set, each Gemini exchange's bodies are written to DIR exactly as they
-went over the wire (how tests/fixtures/llm/gemini/ was captured from the official SDK)."""
+With LLM_SERVER_RECORD=DIR set, each exchange's bodies are written to DIR exactly as they went
+over the wire (how tests/fixtures/llm/ was captured from the official SDKs). A request with an
+X-Reply header gets a scripted answer (scripted()); one with X-Replay: PROVIDER/NAME gets the
+captured fixture tests/fixtures/llm/PROVIDER/NAME.response again, byte for byte."""
 import gzip
 import json
 import os
@@ -15,6 +17,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 WEATHER_ARGS = '{"city":"Paris","unit":"celsius"}'
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "llm")
 
 
 def openai_chat(req):
@@ -214,6 +217,136 @@ def gemini(req, model):
     return 200, chunk(parts, gemini_usage(*GEMINI_USAGE[step]), "STOP"), chunks
 
 
+# Scripted replies: a request with an X-Reply header (JSON: {"calls": [{"id", "name", "args"}],
+# "text": "...", "slow": SECONDS, "usage": [IN, OUT]}) is answered in its API's format (Chat
+# Completions, Messages, Responses), streamed when the request asks, with exactly those calls
+# and text: the scripted agents of tests/targets/coding_agent.py decide what "the model" says.
+# "slow" sleeps between stream events (a stream an agent dies in the middle of).
+def scripted(path, req, reply):
+    calls, text = reply.get("calls", []), reply.get("text", "")
+    tin, tout = reply.get("usage", [50, 10])
+    model = req.get("model", "m")
+    if path.endswith("/chat/completions"):
+        msg = {"role": "assistant", "content": text or None}
+        if calls:
+            msg["tool_calls"] = [{"id": c["id"], "type": "function", "function": {
+                "name": c["name"], "arguments": json.dumps(c["args"], separators=(",", ":"))}}
+                for c in calls]
+        full = {"id": "chatcmpl-s", "object": "chat.completion", "created": 1764000000,
+                "model": model, "choices": [{"index": 0, "message": msg,
+                                             "finish_reason": "tool_calls" if calls else "stop"}],
+                "usage": {"prompt_tokens": tin, "completion_tokens": tout,
+                          "total_tokens": tin + tout}}
+        if not req.get("stream"):
+            return full, None
+        base = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1764000000,
+                "model": model}
+        evs = [dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}}])]
+        for i in range(0, len(text), 8):
+            evs.append(dict(base, choices=[{"index": 0, "delta": {"content": text[i:i + 8]}}]))
+        for i, c in enumerate(calls):
+            evs.append(dict(base, choices=[{"index": 0, "delta": {"tool_calls": [{
+                "index": i, "id": c["id"], "type": "function", "function": {
+                    "name": c["name"], "arguments": json.dumps(c["args"], separators=(",", ":"))}}]}}]))
+        evs.append(dict(base, choices=[{"index": 0, "delta": {},
+                                        "finish_reason": "tool_calls" if calls else "stop"}]))
+        evs.append(dict(base, choices=[], usage=full["usage"]))
+        return full, ["data: " + json.dumps(e) + "\n\n" for e in evs] + ["data: [DONE]\n\n"]
+    if path.endswith("/messages"):
+        content = ([{"type": "text", "text": text}] if text else []) + [
+            {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["args"]}
+            for c in calls]
+        full = {"id": "msg_s", "type": "message", "role": "assistant", "model": model,
+                "content": content, "stop_reason": "tool_use" if calls else "end_turn",
+                "stop_sequence": None, "usage": {"input_tokens": tin, "output_tokens": tout}}
+        if not req.get("stream"):
+            return full, None
+        out = []
+
+        def ev(name, data):
+            out.append(f"event: {name}\ndata: {json.dumps(data)}\n\n")
+        ev("message_start", {"type": "message_start", "message": dict(
+            full, content=[], stop_reason=None, usage={"input_tokens": tin, "output_tokens": 1})})
+        for i, b in enumerate(content):
+            if b["type"] == "text":
+                ev("content_block_start", {"type": "content_block_start", "index": i,
+                                           "content_block": {"type": "text", "text": ""}})
+                for k in range(0, len(text), 8):
+                    ev("content_block_delta", {"type": "content_block_delta", "index": i,
+                                               "delta": {"type": "text_delta",
+                                                         "text": text[k:k + 8]}})
+            else:
+                ev("content_block_start", {"type": "content_block_start", "index": i,
+                                           "content_block": dict(b, input={})})
+                ev("content_block_delta", {"type": "content_block_delta", "index": i,
+                                           "delta": {"type": "input_json_delta",
+                                                     "partial_json": json.dumps(b["input"])}})
+            ev("content_block_stop", {"type": "content_block_stop", "index": i})
+        ev("message_delta", {"type": "message_delta", "delta": {
+            "stop_reason": full["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": tout}})
+        ev("message_stop", {"type": "message_stop"})
+        return full, out
+    # Responses API
+    output = []
+    if text:
+        output.append({"type": "message", "id": "msg_s", "role": "assistant", "status":
+                       "completed", "content": [{"type": "output_text", "text": text,
+                                                 "annotations": []}]})
+    for c in calls:
+        output.append({"type": "function_call", "id": "fc_" + c["id"], "call_id": c["id"],
+                       "name": c["name"], "arguments": json.dumps(c["args"], separators=(",", ":")),
+                       "status": "completed"})
+    rid = reply.get("id", "resp_s")
+    full = {"id": rid, "object": "response", "created_at": 1764000000, "status": "completed",
+            "model": model, "output": output,
+            "usage": {"input_tokens": tin, "output_tokens": tout, "total_tokens": tin + tout,
+                      "input_tokens_details": {"cached_tokens": 0},
+                      "output_tokens_details": {"reasoning_tokens": 0}}}
+    if not req.get("stream"):
+        return full, None
+    evs = [{"type": "response.created", "response": dict(full, status="in_progress", output=[])}]
+    for i, item in enumerate(output):
+        if item["type"] == "message":
+            evs.append({"type": "response.output_item.added", "output_index": i,
+                        "item": dict(item, content=[], status="in_progress")})
+            for k in range(0, len(text), 8):
+                evs.append({"type": "response.output_text.delta", "output_index": i,
+                            "content_index": 0, "delta": text[k:k + 8]})
+        else:
+            evs.append({"type": "response.output_item.added", "output_index": i,
+                        "item": dict(item, arguments="", status="in_progress")})
+            evs.append({"type": "response.function_call_arguments.delta", "output_index": i,
+                        "delta": item["arguments"]})
+        evs.append({"type": "response.output_item.done", "output_index": i, "item": item})
+    evs.append({"type": "response.completed", "response": full})
+    return full, [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in evs]
+
+
+# The agents of tests/targets/agents_sdk.mjs (@openai/agents over the Responses API), by their
+# instructions: an orchestrator that asks a weather expert (an agent as a tool), then hands off
+# to a reporter; the expert calls get_weather once, then answers. None: not one of them.
+def agents_reply(req):
+    instr = req.get("instructions") or ""
+    items = req.get("input") if isinstance(req.get("input"), list) else []
+    outputs = {i.get("call_id") for i in items if i.get("type") == "function_call_output"}
+    if "You orchestrate" in instr:
+        if "call_ask" not in outputs:
+            return {"id": "resp_orch_1", "usage": [40, 9], "calls": [{
+                "id": "call_ask", "name": "ask_weather_expert",
+                "args": {"input": "Weather in Paris?"}}]}
+        return {"id": "resp_orch_2", "usage": [60, 7], "calls": [{
+            "id": "call_transfer", "name": "transfer_to_Reporter", "args": {}}]}
+    if "weather expert" in instr:
+        if "call_weather" not in outputs:
+            return {"id": "resp_exp_1", "usage": [30, 6], "calls": [{
+                "id": "call_weather", "name": "get_weather", "args": {"city": "Paris"}}]}
+        return {"id": "resp_exp_2", "usage": [45, 5], "text": "Sunny in Paris."}
+    if "write the report" in instr:
+        return {"id": "resp_rep_1", "usage": [70, 8], "text": "Report: sunny in Paris."}
+    return None
+
+
 RECORD_LOCK = threading.Lock()
 
 
@@ -246,7 +379,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_json(self, status, obj, gz, ctype="application/json"):
         body = json.dumps(obj).encode()
-        self.sent = body
+        self.sent, self.sent_status, self.sent_ctype = body, status, ctype
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         if gz:
@@ -256,8 +389,9 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def send_stream(self, parts, ctype):
-        self.sent = "".join(parts).encode()
+    def send_stream(self, parts, ctype, slow=0):
+        import time
+        self.sent, self.sent_status, self.sent_ctype = "".join(parts).encode(), 200, ctype
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Transfer-Encoding", "chunked")
@@ -266,7 +400,14 @@ class Handler(BaseHTTPRequestHandler):
             data = p.encode()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
+            if slow:
+                time.sleep(slow)
         self.wfile.write(b"0\r\n\r\n")
+
+    def do_HEAD(self):  # a client's warm-up
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def gemini(self, req, model, raw):
         """SSE with alt=sse (Google's events end in CRLF CRLF), else a JSON array when
@@ -287,19 +428,52 @@ class Handler(BaseHTTPRequestHandler):
         else:
             ctype = "application/json; charset=UTF-8"
             self.send_json(status, body, False, ctype)
-        record(self.path, self.headers, raw, status, ctype, self.sent)
+
+    def replay(self, name):
+        """X-Replay: PROVIDER/NAME answers with that fixture's response exactly as captured
+        (tests/fixtures/llm): the bytes the SDKs got, served again."""
+        base = os.path.join(FIXTURES, *name.split("/"))
+        with open(base + ".meta.json") as f:
+            meta = json.load(f)
+        with open(base + ".response", "rb") as f:
+            body = f.read()
+        if meta["content_type"].startswith(("text/event-stream", "application/x-ndjson")):
+            parts = body.decode().split("\n\n")
+            return self.send_stream([p + "\n\n" for p in parts[:-1]] + [parts[-1]] * bool(
+                parts[-1]), meta["content_type"])
+        self.sent, self.sent_status, self.sent_ctype = body, meta["status"], meta["content_type"]
+        self.send_response(meta["status"])
+        self.send_header("Content-Type", meta["content_type"])
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(n)
         if self.headers.get("Content-Encoding") == "gzip":
             raw = gzip.decompress(raw)
+        self.sent = None
+        self.post(raw)
+        if self.sent is not None:
+            record(self.path, self.headers, raw, self.sent_status, self.sent_ctype, self.sent)
+
+    def post(self, raw):
+        if self.headers.get("X-Replay"):
+            return self.replay(self.headers["X-Replay"])
         req = json.loads(raw)
         gz = "gzip" in self.path and "gzip" in self.headers.get("Accept-Encoding", "")
         path = self.path.split("?")[0]
         g = GEMINI_PATH.fullmatch(path)
         if g:
             return self.gemini(req, g.group(1), raw)
+        if self.headers.get("X-Reply") or path.endswith("/responses"):
+            reply = json.loads(self.headers.get("X-Reply") or "null") or agents_reply(req)
+            if reply is not None:
+                full, parts = scripted(path, req, reply)
+                if parts is None:
+                    return self.send_json(200, full, False)
+                return self.send_stream(parts, "text/event-stream", reply.get("slow", 0))
         stream = req.get("stream", path == "/api/chat")
         if path.endswith("/chat/completions"):
             if stream and req["model"] != "bad-model":

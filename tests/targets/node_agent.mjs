@@ -1,5 +1,5 @@
-// Integration-test target: an agent in Node using the official openai, @anthropic-ai/sdk and
-// @google/genai packages (TLS through the OpenSSL linked into the node binary). One command per
+// Integration-test target: an agent in Node using the official openai, @anthropic-ai/sdk,
+// @google/genai and ollama packages (TLS through the OpenSSL linked into the node binary). One command per
 // stdin line:
 //   openai plain|stream   a chat completion offering two tools
 //   anthropic plain|stream   a message offering two tools
@@ -11,6 +11,11 @@
 //                         or v1beta) or Vertex AI's; with assign, calls that come without an id
 //                         get one from the agent (in its history and in the functionResponse), as
 //                         agent frameworks do
+//   ollama plain|stream   an Ollama /api/chat (the official ollama package) offering get_weather
+//   mcp loop URL          a chat loop (scripted answers: X-Reply) whose model asks, at once, for
+//                         mcp__math__add (run as an MCP tools/call over streamable HTTP, with the
+//                         official SDK's client, to the server at URL) and shell (its command run
+//                         by /bin/sh); both results go back, then the model answers
 //   quit
 // Usage: node node_agent.mjs PORT  (NODE_EXTRA_CA_CERTS must trust the test server)
 import { createInterface } from "node:readline";
@@ -112,9 +117,52 @@ async function anthropicLoop() {
   }
 }
 
+let mcp;
+async function mcpLoop(url) {
+  const { Client } = require("@modelcontextprotocol/sdk/client/index.js");
+  const { StreamableHTTPClientTransport } = require("@modelcontextprotocol/sdk/client/streamableHttp.js");
+  if (!mcp) {
+    mcp = new Client({ name: "agtrace-node-agent", version: "1.0.0" });
+    await mcp.connect(new StreamableHTTPClientTransport(new URL(url)));
+  }
+  const messages = [{ role: "system", content: "You add." }, { role: "user", content: "2 + 3, and a shell command?" }];
+  const tools = [{ type: "function", function: { name: "mcp__math__add", parameters: { type: "object" } } }, { type: "function", function: { name: "shell", parameters: { type: "object" } } }];
+  const replies = [
+    { calls: [{ id: "call_add", name: "mcp__math__add", args: { a: 2, b: 3 } }, { id: "call_shell", name: "shell", args: { command: "echo node-tool-shell" } }], usage: [30, 9] },
+    { text: "5, and node-tool-shell.", usage: [50, 4] },
+  ];
+  for (let steps = 1; ; steps++) {
+    const r = await openai.chat.completions.create({ model: "gpt-4o", messages, tools }, { headers: { "X-Reply": JSON.stringify(replies[steps - 1]) } });
+    const msg = r.choices[0].message;
+    messages.push(msg);
+    if (!msg.tool_calls) return `mcp loop ${steps} ${msg.content}`;
+    const outs = await Promise.all(msg.tool_calls.map(async (call) => {
+      if (call.function.name.startsWith("mcp__math__")) {
+        const res = await mcp.callTool({ name: "add", arguments: JSON.parse(call.function.arguments) });
+        return res.content[0].text;
+      }
+      return execSync(JSON.parse(call.function.arguments).command).toString().trim();
+    }));
+    msg.tool_calls.forEach((call, i) => messages.push({ role: "tool", tool_call_id: call.id, content: outs[i] }));
+  }
+}
+
 async function run(cmd) {
   const [api, mode, ...rest] = cmd.split(" ");
   const stream = mode === "stream";
+  if (api === "mcp" && mode === "loop") return mcpLoop(rest[0]);
+  if (api === "ollama") {
+    const { Ollama } = require("ollama");
+    const ollama = new Ollama({ host: base });
+    const req = { model: "llama3.2", messages: [{ role: "user", content: "Weather in Paris?" }], tools: [{ type: "function", function: weather }] };
+    if (!stream) {
+      const r = await ollama.chat({ ...req, stream: false });
+      return `ollama ${r.message.tool_calls[0].function.name}`;
+    }
+    let n = 0;
+    for await (const _ of await ollama.chat({ ...req, stream: true })) n++;
+    return `ollama chunks ${n}`;
+  }
   if (mode === "loop" && api === "gemini") return geminiLoop(rest);
   if (mode === "loop") return api === "openai" ? openaiLoop() : anthropicLoop();
   if (api === "openai") {

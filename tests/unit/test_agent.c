@@ -21,7 +21,10 @@ struct got {
 	char tool_name[128], tool_id[128], tool_in[512], tool_out[512], cmd[300], final[256];
 	char seq[8][160];
 	int nseq;
-	char ev0[64]; /* the first runtime event */
+	char ev0[64]; /* the first runtime event (of a tool call) or later exec (of a command) */
+	char agent[128], session[128], partial[256], comm[17];
+	int64_t in_tokens, ttfc_us;
+	int http_status, incomplete, ndecided;
 };
 static struct got out[MAXOUT];
 static int nout;
@@ -54,7 +57,24 @@ static void collect(struct agt_sink *sk, const struct agt_span *s)
 	g->nseq = s->cot.nsequence;
 	if (s->tool.nevents)
 		keep(g->ev0, sizeof(g->ev0), s->tool.events[0].name);
+	if (s->kind == AGT_SPAN_EXEC && s->exec.nevents)
+		keep(g->ev0, sizeof(g->ev0), s->exec.events[0].name);
 	g->s.tool.events = NULL;
+	g->s.exec.events = NULL;
+	keep(g->agent, sizeof(g->agent), s->cot.agent_name);
+	keep(g->comm, sizeof(g->comm), s->proc ? s->proc->comm : NULL);
+	g->s.proc = NULL; /* a command's record is gone after the call */
+	keep(g->session, sizeof(g->session), s->tool.mcp_session);
+	if (s->llm) {
+		g->in_tokens = s->llm->input_tokens;
+		g->incomplete = s->llm->incomplete;
+		g->ndecided = s->llm->ncalls;
+		keep(g->partial, sizeof(g->partial), s->llm->text);
+	}
+	if (s->http) {
+		g->http_status = s->http->answered ? s->http->status : -1;
+		g->ttfc_us = s->http->ttfc_us;
+	}
 }
 
 static struct agt_sink sink = {.span = collect};
@@ -445,22 +465,26 @@ static void commands_hang_below_their_tool_call(void **state)
 	assert_int_equal(agt_agent_stats(T.agent)->commands, 2);
 }
 
-static void failed_command_gets_an_error_child(void **state)
+/* Changed with the agents branch: a command inside a tool call that succeeded used to get an
+ * "error command failed" child; a tool's failure now comes from its result (or from the command
+ * it was asked to run), and what a command's exit code says stays on its own span. */
+static void failed_command_keeps_its_exit_code_without_error_span(void **state)
 {
 	(void)state;
 	chat(&procA, 7, 1000, 1010, REQ(SYS "," USER("f")), ASKS("c1", "{}"));
 	spawn(300, 100, 7, "false", 1020, 1030, 3);
 	chat(&procA, 7, 1100, 1110, REQ(SYS "," USER("f") "," CALLMSG("c1") "," RESULT("c1", "3")),
 	     ANSWER("ok"));
-	struct got *cmd = find("exec false", 0), *err = find("error command failed", 0);
+	struct got *cmd = find("exec false", 0);
 
 	assert_non_null(cmd);
 	assert_int_equal(cmd->s.status, AGT_STATUS_ERROR);
 	assert_int_equal(cmd->s.exit_code, 3);
 	assert_string_equal(cmd->s.message, "exit 3");
-	assert_non_null(err);
-	assert_int_equal(err->s.parent_id, cmd->s.span_id);
-	/* The tool call itself succeeded: OpenAI results carry no error flag. */
+	assert_null(find("error command failed", 0));
+	assert_int_equal(count("error"), 0);
+	/* The tool call itself succeeded: OpenAI results carry no error flag, and its arguments
+	 * name no command. */
 	assert_int_equal(find("execute_tool get_weather", 0)->s.status, AGT_STATUS_OK);
 }
 
@@ -547,6 +571,7 @@ static void http_made_during_a_tool_hangs_below_it(void **state)
 	struct got *http = find("POST api.example/lookup", 0);
 
 	assert_non_null(http);
+	assert_string_equal(http->s.trace_type, "tool_call");
 	assert_int_equal(http->s.parent_id, find("execute_tool get_weather", 0)->s.span_id);
 	assert_true(same_trace(http, find("conversation gpt-4o", 0)));
 }
@@ -561,6 +586,7 @@ static void http_outside_a_tool_is_a_root(void **state)
 	assert_non_null(http);
 	assert_int_equal(http->s.parent_id, 0);
 	assert_string_equal(http->s.workflow_id, "");
+	assert_string_equal(http->s.trace_type, "http_call"); /* was tool_call: never a tool's */
 }
 
 static void mcp_call_during_a_tool_hangs_below_it(void **state)
@@ -662,6 +688,584 @@ static void state_events_name_the_process(void **state)
 	assert_int_equal(out[0].s.parent_id, 0);
 }
 
+/* ---- agents as they really behave ---- */
+
+static void add_header(struct agt_http_msg *m, const char *name, const char *value)
+{
+	m->hdrs = realloc(m->hdrs, (m->nhdrs + 1) * sizeof(*m->hdrs));
+	m->hdrs[m->nhdrs].name = strdup(name);
+	m->hdrs[m->nhdrs].value = strdup(value);
+	m->nhdrs++;
+}
+
+/* One exchange of any API: url, bodies, content type of the response, the process that made it
+ * (a target, or a followed descendant) and its thread. */
+static void xchg(uint32_t pid, uint32_t tid, const char *url, uint64_t t0, uint64_t t1,
+		 const char *req, const char *resp, const char *ctype)
+{
+	struct agt_http_msg *q = msg(1, url, req, t0, t0 + 1, tid, 0), *r = NULL;
+
+	q->pid = pid;
+	if (resp) {
+		r = msg(0, NULL, resp, t1 - 1, t1, tid, 200);
+		r->pid = pid;
+		if (ctype)
+			add_header(r, "Content-Type", ctype);
+	}
+	agt_trace_exchange(&T, &procA, q, r);
+}
+
+#define ANT_REQ(sys, msgs)                                                                       \
+	"{\"model\":\"claude-x\",\"max_tokens\":100,\"system\":" sys ",\"messages\":[" msgs "]," \
+	"\"tools\":[{\"name\":\"Bash\"}]}"
+#define ANT_SYS                                                                                 \
+	"[{\"type\":\"text\",\"text\":\"You are a coding agent.\",\"cache_control\":{\"type\":" \
+	"\"ephemeral\"}}]"
+#define ANT_SYS_MOVED "[{\"type\":\"text\",\"text\":\"You are a coding agent.\"}]"
+#define ANT_USER_MARKED                                                                  \
+	"{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"fix the build\"," \
+	"\"cache_control\":{\"type\":\"ephemeral\"}}]}"
+#define ANT_USER_PLAIN                                                                             \
+	"{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"<system-reminder>today is " \
+	"Thursday</system-reminder>\"},{\"type\":\"text\",\"text\":\"fix the build\"}]}"
+#define ANT_USE(id, cmd)                                                                          \
+	"{\"id\":\"m\",\"model\":\"claude-x\",\"stop_reason\":\"tool_use\",\"content\":[{"        \
+	"\"type\":"                                                                               \
+	"\"tool_use\",\"id\":\"" id "\",\"name\":\"Bash\",\"input\":{\"command\":\"" cmd "\"}}]," \
+	"\"usage\":{\"input_tokens\":7,\"output_tokens\":2}}"
+#define ANT_ASSISTANT(id)                                                                    \
+	"{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"hm\","   \
+	"\"signature\":\"c2lnbmF0dXJl\"},{\"type\":\"tool_use\",\"id\":\"" id "\",\"name\":" \
+	"\"Bash\",\"input\":{}}]}"
+#define ANT_RESULT(id, marked)                                                                  \
+	"{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"" id "\"," \
+	"\"content\":\"ok\"" marked "}]}"
+#define MARK ",\"cache_control\":{\"type\":\"ephemeral\"}"
+#define ANT_DONE                                                                            \
+	"{\"id\":\"m2\",\"model\":\"claude-x\",\"stop_reason\":\"end_turn\",\"content\":[{" \
+	"\"type\":"                                                                         \
+	"\"text\",\"text\":\"fixed\"}],\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}"
+
+/* Claude Code moves its cache marker to the newest message, re-sends thinking blocks with their
+ * signatures and adds per-turn <system-reminder> blocks: one conversation all the same. */
+static void moving_cache_markers_keep_one_conversation(void **state)
+{
+	(void)state;
+	xchg(100, 1, "/v1/messages", 1000, 1010, ANT_REQ(ANT_SYS, ANT_USER_MARKED),
+	     ANT_USE("tu1", "make"), NULL);
+	xchg(100, 1, "/v1/messages", 1100, 1110,
+	     ANT_REQ(ANT_SYS_MOVED,
+		     ANT_USER_PLAIN "," ANT_ASSISTANT("tu1") "," ANT_RESULT("tu1", MARK)),
+	     ANT_USE("tu2", "make test"), NULL);
+	xchg(100, 1, "/v1/messages", 1200, 1210,
+	     ANT_REQ(ANT_SYS_MOVED,
+		     ANT_USER_PLAIN "," ANT_ASSISTANT("tu1") "," ANT_RESULT(
+			 "tu1", "") "," ANT_ASSISTANT("tu2") "," ANT_RESULT("tu2", MARK)),
+	     ANT_DONE, NULL);
+	assert_int_equal(count("cot_process"), 1);
+	struct got *cot = find("conversation claude-x", 0);
+
+	assert_int_equal(cot->s.status, AGT_STATUS_OK);
+	assert_int_equal(cot->s.cot.steps, 3);
+	assert_int_equal(cot->s.cot.tool_calls, 2);
+	assert_string_equal(cot->final, "fixed");
+	for (int i = 0; i < nout; i++)
+		assert_true(same_trace(&out[i], cot));
+	assert_string_equal(find("execute_tool Bash", 0)->tool_id, "tu1");
+	assert_string_equal(find("execute_tool Bash", 1)->tool_id, "tu2");
+	assert_int_equal(find("execute_tool Bash", 0)->s.status, AGT_STATUS_OK);
+	assert_int_equal(find("execute_tool Bash", 0)->s.end_ns, 1100);
+}
+
+/* Two conversations with the same opening at once (same call ids too, on two threads): results
+ * continue the one that asked, the thread breaks the tie. */
+static void identical_openings_stay_apart(void **state)
+{
+	(void)state;
+	chat(&procA, 1, 1000, 1010, REQ(SYS "," USER("same")), ASKS("c1", "{}"));
+	chat(&procA, 2, 1020, 1030, REQ(SYS "," USER("same")), ASKS("c1", "{}"));
+	chat(&procA, 2, 1100, 1110,
+	     REQ(SYS "," USER("same") "," CALLMSG("c1") "," RESULT("c1", "two")), ANSWER("second"));
+	chat(&procA, 1, 1200, 1210,
+	     REQ(SYS "," USER("same") "," CALLMSG("c1") "," RESULT("c1", "one")), ANSWER("first"));
+	struct got *c0 = find("conversation gpt-4o", 0), *c1 = find("conversation gpt-4o", 1);
+
+	assert_int_equal(count("cot_process"), 2);
+	assert_false(same_trace(c0, c1));
+	assert_string_equal(c0->final, "second");
+	assert_string_equal(c1->final, "first");
+	assert_int_equal(c0->s.cot.steps, 2);
+	assert_int_equal(c1->s.cot.steps, 2);
+	assert_int_equal(c0->s.start_ns, 1020);
+	assert_int_equal(c1->s.start_ns, 1000);
+	for (int i = 0; i < nout; i++)
+		if (!strcmp(out[i].s.trace_type, "tool_call"))
+			assert_true(same_trace(&out[i], !strcmp(out[i].tool_out, "two") ? c0 : c1));
+}
+
+/* Bun and tokio agents: the LLM call on one thread, the command forked from another. */
+static void command_from_another_thread_lands_under_the_tool(void **state)
+{
+	(void)state;
+	chat(&procA, 9, 1000, 1010, REQ(SYS "," USER("x")), ASKS("c1", "{}"));
+	spawn(300, 100, 1, "sh -c date", 1020, 1040, 0);
+	chat(&procA, 9, 1100, 1110, REQ(SYS "," USER("x") "," CALLMSG("c1") "," RESULT("c1", "t")),
+	     ANSWER("ok"));
+	struct got *sh = find("exec sh -c date", 0);
+
+	assert_non_null(sh);
+	assert_int_equal(sh->s.parent_id, find("execute_tool get_weather", 0)->s.span_id);
+	assert_true(same_trace(sh, find("conversation gpt-4o", 0)));
+}
+
+#define ASKS_SH2                                                                                   \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"         \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"ca\","       \
+	"\"type\":\"function\",\"function\":{\"name\":\"shell\",\"arguments\":\"{\\\"command\\\":" \
+	"\\\"make test\\\"}\"}},{\"id\":\"cb\",\"type\":\"function\",\"function\":{\"name\":"      \
+	"\"shell\",\"arguments\":\"{\\\"command\\\":[\\\"bash\\\",\\\"-lc\\\",\\\"./"              \
+	"run.sh\\\"]}\"}"                                                                          \
+	"}]}}],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3}}"
+
+/* Tools run in parallel from one thread: each command under the call that asked for it, by its
+ * argv; the tool whose command exited non-zero failed; a failed grep inside the other does not
+ * make it fail, and gets no error span. */
+static void parallel_tools_get_their_own_commands(void **state)
+{
+	(void)state;
+	chat(&procA, 9, 1000, 1010, REQ(SYS "," USER("p")), ASKS_SH2);
+	spawn(301, 100, 1, "bash -lc ./run.sh", 1020, 1090, 0); /* cb's, started first */
+	spawn(302, 301, 301, "grep -q x", 1030, 1035, 1);
+	spawn(300, 100, 1, "sh -c make test", 1025, 1080, 2); /* ca's */
+	chat(&procA, 9, 1100, 1110,
+	     REQ(SYS "," USER("p") "," RESULT("ca", "FAIL") "," RESULT("cb", "done")),
+	     ANSWER("ok"));
+	struct got *ta = NULL, *tb = NULL;
+
+	for (int i = 0; i < nout; i++)
+		if (!strcmp(out[i].s.name, "execute_tool shell"))
+			*(!strcmp(out[i].tool_id, "ca") ? &ta : &tb) = &out[i];
+	struct got *make = find("exec sh -c make test", 0),
+		   *run = find("exec bash -lc ./run.sh", 0);
+	struct got *grep = find("exec grep -q x", 0);
+
+	assert_non_null(ta);
+	assert_non_null(tb);
+	assert_int_equal(make->s.parent_id, ta->s.span_id);
+	assert_int_equal(run->s.parent_id, tb->s.span_id);
+	assert_int_equal(grep->s.parent_id, run->s.span_id);
+	assert_int_equal(ta->s.status, AGT_STATUS_ERROR);
+	assert_int_equal(ta->s.tool.success, 0);
+	assert_int_equal(tb->s.status, AGT_STATUS_OK);
+	assert_int_equal(grep->s.status, AGT_STATUS_ERROR); /* its own exit code, on its own span */
+	assert_int_equal(grep->s.exit_code, 1);
+	assert_int_equal(count("error"), 1);
+	struct got *err = find("error command failed", 0);
+
+	assert_int_equal(err->s.parent_id, ta->s.span_id);
+	assert_string_equal(err->s.message, "exit 2: sh -c make test");
+}
+
+/* bash -lc 'a; b' runs b in its own process: the span keeps bash's command line, b is an
+ * event on it. */
+static void exec_chain_keeps_the_first_command_line(void **state)
+{
+	(void)state;
+	chat(&procA, 7, 1000, 1010, REQ(SYS "," USER("e")), ASKS("c1", "{}"));
+	agt_agent_fork(T.agent, 300, 100, 7, 1020);
+	agt_agent_exec(T.agent, 300, "/bin/bash", "bash\0-lc\0true; ls", 18, 1021);
+	agt_agent_exec(T.agent, 300, "/bin/ls", "ls", 2, 1025);
+	agt_agent_exit(T.agent, 300, 0, 1030);
+	chat(&procA, 7, 1100, 1110, REQ(SYS "," USER("e") "," CALLMSG("c1") "," RESULT("c1", "t")),
+	     ANSWER("ok"));
+	struct got *b = find("exec bash -lc true; ls", 0);
+
+	assert_non_null(b);
+	assert_null(find("exec ls", 0));
+	assert_string_equal(b->cmd, "bash -lc true; ls");
+	assert_int_equal(b->s.exec.nevents, 1);
+	assert_string_equal(b->ev0, "exec ls");
+	assert_string_equal(b->comm, "bash");
+}
+
+/* A client's warm-up HEAD / before any tool: HTTP of its own, never a tool call. */
+static void warm_up_head_is_http_call(void **state)
+{
+	(void)state;
+	struct agt_http_msg *q = msg(1, "/", "", 10, 11, 7, 0),
+			    *r = msg(0, NULL, "", 19, 20, 7, 200);
+
+	snprintf(q->method, sizeof(q->method), "HEAD");
+	agt_trace_exchange(&T, &procA, q, r);
+	chat(&procA, 7, 1000, 1010, REQ(SYS "," USER("w")), ANSWER("ok"));
+	struct got *h = find("HEAD api.example/", 0);
+
+	assert_non_null(h);
+	assert_string_equal(h->s.trace_type, "http_call");
+	assert_int_equal(h->s.parent_id, 0);
+	assert_false(same_trace(h, find("conversation gpt-4o", 0)));
+	assert_int_equal(count("tool_call"), 0);
+}
+
+/* A CLI that relaunches itself as a child: the child's calls are the target's conversation,
+ * and the commands the child forks are its tool calls'. */
+static void relaunched_child_is_the_agent(void **state)
+{
+	(void)state;
+	agt_agent_fork(T.agent, 150, 100, 100, 500);
+	agt_agent_exec(T.agent, 150, "/usr/bin/node", "node\0cli.js", 11, 501);
+	xchg(150, 150, "/v1/chat/completions", 1000, 1010, REQ(SYS "," USER("r")), ASKS("c1", "{}"),
+	     NULL);
+	spawn(300, 150, 155, "sh -c uptime", 1020, 1040, 0);
+	xchg(150, 150, "/v1/chat/completions", 1100, 1110,
+	     REQ(SYS "," USER("r") "," CALLMSG("c1") "," RESULT("c1", "up")), ANSWER("ok"), NULL);
+	struct got *tool = find("execute_tool get_weather", 0), *sh = find("exec sh -c uptime", 0);
+	struct got *cot = find("conversation gpt-4o", 0);
+
+	assert_non_null(cot);
+	assert_int_equal(cot->s.cot.steps, 2);
+	assert_int_equal(cot->s.pid, 100);
+	assert_int_equal(sh->s.parent_id, tool->s.span_id);
+	assert_null(find("exec node cli.js", 0)); /* still running: the agent itself */
+	agt_agent_exit(T.agent, 150, 0, 2000);
+	agt_trace_proc_gone(&T, 100, 2100);
+	struct got *node = find("exec node cli.js", 0);
+
+	assert_non_null(node);
+	assert_false(same_trace(node, cot));
+}
+
+#define TASK_ARGS                                                                           \
+	"{\\\"subagent_type\\\":\\\"researcher\\\",\\\"prompt\\\":\\\"Find the weather in " \
+	"Oslo\\\"}"
+#define ASKS_TASK                                                                            \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"   \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"t1\"," \
+	"\"type\":\"function\",\"function\":{\"name\":\"Task\",\"arguments\":\"" TASK_ARGS   \
+	"\"}}]}}"                                                                            \
+	"],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3}}"
+#define SUB_SYS "{\"role\":\"system\",\"content\":\"You research.\"}"
+#define SUB_USER "{\"role\":\"user\",\"content\":\"Find the weather in Oslo\"}"
+
+/* A task tool starts a sub-agent: its conversation hangs under the tool call as invoke_agent,
+ * with its own steps and tool calls, in the caller's trace. */
+static void sub_agent_hangs_under_its_tool_call(void **state)
+{
+	(void)state;
+	chat(&procA, 1, 1000, 1010, REQ(SYS "," USER("plan")), ASKS_TASK);
+	chat(&procA, 1, 1020, 1030, REQ(SUB_SYS "," SUB_USER), ASKS("s1", "{}"));
+	spawn(300, 100, 1, "curl wttr.in", 1035, 1040, 0);
+	chat(&procA, 1, 1050, 1060,
+	     REQ(SUB_SYS "," SUB_USER "," CALLMSG("s1") "," RESULT("s1", "rain")),
+	     ANSWER("Rain in Oslo."));
+	chat(&procA, 1, 1100, 1110, REQ(SYS "," USER("plan") "," RESULT("t1", "Rain in Oslo.")),
+	     ANSWER("Take an umbrella."));
+	struct got *cot = find("conversation gpt-4o", 0), *task = find("execute_tool Task", 0);
+	struct got *sub = find("invoke_agent researcher", 0),
+		   *inner = find("execute_tool get_weather", 0);
+	struct got *curl = find("exec curl wttr.in", 0);
+
+	assert_int_equal(count("cot_process"), 2);
+	assert_non_null(sub);
+	assert_string_equal(sub->s.trace_type, "cot_process");
+	assert_string_equal(sub->agent, "researcher");
+	assert_int_equal(sub->s.parent_id, task->s.span_id);
+	assert_int_equal(task->s.parent_id, cot->s.span_id);
+	assert_int_equal(inner->s.parent_id, sub->s.span_id);
+	assert_int_equal(curl->s.parent_id, inner->s.span_id);
+	assert_int_equal(sub->s.cot.steps, 2);
+	assert_int_equal(sub->s.cot.tool_calls, 1);
+	assert_string_equal(sub->final, "Rain in Oslo.");
+	assert_int_equal(cot->s.cot.steps, 2);
+	assert_int_equal(cot->s.cot.tool_calls, 1);
+	assert_string_equal(cot->agent, "(null)");
+	for (int i = 0; i < nout; i++) {
+		assert_true(same_trace(&out[i], cot));
+		assert_string_equal(out[i].s.workflow_id, cot->s.workflow_id);
+	}
+	int substeps = 0;
+
+	for (int i = 0; i < nout; i++)
+		substeps += !strcmp(out[i].s.trace_type, "reasoning_step") &&
+			    out[i].s.parent_id == sub->s.span_id;
+	assert_int_equal(substeps, 2);
+	assert_int_equal(agt_agent_stats(T.agent)->subagents, 1);
+}
+
+#define R_REQ(instr, input)                                                                     \
+	"{\"model\":\"gpt-5\",\"instructions\":\"" instr "\",\"store\":false,\"input\":[" input \
+	"],\"tools\":[{\"type\":\"function\",\"name\":\"transfer_to_billing\"}]}"
+#define R_USER "{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"refund me\"}]}"
+#define R_CALL                                                                                 \
+	"{\"type\":\"function_call\",\"call_id\":\"call_h\",\"name\":\"transfer_to_billing\"," \
+	"\"arguments\":\"{}\"}"
+#define R_OUT                                                                      \
+	"{\"type\":\"function_call_output\",\"call_id\":\"call_h\",\"output\":\"{" \
+	"\\\"assistant\\\":\\\"billing\\\"}\"}"
+#define R_ASKS                                                                                   \
+	"{\"id\":\"resp_1\",\"model\":\"gpt-5\",\"status\":\"completed\",\"output\":[{\"type\":" \
+	"\"reasoning\",\"id\":\"rs_1\",\"encrypted_content\":\"gAAA\"}," R_CALL "],\"usage\":{"  \
+	"\"input_tokens\":11,\"output_tokens\":4}}"
+#define R_ANSWER                                                                                 \
+	"{\"id\":\"resp_2\",\"model\":\"gpt-5\",\"status\":\"completed\",\"output\":[{\"type\":" \
+	"\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":"    \
+	"\"Refunded.\"}]}],\"usage\":{\"input_tokens\":20,\"output_tokens\":2}}"
+
+/* A handoff: the same conversation goes on in another agent's voice (new instructions) right
+ * after the transfer tool call: an invoke_agent span under it, its steps below that. */
+static void handoff_continues_under_the_transfer_call(void **state)
+{
+	(void)state;
+	xchg(100, 1, "/v1/responses", 1000, 1010, R_REQ("You triage.", R_USER), R_ASKS, NULL);
+	xchg(100, 1, "/v1/responses", 1100, 1110,
+	     R_REQ("You handle billing.",
+		   R_USER ",{\"type\":\"reasoning\",\"id\":\"rs_1\","
+			  "\"encrypted_content\":\"gAAA\"}," R_CALL "," R_OUT),
+	     R_ANSWER, NULL);
+	struct got *cot = find("conversation gpt-5", 0),
+		   *tr = find("execute_tool transfer_to_billing", 0);
+	struct got *b = find("invoke_agent billing", 0), *s2 = find("chat gpt-5", 1);
+
+	assert_int_equal(count("cot_process"), 2);
+	assert_non_null(b);
+	assert_int_equal(tr->s.parent_id, cot->s.span_id);
+	assert_int_equal(b->s.parent_id, tr->s.span_id);
+	assert_int_equal(s2->s.parent_id, b->s.span_id);
+	assert_int_equal(find("chat gpt-5", 0)->s.parent_id, cot->s.span_id);
+	assert_string_equal(b->agent, "billing");
+	assert_int_equal(b->s.cot.steps, 1);
+	assert_string_equal(b->final, "Refunded.");
+	assert_int_equal(b->s.start_ns, 1100);
+	assert_int_equal(b->s.end_ns, 1110);
+	assert_string_equal(cot->final, "Refunded.");
+	assert_int_equal(cot->s.cot.steps, 2);
+	assert_int_equal(cot->s.cot.input_tokens, 31);
+	assert_int_equal(agt_agent_stats(T.agent)->handoffs, 1);
+}
+
+/* store: true, previous_response_id: the next request carries only the new items. */
+static void previous_response_id_continues(void **state)
+{
+	(void)state;
+	xchg(100, 1, "/v1/responses", 1000, 1010, R_REQ("You triage.", R_USER), R_ASKS, NULL);
+	xchg(100, 1, "/v1/responses", 1100, 1110,
+	     "{\"model\":\"gpt-5\",\"instructions\":\"You triage.\",\"previous_response_id\":"
+	     "\"resp_1\",\"input\":[{\"type\":\"function_call_output\",\"call_id\":\"other\","
+	     "\"output\":\"x\"}]}",
+	     R_ANSWER, NULL);
+	assert_int_equal(count("cot_process"), 1);
+	struct got *cot = find("conversation gpt-5", 0);
+
+	assert_int_equal(cot->s.cot.steps, 2);
+	assert_string_equal(cot->final, "Refunded.");
+	assert_true(same_trace(cot, find("chat gpt-5", 1)));
+}
+
+/* The agent died mid-stream: the step keeps its status, time to first chunk, what text and
+ * tokens arrived, and ends at the last byte, unfinished; no decision. */
+static void cut_stream_keeps_what_arrived(void **state)
+{
+	(void)state;
+	const char *sse =
+	    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\","
+	    "\"model\":\"claude-x\",\"usage\":{\"input_tokens\":30,\"output_tokens\":1}}}\n\n"
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+	    "\"delta\":{\"type\":\"text_delta\",\"text\":\"Let me \"}}\n\n"
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+	    "\"delta\":{\"type\":\"text_delta\",\"text\":\"look\"}}\n\n"
+	    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,"
+	    "\"content_block\":{\"type\":\"tool_use\",\"id\":\"tu9\",\"name\":\"Bash\",\"input\":"
+	    "{}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_";
+	struct agt_http_msg *q = msg(1, "/v1/messages",
+				     "{\"model\":\"claude-x\",\"max_tokens\":9,\"stream\":true,"
+				     "\"messages\":[{\"role\":\"user\",\"content\":\"go\"}]}",
+				     1000, 1001, 3, 0);
+	struct agt_http_msg *r = msg(0, NULL, sse, 1500, 4500, 3, 200);
+
+	add_header(r, "Content-Type", "text/event-stream");
+	r->incomplete = 1;
+	agt_trace_exchange(&T, &procA, q, r);
+	struct got *step = find("chat claude-x", 0);
+
+	assert_non_null(step);
+	assert_int_equal(step->s.status, AGT_STATUS_UNFINISHED);
+	assert_int_equal(step->s.start_ns, 1000);
+	assert_int_equal(step->s.end_ns, 4500);
+	assert_int_equal(step->http_status, 200);
+	assert_int_equal(step->ttfc_us, 0); /* (1500 - 1001) ns, in whole microseconds */
+	assert_int_equal(step->incomplete, 1);
+	assert_int_equal(step->in_tokens, 30);
+	assert_string_equal(step->partial, "Let me look");
+	assert_null(find("decision Bash", 0));
+	assert_int_equal(count("error"), 0);
+	agt_trace_proc_gone(&T, 100, 5000);
+	assert_int_equal(find("conversation claude-x", 0)->s.status, AGT_STATUS_UNFINISHED);
+}
+
+#define ASKS_MCP                                                                                  \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"ca\","      \
+	"\"type\":\"function\",\"function\":{\"name\":\"math.add\",\"arguments\":\"{\\\"a\\\":2," \
+	"\\\"b\\\":3}\"}},{\"id\":\"cb\",\"type\":\"function\",\"function\":{\"name\":"           \
+	"\"get_weather\",\"arguments\":\"{}\"}}]}}],\"usage\":{\"prompt_tokens\":10,"             \
+	"\"completion_tokens\":3}}"
+
+/* MCP over streamable HTTP: a JSON-RPC POST answered by SSE, with its session; it hangs under
+ * the tool call that asked for that MCP tool, though another was opened later on the thread. */
+static void mcp_over_http_hangs_under_the_asking_tool(void **state)
+{
+	(void)state;
+	chat(&procA, 7, 1000, 1010, REQ(SYS "," USER("m")), ASKS_MCP);
+	struct agt_http_msg *q =
+	    msg(1, "/mcp",
+		"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":"
+		"\"add\",\"arguments\":{\"a\":2,\"b\":3}}}",
+		1020, 1021, 8, 0);
+	struct agt_http_msg *r = msg(
+	    0, NULL,
+	    "event: message\ndata: {\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"5\"}]},"
+	    "\"jsonrpc\":\"2.0\",\"id\":4}\n\n",
+	    1029, 1030, 8, 200);
+
+	add_header(q, "Mcp-Session-Id", "sess-42");
+	add_header(r, "Content-Type", "text/event-stream");
+	agt_trace_exchange(&T, &procA, q, r);
+	chat(&procA, 7, 1100, 1110,
+	     REQ(SYS "," USER("m") "," RESULT("ca", "5") "," RESULT("cb", "sun")), ANSWER("ok"));
+	struct got *m = find("tools/call add", 0), *add = find("execute_tool math.add", 0);
+
+	assert_non_null(m);
+	assert_int_equal(m->s.tool.mcp, 1);
+	assert_string_equal(m->tool_out, "5");
+	assert_string_equal(m->tool_in, "{\"a\":2,\"b\":3}");
+	assert_string_equal(m->tool_id, "4");
+	assert_string_equal(m->session, "sess-42");
+	assert_int_equal(m->http_status, 200);
+	assert_int_equal(m->s.status, AGT_STATUS_OK);
+	assert_int_equal(m->s.parent_id, add->s.span_id);
+	assert_null(find("POST api.example/mcp", 0));
+}
+
+#define ASKS_FETCH                                                                                \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"cf\","      \
+	"\"type\":\"function\",\"function\":{\"name\":\"fetch\",\"arguments\":\"{\\\"url\\\":"    \
+	"\\\"https://api.example/lookup?city=Oslo\\\"}\"}},{\"id\":\"cw\",\"type\":\"function\"," \
+	"\"function\":{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]}}],\"usage\":{"           \
+	"\"prompt_tokens\":10,\"completion_tokens\":3}}"
+
+/* HTTP while two tool calls are open: the one whose arguments name the URL owns it. */
+static void http_goes_to_the_tool_that_names_its_url(void **state)
+{
+	(void)state;
+	chat(&procA, 7, 1000, 1010, REQ(SYS "," USER("u")), ASKS_FETCH);
+	agt_trace_exchange(&T, &procA, msg(1, "/lookup?city=Oslo", "{}", 1020, 1021, 8, 0),
+			   msg(0, NULL, "{}", 1029, 1030, 8, 200));
+	chat(&procA, 7, 1100, 1110,
+	     REQ(SYS "," USER("u") "," RESULT("cf", "x") "," RESULT("cw", "y")), ANSWER("ok"));
+	struct got *http = find("POST api.example/lookup", 0);
+	struct got *fetch = find("execute_tool fetch", 0);
+
+	assert_non_null(http);
+	assert_string_equal(http->s.trace_type, "tool_call");
+	assert_int_equal(http->s.parent_id, fetch->s.span_id);
+}
+
+#define REQ_NOTOOLS(msgs) "{\"model\":\"gpt-4o\",\"messages\":[" msgs "]}"
+#define ASKS_TASK_BARE                                                                           \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"t1\","       \
+	"\"type\":\"function\",\"function\":{\"name\":\"Task\",\"arguments\":\"{}\"}}]}}],"         \
+	"\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3}}"
+
+/* While a task tool runs: an agent's side request (no tools offered, its opening not the
+ * task's) is a conversation of its own; one that offers tools is the task's sub-agent. */
+static void side_request_during_a_task_is_not_a_sub_agent(void **state)
+{
+	(void)state;
+	chat(&procA, 1, 1000, 1010, REQ(SYS "," USER("plan")), ASKS_TASK_BARE);
+	chat(&procA, 1, 1020, 1030, REQ_NOTOOLS(USER("Write a title for: plan")), ANSWER("Plan"));
+	chat(&procA, 1, 1040, 1050, REQ(SUB_SYS "," USER("look around")), ANSWER("Looked."));
+	chat(&procA, 1, 1100, 1110, REQ(SYS "," USER("plan") "," RESULT("t1", "Looked.")),
+	     ANSWER("Done."));
+	struct got *title = NULL, *sub = find("invoke_agent Task", 0);
+	struct got *task = find("execute_tool Task", 0), *cot = NULL;
+
+	for (int i = 0; i < nout; i++)
+		if (!strcmp(out[i].s.name, "conversation gpt-4o"))
+			*(!strcmp(out[i].final, "Plan") ? &title : &cot) = &out[i];
+	assert_non_null(title);
+	assert_non_null(cot);
+	assert_non_null(sub);
+	assert_int_equal(title->s.parent_id, 0);
+	assert_false(same_trace(title, cot));
+	assert_int_equal(sub->s.parent_id, task->s.span_id);
+	assert_true(same_trace(sub, cot));
+	assert_string_equal(sub->final, "Looked.");
+}
+
+/* A tool runs an agent CLI of its own (a sub-agent process making LLM calls): its conversation
+ * hangs under the tool call as invoke_agent, its commands under its own tool call, and the
+ * process itself under the outer tool call once it ended. */
+static void sub_agent_process_run_by_a_tool(void **state)
+{
+	(void)state;
+	chat(&procA, 1, 1000, 1010, REQ(SYS "," USER("plan")), ASKS_TASK);
+	spawn(400, 100, 1, "claude -p", 1015, 0, 0);
+	xchg(400, 401, "/v1/chat/completions", 1020, 1030, REQ(SUB_SYS "," SUB_USER),
+	     ASKS("s1", "{}"), NULL);
+	spawn(410, 400, 402, "curl wttr.in", 1035, 1040, 0);
+	xchg(400, 401, "/v1/chat/completions", 1050, 1060,
+	     REQ(SUB_SYS "," SUB_USER "," CALLMSG("s1") "," RESULT("s1", "rain")),
+	     ANSWER("Rain in Oslo."), NULL);
+	agt_agent_exit(T.agent, 400, 0, 1070);
+	chat(&procA, 1, 1100, 1110, REQ(SYS "," USER("plan") "," RESULT("t1", "Rain in Oslo.")),
+	     ANSWER("Take an umbrella."));
+	struct got *task = find("execute_tool Task", 0), *sub = find("invoke_agent researcher", 0);
+	struct got *inner = find("execute_tool get_weather", 0), *curl = find("exec curl wttr.in", 0);
+	struct got *cli = find("exec claude -p", 0), *cot = find("conversation gpt-4o", 0);
+
+	assert_non_null(cli);
+	assert_int_equal(sub->s.parent_id, task->s.span_id);
+	assert_int_equal(inner->s.parent_id, sub->s.span_id);
+	assert_int_equal(curl->s.parent_id, inner->s.span_id);
+	assert_int_equal(cli->s.parent_id, task->s.span_id);
+	for (int i = 0; i < nout; i++)
+		assert_true(same_trace(&out[i], cot));
+}
+
+#define ASKS_CLI                                                                                 \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c9\","       \
+	"\"type\":\"function\",\"function\":{\"name\":\"shell\",\"arguments\":\"{\\\"command\\\":"  \
+	"\\\"claude -p review\\\"}\"}}]}}],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3}}"
+
+/* A shell tool runs an agent CLI whose conversation names nothing of the tool's arguments: the
+ * process the tool ran ties it to the tool call (invoke_agent, named after the program). */
+static void agent_cli_run_by_a_shell_tool_is_a_sub_agent(void **state)
+{
+	(void)state;
+	chat(&procA, 1, 1000, 1010, REQ(SYS "," USER("go")), ASKS_CLI);
+	spawn(399, 100, 1, "sh -c claude", 1012, 0, 0);
+	spawn(400, 399, 399, "/usr/local/bin/claude -p review", 1015, 0, 0);
+	xchg(400, 401, "/v1/chat/completions", 1020, 1030,
+	     REQ(SUB_SYS "," USER("Review the diff.")), ANSWER("Looks good."), NULL);
+	agt_agent_exit(T.agent, 400, 0, 1040);
+	agt_agent_exit(T.agent, 399, 0, 1041);
+	chat(&procA, 1, 1100, 1110, REQ(SYS "," USER("go") "," RESULT("c9", "Looks good.")),
+	     ANSWER("Reviewed."));
+	struct got *shell = find("execute_tool shell", 0), *sub = find("invoke_agent claude", 0);
+	struct got *cli = find("exec /usr/local/bin/claude -p review", 0);
+
+	assert_non_null(sub);
+	assert_string_equal(sub->agent, "claude");
+	assert_int_equal(sub->s.parent_id, shell->s.span_id);
+	assert_int_equal(cli->s.parent_id, find("exec sh -c claude", 0)->s.span_id);
+	assert_int_equal(find("exec sh -c claude", 0)->s.parent_id, shell->s.span_id);
+	assert_int_equal(count("cot_process"), 2);
+	assert_true(same_trace(sub, find("conversation gpt-4o", 0)));
+}
+
 int main(void)
 {
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -678,7 +1282,7 @@ int main(void)
 	    T_(failed_step_keeps_the_conversation_going),
 	    T_(unanswered_step_is_unfinished),
 	    T_(commands_hang_below_their_tool_call),
-	    T_(failed_command_gets_an_error_child),
+	    T_(failed_command_keeps_its_exit_code_without_error_span),
 	    T_(command_outside_any_tool_call_is_a_trace_of_its_own),
 	    T_(command_still_running_at_exit_is_unfinished),
 	    T_(deep_and_wide_command_trees_are_emitted_whole),
@@ -690,6 +1294,22 @@ int main(void)
 	    T_(reused_child_pid_starts_a_new_command),
 	    T_(flush_ends_everything_open),
 	    T_(state_events_name_the_process),
+	    T_(moving_cache_markers_keep_one_conversation),
+	    T_(identical_openings_stay_apart),
+	    T_(command_from_another_thread_lands_under_the_tool),
+	    T_(parallel_tools_get_their_own_commands),
+	    T_(exec_chain_keeps_the_first_command_line),
+	    T_(warm_up_head_is_http_call),
+	    T_(relaunched_child_is_the_agent),
+	    T_(sub_agent_hangs_under_its_tool_call),
+	    T_(handoff_continues_under_the_transfer_call),
+	    T_(previous_response_id_continues),
+	    T_(cut_stream_keeps_what_arrived),
+	    T_(mcp_over_http_hangs_under_the_asking_tool),
+	    T_(http_goes_to_the_tool_that_names_its_url),
+	    T_(side_request_during_a_task_is_not_a_sub_agent),
+	    T_(sub_agent_process_run_by_a_tool),
+	    T_(agent_cli_run_by_a_shell_tool_is_a_sub_agent),
 	};
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }

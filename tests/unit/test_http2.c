@@ -964,6 +964,38 @@ static void rst_by_client_mid_response(void **state)
 	h2w_fini(&t);
 }
 
+/* The connection ends inside a streamed response (the client died): what arrived is handed
+ * over, marked incomplete, ending at its last DATA frame, not at the close. */
+static void close_mid_response_keeps_what_arrived(void **state)
+{
+	struct h2w_trace t;
+	struct run r;
+	int last;
+
+	(void)state;
+	h2w_init(&t);
+	h2w_open(&t);
+	req_path(&t, 1, "/v1/messages", F_END_STREAM);
+	resp_status(&t, 1, "200", 0);
+	h2w_data(&t, IN, 1, 0, "event: a\n\n");
+	h2w_data(&t, IN, 1, 0, "event: b\n\n");
+	last = t.n - 1;
+	got_reset();
+	run_open(&r, 1 << 20);
+	play(&r, &t, 0);
+	assert_int_equal(ngot, 0);
+	P->close(r.conn, t.c[last].ts + 5000000);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].resp->status, 200);
+	assert_int_equal(got[0].resp->incomplete, 1);
+	assert_int_equal(got[0].resp->end_ns, t.c[last].ts);
+	assert_string_equal((char *)got[0].resp->body, "event: a\n\nevent: b\n\n");
+	assert_int_equal(got[0].req->incomplete, 0);
+	got_reset();
+	P->free(r.conn);
+	h2w_fini(&t);
+}
+
 static void rst_by_server_before_response(void **state)
 {
 	struct h2w_trace t;
@@ -1772,6 +1804,7 @@ int main(void)
 	    cmocka_unit_test(interleaved_out_of_order),
 	    cmocka_unit_test(trailers_appended),
 	    cmocka_unit_test(rst_by_client_mid_response),
+	    cmocka_unit_test(close_mid_response_keeps_what_arrived),
 	    cmocka_unit_test(rst_by_server_before_response),
 	    cmocka_unit_test(gap_inside_data),
 	    cmocka_unit_test(gap_inside_header_block),

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "protocols/llm/llm.h"
@@ -150,6 +151,167 @@ static void openai_compatible_elsewhere(void **state)
 	agt_http_msg_free(resp);
 }
 
+/* Responses API as coding agents send it: developer and context messages before the user's,
+ * reasoning items with encrypted content (store: false), function_call and its output, a custom
+ * tool's call and output, a namespace of tools. */
+static void responses_coding_agent_request(void **state)
+{
+	(void)state;
+	struct agt_http_msg *req = msg(
+	    "/v1/responses", NULL,
+	    "{\"model\":\"gpt-5-codex\",\"instructions\":\"You are Codex.\",\"store\":false,"
+	    "\"stream\":true,\"input\":["
+	    "{\"type\":\"message\",\"role\":\"developer\",\"content\":[{\"type\":\"input_text\","
+	    "\"text\":\"<permissions>sandboxed</permissions>\"}]},"
+	    "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\","
+	    "\"text\":"
+	    "\"<environment_context><cwd>/src</cwd></environment_context>\"}]},"
+	    "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\","
+	    "\"text\":"
+	    "\"fix the tests\"}]},"
+	    "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[],\"encrypted_content\":"
+	    "\"gAAAA\"},"
+	    "{\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_1\",\"name\":\"shell\","
+	    "\"arguments\":\"{\\\"command\\\":[\\\"ls\\\"]}\"},"
+	    "{\"type\":\"function_call_output\",\"call_id\":\"call_1\",\"output\":\"a.c\"},"
+	    "{\"type\":\"custom_tool_call\",\"call_id\":\"call_2\",\"name\":\"apply_patch\","
+	    "\"input\":\"*** Begin Patch\"},"
+	    "{\"type\":\"custom_tool_call_output\",\"call_id\":\"call_2\",\"output\":\"Done\"}],"
+	    "\"tools\":[{\"type\":\"function\",\"name\":\"shell\"},{\"type\":\"custom\",\"name\":"
+	    "\"apply_patch\"},{\"type\":\"web_search\"},{\"type\":\"namespace\",\"name\":"
+	    "\"github\","
+	    "\"tools\":[{\"type\":\"function\",\"name\":\"open_pr\"}]}]}");
+	struct agt_http_msg *again =
+	    msg("/v1/responses", NULL,
+		"{\"model\":\"gpt-5-codex\",\"instructions\":\"You are Codex.\",\"input\":["
+		"{\"type\":\"message\",\"role\":\"user\",\"id\":\"msg_9\",\"content\":[{\"type\":"
+		"\"input_text\",\"text\":\"fix the tests\"}]}]}");
+	struct agt_http_msg *none = msg("", "application/json", "");
+	struct agt_llm l, m;
+
+	assert_int_equal(agt_llm_parse(req, none, &l), 0);
+	assert_string_equal(l.api, "responses");
+	assert_int_equal(l.stream, 1);
+	assert_string_equal(l.opening, "fix the tests");
+	assert_int_equal(l.nresults, 2);
+	assert_string_equal(l.results[0].id, "call_1");
+	assert_string_equal(l.results[0].content, "a.c");
+	assert_string_equal(l.results[1].id, "call_2");
+	assert_string_equal(l.results[1].content, "Done");
+	assert_int_equal(l.noffered, 4);
+	assert_string_equal(l.offered[0], "shell");
+	assert_string_equal(l.offered[1], "apply_patch");
+	assert_string_equal(l.offered[2], "web_search");
+	assert_string_equal(l.offered[3], "github.open_pr");
+	/* The same opening without the context blocks, with an id added: the same conversation;
+	 * the developer message is context alone, and so leaves the agent's identity alone. */
+	assert_int_equal(agt_llm_parse(again, none, &m), 0);
+	assert_true(l.prefix_hash == m.prefix_hash);
+	assert_true(l.system_hash == m.system_hash);
+	assert_true(l.system_hash != 0);
+	agt_llm_free(&l);
+	agt_llm_free(&m);
+	agt_http_msg_free(req);
+	agt_http_msg_free(again);
+	agt_http_msg_free(none);
+}
+
+#define EV(name, json) "event: " name "\ndata: " json "\n\n"
+
+/* Streamed Responses: calls built from output items and argument deltas (a namespaced and a
+ * custom tool), text from deltas; completed replaces them with the whole response. */
+static void responses_stream_items_and_cut(void **state)
+{
+	(void)state;
+	struct agt_http_msg *req =
+	    msg("/v1/responses", NULL,
+		"{\"model\":\"gpt-5\",\"stream\":true,\"previous_response_id\":"
+		"\"resp_0\",\"input\":\"hi\"}");
+	const char *head = EV("response.created",
+			      "{\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\","
+			      "\"model\":\"gpt-5-2025\",\"status\":\"in_progress\",\"output\":[]}}")
+	    EV("response.output_item.added",
+	       "{\"type\":\"response.output_item.added\",\"output_index\":0,\"item\":{\"type\":"
+	       "\"reasoning\",\"id\":\"rs_1\"}}") EV("response.output_text.delta",
+						     "{\"type\":\"response.output_text.delta\","
+						     "\"output_index\":1,\"delta\":\"Checking\"}")
+		EV("response.output_item.added",
+		   "{\"type\":\"response.output_item.added\",\"output_index\":2,\"item\":{\"type\":"
+		   "\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_a\",\"namespace\":"
+		   "\"github\","
+		   "\"name\":\"open_pr\",\"arguments\":\"\"}}")
+		    EV("response.function_call_arguments.delta",
+		       "{\"type\":\"response.function_call_arguments.delta\",\"output_index\":2,"
+		       "\"delta\":"
+		       "\"{\\\"title\\\":\"}") EV("response.function_call_arguments.delta",
+						  "{\"type\":\"response.function_call_arguments."
+						  "delta\",\"output_index\":2,\"delta\":"
+						  "\"\\\"x\\\"}\"}")
+			EV("response.output_item.added",
+			   "{\"type\":\"response.output_item.added\",\"output_index\":3,\"item\":{"
+			   "\"type\":"
+			   "\"custom_tool_call\",\"call_id\":\"call_b\",\"name\":\"apply_patch\","
+			   "\"input\":\"\"}}") EV("response.custom_tool_call_input.delta",
+						  "{\"type\":\"response.custom_tool_call_input."
+						  "delta\",\"output_index\":3,\"delta\":"
+						  "\"*** Begin\"}");
+	char whole[4096];
+	struct agt_http_msg *cut = msg("", "text/event-stream", head);
+	struct agt_llm l;
+
+	assert_int_equal(agt_llm_parse(req, cut, &l), 0);
+	assert_string_equal(l.prev_resp_id, "resp_0");
+	assert_string_equal(l.resp_id, "resp_1");
+	assert_string_equal(l.resp_model, "gpt-5-2025");
+	assert_string_equal(l.text, "Checking");
+	assert_int_equal(l.ncalls, 2);
+	assert_string_equal(l.calls[0].name, "github.open_pr");
+	assert_string_equal(l.calls[0].id, "call_a");
+	assert_string_equal(l.calls[0].arguments, "{\"title\":\"x\"}");
+	assert_string_equal(l.calls[1].name, "apply_patch");
+	assert_string_equal(l.calls[1].arguments, "*** Begin");
+	assert_int_equal(l.nfinish, 0);
+	assert_int_equal(l.input_tokens, -1);
+	agt_llm_free(&l);
+	snprintf(
+	    whole, sizeof(whole), "%s%s", head,
+	    EV("response.completed",
+	       "{\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"model\":"
+	       "\"gpt-5-2025\",\"status\":\"completed\",\"output\":[{\"type\":\"reasoning\"},"
+	       "{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":"
+	       "\"Checking.\"}]},{\"type\":\"function_call\",\"call_id\":\"call_a\","
+	       "\"namespace\":\"github\",\"name\":\"open_pr\",\"arguments\":\"{}\"},{\"type\":"
+	       "\"custom_tool_call\",\"call_id\":\"call_b\",\"name\":\"apply_patch\",\"input\":"
+	       "\"*** Begin Patch\"}],\"usage\":{\"input_tokens\":9,\"output_tokens\":8,"
+	       "\"output_tokens_details\":{\"reasoning_tokens\":5}}}}"));
+	struct agt_http_msg *full = msg("", "text/event-stream", whole);
+
+	assert_int_equal(agt_llm_parse(req, full, &l), 0);
+	assert_string_equal(l.text, "Checking.");
+	assert_int_equal(l.ncalls, 2);
+	assert_string_equal(l.calls[0].arguments, "{}");
+	assert_string_equal(l.calls[1].arguments, "*** Begin Patch");
+	assert_string_equal(l.finish[0], "tool_calls");
+	assert_int_equal(l.input_tokens, 9);
+	assert_int_equal(l.output_tokens, 8);
+	agt_llm_free(&l);
+	agt_http_msg_free(req);
+	agt_http_msg_free(cut);
+	agt_http_msg_free(full);
+}
+
+/* Context blocks: a text that is one XML-like element. */
+static void context_blocks(void **state)
+{
+	(void)state;
+	assert_true(agt_llm_is_context("<system-reminder>x</system-reminder>"));
+	assert_true(agt_llm_is_context(" <env a=\"1\">\n<cwd>/</cwd>\n</env>\n"));
+	assert_false(agt_llm_is_context("<b>bold</b> and more"));
+	assert_false(agt_llm_is_context("fix <b>this</b>"));
+	assert_false(agt_llm_is_context("<a></b>"));
+	assert_false(agt_llm_is_context(""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -157,6 +319,9 @@ int main(void)
 	    cmocka_unit_test(anthropic_two_tool_uses_non_streamed),
 	    cmocka_unit_test(cut_and_foreign_bodies),
 	    cmocka_unit_test(openai_compatible_elsewhere),
+	    cmocka_unit_test(responses_coding_agent_request),
+	    cmocka_unit_test(responses_stream_items_and_cut),
+	    cmocka_unit_test(context_blocks),
 	};
 	return cmocka_run_group_tests_name("llm", tests, NULL, NULL);
 }

@@ -71,8 +71,60 @@ static void cardinality_cap_and_exposition(void **state)
 	agt_metrics_stop(m);
 }
 
+/* Only real tool calls count as tool calls: not HTTP of its own (http_call), not HTTP a tool
+ * made (a tool_call span of an HTTP exchange), not an invoked agent. */
+static void only_tool_calls_are_tool_calls(void **state)
+{
+	(void)state;
+	char err[256];
+	struct agt_metrics *m = agt_metrics_start("127.0.0.1:39468", err, sizeof(err));
+	struct agt_sink null = {.span = nop_span, .flush = nop, .destroy = nop};
+	struct agt_sink *s;
+	struct agt_proc_info proc = {.pid = 1, .comm = "agent"};
+	struct agt_span_http h = {.method = "HEAD", .path = "/", .answered = 1, .status = 200};
+	struct agt_span sp;
+	char *text;
+
+	assert_non_null(m);
+	s = agt_metrics_tee(&null, m);
+	memset(&sp, 0, sizeof(sp));
+	sp.proc = &proc;
+	sp.kind = AGT_SPAN_HTTP;
+	sp.http = &h;
+	sp.trace_type = "http_call";
+	s->span(s, &sp);
+	sp.trace_type = "tool_call"; /* HTTP made inside a tool's window */
+	s->span(s, &sp);
+	memset(&sp, 0, sizeof(sp));
+	sp.proc = &proc;
+	sp.kind = AGT_SPAN_COT;
+	sp.trace_type = "cot_process";
+	sp.cot.agent_name = "researcher";
+	sp.status = AGT_STATUS_UNFINISHED;
+	s->span(s, &sp);
+	sp.kind = AGT_SPAN_TOOL;
+	sp.trace_type = "tool_call";
+	sp.status = AGT_STATUS_OK;
+	sp.tool.name = "Task";
+	sp.tool.success = 1;
+	s->span(s, &sp);
+	text = agt_metrics_render(m);
+	assert_non_null(strstr(text, "agentic_tool_calls_total{tool_name=\"Task\",success=\"true\","
+				     "component=\"agent\"} 1\n"));
+	int n = 0;
+	for (char *p = text; (p = strstr(p, "\nagentic_tool_calls_total{")); p++)
+		n++;
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(text, "agtrace_spans_emitted_total{trace_type=\"http_call\"} 1\n"));
+	assert_non_null(strstr(text, "agtrace_spans_emitted_total{trace_type=\"tool_call\"} 2\n"));
+	free(text);
+	s->destroy(s);
+	agt_metrics_stop(m);
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(cardinality_cap_and_exposition)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(cardinality_cap_and_exposition),
+					   cmocka_unit_test(only_tool_calls_are_tool_calls)};
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }

@@ -283,6 +283,53 @@ static void streams_pair_and_count(void **state)
 	agt_streams_free(s);
 }
 
+/* A process dies inside a chunked SSE response: the stream layer hands over what arrived of it
+ * (incomplete, from the process that moved it, ending at its last byte), not an unanswered
+ * request. */
+static struct agt_http_msg *cut_req, *cut_resp;
+static void keep_exchange(void *ctx, const struct agt_proc_info *p, struct agt_http_msg *req,
+			  struct agt_http_msg *resp)
+{
+	(void)ctx;
+	(void)p;
+	cut_req = req;
+	cut_resp = resp;
+}
+
+static void response_cut_by_death_is_handed_over(void **state)
+{
+	(void)state;
+	static struct agt_data e;
+	struct agt_proc_info proc = {.pid = 10};
+	struct agt_streams_out out = {keep_exchange, NULL, NULL};
+	struct agt_streams *s = agt_streams_new(1 << 20, 4, &out);
+
+	cut_req = cut_resp = NULL;
+	data_event(&e, 1, AGT_DIR_EGRESS, "POST /v1/chat/completions HTTP/1.1\r\n"
+					  "Content-Length: 2\r\n\r\n{}", 0, 0);
+	agt_streams_feed(s, &proc, &e);
+	data_event(&e, 1, AGT_DIR_INGRESS, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+					   "Transfer-Encoding: chunked\r\n\r\n", 0, 0);
+	e.h.ts_ns = 200;
+	agt_streams_feed(s, &proc, &e);
+	data_event(&e, 1, AGT_DIR_INGRESS, "f\r\ndata: {\"a\":1}\n\n\r\n", 0, 0);
+	e.h.ts_ns = 300;
+	agt_streams_feed(s, &proc, &e);
+	assert_null(cut_req);
+	agt_streams_close(s, 10, 5000);
+	assert_non_null(cut_req);
+	assert_non_null(cut_resp);
+	assert_int_equal(cut_resp->incomplete, 1);
+	assert_int_equal(cut_resp->status, 200);
+	assert_int_equal(cut_resp->end_ns, 300);
+	assert_int_equal(cut_resp->first_body_ns, 300);
+	assert_int_equal(cut_resp->pid, 10);
+	assert_string_equal((char *)cut_resp->body, "data: {\"a\":1}\n\n");
+	agt_http_msg_free(cut_req);
+	agt_http_msg_free(cut_resp);
+	agt_streams_free(s);
+}
+
 static void redaction_corpus(void **state)
 {
 	(void)state;
@@ -334,6 +381,7 @@ int main(void)
 	    cmocka_unit_test(body_cap_and_gap),
 	    cmocka_unit_test(sse_events),
 	    cmocka_unit_test(streams_pair_and_count),
+	    cmocka_unit_test(response_cut_by_death_is_handed_over),
 	    cmocka_unit_test(redaction_corpus),
 	};
 	return cmocka_run_group_tests_name("protocols", tests, NULL, NULL);

@@ -45,6 +45,15 @@ static void exec_name(char *out, const char *filename)
 	out[AGT_FILENAME_LEN] = 0;
 }
 
+/* Whom what pid did is attributed to: a followed descendant's (a relaunched agent probed as a
+ * target of its own too) belongs to the target it descends from. */
+static const struct agt_proc_info *attributed(struct agt_decoder *d, uint32_t pid)
+{
+	const struct agt_proc_info *proc = agt_agent_root_proc(d->trace->agent, pid);
+
+	return proc ? proc : d->env.target(d->env.ctx, pid);
+}
+
 static void func_entry(struct agt_decoder *d, const void *rec, size_t size)
 {
 	const struct agt_func_entry *e = rec;
@@ -60,7 +69,8 @@ static void func_entry(struct agt_decoder *d, const void *rec, size_t size)
 
 		memcpy(ev, e->str[0], sizeof(ev));
 		ev[sizeof(ev) - 1] = 0;
-		agt_agent_audit(d->trace->agent, e->h.pid, e->h.tid, e->h.ts_ns, ev);
+		agt_agent_audit(d->trace->agent, (uint32_t)attributed(d, e->h.pid)->pid, e->h.tid,
+				e->h.ts_ns, ev);
 		return;
 	}
 	memset(&s, 0, sizeof(s));
@@ -114,9 +124,7 @@ static void data(struct agt_decoder *d, const void *rec, size_t size)
 	}
 	d->by_source[AGT_SRC_COUNT_TLS + e->source % 3]++;
 	/* A followed descendant (a tool's curl, say): the target's process. */
-	proc = d->env.target(d->env.ctx, e->h.pid);
-	if (!proc)
-		proc = agt_agent_root_proc(d->trace->agent, e->h.pid);
+	proc = attributed(d, e->h.pid);
 	if (!proc) {
 		d->udrops[AGT_UDROP_UNKNOWN_PID]++;
 		return;
@@ -145,9 +153,20 @@ static void proc_exec(struct agt_decoder *d, const void *rec, size_t size)
 	char file[AGT_FILENAME_LEN + 1];
 
 	(void)size;
+	const struct agt_proc_info *root;
+	const char *base;
+
 	exec_name(file, e->filename);
 	agt_agent_exec(d->trace->agent, e->h.pid, file, e->argv,
 		       e->argv_len < AGT_ARGV_LEN ? e->argv_len : AGT_ARGV_LEN, e->h.ts_ns);
+	/* The program of its target again (the same command name): an agent that relaunched
+	 * itself, whose TLS calls only probes of its own can see. */
+	root = agt_agent_root_proc(d->trace->agent, e->h.pid);
+	base = strrchr(file, '/');
+	base = base ? base + 1 : file;
+	if (d->env.relaunch && root && !d->env.target(d->env.ctx, e->h.pid) &&
+	    !strncmp(base, root->comm, 15) && root->comm[0])
+		d->env.relaunch(d->env.ctx, e->h.pid);
 }
 
 static void proc_discover(struct agt_decoder *d, const void *rec, size_t size)
@@ -176,6 +195,9 @@ static void proc_exit(struct agt_decoder *d, const void *rec, size_t size)
 	const struct agt_proc_exit *e = rec;
 
 	(void)size;
+	if (e->group_dead && d->env.target(d->env.ctx, e->h.pid))
+		agt_agent_exit(d->trace->agent, e->h.pid, e->exit_code,
+			       e->h.ts_ns); /* relaunched */
 	if (!d->env.target(d->env.ctx, e->h.pid)) {
 		/* A followed descendant (the kernel reports no other): its exit ends its command
 		 * span; if sampling left its start out, a failure is still an error. */

@@ -37,6 +37,10 @@ struct agt_decoder_env {
 	/* A process that is not a target ran execve (discovery on); NULL when not wanted. */
 	void (*discover)(void *ctx, uint32_t pid, const char *filename);
 	void *ctx;
+	/* A followed descendant ran the program of the target it descends from (an agent CLI that
+	 * relaunches itself): probe it as well; what it does stays its target's. NULL: not wanted.
+	 */
+	void (*relaunch)(void *ctx, uint32_t pid);
 };
 
 struct agt_decoder {

@@ -109,6 +109,23 @@ static void identity_fields(struct agt_fields *f, const struct agt_identity *id)
 	}
 }
 
+/* events: points in time inside a span (runtime events of a tool call, later execs of a
+ * command). */
+static void events_field(struct agt_fields *f, const struct agt_span_event *ev, int n,
+			 const struct agt_export_ctx *c)
+{
+	if (!n)
+		return;
+	ARRAY("events");
+	for (int i = 0; i < n; i++) {
+		OPEN(NULL);
+		STR("name", ev[i].name);
+		time_field(f, "@timestamp", ev[i].ts_ns, c);
+		CLOSE();
+	}
+	CLOSE();
+}
+
 static void tool_fields(struct agt_fields *f, const struct agt_span *sp,
 			const struct agt_export_ctx *c)
 {
@@ -137,6 +154,11 @@ static void tool_fields(struct agt_fields *f, const struct agt_span *sp,
 		OPEN("method");
 		STR("name", "tools/call");
 		CLOSE();
+		if (t->mcp_session) { /* streamable HTTP: the Mcp-Session-Id */
+			OPEN("session");
+			STR("id", t->mcp_session);
+			CLOSE();
+		}
 		CLOSE();
 		OPEN("jsonrpc");
 		OPEN("request");
@@ -144,16 +166,7 @@ static void tool_fields(struct agt_fields *f, const struct agt_span *sp,
 		CLOSE();
 		CLOSE();
 	}
-	if (t->nevents) {
-		ARRAY("events");
-		for (int i = 0; i < t->nevents; i++) {
-			OPEN(NULL);
-			STR("name", t->events[i].name);
-			time_field(f, "@timestamp", t->events[i].ts_ns, c);
-			CLOSE();
-		}
-		CLOSE();
-	}
+	events_field(f, t->events, t->nevents, c);
 }
 
 static void cot_fields(struct agt_fields *f, const struct agt_span_cot *cot)
@@ -172,6 +185,14 @@ static void cot_fields(struct agt_fields *f, const struct agt_span_cot *cot)
 		STR("final_answer", cot->final_answer);
 	CLOSE();
 	OPEN("gen_ai");
+	if (cot->agent_name) { /* an agent invoked from a tool call */
+		OPEN("operation");
+		STR("name", "invoke_agent");
+		CLOSE();
+		OPEN("agent");
+		STR("name", cot->agent_name);
+		CLOSE();
+	}
 	if (cot->provider) {
 		OPEN("provider");
 		STR("name", cot->provider);
@@ -291,6 +312,11 @@ static void llm_fields(struct agt_fields *f, const struct agt_span *sp)
 			F64("time_to_first_chunk_ms", (double)sp->http->ttfc_us / 1000.0);
 		if (l->parse_failed)
 			BOOL("parse_failed", 1);
+		if (l->incomplete) { /* cut short: what arrived of the answer */
+			BOOL("incomplete", 1);
+			if (l->text && l->text[0])
+				STR("partial_output", l->text);
+		}
 		CLOSE();
 	}
 }
@@ -389,6 +415,8 @@ void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 		tool_fields(f, sp, c);
 	if (sp->kind == AGT_SPAN_COT)
 		cot_fields(f, &sp->cot);
+	if (sp->kind == AGT_SPAN_EXEC)
+		events_field(f, sp->exec.events, sp->exec.nevents, c);
 	if (sp->http)
 		http_fields(f, sp->http);
 	if (sp->llm)

@@ -20,8 +20,11 @@ struct agt_http_msg {
 	size_t body_len;
 	size_t body_seen; /* body bytes on the wire, kept or not */
 	int truncated;	  /* body over the cap, or bytes the capture missed */
-	uint64_t start_ns, first_body_ns, end_ns;
+	uint64_t start_ns, first_body_ns, end_ns; /* end: the last byte (so far, when incomplete) */
+	uint64_t last_byte_ns;			  /* HTTP/2: the last DATA frame so far */
+	uint32_t pid; /* the process that moved it (a target, or a followed descendant of one) */
 	uint32_t tid;
+	int incomplete; /* a response cut short (its connection ended mid-body): what arrived */
 	int source;    /* enum agt_source of the connection: TLS or TCP */
 	char peer[64]; /* TCP: the other end, address:port */
 };

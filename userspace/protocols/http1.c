@@ -104,6 +104,7 @@ static int on_headers(http_parser *p)
 		return -1;
 
 	d->headers_done = 1;
+	m->end_ns = d->ts; /* the last byte so far: what a message cut short ends at */
 	m->is_request = p->type == HTTP_REQUEST;
 	if (m->is_request)
 		snprintf(m->method, sizeof(m->method), "%s", http_method_str(p->method));
@@ -123,6 +124,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 
 	if (!m->first_body_ns)
 		m->first_body_ns = d->ts;
+	m->end_ns = d->ts;
 	m->body_seen += len;
 	if (d->filling)
 		return 0;
@@ -265,6 +267,20 @@ void agt_http_dir_close(struct agt_http_dir *d, uint64_t ts)
 		http_parser_execute(&d->p, &d->s, NULL, 0); /* EOF ends a read-until-close body */
 }
 
+struct agt_http_msg *agt_http_dir_take(struct agt_http_dir *d)
+{
+	struct agt_http_msg *m = d->m;
+
+	if (!m || d->broken || !d->headers_done)
+		return NULL;
+	d->m = NULL;
+	m->incomplete = 1;
+	if (!m->url)
+		m->url = strdup("");
+	reset(d);
+	return m;
+}
+
 void agt_http_dir_free(struct agt_http_dir *d)
 {
 	if (!d)
@@ -379,8 +395,21 @@ static void h1_close(void *conn, uint64_t ts)
 {
 	struct h1 *h = conn;
 
+	struct agt_http_msg *cut;
+
 	for (int d = 0; d < 2; d++) /* a response read until the connection closed ends here */
 		agt_http_dir_close(h->d[d], ts);
+	/* A response cut short (the process died mid-stream): what arrived answers the oldest
+	 * request, marked incomplete, ending at its last byte. */
+	cut = agt_http_dir_take(h->d[AGT_DIR_INGRESS]);
+	if (cut && h->npending) {
+		struct agt_http_msg *req = h->pending[0];
+
+		memmove(h->pending, h->pending + 1, --h->npending * sizeof(*h->pending));
+		h->out->exchange(h->out->ctx, req, cut);
+	} else {
+		agt_http_msg_free(cut);
+	}
 	for (int i = 0; i < h->npending; i++)
 		h->out->exchange(h->out->ctx, h->pending[i], NULL);
 	h->npending = 0;

@@ -13,6 +13,9 @@ int agt_http_dir_feed(struct agt_http_dir *d, const uint8_t *data, size_t len, u
 void agt_http_dir_gap(struct agt_http_dir *d, size_t n, uint64_t ts);
 /* End of stream: a message still open (e.g. a response read until close) is finished. */
 void agt_http_dir_close(struct agt_http_dir *d, uint64_t ts);
+/* The message still open, when its headers are complete (a response cut short), marked
+ * incomplete; NULL otherwise. The caller owns it. */
+struct agt_http_msg *agt_http_dir_take(struct agt_http_dir *d);
 void agt_http_dir_free(struct agt_http_dir *d);
 
 /* HTTP/1.1 as a protocol of the stream layer (requests paired with responses in order). */

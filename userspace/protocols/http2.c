@@ -198,8 +198,9 @@ static void stream_free(struct h2_stream *s)
 }
 
 /* Hand the stream's exchange over and forget the stream. A message not ended yet is cut short
- * at ts: marked truncated. gRPC streams are only forgotten. */
-static void finish(struct h2_conn *c, struct h2_stream *s, uint64_t ts)
+ * at ts: marked truncated; at the connection's end (closing), a response cut short is what
+ * arrived of it (incomplete, ending at its last byte). gRPC streams are only forgotten. */
+static void finish_as(struct h2_conn *c, struct h2_stream *s, uint64_t ts, int closing)
 {
 	struct agt_http_msg *req = s->half[AGT_DIR_EGRESS].m, *resp = s->half[AGT_DIR_INGRESS].m;
 
@@ -212,6 +213,11 @@ static void finish(struct h2_conn *c, struct h2_stream *s, uint64_t ts)
 		if (!s->half[d].ended) {
 			m->truncated = 1;
 			m->end_ns = ts;
+			if (closing && d == AGT_DIR_INGRESS && m->status) {
+				m->incomplete = 1;
+				m->end_ns = m->last_byte_ns > m->start_ns ? m->last_byte_ns
+									  : m->start_ns;
+			}
 		}
 		if (!m->url && !(m->url = memdup0((const uint8_t *)"", 0))) {
 			c->drops[AGT_H2DROP_NOMEM]++;
@@ -223,6 +229,11 @@ static void finish(struct h2_conn *c, struct h2_stream *s, uint64_t ts)
 		c->out.exchange(c->out.ctx, req, resp);
 	}
 	stream_free(s);
+}
+
+static void finish(struct h2_conn *c, struct h2_stream *s, uint64_t ts)
+{
+	finish_as(c, s, ts, 0);
 }
 
 /* The message of one side of s ended (END_STREAM) at ts. The stream is handed over when its
@@ -599,6 +610,7 @@ static void body(struct h2_conn *c, int dir, const uint8_t *p, size_t n)
 		return;
 	if (!m->first_body_ns)
 		m->first_body_ns = d->frame_ts;
+	m->last_byte_ns = d->frame_ts;
 	m->body_seen += n;
 	if (!p) {
 		m->truncated = 1;
@@ -948,7 +960,7 @@ static void h2_close(void *conn, uint64_t ts)
 		return;
 	c->closed = 1;
 	while (c->nstreams)
-		finish(c, c->streams[0], ts);
+		finish_as(c, c->streams[0], ts, 1);
 }
 
 static void h2_free(void *conn)

@@ -113,6 +113,7 @@ static void on_line(struct jconn *jc, int dir, const char *line, uint64_t ts, ui
 		if (!p->c.arguments)
 			p->c.arguments = strdup("{}");
 		p->c.start_ns = ts;
+		p->c.pid = jc->pid;
 		p->c.tid = tid;
 		p->next = j->pending;
 		j->pending = p;

@@ -15,7 +15,9 @@ struct agt_mcp_call {
 	int is_error;	 /* result.isError, or a JSON-RPC error */
 	int answered;
 	uint64_t start_ns, end_ns;
+	uint32_t pid; /* the process that made the call (a target or a followed descendant) */
 	uint32_t tid;
+	const char *session; /* MCP over HTTP: the Mcp-Session-Id; NULL otherwise */
 };
 
 struct agt_proto;

@@ -80,6 +80,7 @@ struct agt_span_llm {
 	double confidence;
 	const char *error_type;	   /* "" when the API reported no error */
 	const char *error_message; /* NULL when none */
+	int incomplete; /* the response was cut short: text, calls and tokens are what arrived */
 };
 
 struct agt_span_tool {
@@ -87,6 +88,7 @@ struct agt_span_tool {
 	const char *input, *output; /* output NULL: no result (unfinished) */
 	int success;
 	int mcp; /* an MCP tools/call: id is the JSON-RPC id */
+	const char *mcp_session; /* MCP over streamable HTTP: the Mcp-Session-Id; NULL otherwise */
 	const struct agt_span_event *events; /* what the runtime reported meanwhile */
 	int nevents;
 };
@@ -97,11 +99,16 @@ struct agt_span_cot {
 	const char *final_answer, *model, *provider; /* NULL when absent */
 	const char *const *sequence; /* step and tool span names in order */
 	int nsequence;
+	/* An agent invoked from a tool call (a sub-agent, an agent as a tool, a handoff): its name
+	 * (gen_ai.agent.name; gen_ai.operation.name is then invoke_agent). NULL: a conversation. */
+	const char *agent_name;
 };
 
 struct agt_span_exec {
-	const char *command_line;
+	const char *command_line; /* the first the process ran */
 	uint32_t ppid;
+	const struct agt_span_event *events; /* later execs of the same process ("exec ARGV") */
+	int nevents;
 };
 
 /* A probed function (kind FUNC): where it was probed, its arguments and return value. */

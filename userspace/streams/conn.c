@@ -69,6 +69,7 @@ static void conn_exchange(void *ctx, struct agt_http_msg *req, struct agt_http_m
 	struct conn *c = ctx;
 
 	for (struct agt_http_msg *m = req; m; m = m == req ? resp : NULL) {
+		m->pid = c->pid;
 		m->source = c->source;
 		snprintf(m->peer, sizeof(m->peer), "%s", c->peer);
 	}
@@ -86,6 +87,8 @@ static void proc_exchange(void *ctx, struct agt_http_msg *req, struct agt_http_m
 {
 	struct procref *r = ctx;
 
+	for (struct agt_http_msg *m = req; m; m = m == req ? resp : NULL)
+		m->pid = r->pid;
 	r->owner->out.exchange(r->owner->out.ctx, r->proc, req, resp);
 }
 

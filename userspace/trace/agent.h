@@ -1,7 +1,9 @@
-/* The agent model: LLM exchanges become conversations (one trace each, recognised by the stable
- * prefix of their message history), tool calls become spans from the model's request for them
- * to the request that returns their result, and what the agent's processes did in that window
- * (commands run) hangs below them. A conversation ends with a cot_process span. */
+/* The agent model: LLM exchanges become conversations (one trace each, recognised by continuity
+ * (results of the calls it asked for, previous_response_id) and else by the opening of their
+ * message history), tool calls become spans from the model's request for them to the request
+ * that returns their result, and what the agent's processes did in that window (commands run,
+ * HTTP and MCP calls, sub-agents) hangs below them. A conversation ends with a cot_process
+ * span; a sub-agent or an agent handed over to with an invoke_agent one (agent.c). */
 #ifndef AGT_AGENT_H
 #define AGT_AGENT_H
 #include "protocols/llm/llm.h"
@@ -12,22 +14,26 @@ struct agt_agent_stats {
 	uint64_t convs_evicted, children_dropped; /* limits reached: closed early / not followed */
 	uint64_t convs_idle;	  /* closed as unfinished after --idle-timeout without activity */
 	uint64_t events_over_cap; /* runtime events past the per-tool-call cap: not recorded */
+	uint64_t subagents, handoffs; /* conversations started from a tool call; agents handed to */
 };
 
 struct agt_agent;
 struct agt_agent *agt_agent_new(struct agt_emitter *em, struct agt_proc_facts facts);
 void agt_agent_free(struct agt_agent *a);
 /* Before a reasoning step is emitted: give it its conversation (trace, parent, workflow id), and
- * emit the tool calls whose results its request carries. */
+ * emit the tool calls whose results its request carries. from_pid: the process that made the
+ * call (proc's, or a followed descendant's: then that descendant is an agent process). */
 void agt_agent_step(struct agt_agent *a, const struct agt_proc_info *proc, struct agt_span *step,
-		    const struct agt_llm *l);
+		    const struct agt_llm *l, uint32_t from_pid);
 /* After the step and its children: remember the calls it asked for; a final answer ends the
  * conversation. */
 void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const struct agt_llm *l);
-/* If a tool call of pid is open at ts (preferring one asked for on thread tid), make s its
- * child: what the agent did while the tool ran (an HTTP call, say). 1 when it did. */
+/* If a tool call of pid is open at ts, make s its child: what the agent did while the tool ran
+ * (an HTTP or MCP call). With several open: the one whose call matches what it was asked (name:
+ * an MCP tool's name, detail its arguments; name NULL: detail is an HTTP URL), then the one asked
+ * for on thread tid, then the latest. 1 when it did. */
 int agt_agent_tool_at(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts,
-		      struct agt_span *s);
+		      struct agt_span *s, const char *name, const char *detail);
 /* A python:audit event: recorded on the tool call open on that thread, if any. */
 void agt_agent_audit(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts, const char *ev);
 /* Close conversations (and their tool calls) idle for longer than idle_ns, as unfinished. */

@@ -1,7 +1,13 @@
 /* HTTP exchanges become spans: an LLM API call is a reasoning_step, with a decision child when
- * the model chose tools and an error child when the API said no; anything else is a plain HTTP
- * span. Also the trace stage's small events: MCP calls, state changes, metadata-only errors. */
+ * the model chose tools and an error child when the API said no; an MCP tools/call over
+ * streamable HTTP (a JSON-RPC POST answered with JSON or SSE) is an MCP tool call; anything else
+ * is a plain HTTP span: the child of the tool call running then, else an http_call of its own
+ * (a client's warm-up, telemetry: never a tool call). A response cut short (its process died
+ * mid-stream) keeps what arrived: status, time to first chunk, partial text and tokens, its end
+ * at the last byte, status unfinished. Also the trace stage's small events: MCP calls over
+ * local IPC, state changes, metadata-only errors. */
 #include "trace/trace.h"
+#include <cjson/cJSON.h>
 #include "protocols/jsonrpc.h"
 #include "protocols/llm/llm.h"
 #include "trace/agent.h"
@@ -69,6 +75,7 @@ static void fill_llm(struct agt_span_llm *s, const struct agt_llm *l,
 	s->confidence = l->confidence;
 	s->error_type = l->error_type;
 	s->error_message = l->error_message;
+	s->incomplete = l->incomplete;
 	*calls_out = c;
 }
 
@@ -84,6 +91,148 @@ static void base(struct agt_trace *t, struct agt_span *s, const struct agt_proc_
 	if (s->end_ns < s->start_ns)
 		s->end_ns = s->start_ns;
 	agt_emit_root(&t->em, s);
+}
+
+static void mcp_span(struct agt_trace *t, const struct agt_proc_info *proc,
+		     const struct agt_mcp_call *c, const struct agt_span_http *http);
+
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+static void id_text(const cJSON *id, char *out, size_t n)
+{
+	if (cJSON_IsString(id))
+		snprintf(out, n, "%s", id->valuestring);
+	else if (cJSON_IsNumber(id))
+		snprintf(out, n, "%.17g", id->valuedouble);
+	else
+		out[0] = 0;
+}
+
+/* The JSON-RPC response to id in o (an object, or a batch array): its result or error. */
+static const cJSON *rpc_answer(const cJSON *o, const char *id)
+{
+	const cJSON *it;
+	char idt[64];
+
+	if (cJSON_IsArray(o)) {
+		cJSON_ArrayForEach(it, o)
+		{
+			const cJSON *r = rpc_answer(it, id);
+
+			if (r)
+				return r;
+		}
+		return NULL;
+	}
+	id_text(cJSON_GetObjectItemCaseSensitive(o, "id"), idt, sizeof(idt));
+	if (strcmp(idt, id))
+		return NULL;
+	return cJSON_GetObjectItemCaseSensitive(o, "result")  ? o
+	       : cJSON_GetObjectItemCaseSensitive(o, "error") ? o
+							      : NULL;
+}
+
+struct sse_find {
+	const char *id;
+	cJSON *found; /* the whole message */
+};
+
+static void sse_rpc(void *ctx, const char *event, const char *data)
+{
+	struct sse_find *f = ctx;
+	cJSON *o;
+
+	(void)event;
+	if (f->found || !(o = cJSON_Parse(data)))
+		return;
+	if (rpc_answer(o, f->id))
+		f->found = o;
+	else
+		cJSON_Delete(o);
+}
+
+/* An MCP tools/call over streamable HTTP: a POST of a JSON-RPC request, answered with the JSON-RPC
+ * response (application/json) or with an SSE stream whose events carry it. 1 when req is one
+ * (its span is emitted), 0 otherwise. */
+static int mcp_over_http(struct agt_trace *t, const struct agt_proc_info *proc,
+			 const struct agt_http_msg *req, const struct agt_http_msg *resp,
+			 const struct agt_span_http *http)
+{
+	cJSON *rq, *answer = NULL;
+	const cJSON *params, *msg = NULL;
+	struct agt_mcp_call c;
+	const char *ct = resp ? agt_http_header(resp, "Content-Type") : NULL;
+
+	if (!req->body_len || strcmp(req->method, "POST") || req->body[0] != '{')
+		return 0;
+	rq = cJSON_ParseWithLength((const char *)req->body, req->body_len);
+	if (!rq || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(rq, "jsonrpc")) ||
+	    strcmp(or_empty(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rq, "method"))),
+		   "tools/call")) {
+		cJSON_Delete(rq);
+		return 0;
+	}
+	memset(&c, 0, sizeof(c));
+	params = cJSON_GetObjectItemCaseSensitive(rq, "params");
+	id_text(cJSON_GetObjectItemCaseSensitive(rq, "id"), c.id, sizeof(c.id));
+	snprintf(c.name, sizeof(c.name), "%s",
+		 or_empty(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(params, "name"))));
+	c.arguments = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(params, "arguments"));
+	c.start_ns = req->start_ns;
+	c.end_ns = resp ? resp->end_ns : req->end_ns;
+	c.pid = req->pid;
+	c.tid = req->tid;
+	c.session = agt_http_header(req, "Mcp-Session-Id");
+	if (!c.session && resp)
+		c.session = agt_http_header(resp, "Mcp-Session-Id");
+	if (resp && resp->body_len && ct && strstr(ct, "text/event-stream")) {
+		struct sse_find f = {c.id, NULL};
+
+		agt_sse_parse((const char *)resp->body, resp->body_len, sse_rpc, &f);
+		answer = f.found;
+	} else if (resp && resp->body_len) {
+		answer = cJSON_ParseWithLength((const char *)resp->body, resp->body_len);
+	}
+	msg = answer ? rpc_answer(answer, c.id) : NULL;
+	if (msg) {
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(msg, "result");
+		const cJSON *err = cJSON_GetObjectItemCaseSensitive(msg, "error"), *b;
+
+		c.answered = 1;
+		if (err) {
+			c.is_error = 1;
+			const char *m =
+			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "message"));
+
+			c.result = strdup(m ? m : "error");
+		} else {
+			c.is_error = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "isError"));
+			cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(res, "content"))
+			{
+				agt_llm_append(&c.result,
+					       cJSON_GetStringValue(
+						   cJSON_GetObjectItemCaseSensitive(b, "text")));
+			}
+			if (!c.result)
+				c.result = strdup("");
+		}
+	} else if (resp && !resp->incomplete && resp->status >= 400) {
+		char m[64];
+
+		snprintf(m, sizeof(m), "HTTP status %d", resp->status);
+		c.answered = 1;
+		c.is_error = 1;
+		c.result = strdup(m);
+	}
+	mcp_span(t, proc, &c, http);
+	free(c.arguments);
+	free(c.result);
+	cJSON_Delete(answer);
+	cJSON_Delete(rq);
+	return 1;
 }
 
 void agt_trace_exchange(struct agt_trace *t, const struct agt_proc_info *proc,
@@ -102,10 +251,18 @@ void agt_trace_exchange(struct agt_trace *t, const struct agt_proc_info *proc,
 	agt_http_decode_body(req, 8 * t->msg_cap);
 	is_llm = agt_llm_parse(req, resp ? resp : &(struct agt_http_msg){0}, &llm) == 0;
 	fill_http(&http, req, resp, &path);
+	if (!is_llm && mcp_over_http(t, proc, req, resp, &http)) {
+		free(path);
+		agt_http_msg_free(req);
+		agt_http_msg_free(resp);
+		return;
+	}
 	base(t, &root, proc, req, resp);
 	root.http = &http;
 	failed = resp && (resp->status >= 400 || (is_llm && llm.error_type[0]));
-	root.status = !resp ? AGT_STATUS_UNFINISHED : failed ? AGT_STATUS_ERROR : AGT_STATUS_OK;
+	root.status = !resp || resp->incomplete ? AGT_STATUS_UNFINISHED
+		      : failed			? AGT_STATUS_ERROR
+						: AGT_STATUS_OK;
 	if (is_llm) {
 		fill_llm(&sl, &llm, &calls);
 		root.kind = AGT_SPAN_LLM;
@@ -113,26 +270,32 @@ void agt_trace_exchange(struct agt_trace *t, const struct agt_proc_info *proc,
 		root.trace_type = "reasoning_step";
 		snprintf(root.name, sizeof(root.name), "%s %s", llm.operation,
 			 llm.req_model[0] ? llm.req_model : llm.resp_model);
-		agt_agent_step(t->agent, proc, &root, &llm);
+		agt_agent_step(t->agent, proc, &root, &llm, req->pid);
 	} else {
 		const char *host = http.host ? http.host : "";
 		size_t n = strlen(host) + strlen(http.path) + 1;
-		char *where = malloc(n), *red;
+		char *where = malloc(n), *red, *full = malloc(strlen(host) + strlen(req->url) + 1);
 
 		if (where)
 			snprintf(where, n, "%s%s", host, http.path);
+		if (full)
+			sprintf(full, "%s%s", host, req->url);
 		red = agt_emit_redact(&t->em, where ? where : "");
 		root.kind = AGT_SPAN_HTTP;
-		root.trace_type = "tool_call";
 		snprintf(root.name, sizeof(root.name), "%s %.140s", req->method, red ? red : "");
+		/* Made while a tool ran: part of what that tool did. Otherwise HTTP of its own (a
+		 * warm-up, telemetry, an update check): never a tool call. */
+		root.trace_type = agt_agent_tool_at(t->agent, proc->pid, req->tid, req->start_ns,
+						    &root, NULL, full ? full : "")
+				      ? "tool_call"
+				      : "http_call";
 		free(red);
 		free(where);
-		/* Made while a tool ran: part of what that tool did. */
-		agt_agent_tool_at(t->agent, proc->pid, req->tid, req->start_ns, &root);
+		free(full);
 	}
 	/* Children first: exporters that hold spans until their root (the tree) see the root
-	 * last. */
-	if (is_llm && llm.ncalls && resp) {
+	 * last. A response cut short has no decision: its calls never completed. */
+	if (is_llm && llm.ncalls && resp && !resp->incomplete) {
 		size_t used;
 
 		base(t, &dec, proc, req, resp);
@@ -148,7 +311,7 @@ void agt_trace_exchange(struct agt_trace *t, const struct agt_proc_info *proc,
 					 i ? ", " : " ", llm.calls[i].name);
 		agt_emit(&t->em, &dec);
 	}
-	if (failed) {
+	if (failed && !resp->incomplete) {
 		base(t, &err, proc, req, resp);
 		agt_emit_child_of(&t->em, &err, &root);
 		err.kind = AGT_SPAN_ERROR;
@@ -172,8 +335,8 @@ void agt_trace_exchange(struct agt_trace *t, const struct agt_proc_info *proc,
 	agt_http_msg_free(resp);
 }
 
-void agt_trace_mcp(struct agt_trace *t, const struct agt_proc_info *proc,
-		   const struct agt_mcp_call *c)
+static void mcp_span(struct agt_trace *t, const struct agt_proc_info *proc,
+		     const struct agt_mcp_call *c, const struct agt_span_http *http)
 {
 	struct agt_span s;
 
@@ -185,8 +348,9 @@ void agt_trace_mcp(struct agt_trace *t, const struct agt_proc_info *proc,
 	s.tid = c->tid;
 	s.start_ns = c->start_ns;
 	s.end_ns = c->end_ns > c->start_ns ? c->end_ns : c->start_ns;
+	s.http = http;
 	agt_emit_root(&t->em, &s);
-	agt_agent_tool_at(t->agent, proc->pid, c->tid, c->start_ns, &s);
+	agt_agent_tool_at(t->agent, proc->pid, c->tid, c->start_ns, &s, c->name, c->arguments);
 	snprintf(s.name, sizeof(s.name), "tools/call %.120s", c->name);
 	s.tool.name = c->name;
 	s.tool.id = c->id;
@@ -194,6 +358,7 @@ void agt_trace_mcp(struct agt_trace *t, const struct agt_proc_info *proc,
 	s.tool.output = c->answered ? c->result : NULL;
 	s.tool.success = c->answered && !c->is_error;
 	s.tool.mcp = 1;
+	s.tool.mcp_session = c->session;
 	s.status = !c->answered	 ? AGT_STATUS_UNFINISHED
 		   : c->is_error ? AGT_STATUS_ERROR
 				 : AGT_STATUS_OK;
@@ -201,6 +366,12 @@ void agt_trace_mcp(struct agt_trace *t, const struct agt_proc_info *proc,
 		agt_agent_failure(t->agent, &s, "error tools/call",
 				  "the MCP tool result is an error");
 	agt_emit(&t->em, &s);
+}
+
+void agt_trace_mcp(struct agt_trace *t, const struct agt_proc_info *proc,
+		   const struct agt_mcp_call *c)
+{
+	mcp_span(t, proc, c, NULL);
 }
 
 void agt_trace_meta_error(struct agt_trace *t, const struct agt_proc_info *proc, uint32_t pid,

@@ -6,7 +6,6 @@
 #include "base/util.h"
 #include "capture/reaper.h"
 #include "func.skel.h"
-#include "protocols/jsonrpc.h"
 #include "trace/agent.h"
 #include <bpf/libbpf.h>
 #include <ctype.h>
@@ -114,10 +113,43 @@ static void env_discover(void *ctx, uint32_t pid, const char *filename)
 	agt_targets_on_exec(ctx, pid, filename);
 }
 
+/* A followed descendant that execs its target's program again (an agent CLI relaunching itself
+ * with other runtime flags): probed as a target of its own, caught at exec (its libraries are
+ * attached as it maps them), while what it does stays its target's (decode.c). */
+static void env_relaunch(void *ctx, uint32_t pid)
+{
+	struct attach_run *r = ctx;
+	struct agt_proc *proc;
+	char err[512], msg[256];
+	uint32_t key = pid, one = 1;
+	int t;
+
+	if (r->tg.live >= r->o.max_targets || !(proc = agt_target_push(r)))
+		return;
+	if (agt_proc_open((int)pid, proc, err, sizeof(err))) {
+		agt_dbg("relaunch PID %u: %s", pid, err);
+		free(proc);
+		return;
+	}
+	proc->discovered = 1;
+	t = r->tg.n++;
+	r->tg.cache[pid & 255] = proc;
+	r->tg.live++;
+	bpf_map__update_elem(r->cap.func->maps.targets, &key, sizeof(key), &one, sizeof(one), 0);
+	agt_target_attach(r, t);
+	agt_target_watch(r, t);
+	snprintf(msg, sizeof(msg), "%d probe links; a relaunch of its target's program",
+		 proc->nlinks);
+	agt_trace_state(&r->pl.trace, &proc->info, agt_mono_ns(), "attach", msg, 0, 0);
+	agt_info("PID %u (%s) relaunches its target: %d probe links", pid, proc->info.comm,
+		 proc->nlinks);
+}
+
 struct agt_decoder_env agt_targets_env(struct attach_run *r)
 {
-	return (struct agt_decoder_env){env_probe,  env_target,			env_target_exit,
-					env_mapped, r->nsel ? env_discover : NULL, r};
+	return (struct agt_decoder_env){
+	    env_probe, env_target,  env_target_exit, env_mapped, r->nsel ? env_discover : NULL,
+	    r,	       env_relaunch};
 }
 
 /* Attach every spec to target t; 0, or -errno (after one sentence) for a target given by PID

@@ -98,8 +98,7 @@ int agt_anthropic_messages(const cJSON *req, const struct agt_http_msg *resp, st
 
 	agt_llm_init(l, "anthropic", "messages");
 	agt_llm_copy(l->req_model, sizeof(l->req_model), GET(req, "model"));
-	agt_llm_prefix(l, GET(req, "system"));
-	int user_seen = 0;
+	agt_llm_system(l, GET(req, "system"));
 	const cJSON *m;
 
 	cJSON_ArrayForEach(m, GET(req, "messages"))
@@ -109,10 +108,7 @@ int agt_anthropic_messages(const cJSON *req, const struct agt_http_msg *resp, st
 
 		if (!role || strcmp(role, "user"))
 			continue;
-		if (!user_seen) {
-			agt_llm_prefix(l, GET(m, "content"));
-			user_seen = 1;
-		}
+		agt_llm_user(l, GET(m, "content"));
 		cJSON_ArrayForEach(b, GET(m, "content"))
 		{
 			const char *bt = cJSON_GetStringValue(GET(b, "type"));

@@ -202,6 +202,7 @@ static int request(const cJSON *req, struct agt_llm *l)
 	uint64_t used = 0;
 
 	content_prefix(l, GET(req, "systemInstruction"));
+	l->system_hash = l->prefix_hash; /* nothing else went in yet */
 	cJSON_ArrayForEach(c, GET(req, "contents"))
 	{
 		const char *role = cJSON_GetStringValue(GET(c, "role"));
@@ -216,6 +217,11 @@ static int request(const cJSON *req, struct agt_llm *l)
 		if (!user_seen && (!role || !strcmp(role, "user"))) {
 			content_prefix(l, c);
 			user_seen = 1;
+			cJSON_ArrayForEach(part, GET(c, "parts"))
+			{
+				if (cJSON_IsString(GET(part, "text")))
+					agt_llm_append(&l->opening, GET(part, "text")->valuestring);
+			}
 		}
 		/* Results come in user contents (the "function" role of older clients too). */
 		cJSON_ArrayForEach(part, GET(c, "parts"))

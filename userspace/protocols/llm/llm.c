@@ -112,6 +112,121 @@ void agt_llm_prefix(struct agt_llm *l, const cJSON *v)
 	free(txt);
 }
 
+int agt_llm_is_context(const char *text)
+{
+	const char *p = text, *e;
+	size_t n;
+
+	while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+		p++;
+	if (*p != '<')
+		return 0;
+	n = strspn(p + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:.");
+	if (!n || (p[1 + n] != '>' && p[1 + n] != ' '))
+		return 0;
+	e = p + strlen(p);
+	while (e > p && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\r' || e[-1] == '\t'))
+		e--;
+	/* ends with </tag> */
+	return (size_t)(e - p) > 2 * n + 4 && e[-1] == '>' && !memcmp(e - n - 1, p + 1, n) &&
+	       e[-n - 2] == '/' && e[-n - 3] == '<';
+}
+
+/* The text of one block ("text", or a bare string), or NULL when it carries none. */
+static const char *block_text(const cJSON *b)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(b, "text");
+
+	if (cJSON_IsString(b))
+		return b->valuestring;
+	return cJSON_IsString(t) ? t->valuestring : NULL;
+}
+
+/* Fold content's text into the prefix (and append it to *keep when given); with skip_context,
+ * blocks that are context alone are left out. Returns how many blocks went in. */
+static int fold_text(struct agt_llm *l, const cJSON *content, int skip_context, char **keep)
+{
+	const cJSON *b;
+	int n = 0;
+
+	if (cJSON_IsString(content) || (cJSON_IsObject(content) && block_text(content))) {
+		const char *t = block_text(content);
+
+		if (skip_context && agt_llm_is_context(t))
+			return 0;
+		l->prefix_hash = agt_fnv1a(t, strlen(t), l->prefix_hash);
+		if (keep)
+			agt_llm_append(keep, t);
+		return 1;
+	}
+	cJSON_ArrayForEach(b, content)
+	{
+		const char *t = block_text(b);
+
+		if (!t || (skip_context && agt_llm_is_context(t)))
+			continue;
+		l->prefix_hash = agt_fnv1a(t, strlen(t), l->prefix_hash);
+		if (keep) {
+			if (n)
+				agt_llm_append(keep, "\n");
+			agt_llm_append(keep, t);
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Whether content has a text that is not context. */
+static int has_own_text(const cJSON *content)
+{
+	const cJSON *b;
+
+	if (cJSON_IsString(content) || cJSON_IsObject(content))
+		return block_text(content) && !agt_llm_is_context(block_text(content));
+	cJSON_ArrayForEach(b, content)
+	{
+		if (block_text(b) && !agt_llm_is_context(block_text(b)))
+			return 1;
+	}
+	return 0;
+}
+
+void agt_llm_prefix_text(struct agt_llm *l, const cJSON *content)
+{
+	if (!fold_text(l, content, 1, NULL))
+		fold_text(l, content, 0, NULL);
+}
+
+void agt_llm_system(struct agt_llm *l, const cJSON *content)
+{
+	uint64_t before = l->prefix_hash;
+
+	if (!content)
+		return;
+	/* system_hash: the same fold, started from its own seed */
+	l->prefix_hash = l->system_hash;
+	agt_llm_prefix_text(l, content);
+	l->system_hash = l->prefix_hash;
+	l->prefix_hash = before;
+	agt_llm_prefix_text(l, content);
+}
+
+void agt_llm_system_message(struct agt_llm *l, const cJSON *content)
+{
+	if (has_own_text(content))
+		agt_llm_system(l, content);
+}
+
+int agt_llm_user(struct agt_llm *l, const cJSON *content)
+{
+	if (l->opening || !has_own_text(content))
+		return 0;
+	fold_text(l, content, 1, &l->opening);
+	if (!l->opening)
+		agt_llm_append(&l->opening, "");
+	return 1;
+}
+
 void agt_llm_result(struct agt_llm *l, const char *id, const char *name, const cJSON *content,
 		    int is_error)
 {
@@ -153,7 +268,6 @@ void agt_llm_result(struct agt_llm *l, const char *id, const char *name, const c
 void agt_llm_chat_messages(const cJSON *msgs, struct agt_llm *l)
 {
 	const cJSON *m;
-	int user_seen = 0;
 
 	cJSON_ArrayForEach(m, msgs)
 	{
@@ -163,11 +277,10 @@ void agt_llm_chat_messages(const cJSON *msgs, struct agt_llm *l)
 
 		if (!role)
 			continue;
-		if (!user_seen && (!strcmp(role, "system") || !strcmp(role, "developer"))) {
-			agt_llm_prefix(l, content);
-		} else if (!user_seen && !strcmp(role, "user")) {
-			agt_llm_prefix(l, content);
-			user_seen = 1;
+		if (!l->opening && (!strcmp(role, "system") || !strcmp(role, "developer"))) {
+			agt_llm_system_message(l, content);
+		} else if (!strcmp(role, "user")) {
+			agt_llm_user(l, content);
 		} else if (!strcmp(role, "tool")) {
 			const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "tool_name");
 
@@ -250,8 +363,10 @@ int agt_llm_parse(const struct agt_http_msg *req, const struct agt_http_msg *res
 		 cJSON_IsString(cJSON_GetObjectItem(body, "model")))
 		rc = agt_openai_chat(body, resp, out); /* an OpenAI-compatible server elsewhere */
 	cJSON_Delete(body);
-	if (!rc)
+	if (!rc) {
 		agt_llm_done(out);
+		out->incomplete = resp->incomplete;
+	}
 	return rc;
 }
 
@@ -268,5 +383,6 @@ void agt_llm_free(struct agt_llm *l)
 	free(l->results);
 	free(l->text);
 	free(l->error_message);
+	free(l->opening);
 	memset(l, 0, sizeof(*l));
 }

@@ -45,6 +45,10 @@ struct agt_llm {
 	int parse_failed; /* the body was not the JSON the API promises (e.g. truncated) */
 	/* What the request says about its conversation. */
 	uint64_t prefix_hash; /* system prompt + first user message: the conversation's identity */
+	uint64_t system_hash; /* the system prompt (instructions) alone: which agent is speaking */
+	char *opening;	      /* the text of the first user message (what a sub-agent was asked) */
+	char prev_resp_id[128]; /* Responses previous_response_id: the response this continues */
+	int incomplete;		/* the response was cut (its sender died): what arrived of it */
 	struct agt_tool_result *results; /* tool results the request carries (new or replayed) */
 	int nresults;
 };
@@ -70,6 +74,23 @@ void agt_llm_done(struct agt_llm *l);
 cJSON *agt_llm_sse_json(struct agt_llm *l, const char *event, const char *data, const char **type);
 /* Conversation identity: fold a JSON value (system prompt, first user message) into the hash. */
 void agt_llm_prefix(struct agt_llm *l, const cJSON *v);
+/* Conversation identity from text alone, so that what agents change in their history from one
+ * turn to the next leaves it alone: cache markers (cache_control), signatures, ids added after
+ * the fact, block types. A content (a string, an array of blocks, one block) contributes the text
+ * of its blocks; blocks that are per-turn context an agent injects (a text that is one XML-like
+ * element, <system-reminder>...</system-reminder>, <environment_context>...) are left out unless
+ * the content has nothing else. */
+void agt_llm_prefix_text(struct agt_llm *l, const cJSON *content);
+/* The system prompt (instructions): into the prefix and into system_hash. */
+void agt_llm_system(struct agt_llm *l, const cJSON *content);
+/* A system or developer message of the history before the opening: the same, unless it is
+ * context alone (then it is left out: agents add such messages turn by turn). */
+void agt_llm_system_message(struct agt_llm *l, const cJSON *content);
+/* A user message of the request's history, in order: the first one with text that is not
+ * context alone is the opening (into the prefix, and kept as l->opening). 1 when it was. */
+int agt_llm_user(struct agt_llm *l, const cJSON *content);
+/* Whether text is one XML-like element (<tag ...>...</tag>): context an agent injects. */
+int agt_llm_is_context(const char *text);
 /* Add a tool result carried by the request; content is a string or an array of text blocks. */
 void agt_llm_result(struct agt_llm *l, const char *id, const char *name, const cJSON *content,
 		    int is_error);

@@ -1,0 +1,244 @@
+"""Integration-test target: a scripted coding agent that behaves as real ones do (Claude Code,
+Codex, Bun- and tokio-based agents), over HTTPS to tests/servers/llm_server.py. The agent
+decides what "the model" answers (the X-Reply header, see scripted() there); what agtrace sees is
+only the wire and the processes. Usage: coding_agent.py PORT CAFILE; one command per stdin line:
+    cache        Messages API, two Bash tool calls: the cache marker moves to the newest message
+                 each turn, thinking blocks come back with their signatures, and a per-turn
+                 <system-reminder> block precedes the user's text
+    threads      all LLM calls on an "HTTP client" thread, the tool's command spawned from the
+                 main thread (as Bun and tokio agents do)
+    parallel     two shell calls at once, each run on its own thread: "sleep 0.2; echo A; exit 2"
+                 (fails) and "echo B; (exit 1); true" (succeeds, a subshell inside fails)
+    relaunch     relaunches itself as a child process, which makes the calls and runs the tool
+    warmup       HEAD / first (a client's warm-up), then a one-step conversation
+    chain        the tool runs bash -lc 'echo start; ls /' (bash runs ls in its own process)
+    killme       a streamed call answered slowly; prints "streaming" at the first chunk and then
+                 waits to be killed
+    subagent     a Task tool call whose sub-agent has its own conversation and runs a command
+    subproc      a shell tool runs an agent CLI (this script, --child) that has a conversation of
+                 its own and runs a command
+    twins        two conversations at once, on two threads, with the same opening and the same
+                 call ids, steps interleaved; each tool runs its own command
+    quit"""
+import http.client
+import json
+import os
+import queue
+import ssl
+import subprocess
+import sys
+import threading
+
+port, cafile = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=cafile)
+SHELL = [{"type": "function", "function": {"name": "shell", "parameters": {"type": "object"}}}]
+
+
+def post(path, body, reply):
+    c = http.client.HTTPSConnection("localhost", port, context=ctx)
+    c.request("POST", path, body=json.dumps(body),
+              headers={"Content-Type": "application/json", "X-Reply": json.dumps(reply),
+                       "Authorization": "Bearer sk-coding-SECRET-0123456789"})
+    r = json.loads(c.getresponse().read())
+    c.close()
+    return r
+
+
+def chat(msgs, reply, tools=SHELL):
+    return post("/v1/chat/completions", {"model": "gpt-4o", "messages": msgs, "tools": tools},
+                reply)["choices"][0]["message"]
+
+
+def sh(cmd):
+    p = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True)
+    return p.returncode, p.stdout.strip()
+
+
+def call(cid, cmd):
+    return {"id": cid, "name": "shell", "args": {"command": cmd}}
+
+
+def one_tool(first, cmd, answer, run_tool=None, post_chat=chat):
+    """A two-step loop: the model asks for `shell` with cmd, then answers."""
+    msgs = [{"role": "system", "content": "You are a coding agent."},
+            {"role": "user", "content": first}]
+    m = post_chat(msgs, {"calls": [call("call_1", cmd)], "usage": [40, 6]})
+    msgs.append(m)
+    code, out = (run_tool or sh)(cmd)
+    msgs.append({"role": "tool", "tool_call_id": "call_1", "content": f"exit {code}: {out}"})
+    m = post_chat(msgs, {"text": answer, "usage": [60, 4]})
+    return m["content"]
+
+
+def cache():
+    system = [{"type": "text", "text": "You are a coding agent.",
+               "cache_control": {"type": "ephemeral"}}]
+    msgs = [{"role": "user", "content": [
+        {"type": "text", "text": "<system-reminder>cwd is /tmp</system-reminder>"},
+        {"type": "text", "text": "Fix the build.", "cache_control": {"type": "ephemeral"}}]}]
+    tools = [{"name": "Bash", "input_schema": {"type": "object"}}]
+    script = [{"calls": [{"id": "toolu_1", "name": "Bash", "args": {"command": "echo one"}}]},
+              {"calls": [{"id": "toolu_2", "name": "Bash", "args": {"command": "echo two"}}]},
+              {"text": "Build fixed."}]
+    for turn, reply in enumerate(script):
+        reply["usage"] = [100 + turn, 10]
+        m = post("/v1/messages", {"model": "claude-sonnet-4-5", "max_tokens": 1000,
+                                  "system": system, "messages": msgs, "tools": tools}, reply)
+        uses = [b for b in m["content"] if b["type"] == "tool_use"]
+        if not uses:
+            return m["content"][0]["text"]
+        # The history as Claude Code sends it back: thinking with its signature, the cache
+        # marker only on the newest block, a fresh reminder in the first message.
+        msgs.append({"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "Let me run it.", "signature": f"sig{turn}=="}] +
+            m["content"]})
+        for old in msgs:
+            for b in old["content"] if isinstance(old["content"], list) else []:
+                b.pop("cache_control", None)
+        msgs[0]["content"][0]["text"] = f"<system-reminder>turn {turn}</system-reminder>"
+        system = [{"type": "text", "text": "You are a coding agent."}]
+        results = []
+        for u in uses:
+            code, out = sh(u["input"]["command"])
+            results.append({"type": "tool_result", "tool_use_id": u["id"], "content": out,
+                            "cache_control": {"type": "ephemeral"}})
+        msgs.append({"role": "user", "content": results})
+
+
+def threads():
+    """LLM calls go through one HTTP client thread; tools run on the main thread."""
+    jobs = queue.Queue()
+
+    def client():
+        while True:
+            msgs, reply, back = jobs.get()
+            back.put(chat(msgs, reply))
+
+    threading.Thread(target=client, daemon=True, name="HTTP Client").start()
+
+    def via_thread(msgs, reply):
+        back = queue.Queue()
+        jobs.put((msgs, reply, back))
+        return back.get()
+    return one_tool("Show the date.", "date +%Y", "Done.", post_chat=via_thread)
+
+
+def parallel():
+    msgs = [{"role": "system", "content": "You are a coding agent."},
+            {"role": "user", "content": "Run both."}]
+    cmds = {"call_a": "sleep 0.2; echo A; exit 2", "call_b": "echo B; (exit 1); true"}
+    m = chat(msgs, {"calls": [call(k, v) for k, v in cmds.items()], "usage": [40, 12]})
+    msgs.append(m)
+    outs = {}
+
+    def run(cid):
+        outs[cid] = sh(cmds[cid])
+    ts = [threading.Thread(target=run, args=(cid,)) for cid in cmds]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for cid in cmds:
+        msgs.append({"role": "tool", "tool_call_id": cid,
+                     "content": f"exit {outs[cid][0]}: {outs[cid][1]}"})
+    return chat(msgs, {"text": "A failed, B passed.", "usage": [70, 5]})["content"]
+
+
+def relaunch():
+    """What CLIs do to get other runtime flags: the work happens in a child process."""
+    p = subprocess.run([sys.executable, __file__, str(port), cafile, "--child"],
+                       capture_output=True, text=True)
+    return p.stdout.strip()
+
+
+def warmup():
+    c = http.client.HTTPSConnection("localhost", port, context=ctx)
+    c.request("HEAD", "/")
+    c.getresponse().read()
+    c.close()
+    return chat([{"role": "user", "content": "Say hi."}], {"text": "Hi.", "usage": [5, 1]},
+                tools=None)["content"]
+
+
+def chain():
+    def run(cmd):
+        p = subprocess.run(["bash", "-lc", cmd], capture_output=True, text=True)
+        return p.returncode, p.stdout.strip()[:20]
+    return one_tool("List the root.", "echo start; ls /", "Listed.", run_tool=run)
+
+
+def killme():
+    c = http.client.HTTPSConnection("localhost", port, context=ctx)
+    c.request("POST", "/v1/chat/completions", body=json.dumps({
+        "model": "gpt-4o", "stream": True, "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "Write a long story."}]}),
+        headers={"Content-Type": "application/json", "X-Reply": json.dumps({
+            "text": "Once upon a time there was a tracer that saw everything.",
+            "slow": 0.4, "usage": [12, 30]})})
+    r = c.getresponse()
+    r.read1(1)
+    print("streaming", flush=True)
+    while r.read1(4096):
+        pass
+    return "finished"
+
+
+def subagent():
+    prompt = "Find the weather in Oslo"
+    outer = [{"role": "system", "content": "You plan."},
+             {"role": "user", "content": "Should I take an umbrella?"}]
+    task = {"id": "call_task", "name": "Task",
+            "args": {"subagent_type": "researcher", "description": "weather", "prompt": prompt}}
+    m = chat(outer, {"calls": [task], "usage": [30, 8]})
+    outer.append(m)
+    # The sub-agent: its own system prompt, the task's prompt as its first message.
+    inner = [{"role": "system", "content": "You research."}, {"role": "user", "content": prompt}]
+    m = chat(inner, {"calls": [call("call_sub", "echo rain")], "usage": [20, 5]})
+    inner.append(m)
+    code, out = sh("echo rain")
+    inner.append({"role": "tool", "tool_call_id": "call_sub", "content": out})
+    found = chat(inner, {"text": "Rain in Oslo.", "usage": [25, 3]})["content"]
+    outer.append({"role": "tool", "tool_call_id": "call_task", "content": found})
+    return chat(outer, {"text": "Take an umbrella.", "usage": [50, 4]})["content"]
+
+
+def subproc():
+    cmd = f"{sys.executable} {__file__} {port} {cafile} --child"
+    return one_tool("Ask the other agent.", cmd, "It says Linux.")
+
+
+def twins():
+    gate = threading.Barrier(2)
+    answers = {}
+
+    def conv(side):
+        msgs = [{"role": "system", "content": "You are a coding agent."},
+                {"role": "user", "content": "Check the disk."}]
+        m = chat(msgs, {"calls": [call("call_1", f"echo {side}")], "usage": [40, 6]})
+        msgs.append(m)
+        gate.wait()  # both asked before either answers
+        code, out = sh(f"echo {side}")
+        msgs.append({"role": "tool", "tool_call_id": "call_1", "content": out})
+        gate.wait()
+        answers[side] = chat(msgs, {"text": f"Disk {side} ok.", "usage": [60, 4]})["content"]
+    ts = [threading.Thread(target=conv, args=(side,)) for side in ("left", "right")]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return " ".join(answers[s] for s in ("left", "right"))
+
+
+if len(sys.argv) > 3 and sys.argv[3] == "--child":
+    print(one_tool("What system is this?", "uname -s", "It is Linux."))
+    sys.exit(0)
+
+COMMANDS = {"cache": cache, "threads": threads, "parallel": parallel, "relaunch": relaunch,
+            "warmup": warmup, "chain": chain, "killme": killme, "subagent": subagent,
+            "twins": twins, "subproc": subproc}
+print("ready", os.getpid(), flush=True)
+for line in sys.stdin:
+    cmd = line.strip()
+    if cmd == "quit":
+        break
+    print(f"{cmd} {COMMANDS[cmd]()}", flush=True)

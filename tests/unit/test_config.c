@@ -1,4 +1,4 @@
-/* A run's settings (cli/config.c): the command line of `attach` and the JSON file of `run` go
+/* A run's settings (cli/options.c): the command line of `attach` and the JSON file of `run` go
  * through one option table, so the same setting given either way must give the same config and
  * be refused with the same sentence. The list of options is read from `attach --help` (printed
  * from the table), so an option added later without a case here fails the first test. */
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "base/redact.h"
-#include "cli/config.h"
+#include "cli/options.h"
 
 /* A value for every option that takes one, valid for it: {flag, command-line value, JSON value}.
  * Options without a value (flags) are true in JSON. */

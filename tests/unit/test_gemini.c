@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/redact.h"
+#include "base/util.h"
 #include "protocols/llm/llm.h"
 #include "trace/trace.h"
 
@@ -16,21 +17,10 @@
 
 static char *slurp(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
+	char *buf = agt_read_file(path, 64u << 20, len);
 
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = 0;
-	fclose(f);
-	if (len)
-		*len = (size_t)n;
+	if (!buf)
+		fail_msg("cannot read %s", path);
 	return buf;
 }
 

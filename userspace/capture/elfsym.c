@@ -135,13 +135,6 @@ out:
 	return rc;
 }
 
-void agt_syms_free(struct agt_sym *s, int n)
-{
-	for (int i = 0; s && i < n; i++)
-		free(s[i].name);
-	free(s);
-}
-
 /* The bytes of a function, read from the file at its offset. */
 static int read_code(const char *path, const struct agt_sym *s, uint8_t **code, char *err,
 		     size_t errlen)

@@ -4,12 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct agt_sym {
-	char *name;
-	uint64_t addr;	 /* st_value */
-	uint64_t size;	 /* st_size */
-	uint64_t offset; /* file offset: what a uprobe attaches to */
-};
+#include "capture/sym.h"
 
 /* All defined functions (symtab and dynsym) whose name matches glob, sorted by name, one per
  * address; for a Go binary where none matches (stripped of .symtab), those of its Go function
@@ -17,7 +12,6 @@ struct agt_sym {
  * agt_syms_free. */
 int agt_elf_find_funcs(const char *path, const char *glob, struct agt_sym **out, int *n, char *err,
 		       size_t errlen);
-void agt_syms_free(struct agt_sym *s, int n);
 
 /* File offsets of every return instruction of a function (x86-64, decoded with capstone). */
 int agt_elf_ret_offsets(const char *path, const struct agt_sym *s, uint64_t **offs, int *n,

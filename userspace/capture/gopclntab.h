@@ -5,7 +5,7 @@
 #ifndef AGT_GOPCLNTAB_H
 #define AGT_GOPCLNTAB_H
 #include <stddef.h>
-#include "capture/elfsym.h"
+#include "capture/sym.h"
 
 /* Every function of the Go binary at path whose Go name (e.g. "crypto/tls.(*Conn).Write")
  * matches glob (fnmatch, no flags: '*' in a name such as "(*Conn)" is matched by '*', "\\*"

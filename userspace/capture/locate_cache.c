@@ -322,3 +322,47 @@ int agt_locate_tls_cached(const char *path, const char *cache_dir, struct agt_tl
 	agt_img_close(&img);
 	return rc;
 }
+
+void agt_locate_report(const char *path, FILE *out)
+{
+	agt_locate_report_dir(path, NULL, out);
+}
+
+void agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out)
+{
+	struct agt_tls_located r;
+	char err[768] = "";
+	int rc = agt_locate_tls_cached(path, cache_dir, &r, err, sizeof(err));
+
+	fprintf(out, "%s: ", path);
+	if (rc == -ENOENT || (rc && !r.library[0])) {
+		fprintf(out, "no TLS library located: %s\n", err);
+		return;
+	}
+	fprintf(out, "%s%s%s%s (function bounds from %s%s)\n", r.library,
+		r.version_hint[0] ? " \"" : "", r.version_hint, r.version_hint[0] ? "\"" : "",
+		r.bounds[0] ? r.bounds : "?", r.from_cache ? ", cached" : "");
+	if (rc) {
+		fprintf(out, "  refused: %s\n", r.why_not);
+		return;
+	}
+	for (int i = 0; i < r.nsites; i++) {
+		const struct agt_tls_site *s = &r.sites[i];
+
+		fprintf(out, "  %-5s %-18s offset 0x%lx  vaddr 0x%lx  size %lu\n",
+			agt_tls_role_name(s->role), s->name, (unsigned long)s->offset,
+			(unsigned long)s->vaddr, (unsigned long)s->size);
+		if (s->conv == AGT_TLS_CONV_INT)
+			fprintf(out, "        ssl=rdi buf=rsi num=edx (int); returns int bytes in "
+				     "eax when > 0\n");
+		else
+			fprintf(
+			    out,
+			    "        ssl=rdi buf=rsi num=rdx (size_t); size_t *%s in %s; returns "
+			    "> 0 on success, bytes in *%s\n",
+			    s->role == AGT_TLS_WRITE ? "written" : "readbytes",
+			    s->outlen_arg == 3 ? "rcx" : "r8",
+			    s->role == AGT_TLS_WRITE ? "written" : "readbytes");
+		fprintf(out, "        evidence: %s\n", s->evidence);
+	}
+}

@@ -41,7 +41,7 @@ int agt_selector_parse(const char *spec, struct agt_selector *s, char *err, size
 	memset(s, 0, sizeof(*s));
 	if (!copy || !(s->text = strdup(spec))) {
 		free(copy);
-		return agt_seterr(err, errlen, AGT_EXIT_USAGE, "out of memory");
+		return agt_seterr(err, errlen, -ENOMEM, "out of memory");
 	}
 	while (*r) {
 		char *key, *eq, **dst = NULL;
@@ -55,7 +55,7 @@ int agt_selector_parse(const char *spec, struct agt_selector *s, char *err, size
 		key = copy;
 		if (!(eq = strchr(key, '=')) || eq == key || !eq[1]) {
 			agt_seterr(
-			    err, errlen, AGT_EXIT_USAGE,
+			    err, errlen, -EINVAL,
 			    "selector \"%s\": \"%s\" is not KEY=PATTERN; keys are exe, comm, "
 			    "cmdline, cgroup, container, namespace, pod and label.NAME",
 			    spec, key);
@@ -67,7 +67,7 @@ int agt_selector_parse(const char *spec, struct agt_selector *s, char *err, size
 				dst = field(s, i);
 		if (!dst && !strncmp(key, "label.", 6) && key[6]) {
 			if (s->nlabels == AGT_SEL_MAX_LABELS) {
-				agt_seterr(err, errlen, AGT_EXIT_USAGE,
+				agt_seterr(err, errlen, -EINVAL,
 					   "selector \"%s\": more than %d label conditions", spec,
 					   AGT_SEL_MAX_LABELS);
 				goto bad;
@@ -76,14 +76,14 @@ int agt_selector_parse(const char *spec, struct agt_selector *s, char *err, size
 			dst = &s->label_val[s->nlabels++];
 		}
 		if (!dst) {
-			agt_seterr(err, errlen, AGT_EXIT_USAGE,
+			agt_seterr(err, errlen, -EINVAL,
 				   "selector \"%s\": unknown key \"%s\"; keys are exe, comm, "
 				   "cmdline, cgroup, container, namespace, pod and label.NAME",
 				   spec, key);
 			goto bad;
 		}
 		if (*dst) {
-			agt_seterr(err, errlen, AGT_EXIT_USAGE,
+			agt_seterr(err, errlen, -EINVAL,
 				   "selector \"%s\": \"%s\" is given twice", spec, key);
 			goto bad;
 		}
@@ -93,7 +93,7 @@ int agt_selector_parse(const char *spec, struct agt_selector *s, char *err, size
 	free(copy);
 	if (!conds) {
 		agt_selector_free(s);
-		return agt_seterr(err, errlen, AGT_EXIT_USAGE,
+		return agt_seterr(err, errlen, -EINVAL,
 				  "an empty selector would trace every process; give at least one "
 				  "condition such as comm=python3");
 	}
@@ -101,7 +101,7 @@ int agt_selector_parse(const char *spec, struct agt_selector *s, char *err, size
 bad:
 	free(copy);
 	agt_selector_free(s);
-	return AGT_EXIT_USAGE;
+	return -EINVAL;
 }
 
 int agt_selector_needs_k8s(const struct agt_selector *s)

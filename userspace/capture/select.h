@@ -17,7 +17,7 @@ struct agt_selector {
 };
 
 /* "exe=*python3*,cmdline=*agent*,label.app=agent"; a comma inside a value is written "\,".
- * 0, or AGT_EXIT_USAGE with one sentence in err. */
+ * 0, or -EINVAL (-ENOMEM) with one sentence in err. */
 int agt_selector_parse(const char *spec, struct agt_selector *s, char *err, size_t errlen);
 void agt_selector_free(struct agt_selector *s);
 /* Does the process match? cmdline: its arguments joined by spaces. k8s may be NULL: then the

@@ -1,6 +1,6 @@
 /* `agtrace attach`: the run's settings from the command line, then the run. */
 #include "cli/cli.h"
-#include "cli/config.h"
+#include "cli/options.h"
 #include "base/log.h"
 #include <errno.h>
 

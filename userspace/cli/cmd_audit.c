@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static void usage(FILE *f)
+void cmd_audit_usage(FILE *f)
 {
 	fprintf(
 	    f,
@@ -117,7 +117,7 @@ static int print_report(const char *path, const struct agt_audit_report *r)
 	return r->intact ? 0 : AGT_EXIT_USAGE;
 }
 
-int cmd_audit(int argc, char **argv)
+int cmd_audit_verify(int argc, char **argv)
 {
 	static const struct option lopts[] = {
 	    {"key", required_argument, NULL, 'k'},
@@ -133,37 +133,28 @@ int cmd_audit(int argc, char **argv)
 	FILE *f;
 	int c, rc;
 
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? AGT_EXIT_USAGE : 0;
-	}
-	if (strcmp(argv[1], "verify")) {
-		agt_err("unknown audit command \"%s\"; the one there is: agtrace audit verify "
-			"[--key FILE] [--anchor RECORDS:HEAD] TRAIL",
-			argv[1]);
-		return AGT_EXIT_USAGE;
-	}
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc - 1, argv + 1, ":h", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': key_file = optarg; break;
 		case 'a': anchor_arg = optarg; break;
-		case 'h': usage(stdout); return 0;
+		case 'h': cmd_audit_usage(stdout); return 0;
 		case ':':
 			agt_err("option %s needs a value; see `agtrace audit --help`",
-				argv[optind]);
+				argv[optind - 1]);
 			return AGT_EXIT_USAGE;
 		default:
-			agt_err("unknown option \"%s\"; see `agtrace audit --help`", argv[optind]);
+			agt_err("unknown option \"%s\"; see `agtrace audit --help`", argv[optind - 1]);
 			return AGT_EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 2) {
-		agt_err("usage: agtrace audit verify [--key FILE] [--anchor RECORDS:HEAD] TRAIL");
+	if (optind != argc - 1) {
+		agt_err("audit verify needs one TRAIL: agtrace audit verify [--key FILE] [--anchor "
+			"RECORDS:HEAD] TRAIL");
 		return AGT_EXIT_USAGE;
 	}
-	path = argv[optind + 1];
+	path = argv[optind];
 	if (anchor_arg && agt_audit_anchor_parse(anchor_arg, &anchor)) {
 		agt_err("--anchor needs RECORDS:HEAD as a checkpoint gives it (a count from 1, a "
 			"colon, 64 hex digits), got \"%s\"",

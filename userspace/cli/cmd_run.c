@@ -1,10 +1,10 @@
 /* `agtrace run --config FILE`: the same run as `attach`, its settings from a JSON file read
- * through the same option table (cli/config.c). With no output and no exporter configured, the
+ * through the same option table (cli/options.c). With no output and no exporter configured, the
  * embedded default: JSONL files under /var/lib/agtrace/traces and the metrics endpoint on
  * 127.0.0.1:9464. */
 #include "base/log.h"
 #include "cli/cli.h"
-#include "cli/config.h"
+#include "cli/options.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

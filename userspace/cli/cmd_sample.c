@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void sample_usage(FILE *f)
+void cmd_sample_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: agtrace sample show [--pid PID]\n"
@@ -71,23 +71,14 @@ static int open_map(int pid, char *path, size_t n)
 	return fd;
 }
 
-int cmd_sample(int argc, char **argv)
+/* show and set: argv[0] is which. */
+static int sample_cmd(int argc, char **argv)
 {
 	struct agt_sample_cfg cfg;
-	int fd, source = -1, pid = 0, set;
+	int fd, source = -1, pid = 0, set = !strcmp(argv[0], "set");
 	char err[256], line[160], joined[256], path[400];
 	long v;
 
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		sample_usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? AGT_EXIT_USAGE : 0;
-	}
-	if (strcmp(argv[1], "show") && strcmp(argv[1], "set")) {
-		agt_err("unknown sample command \"%s\"; use show or set", argv[1]);
-		return AGT_EXIT_USAGE;
-	}
-	set = !strcmp(argv[1], "set");
-	argv++, argc--;
 	if (argc >= 3 && !strcmp(argv[1], "--pid")) {
 		if (agt_parse_long(argv[2], 1, 0x3fffffff, &v)) {
 			agt_err("--pid needs the PID of a running agtrace, got \"%s\"", argv[2]);
@@ -141,4 +132,14 @@ int cmd_sample(int argc, char **argv)
 	}
 	close(fd);
 	return 0;
+}
+
+int cmd_sample_show(int argc, char **argv)
+{
+	return sample_cmd(argc, argv);
+}
+
+int cmd_sample_set(int argc, char **argv)
+{
+	return sample_cmd(argc, argv);
 }

@@ -1,26 +1,108 @@
-/* agtrace: zero-instrumentation tracer for AI-agent runtimes. A table of subcommands. */
+/* agtrace: zero-instrumentation tracer for AI-agent runtimes. The command table, and the walk
+ * that finds a command in it. */
 #include "base/log.h"
 #include "cli/cli.h"
-#include "capture/preflight.h"
-#include "capture/sampling.h"
-#include "capture/spec.h"
-#include "export/audit.h"
 #include <stdio.h>
 #include <string.h>
 
+static const struct agt_cmd probes_cmds[] = {
+    {"list", cmd_probes_list, "the probe specs agtrace ships, and what each attaches to"},
+    {"check", cmd_probes_check, "validate probe spec files"},
+    {NULL},
+};
 
-static const struct cmd {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *help;
-} cmds[] = {
+static const struct agt_cmd sample_cmds[] = {
+    {"show", cmd_sample_show, "the kernel-side sampling of a running agtrace"},
+    {"set", cmd_sample_set, "change it while it runs"},
+    {NULL},
+};
+
+static const struct agt_cmd audit_cmds[] = {
+    {"verify", cmd_audit_verify, "check a hash-chained audit trail"},
+    {NULL},
+};
+
+static const struct agt_cmd top_cmds[] = {
     {"check", cmd_check, "preflight: can agtrace run on this kernel with these privileges?"},
     {"attach", cmd_attach, "trace running processes by PID and print their spans"},
     {"run", cmd_run, "the same, its settings (exporters, sampling, ...) from a JSON file"},
-    {"probes", cmd_probes, "list the shipped probe specs, or check a spec file"},
-    {"sample", cmd_sample, "show or change the kernel-side sampling of a running agtrace"},
-    {"audit", cmd_audit, "verify a hash-chained audit trail"},
+    {"probes", NULL, "list the shipped probe specs, or check a spec file", probes_cmds,
+     cmd_probes_usage},
+    {"sample", NULL, "show or change the kernel-side sampling of a running agtrace", sample_cmds,
+     cmd_sample_usage},
+    {"audit", NULL, "verify a hash-chained audit trail", audit_cmds, cmd_audit_usage},
+    {NULL},
 };
+
+static int is_help(const char *a)
+{
+	return !strcmp(a, "-h") || !strcmp(a, "--help");
+}
+
+/* "check, attach, run, probes, sample and audit" */
+static void names(const struct agt_cmd *t, char *out, size_t n)
+{
+	size_t len = 0;
+
+	out[0] = 0;
+	for (int i = 0; t[i].name; i++)
+		len += snprintf(out + len, len < n ? n - len : 0, "%s%s",
+				!i ? "" : t[i + 1].name ? ", " : " and ", t[i].name);
+}
+
+static void listing(FILE *f, const char *path, const struct agt_cmd *t)
+{
+	fprintf(f, "Usage: %s COMMAND [ARGS]\n\nCommands:\n", path);
+	for (int i = 0; t[i].name; i++)
+		fprintf(f, "  %-8s %s\n", t[i].name, t[i].help);
+	fprintf(f, "\n`%s COMMAND --help` tells more.\n", path);
+}
+
+static void group_usage(FILE *f, const struct agt_cmd *g, const char *path)
+{
+	if (g->usage)
+		g->usage(f);
+	else
+		listing(f, path, g->sub);
+}
+
+/* argv[0] names a command of group g (whose words so far are path). */
+static int dispatch(const struct agt_cmd *g, const char *path, int argc, char **argv)
+{
+	char list[256], sub[96];
+
+	if (argc < 1) {
+		group_usage(stderr, g, path);
+		return AGT_EXIT_USAGE;
+	}
+	if (is_help(argv[0])) {
+		group_usage(stdout, g, path);
+		return 0;
+	}
+	for (int i = 0; g->sub[i].name; i++) {
+		const struct agt_cmd *c = &g->sub[i];
+
+		if (strcmp(argv[0], c->name))
+			continue;
+		if (c->fn) {
+			/* A group's command asked for help: the group's page describes it. */
+			if (g->usage && argc > 1 && is_help(argv[1])) {
+				g->usage(stdout);
+				return 0;
+			}
+			return c->fn(argc, argv);
+		}
+		snprintf(sub, sizeof(sub), "%s %s", path, c->name);
+		return dispatch(c, sub, argc - 1, argv + 1);
+	}
+	names(g->sub, list, sizeof(list));
+	if (g->sub == top_cmds)
+		agt_err("unknown command \"%s\"; the commands are %s", argv[0], list);
+	else
+		agt_err("unknown command \"%s %s\"; the commands are %s; see `%s --help`",
+			path + strlen("agtrace "), argv[0], list, path);
+	return AGT_EXIT_USAGE;
+}
 
 static void usage(FILE *f)
 {
@@ -28,8 +110,8 @@ static void usage(FILE *f)
 	    f, "Usage: agtrace [-v] COMMAND [ARGS]\n\n"
 	       "Trace AI agents and other running programs through eBPF, without touching them.\n\n"
 	       "Commands:\n");
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
+	for (int i = 0; top_cmds[i].name; i++)
+		fprintf(f, "  %-8s %s\n", top_cmds[i].name, top_cmds[i].help);
 	fprintf(
 	    f,
 	    "\n`agtrace COMMAND --help` tells more. Start with `agtrace check`, then for example\n"
@@ -38,13 +120,14 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	static const struct agt_cmd root = {"agtrace", NULL, NULL, top_cmds, usage};
 	int i = 1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
 			agt_log_set_level(AGT_LOG_DEBUG);
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+		} else if (is_help(argv[i])) {
 			usage(stdout);
 			return 0;
 		} else {
@@ -52,15 +135,5 @@ int main(int argc, char **argv)
 			return AGT_EXIT_USAGE;
 		}
 	}
-	if (i == argc) {
-		usage(stderr);
-		return AGT_EXIT_USAGE;
-	}
-	for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++)
-		if (!strcmp(argv[i], cmds[c].name))
-			return cmds[c].fn(argc - i, argv + i);
-	agt_err(
-	    "unknown command \"%s\"; the commands are check, attach, run, probes, sample and audit",
-	    argv[i]);
-	return AGT_EXIT_USAGE;
+	return dispatch(&root, "agtrace", argc - i, argv + i);
 }

@@ -52,26 +52,10 @@ struct jconn {
 	const struct agt_proto_out *out;
 };
 
-static const char *or_empty(const char *s)
-{
-	return s ? s : "";
-}
-
-static void id_text(const cJSON *id, char *out, size_t n)
-{
-	if (cJSON_IsString(id))
-		snprintf(out, n, "%s", id->valuestring);
-	else if (cJSON_IsNumber(id))
-		snprintf(out, n, "%.17g", id->valuedouble);
-	else
-		out[0] = 0;
-}
-
 static void done(struct jshared *sh, struct pending *p, const struct agt_proto_out *out)
 {
 	out->mcp_call(out->ctx, &p->c);
-	free(p->c.arguments);
-	free(p->c.result);
+	agt_mcp_call_free(&p->c);
 	free(p);
 	sh->npending--;
 }
@@ -90,11 +74,10 @@ static void on_line(struct jconn *jc, int dir, const char *line, uint64_t ts, ui
 	}
 	method = cJSON_GetObjectItemCaseSensitive(o, "method");
 	id = cJSON_GetObjectItemCaseSensitive(o, "id");
-	id_text(id, idt, sizeof(idt));
+	agt_jsonrpc_id(id, idt, sizeof(idt));
 	if (cJSON_IsString(method) && idt[0]) {
 		/* A request. Only the caller's side makes a span (a traced server would see the
 		 * same call arriving): requests this process writes. */
-		const cJSON *params = cJSON_GetObjectItemCaseSensitive(o, "params");
 		struct pending *p;
 
 		if (strcmp(method->valuestring, "tools/call") || dir != AGT_DIR_EGRESS)
@@ -104,14 +87,7 @@ static void on_line(struct jconn *jc, int dir, const char *line, uint64_t ts, ui
 			goto out;
 		}
 		p->pid = jc->pid;
-		snprintf(p->c.id, sizeof(p->c.id), "%s", idt);
-		snprintf(p->c.name, sizeof(p->c.name), "%s",
-			 or_empty(cJSON_GetStringValue(
-			     cJSON_GetObjectItemCaseSensitive(params, "name"))));
-		p->c.arguments =
-		    cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(params, "arguments"));
-		if (!p->c.arguments)
-			p->c.arguments = strdup("{}");
+		agt_mcp_request(o, &p->c);
 		p->c.start_ns = ts;
 		p->c.pid = jc->pid;
 		p->c.tid = tid;
@@ -122,7 +98,6 @@ static void on_line(struct jconn *jc, int dir, const char *line, uint64_t ts, ui
 		   (cJSON_GetObjectItemCaseSensitive(o, "result") ||
 		    cJSON_GetObjectItemCaseSensitive(o, "error"))) {
 		const cJSON *res = cJSON_GetObjectItemCaseSensitive(o, "result");
-		const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error"), *b;
 		struct pending **pp = &j->pending;
 
 		while (*pp && ((*pp)->pid != jc->pid || strcmp((*pp)->c.id, idt)))
@@ -133,36 +108,10 @@ static void on_line(struct jconn *jc, int dir, const char *line, uint64_t ts, ui
 			goto out;
 		}
 		struct pending *p = *pp;
-		size_t used = 0;
 
 		*pp = p->next;
-		p->c.answered = 1;
 		p->c.end_ns = ts;
-		if (err) {
-			p->c.is_error = 1;
-			const char *m =
-			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "message"));
-
-			p->c.result = strdup(m ? m : "error");
-		} else {
-			p->c.is_error =
-			    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "isError"));
-			cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(res, "content"))
-			{
-				const char *t = cJSON_GetStringValue(
-				    cJSON_GetObjectItemCaseSensitive(b, "text"));
-				size_t tl = t ? strlen(t) : 0;
-				char *nr = t ? realloc(p->c.result, used + tl + 1) : NULL;
-
-				if (!nr)
-					continue;
-				memcpy(nr + used, t, tl + 1);
-				used += tl;
-				p->c.result = nr;
-			}
-			if (!p->c.result)
-				p->c.result = strdup("");
-		}
+		agt_mcp_answer(o, &p->c);
 		done(j, p, jc->out);
 	}
 out:
@@ -196,8 +145,7 @@ static void j_fini(void *shared)
 		struct pending *p = sh->pending;
 
 		sh->pending = p->next;
-		free(p->c.arguments);
-		free(p->c.result);
+		agt_mcp_call_free(&p->c);
 		free(p);
 	}
 	free(sh);

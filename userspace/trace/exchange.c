@@ -7,8 +7,7 @@
  * at the last byte, status unfinished. Also the trace stage's small events: MCP calls over
  * local IPC, state changes, metadata-only errors. */
 #include "trace/trace.h"
-#include <cjson/cJSON.h>
-#include "protocols/jsonrpc.h"
+#include "protocols/mcp.h"
 #include "protocols/llm/llm.h"
 #include "trace/agent.h"
 #include "trace/nest.h"
@@ -96,64 +95,6 @@ static void base(struct agt_trace *t, struct agt_span *s, const struct agt_proc_
 static void mcp_span(struct agt_trace *t, const struct agt_proc_info *proc,
 		     const struct agt_mcp_call *c, const struct agt_span_http *http);
 
-static const char *or_empty(const char *s)
-{
-	return s ? s : "";
-}
-
-static void id_text(const cJSON *id, char *out, size_t n)
-{
-	if (cJSON_IsString(id))
-		snprintf(out, n, "%s", id->valuestring);
-	else if (cJSON_IsNumber(id))
-		snprintf(out, n, "%.17g", id->valuedouble);
-	else
-		out[0] = 0;
-}
-
-/* The JSON-RPC response to id in o (an object, or a batch array): its result or error. */
-static const cJSON *rpc_answer(const cJSON *o, const char *id)
-{
-	const cJSON *it;
-	char idt[64];
-
-	if (cJSON_IsArray(o)) {
-		cJSON_ArrayForEach(it, o)
-		{
-			const cJSON *r = rpc_answer(it, id);
-
-			if (r)
-				return r;
-		}
-		return NULL;
-	}
-	id_text(cJSON_GetObjectItemCaseSensitive(o, "id"), idt, sizeof(idt));
-	if (strcmp(idt, id))
-		return NULL;
-	return cJSON_GetObjectItemCaseSensitive(o, "result")  ? o
-	       : cJSON_GetObjectItemCaseSensitive(o, "error") ? o
-							      : NULL;
-}
-
-struct sse_find {
-	const char *id;
-	cJSON *found; /* the whole message */
-};
-
-static void sse_rpc(void *ctx, const char *event, const char *data)
-{
-	struct sse_find *f = ctx;
-	cJSON *o;
-
-	(void)event;
-	if (f->found || !(o = cJSON_Parse(data)))
-		return;
-	if (rpc_answer(o, f->id))
-		f->found = o;
-	else
-		cJSON_Delete(o);
-}
-
 /* An MCP tools/call over streamable HTTP: a POST of a JSON-RPC request, answered with the JSON-RPC
  * response (application/json) or with an SSE stream whose events carry it. 1 when req is one
  * (its span is emitted), 0 otherwise. */
@@ -161,77 +102,12 @@ static int mcp_over_http(struct agt_trace *t, const struct agt_proc_info *proc,
 			 const struct agt_http_msg *req, const struct agt_http_msg *resp,
 			 const struct agt_span_http *http)
 {
-	cJSON *rq, *answer = NULL;
-	const cJSON *params, *msg = NULL;
 	struct agt_mcp_call c;
-	const char *ct = resp ? agt_http_header(resp, "Content-Type") : NULL;
 
-	if (!req->body_len || strcmp(req->method, "POST") || req->body[0] != '{')
+	if (!agt_mcp_from_http(req, resp, &c))
 		return 0;
-	rq = cJSON_ParseWithLength((const char *)req->body, req->body_len);
-	if (!rq || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(rq, "jsonrpc")) ||
-	    strcmp(or_empty(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rq, "method"))),
-		   "tools/call")) {
-		cJSON_Delete(rq);
-		return 0;
-	}
-	memset(&c, 0, sizeof(c));
-	params = cJSON_GetObjectItemCaseSensitive(rq, "params");
-	id_text(cJSON_GetObjectItemCaseSensitive(rq, "id"), c.id, sizeof(c.id));
-	snprintf(c.name, sizeof(c.name), "%s",
-		 or_empty(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(params, "name"))));
-	c.arguments = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(params, "arguments"));
-	c.start_ns = req->start_ns;
-	c.end_ns = resp ? resp->end_ns : req->end_ns;
-	c.pid = req->pid;
-	c.tid = req->tid;
-	c.session = agt_http_header(req, "Mcp-Session-Id");
-	if (!c.session && resp)
-		c.session = agt_http_header(resp, "Mcp-Session-Id");
-	if (resp && resp->body_len && ct && strstr(ct, "text/event-stream")) {
-		struct sse_find f = {c.id, NULL};
-
-		agt_sse_parse((const char *)resp->body, resp->body_len, sse_rpc, &f);
-		answer = f.found;
-	} else if (resp && resp->body_len) {
-		answer = cJSON_ParseWithLength((const char *)resp->body, resp->body_len);
-	}
-	msg = answer ? rpc_answer(answer, c.id) : NULL;
-	if (msg) {
-		const cJSON *res = cJSON_GetObjectItemCaseSensitive(msg, "result");
-		const cJSON *err = cJSON_GetObjectItemCaseSensitive(msg, "error"), *b;
-
-		c.answered = 1;
-		if (err) {
-			c.is_error = 1;
-			const char *m =
-			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "message"));
-
-			c.result = strdup(m ? m : "error");
-		} else {
-			c.is_error = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "isError"));
-			cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(res, "content"))
-			{
-				agt_llm_append(&c.result,
-					       cJSON_GetStringValue(
-						   cJSON_GetObjectItemCaseSensitive(b, "text")));
-			}
-			if (!c.result)
-				c.result = strdup("");
-		}
-	} else if (resp && !resp->incomplete && resp->status >= 400) {
-		char m[64];
-
-		snprintf(m, sizeof(m), "HTTP status %d", resp->status);
-		c.answered = 1;
-		c.is_error = 1;
-		c.result = strdup(m);
-	}
 	mcp_span(t, proc, &c, http);
-	free(c.arguments);
-	free(c.result);
-	cJSON_Delete(answer);
-	cJSON_Delete(rq);
+	agt_mcp_call_free(&c);
 	return 1;
 }
 

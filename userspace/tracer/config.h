@@ -1,6 +1,7 @@
 /* The settings of a run: one struct, filled from the command line (`agtrace attach`) or from a
  * JSON file (`agtrace run --config`) through the same option table and the same checks
- * (cli/config.c). Strings point into argv or into memory the config owns (agt_config_free). */
+ * (the commands fill it; the run only reads it). Strings point into argv or into memory the
+ * config owns, freed with it. */
 #ifndef AGT_CONFIG_H
 #define AGT_CONFIG_H
 #include "agtrace.h"

@@ -9,7 +9,6 @@
 #include "capture/select.h"
 #include "export/audit.h"
 #include "export/metrics.h"
-#include "protocols/jsonrpc.h"
 #include "trace/agent.h"
 #include "trace/nest.h"
 #include "capture/preflight.h"

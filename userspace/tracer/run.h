@@ -2,7 +2,7 @@
  * run.c (BPF units, sampling, self-metrics, exporters, the event loop), probes.c (probe specs
  * onto a target's objects) and targets.c (targets given by PID or discovered, their life
  * cycle). Its settings are a struct agt_config (tracer/config.h), filled by the command line or
- * a configuration file (cli/config.c). */
+ * a configuration file (cli/options.c). */
 #ifndef AGT_ATTACH_RUN_H
 #define AGT_ATTACH_RUN_H
 #include "capture/container.h"

@@ -2,8 +2,8 @@
  * `agtrace attach` or from the JSON file of `agtrace run --config`. Both go through one table of
  * options: each row names the option's flag and its key in the file, how its value is checked
  * and where it is kept, and its help text; `attach --help` is printed from the same rows. */
-#ifndef AGT_CLI_CONFIG_H
-#define AGT_CLI_CONFIG_H
+#ifndef AGT_CLI_OPTIONS_H
+#define AGT_CLI_OPTIONS_H
 #include <stdio.h>
 #include "tracer/config.h"
 

@@ -2,7 +2,7 @@
  * walk over run's JSON configuration. A value reaches the config through the row's setter in
  * both cases, so a setting is checked the same way (and refused with the same sentence)
  * whichever way it is given. */
-#include "cli/config.h"
+#include "cli/options.h"
 #include "base/log.h"
 #include "base/redact.h"
 #include "base/util.h"

@@ -14,7 +14,10 @@ from test_llm import cert, server  # noqa: F401  (module fixtures: TLS material,
 
 AGENT = os.path.join(ROOT, "tests", "targets", "agent_loop.py")
 K8S = os.path.join(ROOT, "tests", "servers", "k8s_api.py")
-SELECT = "comm=python3*,cmdline=*agent_loop.py*"
+# In every agent's command line and every selector: agents other test runs on this machine start
+# (the same program) are not this run's.
+TOKEN = f"run{os.getpid()}"
+SELECT = f"comm=python3*,cmdline=*agent_loop.py*{TOKEN}*"
 POD_UID = "1a2b3c4d-0000-4e5f-8a9b-0123456789ab"
 CONTAINER = "c0ffee" + "ab" * 29
 CGROUP = ("/sys/fs/cgroup/unified/kubepods.slice/kubepods-besteffort.slice/"
@@ -28,7 +31,7 @@ def discovered_pid(tr):
 
 
 def agent_argv(server, cert, container=False):  # noqa: F811
-    argv = [PYTHON, AGENT, str(server), str(cert / "cert.pem")]
+    argv = [PYTHON, AGENT, str(server), str(cert / "cert.pem"), TOKEN]
     return ["unshare", "-m", "-p", "-f", "--mount-proc"] + argv if container else argv
 
 
@@ -95,7 +98,7 @@ def test_agents_started_later_are_found_and_exits_noticed(server, cert):  # noqa
 def test_running_agent_found_at_start(server, cert):  # noqa: F811
     agent = Target(agent_argv(server, cert))
     try:
-        tr = Tracer(["--select", "cmdline=*agent_loop.py*,comm=python3*", "-o", "jsonl"],
+        tr = Tracer(["--select", f"cmdline=*agent_loop.py*{TOKEN}*,comm=python3*", "-o", "jsonl"],
                     wait=False)
         assert discovered_pid(tr) == agent.pid
         tr.wait_for("discovery: 1 selector; 1 running process matched")
@@ -191,7 +194,7 @@ def test_run_config_selectors(server, cert, tmp_path):  # noqa: F811
     pattern survives the translation into --select."""
     cfg = tmp_path / "agtrace.json"
     cfg.write_text(json.dumps({
-        "targets": {"select": [{"comm": "python3*", "cmdline": "*agent_loop.py*,*"},
+        "targets": {"select": [{"comm": "python3*", "cmdline": f"*agent_loop.py*{TOKEN}*,*"},
                                {"exe": "/nonexistent/*"}]},
         "output": {"format": "jsonl"},
     }))
@@ -204,7 +207,7 @@ def test_run_config_selectors(server, cert, tmp_path):  # noqa: F811
     converse_and_stop(tr, agent, pid)
     (att,) = [r for r in tr.records if r["name"] == "attach python3.11"]
     assert att["message"] == ('13 probe links; discovered (exec) by selector '
-                              '"comm=python3*,cmdline=*agent_loop.py*\\,*"')
+                              f'"comm=python3*,cmdline=*agent_loop.py*{TOKEN}*\\,*"')
 
 
 CHROOT = os.path.join(ROOT, "tests", "targets", "chroot_run.sh")
@@ -217,7 +220,7 @@ LATE = ("import sys; print('ready', 0, flush=True); sys.stdin.readline(); "
 def chrooted_agent(server, tmp_path, cert, late=False):  # noqa: F811
     py = [PYTHON, "-c", LATE] if late else [PYTHON]
     return ["unshare", "-m", "-p", "-f", CHROOT, str(tmp_path / "rootfs"),
-            str(cert / "cert.pem"), *py, AGENT, str(server), "/opt/cert.pem"]
+            str(cert / "cert.pem"), *py, AGENT, str(server), "/opt/cert.pem", TOKEN]
 
 
 def test_container_with_its_own_libssl_by_selector(server, cert, tmp_path):  # noqa: F811

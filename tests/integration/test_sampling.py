@@ -76,12 +76,14 @@ def test_sample_set_on_a_running_tracer_and_errors_still_seen(plain_server):  # 
                 "--plain"])
     try:
         tr = Tracer(["-p", t.pid, "-o", "jsonl"])
-        show = subprocess.run([AGTRACE, "sample", "show"], capture_output=True, text=True)
+        show = subprocess.run([AGTRACE, "sample", "show", "--pid", str(tr.p.pid)],
+                              capture_output=True, text=True)
         assert show.returncode == 0
         assert "sock   ratio 1  rate unlimited  payload bytes default" in show.stdout
         body = json.dumps({"model": "before", "messages": []})
         t.call(f"call a POST /v1/chat/completions {body}")
-        r = subprocess.run([AGTRACE, "sample", "set", "sock", "0"], capture_output=True, text=True)
+        r = subprocess.run([AGTRACE, "sample", "set", "--pid", str(tr.p.pid), "sock", "0"],
+                           capture_output=True, text=True)
         assert r.stdout == "set: sock   ratio 0  rate unlimited  payload bytes default\n"
         tr.wait_for("sampling changed")
         t.call("call a POST /v1/chat/completions " + json.dumps({"model": "after", "messages": []}))

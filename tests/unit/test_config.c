@@ -35,6 +35,9 @@ static const struct sample {
     {"idle-timeout", "33", "33"},
     {"output", "jsonl", "\"jsonl\""},
     {"output-file", "/o.jsonl", "\"/o.jsonl\""},
+    {"output-max-bytes", "100000", "100000"},
+    {"output-max-age", "3600", "3600"},
+    {"output-keep-bytes", "1000000", "1000000"},
     {"duration", "5", "5"},
     {"redact", "internal-[0-9]+", "\"internal-[0-9]+\""},
     {"sample", "tls=0.5,rate=100", "\"tls=0.5,rate=100\""},
@@ -43,6 +46,9 @@ static const struct sample {
     {"audit-key", "/a.key", "\"/a.key\""},
     {"audit-checkpoint-records", "10", "10"},
     {"audit-checkpoint-seconds", "11", "11"},
+    {"audit-max-bytes", "200000", "200000"},
+    {"audit-max-age", "7200", "7200"},
+    {"audit-keep-bytes", "2000000", "2000000"},
     {"metrics", "127.0.0.1:9999", "\"127.0.0.1:9999\""},
     {"es", "http://es:9200", "\"http://es:9200\""},
     {"es-index", "idx-%Y", "\"idx-%Y\""},
@@ -143,6 +149,12 @@ static char *describe(const struct agt_config *c)
 	S(c->audit_key_file);
 	L(c->audit_ckpt_records);
 	L(c->audit_ckpt_seconds);
+	L(c->output_max_bytes);
+	L(c->output_max_age);
+	L(c->output_keep_bytes);
+	L(c->audit_max_bytes);
+	L(c->audit_max_age);
+	L(c->audit_keep_bytes);
 	S(c->metrics_listen);
 	for (int k = 0; k < AGT_EXP_COUNT; k++) {
 		const struct agt_exporter_config *e = &c->exp[k];

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define DEFAULT_DIR "/var/lib/agtrace/traces"
 #define DEFAULT_METRICS "127.0.0.1:9464"
@@ -37,21 +36,16 @@ static void run_usage(FILE *f)
 		"Example: deploy/kubernetes/configmap.yaml.\n");
 }
 
-/* Nothing says where spans go: the embedded default. path must outlive the run. */
+/* Nothing says where spans go: the embedded default, one file per day (UTC), the day chosen for
+ * each span by its start. path must outlive the run. */
 static void embedded_default(struct agt_config *c, char *path, size_t n)
 {
-	char day[16];
-	time_t now = time(NULL);
-	struct tm tm;
-
 	for (int k = 0; k < AGT_EXP_COUNT; k++)
 		if (c->exp[k].url)
 			return;
 	if (c->output || c->output_file)
 		return;
-	gmtime_r(&now, &tm);
-	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-	snprintf(path, n, DEFAULT_DIR "/spans-%s.jsonl", day);
+	snprintf(path, n, DEFAULT_DIR "/spans-%%Y-%%m-%%d.jsonl");
 	if (!c->dry_run) {
 		mkdir("/var/lib/agtrace", 0755);
 		mkdir(DEFAULT_DIR, 0755);

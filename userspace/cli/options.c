@@ -8,6 +8,7 @@
 #include "base/util.h"
 #include "capture/sampling.h"
 #include "export/metrics.h"
+#include "export/outfile.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
@@ -274,7 +275,20 @@ static const struct opt opts[] = {
      "tree: spans nested by thread, printed when each root call finishes (default on a\n"
      "terminal); jsonl: one JSON object per span or event (default otherwise)"},
     {"output-file", 0, "output.file", T_STR, NULL, OFF(output_file), 0, 0, NULL, "FILE",
-     "append there instead of writing to stdout"},
+     "append there instead of writing to stdout (written at least once a second; a write\n"
+     "that fails is counted and makes the exit code 1); strftime conversions in the file\n"
+     "name (spans-%Y-%m-%d.jsonl) give one file per day (UTC), chosen by each span's start"},
+    {"output-max-bytes", 0, "output.max_bytes", T_LONG, NULL, OFF(output_max_bytes), 4096,
+     1L << 50, "a byte count from 4096", "BYTES",
+     "rotate the output file before it grows past this: it is renamed FILE.N (N one more\n"
+     "than the highest there) and a new FILE is started"},
+    {"output-max-age", 0, "output.max_age", T_LONG, NULL, OFF(output_max_age), 1,
+     365L * 86400, "seconds from 1 to 31536000", "SECONDS",
+     "rotate the output file once it is this old"},
+    {"output-keep-bytes", 0, "output.keep_bytes", T_LONG, NULL, OFF(output_keep_bytes), 4096,
+     1L << 50, "a byte count from 4096", "BYTES",
+     "bytes the output's files (rotated ones and other days') take at most, the current\n"
+     "one included: the oldest are removed"},
     {"duration", 0, "duration", T_LONG, NULL, OFF(duration), 1, 365L * 86400,
      "a whole number of seconds", "SECONDS",
      "stop after this long (default: until every target exits or SIGINT/SIGTERM)"},
@@ -305,6 +319,17 @@ static const struct opt opts[] = {
     {"audit-checkpoint-seconds", 0, "audit_checkpoint_seconds", T_LONG, NULL,
      OFF(audit_ckpt_seconds), 1, 1000000, "a number from 1 to 1000000", "N",
      "... and at least every N seconds (default 30)"},
+    {"audit-max-bytes", 0, "audit_max_bytes", T_LONG, NULL, OFF(audit_max_bytes), 4096,
+     1L << 50, "a byte count from 4096", "BYTES",
+     "rotate the trail before it grows past this: it ends in a rotate record, is renamed\n"
+     "FILE.N, and the new FILE goes on with the chain (verify them together: agtrace audit\n"
+     "verify FILE.1 FILE.2 ... FILE)"},
+    {"audit-max-age", 0, "audit_max_age", T_LONG, NULL, OFF(audit_max_age), 1, 365L * 86400,
+     "seconds from 1 to 31536000", "SECONDS", "rotate the trail once it is this old"},
+    {"audit-keep-bytes", 0, "audit_keep_bytes", T_LONG, NULL, OFF(audit_keep_bytes), 4096,
+     1L << 50, "a byte count from 4096", "BYTES",
+     "bytes the trail's files take at most, the current one included: the oldest rotated\n"
+     "ones are removed"},
     {.type = T_TITLE, .help = "Exporters"},
     {"metrics", 0, "metrics.listen", T_STR, set_metrics, 0, 0, 0, NULL, "[ADDR:]PORT",
      "serve Prometheus metrics at http://ADDR:PORT/metrics"},
@@ -412,10 +437,20 @@ static int apply(struct agt_config *c, const struct opt *o, const char *name, co
 /* What holds whichever way the options came. */
 static int check(const struct agt_config *c, char *err, size_t n)
 {
+	struct agt_outfile_config oc = {.path = c->output_file};
+
 	if (!c->audit_file && (c->audit_key_file || c->audit_ckpt_records || c->audit_ckpt_seconds))
 		return agt_seterr(err, n, -EINVAL,
 				  "--audit-key and --audit-checkpoint-* need --audit FILE");
-	return 0;
+	if (!c->audit_file && (c->audit_max_bytes || c->audit_max_age || c->audit_keep_bytes))
+		return agt_seterr(err, n, -EINVAL,
+				  "--audit-max-bytes, --audit-max-age and --audit-keep-bytes need "
+				  "--audit FILE");
+	if (!c->output_file && (c->output_max_bytes || c->output_max_age || c->output_keep_bytes))
+		return agt_seterr(err, n, -EINVAL,
+				  "--output-max-bytes, --output-max-age and --output-keep-bytes need "
+				  "--output-file FILE (standard output cannot be rotated)");
+	return agt_outfile_check(&oc, err, n);
 }
 
 /* ---- the command line ---- */

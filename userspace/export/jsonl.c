@@ -2,6 +2,7 @@
  * from span to span. */
 #include "base/jsonw.h"
 #include "base/util.h"
+#include "export/outfile.h"
 #include "export/schema.h"
 #include "export/sink.h"
 #include <stdlib.h>
@@ -18,7 +19,8 @@ void agt_export_ctx_init(struct agt_export_ctx *c)
 
 struct jsonl {
 	struct agt_sink base;
-	FILE *out;
+	FILE *out;		 /* or: */
+	struct agt_outfile *of; /* each line stamped with its span's start (the day of a dated file) */
 	struct agt_export_ctx ctx;
 	struct agt_jw w;
 };
@@ -30,12 +32,21 @@ static void jsonl_span(struct agt_sink *s, const struct agt_span *sp)
 	agt_jw_reset(&j->w);
 	agt_schema_ecs(sp, &j->ctx, &j->w);
 	agt_jw_raw(&j->w, "\n", 1);
-	fwrite(j->w.buf, 1, j->w.len, j->out);
+	if (j->of)
+		agt_outfile_put(j->of, j->w.buf, j->w.len,
+				(uint64_t)((int64_t)sp->start_ns + j->ctx.mono_to_real));
+	else
+		fwrite(j->w.buf, 1, j->w.len, j->out);
 }
 
 static void jsonl_flush(struct agt_sink *s)
 {
-	fflush(((struct jsonl *)s)->out);
+	struct jsonl *j = (struct jsonl *)s;
+
+	if (j->of)
+		agt_outfile_flush(j->of);
+	else
+		fflush(j->out);
 }
 
 static void jsonl_destroy(struct agt_sink *s)
@@ -58,4 +69,13 @@ struct agt_sink *agt_jsonl_new(FILE *out, const struct agt_export_ctx *c)
 	j->ctx = *c;
 	agt_jw_init(&j->w);
 	return &j->base;
+}
+
+struct agt_sink *agt_jsonl_new_out(struct agt_outfile *of, const struct agt_export_ctx *c)
+{
+	struct agt_sink *s = agt_jsonl_new(NULL, c);
+
+	if (s)
+		((struct jsonl *)s)->of = of;
+	return s;
 }

@@ -2,6 +2,7 @@
 /* Terminal tree: spans are held until their root finishes, then printed depth first in start
  * order, one line each, indented by nesting. */
 #include "base/util.h"
+#include "export/outfile.h"
 #include "export/sink.h"
 #include <inttypes.h>
 #include <stdio.h>
@@ -272,4 +273,15 @@ struct agt_sink *agt_tree_new(FILE *out, const struct agt_export_ctx *c, unsigne
 	t->max_held = max_held ? max_held : 1;
 	t->color = isatty(fileno(out));
 	return &t->base;
+}
+
+struct agt_sink *agt_tree_new_out(struct agt_outfile *of, const struct agt_export_ctx *c,
+				  unsigned max_held)
+{
+	FILE *f = agt_outfile_stream(of);
+	struct agt_sink *s = f ? agt_tree_new(f, c, max_held) : NULL;
+
+	if (s)
+		((struct tree *)s)->color = agt_outfile_isatty(of);
+	return s;
 }

@@ -21,7 +21,11 @@ struct agt_config {
 	const char *uprobe_args[MAX_SPECS];
 	int nuprobe_args;
 	const char *output; /* tree | jsonl | NULL (auto) */
-	const char *output_file;
+	const char *output_file; /* may name one file per day: spans-%Y-%m-%d.jsonl (UTC) */
+	/* Rotation of the output file and of the audit trail: past max_bytes or older than
+	 * max_age seconds, a file is renamed FILE.N; keep_bytes bounds all of them. 0: never. */
+	long output_max_bytes, output_max_age, output_keep_bytes;
+	long audit_max_bytes, audit_max_age, audit_keep_bytes;
 	const char *audit_file;
 	const char *audit_key_file;		     /* HMAC key of the trail; NULL: unkeyed */
 	long audit_ckpt_records, audit_ckpt_seconds; /* 0: the defaults */

@@ -9,6 +9,7 @@
 #include "capture/select.h"
 #include "export/audit.h"
 #include "export/metrics.h"
+#include "export/outfile.h"
 #include "trace/agent.h"
 #include "trace/nest.h"
 #include "capture/preflight.h"
@@ -223,10 +224,35 @@ static void summary_reason(void *ctx, const char *reason, uint64_t v, int is_eve
 				    s->used ? " " : "", reason, (unsigned long long)v);
 }
 
+/* What the output wrote and lost: written + lost = the spans handed to it. */
+static void print_output_summary(struct attach_run *r)
+{
+	struct agt_outfile_stats os;
+	uint64_t lost = 0;
+	char why[160];
+	size_t n = 0;
+
+	if (!r->out)
+		return;
+	agt_outfile_stats(r->out, &os);
+	for (int c = 0; c < AGT_OUT_LOST_REASONS; c++) {
+		lost += os.lost[c];
+		n += snprintf(why + n, sizeof(why) - n, "%s%s %llu", c ? ", " : "",
+			      agt_out_lost_names[c], (unsigned long long)os.lost[c]);
+	}
+	agt_info("output %s: %llu spans written, %llu lost (%s), %llu failed writes; %llu "
+		 "rotations, %llu old files removed, %llu torn lines cut at start",
+		 agt_outfile_name(r->out), (unsigned long long)os.written,
+		 (unsigned long long)lost, why, (unsigned long long)os.write_failures,
+		 (unsigned long long)os.rotations, (unsigned long long)os.removed,
+		 (unsigned long long)os.torn);
+}
+
 static void print_summary(struct attach_run *r)
 {
 	struct summary s = {.used = 0};
 
+	print_output_summary(r);
 	for_each_drop(r, summary_reason, &s);
 	agt_info("summary: %llu events seen, %llu spans and events emitted (%llu unfinished), %llu "
 		 "dropped (%s)",
@@ -300,12 +326,34 @@ static void update_self_metrics(struct attach_run *r)
 		agt_metrics_set(r->metrics, "agtrace_audit_records_total", "", (double)as.records);
 		agt_metrics_set(r->metrics, "agtrace_audit_write_failures_total", "",
 				(double)as.write_failures);
+		agt_metrics_set(r->metrics, "agtrace_output_write_failures_total",
+				"output=\"audit\"", (double)as.write_failures);
 		agt_metrics_set(r->metrics, "agtrace_audit_checkpoints_total", "",
 				(double)as.checkpoints);
 		agt_metrics_set(r->metrics, "agtrace_audit_last_checkpoint_seq", "",
 				(double)as.last_checkpoint_seq);
 		agt_metrics_set(r->metrics, "agtrace_audit_last_checkpoint_timestamp_seconds", "",
 				(double)as.last_checkpoint_real_ns / 1e9);
+	}
+	if (r->out) {
+		struct agt_outfile_stats os;
+		char l[32], lr[96];
+
+		agt_outfile_stats(r->out, &os);
+		snprintf(l, sizeof(l), "output=\"%s\"", agt_outfile_label(r->out));
+		agt_metrics_set(r->metrics, "agtrace_output_spans_total", l, (double)os.written);
+		for (int c = 0; c < AGT_OUT_LOST_REASONS; c++) {
+			snprintf(lr, sizeof(lr), "%s,reason=\"%s\"", l, agt_out_lost_names[c]);
+			agt_metrics_set(r->metrics, "agtrace_output_lost_spans_total", lr,
+					(double)os.lost[c]);
+		}
+		agt_metrics_set(r->metrics, "agtrace_output_write_failures_total", l,
+				(double)os.write_failures);
+		agt_metrics_set(r->metrics, "agtrace_output_rotations_total", l,
+				(double)os.rotations);
+		agt_metrics_set(r->metrics, "agtrace_output_files_removed_total", l,
+				(double)os.removed);
+		agt_metrics_set(r->metrics, "agtrace_output_torn_total", l, (double)os.torn);
 	}
 	if (r->rb_cons && r->rb_prod) {
 		agt_metrics_set(r->metrics, "agtrace_ringbuf_used_bytes", "",
@@ -423,6 +471,7 @@ static int event_loop(struct attach_run *r)
 			agt_targets_forget(r, agt_mono_ns());
 			agt_targets_refresh_pods(r);
 			agt_audit_tick(r->audit, agt_mono_ns());
+			agt_outfile_tick(r->out, agt_mono_ns() + r->ectx.mono_to_real);
 		}
 	}
 	ring_buffer__consume(r->rb);
@@ -523,21 +572,25 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 	if (rc)
 		goto cleanup;
 
-	/* Output. */
-	r->out = stdout;
-	if (r->o.output_file &&
-	    !(r->out = fopen(r->o.output_file,
-			     "ae") /* appended: a run never erases an earlier one */)) {
-		agt_err("cannot write %s: %s; check the directory exists and is writable",
-			r->o.output_file, strerror(errno));
-		rc = -EINVAL;
-		goto cleanup;
+	/* Output: appended (a run never erases an earlier one), rotated, every failure counted. */
+	{
+		struct agt_outfile_config oc = {.path = r->o.output_file,
+						.max_bytes = (uint64_t)r->o.output_max_bytes,
+						.max_age_s = (uint64_t)r->o.output_max_age,
+						.keep_bytes = (uint64_t)r->o.output_keep_bytes};
+
+		if (!(r->out = agt_outfile_open(&oc, err, sizeof(err)))) {
+			agt_err("%s", err);
+			rc = -EINVAL;
+			goto cleanup;
+		}
 	}
+	signal(SIGPIPE, SIG_IGN); /* a reader of stdout that went away: counted as "closed" */
 	agt_export_ctx_init(&r->ectx);
-	if (r->o.output ? !strcmp(r->o.output, "tree") : (!r->o.output_file && isatty(1)))
-		r->sink = agt_tree_new(r->out, &r->ectx, 100000);
+	if (r->o.output ? !strcmp(r->o.output, "tree") : agt_outfile_isatty(r->out))
+		r->sink = agt_tree_new_out(r->out, &r->ectx, 100000);
 	else
-		r->sink = agt_jsonl_new(r->out, &r->ectx);
+		r->sink = agt_jsonl_new_out(r->out, &r->ectx);
 	if (r->sink && r->o.metrics_listen) {
 		char err[512];
 
@@ -687,9 +740,11 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		    (unsigned long long)es.fsyncs, (unsigned long long)es.sync_lag_max_ms);
 	}
 	agt_audit_seal(r->audit); /* a clean end: the trail says so */
+	agt_outfile_flush(r->out);
 	update_self_metrics(r);
 	print_summary(r);
-	rc = agt_audit_failed(r->audit) ? -EIO : 0; /* audit records were lost: warned once */
+	/* Spans or audit records were lost (warned once each): exit 1. */
+	rc = agt_audit_failed(r->audit) || agt_outfile_failed(r->out) ? -EIO : 0;
 cleanup:
 	if (r->rb_cons)
 		munmap((void *)r->rb_cons, sysconf(_SC_PAGESIZE));
@@ -707,8 +762,7 @@ cleanup:
 	for (int k = 0; k < AGT_EXP_COUNT; k++)
 		agt_delivery_free(r->exp[k]);
 	agt_pipeline_fini(&r->pl);
-	if (r->out && r->out != stdout)
-		fclose(r->out);
+	agt_outfile_close(r->out); /* after the sink: the tree's stream writes into it */
 	for (uint32_t i = 0; i < r->nprobes; i++)
 		free(r->probes[i]);
 	free(r->probes);

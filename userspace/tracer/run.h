@@ -72,7 +72,7 @@ struct attach_run {
 	int npod_wait;
 	uint64_t pod_wait_full; /* processes not remembered: the list was full */
 	struct ring_buffer *rb;
-	FILE *out;
+	struct agt_outfile *out; /* the output: --output-file (rotated, dated) or standard output */
 	struct agt_audit *audit;
 	struct agt_metrics *metrics;
 	struct agt_delivery *exp[AGT_EXP_COUNT]; /* the exporters started, by agt_exporters row */

@@ -620,6 +620,203 @@ static void anchors_parse(void **state)
 	assert_int_equal(agt_audit_anchor_parse(ok, &a), -EINVAL);
 }
 
+/* The files of a rotated trail, oldest first: trail.1 ... trail.N, then trail. */
+static int trail_files(struct fixture *f, char names[][128], int cap)
+{
+	int n = 0;
+
+	for (int i = 1; n < cap; i++) {
+		snprintf(names[n], 128, "%s.%d", f->trail, i);
+		if (access(names[n], F_OK))
+			break;
+		n++;
+	}
+	snprintf(names[n++], 128, "%s", f->trail);
+	return n;
+}
+
+static void verify_set(char names[][128], int from, int to, const struct agt_audit_key *key,
+		       struct agt_audit_report *r)
+{
+	FILE *fs[64] = {0};
+	char err[256];
+
+	for (int i = from; i < to; i++)
+		assert_non_null(fs[i - from] = fopen(names[i], "r"));
+	assert_int_equal(agt_audit_verify_files(fs, to - from, key, NULL, r, err, sizeof(err)), 0);
+	for (int i = from; i < to; i++)
+		fclose(fs[i - from]);
+}
+
+static cJSON *line_json(const char *path, int last)
+{
+	int n;
+	char **v = lines_of(path, &n);
+	cJSON *j = cJSON_Parse(v[last ? n - 1 : 0]);
+
+	free_lines(v, n);
+	return j;
+}
+
+static const char *jtype(cJSON *j)
+{
+	return cJSON_GetObjectItem(j, "type")->valuestring;
+}
+
+/* Rotation by size: every file within the limit, each rotated one ending in a rotate record
+ * and the next starting with the continue record that goes on with the chain; the set verifies
+ * as one, a file alone verifies from where it starts, and a missing or misplaced file is found.
+ * A run killed right after a rotation (the new file still empty) goes on from the rotated
+ * file; files beyond keep_bytes are removed oldest first. */
+static void rotation(void **state)
+{
+	struct fixture *f = *state;
+	struct agt_audit_config c = {.path = f->trail, .key = &f->key, .checkpoint_records = 1000,
+				     .checkpoint_seconds = 3600, .max_bytes = 4096};
+	struct agt_audit_report r;
+	struct agt_audit_stats st;
+	char names[64][128], err[256];
+	struct agt_audit *a = agt_audit_open(&c, &ctx, err, sizeof(err));
+	int n;
+
+	assert_non_null(a);
+	for (int i = 0; i < 60; i++)
+		add(a, i);
+	assert_int_equal(agt_audit_seal(a), 0);
+	agt_audit_stats(a, &st);
+	agt_audit_close(a);
+	n = trail_files(f, names, 64);
+	assert_true(n >= 4);
+	assert_int_equal(st.rotations, (uint64_t)(n - 1));
+	/* 60 records, a rotate and a continue per rotation, the seal */
+	assert_int_equal(st.records, 60 + 2 * (n - 1) + 1);
+	for (int i = 0; i < n; i++) {
+		struct stat sb;
+		cJSON *first = line_json(names[i], 0), *last = line_json(names[i], 1);
+
+		assert_int_equal(stat(names[i], &sb), 0);
+		assert_true(sb.st_size <= 4096);
+		if (i + 1 < n) {
+			assert_string_equal(jtype(last), "rotate");
+			assert_string_equal(
+			    cJSON_GetObjectItem(cJSON_GetObjectItem(last, "data"), "file")->valuestring,
+			    strrchr(names[i], '/') + 1);
+		}
+		if (i > 0) {
+			cJSON *before = line_json(names[i - 1], 1);
+
+			assert_string_equal(jtype(first), "continue");
+			assert_string_equal(
+			    cJSON_GetObjectItem(cJSON_GetObjectItem(first, "data"), "from")->valuestring,
+			    strrchr(names[i - 1], '/') + 1);
+			assert_string_equal(cJSON_GetObjectItem(first, "prev")->valuestring,
+					    cJSON_GetObjectItem(before, "mac")->valuestring);
+			cJSON_Delete(before);
+		}
+		cJSON_Delete(first);
+		cJSON_Delete(last);
+	}
+	verify_set(names, 0, n, &f->key, &r);
+	assert_true(r.intact && r.sealed);
+	assert_int_equal(r.files, n);
+	assert_int_equal(r.records, st.records);
+	assert_int_equal(r.first_seq, 0);
+	/* The current file alone: checked from its continue record on. */
+	verify_set(names, n - 1, n, &f->key, &r);
+	assert_true(r.intact && r.sealed);
+	assert_true(r.first_seq > 0);
+	assert_string_equal(r.first_from, strrchr(names[n - 2], '/') + 1);
+	/* The first alone: ends in a rotate record, naming its next file. */
+	verify_set(names, 0, 1, &f->key, &r);
+	assert_true(r.intact && r.rotated && !r.sealed);
+	assert_string_equal(r.next_file, strrchr(names[0], '/') + 1);
+	/* A file left out in the middle. */
+	{
+		FILE *fs[2] = {fopen(names[0], "r"), fopen(names[2], "r")};
+
+		assert_int_equal(agt_audit_verify_files(fs, 2, &f->key, NULL, &r, err, sizeof(err)),
+				 0);
+		fclose(fs[0]);
+		fclose(fs[1]);
+		assert_true(r.broken && !r.intact);
+		assert_int_equal(r.break_file, 1);
+		assert_int_equal(r.break_line, 1);
+		assert_string_equal(r.why, "follows a gap: a record before it was removed");
+		/* ... or in the wrong order */
+		fs[0] = fopen(names[1], "r");
+		fs[1] = fopen(names[0], "r");
+		assert_int_equal(agt_audit_verify_files(fs, 2, &f->key, NULL, &r, err, sizeof(err)),
+				 0);
+		fclose(fs[0]);
+		fclose(fs[1]);
+		assert_true(r.broken);
+		assert_string_equal(r.why, "does not continue the file before it: a file that "
+					   "follows a rotated one starts with a continue record");
+	}
+
+	/* Killed right after a rotation: the new file is still empty. The next run goes on from
+	 * the newest rotated file, without a gap (it ended in its rotate record). */
+	assert_int_equal(truncate(f->trail, 0), 0);
+	a = agt_audit_open(&c, &ctx, err, sizeof(err));
+	assert_non_null(a);
+	add(a, 100);
+	assert_int_equal(agt_audit_seal(a), 0);
+	agt_audit_close(a);
+	{
+		cJSON *first = line_json(f->trail, 0);
+
+		assert_string_equal(jtype(first), "continue");
+		cJSON_Delete(first);
+	}
+	verify_set(names, 0, n, &f->key, &r);
+	assert_true(r.intact);
+	assert_int_equal(r.gaps, 0);
+
+	/* keep_bytes: the oldest rotated files go, the rest still verify from where they
+	 * start. */
+	c.keep_bytes = 10000;
+	a = agt_audit_open(&c, &ctx, err, sizeof(err));
+	assert_non_null(a);
+	for (int i = 0; i < 40; i++)
+		add(a, i);
+	assert_int_equal(agt_audit_seal(a), 0);
+	agt_audit_stats(a, &st);
+	agt_audit_close(a);
+	assert_true(st.removed > 0);
+	{
+		char kept[64][128];
+		int k = 0, nrot = 0;
+		uint64_t total = 0;
+		struct stat sb;
+		FILE *fs[64];
+
+		for (int i = 1; i < 64; i++) {
+			char p[128];
+
+			snprintf(p, sizeof(p), "%s.%d", f->trail, i);
+			if (!access(p, F_OK))
+				snprintf(kept[k++], 128, "%s", p);
+			nrot = i;
+			if (access(p, F_OK) && i > n + 10)
+				break;
+		}
+		(void)nrot;
+		snprintf(kept[k++], 128, "%s", f->trail);
+		for (int i = 0; i < k; i++) {
+			assert_int_equal(stat(kept[i], &sb), 0);
+			if (i + 1 < k)
+				total += (uint64_t)sb.st_size;
+			assert_non_null(fs[i] = fopen(kept[i], "r"));
+		}
+		assert_true(total <= 10000);
+		assert_int_equal(
+		    agt_audit_verify_files(fs, k, &f->key, NULL, &r, err, sizeof(err)), 0);
+		for (int i = 0; i < k; i++)
+			fclose(fs[i]);
+		assert_true(r.intact && r.first_seq > 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +828,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(write_failures, setup, teardown),
 	    cmocka_unit_test_setup_teardown(key_files, setup, teardown),
 	    cmocka_unit_test(anchors_parse),
+	    cmocka_unit_test_setup_teardown(rotation, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("audit", tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include "export/audit.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "export/outfile.h"
 #include "export/schema.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LINE_MAX_BYTES (16u << 20) /* a record line longer than this is not one */
@@ -38,6 +40,15 @@ struct agt_audit {
 	uint64_t lost;		 /* records not written since the last gap record */
 	int lost_errno;		 /* why the first of them was not */
 	int warned, sealed, failed;
+	/* Rotation: past max_bytes or max_age the file ends in a rotate record, is renamed
+	 * FILE.N, and a new FILE starts with a continue record that goes on with the chain. */
+	uint64_t max_bytes, max_age_ns, keep_bytes;
+	uint64_t born_mono;	/* when the current file was started */
+	uint64_t file_records;	/* records in the current file, a leading continue apart */
+	char *cont_from;	/* the next record written starts a file: a continue record first,
+				   naming this file (the one it continues) */
+	int rotating;		/* writing a rotate or continue record */
+	int rotate_warned;
 	struct agt_audit_stats st;
 	agt_audit_anchor_fn anchor_fn;
 	void *anchor_ctx;
@@ -207,6 +218,8 @@ static int append(struct agt_audit *a, const char *buf, size_t len)
 {
 	size_t done = 0;
 
+	if (a->fd < 0)
+		return -EBADF;
 	if (a->cut_pending) {
 		if (ftruncate(a->fd, (off_t)a->good_size))
 			return -errno;
@@ -230,45 +243,98 @@ static int append(struct agt_audit *a, const char *buf, size_t len)
 	return 0;
 }
 
-/* Write one record (data taken over) and advance the chain; nothing counted here. */
-static int write_record(struct agt_audit *a, const char *type, cJSON *data)
+/* The record's line (newline-terminated, *len bytes) and its digest; data is borrowed. NULL
+ * with *rc set. */
+static char *build_line(struct agt_audit *a, const char *type, cJSON *data, char digest[65],
+			size_t *len, int *rc)
 {
 	cJSON *rec = cJSON_CreateObject();
-	char ts[40], digest[65], *body = NULL, *line = NULL;
-	size_t len;
-	int rc = -ENOMEM;
+	char ts[40], *body = NULL, *line = NULL;
 
-	if (!rec) {
-		cJSON_Delete(data);
-		return -ENOMEM;
-	}
+	*rc = -ENOMEM;
+	if (!rec)
+		return NULL;
 	agt_format_time(agt_mono_ns() + a->ctx.mono_to_real, ts, sizeof(ts));
 	cJSON_AddNumberToObject(rec, "seq", (double)a->seq);
 	cJSON_AddStringToObject(rec, "@timestamp", ts);
 	cJSON_AddStringToObject(rec, "host", a->ctx.host);
 	cJSON_AddStringToObject(rec, "type", type);
-	cJSON_AddItemToObject(rec, "data", data ? data : cJSON_CreateObject());
+	cJSON_AddItemReferenceToObject(rec, "data", data);
 	cJSON_AddStringToObject(rec, "prev", a->prev);
 	if (!(body = cJSON_PrintUnformatted(rec)))
 		goto out;
-	if ((rc = chain_digest(a->keyed ? &a->key : NULL, a->prev, body, strlen(body), digest)))
+	if ((*rc = chain_digest(a->keyed ? &a->key : NULL, a->prev, body, strlen(body), digest)))
 		goto out;
-	rc = -ENOMEM;
+	*rc = -ENOMEM;
 	cJSON_AddStringToObject(rec, a->keyed ? "mac" : "hash", digest);
 	if (!(line = cJSON_PrintUnformatted(rec)))
 		goto out;
-	len = strlen(line);
-	line[len] = '\n'; /* the terminator goes: the line is written by length */
-	if ((rc = append(a, line, len + 1)))
+	*len = strlen(line);
+	line[(*len)++] = '\n'; /* the terminator goes: the line is written by length */
+	*rc = 0;
+out:
+	free(body);
+	cJSON_Delete(rec);
+	return line;
+}
+
+static int rotate(struct agt_audit *a);
+static int reopen(struct agt_audit *a);
+static int write_continue(struct agt_audit *a);
+
+/* Bytes kept free at the end of a file for what ends it: a checkpoint or the seal, and the
+ * rotate record. */
+static uint64_t reserve(const struct agt_audit *a)
+{
+	return 2 * (640 + strlen(a->ctx.host) + strlen(a->path));
+}
+
+/* The current file is due to rotate before a record of len bytes is written to it. */
+static int rotation_due(const struct agt_audit *a, size_t len)
+{
+	if (!a->file_records)
+		return 0; /* a file holds at least one record besides its continue record */
+	if (a->max_bytes && a->good_size + len + reserve(a) > a->max_bytes)
+		return 1;
+	return a->max_age_ns && agt_mono_ns() - a->born_mono >= a->max_age_ns;
+}
+
+/* Write one record (data taken over) and advance the chain; nothing counted here. An ordinary
+ * record that would take the file past its limit goes into the next file. */
+static int write_record(struct agt_audit *a, const char *type, cJSON *data)
+{
+	char digest[65], *line = NULL;
+	size_t len = 0;
+	int rc, ordinary = strcmp(type, "checkpoint") && strcmp(type, "seal") &&
+			   strcmp(type, "gap") && !a->rotating;
+
+	if (!data && !(data = cJSON_CreateObject()))
+		return -ENOMEM;
+	if (!a->rotating) {
+		if ((a->fd < 0 && (rc = reopen(a))) || (a->cont_from && (rc = write_continue(a))))
+			goto out;
+	}
+	if (!(line = build_line(a, type, data, digest, &len, &rc)))
+		goto out;
+	if (ordinary && rotation_due(a, len) && !rotate(a)) {
+		free(line);
+		line = NULL;
+		if ((a->fd < 0 && (rc = reopen(a))) || (a->cont_from && (rc = write_continue(a))))
+			goto out;
+		if (!(line = build_line(a, type, data, digest, &len, &rc)))
+			goto out;
+	}
+	if ((rc = append(a, line, len)))
 		goto out;
 	memcpy(a->prev, digest, sizeof(a->prev));
 	a->seq++;
 	a->st.records++;
 	a->st.next_seq = a->seq;
+	if (strcmp(type, "continue"))
+		a->file_records++;
 out:
-	free(body);
 	free(line);
-	cJSON_Delete(rec);
+	cJSON_Delete(data);
 	return rc;
 }
 
@@ -334,7 +400,7 @@ static int sync_trail(struct agt_audit *a)
 
 /* A checkpoint or the seal: the count of records before it and the head of the chain, synced,
  * then handed to the anchor hook as the count up to and including it and its own mac. */
-static int anchor_record(struct agt_audit *a, const char *type, uint64_t now)
+static int anchor_record(struct agt_audit *a, const char *type, uint64_t now, const char *file)
 {
 	struct agt_audit_anchor an = {.type = type, .path = a->path, .keyed = a->keyed};
 	cJSON *d;
@@ -348,6 +414,8 @@ static int anchor_record(struct agt_audit *a, const char *type, uint64_t now)
 	cJSON_AddNumberToObject(d, "records", (double)a->seq);
 	cJSON_AddStringToObject(d, "head", a->prev);
 	cJSON_AddNumberToObject(d, "write_failures", (double)a->st.write_failures);
+	if (file)
+		cJSON_AddStringToObject(d, "file", file);
 	if ((rc = write_record(a, type, d)))
 		return lose(a, rc);
 	if ((rc = sync_trail(a))) {
@@ -375,7 +443,7 @@ static void maybe_checkpoint(struct agt_audit *a, uint64_t now)
 		return;
 	if (a->since_ckpt >= a->ckpt_records ||
 	    (now > a->last_ckpt_mono && now - a->last_ckpt_mono >= a->ckpt_ns))
-		anchor_record(a, "checkpoint", now);
+		anchor_record(a, "checkpoint", now, NULL);
 }
 
 int agt_audit_record(struct agt_audit *a, const char *type, cJSON *data)
@@ -395,8 +463,12 @@ int agt_audit_record(struct agt_audit *a, const char *type, cJSON *data)
 
 void agt_audit_tick(struct agt_audit *a, uint64_t now_ns)
 {
-	if (a)
-		maybe_checkpoint(a, now_ns);
+	if (!a)
+		return;
+	maybe_checkpoint(a, now_ns);
+	if (!a->sealed && a->fd >= 0 && a->max_age_ns && a->file_records &&
+	    now_ns - a->born_mono >= a->max_age_ns)
+		rotate(a);
 }
 
 int agt_audit_seal(struct agt_audit *a)
@@ -405,7 +477,7 @@ int agt_audit_seal(struct agt_audit *a)
 
 	if (!a || a->sealed)
 		return 0;
-	rc = anchor_record(a, "seal", agt_mono_ns());
+	rc = anchor_record(a, "seal", agt_mono_ns(), NULL);
 	a->sealed = 1;
 	return rc;
 }
@@ -534,7 +606,7 @@ static int resume(struct agt_audit *a, uint64_t size, char *err, size_t errlen)
 			goto out;
 		}
 		s = (uint64_t)seq->valuedouble;
-		sealed = !strcmp(type, "seal");
+		sealed = !strcmp(type, "seal") || !strcmp(type, "rotate"); /* ended on purpose */
 		a->seq = s + 1;
 		memcpy(a->prev, d, sizeof(a->prev));
 	}
@@ -594,6 +666,169 @@ static void sync_dir(const char *path)
 	free(copy);
 }
 
+/* Rotation -------------------------------------------------------------------------------- */
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* When fd's file was created, on the monotonic clock (now when the file system cannot tell). */
+static uint64_t born_of(int fd)
+{
+	struct statx sx;
+	struct timespec rt;
+	uint64_t now = agt_mono_ns(), real, born;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &sx) || !(sx.stx_mask & STATX_BTIME))
+		return now;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	real = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
+	born = (uint64_t)sx.stx_btime.tv_sec * 1000000000ull + sx.stx_btime.tv_nsec;
+	return born < real && real - born < now ? now - (real - born) : now;
+}
+
+/* Open path to append to, locked: fd, or -errno. */
+static int open_locked(const char *path, int flags)
+{
+	int fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | flags, 0600);
+
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK) {
+		close(fd);
+		return -EBUSY;
+	}
+	return fd;
+}
+
+/* A new current file after a rotation (the continue record comes with the next write). */
+static int reopen(struct agt_audit *a)
+{
+	struct stat st;
+	int fd = open_locked(a->path, O_CREAT);
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st)) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	a->fd = fd;
+	a->regular = S_ISREG(st.st_mode);
+	a->good_size = (uint64_t)st.st_size;
+	a->cut_pending = 0;
+	a->born_mono = agt_mono_ns();
+	a->file_records = 0;
+	sync_dir(a->path);
+	return 0;
+}
+
+/* The first record of a file that goes on with the chain of the file before it. */
+static int write_continue(struct agt_audit *a)
+{
+	cJSON *d = cJSON_CreateObject();
+	int rc;
+
+	cJSON_AddStringToObject(d, "from", a->cont_from);
+	cJSON_AddNumberToObject(d, "records", (double)a->seq);
+	cJSON_AddStringToObject(d, "head", a->prev);
+	a->rotating = 1;
+	rc = write_record(a, "continue", d);
+	a->rotating = 0;
+	if (rc)
+		return rc;
+	free(a->cont_from);
+	a->cont_from = NULL;
+	return sync_trail(a);
+}
+
+/* The current file ends in a rotate record (synced), becomes FILE.N, and the chain goes on in a
+ * new FILE. 0, or -errno when the file could not be renamed (it goes on growing; warned about
+ * once). */
+static int rotate(struct agt_audit *a)
+{
+	char to[4096];
+	int rc;
+
+	if (a->fd < 0 || a->rotating)
+		return -EBUSY;
+	if ((rc = agt_rotate_name(a->path, to, sizeof(to))) || rename(a->path, to)) {
+		rc = rc ? rc : -errno;
+		if (!a->rotate_warned)
+			agt_warn("cannot rotate the audit trail %s: %s; it grows past its limit "
+				 "until it can be",
+				 a->path, strerror(-rc));
+		a->rotate_warned = 1;
+		return rc;
+	}
+	/* Renamed first, so FILE never ends in a rotate record; the open descriptor still writes
+	 * to the renamed file. */
+	a->rotating = 1;
+	anchor_record(a, "rotate", agt_mono_ns(), base_name(to)); /* failures counted there */
+	a->rotating = 0;
+	sync_dir(a->path);
+	close(a->fd);
+	a->fd = -1;
+	free(a->cont_from);
+	a->cont_from = strdup(base_name(to));
+	a->st.rotations++;
+	if (!reopen(a) && a->keep_bytes)
+		a->st.removed +=
+		    (uint64_t)agt_rotate_prune(a->path, NULL, a->path, a->keep_bytes, NULL);
+	return 0;
+}
+
+/* The newest rotated file of path (path.N with the highest N), in out: 0, or -ENOENT. */
+static int newest_rotated(const char *path, char *out, size_t n)
+{
+	char next[4096];
+	const char *dot;
+	unsigned long long last;
+
+	if (agt_rotate_name(path, next, sizeof(next)))
+		return -ENOENT;
+	dot = strrchr(next, '.');
+	last = strtoull(dot + 1, NULL, 10) - 1;
+	if (!last)
+		return -ENOENT;
+	snprintf(out, n, "%.*s.%llu", (int)(dot - next), next, last);
+	return 0;
+}
+
+/* FILE is new or empty and FILE.N exist: the chain goes on from the newest of them (its torn
+ * tail cut, a missing end disclosed, as for FILE itself). */
+static int resume_rotated(struct agt_audit *a, char *err, size_t errlen)
+{
+	char prev_path[4096], *own_path = a->path;
+	struct stat st;
+	int own_fd = a->fd, fd, rc;
+
+	if (newest_rotated(a->path, prev_path, sizeof(prev_path)))
+		return 0;
+	if ((fd = open(prev_path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW)) < 0)
+		return agt_seterr(err, errlen, -errno,
+				  "cannot read %s, the audit trail %s continues: %s", prev_path,
+				  a->path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || !st.st_size) {
+		close(fd);
+		return 0;
+	}
+	a->fd = fd;
+	a->path = prev_path;
+	rc = resume(a, (uint64_t)st.st_size, err, errlen);
+	a->fd = own_fd;
+	a->path = own_path;
+	close(fd);
+	if (!rc && !(a->cont_from = strdup(base_name(prev_path))))
+		rc = agt_seterr(err, errlen, -ENOMEM, "out of memory opening the audit trail");
+	return rc;
+}
+
 struct agt_audit *agt_audit_open(const struct agt_audit_config *cfg, const struct agt_export_ctx *c,
 				 char *err, size_t errlen)
 {
@@ -620,6 +855,9 @@ struct agt_audit *agt_audit_open(const struct agt_audit_config *cfg, const struc
 	a->ckpt_ns =
 	    (cfg->checkpoint_seconds ? cfg->checkpoint_seconds : AGT_AUDIT_CHECKPOINT_SECONDS) *
 	    1000000000ull;
+	a->max_bytes = cfg->max_bytes;
+	a->max_age_ns = cfg->max_age_s * 1000000000ull;
+	a->keep_bytes = cfg->keep_bytes;
 	/* Not through a symbolic link: agtrace runs as root, and whoever can write the trail's
 	 * folder could point the link elsewhere. */
 	a->fd =
@@ -650,8 +888,17 @@ struct agt_audit *agt_audit_open(const struct agt_audit_config *cfg, const struc
 	a->regular = S_ISREG(st.st_mode);
 	if (a->regular && st.st_size > 0 && resume(a, (uint64_t)st.st_size, err, errlen))
 		goto fail;
+	if (a->regular && !st.st_size && resume_rotated(a, err, errlen))
+		goto fail;
+	if (a->regular && !st.st_size)
+		a->good_size = 0; /* the rotated file's size, from its resume */
 	if (a->regular && !st.st_size)
 		sync_dir(cfg->path);
+	a->born_mono = a->regular && st.st_size ? born_of(a->fd) : agt_mono_ns();
+	a->file_records = a->good_size > 0;
+	if (a->keep_bytes)
+		a->st.removed +=
+		    (uint64_t)agt_rotate_prune(a->path, NULL, a->path, a->keep_bytes, NULL);
 	a->st.next_seq = a->seq;
 	a->last_ckpt_mono = agt_mono_ns();
 	if (a->pending_gap) { /* said now; kept for the next write if it cannot be */
@@ -672,6 +919,7 @@ void agt_audit_close(struct agt_audit *a)
 		return;
 	if (a->fd >= 0)
 		close(a->fd);
+	free(a->cont_from);
 	cJSON_Delete(a->pending_gap);
 	agt_audit_key_clear(&a->key);
 	free(a->path);
@@ -813,100 +1061,164 @@ static const char *check_record(cJSON *rec, const struct agt_audit_key *key, uin
 		return key ? "was changed or forged: its mac does not match its content with "
 			     "this key"
 			   : "was changed: its hash does not match its content";
-	if (!strcmp(type, "checkpoint") || !strcmp(type, "seal")) {
+	if (!strcmp(type, "checkpoint") || !strcmp(type, "seal") || !strcmp(type, "rotate") ||
+	    !strcmp(type, "continue")) {
 		const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(data, "records");
 		const char *head =
 		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "head"));
 
 		if (!cJSON_IsNumber(cnt) || cnt->valuedouble != sv || !head || strcmp(head, prev))
-			return "is a checkpoint or seal whose record count or head does not "
-			       "match its place in the chain";
+			return "is a checkpoint, seal, rotate or continue record whose record "
+			       "count or head does not match its place in the chain";
 	}
 	return NULL;
+}
+
+int agt_audit_verify_files(FILE *const *files, int nfiles, const struct agt_audit_key *key,
+			   const struct agt_audit_anchor_ref *anchor, struct agt_audit_report *r,
+			   char *err, size_t errlen)
+{
+	char expect[65] = "", digest[65], *buf = NULL;
+	size_t cap = 0, len;
+	uint64_t n = 0, line_no = 0, lines = 0;
+	int nl, rc = 0, fi;
+
+	memset(r, 0, sizeof(*r));
+	r->keyed = key != NULL;
+	r->anchor_given = anchor != NULL;
+	r->files = nfiles;
+	if (anchor)
+		r->anchor_records = anchor->records;
+	for (fi = 0; fi < nfiles; fi++) {
+		line_no = 0;
+		while ((rc = read_line(files[fi], &buf, &cap, &len, &nl)) != 0) {
+			cJSON *rec;
+			const char *why = NULL, *end = NULL, *type;
+			const cJSON *data;
+
+			if (rc < 0 && rc != -EFBIG) {
+				free(buf);
+				return agt_seterr(err, errlen, rc, "cannot read the trail: %s",
+						  strerror(-rc));
+			}
+			line_no++;
+			lines++;
+			if (rc == -EFBIG) {
+				r->broken = 1;
+				snprintf(r->why, sizeof(r->why),
+					 "is longer than %u MiB: not an audit record",
+					 LINE_MAX_BYTES >> 20);
+				goto done;
+			}
+			if (!nl) { /* and whatever came before it, a seal too, is not the end */
+				r->torn_line = line_no;
+				r->torn_bytes = len;
+				r->torn_file = fi;
+				r->sealed = r->rotated = 0;
+				if (fi + 1 < nfiles) { /* a file that goes on in the next one */
+					r->broken = 1;
+					snprintf(r->why, sizeof(r->why),
+						 "is torn (it ends without a newline) but another "
+						 "file follows");
+				}
+				goto done;
+			}
+			rec = cJSON_ParseWithLengthOpts(buf, len + 1, &end, 1);
+			if (rec && end != buf + len) { /* a NUL inside the line */
+				cJSON_Delete(rec);
+				rec = NULL;
+			}
+			if (lines == 1 && !key && rec &&
+			    cJSON_GetObjectItemCaseSensitive(rec, "mac") &&
+			    !cJSON_GetObjectItemCaseSensitive(rec, "hash")) {
+				r->key_needed = 1;
+				cJSON_Delete(rec);
+				goto done;
+			}
+			type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "type"));
+			data = cJSON_GetObjectItemCaseSensitive(rec, "data");
+			if (rec && type && !strcmp(type, "continue") && lines == 1) {
+				/* The first file given goes on from one not given: the chain is
+				 * checked from here. */
+				const cJSON *seq = cJSON_GetObjectItemCaseSensitive(rec, "seq");
+				const char *prev = cJSON_GetStringValue(
+				    cJSON_GetObjectItemCaseSensitive(rec, "prev"));
+
+				if (cJSON_IsNumber(seq) && seq->valuedouble >= 1 &&
+				    seq->valuedouble < 0x1p63 && prev && strlen(prev) < 65) {
+					n = r->first_seq = (uint64_t)seq->valuedouble;
+					snprintf(expect, sizeof(expect), "%s", prev);
+					copy_printable(r->first_from, sizeof(r->first_from),
+						       cJSON_GetStringValue(
+							   cJSON_GetObjectItemCaseSensitive(
+							       data, "from")));
+				}
+			}
+			if (rec && type) {
+				int cont = !strcmp(type, "continue");
+
+				if (line_no == 1 && fi > 0 && !cont)
+					why = "does not continue the file before it: a file that "
+					      "follows a rotated one starts with a continue record";
+				else if (cont && !(line_no == 1 && (fi > 0 || r->first_seq)))
+					why = "is a continue record that does not start its file";
+			}
+			if (!why)
+				why = rec ? check_record(rec, key, n, expect, digest)
+					  : "is not an audit record";
+			if (why) {
+				r->broken = 1;
+				snprintf(r->why, sizeof(r->why), "%s", why);
+				cJSON_Delete(rec);
+				goto done;
+			}
+			r->sealed = !strcmp(type, "seal");
+			r->rotated = !strcmp(type, "rotate");
+			if (r->rotated)
+				copy_printable(r->next_file, sizeof(r->next_file),
+					       cJSON_GetStringValue(
+						   cJSON_GetObjectItemCaseSensitive(data, "file")));
+			r->checkpoints += !strcmp(type, "checkpoint");
+			if (!strcmp(type, "gap") && !r->gaps++) {
+				r->first_gap_seq = n;
+				copy_printable(r->first_gap, sizeof(r->first_gap),
+					       cJSON_GetStringValue(
+						   cJSON_GetObjectItemCaseSensitive(data, "message")));
+			}
+			if (anchor && n + 1 == anchor->records && strcmp(digest, anchor->head))
+				r->anchor_mismatch = 1;
+			memcpy(expect, digest, sizeof(expect));
+			n++;
+			cJSON_Delete(rec);
+		}
+		if (!line_no && fi + 1 < nfiles && lines) {
+			r->broken = 1; /* an empty file between two others */
+			snprintf(r->why, sizeof(r->why), "is missing: the file is empty");
+			goto done;
+		}
+	}
+done:
+	free(buf);
+	r->records = n;
+	r->empty = lines == 0;
+	if (r->broken || r->torn_line) {
+		r->break_file = fi < nfiles ? fi : nfiles - 1;
+		r->break_line = line_no;
+		r->break_record = n;
+	}
+	if (anchor && !r->broken && !r->key_needed && n < anchor->records)
+		r->anchor_missing = 1;
+	if (anchor && r->first_seq && anchor->records <= r->first_seq)
+		r->anchor_before = 1;
+	r->intact = !r->empty && !r->key_needed && !r->broken && !r->torn_line &&
+		    (r->sealed || r->rotated) && !r->gaps && !r->anchor_missing &&
+		    !r->anchor_mismatch && !r->anchor_before;
+	return 0;
 }
 
 int agt_audit_verify(FILE *f, const struct agt_audit_key *key,
 		     const struct agt_audit_anchor_ref *anchor, struct agt_audit_report *r,
 		     char *err, size_t errlen)
 {
-	char expect[65] = "", digest[65], *buf = NULL;
-	size_t cap = 0, len;
-	uint64_t n = 0, line_no = 0;
-	int nl, rc;
-
-	memset(r, 0, sizeof(*r));
-	r->keyed = key != NULL;
-	r->anchor_given = anchor != NULL;
-	if (anchor)
-		r->anchor_records = anchor->records;
-	while ((rc = read_line(f, &buf, &cap, &len, &nl)) != 0) {
-		cJSON *rec;
-		const char *why, *end = NULL, *type;
-
-		if (rc < 0 && rc != -EFBIG) {
-			free(buf);
-			return agt_seterr(err, errlen, rc, "cannot read the trail: %s",
-					  strerror(-rc));
-		}
-		line_no++;
-		if (rc == -EFBIG) {
-			r->broken = 1;
-			snprintf(r->why, sizeof(r->why),
-				 "is longer than %u MiB: not an audit record",
-				 LINE_MAX_BYTES >> 20);
-			break;
-		}
-		if (!nl) { /* and whatever came before it, a seal too, is not the end */
-			r->torn_line = line_no;
-			r->torn_bytes = len;
-			r->sealed = 0;
-			break;
-		}
-		rec = cJSON_ParseWithLengthOpts(buf, len + 1, &end, 1);
-		if (rec && end != buf + len) { /* a NUL inside the line */
-			cJSON_Delete(rec);
-			rec = NULL;
-		}
-		if (line_no == 1 && !key && rec && cJSON_GetObjectItemCaseSensitive(rec, "mac") &&
-		    !cJSON_GetObjectItemCaseSensitive(rec, "hash")) {
-			r->key_needed = 1;
-			cJSON_Delete(rec);
-			break;
-		}
-		why = rec ? check_record(rec, key, n, expect, digest) : "is not an audit record";
-		if (why) {
-			r->broken = 1;
-			snprintf(r->why, sizeof(r->why), "%s", why);
-			cJSON_Delete(rec);
-			break;
-		}
-		type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "type"));
-		r->sealed = !strcmp(type, "seal");
-		r->checkpoints += !strcmp(type, "checkpoint");
-		if (!strcmp(type, "gap") && !r->gaps++) {
-			const cJSON *data = cJSON_GetObjectItemCaseSensitive(rec, "data");
-
-			r->first_gap_seq = n;
-			copy_printable(r->first_gap, sizeof(r->first_gap),
-				       cJSON_GetStringValue(
-					   cJSON_GetObjectItemCaseSensitive(data, "message")));
-		}
-		if (anchor && n + 1 == anchor->records && strcmp(digest, anchor->head))
-			r->anchor_mismatch = 1;
-		memcpy(expect, digest, sizeof(expect));
-		n++;
-		cJSON_Delete(rec);
-	}
-	free(buf);
-	r->records = n;
-	r->empty = line_no == 0;
-	if (r->broken) {
-		r->break_line = line_no;
-		r->break_record = n;
-	}
-	if (anchor && !r->broken && !r->key_needed && n < anchor->records)
-		r->anchor_missing = 1;
-	r->intact = !r->empty && !r->key_needed && !r->broken && !r->torn_line && r->sealed &&
-		    !r->gaps && !r->anchor_missing && !r->anchor_mismatch;
-	return 0;
+	return agt_audit_verify_files(&f, 1, key, anchor, r, err, errlen);
 }

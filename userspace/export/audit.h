@@ -70,6 +70,12 @@ struct agt_audit_config {
 					    check_owner) */
 	uint64_t checkpoint_records;	 /* 0: AGT_AUDIT_CHECKPOINT_RECORDS */
 	uint64_t checkpoint_seconds;	 /* 0: AGT_AUDIT_CHECKPOINT_SECONDS */
+	/* Rotation (0: never): before an ordinary record would take the file past max_bytes, or
+	 * once it is max_age_s old, it ends in a rotate record (synced, an anchor), is renamed
+	 * FILE.N (export/outfile.h, agt_rotate_name) and a new FILE starts with a continue
+	 * record that goes on with the chain; rotated files beyond keep_bytes in all (FILE
+	 * included) are removed, oldest first. */
+	uint64_t max_bytes, max_age_s, keep_bytes;
 };
 
 /* What a running trail has done, for metrics. */
@@ -80,6 +86,8 @@ struct agt_audit_stats {
 	uint64_t last_checkpoint_seq;
 	uint64_t last_checkpoint_real_ns; /* 0: none yet */
 	uint64_t next_seq;		  /* the seq the next record gets */
+	uint64_t rotations;		  /* files rotated by this run */
+	uint64_t removed;		  /* rotated files removed to stay under keep_bytes */
 };
 
 struct agt_audit;
@@ -127,7 +135,17 @@ struct agt_audit_report {
 	char why[160]; /* ends the sentence "line L (record N) ..." */
 	/* The last line ends without a newline: a write cut short. */
 	uint64_t torn_line, torn_bytes;
+	uint64_t torn_file;	/* in this file (index) */
 	int sealed;		/* the last record is a seal */
+	int files;		/* files read, in order */
+	/* The first file continues one that was not given (rotated away, or left out): the
+	 * chain is checked from record first_seq, whose "prev" is taken as given. */
+	uint64_t first_seq;
+	char first_from[128];
+	int rotated;	      /* the last record is a rotate record: the trail goes on in ... */
+	char next_file[128];  /* ... this file, not given */
+	uint64_t break_file;  /* the file (index) of break_line or torn_line */
+	int anchor_before;    /* the anchored record is before the first one checked */
 	uint64_t gaps;		/* gap records */
 	uint64_t first_gap_seq; /* valid when gaps */
 	char first_gap[200];	/* its message */
@@ -143,6 +161,14 @@ struct agt_audit_report {
 int agt_audit_verify(FILE *f, const struct agt_audit_key *key,
 		     const struct agt_audit_anchor_ref *anchor, struct agt_audit_report *r,
 		     char *err, size_t errlen);
+/* The same over the files of a rotated trail, oldest first (FILE.1 FILE.2 ... FILE): each
+ * after the first must start with the continue record that goes on with the chain of the one
+ * before. The first may itself start with a continue record (its earlier files rotated away):
+ * the chain is then checked from there. A trail that ends in a rotate record (its next file
+ * not given) counts as ended, as a sealed one does. */
+int agt_audit_verify_files(FILE *const *files, int nfiles, const struct agt_audit_key *key,
+			   const struct agt_audit_anchor_ref *anchor, struct agt_audit_report *r,
+			   char *err, size_t errlen);
 
 /* cli/cmd_audit.c: agtrace audit verify [--key FILE] [--anchor RECORDS:HEAD] TRAIL */
 #endif

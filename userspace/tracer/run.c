@@ -328,6 +328,10 @@ static void update_self_metrics(struct attach_run *r)
 				(double)as.write_failures);
 		agt_metrics_set(r->metrics, "agtrace_output_write_failures_total",
 				"output=\"audit\"", (double)as.write_failures);
+		agt_metrics_set(r->metrics, "agtrace_output_rotations_total", "output=\"audit\"",
+				(double)as.rotations);
+		agt_metrics_set(r->metrics, "agtrace_output_files_removed_total",
+				"output=\"audit\"", (double)as.removed);
 		agt_metrics_set(r->metrics, "agtrace_audit_checkpoints_total", "",
 				(double)as.checkpoints);
 		agt_metrics_set(r->metrics, "agtrace_audit_last_checkpoint_seq", "",
@@ -623,6 +627,9 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		    .key_file = r->o.audit_key_file,
 		    .checkpoint_records = (uint64_t)r->o.audit_ckpt_records,
 		    .checkpoint_seconds = (uint64_t)r->o.audit_ckpt_seconds,
+		    .max_bytes = (uint64_t)r->o.audit_max_bytes,
+		    .max_age_s = (uint64_t)r->o.audit_max_age,
+		    .keep_bytes = (uint64_t)r->o.audit_keep_bytes,
 		};
 
 		if (!(r->audit = agt_audit_open(&ac, &r->ectx, err, sizeof(err)))) {

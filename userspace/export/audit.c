@@ -299,6 +299,18 @@ static int rotation_due(const struct agt_audit *a, size_t len)
 	return a->max_age_ns && agt_mono_ns() - a->born_mono >= a->max_age_ns;
 }
 
+/* A file to write to: after a rotation, the new file and its continue record first. */
+static int ready(struct agt_audit *a)
+{
+	int rc;
+
+	if (a->rotating)
+		return 0;
+	if (a->fd < 0 && (rc = reopen(a)))
+		return rc;
+	return a->cont_from ? write_continue(a) : 0;
+}
+
 /* Write one record (data taken over) and advance the chain; nothing counted here. An ordinary
  * record that would take the file past its limit goes into the next file. */
 static int write_record(struct agt_audit *a, const char *type, cJSON *data)
@@ -310,16 +322,14 @@ static int write_record(struct agt_audit *a, const char *type, cJSON *data)
 
 	if (!data && !(data = cJSON_CreateObject()))
 		return -ENOMEM;
-	if (!a->rotating) {
-		if ((a->fd < 0 && (rc = reopen(a))) || (a->cont_from && (rc = write_continue(a))))
-			goto out;
-	}
+	if ((rc = ready(a)))
+		goto out;
 	if (!(line = build_line(a, type, data, digest, &len, &rc)))
 		goto out;
 	if (ordinary && rotation_due(a, len) && !rotate(a)) {
 		free(line);
 		line = NULL;
-		if ((a->fd < 0 && (rc = reopen(a))) || (a->cont_from && (rc = write_continue(a))))
+		if ((rc = ready(a)))
 			goto out;
 		if (!(line = build_line(a, type, data, digest, &len, &rc)))
 			goto out;
@@ -408,7 +418,7 @@ static int anchor_record(struct agt_audit *a, const char *type, uint64_t now, co
 
 	a->since_ckpt = 0;
 	a->last_ckpt_mono = now;
-	if ((rc = disclose(a)))
+	if ((rc = ready(a)) || (rc = disclose(a)))
 		return lose(a, rc);
 	d = cJSON_CreateObject();
 	cJSON_AddNumberToObject(d, "records", (double)a->seq);

@@ -766,6 +766,30 @@ static void speed(void **state)
 	assert_true(t_json < 5000000);
 }
 
+/* URLs as messages show them: the password of their user info, with or without a scheme, and
+ * credential query parameters. */
+static void urls_for_messages(void **state)
+{
+	static const char *const cases[][2] = {
+	    {"http://elastic:Pw-123456@es:9200", "http://elastic:[REDACTED]@es:9200"},
+	    {"elastic:Pw-123456@es:9200/x", "elastic:[REDACTED]@es:9200/x"},
+	    {"ftp://u:p@h/a@b", "ftp://u:[REDACTED]@h/a@b"},
+	    {"https://user@h/pods", "https://user@h/pods"},
+	    {"https://h/pods?token=abcdef123456&x=1", "https://h/pods?token=[REDACTED]&x=1"},
+	    {"https://h:10250/pods", "https://h:10250/pods"},
+	    {"", ""},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *r = agt_redact_url(cases[i][0]);
+
+		assert_string_equal(r, cases[i][1]);
+		free(r);
+	}
+	assert_null(agt_redact_url(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -778,6 +802,7 @@ int main(void)
 	    cmocka_unit_test(user_patterns),
 	    cmocka_unit_test(bad_patterns),
 	    cmocka_unit_test(argv_and_cmdline),
+	    cmocka_unit_test(urls_for_messages),
 	    cmocka_unit_test(credential_names),
 	    cmocka_unit_test(threads),
 	    cmocka_unit_test(speed),

@@ -955,3 +955,27 @@ char *agt_redact_str(void *redactor, const char *text)
 {
 	return text ? agt_redact_text(redactor, text, strlen(text), NULL) : NULL;
 }
+
+char *agt_redact_url(const char *url)
+{
+	const char *auth, *end, *at, *colon;
+	char *masked, *r;
+	size_t n;
+
+	if (!url)
+		return NULL;
+	auth = strstr(url, "://");
+	auth = auth ? auth + 3 : url;
+	end = auth + strcspn(auth, "/?#");
+	at = memchr(auth, '@', (size_t)(end - auth));
+	colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (!colon) /* no password: the built-in rules see the rest (query parameters) */
+		return agt_redact_text(NULL, url, strlen(url), NULL);
+	n = strlen(url) + MARK_LEN + 1;
+	if (!(masked = malloc(n)))
+		return NULL;
+	snprintf(masked, n, "%.*s" MARK "%s", (int)(colon + 1 - url), url, at);
+	r = agt_redact_text(NULL, masked, strlen(masked), NULL);
+	free(masked);
+	return r;
+}

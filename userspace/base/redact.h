@@ -95,6 +95,11 @@ char *agt_redact_text(const struct agt_redactor *r, const char *text, size_t len
  * form callers that take a redaction callback want (the trace stage's emitter). */
 char *agt_redact_str(void *redactor, const char *text);
 
+/* A URL as a message may show it (a setting that is wrong, a server that does not answer): its
+ * password redacted (user:[REDACTED]@host, with or without a scheme), and what the built-in
+ * rules find in the rest (credential query parameters). Caller frees; NULL on ENOMEM. */
+char *agt_redact_url(const char *url);
+
 /* Redacted copies of argv[0..argc), in one allocation: the returned vector (argc entries and a
  * NULL) and its strings are freed by one free(). Arguments are read together, so
  * "--password" "X" and "-u" "user:X" redact X. NULL with errno EINVAL or ENOMEM. */

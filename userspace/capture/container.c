@@ -1,5 +1,6 @@
 #include "capture/container.h"
 #include "base/log.h"
+#include "base/redact.h"
 #include "base/util.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -144,11 +145,14 @@ struct agt_k8s *agt_k8s_new(const struct agt_k8s_config *cfg, char *err, size_t 
 
 	if (cfg->pods_url) {
 		if (strncmp(cfg->pods_url, "http://", 7) && strncmp(cfg->pods_url, "https://", 8)) {
+			char *shown = agt_redact_url(cfg->pods_url); /* its password is not shown */
+
 			agt_seterr(err, errlen, -EINVAL,
 				   "--k8s-pods-url %s is not an http:// or https:// URL; give the "
 				   "kubelet's https://NODE:10250/pods or the API server's "
 				   "/api/v1/pods?fieldSelector=spec.nodeName=NODE",
-				   cfg->pods_url);
+				   shown ? shown : "");
+			free(shown);
 			return NULL;
 		}
 		snprintf(url, sizeof(url), "%s", cfg->pods_url);
@@ -256,13 +260,16 @@ static int fetch(struct agt_k8s *k)
 	curl_easy_cleanup(c);
 	if (cc != CURLE_OK || status != 200) {
 		k->failures++;
-		if (!k->warned++)
+		if (!k->warned++) {
+			char *shown = agt_redact_url(k->url); /* its password is not shown */
+
 			agt_warn(
 			    "cannot list pods from %s (%s); spans carry container ids and pod "
 			    "UIDs but no pod names until it answers; check the ServiceAccount's "
 			    "RBAC (pods: list) and --k8s-pods-url",
-			    k->url, cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error");
-		else
+			    shown ? shown : "", cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error");
+			free(shown);
+		} else
 			agt_dbg("pod list: %s, HTTP %ld", curl_easy_strerror(cc), status);
 		free(b.p);
 		return -EIO;
@@ -272,8 +279,11 @@ static int fetch(struct agt_k8s *k)
 	items = cJSON_GetObjectItemCaseSensitive(doc, "items");
 	if (!cJSON_IsArray(items)) {
 		k->failures++;
+		char *shown = agt_redact_url(k->url);
+
 		agt_warn("%s answered something that is not a PodList (no \"items\" array)",
-			 k->url);
+			 shown ? shown : "");
+		free(shown);
 		cJSON_Delete(doc);
 		return -EPROTO;
 	}

@@ -3,6 +3,7 @@
  * else the whole batch is sent again (at least once). The record of a span is a map of its ECS
  * fields; documents are kept as their ECS JSON text (what the spool holds) and packed when sent. */
 #include "base/log.h"
+#include "base/redact.h"
 #include "base/util.h"
 #include "export/exporters.h"
 #include "export/schema.h"
@@ -198,10 +199,14 @@ int agt_fluentd_open(const struct agt_exporter_config *c, const struct agt_expor
 	if (!fl)
 		return -ENOMEM;
 	if (!colon || colon == addr || agt_parse_long(colon + 1, 1, 65535, &port)) {
+		char *shown = agt_redact_url(c->url ? c->url : ""); /* its password is not shown */
+		int rc = agt_seterr(err, errlen, -EINVAL,
+				    "--fluentd \"%s\" is not HOST:PORT (for example 127.0.0.1:24224)",
+				    shown ? shown : "");
+
+		free(shown);
 		free(fl);
-		return agt_seterr(err, errlen, -EINVAL,
-				  "--fluentd \"%s\" is not HOST:PORT (for example 127.0.0.1:24224)",
-				  c->url ? c->url : "");
+		return rc;
 	}
 	snprintf(fl->address, sizeof(fl->address), "%s", addr);
 	snprintf(fl->tag, sizeof(fl->tag), "%s", c->tag ? c->tag : "agentic.traces");

@@ -1,4 +1,5 @@
 #include "export/http.h"
+#include "base/redact.h"
 #include "base/log.h"
 #include "base/util.h"
 #include <curl/curl.h>
@@ -57,8 +58,11 @@ struct agt_http_client *agt_http_client_new(const struct agt_http_config *c, con
 	if (!h)
 		return NULL;
 	if (!c->url || (strncmp(c->url, "http://", 7) && strncmp(c->url, "https://", 8))) {
+		char *shown = agt_redact_url(c->url ? c->url : ""); /* its password is not shown */
+
 		agt_seterr(err, errlen, -EINVAL, "%s \"%s\" is not an http:// or https:// URL", what,
-			   c->url ? c->url : "");
+			   shown ? shown : "");
+		free(shown);
 		goto fail;
 	}
 	snprintf(h->base, sizeof(h->base), "%.*s", (int)strcspn(c->url, "?"), c->url);

@@ -153,11 +153,25 @@ static const struct agt_proc_info *target_of(struct agt_agent *a, uint32_t pid)
 	return a->facts.target(a->facts.ctx, pid);
 }
 
-static char *capped(const char *s)
+/* At most TEXT_CAP bytes of s, redacted before it is cut (a secret across the cut would keep
+ * its first part, which no rule recognises alone), and not cut inside a UTF-8 sequence. */
+static char *capped(struct agt_agent *a, const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
+	char *r;
 
-	return strndup(s ? s : "", n > TEXT_CAP ? TEXT_CAP : n);
+	if (n <= TEXT_CAP)
+		return strdup(s ? s : "");
+	if (!(r = agt_emit_redact(a->em, s)))
+		return NULL;
+	n = strlen(r);
+	if (n > TEXT_CAP) {
+		n = TEXT_CAP;
+		while (n && ((unsigned char)r[n] & 0xC0) == 0x80)
+			n--;
+		r[n] = 0;
+	}
+	return r;
 }
 
 static uint64_t hash_str(const char *s)
@@ -552,7 +566,7 @@ static void emit_tool(struct agt_agent *a, struct conv *c, struct pending *pd, u
 		      const struct agt_tool_result *res, uint32_t tid)
 {
 	struct agt_span s;
-	char *out = res ? capped(res->content) : NULL, *in = capped(pd->args);
+	char *out = res ? capped(a, res->content) : NULL, *in = capped(a, pd->args);
 	struct claim k;
 
 	memset(&s, 0, sizeof(s));
@@ -1081,7 +1095,7 @@ void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const
 	}
 	if (!l->ncalls) { /* a final answer: the chain of thought is complete */
 		free(c->final_answer);
-		c->final_answer = capped(l->text);
+		c->final_answer = capped(a, l->text);
 		conv_end(a, pp, step->end_ns, 1);
 	}
 }

@@ -120,3 +120,40 @@ def test_messages_escape_control_characters(nested, tmp_path):
     assert (f"agtrace: warning: {tmp_path}/spans\\r\\n.jsonl ended in a torn line of 4 bytes (a "
             f"write cut short: the run before was killed, or its disk was full); it was cut "
             f"off") in tr.err_lines
+
+
+UTF8_AGENT = r'''
+import os, subprocess, sys
+print("ready", os.getpid(), flush=True)
+for line in sys.stdin:
+    if line.strip() == "quit":
+        break
+    subprocess.run([b"/bin/true", b"caf\xc3", b"\xff\xfeabc", "na\u00efve".encode()])
+    print("ran", flush=True)
+'''
+
+
+def test_invalid_utf8_is_replaced_and_counted(tmp_path):
+    from test_export import EsServer
+    es = EsServer(free_port(), tmp_path / "es.json")
+    out = tmp_path / "spans.jsonl"
+    t = Target(["/usr/bin/python3", "-c", UTF8_AGENT])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl", "--output-file", out, "--es",
+                     f"http://127.0.0.1:{es.port}", "--spool-dir", tmp_path / "spool"])
+        assert t.call("go") == "ran"
+        t.quit()
+        assert tr.finish() == 0
+        docs = {i: d for idx in es.get("/_test/docs").values() for i, d in idx.items()}
+    finally:
+        t.kill()
+        es.stop()
+    data = out.read_bytes()
+    text = data.decode("utf-8", errors="strict")  # valid UTF-8, or this raises
+    recs = [json.loads(l) for l in text.splitlines()]
+    (ex,) = [r for r in recs if r["name"].startswith("exec ")]
+    # Each invalid byte (a truncated sequence, two stray bytes) is one U+FFFD; valid text stays.
+    assert ex["name"] == "exec /bin/true caf\ufffd \ufffd\ufffdabc na\u00efve"
+    replaced = int(re.search(r"output_utf8_replaced=(\d+)", tr.summary()).group(1))
+    assert replaced == text.count("\ufffd") > 0
+    assert docs[ex["span_id"]] == ex  # Elasticsearch got the same repaired document

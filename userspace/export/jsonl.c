@@ -71,6 +71,11 @@ struct agt_sink *agt_jsonl_new(FILE *out, const struct agt_export_ctx *c)
 	return &j->base;
 }
 
+uint64_t agt_jsonl_replaced(const struct agt_sink *s)
+{
+	return s ? ((const struct jsonl *)s)->w.replaced : 0;
+}
+
 struct agt_sink *agt_jsonl_new_out(struct agt_outfile *of, const struct agt_export_ctx *c)
 {
 	struct agt_sink *s = agt_jsonl_new(NULL, c);

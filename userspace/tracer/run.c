@@ -205,6 +205,7 @@ static void for_each_drop(struct attach_run *r, drop_fn fn, void *ctx)
 	if (r->pl.nstages)
 		agt_pipeline_drops(&r->pl, fn, ctx);
 	fn(ctx, "tree_early_flush", r->sink ? r->sink->early_flushes : 0, 0);
+	fn(ctx, "output_utf8_replaced", agt_jsonl_replaced(r->jsonl), 0);
 }
 
 struct summary {
@@ -594,7 +595,7 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 	if (r->o.output ? !strcmp(r->o.output, "tree") : agt_outfile_isatty(r->out))
 		r->sink = agt_tree_new_out(r->out, &r->ectx, 100000);
 	else
-		r->sink = agt_jsonl_new_out(r->out, &r->ectx);
+		r->sink = r->jsonl = agt_jsonl_new_out(r->out, &r->ectx);
 	if (r->sink && r->o.metrics_listen) {
 		char err[512];
 

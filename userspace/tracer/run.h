@@ -73,6 +73,7 @@ struct attach_run {
 	uint64_t pod_wait_full; /* processes not remembered: the list was full */
 	struct ring_buffer *rb;
 	struct agt_outfile *out; /* the output: --output-file (rotated, dated) or standard output */
+	struct agt_sink *jsonl;	 /* the JSONL sink in the chain, when the output is JSONL */
 	struct agt_audit *audit;
 	struct agt_metrics *metrics;
 	struct agt_delivery *exp[AGT_EXP_COUNT]; /* the exporters started, by agt_exporters row */

@@ -59,6 +59,30 @@ def tiny(tmp_path):
     subprocess.run(["umount", "-l", mnt], check=False)
 
 
+def test_audit_on_a_full_disk_is_an_output_failure_too(tiny):
+    with open(tiny / "filler", "wb", buffering=0) as f:  # the disk is full
+        try:
+            while True:
+                f.write(b"x" * 4096)
+        except OSError:
+            pass
+    trail, port = tiny / "audit.jsonl", free_port()
+    seen = {}
+
+    def scrape_now(tr):
+        time.sleep(1.2)
+        seen["text"] = scrape(port)
+
+    rc, tr = traced(["--audit", trail, "--metrics", f"127.0.0.1:{port}"], 1,
+                    before_quit=scrape_now)
+    assert rc == 1
+    assert len([l for l in tr.err_lines if "cannot write the audit trail" in l]) == 1
+    # config and attach so far: by the audit trail's own counter and as an output
+    assert value(seen["text"], 'agtrace_output_write_failures_total{output="audit"}') == 2
+    assert value(seen["text"], "agtrace_audit_write_failures_total") == 2
+    assert output_counts(tr)["lost"] == 0  # the JSONL output on stdout lost nothing
+
+
 def traced(args, calls, pause=0.0, before_quit=None):
     """The nested target traced with args; calls `outer i` calls (4 spans each) with a pause
     after each; before_quit(tracer) last."""

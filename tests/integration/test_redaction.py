@@ -26,6 +26,7 @@ CORPUS = json.load(open(os.path.join(FIXTURES, "secrets", "corpus.json")))
 CHUNK = 2500  # bytes of text, arguments or result per tool call (tool fields keep 4 KiB)
 ES_PASSWORD = "Es-Passw0rd-Zq81xW"  # in agtrace's own --es URL
 STRIPE, AWS_ID = "sk_live_" + "Zx9" * 10, "AKIAQWERTYUIOPASDFGH"
+GH_TOKEN = "ghp_" + "Kq7Wm2" * 6
 SHORT = 8  # secrets shorter than this are looked for as whole tokens in span text fields only
 
 
@@ -103,10 +104,12 @@ def build_plan(bindir, cwd):
         patterns += [p for p in e.get("patterns", []) if p not in patterns]
     # Secrets across the 4 KiB a tool's input and output keep: redacted before the cut, so not
     # even their first part is left.
+    # ... and across the 256 bytes of a command line the kernel side captures: the argument
+    # cut there is left out.
     steps.append({"text": "A long one.", "args": {"blob": "z" * 4070 + " " + STRIPE + " end"},
-                  "result": "y" * 4085 + " " + AWS_ID + " tail", "argv": [], "shell": [],
-                  "urls": []})
-    secrets.update({STRIPE, STRIPE[:12], AWS_ID, AWS_ID[:10]})
+                  "result": "y" * 4085 + " " + AWS_ID + " tail",
+                  "argv": [["app", "x" * 230, GH_TOKEN, "--verbose"]], "shell": [], "urls": []})
+    secrets.update({STRIPE, STRIPE[:12], AWS_ID, AWS_ID[:10], GH_TOKEN, GH_TOKEN[:12]})
     names = {a[0] for s in steps for a in s["argv"]}
     for line in (l for s in steps for l in s["shell"]):
         names.update(w for w in re.findall(r"(?:^|[;|&]\s*)([A-Za-z][\w.-]*)", line))
@@ -262,6 +265,8 @@ def test_no_secret_reaches_any_output(tmp_path, server, cert, backends):  # noqa
     (cot,) = [r for r in recs if r["trace_type"] == "cot_process"]
     assert "[REDACTED]" in cot["cot"]["final_answer"]
     execs = [r for r in recs if r["name"].startswith("exec ")]
+    (cut,) = [r for r in execs if r["name"].startswith("exec app xxx")]
+    assert cut["process"]["command_line"] == "app " + "x" * 230 + " [...]"
     argvs = sum(len(s["argv"]) + 2 * len(s["shell"]) for s in plan["steps"])
     assert len(execs) >= argvs - sum(len(s["shell"]) for s in plan["steps"])
     assert sum("[REDACTED]" in r["name"] for r in execs) >= len([a for s in plan["steps"]

@@ -1165,12 +1165,28 @@ void agt_agent_exec(struct agt_agent *a, uint32_t pid, const char *filename, con
 	while (n && line[n - 1] == ' ')
 		n--;
 	line[n] = 0;
+	if (argv_len >= AGT_ARGV_LEN - 1 && argv[argv_len - 1]) {
+		/* Cut at the capture limit (the kernel side copies AGT_ARGV_LEN - 1 bytes; a whole
+		 * command line ends in a NUL): its last argument may be the first part of a secret
+		 * that no rule recognises alone. It goes, and the line says it was cut. */
+		uint32_t lim = n < AGT_ARGV_LEN - 6 ? n : AGT_ARGV_LEN - 6;
+
+		while (lim && line[lim - 1] != ' ')
+			lim--;
+		n = lim;
+		memcpy(line + n, "[...]", 6);
+		n += 5;
+	}
 	if (ch->execd) {
 		/* A process that replaces itself again (bash running the last command of a list
-		 * in its own process): the span keeps the first command line; this is an event. */
+		 * in its own process): the span keeps the first command line; this is an event,
+		 * redacted before it is cut to fit. */
 		if (ch->nevents < EXEC_EVENTS) {
+			char *red = agt_emit_redact(a->em, line[0] ? line : filename);
+
 			snprintf(ch->events[ch->nevents].name, sizeof(ch->events[0].name),
-				 "exec %.58s", line[0] ? line : filename);
+				 "exec %.58s", red ? red : "");
+			free(red);
 			ch->events[ch->nevents++].ts_ns = ts;
 		} else {
 			a->st.events_over_cap++;

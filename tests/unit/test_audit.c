@@ -671,8 +671,11 @@ static const char *jtype(cJSON *j)
 static void rotation(void **state)
 {
 	struct fixture *f = *state;
-	struct agt_audit_config c = {.path = f->trail, .key = &f->key, .checkpoint_records = 1000,
-				     .checkpoint_seconds = 3600, .max_bytes = 4096};
+	struct agt_audit_config c = {.path = f->trail,
+				     .key = &f->key,
+				     .checkpoint_records = 1000,
+				     .checkpoint_seconds = 3600,
+				     .max_bytes = 4096};
 	struct agt_audit_report r;
 	struct agt_audit_stats st;
 	char names[64][128], err[256];
@@ -699,7 +702,8 @@ static void rotation(void **state)
 		if (i + 1 < n) {
 			assert_string_equal(jtype(last), "rotate");
 			assert_string_equal(
-			    cJSON_GetObjectItem(cJSON_GetObjectItem(last, "data"), "file")->valuestring,
+			    cJSON_GetObjectItem(cJSON_GetObjectItem(last, "data"), "file")
+				->valuestring,
 			    strrchr(names[i], '/') + 1);
 		}
 		if (i > 0) {
@@ -707,7 +711,8 @@ static void rotation(void **state)
 
 			assert_string_equal(jtype(first), "continue");
 			assert_string_equal(
-			    cJSON_GetObjectItem(cJSON_GetObjectItem(first, "data"), "from")->valuestring,
+			    cJSON_GetObjectItem(cJSON_GetObjectItem(first, "data"), "from")
+				->valuestring,
 			    strrchr(names[i - 1], '/') + 1);
 			assert_string_equal(cJSON_GetObjectItem(first, "prev")->valuestring,
 					    cJSON_GetObjectItem(before, "mac")->valuestring);
@@ -809,8 +814,8 @@ static void rotation(void **state)
 			assert_non_null(fs[i] = fopen(kept[i], "r"));
 		}
 		assert_true(total <= 10000);
-		assert_int_equal(
-		    agt_audit_verify_files(fs, k, &f->key, NULL, &r, err, sizeof(err)), 0);
+		assert_int_equal(agt_audit_verify_files(fs, k, &f->key, NULL, &r, err, sizeof(err)),
+				 0);
 		for (int i = 0; i < k; i++)
 			fclose(fs[i]);
 		assert_true(r.intact && r.first_seq > 0);

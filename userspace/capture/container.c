@@ -267,7 +267,8 @@ static int fetch(struct agt_k8s *k)
 			    "cannot list pods from %s (%s); spans carry container ids and pod "
 			    "UIDs but no pod names until it answers; check the ServiceAccount's "
 			    "RBAC (pods: list) and --k8s-pods-url",
-			    shown ? shown : "", cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error");
+			    shown ? shown : "",
+			    cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error");
 			free(shown);
 		} else
 			agt_dbg("pod list: %s, HTTP %ld", curl_easy_strerror(cc), status);

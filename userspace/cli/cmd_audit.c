@@ -88,7 +88,9 @@ static int print_report(const char *const *names, const struct agt_audit_report 
 	if (r->files > 1)
 		printf("%s: %d files, %llu records, chain %s, %s%s\n", path, r->files,
 		       (unsigned long long)r->records, r->intact ? "intact" : "unbroken",
-		       r->sealed ? "sealed" : r->rotated ? "rotated" : "not sealed",
+		       r->sealed    ? "sealed"
+		       : r->rotated ? "rotated"
+				    : "not sealed",
 		       r->gaps ? ", gaps recorded" : "");
 	else if (r->intact)
 		printf("%s: %llu records, chain intact, %s\n", path, (unsigned long long)r->records,
@@ -156,7 +158,7 @@ int cmd_audit_verify(int argc, char **argv)
 	struct agt_audit_key key;
 	struct agt_audit_anchor_ref anchor;
 	struct agt_audit_report rep;
-	const char *key_file = NULL, *anchor_arg = NULL, *const *paths;
+	const char *key_file = NULL, *anchor_arg = NULL, *const * paths;
 	char err[512];
 	FILE **fs;
 	int c, rc, n;

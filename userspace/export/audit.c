@@ -43,11 +43,11 @@ struct agt_audit {
 	/* Rotation: past max_bytes or max_age the file ends in a rotate record, is renamed
 	 * FILE.N, and a new FILE starts with a continue record that goes on with the chain. */
 	uint64_t max_bytes, max_age_ns, keep_bytes;
-	uint64_t born_mono;	/* when the current file was started */
-	uint64_t file_records;	/* records in the current file, a leading continue apart */
-	char *cont_from;	/* the next record written starts a file: a continue record first,
-				   naming this file (the one it continues) */
-	int rotating;		/* writing a rotate or continue record */
+	uint64_t born_mono;    /* when the current file was started */
+	uint64_t file_records; /* records in the current file, a leading continue apart */
+	char *cont_from;       /* the next record written starts a file: a continue record first,
+				  naming this file (the one it continues) */
+	int rotating;	       /* writing a rotate or continue record */
 	int rotate_warned;
 	struct agt_audit_stats st;
 	agt_audit_anchor_fn anchor_fn;
@@ -1158,10 +1158,10 @@ int agt_audit_verify_files(FILE *const *files, int nfiles, const struct agt_audi
 				    seq->valuedouble < 0x1p63 && prev && strlen(prev) < 65) {
 					n = r->first_seq = (uint64_t)seq->valuedouble;
 					snprintf(expect, sizeof(expect), "%s", prev);
-					copy_printable(r->first_from, sizeof(r->first_from),
-						       cJSON_GetStringValue(
-							   cJSON_GetObjectItemCaseSensitive(
-							       data, "from")));
+					copy_printable(
+					    r->first_from, sizeof(r->first_from),
+					    cJSON_GetStringValue(
+						cJSON_GetObjectItemCaseSensitive(data, "from")));
 				}
 			}
 			if (rec && type) {
@@ -1191,9 +1191,10 @@ int agt_audit_verify_files(FILE *const *files, int nfiles, const struct agt_audi
 			r->checkpoints += !strcmp(type, "checkpoint");
 			if (!strcmp(type, "gap") && !r->gaps++) {
 				r->first_gap_seq = n;
-				copy_printable(r->first_gap, sizeof(r->first_gap),
-					       cJSON_GetStringValue(
-						   cJSON_GetObjectItemCaseSensitive(data, "message")));
+				copy_printable(
+				    r->first_gap, sizeof(r->first_gap),
+				    cJSON_GetStringValue(
+					cJSON_GetObjectItemCaseSensitive(data, "message")));
 			}
 			if (anchor && n + 1 == anchor->records && strcmp(digest, anchor->head))
 				r->anchor_mismatch = 1;

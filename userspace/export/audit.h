@@ -142,10 +142,10 @@ struct agt_audit_report {
 	 * chain is checked from record first_seq, whose "prev" is taken as given. */
 	uint64_t first_seq;
 	char first_from[128];
-	int rotated;	      /* the last record is a rotate record: the trail goes on in ... */
-	char next_file[128];  /* ... this file, not given */
-	uint64_t break_file;  /* the file (index) of break_line or torn_line */
-	int anchor_before;    /* the anchored record is before the first one checked */
+	int rotated;		/* the last record is a rotate record: the trail goes on in ... */
+	char next_file[128];	/* ... this file, not given */
+	uint64_t break_file;	/* the file (index) of break_line or torn_line */
+	int anchor_before;	/* the anchored record is before the first one checked */
 	uint64_t gaps;		/* gap records */
 	uint64_t first_gap_seq; /* valid when gaps */
 	char first_gap[200];	/* its message */

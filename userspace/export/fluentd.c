@@ -200,9 +200,10 @@ int agt_fluentd_open(const struct agt_exporter_config *c, const struct agt_expor
 		return -ENOMEM;
 	if (!colon || colon == addr || agt_parse_long(colon + 1, 1, 65535, &port)) {
 		char *shown = agt_redact_url(c->url ? c->url : ""); /* its password is not shown */
-		int rc = agt_seterr(err, errlen, -EINVAL,
-				    "--fluentd \"%s\" is not HOST:PORT (for example 127.0.0.1:24224)",
-				    shown ? shown : "");
+		int rc =
+		    agt_seterr(err, errlen, -EINVAL,
+			       "--fluentd \"%s\" is not HOST:PORT (for example 127.0.0.1:24224)",
+			       shown ? shown : "");
 
 		free(shown);
 		free(fl);

@@ -60,8 +60,8 @@ struct agt_http_client *agt_http_client_new(const struct agt_http_config *c, con
 	if (!c->url || (strncmp(c->url, "http://", 7) && strncmp(c->url, "https://", 8))) {
 		char *shown = agt_redact_url(c->url ? c->url : ""); /* its password is not shown */
 
-		agt_seterr(err, errlen, -EINVAL, "%s \"%s\" is not an http:// or https:// URL", what,
-			   shown ? shown : "");
+		agt_seterr(err, errlen, -EINVAL, "%s \"%s\" is not an http:// or https:// URL",
+			   what, shown ? shown : "");
 		free(shown);
 		goto fail;
 	}

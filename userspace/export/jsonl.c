@@ -19,8 +19,9 @@ void agt_export_ctx_init(struct agt_export_ctx *c)
 
 struct jsonl {
 	struct agt_sink base;
-	FILE *out;		 /* or: */
-	struct agt_outfile *of; /* each line stamped with its span's start (the day of a dated file) */
+	FILE *out; /* or an output file, each line stamped with its span's start (the day of a
+		      dated file): */
+	struct agt_outfile *of;
 	struct agt_export_ctx ctx;
 	struct agt_jw w;
 };

@@ -19,8 +19,8 @@ const char *const agt_out_lost_names[AGT_OUT_LOST_REASONS] = {"disk_full", "io_e
 
 struct agt_outfile {
 	struct agt_outfile_config cfg;
-	char *pattern; /* the path as given (NULL: standard output) */
-	char *glob;    /* a dated path: the file names of all its days, for fnmatch */
+	char *pattern;	    /* the path as given (NULL: standard output) */
+	char *glob;	    /* a dated path: the file names of all its days, for fnmatch */
 	char cur[PATH_MAX]; /* the file written now */
 	int64_t cur_sec;    /* a dated path: the second cur was named for */
 	int fd;		    /* -1: no file open (opening failed: tried again at the next write) */
@@ -131,15 +131,17 @@ int agt_outfile_check(const struct agt_outfile_config *cfg, char *err, size_t er
 	if (!cfg->path[0])
 		return agt_seterr(err, errlen, -EINVAL, "the output file name is empty");
 	if (strchr(cfg->path, '%') && !is_dated(cfg->path))
-		return agt_seterr(err, errlen, -EINVAL,
-				  "%s: strftime conversions (%%Y, %%m, %%d, ...) may only be in the "
-				  "file name, not in its folder",
-				  cfg->path);
+		return agt_seterr(
+		    err, errlen, -EINVAL,
+		    "%s: strftime conversions (%%Y, %%m, %%d, ...) may only be in the "
+		    "file name, not in its folder",
+		    cfg->path);
 	if (is_dated(cfg->path) && expand(cfg->path, real_now(), name, sizeof(name)))
-		return agt_seterr(err, errlen, -EINVAL,
-				  "%s: its strftime conversions make no file name (empty, or with a "
-				  "'/' such as %%D gives); use %%Y-%%m-%%d",
-				  cfg->path);
+		return agt_seterr(
+		    err, errlen, -EINVAL,
+		    "%s: its strftime conversions make no file name (empty, or with a "
+		    "'/' such as %%D gives); use %%Y-%%m-%%d",
+		    cfg->path);
 	return 0;
 }
 
@@ -205,8 +207,7 @@ static int by_age(const void *a, const void *b)
 }
 
 /* name is one of the output's files: its base.N, or (dated) a day's file or its .N. */
-static int in_family(const char *name, const char *base, const char *glob,
-		     unsigned long long *num)
+static int in_family(const char *name, const char *base, const char *glob, unsigned long long *num)
 {
 	const char *dot;
 
@@ -339,8 +340,9 @@ static int open_cur(struct agt_outfile *o, char *err, size_t errlen)
 	struct stat st;
 	struct statx sx;
 	int regular = stat(o->cur, &st) ? errno == ENOENT : S_ISREG(st.st_mode);
-	int fd = open(o->cur, (regular ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY,
-		      0644);
+	int fd =
+	    open(o->cur, (regular ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY,
+		 0644);
 
 	if (fd < 0)
 		return agt_seterr(err, errlen, -errno,
@@ -397,8 +399,8 @@ static void prune(struct agt_outfile *o)
 	uint64_t freed;
 
 	if (o->own && o->cfg.keep_bytes)
-		o->st.removed += (uint64_t)agt_rotate_prune(o->cur, o->glob, o->cur,
-							    o->cfg.keep_bytes, &freed);
+		o->st.removed +=
+		    (uint64_t)agt_rotate_prune(o->cur, o->glob, o->cur, o->cfg.keep_bytes, &freed);
 }
 
 /* cur becomes cur.N and a new cur is started. 0, or -1 when it could not be renamed (it
@@ -482,10 +484,12 @@ void agt_outfile_flush(struct agt_outfile *o)
 		}
 		if (o->own && o->cfg.max_bytes && o->size + n > o->cfg.max_bytes) {
 			uint64_t room = o->size < o->cfg.max_bytes ? o->cfg.max_bytes - o->size : 0;
-			const char *nl = room ? memrchr(o->buf + off, '\n', room < n ? room : n) : NULL;
+			const char *nl =
+			    room ? memrchr(o->buf + off, '\n', room < n ? room : n) : NULL;
 
 			if (nl) {
-				n = (size_t)(nl - (o->buf + off)) + 1; /* the whole lines that fit */
+				n = (size_t)(nl - (o->buf + off)) +
+				    1; /* the whole lines that fit */
 			} else if (o->size > 0) {
 				if (!rotate(o))
 					continue;
@@ -590,8 +594,7 @@ FILE *agt_outfile_stream(struct agt_outfile *o)
 
 /* Life cycle ---------------------------------------------------------------------------- */
 
-struct agt_outfile *agt_outfile_open(const struct agt_outfile_config *cfg, char *err,
-				     size_t errlen)
+struct agt_outfile *agt_outfile_open(const struct agt_outfile_config *cfg, char *err, size_t errlen)
 {
 	struct agt_outfile *o;
 

@@ -43,11 +43,11 @@ struct agt_outfile_stats {
 	uint64_t records; /* complete lines handed over */
 	uint64_t written; /* ... written out */
 	uint64_t lost[AGT_OUT_LOST_REASONS];
-	uint64_t write_failures;      /* failed write(2) calls, and failed opens of a new file */
-	uint64_t rotations;	      /* files renamed to FILE.N */
-	uint64_t removed;	      /* rotated files removed to stay under keep_bytes */
-	uint64_t torn, torn_bytes;    /* torn last lines found (and cut) when opening a file */
-	uint64_t bytes;		      /* bytes written */
+	uint64_t write_failures;   /* failed write(2) calls, and failed opens of a new file */
+	uint64_t rotations;	   /* files renamed to FILE.N */
+	uint64_t removed;	   /* rotated files removed to stay under keep_bytes */
+	uint64_t torn, torn_bytes; /* torn last lines found (and cut) when opening a file */
+	uint64_t bytes;		   /* bytes written */
 };
 
 struct agt_outfile;

@@ -243,10 +243,9 @@ static void print_output_summary(struct attach_run *r)
 	}
 	agt_info("output %s: %llu spans written, %llu lost (%s), %llu failed writes; %llu "
 		 "rotations, %llu old files removed, %llu torn lines cut at start",
-		 agt_outfile_name(r->out), (unsigned long long)os.written,
-		 (unsigned long long)lost, why, (unsigned long long)os.write_failures,
-		 (unsigned long long)os.rotations, (unsigned long long)os.removed,
-		 (unsigned long long)os.torn);
+		 agt_outfile_name(r->out), (unsigned long long)os.written, (unsigned long long)lost,
+		 why, (unsigned long long)os.write_failures, (unsigned long long)os.rotations,
+		 (unsigned long long)os.removed, (unsigned long long)os.torn);
 }
 
 static void print_summary(struct attach_run *r)

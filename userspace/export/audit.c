@@ -292,8 +292,9 @@ static uint64_t reserve(const struct agt_audit *a)
 /* The current file is due to rotate before a record of len bytes is written to it. */
 static int rotation_due(const struct agt_audit *a, size_t len)
 {
-	if (!a->file_records)
-		return 0; /* a file holds at least one record besides its continue record */
+	if (!a->file_records || !a->regular)
+		return 0; /* a file holds at least one record besides its continue record; a
+			     device or a pipe is never renamed */
 	if (a->max_bytes && a->good_size + len + reserve(a) > a->max_bytes)
 		return 1;
 	return a->max_age_ns && agt_mono_ns() - a->born_mono >= a->max_age_ns;
@@ -476,7 +477,7 @@ void agt_audit_tick(struct agt_audit *a, uint64_t now_ns)
 	if (!a)
 		return;
 	maybe_checkpoint(a, now_ns);
-	if (!a->sealed && a->fd >= 0 && a->max_age_ns && a->file_records &&
+	if (!a->sealed && a->fd >= 0 && a->regular && a->max_age_ns && a->file_records &&
 	    now_ns - a->born_mono >= a->max_age_ns)
 		rotate(a);
 }

@@ -255,6 +255,7 @@ def test_out_of_range_values_in_the_map_are_refused(plain_server):  # noqa: F811
         assert tr.interrupt() == 0
         assert any("the sampling map of tls says ratio 4294.97, which is no ratio (0 to 1): kept "
                    "at 1" in line for line in tr.err_lines)
+        assert "sampling_map_rejected=1" in tr.summary()  # counted, as well as said
         (change,) = tr.events("sampling")
         assert change["message"].startswith("tls    ratio 1 ")
     finally:

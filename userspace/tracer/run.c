@@ -206,6 +206,7 @@ static void for_each_drop(struct attach_run *r, drop_fn fn, void *ctx)
 		agt_pipeline_drops(&r->pl, fn, ctx);
 	fn(ctx, "tree_early_flush", r->sink ? r->sink->early_flushes : 0, 0);
 	fn(ctx, "output_utf8_replaced", agt_jsonl_replaced(r->jsonl), 0);
+	fn(ctx, "sampling_map_rejected", r->sample_rejected, 0);
 }
 
 struct summary {

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -299,13 +300,15 @@ static const char *name_of(const struct agt_outfile *o)
 	return o->pattern ? o->cur : "standard output";
 }
 
-/* A line cut short at the end of the file (the run before was killed in a write): cut off,
- * counted and reported. */
-static void cut_torn(struct agt_outfile *o)
+static void cut_torn_locked(struct agt_outfile *o)
 {
 	char b[4096], last;
-	uint64_t pos = o->size, keep = 0;
+	uint64_t pos, keep = 0;
+	struct stat st;
 
+	if (fstat(o->fd, &st))
+		return;
+	o->size = pos = (uint64_t)st.st_size;
 	if (!o->size || pread(o->fd, &last, 1, (off_t)o->size - 1) != 1 || last == '\n')
 		return;
 	while (pos > 0) {
@@ -332,6 +335,16 @@ static void cut_torn(struct agt_outfile *o)
 		 "killed, or its disk was full); it was cut off",
 		 o->cur, (unsigned long long)(o->size - keep));
 	o->size = keep;
+}
+
+/* A line cut short at the end of the file (the run before was killed in a write): cut off,
+ * counted and reported. Writers of the file (another agtrace appending to the same daily file)
+ * hold its lock while they write, so what is seen under it is no write in progress. */
+static void cut_torn(struct agt_outfile *o)
+{
+	flock(o->fd, LOCK_EX);
+	cut_torn_locked(o);
+	flock(o->fd, LOCK_UN);
 }
 
 /* Open cur to append to. 0 or -errno (with the sentence in err when err is given). */
@@ -433,6 +446,8 @@ static void write_lines(struct agt_outfile *o, size_t off, size_t n)
 	uint64_t lines = count_lines(p, n);
 	size_t done = 0;
 
+	if (o->own)
+		flock(o->fd, LOCK_EX); /* see cut_torn */
 	while (done < n) {
 		ssize_t w = write(o->fd, p + done, n - done);
 		int e = errno;
@@ -457,11 +472,15 @@ static void write_lines(struct agt_outfile *o, size_t off, size_t n)
 			o->size += good;
 			o->st.bytes += good;
 			o->st.written += ok;
+			if (o->own)
+				flock(o->fd, LOCK_UN);
 			fail(o, e, lines - ok);
 			return;
 		}
 		done += (size_t)w;
 	}
+	if (o->own)
+		flock(o->fd, LOCK_UN);
 	o->size += n;
 	o->st.bytes += n;
 	o->st.written += lines;

@@ -325,7 +325,7 @@ def test_otlp_traces_to_a_collector(tmp_path):
     tool = [r for r in tr.records if r["trace_type"] == "tool_call"][0]
     tattrs = {a["key"]: a["value"] for a in spans[tool["span_id"]]["attributes"]}
     assert tattrs["gen_ai.tool.name"] == {"stringValue": "get_weather"}
-    assert tattrs["tool.output"] == {"stringValue": "18C"}
+    assert tattrs["gen_ai.tool.call.result"] == {"stringValue": "18C"}
 
 
 @pytest.fixture

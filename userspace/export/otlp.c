@@ -299,6 +299,7 @@ static void otlp_encode(void *t, const struct agt_span *sp, const struct agt_exp
 		agt_jw_reset(&o->jw);
 		agt_schema_otlp_resource(sp, c, &o->extra, &o->jw);
 		rlen = o->jw.len;
+		o->jw.first[0] = 1; /* the span: a document of its own, no separator */
 		agt_schema_otlp(sp, c, &o->jw);
 		hn = 1 + put_varint(head + 1, rlen);
 		agt_jw_raw(w, (const char *)head, hn);

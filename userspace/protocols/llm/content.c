@@ -368,10 +368,11 @@ static void gemini_contents(struct msgs *b, const cJSON *contents)
 /* The newest messages that fit in cap bytes, as one JSON array (NULL when none). */
 static char *join(struct msgs *b, size_t cap)
 {
-	size_t total = 2, first = b->n;
+	size_t total = 2, first;
 	char *out, *p;
 
 	end_msg(b);
+	first = b->n;
 	while (first > 0 && total + strlen(b->m[first - 1]) + 1 <= cap)
 		total += strlen(b->m[--first]) + 1;
 	if (first == b->n || !(out = malloc(total + 1)))

@@ -348,10 +348,10 @@ static const struct opt opts[] = {
     {"metrics", 0, "metrics.listen", T_STR, set_metrics, 0, 0, 0, NULL, "[ADDR:]PORT",
      "serve Prometheus metrics at http://ADDR:PORT/metrics"},
     {"es", 0, "elasticsearch.url", T_STR, NULL, ES(url), 0, 0, NULL, "URL",
-     "also send every span to Elasticsearch (_bulk, gzip), into daily indices with\n"
-     "_id = span id"},
+     "also send every span to Elasticsearch (_bulk, gzip), into a data stream (op_type\n"
+     "create, _id = span id)"},
     {"es-index", 0, "elasticsearch.index", T_STR, NULL, ES(index_pattern), 0, 0, NULL,
-     "PATTERN", "strftime pattern of the index, UTC (default agentic-traces-%Y.%m.%d)"},
+     "NAME", "the data stream (default agentic-traces; a strftime pattern, UTC, is expanded)"},
     {"es-api-key-file", 0, "elasticsearch.api_key_file", T_STR, NULL, ES(api_key_file), 0, 0,
      NULL, "FILE", "Elasticsearch's API key (else $AGTRACE_ES_API_KEY; never the command line)"},
     {"es-user", 0, "elasticsearch.user", T_STR, NULL, ES(user), 0, 0, NULL, "USER",
@@ -363,7 +363,8 @@ static const struct opt opts[] = {
     {"es-insecure", 0, "elasticsearch.insecure", T_FLAG, NULL, ES(insecure), 0, 0, NULL, NULL,
      "do not verify Elasticsearch's TLS certificate"},
     {"es-install-template", 0, "elasticsearch.install_template", T_FLAG, NULL,
-     ES(install_template), 0, 0, NULL, NULL, "put the index template and ILM policy at start"},
+     ES(install_template), 0, 0, NULL, NULL,
+     "put the index template (a data stream's) and ILM policy at start"},
     {"es-drain-seconds", 0, "elasticsearch.drain_seconds", T_STR, set_drain, 0, 0, 0, NULL,
      "N", "at exit, how long every exporter keeps trying before the spool (default 10)"},
     {"otlp", 0, "otlp.url", T_STR, NULL, OTLP(url), 0, 0, NULL, "URL",

@@ -121,7 +121,7 @@ $(OUT)/tests/test_locate: $(LOCATE_BINS) $(BUN_STAMP)
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: agtrace $(TARGET_BINS) $(OUT)/tests/bulk_server
+integration: agtrace $(TARGET_BINS) $(OUT)/tests/bulk_server $(OTLP_PB)
 	/usr/bin/python3 -m pytest -v tests/integration
 
 # Fuzzing (clang libFuzzer + ASan/UBSan) over everything after the ring buffer. `make fuzz`
@@ -181,6 +181,21 @@ BULK_SERVER := $(OUT)/tests/bulk_server
 $(BULK_SERVER): tests/servers/bulk_server.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(shell pkg-config --libs libmicrohttpd zlib) -lpthread
+
+# The strict OTLP receiver's protobuf side: code protoc-c generates from the official
+# opentelemetry-proto definitions (tests/servers/proto), and the tool otlp_server.py runs.
+OTLP_PROTOS := opentelemetry/proto/collector/trace/v1/trace_service.proto \
+	opentelemetry/proto/trace/v1/trace.proto opentelemetry/proto/common/v1/common.proto \
+	opentelemetry/proto/resource/v1/resource.proto
+OTLP_GEN := $(OUT)/tests/otlp-gen
+OTLP_PB := $(OUT)/tests/otlp_pb
+$(OTLP_GEN)/.stamp: $(addprefix tests/servers/proto/,$(OTLP_PROTOS))
+	@mkdir -p $(OTLP_GEN)
+	protoc-c -Itests/servers/proto --c_out=$(OTLP_GEN) $(OTLP_PROTOS)
+	@touch $@
+$(OTLP_PB): tests/servers/otlp_pb.c $(OTLP_GEN)/.stamp
+	$(CC) -O2 -g -Wall -Werror -I$(OTLP_GEN) $< $(addprefix $(OTLP_GEN)/,$(OTLP_PROTOS:.proto=.pb-c.c)) \
+		-o $@ $(shell pkg-config --cflags --libs libprotobuf-c)
 
 bench: agtrace $(TARGET_BINS) $(OUT)/bench/bench_pipeline $(OUT)/bench/bench_es $(BULK_SERVER)
 	/usr/bin/python3 tests/bench/bench_uprobe.py

@@ -64,6 +64,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: bench_es URL N SPOOL-DIR [elasticsearch|otlp]\n");
 		return 2;
 	}
+	/* OTLP/JSON: bulk_server.c, the fast stand-in, checks OTLP/JSON only (the strict
+	 * protobuf receiver is otlp_server.py with otlp_pb). */
+	cfg.protocol = getenv("BENCH_OTLP_PROTOCOL") ? getenv("BENCH_OTLP_PROTOCOL") : "http/json";
 	es = agt_exporter_start(id, &cfg, &dcfg, &ectx, err, sizeof(err));
 	if (!es) {
 		fprintf(stderr, "%s\n", err);

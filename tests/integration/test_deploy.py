@@ -204,7 +204,7 @@ def test_dashboards_rules_and_searches_use_what_agtrace_emits(tmp_path, server, 
     searches = [json.loads(l) for l in open(os.path.join(DEPLOY, "kibana",
                                                          "saved-searches.ndjson"))]
     assert searches[0]["type"] == "index-pattern"
-    assert searches[0]["attributes"]["title"] == "agentic-traces-*"
+    assert searches[0]["attributes"]["title"] == "agentic-traces*"  # the data stream
     titles = []
     for s in searches[1:]:
         a = s["attributes"]
@@ -238,7 +238,9 @@ def test_compose_stack_references_files_that_exist():
     cfg = json.load(open(os.path.join(d, "agtrace.json")))
     assert cfg["fluentd"]["address"] == "fluentd:24224" and "port 24224" in conf
     assert "<match agentic.**>" in conf and cfg["fluentd"]["tag"].startswith("agentic.")
-    assert "logstash_prefix agentic-traces" in conf and "id_key span_id" in conf
+    # ... into the data stream the template declares: create only, ids from the spans
+    assert "index_name agentic-traces\n" in conf and "write_operation create" in conf
+    assert "logstash_format false" in conf and "id_key span_id" in conf
     # Prometheus in Compose scrapes the agtrace service on its metrics port.
     with open(os.path.join(DEPLOY, "prometheus", "prometheus.yml")) as f:
         prom = yaml.safe_load(f)

@@ -380,3 +380,84 @@ def test_pid_and_selector_together(server, cert):  # noqa: F811
     _, names = tool_tree(tr, given.pid)
     assert names == EXPECTED
     assert sorted(r["process"]["pid"] for r in tr.events("attach ")) == sorted([given.pid, pid])
+
+
+def test_workload_identity_from_a_watched_pod_list(server, cert, pod_cgroup, tmp_path):  # noqa: F811
+    """From the API server, pods are listed once and then watched: a pod that appears later is
+    known as soon as the watch says so, with no list polled again. Each pod's workload is its
+    owner (a ReplicaSet's Deployment, read from the ReplicaSet), and spans carry it: service.name
+    is the Deployment, k8s.* names the pod, its ReplicaSet, Deployment, container and node; in
+    OTLP as the resource of the agent's spans, in ECS documents as fields."""
+    from test_otlp import Collector
+    pods = [{"metadata": {"name": "weather-bot-6d8f9c7b5-x2k4q", "namespace": "agents",
+                          "uid": POD_UID, "labels": {"app": "weather-bot",
+                                                     "pod-template-hash": "6d8f9c7b5"},
+                          "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                               "name": "weather-bot-6d8f9c7b5",
+                                               "uid": "0" * 8 + "-0000-4000-8000-" + "0" * 12,
+                                               "controller": True}]},
+             "spec": {"nodeName": "node-a"},
+             "status": {"containerStatuses": [{"name": "agent",
+                                               "containerID": f"containerd://{CONTAINER}"}]}}]
+    (tmp_path / "pods.json").write_text("[]")  # the pod is not there yet
+    (tmp_path / "rs.json").write_text(json.dumps([{"metadata": {
+        "name": "weather-bot-6d8f9c7b5", "namespace": "agents",
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                             "name": "weather-bot", "controller": True}]}}]))
+    (tmp_path / "token").write_text("test-sa-token-0123\n")
+    state = tmp_path / "k8s.json"
+    api = subprocess.Popen([sys.executable, K8S, str(state), str(tmp_path / "pods.json"),
+                            "test-sa-token-0123", "node-a", str(tmp_path / "rs.json")])
+    col = Collector()
+    try:
+        for _ in range(100):
+            if state.exists():
+                break
+            time.sleep(0.05)
+        port = json.loads(state.read_text())["port"]
+        tr = Tracer(["--select", f"cgroup=*kubepods*,{SELECT}", "--k8s-pods-url",
+                     f"http://127.0.0.1:{port}/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a",
+                     "--k8s-token-file", tmp_path / "token", "-o", "jsonl",
+                     "--otlp", col.url, "--spool-dir", tmp_path / "spool"], wait=False)
+        tr.wait_for("discovery: 1 selector")
+        agent = Target(in_pod(agent_argv(server, cert, container=True)))
+        pid = discovered_pid(tr)
+        (tmp_path / "pods.json").write_text(json.dumps(pods))  # the watch brings it
+        assert tr.wait_for("is in pod ", timeout=15).endswith(
+            f"PID {pid} (python3.11) is in pod agents/weather-bot-6d8f9c7b5-x2k4q\n")
+        assert agent.call("openai Paris true") == "steps 2"
+        agent.quit()
+        time.sleep(0.5)
+        assert tr.interrupt() == 0
+        got = col.get()
+    finally:
+        col.p.kill()
+        api.kill()
+        api.wait()
+    reqs = [r["path"] for r in json.loads(state.read_text())["requests"]]
+    lists = [p for p in reqs if p.startswith("/api/v1/pods") and "watch=1" not in p]
+    watches = [p for p in reqs if "watch=1" in p]
+    assert len(lists) == 1, reqs  # listed once, then watched
+    assert watches and all("allowWatchBookmarks=true" in w for w in watches)
+    assert reqs.count("/apis/apps/v1/namespaces/agents/replicasets/weather-bot-6d8f9c7b5") == 1
+    (cot,) = [r for r in tr.records if r["trace_type"] == "cot_process"
+              and r["process"]["pid"] == pid]
+    assert cot["service"] == {"name": "weather-bot"}
+    assert cot["k8s"] == {"pod": {"uid": POD_UID, "name": "weather-bot-6d8f9c7b5-x2k4q"},
+                          "namespace": {"name": "agents"},
+                          "deployment": {"name": "weather-bot"},
+                          "replicaset": {"name": "weather-bot-6d8f9c7b5"},
+                          "container": {"name": "agent"}, "node": {"name": "node-a"}}
+    assert cot["container"] == {"id": CONTAINER, "runtime": "containerd", "name": "agent"}
+    res = {json.dumps(s["resource"], sort_keys=True) for s in got["spans"]
+           if s["spanId"] == cot["span_id"]}
+    (res,) = [json.loads(r) for r in res]
+    assert {k: v["stringValue"] for k, v in res.items() if "stringValue" in v} == {
+        "service.name": "weather-bot", "process.executable.name": "python3.11",
+        "process.executable.path": PYTHON, "host.name": os.uname().nodename,
+        "container.id": CONTAINER, "container.runtime.name": "containerd",
+        "k8s.pod.uid": POD_UID, "k8s.pod.name": "weather-bot-6d8f9c7b5-x2k4q",
+        "k8s.namespace.name": "agents", "k8s.deployment.name": "weather-bot",
+        "k8s.replicaset.name": "weather-bot-6d8f9c7b5", "k8s.container.name": "agent",
+        "k8s.node.name": "node-a"}
+    assert res["process.pid"] == {"intValue": str(pid)}

@@ -90,10 +90,18 @@ def test_every_span_exactly_once(es, tmp_path):
     assert set(docs) == {r["span_id"] for r in tr.records}
     for r in tr.records:
         assert docs[r["span_id"]] == r
-    index = "agentic-traces-" + tr.records[1]["@timestamp"][:10].replace("-", ".")
-    assert list(es.get("/_test/docs")) == [index]
+    assert list(es.get("/_test/docs")) == ["agentic-traces"]  # the data stream
     stats = es.get("/_test/stats")
     assert stats["templates"] == ["agentic-traces"] and stats["ilm"] == ["agentic-traces"]
+    leaf = [r for r in tr.records if r["name"] == "leaf leaf"][0]
+    start_ns = leaf["event"]["duration"]
+    assert leaf["trace"] == {"id": leaf["trace_id"]} and leaf["span"] == {"id": leaf["span_id"]}
+    assert leaf["parent"] == {"id": leaf["parent_span_id"]}
+    assert leaf["event"]["outcome"] == "success"
+    assert leaf["event"]["start"] == leaf["@timestamp"] and leaf["event"]["end"] == leaf["end_time"]
+    assert abs(start_ns / 1e6 - leaf["duration_ms"]) < 0.001  # nanoseconds
+    assert leaf["service"] == {"name": "nested"} and leaf["ecs"] == {"version": "8.11.0"}
+    assert leaf["agent"] == {"type": "agtrace", "version": "0.1.0"}
     # What was installed is deploy/elasticsearch's files, byte for byte as JSON.
     assets = es.get("/_test/assets")
     with open(os.path.join(ROOT, "deploy", "elasticsearch", "index-template.json")) as f:
@@ -170,9 +178,7 @@ def test_mapping_errors_go_to_the_dead_letter_file(es, tmp_path, nested):
     d = json.loads(line)
     assert d["reason"] == {"type": "mapper_parsing_exception",
                            "reason": "injected mapper_parsing_exception"}
-    assert d["action"] == {"index": {"_index": "agentic-traces-" +
-                                     exit_ev["@timestamp"][:10].replace("-", "."),
-                                     "_id": exit_ev["span_id"]}}
+    assert d["action"] == {"create": {"_index": "agentic-traces", "_id": exit_ev["span_id"]}}
     assert d["document"] == exit_ev
     assert "1 dead-lettered" in es_line(tr)
 
@@ -325,7 +331,7 @@ def test_otlp_traces_to_a_collector(tmp_path):
     tool = [r for r in tr.records if r["trace_type"] == "tool_call"][0]
     tattrs = {a["key"]: a["value"] for a in spans[tool["span_id"]]["attributes"]}
     assert tattrs["gen_ai.tool.name"] == {"stringValue": "get_weather"}
-    assert tattrs["tool.output"] == {"stringValue": "18C"}
+    assert tattrs["gen_ai.tool.call.result"] == {"stringValue": "18C"}
 
 
 @pytest.fixture
@@ -489,3 +495,116 @@ def test_fluentd_outage_spools_and_replays(tmp_path):
     assert set(db["records"]) == {r["span_id"] for r in tr.records}
     line = [l for l in tr.err_lines if l.startswith("agtrace: fluentd:")][0]
     assert "1282 delivered" in line and "0 lost" in line and "0 bytes waiting" in line
+
+
+def bulk(es, lines):
+    req = urllib.request.Request(f"http://127.0.0.1:{es.port}/_bulk", method="POST",
+                                 data=("\n".join(json.dumps(x) for x in lines) + "\n").encode(),
+                                 headers={"Content-Type": "application/x-ndjson"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return [next(iter(i.values())) for i in json.load(r)["items"]]
+
+
+def put(es, path, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{es.port}{path}", method="PUT",
+                                 data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=5).read()
+
+
+def test_the_stand_in_keeps_elasticsearch_rules_for_rollover(es):
+    """What made ILM stop at its rollover check before: date-named concrete indices under a
+    policy that rolls over. The stand-in refuses such writes as Elasticsearch's ILM would fail
+    on them; the data stream the shipped template declares takes create, and only create."""
+    with open(os.path.join(ROOT, "deploy", "elasticsearch", "ilm-policy.json")) as f:
+        put(es, "/_ilm/policy/agentic-traces", json.load(f))
+    with open(os.path.join(ROOT, "deploy", "elasticsearch", "index-template.json")) as f:
+        template = json.load(f)
+    assert template["data_stream"] == {} and template["version"] >= 2
+    assert template["_meta"]["managed_by"] == "agtrace"
+    put(es, "/_index_template/agentic-traces", template)
+    doc = {"@timestamp": "2025-01-01T00:00:00.000000Z", "name": "x"}
+    (item,) = bulk(es, [{"index": {"_index": "agentic-traces", "_id": "1"}}, doc])
+    assert item["status"] == 400 and item["error"]["reason"] == (
+        "only write ops with an op_type of create are allowed in data streams [agentic-traces]")
+    (item,) = bulk(es, [{"create": {"_index": "agentic-traces", "_id": "1"}}, {"name": "x"}])
+    assert item["error"]["reason"] == (
+        "data stream timestamp field [@timestamp] is missing [agentic-traces]")
+    (a, b) = bulk(es, [{"create": {"_index": "agentic-traces", "_id": "1"}}, doc,
+                       {"create": {"_index": "agentic-traces", "_id": "1"}}, doc])
+    assert (a["status"], b["status"]) == (201, 409)  # a create sent again finds it there
+    # The template as it was: date-named indices, no data stream, a policy that rolls over.
+    del template["data_stream"]
+    put(es, "/_index_template/agentic-traces", template)
+    (item,) = bulk(es, [{"index": {"_index": "agentic-traces-2025.01.01", "_id": "2"}}, doc])
+    assert item["status"] == 400 and item["error"]["reason"].startswith(
+        "setting [index.lifecycle.rollover_alias] for index [agentic-traces-2025.01.01] is empty")
+
+
+def leaf_types(doc, prefix=""):
+    """Every leaf field of an ECS document: dotted name -> JSON types seen (arrays: elements)."""
+    out = {}
+    for k, v in doc.items():
+        name = prefix + k
+        if isinstance(v, dict):
+            out.update(leaf_types(v, name + "."))
+        else:
+            vals = v if isinstance(v, list) else [v]
+            for x in vals:
+                if isinstance(x, dict):
+                    for kk, tt in leaf_types(x, name + ".").items():
+                        out.setdefault(kk, set()).update(tt)
+                else:
+                    out.setdefault(name, set()).add(type(x).__name__)
+    return out
+
+
+def mapping_of(template, name):
+    props = template["template"]["mappings"]["properties"]
+    node = None
+    parts = name.split(".")
+    for i, p in enumerate(parts):
+        node = props.get(p)
+        if node is None:
+            return None
+        if node.get("type") == "flattened":
+            return "flattened"
+        props = node.get("properties", {})
+    return node.get("type")
+
+
+ACCEPTS = {"keyword": {"str", "int", "float", "bool"}, "wildcard": {"str"}, "text": {"str"},
+           "long": {"int"}, "double": {"int", "float"}, "boolean": {"bool"}, "date": {"str"},
+           "flattened": {"str", "int", "float", "bool"}}
+
+
+def test_mapping_types_hold_for_every_field_spans_carry(tmp_path, nested):
+    """Every field of real spans (probed functions with int, string and pointer values, attach
+    and exit events) is mapped to a type that takes each value it carries, and a field whose
+    JSON type varies (probe.return_value: a number or a string) has a mapping of its own, never
+    Elasticsearch's guess from the first document."""
+    with open(os.path.join(ROOT, "deploy", "elasticsearch", "index-template.json")) as f:
+        template = json.load(f)
+    spec = tmp_path / "mixed.json"
+    spec.write_text(json.dumps({"name": "mixed", "target": "$exe", "probes": [
+        {"symbols": ["leaf"], "args": [{"name": "n", "type": "int"},
+                                       {"name": "label", "type": "str"}],
+         "return_value": {"type": "int"}},
+        {"symbols": ["middle"], "args": [{"name": "n", "type": "ptr"}],
+         "return_value": {"type": "ptr"}}]}))
+    tr = Tracer(["-p", nested.pid, "--probes", spec, "-o", "jsonl"])
+    nested.call("outer 1")
+    nested.quit()
+    assert tr.finish() == 0
+    seen = {}
+    for r in tr.records:
+        for k, t in leaf_types(r).items():
+            seen.setdefault(k, set()).update(t)
+    assert seen["probe.return_value"] == {"int", "str"}  # the case that needs a mapping
+    assert mapping_of(template, "probe.return_value") == "keyword"
+    for name, types in sorted(seen.items()):
+        m = mapping_of(template, name)
+        if m is None:
+            assert len(types) == 1, f"{name} carries {types} and has no mapping"
+            continue
+        assert types <= ACCEPTS[m], f"{name} is mapped {m} but carries {types}"

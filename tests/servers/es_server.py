@@ -8,8 +8,16 @@ index templates and ILM policies stored, and faults injected on demand:
     GET  /_test/docs   every stored document, as {index: {id: doc}}
     GET  /_test/count  how many, and how many were indexed again (duplicates)
     GET  /_test/stats  requests and items seen by status
+Writes follow the index templates stored, as Elasticsearch does: a target whose name matches a
+template with "data_stream" is a data stream, which takes op_type create only (else 400
+illegal_argument_exception, per item) and documents with an @timestamp; create of an _id
+already there answers 409 version_conflict_engine_exception. A target matched by a template whose
+ILM policy rolls over, but neither a data stream nor given a rollover alias, is refused (400):
+Elasticsearch would take those writes and then never roll the index over, so warm, cold and
+delete would never happen (the check the ILM explain API would fail at).
 Run: es_server.py [PORT [STATE-FILE]] -> prints "listening PORT". With a state file the store
 survives a restart, as a real cluster's does (tests kill the server to make an outage)."""
+import fnmatch
 import json
 import random
 import socket
@@ -33,6 +41,38 @@ def save():
             json.dump(STATE["docs"], f)
         import os
         os.replace(STATE_FILE + ".tmp", STATE_FILE)
+
+
+def governing_template(index):
+    """The stored template with the highest priority whose index_patterns match index."""
+    best = None
+    for name, t in STATE["templates"].items():
+        if any(fnmatch.fnmatchcase(index, pat) for pat in t.get("index_patterns", [])):
+            if best is None or t.get("priority", 0) > best.get("priority", 0):
+                best = t
+    return best
+
+
+def write_refusal(op, index, doc):
+    """Why Elasticsearch's rules refuse this write into index (None: they do not)."""
+    t = governing_template(index)
+    if t is None:
+        return None
+    settings = t.get("template", {}).get("settings", {})
+    if "data_stream" in t:
+        if op != "create":
+            return (f"only write ops with an op_type of create are allowed in data streams "
+                    f"[{index}]")
+        if "@timestamp" not in doc:
+            return f"data stream timestamp field [@timestamp] is missing [{index}]"
+        return None
+    policy = STATE["ilm"].get(settings.get("index.lifecycle.name", ""))
+    rolls = policy and any("rollover" in ph.get("actions", {})
+                           for ph in policy.get("policy", {}).get("phases", {}).values())
+    if rolls and not settings.get("index.lifecycle.rollover_alias"):
+        return (f"setting [index.lifecycle.rollover_alias] for index [{index}] is empty or not "
+                f"defined: the ILM policy rolls over, and the index is no data stream")
+    return None
 
 
 def bump(key):
@@ -111,25 +151,33 @@ class Handler(JsonHandler):
         for i in range(0, len(lines), 2):
             action = json.loads(lines[i])
             (op, meta), = action.items()
-            assert op == "index", op
+            assert op in ("index", "create"), op
             doc = json.loads(lines[i + 1])
             idx, _id = meta["_index"], meta["_id"]
-            status = 201
+            status, refusal = 201, None
             r = STATE["rng"].random()
-            if mode == "429" or (mode == "partial" and r < 0.3):
+            with STATE["lock"]:
+                refusal = write_refusal(op, idx, doc)
+            if refusal:
+                status = 400
+            elif mode == "429" or (mode == "partial" and r < 0.3):
                 status = 429
             elif mode == "partial" and r < 0.4:
                 status = 503
             elif mode == "mapping" and doc.get("status") == "error":
                 status = 400
             with STATE["lock"]:
-                bump(f"items_{status}")
                 if status in (200, 201):
                     prev = STATE["docs"].setdefault(idx, {}).get(_id)
-                    status = 200 if prev is not None else 201
-                    if prev is not None:
-                        bump("duplicates")  # indexed again: at-least-once delivery
-                    STATE["docs"][idx][_id] = doc
+                    if prev is not None and op == "create":
+                        status = 409
+                        bump("conflicts")  # sent again: it is there already, kept once
+                    else:
+                        status = 200 if prev is not None else 201
+                        if prev is not None:
+                            bump("duplicates")  # indexed again: at-least-once delivery
+                        STATE["docs"][idx][_id] = doc
+                bump(f"items_{status}")
             item = {"_index": idx, "_id": _id, "status": status}
             if status in (200, 201):
                 item.update({"_version": 1, "result": "updated" if status == 200 else "created",
@@ -137,9 +185,14 @@ class Handler(JsonHandler):
             else:
                 errors = True
                 kind = {429: "es_rejected_execution_exception", 503: "unavailable_shards_exception",
-                        400: "mapper_parsing_exception"}[status]
+                        400: "mapper_parsing_exception",
+                        409: "version_conflict_engine_exception"}[status]
                 item["error"] = {"type": kind, "reason": f"injected {kind}"}
-            items.append({"index": item})
+                if refusal:
+                    item["error"] = {"type": "illegal_argument_exception", "reason": refusal}
+                elif status == 409:
+                    item["error"]["reason"] = f"[{_id}]: version conflict, document already exists"
+            items.append({op: item})
         with STATE["lock"]:
             save()  # acknowledged means stored, also across a restart
         self.reply(200, {"took": 3, "errors": errors, "items": items})

@@ -43,7 +43,8 @@ def openai_conv(name, cmd, gate=None):
             {"role": "user", "content": f"Weather for {name}?"}]
     steps = 0
     while True:
-        msg = post("/v1/chat/completions", {"model": "gpt-4o", "messages": msgs, "tools": TOOLS})["choices"][0]["message"]
+        msg = post("/v1/chat/completions", {"model": "gpt-4o", "messages": msgs, "tools": TOOLS,
+                                            "temperature": 0.2})["choices"][0]["message"]
         steps += 1
         msgs.append(msg)
         if gate:

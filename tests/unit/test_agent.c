@@ -22,6 +22,7 @@ struct got {
 	char seq[8][160];
 	int nseq;
 	char ev0[64]; /* the first runtime event (of a tool call) or later exec (of a command) */
+	char ev0_detail[192]; /* ... and its detail (a later exec's command line) */
 	char agent[128], session[128], partial[256], comm[17];
 	int64_t in_tokens, ttfc_us;
 	int http_status, incomplete, ndecided;
@@ -57,8 +58,10 @@ static void collect(struct agt_sink *sk, const struct agt_span *s)
 	g->nseq = s->cot.nsequence;
 	if (s->tool.nevents)
 		keep(g->ev0, sizeof(g->ev0), s->tool.events[0].name);
-	if (s->kind == AGT_SPAN_EXEC && s->exec.nevents)
+	if (s->kind == AGT_SPAN_EXEC && s->exec.nevents) {
 		keep(g->ev0, sizeof(g->ev0), s->exec.events[0].name);
+		keep(g->ev0_detail, sizeof(g->ev0_detail), s->exec.events[0].detail);
+	}
 	g->s.tool.events = NULL;
 	g->s.exec.events = NULL;
 	keep(g->agent, sizeof(g->agent), s->cot.agent_name);
@@ -884,7 +887,8 @@ static void exec_chain_keeps_the_first_command_line(void **state)
 	assert_null(find("exec ls", 0));
 	assert_string_equal(b->cmd, "bash -lc true; ls");
 	assert_int_equal(b->s.exec.nevents, 1);
-	assert_string_equal(b->ev0, "exec ls");
+	assert_string_equal(b->ev0, "exec"); /* an event named exec, with its command line */
+	assert_string_equal(b->ev0_detail, "ls");
 	assert_string_equal(b->comm, "bash");
 }
 

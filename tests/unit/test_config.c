@@ -58,6 +58,15 @@ static const struct sample {
     {"es-ca", "/esca", "\"/esca\""},
     {"es-drain-seconds", "7", "7"},
     {"otlp", "http://otel:4318", "\"http://otel:4318\""},
+    {"otlp-protocol", "http/json", "\"http/json\""},
+    {"otlp-header", "x-tenant=acme", "\"x-tenant=acme\""},
+    {"otlp-timeout", "2500", "2500"},
+    {"otlp-compression", "none", "\"none\""},
+    {"otlp-ca", "/oca", "\"/oca\""},
+    {"otlp-client-cert", "/ocert", "\"/ocert\""},
+    {"otlp-client-key", "/okey", "\"/okey\""},
+    {"service-name", "svc", "\"svc\""},
+    {"capture-content-bytes", "4096", "4096"},
     {"fluentd", "fd:24224", "\"fd:24224\""},
     {"fluentd-tag", "t.x", "\"t.x\""},
     {"spool-dir", "/s", "\"/s\""},
@@ -68,7 +77,8 @@ static const struct sample {
 };
 
 /* Flags (no value): set by a file's true. */
-static const char *const flags[] = {"k8s-insecure", "es-insecure", "es-install-template"};
+static const char *const flags[] = {"k8s-insecure", "es-insecure", "es-install-template",
+				    "otlp-insecure", "capture-content"};
 
 /* Options of the command line only, never in a file. */
 static const char *const cli_only[] = {"tcp", "no-tcp", "dry-run", "verbose"};
@@ -168,6 +178,13 @@ static char *describe(const struct agt_config *c)
 		L(e->insecure);
 		L(e->install_template);
 		S(e->tag);
+		for (int h = 0; h < e->nheaders; h++)
+			S(e->headers[h]);
+		S(e->protocol);
+		L(e->timeout_ms);
+		S(e->client_cert);
+		S(e->client_key);
+		S(e->compression);
 	}
 	S(c->delivery.spool_dir);
 	S(c->delivery.dead_letter);
@@ -195,6 +212,9 @@ static char *describe(const struct agt_config *c)
 	L(c->max_targets);
 	L(c->forget_after);
 	L(c->dry_run);
+	S(c->service_name);
+	L(c->capture_content);
+	L(c->capture_content_bytes);
 #undef S
 #undef L
 	fclose(f);
@@ -367,7 +387,8 @@ static void every_option_both_ways_same_config(void **state)
 		} else {
 			int list = !strcmp(rows[i].flag, "pid") || !strcmp(rows[i].flag, "select") ||
 				   !strcmp(rows[i].flag, "probes") || !strcmp(rows[i].flag, "uprobe") ||
-				   !strcmp(rows[i].flag, "redact") || !strcmp(rows[i].flag, "sample");
+				   !strcmp(rows[i].flag, "redact") || !strcmp(rows[i].flag, "sample") ||
+				   !strcmp(rows[i].flag, "otlp-header");
 
 			argv[argc++] = s->arg;
 			jput(&root, rows[i].json, s->json, list);
@@ -391,6 +412,9 @@ static void every_option_both_ways_same_config(void **state)
 	assert_non_null(strstr(a, "e->url=http://otel:4318\n"));
 	assert_non_null(strstr(a, "c->delivery.spool_max=8192\n"));
 	assert_non_null(strstr(a, "c->k8s.insecure=1\n"));
+	assert_non_null(strstr(a, "e->headers[h]=x-tenant=acme\n"));
+	assert_non_null(strstr(a, "e->protocol=http/json\n"));
+	assert_non_null(strstr(a, "c->capture_content_bytes=4096\n"));
 	assert_int_equal(ca.sample_cfg[1].ratio_ppm, 500000);
 	free(a);
 	free(b);

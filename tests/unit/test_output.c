@@ -84,7 +84,13 @@ static void span_json_fields(void **state)
 	    "demo\",\"thread\":{\"id\":4243}},"
 	    "\"host\":{\"name\":\"node-1\"},\"probe\":{\"spec\":\"demo\",\"symbol\":\"leaf\","
 	    "\"object\":\"/usr/bin/"
-	    "demo\",\"depth\":1,\"args\":{\"n\":-3,\"label\":\"a\\\"b\"},\"return_value\":6}}");
+	    "demo\",\"depth\":1,\"args\":{\"n\":-3,\"label\":\"a\\\"b\"},\"return_value\":6},"
+	    /* ECS's own names beside the trace model's, and who wrote the document */
+	    "\"trace\":{\"id\":\"000102030405060708090a0b0c0d0e0f\"},\"span\":{\"id\":"
+	    "\"0102030405060708\"},\"parent\":{\"id\":\"a0a1a2a3a4a5a6a7\"},\"event\":{"
+	    "\"duration\":2345678,\"outcome\":\"success\",\"start\":\"2025-11-25T09:00:00.000001Z\","
+	    "\"end\":\"2025-11-25T09:00:00.002347Z\"},\"service\":{\"name\":\"demo\"},\"ecs\":{"
+	    "\"version\":\"8.11.0\"},\"agent\":{\"type\":\"agtrace\",\"version\":\"0.1.0\"}}");
 	free(text);
 
 	/* Unfinished spans carry no return value; roots no parent. */

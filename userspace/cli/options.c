@@ -213,6 +213,45 @@ static int set_verbose(struct agt_config *c, const struct opt *o, const char *na
 }
 
 #define ES(f) OFF(exp[AGT_EXP_ELASTICSEARCH].f)
+#define OTLP(f) OFF(exp[AGT_EXP_OTLP].f)
+
+static int set_otlp_header(struct agt_config *c, const struct opt *o, const char *name,
+			   const char *v, char *err, size_t n)
+{
+	struct agt_exporter_config *x = &c->exp[AGT_EXP_OTLP];
+	const char *eq = strchr(v, '=');
+
+	(void)o;
+	if (!eq || eq == v || strpbrk(v, "\r\n: "))
+		return agt_seterr(err, n, -EINVAL, "%s needs NAME=VALUE (an HTTP header), got \"%s\"",
+				  name, v);
+	if (x->nheaders == AGT_MAX_HEADERS)
+		return agt_seterr(err, n, -EINVAL, "too many %s options (at most %d)", name,
+				  AGT_MAX_HEADERS);
+	x->headers[x->nheaders++] = v;
+	return 0;
+}
+
+static int set_otlp_protocol(struct agt_config *c, const struct opt *o, const char *name,
+			     const char *v, char *err, size_t n)
+{
+	(void)o;
+	if (strcmp(v, "http/protobuf") && strcmp(v, "http/json"))
+		return agt_seterr(err, n, -EINVAL, "%s needs http/protobuf or http/json, got \"%s\"",
+				  name, v);
+	c->exp[AGT_EXP_OTLP].protocol = v;
+	return 0;
+}
+
+static int set_otlp_compression(struct agt_config *c, const struct opt *o, const char *name,
+				const char *v, char *err, size_t n)
+{
+	(void)o;
+	if (strcmp(v, "gzip") && strcmp(v, "none"))
+		return agt_seterr(err, n, -EINVAL, "%s needs gzip or none, got \"%s\"", name, v);
+	c->exp[AGT_EXP_OTLP].compression = v;
+	return 0;
+}
 
 /* Every option of a run. */
 static const struct opt opts[] = {
@@ -334,10 +373,10 @@ static const struct opt opts[] = {
     {"metrics", 0, "metrics.listen", T_STR, set_metrics, 0, 0, 0, NULL, "[ADDR:]PORT",
      "serve Prometheus metrics at http://ADDR:PORT/metrics"},
     {"es", 0, "elasticsearch.url", T_STR, NULL, ES(url), 0, 0, NULL, "URL",
-     "also send every span to Elasticsearch (_bulk, gzip), into daily indices with\n"
-     "_id = span id"},
+     "also send every span to Elasticsearch (_bulk, gzip), into a data stream (op_type\n"
+     "create, _id = span id)"},
     {"es-index", 0, "elasticsearch.index", T_STR, NULL, ES(index_pattern), 0, 0, NULL,
-     "PATTERN", "strftime pattern of the index, UTC (default agentic-traces-%Y.%m.%d)"},
+     "NAME", "the data stream (default agentic-traces; a strftime pattern, UTC, is expanded)"},
     {"es-api-key-file", 0, "elasticsearch.api_key_file", T_STR, NULL, ES(api_key_file), 0, 0,
      NULL, "FILE", "Elasticsearch's API key (else $AGTRACE_ES_API_KEY; never the command line)"},
     {"es-user", 0, "elasticsearch.user", T_STR, NULL, ES(user), 0, 0, NULL, "USER",
@@ -349,13 +388,46 @@ static const struct opt opts[] = {
     {"es-insecure", 0, "elasticsearch.insecure", T_FLAG, NULL, ES(insecure), 0, 0, NULL, NULL,
      "do not verify Elasticsearch's TLS certificate"},
     {"es-install-template", 0, "elasticsearch.install_template", T_FLAG, NULL,
-     ES(install_template), 0, 0, NULL, NULL, "put the index template and ILM policy at start"},
+     ES(install_template), 0, 0, NULL, NULL,
+     "put the index template (a data stream's) and ILM policy at start"},
     {"es-drain-seconds", 0, "elasticsearch.drain_seconds", T_STR, set_drain, 0, 0, 0, NULL,
      "N", "at exit, how long every exporter keeps trying before the spool (default 10)"},
-    {"otlp", 0, "otlp.url", T_STR, NULL, OFF(exp[AGT_EXP_OTLP].url), 0, 0, NULL, "URL",
-     "also send every span to an OpenTelemetry collector over OTLP/HTTP JSON\n"
-     "(URL/v1/traces), with GenAI attribute names; same delivery guarantees and spool\n"
-     "(DIR/otlp) as --es"},
+    {"otlp", 0, "otlp.url", T_STR, NULL, OTLP(url), 0, 0, NULL, "URL",
+     "also send every span to an OpenTelemetry collector over OTLP/HTTP (protobuf by\n"
+     "default), one resource per workload, GenAI semantic conventions; URL is the full\n"
+     "traces URL (http://collector:4318/v1/traces), /v1/traces is added to one without a\n"
+     "path; same delivery guarantees and spool (DIR/otlp) as --es. Also\n"
+     "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT"},
+    {"otlp-protocol", 0, "otlp.protocol", T_STR, set_otlp_protocol, 0, 0, 0, NULL,
+     "http/protobuf|http/json", "OTLP's encoding (default http/protobuf, or\n"
+     "$OTEL_EXPORTER_OTLP_PROTOCOL)"},
+    {"otlp-header", 0, "otlp.headers", T_LIST, set_otlp_header, 0, 0, 0, NULL, "NAME=VALUE",
+     "a request header of the OTLP exporter only, such as an Authorization (repeatable;\n"
+     "also $OTEL_EXPORTER_OTLP_HEADERS)"},
+    {"otlp-timeout", 0, "otlp.timeout_ms", T_LONG, NULL, OTLP(timeout_ms), 1, 600000,
+     "milliseconds from 1 to 600000", "MS",
+     "how long one request may take (default 10000, or $OTEL_EXPORTER_OTLP_TIMEOUT)"},
+    {"otlp-compression", 0, "otlp.compression", T_STR, set_otlp_compression, 0, 0, 0, NULL,
+     "gzip|none", "request bodies gzip'd or not (default gzip)"},
+    {"otlp-ca", 0, "otlp.ca", T_STR, NULL, OTLP(ca_file), 0, 0, NULL, "FILE",
+     "CA bundle for the collector's TLS (or $OTEL_EXPORTER_OTLP_CERTIFICATE)"},
+    {"otlp-client-cert", 0, "otlp.client_cert", T_STR, NULL, OTLP(client_cert), 0, 0, NULL,
+     "FILE", "TLS client certificate (or $OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)"},
+    {"otlp-client-key", 0, "otlp.client_key", T_STR, NULL, OTLP(client_key), 0, 0, NULL,
+     "FILE", "its key (or $OTEL_EXPORTER_OTLP_CLIENT_KEY)"},
+    {"otlp-insecure", 0, "otlp.insecure", T_FLAG, NULL, OTLP(insecure), 0, 0, NULL, NULL,
+     "do not verify the collector's TLS certificate"},
+    {"service-name", 0, "service_name", T_STR, NULL, OFF(service_name), 0, 0, NULL, "NAME",
+     "service.name of every span (else $OTEL_SERVICE_NAME; by default each workload's:\n"
+     "its pod's resource.opentelemetry.io/service.name annotation, its Deployment,\n"
+     "StatefulSet, DaemonSet or Job, else its executable's name)"},
+    {"capture-content", 0, "capture_content", T_FLAG, NULL, OFF(capture_content), 0, 0, NULL,
+     NULL,
+     "also export what LLM calls said: gen_ai.input.messages, gen_ai.output.messages and\n"
+     "gen_ai.system_instructions (redacted, and capped by --capture-content-bytes)"},
+    {"capture-content-bytes", 0, "capture_content_bytes", T_LONG, NULL,
+     OFF(capture_content_bytes), 256, 16L << 20, "a byte count from 256 to 16777216", "BYTES",
+     "bytes of each of those at most, and of each text in them (default 32768)"},
     {"fluentd", 0, "fluentd.address", T_STR, NULL, OFF(exp[AGT_EXP_FLUENTD].url), 0, 0, NULL,
      "HOST:PORT",
      "also send every span to Fluentd (forward protocol, msgpack, acks required:\n"
@@ -434,11 +506,14 @@ static int apply(struct agt_config *c, const struct opt *o, const char *name, co
 	}
 }
 
-/* What holds whichever way the options came. */
-static int check(const struct agt_config *c, char *err, size_t n)
+/* What holds whichever way the options came; what the environment adds (OTLP's variables). */
+static int check(struct agt_config *c, char *err, size_t n)
 {
 	struct agt_outfile_config oc = {.path = c->output_file};
+	int rc;
 
+	if ((rc = agt_otlp_config_env(&c->exp[AGT_EXP_OTLP], err, n)))
+		return rc;
 	if (!c->audit_file && (c->audit_key_file || c->audit_ckpt_records || c->audit_ckpt_seconds))
 		return agt_seterr(err, n, -EINVAL,
 				  "--audit-key and --audit-checkpoint-* need --audit FILE");

@@ -1110,6 +1110,11 @@ static int send_window(struct agt_delivery *d)
 			/* transport-delivered, but the backend said no to these */
 			delivered -= r.rejected_uncounted;
 			d->st.dead_lettered += r.rejected_uncounted;
+			if (r.rejected_note && (d->dlf || (d->dlf = fopen(d->dead, "ae")))) {
+				fprintf(d->dlf, "{\"reason\":%s,\"documents\":%llu}\n",
+					r.rejected_note, (unsigned long long)r.rejected_uncounted);
+				d->dl_dirty = 1;
+			}
 		}
 		d->st.delivered += delivered;
 		d->nwin = k;
@@ -1120,6 +1125,7 @@ static int send_window(struct agt_delivery *d)
 		free(r.reason[i]);
 	free(r.reason);
 	free(r.outcome);
+	free(r.rejected_note);
 	if (!rc && !k)
 		return 0;
 	return resolved ? 1 : -1;

@@ -36,6 +36,7 @@ struct agt_send_result {
 	uint64_t wire_bytes;
 	uint64_t rejected_uncounted; /* the backend accepted the request but said it dropped this
 					many documents without naming them (OTLP partialSuccess) */
+	char *rejected_note; /* what it said of them, as JSON text (malloc'd): one dead-letter line */
 };
 
 struct agt_transport_ops {

@@ -1,7 +1,9 @@
-/* Elasticsearch transport: the _bulk API (NDJSON, gzip). Documents are indexed with _id = span
- * id, so a retry overwrites instead of duplicating; each item's own status decides: 2xx
+/* Elasticsearch transport: the _bulk API (NDJSON, gzip) into a data stream (the index template
+ * has "data_stream": {}, so its ILM policy can roll the backing indices over): documents are
+ * written with op_type create and _id = span id, so a retry finds the span there already (409,
+ * as good as delivered) instead of duplicating it; each item's own status decides: 2xx and 409
  * delivered, 429 and 5xx again later, anything else (a mapping error) rejected with
- * Elasticsearch's reason. Daily indices from a strftime pattern (UTC). */
+ * Elasticsearch's reason. The target's name may be a strftime pattern (UTC). */
 #define _GNU_SOURCE
 #include "base/log.h"
 #include "export/exporters.h"
@@ -21,7 +23,7 @@ struct es {
 static void es_encode(void *t, const struct agt_span *sp, const struct agt_export_ctx *c,
 		      struct agt_jw *w)
 {
-	static const char a[] = "{\"index\":{\"_index\":\"", b[] = "\",\"_id\":\"", e[] = "\"}}\n";
+	static const char a[] = "{\"create\":{\"_index\":\"", b[] = "\",\"_id\":\"", e[] = "\"}}\n";
 	struct es *es = t;
 	time_t secs = (time_t)((sp->start_ns + c->mono_to_real) / 1000000000ull);
 	char index[256], id[17];
@@ -81,7 +83,7 @@ static int es_send(void *t, const struct agt_doc *docs, size_t n, struct agt_sen
 		const cJSON *res = it->child;
 		int st = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(res, "status"));
 
-		if (st >= 200 && st < 300) {
+		if ((st >= 200 && st < 300) || st == 409) { /* 409: created by an earlier try */
 			r->outcome[i] = AGT_DELIVERED;
 		} else if (st == 429 || st >= 500) {
 			r->outcome[i] = AGT_RETRY;
@@ -125,7 +127,8 @@ static const struct agt_transport_ops es_ops = {
     .free = es_free,
 };
 
-/* The trace model's field mappings and the retention policy (hot 7 days, warm 30, cold 90):
+/* The trace model's field mappings (a data stream) and the retention policy (rolled over daily,
+ * warm at 7 days, cold at 30, deleted at 90):
  * deploy/elasticsearch/{index-template,ilm-policy}.json, embedded at build time. */
 #include "es_assets.h"
 
@@ -160,7 +163,7 @@ int agt_es_open(const struct agt_exporter_config *c, const struct agt_export_ctx
 		return -EINVAL;
 	}
 	snprintf(es->index_pattern, sizeof(es->index_pattern), "%s",
-		 c->index_pattern ? c->index_pattern : "agentic-traces-%Y.%m.%d");
+		 c->index_pattern ? c->index_pattern : "agentic-traces");
 	if (c->install_template) {
 		put_json(es, "/_ilm/policy/agentic-traces", ilm_json);
 		put_json(es, "/_index_template/agentic-traces", template_json);

@@ -15,6 +15,8 @@ enum agt_exporter_id {
 	AGT_EXP_COUNT = 3,
 };
 
+#define AGT_MAX_HEADERS 32
+
 /* One exporter's settings. A field an exporter does not use stays unset. */
 struct agt_exporter_config {
 	const char *url; /* Elasticsearch or OTLP URL, Fluentd host:port; NULL: exporter off */
@@ -26,6 +28,13 @@ struct agt_exporter_config {
 	int insecure;		   /* Elasticsearch: no TLS verification */
 	int install_template;	   /* Elasticsearch: PUT the index template and ILM policy */
 	const char *tag;	   /* Fluentd: the tag (default agentic.traces) */
+	/* OTLP (each also from its OTEL_EXPORTER_OTLP_* variable, see agt_otlp_config_env) */
+	const char *headers[AGT_MAX_HEADERS]; /* "Name=value" (--otlp-header) */
+	int nheaders;
+	const char *protocol;			/* http/protobuf (default) or http/json */
+	long timeout_ms;			/* per request; 0: 10000 */
+	const char *client_cert, *client_key; /* TLS client certificate and key */
+	const char *compression;		/* gzip (default) or none */
 };
 
 struct agt_exporter {
@@ -45,6 +54,14 @@ extern const struct agt_exporter agt_exporters[AGT_EXP_COUNT];
 struct agt_delivery *agt_exporter_start(enum agt_exporter_id id, const struct agt_exporter_config *c,
 					const struct agt_delivery_config *shared,
 					const struct agt_export_ctx *x, char *err, size_t errlen);
+
+/* OTLP settings not given as options, from the environment as the OpenTelemetry SDKs read it:
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL) or OTEL_EXPORTER_OTLP_ENDPOINT (a base URL:
+ * /v1/traces is appended) turn the exporter on; ..._PROTOCOL, ..._TIMEOUT, ..._CERTIFICATE,
+ * ..._CLIENT_CERTIFICATE, ..._CLIENT_KEY, ..._COMPRESSION (the TRACES_ form first); headers and
+ * OTEL_RESOURCE_ATTRIBUTES are checked here and read when the exporter starts. 0, or -EINVAL
+ * with one sentence in err (a value agtrace cannot use). */
+int agt_otlp_config_env(struct agt_exporter_config *c, char *err, size_t errlen);
 
 /* The transports (es.c, otlp.c, fluentd.c). */
 int agt_es_open(const struct agt_exporter_config *c, const struct agt_export_ctx *x,

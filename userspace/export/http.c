@@ -2,6 +2,7 @@
 #include "base/redact.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "base/version.h"
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -18,6 +19,8 @@ struct agt_http_client {
 	char password[512]; /* its password */
 	char ca[1024];
 	int insecure;
+	char cert[1024], key[1024];
+	struct curl_slist *extra; /* the exporter's own request headers */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -81,6 +84,17 @@ struct agt_http_client *agt_http_client_new(const struct agt_http_config *c, con
 	}
 	snprintf(h->ca, sizeof(h->ca), "%s", c->ca_file ? c->ca_file : "");
 	h->insecure = c->insecure;
+	snprintf(h->cert, sizeof(h->cert), "%s", c->client_cert ? c->client_cert : "");
+	snprintf(h->key, sizeof(h->key), "%s", c->client_key ? c->client_key : "");
+	for (int i = 0; i < c->nheaders; i++) {
+		struct curl_slist *l = curl_slist_append(h->extra, c->headers[i]);
+
+		if (!l) {
+			agt_seterr(err, errlen, -ENOMEM, "cannot set up HTTP requests for %s", what);
+			goto fail;
+		}
+		h->extra = l;
+	}
 	pthread_once(&curl_once, curl_init);
 	if (!(h->curl = curl_easy_init())) {
 		agt_seterr(err, errlen, -ENOMEM, "cannot set up HTTP requests for %s", what);
@@ -88,6 +102,7 @@ struct agt_http_client *agt_http_client_new(const struct agt_http_config *c, con
 	}
 	return h;
 fail:
+	curl_slist_free_all(h->extra);
 	free(h);
 	return NULL;
 }
@@ -97,6 +112,7 @@ void agt_http_client_free(struct agt_http_client *h)
 	if (!h)
 		return;
 	curl_easy_cleanup(h->curl);
+	curl_slist_free_all(h->extra); /* (headers may carry credentials: curl's copies) */
 	memset(h->password, 0, sizeof(h->password));
 	memset(h->auth, 0, sizeof(h->auth));
 	free(h);
@@ -130,6 +146,14 @@ long agt_http_request(struct agt_http_client *h, const char *method, const char 
 		      const char *content_type, const char *encoding, const void *body, size_t len,
 		      long timeout_ms, char **resp)
 {
+	return agt_http_request_len(h, method, path, content_type, encoding, body, len, timeout_ms,
+				    resp, NULL);
+}
+
+long agt_http_request_len(struct agt_http_client *h, const char *method, const char *path,
+			  const char *content_type, const char *encoding, const void *body,
+			  size_t len, long timeout_ms, char **resp, size_t *resp_len)
+{
 	struct curl_slist *hdrs = NULL;
 	struct buf b = {NULL, 0};
 	char url[2048], line[256];
@@ -144,7 +168,10 @@ long agt_http_request(struct agt_http_client *h, const char *method, const char 
 	}
 	if (h->auth[0])
 		hdrs = curl_slist_append(hdrs, h->auth);
+	for (const struct curl_slist *l = h->extra; l; l = l->next)
+		hdrs = curl_slist_append(hdrs, l->data);
 	curl_easy_reset(h->curl);
+	curl_easy_setopt(h->curl, CURLOPT_USERAGENT, AGT_USER_AGENT);
 	curl_easy_setopt(h->curl, CURLOPT_URL, url);
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
@@ -157,6 +184,10 @@ long agt_http_request(struct agt_http_client *h, const char *method, const char 
 	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &b);
 	if (h->ca[0])
 		curl_easy_setopt(h->curl, CURLOPT_CAINFO, h->ca);
+	if (h->cert[0])
+		curl_easy_setopt(h->curl, CURLOPT_SSLCERT, h->cert);
+	if (h->key[0])
+		curl_easy_setopt(h->curl, CURLOPT_SSLKEY, h->key);
 	if (h->insecure) {
 		curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -168,6 +199,8 @@ long agt_http_request(struct agt_http_client *h, const char *method, const char 
 	if (curl_easy_perform(h->curl) == CURLE_OK)
 		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdrs);
+	if (resp_len)
+		*resp_len = b.n;
 	if (resp)
 		*resp = b.p;
 	else

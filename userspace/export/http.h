@@ -1,5 +1,5 @@
-/* HTTP requests of one exporter (libcurl): its base URL, its own credentials and TLS settings,
- * and nothing of any other exporter's. Requests are blocking; exporters run them on their
+/* HTTP requests of one exporter (libcurl): its base URL, its own credentials, headers and TLS
+ * settings, and nothing of any other exporter's; every request says User-Agent: agtrace/VERSION. Requests are blocking; exporters run them on their
  * delivery thread. */
 #ifndef AGT_EXPORT_HTTP_H
 #define AGT_EXPORT_HTTP_H
@@ -17,6 +17,9 @@ struct agt_http_config {
 	const char *password_env;
 	const char *ca_file; /* TLS: the CA bundle; verification is on unless insecure */
 	int insecure;
+	const char *client_cert, *client_key; /* TLS client certificate and key (PEM files) */
+	const char *const *headers; /* more request headers, "Name: value" (copied) */
+	int nheaders;
 };
 
 struct agt_http_client;
@@ -35,6 +38,10 @@ const char *agt_http_base(const struct agt_http_client *h);
 long agt_http_request(struct agt_http_client *h, const char *method, const char *path,
 		      const char *content_type, const char *encoding, const void *body, size_t len,
 		      long timeout_ms, char **resp);
+/* The same, with the response body's length in *resp_len (a binary body may hold NULs). */
+long agt_http_request_len(struct agt_http_client *h, const char *method, const char *path,
+			  const char *content_type, const char *encoding, const void *body,
+			  size_t len, long timeout_ms, char **resp, size_t *resp_len);
 /* gzip of n bytes into *out (malloc'd); 0 or -1. */
 int agt_http_gzip(const void *in, size_t n, unsigned char **out, size_t *outn);
 #endif

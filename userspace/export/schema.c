@@ -1,6 +1,10 @@
 #include "export/schema.h"
 #include "base/util.h"
+#include "base/version.h"
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const agt_status_names[3] = {"ok", "error", "unfinished"};
@@ -22,6 +26,8 @@ void agt_schema_span_id(uint64_t id, char out[17])
 #define I64(k, v) f->i64(f, k, (int64_t)(v))
 #define F64(k, v) f->f64(f, k, v)
 #define BOOL(k, v) f->boolean(f, k, v)
+#define ECS (f->dialect == AGT_DIALECT_ECS)
+#define OTEL (f->dialect == AGT_DIALECT_OTEL)
 
 static void time_field(struct agt_fields *f, const char *key, uint64_t mono,
 		       const struct agt_export_ctx *c)
@@ -56,7 +62,50 @@ static void value_field(struct agt_fields *f, const char *key, const struct agt_
 	}
 }
 
-/* process.*: who; for a command, also its command line and parent. */
+static const char *base_name(const char *path)
+{
+	const char *s = path ? strrchr(path, '/') : NULL;
+
+	return s ? s + 1 : path ? path : "";
+}
+
+/* The workload kinds that name a service (a bare ReplicaSet does not: it is a Deployment's
+ * part, or an odd one). */
+static int names_service(const char *kind)
+{
+	static const char *const kinds[] = {"Deployment", "StatefulSet", "DaemonSet", "Job",
+					    "CronJob"};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(kind, kinds[i]))
+			return 1;
+	return 0;
+}
+
+/* Whose resource a span is in: the target's. */
+static const struct agt_proc_info *workload_proc(const struct agt_span *sp)
+{
+	return sp->owner ? sp->owner : sp->proc;
+}
+
+const char *agt_schema_service_name(const struct agt_span *sp, const struct agt_export_ctx *c)
+{
+	const struct agt_proc_info *p = workload_proc(sp);
+
+	if (c->service_name[0])
+		return c->service_name;
+	if (!p)
+		return "unknown_service";
+	if (p->id.service_name[0])
+		return p->id.service_name;
+	if (p->id.owner_name[0] && names_service(p->id.owner_kind))
+		return p->id.owner_name;
+	if (base_name(p->exe)[0])
+		return base_name(p->exe);
+	return p->comm[0] ? p->comm : "unknown_service";
+}
+
+/* process.* in ECS: who, and for a command, also its command line and parent. */
 static void process_fields(struct agt_fields *f, const struct agt_span *sp)
 {
 	OPEN("process");
@@ -84,13 +133,73 @@ static void process_fields(struct agt_fields *f, const struct agt_span *sp)
 	CLOSE();
 }
 
+/* What of process.* is the span's own in OTel (the rest is its resource): the thread, an exit,
+ * and a command's own process. */
+static void process_attrs(struct agt_fields *f, const struct agt_span *sp)
+{
+	if (sp->tid) {
+		OPEN("thread");
+		I64("id", sp->tid);
+		CLOSE();
+	}
+	if (!sp->has_exit && sp->kind != AGT_SPAN_EXEC)
+		return;
+	OPEN("process");
+	if (sp->kind == AGT_SPAN_EXEC || !workload_proc(sp) || (int)sp->pid != workload_proc(sp)->pid)
+		I64("pid", sp->pid);
+	if (sp->has_exit) {
+		OPEN("exit");
+		I64("code", sp->exit_code);
+		if (sp->exit_signal)
+			I64("signal", sp->exit_signal);
+		CLOSE();
+	}
+	if (sp->kind == AGT_SPAN_EXEC) {
+		STR("command_line", sp->exec.command_line ? sp->exec.command_line : "");
+		I64("parent_pid", sp->exec.ppid);
+	}
+	CLOSE();
+}
+
+/* k8s.<kind>.name of the pod's owner (and the ReplicaSet between a Deployment and its pods). */
+static void owner_fields(struct agt_fields *f, const struct agt_identity *id)
+{
+	char kind[32];
+	size_t i;
+
+	if (!id->owner_name[0])
+		return;
+	for (i = 0; id->owner_kind[i] && i + 1 < sizeof(kind); i++)
+		kind[i] = (char)(id->owner_kind[i] >= 'A' && id->owner_kind[i] <= 'Z'
+				     ? id->owner_kind[i] - 'A' + 'a'
+				     : id->owner_kind[i]);
+	kind[i] = 0;
+	OPEN(kind);
+	STR("name", id->owner_name);
+	CLOSE();
+	if (id->replicaset[0]) {
+		OPEN("replicaset");
+		STR("name", id->replicaset);
+		CLOSE();
+	}
+}
+
 static void identity_fields(struct agt_fields *f, const struct agt_identity *id)
 {
 	if (id->container_id[0]) {
 		OPEN("container");
 		STR("id", id->container_id);
-		if (id->runtime[0])
-			STR("runtime", id->runtime);
+		if (id->runtime[0]) {
+			if (ECS) {
+				STR("runtime", id->runtime);
+			} else {
+				OPEN("runtime");
+				STR("name", id->runtime);
+				CLOSE();
+			}
+		}
+		if (ECS && id->container_name[0])
+			STR("name", id->container_name);
 		CLOSE();
 	}
 	if (id->pod_uid[0]) {
@@ -105,22 +214,78 @@ static void identity_fields(struct agt_fields *f, const struct agt_identity *id)
 			STR("name", id->pod_namespace);
 			CLOSE();
 		}
+		owner_fields(f, id);
+		if (id->container_name[0]) {
+			OPEN("container");
+			STR("name", id->container_name);
+			CLOSE();
+		}
+		if (id->node_name[0]) {
+			OPEN("node");
+			STR("name", id->node_name);
+			CLOSE();
+		}
 		CLOSE();
 	}
 }
 
-/* events: points in time inside a span (runtime events of a tool call, later execs of a
- * command). */
+void agt_schema_resource(const struct agt_span *sp, const struct agt_export_ctx *c,
+			 struct agt_fields *f)
+{
+	const struct agt_proc_info *p = workload_proc(sp);
+
+	OPEN(NULL);
+	OPEN("service");
+	STR("name", agt_schema_service_name(sp, c));
+	CLOSE();
+	if (p) {
+		OPEN("process");
+		I64("pid", p->pid);
+		OPEN("executable");
+		STR("name", base_name(p->exe)[0] ? base_name(p->exe) : p->comm);
+		if (p->exe[0])
+			STR("path", p->exe);
+		CLOSE();
+		CLOSE();
+		identity_fields(f, &p->id);
+	}
+	OPEN("host");
+	STR("name", c->host);
+	CLOSE();
+	CLOSE();
+}
+
+/* ECS events: points in time inside a span (runtime events of a tool call, later execs of a
+ * command), inline. OTel spans carry them as span events (see the OTLP encoders). */
 static void events_field(struct agt_fields *f, const struct agt_span_event *ev, int n,
 			 const struct agt_export_ctx *c)
 {
-	if (!n)
+	char name[64 + 1 + 192];
+
+	if (!n || OTEL)
 		return;
 	ARRAY("events");
 	for (int i = 0; i < n; i++) {
 		OPEN(NULL);
-		STR("name", ev[i].name);
+		if (ev[i].detail[0]) {
+			snprintf(name, sizeof(name), "%s %s", ev[i].name, ev[i].detail);
+			STR("name", name);
+		} else {
+			STR("name", ev[i].name);
+		}
 		time_field(f, "@timestamp", ev[i].ts_ns, c);
+		CLOSE();
+	}
+	CLOSE();
+}
+
+/* An OTel span event's attributes. */
+static void event_attrs(struct agt_fields *f, const struct agt_span_event *ev)
+{
+	OPEN(NULL);
+	if (ev->detail[0]) {
+		OPEN("process");
+		STR("command_line", ev->detail);
 		CLOSE();
 	}
 	CLOSE();
@@ -139,16 +304,25 @@ static void tool_fields(struct agt_fields *f, const struct agt_span *sp,
 	STR("name", t->name);
 	OPEN("call");
 	STR("id", t->id);
+	if (OTEL) { /* what the model asked for, and what the tool answered */
+		STR("arguments", t->input ? t->input : "");
+		if (t->output)
+			STR("result", t->output);
+	}
+	CLOSE();
+	if (OTEL)
+		STR("type", t->mcp ? "extension" : "function");
 	CLOSE();
 	CLOSE();
-	CLOSE();
-	OPEN("tool");
-	STR("input", t->input ? t->input : "");
-	if (t->output)
-		STR("output", t->output);
-	if (sp->status != AGT_STATUS_UNFINISHED)
-		BOOL("success", t->success);
-	CLOSE();
+	if (ECS) {
+		OPEN("tool");
+		STR("input", t->input ? t->input : "");
+		if (t->output)
+			STR("output", t->output);
+		if (sp->status != AGT_STATUS_UNFINISHED)
+			BOOL("success", t->success);
+		CLOSE();
+	}
 	if (t->mcp) {
 		OPEN("mcp");
 		OPEN("method");
@@ -169,8 +343,11 @@ static void tool_fields(struct agt_fields *f, const struct agt_span *sp,
 	events_field(f, t->events, t->nevents, c);
 }
 
-static void cot_fields(struct agt_fields *f, const struct agt_span_cot *cot)
+static void cot_fields(struct agt_fields *f, const struct agt_span *sp,
+		       const struct agt_export_ctx *c)
 {
+	const struct agt_span_cot *cot = &sp->cot;
+
 	OPEN("cot");
 	I64("steps", cot->steps);
 	I64("depth", cot->steps + cot->tool_calls);
@@ -185,12 +362,14 @@ static void cot_fields(struct agt_fields *f, const struct agt_span_cot *cot)
 		STR("final_answer", cot->final_answer);
 	CLOSE();
 	OPEN("gen_ai");
-	if (cot->agent_name) { /* an agent invoked from a tool call */
+	/* OTel: every conversation is an agent's invocation (the root of its tree); ECS names
+	 * the operation of the agents invoked from a tool call only, as it always has. */
+	if (cot->agent_name || OTEL) {
 		OPEN("operation");
 		STR("name", "invoke_agent");
 		CLOSE();
 		OPEN("agent");
-		STR("name", cot->agent_name);
+		STR("name", cot->agent_name ? cot->agent_name : agt_schema_service_name(sp, c));
 		CLOSE();
 	}
 	if (cot->provider) {
@@ -218,8 +397,39 @@ static void body_fields(struct agt_fields *f, uint64_t size, int truncated)
 	CLOSE();
 }
 
+/* host[:port] (or [v6]:port) apart: the host into out, the port (0: none) returned. */
+static long split_hostport(const char *s, char *out, size_t n)
+{
+	const char *colon = NULL, *end;
+	long port = 0;
+
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (!end) {
+			snprintf(out, n, "%s", s);
+			return 0;
+		}
+		snprintf(out, n, "%.*s", (int)(end - s - 1), s + 1);
+		colon = end[1] == ':' ? end + 1 : NULL;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon && strchr(s, ':') != colon)
+			colon = NULL; /* a bare IPv6 address */
+		snprintf(out, n, "%.*s", colon ? (int)(colon - s) : (int)strlen(s), s);
+	}
+	if (colon && agt_parse_long(colon + 1, 1, 65535, &port))
+		port = 0;
+	return port;
+}
+
 static void http_fields(struct agt_fields *f, const struct agt_span_http *h)
 {
+	char host[256], peer[128];
+	long port = 0, peer_port = 0;
+
+	peer[0] = 0;
+	if (h->peer && h->peer[0])
+		peer_port = split_hostport(h->peer, peer, sizeof(peer));
 	OPEN("http");
 	OPEN("request");
 	STR("method", h->method);
@@ -238,39 +448,135 @@ static void http_fields(struct agt_fields *f, const struct agt_span_http *h)
 		STR("query", h->query);
 	CLOSE();
 	if (h->host) {
+		/* The Host header names the server (behind a proxy too); its port, else the one
+		 * the connection went to, else the scheme's. */
+		port = split_hostport(h->host, host, sizeof(host));
+		if (!port)
+			port = peer_port ? peer_port : h->over_tcp ? 80 : 443;
 		OPEN("server");
-		STR("address", h->host);
+		STR("address", host);
+		I64("port", port);
 		CLOSE();
 	}
 	OPEN("network");
 	STR("transport", "tcp");
 	STR("capture", h->over_tcp ? "tcp" : "tls");
-	if (h->peer && h->peer[0]) {
+	if (peer[0]) {
 		OPEN("peer");
-		STR("address", h->peer);
+		if (ECS) {
+			STR("address", h->peer);
+		} else {
+			STR("address", peer);
+			if (peer_port)
+				I64("port", peer_port);
+		}
 		CLOSE();
 	}
 	CLOSE();
+}
+
+/* gen_ai.output.messages: what the response said (its text and tool calls), each text capped. */
+static char *output_messages(const struct agt_span_llm *l)
+{
+	struct agt_jw w;
+	char *out;
+
+	agt_jw_init(&w);
+	agt_jw_arr(&w, NULL);
+	agt_jw_obj(&w, NULL);
+	agt_jw_str(&w, "role", "assistant");
+	agt_jw_arr(&w, "parts");
+	if (l->text && l->text[0]) {
+		size_t n = strlen(l->text);
+
+		agt_jw_obj(&w, NULL);
+		agt_jw_str(&w, "type", "text");
+		agt_jw_strn(&w, "content", l->text, n < l->content_cap ? n : l->content_cap);
+		agt_jw_end_obj(&w);
+	}
+	for (int i = 0; i < l->ncalls; i++) {
+		const char *a = l->calls[i].arguments ? l->calls[i].arguments : "";
+		size_t n = strlen(a);
+		cJSON *parsed = n <= l->content_cap ? cJSON_Parse(a) : NULL;
+
+		agt_jw_obj(&w, NULL);
+		agt_jw_str(&w, "type", "tool_call");
+		agt_jw_str(&w, "id", l->calls[i].id);
+		agt_jw_str(&w, "name", l->calls[i].name);
+		if (parsed) { /* the arguments as the object they are */
+			agt_jw_raw(&w, ",\"arguments\":", 13);
+			agt_jw_raw(&w, a, n);
+		} else {
+			agt_jw_strn(&w, "arguments", a, n < l->content_cap ? n : l->content_cap);
+		}
+		cJSON_Delete(parsed);
+		agt_jw_end_obj(&w);
+	}
+	agt_jw_end_arr(&w);
+	if (l->nfinish)
+		agt_jw_str(&w, "finish_reason", l->finish[0]);
+	agt_jw_end_obj(&w);
+	agt_jw_end_arr(&w);
+	out = w.failed ? NULL : strdup(agt_jw_text(&w));
+	agt_jw_free(&w);
+	return out;
+}
+
+static void request_params(struct agt_fields *f, const struct agt_span_llm *l)
+{
+	if (l->max_tokens >= 0)
+		I64("max_tokens", l->max_tokens);
+	if (!isnan(l->temperature))
+		F64("temperature", l->temperature);
+	if (!isnan(l->top_p))
+		F64("top_p", l->top_p);
+	if (!isnan(l->top_k))
+		F64("top_k", l->top_k);
+	if (!isnan(l->frequency_penalty))
+		F64("frequency_penalty", l->frequency_penalty);
+	if (!isnan(l->presence_penalty))
+		F64("presence_penalty", l->presence_penalty);
+	if (l->seed >= 0)
+		I64("seed", l->seed);
+	if (l->choice_count > 1) {
+		OPEN("choice");
+		I64("count", l->choice_count);
+		CLOSE();
+	}
+	if (l->nstop) {
+		ARRAY("stop_sequences");
+		for (int i = 0; i < l->nstop; i++)
+			STR(NULL, l->stop[i]);
+		CLOSE();
+	}
 }
 
 /* gen_ai.* (and llm.* for the exchange itself); a decision adds the first tool it chose. */
 static void llm_fields(struct agt_fields *f, const struct agt_span *sp)
 {
 	const struct agt_span_llm *l = sp->llm;
+	int step = sp->kind == AGT_SPAN_LLM;
 
 	OPEN("gen_ai");
-	OPEN("operation");
-	STR("name", l->operation);
-	CLOSE();
-	OPEN("provider");
-	STR("name", l->provider);
-	CLOSE();
-	if (l->req_model[0]) {
-		OPEN("request");
-		STR("model", l->req_model);
+	if (step || ECS) { /* OTel: only the exchange itself is a chat operation */
+		OPEN("operation");
+		STR("name", l->operation);
+		CLOSE();
+		OPEN("provider");
+		STR("name", l->provider);
 		CLOSE();
 	}
-	if (sp->kind == AGT_SPAN_LLM) {
+	if (l->req_model[0] || step) {
+		OPEN("request");
+		if (l->req_model[0])
+			STR("model", l->req_model);
+		if (step) {
+			BOOL("stream", l->stream);
+			request_params(f, l);
+		}
+		CLOSE();
+	}
+	if (step) {
 		OPEN("response");
 		if (l->resp_model[0])
 			STR("model", l->resp_model);
@@ -280,6 +586,8 @@ static void llm_fields(struct agt_fields *f, const struct agt_span *sp)
 		for (int i = 0; i < l->nfinish; i++)
 			STR(NULL, l->finish[i]);
 		CLOSE();
+		if (sp->http && sp->http->ttfc_us >= 0)
+			F64("time_to_first_chunk", (double)sp->http->ttfc_us / 1e6);
 		CLOSE();
 		OPEN("usage");
 		if (l->input_tokens >= 0)
@@ -292,6 +600,23 @@ static void llm_fields(struct agt_fields *f, const struct agt_span *sp)
 			CLOSE();
 		}
 		CLOSE();
+		if (l->input_messages) {
+			OPEN("input");
+			STR("messages", l->input_messages);
+			CLOSE();
+		}
+		if (l->system_instructions)
+			STR("system_instructions", l->system_instructions);
+		if (l->content && (l->ncalls || (l->text && l->text[0]))) {
+			char *out = output_messages(l);
+
+			if (out) {
+				OPEN("output");
+				STR("messages", out);
+				CLOSE();
+				free(out);
+			}
+		}
 	}
 	if (sp->kind == AGT_SPAN_DECISION && l->ncalls) {
 		OPEN("tool");
@@ -302,7 +627,7 @@ static void llm_fields(struct agt_fields *f, const struct agt_span *sp)
 		CLOSE();
 	}
 	CLOSE();
-	if (sp->kind == AGT_SPAN_LLM) {
+	if (step) {
 		OPEN("llm");
 		STR("api", l->api);
 		BOOL("stream", l->stream);
@@ -344,21 +669,49 @@ static void decision_fields(struct agt_fields *f, const struct agt_span_llm *l)
 		F64("confidence_score", l->confidence);
 }
 
+/* error.type: the API's error type, an HTTP status, a failed tool, a command's exit; _OTHER
+ * when nothing more tells. */
+static void error_type(const struct agt_span *sp, char *type, size_t n)
+{
+	if (sp->llm && sp->llm->error_type[0])
+		snprintf(type, n, "%s", sp->llm->error_type);
+	else if (sp->http && sp->http->answered && sp->http->status >= 400)
+		snprintf(type, n, "%d", sp->http->status);
+	else if (sp->kind == AGT_SPAN_TOOL)
+		snprintf(type, n, "tool_error");
+	else if (sp->has_exit && sp->exit_signal)
+		snprintf(type, n, "signal_%d", sp->exit_signal);
+	else if (sp->has_exit)
+		snprintf(type, n, "exit_%d", sp->exit_code);
+	else if (sp->kind == AGT_SPAN_ERROR && sp->http)
+		snprintf(type, n, "%d", sp->http->answered ? sp->http->status : 0);
+	else
+		snprintf(type, n, "_OTHER");
+}
+
 static void error_fields(struct agt_fields *f, const struct agt_span *sp)
 {
 	char type[64];
 
-	if (sp->llm && sp->llm->error_type[0])
-		snprintf(type, sizeof(type), "%s", sp->llm->error_type);
-	else
-		snprintf(type, sizeof(type), "%d",
-			 sp->http && sp->http->answered ? sp->http->status : 0);
+	if (ECS && sp->kind == AGT_SPAN_ERROR) { /* as the Kibana searches know it */
+		if (sp->llm && sp->llm->error_type[0])
+			snprintf(type, sizeof(type), "%s", sp->llm->error_type);
+		else
+			snprintf(type, sizeof(type), "%d",
+				 sp->http && sp->http->answered ? sp->http->status : 0);
+	} else if (OTEL && sp->status == AGT_STATUS_ERROR) {
+		error_type(sp, type, sizeof(type));
+	} else {
+		return;
+	}
 	OPEN("error");
 	STR("type", type);
-	if (sp->llm && sp->llm->error_message)
-		STR("message", sp->llm->error_message);
-	else if (sp->http && sp->http->answered)
-		STR("message", "HTTP error status");
+	if (sp->kind == AGT_SPAN_ERROR) {
+		if (sp->llm && sp->llm->error_message)
+			STR("message", sp->llm->error_message);
+		else if (sp->http && sp->http->answered)
+			STR("message", "HTTP error status");
+	}
 	CLOSE();
 }
 
@@ -382,39 +735,104 @@ static void probe_fields(struct agt_fields *f, const struct agt_span *sp)
 	CLOSE();
 }
 
+/* ECS's own names for what the trace model already says (trace.id beside trace_id, ...), and
+ * who wrote the document. */
+static void ecs_fields(struct agt_fields *f, const struct agt_span *sp,
+		       const struct agt_export_ctx *c)
+{
+	char hex[33];
+
+	OPEN("trace");
+	agt_hex(sp->trace_id, 16, hex);
+	STR("id", hex);
+	CLOSE();
+	OPEN("span");
+	id_field(f, "id", sp->span_id);
+	CLOSE();
+	if (sp->parent_id) {
+		OPEN("parent");
+		id_field(f, "id", sp->parent_id);
+		CLOSE();
+	}
+	OPEN("event");
+	I64("duration", sp->end_ns - sp->start_ns);
+	STR("outcome", sp->status == AGT_STATUS_OK	   ? "success"
+		       : sp->status == AGT_STATUS_ERROR ? "failure"
+							: "unknown");
+	time_field(f, "start", sp->start_ns, c);
+	time_field(f, "end", sp->end_ns, c);
+	CLOSE();
+	OPEN("service");
+	STR("name", agt_schema_service_name(sp, c));
+	CLOSE();
+	OPEN("ecs");
+	STR("version", AGT_ECS_VERSION);
+	CLOSE();
+	OPEN("agent");
+	STR("type", "agtrace");
+	STR("version", AGT_VERSION);
+	CLOSE();
+}
+
 void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 		     struct agt_fields *f)
 {
 	char hex[33];
 
 	OPEN(NULL);
-	time_field(f, "@timestamp", sp->start_ns, c);
-	time_field(f, "end_time", sp->end_ns, c);
-	agt_hex(sp->trace_id, 16, hex);
-	STR("trace_id", hex);
-	id_field(f, "span_id", sp->span_id);
-	if (sp->parent_id)
-		id_field(f, "parent_span_id", sp->parent_id);
+	if (ECS) {
+		time_field(f, "@timestamp", sp->start_ns, c);
+		time_field(f, "end_time", sp->end_ns, c);
+		agt_hex(sp->trace_id, 16, hex);
+		STR("trace_id", hex);
+		id_field(f, "span_id", sp->span_id);
+		if (sp->parent_id)
+			id_field(f, "parent_span_id", sp->parent_id);
+	}
 	STR("trace_type", sp->trace_type);
-	STR("name", sp->name);
-	F64("duration_ms", (double)((sp->end_ns - sp->start_ns) / 1000) / 1000.0);
-	STR("status", agt_status_names[sp->status]);
-	if (sp->proc)
-		STR("session_id", sp->proc->session_id);
-	process_fields(f, sp);
-	if (sp->proc)
-		identity_fields(f, &sp->proc->id);
-	OPEN("host");
-	STR("name", c->host);
-	CLOSE();
+	if (ECS) {
+		STR("name", sp->name);
+		F64("duration_ms", (double)((sp->end_ns - sp->start_ns) / 1000) / 1000.0);
+		STR("status", agt_status_names[sp->status]);
+	} else if (sp->status == AGT_STATUS_UNFINISHED) {
+		BOOL("unfinished", 1); /* OTel has no status for it: the span's status is unset */
+	}
+	if (sp->proc) {
+		if (ECS) {
+			STR("session_id", sp->proc->session_id);
+		} else {
+			OPEN("session");
+			STR("id", sp->proc->session_id);
+			CLOSE();
+		}
+	}
+	if (ECS) {
+		process_fields(f, sp);
+		if (sp->proc)
+			identity_fields(f, &sp->proc->id);
+		OPEN("host");
+		STR("name", c->host);
+		CLOSE();
+	} else {
+		process_attrs(f, sp);
+	}
 	if (sp->message[0])
 		STR("message", sp->message);
-	if (sp->workflow_id[0])
-		STR("workflow_id", sp->workflow_id);
+	if (sp->workflow_id[0]) {
+		if (ECS) {
+			STR("workflow_id", sp->workflow_id);
+		} else {
+			OPEN("gen_ai");
+			OPEN("conversation");
+			STR("id", sp->workflow_id);
+			CLOSE();
+			CLOSE();
+		}
+	}
 	if (sp->kind == AGT_SPAN_TOOL)
 		tool_fields(f, sp, c);
 	if (sp->kind == AGT_SPAN_COT)
-		cot_fields(f, &sp->cot);
+		cot_fields(f, sp, c);
 	if (sp->kind == AGT_SPAN_EXEC)
 		events_field(f, sp->exec.events, sp->exec.nevents, c);
 	if (sp->http)
@@ -423,10 +841,11 @@ void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 		llm_fields(f, sp);
 	if (sp->kind == AGT_SPAN_DECISION && sp->llm)
 		decision_fields(f, sp->llm);
-	if (sp->kind == AGT_SPAN_ERROR)
-		error_fields(f, sp);
+	error_fields(f, sp);
 	if (sp->kind == AGT_SPAN_FUNC)
 		probe_fields(f, sp);
+	if (ECS)
+		ecs_fields(f, sp, c);
 	CLOSE();
 }
 
@@ -480,18 +899,115 @@ static void ecs_bool(struct agt_fields *f, const char *key, int v)
 
 void agt_schema_ecs(const struct agt_span *sp, const struct agt_export_ctx *c, struct agt_jw *w)
 {
-	struct ecs e = {{ecs_open, ecs_close, ecs_str, ecs_i64, ecs_f64, ecs_bool}, w, {0}, 0};
+	struct ecs e = {{ecs_open, ecs_close, ecs_str, ecs_i64, ecs_f64, ecs_bool, AGT_DIALECT_ECS},
+			w,
+			{0},
+			0};
 
 	agt_schema_walk(sp, c, &e.f);
 }
 
-/* ---- OTLP JSON: attributes with dotted names ---- */
+/* ---- OTLP attributes: a walk flattened into KeyValues with dotted names, written as OTLP/JSON
+ * or as protobuf ---- */
 
-struct otlp {
-	struct agt_fields f;
+/* Where KeyValues go: an OTLP/JSON attributes array (w), or repeated KeyValue field kv of the
+ * protobuf message being written (p). */
+struct kv_out {
 	struct agt_jw *w;
+	struct agt_pb *p;
+	uint32_t kv;
+};
+
+enum { V_STR, V_INT, V_DOUBLE, V_BOOL };
+
+static void kv_begin(struct kv_out *o, const char *key)
+{
+	if (o->p) {
+		agt_pb_begin(o->p, o->kv);
+		agt_pb_str(o->p, 1, key);
+		agt_pb_begin(o->p, 2); /* value: AnyValue */
+	} else {
+		agt_jw_obj(o->w, NULL);
+		agt_jw_str(o->w, "key", key);
+		agt_jw_obj(o->w, "value");
+	}
+}
+
+static void kv_end(struct kv_out *o)
+{
+	if (o->p) {
+		agt_pb_end(o->p);
+		agt_pb_end(o->p);
+	} else {
+		agt_jw_end_obj(o->w);
+		agt_jw_end_obj(o->w);
+	}
+}
+
+/* The typed member of the AnyValue being written; int64 travels as a string in OTLP/JSON. */
+static void any_value(struct kv_out *o, int type, const char *s, int64_t i, double d)
+{
+	char n[24];
+
+	if (o->p) {
+		switch (type) {
+		case V_STR: agt_pb_str(o->p, 1, s); break;
+		case V_INT: agt_pb_varint(o->p, 3, (uint64_t)i); break;
+		case V_DOUBLE: agt_pb_double(o->p, 4, d); break;
+		default: agt_pb_varint(o->p, 2, i ? 1 : 0);
+		}
+		return;
+	}
+	switch (type) {
+	case V_STR: agt_jw_str(o->w, "stringValue", s); break;
+	case V_INT:
+		snprintf(n, sizeof(n), "%lld", (long long)i);
+		agt_jw_str(o->w, "intValue", n);
+		break;
+	case V_DOUBLE: agt_jw_f64(o->w, "doubleValue", d); break;
+	default: agt_jw_bool(o->w, "boolValue", (int)i);
+	}
+}
+
+/* An array value: begin in the AnyValue being written, elements, end. */
+static void array_begin(struct kv_out *o)
+{
+	if (o->p) {
+		agt_pb_begin(o->p, 5); /* array_value: ArrayValue */
+	} else {
+		agt_jw_obj(o->w, "arrayValue");
+		agt_jw_arr(o->w, "values");
+	}
+}
+
+static void array_elem(struct kv_out *o, int type, const char *s, int64_t i, double d)
+{
+	if (o->p) {
+		agt_pb_begin(o->p, 1); /* values: AnyValue */
+		any_value(o, type, s, i, d);
+		agt_pb_end(o->p);
+	} else {
+		agt_jw_obj(o->w, NULL);
+		any_value(o, type, s, i, d);
+		agt_jw_end_obj(o->w);
+	}
+}
+
+static void array_end(struct kv_out *o)
+{
+	if (o->p) {
+		agt_pb_end(o->p);
+	} else {
+		agt_jw_end_arr(o->w);
+		agt_jw_end_obj(o->w);
+	}
+}
+
+struct flat {
+	struct agt_fields f;
+	struct kv_out *o;
 	char path[512];
-	size_t plen[AGT_JW_MAX_DEPTH]; /* path length at each depth */
+	size_t plen[AGT_JW_MAX_DEPTH];	/* path length at each depth */
 	uint8_t kind[AGT_JW_MAX_DEPTH]; /* 0 object, 1 array attribute, 2 skipped, 3 JSON text */
 	int depth;
 	struct agt_jw text; /* an object inside an array: kept as JSON text */
@@ -499,21 +1015,8 @@ struct otlp {
 	uint8_t text_array[AGT_JW_MAX_DEPTH];
 };
 
-/* Fields that are the span itself in OTLP, not attributes. */
-static int core_field(const char *k)
-{
-	static const char *const core[] = {"@timestamp", "end_time",	   "trace_id",
-					   "span_id",	 "parent_span_id", "name",
-					   "status",	 "duration_ms",	   "events"};
-
-	for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
-		if (!strcmp(k, core[i]))
-			return 1;
-	return 0;
-}
-
 /* The dotted name of key at the current depth. */
-static const char *otlp_name(struct otlp *o, const char *key)
+static const char *flat_name(struct flat *o, const char *key)
 {
 	size_t n = o->plen[o->depth];
 
@@ -521,35 +1024,9 @@ static const char *otlp_name(struct otlp *o, const char *key)
 	return o->path;
 }
 
-/* Start one attribute: {"key":NAME,"value":{ ... */
-static void attr_begin(struct otlp *o, const char *key)
+static void flat_open(struct agt_fields *f, const char *key, int array)
 {
-	agt_jw_obj(o->w, NULL);
-	agt_jw_str(o->w, "key", otlp_name(o, key));
-	o->path[o->plen[o->depth]] = 0;
-	agt_jw_obj(o->w, "value");
-}
-
-static void attr_end(struct otlp *o)
-{
-	agt_jw_end_obj(o->w);
-	agt_jw_end_obj(o->w);
-}
-
-static int otlp_skipping(struct otlp *o)
-{
-	return o->kind[o->depth] == 2;
-}
-
-/* A scalar inside an array attribute: one AnyValue of its values. */
-static int in_array(struct otlp *o)
-{
-	return o->kind[o->depth] == 1;
-}
-
-static void otlp_open(struct agt_fields *f, const char *key, int array)
-{
-	struct otlp *o = (struct otlp *)f;
+	struct flat *o = (struct flat *)f;
 	uint8_t kind = 0;
 
 	if (o->kind[o->depth] == 3) { /* inside an object kept as text */
@@ -564,18 +1041,18 @@ static void otlp_open(struct agt_fields *f, const char *key, int array)
 	}
 	if (o->depth + 1 >= AGT_JW_MAX_DEPTH)
 		return;
-	if (otlp_skipping(o) || (o->depth == 1 && key && core_field(key))) {
+	if (o->kind[o->depth] == 2 || (o->kind[o->depth] == 1 && array)) {
 		kind = 2;
-	} else if (in_array(o)) { /* an object inside an array: one string of JSON text */
+	} else if (o->kind[o->depth] == 1) { /* an object inside an array: one string of JSON */
 		agt_jw_reset(&o->text);
 		agt_jw_obj(&o->text, NULL);
 		o->text_array[0] = 0;
 		o->text_depth = 1;
 		kind = 3;
 	} else if (array && o->depth > 0) {
-		attr_begin(o, key);
-		agt_jw_obj(o->w, "arrayValue");
-		agt_jw_arr(o->w, "values");
+		kv_begin(o->o, flat_name(o, key));
+		o->path[o->plen[o->depth]] = 0;
+		array_begin(o->o);
 		kind = 1;
 	}
 	o->depth++;
@@ -589,9 +1066,9 @@ static void otlp_open(struct agt_fields *f, const char *key, int array)
 	}
 }
 
-static void otlp_close(struct agt_fields *f)
+static void flat_close(struct agt_fields *f)
 {
-	struct otlp *o = (struct otlp *)f;
+	struct flat *o = (struct flat *)f;
 
 	if (o->kind[o->depth] == 3 && o->text_depth > 1) { /* a container inside the text */
 		if (o->text_array[--o->text_depth])
@@ -602,91 +1079,184 @@ static void otlp_close(struct agt_fields *f)
 	}
 	if (o->kind[o->depth] == 3) {
 		agt_jw_end_obj(&o->text);
-		agt_jw_obj(o->w, NULL);
-		agt_jw_str(o->w, "stringValue", agt_jw_text(&o->text));
-		agt_jw_end_obj(o->w);
+		array_elem(o->o, V_STR, agt_jw_text(&o->text), 0, 0);
 	} else if (o->kind[o->depth] == 1) {
-		agt_jw_end_arr(o->w);
-		agt_jw_end_obj(o->w);
-		attr_end(o);
+		array_end(o->o);
+		kv_end(o->o);
 	}
 	if (o->depth > 0)
 		o->depth--;
 	o->path[o->plen[o->depth]] = 0;
 }
 
-/* The AnyValue of a scalar: {"stringValue":...} and so on; int64 travels as a string. */
-static void otlp_scalar(struct otlp *o, const char *key, int type, const char *s, int64_t i,
+static void flat_scalar(struct flat *o, const char *key, int type, const char *s, int64_t i,
 			double d)
 {
-	char n[24];
-
 	if (o->kind[o->depth] == 3) {
 		struct ecs e = {.w = &o->text};
 
-		if (type == 0)
+		if (type == V_STR)
 			ecs_str(&e.f, key, s);
-		else if (type == 1)
+		else if (type == V_INT)
 			ecs_i64(&e.f, key, i);
-		else if (type == 2)
+		else if (type == V_DOUBLE)
 			ecs_f64(&e.f, key, d);
 		else
 			ecs_bool(&e.f, key, (int)i);
 		return;
 	}
-	if (otlp_skipping(o) || o->depth == 0 || (o->depth == 1 && core_field(key)))
+	if (o->kind[o->depth] == 2 || o->depth == 0)
 		return;
-	if (in_array(o))
-		agt_jw_obj(o->w, NULL);
-	else
-		attr_begin(o, key);
-	switch (type) {
-	case 0: agt_jw_str(o->w, "stringValue", s); break;
-	case 1:
-		snprintf(n, sizeof(n), "%lld", (long long)i);
-		agt_jw_str(o->w, "intValue", n);
-		break;
-	case 2: agt_jw_f64(o->w, "doubleValue", d); break;
-	default: agt_jw_bool(o->w, "boolValue", (int)i);
+	if (type == V_DOUBLE && !isfinite(d))
+		return; /* OTLP/JSON has no number for it */
+	if (o->kind[o->depth] == 1) {
+		array_elem(o->o, type, s ? s : "", i, d);
+		return;
 	}
-	if (in_array(o))
-		agt_jw_end_obj(o->w);
+	kv_begin(o->o, flat_name(o, key));
+	o->path[o->plen[o->depth]] = 0;
+	any_value(o->o, type, s ? s : "", i, d);
+	kv_end(o->o);
+}
+
+static void flat_str(struct agt_fields *f, const char *key, const char *v)
+{
+	flat_scalar((struct flat *)f, key, V_STR, v, 0, 0);
+}
+static void flat_i64(struct agt_fields *f, const char *key, int64_t v)
+{
+	flat_scalar((struct flat *)f, key, V_INT, NULL, v, 0);
+}
+static void flat_f64(struct agt_fields *f, const char *key, double v)
+{
+	flat_scalar((struct flat *)f, key, V_DOUBLE, NULL, 0, v);
+}
+static void flat_bool(struct agt_fields *f, const char *key, int v)
+{
+	flat_scalar((struct flat *)f, key, V_BOOL, NULL, v, 0);
+}
+
+static void flat_init(struct flat *fl, struct kv_out *o)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->f = (struct agt_fields){flat_open, flat_close, flat_str, flat_i64,
+				    flat_f64,  flat_bool,  AGT_DIALECT_OTEL};
+	fl->o = o;
+	agt_jw_init(&fl->text);
+}
+
+/* Account for what the text writer replaced, then free it. */
+static void flat_done(struct flat *fl)
+{
+	if (fl->o->w)
+		fl->o->w->replaced += fl->text.replaced;
 	else
-		attr_end(o);
+		fl->o->p->replaced += fl->text.replaced;
+	agt_jw_free(&fl->text);
 }
 
-static void otlp_str(struct agt_fields *f, const char *key, const char *v)
+/* A span's attributes, or an event's, into o. */
+static void span_attrs(const struct agt_span *sp, const struct agt_export_ctx *c,
+		       struct kv_out *o)
 {
-	otlp_scalar((struct otlp *)f, key, 0, v, 0, 0);
-}
-static void otlp_i64(struct agt_fields *f, const char *key, int64_t v)
-{
-	otlp_scalar((struct otlp *)f, key, 1, NULL, v, 0);
-}
-static void otlp_f64(struct agt_fields *f, const char *key, double v)
-{
-	otlp_scalar((struct otlp *)f, key, 2, NULL, 0, v);
-}
-static void otlp_bool(struct agt_fields *f, const char *key, int v)
-{
-	otlp_scalar((struct otlp *)f, key, 3, NULL, v, 0);
+	struct flat fl;
+
+	flat_init(&fl, o);
+	agt_schema_walk(sp, c, &fl.f);
+	flat_done(&fl);
 }
 
-static void ns_field(struct agt_jw *w, const char *key, uint64_t mono,
-		     const struct agt_export_ctx *c)
+static void event_attrs_to(const struct agt_span_event *ev, struct kv_out *o)
+{
+	struct flat fl;
+
+	flat_init(&fl, o);
+	event_attrs(&fl.f, ev);
+	flat_done(&fl);
+}
+
+/* The resource's attributes, then the extra ones it does not have. */
+static void resource_attrs(const struct agt_span *sp, const struct agt_export_ctx *c,
+			   const struct agt_otlp_attrs *extra, struct kv_out *o)
+{
+	struct flat fl;
+	struct agt_export_ctx cc;
+	const char *service = NULL;
+
+	/* OTEL_RESOURCE_ATTRIBUTES's service.name: what the user says, when --service-name and
+	 * OTEL_SERVICE_NAME do not. */
+	for (int i = 0; extra && i < extra->n; i++)
+		if (!strcmp(extra->keys[i], "service.name"))
+			service = extra->values[i];
+	if (service && !c->service_name[0]) {
+		cc = *c;
+		snprintf(cc.service_name, sizeof(cc.service_name), "%s", service);
+		c = &cc;
+	}
+	flat_init(&fl, o);
+	agt_schema_resource(sp, c, &fl.f);
+	flat_done(&fl);
+	for (int i = 0; extra && i < extra->n; i++) {
+		const char *k = extra->keys[i];
+		int have = !strcmp(k, "service.name") || !strcmp(k, "host.name");
+
+		if (!strncmp(k, "process.", 8) || !strncmp(k, "container.", 10) ||
+		    !strncmp(k, "k8s.", 4))
+			have |= workload_proc(sp) != NULL; /* the workload's own say */
+		if (have)
+			continue;
+		kv_begin(o, k);
+		any_value(o, V_STR, extra->values[i], 0, 0);
+		kv_end(o);
+	}
+}
+
+static uint64_t real(uint64_t mono, const struct agt_export_ctx *c)
+{
+	return mono + (uint64_t)c->mono_to_real;
+}
+
+/* SpanKind: LLM and HTTP calls leave the process: CLIENT (3); the rest INTERNAL (1). */
+static int span_kind(const struct agt_span *sp)
+{
+	return sp->kind == AGT_SPAN_LLM || sp->kind == AGT_SPAN_HTTP ? 3 : 1;
+}
+
+/* Status: ERROR with what went wrong; otherwise UNSET (the OTel way: only an error is said). */
+static const char *status_message(const struct agt_span *sp)
+{
+	if (sp->llm && sp->llm->error_message)
+		return sp->llm->error_message;
+	return sp->message[0] ? sp->message : "";
+}
+
+/* The events of a span: a tool call's runtime events, a command's later execs. */
+static const struct agt_span_event *span_events(const struct agt_span *sp, int *n)
+{
+	*n = sp->kind == AGT_SPAN_TOOL ? sp->tool.nevents
+	     : sp->kind == AGT_SPAN_EXEC ? sp->exec.nevents
+					 : 0;
+	return sp->kind == AGT_SPAN_TOOL ? sp->tool.events : sp->exec.events;
+}
+
+/* W3C trace flags (sampled) and "the parent is not remote". */
+#define SPAN_FLAGS 0x101
+
+static void ns_field(struct agt_jw *w, const char *key, uint64_t ns)
 {
 	char n[24];
 
-	snprintf(n, sizeof(n), "%llu", (unsigned long long)(mono + c->mono_to_real));
+	snprintf(n, sizeof(n), "%llu", (unsigned long long)ns);
 	agt_jw_str(w, key, n);
 }
 
 void agt_schema_otlp(const struct agt_span *sp, const struct agt_export_ctx *c, struct agt_jw *w)
 {
-	struct otlp o = {{otlp_open, otlp_close, otlp_str, otlp_i64, otlp_f64, otlp_bool}, w};
+	struct kv_out o = {.w = w};
+	const struct agt_span_event *ev;
 	char hex[33];
+	int nev;
 
-	agt_jw_init(&o.text);
 	agt_jw_obj(w, NULL);
 	agt_hex(sp->trace_id, 16, hex);
 	agt_jw_str(w, "traceId", hex);
@@ -696,32 +1266,95 @@ void agt_schema_otlp(const struct agt_span *sp, const struct agt_export_ctx *c, 
 		agt_schema_span_id(sp->parent_id, hex);
 		agt_jw_str(w, "parentSpanId", hex);
 	}
+	agt_jw_i64(w, "flags", SPAN_FLAGS);
 	agt_jw_str(w, "name", sp->name);
-	/* LLM and HTTP calls leave the process: CLIENT (3); the rest INTERNAL (1). */
-	agt_jw_i64(w, "kind", sp->kind == AGT_SPAN_LLM || sp->kind == AGT_SPAN_HTTP ? 3 : 1);
-	ns_field(w, "startTimeUnixNano", sp->start_ns, c);
-	ns_field(w, "endTimeUnixNano", sp->end_ns, c);
+	agt_jw_i64(w, "kind", span_kind(sp));
+	ns_field(w, "startTimeUnixNano", real(sp->start_ns, c));
+	ns_field(w, "endTimeUnixNano", real(sp->end_ns, c));
 	agt_jw_arr(w, "attributes");
-	agt_schema_walk(sp, c, &o.f);
+	span_attrs(sp, c, &o);
 	agt_jw_end_arr(w);
-	agt_jw_obj(w, "status");
-	agt_jw_i64(w, "code", sp->status == AGT_STATUS_ERROR ? 2 : 1);
-	if (sp->status == AGT_STATUS_UNFINISHED)
-		agt_jw_str(w, "message", "unfinished");
-	agt_jw_end_obj(w);
-	if (sp->kind == AGT_SPAN_TOOL && sp->tool.nevents) {
+	ev = span_events(sp, &nev);
+	if (nev) {
 		agt_jw_arr(w, "events");
-		for (int i = 0; i < sp->tool.nevents; i++) {
+		for (int i = 0; i < nev; i++) {
 			agt_jw_obj(w, NULL);
-			ns_field(w, "timeUnixNano", sp->tool.events[i].ts_ns, c);
-			agt_jw_str(w, "name", sp->tool.events[i].name);
+			ns_field(w, "timeUnixNano", real(ev[i].ts_ns, c));
+			agt_jw_str(w, "name", ev[i].name);
+			agt_jw_arr(w, "attributes");
+			event_attrs_to(&ev[i], &o);
+			agt_jw_end_arr(w);
 			agt_jw_end_obj(w);
 		}
 		agt_jw_end_arr(w);
 	}
+	agt_jw_obj(w, "status");
+	if (sp->status == AGT_STATUS_ERROR) {
+		agt_jw_str(w, "message", status_message(sp));
+		agt_jw_i64(w, "code", 2);
+	}
 	agt_jw_end_obj(w);
-	w->replaced += o.text.replaced;
-	agt_jw_free(&o.text);
+	agt_jw_end_obj(w);
+}
+
+void agt_schema_otlp_resource(const struct agt_span *sp, const struct agt_export_ctx *c,
+			      const struct agt_otlp_attrs *extra, struct agt_jw *w)
+{
+	struct kv_out o = {.w = w};
+
+	agt_jw_obj(w, NULL);
+	agt_jw_arr(w, "attributes");
+	resource_attrs(sp, c, extra, &o);
+	agt_jw_end_arr(w);
+	agt_jw_end_obj(w);
+}
+
+void agt_schema_otlp_pb(const struct agt_span *sp, const struct agt_export_ctx *c,
+			struct agt_pb *p)
+{
+	struct kv_out o = {.p = p, .kv = 9};
+	const struct agt_span_event *ev;
+	uint8_t id[8];
+	int nev;
+
+	agt_pb_bytes(p, 1, sp->trace_id, 16);
+	for (int i = 0; i < 8; i++)
+		id[i] = (uint8_t)(sp->span_id >> (56 - 8 * i));
+	agt_pb_bytes(p, 2, id, 8);
+	if (sp->parent_id) {
+		for (int i = 0; i < 8; i++)
+			id[i] = (uint8_t)(sp->parent_id >> (56 - 8 * i));
+		agt_pb_bytes(p, 4, id, 8);
+	}
+	agt_pb_str(p, 5, sp->name);
+	agt_pb_varint(p, 6, (uint64_t)span_kind(sp));
+	agt_pb_fixed64(p, 7, real(sp->start_ns, c));
+	agt_pb_fixed64(p, 8, real(sp->end_ns, c));
+	span_attrs(sp, c, &o);
+	ev = span_events(sp, &nev);
+	o.kv = 3;
+	for (int i = 0; i < nev; i++) {
+		agt_pb_begin(p, 11);
+		agt_pb_fixed64(p, 1, real(ev[i].ts_ns, c));
+		agt_pb_str(p, 2, ev[i].name);
+		event_attrs_to(&ev[i], &o);
+		agt_pb_end(p);
+	}
+	agt_pb_begin(p, 15);
+	if (sp->status == AGT_STATUS_ERROR) {
+		agt_pb_str(p, 2, status_message(sp));
+		agt_pb_varint(p, 3, 2);
+	}
+	agt_pb_end(p);
+	agt_pb_fixed32(p, 16, SPAN_FLAGS);
+}
+
+void agt_schema_otlp_resource_pb(const struct agt_span *sp, const struct agt_export_ctx *c,
+				 const struct agt_otlp_attrs *extra, struct agt_pb *p)
+{
+	struct kv_out o = {.p = p, .kv = 1};
+
+	resource_attrs(sp, c, extra, &o);
 }
 
 /* ---- msgpack: two passes, the first counting each container's members (msgpack wants the
@@ -823,7 +1456,7 @@ static void mp_bool(struct agt_fields *f, const char *key, int v)
 void agt_schema_msgpack(const struct agt_span *sp, const struct agt_export_ctx *c,
 			msgpack_packer *pk)
 {
-	struct mp m = {{mp_open, mp_close, mp_str, mp_i64, mp_f64, mp_bool}, pk};
+	struct mp m = {{mp_open, mp_close, mp_str, mp_i64, mp_f64, mp_bool, AGT_DIALECT_ECS}, pk};
 
 	for (m.pass = 0; m.pass < 2; m.pass++) {
 		m.depth = 0;

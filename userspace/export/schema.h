@@ -1,12 +1,20 @@
 /* The schema: the one place that knows the names of a span's fields (DESIGN.md's trace model,
  * ECS and OTel GenAI names). One walk over a span's fields feeds every encoding: ECS JSON (JSONL
- * files, Elasticsearch documents, the audit trail's digests), OTLP JSON (attributes with dotted
- * names) and msgpack (Fluentd's forward protocol). An encoding implements struct agt_fields. */
+ * files, Elasticsearch documents, the audit trail's digests), OTLP (JSON and protobuf: resource
+ * attributes, span attributes with dotted names, span events with their attributes) and msgpack
+ * (Fluentd's forward protocol). An encoding implements struct agt_fields and says which names
+ * it wants (its dialect): ECS documents carry everything in one object, with the Kibana fields
+ * (trace_type, session_id, duration_ms, confidence_score) and ECS's own names (trace.id,
+ * event.duration, service.name, ...); OTel spans carry who did it as their resource, and the
+ * span's own fields under the OpenTelemetry semantic conventions' names. */
 #ifndef AGT_SCHEMA_H
 #define AGT_SCHEMA_H
 #include <msgpack.h>
 #include "base/jsonw.h"
+#include "export/pb.h"
 #include "record/span.h"
+
+enum agt_dialect { AGT_DIALECT_ECS = 0, AGT_DIALECT_OTEL = 1 };
 
 /* What a walk writes into: nested objects and arrays of typed values. key is NULL for array
  * elements and for the top-level object. */
@@ -17,17 +25,43 @@ struct agt_fields {
 	void (*i64)(struct agt_fields *f, const char *key, int64_t v);
 	void (*f64)(struct agt_fields *f, const char *key, double v);
 	void (*boolean)(struct agt_fields *f, const char *key, int v);
+	int dialect; /* enum agt_dialect */
 };
 
-/* Every field of sp, as one top-level object. */
+/* ECS: every field of sp, as one top-level object. OTel: the span's attributes (what is not the
+ * span itself, its resource or its events), as one object. */
 void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 		     struct agt_fields *f);
+/* OTel: the resource of sp (who did it: service, process, container, pod and its workload,
+ * host), as one object. */
+void agt_schema_resource(const struct agt_span *sp, const struct agt_export_ctx *c,
+			 struct agt_fields *f);
+/* The service a span belongs to: c->service_name when set, else the pod's
+ * resource.opentelemetry.io/service.name annotation, else the workload that owns the pod
+ * (Deployment, StatefulSet, DaemonSet, Job, CronJob), else the executable's name. */
+const char *agt_schema_service_name(const struct agt_span *sp, const struct agt_export_ctx *c);
 
 /* The span as an ECS JSON document (one line, no newline), appended to w. */
 void agt_schema_ecs(const struct agt_span *sp, const struct agt_export_ctx *c, struct agt_jw *w);
-/* The span as an OTLP JSON Span object, appended to w: identity, times, kind and status as span
- * fields, everything else as attributes with dotted names. */
+
+/* OTLP. Attributes of every resource besides what the workload says (OTEL_RESOURCE_ATTRIBUTES);
+ * what the workload says wins, except service.name, which they set when c->service_name is "". */
+struct agt_otlp_attrs {
+	const char *const *keys, *const *values;
+	int n;
+};
+/* The span as an OTLP/JSON Span object, appended to w. */
 void agt_schema_otlp(const struct agt_span *sp, const struct agt_export_ctx *c, struct agt_jw *w);
+/* Its resource as an OTLP/JSON Resource object. */
+void agt_schema_otlp_resource(const struct agt_span *sp, const struct agt_export_ctx *c,
+			      const struct agt_otlp_attrs *extra, struct agt_jw *w);
+/* The same as protobuf: the content of a Span message (opentelemetry.proto.trace.v1.Span), and
+ * of a Resource message, appended to p. */
+void agt_schema_otlp_pb(const struct agt_span *sp, const struct agt_export_ctx *c,
+			struct agt_pb *p);
+void agt_schema_otlp_resource_pb(const struct agt_span *sp, const struct agt_export_ctx *c,
+				 const struct agt_otlp_attrs *extra, struct agt_pb *p);
+
 /* The span's ECS fields as one msgpack map. */
 void agt_schema_msgpack(const struct agt_span *sp, const struct agt_export_ctx *c,
 			msgpack_packer *pk);

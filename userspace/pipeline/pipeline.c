@@ -36,6 +36,7 @@ int agt_pipeline_init(struct agt_pipeline *p, const struct agt_pipeline_config *
 		agt_pipeline_fini(p);
 		return -ENOMEM;
 	}
+	p->trace.content_cap = c->content_cap;
 	p->dec.streams = p->streams;
 	p->dec.trace = &p->trace;
 	p->stages[p->nstages].ops = &agt_decoder_stage;

@@ -20,6 +20,7 @@ struct agt_pipeline_config {
 	unsigned max_conns;   /* connections followed at once */
 	agt_redact_fn redact; /* how text fields are redacted before they leave (NULL: not) */
 	void *redact_ctx;
+	size_t content_cap; /* --capture-content: bytes of each message content kept; 0: off */
 };
 
 struct agt_pipeline {

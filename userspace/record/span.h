@@ -33,10 +33,12 @@ struct agt_value {
 	char str[AGT_STR_LEN];
 };
 
-/* A point in time inside a span (an OTel span event): e.g. a python:audit event. */
+/* A point in time inside a span (an OTel span event): e.g. a python:audit event, or a later exec
+ * of a command's process (name "exec", the command line in detail). */
 struct agt_span_event {
 	char name[64];
 	uint64_t ts_ns;
+	char detail[192]; /* exec: the command line (redacted when emitted); "" otherwise */
 };
 
 /* The HTTP exchange a span is about (LLM, HTTP, and their decision and error children). */
@@ -81,6 +83,18 @@ struct agt_span_llm {
 	const char *error_type;	   /* "" when the API reported no error */
 	const char *error_message; /* NULL when none */
 	int incomplete; /* the response was cut short: text, calls and tokens are what arrived */
+	/* Request parameters (OTel gen_ai.request.*): -1 / NaN when the request did not say. */
+	int64_t max_tokens, seed, choice_count;
+	double temperature, top_p, top_k, frequency_penalty, presence_penalty;
+	const char *const *stop; /* stop sequences */
+	int nstop;
+	/* --capture-content only (else NULL, and content 0): the request's chat history and
+	 * system instructions as OTel GenAI JSON (gen_ai.input.messages, gen_ai.system_instructions),
+	 * size-capped; redacted once emitted. content: the response becomes gen_ai.output.messages
+	 * (text and calls, each capped at content_cap bytes). */
+	const char *input_messages, *system_instructions;
+	int content;
+	size_t content_cap;
 };
 
 struct agt_span_tool {
@@ -133,6 +147,9 @@ struct agt_span {
 	const char *trace_type;
 	char name[160];
 	const struct agt_proc_info *proc; /* who did it; NULL when unknown */
+	/* The target (the workload's process) proc descends from, when proc is a command it
+	 * started; NULL: proc is the target itself. OTel resources are the target's. */
+	const struct agt_proc_info *owner;
 	char workflow_id[17];		  /* the conversation, for every span in it */
 	const struct agt_span_http *http; /* NULL: not about an HTTP exchange */
 	const struct agt_span_llm *llm;	  /* NULL: not about an LLM exchange */
@@ -158,6 +175,9 @@ struct agt_sink {
 struct agt_export_ctx {
 	int64_t mono_to_real; /* add to CLOCK_MONOTONIC ns to get realtime ns */
 	char host[256];
+	/* service.name of every span (--service-name, else $OTEL_SERVICE_NAME); "": each span's
+	 * from its workload (see export/schema.c) */
+	char service_name[256];
 };
 void agt_export_ctx_init(struct agt_export_ctx *c);
 #endif

@@ -383,6 +383,7 @@ static void emit_child(struct agt_agent *a, struct child *ch, const uint8_t trac
 	s.end_ns = ch->ended ? ch->end_ns : ts;
 	s.pid = ch->pid;
 	s.proc = &ch->proc;
+	s.owner = a->facts.target ? a->facts.target(a->facts.ctx, ch->root) : NULL;
 	memcpy(s.trace_id, trace, 16);
 	s.parent_id = parent;
 	s.span_id = ch->span_id;
@@ -394,11 +395,11 @@ static void emit_child(struct agt_agent *a, struct child *ch, const uint8_t trac
 	free(cmd);
 	s.exec.command_line = ch->cmd;
 	s.exec.ppid = ch->ppid;
-	for (int i = 0; i < ch->nevents; i++) { /* argv in an event name: redacted here */
-		char *r = agt_emit_redact(a->em, ch->events[i].name);
+	for (int i = 0; i < ch->nevents; i++) { /* argv in an event: redacted here */
+		char *r = agt_emit_redact(a->em, ch->events[i].detail);
 
-		snprintf(ev[i].name, sizeof(ev[i].name), "%s", r ? r : "");
-		ev[i].ts_ns = ch->events[i].ts_ns;
+		ev[i] = ch->events[i];
+		snprintf(ev[i].detail, sizeof(ev[i].detail), "%s", r ? r : "");
 		free(r);
 	}
 	s.exec.events = ev;
@@ -1184,8 +1185,9 @@ void agt_agent_exec(struct agt_agent *a, uint32_t pid, const char *filename, con
 		if (ch->nevents < EXEC_EVENTS) {
 			char *red = agt_emit_redact(a->em, line[0] ? line : filename);
 
-			snprintf(ch->events[ch->nevents].name, sizeof(ch->events[0].name),
-				 "exec %.58s", red ? red : "");
+			snprintf(ch->events[ch->nevents].name, sizeof(ch->events[0].name), "exec");
+			snprintf(ch->events[ch->nevents].detail, sizeof(ch->events[0].detail), "%.191s",
+				 red ? red : "");
 			free(red);
 			ch->events[ch->nevents++].ts_ns = ts;
 		} else {
@@ -1365,6 +1367,7 @@ void agt_agent_audit(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t t
 		return;
 	}
 	snprintf(pd->events[pd->nevents].name, sizeof(pd->events[0].name), "%s", ev);
+	pd->events[pd->nevents].detail[0] = 0;
 	pd->events[pd->nevents++].ts_ns = ts;
 }
 

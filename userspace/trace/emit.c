@@ -129,7 +129,11 @@ static void emit_redacted(struct agt_emitter *e, const struct agt_span *sp)
 		l = *sp->llm;
 		l.text = red(e, &k, l.text);
 		l.error_message = red(e, &k, l.error_message);
-		if (sp->kind == AGT_SPAN_DECISION && l.ncalls) {
+		l.input_messages = red(e, &k, l.input_messages);
+		l.system_instructions = red(e, &k, l.system_instructions);
+		/* a decision shows the calls' arguments; with --capture-content, a step too */
+		if ((sp->kind == AGT_SPAN_DECISION || (l.content && sp->kind == AGT_SPAN_LLM)) &&
+		    l.ncalls) {
 			struct agt_tool_choice *c = l.ncalls <= 16 ? calls : NULL;
 
 			if (!c)
@@ -168,7 +172,7 @@ static void emit_redacted(struct agt_emitter *e, const struct agt_span *sp)
 	e->sink->span(e->sink, &r);
 	for (int i = 0; i < k.n; i++)
 		free(k.s[i]);
-	if (sp->llm && sp->kind == AGT_SPAN_DECISION)
+	if (sp->llm && (sp->kind == AGT_SPAN_DECISION || (l.content && sp->kind == AGT_SPAN_LLM)))
 		for (int i = 0; i < l.ncalls; i++)
 			free((char *)l.calls[i].arguments);
 	free(many);

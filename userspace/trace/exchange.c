@@ -44,7 +44,7 @@ static void fill_http(struct agt_span_http *h, const struct agt_http_msg *req,
 
 /* The LLM part of the record; *calls_out is allocated (freed by the caller). */
 static void fill_llm(struct agt_span_llm *s, const struct agt_llm *l,
-		     struct agt_tool_choice **calls_out)
+		     struct agt_tool_choice **calls_out, size_t content_cap)
 {
 	struct agt_tool_choice *c = l->ncalls ? calloc(l->ncalls, sizeof(*c)) : NULL;
 
@@ -75,6 +75,20 @@ static void fill_llm(struct agt_span_llm *s, const struct agt_llm *l,
 	s->error_type = l->error_type;
 	s->error_message = l->error_message;
 	s->incomplete = l->incomplete;
+	s->max_tokens = l->max_tokens;
+	s->seed = l->seed;
+	s->choice_count = l->choice_count;
+	s->temperature = l->temperature;
+	s->top_p = l->top_p;
+	s->top_k = l->top_k;
+	s->frequency_penalty = l->frequency_penalty;
+	s->presence_penalty = l->presence_penalty;
+	s->stop = (const char *const *)l->stop;
+	s->nstop = l->nstop;
+	s->input_messages = l->input_messages;
+	s->system_instructions = l->system_instructions;
+	s->content = content_cap > 0;
+	s->content_cap = content_cap;
 	*calls_out = c;
 }
 
@@ -125,7 +139,8 @@ void agt_trace_exchange(struct agt_trace *t, const struct agt_proc_info *proc,
 	if (resp)
 		agt_http_decode_body(resp, 8 * t->msg_cap);
 	agt_http_decode_body(req, 8 * t->msg_cap);
-	is_llm = agt_llm_parse(req, resp ? resp : &(struct agt_http_msg){0}, &llm) == 0;
+	is_llm = agt_llm_parse_content(req, resp ? resp : &(struct agt_http_msg){0}, &llm,
+				       t->content_cap) == 0;
 	fill_http(&http, req, resp, &path);
 	if (!is_llm && mcp_over_http(t, proc, req, resp, &http)) {
 		free(path);
@@ -140,7 +155,7 @@ void agt_trace_exchange(struct agt_trace *t, const struct agt_proc_info *proc,
 		      : failed			? AGT_STATUS_ERROR
 						: AGT_STATUS_OK;
 	if (is_llm) {
-		fill_llm(&sl, &llm, &calls);
+		fill_llm(&sl, &llm, &calls, t->content_cap);
 		root.kind = AGT_SPAN_LLM;
 		root.llm = &sl;
 		root.trace_type = "reasoning_step";

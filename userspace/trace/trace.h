@@ -30,6 +30,7 @@ struct agt_trace {
 	struct agt_agent *agent; /* conversations, tool calls, commands */
 	struct agt_proc_facts facts;
 	size_t msg_cap; /* bytes of one HTTP message kept (bodies decode to 8x that at most) */
+	size_t content_cap; /* --capture-content: what LLM calls said, each capped; 0: off */
 };
 
 int agt_trace_init(struct agt_trace *t, struct agt_sink *sink, agt_redact_fn redact,

@@ -45,6 +45,10 @@ struct agt_config {
 	long max_targets;  /* live discovered targets at most */
 	long forget_after; /* seconds a gone target is kept before it is freed */
 	int dry_run;	   /* check the options and stop */
+	const char *service_name;   /* service.name of every span; NULL: $OTEL_SERVICE_NAME, else
+				       each workload's */
+	int capture_content;	    /* export what LLM calls said (gen_ai.*.messages) */
+	long capture_content_bytes; /* ... each at most this long; 0: 32768 */
 	struct agt_redactor *redactor; /* built-in rules and the --redact patterns */
 	char **owned; /* strings the config owns (from a configuration file) */
 	int nowned;

@@ -592,6 +592,10 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN); /* a reader of stdout that went away: counted as "closed" */
 	agt_export_ctx_init(&r->ectx);
+	snprintf(r->ectx.service_name, sizeof(r->ectx.service_name), "%s",
+		 r->o.service_name		 ? r->o.service_name
+		 : getenv("OTEL_SERVICE_NAME") ? getenv("OTEL_SERVICE_NAME")
+						 : "");
 	if (r->o.output ? !strcmp(r->o.output, "tree") : agt_outfile_isatty(r->out))
 		r->sink = agt_tree_new_out(r->out, &r->ectx, 100000);
 	else
@@ -653,7 +657,11 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 						 .max_threads = r->o.max_threads,
 						 .msg_cap = r->o.max_message,
 						 .redact = agt_redact_str,
-						 .redact_ctx = r->o.redactor};
+						 .redact_ctx = r->o.redactor,
+						 .content_cap = !r->o.capture_content ? 0
+								: r->o.capture_content_bytes
+								    ? (size_t)r->o.capture_content_bytes
+								    : 32768};
 		struct agt_decoder_env env = agt_targets_env(r);
 
 		if (!r->sink || agt_pipeline_init(&r->pl, &pc, &env, r->sink)) {

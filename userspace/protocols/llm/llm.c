@@ -13,6 +13,8 @@ void agt_llm_init(struct agt_llm *l, const char *provider, const char *api)
 	l->api = api;
 	l->operation = "chat";
 	l->input_tokens = l->output_tokens = l->cached_tokens = -1;
+	l->max_tokens = l->seed = l->choice_count = -1;
+	l->temperature = l->top_p = l->top_k = l->frequency_penalty = l->presence_penalty = NAN;
 }
 
 void agt_llm_copy(char *dst, size_t n, const cJSON *v)
@@ -339,6 +341,12 @@ static int path_ends(const char *url, const char *suffix)
 int agt_llm_parse(const struct agt_http_msg *req, const struct agt_http_msg *resp,
 		  struct agt_llm *out)
 {
+	return agt_llm_parse_content(req, resp, out, 0);
+}
+
+int agt_llm_parse_content(const struct agt_http_msg *req, const struct agt_http_msg *resp,
+			  struct agt_llm *out, size_t content_cap)
+{
 	cJSON *body;
 	int rc = -1;
 
@@ -362,6 +370,11 @@ int agt_llm_parse(const struct agt_http_msg *req, const struct agt_http_msg *res
 	else if (cJSON_IsArray(cJSON_GetObjectItem(body, "messages")) &&
 		 cJSON_IsString(cJSON_GetObjectItem(body, "model")))
 		rc = agt_openai_chat(body, resp, out); /* an OpenAI-compatible server elsewhere */
+	if (!rc) {
+		agt_llm_params(body, out);
+		if (content_cap)
+			agt_llm_content(body, out, content_cap);
+	}
 	cJSON_Delete(body);
 	if (!rc) {
 		agt_llm_done(out);
@@ -384,5 +397,10 @@ void agt_llm_free(struct agt_llm *l)
 	free(l->text);
 	free(l->error_message);
 	free(l->opening);
+	for (int i = 0; i < l->nstop; i++)
+		free(l->stop[i]);
+	free(l->stop);
+	free(l->input_messages);
+	free(l->system_instructions);
 	memset(l, 0, sizeof(*l));
 }

@@ -51,6 +51,15 @@ struct agt_llm {
 	int incomplete;		/* the response was cut (its sender died): what arrived of it */
 	struct agt_tool_result *results; /* tool results the request carries (new or replayed) */
 	int nresults;
+	/* Request parameters: -1 / NaN when the request does not say (see content.c). */
+	int64_t max_tokens, seed, choice_count;
+	double temperature, top_p, top_k, frequency_penalty, presence_penalty;
+	char **stop;
+	int nstop;
+	/* Only when asked for (agt_llm_parse_content): the chat history and the system
+	 * instructions as OTel GenAI JSON (gen_ai.input.messages, gen_ai.system_instructions);
+	 * NULL when the request has none. */
+	char *input_messages, *system_instructions;
 };
 
 /* 0 and out filled when req/resp is an LLM API exchange this knows; -1 otherwise. The
@@ -58,6 +67,15 @@ struct agt_llm {
 int agt_llm_parse(const struct agt_http_msg *req, const struct agt_http_msg *resp,
 		  struct agt_llm *out);
 void agt_llm_free(struct agt_llm *l);
+/* The same, also keeping what the request says (its messages and instructions), each text in it
+ * cut at content_cap / 2 bytes and each of the two at content_cap bytes (the oldest messages
+ * left out first). */
+int agt_llm_parse_content(const struct agt_http_msg *req, const struct agt_http_msg *resp,
+			  struct agt_llm *out, size_t content_cap);
+/* content.c: the request's parameters (max_tokens, temperature, ...) into l, by its API; the
+ * request's messages and instructions as OTel GenAI JSON. */
+void agt_llm_params(const cJSON *req, struct agt_llm *l);
+void agt_llm_content(const cJSON *req, struct agt_llm *l, size_t cap);
 
 /* Shared by the provider parsers. */
 void agt_llm_init(struct agt_llm *l, const char *provider, const char *api);

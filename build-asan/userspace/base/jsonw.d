@@ -1,0 +1,3 @@
+build-asan/userspace/base/jsonw.o: userspace/base/jsonw.c \
+ userspace/base/jsonw.h
+userspace/base/jsonw.h:

@@ -1,0 +1,18 @@
+build-asan/userspace/export/fluentd.o: userspace/export/fluentd.c \
+ userspace/base/log.h userspace/base/util.h userspace/export/exporters.h \
+ userspace/export/delivery.h userspace/base/jsonw.h \
+ userspace/export/sink.h userspace/record/span.h bpf/agtrace.h \
+ userspace/record/proc.h userspace/record/identity.h \
+ userspace/export/schema.h userspace/export/pb.h
+userspace/base/log.h:
+userspace/base/util.h:
+userspace/export/exporters.h:
+userspace/export/delivery.h:
+userspace/base/jsonw.h:
+userspace/export/sink.h:
+userspace/record/span.h:
+bpf/agtrace.h:
+userspace/record/proc.h:
+userspace/record/identity.h:
+userspace/export/schema.h:
+userspace/export/pb.h:

@@ -1,0 +1,3 @@
+build-asan/userspace/protocols/http.o: userspace/protocols/http.c \
+ userspace/protocols/http.h
+userspace/protocols/http.h:

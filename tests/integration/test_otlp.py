@@ -1,0 +1,281 @@
+"""The OTLP exporter against a strict collector stand-in (tests/servers/otlp_server.py, whose
+protobuf side is code generated from the official opentelemetry-proto files): protobuf by
+default and JSON, the OpenTelemetry SDK environment variables, one resource per workload, the
+GenAI semantic conventions, and what the collector rejects counted and dead-lettered."""
+import json
+import os
+import socket
+import subprocess
+import urllib.request
+
+import pytest
+from harness import FIXTURES, NESTED, ROOT, Target, Tracer, run_agtrace
+from test_agent import AGENT
+from test_llm import cert, server  # noqa: F401  (module fixtures: TLS material, HTTPS server)
+
+OTLP_SERVER = os.path.join(ROOT, "tests", "servers", "otlp_server.py")
+OTLP_PB = os.path.join(ROOT, "build", "tests", "otlp_pb")
+SPEC = os.path.join(FIXTURES, "nested.json")
+VERSION = "0.1.0"
+
+
+class Collector:
+    def __init__(self):
+        self.p = subprocess.Popen(["/usr/bin/python3", OTLP_SERVER], stdout=subprocess.PIPE,
+                                  text=True)
+        self.port = int(self.p.stdout.readline().split()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def get(self):
+        with urllib.request.urlopen(self.url + "/_test/spans", timeout=5) as r:
+            return json.load(r)
+
+    def fault(self, mode, **kw):
+        req = urllib.request.Request(self.url + "/_test/fault", method="POST",
+                                     data=json.dumps(dict(kw, mode=mode)).encode())
+        urllib.request.urlopen(req, timeout=5).read()
+
+    def post(self, body, ctype="application/x-protobuf"):
+        req = urllib.request.Request(self.url + "/v1/traces", data=body, method="POST",
+                                     headers={"Content-Type": ctype})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+
+@pytest.fixture
+def collector():
+    c = Collector()
+    yield c
+    c.p.kill()
+    c.p.wait()
+
+
+def attrs(kvs):
+    """OTLP/JSON attributes as plain values."""
+    def val(v):
+        (k, x), = v.items()
+        if k == "intValue":
+            return int(x)
+        if k == "arrayValue":
+            return [val(e) for e in x["values"]]
+        return x
+    return {a["key"]: val(a["value"]) for a in kvs}
+
+
+def test_agent_tree_as_trace_backends_show_it(server, cert, collector, tmp_path):  # noqa: F811
+    """One conversation of a real agent loop, sent as protobuf to the full traces URL: one
+    resource (the agent's process), the conversation as the invoke_agent root, chat children
+    with their messages (--capture-content), tool children with arguments and results, the
+    command the tool ran below it; what Phoenix and Langfuse draw as one agent tree."""
+    agent = Target(["/usr/bin/python3", AGENT, str(server), str(cert / "cert.pem")])
+    try:
+        tr = Tracer(["-p", agent.pid, "-o", "jsonl", "--otlp", collector.url + "/v1/traces",
+                     "--capture-content", "--spool-dir", tmp_path / "spool"])
+        assert agent.call("openai Paris echo 18C") == "steps 2"
+        agent.quit()
+        assert tr.finish(timeout=60) == 0, tr.err_lines
+    finally:
+        agent.kill()
+    got = collector.get()
+    assert {s["path"] for s in got["seen"]} == {"/v1/traces"}  # not /v1/traces/v1/traces
+    assert {s["content_type"] for s in got["seen"]} == {"application/x-protobuf"}
+    assert {s["user_agent"] for s in got["seen"]} == {f"agtrace/{VERSION}"}
+    spans = {s["spanId"]: s for s in got["spans"]}
+    assert set(spans) == {r["span_id"] for r in tr.records}
+    resources = {json.dumps(s["resource"], sort_keys=True) for s in spans.values()}
+    assert len(resources) == 1  # the agent, its commands included: one workload
+    res = next(iter(spans.values()))["resource"]
+    assert res["service.name"] == {"stringValue": "python3.11"}
+    assert res["process.pid"] == {"intValue": str(agent.pid)}
+    assert res["process.executable.path"] == {"stringValue": "/usr/bin/python3.11"}
+    assert res["process.executable.name"] == {"stringValue": "python3.11"}
+    assert res["host.name"] == {"stringValue": socket.gethostname()}
+    assert {json.dumps(s["scope"]) for s in spans.values()} == {
+        json.dumps({"name": "agtrace", "version": VERSION})}
+
+    (cot,) = [r for r in tr.records if r["trace_type"] == "cot_process"]
+    root = spans[cot["span_id"]]
+    assert "parentSpanId" not in root and root["kind"] == 1
+    ra = attrs(root["attributes"])
+    assert ra["gen_ai.operation.name"] == "invoke_agent"
+    assert ra["gen_ai.agent.name"] == "python3.11"
+    assert ra["gen_ai.conversation.id"] == cot["workflow_id"]
+    assert root["status"] == {"code": 0, "message": ""}
+    kids = sorted([s for s in spans.values() if s.get("parentSpanId") == root["spanId"]],
+                  key=lambda s: int(s["startTimeUnixNano"]))
+    assert [s["name"] for s in kids] == ["chat gpt-4o", "execute_tool get_weather",
+                                         "chat gpt-4o"]
+    chat1, tool, chat2 = kids
+    c1, t, c2 = (attrs(s["attributes"]) for s in kids)
+    assert chat1["kind"] == 3 and tool["kind"] == 1
+    assert c1["gen_ai.operation.name"] == "chat" and c1["gen_ai.provider.name"] == "openai"
+    assert c1["gen_ai.request.model"] == "gpt-4o"
+    assert c1["gen_ai.request.temperature"] == 0.2
+    assert c1["gen_ai.request.stream"] is False
+    assert c1["server.address"] == "localhost" and c1["server.port"] == server
+    assert c1["gen_ai.conversation.id"] == cot["workflow_id"]
+    assert json.loads(c1["gen_ai.input.messages"]) == [
+        {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
+        {"role": "user", "parts": [{"type": "text", "content": "Weather for Paris?"}]}]
+    assert json.loads(c1["gen_ai.output.messages"]) == [
+        {"role": "assistant", "finish_reason": "tool_calls",
+         "parts": [{"type": "text", "content": "Let me check the weather."},
+                   {"type": "tool_call", "id": "call_weather_1", "name": "get_weather",
+                    "arguments": {"city": "Paris", "unit": "celsius"}}]}]
+    result = json.dumps({"for": "Paris", "exit": 0, "out": "18C"})
+    assert json.loads(c2["gen_ai.input.messages"])[-1] == {
+        "role": "tool", "parts": [{"type": "tool_call_response", "id": "call_weather_1",
+                                   "result": {"for": "Paris", "exit": 0, "out": "18C"}}]}
+    assert json.loads(c2["gen_ai.output.messages"]) == [
+        {"role": "assistant", "finish_reason": "stop",
+         "parts": [{"type": "text", "content": "It is sunny in Paris."}]}]
+    assert t["gen_ai.operation.name"] == "execute_tool"
+    assert t["gen_ai.tool.name"] == "get_weather"
+    assert t["gen_ai.tool.call.id"] == "call_weather_1"
+    assert t["gen_ai.tool.call.arguments"] == '{"city":"Paris","unit":"celsius"}'
+    assert t["gen_ai.tool.call.result"] == result
+    assert t["gen_ai.tool.type"] == "function"
+    assert "tool.input" not in t  # ECS's names stay in ECS documents
+    (cmd,) = [s for s in spans.values() if s.get("parentSpanId") == tool["spanId"]]
+    ca = attrs(cmd["attributes"])
+    assert cmd["name"] == "exec sh -c echo 18C"
+    assert ca["process.command_line"] == "sh -c echo 18C"
+    assert ca["process.exit.code"] == 0 and ca["process.pid"] != agent.pid
+    # the decision below the first chat is not another chat operation
+    (dec,) = [s for s in spans.values() if s.get("parentSpanId") == chat1["spanId"]]
+    assert "gen_ai.operation.name" not in attrs(dec["attributes"])
+    for s in spans.values():
+        assert s["status"]["code"] == 0, s["name"]
+        assert "unfinished" not in attrs(s["attributes"])
+    # ECS documents keep their Kibana fields, and say who too
+    step = [r for r in tr.records if r["trace_type"] == "reasoning_step"][0]
+    assert step["service"] == {"name": "python3.11"}
+    assert json.loads(step["gen_ai"]["input"]["messages"])[1]["parts"][0]["content"] == \
+        "Weather for Paris?"
+
+
+def test_json_protocol_from_the_sdk_environment(collector, tmp_path, nested):
+    """OTEL_EXPORTER_OTLP_ENDPOINT (a base URL), _PROTOCOL, _HEADERS, OTEL_SERVICE_NAME and
+    OTEL_RESOURCE_ATTRIBUTES as the SDKs read them; --otlp-header adds to them."""
+    env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=collector.url + "/otlp/",
+               OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+               OTEL_EXPORTER_OTLP_HEADERS="x-tenant=acme, Authorization=Bearer%20tok-123",
+               OTEL_SERVICE_NAME="weather-svc",
+               OTEL_RESOURCE_ATTRIBUTES="deployment.environment=test,service.name=other")
+    tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--otlp-header",
+                 "x-extra=1", "--spool-dir", tmp_path / "spool"], env=env)
+    nested.call("outer 1")
+    nested.quit()
+    assert tr.finish() == 0
+    got = collector.get()
+    assert {s["path"] for s in got["seen"]} == {"/otlp/v1/traces"}
+    assert {s["content_type"] for s in got["seen"]} == {"application/json"}
+    for s in got["seen"]:
+        assert s["headers"]["x-tenant"] == "acme" and s["headers"]["x-extra"] == "1"
+    assert set(got["authorization"]) == {"Bearer tok-123"}
+    spans = {s["spanId"]: s for s in got["spans"]}
+    assert set(spans) == {r["span_id"] for r in tr.records}
+    for s in spans.values():
+        assert s["resource"]["service.name"] == {"stringValue": "weather-svc"}
+        assert s["resource"]["deployment.environment"] == {"stringValue": "test"}
+        assert s["resource"]["process.pid"] == {"intValue": str(nested.pid)}
+    assert {r["service"]["name"] for r in tr.records} == {"weather-svc"}
+    leaf = [r for r in tr.records if r["name"] == "leaf leaf"][0]
+    la = attrs(spans[leaf["span_id"]]["attributes"])
+    assert la["probe.symbol"] == "leaf" and la["thread.id"] == leaf["process"]["thread"]["id"]
+    assert "tok-123" not in "\n".join(tr.err_lines)
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+def test_partial_success_is_counted_and_dead_lettered(collector, tmp_path, nested, protocol):
+    """partialSuccess.rejectedSpans (an int64: a string in OTLP/JSON, a varint in protobuf):
+    the spans it names by number are counted as dead-lettered and the collector's word is
+    written to the dead-letter file; a request refused whole dead-letters every span."""
+    collector.fault("503")  # the spans wait in the spool, then go in one request
+    tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--otlp", collector.url,
+                 "--otlp-protocol", protocol, "--spool-dir", tmp_path / "spool"])
+    for i in range(5):
+        nested.call(f"outer {i}")
+    import time
+    time.sleep(0.5)
+    collector.fault("partial", rejected=3)
+    nested.quit()
+    assert tr.finish(timeout=60) == 0
+    n = len(tr.records)
+    line = [l for l in tr.err_lines if l.startswith("agtrace: otlp:")][0]
+    assert f"{n} queued, {n - 3} delivered" in line and "3 dead-lettered" in line, line
+    dead = (tmp_path / "spool" / "otlp" / "dead-letter.ndjson").read_text().splitlines()
+    assert [json.loads(d) for d in dead] == [
+        {"reason": {"rejected_spans": "3", "error_message": "some spans were refused"},
+         "documents": 3}]
+
+
+def test_refused_request_dead_letters_every_span(collector, tmp_path, nested):
+    collector.fault("400")
+    tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--otlp", collector.url,
+                 "--otlp-protocol", "http/json", "--spool-dir", tmp_path / "spool"])
+    nested.call("outer 1")
+    nested.quit()
+    assert tr.finish(timeout=60) == 0
+    dead = [json.loads(d) for d in
+            (tmp_path / "spool" / "otlp" / "dead-letter.ndjson").read_text().splitlines()]
+    assert {d["span"]["spanId"] for d in dead} == {r["span_id"] for r in tr.records}
+    assert {json.dumps(d["reason"]) for d in dead} == {
+        json.dumps({"http_status": 400, "message": "refused by the test"})}
+    assert dead[0]["resource"]["attributes"][0] == {
+        "key": "service.name", "value": {"stringValue": "nested"}}
+
+
+def test_bad_otlp_settings_are_refused():
+    url = "http://127.0.0.1:1/v1/traces"
+    r = run_agtrace("attach", "-p", "1", "--otlp", url, "--otlp-protocol", "grpc")
+    assert r.returncode == 2
+    assert r.stderr == ('agtrace: error: --otlp-protocol needs http/protobuf or http/json, got '
+                        '"grpc"; see `agtrace attach --help`\n')
+    r = subprocess.run([os.path.join(ROOT, "agtrace"), "attach", "-p", "1", "--otlp", url],
+                       capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="grpc"))
+    assert r.returncode == 2
+    assert r.stderr == ('agtrace: error: the OTLP protocol "grpc" (--otlp-protocol or '
+                        '$OTEL_EXPORTER_OTLP_PROTOCOL) is not one agtrace speaks: give '
+                        'http/protobuf or http/json; see `agtrace attach --help`\n')
+    r = run_agtrace("attach", "-p", "1", "--otlp", url, "--otlp-header", "no-value")
+    assert r.returncode == 2
+    assert r.stderr == ('agtrace: error: --otlp-header needs NAME=VALUE (an HTTP header), got '
+                        '"no-value"; see `agtrace attach --help`\n')
+
+
+def pb_field(num, wire, payload):
+    """One protobuf field: tag, then the payload (already encoded for its wire type)."""
+    def varint(v):
+        out = b""
+        while v >= 0x80:
+            out += bytes([v & 0x7f | 0x80])
+            v >>= 7
+        return out + bytes([v])
+    if wire == 2:
+        return varint(num << 3 | 2) + varint(len(payload)) + payload
+    return varint(num << 3 | wire) + payload
+
+
+def test_strict_receiver_refuses_what_is_not_otlp(collector):
+    """The receiver is as strict as its definitions: a broken wire format, a field the .proto
+    files do not have, and a string that is not UTF-8 are refused; a minimal valid request is
+    taken."""
+    name = pb_field(1, 2, pb_field(1, 2, b"service.name") + pb_field(2, 2, pb_field(1, 2, b"x")))
+    span = (pb_field(1, 2, bytes(16)) + pb_field(2, 2, bytes(8)) + pb_field(5, 2, b"s") +
+            pb_field(6, 0, b"\x01") + pb_field(7, 1, bytes(8)) + pb_field(8, 1, bytes(8)))
+    good = pb_field(1, 2, pb_field(1, 2, name) + pb_field(2, 2, pb_field(2, 2, span)))
+    assert collector.post(good)[0] == 200
+    assert collector.post(good[:-3])[0] == 400
+    unknown = pb_field(1, 2, pb_field(1, 2, name) + pb_field(2, 2, pb_field(2, 2, span + pb_field(
+        99, 0, b"\x01"))))
+    status, body = collector.post(unknown)
+    assert status == 400
+    bad_utf8 = pb_field(1, 2, pb_field(1, 2, name) + pb_field(2, 2, pb_field(2, 2, span.replace(
+        pb_field(5, 2, b"s"), pb_field(5, 2, b"\xff")))))
+    assert collector.post(bad_utf8)[0] == 400
+    assert collector.post(b"{}", "text/plain")[0] == 415

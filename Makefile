@@ -22,7 +22,7 @@ LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -Ibpf/$(ARCH) \
 	-I/usr/include/$(TRIPLE) -Wall -Werror
 
-.PHONY: all deps test unit integration bench bench-export clean format demo fuzz fuzz-smoke
+.PHONY: FORCE all deps test unit integration bench bench-export clean format demo fuzz fuzz-smoke
 .SECONDARY:
 all: agtrace
 
@@ -46,7 +46,16 @@ $(OUT)/skel/es_assets.h: $(ES_ASSETS) | $(OUT)/skel
 	  sed 's/\\/\\\\/g; s/"/\\"/g; s/^/    "/; s/$$/\\n"/' deploy/elasticsearch/ilm-policy.json; \
 	  printf ';\n'; } > $@
 
-$(OUT)/%.o: %.c | $(SKELS) $(OUT)/skel/es_assets.h
+# The version: `git describe` of a release tag (v1.2.3) when there is one, else the VERSION file
+# (a tarball or an image built without .git); the commit apart. Rewritten only when it changes.
+AGT_VERSION := $(or $(patsubst v%,%,$(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)),$(shell cat VERSION))
+AGT_REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+$(OUT)/skel/agt_version.h: FORCE | $(OUT)/skel
+	@printf '#define AGT_VERSION "%s"\n#define AGT_REVISION "%s"\n' '$(AGT_VERSION)' '$(AGT_REVISION)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+FORCE:
+
+$(OUT)/%.o: %.c | $(SKELS) $(OUT)/skel/es_assets.h $(OUT)/skel/agt_version.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -129,7 +138,7 @@ integration: agtrace $(TARGET_BINS) $(OUT)/tests/bulk_server
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Itests/lib \
 	-Iuserspace -Ibpf -I$(OUT)/skel $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-$(OUT)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(LIB_SRCS) | $(SKELS) $(OUT)/skel/es_assets.h
+$(OUT)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(LIB_SRCS) | $(SKELS) $(OUT)/skel/es_assets.h $(OUT)/skel/agt_version.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ $(LDLIBS)
 

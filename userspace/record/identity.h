@@ -10,5 +10,8 @@ struct agt_identity {
 	char pod_uid[37];	/* canonical 8-4-4-4-12 form; "" outside Kubernetes */
 	char pod_name[254];	/* from the pod list; "" until known */
 	char pod_namespace[64]; /* from the pod list; "" until known */
+	char workload_name[254]; /* the pod's owner (Deployment through its ReplicaSet,
+				  * StatefulSet, DaemonSet, Job, ...), from the owner lookup; ""
+				  * until known */
 };
 #endif

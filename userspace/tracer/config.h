@@ -41,6 +41,8 @@ struct agt_config {
 	long max_targets;  /* live discovered targets at most */
 	long forget_after; /* seconds a gone target is kept before it is freed */
 	int dry_run;	   /* check the options and stop */
+	const char *log_level, *log_format; /* --log-level, --log-format; NULL: as before */
+	int verbose;			    /* -v: --log-level debug */
 	struct agt_redactor *redactor; /* built-in rules and the --redact patterns */
 	char **owned; /* strings the config owns (from a configuration file) */
 	int nowned;

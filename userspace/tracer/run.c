@@ -499,6 +499,20 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 					 "--k8s-pods-url): it matches nothing",
 					 r->sel[i].text);
 	}
+	/* Exporter settings a run would refuse: refused here, before anything is attached (and
+	 * by --dry-run). */
+	for (int k = 0; k < AGT_EXP_COUNT; k++) {
+		struct agt_export_ctx x;
+
+		if (!r->o.exp[k].url)
+			continue;
+		agt_export_ctx_init(&x);
+		if (agt_exporter_check(k, &r->o.exp[k], &x, err, sizeof(err))) {
+			agt_err("%s", err);
+			rc = -EINVAL;
+			goto cleanup;
+		}
+	}
 	if (r->o.dry_run) {
 		printf("configuration OK: %d PID%s, %d selector%s, %d probe spec%s%s%s\n",
 		       r->o.npids, r->o.npids == 1 ? "" : "s", r->nsel, r->nsel == 1 ? "" : "s",

@@ -22,7 +22,7 @@ LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -Ibpf/$(ARCH) \
 	-I/usr/include/$(TRIPLE) -Wall -Werror
 
-.PHONY: FORCE all deps test unit integration bench bench-export clean format demo fuzz fuzz-smoke
+.PHONY: FORCE all install uninstall deps test unit integration bench bench-export clean format demo fuzz fuzz-smoke
 .SECONDARY:
 all: agtrace
 
@@ -197,6 +197,25 @@ bench: agtrace $(TARGET_BINS) $(OUT)/bench/bench_pipeline $(OUT)/bench/bench_es 
 # Section 5 of the bench alone: the exporters end to end into the Python and C test servers.
 bench-export: $(OUT)/bench/bench_es $(BULK_SERVER)
 	/usr/bin/python3 tests/bench/bench_uprobe.py exporters
+
+# Installation: the binary, the shipped probe specs (found by the binary at
+# PREFIX/share/agtrace/probes), the man page and bash completion. DESTDIR for packaging.
+PREFIX ?= /usr
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+install: agtrace
+	install -D -m 0755 agtrace $(DESTDIR)$(BINDIR)/agtrace
+	install -d $(DESTDIR)$(DATADIR)/agtrace/probes
+	install -m 0644 probes/*.json $(DESTDIR)$(DATADIR)/agtrace/probes/
+	install -D -m 0644 doc/agtrace.1 $(DESTDIR)$(MANDIR)/man1/agtrace.1
+	install -D -m 0644 doc/agtrace.bash-completion $(DESTDIR)$(BASHCOMPDIR)/agtrace
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/agtrace $(DESTDIR)$(MANDIR)/man1/agtrace.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/agtrace
+	rm -rf $(DESTDIR)$(DATADIR)/agtrace
 
 demo: agtrace $(TARGET_BINS)
 	bash tests/demo.sh

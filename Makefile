@@ -100,6 +100,12 @@ $(OUT)/tests/goh2: tests/servers/goh2/main.go
 	@mkdir -p $(dir $@)
 	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<
 
+# The Helm chart's renderer for tests/integration/test_deploy.py: Go's text/template, as Helm's
+# engine, with the few Sprig functions the chart uses (Helm is not packaged in Debian).
+$(OUT)/tests/helm_render: tests/helm/render.go
+	@mkdir -p $(dir $@)
+	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<
+
 # The Go function table test reads both builds of gotls.
 $(OUT)/tests/test_gopclntab: $(OUT)/tests/gotls $(OUT)/tests/gotls-stripped
 
@@ -130,7 +136,7 @@ $(OUT)/tests/test_locate: $(LOCATE_BINS) $(BUN_STAMP)
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: agtrace $(TARGET_BINS) $(OUT)/tests/bulk_server
+integration: agtrace $(TARGET_BINS) $(OUT)/tests/bulk_server $(OUT)/tests/helm_render
 	/usr/bin/python3 -m pytest -v tests/integration
 
 # Fuzzing (clang libFuzzer + ASan/UBSan) over everything after the ring buffer. `make fuzz`

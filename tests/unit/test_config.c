@@ -630,7 +630,7 @@ static void file_errors_name_line_and_column(void **state)
 	     ":1:57: $.targets.select[].labels.a: must be a string (a glob); see the configuration "
 	     "section of the README\n"},
 	    {"{\n  \"targets\": {\"pids\": [1]},\n  \"duration\": 5,,\n}\n",
-	     ":3:17: not valid JSON here (at \",\"); fix the syntax\n"},
+	     ":3:17: not valid JSON here (at `,`); fix the syntax\n"},
 	    {"{\"targets\": {\"pids\": [1]}, \"output\": {\"format\": \"tree\"}, \"log\": "
 	     "{\"format\": \"json\"}}",
 	     ":1:1: $: -o tree is a view for a person at a terminal and --log-format json is for a "

@@ -86,8 +86,9 @@ static int dispatch(const struct agt_cmd *g, const char *path, int argc, char **
 		if (strcmp(argv[0], c->name))
 			continue;
 		if (c->fn) {
-			/* A group's command asked for help: the group's page describes it. */
-			if (g->usage && argc > 1 && is_help(argv[1])) {
+			/* A group's command asked for help: the group's page describes it (a top
+			 * command, such as attach, prints its own). */
+			if (g->usage && g->sub != top_cmds && argc > 1 && is_help(argv[1])) {
 				g->usage(stdout);
 				return 0;
 			}

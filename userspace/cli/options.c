@@ -894,8 +894,8 @@ int agt_config_file(struct agt_config *c, const char *file)
 			while (p > text && strchr(" \t\r\n", *p))
 				p--;
 			where(&f, (int)(p - text), at, sizeof(at));
-			agt_err("%s: not valid JSON here (at \"%.*s\"); fix the syntax", at,
-				(int)strcspn(p, "\r\n") < 12 ? (int)strcspn(p, "\r\n") : 12, p);
+			agt_err("%s: not valid JSON here (at `%.*s`); fix the syntax", at,
+				(int)strcspn(p, "\r\n") < 16 ? (int)strcspn(p, "\r\n") : 16, p);
 		}
 		goto out;
 	}

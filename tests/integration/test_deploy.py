@@ -490,3 +490,31 @@ def test_helm_values_reach_agtrace_and_pass_dry_run(tmp_path):
     assert logs[-1]["msg"] == (
         '--otlp "otel-collector:4318" is not an http:// or https:// URL with a host (for '
         'example http://127.0.0.1:4318)')
+
+
+def test_readme_prometheus_and_grafana_setup_is_what_it_says(tmp_path):
+    """The README's copy-paste setup: its prometheus.yml passes promtool with the shipped rules,
+    and its Grafana provisioning files are valid YAML naming the shipped dashboards' folder."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    blocks = dict(re.findall(r"cat > (\S+) <<'YAML'\n(.*?)\nYAML\n", text, re.S))
+    prom = blocks["/etc/prometheus/prometheus.yml"]
+    rules = os.path.join(DEPLOY, "prometheus", "rules.yml")
+    (tmp_path / "prometheus.yml").write_text(prom.replace("/etc/prometheus/agtrace-rules.yml",
+                                                          rules))
+    r = subprocess.run(["promtool", "check", "config", str(tmp_path / "prometheus.yml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert yaml.safe_load(prom)["scrape_configs"][0]["job_name"] == "agtrace"
+    dash = yaml.safe_load(blocks["/etc/grafana/provisioning/dashboards/agtrace.yaml"])
+    assert dash["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/agtrace"
+    ds = yaml.safe_load(blocks["/etc/grafana/provisioning/datasources/agtrace.yaml"])
+    assert {d["type"] for d in ds["datasources"]} == {"prometheus", "elasticsearch"}
+    # The PrometheusRule recipe: the rules indented under spec, valid for the operator's schema.
+    assert "$(sed 's/^/  /' deploy/prometheus/rules.yml)" in text
+    pr = tmp_path / "rule.yaml"
+    pr.write_text("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\n"
+                  "metadata: {name: agtrace}\nspec:\n"
+                  + "".join("  " + l for l in open(rules).readlines()))
+    r = subprocess.run(["node", os.path.join(ROOT, "tests", "node", "validate_k8s.mjs"), str(pr)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.endswith("PrometheusRule agtrace: valid\n"), r.stdout

@@ -22,7 +22,7 @@ LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -Ibpf/$(ARCH) \
 	-I/usr/include/$(TRIPLE) -Wall -Werror
 
-.PHONY: all deps test unit integration bench bench-export clean format demo fuzz fuzz-smoke
+.PHONY: FORCE all install uninstall deps test unit integration bench bench-export clean format demo fuzz fuzz-smoke
 .SECONDARY:
 all: agtrace
 
@@ -46,7 +46,16 @@ $(OUT)/skel/es_assets.h: $(ES_ASSETS) | $(OUT)/skel
 	  sed 's/\\/\\\\/g; s/"/\\"/g; s/^/    "/; s/$$/\\n"/' deploy/elasticsearch/ilm-policy.json; \
 	  printf ';\n'; } > $@
 
-$(OUT)/%.o: %.c | $(SKELS) $(OUT)/skel/es_assets.h
+# The version: `git describe` of a release tag (v1.2.3) when there is one, else the VERSION file
+# (a tarball or an image built without .git); the commit apart. Rewritten only when it changes.
+AGT_VERSION := $(or $(patsubst v%,%,$(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)),$(shell cat VERSION))
+AGT_REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+$(OUT)/skel/agt_version.h: FORCE | $(OUT)/skel
+	@printf '#define AGT_VERSION "%s"\n#define AGT_REVISION "%s"\n' '$(AGT_VERSION)' '$(AGT_REVISION)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+FORCE:
+
+$(OUT)/%.o: %.c | $(SKELS) $(OUT)/skel/es_assets.h $(OUT)/skel/agt_version.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -91,6 +100,12 @@ $(OUT)/tests/goh2: tests/servers/goh2/main.go
 	@mkdir -p $(dir $@)
 	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<
 
+# The Helm chart's renderer for tests/integration/test_deploy.py: Go's text/template, as Helm's
+# engine, with the few Sprig functions the chart uses (Helm is not packaged in Debian).
+$(OUT)/tests/helm_render: tests/helm/render.go
+	@mkdir -p $(dir $@)
+	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<
+
 # The Go function table test reads both builds of gotls.
 $(OUT)/tests/test_gopclntab: $(OUT)/tests/gotls $(OUT)/tests/gotls-stripped
 
@@ -121,7 +136,7 @@ $(OUT)/tests/test_locate: $(LOCATE_BINS) $(BUN_STAMP)
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: agtrace $(TARGET_BINS) $(OUT)/tests/bulk_server $(OTLP_PB)
+integration: agtrace $(TARGET_BINS) $(OUT)/tests/bulk_server $(OTLP_PB) $(OUT)/tests/helm_render
 	/usr/bin/python3 -m pytest -v tests/integration
 
 # Fuzzing (clang libFuzzer + ASan/UBSan) over everything after the ring buffer. `make fuzz`
@@ -129,7 +144,7 @@ integration: agtrace $(TARGET_BINS) $(OUT)/tests/bulk_server $(OTLP_PB)
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Itests/lib \
 	-Iuserspace -Ibpf -I$(OUT)/skel $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-$(OUT)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(LIB_SRCS) | $(SKELS) $(OUT)/skel/es_assets.h
+$(OUT)/fuzz/fuzz_decode: tests/fuzz/fuzz_decode.c $(LIB_SRCS) | $(SKELS) $(OUT)/skel/es_assets.h $(OUT)/skel/agt_version.h
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ $(LDLIBS)
 
@@ -203,6 +218,25 @@ bench: agtrace $(TARGET_BINS) $(OUT)/bench/bench_pipeline $(OUT)/bench/bench_es 
 # Section 5 of the bench alone: the exporters end to end into the Python and C test servers.
 bench-export: $(OUT)/bench/bench_es $(BULK_SERVER)
 	/usr/bin/python3 tests/bench/bench_uprobe.py exporters
+
+# Installation: the binary, the shipped probe specs (found by the binary at
+# PREFIX/share/agtrace/probes), the man page and bash completion. DESTDIR for packaging.
+PREFIX ?= /usr
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+install: agtrace
+	install -D -m 0755 agtrace $(DESTDIR)$(BINDIR)/agtrace
+	install -d $(DESTDIR)$(DATADIR)/agtrace/probes
+	install -m 0644 probes/*.json $(DESTDIR)$(DATADIR)/agtrace/probes/
+	install -D -m 0644 doc/agtrace.1 $(DESTDIR)$(MANDIR)/man1/agtrace.1
+	install -D -m 0644 doc/agtrace.bash-completion $(DESTDIR)$(BASHCOMPDIR)/agtrace
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/agtrace $(DESTDIR)$(MANDIR)/man1/agtrace.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/agtrace
+	rm -rf $(DESTDIR)$(DATADIR)/agtrace
 
 demo: agtrace $(TARGET_BINS)
 	bash tests/demo.sh

@@ -20,8 +20,17 @@ K8S = sorted(glob.glob(os.path.join(DEPLOY, "kubernetes", "*.yaml")))
 DASHBOARDS = sorted(glob.glob(os.path.join(DEPLOY, "grafana", "dashboards", "*.json")))
 
 
+HELM = os.path.join(DEPLOY, "helm", "agtrace")
+RENDER = os.path.join(ROOT, "build", "tests", "helm_render")
+RBAC_RULES = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+              {"apiGroups": ["apps"], "resources": ["replicasets"],
+               "verbs": ["get", "list", "watch"]}]
+
+
 def test_yaml_lint_every_file():
-    files = sorted(glob.glob(os.path.join(DEPLOY, "**", "*.y*ml"), recursive=True))
+    # The chart's templates are Go templates, not YAML: their rendered output is linted below.
+    files = sorted(f for f in glob.glob(os.path.join(DEPLOY, "**", "*.y*ml"), recursive=True)
+                   if os.sep + "templates" + os.sep not in f)
     assert len(files) >= 12, files
     r = subprocess.run(["yamllint", "-s", "-c", os.path.join(DEPLOY, ".yamllint"), *files],
                        capture_output=True, text=True)
@@ -56,8 +65,28 @@ def daemonset(name):
         return yaml.safe_load(f)
 
 
+def check_daemonset(ds):
+    """What every agtrace DaemonSet (the manifests and the chart's) must have."""
+    spec = ds["spec"]["template"]["spec"]
+    assert spec["hostPID"] is True
+    (c,) = spec["containers"]
+    mounts = {m["mountPath"] for m in c["volumeMounts"]}
+    assert {"/sys/kernel/btf", "/sys/fs/bpf", "/sys/kernel/tracing", "/host/proc",
+            "/var/lib/agtrace/spool", "/var/lib/agtrace/audit", "/etc/agtrace"} <= mounts
+    assert c["args"] == ["run", "--config", "/etc/agtrace/agtrace.json"]
+    assert {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} \
+        in c["env"]
+    # probes on what agtrace answers: ready once attached, alive while it answers
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    # one architecture: the image's BPF objects and vmlinux.h are built for it
+    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+    return spec, c
+
+
 def test_daemonsets_mount_what_agtrace_needs():
     for name in ("daemonset.yaml", "daemonset-least-privilege.yaml"):
+        check_daemonset(daemonset(name))
         spec = daemonset(name)["spec"]["template"]["spec"]
         assert spec["hostPID"] is True
         (c,) = spec["containers"]
@@ -158,7 +187,9 @@ def test_dashboards_rules_and_searches_use_what_agtrace_emits(tmp_path, server, 
             names = set(re.findall(r'(\w+)="', m.group(2) or ""))
             labels.setdefault(fam, set()).update(names)
             labels.setdefault(m.group(1), set()).update(names)
-    every_label = set().union(*labels.values()) | {"le", "instance", "job"}
+    # ... and the labels the scrape adds: instance, job, and node (the chart's ServiceMonitor
+    # relabels the pod's node name into it; AgtraceMissingOnNode joins kube_node_info on it)
+    every_label = set().union(*labels.values()) | {"le", "instance", "job", "node"}
     used = set()
     for e in exprs:
         bare = re.sub(r"\b(by|without)\s*\([^)]*\)", "", e)  # label lists are not metrics
@@ -282,3 +313,210 @@ def test_image_installs_what_the_binary_links_and_the_build_needs():
         assert pkg in build, f"{pc}.pc is in {pkg}, which the build stage does not install"
     assert owner("/usr/include/http_parser.h") in build
     assert {"clang", "llvm", "bpftool", "make", "gcc"} <= build
+
+
+def test_rbac_is_what_agtrace_uses():
+    """Pods (listed, watched) and the ReplicaSets that own them, read-only; no nodes/proxy."""
+    docs = list(yaml.safe_load_all(open(os.path.join(DEPLOY, "kubernetes", "rbac.yaml"))))
+    (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    assert role["rules"] == RBAC_RULES
+
+
+def test_dashboards_use_datasource_variables_only():
+    """No dashboard names a data source by uid: each one is a variable of type datasource of
+    the dashboard, of the data source's type, so any Grafana's Prometheus and Elasticsearch
+    fit."""
+    def datasources(o):
+        if isinstance(o, dict):
+            if isinstance(o.get("datasource"), dict):
+                yield o["datasource"]
+            for v in o.values():
+                yield from datasources(v)
+        elif isinstance(o, list):
+            for v in o:
+                yield from datasources(v)
+
+    kinds = set()
+    for d in DASHBOARDS:
+        doc = json.load(open(d))
+        variables = {v["name"]: v["query"] for v in doc["templating"]["list"]
+                     if v["type"] == "datasource"}
+        for ds in datasources(doc):
+            m = re.fullmatch(r"\$\{(\w+)\}", ds["uid"])
+            assert m, f"{d}: data source uid {ds['uid']!r} is not a variable"
+            assert variables.get(m.group(1)) == ds["type"], (d, ds)
+            kinds.add(ds["type"])
+    assert kinds == {"prometheus", "elasticsearch"}
+
+
+def render_chart(tmp_path, values=None, release="agtrace", namespace="agtrace"):
+    """The chart rendered as `helm template` would, with values merged over values.yaml."""
+    def merge(a, b):
+        for k, v in b.items():
+            a[k] = merge(a.get(k, {}), v) if isinstance(v, dict) and isinstance(a.get(k), dict) \
+                else v
+        return a
+
+    chart = yaml.safe_load(open(os.path.join(HELM, "Chart.yaml")))
+    ctx = {"Values": merge(yaml.safe_load(open(os.path.join(HELM, "values.yaml"))), values or {}),
+           "Chart": {"Name": chart["name"], "Version": chart["version"],
+                     "AppVersion": chart["appVersion"]},
+           "Release": {"Name": release, "Namespace": namespace, "Service": "Helm"}}
+    (tmp_path / "ctx.json").write_text(json.dumps(ctx))
+    r = subprocess.run([RENDER, HELM, str(tmp_path / "ctx.json")], capture_output=True, text=True)
+    return r
+
+
+def rendered(tmp_path, values=None, name="chart.yaml"):
+    r = render_chart(tmp_path, values)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / name
+    out.write_text(r.stdout)
+    return out, [d for d in yaml.safe_load_all(r.stdout) if d]
+
+
+def test_helm_chart_renders_objects_that_pass_the_manifests_checks(tmp_path):
+    """The chart's output goes through the checks the manifests do: yamllint, the Kubernetes
+    API schemas (and the prometheus-operator ones for the ServiceMonitor), what a DaemonSet of
+    agtrace must have, the reduced RBAC, and the least-privilege capabilities the test above
+    measured."""
+    out, docs = rendered(tmp_path, {"serviceMonitor": {"enabled": True}})
+    r = subprocess.run(["yamllint", "-s", "-c", os.path.join(DEPLOY, ".yamllint"), str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["node", os.path.join(ROOT, "tests", "node", "validate_k8s.mjs"), str(out)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(l.split(": ", 1)[1] for l in r.stdout.splitlines()) == sorted([
+        "v1 ConfigMap agtrace-config: valid", "apps/v1 DaemonSet agtrace: valid",
+        "v1 ServiceAccount agtrace: valid", "rbac.authorization.k8s.io/v1 ClusterRole agtrace: valid",
+        "rbac.authorization.k8s.io/v1 ClusterRoleBinding agtrace: valid",
+        "v1 Service agtrace-metrics: valid",
+        "monitoring.coreos.com/v1 ServiceMonitor agtrace: valid"])
+    by_kind = {d["kind"]: d for d in docs}
+    spec, c = check_daemonset(by_kind["DaemonSet"])
+    assert c["securityContext"]["privileged"] is True
+    assert by_kind["ClusterRole"]["rules"] == RBAC_RULES
+    sm = by_kind["ServiceMonitor"]["spec"]
+    assert sm["jobLabel"] == "app.kubernetes.io/name"  # job="agtrace", as the alerts expect
+    assert by_kind["Service"]["metadata"]["labels"]["app.kubernetes.io/name"] == "agtrace"
+    assert sm["endpoints"][0]["relabelings"] == [
+        {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}]
+    assert sm["selector"]["matchLabels"] == by_kind["Service"]["spec"]["selector"]
+    # Without the toggle there is no ServiceMonitor (a cluster without the operator's CRDs).
+    _, docs = rendered(tmp_path, {}, "default.yaml")
+    assert "ServiceMonitor" not in {d["kind"] for d in docs}
+
+    # The least-privilege variant: the capabilities of the manifest the test above measured.
+    out, docs = rendered(tmp_path, {"securityMode": "leastPrivilege"}, "least.yaml")
+    r = subprocess.run(["node", os.path.join(ROOT, "tests", "node", "validate_k8s.mjs"), str(out)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout
+    (ds,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    _, c = check_daemonset(ds)
+    want = daemonset("daemonset-least-privilege.yaml")["spec"]["template"]["spec"]["containers"][0]
+    for k in ("privileged", "capabilities", "allowPrivilegeEscalation", "seccompProfile"):
+        assert c["securityContext"][k] == want["securityContext"][k], k
+    assert [m for m in c["volumeMounts"] if m["name"] == "bpffs"] == \
+        [m for m in want["volumeMounts"] if m["name"] == "bpffs"]
+    r = render_chart(tmp_path, {"securityMode": "root"})
+    assert r.returncode == 1 and "securityMode must be privileged or leastPrivilege" in r.stderr
+
+
+def chart_config(docs):
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    return json.loads(cm["data"]["agtrace.json"])
+
+
+def test_helm_values_reach_agtrace_and_pass_dry_run(tmp_path):
+    """Selectors, sampling and exporters given as values are in the configuration the
+    DaemonSet runs, which `agtrace run --dry-run` accepts; a bad exporter value is refused by
+    the same dry-run."""
+    _, docs = rendered(tmp_path, {})
+    cfg = chart_config(docs)
+    (tmp_path / "default.json").write_text(json.dumps(cfg))
+    r = subprocess.run([AGTRACE, "run", "--config", str(tmp_path / "default.json"), "--dry-run"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("configuration OK: 0 PIDs, 4 selectors, ")
+    # the chart's defaults are the manifests' configuration, plus the same JSON logs
+    with open(os.path.join(DEPLOY, "kubernetes", "configmap.yaml")) as f:
+        assert cfg == json.loads(yaml.safe_load(f)["data"]["agtrace.json"])
+
+    values = {"selectors": [{"comm": "my-agent", "labels": {"team": "ml"}}],
+              "sampling": {"rules": ["tls=0.25,rate=100", "sock=0"], "eventBudget": 5000},
+              "exporters": {"otlp": {"url": "http://otel-collector.observability:4318"},
+                            "elasticsearch": {"url": "https://es.logging:9200",
+                                              "index": "agents-%Y.%m"},
+                            "fluentd": {"address": ""}},
+              "metrics": {"port": 9500}, "logging": {"level": "debug", "format": "text"}}
+    _, docs = rendered(tmp_path, values, "values.yaml")
+    cfg = chart_config(docs)
+    assert cfg["targets"] == {"select": [{"comm": "my-agent", "labels": {"team": "ml"}}]}
+    assert cfg["sample"] == ["tls=0.25,rate=100", "sock=0"] and cfg["event_budget"] == 5000
+    assert cfg["otlp"] == {"url": "http://otel-collector.observability:4318"}
+    assert cfg["elasticsearch"] == {"url": "https://es.logging:9200", "index": "agents-%Y.%m",
+                                    "install_template": False}
+    assert "fluentd" not in cfg
+    assert cfg["metrics"] == {"listen": "0.0.0.0:9500"}
+    assert cfg["log"] == {"level": "debug", "format": "text"}
+    (ds,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    assert ds["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] == 9500
+    (tmp_path / "values.json").write_text(json.dumps(cfg))
+    r = subprocess.run([AGTRACE, "run", "--config", str(tmp_path / "values.json"), "--dry-run"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("configuration OK: 0 PIDs, 1 selector, ")
+
+    # Credentials come from Secrets, mounted where the configuration says.
+    _, docs = rendered(tmp_path, {"exporters": {"elasticsearch": {
+        "url": "https://es:9200", "apiKeySecret": "es-key", "caSecret": "es-ca"}}}, "sec.yaml")
+    cfg = chart_config(docs)
+    (ds,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    pod = ds["spec"]["template"]["spec"]
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"es-api-key": "es-key", "es-ca": "es-ca"}
+    assert cfg["elasticsearch"]["api_key_file"] == mounts["es-api-key"] + "/api-key"
+    assert cfg["elasticsearch"]["ca"] == mounts["es-ca"] + "/ca.crt"
+
+    # A value a run would refuse is refused by the dry-run of the rendered configuration.
+    _, docs = rendered(tmp_path, {"exporters": {"otlp": {"url": "otel-collector:4318"}}},
+                       "bad.yaml")
+    (tmp_path / "bad.json").write_text(json.dumps(chart_config(docs)))
+    r = subprocess.run([AGTRACE, "run", "--config", str(tmp_path / "bad.json"), "--dry-run"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    logs = [json.loads(l) for l in r.stderr.splitlines()]  # the chart's JSON logs, every line
+    assert [l["level"] for l in logs] == ["warn"] * (len(logs) - 1) + ["error"]
+    assert logs[-1]["msg"] == (
+        '--otlp "otel-collector:4318" is not an http:// or https:// URL with a host (for '
+        'example http://127.0.0.1:4318)')
+
+
+def test_readme_prometheus_and_grafana_setup_is_what_it_says(tmp_path):
+    """The README's copy-paste setup: its prometheus.yml passes promtool with the shipped rules,
+    and its Grafana provisioning files are valid YAML naming the shipped dashboards' folder."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    blocks = dict(re.findall(r"cat > (\S+) <<'YAML'\n(.*?)\nYAML\n", text, re.S))
+    prom = blocks["/etc/prometheus/prometheus.yml"]
+    rules = os.path.join(DEPLOY, "prometheus", "rules.yml")
+    (tmp_path / "prometheus.yml").write_text(prom.replace("/etc/prometheus/agtrace-rules.yml",
+                                                          rules))
+    r = subprocess.run(["promtool", "check", "config", str(tmp_path / "prometheus.yml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert yaml.safe_load(prom)["scrape_configs"][0]["job_name"] == "agtrace"
+    dash = yaml.safe_load(blocks["/etc/grafana/provisioning/dashboards/agtrace.yaml"])
+    assert dash["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/agtrace"
+    ds = yaml.safe_load(blocks["/etc/grafana/provisioning/datasources/agtrace.yaml"])
+    assert {d["type"] for d in ds["datasources"]} == {"prometheus", "elasticsearch"}
+    # The PrometheusRule recipe: the rules indented under spec, valid for the operator's schema.
+    assert "$(sed 's/^/  /' deploy/prometheus/rules.yml)" in text
+    pr = tmp_path / "rule.yaml"
+    pr.write_text("apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\n"
+                  "metadata: {name: agtrace}\nspec:\n"
+                  + "".join("  " + l for l in open(rules).readlines()))
+    r = subprocess.run(["node", os.path.join(ROOT, "tests", "node", "validate_k8s.mjs"), str(pr)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.endswith("PrometheusRule agtrace: valid\n"), r.stdout

@@ -410,18 +410,20 @@ def test_run_config_errors(tmp_path):
     cfg.write_text(json.dumps({"targets": {"pids": [1]}, "elasticsearch": {"urll": "x"}}))
     r = run_agtrace("run", "--config", cfg)
     assert r.returncode == 2
-    assert r.stderr == (f"agtrace: error: {cfg}: $.elasticsearch.urll: unknown key; see the "
+    at = cfg.read_text().index('"urll"') + 1  # the line and column of the culprit key
+    assert r.stderr == (f"agtrace: error: {cfg}:1:{at}: $.elasticsearch.urll: unknown key; see the "
                         f"configuration section of the README\n")
     cfg.write_text(json.dumps({"output": {"format": "jsonl"}}))
     r = run_agtrace("run", "--config", cfg)
     assert r.returncode == 2
-    assert r.stderr == (f"agtrace: error: {cfg}: $.targets: must name processes: \"pids\": "
+    assert r.stderr == (f"agtrace: error: {cfg}:1:1: $.targets: must name processes: \"pids\": "
                         f"[N...] and/or \"select\": [{{\"comm\": \"python3*\", \"cmdline\": "
                         f"\"*agent*\"}}]; see the configuration section of the README\n")
     cfg.write_text(json.dumps({"targets": {"select": [{"comm": "x", "lables": {}}]}}))
     r = run_agtrace("run", "--config", cfg)
     assert r.returncode == 2
-    assert r.stderr == (f"agtrace: error: {cfg}: $.targets.select[].lables: unknown key (exe, "
+    at = cfg.read_text().index('"lables"') + 1
+    assert r.stderr == (f"agtrace: error: {cfg}:1:{at}: $.targets.select[].lables: unknown key (exe, "
                         f"comm, cmdline, cgroup, container, namespace, pod, labels); see the "
                         f"configuration section of the README\n")
 

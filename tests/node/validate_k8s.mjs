@@ -1,5 +1,6 @@
 // Validates every Kubernetes object in the YAML files given against the Kubernetes API
-// schemas (the kubernetes-models package, offline). Prints one line per object; exits 1 on the
+// schemas (the kubernetes-models package, offline; the prometheus-operator models for
+// monitoring.coreos.com objects such as ServiceMonitor and PrometheusRule). Prints one line per object; exits 1 on the
 // first file with an invalid or unknown object.
 //   node validate_k8s.mjs deploy/kubernetes/*.yaml
 import { readFileSync } from "node:fs";
@@ -18,7 +19,11 @@ for (const file of process.argv.slice(2)) {
     const { apiVersion, kind } = obj;
     let Model;
     try {
-      Model = (await import(`kubernetes-models/${apiVersion}/${kind}`))[kind];
+      const pkg = String(apiVersion).startsWith("monitoring.coreos.com/")
+        ? `@kubernetes-models/prometheus-operator/${apiVersion}`
+        : `kubernetes-models/${apiVersion}/${kind}`;
+      Model = (await import(pkg))[kind];
+      if (!Model) throw new Error(`no ${kind} in ${pkg}`);
     } catch (e) {
       console.log(`${file}: ${apiVersion} ${kind}: not a Kubernetes API type (${e.message})`);
       bad++;

@@ -74,6 +74,8 @@ static const struct sample {
     {"spool-overflow", "oldest", "\"oldest\""},
     {"spool-sync-ms", "50", "50"},
     {"dead-letter", "/d", "\"/d\""},
+    {"log-level", "debug", "\"debug\""},
+    {"log-format", "json", "\"json\""},
 };
 
 /* Flags (no value): set by a file's true. */
@@ -215,6 +217,9 @@ static char *describe(const struct agt_config *c)
 	S(c->service_name);
 	L(c->capture_content);
 	L(c->capture_content_bytes);
+	S(c->log_level);
+	S(c->log_format);
+	L(c->verbose);
 #undef S
 #undef L
 	fclose(f);
@@ -485,8 +490,9 @@ static void file_errors_name_the_path(void **state)
 	    {"{\"targets\": {}}", "$.targets: must name processes"},
 	    {"{\"targets\": {\"pids\": [1]}, \"audit_key\": \"/k\"}",
 	     "$: --audit-key and --audit-checkpoint-* need --audit FILE"},
-	    {"[1]", "not a JSON object; fix the syntax"},
-	    {"{\"targets\": ", "not a JSON object; fix the syntax"},
+	    {"[1]", ":1:1: $: must be a JSON object of settings"},
+	    {"{\"targets\": ",
+	     ":1:13: the JSON ends too early (a bracket or a quote is not closed); fix the syntax"},
 	};
 
 	(void)state;
@@ -593,6 +599,114 @@ static void lists_keep_order(void **state)
 	agt_config_free(&b);
 }
 
+/* Not last-wins: an option of one value given twice, and options that contradict each other,
+ * are refused (the same rule for a file's members given twice). */
+static void conflicts_are_refused(void **state)
+{
+	static const struct {
+		int argc;
+		const char *argv[8], *sentence;
+	} cases[] = {
+	    {5, {"attach", "-p", "1", "--duration", "5"}, NULL},
+	    {7, {"attach", "-p", "1", "--duration", "5", "--duration", "6"},
+	     "--duration is given twice; give it once"},
+	    {6, {"attach", "-p", "1", "-o", "jsonl", "--output=tree"},
+	     "--output is given twice; give it once"},
+	    {5, {"attach", "-p", "1", "--tcp", "--no-tcp"},
+	     "--tcp and --no-tcp contradict each other; give one"},
+	    {5, {"attach", "-p", "1", "--no-tcp", "--tcp"},
+	     "--tcp and --no-tcp contradict each other; give one"},
+	    {6, {"attach", "-p", "1", "-v", "--log-level", "info"},
+	     "-v and --log-level both set the log level (-v is --log-level debug); give one"},
+	    {7, {"attach", "-p", "1", "-o", "tree", "--log-format", "json"},
+	     "-o tree is a view for a person at a terminal and --log-format json is for a log "
+	     "collector; use -o jsonl with JSON logs"},
+	    {5, {"attach", "-p", "1", "--log-level", "loud"},
+	     "--log-level needs error, warn, info or debug, got \"loud\""},
+	    {7, {"attach", "-p", "1", "-p", "2", "--select", "comm=x"}, NULL}, /* lists repeat */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct agt_config c;
+		char want[512];
+		int rc = parse_argv(&c, cases[i].argc, (const char **)cases[i].argv);
+
+		if (!cases[i].sentence) {
+			assert_int_equal(rc, 0);
+		} else {
+			assert_int_equal(rc, -EINVAL);
+			snprintf(want, sizeof(want), "agtrace: error: %s; see `agtrace attach --help`\n",
+				 cases[i].sentence);
+			assert_string_equal(captured, want);
+		}
+		agt_config_free(&c);
+	}
+}
+
+/* A file's mistakes name the line and column: of the value that is wrong, of the key that is
+ * unknown or given twice, of the character where the syntax breaks. */
+static void file_errors_name_line_and_column(void **state)
+{
+	static const struct {
+		const char *json, *where;
+	} cases[] = {
+	    {"{\n  \"targets\": {\"pids\": [1]},\n  \"spool\": {\"overflow\": \"middle\"}\n}\n",
+	     ":3:25: $.spool.overflow: --spool-overflow needs oldest or newest, got \"middle\"; see "
+	     "the configuration section of the README\n"},
+	    {"{\n  \"targets\": {\"pids\": [1]},\n  \"duration\": 5,\n    \"duration\": 6\n}\n",
+	     ":4:5: $.duration: is given twice in this object; give it once; see the configuration "
+	     "section of the README\n"},
+	    {"{\n  \"targets\": {\"pids\": [1]},\n  \"metrics\": {\n\t\"listn\": \"9464\"}}",
+	     ":4:2: $.metrics.listn: unknown key; see the configuration section of the README\n"},
+	    {"{\"targets\": {\"pids\": [1, \"2\"]}}",
+	     ":1:26: $.targets.pids: must be process ids; see the configuration section of the "
+	     "README\n"},
+	    {"{\"targets\": {\"select\": [{\"comm\": \"x\"}, {\"labels\": {\"a\": 1}}]}}",
+	     ":1:57: $.targets.select[].labels.a: must be a string (a glob); see the configuration "
+	     "section of the README\n"},
+	    {"{\n  \"targets\": {\"pids\": [1]},\n  \"duration\": 5,,\n}\n",
+	     ":3:17: not valid JSON here (at `,`); fix the syntax\n"},
+	    {"{\"targets\": {\"pids\": [1]}, \"output\": {\"format\": \"tree\"}, \"log\": "
+	     "{\"format\": \"json\"}}",
+	     ":1:1: $: -o tree is a view for a person at a terminal and --log-format json is for a "
+	     "log collector; use -o jsonl with JSON logs; see the configuration section of the "
+	     "README\n"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct agt_config c;
+		char want[1024];
+
+		assert_int_equal(parse_json(&c, cases[i].json), -EINVAL);
+		snprintf(want, sizeof(want), "agtrace: error: %s%s", path, cases[i].where);
+		assert_string_equal(captured, want);
+		agt_config_free(&c);
+	}
+}
+
+/* --redact takes PCRE2 syntax: \d, \b, (?i) and \K work. */
+static void redact_takes_pcre2(void **state)
+{
+	const char *argv[] = {"attach", "-p", "1", "--redact", "\\bpin \\K\\d{4}\\b", "--redact",
+			      "(?i)project-[a-z]+"};
+	struct agt_config c;
+	char *out;
+
+	(void)state;
+	assert_int_equal(parse_argv(&c, 7, argv), 0);
+	out = agt_redact_str(c.redactor, "pin 1234 for PROJECT-Apollo, not 12345");
+	assert_string_equal(out, "pin [REDACTED] for [REDACTED], not 12345");
+	free(out);
+	agt_config_free(&c);
+	assert_int_equal(parse_json(&c, "{\"targets\": {\"pids\": [1]}, \"redact\": [\"\\\\d{3}-\\\\d{4}\"]}"), 0);
+	out = agt_redact_str(c.redactor, "call 555-1234");
+	assert_string_equal(out, "call [REDACTED]");
+	free(out);
+	agt_config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +716,9 @@ int main(void)
 	    cmocka_unit_test(booleans),
 	    cmocka_unit_test(command_line),
 	    cmocka_unit_test(lists_keep_order),
+	    cmocka_unit_test(conflicts_are_refused),
+	    cmocka_unit_test(file_errors_name_line_and_column),
+	    cmocka_unit_test(redact_takes_pcre2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -154,3 +154,32 @@ int agt_read_cmdline(int pid, char *out, size_t n)
 	out[got] = 0;
 	return 0;
 }
+
+/* The parent of pid from /proc/PID/stat (after the command name, which may hold ") "); 0 when
+ * it cannot be read. */
+static int parent_of(int pid)
+{
+	char path[64], buf[512], *rparen;
+	int ppid = 0, fd;
+	ssize_t got;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	got = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (got <= 0)
+		return 0;
+	buf[got] = 0;
+	if (!(rparen = strrchr(buf, ')')) || sscanf(rparen + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return ppid;
+}
+
+int agt_selector_is_own_lineage(int pid)
+{
+	for (int p = getpid(), hops = 0; p > 0 && hops < 4096; p = parent_of(p), hops++)
+		if (p == pid)
+			return 1;
+	return 0;
+}

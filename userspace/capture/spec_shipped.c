@@ -29,10 +29,22 @@ int agt_probes_dir(char *buf, size_t n)
 	}
 	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (len > 0) {
+		const char *dir;
+
 		exe[len] = 0;
-		snprintf(buf, n, "%s/probes", dirname(exe));
+		dir = dirname(exe); /* in place: once */
+		snprintf(buf, n, "%s/probes", dir); /* a build tree */
 		if (is_dir(buf))
 			return 0;
+		/* installed under a prefix: PREFIX/bin/agtrace, PREFIX/share/agtrace/probes */
+		snprintf(buf, n, "%s/../share/agtrace/probes", dir);
+		if (is_dir(buf)) {
+			char real[PATH_MAX];
+
+			if (realpath(buf, real))
+				snprintf(buf, n, "%s", real);
+			return 0;
+		}
 	}
 	snprintf(buf, n, "/usr/share/agtrace/probes");
 	return is_dir(buf) ? 0 : -ENOENT;

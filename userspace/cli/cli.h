@@ -26,6 +26,8 @@ int cmd_sample_set(int argc, char **argv);
 void cmd_sample_usage(FILE *f);
 int cmd_audit_verify(int argc, char **argv);
 void cmd_audit_usage(FILE *f);
+int cmd_version(int argc, char **argv);
+void agt_print_version(FILE *f);
 
 /* A command's exit code for what the code inside returned: 0 for 0 (or more); 1 for -ENOMEM and
  * -EIO (resources, lost writes); 2 for any other -errno (what the user can fix; the sentence was

@@ -16,7 +16,8 @@ int cmd_attach(int argc, char **argv)
 	struct agt_config c;
 	int rc;
 
-	if ((rc = agt_config_init(&c)) == 0 && (rc = agt_config_argv(&c, argc, argv)) == 0)
+	if ((rc = agt_config_init(&c)) == 0 && (rc = agt_config_argv(&c, argc, argv)) == 0 &&
+	    (rc = agt_config_apply_logging(&c)) == 0)
 		rc = agt_run(&c, argc, argv);
 	agt_config_free(&c);
 	return rc == 1 ? 0 : agt_exit_code(rc); /* 1: --help was printed */

@@ -69,7 +69,8 @@ int cmd_run(int argc, char **argv)
 		run_usage(help ? stdout : stderr);
 		return help ? 0 : AGT_EXIT_USAGE;
 	}
-	if ((rc = agt_config_init(&c)) == 0 && (rc = agt_config_file(&c, argv[2])) == 0) {
+	if ((rc = agt_config_init(&c)) == 0 && (rc = agt_config_file(&c, argv[2])) == 0 &&
+	    (rc = agt_config_apply_logging(&c)) == 0) {
 		c.dry_run |= dry;
 		embedded_default(&c, path, sizeof(path));
 		rc = agt_run(&c, argc, argv);

@@ -31,6 +31,7 @@ static const struct agt_cmd top_cmds[] = {
     {"sample", NULL, "show or change the kernel-side sampling of a running agtrace", sample_cmds,
      cmd_sample_usage},
     {"audit", NULL, "verify a hash-chained audit trail", audit_cmds, cmd_audit_usage},
+    {"version", cmd_version, "the version, the commit it was built from, and libbpf's"},
     {NULL},
 };
 
@@ -85,8 +86,9 @@ static int dispatch(const struct agt_cmd *g, const char *path, int argc, char **
 		if (strcmp(argv[0], c->name))
 			continue;
 		if (c->fn) {
-			/* A group's command asked for help: the group's page describes it. */
-			if (g->usage && argc > 1 && is_help(argv[1])) {
+			/* A group's command asked for help: the group's page describes it (a top
+			 * command, such as attach, prints its own). */
+			if (g->usage && g->sub != top_cmds && argc > 1 && is_help(argv[1])) {
 				g->usage(stdout);
 				return 0;
 			}
@@ -107,15 +109,40 @@ static int dispatch(const struct agt_cmd *g, const char *path, int argc, char **
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "Usage: agtrace [-v] COMMAND [ARGS]\n\n"
+	    f, "Usage: agtrace [-v] [--log-level LEVEL] [--log-format text|json] COMMAND [ARGS]\n"
+	       "       agtrace --version\n\n"
 	       "Trace AI agents and other running programs through eBPF, without touching them.\n\n"
 	       "Commands:\n");
 	for (int i = 0; top_cmds[i].name; i++)
 		fprintf(f, "  %-8s %s\n", top_cmds[i].name, top_cmds[i].help);
 	fprintf(
 	    f,
+	    "\nOptions (before the command; attach and run also take them):\n"
+	    "  -v, --verbose             the same as --log-level debug (libbpf's log included)\n"
+	    "  --log-level LEVEL         error, warn, info (default) or debug\n"
+	    "  --log-format FORMAT       text (default) or json: one object a line with time,\n"
+	    "                            level and msg\n"
+	    "  --version                 the version, as `agtrace version` prints it\n"
 	    "\n`agtrace COMMAND --help` tells more. Start with `agtrace check`, then for example\n"
 	    "  agtrace attach -p $(pidof myapp) --uprobe /usr/local/bin/myapp:handle_request\n");
+}
+
+/* --NAME VALUE or --NAME=VALUE at argv[*i]: the value, or NULL (not this option). */
+static const char *opt_value(const char *name, int argc, char **argv, int *i, int *missing)
+{
+	size_t l = strlen(name);
+
+	if (strncmp(argv[*i], name, l))
+		return NULL;
+	if (argv[*i][l] == '=')
+		return argv[*i] + l + 1;
+	if (argv[*i][l])
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = 1;
+		return NULL;
+	}
+	return argv[++*i];
 }
 
 int main(int argc, char **argv)
@@ -125,11 +152,50 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *v;
+		int missing = 0;
+
 		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+			if (agt_log_level_given()) {
+				agt_err("the log level is given twice (-v is --log-level debug); give "
+					"it once");
+				return AGT_EXIT_USAGE;
+			}
 			agt_log_set_level(AGT_LOG_DEBUG);
 		} else if (is_help(argv[i])) {
 			usage(stdout);
 			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			agt_print_version(stdout);
+			return 0;
+		} else if ((v = opt_value("--log-level", argc, argv, &i, &missing))) {
+			enum agt_log_level l;
+
+			if (agt_log_parse_level(v, &l)) {
+				agt_err("--log-level needs error, warn, info or debug, got \"%s\"", v);
+				return AGT_EXIT_USAGE;
+			}
+			if (agt_log_level_given()) {
+				agt_err("the log level is given twice (-v is --log-level debug); give "
+					"it once");
+				return AGT_EXIT_USAGE;
+			}
+			agt_log_set_level(l);
+		} else if ((v = opt_value("--log-format", argc, argv, &i, &missing))) {
+			enum agt_log_format fm;
+
+			if (agt_log_parse_format(v, &fm)) {
+				agt_err("--log-format needs text or json, got \"%s\"", v);
+				return AGT_EXIT_USAGE;
+			}
+			if (agt_log_format_given()) {
+				agt_err("--log-format is given twice; give it once");
+				return AGT_EXIT_USAGE;
+			}
+			agt_log_set_format(fm);
+		} else if (missing) {
+			agt_err("option %s needs a value; see `agtrace --help`", argv[i]);
+			return AGT_EXIT_USAGE;
 		} else {
 			agt_err("unknown option \"%s\"; see `agtrace --help`", argv[i]);
 			return AGT_EXIT_USAGE;

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -146,7 +147,7 @@ static int set_sample(struct agt_config *c, const struct opt *o, const char *nam
 static int set_metrics(struct agt_config *c, const struct opt *o, const char *name, const char *v,
 		       char *err, size_t n)
 {
-	struct sockaddr_in sa;
+	struct sockaddr_storage sa;
 
 	(void)o;
 	(void)name;
@@ -204,11 +205,28 @@ static int set_sync_ms(struct agt_config *c, const struct opt *o, const char *na
 	return 0;
 }
 
-static int set_verbose(struct agt_config *c, const struct opt *o, const char *name,
-		       const char *v, char *err, size_t n)
+static int set_log_level(struct agt_config *c, const struct opt *o, const char *name,
+			 const char *v, char *err, size_t n)
 {
-	(void)c, (void)o, (void)name, (void)v, (void)err, (void)n;
-	agt_log_set_level(AGT_LOG_DEBUG);
+	enum agt_log_level l;
+
+	(void)o;
+	if (agt_log_parse_level(v, &l))
+		return agt_seterr(err, n, -EINVAL, "%s needs error, warn, info or debug, got \"%s\"",
+				  name, v);
+	c->log_level = v;
+	return 0;
+}
+
+static int set_log_format(struct agt_config *c, const struct opt *o, const char *name,
+			  const char *v, char *err, size_t n)
+{
+	enum agt_log_format f;
+
+	(void)o;
+	if (agt_log_parse_format(v, &f))
+		return agt_seterr(err, n, -EINVAL, "%s needs text or json, got \"%s\"", name, v);
+	c->log_format = v;
 	return 0;
 }
 
@@ -452,8 +470,13 @@ static const struct opt opts[] = {
     {"dry-run", 0, NULL, T_FLAG, NULL, OFF(dry_run), 0, 0, NULL, NULL,
      "check the options, selectors and probe specs, print what would be traced, and stop\n"
      "(no privileges needed)"},
-    {"verbose", 'v', NULL, T_FLAG, set_verbose, 0, 0, 0, NULL, NULL,
-     "debug output, including libbpf's own log"},
+    {"verbose", 'v', NULL, T_FLAG, NULL, OFF(verbose), 0, 0, NULL, NULL,
+     "debug output, including libbpf's own log (--log-level debug)"},
+    {"log-level", 0, "log.level", T_STR, set_log_level, 0, 0, 0, NULL, "LEVEL",
+     "what goes to stderr: error, warn, info (default) or debug"},
+    {"log-format", 0, "log.format", T_STR, set_log_format, 0, 0, 0, NULL, "text|json",
+     "json: one object a line on stderr, {\"time\", \"level\", \"msg\"}, for a log\n"
+     "collector (default text)"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -514,6 +537,15 @@ static int check(struct agt_config *c, char *err, size_t n)
 
 	if ((rc = agt_otlp_config_env(&c->exp[AGT_EXP_OTLP], err, n)))
 		return rc;
+	if (c->verbose && c->log_level)
+		return agt_seterr(err, n, -EINVAL,
+				  "-v and --log-level both set the log level (-v is --log-level "
+				  "debug); give one");
+	if (c->output && !strcmp(c->output, "tree") && c->log_format &&
+	    !strcmp(c->log_format, "json"))
+		return agt_seterr(err, n, -EINVAL,
+				  "-o tree is a view for a person at a terminal and --log-format "
+				  "json is for a log collector; use -o jsonl with JSON logs");
 	if (!c->audit_file && (c->audit_key_file || c->audit_ckpt_records || c->audit_ckpt_seconds))
 		return agt_seterr(err, n, -EINVAL,
 				  "--audit-key and --audit-checkpoint-* need --audit FILE");
@@ -528,6 +560,35 @@ static int check(struct agt_config *c, char *err, size_t n)
 	return agt_outfile_check(&oc, err, n);
 }
 
+int agt_config_apply_logging(const struct agt_config *c)
+{
+	enum agt_log_level l = AGT_LOG_INFO;
+	enum agt_log_format f = AGT_LOG_TEXT;
+
+	if (c->verbose || c->log_level) {
+		if (c->log_level)
+			agt_log_parse_level(c->log_level, &l);
+		else
+			l = AGT_LOG_DEBUG;
+		if (agt_log_level_given() && agt_log_get_level() != l) {
+			agt_err("the log level is given twice, before the command and after it, "
+				"differently; give it once");
+			return -EINVAL;
+		}
+		agt_log_set_level(l);
+	}
+	if (c->log_format) {
+		agt_log_parse_format(c->log_format, &f);
+		if (agt_log_format_given() && agt_log_get_format() != f) {
+			agt_err("the log format is given twice, before the command and after it, "
+				"differently; give it once");
+			return -EINVAL;
+		}
+		agt_log_set_format(f);
+	}
+	return 0;
+}
+
 /* ---- the command line ---- */
 
 static int usage_error(const char *msg)
@@ -540,6 +601,7 @@ int agt_config_argv(struct agt_config *c, int argc, char **argv)
 {
 	struct option lopts[NOPTS + 2];
 	char shorts[3 * NOPTS + 4] = ":", err[512], name[64];
+	char seen[NOPTS]; /* options given so far */
 	size_t nl = 0, ns = 1;
 	int ch, idx;
 
@@ -562,6 +624,7 @@ int agt_config_argv(struct agt_config *c, int argc, char **argv)
 	shorts[ns] = 0;
 	optind = 1;
 	opterr = 0;
+	memset(seen, 0, sizeof(seen));
 	while ((ch = getopt_long(argc, argv, shorts, lopts, &idx)) != -1) {
 		const struct opt *o = NULL;
 
@@ -590,6 +653,19 @@ int agt_config_argv(struct agt_config *c, int argc, char **argv)
 			snprintf(name, sizeof(name), "--%s", o->flag);
 		else
 			snprintf(name, sizeof(name), "-%c", o->shrt);
+		/* Not last-wins: an option of one value given twice, or its opposite given. */
+		if (o->type != T_LIST && seen[o - opts]) {
+			snprintf(err, sizeof(err), "%s is given twice; give it once", name);
+			return usage_error(err);
+		}
+		seen[o - opts] = 1;
+		if (o->set == set_tcp)
+			for (size_t i = 0; i < NOPTS; i++)
+				if (opts[i].set == set_tcp && &opts[i] != o && seen[i]) {
+					snprintf(err, sizeof(err),
+						 "--tcp and --no-tcp contradict each other; give one");
+					return usage_error(err);
+				}
 		if (apply(c, o, name, optarg, err, sizeof(err))) {
 			/* What the option's own parser says (a spec, a pattern, an address) stands
 			 * alone; the checks of a value point at --help. */
@@ -617,9 +693,114 @@ int agt_config_argv(struct agt_config *c, int argc, char **argv)
 
 /* ---- a configuration file ---- */
 
-static int file_error(const char *file, const char *path, const char *what)
+/* Where each member and value of the parsed file is in its text: cJSON keeps no positions, so
+ * the text is walked once more in the same order as the tree cJSON built from it. */
+struct pos {
+	const cJSON *node;
+	int key, value; /* offsets: the member's key (-1 in arrays), its value */
+};
+
+struct src {
+	const char *file, *text;
+	struct pos *pos;
+	int npos, cap;
+};
+
+static const char *skip_ws(const char *p)
 {
-	agt_err("%s: %s: %s; see the configuration section of the README", file, path, what);
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *skip_string(const char *p) /* at the opening quote */
+{
+	for (p++; *p && *p != '"'; p++)
+		if (*p == '\\' && p[1])
+			p++;
+	return *p ? p + 1 : p;
+}
+
+static void remember(struct src *f, const cJSON *node, int key, int value)
+{
+	if (f->npos == f->cap) {
+		int cap = f->cap ? 2 * f->cap : 64;
+		struct pos *np = realloc(f->pos, cap * sizeof(*np));
+
+		if (!np)
+			return;
+		f->pos = np;
+		f->cap = cap;
+	}
+	f->pos[f->npos++] = (struct pos){node, key, value};
+}
+
+/* node's value starts at p (blanks before it allowed); returns the end of the value. */
+static const char *locate(struct src *f, const cJSON *node, const char *p, int key)
+{
+	p = skip_ws(p);
+	remember(f, node, key, (int)(p - f->text));
+	if (*p == '{' || *p == '[') {
+		char close = *p == '{' ? '}' : ']';
+		const cJSON *kid = node ? node->child : NULL;
+
+		p = skip_ws(p + 1);
+		while (*p && *p != close) {
+			int k = -1;
+
+			if (close == '}') {
+				k = (int)(p - f->text);
+				p = skip_ws(skip_string(p));
+				if (*p == ':')
+					p++;
+			}
+			p = skip_ws(locate(f, kid, p, k));
+			kid = kid ? kid->next : NULL;
+			if (*p == ',')
+				p = skip_ws(p + 1);
+			else
+				break;
+		}
+		return *p ? p + 1 : p;
+	}
+	if (*p == '"')
+		return skip_string(p);
+	while (*p && !strchr(",]} \t\r\n", *p))
+		p++;
+	return p;
+}
+
+/* "FILE:LINE:COLUMN" of an offset (columns count bytes, from 1). */
+static void where(const struct src *f, int off, char *out, size_t n)
+{
+	int line = 1, col = 1;
+
+	for (int i = 0; i < off && f->text[i]; i++) {
+		if (f->text[i] == '\n') {
+			line++;
+			col = 1;
+		} else {
+			col++;
+		}
+	}
+	snprintf(out, n, "%s:%d:%d", f->file, line, col);
+}
+
+/* One sentence naming the file, the line and column of node (its key when at_key, as for an
+ * unknown key; else its value) and the JSON path. */
+static int file_error(const struct src *f, const cJSON *node, int at_key, const char *path,
+		      const char *what)
+{
+	char at[PATH_MAX + 32];
+	int off = 0;
+
+	for (int i = 0; i < f->npos; i++)
+		if (f->pos[i].node == node) {
+			off = at_key && f->pos[i].key >= 0 ? f->pos[i].key : f->pos[i].value;
+			break;
+		}
+	where(f, off, at, sizeof(at));
+	agt_err("%s: %s: %s; see the configuration section of the README", at, path, what);
 	return -EINVAL;
 }
 
@@ -637,7 +818,7 @@ static const char *own(struct agt_config *c, const char *s)
 }
 
 /* A selector object -> "key=glob,...,label.K=glob" (commas and backslashes escaped). */
-static int selector_text(const char *file, const cJSON *sel, char *out, size_t cap)
+static int selector_text(const struct src *file, const cJSON *sel, char *out, size_t cap)
 {
 	static const char *const keys[] = {"exe",	"comm",	     "cmdline", "cgroup",
 					   "container", "namespace", "pod"};
@@ -645,7 +826,7 @@ static int selector_text(const char *file, const cJSON *sel, char *out, size_t c
 	const cJSON *it;
 
 	if (!cJSON_IsObject(sel) || !sel->child)
-		return file_error(file, "$.targets.select",
+		return file_error(file, sel, 0, "$.targets.select",
 				  "must be a list of objects such as {\"comm\": \"python3*\", "
 				  "\"cmdline\": \"*agent*\"}");
 	cJSON_ArrayForEach(it, sel)
@@ -657,11 +838,11 @@ static int selector_text(const char *file, const cJSON *sel, char *out, size_t c
 			known |= !strcmp(it->string, keys[i]);
 		snprintf(path, sizeof(path), "$.targets.select[].%s", it->string);
 		if (!known)
-			return file_error(file, path,
+			return file_error(file, it, 1, path,
 					  "unknown key (exe, comm, cmdline, cgroup, container, "
 					  "namespace, pod, labels)");
 		if (labels ? !cJSON_IsObject(it) : !cJSON_IsString(it))
-			return file_error(file, path,
+			return file_error(file, it, 0, path,
 					  labels ? "must be an object of strings"
 						 : "must be a string (a glob)");
 		for (const cJSON *lab = labels ? it->child : it; lab;
@@ -671,7 +852,7 @@ static int selector_text(const char *file, const cJSON *sel, char *out, size_t c
 			if (!val) {
 				snprintf(path, sizeof(path), "$.targets.select[].labels.%s",
 					 lab->string);
-				return file_error(file, path, "must be a string (a glob)");
+				return file_error(file, lab, 0, path, "must be a string (a glob)");
 			}
 			n += snprintf(out + n, n < cap ? cap - n : 0, "%s%s%s=", n ? "," : "",
 				      labels ? "label." : "", lab->string);
@@ -681,7 +862,8 @@ static int selector_text(const char *file, const cJSON *sel, char *out, size_t c
 				out[n++] = *ch;
 			}
 			if (n + 2 >= cap)
-				return file_error(file, "$.targets.select", "a selector is too long");
+				return file_error(file, sel, 0, "$.targets.select",
+						  "a selector is too long");
 			out[n] = 0;
 		}
 	}
@@ -689,7 +871,7 @@ static int selector_text(const char *file, const cJSON *sel, char *out, size_t c
 }
 
 /* One JSON value of an option, as the text its setter takes. */
-static int value_text(struct agt_config *c, const char *file, const char *path,
+static int value_text(struct agt_config *c, const struct src *file, const char *path,
 		      const struct opt *o, const cJSON *v, const char **out)
 {
 	char buf[4096];
@@ -710,7 +892,7 @@ static int value_text(struct agt_config *c, const char *file, const char *path,
 			return -EINVAL;
 		*out = own(c, buf);
 	} else {
-		return file_error(file, path,
+		return file_error(file, v, 0, path,
 				  o->type == T_LONG   ? "must be a whole number"
 				  : o->type == T_FLAG || o->type == T_BOOL ? "must be true or false"
 				  : o->set == set_pid ? "must be process ids"
@@ -722,7 +904,7 @@ static int value_text(struct agt_config *c, const char *file, const char *path,
 	return *out ? 0 : -ENOMEM;
 }
 
-static int file_apply(struct agt_config *c, const char *file, const char *path,
+static int file_apply(struct agt_config *c, const struct src *file, const char *path,
 		      const struct opt *o, const cJSON *v)
 {
 	char err[512], name[64];
@@ -730,26 +912,28 @@ static int file_apply(struct agt_config *c, const char *file, const char *path,
 	int rc;
 
 	if (o->type == T_LIST && !cJSON_IsArray(v))
-		return file_error(file, path,
+		return file_error(file, v, 0, path,
 				  o->set == set_pid ? "must be an array of process ids"
 				  : o->set == set_select
 				      ? "must be an array of selector objects"
 				      : "must be an array of strings");
 	for (const cJSON *e = o->type == T_LIST ? v->child : v; e;
 	     e = o->type == T_LIST ? e->next : NULL) {
+		text = NULL;
 		if ((rc = value_text(c, file, path, o, e, &text)))
 			return rc;
 		if (o->type == T_FLAG && strcmp(text, "true"))
 			continue; /* false: the option is not given */
 		snprintf(name, sizeof(name), o->flag ? "--%s" : "%s", o->flag ? o->flag : path);
 		if (apply(c, o, name, text, err, sizeof(err)))
-			return file_error(file, path, err);
+			return file_error(file, e, 0, path, err);
 	}
 	return 0;
 }
 
 /* The members of obj at path (dotted, "" at the top). */
-static int walk(struct agt_config *c, const char *file, const cJSON *obj, const char *prefix)
+static int walk(struct agt_config *c, const struct src *file, const cJSON *obj,
+		const char *prefix)
 {
 	const cJSON *it;
 
@@ -762,6 +946,10 @@ static int walk(struct agt_config *c, const char *file, const cJSON *obj, const 
 
 		snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", it->string);
 		snprintf(path, sizeof(path), "$.%s", key);
+		for (const cJSON *before = obj->child; before != it; before = before->next)
+			if (!strcmp(before->string, it->string))
+				return file_error(file, it, 1, path,
+						  "is given twice in this object; give it once");
 		kl = strlen(key);
 		for (size_t i = 0; i < NOPTS && !o; i++) {
 			if (!opts[i].json)
@@ -776,11 +964,11 @@ static int walk(struct agt_config *c, const char *file, const cJSON *obj, const 
 				return -EINVAL;
 		} else if (section) {
 			if (!cJSON_IsObject(it))
-				return file_error(file, path, "must be an object");
+				return file_error(file, it, 0, path, "must be an object");
 			if (walk(c, file, it, key))
 				return -EINVAL;
 		} else {
-			return file_error(file, path, "unknown key");
+			return file_error(file, it, 1, path, "unknown key");
 		}
 	}
 	return 0;
@@ -789,6 +977,8 @@ static int walk(struct agt_config *c, const char *file, const cJSON *obj, const 
 int agt_config_file(struct agt_config *c, const char *file)
 {
 	char *text = agt_read_file(file, 1 << 20, NULL), err[512];
+	struct src f = {.file = file};
+	const char *end = NULL;
 	cJSON *cfg;
 	int rc = -EINVAL;
 
@@ -798,27 +988,51 @@ int agt_config_file(struct agt_config *c, const char *file)
 		agt_err("cannot read the configuration %s: %s", file, strerror(e));
 		return -e;
 	}
-	cfg = cJSON_Parse(text);
-	free(text);
-	if (!cJSON_IsObject(cfg)) {
-		agt_err("%s: not a JSON object; fix the syntax", file);
+	f.text = text;
+	cfg = cJSON_ParseWithOpts(text, &end, 1);
+	if (!cfg) {
+		char at[PATH_MAX + 32];
+		const char *p = end ? end : text;
+
+		if (!*skip_ws(p)) {
+			where(&f, (int)(p - text), at, sizeof(at));
+			agt_err("%s: the JSON ends too early (a bracket or a quote is not closed); "
+				"fix the syntax",
+				at);
+		} else {
+			/* cJSON stops after the culprit when blanks follow it: point at it */
+			while (p > text && strchr(" \t\r\n", *p))
+				p--;
+			where(&f, (int)(p - text), at, sizeof(at));
+			agt_err("%s: not valid JSON here (at `%.*s`); fix the syntax", at,
+				(int)strcspn(p, "\r\n") < 16 ? (int)strcspn(p, "\r\n") : 16, p);
+		}
 		goto out;
 	}
-	if (walk(c, file, cfg, ""))
+	locate(&f, cfg, text, -1);
+	if (!cJSON_IsObject(cfg)) {
+		file_error(&f, cfg, 0, "$", "must be a JSON object of settings");
+		goto out;
+	}
+	if (walk(c, &f, cfg, ""))
 		goto out;
 	if (!c->npids && !c->nselects) {
-		file_error(file, "$.targets",
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(cfg, "targets");
+
+		file_error(&f, t ? t : cfg, 0, "$.targets",
 			   "must name processes: \"pids\": [N...] and/or \"select\": [{\"comm\": "
 			   "\"python3*\", \"cmdline\": \"*agent*\"}]");
 		goto out;
 	}
 	if (check(c, err, sizeof(err))) {
-		file_error(file, "$", err);
+		file_error(&f, cfg, 0, "$", err);
 		goto out;
 	}
 	rc = 0;
 out:
 	cJSON_Delete(cfg);
+	free(f.pos);
+	free(text);
 	return rc;
 }
 

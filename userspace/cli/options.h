@@ -16,5 +16,9 @@ int agt_config_argv(struct agt_config *c, int argc, char **argv);
  * path of what is wrong. */
 int agt_config_file(struct agt_config *c, const char *path);
 void agt_config_free(struct agt_config *c);
+/* Set the logger as --log-level, --log-format and -v say (the commands call it once the
+ * options are read; parsing never changes the logger). 0, or -EINVAL after one sentence when
+ * they contradict what was given before the command. */
+int agt_config_apply_logging(const struct agt_config *c);
 void agt_config_usage(FILE *f);
 #endif

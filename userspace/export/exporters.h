@@ -49,6 +49,14 @@ struct agt_exporter {
 
 extern const struct agt_exporter agt_exporters[AGT_EXP_COUNT];
 
+/* Everything a run would refuse in exporter id's settings, checked without sending anything:
+ * the URL (http:// or https://, a host, a port from 1 to 65535) or Fluentd's HOST:PORT, that
+ * key, password and CA files can be read (a CA file holds a PEM certificate), and the
+ * transport's own checks. `--dry-run` and agt_exporter_start both call it. 0, or -EINVAL with
+ * one sentence in err. */
+int agt_exporter_check(enum agt_exporter_id id, const struct agt_exporter_config *c,
+		       const struct agt_export_ctx *x, char *err, size_t errlen);
+
 /* Start exporter id with its settings on a delivery core configured by shared (the spool
  * folder is the exporter's own under shared->spool_dir). NULL with one sentence in err. */
 struct agt_delivery *agt_exporter_start(enum agt_exporter_id id, const struct agt_exporter_config *c,

@@ -171,7 +171,7 @@ long agt_http_request_len(struct agt_http_client *h, const char *method, const c
 	for (const struct curl_slist *l = h->extra; l; l = l->next)
 		hdrs = curl_slist_append(hdrs, l->data);
 	curl_easy_reset(h->curl);
-	curl_easy_setopt(h->curl, CURLOPT_USERAGENT, AGT_USER_AGENT);
+	curl_easy_setopt(h->curl, CURLOPT_USERAGENT, (const char *)agt_user_agent);
 	curl_easy_setopt(h->curl, CURLOPT_URL, url);
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);

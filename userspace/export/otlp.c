@@ -374,7 +374,7 @@ static void request_pb(struct agt_pb *p, const struct doc *d, const struct group
 		agt_pb_begin(p, 2); /* ScopeSpans */
 		agt_pb_begin(p, 1);
 		agt_pb_str(p, 1, "agtrace");
-		agt_pb_str(p, 2, AGT_VERSION);
+		agt_pb_str(p, 2, agt_version);
 		agt_pb_end(p);
 		for (size_t i = 0; i < g[k].n; i++)
 			agt_pb_bytes(p, 2, d[g[k].idx[i]].span, d[g[k].idx[i]].slen);
@@ -385,9 +385,11 @@ static void request_pb(struct agt_pb *p, const struct doc *d, const struct group
 
 static void request_json(struct agt_jw *w, const struct doc *d, const struct group *g, int ng)
 {
-	static const char scope[] =
-	    "\"scopeSpans\":[{\"scope\":{\"name\":\"agtrace\",\"version\":\"" AGT_VERSION
-	    "\"},\"spans\":[";
+	char scope[160];
+	int sl = snprintf(scope, sizeof(scope),
+			  "\"scopeSpans\":[{\"scope\":{\"name\":\"agtrace\",\"version\":\"%s\"},"
+			  "\"spans\":[",
+			  agt_version);
 
 	agt_jw_reset(w);
 	agt_jw_raw(w, "{\"resourceSpans\":[", 18);
@@ -395,7 +397,7 @@ static void request_json(struct agt_jw *w, const struct doc *d, const struct gro
 		agt_jw_raw(w, k ? ",{\"resource\":" : "{\"resource\":", k ? 13 : 12);
 		agt_jw_raw(w, (const char *)g[k].res, g[k].rlen);
 		agt_jw_raw(w, ",", 1);
-		agt_jw_raw(w, scope, sizeof(scope) - 1);
+		agt_jw_raw(w, scope, (size_t)sl);
 		for (size_t i = 0; i < g[k].n; i++) {
 			if (i)
 				agt_jw_raw(w, ",", 1);

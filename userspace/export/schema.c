@@ -770,7 +770,7 @@ static void ecs_fields(struct agt_fields *f, const struct agt_span *sp,
 	CLOSE();
 	OPEN("agent");
 	STR("type", "agtrace");
-	STR("version", AGT_VERSION);
+	STR("version", agt_version);
 	CLOSE();
 }
 

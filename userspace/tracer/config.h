@@ -49,6 +49,8 @@ struct agt_config {
 				       each workload's */
 	int capture_content;	    /* export what LLM calls said (gen_ai.*.messages) */
 	long capture_content_bytes; /* ... each at most this long; 0: 32768 */
+	const char *log_level, *log_format; /* --log-level, --log-format; NULL: as before */
+	int verbose;			    /* -v: --log-level debug */
 	struct agt_redactor *redactor; /* built-in rules and the --redact patterns */
 	char **owned; /* strings the config owns (from a configuration file) */
 	int nowned;

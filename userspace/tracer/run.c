@@ -180,6 +180,9 @@ static void percpu_sums(const struct bpf_map *map, uint32_t n, uint64_t *out)
  * counts lost events (not bytes, degraded values, or notes). One list for the summary line and
  * the metrics. */
 typedef agt_drop_fn drop_fn;
+/* is_events of the sampling counters: events the kernel did not keep on purpose (sampling,
+ * rate limiting), reported apart from losses. */
+#define SAMPLED 2
 
 /* The kernel side's drop reasons (enum agt_kdrop, indexes of the drops map). */
 static const char *const kdrop_names[AGT_KDROP_MAX] = {
@@ -196,11 +199,11 @@ static void for_each_drop(struct attach_run *r, drop_fn fn, void *ctx)
 		    sd);
 	for (int i = 0; i < AGT_KDROP_MAX; i++)
 		fn(ctx, kdrop_names[i], kd[i], i != AGT_KDROP_ARG_READ);
-	for (int s = 0; s < AGT_SS_MAX; s++) {
+	for (int s = 0; s < AGT_SS_MAX; s++) { /* on purpose: not losses */
 		snprintf(name, sizeof(name), "sampled_out_%s", agt_sample_source_names[s]);
-		fn(ctx, name, sd[s * AGT_SAMPLE_REASONS + AGT_SAMPLE_UNSAMPLED], 1);
+		fn(ctx, name, sd[s * AGT_SAMPLE_REASONS + AGT_SAMPLE_UNSAMPLED], SAMPLED);
 		snprintf(name, sizeof(name), "rate_limited_%s", agt_sample_source_names[s]);
-		fn(ctx, name, sd[s * AGT_SAMPLE_REASONS + AGT_SAMPLE_RATE], 1);
+		fn(ctx, name, sd[s * AGT_SAMPLE_REASONS + AGT_SAMPLE_RATE], SAMPLED);
 	}
 	if (r->pl.nstages)
 		agt_pipeline_drops(&r->pl, fn, ctx);
@@ -210,15 +213,23 @@ static void for_each_drop(struct attach_run *r, drop_fn fn, void *ctx)
 }
 
 struct summary {
-	char list[4096];
-	size_t used;
-	uint64_t total;
+	char list[4096], sampled[1024];
+	size_t used, sused;
+	uint64_t total, stotal;
 };
 
 static void summary_reason(void *ctx, const char *reason, uint64_t v, int is_events)
 {
 	struct summary *s = ctx;
 
+	if (is_events == SAMPLED) {
+		s->stotal += v;
+		if (s->sused < sizeof(s->sampled))
+			s->sused += snprintf(s->sampled + s->sused, sizeof(s->sampled) - s->sused,
+					     "%s%s=%llu", s->sused ? " " : "", reason,
+					     (unsigned long long)v);
+		return;
+	}
 	if (is_events)
 		s->total += v;
 	if (s->used < sizeof(s->list))
@@ -256,10 +267,10 @@ static void print_summary(struct attach_run *r)
 	print_output_summary(r);
 	for_each_drop(r, summary_reason, &s);
 	agt_info("summary: %llu events seen, %llu spans and events emitted (%llu unfinished), %llu "
-		 "dropped (%s)",
+		 "dropped (%s), %llu not kept by sampling (%s)",
 		 (unsigned long long)r->pl.dec.records, (unsigned long long)r->pl.trace.em.emitted,
 		 (unsigned long long)r->pl.trace.em.unfinished,
-		 (unsigned long long)s.total, s.list);
+		 (unsigned long long)s.total, s.list, (unsigned long long)s.stotal, s.sampled);
 	if (r->nsel)
 		agt_info(
 		    "discovery: %llu execs seen, %llu processes discovered, %llu not traced "
@@ -274,6 +285,14 @@ static void metrics_reason(void *ctx, const char *reason, uint64_t v, int is_eve
 {
 	char l[96];
 
+	if (is_events == SAMPLED) { /* sampled_out_tls -> source="tls",reason="sampled_out" */
+		const char *src = strrchr(reason, '_');
+
+		snprintf(l, sizeof(l), "source=\"%s\",reason=\"%.*s\"", src + 1,
+			 (int)(src - reason), reason);
+		agt_metrics_set(ctx, "agtrace_sampled_events_total", l, (double)v);
+		return;
+	}
 	snprintf(l, sizeof(l), "reason=\"%s\"", reason);
 	agt_metrics_set(ctx, is_events ? "agtrace_dropped_events_total" : "agtrace_noted_total", l,
 			(double)v);
@@ -534,6 +553,20 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 					 "--k8s-pods-url): it matches nothing",
 					 r->sel[i].text);
 	}
+	/* Exporter settings a run would refuse: refused here, before anything is attached (and
+	 * by --dry-run). */
+	for (int k = 0; k < AGT_EXP_COUNT; k++) {
+		struct agt_export_ctx x;
+
+		if (!r->o.exp[k].url)
+			continue;
+		agt_export_ctx_init(&x);
+		if (agt_exporter_check(k, &r->o.exp[k], &x, err, sizeof(err))) {
+			agt_err("%s", err);
+			rc = -EINVAL;
+			goto cleanup;
+		}
+	}
 	if (r->o.dry_run) {
 		printf("configuration OK: %d PID%s, %d selector%s, %d probe spec%s%s%s\n",
 		       r->o.npids, r->o.npids == 1 ? "" : "s", r->nsel, r->nsel == 1 ? "" : "s",
@@ -697,6 +730,7 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		r->rb_size = bpf_map__max_entries(r->cap.func->maps.events);
 	}
 	update_self_metrics(r); /* a scrape after "attached" already sees them */
+	agt_metrics_set_ready(r->metrics, 1); /* /readyz */
 	r->sink->flush(r->sink);
 	if (r->tg.n)
 		agt_info("attached %d probe links (%u probes)%s to %d process%s; Ctrl-C to stop",
@@ -714,6 +748,7 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 	}
 
 	event_loop(r);
+	agt_metrics_set_ready(r->metrics, 0); /* stopping */
 
 	agt_reaper_stop(r->reaper); /* the links of targets that exited: destroyed by now */
 	r->reaper = NULL;

@@ -302,6 +302,11 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	for (int i = 0; i < r->nsel && hit < 0; i++)
 		if (agt_selector_match(&r->sel[i], &proc->info, cmdline, r->k8s))
 			hit = i;
+	if (hit >= 0 && agt_selector_is_own_lineage(pid)) {
+		agt_dbg("PID %d (%s) matches \"%s\" but is agtrace or its ancestor: not traced", pid,
+			proc->info.comm, r->sel[hit].text);
+		hit = -1;
+	}
 	if (hit < 0) {
 		agt_proc_close(proc);
 		free(proc);

@@ -22,6 +22,7 @@ enum agt_event_kind {
 	AGT_EV_PROC_EXEC = 6,
 	AGT_EV_PROC_DISCOVER = 7, /* a process that is not a target ran execve (discovery on) */
 	AGT_EV_MAP_EXEC = 8,	  /* a target mapped a file executable (a library loaded) */
+	AGT_EV_FILE = 9,	  /* a traced process changed (or read) a file: struct agt_file_event */
 };
 
 /* TLS plaintext: bytes an SSL_write handed to the library or an SSL_read got from it. */
@@ -189,4 +190,39 @@ struct agt_proc_exit {
 	__u32 group_dead;
 };
 
+/* File lineage (bpf/file.bpf.c): what traced processes do to regular files, seen at the system
+ * call. One record kind; op says which call it was. Paths are sent as the process gave them,
+ * with the directory they are relative to (its cwd, or the directory of dirfd) walked in the
+ * kernel up to the process's root: each path is "DIR\0NAME\0" (DIR "" when NAME is absolute;
+ * for a file known by descriptor, DIR is its whole path and NAME ""). */
+enum agt_file_op {
+	AGT_FILE_OPEN = 1,     /* a regular file opened for writing (or reading, with files_read) */
+	AGT_FILE_CLOSE = 2,    /* a close of a file opened so: bytes moved through it so far */
+	AGT_FILE_RENAME = 3,   /* path[0] renamed to path[1] */
+	AGT_FILE_UNLINK = 4,   /* path[0] removed */
+	AGT_FILE_TRUNCATE = 5, /* truncate(path) or ftruncate(fd): bytes is the new length */
+};
+#define AGT_FILE_F_CREATED 0x1	/* open: the call created the file (FMODE_CREATED) */
+#define AGT_FILE_F_TRUNC 0x2	/* open: O_TRUNC */
+#define AGT_FILE_F_APPEND 0x4	/* open: O_APPEND */
+#define AGT_FILE_F_WRITE 0x8	/* open: for writing (else for reading) */
+#define AGT_FILE_F_LAST 0x10	/* close: the last reference to the open file went */
+#define AGT_FILE_F_LONG 0x20	/* a directory was deeper or longer than the kernel walks */
+#define AGT_FILE_F_EXCHANGE 0x40 /* rename: RENAME_EXCHANGE (the two swapped) */
+#define AGT_FILE_BLOB 8192	 /* bytes of one path in data[] at most; path[1] starts here */
+
+struct agt_file_event {
+	struct agt_event_hdr h;
+	__u64 file;  /* open/close: the struct file (an identity until its last close) */
+	__u64 bytes; /* close: bytes written (read) through it so far; truncate: the length */
+	__u64 size;  /* open/close: the file's size then */
+	__u64 ino;   /* open/close: the inode */
+	__u32 dev;   /* open/close: the device (kernel encoding) */
+	__u16 op;    /* enum agt_file_op */
+	__u16 flags; /* AGT_FILE_F_* */
+	__u16 len[2];	/* bytes of path[0] at data[0] and of path[1] at data[AGT_FILE_BLOB] */
+	__u32 pad;
+	char data[2 * AGT_FILE_BLOB];
+};
 #endif
+

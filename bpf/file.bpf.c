@@ -127,65 +127,92 @@ static __always_inline long file_refs(struct file *f)
 	return BPF_CORE_READ((struct file___pre613 *)f, f_count.counter);
 }
 
+struct walk_ctx {
+	struct scratch *s;
+	char *buf;
+	struct dentry *d, *root_d;
+	struct vfsmount *vm, *root_m;
+	struct mount *m;
+	__u64 mnt_off;
+	__u32 n, off;
+	__u16 flags;
+};
+
+/* Up one step: a component, or the crossing of a mount point. 1 ends the walk. */
+static long walk_up(__u32 i, void *arg)
+{
+	struct walk_ctx *c = arg;
+	struct dentry *d = c->d, *up;
+	struct vfsmount *vm = c->vm;
+	struct mount *m = c->m;
+
+	if (!d || (d == c->root_d && vm == c->root_m))
+		return 1;
+	if (d == BPF_CORE_READ(vm, mnt_root)) { /* the top of a mount: go to where it is */
+		struct mount *parent = BPF_CORE_READ(m, mnt_parent);
+
+		if (!parent || parent == m)
+			return 1;
+		c->d = BPF_CORE_READ(m, mnt_mountpoint);
+		c->m = parent;
+		c->vm = (struct vfsmount *)((void *)parent + c->mnt_off);
+		return 0;
+	}
+	up = BPF_CORE_READ(d, d_parent);
+	if (up == d)
+		return 1;
+	if (c->n >= MAX_DEPTH) {
+		c->flags |= AGT_FILE_F_LONG;
+		return 1;
+	}
+	c->s->comp[c->n & (MAX_DEPTH - 1)] = d;
+	c->n++;
+	c->d = up;
+	return 0;
+}
+
+/* Down: the components outermost first, "/NAME" each. */
+static long walk_down(__u32 i, void *arg)
+{
+	struct walk_ctx *c = arg;
+	struct dentry *d;
+	const unsigned char *name;
+	__u32 len, off = c->off;
+
+	if (i >= c->n)
+		return 1;
+	d = c->s->comp[(c->n - 1 - i) & (MAX_DEPTH - 1)];
+	name = BPF_CORE_READ(d, d_name.name);
+	len = BPF_CORE_READ(d, d_name.len) & 255;
+	if (off + 1 + len >= DIR_MAX) {
+		c->flags |= AGT_FILE_F_LONG;
+		return 1;
+	}
+	c->buf[off & (DIR_MAX - 1)] = '/';
+	off++;
+	bpf_probe_read_kernel(&c->buf[off & (DIR_MAX - 1)], len, name);
+	c->off = off + len;
+	return 0;
+}
+
 /* Walk from (d, vm) up to the process's root, crossing mount points, and write the path
- * ("/a/b/c", "" at the root) at buf; its length, with AGT_FILE_F_LONG in *flags when it was
- * too deep or too long (the outermost components are then missing). */
+ * ("/a/b/c", "" at the root) at buf; its length with the NUL, and AGT_FILE_F_LONG in *flags
+ * when it was too deep or too long (the outermost components are then missing). */
 static __always_inline __u32 walk(struct scratch *s, char *buf, struct dentry *d,
 				  struct vfsmount *vm, __u16 *flags)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct dentry *root_d = BPF_CORE_READ(t, fs, root.dentry);
-	struct vfsmount *root_m = BPF_CORE_READ(t, fs, root.mnt);
-	__u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
-	struct mount *m = (struct mount *)((void *)vm - mnt_off);
-	__u32 n = 0, off = 0;
+	struct walk_ctx c = {.s = s, .buf = buf, .d = d, .vm = vm};
 
-	for (int i = 0; i < MAX_DEPTH + 16; i++) {
-		struct dentry *up;
-
-		if (!d || (d == root_d && vm == root_m))
-			break;
-		if (d == BPF_CORE_READ(vm, mnt_root)) { /* the top of a mount: go to where it is */
-			struct mount *parent = BPF_CORE_READ(m, mnt_parent);
-
-			if (!parent || parent == m)
-				break;
-			d = BPF_CORE_READ(m, mnt_mountpoint);
-			m = parent;
-			vm = (struct vfsmount *)((void *)parent + mnt_off);
-			continue;
-		}
-		up = BPF_CORE_READ(d, d_parent);
-		if (up == d)
-			break;
-		if (n >= MAX_DEPTH) {
-			*flags |= AGT_FILE_F_LONG;
-			break;
-		}
-		s->comp[n & (MAX_DEPTH - 1)] = d; /* MAX_DEPTH is a power of two */
-		n++;
-		d = up;
-	}
-	for (int i = MAX_DEPTH - 1; i >= 0; i--) {
-		const unsigned char *name;
-		__u32 len;
-
-		if ((__u32)i >= n)
-			continue;
-		d = s->comp[i & (MAX_DEPTH - 1)];
-		name = BPF_CORE_READ(d, d_name.name);
-		len = BPF_CORE_READ(d, d_name.len) & 255;
-		if (off + 1 + len >= DIR_MAX) {
-			*flags |= AGT_FILE_F_LONG;
-			break;
-		}
-		buf[off & (DIR_MAX - 1)] = '/';
-		off++;
-		bpf_probe_read_kernel(&buf[off & (DIR_MAX - 1)], len, name);
-		off += len;
-	}
-	buf[off & (DIR_MAX - 1)] = 0;
-	return off + 1;
+	c.root_d = BPF_CORE_READ(t, fs, root.dentry);
+	c.root_m = BPF_CORE_READ(t, fs, root.mnt);
+	c.mnt_off = bpf_core_field_offset(struct mount, mnt);
+	c.m = (struct mount *)((void *)vm - c.mnt_off);
+	bpf_loop(MAX_DEPTH + 16, walk_up, &c, 0);
+	bpf_loop(MAX_DEPTH, walk_down, &c, 0);
+	buf[c.off & (DIR_MAX - 1)] = 0;
+	*flags |= c.flags;
+	return (c.off & (DIR_MAX - 1)) + 1;
 }
 
 /* One path at buf: the directory name is relative to (dfd's, or the cwd; nothing when name is
@@ -436,26 +463,10 @@ static __always_inline int exit_open(long ret)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_openat")
-int file_exit_openat(struct trace_event_raw_sys_exit *ctx)
-{
-	return exit_open(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_open")
+/* One program for the exits of open, openat, creat and openat2 (attached to each by the loader:
+ * verified once). */
+SEC("tracepoint")
 int file_exit_open(struct trace_event_raw_sys_exit *ctx)
-{
-	return exit_open(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_creat")
-int file_exit_creat(struct trace_event_raw_sys_exit *ctx)
-{
-	return exit_open(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int file_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
 	return exit_open(ctx->ret);
 }
@@ -500,44 +511,10 @@ static __always_inline int exit_path_call(long ret)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_rename")
-int file_exit_rename(struct trace_event_raw_sys_exit *ctx)
-{
-	return exit_path_call(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_renameat")
-int file_exit_renameat(struct trace_event_raw_sys_exit *ctx)
-{
-	return exit_path_call(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_renameat2")
-int file_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
-{
-	return exit_path_call(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_unlink")
-int file_exit_unlink(struct trace_event_raw_sys_exit *ctx)
-{
-	return exit_path_call(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_unlinkat")
-int file_exit_unlinkat(struct trace_event_raw_sys_exit *ctx)
-{
-	return exit_path_call(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_truncate")
-int file_exit_truncate(struct trace_event_raw_sys_exit *ctx)
-{
-	return exit_path_call(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_ftruncate")
-int file_exit_ftruncate(struct trace_event_raw_sys_exit *ctx)
+/* One program for the exits of rename, renameat, renameat2, unlink, unlinkat, truncate and
+ * ftruncate (attached to each by the loader). */
+SEC("tracepoint")
+int file_exit_path(struct trace_event_raw_sys_exit *ctx)
 {
 	return exit_path_call(ctx->ret);
 }

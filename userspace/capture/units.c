@@ -180,19 +180,46 @@ static int file_load(void *s)
 {
 	return file_bpf__load(s);
 }
-/* Per-syscall tracepoints live in tracefs: mount it when nothing has. */
+/* The exit programs shared by several system calls, attached here to each (one program per
+ * kind of exit: verified once). One capture per process, so one set of these links. */
+static struct bpf_link *file_links[16];
+static int nfile_links;
+
 static int file_attach(void *s)
 {
+	static const char *const opens[] = {"sys_exit_open", "sys_exit_openat", "sys_exit_creat",
+					    "sys_exit_openat2"};
+	static const char *const paths[] = {"sys_exit_rename",	 "sys_exit_renameat",
+					    "sys_exit_renameat2", "sys_exit_unlink",
+					    "sys_exit_unlinkat",	 "sys_exit_truncate",
+					    "sys_exit_ftruncate"};
+	struct file_bpf *b = s;
 	struct statfs fs;
+	int rc;
 
+	/* Per-syscall tracepoints live in tracefs: mount it when nothing has. */
 	if (access("/sys/kernel/tracing/events", F_OK) && access("/sys/kernel/debug/tracing/events",
 								  F_OK) &&
 	    statfs("/sys/kernel/tracing", &fs) == 0)
 		mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL);
-	return file_bpf__attach(s);
+	if ((rc = file_bpf__attach(b)))
+		return rc;
+	for (size_t i = 0; i < AGT_ARRAY_SIZE(opens) + AGT_ARRAY_SIZE(paths); i++) {
+		int open = i < AGT_ARRAY_SIZE(opens);
+		const char *tp = open ? opens[i] : paths[i - AGT_ARRAY_SIZE(opens)];
+		struct bpf_link *l = bpf_program__attach_tracepoint(
+		    open ? b->progs.file_exit_open : b->progs.file_exit_path, "syscalls", tp);
+
+		if (!l)
+			return -errno;
+		file_links[nfile_links++] = l;
+	}
+	return 0;
 }
 static void file_destroy(void *s)
 {
+	while (nfile_links > 0)
+		bpf_link__destroy(file_links[--nfile_links]);
 	file_bpf__destroy(s);
 }
 static struct bpf_object *file_object(void *s)

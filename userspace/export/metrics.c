@@ -233,6 +233,12 @@ static void count_span(struct agt_metrics *m, const struct agt_span *sp)
 		inc(m, "agentic_cot_chains_completed_total",
 		    "conversations ended by a final answer", l, 1);
 		break;
+	case AGT_SPAN_FILE:
+		o = label(l, sizeof(l), "operation", sp->file.operation, 1);
+		label(l + o, sizeof(l) - o, "component", comp, 0);
+		inc(m, "agentic_file_operations_total",
+		    "files changed (or read) by traced processes, by operation", l, 1);
+		break;
 	default: break;
 	}
 	label(l, sizeof(l), "trace_type", sp->trace_type, 1);

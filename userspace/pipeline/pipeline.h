@@ -20,6 +20,7 @@ struct agt_pipeline_config {
 	unsigned max_conns;   /* connections followed at once */
 	agt_redact_fn redact; /* how text fields are redacted before they leave (NULL: not) */
 	void *redact_ctx;
+	const struct agt_files_cfg *files; /* file lineage settings; NULL: off */
 };
 
 struct agt_pipeline {

@@ -12,6 +12,8 @@
 #include "trace/agent.h"
 #include "trace/nest.h"
 #include "capture/preflight.h"
+#include "capture/filestate.h"
+#include "trace/files.h"
 #include "base/util.h"
 #include "func.skel.h"
 #include "proc.skel.h"
@@ -129,7 +131,9 @@ static int load_bpf(struct attach_run *r)
 	struct agt_unit_params up = {.ncpus = (uint32_t)libbpf_num_possible_cpus(),
 				     .call_cap = (uint64_t)r->o.max_message,
 				     .discover = r->o.nselects > 0,
-				     .tcp = r->o.tcp};
+				     .tcp = r->o.tcp,
+				     .files = r->o.files,
+				     .files_read = r->o.files_read};
 	char err[512];
 	int rc;
 
@@ -588,11 +592,18 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		r->sink = agt_audit_tee(r->sink, r->audit);
 	}
 	{
+		struct agt_files_cfg fc = {.read = r->o.files_read,
+					   .diffs = r->o.capture_diffs,
+					   .hash_max = (uint64_t)r->o.files_hash_max,
+					   .ignore = r->o.files_ignore,
+					   .nignore = r->o.nfiles_ignore,
+					   .state = agt_file_state_read};
 		struct agt_pipeline_config pc = {.max_depth = r->o.max_depth,
 						 .max_threads = r->o.max_threads,
 						 .msg_cap = r->o.max_message,
 						 .redact = agt_redact_str,
-						 .redact_ctx = r->o.redactor};
+						 .redact_ctx = r->o.redactor,
+						 .files = r->o.files ? &fc : NULL};
 		struct agt_decoder_env env = agt_targets_env(r);
 
 		if (!r->sink || agt_pipeline_init(&r->pl, &pc, &env, r->sink)) {
@@ -630,8 +641,9 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 	update_self_metrics(r); /* a scrape after "attached" already sees them */
 	r->sink->flush(r->sink);
 	if (r->tg.n)
-		agt_info("attached %d probe links (%u probes)%s to %d process%s; Ctrl-C to stop",
+		agt_info("attached %d probe links (%u probes)%s%s to %d process%s; Ctrl-C to stop",
 			 nprobes_total, r->nprobes, r->cap.sock ? " and TCP capture" : "",
+			 r->cap.file ? " and file lineage" : "",
 			 r->tg.n, r->tg.n == 1 ? "" : "es");
 	if (r->nsel) {
 		/* Execs are reported from now on; then the processes already running. */

@@ -269,11 +269,19 @@ static __always_inline void fill_inode(struct agt_file_event *e, struct file *f)
 	e->dev = BPF_CORE_READ(ino, i_sb, s_dev);
 }
 
+/* A last close, a rename or a truncation wakes the reader at once: it reads the file's content
+ * then, before the agent's next step can change it again. */
 static __always_inline void send(struct agt_file_event *e, __u32 size)
 {
+	__u64 wake = e->op == AGT_FILE_RENAME || e->op == AGT_FILE_TRUNCATE ||
+			     (e->op == AGT_FILE_CLOSE && (e->flags & AGT_FILE_F_LAST) &&
+			      (e->flags & AGT_FILE_F_WRITE))
+			 ? BPF_RB_FORCE_WAKEUP
+			 : 0;
+
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, 0))
+	if (bpf_ringbuf_output(&events, e, size, wake))
 		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
 }
 

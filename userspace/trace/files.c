@@ -45,6 +45,9 @@ struct change {
 	size_t before_len;
 	int before_content_known; /* before_content is the whole content (diffs) */
 	int created;		  /* nothing was there before it */
+	uint32_t root;		  /* the agent process whose view of the path counts */
+	int snapped;		  /* after: read at its last close (or rename, truncate) */
+	struct agt_file_state after;
 };
 
 struct agt_fileset {
@@ -86,6 +89,7 @@ struct agt_files {
 	struct known *known[KNOWN_BUCKETS];
 	int nknown;
 	uint64_t tick;
+	uint32_t cur_root; /* the root of the operation being handled */
 	struct agt_files_stats st;
 };
 
@@ -232,6 +236,7 @@ static void open_forget_change(struct agt_files *f, const struct change *ch)
 static void change_free(struct agt_files *f, struct change *ch)
 {
 	open_forget_change(f, ch);
+	free(ch->after.content);
 	free(ch->path);
 	free(ch->from);
 	free(ch->before_content);
@@ -303,6 +308,7 @@ static struct change *record(struct agt_files *f, struct agt_fileset *s, const c
 		return NULL;
 	}
 	ch->reading = reading;
+	ch->root = f->cur_root;
 	ch->start_ns = ch->end_ns = ts;
 	ch->pid = pid;
 	ch->tid = tid;
@@ -359,6 +365,18 @@ static struct agt_fileset *root_set(struct agt_files *f, uint32_t root)
 	return s;
 }
 
+/* The path's content as it is now: right after the last close of a write (the reader is woken
+ * at once for those), a rename or a truncation, so before the next tool call can change it. */
+static void snapshot(struct agt_files *f, struct change *ch)
+{
+	if (ch->reading || !f->cfg.state)
+		return;
+	free(ch->after.content);
+	f->cfg.state(f->cfg.state_ctx, ch->root, ch->path, f->cfg.hash_max,
+		     f->cfg.diffs ? DIFF_FILE_MAX : 0, &ch->after);
+	ch->snapped = 1;
+}
+
 void agt_files_op(struct agt_files *f, struct agt_fileset **setp, uint32_t root,
 		  const struct agt_proc_info *who, uint32_t pid, uint32_t tid, uint64_t ts,
 		  const struct agt_file_call *op)
@@ -381,9 +399,13 @@ void agt_files_op(struct agt_files *f, struct agt_fileset **setp, uint32_t root,
 		}
 		o->ch->end_ns = ts;
 		if (op->flags & AGT_FILE_F_LAST) {
+			struct change *ch = o->ch;
+
 			*pp = o->next;
 			free(o);
 			f->nopen--;
+			if (op->flags & AGT_FILE_F_WRITE)
+				snapshot(f, ch);
 		}
 		return;
 	}
@@ -399,6 +421,7 @@ void agt_files_op(struct agt_files *f, struct agt_fileset **setp, uint32_t root,
 		return;
 	}
 	s->last_ns = ts;
+	f->cur_root = root;
 	switch (op->op) {
 	case AGT_FILE_OPEN: {
 		int write = !!(op->flags & AGT_FILE_F_WRITE);
@@ -504,6 +527,7 @@ void agt_files_op(struct agt_files *f, struct agt_fileset **setp, uint32_t root,
 		ch->end_ns = ts;
 		ch->pid = pid;
 		ch->tid = tid;
+		snapshot(f, ch);
 		break;
 	}
 	case AGT_FILE_UNLINK:
@@ -517,6 +541,7 @@ void agt_files_op(struct agt_files *f, struct agt_fileset **setp, uint32_t root,
 			return;
 		add_op(ch, OP_TRUNCATE);
 		ch->tentative = 0;
+		snapshot(f, ch);
 		break;
 	default: break;
 	}
@@ -600,12 +625,12 @@ static char *edit_script(const struct lines *a, const struct lines *b, size_t *n
 				if (i < na && j < nb && same_line(a, pre + i, b, pre + j)) {
 					s[o++] = ' ';
 					i++, j++;
-				} else if (j < nb && (i == na || T(i, j + 1) >= T(i + 1, j))) {
+				} else if (i < na && (j == nb || T(i + 1, j) >= T(i, j + 1))) {
+					s[o++] = '-'; /* removals first, as diff(1) shows them */
+					i++;
+				} else {
 					s[o++] = '+';
 					j++;
-				} else {
-					s[o++] = '-';
-					i++;
 				}
 			}
 #undef T
@@ -739,9 +764,13 @@ static void emit_change(struct agt_files *f, struct change *ch, const struct agt
 	memset(&sp, 0, sizeof(sp));
 	memset(&st, 0, sizeof(st));
 	want_content = f->cfg.diffs && !ch->reading && !deleted;
-	if (!ch->reading && !deleted && f->cfg.state)
+	if (!ch->reading && !deleted && !ch->snapped && f->cfg.state) /* never closed: now */
 		f->cfg.state(f->cfg.state_ctx, root, ch->path, f->cfg.hash_max,
 			     want_content ? DIFF_FILE_MAX : 0, &st);
+	else if (ch->snapped) {
+		st = ch->after;
+		ch->after.content = NULL; /* st owns it now */
+	}
 	sp.kind = AGT_SPAN_FILE;
 	sp.trace_type = "state_change";
 	sp.start_ns = ch->start_ns;
@@ -763,10 +792,16 @@ static void emit_change(struct agt_files *f, struct change *ch, const struct agt
 		agt_emit_root(f->em, &sp);
 	}
 	(void)ts;
-	if (op == OP_RENAME && ch->from)
-		snprintf(sp.name, sizeof(sp.name), "file rename %.70s -> %.70s", ch->from, ch->path);
-	else
-		snprintf(sp.name, sizeof(sp.name), "file %s %.140s", op_names[op], ch->path);
+	if (op == OP_RENAME && ch->from) {
+		/* From the same directory (a temporary file): its name alone. */
+		const char *slash = strrchr(ch->path, '/'), *from = ch->from;
+		size_t dl = slash ? (size_t)(slash - ch->path) + 1 : 0;
+
+		if (dl && !strncmp(from, ch->path, dl) && !strchr(from + dl, '/'))
+			from += dl;
+		snprintf(sp.name, sizeof(sp.name), "file rename %s -> %s", from, ch->path);
+	} else
+		snprintf(sp.name, sizeof(sp.name), "file %s %s", op_names[op], ch->path);
 	sp.file.path = ch->path;
 	sp.file.operation = op_names[op];
 	for (int i = 0; i < ch->nops; i++)

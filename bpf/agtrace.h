@@ -224,5 +224,52 @@ struct agt_file_event {
 	__u32 pad;
 	char data[2 * AGT_FILE_BLOB];
 };
+/* Runtime metrics (bpf/rt.bpf.c): what the garbage collectors and event loops of traced Python,
+ * Go and Node processes do, counted in the kernel per process (the rt_stats map, read by the
+ * loader at scrape time: no record per event). The attach cookie of the runtime programs is
+ * the event. */
+enum agt_rt_event {
+	AGT_RT_PY_GC = 1,	    /* python:gc__start(generation) .. python:gc__done(collected) */
+	AGT_RT_GO_GC_CYCLE = 2,	    /* runtime.gcMarkTermination: a GC cycle ends */
+	AGT_RT_GO_STW_STOP = 3,	    /* runtime.stopTheWorldWithSema: the world stops */
+	AGT_RT_GO_STW_START = 4,    /* returns of runtime.startTheWorldWithSema: it runs again */
+	AGT_RT_GO_HEAP_LIVE = 5,    /* runtime.(*gcControllerState).resetLive(c, bytesMarked) */
+	AGT_RT_GO_G_START = 6,	    /* runtime.newproc1: a goroutine is created */
+	AGT_RT_GO_G_EXIT = 7,	    /* runtime.goexit0: a goroutine ends */
+	AGT_RT_NODE_GC_START = 8,   /* v8::internal::Heap::CallGCPrologueCallbacks(this, type) */
+	AGT_RT_NODE_GC_END = 9,	    /* v8::internal::Heap::CallGCEpilogueCallbacks(this, type) */
+	AGT_RT_NODE_POLL = 10,	    /* epoll_wait/epoll_pwait of the main thread: libuv's poll */
+	AGT_RT_NODE_POLL_RET = 11,  /* ... and its return */
+};
+enum agt_rt_kind { AGT_RT_NONE = 0, AGT_RT_PYTHON = 1, AGT_RT_GO = 2, AGT_RT_NODE = 3 };
+/* Node's GC kinds, in the order of V8's GCType bits (scavenge 1, minor mark-sweep 2,
+ * mark-sweep-compact 4, incremental marking 8, weak callbacks 16). */
+#define AGT_RT_NODE_KINDS 5
+#define AGT_RT_SERIES 5	   /* pause histograms per process: Python generations, Node kinds */
+#define AGT_RT_BUCKETS 16  /* pause buckets: 10us .. 1s, then the rest */
+#define AGT_RT_BOUNDS_NS                                                                        \
+	{10000ull,    25000ull,	   50000ull,	100000ull,   250000ull,	  500000ull,		\
+	 1000000ull,  2500000ull,  5000000ull,	10000000ull, 25000000ull, 50000000ull,		\
+	 100000000ull, 250000000ull, 1000000000ull}
+
+struct agt_rt_hist {
+	__u64 bucket[AGT_RT_BUCKETS]; /* counts per bucket (not cumulative); the last: over 1 s */
+	__u64 sum_ns;
+};
+
+struct agt_rt_stats {
+	__u32 kind;	/* enum agt_rt_kind, written by the loader when it attaches */
+	__u32 pad;
+	__u64 gc[AGT_RT_SERIES];	/* Python: collections by generation; Node: GCs by kind; Go:
+					 * [0] cycles */
+	__u64 collected[3];		/* Python: objects collected, by generation */
+	struct agt_rt_hist pause[AGT_RT_SERIES]; /* Python by generation, Node by kind, Go [0] */
+	__u64 go_heap_live;	/* bytes marked live by the last GC */
+	__u64 go_controller;	/* the address of runtime.gcController */
+	__u64 go_g_started, go_g_exited;
+	__u64 loop_idle_ns;	/* Node: the main thread inside the poll */
+	__u64 loop_polls;
+	__u64 stw_start_ns;	/* Go: when the world was stopped (0: it runs) */
+};
 #endif
 

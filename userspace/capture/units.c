@@ -6,6 +6,8 @@
 #include "sock.skel.h"
 #include "tls.skel.h"
 #include "file.skel.h"
+#include "agtrace.h"
+#include "rt.skel.h"
 #include <bpf/libbpf.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -227,6 +229,31 @@ static struct bpf_object *file_object(void *s)
 	return ((struct file_bpf *)s)->obj;
 }
 
+static int with_runtime(const struct agt_unit_params *p)
+{
+	return p->runtime;
+}
+static void *rt_open(const struct bpf_object_open_opts *o)
+{
+	return rt_bpf__open_opts(o);
+}
+static void rt_configure(void *s, const struct agt_unit_params *p)
+{
+	COMMON((struct rt_bpf *)s, p);
+}
+static int rt_load(void *s)
+{
+	return rt_bpf__load(s);
+}
+static void rt_destroy(void *s)
+{
+	rt_bpf__destroy(s);
+}
+static struct bpf_object *rt_object(void *s)
+{
+	return ((struct rt_bpf *)s)->obj;
+}
+
 static const struct unit_desc units[AGT_UNIT_COUNT] = {
     [AGT_UNIT_FUNC] = {"function probes", always, func_open, func_configure, func_load, NULL,
 		       func_destroy, func_object},
@@ -238,6 +265,8 @@ static const struct unit_desc units[AGT_UNIT_COUNT] = {
 		       sock_load, sock_attach, sock_destroy, sock_object},
     [AGT_UNIT_FILE] = {"file lineage (syscall tracepoints)", with_files, file_open, file_configure,
 		       file_load, file_attach, file_destroy, file_object},
+    [AGT_UNIT_RT] = {"runtime metrics", with_runtime, rt_open, rt_configure, rt_load, NULL,
+		     rt_destroy, rt_object},
 };
 
 static void **slot(struct agt_capture *c, int id)
@@ -247,6 +276,7 @@ static void **slot(struct agt_capture *c, int id)
 	case AGT_UNIT_PROC: return (void **)&c->proc;
 	case AGT_UNIT_TLS: return (void **)&c->tls;
 	case AGT_UNIT_FILE: return (void **)&c->file;
+	case AGT_UNIT_RT: return (void **)&c->rt;
 	default: return (void **)&c->sock;
 	}
 }

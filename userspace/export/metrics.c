@@ -41,6 +41,8 @@ struct agt_metrics {
 	struct MHD_Daemon *http;
 	struct family *fam;
 	int nfam;
+	agt_metrics_collect_fn collect; /* more families, read at scrape time */
+	void *collect_ctx;
 };
 
 static struct family *family(struct agt_metrics *m, const char *name, const char *help, enum kind k,
@@ -295,8 +297,18 @@ char *agt_metrics_render(struct agt_metrics *m)
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
+	if (m->collect)
+		m->collect(m->collect_ctx, f);
 	fclose(f);
 	return buf;
+}
+
+void agt_metrics_collector(struct agt_metrics *m, agt_metrics_collect_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&m->lock);
+	m->collect = fn;
+	m->collect_ctx = ctx;
+	pthread_mutex_unlock(&m->lock);
 }
 
 static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *url,

@@ -14,6 +14,8 @@
 #include "capture/preflight.h"
 #include "capture/filestate.h"
 #include "trace/files.h"
+#include "tracer/runtime.h"
+#include "rt.skel.h"
 #include "base/util.h"
 #include "func.skel.h"
 #include "proc.skel.h"
@@ -133,7 +135,8 @@ static int load_bpf(struct attach_run *r)
 				     .discover = r->o.nselects > 0,
 				     .tcp = r->o.tcp,
 				     .files = r->o.files,
-				     .files_read = r->o.files_read};
+				     .files_read = r->o.files_read,
+				     .runtime = r->o.runtime_metrics > 0};
 	char err[512];
 	int rc;
 
@@ -364,6 +367,40 @@ static void log_audit_anchor(void *ctx, const struct agt_audit_anchor *an)
 		(unsigned long long)an->seq, an->text);
 }
 
+/* The processes traced now, for the runtime metrics read at scrape time. */
+static void sync_runtime(struct attach_run *r)
+{
+	struct agt_rt_target *live;
+	char (*names)[160];
+	int n = 0;
+
+	if (!r->rt)
+		return;
+	live = calloc(r->tg.n + 1, sizeof(*live));
+	names = calloc(r->tg.n + 1, sizeof(*names));
+	for (int t = 0; live && names && t < r->tg.n; t++) {
+		const struct agt_proc_info *in = &r->tg.v[t]->info;
+		const char *base = strrchr(in->exe, '/');
+
+		if (r->tg.v[t]->gone)
+			continue;
+		if (in->id.pod_name[0])
+			snprintf(names[n], sizeof(names[n]), "%.63s/%.90s", in->id.pod_namespace,
+				 in->id.pod_name);
+		else
+			snprintf(names[n], sizeof(names[n]), "%s",
+				 base && base[1] ? base + 1 : in->comm);
+		live[n].pid = in->pid;
+		live[n].start_ticks = in->start_ticks;
+		live[n].workload = names[n];
+		n++;
+	}
+	if (live && names)
+		agt_rt_sync(r->rt, live, n);
+	free(live);
+	free(names);
+}
+
 static int event_loop(struct attach_run *r)
 {
 	struct epoll_event ev, evs[16];
@@ -420,6 +457,7 @@ static int event_loop(struct attach_run *r)
 			next_expire = agt_mono_ns() + 1000000000ull;
 			watch_sampling(r);
 			update_self_metrics(r);
+			sync_runtime(r);
 			if (r->o.event_budget)
 				adapt_sampling(r);
 			agt_agent_expire(r->pl.trace.agent, agt_mono_ns(),
@@ -456,6 +494,9 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		sigaddset(&mask, SIGTERM);
 		sigprocmask(SIG_BLOCK, &mask, NULL);
 	}
+	/* Runtime metrics: with the metrics endpoint, unless turned off. */
+	if (r->o.runtime_metrics < 0)
+		r->o.runtime_metrics = r->o.metrics_listen != NULL;
 	if ((rc = agt_attach_load_specs(r)))
 		goto cleanup;
 	if (r->o.tcp < 0)
@@ -638,6 +679,11 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		r->rb_prod = prod == MAP_FAILED ? NULL : prod;
 		r->rb_size = bpf_map__max_entries(r->cap.func->maps.events);
 	}
+	if (r->metrics && r->o.runtime_metrics > 0 &&
+	    (r->rt = agt_rt_new(r->cap.rt ? bpf_map__fd(r->cap.rt->maps.rt_stats) : -1))) {
+		sync_runtime(r);
+		agt_metrics_collector(r->metrics, agt_rt_collect, r->rt);
+	}
 	update_self_metrics(r); /* a scrape after "attached" already sees them */
 	r->sink->flush(r->sink);
 	if (r->tg.n)
@@ -715,7 +761,8 @@ cleanup:
 	if (r->sink)
 		r->sink->destroy(r->sink);
 	agt_audit_close(r->audit);
-	agt_metrics_stop(r->metrics);
+	agt_metrics_stop(r->metrics); /* no scrape reads the collector after this */
+	agt_rt_free(r->rt);
 	for (int k = 0; k < AGT_EXP_COUNT; k++)
 		agt_delivery_free(r->exp[k]);
 	agt_pipeline_fini(&r->pl);

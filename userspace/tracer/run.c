@@ -680,7 +680,8 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		r->rb_size = bpf_map__max_entries(r->cap.func->maps.events);
 	}
 	if (r->metrics && r->o.runtime_metrics > 0 &&
-	    (r->rt = agt_rt_new(r->cap.rt ? bpf_map__fd(r->cap.rt->maps.rt_stats) : -1))) {
+	    (r->rt = agt_rt_new(r->cap.rt ? bpf_map__fd(r->cap.rt->maps.rt_stats) : -1,
+				r->cap.rt ? bpf_map__fd(r->cap.rt->maps.rt_open) : -1))) {
 		sync_runtime(r);
 		agt_metrics_collector(r->metrics, agt_rt_collect, r->rt);
 	}

@@ -41,14 +41,14 @@ struct rt_proc {
 
 struct agt_rt_collector {
 	pthread_mutex_t lock;
-	int stats_fd;
+	int stats_fd, open_fd;
 	struct rt_proc *procs;
 	int n, cap;
 	struct workload wl[MAX_WORKLOADS + 1];
 	int nwl;
 };
 
-struct agt_rt_collector *agt_rt_new(int stats_fd)
+struct agt_rt_collector *agt_rt_new(int stats_fd, int open_fd)
 {
 	struct agt_rt_collector *c = calloc(1, sizeof(*c));
 
@@ -56,6 +56,7 @@ struct agt_rt_collector *agt_rt_new(int stats_fd)
 		return NULL;
 	pthread_mutex_init(&c->lock, NULL);
 	c->stats_fd = stats_fd;
+	c->open_fd = open_fd;
 	return c;
 }
 
@@ -275,8 +276,15 @@ void agt_rt_collect(void *ctx, FILE *out)
 		w->rt_now[st.kind].go_heap_live += st.go_heap_live;
 		if (st.kind == AGT_RT_PYTHON)
 			w->py_threads += ps.threads;
-		if (st.kind == AGT_RT_NODE)
+		if (st.kind == AGT_RT_NODE) {
+			/* a poll going on now: idle until now */
+			uint64_t key = (uint64_t)p->pid << 32 | (uint32_t)p->pid, open[2];
+
 			w->loop_now += (double)(now - p->seen_ns) / 1e9;
+			if (c->open_fd >= 0 && !bpf_map_lookup_elem(c->open_fd, &key, open) &&
+			    open[0] < now)
+				w->rt_now[AGT_RT_NODE].loop_idle_ns += now - open[0];
+		}
 	}
 
 	{ /* every traced process */

@@ -17,8 +17,9 @@ struct agt_rt_target {
 	const char *workload; /* "namespace/pod", or the executable's name */
 };
 
-/* stats_fd: the rt_stats map (bpf/rt.bpf.c), -1 when the runtime programs are not loaded. */
-struct agt_rt_collector *agt_rt_new(int stats_fd);
+/* stats_fd, open_fd: the rt_stats and rt_open maps (bpf/rt.bpf.c), -1 when the runtime
+ * programs are not loaded. */
+struct agt_rt_collector *agt_rt_new(int stats_fd, int open_fd);
 /* The processes traced now (from the event loop, once a second and after attaching): new ones
  * are followed, those gone are retired into their workload's totals. */
 void agt_rt_sync(struct agt_rt_collector *c, const struct agt_rt_target *live, int n);

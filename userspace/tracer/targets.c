@@ -160,9 +160,9 @@ int agt_target_attach(struct attach_run *r, int t)
 	int rc = 0, applied = 0, soft = r->auto_mode || proc->discovered;
 
 	for (int s = 0; s < r->nspecs && rc >= 0; s++) {
-		/* runtime metrics apply where they can, and count for nothing else */
+		/* runtime metrics apply where they can (and then something is traced) */
 		rc = agt_attach_spec(r, t, &r->specs[s], soft || r->specs[s].runtime);
-		applied += rc == 0 && !r->specs[s].runtime;
+		applied += rc == 0;
 	}
 	if (rc == AGT_SPEC_SKIPPED)
 		rc = 0;

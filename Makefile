@@ -61,7 +61,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum \
 	$(OUT)/tests/gotls $(OUT)/tests/gotls-stripped $(OUT)/tests/goh2 \
-	$(OUT)/tests/rtgo $(OUT)/tests/rtgo-stripped
+	$(OUT)/tests/rtgo $(OUT)/tests/rtgo-stripped $(OUT)/tests/file_writer
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)

@@ -1386,6 +1386,11 @@ int agt_agent_set_files(struct agt_agent *a, const struct agt_files_cfg *cfg)
 	return a->files ? 0 : -1;
 }
 
+void agt_agent_settle(struct agt_agent *a)
+{
+	agt_files_settle(a->files);
+}
+
 const struct agt_files_stats *agt_agent_file_stats(const struct agt_agent *a)
 {
 	return agt_files_stats(a->files);

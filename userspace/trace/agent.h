@@ -64,4 +64,6 @@ int agt_agent_set_files(struct agt_agent *a, const struct agt_files_cfg *cfg);
 void agt_agent_file(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts,
 		    const struct agt_file_call *fc);
 const struct agt_files_stats *agt_agent_file_stats(const struct agt_agent *a);
+/* A batch of records is handled: the files it closed are read now. */
+void agt_agent_settle(struct agt_agent *a);
 #endif

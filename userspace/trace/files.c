@@ -47,6 +47,7 @@ struct change {
 	int created;		  /* nothing was there before it */
 	uint32_t root;		  /* the agent process whose view of the path counts */
 	int snapped;		  /* after: read at its last close (or rename, truncate) */
+	int dirty;		  /* closed (renamed, truncated) since: to be read again */
 	struct agt_file_state after;
 };
 
@@ -90,6 +91,8 @@ struct agt_files {
 	int nknown;
 	uint64_t tick;
 	uint32_t cur_root; /* the root of the operation being handled */
+	struct change *dirty[256]; /* to be read once the records at hand are handled */
+	int ndirty;
 	struct agt_files_stats st;
 };
 
@@ -235,6 +238,9 @@ static void open_forget_change(struct agt_files *f, const struct change *ch)
 
 static void change_free(struct agt_files *f, struct change *ch)
 {
+	for (int i = 0; ch->dirty && i < f->ndirty; i++)
+		if (f->dirty[i] == ch)
+			f->dirty[i--] = f->dirty[--f->ndirty];
 	open_forget_change(f, ch);
 	free(ch->after.content);
 	free(ch->path);
@@ -377,6 +383,30 @@ static void snapshot(struct agt_files *f, struct change *ch)
 	ch->snapped = 1;
 }
 
+/* Read it once the records at hand are handled (a file saved a thousand times in a row is
+ * read once), or now when too many wait. */
+static void mark_dirty(struct agt_files *f, struct change *ch)
+{
+	if (ch->reading || ch->dirty)
+		return;
+	if (f->ndirty == (int)AGT_ARRAY_SIZE(f->dirty)) {
+		snapshot(f, ch);
+		return;
+	}
+	ch->dirty = 1;
+	f->dirty[f->ndirty++] = ch;
+}
+
+void agt_files_settle(struct agt_files *f)
+{
+	while (f && f->ndirty > 0) {
+		struct change *ch = f->dirty[--f->ndirty];
+
+		ch->dirty = 0;
+		snapshot(f, ch);
+	}
+}
+
 void agt_files_op(struct agt_files *f, struct agt_fileset **setp, uint32_t root,
 		  const struct agt_proc_info *who, uint32_t pid, uint32_t tid, uint64_t ts,
 		  const struct agt_file_call *op)
@@ -405,7 +435,7 @@ void agt_files_op(struct agt_files *f, struct agt_fileset **setp, uint32_t root,
 			free(o);
 			f->nopen--;
 			if (op->flags & AGT_FILE_F_WRITE)
-				snapshot(f, ch);
+				mark_dirty(f, ch);
 		}
 		return;
 	}
@@ -527,7 +557,7 @@ void agt_files_op(struct agt_files *f, struct agt_fileset **setp, uint32_t root,
 		ch->end_ns = ts;
 		ch->pid = pid;
 		ch->tid = tid;
-		snapshot(f, ch);
+		mark_dirty(f, ch);
 		break;
 	}
 	case AGT_FILE_UNLINK:
@@ -541,7 +571,7 @@ void agt_files_op(struct agt_files *f, struct agt_fileset **setp, uint32_t root,
 			return;
 		add_op(ch, OP_TRUNCATE);
 		ch->tentative = 0;
-		snapshot(f, ch);
+		mark_dirty(f, ch);
 		break;
 	default: break;
 	}
@@ -763,6 +793,13 @@ static void emit_change(struct agt_files *f, struct change *ch, const struct agt
 
 	memset(&sp, 0, sizeof(sp));
 	memset(&st, 0, sizeof(st));
+	if (ch->dirty) {
+		for (int i = 0; i < f->ndirty; i++)
+			if (f->dirty[i] == ch)
+				f->dirty[i--] = f->dirty[--f->ndirty];
+		ch->dirty = 0;
+		snapshot(f, ch);
+	}
 	want_content = f->cfg.diffs && !ch->reading && !deleted;
 	if (!ch->reading && !deleted && !ch->snapped && f->cfg.state) /* never closed: now */
 		f->cfg.state(f->cfg.state_ctx, root, ch->path, f->cfg.hash_max,

@@ -59,5 +59,8 @@ void agt_files_drop(struct agt_files *f, struct agt_fileset **set);
 /* The roots' own windows: each quiet since before now - quiet_ns is emitted (all: every one of
  * root, or every root when root is 0). */
 void agt_files_flush(struct agt_files *f, uint32_t root, uint64_t now, uint64_t quiet_ns, int all);
+/* The records at hand are handled (a ring buffer batch): read the files closed, renamed or
+ * truncated meanwhile, once each. */
+void agt_files_settle(struct agt_files *f);
 const struct agt_files_stats *agt_files_stats(const struct agt_files *f);
 #endif

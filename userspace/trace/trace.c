@@ -76,6 +76,11 @@ void agt_trace_file(struct agt_trace *t, uint32_t pid, uint32_t tid, uint64_t ts
 	agt_agent_file(t->agent, pid, tid, ts, fc);
 }
 
+void agt_trace_settle(struct agt_trace *t)
+{
+	agt_agent_settle(t->agent);
+}
+
 void agt_trace_flush(struct agt_trace *t, uint64_t ts)
 {
 	agt_agent_close(t->agent, 0, ts);

@@ -449,6 +449,7 @@ static int event_loop(struct attach_run *r)
 		}
 		if (ring_buffer__consume(r->rb) < 0 && errno != EINTR)
 			break;
+		agt_trace_settle(&r->pl.trace);
 		if (r->rescan_pending)
 			agt_targets_rescan(r);
 		if (r->tg.live != r->live_seen)

@@ -69,7 +69,8 @@ $(OUT)/bpf $(OUT)/skel:
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum \
-	$(OUT)/tests/gotls $(OUT)/tests/gotls-stripped $(OUT)/tests/goh2
+	$(OUT)/tests/gotls $(OUT)/tests/gotls-stripped $(OUT)/tests/goh2 \
+	$(OUT)/tests/rtgo $(OUT)/tests/rtgo-stripped $(OUT)/tests/file_writer
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -92,6 +93,15 @@ $(OUT)/tests/gotls: tests/targets/gotls/main.go
 	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<
 
 $(OUT)/tests/gotls-stripped: tests/targets/gotls/main.go
+	@mkdir -p $(dir $@)
+	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -ldflags='-s -w' -o $@ $<
+
+# Go runtime metrics' target, with .symtab and stripped (-s -w: .gopclntab only).
+$(OUT)/tests/rtgo: tests/targets/rtgo/main.go
+	@mkdir -p $(dir $@)
+	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<
+
+$(OUT)/tests/rtgo-stripped: tests/targets/rtgo/main.go
 	@mkdir -p $(dir $@)
 	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -ldflags='-s -w' -o $@ $<
 

@@ -22,6 +22,7 @@ enum agt_event_kind {
 	AGT_EV_PROC_EXEC = 6,
 	AGT_EV_PROC_DISCOVER = 7, /* a process that is not a target ran execve (discovery on) */
 	AGT_EV_MAP_EXEC = 8,	  /* a target mapped a file executable (a library loaded) */
+	AGT_EV_FILE = 9,	  /* a traced process changed (or read) a file: struct agt_file_event */
 };
 
 /* TLS plaintext: bytes an SSL_write handed to the library or an SSL_read got from it. */
@@ -189,4 +190,86 @@ struct agt_proc_exit {
 	__u32 group_dead;
 };
 
+/* File lineage (bpf/file.bpf.c): what traced processes do to regular files, seen at the system
+ * call. One record kind; op says which call it was. Paths are sent as the process gave them,
+ * with the directory they are relative to (its cwd, or the directory of dirfd) walked in the
+ * kernel up to the process's root: each path is "DIR\0NAME\0" (DIR "" when NAME is absolute;
+ * for a file known by descriptor, DIR is its whole path and NAME ""). */
+enum agt_file_op {
+	AGT_FILE_OPEN = 1,     /* a regular file opened for writing (or reading, with files_read) */
+	AGT_FILE_CLOSE = 2,    /* a close of a file opened so: bytes moved through it so far */
+	AGT_FILE_RENAME = 3,   /* path[0] renamed to path[1] */
+	AGT_FILE_UNLINK = 4,   /* path[0] removed */
+	AGT_FILE_TRUNCATE = 5, /* truncate(path) or ftruncate(fd): bytes is the new length */
+};
+#define AGT_FILE_F_CREATED 0x1	/* open: the call created the file (FMODE_CREATED) */
+#define AGT_FILE_F_TRUNC 0x2	/* open: O_TRUNC */
+#define AGT_FILE_F_APPEND 0x4	/* open: O_APPEND */
+#define AGT_FILE_F_WRITE 0x8	/* open: for writing (else for reading) */
+#define AGT_FILE_F_LAST 0x10	/* close: the last reference to the open file went */
+#define AGT_FILE_F_LONG 0x20	/* a directory was deeper or longer than the kernel walks */
+#define AGT_FILE_F_EXCHANGE 0x40 /* rename: RENAME_EXCHANGE (the two swapped) */
+#define AGT_FILE_BLOB 8192	 /* bytes of one path in data[] at most; path[1] starts here */
+
+struct agt_file_event {
+	struct agt_event_hdr h;
+	__u64 file;  /* open/close: the struct file (an identity until its last close) */
+	__u64 bytes; /* close: bytes written (read) through it so far; truncate: the length */
+	__u64 size;  /* open/close: the file's size then */
+	__u64 ino;   /* open/close: the inode */
+	__u32 dev;   /* open/close: the device (kernel encoding) */
+	__u16 op;    /* enum agt_file_op */
+	__u16 flags; /* AGT_FILE_F_* */
+	__u16 len[2];	/* bytes of path[0] at data[0] and of path[1] at data[AGT_FILE_BLOB] */
+	__u32 pad;
+	char data[2 * AGT_FILE_BLOB];
+};
+/* Runtime metrics (bpf/rt.bpf.c): what the garbage collectors and event loops of traced Python,
+ * Go and Node processes do, counted in the kernel per process (the rt_stats map, read by the
+ * loader at scrape time: no record per event). The attach cookie of the runtime programs is
+ * the event. */
+enum agt_rt_event {
+	AGT_RT_PY_GC = 1,	    /* python:gc__start(generation) .. python:gc__done(collected) */
+	AGT_RT_GO_GC_CYCLE = 2,	    /* runtime.gcMarkTermination: a GC cycle ends */
+	AGT_RT_GO_STW_STOP = 3,	    /* runtime.stopTheWorldWithSema: the world stops */
+	AGT_RT_GO_STW_START = 4,    /* returns of runtime.startTheWorldWithSema: it runs again */
+	AGT_RT_GO_HEAP_LIVE = 5,    /* runtime.(*gcControllerState).resetLive(c, bytesMarked) */
+	AGT_RT_GO_G_START = 6,	    /* runtime.newproc1: a goroutine is created */
+	AGT_RT_GO_G_EXIT = 7,	    /* runtime.goexit0: a goroutine ends */
+	AGT_RT_NODE_GC_START = 8,   /* v8::internal::Heap::CallGCPrologueCallbacks(this, type) */
+	AGT_RT_NODE_GC_END = 9,	    /* v8::internal::Heap::CallGCEpilogueCallbacks(this, type) */
+	AGT_RT_NODE_POLL = 10,	    /* epoll_wait/epoll_pwait of the main thread: libuv's poll */
+	AGT_RT_NODE_POLL_RET = 11,  /* ... and its return */
+};
+enum agt_rt_kind { AGT_RT_NONE = 0, AGT_RT_PYTHON = 1, AGT_RT_GO = 2, AGT_RT_NODE = 3 };
+/* Node's GC kinds, in the order of V8's GCType bits (scavenge 1, minor mark-sweep 2,
+ * mark-sweep-compact 4, incremental marking 8, weak callbacks 16). */
+#define AGT_RT_NODE_KINDS 5
+#define AGT_RT_SERIES 5	   /* pause histograms per process: Python generations, Node kinds */
+#define AGT_RT_BUCKETS 16  /* pause buckets: 10us .. 1s, then the rest */
+#define AGT_RT_BOUNDS_NS                                                                        \
+	{10000ull,    25000ull,	   50000ull,	100000ull,   250000ull,	  500000ull,		\
+	 1000000ull,  2500000ull,  5000000ull,	10000000ull, 25000000ull, 50000000ull,		\
+	 100000000ull, 250000000ull, 1000000000ull}
+
+struct agt_rt_hist {
+	__u64 bucket[AGT_RT_BUCKETS]; /* counts per bucket (not cumulative); the last: over 1 s */
+	__u64 sum_ns;
+};
+
+struct agt_rt_stats {
+	__u32 kind;	/* enum agt_rt_kind, written by the loader when it attaches */
+	__u32 pad;
+	__u64 gc[AGT_RT_SERIES];	/* Python: collections by generation; Node: GCs by kind; Go:
+					 * [0] cycles */
+	__u64 collected[3];		/* Python: objects collected, by generation */
+	struct agt_rt_hist pause[AGT_RT_SERIES]; /* Python by generation, Node by kind, Go [0] */
+	__u64 go_heap_live;	/* bytes marked live by the last GC */
+	__u64 go_controller;	/* the address of runtime.gcController */
+	__u64 go_g_started, go_g_exited;
+	__u64 loop_idle_ns;	/* Node: the main thread inside the poll */
+	__u64 loop_polls;
+	__u64 stw_start_ns;	/* Go: when the world was stopped (0: it runs) */
+};
 #endif
+

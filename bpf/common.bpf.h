@@ -30,6 +30,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } targets SEC(".maps");
 
+/* Is tgid traced: a target (1) or a followed descendant of one (2)? The first test of every
+ * program that sees all processes (system call tracepoints). */
+static __always_inline int agt_traced(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&targets, &tgid) != 0;
+}
+
 /* Wake the reader only once this much is pending; it also polls every AGT_POLL_MS, so an event
  * waits at most that long. A wakeup per event costs several microseconds in the traced thread. */
 const volatile __u64 agt_wake_bytes = 64 << 10;

@@ -237,7 +237,57 @@ def exporters():
     print(" less than bound/s end to end; the CPU columns hold up better.)")
 
 
+def file_tracking():
+    """What file lineage (--files) costs a write-heavy process: a C writer saving 64 KiB files
+    in 4 KiB writes (open, 16 writes, close) and appending 4 KiB blocks to an open log, untraced,
+    traced by agtrace without --files, traced with --files, and untraced while another process
+    is traced with --files (the per-syscall tracepoints run for every process and return at the
+    target lookup). Interleaved rounds, medians; ratios to untraced. Self-contained: its own
+    target (build/tests/file_writer) and printing."""
+    writer = os.path.join(ROOT, "build", "tests", "file_writer")
+    saves, blocks = max(N // 10, 500), max(N * 5, 20000)
+    modes = ["untraced", "traced", "traced --files", "other --files"]
+    res = {m: [] for m in modes}
+    idle = Target([BENCH])
+    try:
+        for _ in range(ROUNDS):
+            for mode in modes:
+                d = tempfile.mkdtemp(dir="/dev/shm")  # tmpfs: the write path itself, no disk
+                t = Target([writer])
+                tr = None
+                # No TCP capture (its raw sys_enter also looks at writes): files alone.
+                same = ["-o", "jsonl", "--no-tcp", "--uprobe", "libc.so.6:getpid"]
+                if mode == "traced":
+                    tr = Tracer(["-p", t.pid] + same)
+                elif mode == "traced --files":
+                    tr = Tracer(["-p", t.pid, "--files"] + same)
+                elif mode == "other --files":
+                    tr = Tracer(["-p", idle.pid, "--files"] + same)
+                save = int(t.call(f"save {saves} {d}", timeout=120).split()[1]) / saves
+                app = int(t.call(f"append {blocks} {d}", timeout=120).split()[1]) / blocks
+                t.quit()
+                if tr:
+                    tr.interrupt(timeout=60)
+                subprocess.run(["rm", "-rf", d])
+                res[mode].append((save, app))
+    finally:
+        idle.quit()
+    med = {m: (statistics.median(v[0] for v in r), statistics.median(v[1] for v in r))
+           for m, r in res.items()}
+    base_save, base_app = med["untraced"]
+    print(f"\n8. file lineage (--files): a writer saving 64 KiB files ({saves} per run, 16 writes "
+          f"of 4 KiB each) and appending 4 KiB blocks ({blocks} per run); median of {ROUNDS}")
+    print(f"{'writer':<15} {'us/save':>9} {'x untraced':>11} {'ns/append':>10} {'x untraced':>11}")
+    for m, (sv, ap) in med.items():
+        print(f"{m:<15} {sv / 1e3:>9.2f} {sv / base_save:>11.3f} {ap:>10.0f} {ap / base_app:>11.3f}")
+    print("(traced: the writer is agtrace's target; other --files: agtrace traces another process")
+    print(" with --files, the writer pays only the tracepoints' target lookup)")
+    return med
+
+
 def main():
+    if sys.argv[1:] == ["files"]:  # section 8 alone
+        return file_tracking()
     if sys.argv[1:] == ["exporters"]:  # section 5 alone: make bench-export
         return exporters()
     modes = ["untraced", "bpftrace", "entry", "entry@1%", "uretprobe", "insn"]
@@ -279,6 +329,7 @@ def main():
         print(f"{m:<10} {sy:>11.1f} {sy / base_sys:>7.2f} {ex:>13.1f} {ex / base_exec:>7.2f}")
     print("(attach -p: the sys_enter/sys_exit and process programs return at the target lookup;")
     print(" --select adds a ring buffer report of every exec, matched against the selectors)")
+    file_tracking()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ only the wire and the processes. Usage: coding_agent.py PORT CAFILE; one command
                  its own and runs a command
     twins        two conversations at once, on two threads, with the same opening and the same
                  call ids, steps interleaved; each tool runs its own command
+    files DIR    tools that change files in DIR in the agent's own process, as Claude Code's Write
+                 and Edit do: three writes at once (a.txt, b.txt, c.txt), an edit in place of a.txt,
+                 b.txt replaced by a temporary file renamed over it, c.txt deleted, then a shell
+                 tool's `sed -i` on a.txt (a child process renames its temporary file over it)
+    scribble DIR no conversation: writes DIR/log.txt (then appends to it) and DIR/cache/x.bin,
+                 reads DIR/notes.md
     quit"""
 import http.client
 import json
@@ -229,16 +235,81 @@ def twins():
     return " ".join(answers[s] for s in ("left", "right"))
 
 
+def files(d):
+    """File tools run in-process (no exec), one shell tool whose sed -i renames over a.txt."""
+    def write(a):
+        with open(a["path"], "w") as f:
+            f.write(a["content"])
+        return "written"
+
+    def edit(a):
+        with open(a["path"]) as f:
+            text = f.read()
+        with open(a["path"], "w") as f:  # in place: O_TRUNC, as editors' write does
+            f.write(text.replace(a["old"], a["new"]))
+        return "edited"
+
+    def replace(a):  # an atomic writer: a temporary file renamed over the target
+        tmp = os.path.join(os.path.dirname(a["path"]), ".tmp-" + os.path.basename(a["path"]))
+        with open(tmp, "w") as f:
+            f.write(a["content"])
+        os.replace(tmp, a["path"])
+        return "replaced"
+
+    def delete(a):
+        os.remove(a["path"])
+        return "deleted"
+
+    def shell(a):
+        return "exit %d: %s" % sh(a["command"])
+
+    tools = {"write": write, "edit": edit, "replace": replace, "delete": delete, "shell": shell}
+    offered = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+               for n in tools]
+    script = [
+        [("call_wa", "write", {"path": f"{d}/a.txt", "content": "alpha\nbeta\n"}),
+         ("call_wb", "write", {"path": f"{d}/b.txt", "content": "bee\n"}),
+         ("call_wc", "write", {"path": f"{d}/c.txt", "content": "sea\n"})],
+        [("call_e", "edit", {"path": f"{d}/a.txt", "old": "beta", "new": "gamma"})],
+        [("call_r", "replace", {"path": f"{d}/b.txt", "content": "new bee\n"})],
+        [("call_d", "delete", {"path": f"{d}/c.txt"})],
+        [("call_s", "shell", {"command": f"sed -i s/alpha/omega/ {d}/a.txt"})],
+    ]
+    msgs = [{"role": "system", "content": "You are a coding agent."},
+            {"role": "user", "content": "Tidy the files."}]
+    for turn, calls in enumerate(script):
+        m = chat(msgs, {"calls": [{"id": i, "name": n, "args": a} for i, n, a in calls],
+                        "usage": [40 + turn, 8]}, tools=offered)
+        msgs.append(m)
+        for cid, name, args in calls:
+            msgs.append({"role": "tool", "tool_call_id": cid, "content": tools[name](args)})
+    return chat(msgs, {"text": "Tidied.", "usage": [90, 2]}, tools=offered)["content"]
+
+
+def scribble(d):
+    with open(f"{d}/log.txt", "w") as f:
+        f.write("one\n")
+    with open(f"{d}/log.txt", "a") as f:
+        f.write("two\n")
+    os.makedirs(f"{d}/cache", exist_ok=True)
+    with open(f"{d}/cache/x.bin", "wb") as f:
+        f.write(b"\0" * 10)
+    with open(f"{d}/notes.md") as f:
+        f.read()
+    return "done"
+
+
 if len(sys.argv) > 3 and sys.argv[3] == "--child":
     print(one_tool("What system is this?", "uname -s", "It is Linux."))
     sys.exit(0)
 
 COMMANDS = {"cache": cache, "threads": threads, "parallel": parallel, "relaunch": relaunch,
             "warmup": warmup, "chain": chain, "killme": killme, "subagent": subagent,
-            "twins": twins, "subproc": subproc}
+            "twins": twins, "subproc": subproc, "files": files,
+            "scribble": scribble}
 print("ready", os.getpid(), flush=True)
 for line in sys.stdin:
-    cmd = line.strip()
+    cmd, *arg = line.split()
     if cmd == "quit":
         break
-    print(f"{cmd} {COMMANDS[cmd]()}", flush=True)
+    print(f"{cmd} {COMMANDS[cmd](*arg)}", flush=True)

@@ -76,14 +76,18 @@ static const struct sample {
     {"dead-letter", "/d", "\"/d\""},
     {"log-level", "debug", "\"debug\""},
     {"log-format", "json", "\"json\""},
+    {"files-ignore", "/home/*/.cache/*", "\"/home/*/.cache/*\""},
+    {"files-hash-max", "65536", "65536"},
 };
 
 /* Flags (no value): set by a file's true. */
 static const char *const flags[] = {"k8s-insecure", "es-insecure", "es-install-template",
-				    "otlp-insecure", "capture-content"};
+				    "otlp-insecure", "capture-content", "files", "files-read",
+				    "capture-diffs"};
 
 /* Options of the command line only, never in a file. */
-static const char *const cli_only[] = {"tcp", "no-tcp", "dry-run", "verbose"};
+static const char *const cli_only[] = {"tcp",	       "no-tcp",	     "dry-run",
+				       "verbose", "runtime-metrics", "no-runtime-metrics"};
 
 /* --help's rows: "--flag [json.key]" pairs. */
 struct row {
@@ -220,6 +224,13 @@ static char *describe(const struct agt_config *c)
 	S(c->log_level);
 	S(c->log_format);
 	L(c->verbose);
+	L(c->files);
+	L(c->files_read);
+	L(c->capture_diffs);
+	for (int i = 0; i < c->nfiles_ignore; i++)
+		S(c->files_ignore[i]);
+	L(c->files_hash_max);
+	L(c->runtime_metrics);
 #undef S
 #undef L
 	fclose(f);
@@ -393,7 +404,8 @@ static void every_option_both_ways_same_config(void **state)
 			int list = !strcmp(rows[i].flag, "pid") || !strcmp(rows[i].flag, "select") ||
 				   !strcmp(rows[i].flag, "probes") || !strcmp(rows[i].flag, "uprobe") ||
 				   !strcmp(rows[i].flag, "redact") || !strcmp(rows[i].flag, "sample") ||
-				   !strcmp(rows[i].flag, "otlp-header");
+				   !strcmp(rows[i].flag, "otlp-header") ||
+				   !strcmp(rows[i].flag, "files-ignore");
 
 			argv[argc++] = s->arg;
 			jput(&root, rows[i].json, s->json, list);
@@ -421,6 +433,9 @@ static void every_option_both_ways_same_config(void **state)
 	assert_non_null(strstr(a, "e->protocol=http/json\n"));
 	assert_non_null(strstr(a, "c->capture_content_bytes=4096\n"));
 	assert_int_equal(ca.sample_cfg[1].ratio_ppm, 500000);
+	assert_non_null(strstr(a, "c->files_ignore[i]=/home/*/.cache/*\n"));
+	assert_non_null(strstr(a, "c->files_hash_max=65536\n"));
+	assert_true(ca.files && ca.files_read && ca.capture_diffs);
 	free(a);
 	free(b);
 	free(json);

@@ -154,3 +154,44 @@ uint64_t agt_fnv1a(const void *data, size_t n, uint64_t h)
 	}
 	return h;
 }
+
+int agt_path_join(const char *dir, const char *name, char *out, size_t n)
+{
+	size_t o = 0;
+	int rc = 0;
+
+	if (n < 2)
+		return -ENAMETOOLONG;
+	for (int part = name[0] == '/' ? 1 : 0; part < 2; part++) {
+		const char *p = part ? name : dir;
+
+		while (*p) {
+			size_t len;
+
+			while (*p == '/')
+				p++;
+			len = strcspn(p, "/");
+			if (!len)
+				break;
+			if (len == 1 && p[0] == '.') {
+				/* nothing */
+			} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+				while (o > 0 && out[o - 1] != '/')
+					o--;
+				if (o > 0)
+					o--; /* the slash before it */
+			} else if (o + 1 + len < n) {
+				out[o++] = '/';
+				memcpy(out + o, p, len);
+				o += len;
+			} else {
+				rc = -ENAMETOOLONG;
+			}
+			p += len;
+		}
+	}
+	if (!o)
+		out[o++] = '/';
+	out[o] = 0;
+	return rc;
+}

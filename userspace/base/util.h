@@ -23,5 +23,10 @@ void agt_hex(const uint8_t *bytes, size_t n, char *out); /* out: 2n+1 */
 char *agt_read_file(const char *path, size_t max, size_t *len);
 uint64_t agt_fnv1a(const void *data, size_t n, uint64_t h);
 
+/* dir (absolute, "" for the root) joined with name (absolute names stand alone), with "." and
+ * ".." and repeated slashes resolved as text (no symbolic link is followed): an absolute path
+ * in out; 0, or -ENAMETOOLONG when it does not fit (out then holds what fit). */
+int agt_path_join(const char *dir, const char *name, char *out, size_t n);
+
 #define AGT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif

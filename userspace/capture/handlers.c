@@ -16,7 +16,30 @@ static const struct agt_handler handlers[] = {
     {"gnutls_recv", AGT_HK_TLS, AGT_TLS_COOKIE_READ | AGT_TLS_COOKIE_SSIZE, AGT_RET_URETPROBE,
      AGT_ABI_SYSV, AGT_KEY_THREAD, "GnuTLS gnutls_record_recv(session, buf, n) -> ssize_t"},
     {"python_audit", AGT_HK_PY_AUDIT, 0, AGT_RET_NONE, AGT_ABI_SYSV, AGT_KEY_THREAD,
-     "CPython's python:audit USDT marker: runtime events on the running tool call"},
+     "CPython's python:audit USDT marker: runtime events on the running tool call", 1},
+    /* Runtime metrics (bpf/rt.bpf.c): the cookie is the event. */
+    {"py_gc", AGT_HK_RUNTIME, AGT_RT_PY_GC, AGT_RET_URETPROBE, AGT_ABI_SYSV, AGT_KEY_THREAD,
+     "CPython gc__start/gc__done: collections by generation, objects collected, pauses", 1},
+    {"go_gc_cycle", AGT_HK_RUNTIME, AGT_RT_GO_GC_CYCLE, AGT_RET_NONE, AGT_ABI_GO,
+     AGT_KEY_GOROUTINE, "Go runtime.gcMarkTermination: one per GC cycle"},
+    {"go_stw_stop", AGT_HK_RUNTIME, AGT_RT_GO_STW_STOP, AGT_RET_NONE, AGT_ABI_GO,
+     AGT_KEY_GOROUTINE, "Go runtime.stopTheWorldWithSema: a stop-the-world pause begins"},
+    {"go_stw_start", AGT_HK_RUNTIME, AGT_RT_GO_STW_START, AGT_RET_INSN, AGT_ABI_GO,
+     AGT_KEY_GOROUTINE, "Go runtime.startTheWorldWithSema's returns: the pause ends"},
+    {"go_heap_live", AGT_HK_RUNTIME, AGT_RT_GO_HEAP_LIVE, AGT_RET_NONE, AGT_ABI_GO,
+     AGT_KEY_GOROUTINE, "Go (*gcControllerState).resetLive: the heap marked live by a GC"},
+    {"go_goroutine_start", AGT_HK_RUNTIME, AGT_RT_GO_G_START, AGT_RET_NONE, AGT_ABI_GO,
+     AGT_KEY_GOROUTINE, "Go runtime.newproc1: a goroutine is created"},
+    {"go_goroutine_exit", AGT_HK_RUNTIME, AGT_RT_GO_G_EXIT, AGT_RET_NONE, AGT_ABI_GO,
+     AGT_KEY_GOROUTINE, "Go runtime.goexit0: a goroutine ends"},
+    {"node_gc_start", AGT_HK_RUNTIME, AGT_RT_NODE_GC_START, AGT_RET_NONE, AGT_ABI_SYSV,
+     AGT_KEY_THREAD, "V8 Heap::CallGCPrologueCallbacks(type): a collection of that kind begins"},
+    {"node_gc_end", AGT_HK_RUNTIME, AGT_RT_NODE_GC_END, AGT_RET_NONE, AGT_ABI_SYSV,
+     AGT_KEY_THREAD, "V8 Heap::CallGCEpilogueCallbacks(type): ... and ends"},
+    {"node_loop", AGT_HK_RUNTIME, AGT_RT_NODE_POLL, AGT_RET_URETPROBE, AGT_ABI_SYSV,
+     AGT_KEY_THREAD,
+     "epoll_wait/epoll_pwait on the main thread of a process whose executable exports "
+     "uv_run: the time libuv's event loop waits in its poll"},
 };
 
 const struct agt_handler *agt_handler_find(const char *name)

@@ -20,6 +20,7 @@ enum agt_ret_mode {
 enum agt_handler_kind {
 	AGT_HK_TLS = 0,	     /* plaintext of a TLS library: the TLS capture program */
 	AGT_HK_PY_AUDIT = 1, /* USDT python:audit: events on the tool call they happen in */
+	AGT_HK_RUNTIME = 2,  /* a runtime's GC or event loop: counted for metrics (bpf/rt.bpf.c) */
 };
 
 /* What matches a call's return to its entry. */
@@ -36,6 +37,7 @@ struct agt_handler {
 	enum agt_abi abi;	/* where the arguments are */
 	enum agt_call_key key;	/* what an entry and its return are matched by */
 	const char *does;	/* one line: what it captures, for messages and `probes list` */
+	int marker;		/* goes with a USDT marker ("usdt"), not with "symbols" */
 };
 
 /* The handler of this name, or NULL. */

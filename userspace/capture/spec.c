@@ -284,12 +284,19 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 		if (!cJSON_IsString(v) || !(out->handler = agt_handler_find(v->valuestring)))
 			FAIL(c, sub, "must be one of %s", names);
 		audit = out->handler->kind == AGT_HK_PY_AUDIT;
-		if (audit == !!syms)
+		if (out->handler->marker == !!syms)
 			FAIL(c, path,
 			     audit ? "handler \"python_audit\" goes with \"usdt\": \"python:audit\""
-				   : "TLS handlers go with \"symbols\" probes");
-		if (cJSON_GetObjectItemCaseSensitive(p, "return_usdt"))
+			     : out->handler->marker ? "handler \"%s\" goes with a \"usdt\" marker"
+						     : "handler \"%s\" goes with \"symbols\" probes",
+			     out->handler->name);
+		if (cJSON_GetObjectItemCaseSensitive(p, "return_usdt") &&
+		    out->handler->ret != AGT_RET_URETPROBE)
 			FAIL(c, path, "a \"handler\" probe has no \"return_usdt\"");
+		if (out->handler->kind == AGT_HK_RUNTIME) {
+			out->ret_mode = out->handler->ret;
+			out->abi = out->handler->abi;
+		}
 		if (audit) { /* the event name, a C string */
 			out->nargs = 1;
 			out->args[0] =
@@ -325,7 +332,8 @@ static void line_col(const char *text, const char *at, int *line, int *col)
 int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, char *err,
 		   size_t errlen)
 {
-	static const char *const keys[] = {"name", "description", "target", "probes", "auto", NULL};
+	static const char *const keys[] = {"name",   "description", "target", "probes",
+					   "auto",   "runtime",	    NULL};
 	struct pctx c = {.file = file, .err = err, .errlen = errlen};
 	const char *endp = NULL;
 	cJSON *root;
@@ -358,6 +366,14 @@ int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, cha
 			goto fail;
 		}
 		out->auto_attach = cJSON_IsTrue(v);
+	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(root, "runtime"))) {
+		if (!cJSON_IsBool(v)) {
+			rc = agt_seterr(err, errlen, -EINVAL, "%s: $.runtime: must be true or false",
+					file);
+			goto fail;
+		}
+		out->runtime = cJSON_IsTrue(v);
 	}
 	if ((rc = get_str(&c, root, "$", "name", 1, &out->name)) ||
 	    (rc = get_str(&c, root, "$", "description", 0, &out->description)))

@@ -39,6 +39,7 @@ struct agt_spec {
 	int ntargets;
 	struct agt_probe_spec *probes;
 	int nprobes;
+	int runtime; /* runtime metrics: attached whenever they are on, with --probes too */
 };
 
 extern const char *const agt_trace_types[7];

@@ -5,6 +5,9 @@
 #include "proc.skel.h"
 #include "sock.skel.h"
 #include "tls.skel.h"
+#include "file.skel.h"
+#include "agtrace.h"
+#include "rt.skel.h"
 #include <bpf/libbpf.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -154,6 +157,103 @@ static struct bpf_object *sock_object(void *s)
 	return ((struct sock_bpf *)s)->obj;
 }
 
+static int with_files(const struct agt_unit_params *p)
+{
+	return p->files;
+}
+
+static void *file_open(const struct bpf_object_open_opts *o)
+{
+	return file_bpf__open_opts(o);
+}
+static void file_configure(void *s, const struct agt_unit_params *p)
+{
+	struct file_bpf *b = s;
+
+	COMMON(b, p);
+	b->rodata->files_read = p->files_read;
+	/* Reads are followed only when asked for: read(2) is the busiest call on a node. */
+	bpf_program__set_autoload(b->progs.file_enter_read, p->files_read);
+	bpf_program__set_autoload(b->progs.file_exit_read, p->files_read);
+	bpf_program__set_autoload(b->progs.file_enter_pread64, p->files_read);
+	bpf_program__set_autoload(b->progs.file_exit_pread64, p->files_read);
+}
+static int file_load(void *s)
+{
+	return file_bpf__load(s);
+}
+/* The exit programs shared by several system calls, attached here to each (one program per
+ * kind of exit: verified once). One capture per process, so one set of these links. */
+static struct bpf_link *file_links[16];
+static int nfile_links;
+
+static int file_attach(void *s)
+{
+	static const char *const opens[] = {"sys_exit_open", "sys_exit_openat", "sys_exit_creat",
+					    "sys_exit_openat2"};
+	static const char *const paths[] = {"sys_exit_rename",	 "sys_exit_renameat",
+					    "sys_exit_renameat2", "sys_exit_unlink",
+					    "sys_exit_unlinkat",	 "sys_exit_truncate",
+					    "sys_exit_ftruncate"};
+	struct file_bpf *b = s;
+	struct statfs fs;
+	int rc;
+
+	/* Per-syscall tracepoints live in tracefs: mount it when nothing has. */
+	if (access("/sys/kernel/tracing/events", F_OK) && access("/sys/kernel/debug/tracing/events",
+								  F_OK) &&
+	    statfs("/sys/kernel/tracing", &fs) == 0)
+		mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL);
+	if ((rc = file_bpf__attach(b)))
+		return rc;
+	for (size_t i = 0; i < AGT_ARRAY_SIZE(opens) + AGT_ARRAY_SIZE(paths); i++) {
+		int open = i < AGT_ARRAY_SIZE(opens);
+		const char *tp = open ? opens[i] : paths[i - AGT_ARRAY_SIZE(opens)];
+		struct bpf_link *l = bpf_program__attach_tracepoint(
+		    open ? b->progs.file_exit_open : b->progs.file_exit_path, "syscalls", tp);
+
+		if (!l)
+			return -errno;
+		file_links[nfile_links++] = l;
+	}
+	return 0;
+}
+static void file_destroy(void *s)
+{
+	while (nfile_links > 0)
+		bpf_link__destroy(file_links[--nfile_links]);
+	file_bpf__destroy(s);
+}
+static struct bpf_object *file_object(void *s)
+{
+	return ((struct file_bpf *)s)->obj;
+}
+
+static int with_runtime(const struct agt_unit_params *p)
+{
+	return p->runtime;
+}
+static void *rt_open(const struct bpf_object_open_opts *o)
+{
+	return rt_bpf__open_opts(o);
+}
+static void rt_configure(void *s, const struct agt_unit_params *p)
+{
+	COMMON((struct rt_bpf *)s, p);
+}
+static int rt_load(void *s)
+{
+	return rt_bpf__load(s);
+}
+static void rt_destroy(void *s)
+{
+	rt_bpf__destroy(s);
+}
+static struct bpf_object *rt_object(void *s)
+{
+	return ((struct rt_bpf *)s)->obj;
+}
+
 static const struct unit_desc units[AGT_UNIT_COUNT] = {
     [AGT_UNIT_FUNC] = {"function probes", always, func_open, func_configure, func_load, NULL,
 		       func_destroy, func_object},
@@ -163,6 +263,10 @@ static const struct unit_desc units[AGT_UNIT_COUNT] = {
 		      tls_destroy, tls_object},
     [AGT_UNIT_SOCK] = {"TCP capture (syscall tracepoints)", with_tcp, sock_open, sock_configure,
 		       sock_load, sock_attach, sock_destroy, sock_object},
+    [AGT_UNIT_FILE] = {"file lineage (syscall tracepoints)", with_files, file_open, file_configure,
+		       file_load, file_attach, file_destroy, file_object},
+    [AGT_UNIT_RT] = {"runtime metrics", with_runtime, rt_open, rt_configure, rt_load, NULL,
+		     rt_destroy, rt_object},
 };
 
 static void **slot(struct agt_capture *c, int id)
@@ -171,6 +275,8 @@ static void **slot(struct agt_capture *c, int id)
 	case AGT_UNIT_FUNC: return (void **)&c->func;
 	case AGT_UNIT_PROC: return (void **)&c->proc;
 	case AGT_UNIT_TLS: return (void **)&c->tls;
+	case AGT_UNIT_FILE: return (void **)&c->file;
+	case AGT_UNIT_RT: return (void **)&c->rt;
 	default: return (void **)&c->sock;
 	}
 }
@@ -352,7 +458,9 @@ int agt_capture_attach(struct agt_capture *c, char *err, size_t errlen)
 			return agt_seterr(err, errlen, rc,
 					  "cannot attach agtrace's %s (%s); run `agtrace check`%s",
 					  units[id].what, strerror(rc < 0 ? -rc : rc),
-					  id == AGT_UNIT_SOCK ? ", or use --no-tcp" : "");
+					  id == AGT_UNIT_SOCK	? ", or use --no-tcp"
+					  : id == AGT_UNIT_FILE ? ", or drop --files"
+								: "");
 	}
 	c->attached = 1;
 	return 0;

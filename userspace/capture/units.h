@@ -20,6 +20,9 @@ struct agt_unit_params {
 	uint64_t call_cap; /* TLS and socket payload bytes copied per call at most */
 	int discover;	   /* report execs of non-targets (selectors given) */
 	int tcp;	   /* load the socket capture (TCP and IPC) */
+	int files;	   /* load the file lineage capture */
+	int files_read;	   /* ... and follow files opened for reading too */
+	int runtime;	   /* load the runtime metrics programs */
 };
 
 enum agt_unit_id {
@@ -27,13 +30,17 @@ enum agt_unit_id {
 	AGT_UNIT_PROC = 1, /* fork, exec, exit; library loads */
 	AGT_UNIT_TLS = 2,  /* TLS plaintext at the library */
 	AGT_UNIT_SOCK = 3, /* TCP and IPC payloads at the system call (with --tcp) */
-	AGT_UNIT_COUNT = 4,
+	AGT_UNIT_FILE = 4, /* file lineage at the system call (with --files) */
+	AGT_UNIT_RT = 5,   /* runtime metrics: GC and event loops (with --metrics) */
+	AGT_UNIT_COUNT = 6,
 };
 
 struct func_bpf;
 struct proc_bpf;
 struct tls_bpf;
 struct sock_bpf;
+struct file_bpf;
+struct rt_bpf;
 struct bpf_map;
 
 /* The loaded units of one run. A unit not wanted (sock without TCP capture) is NULL. */
@@ -44,6 +51,8 @@ struct agt_capture {
 	struct sock_bpf *sock;
 	char dir[300]; /* this run's pin folder; "" when maps are shared by descriptor */
 	int attached;  /* the self-attaching units' programs are attached */
+	struct file_bpf *file;
+	struct rt_bpf *rt;
 };
 
 /* Open, configure and load every wanted unit; the maps they share end up one set. -errno with

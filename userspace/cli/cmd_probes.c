@@ -43,7 +43,10 @@ static int list_one(const char *path, void *a)
 			       : p->ret_mode == AGT_RET_NONE ? " (entry only)"
 							     : "");
 		}
-		printf(" -> %s \"%s\"\n", p->trace_type, p->span);
+		if (p->handler && p->handler->kind == AGT_HK_RUNTIME)
+			printf(" -> runtime metrics (%s)\n", p->handler->name);
+		else
+			printf(" -> %s \"%s\"\n", p->trace_type, p->span);
 	}
 	agt_spec_free(&s);
 	return 0;

@@ -129,6 +129,39 @@ static int set_tcp(struct agt_config *c, const struct opt *o, const char *name, 
 	return 0;
 }
 
+static int set_files(struct agt_config *c, const struct opt *o, const char *name, const char *v,
+		     char *err, size_t n)
+{
+	(void)name, (void)v, (void)err, (void)n;
+	/* --files, and what implies it: --files-read, --capture-diffs */
+	c->files = 1;
+	if (!strcmp(o->json, "files.read"))
+		c->files_read = 1;
+	else if (!strcmp(o->json, "files.diffs"))
+		c->capture_diffs = 1;
+	return 0;
+}
+
+static int set_files_ignore(struct agt_config *c, const struct opt *o, const char *name,
+			    const char *v, char *err, size_t n)
+{
+	(void)o;
+	if (!v[0])
+		return agt_seterr(err, n, -EINVAL, "%s needs a path glob, such as '/home/*/.cache/*'",
+				  name);
+	return set_list(c->files_ignore, &c->nfiles_ignore, "--files-ignore", v, err, n);
+}
+
+static int set_runtime_metrics(struct agt_config *c, const struct opt *o, const char *name,
+			       const char *v, char *err, size_t n)
+{
+	(void)name, (void)err, (void)n;
+	/* --runtime-metrics, --no-runtime-metrics, or a file's "metrics.runtime": true/false */
+	c->runtime_metrics =
+	    o->type == T_BOOL ? !strcmp(v, "true") : !strcmp(o->flag, "runtime-metrics");
+	return 0;
+}
+
 static int set_sample(struct agt_config *c, const struct opt *o, const char *name, const char *v,
 		      char *err, size_t n)
 {
@@ -327,6 +360,22 @@ static const struct opt opts[] = {
      "a whole number of seconds from 1 to 86400", "SECONDS",
      "a conversation with no activity for this long is closed, its open tool calls as\n"
      "unfinished (default 300)"},
+    {"files", 0, "files.track", T_FLAG, set_files, 0, 0, 0, NULL, NULL,
+     "file lineage: record the regular files the traced processes and their children\n"
+     "create, write, truncate, rename and delete (path as the process saw it, bytes, and\n"
+     "the SHA-256 after the last close), as children of the tool call that did it; the\n"
+     "rest as the process's own (syscall tracepoints, traced processes only)"},
+    {"files-read", 0, "files.read", T_FLAG, set_files, 0, 0, 0, NULL, NULL,
+     "... and the files they read (implies --files)"},
+    {"files-ignore", 0, "files.ignore", T_LIST, set_files_ignore, 0, 0, 0, NULL, "GLOB",
+     "never record paths that match (fnmatch, '*' crosses '/'), such as\n"
+     "'/home/*/.cache/*'; repeatable"},
+    {"files-hash-max", 0, "files.hash_max_bytes", T_LONG, NULL, OFF(files_hash_max), 0,
+     1L << 40, "a byte count from 0", "BYTES",
+     "hash files up to this size (default 16777216); larger ones say so"},
+    {"capture-diffs", 0, "files.diffs", T_FLAG, set_files, 0, 0, 0, NULL, NULL,
+     "add a unified diff (redacted, 4 KiB at most) of each changed text file up to\n"
+     "64 KiB whose content before agtrace knows (implies --files)"},
     {.type = T_TITLE, .help = "Output"},
     {"output", 'o', "output.format", T_STR, set_output, 0, 0, 0, NULL, "tree|jsonl",
      "tree: spans nested by thread, printed when each root call finishes (default on a\n"
@@ -390,6 +439,13 @@ static const struct opt opts[] = {
     {.type = T_TITLE, .help = "Exporters"},
     {"metrics", 0, "metrics.listen", T_STR, set_metrics, 0, 0, 0, NULL, "[ADDR:]PORT",
      "serve Prometheus metrics at http://ADDR:PORT/metrics"},
+    {"runtime-metrics", 0, NULL, T_FLAG, set_runtime_metrics, 0, 0, 0, NULL, NULL,
+     "with --metrics (default on): each traced process's CPU, memory, threads, open\n"
+     "files and start time, by workload, read from /proc at scrape time; Python, Go and\n"
+     "Node garbage collections, goroutines and event-loop use from their runtimes' own\n"
+     "markers and functions"},
+    {"no-runtime-metrics", 0, NULL, T_FLAG, set_runtime_metrics, 0, 0, 0, NULL, NULL, "do not"},
+    {NULL, 0, "metrics.runtime", T_BOOL, set_runtime_metrics, 0, 0, 0, NULL, NULL, NULL},
     {"es", 0, "elasticsearch.url", T_STR, NULL, ES(url), 0, 0, NULL, "URL",
      "also send every span to Elasticsearch (_bulk, gzip), into a data stream (op_type\n"
      "create, _id = span id)"},
@@ -491,6 +547,8 @@ int agt_config_init(struct agt_config *c)
 	c->max_threads = 4096;
 	c->max_targets = 1024;
 	c->forget_after = 60;
+	c->files_hash_max = 16L << 20;
+	c->runtime_metrics = -1;
 	for (int k = 0; k < AGT_SS_MAX; k++)
 		c->sample_cfg[k] = (struct agt_sample_cfg){.ratio_ppm = AGT_SAMPLE_ONE};
 	return (c->redactor = agt_redactor_new()) ? 0 : -ENOMEM;

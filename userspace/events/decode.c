@@ -1,5 +1,7 @@
 #include "events/decode.h"
 #include "trace/agent.h"
+#include "trace/files.h"
+#include "base/util.h"
 #include "trace/nest.h"
 #include <stddef.h>
 #include <stdio.h>
@@ -7,7 +9,8 @@
 
 static const char *const udrop_names[AGT_UDROP_MAX] = {"malformed_record", "unknown_probe",
 						       "unknown_pid"};
-const char *const agt_source_count_names[AGT_SRC_COUNTS] = {"func", "tls", "tcp", "ipc", "proc"};
+const char *const agt_source_count_names[AGT_SRC_COUNTS] = {"func", "tls", "tcp",
+							     "ipc",  "proc", "file"};
 
 static void read_value(struct agt_value *v, enum agt_value_kind kind, uint64_t raw, const char *str)
 {
@@ -213,6 +216,43 @@ static void proc_exit(struct agt_decoder *d, const void *rec, size_t size)
 		agt_nest_thread_exit(d->trace->nest, e->h.pid, e->h.tid, e->h.ts_ns);
 }
 
+/* One path of a file record ("DIR\0NAME\0" in len bytes) as an absolute path; 0, or -1 when the
+ * record is malformed. */
+static int file_path(const char *blob, unsigned len, char *out, size_t n)
+{
+	const char *dir = blob, *name;
+	size_t dl;
+
+	if (len < 2 || len > AGT_FILE_BLOB || blob[len - 1])
+		return -1;
+	dl = strnlen(dir, len);
+	if (dl + 1 >= len)
+		return -1;
+	name = blob + dl + 1;
+	agt_path_join(dir, name, out, n);
+	return 0;
+}
+
+static void file_event(struct agt_decoder *d, const void *rec, size_t size)
+{
+	const struct agt_file_event *e = rec;
+	size_t base = offsetof(struct agt_file_event, data);
+	static char p1[4200], p2[4200];
+	struct agt_file_call fc = {.op = e->op, .flags = e->flags, .file = e->file,
+				   .bytes = e->bytes};
+	int two = e->op == AGT_FILE_RENAME, path = e->op != AGT_FILE_CLOSE;
+
+	if ((path && (size < base + e->len[0] || file_path(e->data, e->len[0], p1, sizeof(p1)))) ||
+	    (two && (size < base + AGT_FILE_BLOB + e->len[1] ||
+		     file_path(e->data + AGT_FILE_BLOB, e->len[1], p2, sizeof(p2))))) {
+		d->udrops[AGT_UDROP_MALFORMED]++;
+		return;
+	}
+	fc.path = path ? p1 : NULL;
+	fc.path2 = two ? p2 : NULL;
+	agt_trace_file(d->trace, e->h.pid, e->h.tid, e->h.ts_ns, &fc);
+}
+
 /* Each kind's handler and the bytes its record has at least (data records are checked against
  * their own length too). */
 static const struct {
@@ -229,6 +269,7 @@ static const struct {
     [AGT_EV_PROC_DISCOVER] = {sizeof(struct agt_proc_discover), AGT_SRC_COUNT_PROC,
 			      proc_discover},
     [AGT_EV_MAP_EXEC] = {sizeof(struct agt_map_exec), AGT_SRC_COUNT_PROC, map_exec},
+    [AGT_EV_FILE] = {offsetof(struct agt_file_event, data), AGT_SRC_COUNT_FILE, file_event},
 };
 
 int agt_decode_record(void *ctx, void *rec, size_t size)

@@ -22,7 +22,7 @@ enum agt_udrop {
 
 /* Counted by source: function probes, TLS, TCP, IPC data, process events. */
 enum { AGT_SRC_COUNT_FUNC, AGT_SRC_COUNT_TLS, AGT_SRC_COUNT_TCP, AGT_SRC_COUNT_IPC,
-       AGT_SRC_COUNT_PROC, AGT_SRC_COUNTS };
+       AGT_SRC_COUNT_PROC, AGT_SRC_COUNT_FILE, AGT_SRC_COUNTS };
 extern const char *const agt_source_count_names[AGT_SRC_COUNTS];
 
 struct agt_decoder_env {

@@ -969,6 +969,31 @@ static void audit_observe(void *ctx, const struct agt_span *sp)
 		cJSON_AddStringToObject(d, "name", sp->name);
 		cJSON_AddStringToObject(d, "sha256", digest);
 		agt_audit_record(a, sp->kind == AGT_SPAN_DECISION ? "decision" : "tool_call", d);
+	} else if (sp->kind == AGT_SPAN_FILE && strcmp(sp->file.operation, "read")) {
+		/* Lineage: which tool call changed which file, from which content to which. */
+		cJSON *d = cJSON_CreateObject();
+		char hex[33];
+
+		agt_hex(sp->trace_id, 16, hex);
+		cJSON_AddStringToObject(d, "trace_id", hex);
+		agt_schema_span_id(sp->span_id, hex);
+		cJSON_AddStringToObject(d, "span_id", hex);
+		if (sp->file.tool_call_id) {
+			agt_schema_span_id(sp->parent_id, hex);
+			cJSON_AddStringToObject(d, "tool_span_id", hex);
+			cJSON_AddStringToObject(d, "tool_call_id", sp->file.tool_call_id);
+			cJSON_AddStringToObject(d, "tool_name", sp->file.tool_name);
+		}
+		cJSON_AddNumberToObject(d, "pid", sp->pid);
+		cJSON_AddStringToObject(d, "path", sp->file.path);
+		cJSON_AddStringToObject(d, "operation", sp->file.operation);
+		if (sp->file.previous_path)
+			cJSON_AddStringToObject(d, "previous_path", sp->file.previous_path);
+		if (sp->file.sha256_before)
+			cJSON_AddStringToObject(d, "sha256_before", sp->file.sha256_before);
+		if (sp->file.sha256)
+			cJSON_AddStringToObject(d, "sha256", sp->file.sha256);
+		agt_audit_record(a, "file_change", d);
 	}
 }
 

@@ -99,6 +99,8 @@ struct agt_metrics {
 	struct family **fam; /* pointers: a family stays where it is while others are added */
 	int nfam;
 	int ready; /* /readyz */
+	agt_metrics_collect_fn collect; /* more families, read at scrape time */
+	void *collect_ctx;
 };
 
 static const char *known_help(const char *name)
@@ -443,6 +445,14 @@ static void count_span(struct agt_metrics *m, const struct agt_span *sp)
 		    "conversations (and invoked agents) ended by a final answer", l, 1);
 		break;
 	}
+	case AGT_SPAN_FILE: {
+		size_t o = label(l, sizeof(l), "operation", sp->file.operation, 1);
+
+		label(l + o, sizeof(l) - o, "component", comp, 0);
+		inc(m, "agentic_file_operations_total",
+		    "files changed (or read) by traced processes, by operation", l, 1);
+		break;
+	}
 	default: break;
 	}
 	label(l, sizeof(l), "trace_type", sp->trace_type, 1);
@@ -513,11 +523,21 @@ char *agt_metrics_render(struct agt_metrics *m)
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
+	if (m->collect)
+		m->collect(m->collect_ctx, f);
 	fclose(f);
 	return buf;
 }
 
 /* GET and HEAD on every path (libmicrohttpd leaves the body out for HEAD); other methods 405. */
+void agt_metrics_collector(struct agt_metrics *m, agt_metrics_collect_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&m->lock);
+	m->collect = fn;
+	m->collect_ctx = ctx;
+	pthread_mutex_unlock(&m->lock);
+}
+
 static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *url,
 			     const char *method, const char *version, const char *data,
 			     size_t *size, void **state)

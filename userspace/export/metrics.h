@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <stdio.h>
 #include "export/sink.h"
 
 #define AGT_METRICS_MAX_SERIES 200 /* per metric; more label sets count under "other" */
@@ -28,6 +29,11 @@ void agt_metrics_set(struct agt_metrics *m, const char *name, const char *labels
 void agt_metrics_describe(struct agt_metrics *m, const char *name, const char *help);
 /* /readyz answers 200 once the run is attached (ready 1), 503 before and while stopping. */
 void agt_metrics_set_ready(struct agt_metrics *m, int ready);
+/* Families read at scrape time by someone else (the traced processes' runtime metrics): fn
+ * writes them, as exposition text, into out while /metrics is rendered (on the server's
+ * thread: fn does its own locking). One collector; NULL removes it. */
+typedef void (*agt_metrics_collect_fn)(void *ctx, FILE *out);
+void agt_metrics_collector(struct agt_metrics *m, agt_metrics_collect_fn fn, void *ctx);
 /* Render the exposition text (what /metrics serves); caller frees. */
 char *agt_metrics_render(struct agt_metrics *m);
 /* Format a sample value or bucket bound as the exposition wants it: integers in full

@@ -774,6 +774,44 @@ static void ecs_fields(struct agt_fields *f, const struct agt_span *sp,
 	CLOSE();
 }
 
+/* file.*: what a process did to a file (ECS file.path and file.hash.sha256; the rest ours). */
+static void file_fields(struct agt_fields *f, const struct agt_span_file *x)
+{
+	OPEN("file");
+	STR("path", x->path);
+	STR("operation", x->operation);
+	ARRAY("operations");
+	for (int i = 0; i < x->noperations; i++)
+		STR(NULL, x->operations[i]);
+	CLOSE();
+	if (x->previous_path)
+		STR("previous_path", x->previous_path);
+	if (x->bytes >= 0)
+		I64("bytes", x->bytes);
+	if (x->size >= 0)
+		I64("size", x->size);
+	if (x->sha256) {
+		OPEN("hash");
+		STR("sha256", x->sha256);
+		CLOSE();
+	}
+	if (x->sha256_before) {
+		OPEN("before");
+		OPEN("hash");
+		STR("sha256", x->sha256_before);
+		CLOSE();
+		CLOSE();
+	}
+	if (x->hash_note)
+		STR("hash_note", x->hash_note);
+	if (x->diff) {
+		STR("diff", x->diff);
+		if (x->diff_truncated)
+			BOOL("diff_truncated", 1);
+	}
+	CLOSE();
+}
+
 void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 		     struct agt_fields *f)
 {
@@ -846,6 +884,8 @@ void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 		probe_fields(f, sp);
 	if (ECS)
 		ecs_fields(f, sp, c);
+	if (sp->kind == AGT_SPAN_FILE)
+		file_fields(f, &sp->file);
 	CLOSE();
 }
 

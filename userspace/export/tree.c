@@ -95,6 +95,15 @@ static void render(struct tree *t, const struct agt_span *s, struct line *ln)
 		fprintf(f, "  id=%s in=%.80s", s->tool.id, s->tool.input ? s->tool.input : "");
 		if (s->tool.output)
 			fprintf(f, " out=%.80s", s->tool.output);
+	} else if (s->kind == AGT_SPAN_FILE) {
+		if (s->file.bytes > 0)
+			fprintf(f, "  %lld bytes", (long long)s->file.bytes);
+		if (s->file.sha256)
+			fprintf(f, "  sha256 %.12s", s->file.sha256);
+		if (s->file.sha256_before)
+			fprintf(f, " (was %.12s)", s->file.sha256_before);
+		if (s->file.hash_note)
+			fprintf(f, "  %s", s->file.hash_note);
 	} else if (s->kind == AGT_SPAN_COT) {
 		fprintf(f, "  %d steps, %d tool calls, tokens %lld in / %lld out", s->cot.steps,
 			s->cot.tool_calls, (long long)s->cot.input_tokens,

@@ -37,6 +37,10 @@ int agt_pipeline_init(struct agt_pipeline *p, const struct agt_pipeline_config *
 		return -ENOMEM;
 	}
 	p->trace.content_cap = c->content_cap;
+	if (c->files && agt_trace_files(&p->trace, c->files)) {
+		agt_pipeline_fini(p);
+		return -ENOMEM;
+	}
 	p->dec.streams = p->streams;
 	p->dec.trace = &p->trace;
 	p->stages[p->nstages].ops = &agt_decoder_stage;

@@ -21,6 +21,7 @@ struct agt_pipeline_config {
 	agt_redact_fn redact; /* how text fields are redacted before they leave (NULL: not) */
 	void *redact_ctx;
 	size_t content_cap; /* --capture-content: bytes of each message content kept; 0: off */
+	const struct agt_files_cfg *files; /* file lineage settings; NULL: off */
 };
 
 struct agt_pipeline {

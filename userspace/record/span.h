@@ -24,6 +24,7 @@ enum agt_span_kind {
 	AGT_SPAN_TOOL,	   /* execute_tool: from the call the model made to its result */
 	AGT_SPAN_COT,	   /* a whole conversation, ended by a final answer */
 	AGT_SPAN_EXEC,	   /* a command the agent (or a tool) ran: fork/exec to exit */
+	AGT_SPAN_FILE,	   /* what a process (in a tool call, or on its own) did to a file */
 };
 
 /* An argument or return value of a probed function. */
@@ -135,6 +136,23 @@ struct agt_span_probe {
 	struct agt_value ret; /* kind NONE: none recorded */
 };
 
+/* A file a process changed (or read), below the tool call that did it (kind FILE). */
+struct agt_span_file {
+	const char *path;	    /* absolute, as the process saw it (its cwd and root) */
+	const char *operation;	    /* create, write, truncate, rename, delete or read */
+	const char *const *operations; /* every operation on it in the window, in order */
+	int noperations;
+	const char *previous_path; /* rename: where it came from; NULL otherwise */
+	int64_t bytes;		   /* written (read) through it; -1 unknown */
+	int64_t size;		   /* its size after; -1 when it is gone */
+	const char *sha256;	   /* of the content after the last close; NULL when not hashed */
+	const char *sha256_before; /* of the content it replaced, as agtrace last knew it */
+	const char *hash_note;	   /* why there is no hash ("over N bytes", "gone", ...) */
+	const char *diff;	   /* --capture-diffs: unified diff, redacted; NULL when none */
+	int diff_truncated;
+	const char *tool_call_id, *tool_name; /* the tool call that did it; NULL outside one */
+};
+
 struct agt_span {
 	enum agt_span_kind kind;
 	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
@@ -161,6 +179,7 @@ struct agt_span {
 	char message[256];
 	int has_exit;
 	int exit_code, exit_signal;
+	struct agt_span_file file; /* FILE */
 };
 
 /* An exporter. Exporters read finished spans; they never change them. */

@@ -26,6 +26,7 @@
  * command started keeps its own exit codes on its own spans. */
 #include "trace/agent.h"
 #include "base/util.h"
+#include "trace/files.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -55,6 +56,7 @@ struct pending {
 	uint32_t tid;	 /* the thread that got the request for it */
 	struct agt_span_event events[MAX_EVENTS];
 	int nevents;
+	struct agt_fileset *files; /* the files the agent's processes changed meanwhile */
 };
 
 /* An agent the conversation was handed over to: an invoke_agent span under the tool call. */
@@ -130,6 +132,7 @@ struct agt_agent {
 	struct child *by_pid[CHILD_BUCKETS];
 	unsigned nchildren;
 	struct agt_agent_stats st;
+	struct agt_files *files; /* file lineage; NULL when not asked for */
 };
 
 struct agt_agent *agt_agent_new(struct agt_emitter *em, struct agt_proc_facts facts)
@@ -186,8 +189,9 @@ static void seq_add(struct conv *c, const char *name)
 		c->nseq++;
 }
 
-static void pending_free(struct pending *pd)
+static void pending_free(struct agt_agent *a, struct pending *pd)
 {
+	agt_files_drop(a->files, &pd->files);
 	free(pd->args);
 	pd->args = NULL;
 	for (int i = 0; i < pd->nhints; i++)
@@ -195,10 +199,10 @@ static void pending_free(struct pending *pd)
 	pd->nhints = 0;
 }
 
-static void conv_free(struct conv *c)
+static void conv_free(struct agt_agent *a, struct conv *c)
 {
 	for (int i = 0; i < c->npending; i++)
-		pending_free(&c->pending[i]);
+		pending_free(a, &c->pending[i]);
 	for (int i = 0; i < c->nseq; i++)
 		free(c->seq[i]);
 	free(c->final_answer);
@@ -598,6 +602,7 @@ static void emit_tool(struct agt_agent *a, struct conv *c, struct pending *pd, u
 	k.workflow = c->workflow_id;
 	k.ts = end;
 	claim_list(a, &a->tops, &k, 0, 1);
+	agt_files_emit(a->files, &pd->files, &s, c->pid, end);
 	s.tool.success = res && !res->is_error && !k.failed;
 	s.status = !res			       ? AGT_STATUS_UNFINISHED
 		   : res->is_error || k.failed ? AGT_STATUS_ERROR
@@ -626,7 +631,7 @@ static void emit_tool(struct agt_agent *a, struct conv *c, struct pending *pd, u
 	}
 	free(in);
 	free(out);
-	pending_free(pd);
+	pending_free(a, pd);
 }
 
 static void conv_end(struct agt_agent *a, struct conv **pp, uint64_t ts, int finished);
@@ -713,7 +718,7 @@ static void conv_end(struct agt_agent *a, struct conv **pp, uint64_t ts, int fin
 	s.cot.agent_name = c->agent_name[0] ? c->agent_name : NULL;
 	emit(a, &s);
 	*pp = c->next;
-	conv_free(c);
+	conv_free(a, c);
 	a->nconvs--;
 }
 
@@ -1251,6 +1256,7 @@ void agt_agent_close(struct agt_agent *a, uint32_t pid, uint64_t ts)
 			pp = &(*pp)->next;
 		}
 	}
+	agt_files_flush(a->files, pid, ts, 0, 1);
 	/* Commands left over belong to no tool call: each its own trace. Every pass takes one
 	 * command tree off the list, so this ends. */
 	for (struct child **cp = &a->tops; *cp;) {
@@ -1375,6 +1381,9 @@ void agt_agent_expire(struct agt_agent *a, uint64_t now, uint64_t idle_ns)
 {
 	struct conv **pp = &a->convs;
 
+	/* Files a process changed outside tool calls: once quiet for a second. */
+	agt_files_flush(a->files, 0, now, 1000000000ull, 0);
+
 	while (*pp) {
 		int busy = 0; /* a sub-agent at work keeps the conversation that called it open */
 
@@ -1403,6 +1412,58 @@ const struct agt_agent_stats *agt_agent_stats(const struct agt_agent *a)
 	return &a->st;
 }
 
+int agt_agent_set_files(struct agt_agent *a, const struct agt_files_cfg *cfg)
+{
+	agt_files_free(a->files);
+	a->files = agt_files_new(a->em, cfg);
+	return a->files ? 0 : -1;
+}
+
+void agt_agent_settle(struct agt_agent *a)
+{
+	agt_files_settle(a->files);
+}
+
+const struct agt_files_stats *agt_agent_file_stats(const struct agt_agent *a)
+{
+	return agt_files_stats(a->files);
+}
+
+/* A file operation of pid (a target, or a followed process of one): in the tool call that owns
+ * the process (a command a tool ran), or the one of the target open now (what it was asked
+ * first: a path among its arguments; then the thread that asked for it; then the latest);
+ * outside any, in the process's own window. */
+void agt_agent_file(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts,
+		    const struct agt_file_call *fc)
+{
+	struct child *ch = child_of_pid(a, pid);
+	const struct agt_proc_info *who;
+	struct pending *pd = NULL;
+	struct conv *c = NULL;
+	uint32_t root;
+	int how;
+
+	if (!a->files)
+		return;
+	if (fc->op == AGT_FILE_CLOSE) {
+		agt_files_op(a->files, NULL, 0, NULL, pid, tid, ts, fc);
+		return;
+	}
+	if (ch) {
+		root = ch->root;
+		who = &ch->proc;
+		pd = command_owner(a, ch, &how);
+		if (!pd) /* a process older than any open tool call: the one open now */
+			pd = open_tool(a, root, 0, ts, NULL, fc->path, &c);
+	} else {
+		root = pid;
+		if (!(who = target_of(a, pid)))
+			return;
+		pd = open_tool(a, pid, tid, ts, NULL, fc->path, &c);
+	}
+	agt_files_op(a->files, pd ? &pd->files : NULL, root, who, pid, tid, ts, fc);
+}
+
 void agt_agent_free(struct agt_agent *a)
 {
 	if (!a)
@@ -1411,7 +1472,7 @@ void agt_agent_free(struct agt_agent *a)
 		struct conv *c = a->convs;
 
 		a->convs = c->next;
-		conv_free(c);
+		conv_free(a, c);
 	}
 	while (a->tops) { /* every record is on the tree: take one, its kids become tops */
 		struct child *ch = a->tops, *k = ch->kids;
@@ -1426,5 +1487,6 @@ void agt_agent_free(struct agt_agent *a)
 		}
 		free(ch);
 	}
+	agt_files_free(a->files);
 	free(a);
 }

@@ -55,4 +55,15 @@ void agt_agent_close_proc(struct agt_agent *a, const struct agt_proc_info *proc,
 /* Conversations and tool calls open right now. */
 void agt_agent_open(const struct agt_agent *a, unsigned *convs, unsigned *pending);
 const struct agt_agent_stats *agt_agent_stats(const struct agt_agent *a);
+/* File lineage (trace/files.h): on from now, with these settings; 0 or -1 (no memory). */
+struct agt_files_cfg;
+struct agt_file_call;
+struct agt_files_stats;
+int agt_agent_set_files(struct agt_agent *a, const struct agt_files_cfg *cfg);
+/* A file operation of pid: under the tool call it belongs to, else the process's own. */
+void agt_agent_file(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts,
+		    const struct agt_file_call *fc);
+const struct agt_files_stats *agt_agent_file_stats(const struct agt_agent *a);
+/* A batch of records is handled: the files it closed are read now. */
+void agt_agent_settle(struct agt_agent *a);
 #endif

@@ -3,6 +3,8 @@
  * and the state_change events of targets. */
 #include "trace/trace.h"
 #include "trace/agent.h"
+#include "trace/files.h"
+#include <errno.h>
 #include "trace/nest.h"
 #include <stdio.h>
 #include <string.h>
@@ -63,6 +65,22 @@ void agt_trace_proc_forget(struct agt_trace *t, const struct agt_proc_info *proc
 	agt_agent_close_proc(t->agent, proc, ts);
 }
 
+int agt_trace_files(struct agt_trace *t, const struct agt_files_cfg *cfg)
+{
+	return agt_agent_set_files(t->agent, cfg) ? -ENOMEM : 0;
+}
+
+void agt_trace_file(struct agt_trace *t, uint32_t pid, uint32_t tid, uint64_t ts,
+		    const struct agt_file_call *fc)
+{
+	agt_agent_file(t->agent, pid, tid, ts, fc);
+}
+
+void agt_trace_settle(struct agt_trace *t)
+{
+	agt_agent_settle(t->agent);
+}
+
 void agt_trace_flush(struct agt_trace *t, uint64_t ts)
 {
 	agt_agent_close(t->agent, 0, ts);
@@ -94,6 +112,7 @@ static void stage_drops(const void *self, agt_drop_fn fn, void *ctx)
 	fn(ctx, "conversations_idle_closed", as->convs_idle, 0);
 	fn(ctx, "tool_events_over_cap", as->events_over_cap, 1);
 	fn(ctx, "children_not_followed", as->children_dropped, 1);
+	fn(ctx, "file_changes_over_cap", agt_agent_file_stats(t->agent)->over_cap, 1);
 	fn(ctx, "depth_exceeded", ns->depth_exceeded, 1);
 	fn(ctx, "return_without_entry", ns->return_without_entry, 1);
 	fn(ctx, "thread_table_full", ns->thread_table_full, 1);

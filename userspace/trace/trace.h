@@ -57,6 +57,15 @@ void agt_trace_state(struct agt_trace *t, const struct agt_proc_info *proc, uint
 void agt_trace_proc_gone(struct agt_trace *t, uint32_t pid, uint64_t ts);
 /* Before a target's record is freed: nothing may point at it afterwards. */
 void agt_trace_proc_forget(struct agt_trace *t, const struct agt_proc_info *proc, uint64_t ts);
+/* File lineage (trace/files.h) on, with these settings; 0 or -ENOMEM. */
+struct agt_files_cfg;
+struct agt_file_call;
+int agt_trace_files(struct agt_trace *t, const struct agt_files_cfg *cfg);
+/* What process pid (a target or a followed descendant) did to a file. */
+void agt_trace_file(struct agt_trace *t, uint32_t pid, uint32_t tid, uint64_t ts,
+		    const struct agt_file_call *fc);
+/* A batch of ring buffer records is handled (what must be read of files now is). */
+void agt_trace_settle(struct agt_trace *t);
 /* End of run: everything still open ends, unfinished. */
 void agt_trace_flush(struct agt_trace *t, uint64_t ts);
 /* The trace stage as a stage (self: struct agt_trace *). */

@@ -52,6 +52,15 @@ struct agt_config {
 	const char *log_level, *log_format; /* --log-level, --log-format; NULL: as before */
 	int verbose;			    /* -v: --log-level debug */
 	struct agt_redactor *redactor; /* built-in rules and the --redact patterns */
+	/* File lineage (--files): what traced processes create, write, truncate, rename and
+	 * delete, under the tool call that did it. */
+	int files;
+	int files_read;	    /* also files opened for reading */
+	int capture_diffs;  /* a unified diff of small text files */
+	const char *files_ignore[MAX_SPECS]; /* path globs never recorded */
+	int nfiles_ignore;
+	long files_hash_max; /* bytes of a file hashed at most (larger ones say so) */
+	int runtime_metrics; /* the traced processes' runtime metrics: -1 auto (with --metrics) */
 	char **owned; /* strings the config owns (from a configuration file) */
 	int nowned;
 };

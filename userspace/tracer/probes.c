@@ -6,6 +6,8 @@
 #include "base/util.h"
 #include "capture/elfsym.h"
 #include "capture/spec.h"
+#include "capture/runtime.h"
+#include "rt.skel.h"
 #include "func.skel.h"
 #include "tls.skel.h"
 #include <bpf/libbpf.h>
@@ -47,12 +49,43 @@ static int load_auto_specs(struct attach_run *r)
 	return 0;
 }
 
+static int load_runtime_one(const char *path, void *arg)
+{
+	struct attach_run *r = arg;
+	struct agt_spec *sp = &r->specs[r->nspecs];
+	char err[512];
+
+	if (r->nspecs == (int)AGT_ARRAY_SIZE(r->specs))
+		return 1;
+	if (agt_spec_load(path, sp, err, sizeof(err)))
+		return 0; /* load_auto_one says so */
+	for (int i = 0; sp->runtime && i < r->nspecs; i++)
+		if (!strcmp(r->specs[i].name, sp->name))
+			sp->runtime = 0; /* given with --probes already */
+	if (sp->runtime)
+		r->nspecs++;
+	else
+		agt_spec_free(sp);
+	return 0;
+}
+
+/* Runtime metrics on: the shipped specs marked "runtime" too, whatever else is given. */
+static void load_runtime_specs(struct attach_run *r)
+{
+	if (r->o.runtime_metrics > 0)
+		agt_spec_for_each_shipped(load_runtime_one, r);
+}
+
 int agt_attach_load_specs(struct attach_run *r)
 {
 	char err[512], path[4096];
+	int rc;
 
-	if (!r->o.nspec_args && !r->o.nuprobe_args)
-		return load_auto_specs(r);
+	if (!r->o.nspec_args && !r->o.nuprobe_args) {
+		if (!(rc = load_auto_specs(r)))
+			load_runtime_specs(r);
+		return rc;
+	}
 
 	for (int i = 0; i < r->o.nspec_args; i++) {
 		const char *arg = r->o.spec_args[i];
@@ -74,6 +107,7 @@ int agt_attach_load_specs(struct attach_run *r)
 		}
 		r->nspecs++;
 	}
+	load_runtime_specs(r);
 	return 0;
 }
 
@@ -175,6 +209,101 @@ static int write_cfg(struct attach_run *r, const struct agt_probe_info *pi)
 	return 0;
 }
 
+/* Runtime metrics: the kind of runtime process pid is, in the counters' map (created when it
+ * is not there yet). */
+static void rt_mark(struct attach_run *r, uint32_t pid, uint32_t kind)
+{
+	struct bpf_map *m = r->cap.rt->maps.rt_stats;
+	struct agt_rt_stats st;
+
+	if (bpf_map__lookup_elem(m, &pid, sizeof(pid), &st, sizeof(st), 0))
+		memset(&st, 0, sizeof(st));
+	if (st.kind == kind)
+		return;
+	st.kind = kind;
+	bpf_map__update_elem(m, &pid, sizeof(pid), &st, sizeof(st), 0);
+}
+
+/* A runtime metrics probe (bpf/rt.bpf.c) on one function: the event is the cookie. Go binaries
+ * of versions whose runtime agtrace does not know are refused (said once per binary); the poll
+ * probes go only to processes whose executable runs libuv's loop. */
+static int attach_runtime(struct attach_run *r, int t, const struct agt_probe_spec *ps,
+			  const char *host, const char *mapped, const struct agt_sym *sym)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	const struct agt_handler *h = ps->handler;
+	struct agt_proc *proc = r->tg.v[t];
+	int pid = proc->info.pid, rc = 0;
+	char what[200], err[512], ver[64];
+	uint32_t kind = h->abi == AGT_ABI_GO ? AGT_RT_GO : AGT_RT_NODE;
+
+	if (!r->cap.rt)
+		return 0;
+	if (h->abi == AGT_ABI_GO) {
+		int cov = agt_rt_go_covered(host, ver, sizeof(ver));
+
+		if (cov < 0)
+			return 0;
+		if (!cov) {
+			if (h->cookie == AGT_RT_GO_GC_CYCLE)
+				agt_warn("PID %d (%s): built by Go %s; agtrace's Go runtime metrics "
+					 "cover Go 1.%d to 1.%d (the runtime functions they probe), so "
+					 "its GC and goroutines are not measured",
+					 pid, proc->info.comm, ver, AGT_RT_GO_MIN_MINOR,
+					 AGT_RT_GO_MAX_MINOR);
+			return 0;
+		}
+	}
+	if (h->cookie == AGT_RT_NODE_POLL) {
+		char exe[4096 + 64], exe_mapped[4096];
+
+		if (agt_proc_resolve(proc, "$exe", exe, sizeof(exe), exe_mapped, sizeof(exe_mapped),
+				     err, sizeof(err)) ||
+		    !agt_rt_has_libuv(exe))
+			return 0;
+	}
+	rt_mark(r, (uint32_t)pid, kind);
+	uo.bpf_cookie = h->cookie;
+	if (h->ret != AGT_RET_INSN) {
+		uint64_t entry = h->abi == AGT_ABI_GO ? agt_elf_go_entry_offset(host, sym)
+						      : sym->offset;
+
+		snprintf(what, sizeof(what), "runtime uprobe on %s", sym->name);
+		rc = add_link(r,
+			      bpf_program__attach_uprobe_opts(r->cap.rt->progs.rt_uprobe, pid, host,
+							      entry, &uo),
+			      t, what, mapped);
+	}
+	if (!rc && h->ret == AGT_RET_URETPROBE) {
+		uo.retprobe = true;
+		uo.bpf_cookie = h->cookie + 1; /* the event's return */
+		snprintf(what, sizeof(what), "runtime uretprobe on %s", sym->name);
+		rc = add_link(r,
+			      bpf_program__attach_uprobe_opts(r->cap.rt->progs.rt_uretprobe, pid,
+							      host, sym->offset, &uo),
+			      t, what, mapped);
+	}
+	if (!rc && h->ret == AGT_RET_INSN) {
+		uint64_t *offs;
+		int n;
+
+		if (agt_elf_ret_offsets(host, sym, &offs, &n, err, sizeof(err))) {
+			agt_warn("PID %d (%s): %s", pid, proc->info.comm, err);
+			return 0;
+		}
+		for (int i = 0; i < n && !rc; i++) {
+			snprintf(what, sizeof(what), "runtime return probe on %s+0x%llx",
+				 sym->name, (unsigned long long)(offs[i] - sym->offset));
+			rc = add_link(r,
+				      bpf_program__attach_uprobe_opts(r->cap.rt->progs.rt_uprobe, pid,
+								      host, offs[i], &uo),
+				      t, what, mapped);
+		}
+		free(offs);
+	}
+	return rc;
+}
+
 static int attach_function(struct attach_run *r, int t, const struct agt_spec *spec,
 			   const struct agt_probe_spec *ps, const char *host, const char *mapped,
 			   const struct agt_sym *sym)
@@ -190,6 +319,8 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 			AGT_MAX_PROBES);
 		return -EINVAL;
 	}
+	if (ps->handler && ps->handler->kind == AGT_HK_RUNTIME)
+		return attach_runtime(r, t, ps, host, mapped, sym);
 	if (ps->handler && ps->handler->kind == AGT_HK_TLS) {
 		uo.bpf_cookie = pi->id | ps->handler->cookie;
 		snprintf(what, sizeof(what), "TLS uprobe on %s", sym->name);
@@ -272,6 +403,24 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 	/* libbpf finds a USDT object's load address by matching the realpath of the path it is
 	 * given against /proc/PID/maps: give it the /proc/PID/root path, not the map_files one. */
 	host = root_view(host, pid, mapped, root, sizeof(root));
+	if (ps->handler && ps->handler->kind == AGT_HK_RUNTIME) { /* CPython's GC markers */
+		if (!r->cap.rt)
+			return 0;
+		snprintf(what, sizeof(what), "USDT %s:%s", ps->usdt_provider, ps->usdt_name);
+		l = bpf_program__attach_usdt(r->cap.rt->progs.rt_py_gc_start, pid, host,
+					     ps->usdt_provider, ps->usdt_name, &uo);
+		if (!l)
+			return soft ? 0 : add_link(r, l, t, what, mapped);
+		if ((rc = add_link(r, l, t, what, mapped)) || !ps->ret_usdt_name)
+			return rc;
+		rt_mark(r, (uint32_t)pid, AGT_RT_PYTHON);
+		snprintf(what, sizeof(what), "USDT %s:%s", ps->ret_usdt_provider, ps->ret_usdt_name);
+		return add_link(r,
+				bpf_program__attach_usdt(r->cap.rt->progs.rt_py_gc_done, pid, host,
+							 ps->ret_usdt_provider, ps->ret_usdt_name,
+							 &uo),
+				t, what, mapped);
+	}
 	snprintf(sym, sizeof(sym), "%s:%s", ps->usdt_provider, ps->usdt_name);
 	if (!(pi = probe_id_for(r, spec, ps, sym, mapped)))
 		return -EINVAL;

@@ -13,6 +13,10 @@
 #include "trace/agent.h"
 #include "trace/nest.h"
 #include "capture/preflight.h"
+#include "capture/filestate.h"
+#include "trace/files.h"
+#include "tracer/runtime.h"
+#include "rt.skel.h"
 #include "base/util.h"
 #include "func.skel.h"
 #include "proc.skel.h"
@@ -130,7 +134,10 @@ static int load_bpf(struct attach_run *r)
 	struct agt_unit_params up = {.ncpus = (uint32_t)libbpf_num_possible_cpus(),
 				     .call_cap = (uint64_t)r->o.max_message,
 				     .discover = r->o.nselects > 0,
-				     .tcp = r->o.tcp};
+				     .tcp = r->o.tcp,
+				     .files = r->o.files,
+				     .files_read = r->o.files_read,
+				     .runtime = r->o.runtime_metrics > 0};
 	char err[512];
 	int rc;
 
@@ -432,6 +439,40 @@ static void log_audit_anchor(void *ctx, const struct agt_audit_anchor *an)
 		(unsigned long long)an->seq, an->text);
 }
 
+/* The processes traced now, for the runtime metrics read at scrape time. */
+static void sync_runtime(struct attach_run *r)
+{
+	struct agt_rt_target *live;
+	char (*names)[160];
+	int n = 0;
+
+	if (!r->rt)
+		return;
+	live = calloc(r->tg.n + 1, sizeof(*live));
+	names = calloc(r->tg.n + 1, sizeof(*names));
+	for (int t = 0; live && names && t < r->tg.n; t++) {
+		const struct agt_proc_info *in = &r->tg.v[t]->info;
+		const char *base = strrchr(in->exe, '/');
+
+		if (r->tg.v[t]->gone)
+			continue;
+		if (in->id.pod_name[0])
+			snprintf(names[n], sizeof(names[n]), "%.63s/%.90s", in->id.pod_namespace,
+				 in->id.pod_name);
+		else
+			snprintf(names[n], sizeof(names[n]), "%s",
+				 base && base[1] ? base + 1 : in->comm);
+		live[n].pid = in->pid;
+		live[n].start_ticks = in->start_ticks;
+		live[n].workload = names[n];
+		n++;
+	}
+	if (live && names)
+		agt_rt_sync(r->rt, live, n);
+	free(live);
+	free(names);
+}
+
 static int event_loop(struct attach_run *r)
 {
 	struct epoll_event ev, evs[16];
@@ -480,6 +521,7 @@ static int event_loop(struct attach_run *r)
 		}
 		if (ring_buffer__consume(r->rb) < 0 && errno != EINTR)
 			break;
+		agt_trace_settle(&r->pl.trace);
 		if (r->rescan_pending)
 			agt_targets_rescan(r);
 		if (r->tg.live != r->live_seen)
@@ -488,6 +530,7 @@ static int event_loop(struct attach_run *r)
 			next_expire = agt_mono_ns() + 1000000000ull;
 			watch_sampling(r);
 			update_self_metrics(r);
+			sync_runtime(r);
 			if (r->o.event_budget)
 				adapt_sampling(r);
 			agt_agent_expire(r->pl.trace.agent, agt_mono_ns(),
@@ -525,6 +568,9 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		sigaddset(&mask, SIGTERM);
 		sigprocmask(SIG_BLOCK, &mask, NULL);
 	}
+	/* Runtime metrics: with the metrics endpoint, unless turned off. */
+	if (r->o.runtime_metrics < 0)
+		r->o.runtime_metrics = r->o.metrics_listen != NULL;
 	if ((rc = agt_attach_load_specs(r)))
 		goto cleanup;
 	if (r->o.tcp < 0)
@@ -686,6 +732,12 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		r->sink = agt_audit_tee(r->sink, r->audit);
 	}
 	{
+		struct agt_files_cfg fc = {.read = r->o.files_read,
+					   .diffs = r->o.capture_diffs,
+					   .hash_max = (uint64_t)r->o.files_hash_max,
+					   .ignore = r->o.files_ignore,
+					   .nignore = r->o.nfiles_ignore,
+					   .state = agt_file_state_read};
 		struct agt_pipeline_config pc = {.max_depth = r->o.max_depth,
 						 .max_threads = r->o.max_threads,
 						 .msg_cap = r->o.max_message,
@@ -694,7 +746,8 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 						 .content_cap = !r->o.capture_content ? 0
 								: r->o.capture_content_bytes
 								    ? (size_t)r->o.capture_content_bytes
-								    : 32768};
+								    : 32768,
+						 .files = r->o.files ? &fc : NULL};
 		struct agt_decoder_env env = agt_targets_env(r);
 
 		if (!r->sink || agt_pipeline_init(&r->pl, &pc, &env, r->sink)) {
@@ -729,12 +782,19 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		r->rb_prod = prod == MAP_FAILED ? NULL : prod;
 		r->rb_size = bpf_map__max_entries(r->cap.func->maps.events);
 	}
+	if (r->metrics && r->o.runtime_metrics > 0 &&
+	    (r->rt = agt_rt_new(r->cap.rt ? bpf_map__fd(r->cap.rt->maps.rt_stats) : -1,
+				r->cap.rt ? bpf_map__fd(r->cap.rt->maps.rt_open) : -1))) {
+		sync_runtime(r);
+		agt_metrics_collector(r->metrics, agt_rt_collect, r->rt);
+	}
 	update_self_metrics(r); /* a scrape after "attached" already sees them */
 	agt_metrics_set_ready(r->metrics, 1); /* /readyz */
 	r->sink->flush(r->sink);
 	if (r->tg.n)
-		agt_info("attached %d probe links (%u probes)%s to %d process%s; Ctrl-C to stop",
+		agt_info("attached %d probe links (%u probes)%s%s to %d process%s; Ctrl-C to stop",
 			 nprobes_total, r->nprobes, r->cap.sock ? " and TCP capture" : "",
+			 r->cap.file ? " and file lineage" : "",
 			 r->tg.n, r->tg.n == 1 ? "" : "es");
 	if (r->nsel) {
 		/* Execs are reported from now on; then the processes already running. */
@@ -809,7 +869,8 @@ cleanup:
 	if (r->sink)
 		r->sink->destroy(r->sink);
 	agt_audit_close(r->audit);
-	agt_metrics_stop(r->metrics);
+	agt_metrics_stop(r->metrics); /* no scrape reads the collector after this */
+	agt_rt_free(r->rt);
 	for (int k = 0; k < AGT_EXP_COUNT; k++)
 		agt_delivery_free(r->exp[k]);
 	agt_pipeline_fini(&r->pl);

@@ -79,6 +79,7 @@ struct attach_run {
 	struct agt_delivery *exp[AGT_EXP_COUNT]; /* the exporters started, by agt_exporters row */
 	const volatile unsigned long *rb_cons, *rb_prod; /* ring buffer positions, read-only */
 	uint64_t rb_size;
+	struct agt_rt_collector *rt; /* the traced processes' runtime metrics (with --metrics) */
 };
 
 /* Event loop sources: these three, or a target's pidfd (data.ptr: the target). */

@@ -160,7 +160,8 @@ int agt_target_attach(struct attach_run *r, int t)
 	int rc = 0, applied = 0, soft = r->auto_mode || proc->discovered;
 
 	for (int s = 0; s < r->nspecs && rc >= 0; s++) {
-		rc = agt_attach_spec(r, t, &r->specs[s], soft);
+		/* runtime metrics apply where they can (and then something is traced) */
+		rc = agt_attach_spec(r, t, &r->specs[s], soft || r->specs[s].runtime);
 		applied += rc == 0;
 	}
 	if (rc == AGT_SPEC_SKIPPED)
@@ -172,7 +173,7 @@ int agt_target_attach(struct attach_run *r, int t)
 			 proc->info.pid, proc->info.comm,
 			 r->o.tcp ? ": capturing its plaintext HTTP over TCP and its processes only"
 				  : ": following its processes only");
-	else if (r->auto_mode && !r->o.tcp) {
+	else if (r->auto_mode && !r->o.tcp && !r->o.files) {
 		agt_err(
 		    "PID %d (%s) maps nothing agtrace's built-in probes know (a TLS library "
 		    "such as libssl.so*, or SSL_write in its executable); give --probes FILE or "
@@ -180,9 +181,11 @@ int agt_target_attach(struct attach_run *r, int t)
 		    proc->info.pid, proc->info.comm);
 		return -ENOENT;
 	} else if (r->auto_mode) {
-		agt_info("PID %d (%s) maps no TLS library agtrace knows: capturing plaintext HTTP "
-			 "over TCP only",
-			 proc->info.pid, proc->info.comm);
+		agt_info("PID %d (%s) maps no TLS library agtrace knows: capturing %s only",
+			 proc->info.pid, proc->info.comm,
+			 r->o.tcp && r->o.files ? "plaintext HTTP over TCP and file lineage"
+			 : r->o.tcp		? "plaintext HTTP over TCP"
+						: "file lineage");
 	}
 	return 0;
 }

@@ -1,0 +1,670 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* File lineage: what traced processes (targets and their followed descendants) do to regular
+ * files, at the system call: opens for writing (and, with files_read, for reading), renames,
+ * unlinks, truncations, and the bytes written (read) through each open file, reported at its
+ * closes. Per-syscall tracepoints, so only these calls run a program; each first asks whether
+ * the process is traced, and returns at once when not.
+ *
+ * A call's arguments are kept at its entry (per thread) and the record is made at its exit,
+ * only when it succeeded: the path as the process gave it, and the directory it is relative to
+ * (cwd or dirfd) walked up to the process's root, so userspace can show the path as the process
+ * saw it even after a short-lived command (sed -i in a subshell that cd'd) is gone. Bytes are
+ * counted in the kernel per open file (struct file, shared by dup'd and inherited descriptors)
+ * and sent with each close: one record per open and close, never per write. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "agtrace.h"
+#include "common.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader: also record regular files opened for reading, and the bytes read. */
+const volatile __u32 files_read = 0;
+
+#define AT_FDCWD -100
+#define O_ACCMODE 00000003
+#define O_CREAT 00000100
+#define O_TRUNC 00001000
+#define O_APPEND 00002000
+#define O_DIRECTORY 00200000
+#define O_PATH 010000000
+#define S_IFMT 00170000
+#define S_IFREG 0100000
+#define AT_REMOVEDIR 0x200
+#define RENAME_EXCHANGE 2
+#define FMODE_CREATED 0x100000
+
+#define MAX_DEPTH 64    /* directory components walked at most (a power of two) */
+#define DIR_MAX 4096	/* bytes of the walked directory at most */
+#define NAME_MAX_ 4096	/* bytes of the path as given at most */
+
+/* A call in flight: what its exit needs from its entry. */
+struct pending {
+	__u64 name[2]; /* user pointers of the path arguments */
+	__s32 dfd[2];
+	__u32 flags;	/* open flags, rename flags */
+	__u16 op;	/* enum agt_file_op */
+	__u16 accmode;	/* open: read or write intent (AGT_FILE_F_WRITE) */
+	__u64 arg;	/* truncate: the length; ftruncate: the fd */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct pending);
+} file_calls SEC(".maps");
+
+/* Open files being followed: struct file -> bytes through it. */
+struct open_file {
+	__u64 bytes;
+	__u32 write; /* opened for writing (else reading) */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct open_file);
+} open_files SEC(".maps");
+
+/* A read in flight (files_read): the open file it reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);   /* pid_tgid */
+	__type(value, __u64); /* struct file * */
+} file_reads SEC(".maps");
+
+/* The record being built, and the dentries of a directory walk. */
+struct scratch {
+	struct agt_file_event ev;
+	char slack[NAME_MAX_ + 512]; /* past data[]: room for a bounded copy that runs over */
+	struct dentry *comp[MAX_DEPTH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} file_scratch SEC(".maps");
+
+/* Kernels before 6.13 count a file's references in f_count (1: one reference). */
+struct file___pre613 {
+	atomic_long_t f_count;
+} __attribute__((preserve_access_index));
+
+static __always_inline int traced_now(__u64 id)
+{
+	__u32 tgid = id >> 32;
+
+	return agt_traced(tgid) && agt_session_sampled(AGT_SS_PROC, tgid);
+}
+
+static __always_inline struct file *fd_file(int fd)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	struct file *f = 0;
+
+	if (fd < 0 || (unsigned int)fd >= max)
+		return 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* References to f, with the one a descriptor being closed holds. */
+static __always_inline long file_refs(struct file *f)
+{
+	if (bpf_core_field_exists(f->f_ref)) /* file_ref_t: 0 means one reference */
+		return BPF_CORE_READ(f, f_ref.refcnt.counter) + 1;
+	return BPF_CORE_READ((struct file___pre613 *)f, f_count.counter);
+}
+
+struct walk_ctx {
+	struct scratch *s;
+	char *buf;
+	struct dentry *d, *root_d;
+	struct vfsmount *vm, *root_m;
+	struct mount *m;
+	__u64 mnt_off;
+	__u32 n, off;
+	__u16 flags;
+};
+
+/* Up one step: a component, or the crossing of a mount point. 1 ends the walk. */
+static long walk_up(__u32 i, void *arg)
+{
+	struct walk_ctx *c = arg;
+	struct dentry *d = c->d, *up;
+	struct vfsmount *vm = c->vm;
+	struct mount *m = c->m;
+
+	if (!d || (d == c->root_d && vm == c->root_m))
+		return 1;
+	if (d == BPF_CORE_READ(vm, mnt_root)) { /* the top of a mount: go to where it is */
+		struct mount *parent = BPF_CORE_READ(m, mnt_parent);
+
+		if (!parent || parent == m)
+			return 1;
+		c->d = BPF_CORE_READ(m, mnt_mountpoint);
+		c->m = parent;
+		c->vm = (struct vfsmount *)((void *)parent + c->mnt_off);
+		return 0;
+	}
+	up = BPF_CORE_READ(d, d_parent);
+	if (up == d)
+		return 1;
+	if (c->n >= MAX_DEPTH) {
+		c->flags |= AGT_FILE_F_LONG;
+		return 1;
+	}
+	c->s->comp[c->n & (MAX_DEPTH - 1)] = d;
+	c->n++;
+	c->d = up;
+	return 0;
+}
+
+/* Down: the components outermost first, "/NAME" each. */
+static long walk_down(__u32 i, void *arg)
+{
+	struct walk_ctx *c = arg;
+	struct dentry *d;
+	const unsigned char *name;
+	__u32 len, off = c->off;
+
+	if (i >= c->n)
+		return 1;
+	d = c->s->comp[(c->n - 1 - i) & (MAX_DEPTH - 1)];
+	name = BPF_CORE_READ(d, d_name.name);
+	len = BPF_CORE_READ(d, d_name.len) & 255;
+	if (off + 1 + len >= DIR_MAX) {
+		c->flags |= AGT_FILE_F_LONG;
+		return 1;
+	}
+	c->buf[off & (DIR_MAX - 1)] = '/';
+	off++;
+	bpf_probe_read_kernel(&c->buf[off & (DIR_MAX - 1)], len, name);
+	c->off = off + len;
+	return 0;
+}
+
+/* Walk from (d, vm) up to the process's root, crossing mount points, and write the path
+ * ("/a/b/c", "" at the root) at buf; its length with the NUL, and AGT_FILE_F_LONG in *flags
+ * when it was too deep or too long (the outermost components are then missing). */
+static __always_inline __u32 walk(struct scratch *s, char *buf, struct dentry *d,
+				  struct vfsmount *vm, __u16 *flags)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct walk_ctx c = {.s = s, .buf = buf, .d = d, .vm = vm};
+
+	c.root_d = BPF_CORE_READ(t, fs, root.dentry);
+	c.root_m = BPF_CORE_READ(t, fs, root.mnt);
+	c.mnt_off = bpf_core_field_offset(struct mount, mnt);
+	c.m = (struct mount *)((void *)vm - c.mnt_off);
+	bpf_loop(MAX_DEPTH + 16, walk_up, &c, 0);
+	bpf_loop(MAX_DEPTH, walk_down, &c, 0);
+	buf[c.off & (DIR_MAX - 1)] = 0;
+	*flags |= c.flags;
+	return (c.off & (DIR_MAX - 1)) + 1;
+}
+
+/* One path at buf: the directory name is relative to (dfd's, or the cwd; nothing when name is
+ * absolute), then name as given. Its length. */
+static __always_inline __u32 put_path(struct scratch *s, char *buf, int dfd, __u64 name,
+				      __u16 *flags)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct dentry *d = 0;
+	struct vfsmount *vm = 0;
+	__u32 off = 1;
+	char first = 0;
+	long n;
+
+	bpf_probe_read_user(&first, 1, (const void *)name);
+	buf[0] = 0;
+	if (first != '/') {
+		if (dfd == AT_FDCWD) {
+			d = BPF_CORE_READ(t, fs, pwd.dentry);
+			vm = BPF_CORE_READ(t, fs, pwd.mnt);
+		} else {
+			struct file *f = fd_file(dfd);
+
+			if (f) {
+				d = BPF_CORE_READ(f, f_path.dentry);
+				vm = BPF_CORE_READ(f, f_path.mnt);
+			}
+		}
+		if (d && vm)
+			off = walk(s, buf, d, vm, flags);
+	}
+	off &= DIR_MAX * 2 - 1;
+	n = bpf_probe_read_user_str(&buf[off], NAME_MAX_, (const void *)name);
+	if (n <= 0) {
+		buf[off] = 0;
+		n = 1;
+	}
+	return off + (__u32)n;
+}
+
+static __always_inline struct scratch *scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&file_scratch, &zero);
+}
+
+static __always_inline void fill_inode(struct agt_file_event *e, struct file *f)
+{
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+
+	e->size = BPF_CORE_READ(ino, i_size);
+	e->ino = BPF_CORE_READ(ino, i_ino);
+	e->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+}
+
+/* A last close, a rename or a truncation wakes the reader at once: it reads the file's content
+ * then, before the agent's next step can change it again. */
+static __always_inline void send(struct agt_file_event *e, __u32 size)
+{
+	__u64 wake = e->op == AGT_FILE_RENAME || e->op == AGT_FILE_TRUNCATE ||
+			     (e->op == AGT_FILE_CLOSE && (e->flags & AGT_FILE_F_LAST) &&
+			      (e->flags & AGT_FILE_F_WRITE))
+			 ? BPF_RB_FORCE_WAKEUP
+			 : 0;
+
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	if (bpf_ringbuf_output(&events, e, size, wake))
+		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+}
+
+static __always_inline struct agt_file_event *event(struct scratch *s, __u16 op, __u64 id)
+{
+	struct agt_file_event *e = &s->ev;
+
+	e->h.kind = AGT_EV_FILE;
+	e->h.probe_id = 0;
+	e->h.pid = id >> 32;
+	e->h.tid = (__u32)id;
+	e->h.ts_ns = bpf_ktime_get_ns();
+	e->file = e->bytes = e->size = e->ino = 0;
+	e->dev = 0;
+	e->op = op;
+	e->flags = 0;
+	e->len[0] = e->len[1] = 0;
+	e->pad = 0;
+	return e;
+}
+
+/* ---- entries: keep the arguments ---- */
+
+static __always_inline int keep(struct pending *p)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!traced_now(id))
+		return 0;
+	bpf_map_update_elem(&file_calls, &id, p, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int keep_open(int dfd, __u64 name, __u64 flags)
+{
+	struct pending p = {.op = AGT_FILE_OPEN, .dfd = {dfd, 0}, .name = {name, 0},
+			    .flags = (__u32)flags};
+	int write = (flags & O_ACCMODE) || (flags & (O_CREAT | O_TRUNC));
+
+	if (flags & (O_PATH | O_DIRECTORY))
+		return 0;
+	if (!write && !files_read)
+		return 0;
+	p.accmode = write ? AGT_FILE_F_WRITE : 0;
+	return keep(&p);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int file_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return keep_open((int)ctx->args[0], ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int file_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return keep_open(AT_FDCWD, ctx->args[0], ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_creat")
+int file_enter_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	return keep_open(AT_FDCWD, ctx->args[0], O_CREAT | O_TRUNC | 1);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int file_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 flags = 0;
+
+	if (!agt_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	bpf_probe_read_user(&flags, sizeof(flags), (const void *)ctx->args[2]); /* how->flags */
+	return keep_open((int)ctx->args[0], ctx->args[1], flags);
+}
+
+static __always_inline int keep_rename(int odfd, __u64 old, int ndfd, __u64 new, __u32 flags)
+{
+	struct pending p = {.op = AGT_FILE_RENAME, .dfd = {odfd, ndfd}, .name = {old, new},
+			    .flags = flags};
+
+	return keep(&p);
+}
+
+SEC("tracepoint/syscalls/sys_enter_rename")
+int file_enter_rename(struct trace_event_raw_sys_enter *ctx)
+{
+	return keep_rename(AT_FDCWD, ctx->args[0], AT_FDCWD, ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_renameat")
+int file_enter_renameat(struct trace_event_raw_sys_enter *ctx)
+{
+	return keep_rename((int)ctx->args[0], ctx->args[1], (int)ctx->args[2], ctx->args[3], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_renameat2")
+int file_enter_renameat2(struct trace_event_raw_sys_enter *ctx)
+{
+	return keep_rename((int)ctx->args[0], ctx->args[1], (int)ctx->args[2], ctx->args[3],
+			   (__u32)ctx->args[4]);
+}
+
+static __always_inline int keep_unlink(int dfd, __u64 name, __u64 flag)
+{
+	struct pending p = {.op = AGT_FILE_UNLINK, .dfd = {dfd, 0}, .name = {name, 0}};
+
+	if (flag & AT_REMOVEDIR) /* rmdir: a directory, no file's content */
+		return 0;
+	return keep(&p);
+}
+
+SEC("tracepoint/syscalls/sys_enter_unlink")
+int file_enter_unlink(struct trace_event_raw_sys_enter *ctx)
+{
+	return keep_unlink(AT_FDCWD, ctx->args[0], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_unlinkat")
+int file_enter_unlinkat(struct trace_event_raw_sys_enter *ctx)
+{
+	return keep_unlink((int)ctx->args[0], ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_truncate")
+int file_enter_truncate(struct trace_event_raw_sys_enter *ctx)
+{
+	struct pending p = {.op = AGT_FILE_TRUNCATE, .dfd = {AT_FDCWD, 0},
+			    .name = {ctx->args[0], 0}, .arg = ctx->args[1]};
+
+	return keep(&p);
+}
+
+SEC("tracepoint/syscalls/sys_enter_ftruncate")
+int file_enter_ftruncate(struct trace_event_raw_sys_enter *ctx)
+{
+	struct pending p = {.op = AGT_FILE_TRUNCATE, .dfd = {(int)ctx->args[0], 0},
+			    .flags = 1 /* by descriptor */, .arg = ctx->args[1]};
+
+	return keep(&p);
+}
+
+/* ---- exits: the record, when the call succeeded ---- */
+
+static __always_inline struct pending *take(__u64 id, struct pending *out)
+{
+	struct pending *p = bpf_map_lookup_elem(&file_calls, &id);
+
+	if (!p)
+		return 0;
+	*out = *p;
+	bpf_map_delete_elem(&file_calls, &id);
+	return out;
+}
+
+static __always_inline int exit_open(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pending p;
+	struct scratch *s;
+	struct agt_file_event *e;
+	struct open_file of = {};
+	struct file *f;
+	__u64 fp;
+	__u32 mode;
+
+	if (!take(id, &p) || ret < 0 || !(f = fd_file((int)ret)))
+		return 0;
+	mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFREG || !(s = scratch()))
+		return 0; /* /dev/null, a tty, a fifo: no file content to follow */
+	e = event(s, AGT_FILE_OPEN, id);
+	fp = (__u64)f;
+	e->file = fp;
+	fill_inode(e, f);
+	e->flags = p.accmode;
+	if (BPF_CORE_READ(f, f_mode) & FMODE_CREATED)
+		e->flags |= AGT_FILE_F_CREATED;
+	if (p.flags & O_TRUNC)
+		e->flags |= AGT_FILE_F_TRUNC;
+	if (p.flags & O_APPEND)
+		e->flags |= AGT_FILE_F_APPEND;
+	of.write = !!p.accmode;
+	bpf_map_update_elem(&open_files, &fp, &of, BPF_ANY);
+	e->len[0] = put_path(s, e->data, p.dfd[0], p.name[0], &e->flags);
+	send(e, offsetof(struct agt_file_event, data) + e->len[0]);
+	return 0;
+}
+
+/* One program for the exits of open, openat, creat and openat2 (attached to each by the loader:
+ * verified once). */
+SEC("tracepoint")
+int file_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_open(ctx->ret);
+}
+
+/* rename, unlink, truncate: the paths as given, with their directories. */
+static __always_inline int exit_path_call(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct agt_file_event *e;
+	struct pending p;
+	struct scratch *s;
+	__u32 size;
+
+	if (!take(id, &p) || ret < 0 || !(s = scratch()))
+		return 0;
+	e = event(s, p.op, id);
+	if (p.op == AGT_FILE_TRUNCATE) {
+		e->bytes = p.arg;
+		if (p.flags) { /* ftruncate: the file's own path */
+			struct file *f = fd_file(p.dfd[0]);
+
+			if (!f)
+				return 0;
+			fill_inode(e, f);
+			e->len[0] = walk(s, e->data, BPF_CORE_READ(f, f_path.dentry),
+					 BPF_CORE_READ(f, f_path.mnt), &e->flags);
+			e->data[e->len[0] & (DIR_MAX * 2 - 1)] = 0;
+			e->len[0]++;
+			send(e, offsetof(struct agt_file_event, data) + e->len[0]);
+			return 0;
+		}
+	}
+	e->len[0] = put_path(s, e->data, p.dfd[0], p.name[0], &e->flags);
+	size = offsetof(struct agt_file_event, data) + e->len[0];
+	if (p.op == AGT_FILE_RENAME) {
+		if (p.flags & RENAME_EXCHANGE)
+			e->flags |= AGT_FILE_F_EXCHANGE;
+		e->len[1] = put_path(s, e->data + AGT_FILE_BLOB, p.dfd[1], p.name[1], &e->flags);
+		size = offsetof(struct agt_file_event, data) + AGT_FILE_BLOB + e->len[1];
+	}
+	send(e, size);
+	return 0;
+}
+
+/* One program for the exits of rename, renameat, renameat2, unlink, unlinkat, truncate and
+ * ftruncate (attached to each by the loader). */
+SEC("tracepoint")
+int file_exit_path(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_path_call(ctx->ret);
+}
+
+/* ---- bytes through open files, and their closes ---- */
+
+static __always_inline struct open_file *followed(int fd, __u64 *fp)
+{
+	struct file *f;
+
+	if (!agt_traced(bpf_get_current_pid_tgid() >> 32) || !(f = fd_file(fd)))
+		return 0;
+	*fp = (__u64)f;
+	return bpf_map_lookup_elem(&open_files, fp);
+}
+
+/* Bytes a write asks to write (a regular file's writes are whole unless the disk is full). */
+static __always_inline int add_write(int fd, __u64 n)
+{
+	struct open_file *of;
+	__u64 fp;
+
+	if ((of = followed(fd, &fp)) && of->write)
+		__sync_fetch_and_add(&of->bytes, n);
+	return 0;
+}
+
+static __always_inline __u64 iov_bytes(__u64 iov, __u64 cnt)
+{
+	__u64 n = 0;
+
+	for (int i = 0; i < 16; i++) {
+		struct iovec v;
+
+		if ((__u64)i >= cnt || bpf_probe_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(v))))
+			break;
+		n += v.iov_len;
+	}
+	return n;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int file_enter_write(struct trace_event_raw_sys_enter *ctx)
+{
+	return add_write((int)ctx->args[0], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_pwrite64")
+int file_enter_pwrite64(struct trace_event_raw_sys_enter *ctx)
+{
+	return add_write((int)ctx->args[0], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int file_enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_file *of;
+	__u64 fp;
+
+	if ((of = followed((int)ctx->args[0], &fp)) && of->write)
+		__sync_fetch_and_add(&of->bytes, iov_bytes(ctx->args[1], ctx->args[2]));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_pwritev")
+int file_enter_pwritev(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_file *of;
+	__u64 fp;
+
+	if ((of = followed((int)ctx->args[0], &fp)) && of->write)
+		__sync_fetch_and_add(&of->bytes, iov_bytes(ctx->args[1], ctx->args[2]));
+	return 0;
+}
+
+/* Reads (files_read): the open file at the entry, the bytes really read at the exit. */
+static __always_inline int enter_read(int fd)
+{
+	__u64 id = bpf_get_current_pid_tgid(), fp;
+	struct open_file *of = followed(fd, &fp);
+
+	if (of && !of->write)
+		bpf_map_update_elem(&file_reads, &id, &fp, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int exit_read(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid(), *fp;
+	struct open_file *of;
+
+	if (!(fp = bpf_map_lookup_elem(&file_reads, &id)))
+		return 0;
+	if (ret > 0 && (of = bpf_map_lookup_elem(&open_files, fp)))
+		__sync_fetch_and_add(&of->bytes, ret);
+	bpf_map_delete_elem(&file_reads, &id);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int file_enter_read(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_read((int)ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int file_exit_read(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_read(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_pread64")
+int file_enter_pread64(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_read((int)ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_pread64")
+int file_exit_pread64(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_read(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int file_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), fp;
+	struct open_file *of = followed((int)ctx->args[0], &fp);
+	struct agt_file_event *e;
+	struct scratch *s;
+
+	if (!of || !(s = scratch()))
+		return 0;
+	e = event(s, AGT_FILE_CLOSE, id);
+	e->file = fp;
+	e->bytes = of->bytes;
+	e->flags = of->write ? AGT_FILE_F_WRITE : 0;
+	fill_inode(e, (struct file *)fp);
+	if (file_refs((struct file *)fp) <= 1) {
+		e->flags |= AGT_FILE_F_LAST;
+		bpf_map_delete_elem(&open_files, &fp);
+	}
+	send(e, offsetof(struct agt_file_event, data));
+	return 0;
+}

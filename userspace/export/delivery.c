@@ -168,7 +168,8 @@ struct agt_delivery {
 	/* The send thread's own. */
 	struct agt_doc *win; /* documents read and not yet resolved, in log order */
 	struct where *wat;
-	size_t nwin; /* at most batch_docs */
+	size_t nwin;	/* at most win_max */
+	size_t win_max; /* batch_docs x the transport's requests in flight */
 	struct reader rd;
 	int cfd;	       /* the cursor file, or -1 */
 	uint64_t c_seq, c_off; /* what it says */
@@ -991,7 +992,7 @@ static void *log_main(void *arg)
 /* The send thread: read records into the window, up to a batch (seg_lock held). */
 static void refill(struct agt_delivery *d)
 {
-	while (d->nwin < (size_t)d->cfg.batch_docs) {
+	while (d->nwin < d->win_max) {
 		struct seg *s = seg_find(d, d->rd_seq), *n;
 		const uint8_t *doc;
 		uint32_t len;
@@ -1083,6 +1084,7 @@ static int send_window(struct agt_delivery *d)
 	uint64_t t0 = agt_mono_ns(), delivered = 0, resolved = 0;
 	int rc;
 
+	r.request_docs = (size_t)d->cfg.batch_docs;
 	r.outcome = calloc(n, 1);
 	r.reason = calloc(n, sizeof(char *));
 	rc = r.outcome && r.reason ? d->ops->send(d->t, d->win, n, &r) : -1;
@@ -1342,8 +1344,9 @@ struct agt_delivery *agt_delivery_start(const struct agt_transport_ops *ops, voi
 		return NULL;
 	}
 	d->cfd = openat(d->dirfd, "cursor", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	d->win = calloc((size_t)d->cfg.batch_docs, sizeof(*d->win));
-	d->wat = calloc((size_t)d->cfg.batch_docs, sizeof(*d->wat));
+	d->win_max = (size_t)d->cfg.batch_docs * (size_t)(ops->inflight > 1 ? ops->inflight : 1);
+	d->win = calloc(d->win_max, sizeof(*d->win));
+	d->wat = calloc(d->win_max, sizeof(*d->wat));
 	if (!d->win || !d->wat) {
 		agt_seterr(err, errlen, -ENOMEM, "no memory for the %s exporter", ops->name);
 		delivery_free_parts(d);

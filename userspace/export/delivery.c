@@ -24,21 +24,19 @@
  * Files in the spool folder (flock'ed: one agtrace per folder):
  *   spool-<seq: 20 digits>.log  the log segments, in order of seq. A 16-byte header ("AGTSPOOL",
  *       u32 version 1, u32 0), then records: u32 crc, u32 len, u64 time, len bytes of document.
- *       Little-endian; crc is zlib's CRC-32 of the 12 + len bytes after it; time is when the
- *       record was written (CLOCK_REALTIME ns). A segment takes spool_max/8 bytes (4 KiB to
- *       8 MiB) before the next one is started, so space comes back in small steps.
- *   cursor  "<seq> <offset> <crc>\n": 20-digit seq and offset, then the CRC-32 of the 42 bytes
- *       before it in 8 hex digits. Every segment before seq, and every record of segment seq
- *       before byte offset, was delivered or dead-lettered. Rewritten in place (one pwrite,
- *       no fsync) after every batch that moves it. It may lag (after a crash of the machine,
- *       or by the batch in flight at a SIGKILL: the next run sends those again); it never
- *       leads: it is written after what it covers was resolved and the dead letters were
- *       fdatasynced.
- *   dead-letter.ndjson  documents the backend rejected, with its reason (unless --dead-letter).
- * At start the log thread lists the folder once: stale *.tmp files (of older versions) are
- * removed and counted; segments the cursor covers are deleted; every other segment is read
- * through once, and a torn or corrupt tail (the record being written when a run died, never an
- * accepted one) is reported once, counted and cut off; spool files of older versions
+ *       Little-endian; crc is the CRC-32 (zlib's, computed with libdeflate) of the 12 + len bytes
+ * after it; time is when the record was written (CLOCK_REALTIME ns). A segment takes spool_max/8
+ * bytes (4 KiB to 8 MiB) before the next one is started, so space comes back in small steps. cursor
+ * "<seq> <offset> <crc>\n": 20-digit seq and offset, then the CRC-32 of the 42 bytes before it in 8
+ * hex digits. Every segment before seq, and every record of segment seq before byte offset, was
+ * delivered or dead-lettered. Rewritten in place (one pwrite, no fsync) after every batch that
+ * moves it. It may lag (after a crash of the machine, or by the batch in flight at a SIGKILL: the
+ * next run sends those again); it never leads: it is written after what it covers was resolved and
+ * the dead letters were fdatasynced. dead-letter.ndjson  documents the backend rejected, with its
+ * reason (unless --dead-letter). At start the log thread lists the folder once: stale *.tmp files
+ * (of older versions) are removed and counted; segments the cursor covers are deleted; every other
+ * segment is read through once, and a torn or corrupt tail (the record being written when a run
+ * died, never an accepted one) is reported once, counted and cut off; spool files of older versions
  * (spool-N.ndjson) are copied into the log and deleted. Then everything the cursor does not
  * cover is sent, in order, reading the segments sequentially (no listing per document): replay
  * runs at the speed of the backend.
@@ -66,7 +64,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #define SEG_MAGIC "AGTSPOOL"
 #define SEG_VERSION 1
@@ -210,7 +208,7 @@ static uint64_t get64(const uint8_t *p)
 /* The CRC of a record: its header after the crc field, then its document. */
 static uint32_t rec_crc(const uint8_t *hdr, const void *doc, uint32_t len)
 {
-	return (uint32_t)crc32(crc32(0L, hdr + 4, REC_HDR - 4), doc, len);
+	return libdeflate_crc32(libdeflate_crc32(0, hdr + 4, REC_HDR - 4), doc, len);
 }
 
 static void seg_name(uint64_t seq, char *out, size_t n)
@@ -690,8 +688,7 @@ static void cursor_load(struct agt_delivery *d, uint64_t *seq, uint64_t *off)
 	if (d->cfd < 0 || pread(d->cfd, line, CURSOR_LEN, 0) != CURSOR_LEN)
 		return;
 	if (line[20] != ' ' || line[41] != ' ' || line[50] != '\n' ||
-	    strtoul(line + 42, &end, 16) != crc32(0L, (const Bytef *)line, 42) ||
-	    end != line + 50) {
+	    strtoul(line + 42, &end, 16) != libdeflate_crc32(0, line, 42) || end != line + 50) {
 		agt_warn("the %s spool cursor %s/cursor is damaged: the whole spool is sent again",
 			 d->ops->name, d->spool);
 		return;
@@ -715,7 +712,8 @@ static void cursor_save(struct agt_delivery *d, uint64_t seq, uint64_t off)
 	}
 	snprintf(line, sizeof(line), "%020llu %020llu ", (unsigned long long)seq,
 		 (unsigned long long)off);
-	snprintf(line + 42, sizeof(line) - 42, "%08lx\n", crc32(0L, (const Bytef *)line, 42));
+	snprintf(line + 42, sizeof(line) - 42, "%08lx\n",
+		 (unsigned long)libdeflate_crc32(0, line, 42));
 	if (pwrite(d->cfd, line, CURSOR_LEN, 0) == CURSOR_LEN) {
 		d->c_seq = seq;
 		d->c_off = off;
@@ -950,6 +948,7 @@ static void *log_main(void *arg)
 	for (;;) {
 		struct inbox t;
 		int stop, more;
+		size_t used;
 
 		pthread_mutex_lock(&d->lock);
 		while (!d->in.docs && !d->stopping)
@@ -967,9 +966,13 @@ static void *log_main(void *arg)
 		stop = d->stopping;
 		pthread_mutex_unlock(&d->lock);
 		d->last_sync_ns = agt_mono_ns();
+		used = d->out.len;
 		if (d->out.docs)
 			log_batch(d, &d->out);
-		if (d->out.cap > PENDING_MAX) { /* a burst is over: give its memory back */
+		/* A burst is over (this batch used little of a large buffer): give its memory back.
+		 * Under steady load the buffers are kept, not grown again (and faulted in) each
+		 * time. */
+		if (d->out.cap > PENDING_MAX && used < d->out.cap / 4) {
 			free(d->out.buf);
 			d->out = (struct inbox){0};
 		}

@@ -34,7 +34,7 @@ struct agt_send_result {
 	size_t request_docs; /* given: documents one request may carry (a transport with inflight
 				> 1 splits a larger window into parallel requests of this size) */
 	uint8_t *outcome;    /* per document, filled by send */
-	char **reason;	  /* per rejected document: its reason as JSON text (malloc'd) or NULL */
+	char **reason;	     /* per rejected document: its reason as JSON text (malloc'd) or NULL */
 	uint64_t wire_bytes;
 	uint64_t rejected_uncounted; /* the backend accepted the request but said it dropped this
 					many documents without naming them (OTLP partialSuccess) */

@@ -221,9 +221,9 @@ static int es_send(void *t, const struct agt_doc *docs, size_t n, struct agt_sen
 		if (build(&es->req[p], docs + lo[p], lo[p + 1] - lo[p], &gzn))
 			continue;
 		r->wire_bytes += gzn;
-		started[p] = !agt_http_start(es->http, (int)p, "POST", "/_bulk",
-					     "application/x-ndjson", "gzip", es->req[p].gz, gzn,
-					     15000);
+		started[p] =
+		    !agt_http_start(es->http, (int)p, "POST", "/_bulk", "application/x-ndjson",
+				    "gzip", es->req[p].gz, gzn, 15000);
 	}
 	for (size_t p = 0; p < parts; p++) {
 		char *resp = NULL;
@@ -245,8 +245,8 @@ static void es_dead_letter(FILE *f, const struct agt_doc *d, const char *reason)
 	const char *nl = memchr(d->bytes, '\n', d->len);
 	size_t alen = nl ? (size_t)(nl - d->bytes) : d->len;
 
-	fprintf(f, "{\"reason\":%s,\"action\":%.*s,\"document\":%.*s}", reason, (int)alen,
-		d->bytes, nl ? (int)(d->len - alen - 2) : 2, nl ? nl + 1 : "{}");
+	fprintf(f, "{\"reason\":%s,\"action\":%.*s,\"document\":%.*s}", reason, (int)alen, d->bytes,
+		nl ? (int)(d->len - alen - 2) : 2, nl ? nl + 1 : "{}");
 }
 
 static void es_free(void *t)

@@ -73,8 +73,8 @@ struct agt_http_client *agt_http_client_new(const struct agt_http_config *c, con
 	if (!h)
 		return NULL;
 	if (!c->url || (strncmp(c->url, "http://", 7) && strncmp(c->url, "https://", 8))) {
-		agt_seterr(err, errlen, -EINVAL, "%s \"%s\" is not an http:// or https:// URL", what,
-			   c->url ? c->url : "");
+		agt_seterr(err, errlen, -EINVAL, "%s \"%s\" is not an http:// or https:// URL",
+			   what, c->url ? c->url : "");
 		goto fail;
 	}
 	snprintf(h->base, sizeof(h->base), "%.*s", (int)strcspn(c->url, "?"), c->url);

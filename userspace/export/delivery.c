@@ -61,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,10 +90,13 @@ struct seg {
 	int prior;		     /* written by an earlier run */
 };
 
-/* Documents handed over by the pipeline: each is its length (uint32_t), then its bytes. */
+/* Documents handed over by the pipeline: each is its length (uint32_t), then its bytes. The
+ * buffer is INBOX_MAX bytes of address space reserved once (pages are taken as they are
+ * written, and given back when a burst is over): appending never moves what is there. */
 struct inbox {
 	char *buf;
-	size_t len, cap;
+	size_t len;
+	size_t touched;		 /* bytes up to which pages may be resident */
 	uint64_t docs, first_ns; /* first_ns: when the first of them was handed over */
 };
 
@@ -972,9 +976,12 @@ static void *log_main(void *arg)
 		/* A burst is over (this batch used little of a large buffer): give its memory back.
 		 * Under steady load the buffers are kept, not grown again (and faulted in) each
 		 * time. */
-		if (d->out.cap > PENDING_MAX && used < d->out.cap / 4) {
-			free(d->out.buf);
-			d->out = (struct inbox){0};
+		if (used > d->out.touched)
+			d->out.touched = used;
+		if (d->out.touched > PENDING_MAX && used < d->out.touched / 4) {
+			madvise(d->out.buf + PENDING_MAX, d->out.touched - PENDING_MAX,
+				MADV_DONTNEED);
+			d->out.touched = PENDING_MAX;
 		}
 		if (!stop)
 			continue;
@@ -1276,8 +1283,10 @@ static void delivery_free_parts(struct agt_delivery *d)
 		free(d->win[i].bytes);
 	free(d->win);
 	free(d->wat);
-	free(d->in.buf);
-	free(d->out.buf);
+	if (d->in.buf)
+		munmap(d->in.buf, INBOX_MAX);
+	if (d->out.buf)
+		munmap(d->out.buf, INBOX_MAX);
 	free(d->wbuf);
 	free(d->segs);
 	free(d->rd.buf);
@@ -1350,7 +1359,15 @@ struct agt_delivery *agt_delivery_start(const struct agt_transport_ops *ops, voi
 	d->win_max = (size_t)d->cfg.batch_docs * (size_t)(ops->inflight > 1 ? ops->inflight : 1);
 	d->win = calloc(d->win_max, sizeof(*d->win));
 	d->wat = calloc(d->win_max, sizeof(*d->wat));
-	if (!d->win || !d->wat) {
+	d->in.buf = mmap(NULL, INBOX_MAX, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	d->out.buf = mmap(NULL, INBOX_MAX, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (d->in.buf == MAP_FAILED)
+		d->in.buf = NULL;
+	if (d->out.buf == MAP_FAILED)
+		d->out.buf = NULL;
+	if (!d->win || !d->wat || !d->in.buf || !d->out.buf) {
 		agt_seterr(err, errlen, -ENOMEM, "no memory for the %s exporter", ops->name);
 		delivery_free_parts(d);
 		return NULL;
@@ -1403,8 +1420,7 @@ static void delivery_observe(void *ctx, const struct agt_span *sp)
 	}
 	len = (uint32_t)d->w.len;
 	pthread_mutex_lock(&d->lock);
-	if (d->in.len + sizeof(len) + len > INBOX_MAX ||
-	    grow(&d->in.buf, &d->in.cap, d->in.len + sizeof(len) + len, 1)) {
+	if (d->in.len + sizeof(len) + len > INBOX_MAX) {
 		pthread_mutex_unlock(&d->lock);
 		lose(d, AGT_LOST_QUEUE_FULL, 1, 0);
 		return;

@@ -24,7 +24,8 @@ static struct agt_probe_info probe = {.id = 0,
 				      .span_name = "leaf",
 				      .object = "/usr/bin/demo"};
 static struct agt_proc proc = {
-    .info = {.pid = 4242, .comm = "demo", .exe = "/usr/bin/demo", .session_id = "00112233445566ff"}};
+    .info = {
+	.pid = 4242, .comm = "demo", .exe = "/usr/bin/demo", .session_id = "00112233445566ff"}};
 
 /* The ECS JSON of a span, as the schema writes it, parsed back. */
 static char *ecs_text(const struct agt_span *s, const struct agt_export_ctx *c)
@@ -99,6 +100,104 @@ static void span_json_fields(void **state)
 	cJSON_Delete(o);
 }
 
+/* msgpack -> cJSON, to compare a Fluentd record with the ECS document. */
+static cJSON *from_msgpack(const msgpack_object *o)
+{
+	cJSON *j;
+
+	switch (o->type) {
+	case MSGPACK_OBJECT_MAP:
+		j = cJSON_CreateObject();
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			char key[256];
+			const msgpack_object_kv *kv = &o->via.map.ptr[i];
+
+			assert_int_equal(kv->key.type, MSGPACK_OBJECT_STR);
+			snprintf(key, sizeof(key), "%.*s", (int)kv->key.via.str.size,
+				 kv->key.via.str.ptr);
+			cJSON_AddItemToObject(j, key, from_msgpack(&kv->val));
+		}
+		return j;
+	case MSGPACK_OBJECT_ARRAY:
+		j = cJSON_CreateArray();
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			cJSON_AddItemToArray(j, from_msgpack(&o->via.array.ptr[i]));
+		return j;
+	case MSGPACK_OBJECT_STR: {
+		char *t = strndup(o->via.str.ptr, o->via.str.size);
+
+		j = cJSON_CreateString(t);
+		free(t);
+		return j;
+	}
+	case MSGPACK_OBJECT_POSITIVE_INTEGER: return cJSON_CreateNumber((double)o->via.u64);
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER: return cJSON_CreateNumber((double)o->via.i64);
+	case MSGPACK_OBJECT_FLOAT64:
+	case MSGPACK_OBJECT_FLOAT32: return cJSON_CreateNumber(o->via.f64);
+	case MSGPACK_OBJECT_BOOLEAN: return cJSON_CreateBool(o->via.boolean);
+	default: return cJSON_CreateNull();
+	}
+}
+
+/* Fluentd's record (the schema's msgpack, written when the span is handed over) is the ECS
+ * document field for field, and valid UTF-8 where the span's text is not. */
+static void msgpack_record_is_the_ecs_document(void **state)
+{
+	(void)state;
+	struct agt_export_ctx c = {.mono_to_real = 1764061200000000000ll, .host = "node-1"};
+	struct agt_span s;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked u;
+	cJSON *ecs, *mp;
+	char *text;
+	size_t off = 0;
+
+	memset(&s, 0, sizeof(s));
+	memset(s.trace_id, 0x5a, sizeof(s.trace_id));
+	s.span_id = 77;
+	s.start_ns = 1000;
+	s.end_ns = 1000 + 1500000;
+	s.pid = 4242;
+	s.tid = 4243;
+	s.trace_type = "tool_call";
+	s.kind = AGT_SPAN_FUNC;
+	s.status = AGT_STATUS_ERROR;
+	strcpy(s.name, "leaf \"quoted\" caf\xc3\xa9 bad\xff\xfe");
+	strcpy(s.message, "line\nnext\x01");
+	s.proc = &proc.info;
+	s.probe.spec = spec.name;
+	s.probe.symbol = probe.symbol;
+	s.probe.object = probe.object;
+	s.probe.nargs = 2;
+	s.probe.arg_names[0] = ps.args[0].name;
+	s.probe.arg_names[1] = ps.args[1].name;
+	s.probe.args[0] = (struct agt_value){.kind = AGT_VAL_INT, .u = (uint64_t)-3};
+	s.probe.args[1] = (struct agt_value){.kind = AGT_VAL_STR, .str = "x\xc0\xafy"};
+	text = ecs_text(&s, &c);
+	ecs = cJSON_Parse(text);
+	assert_non_null(ecs);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	agt_schema_msgpack(&s, &c, &pk);
+	msgpack_unpacked_init(&u);
+	assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+	assert_int_equal(off, sb.size);
+	mp = from_msgpack(&u.data);
+	if (!cJSON_Compare(ecs, mp, 1)) {
+		char *a = cJSON_PrintUnformatted(mp);
+
+		fail_msg("msgpack %s\n    ecs %s", a, text);
+	}
+	assert_string_equal(cJSON_GetObjectItem(mp, "name")->valuestring,
+			    "leaf \"quoted\" caf\xc3\xa9 bad\xef\xbf\xbd\xef\xbf\xbd");
+	cJSON_Delete(ecs);
+	cJSON_Delete(mp);
+	free(text);
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 static struct agt_span got[64];
 static int ngot;
 static void sink_span(struct agt_sink *s, const struct agt_span *sp)
@@ -126,7 +225,7 @@ static void decoder_counts_malformed(void **state)
 	e.args[0] = 5;
 	strcpy(e.str[1], "hi");
 	agt_decode_record(&pl.dec, &e, sizeof(e));
-	agt_decode_record(&pl.dec, &e, 10);		    /* short header */
+	agt_decode_record(&pl.dec, &e, 10);		 /* short header */
 	agt_decode_record(&pl.dec, &e, sizeof(e.h) + 8); /* short entry */
 	e.h.probe_id = 9;
 	agt_decode_record(&pl.dec, &e, sizeof(e)); /* unknown probe */
@@ -172,6 +271,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(span_json_fields),
+	    cmocka_unit_test(msgpack_record_is_the_ecs_document),
 	    cmocka_unit_test(decoder_counts_malformed),
 	};
 	return cmocka_run_group_tests_name("output", tests, NULL, NULL);

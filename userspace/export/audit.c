@@ -42,6 +42,8 @@ struct agt_audit {
 	agt_audit_anchor_fn anchor_fn;
 	void *anchor_ctx;
 	struct agt_export_ctx ctx;
+	struct agt_jw w;    /* a record, written here */
+	struct agt_jw data; /* a span record's data, and the span's ECS document */
 };
 
 /* The chain: hex HMAC-SHA256(key, prev || text) with a key, SHA-256(prev || text) without.
@@ -230,45 +232,62 @@ static int append(struct agt_audit *a, const char *buf, size_t len)
 	return 0;
 }
 
-/* Write one record (data taken over) and advance the chain; nothing counted here. */
-static int write_record(struct agt_audit *a, const char *type, cJSON *data)
+/* Write one record whose data is the JSON text data[0..dlen) and advance the chain; nothing
+ * counted here. The record is written straight into a reused buffer, exactly as cJSON prints
+ * it (members in this order, unformatted: the text verification prints from a parse), then its
+ * digest is added as the last member. */
+static int write_record_text(struct agt_audit *a, const char *type, const char *data, size_t dlen)
 {
-	cJSON *rec = cJSON_CreateObject();
-	char ts[40], digest[65], *body = NULL, *line = NULL;
-	size_t len;
-	int rc = -ENOMEM;
+	struct agt_jw *w = &a->w;
+	char ts[40], digest[65];
+	size_t body;
+	int rc;
 
-	if (!rec) {
-		cJSON_Delete(data);
-		return -ENOMEM;
-	}
 	agt_format_time(agt_mono_ns() + a->ctx.mono_to_real, ts, sizeof(ts));
-	cJSON_AddNumberToObject(rec, "seq", (double)a->seq);
-	cJSON_AddStringToObject(rec, "@timestamp", ts);
-	cJSON_AddStringToObject(rec, "host", a->ctx.host);
-	cJSON_AddStringToObject(rec, "type", type);
-	cJSON_AddItemToObject(rec, "data", data ? data : cJSON_CreateObject());
-	cJSON_AddStringToObject(rec, "prev", a->prev);
-	if (!(body = cJSON_PrintUnformatted(rec)))
-		goto out;
-	if ((rc = chain_digest(a->keyed ? &a->key : NULL, a->prev, body, strlen(body), digest)))
-		goto out;
-	rc = -ENOMEM;
-	cJSON_AddStringToObject(rec, a->keyed ? "mac" : "hash", digest);
-	if (!(line = cJSON_PrintUnformatted(rec)))
-		goto out;
-	len = strlen(line);
-	line[len] = '\n'; /* the terminator goes: the line is written by length */
-	if ((rc = append(a, line, len + 1)))
-		goto out;
+	agt_jw_reset(w);
+	agt_jw_obj(w, NULL);
+	agt_jw_f64(w, "seq", (double)a->seq); /* cJSON numbers are doubles: printed alike */
+	agt_jw_str(w, "@timestamp", ts);
+	agt_jw_str(w, "host", a->ctx.host);
+	agt_jw_str(w, "type", type);
+	agt_jw_raw(w, ",\"data\":", strlen(",\"data\":"));
+	agt_jw_raw(w, data, dlen);
+	agt_jw_str(w, "prev", a->prev);
+	agt_jw_end_obj(w);
+	if (w->failed)
+		return -ENOMEM;
+	body = w->len;
+	if ((rc = chain_digest(a->keyed ? &a->key : NULL, a->prev, w->buf, body, digest)))
+		return rc;
+	w->len = body - 1; /* the digest goes in as the last member */
+	{
+		const char *k = a->keyed ? ",\"mac\":\"" : ",\"hash\":\"";
+
+		agt_jw_raw(w, k, strlen(k));
+	}
+	agt_jw_raw(w, digest, 64);
+	agt_jw_raw(w, "\"}\n", 3);
+	if (w->failed)
+		return -ENOMEM;
+	if ((rc = append(a, w->buf, w->len)))
+		return rc;
 	memcpy(a->prev, digest, sizeof(a->prev));
 	a->seq++;
 	a->st.records++;
 	a->st.next_seq = a->seq;
-out:
-	free(body);
-	free(line);
-	cJSON_Delete(rec);
+	return 0;
+}
+
+/* The same with data as a cJSON object (taken over; NULL: {}). */
+static int write_record(struct agt_audit *a, const char *type, cJSON *data)
+{
+	char *text = data ? cJSON_PrintUnformatted(data) : NULL;
+	int rc = !data || text
+		     ? write_record_text(a, type, text ? text : "{}", text ? strlen(text) : 2)
+		     : -ENOMEM;
+
+	free(text);
+	cJSON_Delete(data);
 	return rc;
 }
 
@@ -321,6 +340,18 @@ static int put(struct agt_audit *a, const char *type, cJSON *data)
 		return lose(a, rc);
 	}
 	if ((rc = write_record(a, type, data)))
+		return lose(a, rc);
+	return 0;
+}
+
+/* The same with data as JSON text (the per-span records: no tree is built for them). */
+static int put_text(struct agt_audit *a, const char *type, const char *data, size_t dlen)
+{
+	int rc = disclose(a);
+
+	if (rc)
+		return lose(a, rc);
+	if ((rc = write_record_text(a, type, data, dlen)))
 		return lose(a, rc);
 	return 0;
 }
@@ -387,6 +418,19 @@ int agt_audit_record(struct agt_audit *a, const char *type, cJSON *data)
 		return -EPIPE;
 	}
 	if ((rc = put(a, type, data)))
+		return rc;
+	a->since_ckpt++;
+	maybe_checkpoint(a, agt_mono_ns());
+	return 0;
+}
+
+static int record_text(struct agt_audit *a, const char *type, const char *data, size_t dlen)
+{
+	int rc;
+
+	if (a->sealed)
+		return -EPIPE;
+	if ((rc = put_text(a, type, data, dlen)))
 		return rc;
 	a->since_ckpt++;
 	maybe_checkpoint(a, agt_mono_ns());
@@ -673,6 +717,8 @@ void agt_audit_close(struct agt_audit *a)
 	if (a->fd >= 0)
 		close(a->fd);
 	cJSON_Delete(a->pending_gap);
+	agt_jw_free(&a->w);
+	agt_jw_free(&a->data);
 	agt_audit_key_clear(&a->key);
 	free(a->path);
 	free(a);
@@ -680,36 +726,50 @@ void agt_audit_close(struct agt_audit *a)
 
 /* The tee ---------------------------------------------------------------------------------- */
 
+/* Records of spans: their data written straight into a reused buffer (as cJSON would print
+ * it), the digest of a span's ECS document from the schema into another. */
 static void audit_observe(void *ctx, const struct agt_span *sp)
 {
 	struct agt_audit *a = ctx;
+	struct agt_jw *d = &a->data;
+
 	if (sp->kind == AGT_SPAN_STATE) { /* attach, detach, exit, sampling changes */
-		cJSON *d = cJSON_CreateObject();
 		char type[32];
 
 		snprintf(type, sizeof(type), "%.*s", (int)strcspn(sp->name, " "), sp->name);
-		cJSON_AddNumberToObject(d, "pid", sp->pid);
-		cJSON_AddStringToObject(d, "name", sp->name);
-		cJSON_AddStringToObject(d, "message", sp->message);
-		agt_audit_record(a, type, d);
+		agt_jw_reset(d);
+		agt_jw_obj(d, NULL);
+		agt_jw_f64(d, "pid", sp->pid);
+		agt_jw_str(d, "name", sp->name);
+		agt_jw_str(d, "message", sp->message);
+		agt_jw_end_obj(d);
+		if (d->failed)
+			lose(a, -ENOMEM);
+		else
+			record_text(a, type, d->buf, d->len);
 	} else if (sp->kind == AGT_SPAN_DECISION || sp->kind == AGT_SPAN_TOOL) {
-		struct agt_jw w;
-		cJSON *d = cJSON_CreateObject();
 		char digest[65], hex[33];
-		const char *doc;
 
-		agt_jw_init(&w);
-		agt_schema_ecs(sp, &a->ctx, &w);
-		doc = agt_jw_text(&w);
-		chain_digest(NULL, "", doc, strlen(doc), digest);
-		agt_jw_free(&w);
+		agt_jw_reset(d);
+		agt_schema_ecs(sp, &a->ctx, d);
+		if (d->failed || chain_digest(NULL, "", d->buf, d->len, digest)) {
+			lose(a, -ENOMEM);
+			return;
+		}
+		agt_jw_reset(d);
+		agt_jw_obj(d, NULL);
 		agt_hex(sp->trace_id, 16, hex);
-		cJSON_AddStringToObject(d, "trace_id", hex);
+		agt_jw_str(d, "trace_id", hex);
 		agt_schema_span_id(sp->span_id, hex);
-		cJSON_AddStringToObject(d, "span_id", hex);
-		cJSON_AddStringToObject(d, "name", sp->name);
-		cJSON_AddStringToObject(d, "sha256", digest);
-		agt_audit_record(a, sp->kind == AGT_SPAN_DECISION ? "decision" : "tool_call", d);
+		agt_jw_str(d, "span_id", hex);
+		agt_jw_str(d, "name", sp->name);
+		agt_jw_str(d, "sha256", digest);
+		agt_jw_end_obj(d);
+		if (d->failed)
+			lose(a, -ENOMEM);
+		else
+			record_text(a, sp->kind == AGT_SPAN_DECISION ? "decision" : "tool_call",
+				    d->buf, d->len);
 	}
 }
 

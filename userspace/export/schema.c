@@ -1,6 +1,8 @@
 #include "export/schema.h"
+#include "base/utf8.h"
 #include "base/util.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const agt_status_names[3] = {"ok", "error", "unfinished"};
@@ -491,7 +493,7 @@ struct otlp {
 	struct agt_fields f;
 	struct agt_jw *w;
 	char path[512];
-	size_t plen[AGT_JW_MAX_DEPTH]; /* path length at each depth */
+	size_t plen[AGT_JW_MAX_DEPTH];	/* path length at each depth */
 	uint8_t kind[AGT_JW_MAX_DEPTH]; /* 0 object, 1 array attribute, 2 skipped, 3 JSON text */
 	int depth;
 	struct agt_jw text; /* an object inside an array: kept as JSON text */
@@ -783,9 +785,23 @@ static void mp_str(struct agt_fields *f, const char *key, const char *v)
 {
 	struct mp *m = (struct mp *)f;
 
+	size_t n = v ? strlen(v) : 0;
+
 	mp_key(m, key);
-	if (m->pass)
-		msgpack_pack_str_with_body(m->pk, v ? v : "", v ? strlen(v) : 0);
+	if (!m->pass)
+		return;
+	if (n && !agt_utf8_valid(v, n)) { /* captured bytes: valid UTF-8 only, as in JSON */
+		char *fixed = malloc(AGT_UTF8_SANITIZED_MAX(n));
+
+		if (fixed) {
+			agt_utf8_sanitize(v, n, fixed, &n);
+			msgpack_pack_str_with_body(m->pk, fixed, n);
+			free(fixed);
+			return;
+		}
+		n = 0;
+	}
+	msgpack_pack_str_with_body(m->pk, v ? v : "", n);
 }
 static void mp_i64(struct agt_fields *f, const char *key, int64_t v)
 {

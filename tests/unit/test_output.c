@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
+#include <math.h>
+#include <time.h>
+#include "base/util.h"
 #include "export/schema.h"
 #include "one_target.h"
 
@@ -198,6 +201,64 @@ static void msgpack_record_is_the_ecs_document(void **state)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/* Numbers and times are written without printf on the hot path: the text must stay what
+ * printf wrote (cJSON's rules for numbers; RFC 3339 with microseconds for times). */
+static void numbers_and_times_as_printf(void **state)
+{
+	(void)state;
+	uint64_t x = 88172645463325252ull;
+	struct agt_jw w;
+
+	agt_jw_init(&w);
+	for (int i = 0; i < 200000; i++) {
+		double v;
+		char want[40];
+		uint64_t r;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		r = x;
+		switch (i % 5) {
+		case 0: v = (double)(r % 100000000) / 1e6; break; /* durations in ms */
+		case 1: v = (double)(r % 1000000) / 1e3; break;
+		case 2: v = (double)(int64_t)r / 3.0; break;	    /* anything */
+		case 3: v = (double)(r % 1000) * 1e-7; break;	    /* tiny */
+		default: v = -(double)(r % 1000000000000ull) / 1e6; /* negative */
+		}
+		if (v == floor(v) && fabs(v) < 1e15) {
+			snprintf(want, sizeof(want), "%lld", (long long)v);
+		} else {
+			snprintf(want, sizeof(want), "%1.15g", v);
+			if (strtod(want, NULL) != v)
+				snprintf(want, sizeof(want), "%1.17g", v);
+		}
+		agt_jw_reset(&w);
+		agt_jw_f64(&w, NULL, v);
+		assert_string_equal(agt_jw_text(&w), want);
+		agt_jw_reset(&w);
+		agt_jw_i64(&w, NULL, (int64_t)r);
+		snprintf(want, sizeof(want), "%lld", (long long)(int64_t)r);
+		assert_string_equal(agt_jw_text(&w), want);
+		agt_jw_reset(&w);
+		agt_jw_u64(&w, NULL, r);
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)r);
+		assert_string_equal(agt_jw_text(&w), want);
+		if (i % 7 == 0) { /* times: seconds change, microseconds vary */
+			uint64_t ns = 1764061200000000000ull + r % 4000000000000000ull;
+			time_t secs = (time_t)(ns / 1000000000ull);
+			char got[40], base[24];
+			struct tm tm;
+
+			gmtime_r(&secs, &tm);
+			strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+			snprintf(want, sizeof(want), "%s.%06uZ", base,
+				 (unsigned)((ns % 1000000000ull) / 1000));
+			agt_format_time(ns, got, sizeof(got));
+			assert_string_equal(got, want);
+		}
+	}
+	agt_jw_free(&w);
+}
+
 static struct agt_span got[64];
 static int ngot;
 static void sink_span(struct agt_sink *s, const struct agt_span *sp)
@@ -272,6 +333,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(span_json_fields),
 	    cmocka_unit_test(msgpack_record_is_the_ecs_document),
+	    cmocka_unit_test(numbers_and_times_as_printf),
 	    cmocka_unit_test(decoder_counts_malformed),
 	};
 	return cmocka_run_group_tests_name("output", tests, NULL, NULL);

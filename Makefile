@@ -183,7 +183,7 @@ $(BULK_SERVER): tests/servers/bulk_server.c
 	$(CC) $(CFLAGS) $< -o $@ $(shell pkg-config --libs libmicrohttpd zlib) -lpthread
 
 bench: agtrace $(TARGET_BINS) $(OUT)/bench/bench_pipeline $(OUT)/bench/bench_es $(BULK_SERVER)
-	/usr/bin/python3 tests/bench/bench_uprobe.py
+	nice -n -10 /usr/bin/python3 tests/bench/bench_uprobe.py
 
 # Section 5 of the bench alone: the exporters end to end into the Python and C test servers.
 bench-export: $(OUT)/bench/bench_es $(BULK_SERVER)

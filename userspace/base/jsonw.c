@@ -72,8 +72,19 @@ static inline void putc1(struct agt_jw *w, char c)
  * '\\'): most text is all of it. */
 static inline size_t plain_run(const unsigned char *s, size_t n)
 {
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
 	size_t i = 0;
 
+	/* Eight bytes at a time: none below 0x20, none from 0x80, no '"' and no '\\'. */
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v, q, b;
+
+		memcpy(&v, s + i, 8);
+		q = v ^ (ones * '"');
+		b = v ^ (ones * '\\');
+		if ((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b) | v) & high)
+			break;
+	}
 	while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
 		i++;
 	return i;

@@ -36,6 +36,11 @@ enum agt_source { AGT_SRC_TLS = 0, AGT_SRC_TCP = 1, AGT_SRC_IPC = 2 };
 #define AGT_TLS_COOKIE_READ (1u << 16)	/* SSL_read*: ingress */
 #define AGT_TLS_COOKIE_EX (1u << 17)	/* *_ex: length through the 4th argument */
 #define AGT_TLS_COOKIE_SSIZE (1u << 18) /* returns ssize_t (GnuTLS), not int (OpenSSL) */
+/* A write whose length is known at its entry: the library writes all of it or fails, so the
+ * bytes are copied at the entry and no return probe is attached (OpenSSL's SSL_write and
+ * SSL_write_ex without SSL_MODE_ENABLE_PARTIAL_WRITE). A failed write that is retried with the
+ * same arguments (WANT_WRITE) is copied once. */
+#define AGT_TLS_COOKIE_WHOLE (1u << 19)
 
 /* How a value (argument or return value) is read and shown. */
 enum agt_value_kind {

@@ -27,19 +27,90 @@ struct {
 	__type(value, struct tls_call);
 } tls_calls SEC(".maps");
 
+/* The last write copied at its entry, per thread (AGT_TLS_COOKIE_WHOLE): a write that failed
+ * with WANT_WRITE is called again with the same connection, length and bytes before anything is
+ * read on that thread, and must not be copied twice. A read entry on the thread forgets it. */
+struct tls_whole {
+	__u64 conn, num;
+	__u64 head[4]; /* its first 32 bytes */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct tls_whole);
+} tls_last_write SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tls_whole);
+} tls_whole_scratch SEC(".maps");
+
+/* Copy a whole write at its entry; no return probe follows. */
+static __always_inline void tls_write_at_entry(__u64 cookie, __u64 id, __u64 ssl, __u64 buf,
+					       __u64 num)
+{
+	struct tls_whole *w, *last;
+	struct agt_data *e;
+	__u32 zero = 0;
+	__u64 n = num;
+	__u32 head;
+
+	if ((__s64)num <= 0 || !(w = bpf_map_lookup_elem(&tls_whole_scratch, &zero)))
+		return;
+	w->conn = ssl;
+	w->num = num;
+	head = num < sizeof(w->head) ? (__u32)num : sizeof(w->head);
+	__builtin_memset(w->head, 0, sizeof(w->head));
+	if (head > sizeof(w->head) || bpf_probe_read_user(w->head, head, (const void *)buf))
+		__builtin_memset(w->head, 0, sizeof(w->head));
+	last = bpf_map_lookup_elem(&tls_last_write, &id);
+	if (last && last->conn == ssl && last->num == num && last->head[0] == w->head[0] &&
+	    last->head[1] == w->head[1] && last->head[2] == w->head[2] &&
+	    last->head[3] == w->head[3])
+		return; /* the same write again after WANT_WRITE: copied already */
+	bpf_map_update_elem(&tls_last_write, &id, w, BPF_ANY);
+	e = agt_data_init(cookie & 0xffff, id, bpf_ktime_get_ns(), ssl, n, AGT_DIR_EGRESS,
+			  AGT_SRC_TLS);
+	if (!e)
+		return;
+	if (!agt_sample(AGT_SS_TLS, id >> 32))
+		return;
+	if (n > agt_byte_cap(AGT_SS_TLS, tls_call_cap)) {
+		agt_count_drop(AGT_KDROP_TLS_TRUNCATED);
+		n = agt_byte_cap(AGT_SS_TLS, tls_call_cap);
+	}
+	e->captured = n;
+	agt_emit_bytes(e, buf, n, 0, AGT_KDROP_TLS_READ);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(tls_entry, void *ssl, void *buf, __u64 num, void *len_ptr)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
-	struct tls_call c = {
-	    .conn = (__u64)ssl,
-	    .buf = (__u64)buf,
-	    .len_ptr = (cookie & AGT_TLS_COOKIE_EX) ? (__u64)len_ptr : 0,
-	    .start_ns = bpf_ktime_get_ns(),
-	};
 
-	bpf_map_update_elem(&tls_calls, &id, &c, BPF_ANY);
+	if (cookie & AGT_TLS_COOKIE_WHOLE) {
+		/* SSL_write takes an int length: only its low half is defined */
+		tls_write_at_entry(cookie, id, (__u64)ssl, (__u64)buf,
+				   (cookie & AGT_TLS_COOKIE_EX) ? num : (__u64)(__s64)(int)num);
+		return 0;
+	}
+	if (cookie & AGT_TLS_COOKIE_READ)
+		bpf_map_delete_elem(&tls_last_write, &id); /* a write after this is a new one */
+	{
+		struct tls_call c = {
+		    .conn = (__u64)ssl,
+		    .buf = (__u64)buf,
+		    .len_ptr = (cookie & AGT_TLS_COOKIE_EX) ? (__u64)len_ptr : 0,
+		    .start_ns = bpf_ktime_get_ns(),
+		};
+
+		bpf_map_update_elem(&tls_calls, &id, &c, BPF_ANY);
+	}
 	return 0;
 }
 

@@ -7,7 +7,7 @@ PKGS=(
   make gcc pkg-config clang llvm bpftool binutils
   libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev libcjson-dev libcapstone-dev
   libcmocka-dev libhttp-parser-dev libbrotli-dev libssl-dev libmicrohttpd-dev libmsgpack-dev
-  libnghttp2-dev libpcre2-dev protobuf-c-compiler libprotobuf-c-dev
+  libnghttp2-dev libpcre2-dev protobuf-c-compiler libprotobuf-c-dev libdeflate-dev
   python3 python3-pytest python3-msgpack golang-go openssl gnutls-bin
   util-linux procps bpftrace prometheus python3-yaml yamllint
 )

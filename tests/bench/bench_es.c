@@ -43,8 +43,10 @@ int main(int argc, char **argv)
 {
 	struct agt_export_ctx ectx = {.host = "bench"};
 	struct agt_exporter_config cfg = {.url = argc > 1 ? argv[1] : "http://127.0.0.1:9200"};
-	struct agt_delivery_config dcfg = {.spool_dir =
-					       argc > 3 ? argv[3] : "/tmp/agtrace-bench-spool"};
+	struct agt_delivery_config dcfg = {
+	    .spool_dir = argc > 3 ? argv[3] : "/tmp/agtrace-bench-spool",
+	    .drain_seconds =
+		600}; /* a slow server (the Python ones, a busy machine) still gets all */
 	struct agt_sink null_sink = {.span = nop_span, .flush = nop, .destroy = nop};
 	struct agt_proc_info proc = {.pid = 42,
 				     .comm = "agent",

@@ -160,6 +160,37 @@ def test_429_storm_and_partial_failures(es, tmp_path):
     assert retried == stats["items_429"] + stats["items_503"]
 
 
+def test_backlog_in_parallel_requests_with_item_failures(es, tmp_path):
+    """A backlog (2,400 spans spooled while Elasticsearch was down) goes out in windows of
+    several bulk requests in flight at once; items answered 429/503 in any of them are retried
+    and each span still arrives exactly once."""
+    t = Target([NESTED])
+    try:
+        tr = Tracer(["-p", t.pid, "--probes", SPEC, "-o", "jsonl", "--es",
+                     f"http://127.0.0.1:{es.port}", "--spool-dir", tmp_path / "spool"])
+        es.stop()
+        for i in range(600):
+            t.call(f"outer {i}")
+        time.sleep(1)
+        es.start()
+        es.fault("partial")  # 30% of items 429, 10% 503
+        t.quit()
+        assert tr.finish(timeout=180) == 0
+    finally:
+        t.kill()
+    docs = es.docs()
+    assert len(tr.records) == 600 * 4 + 2
+    assert set(docs) == {r["span_id"] for r in tr.records}
+    for r in tr.records:
+        assert docs[r["span_id"]] == r
+    stats = es.get("/_test/stats")
+    assert stats["items_429"] > 0 and stats["items_503"] > 0
+    line = es_line(tr)
+    assert "2402 queued, 2402 delivered" in line and "0 dead-lettered" in line
+    retried = int(line.split(" retried")[0].split()[-1])
+    assert retried >= stats["items_429"] + stats["items_503"]  # and the outage's attempts
+
+
 def test_mapping_errors_go_to_the_dead_letter_file(es, tmp_path, nested):
     es.fault("mapping")  # rejects documents whose status is "error", as a mapping error would
     dead = tmp_path / "dead.ndjson"

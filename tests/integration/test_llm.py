@@ -322,7 +322,7 @@ def test_node_official_sdks_through_static_openssl(server, cert):
     finally:
         t.kill()
     (attach,) = tr.events("attach")
-    assert attach["message"] == "8 probe links"  # SSL_write/read(_ex) in the node binary
+    assert attach["message"] == "6 probe links"  # SSL_write(_ex) at entry, SSL_read(_ex) entry + return
     s = steps(tr)
     assert [(x["name"], x["gen_ai"]["provider"]["name"], x["llm"]["stream"]) for x in s] == [
         ("chat gpt-4o", "openai", False), ("chat gpt-4o", "openai", True),
@@ -452,3 +452,82 @@ def test_captured_sdk_exchanges_replayed(client, name, step, tokens, calls):
     (dec,) = [r for r in tr.spans() if r["trace_type"] == "decision"]
     assert [(c["name"], c["id"]) for c in dec["decision"]["selected"]] == calls
     assert dec["parent_span_id"] == s["span_id"]
+
+
+SLOW_CLIENT = r'''
+import os, socket, ssl, sys
+port, cafile, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+print("ready", os.getpid(), flush=True)
+sys.stdin.readline()
+ctx = ssl.create_default_context(cafile=cafile)
+raw = socket.create_connection(("localhost", port))
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+s = ctx.wrap_socket(raw, server_hostname="localhost")
+s.settimeout(20)  # non-blocking underneath: SSL_write_ex meets WANT_WRITE and is called again
+body = ('{"model":"gpt-4o","messages":[{"role":"user","content":"' + "x" * size + '"}]}').encode()
+s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+          b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+resp = b""
+while b"\r\n\r\n" not in resp or len(resp.split(b"\r\n\r\n", 1)[1]) < int(
+        resp.split(b"Content-Length: ")[1].split(b"\r\n")[0]):
+    resp += s.recv(65536)
+print("done", len(body), resp.split(b" ")[1].decode(), flush=True)
+sys.stdin.readline()
+'''
+
+
+def test_write_copied_at_entry_once_across_want_write_retries(cert, tmp_path):
+    """SSL_write(_ex) is copied at its entry (no return probe: OpenSSL writes all of it or
+    fails). A write on a non-blocking socket that the peer does not drain fails with WANT_WRITE
+    and is called again with the same arguments, many times: the request is still captured
+    exactly once, byte for byte."""
+    import socket
+    import ssl
+    import threading
+    import time
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert / "cert.pem", cert / "key.pem")
+    lsock = socket.create_server(("127.0.0.1", 0))
+    port = lsock.getsockname()[1]
+    answer = json.dumps({"id": "chatcmpl-slow", "object": "chat.completion", "model": "gpt-4o",
+                         "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                             "role": "assistant", "content": "ok"}}],
+                         "usage": {"prompt_tokens": 5, "completion_tokens": 1}}).encode()
+
+    def serve():
+        c, _ = lsock.accept()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        t = ctx.wrap_socket(c, server_side=True)
+        time.sleep(1.5)  # the client's writes back up meanwhile
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += t.recv(65536)
+        head, rest = data.split(b"\r\n\r\n", 1)
+        n = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        while len(rest) < n:
+            rest += t.recv(65536)
+            time.sleep(0.001)  # a slow reader all along
+        t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d"
+                  b"\r\n\r\n%s" % (len(answer), answer))
+        t.close()
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    size = 3 << 20
+    client = Target([PY, "-c", SLOW_CLIENT, str(port), str(cert / "cert.pem"), str(size)])
+    try:
+        tr = Tracer(["-p", client.pid, "-o", "jsonl", "--max-message", str(8 << 20)])
+        reply = client.call("go", timeout=60)
+        client.quit()
+        assert tr.finish() == 0
+    finally:
+        client.kill()
+        lsock.close()
+    body_len = len('{"model":"gpt-4o","messages":[{"role":"user","content":""}]}') + size
+    assert reply == f"done {body_len} 200"
+    (s,) = steps(tr)
+    assert s["name"] == "chat gpt-4o"
+    assert s["gen_ai"]["response"]["id"] == "chatcmpl-slow"
+    assert s["http"]["request"]["body"] == {"size": body_len, "truncated": False}
+    assert "capture_gap_bytes=0 " in tr.summary()

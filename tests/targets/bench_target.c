@@ -1,7 +1,8 @@
 /* Benchmark target: "run N" calls work() N times and prints the elapsed nanoseconds, so the
  * cost of a probe is measured inside the traced process itself. "sys N": N getppid() system
  * calls; "exec N": N fork+exec+wait of /bin/true (what tracepoints cost processes agtrace does
- * not trace). */
+ * not trace). "hold N": N nested calls of hold(); the innermost prints "holding N" and waits for
+ * the next line, so N calls stay open (agtrace's memory with many open spans). */
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -15,6 +16,18 @@ __attribute__((noinline)) long work(long i)
 {
 	sink += i;
 	return sink;
+}
+
+__attribute__((noinline)) long hold(long n)
+{
+	char line[64];
+
+	if (n > 1)
+		return hold(n - 1) + 1;
+	printf("holding\n");
+	if (!fgets(line, sizeof(line), stdin))
+		return 0;
+	return 1;
 }
 
 int main(void)
@@ -37,6 +50,8 @@ int main(void)
 		} else if (!strcmp(what, "sys")) {
 			for (long i = 0; i < n; i++)
 				syscall(SYS_getppid);
+		} else if (!strcmp(what, "hold")) {
+			sink += hold(n);
 		} else if (!strcmp(what, "exec")) {
 			for (long i = 0; i < n; i++) {
 				pid_t c = fork();

@@ -207,6 +207,82 @@ static void mac_chain(void **state)
 	assert_false(r.keyed);
 }
 
+static void null_span(struct agt_sink *s, const struct agt_span *sp)
+{
+	(void)s;
+	(void)sp;
+}
+static void null_op(struct agt_sink *s)
+{
+	(void)s;
+}
+
+/* Records of spans are written without a cJSON tree, straight into a buffer: each line must be
+ * exactly what cJSON prints from its parse (the text verification digests), with quotes,
+ * control characters, non-ASCII and invalid UTF-8 (replaced by U+FFFD) in the span's text. */
+static void span_records_verify(void **state)
+{
+	struct fixture *f = *state;
+	struct agt_sink null = {.span = null_span, .flush = null_op, .destroy = null_op}, *tee;
+	struct agt_proc_info proc = {.pid = 42, .comm = "agent", .exe = "/usr/bin/agent"};
+	struct agt_audit_report r;
+	struct agt_audit *a = open_trail(f, 1, 1000, 3600);
+	struct agt_span sp;
+	char **v;
+	int n;
+
+	tee = agt_audit_tee(&null, a);
+	memset(&sp, 0, sizeof(sp));
+	sp.proc = &proc;
+	sp.pid = 42;
+	sp.trace_type = "state_change";
+	sp.kind = AGT_SPAN_STATE;
+	snprintf(sp.name, sizeof(sp.name), "attach \"agent\"\t\x01");
+	snprintf(sp.message, sizeof(sp.message),
+		 "caf\xc3\xa9 \xf0\x9f\x98\x80 bad\xff\xc3 end\\/\x7f");
+	tee->span(tee, &sp);
+	sp.kind = AGT_SPAN_TOOL;
+	sp.trace_type = "tool_call";
+	sp.span_id = 0x1122334455667788ull;
+	memset(sp.trace_id, 0xab, sizeof(sp.trace_id));
+	snprintf(sp.name, sizeof(sp.name), "execute_tool get_\"weather\"\n\xe2\x82");
+	tee->span(tee, &sp);
+	sp.kind = AGT_SPAN_DECISION;
+	sp.trace_type = "decision";
+	snprintf(sp.name, sizeof(sp.name), "decision get_weather");
+	tee->span(tee, &sp);
+	assert_int_equal(agt_audit_seal(a), 0);
+	tee->destroy(tee);
+	agt_audit_close(a);
+
+	check_chain(f->trail, &f->key);
+	verify(f->trail, &f->key, NULL, &r);
+	assert_true(r.intact && r.sealed);
+	assert_int_equal(r.records, 4);
+	v = lines_of(f->trail, &n);
+	assert_int_equal(n, 4);
+	for (int i = 0; i < n; i++) {
+		cJSON *o = cJSON_Parse(v[i]);
+		char *again = cJSON_PrintUnformatted(o);
+
+		assert_non_null(again);
+		assert_int_equal(strlen(again) + 1, strlen(v[i]));
+		assert_memory_equal(again, v[i], strlen(again));
+		free(again);
+		cJSON_Delete(o);
+	}
+	assert_non_null(
+	    strstr(v[0], ",\"type\":\"attach\",\"data\":{\"pid\":42,\"name\":\"attach "
+			 "\\\"agent\\\"\\t\\u0001\",\"message\":\"caf\xc3\xa9 \xf0\x9f\x98\x80 "
+			 "bad\xef\xbf\xbd\xef\xbf\xbd end\\\\/\x7f\"},\"prev\":\"\""));
+	assert_non_null(strstr(v[1], ",\"type\":\"tool_call\",\"data\":{\"trace_id\":\"abababab"));
+	assert_non_null(strstr(v[1],
+			       "\"span_id\":\"1122334455667788\",\"name\":\"execute_tool "
+			       "get_\\\"weather\\\"\\n\xef\xbf\xbd\xef\xbf\xbd\",\"sha256\":\""));
+	assert_non_null(strstr(v[2], ",\"type\":\"decision\",\"data\":{"));
+	free_lines(v, n);
+}
+
 struct anchors {
 	int n;
 	struct agt_audit_anchor v[8];
@@ -826,6 +902,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(mac_chain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(span_records_verify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(checkpoints, setup, teardown),
 	    cmocka_unit_test_setup_teardown(damage_is_found, setup, teardown),
 	    cmocka_unit_test_setup_teardown(torn_tail_recovered, setup, teardown),

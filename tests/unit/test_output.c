@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
+#include <math.h>
+#include <time.h>
+#include "base/util.h"
 #include "export/schema.h"
 #include "one_target.h"
 
@@ -24,7 +27,8 @@ static struct agt_probe_info probe = {.id = 0,
 				      .span_name = "leaf",
 				      .object = "/usr/bin/demo"};
 static struct agt_proc proc = {
-    .info = {.pid = 4242, .comm = "demo", .exe = "/usr/bin/demo", .session_id = "00112233445566ff"}};
+    .info = {
+	.pid = 4242, .comm = "demo", .exe = "/usr/bin/demo", .session_id = "00112233445566ff"}};
 
 /* The ECS JSON of a span, as the schema writes it, parsed back. */
 static char *ecs_text(const struct agt_span *s, const struct agt_export_ctx *c)
@@ -105,6 +109,162 @@ static void span_json_fields(void **state)
 	cJSON_Delete(o);
 }
 
+/* msgpack -> cJSON, to compare a Fluentd record with the ECS document. */
+static cJSON *from_msgpack(const msgpack_object *o)
+{
+	cJSON *j;
+
+	switch (o->type) {
+	case MSGPACK_OBJECT_MAP:
+		j = cJSON_CreateObject();
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			char key[256];
+			const msgpack_object_kv *kv = &o->via.map.ptr[i];
+
+			assert_int_equal(kv->key.type, MSGPACK_OBJECT_STR);
+			snprintf(key, sizeof(key), "%.*s", (int)kv->key.via.str.size,
+				 kv->key.via.str.ptr);
+			cJSON_AddItemToObject(j, key, from_msgpack(&kv->val));
+		}
+		return j;
+	case MSGPACK_OBJECT_ARRAY:
+		j = cJSON_CreateArray();
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			cJSON_AddItemToArray(j, from_msgpack(&o->via.array.ptr[i]));
+		return j;
+	case MSGPACK_OBJECT_STR: {
+		char *t = strndup(o->via.str.ptr, o->via.str.size);
+
+		j = cJSON_CreateString(t);
+		free(t);
+		return j;
+	}
+	case MSGPACK_OBJECT_POSITIVE_INTEGER: return cJSON_CreateNumber((double)o->via.u64);
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER: return cJSON_CreateNumber((double)o->via.i64);
+	case MSGPACK_OBJECT_FLOAT64:
+	case MSGPACK_OBJECT_FLOAT32: return cJSON_CreateNumber(o->via.f64);
+	case MSGPACK_OBJECT_BOOLEAN: return cJSON_CreateBool(o->via.boolean);
+	default: return cJSON_CreateNull();
+	}
+}
+
+/* Fluentd's record (the schema's msgpack, written when the span is handed over) is the ECS
+ * document field for field, and valid UTF-8 where the span's text is not. */
+static void msgpack_record_is_the_ecs_document(void **state)
+{
+	(void)state;
+	struct agt_export_ctx c = {.mono_to_real = 1764061200000000000ll, .host = "node-1"};
+	struct agt_span s;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked u;
+	cJSON *ecs, *mp;
+	char *text;
+	size_t off = 0;
+
+	memset(&s, 0, sizeof(s));
+	memset(s.trace_id, 0x5a, sizeof(s.trace_id));
+	s.span_id = 77;
+	s.start_ns = 1000;
+	s.end_ns = 1000 + 1500000;
+	s.pid = 4242;
+	s.tid = 4243;
+	s.trace_type = "tool_call";
+	s.kind = AGT_SPAN_FUNC;
+	s.status = AGT_STATUS_ERROR;
+	strcpy(s.name, "leaf \"quoted\" caf\xc3\xa9 bad\xff\xfe");
+	strcpy(s.message, "line\nnext\x01");
+	s.proc = &proc.info;
+	s.probe.spec = spec.name;
+	s.probe.symbol = probe.symbol;
+	s.probe.object = probe.object;
+	s.probe.nargs = 2;
+	s.probe.arg_names[0] = ps.args[0].name;
+	s.probe.arg_names[1] = ps.args[1].name;
+	s.probe.args[0] = (struct agt_value){.kind = AGT_VAL_INT, .u = (uint64_t)-3};
+	s.probe.args[1] = (struct agt_value){.kind = AGT_VAL_STR, .str = "x\xc0\xafy"};
+	text = ecs_text(&s, &c);
+	ecs = cJSON_Parse(text);
+	assert_non_null(ecs);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	agt_schema_msgpack(&s, &c, &pk);
+	msgpack_unpacked_init(&u);
+	assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+	assert_int_equal(off, sb.size);
+	mp = from_msgpack(&u.data);
+	if (!cJSON_Compare(ecs, mp, 1)) {
+		char *a = cJSON_PrintUnformatted(mp);
+
+		fail_msg("msgpack %s\n    ecs %s", a, text);
+	}
+	assert_string_equal(cJSON_GetObjectItem(mp, "name")->valuestring,
+			    "leaf \"quoted\" caf\xc3\xa9 bad\xef\xbf\xbd\xef\xbf\xbd");
+	cJSON_Delete(ecs);
+	cJSON_Delete(mp);
+	free(text);
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* Numbers and times are written without printf on the hot path: the text must stay what
+ * printf wrote (cJSON's rules for numbers; RFC 3339 with microseconds for times). */
+static void numbers_and_times_as_printf(void **state)
+{
+	(void)state;
+	uint64_t x = 88172645463325252ull;
+	struct agt_jw w;
+
+	agt_jw_init(&w);
+	for (int i = 0; i < 200000; i++) {
+		double v;
+		char want[40];
+		uint64_t r;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		r = x;
+		switch (i % 5) {
+		case 0: v = (double)(r % 100000000) / 1e6; break; /* durations in ms */
+		case 1: v = (double)(r % 1000000) / 1e3; break;
+		case 2: v = (double)(int64_t)r / 3.0; break;	    /* anything */
+		case 3: v = (double)(r % 1000) * 1e-7; break;	    /* tiny */
+		default: v = -(double)(r % 1000000000000ull) / 1e6; /* negative */
+		}
+		if (v == floor(v) && fabs(v) < 1e15) {
+			snprintf(want, sizeof(want), "%lld", (long long)v);
+		} else {
+			snprintf(want, sizeof(want), "%1.15g", v);
+			if (strtod(want, NULL) != v)
+				snprintf(want, sizeof(want), "%1.17g", v);
+		}
+		agt_jw_reset(&w);
+		agt_jw_f64(&w, NULL, v);
+		assert_string_equal(agt_jw_text(&w), want);
+		agt_jw_reset(&w);
+		agt_jw_i64(&w, NULL, (int64_t)r);
+		snprintf(want, sizeof(want), "%lld", (long long)(int64_t)r);
+		assert_string_equal(agt_jw_text(&w), want);
+		agt_jw_reset(&w);
+		agt_jw_u64(&w, NULL, r);
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)r);
+		assert_string_equal(agt_jw_text(&w), want);
+		if (i % 7 == 0) { /* times: seconds change, microseconds vary */
+			uint64_t ns = 1764061200000000000ull + r % 4000000000000000ull;
+			time_t secs = (time_t)(ns / 1000000000ull);
+			char got[40], base[24];
+			struct tm tm;
+
+			gmtime_r(&secs, &tm);
+			strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+			snprintf(want, sizeof(want), "%s.%06uZ", base,
+				 (unsigned)((ns % 1000000000ull) / 1000));
+			agt_format_time(ns, got, sizeof(got));
+			assert_string_equal(got, want);
+		}
+	}
+	agt_jw_free(&w);
+}
+
 static struct agt_span got[64];
 static int ngot;
 static void sink_span(struct agt_sink *s, const struct agt_span *sp)
@@ -132,7 +292,7 @@ static void decoder_counts_malformed(void **state)
 	e.args[0] = 5;
 	strcpy(e.str[1], "hi");
 	agt_decode_record(&pl.dec, &e, sizeof(e));
-	agt_decode_record(&pl.dec, &e, 10);		    /* short header */
+	agt_decode_record(&pl.dec, &e, 10);		 /* short header */
 	agt_decode_record(&pl.dec, &e, sizeof(e.h) + 8); /* short entry */
 	e.h.probe_id = 9;
 	agt_decode_record(&pl.dec, &e, sizeof(e)); /* unknown probe */
@@ -178,6 +338,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(span_json_fields),
+	    cmocka_unit_test(msgpack_record_is_the_ecs_document),
+	    cmocka_unit_test(numbers_and_times_as_printf),
 	    cmocka_unit_test(decoder_counts_malformed),
 	};
 	return cmocka_run_group_tests_name("output", tests, NULL, NULL);

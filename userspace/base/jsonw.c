@@ -27,17 +27,14 @@ void agt_jw_reset(struct agt_jw *w)
 		w->buf[0] = 0;
 }
 
-static int reserve(struct agt_jw *w, size_t n)
+static int grow_to(struct agt_jw *w, size_t n)
 {
-	if (w->len + n + 1 <= w->cap)
-		return 0;
 	size_t cap = w->cap ? w->cap : 1024;
+	char *b;
 
 	while (cap < w->len + n + 1)
 		cap *= 2;
-	char *b = realloc(w->buf, cap);
-
-	if (!b) {
+	if (!(b = realloc(w->buf, cap))) {
 		w->failed = 1;
 		return -1;
 	}
@@ -46,7 +43,15 @@ static int reserve(struct agt_jw *w, size_t n)
 	return 0;
 }
 
-static void put(struct agt_jw *w, const char *s, size_t n)
+/* Room for n more bytes and the NUL after them. */
+static inline int reserve(struct agt_jw *w, size_t n)
+{
+	if (__builtin_expect(w->len + n + 1 <= w->cap, 1))
+		return 0;
+	return grow_to(w, n);
+}
+
+static inline void put(struct agt_jw *w, const char *s, size_t n)
 {
 	if (reserve(w, n))
 		return;
@@ -55,12 +60,34 @@ static void put(struct agt_jw *w, const char *s, size_t n)
 	w->buf[w->len] = 0;
 }
 
-static void putc1(struct agt_jw *w, char c)
+static inline void putc1(struct agt_jw *w, char c)
 {
 	if (reserve(w, 1))
 		return;
 	w->buf[w->len++] = c;
 	w->buf[w->len] = 0;
+}
+
+/* Bytes at the start of s[0..n) that JSON takes as they are (printable ASCII but '"' and
+ * '\\'): most text is all of it. */
+static inline size_t plain_run(const unsigned char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	size_t i = 0;
+
+	/* Eight bytes at a time: none below 0x20, none from 0x80, no '"' and no '\\'. */
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v, q, b;
+
+		memcpy(&v, s + i, 8);
+		q = v ^ (ones * '"');
+		b = v ^ (ones * '\\');
+		if ((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b) | v) & high)
+			break;
+	}
+	while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+		i++;
+	return i;
 }
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 when it is not one: overlong forms,
@@ -98,12 +125,9 @@ void agt_jw_escaped(struct agt_jw *w, const char *str, size_t n)
 	size_t i = 0;
 
 	while (i < n) {
-		size_t run = i;
-
 		/* Copy runs of plain ASCII at once: most text is. */
-		while (run < n && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' &&
-		       s[run] != '\\')
-			run++;
+		size_t run = i + plain_run(s + i, n - i);
+
 		if (run > i) {
 			put(w, (const char *)s + i, run - i);
 			i = run;
@@ -143,17 +167,38 @@ void agt_jw_escaped(struct agt_jw *w, const char *str, size_t n)
 	}
 }
 
-/* The separator and key before a member. */
+/* The separator and key before a member: one copy when the key is plain (they all are). */
 static void member(struct agt_jw *w, const char *key)
 {
-	if (!w->first[w->depth])
-		putc1(w, ',');
+	int comma = !w->first[w->depth];
+	size_t k;
+
 	w->first[w->depth] = 0;
-	if (key) {
-		putc1(w, '"');
-		agt_jw_escaped(w, key, strlen(key));
-		put(w, "\":", 2);
+	if (!key) {
+		if (comma)
+			putc1(w, ',');
+		return;
 	}
+	k = strlen(key);
+	if (plain_run((const unsigned char *)key, k) == k && !reserve(w, k + 4)) {
+		char *p = w->buf + w->len;
+
+		if (comma)
+			*p++ = ',';
+		*p++ = '"';
+		memcpy(p, key, k);
+		p += k;
+		*p++ = '"';
+		*p++ = ':';
+		*p = 0;
+		w->len = (size_t)(p - w->buf);
+		return;
+	}
+	if (comma)
+		putc1(w, ',');
+	putc1(w, '"');
+	agt_jw_escaped(w, key, k);
+	put(w, "\":", 2);
 }
 
 static void open_(struct agt_jw *w, const char *key, char c)
@@ -195,6 +240,16 @@ void agt_jw_end_arr(struct agt_jw *w)
 void agt_jw_strn(struct agt_jw *w, const char *key, const char *s, size_t n)
 {
 	member(w, key);
+	if (plain_run((const unsigned char *)s, n) == n && !reserve(w, n + 2)) {
+		char *p = w->buf + w->len; /* plain text: one copy */
+
+		*p++ = '"';
+		memcpy(p, s, n);
+		p[n] = '"';
+		p[n + 1] = 0;
+		w->len += n + 2;
+		return;
+	}
 	putc1(w, '"');
 	agt_jw_escaped(w, s, n);
 	putc1(w, '"');
@@ -205,22 +260,66 @@ void agt_jw_str(struct agt_jw *w, const char *key, const char *s)
 	agt_jw_strn(w, key, s ? s : "", s ? strlen(s) : 0);
 }
 
+/* Decimal digits of v, right-aligned ending at end; the first one. */
+static char *digits(uint64_t v, char *end)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return end;
+}
+
 void agt_jw_i64(struct agt_jw *w, const char *key, int64_t v)
 {
-	char b[24];
-	int n = snprintf(b, sizeof(b), "%" PRId64, v);
+	char b[24], *p = digits(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, b + sizeof(b));
 
+	if (v < 0)
+		*--p = '-';
 	member(w, key);
-	put(w, b, (size_t)n);
+	put(w, p, (size_t)(b + sizeof(b) - p));
 }
 
 void agt_jw_u64(struct agt_jw *w, const char *key, uint64_t v)
 {
-	char b[24];
-	int n = snprintf(b, sizeof(b), "%" PRIu64, v);
+	char b[24], *p = digits(v, b + sizeof(b));
 
 	member(w, key);
-	put(w, b, (size_t)n);
+	put(w, p, (size_t)(b + sizeof(b) - p));
+}
+
+/* v as %1.15g writes it, when v is a decimal of at most 6 places between 1e-4 and 1e9
+ * (durations in milliseconds, ratios): such a decimal has at most 15 significant digits, so
+ * the double nearest to it prints back as exactly it, in fixed notation. 0 when v is not. */
+static size_t short_decimal(double v, char out[32])
+{
+	double a = fabs(v), m;
+	char *p, *end = out + 32;
+	uint64_t q, ip, frac;
+	int places = 6;
+
+	if (!(a >= 1e-4 && a < 1e9))
+		return 0;
+	m = nearbyint(a * 1e6);
+	q = (uint64_t)m;
+	if ((double)q / 1e6 != a)
+		return 0;
+	ip = q / 1000000;
+	frac = q % 1000000;
+	while (places && frac % 10 == 0) {
+		frac /= 10;
+		places--;
+	}
+	p = end;
+	for (int i = 0; i < places; i++, frac /= 10)
+		*--p = (char)('0' + frac % 10);
+	if (places)
+		*--p = '.';
+	p = digits(ip, p);
+	if (v < 0)
+		*--p = '-';
+	memmove(out, p, (size_t)(end - p));
+	return (size_t)(end - p);
 }
 
 void agt_jw_f64(struct agt_jw *w, const char *key, double v)
@@ -234,6 +333,11 @@ void agt_jw_f64(struct agt_jw *w, const char *key, double v)
 	}
 	if (v == floor(v) && fabs(v) < 1e15) {
 		agt_jw_i64(w, key, (int64_t)v);
+		return;
+	}
+	if ((n = (int)short_decimal(v, b))) {
+		member(w, key);
+		put(w, b, (size_t)n);
 		return;
 	}
 	n = snprintf(b, sizeof(b), "%1.15g", v);

@@ -49,13 +49,28 @@ int64_t agt_mono_to_real_offset(void)
 
 void agt_format_time(uint64_t real_ns, char *buf, size_t n)
 {
+	/* Spans come in bursts of the same second: its calendar text is made once per thread. */
+	static __thread time_t last = (time_t)-1;
+	static __thread char base[24];
+	static __thread size_t blen;
 	time_t secs = (time_t)(real_ns / 1000000000ull);
-	struct tm tm;
-	char base[24];
+	unsigned us = (unsigned)((real_ns % 1000000000ull) / 1000);
+	char out[40];
 
-	gmtime_r(&secs, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, n, "%s.%06uZ", base, (unsigned)((real_ns % 1000000000ull) / 1000));
+	if (secs != last) {
+		struct tm tm;
+
+		gmtime_r(&secs, &tm);
+		blen = strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+		last = secs;
+	}
+	memcpy(out, base, blen);
+	out[blen] = '.';
+	for (int i = 6; i >= 1; i--, us /= 10)
+		out[blen + i] = (char)('0' + us % 10);
+	out[blen + 7] = 'Z';
+	out[blen + 8] = 0;
+	snprintf(buf, n, "%s", out);
 }
 
 void agt_rng_init(struct agt_rng *r)

@@ -5,10 +5,18 @@
 static const struct agt_handler handlers[] = {
     {"ssl_write", AGT_HK_TLS, 0, AGT_RET_URETPROBE, AGT_ABI_SYSV, AGT_KEY_THREAD,
      "OpenSSL/BoringSSL SSL_write(ssl, buf, num) -> int: bytes written"},
+    {"openssl_write", AGT_HK_TLS, AGT_TLS_COOKIE_WHOLE, AGT_RET_NONE, AGT_ABI_SYSV,
+     AGT_KEY_THREAD,
+     "OpenSSL SSL_write(ssl, buf, num): all num bytes or none (no partial-write mode), copied "
+     "at the entry"},
     {"ssl_read", AGT_HK_TLS, AGT_TLS_COOKIE_READ, AGT_RET_URETPROBE, AGT_ABI_SYSV,
      AGT_KEY_THREAD, "OpenSSL/BoringSSL SSL_read (and BoringSSL SSL_peek) -> int: bytes read"},
     {"ssl_write_ex", AGT_HK_TLS, AGT_TLS_COOKIE_EX, AGT_RET_URETPROBE, AGT_ABI_SYSV,
      AGT_KEY_THREAD, "OpenSSL SSL_write_ex(ssl, buf, num, &written) -> 1 on success"},
+    {"openssl_write_ex", AGT_HK_TLS, AGT_TLS_COOKIE_WHOLE | AGT_TLS_COOKIE_EX, AGT_RET_NONE,
+     AGT_ABI_SYSV, AGT_KEY_THREAD,
+     "OpenSSL SSL_write_ex(ssl, buf, num, &written): all num bytes or none, copied at the "
+     "entry"},
     {"ssl_read_ex", AGT_HK_TLS, AGT_TLS_COOKIE_READ | AGT_TLS_COOKIE_EX, AGT_RET_URETPROBE,
      AGT_ABI_SYSV, AGT_KEY_THREAD, "OpenSSL SSL_read_ex(ssl, buf, num, &read) -> 1 on success"},
     {"gnutls_send", AGT_HK_TLS, AGT_TLS_COOKIE_SSIZE, AGT_RET_URETPROBE, AGT_ABI_SYSV,

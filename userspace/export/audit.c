@@ -53,6 +53,8 @@ struct agt_audit {
 	agt_audit_anchor_fn anchor_fn;
 	void *anchor_ctx;
 	struct agt_export_ctx ctx;
+	struct agt_jw w;    /* a record, written here */
+	struct agt_jw data; /* a span record's data, and the span's ECS document */
 };
 
 /* The chain: hex HMAC-SHA256(key, prev || text) with a key, SHA-256(prev || text) without.
@@ -243,39 +245,43 @@ static int append(struct agt_audit *a, const char *buf, size_t len)
 	return 0;
 }
 
-/* The record's line (newline-terminated, *len bytes) and its digest; data is borrowed. NULL
- * with *rc set. */
-static char *build_line(struct agt_audit *a, const char *type, cJSON *data, char digest[65],
-			size_t *len, int *rc)
+/* The record whose data is the JSON text data[0..dlen), newline-terminated, into a->w, and its
+ * digest. It is written straight into a reused buffer exactly as cJSON prints it (members in
+ * this order, unformatted: the text verification prints from a parse), then its digest is added
+ * as the last member. */
+static int build_line(struct agt_audit *a, const char *type, const char *data, size_t dlen,
+		      char digest[65])
 {
-	cJSON *rec = cJSON_CreateObject();
-	char ts[40], *body = NULL, *line = NULL;
+	struct agt_jw *w = &a->w;
+	char ts[40];
+	size_t body;
+	int rc;
 
-	*rc = -ENOMEM;
-	if (!rec)
-		return NULL;
 	agt_format_time(agt_mono_ns() + a->ctx.mono_to_real, ts, sizeof(ts));
-	cJSON_AddNumberToObject(rec, "seq", (double)a->seq);
-	cJSON_AddStringToObject(rec, "@timestamp", ts);
-	cJSON_AddStringToObject(rec, "host", a->ctx.host);
-	cJSON_AddStringToObject(rec, "type", type);
-	cJSON_AddItemReferenceToObject(rec, "data", data);
-	cJSON_AddStringToObject(rec, "prev", a->prev);
-	if (!(body = cJSON_PrintUnformatted(rec)))
-		goto out;
-	if ((*rc = chain_digest(a->keyed ? &a->key : NULL, a->prev, body, strlen(body), digest)))
-		goto out;
-	*rc = -ENOMEM;
-	cJSON_AddStringToObject(rec, a->keyed ? "mac" : "hash", digest);
-	if (!(line = cJSON_PrintUnformatted(rec)))
-		goto out;
-	*len = strlen(line);
-	line[(*len)++] = '\n'; /* the terminator goes: the line is written by length */
-	*rc = 0;
-out:
-	free(body);
-	cJSON_Delete(rec);
-	return line;
+	agt_jw_reset(w);
+	agt_jw_obj(w, NULL);
+	agt_jw_f64(w, "seq", (double)a->seq); /* cJSON numbers are doubles: printed alike */
+	agt_jw_str(w, "@timestamp", ts);
+	agt_jw_str(w, "host", a->ctx.host);
+	agt_jw_str(w, "type", type);
+	agt_jw_raw(w, ",\"data\":", strlen(",\"data\":"));
+	agt_jw_raw(w, data, dlen);
+	agt_jw_str(w, "prev", a->prev);
+	agt_jw_end_obj(w);
+	if (w->failed)
+		return -ENOMEM;
+	body = w->len;
+	if ((rc = chain_digest(a->keyed ? &a->key : NULL, a->prev, w->buf, body, digest)))
+		return rc;
+	w->len = body - 1; /* the digest goes in as the last member */
+	{
+		const char *k = a->keyed ? ",\"mac\":\"" : ",\"hash\":\"";
+
+		agt_jw_raw(w, k, strlen(k));
+	}
+	agt_jw_raw(w, digest, 64);
+	agt_jw_raw(w, "\"}\n", 3);
+	return w->failed ? -ENOMEM : 0;
 }
 
 static int rotate(struct agt_audit *a);
@@ -312,39 +318,40 @@ static int ready(struct agt_audit *a)
 	return a->cont_from ? write_continue(a) : 0;
 }
 
-/* Write one record (data taken over) and advance the chain; nothing counted here. An ordinary
- * record that would take the file past its limit goes into the next file. */
-static int write_record(struct agt_audit *a, const char *type, cJSON *data)
+/* Write one record whose data is the JSON text data[0..dlen) (never in a->w) and advance the
+ * chain; nothing counted here. An ordinary record that would take the file past its limit goes
+ * into the next file. */
+static int write_record_text(struct agt_audit *a, const char *type, const char *data, size_t dlen)
 {
-	char digest[65], *line = NULL;
-	size_t len = 0;
+	char digest[65];
 	int rc, ordinary = strcmp(type, "checkpoint") && strcmp(type, "seal") &&
 			   strcmp(type, "gap") && !a->rotating;
 
-	if (!data && !(data = cJSON_CreateObject()))
-		return -ENOMEM;
-	if ((rc = ready(a)))
-		goto out;
-	if (!(line = build_line(a, type, data, digest, &len, &rc)))
-		goto out;
-	if (ordinary && rotation_due(a, len) && !rotate(a)) {
-		free(line);
-		line = NULL;
-		if ((rc = ready(a)))
-			goto out;
-		if (!(line = build_line(a, type, data, digest, &len, &rc)))
-			goto out;
-	}
-	if ((rc = append(a, line, len)))
-		goto out;
+	if ((rc = ready(a)) || (rc = build_line(a, type, data, dlen, digest)))
+		return rc;
+	if (ordinary && rotation_due(a, a->w.len) && !rotate(a) &&
+	    ((rc = ready(a)) || (rc = build_line(a, type, data, dlen, digest))))
+		return rc;
+	if ((rc = append(a, a->w.buf, a->w.len)))
+		return rc;
 	memcpy(a->prev, digest, sizeof(a->prev));
 	a->seq++;
 	a->st.records++;
 	a->st.next_seq = a->seq;
 	if (strcmp(type, "continue"))
 		a->file_records++;
-out:
-	free(line);
+	return 0;
+}
+
+/* The same with data as a cJSON object (taken over; NULL: {}). */
+static int write_record(struct agt_audit *a, const char *type, cJSON *data)
+{
+	char *text = data ? cJSON_PrintUnformatted(data) : NULL;
+	int rc = !data || text
+		     ? write_record_text(a, type, text ? text : "{}", text ? strlen(text) : 2)
+		     : -ENOMEM;
+
+	free(text);
 	cJSON_Delete(data);
 	return rc;
 }
@@ -398,6 +405,18 @@ static int put(struct agt_audit *a, const char *type, cJSON *data)
 		return lose(a, rc);
 	}
 	if ((rc = write_record(a, type, data)))
+		return lose(a, rc);
+	return 0;
+}
+
+/* The same with data as JSON text (the per-span records: no tree is built for them). */
+static int put_text(struct agt_audit *a, const char *type, const char *data, size_t dlen)
+{
+	int rc = disclose(a);
+
+	if (rc)
+		return lose(a, rc);
+	if ((rc = write_record_text(a, type, data, dlen)))
 		return lose(a, rc);
 	return 0;
 }
@@ -466,6 +485,19 @@ int agt_audit_record(struct agt_audit *a, const char *type, cJSON *data)
 		return -EPIPE;
 	}
 	if ((rc = put(a, type, data)))
+		return rc;
+	a->since_ckpt++;
+	maybe_checkpoint(a, agt_mono_ns());
+	return 0;
+}
+
+static int record_text(struct agt_audit *a, const char *type, const char *data, size_t dlen)
+{
+	int rc;
+
+	if (a->sealed)
+		return -EPIPE;
+	if ((rc = put_text(a, type, data, dlen)))
 		return rc;
 	a->since_ckpt++;
 	maybe_checkpoint(a, agt_mono_ns());
@@ -932,6 +964,8 @@ void agt_audit_close(struct agt_audit *a)
 		close(a->fd);
 	free(a->cont_from);
 	cJSON_Delete(a->pending_gap);
+	agt_jw_free(&a->w);
+	agt_jw_free(&a->data);
 	agt_audit_key_clear(&a->key);
 	free(a->path);
 	free(a);
@@ -939,61 +973,80 @@ void agt_audit_close(struct agt_audit *a)
 
 /* The tee ---------------------------------------------------------------------------------- */
 
+/* Records of spans: their data written straight into a reused buffer (as cJSON would print
+ * it), the digest of a span's ECS document from the schema into another. */
 static void audit_observe(void *ctx, const struct agt_span *sp)
 {
 	struct agt_audit *a = ctx;
+	struct agt_jw *d = &a->data;
+
 	if (sp->kind == AGT_SPAN_STATE) { /* attach, detach, exit, sampling changes */
-		cJSON *d = cJSON_CreateObject();
 		char type[32];
 
 		snprintf(type, sizeof(type), "%.*s", (int)strcspn(sp->name, " "), sp->name);
-		cJSON_AddNumberToObject(d, "pid", sp->pid);
-		cJSON_AddStringToObject(d, "name", sp->name);
-		cJSON_AddStringToObject(d, "message", sp->message);
-		agt_audit_record(a, type, d);
+		agt_jw_reset(d);
+		agt_jw_obj(d, NULL);
+		agt_jw_f64(d, "pid", sp->pid);
+		agt_jw_str(d, "name", sp->name);
+		agt_jw_str(d, "message", sp->message);
+		agt_jw_end_obj(d);
+		if (d->failed)
+			lose(a, -ENOMEM);
+		else
+			record_text(a, type, d->buf, d->len);
 	} else if (sp->kind == AGT_SPAN_DECISION || sp->kind == AGT_SPAN_TOOL) {
-		struct agt_jw w;
-		cJSON *d = cJSON_CreateObject();
 		char digest[65], hex[33];
-		const char *doc;
 
-		agt_jw_init(&w);
-		agt_schema_ecs(sp, &a->ctx, &w);
-		doc = agt_jw_text(&w);
-		chain_digest(NULL, "", doc, strlen(doc), digest);
-		agt_jw_free(&w);
+		agt_jw_reset(d);
+		agt_schema_ecs(sp, &a->ctx, d);
+		if (d->failed || chain_digest(NULL, "", d->buf, d->len, digest)) {
+			lose(a, -ENOMEM);
+			return;
+		}
+		agt_jw_reset(d);
+		agt_jw_obj(d, NULL);
 		agt_hex(sp->trace_id, 16, hex);
-		cJSON_AddStringToObject(d, "trace_id", hex);
+		agt_jw_str(d, "trace_id", hex);
 		agt_schema_span_id(sp->span_id, hex);
-		cJSON_AddStringToObject(d, "span_id", hex);
-		cJSON_AddStringToObject(d, "name", sp->name);
-		cJSON_AddStringToObject(d, "sha256", digest);
-		agt_audit_record(a, sp->kind == AGT_SPAN_DECISION ? "decision" : "tool_call", d);
+		agt_jw_str(d, "span_id", hex);
+		agt_jw_str(d, "name", sp->name);
+		agt_jw_str(d, "sha256", digest);
+		agt_jw_end_obj(d);
+		if (d->failed)
+			lose(a, -ENOMEM);
+		else
+			record_text(a, sp->kind == AGT_SPAN_DECISION ? "decision" : "tool_call",
+				    d->buf, d->len);
 	} else if (sp->kind == AGT_SPAN_FILE && strcmp(sp->file.operation, "read")) {
 		/* Lineage: which tool call changed which file, from which content to which. */
-		cJSON *d = cJSON_CreateObject();
 		char hex[33];
 
+		agt_jw_reset(d);
+		agt_jw_obj(d, NULL);
 		agt_hex(sp->trace_id, 16, hex);
-		cJSON_AddStringToObject(d, "trace_id", hex);
+		agt_jw_str(d, "trace_id", hex);
 		agt_schema_span_id(sp->span_id, hex);
-		cJSON_AddStringToObject(d, "span_id", hex);
+		agt_jw_str(d, "span_id", hex);
 		if (sp->file.tool_call_id) {
 			agt_schema_span_id(sp->parent_id, hex);
-			cJSON_AddStringToObject(d, "tool_span_id", hex);
-			cJSON_AddStringToObject(d, "tool_call_id", sp->file.tool_call_id);
-			cJSON_AddStringToObject(d, "tool_name", sp->file.tool_name);
+			agt_jw_str(d, "tool_span_id", hex);
+			agt_jw_str(d, "tool_call_id", sp->file.tool_call_id);
+			agt_jw_str(d, "tool_name", sp->file.tool_name);
 		}
-		cJSON_AddNumberToObject(d, "pid", sp->pid);
-		cJSON_AddStringToObject(d, "path", sp->file.path);
-		cJSON_AddStringToObject(d, "operation", sp->file.operation);
+		agt_jw_f64(d, "pid", sp->pid);
+		agt_jw_str(d, "path", sp->file.path);
+		agt_jw_str(d, "operation", sp->file.operation);
 		if (sp->file.previous_path)
-			cJSON_AddStringToObject(d, "previous_path", sp->file.previous_path);
+			agt_jw_str(d, "previous_path", sp->file.previous_path);
 		if (sp->file.sha256_before)
-			cJSON_AddStringToObject(d, "sha256_before", sp->file.sha256_before);
+			agt_jw_str(d, "sha256_before", sp->file.sha256_before);
 		if (sp->file.sha256)
-			cJSON_AddStringToObject(d, "sha256", sp->file.sha256);
-		agt_audit_record(a, "file_change", d);
+			agt_jw_str(d, "sha256", sp->file.sha256);
+		agt_jw_end_obj(d);
+		if (d->failed)
+			lose(a, -ENOMEM);
+		else
+			record_text(a, "file_change", d->buf, d->len);
 	}
 }
 

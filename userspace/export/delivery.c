@@ -24,21 +24,19 @@
  * Files in the spool folder (flock'ed: one agtrace per folder):
  *   spool-<seq: 20 digits>.log  the log segments, in order of seq. A 16-byte header ("AGTSPOOL",
  *       u32 version 1, u32 0), then records: u32 crc, u32 len, u64 time, len bytes of document.
- *       Little-endian; crc is zlib's CRC-32 of the 12 + len bytes after it; time is when the
- *       record was written (CLOCK_REALTIME ns). A segment takes spool_max/8 bytes (4 KiB to
- *       8 MiB) before the next one is started, so space comes back in small steps.
- *   cursor  "<seq> <offset> <crc>\n": 20-digit seq and offset, then the CRC-32 of the 42 bytes
- *       before it in 8 hex digits. Every segment before seq, and every record of segment seq
- *       before byte offset, was delivered or dead-lettered. Rewritten in place (one pwrite,
- *       no fsync) after every batch that moves it. It may lag (after a crash of the machine,
- *       or by the batch in flight at a SIGKILL: the next run sends those again); it never
- *       leads: it is written after what it covers was resolved and the dead letters were
- *       fdatasynced.
- *   dead-letter.ndjson  documents the backend rejected, with its reason (unless --dead-letter).
- * At start the log thread lists the folder once: stale *.tmp files (of older versions) are
- * removed and counted; segments the cursor covers are deleted; every other segment is read
- * through once, and a torn or corrupt tail (the record being written when a run died, never an
- * accepted one) is reported once, counted and cut off; spool files of older versions
+ *       Little-endian; crc is the CRC-32 (zlib's, computed with libdeflate) of the 12 + len bytes
+ * after it; time is when the record was written (CLOCK_REALTIME ns). A segment takes spool_max/8
+ * bytes (4 KiB to 8 MiB) before the next one is started, so space comes back in small steps. cursor
+ * "<seq> <offset> <crc>\n": 20-digit seq and offset, then the CRC-32 of the 42 bytes before it in 8
+ * hex digits. Every segment before seq, and every record of segment seq before byte offset, was
+ * delivered or dead-lettered. Rewritten in place (one pwrite, no fsync) after every batch that
+ * moves it. It may lag (after a crash of the machine, or by the batch in flight at a SIGKILL: the
+ * next run sends those again); it never leads: it is written after what it covers was resolved and
+ * the dead letters were fdatasynced. dead-letter.ndjson  documents the backend rejected, with its
+ * reason (unless --dead-letter). At start the log thread lists the folder once: stale *.tmp files
+ * (of older versions) are removed and counted; segments the cursor covers are deleted; every other
+ * segment is read through once, and a torn or corrupt tail (the record being written when a run
+ * died, never an accepted one) is reported once, counted and cut off; spool files of older versions
  * (spool-N.ndjson) are copied into the log and deleted. Then everything the cursor does not
  * cover is sent, in order, reading the segments sequentially (no listing per document): replay
  * runs at the speed of the backend.
@@ -63,10 +61,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #define SEG_MAGIC "AGTSPOOL"
 #define SEG_VERSION 1
@@ -91,10 +90,13 @@ struct seg {
 	int prior;		     /* written by an earlier run */
 };
 
-/* Documents handed over by the pipeline: each is its length (uint32_t), then its bytes. */
+/* Documents handed over by the pipeline: each is its length (uint32_t), then its bytes. The
+ * buffer is INBOX_MAX bytes of address space reserved once (pages are taken as they are
+ * written, and given back when a burst is over): appending never moves what is there. */
 struct inbox {
 	char *buf;
-	size_t len, cap;
+	size_t len;
+	size_t touched;		 /* bytes up to which pages may be resident */
 	uint64_t docs, first_ns; /* first_ns: when the first of them was handed over */
 };
 
@@ -168,7 +170,8 @@ struct agt_delivery {
 	/* The send thread's own. */
 	struct agt_doc *win; /* documents read and not yet resolved, in log order */
 	struct where *wat;
-	size_t nwin; /* at most batch_docs */
+	size_t nwin;	/* at most win_max */
+	size_t win_max; /* batch_docs x the transport's requests in flight */
 	struct reader rd;
 	int cfd;	       /* the cursor file, or -1 */
 	uint64_t c_seq, c_off; /* what it says */
@@ -209,7 +212,7 @@ static uint64_t get64(const uint8_t *p)
 /* The CRC of a record: its header after the crc field, then its document. */
 static uint32_t rec_crc(const uint8_t *hdr, const void *doc, uint32_t len)
 {
-	return (uint32_t)crc32(crc32(0L, hdr + 4, REC_HDR - 4), doc, len);
+	return libdeflate_crc32(libdeflate_crc32(0, hdr + 4, REC_HDR - 4), doc, len);
 }
 
 static void seg_name(uint64_t seq, char *out, size_t n)
@@ -689,8 +692,7 @@ static void cursor_load(struct agt_delivery *d, uint64_t *seq, uint64_t *off)
 	if (d->cfd < 0 || pread(d->cfd, line, CURSOR_LEN, 0) != CURSOR_LEN)
 		return;
 	if (line[20] != ' ' || line[41] != ' ' || line[50] != '\n' ||
-	    strtoul(line + 42, &end, 16) != crc32(0L, (const Bytef *)line, 42) ||
-	    end != line + 50) {
+	    strtoul(line + 42, &end, 16) != libdeflate_crc32(0, line, 42) || end != line + 50) {
 		agt_warn("the %s spool cursor %s/cursor is damaged: the whole spool is sent again",
 			 d->ops->name, d->spool);
 		return;
@@ -714,7 +716,8 @@ static void cursor_save(struct agt_delivery *d, uint64_t seq, uint64_t off)
 	}
 	snprintf(line, sizeof(line), "%020llu %020llu ", (unsigned long long)seq,
 		 (unsigned long long)off);
-	snprintf(line + 42, sizeof(line) - 42, "%08lx\n", crc32(0L, (const Bytef *)line, 42));
+	snprintf(line + 42, sizeof(line) - 42, "%08lx\n",
+		 (unsigned long)libdeflate_crc32(0, line, 42));
 	if (pwrite(d->cfd, line, CURSOR_LEN, 0) == CURSOR_LEN) {
 		d->c_seq = seq;
 		d->c_off = off;
@@ -949,6 +952,7 @@ static void *log_main(void *arg)
 	for (;;) {
 		struct inbox t;
 		int stop, more;
+		size_t used;
 
 		pthread_mutex_lock(&d->lock);
 		while (!d->in.docs && !d->stopping)
@@ -966,11 +970,18 @@ static void *log_main(void *arg)
 		stop = d->stopping;
 		pthread_mutex_unlock(&d->lock);
 		d->last_sync_ns = agt_mono_ns();
+		used = d->out.len;
 		if (d->out.docs)
 			log_batch(d, &d->out);
-		if (d->out.cap > PENDING_MAX) { /* a burst is over: give its memory back */
-			free(d->out.buf);
-			d->out = (struct inbox){0};
+		/* A burst is over (this batch used little of a large buffer): give its memory back.
+		 * Under steady load the buffers are kept, not grown again (and faulted in) each
+		 * time. */
+		if (used > d->out.touched)
+			d->out.touched = used;
+		if (d->out.touched > PENDING_MAX && used < d->out.touched / 4) {
+			madvise(d->out.buf + PENDING_MAX, d->out.touched - PENDING_MAX,
+				MADV_DONTNEED);
+			d->out.touched = PENDING_MAX;
 		}
 		if (!stop)
 			continue;
@@ -991,7 +1002,7 @@ static void *log_main(void *arg)
 /* The send thread: read records into the window, up to a batch (seg_lock held). */
 static void refill(struct agt_delivery *d)
 {
-	while (d->nwin < (size_t)d->cfg.batch_docs) {
+	while (d->nwin < d->win_max) {
 		struct seg *s = seg_find(d, d->rd_seq), *n;
 		const uint8_t *doc;
 		uint32_t len;
@@ -1083,6 +1094,7 @@ static int send_window(struct agt_delivery *d)
 	uint64_t t0 = agt_mono_ns(), delivered = 0, resolved = 0;
 	int rc;
 
+	r.request_docs = (size_t)d->cfg.batch_docs;
 	r.outcome = calloc(n, 1);
 	r.reason = calloc(n, sizeof(char *));
 	rc = r.outcome && r.reason ? d->ops->send(d->t, d->win, n, &r) : -1;
@@ -1277,8 +1289,10 @@ static void delivery_free_parts(struct agt_delivery *d)
 		free(d->win[i].bytes);
 	free(d->win);
 	free(d->wat);
-	free(d->in.buf);
-	free(d->out.buf);
+	if (d->in.buf)
+		munmap(d->in.buf, INBOX_MAX);
+	if (d->out.buf)
+		munmap(d->out.buf, INBOX_MAX);
 	free(d->wbuf);
 	free(d->segs);
 	free(d->rd.buf);
@@ -1348,9 +1362,18 @@ struct agt_delivery *agt_delivery_start(const struct agt_transport_ops *ops, voi
 		return NULL;
 	}
 	d->cfd = openat(d->dirfd, "cursor", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	d->win = calloc((size_t)d->cfg.batch_docs, sizeof(*d->win));
-	d->wat = calloc((size_t)d->cfg.batch_docs, sizeof(*d->wat));
-	if (!d->win || !d->wat) {
+	d->win_max = (size_t)d->cfg.batch_docs * (size_t)(ops->inflight > 1 ? ops->inflight : 1);
+	d->win = calloc(d->win_max, sizeof(*d->win));
+	d->wat = calloc(d->win_max, sizeof(*d->wat));
+	d->in.buf = mmap(NULL, INBOX_MAX, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	d->out.buf = mmap(NULL, INBOX_MAX, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (d->in.buf == MAP_FAILED)
+		d->in.buf = NULL;
+	if (d->out.buf == MAP_FAILED)
+		d->out.buf = NULL;
+	if (!d->win || !d->wat || !d->in.buf || !d->out.buf) {
 		agt_seterr(err, errlen, -ENOMEM, "no memory for the %s exporter", ops->name);
 		delivery_free_parts(d);
 		return NULL;
@@ -1403,8 +1426,7 @@ static void delivery_observe(void *ctx, const struct agt_span *sp)
 	}
 	len = (uint32_t)d->w.len;
 	pthread_mutex_lock(&d->lock);
-	if (d->in.len + sizeof(len) + len > INBOX_MAX ||
-	    grow(&d->in.buf, &d->in.cap, d->in.len + sizeof(len) + len, 1)) {
+	if (d->in.len + sizeof(len) + len > INBOX_MAX) {
 		pthread_mutex_unlock(&d->lock);
 		lose(d, AGT_LOST_QUEUE_FULL, 1, 0);
 		return;

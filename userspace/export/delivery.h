@@ -31,8 +31,10 @@ struct agt_doc {
 enum agt_outcome { AGT_DELIVERED = 0, AGT_RETRY = 1, AGT_REJECTED = 2 };
 
 struct agt_send_result {
-	uint8_t *outcome; /* per document, filled by send */
-	char **reason;	  /* per rejected document: its reason as JSON text (malloc'd) or NULL */
+	size_t request_docs; /* given: documents one request may carry (a transport with inflight
+				> 1 splits a larger window into parallel requests of this size) */
+	uint8_t *outcome;    /* per document, filled by send */
+	char **reason;	     /* per rejected document: its reason as JSON text (malloc'd) or NULL */
 	uint64_t wire_bytes;
 	uint64_t rejected_uncounted; /* the backend accepted the request but said it dropped this
 					many documents without naming them (OTLP partialSuccess) */
@@ -42,6 +44,11 @@ struct agt_send_result {
 struct agt_transport_ops {
 	const char *name; /* elasticsearch, otlp, fluentd: summary line and metrics label */
 	int doc_lines;	  /* lines per document (also in spool files of older versions) */
+	/* Requests the transport sends at once (0 or 1: one). The core hands send() windows of
+	 * up to batch_docs x inflight documents, in log order; the transport sends them as
+	 * requests of at most request_docs each, in parallel, and still says each document's
+	 * fate: retries, dead letters and the cursor work as with one request. */
+	int inflight;
 	/* One span as a document (newline-terminated), appended to w. */
 	void (*encode)(void *t, const struct agt_span *sp, const struct agt_export_ctx *c,
 		       struct agt_jw *w);

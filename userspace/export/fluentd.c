@@ -1,7 +1,10 @@
 /* Fluentd transport: the forward protocol over TCP (msgpack-c), Forward mode with
  * require_ack_response: a batch counts as delivered only when Fluentd acknowledges its chunk,
  * else the whole batch is sent again (at least once). The record of a span is a map of its ECS
- * fields; documents are kept as their ECS JSON text (what the spool holds) and packed when sent. */
+ * fields, written by the schema straight into msgpack when the span is handed over; that map is
+ * the document the spool holds, and a batch is those maps framed, never parsed again. Spools of
+ * older versions hold ECS JSON text instead (a document starting with '{'): those are packed
+ * from a parse when they are replayed. */
 #include "base/log.h"
 #include "base/redact.h"
 #include "base/util.h"
@@ -25,15 +28,24 @@ struct fluentd {
 	char tag[256];
 };
 
+/* msgpack-c writes into the document buffer. */
+static int jw_write(void *data, const char *buf, size_t len)
+{
+	agt_jw_raw(data, buf, len);
+	return 0;
+}
+
 static void fluentd_encode(void *t, const struct agt_span *sp, const struct agt_export_ctx *c,
 			   struct agt_jw *w)
 {
+	msgpack_packer pk;
+
 	(void)t;
-	agt_schema_ecs(sp, c, w);
-	agt_jw_raw(w, "\n", 1);
+	msgpack_packer_init(&pk, w, jw_write);
+	agt_schema_msgpack(sp, c, &pk); /* a map: its first byte is never '{' */
 }
 
-/* msgpack from JSON: the forward protocol's record is a map of the span's fields. */
+/* msgpack from JSON (documents of older versions' spools): a map of the span's fields. */
 static void pack_json(msgpack_packer *pk, const cJSON *v)
 {
 	const cJSON *it;
@@ -131,12 +143,16 @@ static int fluentd_send(void *t, const struct agt_doc *docs, size_t n, struct ag
 	msgpack_pack_str_with_body(&pk, fl->tag, strlen(fl->tag));
 	msgpack_pack_array(&pk, n);
 	for (size_t i = 0; i < n; i++) {
-		cJSON *rec = cJSON_ParseWithLength(docs[i].bytes, docs[i].len);
-
 		msgpack_pack_array(&pk, 2);
 		msgpack_pack_int64(&pk, (int64_t)time(NULL));
-		pack_json(&pk, rec);
-		cJSON_Delete(rec);
+		if (docs[i].len && docs[i].bytes[0] == '{') { /* JSON text of an older spool */
+			cJSON *rec = cJSON_ParseWithLength(docs[i].bytes, docs[i].len);
+
+			pack_json(&pk, rec);
+			cJSON_Delete(rec);
+		} else {
+			msgpack_sbuffer_write(&sb, docs[i].bytes, docs[i].len);
+		}
 	}
 	msgpack_pack_map(&pk, 2);
 	msgpack_pack_str_with_body(&pk, "chunk", 5);
@@ -173,6 +189,19 @@ static int fluentd_send(void *t, const struct agt_doc *docs, size_t n, struct ag
 	return 0;
 }
 
+/* Fluentd rejects nothing document by document (a batch is acknowledged or sent again), but
+ * should a document ever be dead-lettered, its msgpack record is kept as base64. */
+static void fluentd_dead_letter(FILE *f, const struct agt_doc *d, const char *reason)
+{
+	unsigned char *b64 = malloc(4 * (d->len / 3 + 1) + 1);
+
+	if (!b64)
+		return;
+	EVP_EncodeBlock(b64, (const unsigned char *)d->bytes, (int)d->len);
+	fprintf(f, "{\"reason\":%s,\"record_msgpack_base64\":\"%s\"}", reason, (char *)b64);
+	free(b64);
+}
+
 static void fluentd_free(void *t)
 {
 	free(t);
@@ -183,7 +212,7 @@ static const struct agt_transport_ops fluentd_ops = {
     .doc_lines = 1,
     .encode = fluentd_encode,
     .send = fluentd_send,
-    .dead_letter = NULL,
+    .dead_letter = fluentd_dead_letter,
     .free = fluentd_free,
 };
 

@@ -8,11 +8,27 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <libdeflate.h>
 #include <string.h>
-#include <zlib.h>
+
+struct buf {
+	char *p;
+	size_t n;
+};
+
+/* A request started with agt_http_start. */
+struct slot {
+	CURL *curl;
+	struct curl_slist *hdrs;
+	struct buf resp;
+	int busy, done;
+	long status;
+};
 
 struct agt_http_client {
 	CURL *curl;
+	CURLM *multi; /* the slots' requests; NULL until the first is started */
+	struct slot slots[AGT_HTTP_SLOTS];
 	char base[1024];
 	char auth[600];	    /* "Authorization: ApiKey ..." or "" */
 	char user[256];	    /* basic auth, "" when none */
@@ -111,6 +127,18 @@ void agt_http_client_free(struct agt_http_client *h)
 {
 	if (!h)
 		return;
+	for (int i = 0; i < AGT_HTTP_SLOTS; i++) {
+		struct slot *s = &h->slots[i];
+
+		if (s->busy)
+			curl_multi_remove_handle(h->multi, s->curl);
+		if (s->curl)
+			curl_easy_cleanup(s->curl);
+		curl_slist_free_all(s->hdrs);
+		free(s->resp.p);
+	}
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
 	curl_easy_cleanup(h->curl);
 	curl_slist_free_all(h->extra); /* (headers may carry credentials: curl's copies) */
 	memset(h->password, 0, sizeof(h->password));
@@ -122,11 +150,6 @@ const char *agt_http_base(const struct agt_http_client *h)
 {
 	return h->base;
 }
-
-struct buf {
-	char *p;
-	size_t n;
-};
 
 static size_t collect(char *p, size_t sz, size_t n, void *ud)
 {
@@ -142,22 +165,13 @@ static size_t collect(char *p, size_t sz, size_t n, void *ud)
 	return sz * n;
 }
 
-long agt_http_request(struct agt_http_client *h, const char *method, const char *path,
-		      const char *content_type, const char *encoding, const void *body, size_t len,
-		      long timeout_ms, char **resp)
-{
-	return agt_http_request_len(h, method, path, content_type, encoding, body, len, timeout_ms,
-				    resp, NULL);
-}
-
-long agt_http_request_len(struct agt_http_client *h, const char *method, const char *path,
-			  const char *content_type, const char *encoding, const void *body,
-			  size_t len, long timeout_ms, char **resp, size_t *resp_len)
+/* The headers and options of a request on handle c. */
+static struct curl_slist *prepare(struct agt_http_client *h, CURL *c, const char *method,
+				  const char *path, const char *content_type, const char *encoding,
+				  const void *body, size_t len, long timeout_ms, struct buf *b)
 {
 	struct curl_slist *hdrs = NULL;
-	struct buf b = {NULL, 0};
 	char url[2048], line[256];
-	long status = 0;
 
 	snprintf(url, sizeof(url), "%s%s", h->base, path);
 	snprintf(line, sizeof(line), "Content-Type: %s", content_type);
@@ -170,32 +184,46 @@ long agt_http_request_len(struct agt_http_client *h, const char *method, const c
 		hdrs = curl_slist_append(hdrs, h->auth);
 	for (const struct curl_slist *l = h->extra; l; l = l->next)
 		hdrs = curl_slist_append(hdrs, l->data);
-	curl_easy_reset(h->curl);
-	curl_easy_setopt(h->curl, CURLOPT_USERAGENT, (const char *)agt_user_agent);
-	curl_easy_setopt(h->curl, CURLOPT_URL, url);
-	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h->curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE, (long)len);
-	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, collect); /* never onto our stdout */
-	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &b);
+	hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip per request */
+	curl_easy_reset(c);			   /* keeps the live connection */
+	curl_easy_setopt(c, CURLOPT_USERAGENT, (const char *)agt_user_agent);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect); /* never onto our stdout */
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
 	if (h->ca[0])
-		curl_easy_setopt(h->curl, CURLOPT_CAINFO, h->ca);
+		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca);
 	if (h->cert[0])
-		curl_easy_setopt(h->curl, CURLOPT_SSLCERT, h->cert);
+		curl_easy_setopt(c, CURLOPT_SSLCERT, h->cert);
 	if (h->key[0])
-		curl_easy_setopt(h->curl, CURLOPT_SSLKEY, h->key);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, h->key);
 	if (h->insecure) {
-		curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	if (h->user[0]) {
-		curl_easy_setopt(h->curl, CURLOPT_USERNAME, h->user);
-		curl_easy_setopt(h->curl, CURLOPT_PASSWORD, h->password);
+		curl_easy_setopt(c, CURLOPT_USERNAME, h->user);
+		curl_easy_setopt(c, CURLOPT_PASSWORD, h->password);
 	}
+	return hdrs;
+}
+
+long agt_http_request_len(struct agt_http_client *h, const char *method, const char *path,
+			  const char *content_type, const char *encoding, const void *body,
+			  size_t len, long timeout_ms, char **resp, size_t *resp_len)
+{
+	struct buf b = {NULL, 0};
+	struct curl_slist *hdrs =
+	    prepare(h, h->curl, method, path, content_type, encoding, body, len, timeout_ms, &b);
+	long status = 0;
+
 	if (curl_easy_perform(h->curl) == CURLE_OK)
 		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdrs);
@@ -208,23 +236,137 @@ long agt_http_request_len(struct agt_http_client *h, const char *method, const c
 	return status;
 }
 
+long agt_http_request(struct agt_http_client *h, const char *method, const char *path,
+		      const char *content_type, const char *encoding, const void *body, size_t len,
+		      long timeout_ms, char **resp)
+{
+	return agt_http_request_len(h, method, path, content_type, encoding, body, len, timeout_ms,
+				    resp, NULL);
+}
+
+/* Move every started request on as far as it goes without waiting; mark the finished ones. */
+static void pump(struct agt_http_client *h)
+{
+	CURLMsg *m;
+	int running, left;
+
+	curl_multi_perform(h->multi, &running);
+	while ((m = curl_multi_info_read(h->multi, &left))) {
+		struct slot *s = NULL;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+		if (!s)
+			continue;
+		s->done = 1;
+		s->status = 0;
+		if (m->data.result == CURLE_OK)
+			curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &s->status);
+	}
+}
+
+int agt_http_start(struct agt_http_client *h, int slot, const char *method, const char *path,
+		   const char *content_type, const char *encoding, const void *body, size_t len,
+		   long timeout_ms)
+{
+	struct slot *s;
+
+	if (slot < 0 || slot >= AGT_HTTP_SLOTS || h->slots[slot].busy)
+		return -1;
+	s = &h->slots[slot];
+	if (!h->multi && !(h->multi = curl_multi_init()))
+		return -1;
+	if (!s->curl && !(s->curl = curl_easy_init()))
+		return -1;
+	curl_slist_free_all(s->hdrs);
+	free(s->resp.p);
+	s->resp = (struct buf){NULL, 0};
+	s->hdrs = prepare(h, s->curl, method, path, content_type, encoding, body, len, timeout_ms,
+			  &s->resp);
+	curl_easy_setopt(s->curl, CURLOPT_PRIVATE, (char *)s);
+	s->done = 0;
+	s->status = 0;
+	if (curl_multi_add_handle(h->multi, s->curl) != CURLM_OK)
+		return -1;
+	s->busy = 1;
+	pump(h); /* connect and send what can be sent now */
+	return 0;
+}
+
+long agt_http_wait(struct agt_http_client *h, int slot, char **resp)
+{
+	struct slot *s;
+	long status;
+
+	if (resp)
+		*resp = NULL;
+	if (slot < 0 || slot >= AGT_HTTP_SLOTS || !h->slots[slot].busy)
+		return 0;
+	s = &h->slots[slot];
+	for (pump(h); !s->done; pump(h))
+		curl_multi_poll(h->multi, NULL, 0, 100, NULL);
+	curl_multi_remove_handle(h->multi, s->curl);
+	s->busy = 0;
+	status = s->status;
+	if (resp)
+		*resp = s->resp.p;
+	else
+		free(s->resp.p);
+	s->resp = (struct buf){NULL, 0};
+	return status;
+}
+
+/* One compressor per thread (a delivery thread compresses its own batches), freed with it. */
+static pthread_key_t gz_key;
+static pthread_once_t gz_once = PTHREAD_ONCE_INIT;
+
+static void gz_free(void *c)
+{
+	libdeflate_free_compressor(c);
+}
+
+static void gz_init(void)
+{
+	pthread_key_create(&gz_key, gz_free);
+}
+
+static struct libdeflate_compressor *compressor(void)
+{
+	struct libdeflate_compressor *c;
+
+	pthread_once(&gz_once, gz_init);
+	if ((c = pthread_getspecific(gz_key)))
+		return c;
+	if ((c = libdeflate_alloc_compressor(AGT_HTTP_GZIP_LEVEL)))
+		pthread_setspecific(gz_key, c);
+	return c;
+}
+
+int agt_http_gzip_into(const void *in, size_t n, unsigned char **buf, size_t *cap, size_t *outn)
+{
+	struct libdeflate_compressor *c = compressor();
+	size_t bound;
+
+	if (!c)
+		return -1;
+	bound = libdeflate_gzip_compress_bound(c, n);
+	if (bound > *cap) {
+		unsigned char *b = realloc(*buf, bound);
+
+		if (!b)
+			return -1;
+		*buf = b;
+		*cap = bound;
+	}
+	*outn = libdeflate_gzip_compress(c, in, n, *buf, *cap);
+	return *outn ? 0 : -1;
+}
+
 int agt_http_gzip(const void *in, size_t n, unsigned char **out, size_t *outn)
 {
-	z_stream z = {0};
-	size_t cap = compressBound(n) + 64;
+	size_t cap = 0;
 
-	*out = malloc(cap);
-	if (!*out || deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -1;
-	z.next_in = (unsigned char *)in;
-	z.avail_in = (uInt)n;
-	z.next_out = *out;
-	z.avail_out = (uInt)cap;
-	if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
-		deflateEnd(&z);
-		return -1;
-	}
-	*outn = z.total_out;
-	deflateEnd(&z);
-	return 0;
+	*out = NULL;
+	return agt_http_gzip_into(in, n, out, &cap, outn);
 }

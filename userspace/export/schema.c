@@ -1,4 +1,5 @@
 #include "export/schema.h"
+#include "base/utf8.h"
 #include "base/util.h"
 #include "base/version.h"
 #include <cjson/cJSON.h>
@@ -1456,9 +1457,23 @@ static void mp_str(struct agt_fields *f, const char *key, const char *v)
 {
 	struct mp *m = (struct mp *)f;
 
+	size_t n = v ? strlen(v) : 0;
+
 	mp_key(m, key);
-	if (m->pass)
-		msgpack_pack_str_with_body(m->pk, v ? v : "", v ? strlen(v) : 0);
+	if (!m->pass)
+		return;
+	if (n && !agt_utf8_valid(v, n)) { /* captured bytes: valid UTF-8 only, as in JSON */
+		char *fixed = malloc(AGT_UTF8_SANITIZED_MAX(n));
+
+		if (fixed) {
+			agt_utf8_sanitize(v, n, fixed, &n);
+			msgpack_pack_str_with_body(m->pk, fixed, n);
+			free(fixed);
+			return;
+		}
+		n = 0;
+	}
+	msgpack_pack_str_with_body(m->pk, v ? v : "", n);
 }
 static void mp_i64(struct agt_fields *f, const char *key, int64_t v)
 {

@@ -69,14 +69,15 @@ static void emit(struct agt_nest *n, struct agt_span *s)
 void agt_nest_enter(struct agt_nest *n, const struct agt_span *in, int instant)
 {
 	struct thread **pp = find(n, in->pid, in->tid), *t = *pp;
-	struct agt_span s = *in;
+	struct agt_span local, *s;
 
 	if (!t) {
 		if (instant) {
-			agt_emit_root(n->em, &s);
-			s.depth = 0;
-			s.end_ns = s.start_ns;
-			emit(n, &s);
+			local = *in;
+			agt_emit_root(n->em, &local);
+			local.depth = 0;
+			local.end_ns = local.start_ns;
+			emit(n, &local);
 			return;
 		}
 		if (n->nthreads >= n->max_threads) {
@@ -99,23 +100,7 @@ void agt_nest_enter(struct agt_nest *n, const struct agt_span *in, int instant)
 		n->st.depth_exceeded++;
 		return;
 	}
-	if (t->depth) {
-		const struct agt_span *top = &t->stack[t->depth - 1];
-
-		memcpy(s.trace_id, top->trace_id, sizeof(s.trace_id));
-		s.parent_id = top->span_id;
-		s.span_id = agt_emit_id(n->em);
-	} else {
-		agt_emit_root(n->em, &s);
-	}
-	s.depth = t->depth;
-	if (instant) {
-		s.end_ns = s.start_ns;
-		emit(n, &s);
-		drop_if_idle(n, pp);
-		return;
-	}
-	if (t->depth == t->cap) {
+	if (!instant && t->depth == t->cap) {
 		unsigned cap = t->cap ? t->cap * 2 : 8;
 		struct agt_span *ns;
 
@@ -130,7 +115,27 @@ void agt_nest_enter(struct agt_nest *n, const struct agt_span *in, int instant)
 		t->stack = ns;
 		t->cap = cap;
 	}
-	t->stack[t->depth++] = s;
+	/* An open call is built where it stays, on its thread's stack (a span is a large record:
+	 * one copy, not two). */
+	s = instant ? &local : &t->stack[t->depth];
+	*s = *in;
+	if (t->depth) {
+		const struct agt_span *top = &t->stack[t->depth - 1];
+
+		memcpy(s->trace_id, top->trace_id, sizeof(s->trace_id));
+		s->parent_id = top->span_id;
+		s->span_id = agt_emit_id(n->em);
+	} else {
+		agt_emit_root(n->em, s);
+	}
+	s->depth = t->depth;
+	if (instant) {
+		s->end_ns = s->start_ns;
+		emit(n, s);
+		drop_if_idle(n, pp);
+		return;
+	}
+	t->depth++;
 	n->st.open++;
 }
 

@@ -328,7 +328,7 @@ static int attach_function(struct attach_run *r, int t, const struct agt_spec *s
 			      bpf_program__attach_uprobe_opts(r->cap.tls->progs.tls_entry, pid, host,
 							      sym->offset, &uo),
 			      t, what, mapped);
-		if (rc)
+		if (rc || ps->handler->ret == AGT_RET_NONE) /* copied at the entry */
 			return rc;
 		uo.retprobe = true;
 		snprintf(what, sizeof(what), "TLS uretprobe on %s", sym->name);

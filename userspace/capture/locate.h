@@ -15,14 +15,20 @@
 #include <stdio.h>
 #include <stddef.h>
 
-enum agt_tls_role { AGT_TLS_WRITE = 1, AGT_TLS_READ = 2 };
+/* WRITE/READ: plaintext API calls (SSL_write, SSL_peek, ssl_*_internal). SEAL/OPEN: one TLS
+ * record's AEAD protection (aws-lc's EVP_AEAD_CTX_seal/open under rustls). */
+enum agt_tls_role { AGT_TLS_WRITE = 1, AGT_TLS_READ = 2, AGT_TLS_SEAL = 3, AGT_TLS_OPEN = 4 };
 
 /* How the probe reads a call. Both: ssl in rdi, the plaintext buffer in rsi.
  * INT: int num in edx; returns int in eax, > 0 the bytes written/read (SSL_write, SSL_peek).
  * EX: size_t num in rdx; a size_t * out-length in argument register outlen_arg (3 = rcx,
  * 4 = r8); returns > 0 on success, when *out-length holds the bytes (read it at return, with
  * the pointer saved at entry). */
-enum agt_tls_conv { AGT_TLS_CONV_INT = 1, AGT_TLS_CONV_EX = 2 };
+/* AEAD: EVP_AEAD_CTX_seal/open(ctx, out, size_t *out_len, max_out_len, nonce, nonce_len, in,
+ * in_len, ad, ad_len): the last four on the stack; returns 1 on success. Seal reads the
+ * plaintext in/in_len at entry, open reads out and the length out_len points to at return;
+ * ad is the record header. */
+enum agt_tls_conv { AGT_TLS_CONV_INT = 1, AGT_TLS_CONV_EX = 2, AGT_TLS_CONV_AEAD = 3 };
 
 struct agt_tls_site {
 	int role;	    /* enum agt_tls_role */
@@ -36,7 +42,7 @@ struct agt_tls_site {
 };
 
 struct agt_tls_located {
-	char library[32];      /* boringssl, openssl3, openssl1.1; "" when none */
+	char library[32];      /* boringssl, openssl3, openssl1.1, aws-lc; "" when none */
 	char version_hint[64]; /* e.g. "OpenSSL 3.0.19 27 Jan 2026"; "" when the binary has none */
 	struct agt_tls_site sites[4];
 	int nsites;
@@ -45,7 +51,8 @@ struct agt_tls_located {
 	char bounds[16];   /* where function bounds came from: eh_frame or callgraph */
 };
 
-/* Locate in the ELF at path. 0: found (one write and one read site);
+/* Locate in the ELF at path. 0: found (one write and one read site, or for aws-lc with no
+ * TLS layer of its own one seal and one open site);
  * -ENOENT: no TLS library recognised there; -EINVAL: a library was recognised but its
  * functions could not be told apart with certainty (out->why_not says why, per role);
  * -ENOTSUP: a library it cannot locate (OpenSSL 1.1); -ENOEXEC and other -errno: not a

@@ -209,8 +209,8 @@ static int load(const char *path, const char *key, const struct agt_img *img,
 		*tab = 0;
 		if (sscanf(line, "%d %d %d %llx %llx %llx %31s %64s%n", &role, &conv, &outlen, &off,
 			   &va, &size, s->name, fp, &nchar) != 8 ||
-		    line[nchar] || (role != AGT_TLS_WRITE && role != AGT_TLS_READ) ||
-		    (conv != AGT_TLS_CONV_INT && conv != AGT_TLS_CONV_EX) || outlen < -1 ||
+		    line[nchar] || role < AGT_TLS_WRITE || role > AGT_TLS_OPEN ||
+		    conv < AGT_TLS_CONV_INT || conv > AGT_TLS_CONV_AEAD || outlen < -1 ||
 		    outlen > 5 || strlen(tab + 1) >= sizeof(s->evidence))
 			goto out;
 		s->role = role;
@@ -355,6 +355,14 @@ void agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out)
 		if (s->conv == AGT_TLS_CONV_INT)
 			fprintf(out, "        ssl=rdi buf=rsi num=edx (int); returns int bytes in "
 				     "eax when > 0\n");
+		else if (s->conv == AGT_TLS_CONV_AEAD && s->role == AGT_TLS_SEAL)
+			fprintf(out, "        ctx=rdi; plaintext in/in_len and the record header "
+				     "ad/ad_len on the stack (7th..10th); read at entry\n");
+		else if (s->conv == AGT_TLS_CONV_AEAD)
+			fprintf(out,
+				"        ctx=rdi out=rsi size_t *out_len=rdx; the record header "
+				"ad/ad_len on the stack (9th, 10th); plaintext read at return "
+				"when it returns 1\n");
 		else
 			fprintf(
 			    out,

@@ -20,6 +20,7 @@ enum agt_ret_mode {
 enum agt_handler_kind {
 	AGT_HK_TLS = 0,	     /* plaintext of a TLS library: the TLS capture program */
 	AGT_HK_PY_AUDIT = 1, /* USDT python:audit: events on the tool call they happen in */
+	AGT_HK_AEAD = 2,     /* one TLS record's AEAD seal/open: the AEAD capture program */
 };
 
 /* What matches a call's return to its entry. */

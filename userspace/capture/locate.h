@@ -59,7 +59,8 @@ struct agt_tls_located {
  * readable x86-64 ELF. err gets one sentence on every failure. No cache. */
 int agt_locate_tls(const char *path, struct agt_tls_located *out, char *err, size_t errlen);
 
-/* The same with a cache in cache_dir (NULL: AGT_LOCATE_CACHE_DIR), created when missing.
+/* The same with a cache in cache_dir (NULL: $AGTRACE_LOCATE_CACHE, else AGT_LOCATE_CACHE_DIR),
+ * created when missing.
  * Keyed by the GNU build id and file size when there is a build id, else by the file's
  * SHA-256 (found through (dev, inode, size, mtime, ctime) so an unchanged file is not hashed
  * again); a cached answer is used only when the code bytes recorded at each site still match.
@@ -70,9 +71,9 @@ int agt_locate_tls_cached(const char *path, const char *cache_dir, struct agt_tl
 			  char *err, size_t errlen);
 
 /* Print what was found in path, where, and why (or why not), through the cache in
- * AGT_LOCATE_CACHE_DIR (or cache_dir). */
-void agt_locate_report(const char *path, FILE *out);
-void agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out);
+ * AGT_LOCATE_CACHE_DIR (or cache_dir). Returns what agt_locate_tls_cached returned. */
+int agt_locate_report(const char *path, FILE *out);
+int agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out);
 
 const char *agt_tls_role_name(int role);
 #endif

@@ -296,7 +296,8 @@ static void store(const char *dir, const char *path, const char *key, const stru
 int agt_locate_tls_cached(const char *path, const char *cache_dir, struct agt_tls_located *out,
 			  char *err, size_t errlen)
 {
-	const char *dir = cache_dir ? cache_dir : AGT_LOCATE_CACHE_DIR;
+	const char *env = getenv("AGTRACE_LOCATE_CACHE");
+	const char *dir = cache_dir ? cache_dir : env && *env ? env : AGT_LOCATE_CACHE_DIR;
 	char key[300], entry[4200];
 	struct agt_img img;
 	int rc, cached_rc = 0;
@@ -323,12 +324,12 @@ int agt_locate_tls_cached(const char *path, const char *cache_dir, struct agt_tl
 	return rc;
 }
 
-void agt_locate_report(const char *path, FILE *out)
+int agt_locate_report(const char *path, FILE *out)
 {
-	agt_locate_report_dir(path, NULL, out);
+	return agt_locate_report_dir(path, NULL, out);
 }
 
-void agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out)
+int agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out)
 {
 	struct agt_tls_located r;
 	char err[768] = "";
@@ -337,14 +338,14 @@ void agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out)
 	fprintf(out, "%s: ", path);
 	if (rc == -ENOENT || (rc && !r.library[0])) {
 		fprintf(out, "no TLS library located: %s\n", err);
-		return;
+		return rc;
 	}
 	fprintf(out, "%s%s%s%s (function bounds from %s%s)\n", r.library,
 		r.version_hint[0] ? " \"" : "", r.version_hint, r.version_hint[0] ? "\"" : "",
 		r.bounds[0] ? r.bounds : "?", r.from_cache ? ", cached" : "");
 	if (rc) {
 		fprintf(out, "  refused: %s\n", r.why_not);
-		return;
+		return rc;
 	}
 	for (int i = 0; i < r.nsites; i++) {
 		const struct agt_tls_site *s = &r.sites[i];
@@ -373,4 +374,5 @@ void agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out)
 			    s->role == AGT_TLS_WRITE ? "written" : "readbytes");
 		fprintf(out, "        evidence: %s\n", s->evidence);
 	}
+	return 0;
 }

@@ -5,6 +5,7 @@
 #include "proc.skel.h"
 #include "sock.skel.h"
 #include "tls.skel.h"
+#include "aead.skel.h"
 #include <bpf/libbpf.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -154,6 +155,30 @@ static struct bpf_object *sock_object(void *s)
 	return ((struct sock_bpf *)s)->obj;
 }
 
+static void *aead_open(const struct bpf_object_open_opts *o)
+{
+	return aead_bpf__open_opts(o);
+}
+static void aead_configure(void *s, const struct agt_unit_params *p)
+{
+	struct aead_bpf *b = s;
+
+	COMMON(b, p);
+	b->rodata->aead_call_cap = p->call_cap;
+}
+static int aead_load(void *s)
+{
+	return aead_bpf__load(s);
+}
+static void aead_destroy(void *s)
+{
+	aead_bpf__destroy(s);
+}
+static struct bpf_object *aead_object(void *s)
+{
+	return ((struct aead_bpf *)s)->obj;
+}
+
 static const struct unit_desc units[AGT_UNIT_COUNT] = {
     [AGT_UNIT_FUNC] = {"function probes", always, func_open, func_configure, func_load, NULL,
 		       func_destroy, func_object},
@@ -163,6 +188,8 @@ static const struct unit_desc units[AGT_UNIT_COUNT] = {
 		      tls_destroy, tls_object},
     [AGT_UNIT_SOCK] = {"TCP capture (syscall tracepoints)", with_tcp, sock_open, sock_configure,
 		       sock_load, sock_attach, sock_destroy, sock_object},
+    [AGT_UNIT_AEAD] = {"TLS capture at the AEAD layer", always, aead_open, aead_configure,
+		       aead_load, NULL, aead_destroy, aead_object},
 };
 
 static void **slot(struct agt_capture *c, int id)
@@ -171,6 +198,7 @@ static void **slot(struct agt_capture *c, int id)
 	case AGT_UNIT_FUNC: return (void **)&c->func;
 	case AGT_UNIT_PROC: return (void **)&c->proc;
 	case AGT_UNIT_TLS: return (void **)&c->tls;
+	case AGT_UNIT_AEAD: return (void **)&c->aead;
 	default: return (void **)&c->sock;
 	}
 }
@@ -358,8 +386,37 @@ int agt_capture_attach(struct agt_capture *c, char *err, size_t errlen)
 	return 0;
 }
 
+int agt_capture_aead_watch(struct agt_capture *c, int pid, char *err, size_t errlen)
+{
+	struct bpf_program *progs[2];
+	uint32_t key = (uint32_t)pid, one = 1;
+
+	if (!c->aead)
+		return agt_seterr(err, errlen, -EINVAL, "the AEAD capture is not loaded");
+	progs[0] = c->aead->progs.aead_sys_enter;
+	progs[1] = c->aead->progs.aead_sys_exit;
+	for (int i = 0; i < 2; i++)
+		if (!c->aead_tp[i] && !(c->aead_tp[i] = bpf_program__attach(progs[i]))) {
+			int e = -errno;
+
+			return agt_seterr(err, errlen, e,
+					  "cannot attach the AEAD capture's system call tracepoints "
+					  "(%s); run `agtrace check`",
+					  strerror(-e));
+		}
+	if (bpf_map__update_elem(c->aead->maps.aead_procs, &key, sizeof(key), &one, sizeof(one),
+				 0))
+		return agt_seterr(err, errlen, -errno, "cannot add PID %d to the AEAD capture: %s",
+				  pid, strerror(errno));
+	return 0;
+}
+
 void agt_capture_destroy(struct agt_capture *c)
 {
+	for (int i = 0; i < 2; i++) {
+		bpf_link__destroy(c->aead_tp[i]);
+		c->aead_tp[i] = NULL;
+	}
 	for (int id = AGT_UNIT_COUNT - 1; id >= 0; id--) {
 		void **s = slot(c, id);
 

@@ -8,6 +8,7 @@
 static const struct agt_cmd probes_cmds[] = {
     {"list", cmd_probes_list, "the probe specs agtrace ships, and what each attaches to"},
     {"check", cmd_probes_check, "validate probe spec files"},
+    {"locate", cmd_probes_locate, "the TLS functions found in a stripped binary, where and why"},
     {NULL},
 };
 

@@ -98,6 +98,7 @@ $(OUT)/tests/test_gopclntab: $(OUT)/tests/gotls $(OUT)/tests/gotls-stripped
 # with a second function raising errors as SSL_write, which the locator must refuse), and the
 # Bun runtimes pinned by tests/bun/package-lock.json (`make deps` installs them).
 LOCATE_BINS := $(OUT)/tests/tls_static $(OUT)/tests/tls_static_stripped $(OUT)/tests/tls_ambig \
+	$(OUT)/tests/tls_ambig_stripped \
 	$(OUT)/tests/tls_dynamic $(OUT)/tests/boring_sites $(OUT)/tests/boring_two $(OUT)/tests/nested
 BUN_STAMP := tests/bun/node_modules/.package-lock.json
 $(OUT)/tests/tls_static: tests/targets/tls_static.c
@@ -107,6 +108,8 @@ $(OUT)/tests/tls_ambig: tests/targets/tls_static.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -Werror -static -DTLS_AMBIGUOUS $< -o $@ -Wl,-w -lssl -lcrypto
 $(OUT)/tests/tls_static_stripped: $(OUT)/tests/tls_static
+	strip -o $@ $<
+$(OUT)/tests/tls_ambig_stripped: $(OUT)/tests/tls_ambig
 	strip -o $@ $<
 $(OUT)/tests/tls_dynamic: tests/targets/tls_static.c
 	@mkdir -p $(dir $@)

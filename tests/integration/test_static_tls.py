@@ -134,3 +134,93 @@ def test_deno_fetch_agent(server, pki, cache, tmp_path):
     assert re.search(r"\(deno\): aws-lc located in .*/deno \(scanned, \d+ ms\): "
                      r"EVP_AEAD_CTX_seal at 0x[0-9a-f]+, EVP_AEAD_CTX_open at 0x[0-9a-f]+$",
                      located_line(tr))
+
+
+def test_static_stripped_openssl_program(server, pki, cache):
+    """A C program linked with -static against Debian's libssl.a and stripped: OpenSSL 3's
+    ssl_write_internal and ssl_read_internal, located; a request over 16 KiB is whole."""
+    t = Target([TLS_STATIC, str(server), str(pki / "ca.pem"), "--agent"])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"], env=dict(os.environ,
+                                                           AGTRACE_LOCATE_CACHE=str(cache)))
+        replies = [t.call(c, timeout=30) for c in ["openai plain", "openai long",
+                                                   "anthropic plain"]]
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert replies == ["openai 200 get_weather", "openai 200 get_weather",
+                       "anthropic 200 get_weather"]
+    s = check_steps(tr, [STEPS[0], STEPS[0], STEPS[2]])
+    assert [x["http"]["request"]["body"]["size"] for x in s][1] > 16384
+    assert not any(x["http"]["request"]["body"]["truncated"] for x in s)
+    (attach,) = tr.events("attach")
+    assert attach["message"] == "4 probe links"
+    assert re.search(r"openssl3 located in .*/tls_static_stripped \(scanned, \d+ ms\): "
+                     r"ssl_write_internal at 0x[0-9a-f]+, ssl_read_internal at 0x[0-9a-f]+$",
+                     located_line(tr))
+
+
+def test_refused_library_is_said_and_not_probed(server, pki, cache):
+    """A static OpenSSL program with a second function raising errors as SSL_write: the locator
+    refuses; the attach says so, in its summary, and nothing of it is probed."""
+    t = Target([os.path.join(ROOT, "build", "tests", "tls_ambig_stripped"), str(server),
+                str(pki / "ca.pem"), "--agent"])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl", "--duration", "1"],
+                    env=dict(os.environ, AGTRACE_LOCATE_CACHE=str(cache)))
+        assert t.call("openai plain", timeout=30) == "openai 200 get_weather"
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    why = ("openssl3 in {}: write: 2 functions raise errors as \"SSL_write\" and 1 as "
+           "\"ssl_write_internal\" where exactly one each must.").format(
+               os.path.join(ROOT, "build", "tests", "tls_ambig_stripped"))
+    attached = [l for l in tr.err_lines if "attached " in l][0]
+    assert attached.endswith(f"; TLS not probed (the locator refused): {why} ; Ctrl-C to stop")
+    assert f"TLS not probed (the locator refused): {why} " in tr.err_lines[-1]
+    assert tr.spans("reasoning_step") == []
+    (attach,) = tr.events("attach")
+    assert attach["message"] == "0 probe links"
+
+
+def nm_address(path, name):
+    out = subprocess.run(["nm", path], capture_output=True, text=True, check=True).stdout
+    (addr,) = [l.split()[0] for l in out.splitlines() if l.endswith(" " + name)]
+    return int(addr, 16)
+
+
+def test_probes_locate_command(cache):
+    """`agtrace probes locate`: what was found, where (the unstripped build's symbols say the
+    same address), and why; a binary with no TLS is answered, an unreadable path is exit 2."""
+    env = dict(os.environ, AGTRACE_LOCATE_CACHE=str(cache))
+    r = subprocess.run([os.path.join(ROOT, "agtrace"), "probes", "locate", TLS_STATIC, DENO,
+                        "/bin/true"], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    full = os.path.join(ROOT, "build", "tests", "tls_static")
+    w, rd = nm_address(full, "ssl_write_internal"), nm_address(full, "ssl_read_internal")
+    assert out[0] == f"{TLS_STATIC}: openssl3 (function bounds from eh_frame)"
+    assert re.fullmatch(rf"  write ssl_write_internal offset 0x[0-9a-f]+  vaddr {w:#x}  size \d+",
+                        out[1]), out[1]
+    assert out[2] == ("        ssl=rdi buf=rsi num=rdx (size_t); size_t *written in rcx; returns "
+                      "> 0 on success, bytes in *written")
+    assert out[3].startswith("        evidence: raises errors as \"ssl_write_internal\" (0x")
+    assert "; called by SSL_write (0x" in out[3]
+    assert re.fullmatch(rf"  read  ssl_read_internal  offset 0x[0-9a-f]+  vaddr {rd:#x}  size \d+",
+                        out[4]), out[4]
+    assert out[7] == f"{DENO}: aws-lc (function bounds from callgraph)"
+    assert re.fullmatch(r"  seal  EVP_AEAD_CTX_seal  offset 0x[0-9a-f]+  vaddr 0x[0-9a-f]+  "
+                        r"size \d+", out[8]), out[8]
+    assert re.match(r"        evidence: aead.c \(0x[0-9a-f]+\) error sites: reasons 117@\d+, "
+                    r"103@\d+, 115 \(OUTPUT_ALIASES_INPUT\); \d+ direct calls", out[10]), out[10]
+    assert re.fullmatch(r"  open  EVP_AEAD_CTX_open  offset 0x[0-9a-f]+  vaddr 0x[0-9a-f]+  "
+                        r"size \d+", out[11]), out[11]
+    assert out[14] == ("/bin/true: no TLS library located: /bin/true has no TLS library's "
+                       "error-site strings (ssl/ssl_lib.cc, ssl/ssl_lib.c, SSL_write, SSL_read, "
+                       "cipher/aead.c)")
+    assert len(out) == 15
+    r = run_agtrace("probes", "locate", "/nonexistent")
+    assert r.returncode == 2
+    assert r.stderr == ("agtrace: error: cannot read /nonexistent: No such file or directory; "
+                        "give the path of an executable\n")

@@ -224,3 +224,29 @@ def test_probes_locate_command(cache):
     assert r.returncode == 2
     assert r.stderr == ("agtrace: error: cannot read /nonexistent: No such file or directory; "
                         "give the path of an executable\n")
+
+
+def test_deno_found_by_selector(server, pki, cache, tmp_path):
+    """`attach --select`: a Deno agent started later is discovered at exec and its TLS located
+    (the shipped auto specs), with no PID given."""
+    token = f"run{os.getpid()}"
+    tr = Tracer(["--select", f"comm=deno,cmdline=*fetch_agent.js*{token}*", "-o", "jsonl"],
+                wait=False, env=dict(os.environ, AGTRACE_LOCATE_CACHE=str(cache)))
+    tr.wait_for("discovery: 1 selector; 0 running processes matched")
+    env = env_with(pki, cache, DENO_DIR=str(tmp_path / "deno"))
+    t = Target([DENO, "run", "-A", AGENT, str(server), token], env=env)
+    try:
+        line = tr.wait_for("discovered PID")
+        assert f"discovered PID {t.pid} (deno) by " in line
+        assert [t.call(c, timeout=30) for c in COMMANDS] == REPLIES
+        t.quit()
+    finally:
+        t.kill()
+    assert tr.interrupt() == 0
+    check_steps(tr)
+    (att,) = tr.events("attach")
+    # (a process caught at exec also gets the library specs' probes on the libssl/libgnutls it
+    # might load later: more links than the three located ones)
+    assert "probe links; discovered (exec) by selector" in att["message"]
+    assert re.search(rf"PID {att['process']['pid']} \(deno\): aws-lc located in .*/deno ",
+                     located_line(tr))

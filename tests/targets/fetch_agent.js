@@ -5,12 +5,12 @@
 //   openai plain|stream   a chat completion offering two tools (streamed: SSE)
 //   anthropic plain       a message offering two tools
 //   quit
-// Usage: bun fetch_agent.js PORT | deno run -A fetch_agent.js PORT (the runtime must trust the
+// Usage: bun fetch_agent.js PORT [TOKEN] | deno run -A fetch_agent.js PORT [TOKEN] (the runtime must trust the
 // test server's CA: NODE_EXTRA_CA_CERTS for Bun, DENO_CERT for Deno).
 import process from "node:process";
 import { createInterface } from "node:readline";
 
-const base = `https://localhost:${process.argv[process.argv.length - 1]}`;
+const base = `https://localhost:${process.argv[2]}`; // argv[3] and on: ignored (a test token)
 const tools = [
   { type: "function", function: { name: "get_weather", parameters: {} } },
   { type: "function", function: { name: "search", parameters: {} } },

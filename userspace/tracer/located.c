@@ -129,7 +129,7 @@ static int attach_site(struct attach_run *r, int t, const struct agt_spec *spec,
 				"found them; use a handler for %s",
 				spec->file, ps->handler->name, site->name,
 				site->conv == AGT_TLS_CONV_EX ? "an out-length (ssl_write_internal)"
-							       : "an int length (ssl_write)");
+							      : "an int length (ssl_write)");
 			return -EINVAL;
 		}
 		if (site->conv == AGT_TLS_CONV_EX && site->outlen_arg == 4)
@@ -140,9 +140,9 @@ static int attach_site(struct attach_run *r, int t, const struct agt_spec *spec,
 	uo.bpf_cookie = pi->id | flags;
 	snprintf(what, sizeof(what), "uprobe on %s (located at offset 0x%llx)", site->name,
 		 (unsigned long long)site->offset);
-	rc = agt_probe_add_link(r, bpf_program__attach_uprobe_opts(entry, pid, host, site->offset,
-								     &uo),
-				t, what, mapped);
+	rc = agt_probe_add_link(
+	    r, bpf_program__attach_uprobe_opts(entry, pid, host, site->offset, &uo), t, what,
+	    mapped);
 	if (rc || !ret)
 		return rc;
 	uo.retprobe = true;
@@ -193,9 +193,8 @@ int agt_attach_located(struct attach_run *r, int t, const struct agt_spec *spec,
 				m->rc ? m->err : "another library located there");
 			return 0;
 		}
-		agt_err("PID %d (%s): %s: no %s located in %s%s%s", proc->info.pid,
-			proc->info.comm, spec->file, spec->locate, mapped, m->rc ? ": " : "",
-			m->rc ? m->err : "");
+		agt_err("PID %d (%s): %s: no %s located in %s%s%s", proc->info.pid, proc->info.comm,
+			spec->file, spec->locate, mapped, m->rc ? ": " : "", m->rc ? m->err : "");
 		return -ENOENT;
 	}
 	if (m->rc) {

@@ -235,7 +235,7 @@ static void print_summary(struct attach_run *r)
 		 (unsigned long long)r->pl.trace.em.unfinished,
 		 (unsigned long long)s.total, s.list);
 	for (int i = 0; i < r->nrefused; i++)
-		agt_info("summary: TLS not probed (the locator refused): %s", r->refused[i]);
+		agt_info("TLS not probed (the locator refused): %s", r->refused[i]);
 	if (r->nsel)
 		agt_info(
 		    "discovery: %llu execs seen, %llu processes discovered, %llu not traced "

@@ -19,6 +19,7 @@
 
 struct agt_located_memo {
 	uint64_t dev, ino;
+	int named; /* the file names SSL_write/SSL_read itself: not located (see has_ssl_symbols) */
 	int rc;
 	double ms; /* time the lookup (scan or cache) took */
 	struct agt_tls_located res;
@@ -31,38 +32,6 @@ static double now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-/* The locator's answer for the file at host, asked once per file and run. */
-static const struct agt_located_memo *located(struct attach_run *r, const char *host)
-{
-	struct agt_located_memo *m, *nm;
-	struct stat st;
-	double t0;
-
-	if (stat(host, &st))
-		return NULL;
-	for (int i = 0; i < r->nlocated; i++)
-		if (r->located[i].dev == st.st_dev && r->located[i].ino == st.st_ino)
-			return &r->located[i];
-	if (!(nm = realloc(r->located, (r->nlocated + 1) * sizeof(*nm))))
-		return NULL;
-	r->located = nm;
-	m = &r->located[r->nlocated++];
-	memset(m, 0, sizeof(*m));
-	m->dev = st.st_dev;
-	m->ino = st.st_ino;
-	t0 = now_ms();
-	m->rc = agt_locate_tls_cached(host, NULL, &m->res, m->err, sizeof(m->err));
-	m->ms = now_ms() - t0;
-	return m;
-}
-
-void agt_located_free(struct attach_run *r)
-{
-	free(r->located);
-	r->located = NULL;
-	r->nlocated = 0;
 }
 
 /* Whether the object names the SSL functions itself: then the symbol-based specs probe them
@@ -81,6 +50,41 @@ static int has_ssl_symbols(const char *host)
 		}
 	}
 	return 0;
+}
+
+/* The locator's answer for the file at host, asked once per file and run (a process caught
+ * at exec pays a stat and a lookup here, not an ELF parse). */
+static const struct agt_located_memo *located(struct attach_run *r, const char *host)
+{
+	struct agt_located_memo *m, *nm;
+	struct stat st;
+	double t0;
+
+	if (stat(host, &st))
+		return NULL;
+	for (int i = 0; i < r->nlocated; i++)
+		if (r->located[i].dev == st.st_dev && r->located[i].ino == st.st_ino)
+			return &r->located[i];
+	if (!(nm = realloc(r->located, (r->nlocated + 1) * sizeof(*nm))))
+		return NULL;
+	r->located = nm;
+	m = &r->located[r->nlocated++];
+	memset(m, 0, sizeof(*m));
+	m->dev = st.st_dev;
+	m->ino = st.st_ino;
+	if ((m->named = has_ssl_symbols(host)))
+		return m;
+	t0 = now_ms();
+	m->rc = agt_locate_tls_cached(host, NULL, &m->res, m->err, sizeof(m->err));
+	m->ms = now_ms() - t0;
+	return m;
+}
+
+void agt_located_free(struct attach_run *r)
+{
+	free(r->located);
+	r->located = NULL;
+	r->nlocated = 0;
 }
 
 static const struct agt_tls_site *site_for(const struct agt_tls_located *res, int role)
@@ -174,16 +178,16 @@ int agt_attach_located(struct attach_run *r, int t, const struct agt_spec *spec,
 {
 	struct agt_proc *proc = r->tg.v[t];
 	const struct agt_located_memo *m;
-	int ssl = strcmp(spec->locate, "aws-lc") != 0, rc = 0, before = proc->nlinks;
+	int rc = 0, before = proc->nlinks;
 
-	if (ssl && has_ssl_symbols(host)) {
-		agt_dbg("%s: PID %d: %s names SSL_write/SSL_read: the symbol specs probe it",
-			spec->name, proc->info.pid, mapped);
-		return 0;
-	}
 	if (!(m = located(r, host))) {
 		agt_warn("PID %d (%s): cannot look for TLS in %s: %s", proc->info.pid,
 			 proc->info.comm, mapped, strerror(errno));
+		return 0;
+	}
+	if (m->named) {
+		agt_dbg("%s: PID %d: %s names SSL_write/SSL_read: the symbol specs probe it",
+			spec->name, proc->info.pid, mapped);
 		return 0;
 	}
 	if (strcmp(m->res.library, spec->locate) &&

@@ -123,8 +123,11 @@ $(OUT)/tests/test_gopclntab: $(OUT)/tests/gotls $(OUT)/tests/gotls-stripped
 # with a second function raising errors as SSL_write, which the locator must refuse), and the
 # Bun runtimes pinned by tests/bun/package-lock.json (`make deps` installs them).
 LOCATE_BINS := $(OUT)/tests/tls_static $(OUT)/tests/tls_static_stripped $(OUT)/tests/tls_ambig \
+	$(OUT)/tests/tls_ambig_stripped $(OUT)/tests/aead_sites $(OUT)/tests/aead_two \
+	$(OUT)/tests/tls_padded $(OUT)/tests/tls_padded_stripped \
 	$(OUT)/tests/tls_dynamic $(OUT)/tests/boring_sites $(OUT)/tests/boring_two $(OUT)/tests/nested
 BUN_STAMP := tests/bun/node_modules/.package-lock.json
+DENO_STAMP := tests/deno/node_modules/.package-lock.json
 $(OUT)/tests/tls_static: tests/targets/tls_static.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -Werror -static $< -o $@ -Wl,-w -lssl -lcrypto
@@ -133,20 +136,45 @@ $(OUT)/tests/tls_ambig: tests/targets/tls_static.c
 	$(CC) -O2 -g -Wall -Werror -static -DTLS_AMBIGUOUS $< -o $@ -Wl,-w -lssl -lcrypto
 $(OUT)/tests/tls_static_stripped: $(OUT)/tests/tls_static
 	strip -o $@ $<
+$(OUT)/tests/tls_ambig_stripped: $(OUT)/tests/tls_ambig
+	strip -o $@ $<
+# The same client grown to 300 MB, for the locator's time limit: 150 MB of pseudo-random bytes
+# (AES-CTR of zeros: the same on every machine) as code and 150 MB as read-only data, linked in
+# as sections of their own.
+PAD_GEN = openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f \
+	-iv 00000000000000000000000000000000 -in /dev/zero 2>/dev/null | head -c 150000000
+$(OUT)/tests/tls_padded: tests/targets/tls_static.c
+	@mkdir -p $(OUT)/tests/pad
+	$(PAD_GEN) > $(OUT)/tests/pad/tx.bin
+	$(PAD_GEN) | tr '\000-\377' '\200-\377\000-\177' > $(OUT)/tests/pad/ro.bin
+	cd $(OUT)/tests/pad && ld -r -b binary tx.bin -o tx.o && ld -r -b binary ro.bin -o ro.o
+	objcopy --rename-section .data=.text.agtpad,alloc,load,readonly,code,contents $(OUT)/tests/pad/tx.o
+	objcopy --rename-section .data=.rodata.agtpad,alloc,load,readonly,data,contents $(OUT)/tests/pad/ro.o
+	$(CC) -O2 -g -Wall -Werror -static $< $(OUT)/tests/pad/tx.o $(OUT)/tests/pad/ro.o -o $@ \
+		-Wl,-w,-z,noexecstack -lssl -lcrypto
+	rm -rf $(OUT)/tests/pad
+$(OUT)/tests/tls_padded_stripped: $(OUT)/tests/tls_padded
+	strip -o $@ $<
 $(OUT)/tests/tls_dynamic: tests/targets/tls_static.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -Werror $< -o $@ -lssl -lcrypto
+$(OUT)/tests/aead_two: tests/targets/aead_sites.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -fno-inline -Wall -Werror -DTWO_SEALS $< -o $@
 $(OUT)/tests/boring_two: tests/targets/boring_sites.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -fno-inline -Wall -Werror -DTWO_WRITERS $< -o $@
 $(BUN_STAMP): tests/bun/package-lock.json
 	cd tests/bun && npm ci --no-audit --no-fund --loglevel=error
-$(OUT)/tests/test_locate: $(LOCATE_BINS) $(BUN_STAMP)
+$(DENO_STAMP): tests/deno/package-lock.json
+	cd tests/deno && npm ci --no-audit --no-fund --loglevel=error
+$(OUT)/tests/test_locate: $(LOCATE_BINS) $(BUN_STAMP) $(DENO_STAMP)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: agtrace $(TARGET_BINS) $(OUT)/tests/bulk_server $(OTLP_PB) $(OUT)/tests/helm_render
+integration: agtrace $(TARGET_BINS) $(OUT)/tests/bulk_server $(OTLP_PB) $(OUT)/tests/helm_render \
+		$(LOCATE_BINS) $(BUN_STAMP) $(DENO_STAMP)
 	/usr/bin/python3 -m pytest -v tests/integration
 
 # Fuzzing (clang libFuzzer + ASan/UBSan) over everything after the ring buffer. `make fuzz`

@@ -23,6 +23,7 @@ enum agt_event_kind {
 	AGT_EV_PROC_DISCOVER = 7, /* a process that is not a target ran execve (discovery on) */
 	AGT_EV_MAP_EXEC = 8,	  /* a target mapped a file executable (a library loaded) */
 	AGT_EV_FILE = 9,	  /* a traced process changed (or read) a file: struct agt_file_event */
+	AGT_EV_TLS_JOIN = 10,	 /* a thread's sealed TLS records went out on this socket */
 };
 
 /* TLS plaintext: bytes an SSL_write handed to the library or an SSL_read got from it. */
@@ -32,6 +33,9 @@ enum agt_dir { AGT_DIR_EGRESS = 0, AGT_DIR_INGRESS = 1 };
 enum agt_source { AGT_SRC_TLS = 0, AGT_SRC_TCP = 1, AGT_SRC_IPC = 2 };
 /* An unsampled session's HTTP error response: only its status line, so errors are always seen. */
 #define AGT_DATA_META_ONLY 1
+/* A TLS record sealed at the AEAD layer (rustls): its connection is the socket the same thread
+ * writes next, which an AGT_EV_TLS_JOIN record names; conn is 0 until then. */
+#define AGT_DATA_UNJOINED 2
 /* Attach cookie of the TLS programs: probe id in the low 16 bits, then these flags. */
 #define AGT_TLS_COOKIE_READ (1u << 16)	/* SSL_read*: ingress */
 #define AGT_TLS_COOKIE_EX (1u << 17)	/* *_ex: length through the 4th argument */
@@ -41,6 +45,9 @@ enum agt_source { AGT_SRC_TLS = 0, AGT_SRC_TCP = 1, AGT_SRC_IPC = 2 };
  * SSL_write_ex without SSL_MODE_ENABLE_PARTIAL_WRITE). A failed write that is retried with the
  * same arguments (WANT_WRITE) is copied once. */
 #define AGT_TLS_COOKIE_WHOLE (1u << 19)
+/* *_ex-like with the out-length in the 5th argument (r8): OpenSSL >= 3.3's
+ * ssl_write_internal(s, buf, num, flags, &written), located in static binaries. */
+#define AGT_TLS_COOKIE_OUTLEN_R8 (1u << 24)
 
 /* How a value (argument or return value) is read and shown. */
 enum agt_value_kind {
@@ -67,7 +74,9 @@ enum agt_kdrop {
 	AGT_KDROP_TLS_NO_ENTRY = 5,  /* TLS return without its entry (attached mid-call) */
 	AGT_KDROP_TCP_TRUNCATED =
 	    6, /* TCP call over the cap, or an iovec past the 8th: not copied */
-	AGT_KDROP_MAX = 7,
+	AGT_KDROP_TLS_NO_SOCKET = 7, /* AEAD-opened TLS record on a thread that read no TCP socket */
+	AGT_KDROP_TLS_PADDING = 8,   /* TLS 1.3 record with more padding than is searched: skipped */
+	AGT_KDROP_MAX = 9,
 };
 
 /* Sampling, per event source: what the kernel keeps before anything is copied. The decision is
@@ -186,6 +195,13 @@ struct agt_proc_discover {
  * userspace looks for probe spec objects it now maps. h.pid is the target. */
 struct agt_map_exec {
 	struct agt_event_hdr h;
+};
+
+/* The TLS records a thread sealed since its last socket write (AGT_DATA_UNJOINED data records
+ * of h.tid) belong to this connection: the TCP socket it has just written to. */
+struct agt_tls_join {
+	struct agt_event_hdr h;
+	__u64 conn; /* struct sock * */
 };
 
 /* A task of a target process exited. group_dead: it was the last one. */

@@ -14,6 +14,8 @@
 #define AGT_NR_WRITEV 20
 #define AGT_NR_SENDTO 44
 #define AGT_NR_RECVFROM 45
+#define AGT_NR_SENDMSG 46
+#define AGT_NR_RECVMSG 47
 
 /* The system call's arguments in a struct pt_regs (the syscall convention). */
 #define AGT_SYSCALL_ARG1(regs) ((regs)->di)

@@ -105,7 +105,9 @@ int BPF_KPROBE(tls_entry, void *ssl, void *buf, __u64 num, void *len_ptr)
 		struct tls_call c = {
 		    .conn = (__u64)ssl,
 		    .buf = (__u64)buf,
-		    .len_ptr = (cookie & AGT_TLS_COOKIE_EX) ? (__u64)len_ptr : 0,
+		    .len_ptr = !(cookie & AGT_TLS_COOKIE_EX)	? 0
+			       : (cookie & AGT_TLS_COOKIE_OUTLEN_R8) ? (__u64)PT_REGS_PARM5(ctx)
+								: (__u64)len_ptr,
 		    .start_ns = bpf_ktime_get_ns(),
 		};
 
@@ -132,7 +134,8 @@ int BPF_KPROBE(tls_return)
 		return 0;
 	}
 	if (c->len_ptr) {
-		/* SSL_write_ex/SSL_read_ex: 1 on success, the length through the 4th argument. */
+		/* SSL_write_ex/SSL_read_ex (and OpenSSL's internal functions): 1 on success, the
+		 * length through the 4th (or with AGT_TLS_COOKIE_OUTLEN_R8 the 5th) argument. */
 		n = 0;
 		if (ret == 1 && bpf_probe_read_user(&n, sizeof(n), (const void *)c->len_ptr))
 			n = 0;

@@ -49,3 +49,12 @@ if [ ! -f "$stamp" ] || [ "$bun_dir/package-lock.json" -nt "$stamp" ]; then
 else
   echo "deps: tests/bun runtimes present"
 fi
+# Deno (rustls over aws-lc-rs), which the AEAD capture is tested on, as tests/deno/package-lock.json pins it.
+deno_dir="$(cd "$(dirname "$0")" && pwd)/deno"
+stamp="$deno_dir/node_modules/.package-lock.json"
+if [ ! -f "$stamp" ] || [ "$deno_dir/package-lock.json" -nt "$stamp" ]; then
+  echo "deps: npm ci in tests/deno"
+  (cd "$deno_dir" && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "deps: tests/deno runtime present"
+fi

@@ -2,6 +2,9 @@
  * connects to 127.0.0.1:PORT, checks the server against CAFILE, sends one HTTP request with
  * SSL_write and prints the response read with SSL_read.
  *   tls_static PORT CAFILE [PATH]
+ * With --agent instead of PATH it is an integration-test target: it prints "ready PID", then
+ * per stdin line ("openai plain", "openai long": a request over 16 KiB, "anthropic plain",
+ * "quit") POSTs a chat request over a new connection and prints "PROVIDER STATUS TOOL".
  * Built with TLS_AMBIGUOUS defined it also holds a second function raising an OpenSSL error
  * in SSL_write's name, which the locator must refuse to choose between. */
 #include <arpa/inet.h>
@@ -29,6 +32,88 @@ __attribute__((noinline)) int SSL_write_lookalike(int num)
 }
 #endif
 
+static SSL *dial(SSL_CTX *ctx, int port, int *fdp)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	SSL *ssl;
+	int fd;
+
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		perror("connect");
+		return NULL;
+	}
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	SSL_set_tlsext_host_name(ssl, "localhost");
+	SSL_set1_host(ssl, "localhost");
+	if (SSL_connect(ssl) != 1) {
+		ERR_print_errors_fp(stderr);
+		return NULL;
+	}
+	*fdp = fd;
+	return ssl;
+}
+
+/* One chat request per command line; the reply line names the tool the response asks for. */
+static int agent(SSL_CTX *ctx, int port)
+{
+	static char body[64 << 10], req[80 << 10], resp[64 << 10];
+	char line[256];
+
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		int anthropic = !strncmp(line, "anthropic", 9), blen, len, fd, n, got = 0;
+		const char *pad = strstr(line, "long") ? "x" : "";
+		char filler[20000] = "";
+		SSL *ssl;
+
+		if (!strncmp(line, "quit", 4))
+			break;
+		if (*pad)
+			memset(filler, 'x', sizeof(filler) - 1);
+		if (anthropic)
+			blen = snprintf(body, sizeof(body),
+					"{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":100,"
+					"\"tools\":[{\"name\":\"get_weather\",\"input_schema\":{}},"
+					"{\"name\":\"get_time\",\"input_schema\":{}}],\"messages\":"
+					"[{\"role\":\"user\",\"content\":\"weather?%s\"}]}",
+					filler);
+		else
+			blen = snprintf(body, sizeof(body),
+					"{\"model\":\"gpt-4o\",\"tools\":[{\"type\":\"function\","
+					"\"function\":{\"name\":\"get_weather\",\"parameters\":{}}},"
+					"{\"type\":\"function\",\"function\":{\"name\":\"search\","
+					"\"parameters\":{}}}],\"messages\":[{\"role\":\"user\","
+					"\"content\":\"weather?%s\"}]}",
+					filler);
+		len = snprintf(req, sizeof(req),
+			       "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+			       "application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+			       anthropic ? "/v1/messages" : "/v1/chat/completions", blen, body);
+		if (!(ssl = dial(ctx, port, &fd)))
+			return 1;
+		if (SSL_write(ssl, req, len) != len) {
+			ERR_print_errors_fp(stderr);
+			return 1;
+		}
+		while (got < (int)sizeof(resp) - 1 &&
+		       (n = SSL_read(ssl, resp + got, sizeof(resp) - 1 - got)) > 0)
+			got += n;
+		resp[got] = 0;
+		printf("%s %.3s %s\n", anthropic ? "anthropic" : "openai",
+		       got > 12 ? resp + 9 : "???", strstr(resp, "get_weather") ? "get_weather" : "-");
+		fflush(stdout);
+		SSL_shutdown(ssl);
+		SSL_free(ssl);
+		close(fd);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -53,6 +138,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (argc > 3 && !strcmp(argv[3], "--agent"))
+		return agent(ctx, atoi(argv[1]));
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		perror("connect");

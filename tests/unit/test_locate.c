@@ -261,6 +261,108 @@ static void bun_runtimes_and_compiled(void **state)
 	}
 }
 
+/* The aws-lc stand-in (aead.c's error sites, symbols kept): seal and open at their symbols,
+ * with .eh_frame bounds and from the call graph alone; two seal-like functions refused. */
+static void awslc_standin(void **state)
+{
+	const char *one = "build/tests/aead_sites", *two = "build/tests/aead_two";
+	struct agt_tls_located r;
+	char err[768];
+
+	(void)state;
+	for (int flags = 0; flags <= AGT_LOCATE_NO_FDE; flags += AGT_LOCATE_NO_FDE) {
+		assert_int_equal(agt_locate_tls_flags(one, flags, &r, err, sizeof(err)), 0);
+		assert_string_equal(r.library, "aws-lc");
+		assert_string_equal(r.bounds, flags ? "callgraph" : "eh_frame");
+		assert_int_equal(r.nsites, 2);
+		assert_string_equal(site(&r, AGT_TLS_SEAL)->name, "EVP_AEAD_CTX_seal");
+		assert_int_equal(site(&r, AGT_TLS_SEAL)->offset, sym_offset(one, "seal", NULL));
+		assert_int_equal(site(&r, AGT_TLS_SEAL)->conv, AGT_TLS_CONV_AEAD);
+		assert_string_equal(site(&r, AGT_TLS_OPEN)->name, "EVP_AEAD_CTX_open");
+		assert_int_equal(site(&r, AGT_TLS_OPEN)->offset, sym_offset(one, "open", NULL));
+		assert_non_null(strstr(site(&r, AGT_TLS_SEAL)->evidence,
+				       "error sites: reasons 117@166, 103@171, 115 "
+				       "(OUTPUT_ALIASES_INPUT); 1 direct call"));
+		assert_non_null(strstr(site(&r, AGT_TLS_OPEN)->evidence,
+				       "error sites: reasons 101@261, 103@267, 115"));
+	}
+	assert_int_equal(agt_locate_tls(two, &r, err, sizeof(err)), -EINVAL);
+	assert_int_equal(r.nsites, 0);
+	assert_string_equal(r.why_not, "seal: 2 functions carry EVP_AEAD_CTX_seal's error sites "
+				       "(reasons 117 and 103, no 101) where exactly one must. ");
+	assert_string_equal(err, "build/tests/aead_two: aws-lc found but refused: seal: 2 "
+				 "functions carry EVP_AEAD_CTX_seal's error sites (reasons 117 and "
+				 "103, no 101) where exactly one must. ");
+}
+
+/* Deno (rustls over aws-lc-rs, stripped, no .eh_frame, its error calls load constants with
+ * push/pop): aws-lc's seal and open from the call graph, each with direct callers, and no SSL
+ * layer. Their offsets are checked end to end by the integration test (the plaintext captured
+ * there is exactly the requests and responses). */
+static void deno_awslc(void **state)
+{
+	const char *deno = "tests/deno/node_modules/deno-a/deno";
+	struct agt_tls_located r;
+	char err[768];
+	double c0 = cpu();
+
+	(void)state;
+	assert_int_equal(agt_locate_tls(deno, &r, err, sizeof(err)), 0);
+	c0 = cpu() - c0;
+	print_message("deno: first scan %.3f s CPU\n", c0);
+	assert_true(c0 < 2.0);
+	assert_string_equal(r.library, "aws-lc");
+	assert_string_equal(r.bounds, "callgraph");
+	assert_int_equal(r.nsites, 2);
+	assert_string_equal(site(&r, AGT_TLS_SEAL)->name, "EVP_AEAD_CTX_seal");
+	assert_string_equal(site(&r, AGT_TLS_OPEN)->name, "EVP_AEAD_CTX_open");
+	assert_true(site(&r, AGT_TLS_SEAL)->offset != site(&r, AGT_TLS_OPEN)->offset);
+	assert_non_null(strstr(site(&r, AGT_TLS_SEAL)->evidence, ", 115 (OUTPUT_ALIASES_INPUT); "));
+	assert_non_null(strstr(site(&r, AGT_TLS_OPEN)->evidence, ", 115 (OUTPUT_ALIASES_INPUT); "));
+}
+
+static int located(const char *path, const char *dir, struct agt_tls_located *r);
+static void same_sites(const struct agt_tls_located *a, const struct agt_tls_located *b);
+
+/* The time limit: a 300 MB stripped binary (the static OpenSSL client with 150 MB of
+ * pseudo-random code and 150 MB of read-only data linked in) is located in under 2 s of CPU,
+ * at the unstripped build's symbols, with either source of function bounds; a second lookup
+ * through the cache costs no scan. */
+static void padded_300mb(void **state)
+{
+	const char *full = "build/tests/tls_padded", *stripped = "build/tests/tls_padded_stripped";
+	uint64_t woff = sym_offset(full, "ssl_write_internal", NULL),
+		 roff = sym_offset(full, "ssl_read_internal", NULL);
+	struct agt_tls_located r, c;
+	struct stat st;
+	char err[768];
+	double t0, c0, t1;
+
+	(void)state;
+	assert_int_equal(stat(stripped, &st), 0);
+	assert_true(st.st_size >= 300000000);
+	for (int flags = 0; flags <= AGT_LOCATE_NO_FDE; flags += AGT_LOCATE_NO_FDE) {
+		t0 = now();
+		c0 = cpu();
+		assert_int_equal(agt_locate_tls_flags(stripped, flags, &r, err, sizeof(err)), 0);
+		c0 = cpu() - c0;
+		print_message("300 MB (%s bounds): first scan %.3f s (%.3f s CPU)\n",
+			      flags ? "call graph" : "eh_frame", now() - t0, c0);
+		assert_true(c0 < 2.0);
+		assert_string_equal(r.library, "openssl3");
+		assert_int_equal(site(&r, AGT_TLS_WRITE)->offset, woff);
+		assert_int_equal(site(&r, AGT_TLS_READ)->offset, roff);
+	}
+	assert_int_equal(located(stripped, WORK "/cache5", &r), 0);
+	assert_int_equal(r.from_cache, 0);
+	t1 = now();
+	assert_int_equal(located(stripped, WORK "/cache5", &c), 0);
+	print_message("300 MB: cached lookup %.6f s\n", now() - t1);
+	assert_int_equal(c.from_cache, 1);
+	assert_true(now() - t1 < 0.1);
+	same_sites(&r, &c);
+}
+
 static int located(const char *path, const char *dir, struct agt_tls_located *r)
 {
 	char err[768];
@@ -421,7 +523,7 @@ static void no_tls(void **state)
 	assert_int_equal(agt_locate_tls("/bin/true", &r, err, sizeof(err)), -ENOENT);
 	assert_string_equal(err,
 			    "/bin/true has no TLS library's error-site strings (ssl/ssl_lib.cc, "
-			    "ssl/ssl_lib.c, SSL_write, SSL_read)");
+			    "ssl/ssl_lib.c, SSL_write, SSL_read, cipher/aead.c)");
 	/* a dynamic OpenSSL client names SSL_write and SSL_read only as imports */
 	assert_int_equal(agt_locate_tls("build/tests/tls_dynamic", &r, err, sizeof(err)), -ENOENT);
 	assert_string_equal(err, "build/tests/tls_dynamic has TLS-like strings but no code raises "
@@ -500,6 +602,9 @@ int main(void)
 	    cmocka_unit_test(openssl_ambiguous_refused),
 	    cmocka_unit_test(boringssl_standin),
 	    cmocka_unit_test(bun_runtimes_and_compiled),
+	    cmocka_unit_test(awslc_standin),
+	    cmocka_unit_test(deno_awslc),
+	    cmocka_unit_test(padded_300mb),
 	    cmocka_unit_test(cache_build_id),
 	    cmocka_unit_test(cache_content_hash),
 	    cmocka_unit_test(no_tls),

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "capture/spec.h"
+#include "capture/locate.h"
 
 static void parses_full_spec(void **state)
 {
@@ -99,6 +100,30 @@ static const struct bad_case bad[] = {
      "f.json: $.probes[0].abi: must be \"c\" or \"go\""},
     {"{\"name\":\"x\",\"target\":[],\"probes\":[{\"symbols\":\"f\"}]}",
      "f.json: $.target: must be a string or a non-empty array of strings"},
+    /* located specs */
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"locate\":\"wolfssl\",\"probes\":[{\"role\":"
+     "\"write\",\"handler\":\"ssl_write\"}]}",
+     "f.json: $.locate: must be \"boringssl\", \"openssl3\" or \"aws-lc\" (the library the TLS "
+     "locator finds)"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"role\":\"write\",\"handler\":"
+     "\"ssl_write\"}]}",
+     "f.json: $.probes[0]: \"role\" probes belong to a spec with \"locate\" (the library the TLS "
+     "locator finds)"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"locate\":\"boringssl\",\"probes\":[{\"symbols\":"
+     "\"SSL_write\"}]}",
+     "f.json: $.probes[0]: unknown key \"symbols\" (allowed: role, handler, trace_type, span)"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"locate\":\"boringssl\",\"probes\":[{\"role\":"
+     "\"send\",\"handler\":\"ssl_write\"}]}",
+     "f.json: $.probes[0].role: a located spec's probe needs \"role\": \"write\", \"read\" (SSL "
+     "functions) or \"seal\", \"open\" (AEAD)"},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"locate\":\"aws-lc\",\"probes\":[{\"role\":"
+     "\"seal\",\"handler\":\"ssl_write\"}]}",
+     "f.json: $.probes[0].handler: role \"seal\" goes with handler \"aead_seal\" or "
+     "\"aead_open\""},
+    {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"symbols\":\"f\",\"handler\":"
+     "\"aead_seal\"}]}",
+     "f.json: $.probes[0].handler: \"aead_seal\" captures a located function: it goes in a spec "
+     "with \"locate\": \"aws-lc\" and a \"role\""},
 };
 
 static void rejects_bad_specs(void **state)
@@ -155,6 +180,26 @@ static void shipped_specs_are_valid(void **state)
 	assert_int_equal(agt_spec_load("probes/python-gc.json", &s, err, sizeof(err)), 0);
 	assert_string_equal(s.name, "python-gc");
 	assert_string_equal(s.probes[0].trace_type, "metric");
+	agt_spec_free(&s);
+	/* the located specs: a library to find and a role per probe, no symbols */
+	assert_int_equal(agt_spec_load("probes/openssl-static.json", &s, err, sizeof(err)), 0);
+	assert_string_equal(s.locate, "openssl3");
+	assert_true(s.auto_attach);
+	assert_int_equal(s.nprobes, 2);
+	assert_int_equal(s.probes[0].role, AGT_TLS_WRITE);
+	assert_string_equal(s.probes[0].handler->name, "ssl_write_internal");
+	assert_int_equal(s.probes[1].role, AGT_TLS_READ);
+	assert_null(s.probes[0].symbols);
+	agt_spec_free(&s);
+	assert_int_equal(agt_spec_load("probes/rustls-aws-lc.json", &s, err, sizeof(err)), 0);
+	assert_string_equal(s.locate, "aws-lc");
+	assert_int_equal(s.probes[0].role, AGT_TLS_SEAL);
+	assert_int_equal(s.probes[0].handler->kind, AGT_HK_AEAD);
+	assert_int_equal(s.probes[1].role, AGT_TLS_OPEN);
+	agt_spec_free(&s);
+	assert_int_equal(agt_spec_load("probes/boringssl-static.json", &s, err, sizeof(err)), 0);
+	assert_string_equal(s.locate, "boringssl");
+	assert_string_equal(s.probes[1].handler->name, "ssl_read");
 	agt_spec_free(&s);
 }
 

@@ -23,6 +23,20 @@ static const struct agt_handler handlers[] = {
      AGT_KEY_THREAD, "GnuTLS gnutls_record_send(session, buf, n) -> ssize_t"},
     {"gnutls_recv", AGT_HK_TLS, AGT_TLS_COOKIE_READ | AGT_TLS_COOKIE_SSIZE, AGT_RET_URETPROBE,
      AGT_ABI_SYSV, AGT_KEY_THREAD, "GnuTLS gnutls_record_recv(session, buf, n) -> ssize_t"},
+    {"ssl_write_internal", AGT_HK_TLS, AGT_TLS_COOKIE_EX, AGT_RET_URETPROBE, AGT_ABI_SYSV,
+     AGT_KEY_THREAD,
+     "OpenSSL 3 ssl_write_internal(ssl, buf, num, [flags,] &written) -> 1 on success; the "
+     "out-length's register (rcx, or r8 since 3.3) comes from the locator"},
+    {"ssl_read_internal", AGT_HK_TLS, AGT_TLS_COOKIE_READ | AGT_TLS_COOKIE_EX,
+     AGT_RET_URETPROBE, AGT_ABI_SYSV, AGT_KEY_THREAD,
+     "OpenSSL 3 ssl_read_internal(ssl, buf, num, &readbytes) -> 1 on success"},
+    {"aead_seal", AGT_HK_AEAD, 0, AGT_RET_NONE, AGT_ABI_SYSV, AGT_KEY_THREAD,
+     "aws-lc EVP_AEAD_CTX_seal: one outgoing TLS record's plaintext (rustls), joined to the "
+     "socket the thread writes next"},
+    {"aead_open", AGT_HK_AEAD, AGT_TLS_COOKIE_READ, AGT_RET_URETPROBE, AGT_ABI_SYSV,
+     AGT_KEY_THREAD,
+     "aws-lc EVP_AEAD_CTX_open: one incoming TLS record's plaintext (rustls), joined to the "
+     "socket the thread read last"},
     {"python_audit", AGT_HK_PY_AUDIT, 0, AGT_RET_NONE, AGT_ABI_SYSV, AGT_KEY_THREAD,
      "CPython's python:audit USDT marker: runtime events on the running tool call", 1},
     /* Runtime metrics (bpf/rt.bpf.c): the cookie is the event. */

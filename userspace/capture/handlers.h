@@ -21,6 +21,7 @@ enum agt_handler_kind {
 	AGT_HK_TLS = 0,	     /* plaintext of a TLS library: the TLS capture program */
 	AGT_HK_PY_AUDIT = 1, /* USDT python:audit: events on the tool call they happen in */
 	AGT_HK_RUNTIME = 2,  /* a runtime's GC or event loop: counted for metrics (bpf/rt.bpf.c) */
+	AGT_HK_AEAD = 3,     /* one TLS record's AEAD seal/open: the AEAD capture program */
 };
 
 /* What matches a call's return to its entry. */

@@ -30,7 +30,22 @@
  * _ex ones), none counted twice. Their out-length is a size_t * whose register is read from
  * the binary: SSL_write passes &written (a stack address) to ssl_write_internal, in rcx up to
  * 3.2 and in r8 since 3.3 added a flags argument. A partial write (16 KiB records with
- * SSL_MODE_ENABLE_PARTIAL_WRITE) is reported there with its real length. */
+ * SSL_MODE_ENABLE_PARTIAL_WRITE) is reported there with its real length.
+ *
+ * aws-lc under rustls (aws-lc-rs). rustls keeps the TLS layer itself; aws-lc only protects
+ * records, through EVP_AEAD_CTX_seal and EVP_AEAD_CTX_open (crypto/fipsmodule/cipher/aead.c;
+ * aws-lc-rs's seal_in_place_append_tag and open_in_place, which rustls's TLS 1.3 record layer
+ * uses). aws-lc is a BoringSSL fork: OPENSSL_PUT_ERROR(CIPHER, reason) passes the library (30),
+ * the reason, aead.c and the line as immediates. aead.c's functions carry these reasons
+ * (include/openssl/cipher.h; the checks have been there since aws-lc forked):
+ *   EVP_AEAD_CTX_seal:         CIPHER_R_TOO_LARGE (117), CIPHER_R_BUFFER_TOO_SMALL (103),
+ *                              CIPHER_R_OUTPUT_ALIASES_INPUT (115);
+ *   EVP_AEAD_CTX_open:         115, CIPHER_R_BAD_DECRYPT (101), 103 (and 104 when
+ *                              EVP_AEAD_CTX_open_gather is inlined into it);
+ *   EVP_AEAD_CTX_seal_scatter: 115, CIPHER_R_INVALID_OPERATION (112);
+ *   EVP_AEAD_CTX_open_gather:  115, CIPHER_R_CTRL_NOT_IMPLEMENTED (104).
+ * Seal is the one function with 117 and 103, open the one with 101 and 103. Only a binary
+ * with no SSL layer located (no ssl_lib error sites) is given AEAD sites. */
 #define _GNU_SOURCE
 #include "capture/locate.h"
 #include "capture/locate_int.h"
@@ -46,20 +61,35 @@
 #define B_UNINITIALIZED 226		 /* SSL_R_UNINITIALIZED */
 #define B_HANDSHAKE_FAILURE 215		 /* SSL_R_SSL_HANDSHAKE_FAILURE */
 #define B_BAD_LENGTH 111		 /* SSL_R_BAD_LENGTH */
+/* aws-lc: include/openssl/err.h, cipher.h. */
+#define A_LIB_CIPHER 30
+#define A_BAD_DECRYPT 101
+#define A_BUFFER_TOO_SMALL 103
+#define A_CTRL_NOT_IMPLEMENTED 104
+#define A_INVALID_OPERATION 112
+#define A_OUTPUT_ALIASES_INPUT 115
+#define A_TOO_LARGE 117
+#define NREASONS 10
 
 #define MAX_STR 8
 #define MAX_FNS 256
 
-enum { N_BFILE, N_OFILE, N_SSL_WRITE, N_SSL_READ, N_WINT, N_RINT, N_KINDS };
-static const char *const kind_text[N_KINDS] = {"ssl/ssl_lib.cc",     "ssl/ssl_lib.c",
-					       "SSL_write",	     "SSL_read",
-					       "ssl_write_internal", "ssl_read_internal"};
+enum { N_BFILE, N_OFILE, N_SSL_WRITE, N_SSL_READ, N_WINT, N_RINT, N_AEAD, N_KINDS };
+static const char *const kind_text[N_KINDS] = {"ssl/ssl_lib.cc",
+					       "ssl/ssl_lib.c",
+					       "SSL_write",
+					       "SSL_read",
+					       "ssl_write_internal",
+					       "ssl_read_internal",
+					       "crypto/fipsmodule/cipher/aead.c"};
+/* Strings matched whole (function names) rather than as a path's end. */
+#define KIND_WHOLE(k) ((k) >= N_SSL_WRITE && (k) <= N_RINT)
 
 struct lfn {
 	struct agt_func f;
 	int nb;		       /* BoringSSL error sites in it */
-	int bmask;	       /* which of 66/226/215/111 it has: bits 0..3 */
-	long line[4];	       /* smallest line of each */
+	int bmask;	       /* which reasons it raises: reason_bit() */
+	long line[NREASONS];   /* smallest line of each */
 	int oname[N_KINDS];    /* OpenSSL error sites naming each function */
 	uint64_t str[N_KINDS]; /* the string (needle) its sites pass, per kind */
 };
@@ -73,7 +103,7 @@ struct loc {
 	int nfns;
 	int unattributed[N_KINDS]; /* references not placed in any function */
 	char unattr_why[N_KINDS][160];
-	int bsites, osites, ofile_refs;
+	int bsites, osites, ofile_refs, asites;
 	int unreadable[N_KINDS]; /* references whose call or arguments could not be read */
 };
 
@@ -84,6 +114,12 @@ static int reason_bit(long r)
 	case B_UNINITIALIZED: return 1;
 	case B_HANDSHAKE_FAILURE: return 2;
 	case B_BAD_LENGTH: return 3;
+	case A_BAD_DECRYPT: return 4;
+	case A_BUFFER_TOO_SMALL: return 5;
+	case A_CTRL_NOT_IMPLEMENTED: return 6;
+	case A_INVALID_OPERATION: return 7;
+	case A_OUTPUT_ALIASES_INPUT: return 8;
+	case A_TOO_LARGE: return 9;
 	default: return -1;
 	}
 }
@@ -171,12 +207,16 @@ static void read_sites(struct loc *L, struct lfn *fn)
 			L->unreadable[kind]++;
 			continue;
 		}
-		if (kind == N_BFILE) {
+		if (kind == N_BFILE || kind == N_AEAD) {
 			/* ERR_put_error(library, [unused,] reason, file, line) */
 			const struct agt_rv *rs, *ln;
 			int b;
+			uint64_t lib = kind == N_BFILE ? B_LIB_SSL : A_LIB_CIPHER;
 
-			L->bsites++;
+			if (kind == N_BFILE)
+				L->bsites++;
+			else
+				L->asites++;
 			fn->nb++;
 			fn->str[kind] = call.args[fi].v;
 			if (fi < 1 || fi > 4) {
@@ -185,15 +225,14 @@ static void read_sites(struct loc *L, struct lfn *fn)
 			}
 			rs = &call.args[fi - 1];
 			ln = &call.args[fi + 1];
-			if (fi >= 2 &&
-			    (call.args[0].kind != AGT_RV_IMM || call.args[0].v != B_LIB_SSL))
-				continue; /* not libssl's error */
+			if (fi >= 2 && (call.args[0].kind != AGT_RV_IMM || call.args[0].v != lib))
+				continue; /* not libssl's (libcrypto's cipher) error */
 			if (rs->kind != AGT_RV_IMM || ln->kind != AGT_RV_IMM) {
 				L->unreadable[kind]++;
 				continue;
 			}
 			b = reason_bit((long)rs->v);
-			if (b < 0)
+			if (b < 0 || (kind == N_BFILE) != (b < 4))
 				continue;
 			if (!(fn->bmask & (1 << b)) || (long)ln->v < fn->line[b])
 				fn->line[b] = (long)ln->v;
@@ -440,6 +479,86 @@ static int openssl_role(struct loc *L, struct agt_tls_located *out, int role, in
 	return 0;
 }
 
+/* aws-lc's AEAD layer (see the top of this file): EVP_AEAD_CTX_seal and EVP_AEAD_CTX_open. */
+static int awslc(struct loc *L, struct agt_tls_located *out, char *err, size_t errlen,
+		 const char *path)
+{
+	struct lfn *seal = NULL, *open = NULL;
+	int ns = 0, no = 0;
+	char cb[96];
+
+	snprintf(out->library, sizeof(out->library), "aws-lc");
+	if (L->unattributed[N_AEAD] || L->unreadable[N_AEAD]) {
+		snprintf(out->why_not, sizeof(out->why_not),
+			 "seal and open: %d reference%s to aead.c could not be placed in a "
+			 "function%s%s%s and %d error site%s could not be read, so an unseen "
+			 "candidate cannot be ruled out.",
+			 L->unattributed[N_AEAD], L->unattributed[N_AEAD] == 1 ? "" : "s",
+			 L->unattr_why[N_AEAD][0] ? " (" : "", L->unattr_why[N_AEAD],
+			 L->unattr_why[N_AEAD][0] ? ")" : "", L->unreadable[N_AEAD],
+			 L->unreadable[N_AEAD] == 1 ? "" : "s");
+		return agt_seterr(err, errlen, -EINVAL, "%s: aws-lc found but refused: %s", path,
+				  out->why_not);
+	}
+	for (int i = 0; i < L->nfns; i++) {
+		struct lfn *f = &L->fns[i];
+
+		if (HAS(f, A_TOO_LARGE) && HAS(f, A_BUFFER_TOO_SMALL) && !HAS(f, A_BAD_DECRYPT)) {
+			seal = f;
+			ns++;
+		}
+		if (HAS(f, A_BAD_DECRYPT) && HAS(f, A_BUFFER_TOO_SMALL) && !HAS(f, A_TOO_LARGE)) {
+			open = f;
+			no++;
+		}
+	}
+	if (ns == 1 && !has_caller(L, seal->f.start)) {
+		appendf(out->why_not, sizeof(out->why_not),
+			"seal: the only function with EVP_AEAD_CTX_seal's error sites (0x%lx) has "
+			"no confirmed direct caller. ",
+			(unsigned long)seal->f.start);
+		ns = -1;
+	} else if (ns != 1) {
+		appendf(out->why_not, sizeof(out->why_not),
+			"seal: %d functions carry EVP_AEAD_CTX_seal's error sites (reasons 117 and "
+			"103, no 101) where exactly one must. ",
+			ns);
+	}
+	if (no == 1 && !has_caller(L, open->f.start)) {
+		appendf(out->why_not, sizeof(out->why_not),
+			"open: the only function with EVP_AEAD_CTX_open's error sites (0x%lx) has "
+			"no confirmed direct caller. ",
+			(unsigned long)open->f.start);
+		no = -1;
+	} else if (no != 1) {
+		appendf(out->why_not, sizeof(out->why_not),
+			"open: %d functions carry EVP_AEAD_CTX_open's error sites (reasons 101 and "
+			"103, no 117) where exactly one must. ",
+			no);
+	}
+	if (ns != 1 || no != 1)
+		return agt_seterr(err, errlen, -EINVAL, "%s: aws-lc found but refused: %s", path,
+				  out->why_not);
+	site_fill(L, &out->sites[0], AGT_TLS_SEAL, seal, "EVP_AEAD_CTX_seal", AGT_TLS_CONV_AEAD,
+		  -1);
+	snprintf(out->sites[0].evidence, sizeof(out->sites[0].evidence),
+		 "aead.c (0x%lx) error sites: reasons 117@%ld, 103@%ld%s; %s",
+		 (unsigned long)seal->str[N_AEAD], LINE(seal, A_TOO_LARGE),
+		 LINE(seal, A_BUFFER_TOO_SMALL),
+		 HAS(seal, A_OUTPUT_ALIASES_INPUT) ? ", 115 (OUTPUT_ALIASES_INPUT)" : "",
+		 callers_text(L, seal->f.start, cb, sizeof(cb)));
+	site_fill(L, &out->sites[1], AGT_TLS_OPEN, open, "EVP_AEAD_CTX_open", AGT_TLS_CONV_AEAD,
+		  -1);
+	snprintf(out->sites[1].evidence, sizeof(out->sites[1].evidence),
+		 "aead.c (0x%lx) error sites: reasons 101@%ld, 103@%ld%s; %s",
+		 (unsigned long)open->str[N_AEAD], LINE(open, A_BAD_DECRYPT),
+		 LINE(open, A_BUFFER_TOO_SMALL),
+		 HAS(open, A_OUTPUT_ALIASES_INPUT) ? ", 115 (OUTPUT_ALIASES_INPUT)" : "",
+		 callers_text(L, open->f.start, cb, sizeof(cb)));
+	out->nsites = 2;
+	return 0;
+}
+
 static void version_hint(const struct agt_img *img, char *out, size_t n)
 {
 	static const char *const pre[] = {"OpenSSL 3.", "OpenSSL 1.1."};
@@ -509,7 +628,7 @@ static int locate(struct loc *L, const char *path, int flags, struct agt_tls_loc
 		return rc;
 	agt_img_prefault(&L->img);
 	for (int k = 0; k < N_KINDS; k++) {
-		int n = agt_find_strings(&L->img, kind_text[k], k >= N_SSL_WRITE, addrs, MAX_STR);
+		int n = agt_find_strings(&L->img, kind_text[k], KIND_WHOLE(k), addrs, MAX_STR);
 
 		if (n > MAX_STR) {
 			/* a copy left out could hide a second candidate: such a kind decides
@@ -528,10 +647,11 @@ static int locate(struct loc *L, const char *path, int flags, struct agt_tls_loc
 			}
 		}
 	}
-	if (!L->nstr[N_BFILE] && !L->nstr[N_OFILE] && !L->nstr[N_SSL_WRITE] && !L->nstr[N_SSL_READ])
+	if (!L->nstr[N_BFILE] && !L->nstr[N_OFILE] && !L->nstr[N_SSL_WRITE] &&
+	    !L->nstr[N_SSL_READ] && !L->nstr[N_AEAD])
 		return agt_seterr(err, errlen, -ENOENT,
 				  "%s has no TLS library's error-site strings (ssl/ssl_lib.cc, "
-				  "ssl/ssl_lib.c, SSL_write, SSL_read)",
+				  "ssl/ssl_lib.c, SSL_write, SSL_read, cipher/aead.c)",
 				  path);
 	if (!(flags & AGT_LOCATE_NO_FDE))
 		agt_img_load_fdes(&L->img);
@@ -568,6 +688,8 @@ static int locate(struct loc *L, const char *path, int flags, struct agt_tls_loc
 		rc = boringssl(L, out);
 	else if (L->osites || L->ofile_refs)
 		return openssl(L, out, err, errlen, path);
+	else if (L->asites)
+		return awslc(L, out, err, errlen, path);
 	else
 		return agt_seterr(err, errlen, -ENOENT,
 				  "%s has TLS-like strings but no code raises errors with them, so "
@@ -606,6 +728,11 @@ int agt_locate_tls_flags(const char *path, int flags, struct agt_tls_located *ou
 
 const char *agt_tls_role_name(int role)
 {
-	return role == AGT_TLS_WRITE ? "write" : role == AGT_TLS_READ ? "read" : "?";
+	switch (role) {
+	case AGT_TLS_WRITE: return "write";
+	case AGT_TLS_READ: return "read";
+	case AGT_TLS_SEAL: return "seal";
+	case AGT_TLS_OPEN: return "open";
+	default: return "?";
+	}
 }
-

@@ -209,8 +209,8 @@ static int load(const char *path, const char *key, const struct agt_img *img,
 		*tab = 0;
 		if (sscanf(line, "%d %d %d %llx %llx %llx %31s %64s%n", &role, &conv, &outlen, &off,
 			   &va, &size, s->name, fp, &nchar) != 8 ||
-		    line[nchar] || (role != AGT_TLS_WRITE && role != AGT_TLS_READ) ||
-		    (conv != AGT_TLS_CONV_INT && conv != AGT_TLS_CONV_EX) || outlen < -1 ||
+		    line[nchar] || role < AGT_TLS_WRITE || role > AGT_TLS_OPEN ||
+		    conv < AGT_TLS_CONV_INT || conv > AGT_TLS_CONV_AEAD || outlen < -1 ||
 		    outlen > 5 || strlen(tab + 1) >= sizeof(s->evidence))
 			goto out;
 		s->role = role;
@@ -296,7 +296,8 @@ static void store(const char *dir, const char *path, const char *key, const stru
 int agt_locate_tls_cached(const char *path, const char *cache_dir, struct agt_tls_located *out,
 			  char *err, size_t errlen)
 {
-	const char *dir = cache_dir ? cache_dir : AGT_LOCATE_CACHE_DIR;
+	const char *env = getenv("AGTRACE_LOCATE_CACHE");
+	const char *dir = cache_dir ? cache_dir : env && *env ? env : AGT_LOCATE_CACHE_DIR;
 	char key[300], entry[4200];
 	struct agt_img img;
 	int rc, cached_rc = 0;
@@ -323,12 +324,12 @@ int agt_locate_tls_cached(const char *path, const char *cache_dir, struct agt_tl
 	return rc;
 }
 
-void agt_locate_report(const char *path, FILE *out)
+int agt_locate_report(const char *path, FILE *out)
 {
-	agt_locate_report_dir(path, NULL, out);
+	return agt_locate_report_dir(path, NULL, out);
 }
 
-void agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out)
+int agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out)
 {
 	struct agt_tls_located r;
 	char err[768] = "";
@@ -337,14 +338,14 @@ void agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out)
 	fprintf(out, "%s: ", path);
 	if (rc == -ENOENT || (rc && !r.library[0])) {
 		fprintf(out, "no TLS library located: %s\n", err);
-		return;
+		return rc;
 	}
 	fprintf(out, "%s%s%s%s (function bounds from %s%s)\n", r.library,
 		r.version_hint[0] ? " \"" : "", r.version_hint, r.version_hint[0] ? "\"" : "",
 		r.bounds[0] ? r.bounds : "?", r.from_cache ? ", cached" : "");
 	if (rc) {
 		fprintf(out, "  refused: %s\n", r.why_not);
-		return;
+		return rc;
 	}
 	for (int i = 0; i < r.nsites; i++) {
 		const struct agt_tls_site *s = &r.sites[i];
@@ -355,6 +356,14 @@ void agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out)
 		if (s->conv == AGT_TLS_CONV_INT)
 			fprintf(out, "        ssl=rdi buf=rsi num=edx (int); returns int bytes in "
 				     "eax when > 0\n");
+		else if (s->conv == AGT_TLS_CONV_AEAD && s->role == AGT_TLS_SEAL)
+			fprintf(out, "        ctx=rdi; plaintext in/in_len and the record header "
+				     "ad/ad_len on the stack (7th..10th); read at entry\n");
+		else if (s->conv == AGT_TLS_CONV_AEAD)
+			fprintf(out,
+				"        ctx=rdi out=rsi size_t *out_len=rdx; the record header "
+				"ad/ad_len on the stack (9th, 10th); plaintext read at return "
+				"when it returns 1\n");
 		else
 			fprintf(
 			    out,
@@ -365,4 +374,5 @@ void agt_locate_report_dir(const char *path, const char *cache_dir, FILE *out)
 			    s->role == AGT_TLS_WRITE ? "written" : "readbytes");
 		fprintf(out, "        evidence: %s\n", s->evidence);
 	}
+	return 0;
 }

@@ -550,6 +550,11 @@ static void add_call(struct agt_func *f, uint64_t at, uint64_t target, const str
 	f->ncalls++;
 }
 
+/* Tracked values: the 16 registers, then the value a push left on top of the stack (one deep:
+ * code optimised for size loads small constants as `push imm; pop reg`). */
+#define NRV 17
+#define PUSHED 16
+
 /* What one instruction does to the known register values: a constant, a stack address, or
  * nothing known. Calls are handled by the callers. */
 static void step(csh h, const cs_insn *in, uint64_t next, struct agt_rv *r)
@@ -558,6 +563,27 @@ static void step(csh h, const cs_insn *in, uint64_t next, struct agt_rv *r)
 	cs_regs rd, wr;
 	uint8_t nrd = 0, nwr = 0;
 	int bits, d;
+
+	if (in->id == X86_INS_PUSH && x->op_count == 1) {
+		const cs_x86_op *o = &x->operands[0];
+
+		if (o->type == X86_OP_IMM)
+			r[PUSHED] = (struct agt_rv){AGT_RV_IMM, (uint64_t)o->imm};
+		else if (o->type == X86_OP_REG && (d = reg_index(o->reg, &bits)) >= 0 && bits == 64)
+			r[PUSHED] = r[d];
+		else
+			r[PUSHED].kind = AGT_RV_UNK;
+		return;
+	}
+	if (in->id == X86_INS_POP && x->op_count == 1 && x->operands[0].type == X86_OP_REG &&
+	    (d = reg_index(x->operands[0].reg, &bits)) >= 0 && bits == 64 && d != 4) {
+		r[d] = r[PUSHED];
+		r[PUSHED].kind = AGT_RV_UNK;
+		return;
+	}
+	if (cs_insn_group(h, in, X86_GRP_CALL) || in->id == X86_INS_POP ||
+	    in->id == X86_INS_PUSHFQ || in->id == X86_INS_POPFQ)
+		r[PUSHED].kind = AGT_RV_UNK;
 
 	if (x->op_count == 2 && x->operands[0].type == X86_OP_REG &&
 	    (d = reg_index(x->operands[0].reg, &bits)) >= 0 && bits >= 32 && d != 4) {
@@ -608,7 +634,7 @@ static void step(csh h, const cs_insn *in, uint64_t next, struct agt_rv *r)
 
 static void reset_regs(struct agt_rv *r)
 {
-	memset(r, 0, 16 * sizeof(*r));
+	memset(r, 0, NRV * sizeof(*r));
 	r[4].kind = AGT_RV_STACK; /* rsp */
 }
 
@@ -617,6 +643,7 @@ static void after_call(struct agt_rv *r)
 	for (int i = 0; i < 12; i++)
 		if (i != 3 && i != 4 && i != 5) /* rbx, rsp, rbp are callee-saved */
 			r[i].kind = AGT_RV_UNK;
+	r[PUSHED].kind = AGT_RV_UNK;
 }
 
 /* Walk the marked instructions in address order, keeping what is known of each register
@@ -626,7 +653,7 @@ static void track(struct agt_scan *s, uint64_t lo, uint64_t hi, const uint8_t *s
 {
 	csh h = (csh)(uintptr_t)s->cs_detail;
 	cs_insn *in = s->insn_detail;
-	struct agt_rv r[16];
+	struct agt_rv r[NRV];
 	uint64_t expect = 0;
 	int cap = 0;
 
@@ -656,7 +683,7 @@ int agt_trace_call(struct agt_scan *s, const struct agt_func *f, uint64_t ref, s
 {
 	csh h = (csh)(uintptr_t)s->cs_detail;
 	cs_insn *in = s->insn_detail;
-	struct agt_rv r[16];
+	struct agt_rv r[NRV];
 	uint64_t a = ref + 1, pc;
 	int passed = 0;
 

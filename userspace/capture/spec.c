@@ -1,5 +1,6 @@
 #include "capture/spec.h"
 #include "capture/handlers.h"
+#include "capture/locate.h"
 #include "base/log.h"
 #include "base/util.h"
 #include <cjson/cJSON.h>
@@ -27,11 +28,17 @@ struct pctx {
 	const char *file;
 	char *err;
 	size_t errlen;
+	int locate; /* the spec has a "locate": its probes name roles */
 };
+
+/* The libraries the TLS locator tells apart (agt_tls_located.library), for "locate". */
+static const char *const locators[] = {"boringssl", "openssl3", "aws-lc", NULL};
+/* Roles a located probe can name, by enum agt_tls_role (1..4). */
+static const char *const roles[] = {NULL, "write", "read", "seal", "open"};
 
 #define FAIL(c, path, ...)                                                                       \
 	do {                                                                                     \
-		char _m[256];                                                                    \
+		char _m[400];                                                                    \
 		snprintf(_m, sizeof(_m), __VA_ARGS__);                                           \
 		return agt_seterr((c)->err, (c)->errlen, -EINVAL, "%s: %s: %s", (c)->file, path, \
 				  _m);                                                           \
@@ -153,6 +160,59 @@ static int split_usdt(struct pctx *c, const char *path, const char *s, char **pr
 	return (*prov && *name) ? 0 : -ENOMEM;
 }
 
+/* A probe of a located spec: {"role": "write|read|seal|open", "handler": ..., "trace_type"}. */
+static int parse_located_probe(struct pctx *c, const cJSON *p, const char *path,
+			       struct agt_probe_spec *out)
+{
+	static const char *const keys[] = {"role", "handler", "trace_type", "span", NULL};
+	const cJSON *role = cJSON_GetObjectItemCaseSensitive(p, "role");
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(p, "handler");
+	const cJSON *tt = cJSON_GetObjectItemCaseSensitive(p, "trace_type");
+	char names[200], sub[160];
+	int err, aead;
+
+	if (!cJSON_IsObject(p))
+		FAIL(c, path, "must be an object");
+	if ((err = check_keys(c, p, path, keys)))
+		return err;
+	snprintf(sub, sizeof(sub), "%s.role", path);
+	for (int i = AGT_TLS_WRITE; i <= AGT_TLS_OPEN && role && cJSON_IsString(role); i++)
+		if (!strcmp(role->valuestring, roles[i]))
+			out->role = i;
+	if (!out->role)
+		FAIL(c, sub,
+		     "a located spec's probe needs \"role\": \"write\", \"read\" (SSL "
+		     "functions) or \"seal\", \"open\" (AEAD)");
+	snprintf(sub, sizeof(sub), "%s.handler", path);
+	agt_handler_list(names, sizeof(names));
+	if (!h || !cJSON_IsString(h) || !(out->handler = agt_handler_find(h->valuestring)))
+		FAIL(c, sub, "must be one of %s", names);
+	aead = out->role >= AGT_TLS_SEAL;
+	if (out->handler->kind != (aead ? AGT_HK_AEAD : AGT_HK_TLS))
+		FAIL(c, sub, "role \"%s\" goes with %s", roles[out->role],
+		     aead ? "handler \"aead_seal\" or \"aead_open\""
+			  : "a TLS handler such as \"ssl_write\" or \"ssl_read\"");
+	out->ret_mode = out->handler->ret;
+	out->abi = out->handler->abi;
+	out->trace_type = "reasoning_step";
+	if (tt) {
+		out->trace_type = NULL;
+		for (unsigned i = 0; cJSON_IsString(tt) && i < AGT_ARRAY_SIZE(agt_trace_types); i++)
+			if (!strcmp(tt->valuestring, agt_trace_types[i]))
+				out->trace_type = agt_trace_types[i];
+		snprintf(sub, sizeof(sub), "%s.trace_type", path);
+		if (!out->trace_type)
+			FAIL(c, sub,
+			     "must be one of reasoning_step, tool_call, cot_process, decision, "
+			     "state_change, error, metric");
+	}
+	if ((err = get_str(c, p, path, "span", 0, &out->span)))
+		return err;
+	if (!out->span && !(out->span = strdup("{symbol}")))
+		return -ENOMEM;
+	return 0;
+}
+
 static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct agt_probe_spec *out)
 {
 	static const char *const keys[] = {
@@ -163,8 +223,14 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 	char sub[160], *s = NULL;
 	int err;
 
+	if (c->locate)
+		return parse_located_probe(c, p, path, out);
 	if (!cJSON_IsObject(p))
 		FAIL(c, path, "must be an object");
+	if (cJSON_GetObjectItemCaseSensitive(p, "role"))
+		FAIL(c, path,
+		     "\"role\" probes belong to a spec with \"locate\" (the library the TLS "
+		     "locator finds)");
 	if ((err = check_keys(c, p, path, keys)))
 		return err;
 	if (!syms == !cJSON_GetObjectItemCaseSensitive(p, "usdt"))
@@ -276,7 +342,7 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 			FAIL(c, sub, "must be \"c\" or \"go\"");
 	}
 	if ((v = cJSON_GetObjectItemCaseSensitive(p, "handler"))) {
-		char names[160];
+		char names[300];
 		int audit;
 
 		snprintf(sub, sizeof(sub), "%s.handler", path);
@@ -284,6 +350,11 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 		if (!cJSON_IsString(v) || !(out->handler = agt_handler_find(v->valuestring)))
 			FAIL(c, sub, "must be one of %s", names);
 		audit = out->handler->kind == AGT_HK_PY_AUDIT;
+		if (out->handler->kind == AGT_HK_AEAD)
+			FAIL(c, sub,
+			     "\"%s\" captures a located function: it goes in a spec with "
+			     "\"locate\": \"aws-lc\" and a \"role\"",
+			     out->handler->name);
 		if (out->handler->marker == !!syms)
 			FAIL(c, path,
 			     audit ? "handler \"python_audit\" goes with \"usdt\": \"python:audit\""
@@ -333,7 +404,7 @@ int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, cha
 		   size_t errlen)
 {
 	static const char *const keys[] = {"name",   "description", "target", "probes",
-					   "auto",   "runtime",	    NULL};
+					   "auto",   "runtime",	    "locate", NULL};
 	struct pctx c = {.file = file, .err = err, .errlen = errlen};
 	const char *endp = NULL;
 	cJSON *root;
@@ -387,6 +458,19 @@ int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, cha
 	}
 	if ((rc = get_str_list(&c, v, "$.target", &out->targets, &out->ntargets)))
 		goto fail;
+	if ((v = cJSON_GetObjectItemCaseSensitive(root, "locate"))) {
+		for (int i = 0; locators[i] && cJSON_IsString(v); i++)
+			if (!strcmp(v->valuestring, locators[i]))
+				out->locate = strdup(locators[i]);
+		if (!out->locate) {
+			rc = agt_seterr(err, errlen, -EINVAL,
+					"%s: $.locate: must be \"boringssl\", \"openssl3\" or "
+					"\"aws-lc\" (the library the TLS locator finds)",
+					file);
+			goto fail;
+		}
+		c.locate = 1;
+	}
 	v = cJSON_GetObjectItemCaseSensitive(root, "probes");
 	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
 		rc = agt_seterr(err, errlen, -EINVAL,
@@ -490,6 +574,7 @@ void agt_spec_free(struct agt_spec *s)
 	free(s->probes);
 	free_list(s->targets, s->ntargets);
 	free(s->file);
+	free(s->locate);
 	free(s->name);
 	free(s->description);
 	memset(s, 0, sizeof(*s));

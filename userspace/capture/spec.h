@@ -28,6 +28,7 @@ struct agt_probe_spec {
 	enum agt_ret_mode ret_mode;
 	enum agt_abi abi;
 	const struct agt_handler *handler; /* NULL: a function span; else a capture program */
+	int role; /* located specs: the function the locator finds (enum agt_tls_role); else 0 */
 };
 
 struct agt_spec {
@@ -35,6 +36,9 @@ struct agt_spec {
 	char *name;	   /* short name, e.g. python-gc */
 	char *description; /* one line for `probes list` */
 	int auto_attach;   /* attached by `attach -p PID` alone, to targets that map it */
+	char *locate;	   /* NULL, or the library the TLS locator must find in the object
+			    * (capture/locate.h: boringssl, openssl3, aws-lc); its probes name
+			    * roles (write, read, seal, open) instead of symbols */
 	char **targets;	   /* object globs in the target's maps, absolute paths, or "$exe" */
 	int ntargets;
 	struct agt_probe_spec *probes;

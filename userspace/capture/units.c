@@ -8,6 +8,7 @@
 #include "file.skel.h"
 #include "agtrace.h"
 #include "rt.skel.h"
+#include "aead.skel.h"
 #include <bpf/libbpf.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -254,6 +255,30 @@ static struct bpf_object *rt_object(void *s)
 	return ((struct rt_bpf *)s)->obj;
 }
 
+static void *aead_open(const struct bpf_object_open_opts *o)
+{
+	return aead_bpf__open_opts(o);
+}
+static void aead_configure(void *s, const struct agt_unit_params *p)
+{
+	struct aead_bpf *b = s;
+
+	COMMON(b, p);
+	b->rodata->aead_call_cap = p->call_cap;
+}
+static int aead_load(void *s)
+{
+	return aead_bpf__load(s);
+}
+static void aead_destroy(void *s)
+{
+	aead_bpf__destroy(s);
+}
+static struct bpf_object *aead_object(void *s)
+{
+	return ((struct aead_bpf *)s)->obj;
+}
+
 static const struct unit_desc units[AGT_UNIT_COUNT] = {
     [AGT_UNIT_FUNC] = {"function probes", always, func_open, func_configure, func_load, NULL,
 		       func_destroy, func_object},
@@ -267,6 +292,8 @@ static const struct unit_desc units[AGT_UNIT_COUNT] = {
 		       file_load, file_attach, file_destroy, file_object},
     [AGT_UNIT_RT] = {"runtime metrics", with_runtime, rt_open, rt_configure, rt_load, NULL,
 		     rt_destroy, rt_object},
+    [AGT_UNIT_AEAD] = {"TLS capture at the AEAD layer", always, aead_open, aead_configure,
+		       aead_load, NULL, aead_destroy, aead_object},
 };
 
 static void **slot(struct agt_capture *c, int id)
@@ -277,6 +304,7 @@ static void **slot(struct agt_capture *c, int id)
 	case AGT_UNIT_TLS: return (void **)&c->tls;
 	case AGT_UNIT_FILE: return (void **)&c->file;
 	case AGT_UNIT_RT: return (void **)&c->rt;
+	case AGT_UNIT_AEAD: return (void **)&c->aead;
 	default: return (void **)&c->sock;
 	}
 }
@@ -466,8 +494,37 @@ int agt_capture_attach(struct agt_capture *c, char *err, size_t errlen)
 	return 0;
 }
 
+int agt_capture_aead_watch(struct agt_capture *c, int pid, char *err, size_t errlen)
+{
+	struct bpf_program *progs[2];
+	uint32_t key = (uint32_t)pid, one = 1;
+
+	if (!c->aead)
+		return agt_seterr(err, errlen, -EINVAL, "the AEAD capture is not loaded");
+	progs[0] = c->aead->progs.aead_sys_enter;
+	progs[1] = c->aead->progs.aead_sys_exit;
+	for (int i = 0; i < 2; i++)
+		if (!c->aead_tp[i] && !(c->aead_tp[i] = bpf_program__attach(progs[i]))) {
+			int e = -errno;
+
+			return agt_seterr(err, errlen, e,
+					  "cannot attach the AEAD capture's system call tracepoints "
+					  "(%s); run `agtrace check`",
+					  strerror(-e));
+		}
+	if (bpf_map__update_elem(c->aead->maps.aead_procs, &key, sizeof(key), &one, sizeof(one),
+				 0))
+		return agt_seterr(err, errlen, -errno, "cannot add PID %d to the AEAD capture: %s",
+				  pid, strerror(errno));
+	return 0;
+}
+
 void agt_capture_destroy(struct agt_capture *c)
 {
+	for (int i = 0; i < 2; i++) {
+		bpf_link__destroy(c->aead_tp[i]);
+		c->aead_tp[i] = NULL;
+	}
 	for (int id = AGT_UNIT_COUNT - 1; id >= 0; id--) {
 		void **s = slot(c, id);
 

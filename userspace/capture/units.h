@@ -32,7 +32,8 @@ enum agt_unit_id {
 	AGT_UNIT_SOCK = 3, /* TCP and IPC payloads at the system call (with --tcp) */
 	AGT_UNIT_FILE = 4, /* file lineage at the system call (with --files) */
 	AGT_UNIT_RT = 5,   /* runtime metrics: GC and event loops (with --metrics) */
-	AGT_UNIT_COUNT = 6,
+	AGT_UNIT_AEAD = 6, /* TLS records at the AEAD layer (rustls), joined to their sockets */
+	AGT_UNIT_COUNT = 7,
 };
 
 struct func_bpf;
@@ -41,7 +42,9 @@ struct tls_bpf;
 struct sock_bpf;
 struct file_bpf;
 struct rt_bpf;
+struct aead_bpf;
 struct bpf_map;
+struct bpf_link;
 
 /* The loaded units of one run. A unit not wanted (sock without TCP capture) is NULL. */
 struct agt_capture {
@@ -49,6 +52,8 @@ struct agt_capture {
 	struct proc_bpf *proc;
 	struct tls_bpf *tls;
 	struct sock_bpf *sock;
+	struct aead_bpf *aead;
+	struct bpf_link *aead_tp[2]; /* its system call programs, attached for the first user */
 	char dir[300]; /* this run's pin folder; "" when maps are shared by descriptor */
 	int attached;  /* the self-attaching units' programs are attached */
 	struct file_bpf *file;
@@ -63,6 +68,9 @@ int agt_capture_load(struct agt_capture *c, const struct agt_unit_params *p, cha
 int agt_capture_attach(struct agt_capture *c, char *err, size_t errlen);
 /* Destroy the units and remove this run's pin folder. Safe on a partly loaded capture. */
 void agt_capture_destroy(struct agt_capture *c);
+/* Process pid has AEAD probes: its socket reads and writes are watched from now on (the AEAD
+ * unit's system call programs are attached on the first call). -errno with a sentence. */
+int agt_capture_aead_watch(struct agt_capture *c, int pid, char *err, size_t errlen);
 /* A map every unit shares, by name ("events", "targets", "sampling", ...). */
 struct bpf_map *agt_capture_map(struct agt_capture *c, const char *name);
 

@@ -20,6 +20,7 @@ int cmd_attach(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_probes_list(int argc, char **argv);
 int cmd_probes_check(int argc, char **argv);
+int cmd_probes_locate(int argc, char **argv);
 void cmd_probes_usage(FILE *f);
 int cmd_sample_show(int argc, char **argv);
 int cmd_sample_set(int argc, char **argv);

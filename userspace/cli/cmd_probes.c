@@ -1,6 +1,7 @@
-/* `agtrace probes list|check`: the shipped specs (capture/spec_shipped.c finds them), and a
- * check of a spec file. */
+/* `agtrace probes list|check|locate`: the shipped specs (capture/spec_shipped.c finds them), a
+ * check of a spec file, and what the TLS locator finds in a binary (capture/locate.h). */
 #include "base/log.h"
+#include "capture/locate.h"
 #include "capture/spec.h"
 #include <dirent.h>
 #include <errno.h>
@@ -26,11 +27,19 @@ static int list_one(const char *path, void *a)
 	printf("%-20s   target: ", "");
 	for (int i = 0; i < s.ntargets; i++)
 		printf("%s%s", i ? " or " : "", s.targets[i]);
-	printf("\n");
+	if (s.locate)
+		printf("%-20s   located: %s (the TLS locator finds its functions)\n", "", s.locate);
+	else
+		printf("\n");
 	for (int i = 0; i < s.nprobes; i++) {
 		const struct agt_probe_spec *p = &s.probes[i];
 
 		printf("%-20s   ", "");
+		if (p->role) {
+			printf("located %s -> handler %s\n", agt_tls_role_name(p->role),
+			       p->handler->name);
+			continue;
+		}
 		if (p->usdt_name) {
 			printf("usdt %s:%s", p->usdt_provider, p->usdt_name);
 			if (p->ret_usdt_name)
@@ -59,6 +68,10 @@ void cmd_probes_usage(FILE *f)
 		"attaches to\n"
 		"       agtrace probes check FILE...  validate probe specs; errors name the file "
 		"and JSON path\n"
+		"       agtrace probes locate PATH... the TLS functions found in a stripped binary "
+		"(BoringSSL,\n"
+		"                                     static OpenSSL 3, aws-lc under rustls): "
+		"where, and why\n"
 		"\nShipped specs are read from $AGTRACE_PROBES_DIR, probes/ beside the binary, or\n"
 		"/usr/share/agtrace/probes. `agtrace attach --probes NAME` takes one by name.\n");
 }
@@ -106,6 +119,35 @@ int cmd_probes_check(int argc, char **argv)
 		printf("%s: ok: spec \"%s\", %d probe%s\n", argv[i], s.name, s.nprobes,
 		       s.nprobes == 1 ? "" : "s");
 		agt_spec_free(&s);
+	}
+	return bad ? AGT_EXIT_USAGE : 0;
+}
+
+/* What the TLS locator finds in each PATH (through its cache): the library, each function's
+ * file offset and calling convention, and the evidence; or why nothing is probed there (no TLS
+ * library, or one found but refused). Exit 2 only for a PATH that is not a readable x86-64
+ * ELF file. */
+int cmd_probes_locate(int argc, char **argv)
+{
+	int bad = 0;
+
+	if (argc < 2) {
+		agt_err("probes locate needs a PATH (an executable); see `agtrace probes --help`");
+		return AGT_EXIT_USAGE;
+	}
+	for (int i = 1; i < argc; i++) {
+		int rc;
+
+		if (access(argv[i], R_OK)) {
+			agt_err("cannot read %s: %s; give the path of an executable", argv[i],
+				strerror(errno));
+			bad = 1;
+			continue;
+		}
+		fflush(stdout);
+		rc = agt_locate_report(argv[i], stdout);
+		if (rc && rc != -ENOENT && rc != -EINVAL && rc != -ENOTSUP)
+			bad = 1;
 	}
 	return bad ? AGT_EXIT_USAGE : 0;
 }

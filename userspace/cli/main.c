@@ -8,6 +8,7 @@
 static const struct agt_cmd probes_cmds[] = {
     {"list", cmd_probes_list, "the probe specs agtrace ships, and what each attaches to"},
     {"check", cmd_probes_check, "validate probe spec files"},
+    {"locate", cmd_probes_locate, "the TLS functions found in a stripped binary, where and why"},
     {NULL},
 };
 
@@ -26,8 +27,8 @@ static const struct agt_cmd top_cmds[] = {
     {"check", cmd_check, "preflight: can agtrace run on this kernel with these privileges?"},
     {"attach", cmd_attach, "trace running processes by PID and print their spans"},
     {"run", cmd_run, "the same, its settings (exporters, sampling, ...) from a JSON file"},
-    {"probes", NULL, "list the shipped probe specs, or check a spec file", probes_cmds,
-     cmd_probes_usage},
+    {"probes", NULL, "list the shipped probe specs, check a spec file, or locate TLS in a binary",
+     probes_cmds, cmd_probes_usage},
     {"sample", NULL, "show or change the kernel-side sampling of a running agtrace", sample_cmds,
      cmd_sample_usage},
     {"audit", NULL, "verify a hash-chained audit trail", audit_cmds, cmd_audit_usage},

@@ -139,7 +139,28 @@ static void data(struct agt_decoder *d, const void *rec, size_t size)
 		agt_trace_meta_error(d->trace, proc, e->h.pid, e->h.tid, e->h.ts_ns, status);
 		return;
 	}
+	if (e->flags & AGT_DATA_UNJOINED) { /* sealed at the AEAD layer: its socket comes next */
+		agt_join_hold(&d->join, e);
+		return;
+	}
 	agt_streams_feed(d->streams, proc, e);
+}
+
+static void feed_joined(void *ctx, const struct agt_data *e)
+{
+	struct agt_decoder *d = ctx;
+	const struct agt_proc_info *proc = attributed(d, e->h.pid);
+
+	if (proc)
+		agt_streams_feed(d->streams, proc, e);
+}
+
+static void tls_join(struct agt_decoder *d, const void *rec, size_t size)
+{
+	const struct agt_tls_join *j = rec;
+
+	(void)size;
+	agt_join_release(&d->join, j->h.pid, j->h.tid, j->conn, feed_joined, d);
 }
 
 static void proc_fork(struct agt_decoder *d, const void *rec, size_t size)
@@ -270,6 +291,7 @@ static const struct {
 			      proc_discover},
     [AGT_EV_MAP_EXEC] = {sizeof(struct agt_map_exec), AGT_SRC_COUNT_PROC, map_exec},
     [AGT_EV_FILE] = {offsetof(struct agt_file_event, data), AGT_SRC_COUNT_FILE, file_event},
+    [AGT_EV_TLS_JOIN] = {sizeof(struct agt_tls_join), -1, tls_join},
 };
 
 int agt_decode_record(void *ctx, void *rec, size_t size)
@@ -295,6 +317,26 @@ static void decoder_drops(const void *self, agt_drop_fn fn, void *ctx)
 
 	for (int i = 0; i < AGT_UDROP_MAX; i++)
 		fn(ctx, udrop_names[i], d->udrops[i], 1);
+	fn(ctx, "tls_record_unjoined", d->join.dropped, 1);
 }
 
-const struct agt_stage_ops agt_decoder_stage = {"decoder", NULL, NULL, NULL, decoder_drops};
+/* Sealed records whose process ended before a socket write joined them: dropped, counted. */
+static void decoder_proc_gone(void *self, uint32_t pid, uint64_t ts)
+{
+	(void)ts;
+	agt_join_drop(&((struct agt_decoder *)self)->join, pid);
+}
+
+static void decoder_flush(void *self, uint64_t ts)
+{
+	(void)ts;
+	agt_join_drop(&((struct agt_decoder *)self)->join, 0);
+}
+
+void agt_decoder_fini(struct agt_decoder *d)
+{
+	agt_join_free(&d->join);
+}
+
+const struct agt_stage_ops agt_decoder_stage = {"decoder", decoder_proc_gone, NULL,
+						decoder_flush, decoder_drops};

@@ -10,6 +10,7 @@
 #include "capture/spec.h"
 #include "record/stage.h"
 #include "streams/conn.h"
+#include "events/tls_join.h"
 #include "trace/trace.h"
 
 /* Reasons the decoder drops a record; every one is counted and shown in the summary. */
@@ -51,7 +52,10 @@ struct agt_decoder {
 	uint64_t by_source[AGT_SRC_COUNTS];
 	uint64_t udrops[AGT_UDROP_MAX];
 	uint64_t execs_seen; /* execs of processes that are not targets */
+	struct agt_join_queue join; /* AEAD-sealed TLS records waiting for their socket */
 };
+/* Free what the decoder holds. */
+void agt_decoder_fini(struct agt_decoder *d);
 
 /* Decode one ring buffer record (libbpf's ring_buffer callback; ctx: struct agt_decoder *). */
 int agt_decode_record(void *ctx, void *data, size_t size);

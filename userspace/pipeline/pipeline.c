@@ -57,6 +57,7 @@ void agt_pipeline_fini(struct agt_pipeline *p)
 	agt_streams_free(p->streams);
 	p->streams = NULL;
 	agt_trace_fini(&p->trace);
+	agt_decoder_fini(&p->dec);
 	p->nstages = 0;
 }
 

@@ -502,6 +502,8 @@ int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, 
 
 	if (tried_before(proc, spec, host))
 		return 0;
+	if (spec->locate)
+		return agt_attach_located(r, t, spec, soft, host, mapped);
 	agt_dbg("%s: PID %d: %s -> %s", spec->name, proc->info.pid, mapped, host);
 	for (int i = 0; i < spec->nprobes && !rc; i++) {
 		const struct agt_probe_spec *ps = &spec->probes[i];
@@ -571,4 +573,17 @@ int agt_attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, in
 	if (!rc)
 		agt_dbg("%s: PID %d: %d links", spec->name, proc->info.pid, proc->nlinks - before);
 	return rc;
+}
+
+struct agt_probe_info *agt_probe_id_for(struct attach_run *r, const struct agt_spec *spec,
+					const struct agt_probe_spec *ps, const char *symbol,
+					const char *object)
+{
+	return probe_id_for(r, spec, ps, symbol, object);
+}
+
+int agt_probe_add_link(struct attach_run *r, struct bpf_link *l, int target, const char *what,
+		       const char *path)
+{
+	return add_link(r, l, target, what, path);
 }

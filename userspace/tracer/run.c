@@ -194,7 +194,8 @@ typedef agt_drop_fn drop_fn;
 /* The kernel side's drop reasons (enum agt_kdrop, indexes of the drops map). */
 static const char *const kdrop_names[AGT_KDROP_MAX] = {
     "ringbuf_full",    "no_probe_config",	   "arg_read_failed",	 "tls_truncated_calls",
-    "tls_read_failed", "tls_return_without_entry", "tcp_truncated_calls"};
+    "tls_read_failed", "tls_return_without_entry", "tcp_truncated_calls",
+    "tls_record_without_socket", "tls_record_padding"};
 
 static void for_each_drop(struct attach_run *r, drop_fn fn, void *ctx)
 {
@@ -278,6 +279,8 @@ static void print_summary(struct attach_run *r)
 		 (unsigned long long)r->pl.dec.records, (unsigned long long)r->pl.trace.em.emitted,
 		 (unsigned long long)r->pl.trace.em.unfinished,
 		 (unsigned long long)s.total, s.list, (unsigned long long)s.stotal, s.sampled);
+	for (int i = 0; i < r->nrefused; i++)
+		agt_info("TLS not probed (the locator refused): %s", r->refused[i]);
 	if (r->nsel)
 		agt_info(
 		    "discovery: %llu execs seen, %llu processes discovered, %llu not traced "
@@ -792,10 +795,11 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 	agt_metrics_set_ready(r->metrics, 1); /* /readyz */
 	r->sink->flush(r->sink);
 	if (r->tg.n)
-		agt_info("attached %d probe links (%u probes)%s%s to %d process%s; Ctrl-C to stop",
+		agt_info("attached %d probe links (%u probes)%s%s to %d process%s%s%s; Ctrl-C to stop",
 			 nprobes_total, r->nprobes, r->cap.sock ? " and TCP capture" : "",
-			 r->cap.file ? " and file lineage" : "",
-			 r->tg.n, r->tg.n == 1 ? "" : "es");
+			 r->cap.file ? " and file lineage" : "", r->tg.n, r->tg.n == 1 ? "" : "es",
+			 r->nrefused ? "; TLS not probed (the locator refused): " : "",
+			 r->nrefused ? r->refused[0] : "");
 	if (r->nsel) {
 		/* Execs are reported from now on; then the processes already running. */
 		r->reaper = agt_reaper_start();
@@ -866,6 +870,7 @@ cleanup:
 		bpf_link__destroy(r->links[i]);
 	free(r->links);
 	agt_capture_destroy(&r->cap);
+	agt_located_free(r);
 	if (r->sink)
 		r->sink->destroy(r->sink);
 	agt_audit_close(r->audit);

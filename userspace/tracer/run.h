@@ -80,6 +80,10 @@ struct attach_run {
 	const volatile unsigned long *rb_cons, *rb_prod; /* ring buffer positions, read-only */
 	uint64_t rb_size;
 	struct agt_rt_collector *rt; /* the traced processes' runtime metrics (with --metrics) */
+	struct agt_located_memo *located; /* TLS located per file this run (located.c) */
+	int nlocated;
+	char refused[4][700]; /* TLS libraries found but refused: said in the summary */
+	int nrefused;
 };
 
 /* Event loop sources: these three, or a target's pidfd (data.ptr: the target). */
@@ -94,6 +98,21 @@ int agt_attach_load_specs(struct attach_run *r);
 int agt_attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, int soft);
 int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, int soft,
 		      const char *host, const char *mapped);
+/* What attaching a probe needs from probes.c: the probe id of (spec probe, name, object), and
+ * a link kept for target t (NULL l: the attach failed, said in one sentence). */
+struct agt_probe_info *agt_probe_id_for(struct attach_run *r, const struct agt_spec *spec,
+					const struct agt_probe_spec *ps, const char *symbol,
+					const char *object);
+int agt_probe_add_link(struct attach_run *r, struct bpf_link *l, int target, const char *what,
+		       const char *path);
+
+/* located.c: a spec with "locate" onto one object of target t: the TLS locator (through its
+ * cache) finds the functions; a library found but refused is warned about and kept in
+ * r->refused, never probed. 0, or -errno after one sentence (a spec the user named that finds
+ * nothing). */
+int agt_attach_located(struct attach_run *r, int t, const struct agt_spec *spec, int soft,
+		       const char *host, const char *mapped);
+void agt_located_free(struct attach_run *r);
 
 /* targets.c */
 struct agt_proc *agt_target_push(struct attach_run *r);

@@ -1,0 +1,252 @@
+"""TLS inside stripped, statically linked executables, captured end to end with real BPF on real
+processes: Bun releases a year apart (BoringSSL, located from the binary's structure), an
+executable made with `bun build --compile`, Deno (rustls over aws-lc-rs: records at the AEAD
+layer, joined to their sockets) and a static, stripped C program on Debian's libssl.a. No probe
+spec is given: the shipped "auto" specs choose the locator from what each binary holds. The
+runtimes are pinned by tests/bun and tests/deno's package-lock.json (`make deps`)."""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from harness import ROOT, Target, Tracer, run_agtrace
+
+SERVER = os.path.join(ROOT, "tests", "servers", "llm_server.py")
+AGENT = os.path.join(ROOT, "tests", "targets", "fetch_agent.js")
+BUN = os.path.join(ROOT, "tests", "bun", "node_modules", "bun-{}", "bin", "bun")
+DENO = os.path.join(ROOT, "tests", "deno", "node_modules", "deno-a", "deno")
+TLS_STATIC = os.path.join(ROOT, "build", "tests", "tls_static_stripped")
+PY = "/usr/bin/python3"
+COMMANDS = ["openai plain", "openai stream", "anthropic plain"]
+REPLIES = ["openai 200 get_weather", "openai 200 chunks 9", "anthropic 200 get_weather"]
+# what the test server answers each command with: the step's name, provider, stream, tokens
+STEPS = [("chat gpt-4o", "openai", False, 42, 7), ("chat gpt-4o", "openai", True, 42, 7),
+         ("chat claude-sonnet-4-5", "anthropic", False, 30, 12)]
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA and a leaf it signs (rustls's webpki refuses a self-signed CA:TRUE leaf)."""
+    d = tmp_path_factory.mktemp("pki")
+
+    def ossl(*a):
+        subprocess.run(["openssl", *[str(x) for x in a]], check=True, capture_output=True)
+
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", d / "ca.key",
+         "-out", d / "ca.pem", "-subj", "/CN=agtrace test CA")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", d / "key.pem", "-out", d / "leaf.csr",
+         "-subj", "/CN=localhost")
+    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                               "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    ossl("x509", "-req", "-in", d / "leaf.csr", "-CA", d / "ca.pem", "-CAkey", d / "ca.key",
+         "-CAcreateserial", "-days", "1", "-out", d / "cert.pem", "-extfile", d / "ext.cnf")
+    return d
+
+
+@pytest.fixture(scope="module")
+def server(pki):
+    p = subprocess.Popen([PY, SERVER, pki / "cert.pem", pki / "key.pem"],
+                         stdout=subprocess.PIPE, text=True)
+    port = int(p.stdout.readline().split()[1])
+    yield port
+    p.kill()
+    p.wait()
+
+
+@pytest.fixture
+def cache(tmp_path):
+    """The locator's cache of this test alone (the machine's is shared with other runs)."""
+    return tmp_path / "locate-cache"
+
+
+def env_with(pki, cache, **kw):
+    return dict(os.environ, NODE_EXTRA_CA_CERTS=str(pki / "ca.pem"), DENO_CERT=str(pki / "ca.pem"),
+                DENO_NO_UPDATE_CHECK="1", AGTRACE_LOCATE_CACHE=str(cache), **kw)
+
+
+def traced_agent(argv, env, cache, commands=COMMANDS):
+    """Run the agent, attach agtrace to it by PID (auto specs only), run the commands, quit."""
+    t = Target(argv, env=env)
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"], env=dict(os.environ,
+                                                           AGTRACE_LOCATE_CACHE=str(cache)))
+        replies = [t.call(c, timeout=30) for c in commands]
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    return tr, replies
+
+
+def check_steps(tr, steps=STEPS):
+    s = [x for x in tr.spans() if x["trace_type"] == "reasoning_step"]
+    assert [(x["name"], x["gen_ai"]["provider"]["name"], x["llm"]["stream"],
+             x["gen_ai"]["usage"]["input_tokens"], x["gen_ai"]["usage"]["output_tokens"])
+            for x in s] == steps
+    everything = "".join(tr.out)
+    assert "sk-fetch-SECRET" not in everything and "sk-ant-fetch-SECRET" not in everything
+    return s
+
+
+def located_line(tr):
+    (line,) = [l for l in tr.err_lines if " located in " in l]
+    return line
+
+
+@pytest.mark.parametrize("release", ["a", "c"])  # Bun 1.1.38 (Nov 2024) and 1.4.5 (2026)
+def test_bun_fetch_agent(server, pki, cache, release):
+    bun = BUN.format(release)
+    tr, replies = traced_agent([bun, AGENT, str(server)], env_with(pki, cache), cache)
+    assert replies == REPLIES
+    check_steps(tr)
+    (attach,) = tr.events("attach")
+    assert attach["message"] == "4 probe links"  # SSL_write and SSL_peek, entry and return
+    line = located_line(tr)
+    assert re.search(r"\(bun\): boringssl located in .*/bun \(scanned, \d+ ms\): SSL_write at "
+                     r"0x[0-9a-f]+, SSL_peek at 0x[0-9a-f]+$", line), line
+    # the second attach to the same binary costs no scan: the cache answers
+    tr2, replies = traced_agent([bun, AGENT, str(server)], env_with(pki, cache), cache,
+                                commands=["openai plain"])
+    assert replies == REPLIES[:1]
+    check_steps(tr2, STEPS[:1])
+    assert "(from the cache, " in located_line(tr2)
+
+
+def test_bun_compiled_executable(server, pki, cache, tmp_path):
+    app = tmp_path / "agent_app"
+    subprocess.run([BUN.format("c"), "build", "--compile", AGENT, "--outfile", app], check=True,
+                   capture_output=True, timeout=120)
+    tr, replies = traced_agent([str(app), str(server)], env_with(pki, cache), cache)
+    assert replies == REPLIES
+    check_steps(tr)
+    assert re.search(r"boringssl located in .*/agent_app \(scanned", located_line(tr))
+
+
+def test_deno_fetch_agent(server, pki, cache, tmp_path):
+    env = env_with(pki, cache, DENO_DIR=str(tmp_path / "deno"))
+    tr, replies = traced_agent([DENO, "run", "-A", AGENT, str(server)], env, cache)
+    assert replies == REPLIES
+    check_steps(tr)
+    (attach,) = tr.events("attach")
+    assert attach["message"] == "3 probe links"  # seal at entry, open at entry and return
+    assert re.search(r"\(deno\): aws-lc located in .*/deno \(scanned, \d+ ms\): "
+                     r"EVP_AEAD_CTX_seal at 0x[0-9a-f]+, EVP_AEAD_CTX_open at 0x[0-9a-f]+$",
+                     located_line(tr))
+
+
+def test_static_stripped_openssl_program(server, pki, cache):
+    """A C program linked with -static against Debian's libssl.a and stripped: OpenSSL 3's
+    ssl_write_internal and ssl_read_internal, located; a request over 16 KiB is whole."""
+    t = Target([TLS_STATIC, str(server), str(pki / "ca.pem"), "--agent"])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"], env=dict(os.environ,
+                                                           AGTRACE_LOCATE_CACHE=str(cache)))
+        replies = [t.call(c, timeout=30) for c in ["openai plain", "openai long",
+                                                   "anthropic plain"]]
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert replies == ["openai 200 get_weather", "openai 200 get_weather",
+                       "anthropic 200 get_weather"]
+    s = check_steps(tr, [STEPS[0], STEPS[0], STEPS[2]])
+    assert [x["http"]["request"]["body"]["size"] for x in s][1] > 16384
+    assert not any(x["http"]["request"]["body"]["truncated"] for x in s)
+    (attach,) = tr.events("attach")
+    assert attach["message"] == "4 probe links"
+    assert re.search(r"openssl3 located in .*/tls_static_stripped \(scanned, \d+ ms\): "
+                     r"ssl_write_internal at 0x[0-9a-f]+, ssl_read_internal at 0x[0-9a-f]+$",
+                     located_line(tr))
+
+
+def test_refused_library_is_said_and_not_probed(server, pki, cache):
+    """A static OpenSSL program with a second function raising errors as SSL_write: the locator
+    refuses; the attach says so, in its summary, and nothing of it is probed."""
+    t = Target([os.path.join(ROOT, "build", "tests", "tls_ambig_stripped"), str(server),
+                str(pki / "ca.pem"), "--agent"])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl", "--duration", "1"],
+                    env=dict(os.environ, AGTRACE_LOCATE_CACHE=str(cache)))
+        assert t.call("openai plain", timeout=30) == "openai 200 get_weather"
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    why = ("openssl3 in {}: write: 2 functions raise errors as \"SSL_write\" and 1 as "
+           "\"ssl_write_internal\" where exactly one each must.").format(
+               os.path.join(ROOT, "build", "tests", "tls_ambig_stripped"))
+    attached = [l for l in tr.err_lines if "attached " in l][0]
+    assert attached.endswith(f"; TLS not probed (the locator refused): {why} ; Ctrl-C to stop")
+    assert f"TLS not probed (the locator refused): {why} " in tr.err_lines[-1]
+    assert tr.spans("reasoning_step") == []
+    (attach,) = tr.events("attach")
+    assert attach["message"] == "0 probe links"
+
+
+def nm_address(path, name):
+    out = subprocess.run(["nm", path], capture_output=True, text=True, check=True).stdout
+    (addr,) = [l.split()[0] for l in out.splitlines() if l.endswith(" " + name)]
+    return int(addr, 16)
+
+
+def test_probes_locate_command(cache):
+    """`agtrace probes locate`: what was found, where (the unstripped build's symbols say the
+    same address), and why; a binary with no TLS is answered, an unreadable path is exit 2."""
+    env = dict(os.environ, AGTRACE_LOCATE_CACHE=str(cache))
+    r = subprocess.run([os.path.join(ROOT, "agtrace"), "probes", "locate", TLS_STATIC, DENO,
+                        "/bin/true"], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    full = os.path.join(ROOT, "build", "tests", "tls_static")
+    w, rd = nm_address(full, "ssl_write_internal"), nm_address(full, "ssl_read_internal")
+    assert out[0] == f"{TLS_STATIC}: openssl3 (function bounds from eh_frame)"
+    assert re.fullmatch(rf"  write ssl_write_internal offset 0x[0-9a-f]+  vaddr {w:#x}  size \d+",
+                        out[1]), out[1]
+    assert out[2] == ("        ssl=rdi buf=rsi num=rdx (size_t); size_t *written in rcx; returns "
+                      "> 0 on success, bytes in *written")
+    assert out[3].startswith("        evidence: raises errors as \"ssl_write_internal\" (0x")
+    assert "; called by SSL_write (0x" in out[3]
+    assert re.fullmatch(rf"  read  ssl_read_internal  offset 0x[0-9a-f]+  vaddr {rd:#x}  size \d+",
+                        out[4]), out[4]
+    assert out[7] == f"{DENO}: aws-lc (function bounds from callgraph)"
+    assert re.fullmatch(r"  seal  EVP_AEAD_CTX_seal  offset 0x[0-9a-f]+  vaddr 0x[0-9a-f]+  "
+                        r"size \d+", out[8]), out[8]
+    assert re.match(r"        evidence: aead.c \(0x[0-9a-f]+\) error sites: reasons 117@\d+, "
+                    r"103@\d+, 115 \(OUTPUT_ALIASES_INPUT\); \d+ direct calls", out[10]), out[10]
+    assert re.fullmatch(r"  open  EVP_AEAD_CTX_open  offset 0x[0-9a-f]+  vaddr 0x[0-9a-f]+  "
+                        r"size \d+", out[11]), out[11]
+    assert out[14] == ("/bin/true: no TLS library located: /bin/true has no TLS library's "
+                       "error-site strings (ssl/ssl_lib.cc, ssl/ssl_lib.c, SSL_write, SSL_read, "
+                       "cipher/aead.c)")
+    assert len(out) == 15
+    r = run_agtrace("probes", "locate", "/nonexistent")
+    assert r.returncode == 2
+    assert r.stderr == ("agtrace: error: cannot read /nonexistent: No such file or directory; "
+                        "give the path of an executable\n")
+
+
+def test_deno_found_by_selector(server, pki, cache, tmp_path):
+    """`attach --select`: a Deno agent started later is discovered at exec and its TLS located
+    (the shipped auto specs), with no PID given."""
+    token = f"run{os.getpid()}"
+    tr = Tracer(["--select", f"comm=deno,cmdline=*fetch_agent.js*{token}*", "-o", "jsonl"],
+                wait=False, env=dict(os.environ, AGTRACE_LOCATE_CACHE=str(cache)))
+    tr.wait_for("discovery: 1 selector; 0 running processes matched")
+    env = env_with(pki, cache, DENO_DIR=str(tmp_path / "deno"))
+    t = Target([DENO, "run", "-A", AGENT, str(server), token], env=env)
+    try:
+        line = tr.wait_for("discovered PID")
+        assert f"discovered PID {t.pid} (deno) by " in line
+        assert [t.call(c, timeout=30) for c in COMMANDS] == REPLIES
+        t.quit()
+    finally:
+        t.kill()
+    assert tr.interrupt() == 0
+    check_steps(tr)
+    (att,) = tr.events("attach")
+    # (a process caught at exec also gets the library specs' probes on the libssl/libgnutls it
+    # might load later: more links than the three located ones)
+    assert "probe links; discovered (exec) by selector" in att["message"]
+    assert re.search(rf"PID {att['process']['pid']} \(deno\): aws-lc located in .*/deno ",
+                     located_line(tr))

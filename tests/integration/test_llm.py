@@ -322,7 +322,11 @@ def test_node_official_sdks_through_static_openssl(server, cert):
     finally:
         t.kill()
     (attach,) = tr.events("attach")
-    assert attach["message"] == "8 probe links"  # SSL_write/read(_ex) in the node binary
+    # SSL_write/read(_ex), SSL_free and SSL_shutdown in the node binary; the system's TLS
+    # libraries are probed ahead, for what node's children may run.
+    node = os.path.realpath(subprocess.check_output(["which", "node"], text=True).strip())
+    assert attach["message"] == (f"10 probe links; TLS: OpenSSL in {node} (in the executable); "
+                                 "ready in libgnutls.so.30.34.3, libssl.so.3")
     s = steps(tr)
     assert [(x["name"], x["gen_ai"]["provider"]["name"], x["llm"]["stream"]) for x in s] == [
         ("chat gpt-4o", "openai", False), ("chat gpt-4o", "openai", True),
@@ -418,7 +422,9 @@ def test_gnutls_client(server, cert):
         if p.poll() is None:
             p.kill()
     (attach,) = tr.events("attach")
-    assert attach["message"] == "4 probe links"
+    assert attach["message"] == ("6 probe links; TLS: GnuTLS in "
+                                 "/usr/lib/x86_64-linux-gnu/libgnutls.so.30.34.3 (library); "
+                                 "ready in libssl.so.3")
     (s,) = steps(tr)
     assert s["name"] == "chat gpt-4o"
     assert s["gen_ai"]["usage"]["input_tokens"] == 42

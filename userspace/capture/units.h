@@ -20,6 +20,8 @@ struct agt_unit_params {
 	uint64_t call_cap; /* TLS and socket payload bytes copied per call at most */
 	int discover;	   /* report execs of non-targets (selectors given) */
 	int tcp;	   /* load the socket capture (TCP and IPC) */
+	int pipes;	   /* with it, pipes too (system call tracepoints: every system call of
+			    * the node then takes the kernel's traced slow path) */
 };
 
 enum agt_unit_id {
@@ -56,6 +58,9 @@ int agt_capture_attach(struct agt_capture *c, char *err, size_t errlen);
 void agt_capture_destroy(struct agt_capture *c);
 /* A map every unit shares, by name ("events", "targets", "sampling", ...). */
 struct bpf_map *agt_capture_map(struct agt_capture *c, const char *name);
+
+/* Mount tracefs at /sys/kernel/tracing when it is not (warned about when that fails). */
+void agt_mount_tracefs(void);
 
 /* Running agtrace instances (for `agtrace sample`): their pid and pin folder. */
 struct agt_instance {

@@ -458,3 +458,33 @@ def test_captured_sdk_exchanges_replayed(client, name, step, tokens, calls):
     (dec,) = [r for r in tr.spans() if r["trace_type"] == "decision"]
     assert [(c["name"], c["id"]) for c in dec["decision"]["selected"]] == calls
     assert dec["parent_span_id"] == s["span_id"]
+
+
+def test_one_malformed_response_among_six(client):
+    """One response breaks its chunked encoding (the client gives up on the connection and opens
+    a new one for the next call, whose SSL object may well get the same address): the framing
+    error is counted, that exchange is handed over cut, and the five others are exact."""
+    calls = []
+    for i in range(1, 7):
+        req = {"model": f"m-{i}", "messages": [{"role": "user", "content": "x"}], "stream": True,
+               "stream_options": {"include_usage": True}}
+        calls.append(("z", "/v1/chat/completions", req) + (("X-Bad-Chunked=1",) if i == 3 else ()))
+    tr, replies = traced(client, *calls)
+    assert [r.split()[0] for r in replies] == ["status"] * 2 + ["error"] + ["status"] * 3
+    s = steps(tr)
+    assert [x["gen_ai"]["request"]["model"] for x in s] == [f"m-{i}" for i in range(1, 7)]
+    for x in s[:2] + s[3:]:
+        assert x["status"] == "ok"
+        assert x["gen_ai"]["response"]["model"] == x["gen_ai"]["request"]["model"] + "-2024-08-06"
+        assert x["gen_ai"]["usage"] == {"input_tokens": 42, "output_tokens": 7,
+                                        "cache_read": {"input_tokens": 10}}
+        assert "incomplete" not in x["llm"]
+    bad = s[2]
+    assert bad["http"]["response"]["status_code"] == 200
+    assert bad["llm"]["incomplete"] is True
+    assert "usage" not in bad["gen_ai"] or bad["gen_ai"]["usage"] == {}
+    summary = tr.summary()
+    assert "http1_resync=1 " in summary
+    assert "response_without_request=0 " in summary
+    # The broken connection was freed by the client (SSL_free), the other ended with its process.
+    assert int(summary.split("conns_closed=")[1].split()[0]) >= 1

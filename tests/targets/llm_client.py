@@ -1,7 +1,9 @@
 """Integration-test target: an 'agent' that calls LLM APIs over HTTPS with Python's standard
 library (http.client over ssl, so libssl.so.3). One command per stdin line:
     call CONN METHOD PATH JSON-BODY [HEADER=VALUE ...]
-CONN names a keep-alive connection (new names open new connections). Prints "status N BYTES".
+CONN names a keep-alive connection (new names open new connections). Prints "status N BYTES",
+or "error EXCEPTION" when the response was malformed (the connection is closed then, and the
+next call under the same name opens a new one).
     par N PATH JSON-BODY     N requests at once, each on its own new connection and thread."""
 import http.client
 import json
@@ -58,7 +60,13 @@ for line in sys.stdin:
     if name not in conns:
         conns[name] = connect()
     c = conns[name]
-    c.request(method, path, body=body.encode(), headers=headers)
-    r = c.getresponse()
-    data = r.read()
+    try:
+        c.request(method, path, body=body.encode(), headers=headers)
+        r = c.getresponse()
+        data = r.read()
+    except Exception as e:  # a malformed response: this connection is done, the next call
+        c.close()           # under the same name opens a new one
+        del conns[name]
+        print("error", type(e).__name__, flush=True)
+        continue
     print("status", r.status, len(data), flush=True)

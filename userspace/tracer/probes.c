@@ -892,10 +892,18 @@ static const char *stack_of(const struct agt_spec *spec)
 	return NULL;
 }
 
-void agt_probes_describe(struct attach_run *r, const struct agt_proc *proc, char *buf, size_t n)
+void agt_probes_describe(struct attach_run *r, const struct agt_proc *proc, char *buf, size_t n,
+			 int brief)
 {
 	char found[2048] = "", ready[1024] = "";
 	size_t fu = 0, ru = 0;
+	int tls_specs = 0;
+
+	for (int s = 0; s < r->nspecs; s++)
+		tls_specs += stack_of(&r->specs[s]) != NULL;
+	buf[0] = 0;
+	if (!tls_specs)
+		return; /* the user's own probes only: no TLS to speak of */
 
 	for (int i = 0; i < proc->nuses; i++) {
 		const struct agt_obj *o = proc->uses[i].obj;
@@ -917,9 +925,10 @@ void agt_probes_describe(struct attach_run *r, const struct agt_proc *proc, char
 	if (found[0])
 		snprintf(buf, n, "TLS: %s%s%s", found, ready[0] ? "; ready in " : "", ready);
 	else
-		snprintf(buf, n,
-			 "no TLS stack agtrace knows is loaded (libssl, libgnutls, Go crypto/tls, "
-			 "OpenSSL in the executable): %s%s%s",
+		snprintf(buf, n, "no TLS stack %s: %s%s%s",
+			 brief ? "loaded"
+			       : "agtrace knows is loaded (libssl, libgnutls, Go crypto/tls, "
+				 "OpenSSL in the executable)",
 			 r->o.tcp ? "plaintext HTTP over TCP only" : "its processes only",
 			 ready[0] ? "; probes ready in " : "", ready);
 }

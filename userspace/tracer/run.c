@@ -613,10 +613,13 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		char msg[1600], tls[1200];
 
 		agt_target_watch(r, t);
-		agt_probes_describe(r, r->tg.v[t], tls, sizeof(tls));
-		snprintf(msg, sizeof(msg), "%d probe links; %s", r->tg.v[t]->nlinks, tls);
+		agt_probes_describe(r, r->tg.v[t], tls, sizeof(tls), 1);
+		snprintf(msg, sizeof(msg), "%d probe links%s%s", r->tg.v[t]->nlinks,
+			 tls[0] ? "; " : "", tls);
 		agt_trace_state(&r->pl.trace, &r->tg.v[t]->info, agt_mono_ns(), "attach", msg, 0, 0);
-		agt_info("PID %d (%s): %s", r->tg.v[t]->info.pid, r->tg.v[t]->info.comm, msg);
+		agt_probes_describe(r, r->tg.v[t], tls, sizeof(tls), 0);
+		agt_info("PID %d (%s): %d probe links%s%s", r->tg.v[t]->info.pid,
+			 r->tg.v[t]->info.comm, r->tg.v[t]->nlinks, tls[0] ? "; " : "", tls);
 	}
 	nprobes_total = agt_probes_mapped_links(r, &nlinks_all);
 	if (r->metrics) {

@@ -131,8 +131,11 @@ void agt_probes_release(struct attach_run *r, struct agt_proc *proc, uint64_t no
 void agt_probes_reap(struct attach_run *r, uint64_t now, uint64_t linger_ns);
 /* Links on the objects live targets map (each once), and on all objects. */
 int agt_probes_mapped_links(struct attach_run *r, int *all);
-/* "OpenSSL in libssl.so.3 (library)", or why there is none: the attach report of target t. */
-void agt_probes_describe(struct attach_run *r, const struct agt_proc *proc, char *buf, size_t n);
+/* "TLS: OpenSSL in /usr/lib/.../libssl.so.3 (library)", or that there is none and what that
+ * means: the attach report of a target ("" with the user's own specs only). brief: for an
+ * event's message, without the list of what agtrace knows. */
+void agt_probes_describe(struct attach_run *r, const struct agt_proc *proc, char *buf, size_t n,
+			 int brief);
 /* The end of the run: every link destroyed (in parallel: each waits for an RCU grace period). */
 void agt_probes_detach_all(struct attach_run *r);
 

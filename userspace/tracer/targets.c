@@ -171,12 +171,13 @@ static void env_relaunch(void *ctx, uint32_t pid)
 	bpf_map__update_elem(r->cap.func->maps.targets, &key, sizeof(key), &one, sizeof(one), 0);
 	agt_target_attach(r, t);
 	agt_target_watch(r, t);
-	agt_probes_describe(r, proc, tls, sizeof(tls));
-	snprintf(msg, sizeof(msg), "%d probe links; %s; a relaunch of its target's program",
-		 proc->nlinks, tls);
+	agt_probes_describe(r, proc, tls, sizeof(tls), 1);
+	snprintf(msg, sizeof(msg), "%d probe links; %s%sa relaunch of its target's program",
+		 proc->nlinks, tls, tls[0] ? "; " : "");
 	agt_trace_state(&r->pl.trace, &proc->info, agt_mono_ns(), "attach", msg, 0, 0);
-	agt_info("PID %u (%s) relaunches its target: %d probe links; %s", pid, proc->info.comm,
-		 proc->nlinks, tls);
+	agt_probes_describe(r, proc, tls, sizeof(tls), 0);
+	agt_info("PID %u (%s) relaunches its target: %d probe links%s%s", pid, proc->info.comm,
+		 proc->nlinks, tls[0] ? "; " : "", tls);
 }
 
 struct agt_decoder_env agt_targets_env(struct attach_run *r)
@@ -385,13 +386,14 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	}
 	agt_target_watch(r, t);
 	r->discovered++;
-	agt_probes_describe(r, proc, tls, sizeof(tls));
-	snprintf(msg, sizeof(msg), "%d probe links; %s; discovered (%s) by selector \"%s\"",
-		 proc->nlinks, tls, why, r->sel[hit].text);
+	agt_probes_describe(r, proc, tls, sizeof(tls), 1);
+	snprintf(msg, sizeof(msg), "%d probe links; %s%sdiscovered (%s) by selector \"%s\"",
+		 proc->nlinks, tls, tls[0] ? "; " : "", why, r->sel[hit].text);
 	agt_trace_state(&r->pl.trace, &proc->info, agt_mono_ns(), "attach", msg, 0, 0);
-	agt_info("discovered PID %d (%s%s%s) by \"%s\": %d probe links; %s", pid, proc->info.comm,
+	agt_probes_describe(r, proc, tls, sizeof(tls), 0);
+	agt_info("discovered PID %d (%s%s%s) by \"%s\": %d probe links%s%s", pid, proc->info.comm,
 		 proc->info.id.pod_name[0] ? " in pod " : "", proc->info.id.pod_name, r->sel[hit].text,
-		 proc->nlinks, tls);
+		 proc->nlinks, tls[0] ? "; " : "", tls);
 	/* A process that exited while being attached: its pidfd is readable already, and the
 	 * event loop notices it at the next wait. */
 }

@@ -60,7 +60,8 @@ $(OUT)/bpf $(OUT)/skel:
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum \
-	$(OUT)/tests/gotls $(OUT)/tests/gotls-stripped $(OUT)/tests/goh2
+	$(OUT)/tests/gotls $(OUT)/tests/gotls-stripped $(OUT)/tests/goh2 \
+	$(OUT)/tests/curl_agent $(OUT)/tests/curl_agent_gnutls $(OUT)/tests/quick_call
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -86,7 +87,22 @@ $(OUT)/tests/gotls-stripped: tests/targets/gotls/main.go
 	@mkdir -p $(dir $@)
 	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -ldflags='-s -w' -o $@ $<
 
-# An HTTPS server offering h2, for gotls (llm_server.py speaks HTTP/1.1 only).
+# A libcurl agent with libcurl's defaults (h2 over TLS), against libcurl with OpenSSL and against
+# libcurl-gnutls (same headers; Debian ships only the OpenSSL flavour's -dev link).
+$(OUT)/tests/curl_agent: tests/targets/curl_agent.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Werror $< -o $@ -lcurl
+$(OUT)/tests/curl_agent_gnutls: tests/targets/curl_agent.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Werror $< -o $@ -l:libcurl-gnutls.so.4
+
+# A process whose LLM call comes right after its exec (libssl.so.3), for discovery.
+$(OUT)/tests/quick_call: tests/targets/quick_call.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Werror $< -o $@ -lssl -lcrypto
+
+# An HTTPS server offering h2 and http/1.1 in OpenAI's wire format (llm_server.py speaks
+# HTTP/1.1 only).
 $(OUT)/tests/goh2: tests/servers/goh2/main.go
 	@mkdir -p $(dir $@)
 	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<

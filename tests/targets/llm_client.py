@@ -4,7 +4,9 @@ library (http.client over ssl, so libssl.so.3). One command per stdin line:
 CONN names a keep-alive connection (new names open new connections). Prints "status N BYTES",
 or "error EXCEPTION" when the response was malformed (the connection is closed then, and the
 next call under the same name opens a new one).
-    par N PATH JSON-BODY     N requests at once, each on its own new connection and thread."""
+    par N PATH JSON-BODY     N requests at once, each on its own new connection and thread.
+With --relaunch after the CA file it waits for one line ("go"), then relaunches itself as a
+child process (the same program) that does all of the above."""
 import http.client
 import json
 import os
@@ -13,6 +15,13 @@ import sys
 import threading
 
 port, cafile = int(sys.argv[1]), sys.argv[2]  # cafile "--plain": plain HTTP, no TLS
+if sys.argv[3:] == ["--relaunch"]:
+    # An agent CLI that relaunches itself: this process waits for "go", then runs the same
+    # program again as a child process, which prints its own "ready" and does the calls.
+    import subprocess
+    print("ready", os.getpid(), flush=True)
+    sys.stdin.readline()
+    sys.exit(subprocess.run([sys.executable, __file__, sys.argv[1], cafile]).returncode)
 ctx = None if cafile == "--plain" else ssl.create_default_context(cafile=cafile)
 
 

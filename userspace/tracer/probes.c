@@ -742,8 +742,8 @@ int agt_attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, in
 		agt_err("%s: %s", spec->file, first_err);
 		return -ENOENT;
 	}
-	if (soft && !yielded && !ahead)
-		return AGT_SPEC_SKIPPED;
+	if (soft && !yielded)
+		return ahead ? AGT_SPEC_AHEAD : AGT_SPEC_SKIPPED;
 	return 0;
 }
 

@@ -110,9 +110,10 @@ enum { EV_SIGNAL = 1, EV_RING = 2, EV_TIMER = 3 };
 
 
 /* probes.c: the specs given (or the shipped auto ones); a spec onto target t (soft: skip what
- * does not apply, AGT_SPEC_SKIPPED when nothing did); one spec onto one object of t. 0, or
- * -errno after one sentence. */
+ * does not apply, AGT_SPEC_SKIPPED when nothing did, AGT_SPEC_AHEAD when only libraries it may
+ * load did); one spec onto one object of t. 0, or -errno after one sentence. */
 #define AGT_SPEC_SKIPPED 1
+#define AGT_SPEC_AHEAD 2 /* only attached ahead, on libraries it does not map (yet) */
 #define AGT_OBJ_AHEAD 1 /* agt_attach_object: a library in its folder, not mapped (yet) */
 int agt_attach_load_specs(struct attach_run *r);
 int agt_attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, int soft);

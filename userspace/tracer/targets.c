@@ -198,7 +198,7 @@ int agt_target_attach(struct attach_run *r, int t)
 		rc = agt_attach_spec(r, t, &r->specs[s], soft);
 		applied += rc == 0;
 	}
-	if (rc == AGT_SPEC_SKIPPED)
+	if (rc == AGT_SPEC_SKIPPED || rc == AGT_SPEC_AHEAD)
 		rc = 0;
 	agt_attach_loader(r, proc, proc); /* libraries it loads later */
 	if (rc || applied)
@@ -302,19 +302,21 @@ static void not_pending(struct attach_run *r, int pid)
 		bpf_map__delete_elem(r->cap.func->maps.targets, &key, sizeof(key), 0);
 }
 
-/* A process in a pod not listed yet: remembered (once) to be matched again when it is. */
-static void pod_wait(struct attach_run *r, const struct agt_proc *proc)
+/* A process in a pod not listed yet: remembered (once) to be matched again when it is; 1 when
+ * it is (it stays pending in the kernel meanwhile: captured from its first instruction). */
+static int pod_wait(struct attach_run *r, const struct agt_proc *proc)
 {
 	for (int i = 0; i < r->npod_wait; i++)
 		if (r->pod_wait[i].pid == proc->info.pid &&
 		    r->pod_wait[i].start_ticks == proc->info.start_ticks)
-			return;
+			return 1;
 	if (r->npod_wait == (int)AGT_ARRAY_SIZE(r->pod_wait)) {
 		r->pod_wait_full++;
-		return;
+		return 0;
 	}
 	r->pod_wait[r->npod_wait].pid = proc->info.pid;
 	r->pod_wait[r->npod_wait++].start_ticks = proc->info.start_ticks;
+	return 1;
 }
 
 /* Match a process against the selectors and, when one holds, make it a target: probes, the
@@ -323,7 +325,7 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 {
 	struct agt_proc *proc;
 	char cmdline[4096], err[512], msg[1600], tls[1200];
-	int t, hit = -1;
+	int t, hit = -1, waiting = 0;
 
 	if (pid == getpid() || is_target(r, pid)) {
 		agt_dbg("exec of PID %d (%s): a target already", pid, why);
@@ -345,7 +347,7 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	for (int i = 0; i < r->nsel; i++)
 		if (agt_selector_needs_k8s(&r->sel[i])) { /* pod metadata, asked for once */
 			if (!agt_k8s_lookup(r->k8s, &proc->info.id) && proc->info.id.pod_uid[0] && r->k8s)
-				pod_wait(r, proc);
+				waiting = pod_wait(r, proc);
 			break;
 		}
 	for (int i = 0; i < r->nsel && hit < 0; i++)
@@ -354,7 +356,8 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	if (hit < 0) {
 		agt_proc_close(proc);
 		free(proc);
-		not_pending(r, pid);
+		if (!waiting) /* a process waiting for its pod's listing stays pending */
+			not_pending(r, pid);
 		return;
 	}
 	if (r->tg.live >= r->o.max_targets) {

@@ -235,3 +235,78 @@ def test_selected_process_calling_right_after_exec(server, cert):  # noqa: F811
         assert x["status"] == "ok"
     assert " 0 dropped " in tr.summary()
     print(f"call began {after} us after exec (their launcher's clock, on this machine)")
+
+
+# ---- probe limits, shutdown, open files ----
+
+def test_spec_over_the_limits_is_refused_before_any_link(server, cert):  # noqa: F811
+    """Every function of libcrypto (over 5,000: more probes than agtrace allows) is refused with
+    one sentence before a single link is made, so the refusal is quick and leaves nothing
+    behind."""
+    t = Target(["/usr/bin/python3", os.path.join(ROOT, "tests", "targets", "llm_client.py"),
+                str(server), str(cert / "cert.pem")])
+    try:
+        t0 = time.monotonic()
+        r = subprocess.run([os.path.join(ROOT, "agtrace"), "attach", "-p", str(t.pid),
+                            "--uprobe", "libcrypto.so*:*"], capture_output=True, text=True,
+                           timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        t.kill()
+    nfuncs = len([l for l in subprocess.check_output(
+        ["nm", "-D", "--defined-only", "/usr/lib/x86_64-linux-gnu/libcrypto.so.3"],
+        text=True).splitlines() if " T " in l or " i " in l])
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("agtrace: error: --uprobe libcrypto.so*:* on "
+                               "/usr/lib/x86_64-linux-gnu/libcrypto.so.3 (PID "), lines
+    assert f" would need {2 * nfuncs} probe links for {nfuncs} functions ({nfuncs} new probes), "\
+           "over agtrace's limits: 4096 probes (0 in use), 20000 links (" in lines[0], lines
+    assert lines[0].endswith("; nothing of it was attached: narrow its symbol globs"), lines
+    assert took < 15, took
+
+
+def fds_of(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_two_hundred_targets_cost_links_once_and_stop_quickly():
+    """200 processes found by --select, all mapping libssl: the links on libssl are made once
+    (not per process), open files follow the live targets (a pidfd each) and fall when they
+    exit, and SIGINT ends the run in a few seconds."""
+    quick = os.path.join(BUILD, "quick_call")
+    tag = f"idle-{TOKEN}"
+    tr = Tracer(["--select", f"comm=quick_call,cmdline=*{tag}*", "--forget-after", "1",
+                 "-o", "jsonl"], wait=False)
+    tr.wait_for("discovery: 1 selector")
+    before = fds_of(tr.p.pid)
+    procs = []
+    try:
+        for _ in range(200):
+            procs.append(subprocess.Popen([quick, "--idle", tag], stdin=subprocess.PIPE))
+        seen = 0
+        while seen < 200:
+            tr.wait_for("discovered PID ", timeout=60)
+            seen += 1
+        time.sleep(1)
+        live = fds_of(tr.p.pid)
+        # A pidfd per target, and the links of libssl, libgnutls (ahead) and the dynamic
+        # loader once: 10 + 6 + 1.
+        assert live - before <= 200 + 17 + 10, (before, live)
+        for p in procs[:100]:
+            p.stdin.close()
+            p.wait(timeout=10)
+        time.sleep(3)  # gone, then forgotten (--forget-after 1)
+        half = fds_of(tr.p.pid)
+        assert half - before <= 100 + 17 + 10, (before, live, half)
+        t0 = time.monotonic()
+        assert tr.interrupt(timeout=30) == 0
+        took = time.monotonic() - t0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.stdin.close()
+                p.wait(timeout=10)
+    assert took < 5, took
+    assert len([e for e in tr.events("attach quick_call") if "discovered" in e["message"]]) == 200

@@ -400,19 +400,30 @@ static long fd_headroom(void)
 	return (long)rl.rlim_cur - open - 256;
 }
 
+/* How the user named a spec: its file, or the --uprobe argument it came from. */
+static void spec_label(const struct agt_spec *spec, char *buf, size_t n)
+{
+	if (!strcmp(spec->file, "--uprobe"))
+		snprintf(buf, n, "--uprobe %s", spec->name);
+	else
+		snprintf(buf, n, "%s", spec->file);
+}
+
 /* Refused before any link is made: a plan that would pass a limit. */
 static int check_limits(struct attach_run *r, struct agt_proc *proc, const struct agt_spec *spec,
 			const char *mapped, const struct plan *p)
 {
 	long fds = fd_headroom();
+	char label[600];
 
 	if (r->nprobes + p->new_ids <= AGT_MAX_PROBES && r->nlinks + p->links <= MAX_LINKS &&
 	    p->links <= fds)
 		return 0;
+	spec_label(spec, label, sizeof(label));
 	agt_err("%s on %s (PID %d) would need %d probe links for %d functions (%d new probes), "
 		"over agtrace's limits: %d probes (%u in use), %d links (%d in use), %ld more open "
 		"files (ulimit -n); nothing of it was attached: narrow its symbol globs",
-		spec->file, mapped, proc->info.pid, p->links, p->n, p->new_ids, AGT_MAX_PROBES,
+		label, mapped, proc->info.pid, p->links, p->n, p->new_ids, AGT_MAX_PROBES,
 		r->nprobes, MAX_LINKS, r->nlinks, fds > 0 ? fds : 0);
 	return -E2BIG;
 }

@@ -70,7 +70,9 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum \
 	$(OUT)/tests/gotls $(OUT)/tests/gotls-stripped $(OUT)/tests/goh2 \
-	$(OUT)/tests/rtgo $(OUT)/tests/rtgo-stripped $(OUT)/tests/file_writer
+	$(OUT)/tests/rtgo $(OUT)/tests/rtgo-stripped $(OUT)/tests/file_writer \
+	$(OUT)/tests/curl_agent $(OUT)/tests/curl_agent_gnutls $(OUT)/tests/quick_call \
+	$(OUT)/tests/ssl_loop $(OUT)/tests/gotls_loop
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -105,7 +107,30 @@ $(OUT)/tests/rtgo-stripped: tests/targets/rtgo/main.go
 	@mkdir -p $(dir $@)
 	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -ldflags='-s -w' -o $@ $<
 
-# An HTTPS server offering h2, for gotls (llm_server.py speaks HTTP/1.1 only).
+# A libcurl agent with libcurl's defaults (h2 over TLS), against libcurl with OpenSSL and against
+# libcurl-gnutls (same headers; Debian ships only the OpenSSL flavour's -dev link).
+$(OUT)/tests/curl_agent: tests/targets/curl_agent.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Werror $< -o $@ -lcurl
+$(OUT)/tests/curl_agent_gnutls: tests/targets/curl_agent.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Werror $< -o $@ -l:libcurl-gnutls.so.4
+
+# Benchmark targets: OpenSSL and Go crypto/tls calls in a loop, in memory (make bench).
+$(OUT)/tests/ssl_loop: tests/targets/ssl_loop.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Werror $< -o $@ -lssl -lcrypto
+$(OUT)/tests/gotls_loop: tests/targets/gotls_loop/main.go
+	@mkdir -p $(dir $@)
+	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<
+
+# A process whose LLM call comes right after its exec (libssl.so.3), for discovery.
+$(OUT)/tests/quick_call: tests/targets/quick_call.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Werror $< -o $@ -lssl -lcrypto
+
+# An HTTPS server offering h2 and http/1.1 in OpenAI's wire format (llm_server.py speaks
+# HTTP/1.1 only).
 $(OUT)/tests/goh2: tests/servers/goh2/main.go
 	@mkdir -p $(dir $@)
 	GOCACHE=$(abspath $(OUT))/gocache GO111MODULE=off GOFLAGS= go build -o $@ $<

@@ -21,7 +21,7 @@ enum agt_event_kind {
 	AGT_EV_PROC_FORK = 5,
 	AGT_EV_PROC_EXEC = 6,
 	AGT_EV_PROC_DISCOVER = 7, /* a process that is not a target ran execve (discovery on) */
-	AGT_EV_MAP_EXEC = 8,	  /* a target mapped a file executable (a library loaded) */
+	AGT_EV_MAP_EXEC = 8,	  /* a traced process loaded libraries (its dynamic loader said so) */
 	AGT_EV_FILE = 9,	  /* a traced process changed (or read) a file: struct agt_file_event */
 	AGT_EV_TLS_JOIN = 10,	 /* a thread's sealed TLS records went out on this socket */
 };
@@ -40,14 +40,28 @@ enum agt_source { AGT_SRC_TLS = 0, AGT_SRC_TCP = 1, AGT_SRC_IPC = 2 };
 #define AGT_TLS_COOKIE_READ (1u << 16)	/* SSL_read*: ingress */
 #define AGT_TLS_COOKIE_EX (1u << 17)	/* *_ex: length through the 4th argument */
 #define AGT_TLS_COOKIE_SSIZE (1u << 18) /* returns ssize_t (GnuTLS), not int (OpenSSL) */
-/* A write whose length is known at its entry: the library writes all of it or fails, so the
- * bytes are copied at the entry and no return probe is attached (OpenSSL's SSL_write and
- * SSL_write_ex without SSL_MODE_ENABLE_PARTIAL_WRITE). A failed write that is retried with the
- * same arguments (WANT_WRITE) is copied once. */
-#define AGT_TLS_COOKIE_WHOLE (1u << 19)
+#define AGT_TLS_COOKIE_GO (1u << 19)	/* Go's register ABI; a call is matched to its return by \
+					 * goroutine (the g in r14), not by thread */
+/* A write whose length is known at its entry: the library moves all of it or fails (Go's Write;
+ * OpenSSL's SSL_write and SSL_write_ex without SSL_MODE_ENABLE_PARTIAL_WRITE), so the bytes are
+ * copied at the entry and no return probe is attached. A failed C write retried with the same
+ * arguments (WANT_WRITE) is copied once. */
+#define AGT_TLS_COOKIE_AT_ENTRY (1u << 20)
 /* *_ex-like with the out-length in the 5th argument (r8): OpenSSL >= 3.3's
  * ssl_write_internal(s, buf, num, flags, &written), located in static binaries. */
 #define AGT_TLS_COOKIE_OUTLEN_R8 (1u << 24)
+/* The connection is over (the library freed or shut it down, or the socket closed): a data
+ * record with no bytes, in agt_data.flags. */
+#define AGT_DATA_CLOSE 4
+
+/* Values of the targets map (tgid -> kind), kept by the loader and the process programs. */
+enum agt_target_kind {
+	AGT_TK_TARGET = 1,   /* a process the loader traces (by PID, by selector, a relaunch) */
+	AGT_TK_FOLLOWED = 2, /* a descendant of a target, followed since its fork */
+	AGT_TK_PENDING = 3,  /* exec'd while selectors are given, not yet matched by the loader:
+			      * captured from its first instruction; its events are dropped by the
+			      * loader if no selector takes it */
+};
 
 /* How a value (argument or return value) is read and shown. */
 enum agt_value_kind {
@@ -170,8 +184,13 @@ struct agt_data {
 struct agt_proc_fork {
 	struct agt_event_hdr h;
 	__u32 ppid;
-	__u32 ptid; /* the thread that forked: whose tool call the child belongs to */
+	__u32 ptid;  /* the thread that forked: whose tool call the child belongs to */
+	__u32 flags; /* AGT_FORK_PENDING */
+	__u32 pad;
 };
+/* The parent was pending (AGT_TK_PENDING): so is the child, until the loader has decided on the
+ * parent (then it is followed, or forgotten). */
+#define AGT_FORK_PENDING 1
 
 /* A followed process ran execve. */
 #define AGT_ARGV_LEN 256
@@ -191,8 +210,9 @@ struct agt_proc_discover {
 	char filename[AGT_FILENAME_LEN];
 };
 
-/* A target mapped part of a file executable (the dynamic loader or dlopen loading a library):
- * userspace looks for probe spec objects it now maps. h.pid is the target. */
+/* A traced process (a target or a followed descendant) loaded libraries: the dynamic loader
+ * told its debugger interface (_dl_debug_state) that its list of objects changed, at start-up
+ * and at each dlopen. Userspace looks for probe spec objects it now maps. h.pid is the process. */
 struct agt_map_exec {
 	struct agt_event_hdr h;
 };

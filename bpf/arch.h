@@ -9,7 +9,6 @@
 /* System call numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
 #define AGT_NR_READ 0
 #define AGT_NR_WRITE 1
-#define AGT_NR_MMAP 9
 #define AGT_NR_READV 19
 #define AGT_NR_WRITEV 20
 #define AGT_NR_SENDTO 44
@@ -21,7 +20,6 @@
 #define AGT_SYSCALL_ARG1(regs) ((regs)->di)
 #define AGT_SYSCALL_ARG2(regs) ((regs)->si)
 #define AGT_SYSCALL_ARG3(regs) ((regs)->dx)
-#define AGT_SYSCALL_ARG5(regs) ((regs)->r8)
 #define AGT_SYSCALL_NR(regs) ((regs)->orig_ax)
 
 /* Function arguments 1..6 of the C ABI (System V AMD64) and of Go's register ABI
@@ -31,7 +29,4 @@
 #else
 #error "agtrace's BPF programs know x86-64 only; add the architecture's facts to bpf/arch.h"
 #endif
-
-/* mmap's prot bit for executable mappings (the same on every Linux architecture). */
-#define AGT_PROT_EXEC 4
 #endif

@@ -21,7 +21,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } drops SEC(".maps");
 
-/* tgid -> 1 for every process being traced; filled by the loader. */
+/* tgid -> enum agt_target_kind for every process being traced: targets (written by the loader),
+ * their descendants and processes discovery has not decided on yet (written by the process
+ * programs, at fork and exec). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -30,11 +32,20 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } targets SEC(".maps");
 
-/* Is tgid traced: a target (1) or a followed descendant of one (2)? The first test of every
- * program that sees all processes (system call tracepoints). */
+/* What tgid is to agtrace: an enum agt_target_kind, 0 when it is not traced. */
+static __always_inline __u32 agt_target_kind(__u32 tgid)
+{
+	__u32 *k = bpf_map_lookup_elem(&targets, &tgid);
+
+	return k ? *k : 0;
+}
+
+/* Is tgid traced (a target, a followed descendant, or a process discovery is deciding on)? The
+ * one test every program makes first: uprobes are attached once per file, so every process that
+ * maps the file hits them, and this lookup decides in the kernel whether the hit counts. */
 static __always_inline int agt_traced(__u32 tgid)
 {
-	return bpf_map_lookup_elem(&targets, &tgid) != 0;
+	return agt_target_kind(tgid) != 0;
 }
 
 /* Wake the reader only once this much is pending; it also polls every AGT_POLL_MS, so an event
@@ -218,26 +229,6 @@ static __always_inline void *agt_reserve(__u64 size, __u32 kind, __u32 probe_id,
 	h->tid = tid;
 	h->ts_ns = bpf_ktime_get_ns();
 	return h;
-}
-
-/* A target mapped part of a file executable: mmap(..., PROT_EXEC, ..., fd >= 0, ...) that
- * succeeded, by the target itself (not a followed descendant: uprobes are per target).
- * x86-64 registers; called from a tp_btf sys_exit program, so regs is read directly. */
-static __always_inline void agt_map_exec(struct pt_regs *regs, long ret)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32, *kind;
-	struct agt_map_exec *e;
-
-	if ((ret < 0 && ret > -4096) || !(AGT_SYSCALL_ARG3(regs) & AGT_PROT_EXEC) ||
-	    (int)AGT_SYSCALL_ARG5(regs) < 0)
-		return;
-	kind = bpf_map_lookup_elem(&targets, &tgid);
-	if (!kind || *kind != 1)
-		return;
-	e = agt_reserve(sizeof(*e), AGT_EV_MAP_EXEC, 0, tgid, (__u32)pid_tgid);
-	if (e)
-		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
 #endif

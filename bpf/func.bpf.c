@@ -32,13 +32,19 @@ static __always_inline __u64 reg_arg(struct pt_regs *ctx, __u8 abi, int i)
 	return abi == AGT_ABI_GO ? go[i] : sysv[i];
 }
 
-/* The probe's configuration, if this event is to be kept: entries pass the whole sampling
- * decision, returns only the session's (a return follows its entry, whose token it had). */
+/* The probe's configuration, if this event is to be kept: the process is a target (uprobes are
+ * attached once per file, so other processes mapping it pass here too; a target's followed
+ * descendants are not traced function by function); entries pass the whole sampling decision,
+ * returns only the session's (a return follows its entry, whose token it had). */
 static __always_inline struct agt_probe_cfg *cfg_for(__u64 cookie, int entry)
 {
 	__u32 id = (__u32)cookie, tgid = bpf_get_current_pid_tgid() >> 32;
-	struct agt_probe_cfg *cfg = bpf_map_lookup_elem(&probe_cfg, &id);
+	__u32 kind = agt_target_kind(tgid);
+	struct agt_probe_cfg *cfg;
 
+	if (kind != AGT_TK_TARGET && kind != AGT_TK_PENDING)
+		return 0;
+	cfg = bpf_map_lookup_elem(&probe_cfg, &id);
 	if (!cfg || !cfg->valid) {
 		agt_count_drop(AGT_KDROP_NO_CONFIG);
 		return 0;

@@ -15,7 +15,7 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct agt_proc_exit *e;
-	__u32 *kind = bpf_map_lookup_elem(&targets, &tgid);
+	__u32 kind = agt_target_kind(tgid);
 	int group_dead = BPF_CORE_READ(task, signal, live.counter) == 0;
 
 	if (!kind)
@@ -26,6 +26,9 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 	 * by mistake (the loader re-adds a PID it attaches again). */
 	if (group_dead)
 		bpf_map_delete_elem(&targets, &tgid);
+	/* A process discovery was still deciding on, or had turned away: nobody's business. */
+	if (kind == AGT_TK_PENDING)
+		return 0;
 	e = agt_reserve(sizeof(*e), AGT_EV_PROC_EXIT, 0, tgid, BPF_CORE_READ(task, pid));
 	if (!e)
 		return 0;
@@ -38,27 +41,36 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid), two = 2;
+	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+	__u32 kind, ckind = AGT_TK_FOLLOWED;
 	struct agt_proc_fork *e;
 
-	/* A new thread of a target is followed already; a new process joins the table. */
-	if (ctgid == ptgid || !bpf_map_lookup_elem(&targets, &ptgid))
+	/* A new thread of a traced process is traced already; a new process joins the table. */
+	if (ctgid == ptgid || !(kind = agt_target_kind(ptgid)))
 		return 0;
-	bpf_map_update_elem(&targets, &ctgid, &two, BPF_ANY);
-	if (!agt_sample(AGT_SS_PROC, ptgid))
+	/* The child of a process discovery is still deciding on waits with it: always reported,
+	 * so the loader can follow or forget it once it has decided. */
+	if (kind == AGT_TK_PENDING)
+		ckind = AGT_TK_PENDING;
+	bpf_map_update_elem(&targets, &ctgid, &ckind, BPF_ANY);
+	if (kind != AGT_TK_PENDING && !agt_sample(AGT_SS_PROC, ptgid))
 		return 0; /* still followed (its payloads obey their own sampling), not reported */
 	e = agt_reserve(sizeof(*e), AGT_EV_PROC_FORK, 0, ctgid, BPF_CORE_READ(child, pid));
 	if (!e)
 		return 0;
 	e->ppid = ptgid;
 	e->ptid = BPF_CORE_READ(parent, pid);
+	e->flags = kind == AGT_TK_PENDING ? AGT_FORK_PENDING : 0;
+	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 
 /* Set by the loader when selectors are given: report execs of processes that are not targets,
  * so new agent processes are found as they start. Not sampled (discovery must not miss one);
- * the reader is woken at once to attach before the process gets far. */
+ * the reader is woken at once. Until it has matched the process against the selectors, the
+ * process is pending: traced from its first instruction (its TLS calls on files already probed
+ * are captured), and forgotten if no selector takes it. */
 const volatile __u32 discover = 0;
 
 static __always_inline void discover_exec(struct task_struct *p, struct linux_binprm *bprm)
@@ -76,14 +88,19 @@ static __always_inline void discover_exec(struct task_struct *p, struct linux_bi
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	__u32 tgid = BPF_CORE_READ(p, tgid);
+	__u32 tgid = BPF_CORE_READ(p, tgid), kind = agt_target_kind(tgid);
 	struct agt_proc_exec *e;
 	unsigned long start, end;
 	__u32 n;
 
-	if (!bpf_map_lookup_elem(&targets, &tgid)) {
-		if (discover)
+	if (!kind || kind == AGT_TK_PENDING) {
+		if (discover) {
+			__u32 pending = AGT_TK_PENDING;
+
+			if (!kind)
+				bpf_map_update_elem(&targets, &tgid, &pending, BPF_NOEXIST);
 			discover_exec(p, bprm);
+		}
 		return 0;
 	}
 	if (!agt_session_sampled(AGT_SS_PROC, tgid))
@@ -107,14 +124,23 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	return 0;
 }
 
-/* Libraries loaded after attach (agt_map_exec in common.bpf.h). With TCP capture on, the
- * socket program's sys_exit does this too, and the loader leaves this one detached: one program
- * per system call instead of two. */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(proc_sys_exit, struct pt_regs *regs, long ret)
+/* Libraries loaded: a uprobe on the dynamic loader's _dl_debug_state, the function it calls for
+ * debuggers whenever its list of objects changes (at start-up, once the program's libraries are
+ * mapped, and before and after each dlopen). Attached once per loader file by the loader, so
+ * every process using that dynamic loader passes here, a few times in its life; a traced one is
+ * reported and the loader looks for probe spec objects it maps now. No system call tracepoint is
+ * needed for it: those would cost every system call on the node. */
+SEC("uprobe")
+int BPF_KPROBE(ld_debug_state)
 {
-	/* Every system call on the node passes here: a direct load and a compare for most. */
-	if (AGT_SYSCALL_NR(regs) == AGT_NR_MMAP)
-		agt_map_exec(regs, ret);
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct agt_map_exec *e;
+
+	if (!agt_traced(tgid))
+		return 0;
+	e = agt_reserve(sizeof(*e), AGT_EV_MAP_EXEC, 0, tgid, (__u32)id);
+	if (e)
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }

@@ -1,9 +1,22 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Plaintext at the syscall boundary: HTTP over TCP, for agents that talk to local model servers
- * (Ollama, vLLM, llama.cpp), and newline-delimited JSON over pipes and UNIX stream sockets, for
- * MCP servers over stdio. Raw syscall tracepoints see every process, so the first test is the
- * target table; then only those kinds of file pass, and a connection's first bytes decide
- * whether it carries HTTP/1.x (TCP) or JSON (IPC) at all: nothing else is ever copied. */
+/* Plaintext at the socket: HTTP over TCP, for agents that talk to local model servers (Ollama,
+ * vLLM, llama.cpp), and newline-delimited JSON over UNIX stream sockets and pipes, for MCP
+ * servers over stdio (libuv, so Node, gives a child's stdio as UNIX socket pairs; Python's
+ * subprocess gives pipes).
+ *
+ * Sockets are seen at the sock:sock_send_length and sock:sock_recv_length tracepoints, which
+ * the kernel passes once per socket send or receive (at the end of sock_sendmsg/sock_recvmsg):
+ * no system call tracepoint is attached for them, so the system calls of the node do not take
+ * the kernel's traced slow path. The bytes are read from the user buffer the system call named
+ * (its registers, bpf_task_pt_regs), which holds them at that point in both directions. The
+ * first test is whether the process is traced; then only those kinds of socket pass, and a
+ * connection's first bytes decide whether it carries HTTP/1.x (TCP) or JSON (UNIX) at all:
+ * nothing else is ever copied. A TCP connection the process closes ends at
+ * sock:inet_sock_set_state.
+ *
+ * Pipes have no such tracepoint: they are read at the read/write/readv/writev system call
+ * tracepoints, which the loader attaches only when pipe capture is asked for (they put every
+ * system call of the node on the traced slow path). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -19,8 +32,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET 2
 #define AF_INET6 10
 #define SOCK_STREAM 1
+#define MSG_PEEK 2
 #define S_IFMT 00170000
-#define S_IFSOCK 0140000
 #define S_IFIFO 0010000
 #define MAX_IOV 8
 
@@ -28,121 +41,21 @@ const volatile __u64 sock_call_cap = 1 << 20;
 
 enum { SOCK_UNKNOWN = 0, SOCK_HTTP = 1, SOCK_SKIP = 2 };
 
-struct sock_call {
-	__u64 buf; /* buffer, or the iovec array */
-	__u64 sk;
-	__u64 start_ns;
-	__u32 iovcnt; /* 0: plain buffer */
-	__u8 dir;
-	__u8 source; /* AGT_SRC_TCP or AGT_SRC_IPC */
+/* What a connection carries, decided on its first bytes, and whose it is (a closed TCP
+ * connection's end is reported to that process). */
+struct sock_state {
+	__u32 tgid;
+	__u8 kind; /* SOCK_HTTP (or JSON for IPC) / SOCK_SKIP */
+	__u8 pad[3];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct sock_call);
-} sock_calls SEC(".maps");
-
-/* connection -> SOCK_HTTP (or JSON for IPC) / SOCK_SKIP, decided on its first bytes. */
+/* connection (struct sock * or a pipe's struct file *) -> what it carries. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
-	__type(value, __u8);
+	__type(value, struct sock_state);
 } sock_kind SEC(".maps");
-
-/* The connection behind fd: a TCP socket (its struct sock), or a pipe or UNIX stream socket
- * (its struct file / struct sock); 0 for anything else. */
-static __always_inline __u64 conn_of(int fd, __u8 *source)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
-	struct file *f = 0;
-	struct socket *so;
-	struct sock *sk;
-	__u16 family, mode;
-
-	if (fd < 0 || (unsigned int)fd >= max)
-		return 0;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
-		return 0;
-	mode = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
-	if (mode == S_IFIFO) {
-		*source = AGT_SRC_IPC;
-		return (__u64)f;
-	}
-	if (mode != S_IFSOCK)
-		return 0;
-	so = BPF_CORE_READ(f, private_data);
-	sk = BPF_CORE_READ(so, sk);
-	if (!sk)
-		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family == AF_UNIX && BPF_CORE_READ(sk, sk_type) == SOCK_STREAM) {
-		*source = AGT_SRC_IPC;
-		return (__u64)sk;
-	}
-	if ((family != AF_INET && family != AF_INET6) ||
-	    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
-	*source = AGT_SRC_TCP;
-	return (__u64)sk;
-}
-
-/* Both programs run for every system call on the node: the syscall number is checked first
- * (a register, or with tp_btf a direct load), the maps only for the few calls that matter. */
-static __always_inline int sock_syscall(long id)
-{
-	return id == AGT_NR_READ || id == AGT_NR_WRITE || id == AGT_NR_READV || id == AGT_NR_WRITEV ||
-	       id == AGT_NR_SENDTO || id == AGT_NR_RECVFROM;
-}
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sock_sys_enter, struct pt_regs *regs, long id)
-{
-	__u64 pid_tgid;
-	__u32 tgid;
-	struct sock_call c = {};
-	__u64 conn;
-	__u8 *kind;
-
-	if (!sock_syscall(id))
-		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	tgid = pid_tgid >> 32;
-	if (!bpf_map_lookup_elem(&targets, &tgid))
-		return 0;
-	switch (id) {
-	case AGT_NR_WRITE:
-	case AGT_NR_SENDTO: c.dir = AGT_DIR_EGRESS; break;
-	case AGT_NR_READ:
-	case AGT_NR_RECVFROM: c.dir = AGT_DIR_INGRESS; break;
-	case AGT_NR_WRITEV:
-		c.dir = AGT_DIR_EGRESS;
-		c.iovcnt = 1;
-		break;
-	case AGT_NR_READV:
-		c.dir = AGT_DIR_INGRESS;
-		c.iovcnt = 1;
-		break;
-	default: return 0;
-	}
-	conn = conn_of((int)AGT_SYSCALL_ARG1(regs), &c.source);
-	if (!conn)
-		return 0;
-	c.sk = conn;
-	kind = bpf_map_lookup_elem(&sock_kind, &c.sk);
-	if (kind && *kind == SOCK_SKIP)
-		return 0;
-	c.buf = AGT_SYSCALL_ARG2(regs);
-	if (c.iovcnt)
-		c.iovcnt = AGT_SYSCALL_ARG3(regs);
-	c.start_ns = bpf_ktime_get_ns();
-	bpf_map_update_elem(&sock_calls, &pid_tgid, &c, BPF_ANY);
-	return 0;
-}
 
 /* HTTP/1.x starts with a method or a status line: decide once per socket. */
 static __always_inline int looks_like_http(__u64 buf)
@@ -183,79 +96,69 @@ static __always_inline void fill_peer(struct agt_data *e, struct sock *sk)
 	}
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sock_sys_exit, struct pt_regs *regs, long ret)
-{
-	__u64 pid_tgid;
-	struct sock_call *cp;
-	struct sock_call c;
-	struct agt_data *e;
-	__u64 n, first;
-	__u8 *kind, k;
+/* One call's bytes: a plain buffer, or iovcnt iovecs at buf. */
+struct io_call {
+	__u64 conn, buf, start_ns;
+	__u32 iovcnt; /* 0: plain buffer */
+	__u8 dir, source;
+};
 
-	if (AGT_SYSCALL_NR(regs) == AGT_NR_MMAP) {
-		agt_map_exec(regs, ret); /* the process program's job, done here to save a call */
-		return 0;
-	}
-	if (!sock_syscall(AGT_SYSCALL_NR(regs)))
-		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	cp = bpf_map_lookup_elem(&sock_calls, &pid_tgid);
-	if (!cp)
-		return 0;
-	c = *cp;
-	bpf_map_delete_elem(&sock_calls, &pid_tgid);
-	if (ret <= 0)
-		return 0;
-	first = c.buf;
-	if (c.iovcnt) {
+/* Whether the connection carries what this capture wants, deciding it on its first bytes. */
+static __always_inline int wanted(struct io_call *c, __u32 tgid)
+{
+	struct sock_state *st = bpf_map_lookup_elem(&sock_kind, &c->conn), ns = {.tgid = tgid};
+	__u64 first = c->buf;
+
+	if (st)
+		return st->kind == SOCK_HTTP;
+	if (c->iovcnt) {
 		struct iovec iov;
 
-		if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)c.buf))
+		if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)c->buf))
 			return 0;
 		first = (__u64)iov.iov_base;
 	}
-	kind = bpf_map_lookup_elem(&sock_kind, &c.sk);
-	if (!kind) {
-		k = (c.source == AGT_SRC_IPC ? looks_like_json(first) : looks_like_http(first))
-			? SOCK_HTTP
-			: SOCK_SKIP;
-		bpf_map_update_elem(&sock_kind, &c.sk, &k, BPF_ANY);
-		if (k == SOCK_SKIP)
-			return 0;
-	} else if (*kind != SOCK_HTTP) {
-		return 0;
-	}
-	n = ret;
-	e = agt_data_init(0, pid_tgid, c.start_ns, c.sk, n, c.dir, c.source);
+	ns.kind = (c->source == AGT_SRC_IPC ? looks_like_json(first) : looks_like_http(first))
+		      ? SOCK_HTTP
+		      : SOCK_SKIP;
+	bpf_map_update_elem(&sock_kind, &c->conn, &ns, BPF_ANY);
+	return ns.kind == SOCK_HTTP;
+}
+
+/* n bytes moved by call c of the current thread: sampled, capped and copied. */
+static __always_inline void emit_call(struct io_call *c, __u64 n, struct sock *sk)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct agt_data *e;
+	__u64 done = 0;
+
+	e = agt_data_init(0, pid_tgid, c->start_ns, c->conn, n, c->dir, c->source);
 	if (!e)
-		return 0;
-	if (c.source == AGT_SRC_TCP)
-		fill_peer(e, (struct sock *)c.sk);
+		return;
+	if (sk && c->source == AGT_SRC_TCP)
+		fill_peer(e, sk);
 	if (!agt_sample(AGT_SS_SOCK, pid_tgid >> 32)) {
-		if (!c.iovcnt)
-			agt_error_metadata(e, c.buf, n);
-		return 0;
+		if (!c->iovcnt)
+			agt_error_metadata(e, c->buf, n);
+		return;
 	}
 	if (n > agt_byte_cap(AGT_SS_SOCK, sock_call_cap)) {
 		agt_count_drop(AGT_KDROP_TCP_TRUNCATED);
 		n = agt_byte_cap(AGT_SS_SOCK, sock_call_cap);
 	}
 	e->captured = n;
-	if (!c.iovcnt) {
-		agt_emit_bytes(e, c.buf, n, 0, AGT_KDROP_TLS_READ);
-		return 0;
+	if (!c->iovcnt) {
+		agt_emit_bytes(e, c->buf, n, 0, AGT_KDROP_TLS_READ);
+		return;
 	}
-	/* readv/writev: the iovecs in order, as far as the call moved bytes. */
-	__u64 done = 0;
-
+	/* readv/writev/sendmsg/recvmsg: the iovecs in order, as far as the call moved bytes. */
 	for (int i = 0; i < MAX_IOV; i++) {
 		struct iovec iov;
 		__u64 len;
 
-		if (i >= c.iovcnt || done >= n)
+		if (i >= c->iovcnt || done >= n)
 			break;
-		if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(c.buf + i * sizeof(iov))))
+		if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(c->buf + i * sizeof(iov))))
 			break;
 		len = iov.iov_len < n - done ? iov.iov_len : n - done;
 		agt_emit_bytes(e, (__u64)iov.iov_base, len, done, AGT_KDROP_TLS_READ);
@@ -263,5 +166,224 @@ int BPF_PROG(sock_sys_exit, struct pt_regs *regs, long ret)
 	}
 	if (done < n)
 		agt_count_drop(AGT_KDROP_TCP_TRUNCATED);
+}
+
+/* ---- sockets: sock_send_length / sock_recv_length ---- */
+
+/* The socket the current thread just sent or received ret bytes on (in direction dir). */
+static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir)
+{
+	struct io_call c = {.dir = dir};
+	struct pt_regs *regs;
+	__u16 family;
+	long nr;
+
+	if (ret <= 0 || !agt_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (dir == AGT_DIR_INGRESS && (flags & MSG_PEEK))
+		return 0; /* the bytes are read again later */
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_UNIX && BPF_CORE_READ(sk, sk_type) == SOCK_STREAM)
+		c.source = AGT_SRC_IPC;
+	else if ((family == AF_INET || family == AF_INET6) &&
+		 BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP)
+		c.source = AGT_SRC_TCP;
+	else
+		return 0;
+	/* The system call that moved the bytes names the user buffer (io_uring, sendfile and the
+	 * kernel's own sockets pass here too, under other numbers: not captured). */
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	nr = BPF_CORE_READ(regs, orig_ax);
+	c.buf = AGT_SYSCALL_ARG2(regs);
+	switch (nr) {
+	case AGT_NR_WRITE:
+	case AGT_NR_SENDTO:
+		if (dir != AGT_DIR_EGRESS)
+			return 0;
+		break;
+	case AGT_NR_READ:
+	case AGT_NR_RECVFROM:
+		if (dir != AGT_DIR_INGRESS)
+			return 0;
+		break;
+	case AGT_NR_WRITEV:
+	case AGT_NR_READV:
+		if (dir != (nr == AGT_NR_WRITEV ? AGT_DIR_EGRESS : AGT_DIR_INGRESS))
+			return 0;
+		c.iovcnt = AGT_SYSCALL_ARG3(regs);
+		break;
+	case AGT_NR_SENDMSG:
+	case AGT_NR_RECVMSG: {
+		struct user_msghdr m;
+
+		if (dir != (nr == AGT_NR_SENDMSG ? AGT_DIR_EGRESS : AGT_DIR_INGRESS) ||
+		    bpf_probe_read_user(&m, sizeof(m), (const void *)c.buf))
+			return 0;
+		c.buf = (__u64)m.msg_iov;
+		c.iovcnt = m.msg_iovlen;
+		break;
+	}
+	default: return 0;
+	}
+	if (c.iovcnt > 1024)
+		return 0;
+	c.conn = (__u64)sk;
+	c.start_ns = bpf_ktime_get_ns();
+	if (!wanted(&c, bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	emit_call(&c, ret, sk);
 	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
+{
+	return sock_io(sk, ret, flags, AGT_DIR_EGRESS);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
+{
+	return sock_io(sk, ret, flags, AGT_DIR_INGRESS);
+}
+
+/* A TCP connection whose bytes were captured is closed (by its process: FIN_WAIT1 or LAST_ACK;
+ * or reset: CLOSE): its end goes to the process that used it, so a new connection that gets the
+ * same struct sock is not taken for the old one. The peer's FIN alone (CLOSE_WAIT) ends
+ * nothing: the process may still read. Runs in softirq context too; the connection's owner is
+ * remembered with its kind. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sock_state_change, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u64 conn = (__u64)sk;
+	struct sock_state *st;
+	struct agt_data *e;
+	__u32 tgid;
+
+	if (newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK && newstate != TCP_CLOSE)
+		return 0;
+	st = bpf_map_lookup_elem(&sock_kind, &conn);
+	if (!st)
+		return 0;
+	tgid = st->tgid;
+	if (st->kind == SOCK_HTTP) {
+		e = agt_data_init(0, (__u64)tgid << 32, bpf_ktime_get_ns(), conn, 0,
+				  AGT_DIR_EGRESS, AGT_SRC_TCP);
+		if (e) {
+			e->h.tid = 0;
+			e->flags = AGT_DATA_CLOSE;
+			e->captured = 0;
+			e->offset = 0;
+			e->len = 0;
+			if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data), 0))
+				agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+		}
+	}
+	bpf_map_delete_elem(&sock_kind, &conn);
+	return 0;
+}
+
+/* ---- pipes: read/write/readv/writev system call tracepoints (attached on demand) ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct io_call);
+} pipe_calls SEC(".maps");
+
+/* The pipe behind fd (its struct file), or 0. */
+static __always_inline __u64 pipe_of(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct file *f = 0;
+
+	if (fd < 0 || (unsigned long)fd >= max)
+		return 0;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return 0;
+	return (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) == S_IFIFO ? (__u64)f : 0;
+}
+
+static __always_inline int pipe_enter(struct trace_event_raw_sys_enter *ctx, __u8 dir, int vec)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct io_call c = {.dir = dir, .source = AGT_SRC_IPC};
+	struct sock_state *st;
+
+	if (!agt_traced(pid_tgid >> 32) || !(c.conn = pipe_of(ctx->args[0])))
+		return 0;
+	st = bpf_map_lookup_elem(&sock_kind, &c.conn);
+	if (st && st->kind == SOCK_SKIP)
+		return 0;
+	c.buf = ctx->args[1];
+	c.iovcnt = vec ? ctx->args[2] : 0;
+	c.start_ns = bpf_ktime_get_ns();
+	bpf_map_update_elem(&pipe_calls, &pid_tgid, &c, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int pipe_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct io_call *cp = bpf_map_lookup_elem(&pipe_calls, &pid_tgid), c;
+
+	if (!cp)
+		return 0;
+	c = *cp;
+	bpf_map_delete_elem(&pipe_calls, &pid_tgid);
+	if (ctx->ret <= 0 || c.iovcnt > 1024 || !wanted(&c, pid_tgid >> 32))
+		return 0;
+	emit_call(&c, ctx->ret, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int pipe_enter_write(struct trace_event_raw_sys_enter *ctx)
+{
+	return pipe_enter(ctx, AGT_DIR_EGRESS, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int pipe_enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	return pipe_enter(ctx, AGT_DIR_EGRESS, 1);
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int pipe_enter_read(struct trace_event_raw_sys_enter *ctx)
+{
+	return pipe_enter(ctx, AGT_DIR_INGRESS, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int pipe_enter_readv(struct trace_event_raw_sys_enter *ctx)
+{
+	return pipe_enter(ctx, AGT_DIR_INGRESS, 1);
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int pipe_exit_write(struct trace_event_raw_sys_exit *ctx)
+{
+	return pipe_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int pipe_exit_writev(struct trace_event_raw_sys_exit *ctx)
+{
+	return pipe_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int pipe_exit_read(struct trace_event_raw_sys_exit *ctx)
+{
+	return pipe_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_readv")
+int pipe_exit_readv(struct trace_event_raw_sys_exit *ctx)
+{
+	return pipe_exit(ctx);
 }

@@ -145,6 +145,50 @@ def node_wide():
     return res  # per mode, per round: (ns per getppid, us per fork+exec)
 
 
+def tls_call_costs():
+    """Section 8: what a TLS call costs, in memory (no system calls in the loop), ns per call:
+    OpenSSL's SSL_write/SSL_read (build/tests/ssl_loop) untraced with no agtrace, untraced while
+    agtrace traces another process that maps the same libssl (its uprobes are attached once per
+    file: every process using the file traps into them and is turned away in the kernel), and
+    traced itself; Go's crypto/tls (build/tests/gotls_loop) untraced and traced. Interleaved
+    rounds, medians."""
+    d = tempfile.mkdtemp()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-keyout",
+                    f"{d}/k.pem", "-out", f"{d}/c.pem", "-subj", "/CN=bench"], check=True,
+                   capture_output=True)
+    ssl_loop = [os.path.join(ROOT, "build", "tests", "ssl_loop"), f"{d}/c.pem", f"{d}/k.pem"]
+    go_loop = [os.path.join(ROOT, "build", "tests", "gotls_loop")]
+    n = max(N // 4, 1000)
+    calls = 4 * n  # four TLS calls per round trip
+    modes = [("openssl", "untraced", ssl_loop), ("openssl", "another traced", ssl_loop),
+             ("openssl", "traced", ssl_loop), ("go", "untraced", go_loop),
+             ("go", "traced", go_loop)]
+    res = {}
+    for _ in range(ROUNDS):
+        for lib, mode, argv in modes:
+            other = tr = None
+            t = Target(argv)
+            try:
+                if mode == "another traced":  # maps libssl too: the same file is probed
+                    other = subprocess.Popen([os.path.join(ROOT, "build", "tests",
+                                                           "quick_call"), "--idle", "bench"],
+                                             stdin=subprocess.PIPE)
+                    tr = Tracer(["-p", other.pid, "-o", "jsonl"])
+                elif mode == "traced":
+                    tr = Tracer(["-p", t.pid, "-o", "jsonl"])
+                ns = int(t.call(f"run {n}", timeout=300).split()[1])
+            finally:
+                t.quit()
+                if other:
+                    other.stdin.close()
+                    other.wait(timeout=10)
+                if tr:
+                    tr.interrupt(timeout=60)
+            res.setdefault((lib, mode), []).append(ns / calls)
+    return {k: statistics.median(v) for k, v in res.items()}
+
+
 def discovery_latency(n=20):
     """From starting a matching process (a Python agent, libssl and all) to agtrace saying it is
     attached: milliseconds, median and worst of n."""
@@ -486,7 +530,7 @@ def file_tracking():
     med = {m: (statistics.median(v[0] for v in r), statistics.median(v[1] for v in r))
            for m, r in res.items()}
     base_save, base_app = med["untraced"]
-    print(f"\n10. file lineage (--files): a writer saving 64 KiB files ({saves} per run, 16 writes "
+    print(f"\n11. file lineage (--files): a writer saving 64 KiB files ({saves} per run, 16 writes "
           f"of 4 KiB each) and appending 4 KiB blocks ({blocks} per run); median of {ROUNDS}")
     print(f"{'writer':<15} {'us/save':>9} {'x untraced':>11} {'ns/append':>10} {'x untraced':>11}")
     for m, (sv, ap) in med.items():
@@ -590,8 +634,26 @@ def main():
     for m, v in nw.items():
         sy, ex = statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)
         print(f"{m:<10} {sy:>11.1f} {sy / base_sys:>7.2f} {ex:>13.1f} {ex / base_exec:>7.2f}")
-    print("(attach -p: the sys_enter/sys_exit and process programs return at the target lookup;")
-    print(" --select adds a ring buffer report of every exec, matched against the selectors)")
+    print("(no system call tracepoint is attached: sockets are read at sock:sock_send_length and")
+    print(" sock_recv_length, library loads at the dynamic loader's _dl_debug_state, processes at")
+    print(" sched_process_fork/exec/exit; --select adds a ring buffer report of every exec,")
+    print(" matched against the selectors, and marks the process pending until it is)")
+    tc = tls_call_costs()
+    print("\n8. cost of a TLS call (in memory, no system calls): probed, and to untraced processes")
+    print("   that use a probed library")
+    print(f"{'library':<9} {'process':<16} {'ns/call':>9} {'+ns':>7} {'x untraced':>11}")
+    for (lib, mode), ns in tc.items():
+        base_ns = tc[(lib, "untraced")]
+        print(f"{lib:<9} {mode:<16} {ns:>9.0f} {ns - base_ns:>7.0f} {ns / base_ns:>11.2f}")
+    print("(another traced: agtrace traces a different process mapping the same libssl; the")
+    print(" uprobes are on the file, so this process traps into them too and is turned away by")
+    print(" the target-table lookup: entry and return probe, no copy. traced: the process itself,")
+    print(" each call copied to the ring buffer. Go's Write is copied at its entry, Read at its")
+    print(" return instructions)")
+    for lib, mode in (("openssl", "another traced"), ("openssl", "traced"), ("go", "traced")):
+        r = tc[(lib, mode)] / tc[(lib, "untraced")]
+        row(table, f"{lib} TLS call in memory, {mode} vs untraced", r, "-", None,
+            f"{tc[(lib, mode)]:.0f} / {tc[(lib, 'untraced')]:.0f} ns per call")
     for m in ("attach -p", "--select"):
         rr = [a[0] / b[0] for a, b in zip(nw[m], nw["none"])]
         r = statistics.median(rr)
@@ -604,7 +666,7 @@ def main():
         f"per round {spread(rr)}")
 
     a = agent_overhead()
-    print(f"\n8. a real agent: @anthropic-ai/sdk in Node, streamed tool-use loop (2 LLM calls and "
+    print(f"\n9. a real agent: @anthropic-ai/sdk in Node, streamed tool-use loop (2 LLM calls and "
           f"one command per loop), {AGENT_LOOPS} loops per phase, {ROUNDS} interleaved rounds")
     print(f"untraced {a['untraced_ms']:.1f} ms/loop, traced {a['traced_ms']:.1f} ms/loop, "
           f"x{a['ratio']:.3f} (per round {spread(a['ratios'])})")
@@ -619,7 +681,7 @@ def main():
         a["hits"] / a["hits_old"], "fewer", a["hits"] < a["hits_old"],
         f"{a['hits']:.1f} / {a['hits_old']:.1f}")
     m = rss_many()
-    print(f"\n9. agtrace's memory: {m['spans']} calls open in 100 traced processes: VmRSS "
+    print(f"\n10. agtrace's memory: {m['spans']} calls open in 100 traced processes: VmRSS "
           f"{m['attached'] / 1024:.1f} MiB attached, {m['held'] / 1024:.1f} MiB with every call "
           f"open, peak {m['peak'] / 1024:.1f} MiB (peak by the time it was attached "
           f"{m['peak_attached'] / 1024:.1f} MiB)")

@@ -396,8 +396,15 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", ctype)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for p in parts:
+        for i, p in enumerate(parts):
             data = p.encode()
+            if i == 1 and self.headers.get("X-Bad-Chunked"):
+                # A malformed response: a chunk size that is no hex number; the connection
+                # cannot go on after it.
+                self.wfile.write(b"zz\r\n%s\r\n" % data)
+                self.wfile.flush()
+                self.close_connection = True
+                return
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
             if slow:

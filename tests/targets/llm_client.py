@@ -1,8 +1,12 @@
 """Integration-test target: an 'agent' that calls LLM APIs over HTTPS with Python's standard
 library (http.client over ssl, so libssl.so.3). One command per stdin line:
     call CONN METHOD PATH JSON-BODY [HEADER=VALUE ...]
-CONN names a keep-alive connection (new names open new connections). Prints "status N BYTES".
-    par N PATH JSON-BODY     N requests at once, each on its own new connection and thread."""
+CONN names a keep-alive connection (new names open new connections). Prints "status N BYTES",
+or "error EXCEPTION" when the response was malformed (the connection is closed then, and the
+next call under the same name opens a new one).
+    par N PATH JSON-BODY     N requests at once, each on its own new connection and thread.
+With --relaunch after the CA file it waits for one line ("go"), then relaunches itself as a
+child process (the same program) that does all of the above."""
 import http.client
 import json
 import os
@@ -11,6 +15,13 @@ import sys
 import threading
 
 port, cafile = int(sys.argv[1]), sys.argv[2]  # cafile "--plain": plain HTTP, no TLS
+if sys.argv[3:] == ["--relaunch"]:
+    # An agent CLI that relaunches itself: this process waits for "go", then runs the same
+    # program again as a child process, which prints its own "ready" and does the calls.
+    import subprocess
+    print("ready", os.getpid(), flush=True)
+    sys.stdin.readline()
+    sys.exit(subprocess.run([sys.executable, __file__, sys.argv[1], cafile]).returncode)
 ctx = None if cafile == "--plain" else ssl.create_default_context(cafile=cafile)
 
 
@@ -58,7 +69,13 @@ for line in sys.stdin:
     if name not in conns:
         conns[name] = connect()
     c = conns[name]
-    c.request(method, path, body=body.encode(), headers=headers)
-    r = c.getresponse()
-    data = r.read()
+    try:
+        c.request(method, path, body=body.encode(), headers=headers)
+        r = c.getresponse()
+        data = r.read()
+    except Exception as e:  # a malformed response: this connection is done, the next call
+        c.close()           # under the same name opens a new one
+        del conns[name]
+        print("error", type(e).__name__, flush=True)
+        continue
     print("status", r.status, len(data), flush=True)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include "agtrace.h"
 #include "protocols/http2.h"
+#include "streams/conn.h"
 #include "../fuzz/h2_wire.h"
 
 #define EG AGT_DIR_EGRESS
@@ -1791,6 +1792,118 @@ static void settings_never_acknowledged(void **state)
 	h2w_fini(&t);
 }
 
+/* The first bytes captured can be the server's: its SETTINGS frame came in on a thread that
+ * returned before the one that wrote the preface (Go's reader goroutine), or the capture began
+ * after the preface. Such a connection is told apart by the server's first frame, and every
+ * exchange on it is exact. */
+static int nsx;
+static char sx_url[8][16];
+static void on_streams_exchange(void *ctx, const struct agt_proc_info *p, struct agt_http_msg *req,
+				struct agt_http_msg *resp)
+{
+	(void)ctx;
+	(void)p;
+	if (nsx < 8)
+		snprintf(sx_url[nsx], sizeof(sx_url[nsx]), "%s %d", req->url, resp ? resp->status : 0);
+	nsx++;
+	agt_http_msg_free(req);
+	agt_http_msg_free(resp);
+}
+
+static void stream_drop(void *ctx, const char *reason, uint64_t v, int is_events)
+{
+	(void)is_events;
+	if (v && strcmp(reason, "capture_gap_bytes"))
+		*(uint64_t *)ctx += v;
+}
+
+static void ingress_first(void **state)
+{
+	static const uint8_t settings[] = {0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100};
+	static const uint8_t empty[] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
+	static const uint8_t ack[] = {0, 0, 0, 4, 1, 0, 0, 0, 0};
+	static const uint8_t odd[] = {0, 0, 7, 4, 0, 0, 0, 0, 0};
+	static const uint8_t stream1[] = {0, 0, 6, 4, 0, 0, 0, 0, 1};
+	static const uint8_t headers[] = {0, 0, 6, 1, 4, 0, 0, 0, 1};
+	static const char *const want[] = {"/five 200", "/three 201", "/one 202"};
+	static struct agt_data e;
+	struct agt_proc_info proc = {.pid = 10};
+	struct agt_streams_out sout = {on_streams_exchange, NULL, NULL};
+	struct agt_streams *st;
+	struct h2w_trace t;
+	struct run r;
+	uint64_t lost = 0;
+
+	(void)state;
+	assert_int_equal(P->detect(settings, 9, IN), AGT_DETECT_YES);
+	assert_int_equal(P->detect(settings, sizeof(settings), IN), AGT_DETECT_YES);
+	assert_int_equal(P->detect(empty, 9, IN), AGT_DETECT_YES);
+	for (size_t n = 0; n < 9; n++)
+		assert_int_equal(P->detect(settings, n, IN), AGT_DETECT_MORE);
+	assert_int_equal(P->detect(ack, 9, IN), AGT_DETECT_NO);
+	assert_int_equal(P->detect(odd, 9, IN), AGT_DETECT_NO);
+	assert_int_equal(P->detect(stream1, 9, IN), AGT_DETECT_NO);
+	assert_int_equal(P->detect(headers, 9, IN), AGT_DETECT_NO);
+	assert_int_equal(P->detect((const uint8_t *)"HTTP/1.1 200 OK\r\n", 17, IN), AGT_DETECT_NO);
+	assert_int_equal(P->detect((const uint8_t *)"\x17\x03\x03\x00\x20", 5, IN), AGT_DETECT_NO);
+
+	interleaved_trace(&t);
+	assert_int_equal(t.c[1].dir, IN);
+	assert_memory_equal(t.c[1].b, settings, 4);
+	/* The server's SETTINGS before the preface, through the protocol. */
+	got_reset();
+	run_open(&r, 1 << 20);
+	play_range(&r, &t, 1, 2, 0);
+	play_range(&r, &t, 0, 1, 0);
+	play_range(&r, &t, 2, t.n, 0);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(total_drops(&r), 0);
+	assert_int_equal(ngot, 3);
+	got_reset();
+	run_end(&r, 1 << 30);
+	/* No preface at all: the capture began after it. */
+	run_open(&r, 1 << 20);
+	play_range(&r, &t, 1, 2, 0);
+	assert_int_equal(P->feed(r.conn, EG, t.c[0].b + 24, t.c[0].len - 24, t.c[0].ts, 7), 0);
+	play_range(&r, &t, 2, t.n, 0);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(total_drops(&r), 0);
+	assert_int_equal(ngot, 3);
+	assert_string_equal(got[0].req->url, "/five");
+	got_reset();
+	run_end(&r, 1 << 30);
+	/* Through the stream layer, which asks the protocols on the first bytes it gets (the
+	 * server's), byte by byte. */
+	st = agt_streams_new(1 << 20, 4, &sout);
+	nsx = 0;
+	for (int k = 0; k < t.n; k++) {
+		const struct h2w_chunk *c = &t.c[k == 0 ? 1 : k == 1 ? 0 : k];
+
+		for (size_t off = 0; off < c->len; off++) {
+			memset(&e, 0, offsetof(struct agt_data, data));
+			e.h.kind = AGT_EV_DATA;
+			e.h.pid = 10;
+			e.h.tid = c->tid;
+			e.h.ts_ns = c->ts;
+			e.conn = 0x5551;
+			e.dir = (uint8_t)c->dir;
+			e.call_len = c->len;
+			e.captured = c->len;
+			e.offset = off;
+			e.len = 1;
+			e.data[0] = c->b[off];
+			agt_streams_feed(st, &proc, &e);
+		}
+	}
+	assert_int_equal(nsx, 3);
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(sx_url[i], want[i]);
+	agt_streams_drops(st, stream_drop, &lost);
+	assert_int_equal(lost, 0);
+	agt_streams_free(st);
+	h2w_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1824,6 +1937,7 @@ int main(void)
 	    cmocka_unit_test(gaps_in_other_frames),
 	    cmocka_unit_test(unmatched_response),
 	    cmocka_unit_test(settings_never_acknowledged),
+	    cmocka_unit_test(ingress_first),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -330,6 +330,113 @@ static void response_cut_by_death_is_handed_over(void **state)
 	agt_streams_free(s);
 }
 
+/* The exchanges of a stream layer, kept in order: request URL and response status (0: none)
+ * and whether the response was cut. */
+static struct {
+	char url[32];
+	int status, incomplete;
+} xs[16];
+static int nxs;
+static void list_exchange(void *ctx, const struct agt_proc_info *p, struct agt_http_msg *req,
+			  struct agt_http_msg *resp)
+{
+	(void)ctx;
+	(void)p;
+	if (nxs < 16) {
+		snprintf(xs[nxs].url, sizeof(xs[nxs].url), "%s", req->url);
+		xs[nxs].status = resp ? resp->status : 0;
+		xs[nxs].incomplete = resp ? resp->incomplete : 0;
+		nxs++;
+	}
+	agt_http_msg_free(req);
+	agt_http_msg_free(resp);
+}
+
+static void feed_call(struct agt_streams *s, const struct agt_proc_info *proc, uint64_t conn,
+		      int dir, const char *str)
+{
+	static struct agt_data e;
+
+	data_event(&e, conn, dir, str, 0, 0);
+	agt_streams_feed(s, proc, &e);
+}
+
+/* The library frees a connection (SSL_free) and the next one gets the same address: what the
+ * old one left open ends with it, and the new one starts clean, however the old one ended. */
+static void closed_connection_is_not_continued(void **state)
+{
+	(void)state;
+	struct agt_proc_info proc = {.pid = 10};
+	struct agt_streams_out out = {list_exchange, NULL, NULL};
+	struct agt_streams *s = agt_streams_new(1 << 20, 4, &out);
+
+	nxs = 0;
+	feed_call(s, &proc, 7, AGT_DIR_EGRESS, "GET /a HTTP/1.1\r\n\r\n");
+	feed_call(s, &proc, 7, AGT_DIR_INGRESS,
+		  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
+	assert_int_equal(nxs, 0);
+	agt_streams_close_conn(s, 10, 7, 500);
+	assert_int_equal(nxs, 1); /* the cut response answers its own request */
+	assert_string_equal(xs[0].url, "/a");
+	assert_int_equal(xs[0].status, 200);
+	assert_int_equal(xs[0].incomplete, 1);
+	agt_streams_close_conn(s, 10, 7, 600); /* SSL_shutdown then SSL_free: nothing left */
+	agt_streams_close_conn(s, 11, 9, 600); /* never seen: nothing made */
+	feed_call(s, &proc, 7, AGT_DIR_EGRESS, "GET /b HTTP/1.1\r\n\r\n");
+	feed_call(s, &proc, 7, AGT_DIR_INGRESS, "HTTP/1.1 201 OK\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(nxs, 2);
+	assert_string_equal(xs[1].url, "/b");
+	assert_int_equal(xs[1].status, 201);
+	assert_int_equal(drop(s, "conns_closed"), 1);
+	assert_int_equal(drop(s, "response_without_request"), 0);
+	agt_streams_free(s);
+}
+
+/* One response breaks its framing on a keep-alive connection (a chunk size that is no number):
+ * counted once, handed over cut with its own request, and the next exchanges pair exactly;
+ * a response broken inside its headers leaves its request unanswered, not paired with the
+ * next one's. */
+static void framing_error_resynchronises(void **state)
+{
+	(void)state;
+	struct agt_proc_info proc = {.pid = 10};
+	struct agt_streams_out out = {list_exchange, NULL, NULL};
+	struct agt_streams *s = agt_streams_new(1 << 20, 4, &out);
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+	nxs = 0;
+	feed_call(s, &proc, 1, AGT_DIR_EGRESS, "GET /1 HTTP/1.1\r\n\r\n");
+	feed_call(s, &proc, 1, AGT_DIR_INGRESS, ok);
+	feed_call(s, &proc, 1, AGT_DIR_EGRESS, "GET /2 HTTP/1.1\r\n\r\n");
+	feed_call(s, &proc, 1, AGT_DIR_INGRESS,
+		  "HTTP/1.1 202 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n");
+	feed_call(s, &proc, 1, AGT_DIR_INGRESS, "zz\r\nxyzzy\r\n");
+	feed_call(s, &proc, 1, AGT_DIR_INGRESS, "more of the broken body\r\n");
+	feed_call(s, &proc, 1, AGT_DIR_EGRESS, "GET /3 HTTP/1.1\r\n\r\n");
+	feed_call(s, &proc, 1, AGT_DIR_INGRESS, ok);
+	feed_call(s, &proc, 1, AGT_DIR_EGRESS, "GET /4 HTTP/1.1\r\n\r\n");
+	feed_call(s, &proc, 1, AGT_DIR_INGRESS, "HTTP/1.1 203 OK\r\nContent-Le\x01ngth: 2\r\n\r\nok");
+	feed_call(s, &proc, 1, AGT_DIR_EGRESS, "GET /5 HTTP/1.1\r\n\r\n");
+	feed_call(s, &proc, 1, AGT_DIR_INGRESS, ok);
+	assert_int_equal(nxs, 5);
+	for (int i = 0; i < 5; i++) {
+		char url[8];
+
+		snprintf(url, sizeof(url), "/%d", i + 1);
+		assert_string_equal(xs[i].url, url);
+	}
+	assert_int_equal(xs[0].status, 200);
+	assert_int_equal(xs[1].status, 202);
+	assert_int_equal(xs[1].incomplete, 1);
+	assert_int_equal(xs[2].status, 200);
+	assert_int_equal(xs[2].incomplete, 0);
+	assert_int_equal(xs[3].status, 0); /* broken in its headers: unanswered */
+	assert_int_equal(xs[4].status, 200);
+	assert_int_equal(drop(s, "http1_resync"), 2);
+	assert_int_equal(drop(s, "response_without_request"), 0);
+	agt_streams_free(s);
+}
+
 static void redaction_corpus(void **state)
 {
 	(void)state;
@@ -382,6 +489,8 @@ int main(void)
 	    cmocka_unit_test(sse_events),
 	    cmocka_unit_test(streams_pair_and_count),
 	    cmocka_unit_test(response_cut_by_death_is_handed_over),
+	    cmocka_unit_test(closed_connection_is_not_continued),
+	    cmocka_unit_test(framing_error_resynchronises),
 	    cmocka_unit_test(redaction_corpus),
 	};
 	return cmocka_run_group_tests_name("protocols", tests, NULL, NULL);

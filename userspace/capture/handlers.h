@@ -18,10 +18,12 @@ enum agt_ret_mode {
 };
 
 enum agt_handler_kind {
-	AGT_HK_TLS = 0,	     /* plaintext of a TLS library: the TLS capture program */
-	AGT_HK_PY_AUDIT = 1, /* USDT python:audit: events on the tool call they happen in */
-	AGT_HK_RUNTIME = 2,  /* a runtime's GC or event loop: counted for metrics (bpf/rt.bpf.c) */
-	AGT_HK_AEAD = 3,     /* one TLS record's AEAD seal/open: the AEAD capture program */
+	AGT_HK_TLS = 0,	      /* plaintext of a TLS library: the TLS capture program */
+	AGT_HK_PY_AUDIT = 1,  /* USDT python:audit: events on the tool call they happen in */
+	AGT_HK_RUNTIME = 2,   /* a runtime's GC or event loop: counted for metrics (bpf/rt.bpf.c) */
+	AGT_HK_AEAD = 3,      /* one TLS record's AEAD seal/open: the AEAD capture program */
+	AGT_HK_TLS_CLOSE = 4, /* a TLS library frees or shuts down a connection: it is over */
+	AGT_HK_LOADER = 5,    /* the dynamic loader's list of objects changed: libraries loaded */
 };
 
 /* What matches a call's return to its entry. */
@@ -38,6 +40,7 @@ struct agt_handler {
 	enum agt_abi abi;	/* where the arguments are */
 	enum agt_call_key key;	/* what an entry and its return are matched by */
 	const char *does;	/* one line: what it captures, for messages and `probes list` */
+	const char *stack;	/* the TLS stack it belongs to, for the attach report ("OpenSSL") */
 	int marker;		/* goes with a USDT marker ("usdt"), not with "symbols" */
 };
 

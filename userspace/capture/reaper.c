@@ -11,6 +11,41 @@ struct agt_reaper {
 	int n, cap, stopping;
 };
 
+#define DESTROY_THREADS 16
+
+struct slice {
+	struct bpf_link **links;
+	int n;
+};
+
+static void *destroy_slice(void *arg)
+{
+	struct slice *s = arg;
+
+	for (int i = 0; i < s->n; i++)
+		bpf_link__destroy(s->links[i]);
+	return NULL;
+}
+
+void agt_links_destroy(struct bpf_link **links, int n)
+{
+	struct slice sl[DESTROY_THREADS];
+	pthread_t th[DESTROY_THREADS];
+	int nth = n < DESTROY_THREADS ? n : DESTROY_THREADS, started[DESTROY_THREADS] = {0};
+
+	for (int i = 0, at = 0; i < nth; i++) {
+		sl[i].links = links + at;
+		sl[i].n = n / nth + (i < n % nth);
+		at += sl[i].n;
+		started[i] = !pthread_create(&th[i], NULL, destroy_slice, &sl[i]);
+		if (!started[i])
+			destroy_slice(&sl[i]);
+	}
+	for (int i = 0; i < nth; i++)
+		if (started[i])
+			pthread_join(th[i], NULL);
+}
+
 static void *run(void *arg)
 {
 	struct agt_reaper *r = arg;
@@ -21,10 +56,15 @@ static void *run(void *arg)
 			pthread_cond_wait(&r->wake, &r->lock);
 		if (!r->n)
 			break; /* stopping, and nothing left */
-		struct bpf_link *l = r->q[--r->n];
+		/* Everything queued at once: the destroys' waits overlap. */
+		struct bpf_link **q = r->q;
+		int n = r->n;
 
+		r->q = NULL;
+		r->n = r->cap = 0;
 		pthread_mutex_unlock(&r->lock);
-		bpf_link__destroy(l);
+		agt_links_destroy(q, n);
+		free(q);
 		pthread_mutex_lock(&r->lock);
 	}
 	pthread_mutex_unlock(&r->lock);

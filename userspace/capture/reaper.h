@@ -11,4 +11,7 @@ struct agt_reaper *agt_reaper_start(void);
 void agt_reaper_push(struct agt_reaper *r, struct bpf_link *l);
 /* Destroy what is queued, then stop the thread. */
 void agt_reaper_stop(struct agt_reaper *r);
+/* Destroy n links at once, from several threads: each destroy waits for the kernel to
+ * unregister its uprobe, and waits that overlap end together. */
+void agt_links_destroy(struct bpf_link **links, int n);
 #endif

@@ -342,7 +342,7 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 			FAIL(c, sub, "must be \"c\" or \"go\"");
 	}
 	if ((v = cJSON_GetObjectItemCaseSensitive(p, "handler"))) {
-		char names[300];
+		char names[800];
 		int audit;
 
 		snprintf(sub, sizeof(sub), "%s.handler", path);
@@ -364,15 +364,13 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 		if (cJSON_GetObjectItemCaseSensitive(p, "return_usdt") &&
 		    out->handler->ret != AGT_RET_URETPROBE)
 			FAIL(c, path, "a \"handler\" probe has no \"return_usdt\"");
-		if (out->handler->kind == AGT_HK_RUNTIME) {
-			out->ret_mode = out->handler->ret;
-			out->abi = out->handler->abi;
-		}
+		/* The handler's row says how its calls are caught and read. */
+		out->ret_mode = out->handler->ret;
+		out->abi = out->handler->abi;
 		if (audit) { /* the event name, a C string */
 			out->nargs = 1;
 			out->args[0] =
 			    (struct agt_value_spec){.name = "event", .kind = AGT_VAL_STR};
-			out->ret_mode = AGT_RET_NONE;
 		}
 		if (cJSON_GetObjectItemCaseSensitive(p, "args") ||
 		    cJSON_GetObjectItemCaseSensitive(p, "return_value") ||

@@ -14,13 +14,16 @@ struct agt_proc {
 	int gone;		   /* exited (exit seen or pidfd readable) */
 	uint64_t gone_ns;	   /* when (CLOCK_MONOTONIC) */
 	int discovered;		   /* found by a selector, not given with -p */
-	int nlinks;		   /* probe links attached to it (destroyed when it exits) */
-	int rescan;		   /* it mapped a file executable since the last look */
-	struct {		   /* (spec, file) pairs already tried, so a rescan skips them */
-		const void *spec;
-		uint64_t dev, ino;
-	} tried[32];
-	int ntried;
+	int nlinks;		   /* probe links on the objects it maps (each object's links are
+				    * shared by every process that maps it) */
+	int rescan;		   /* it loaded libraries since the last look */
+	/* The probed objects it holds (the run's registry of files with probes; opaque here):
+	 * mapped, or attached ahead (a library it or a child may load; one for its children). */
+	struct {
+		const void *obj;
+		int mapped;
+	} uses[64];
+	int nuses;
 };
 
 /* Fill p for pid; -ESRCH "no process with PID N", -EACCES when /proc says no. */

@@ -85,9 +85,8 @@ static void proc_configure(void *s, const struct agt_unit_params *p)
 
 	COMMON(b, p);
 	b->rodata->discover = p->discover;
-	/* With TCP capture the socket program's sys_exit also reports library mappings: one
-	 * program per system call instead of two. */
-	bpf_program__set_autoattach(b->progs.proc_sys_exit, !p->tcp);
+	/* Attached per dynamic loader file by the probes code. */
+	bpf_program__set_autoattach(b->progs.ld_debug_state, false);
 }
 static int proc_load(void *s)
 {
@@ -138,8 +137,18 @@ static void sock_configure(void *s, const struct agt_unit_params *p)
 {
 	struct sock_bpf *b = s;
 
+	struct bpf_program *pipe_progs[] = {
+	    b->progs.pipe_enter_write, b->progs.pipe_enter_writev, b->progs.pipe_enter_read,
+	    b->progs.pipe_enter_readv, b->progs.pipe_exit_write,   b->progs.pipe_exit_writev,
+	    b->progs.pipe_exit_read,   b->progs.pipe_exit_readv};
+
 	COMMON(b, p);
 	b->rodata->sock_call_cap = p->call_cap;
+	/* Pipes only when asked for: their system call tracepoints cost every system call. */
+	for (size_t i = 0; i < sizeof(pipe_progs) / sizeof(pipe_progs[0]); i++)
+		bpf_program__set_autoload(pipe_progs[i], p->pipes);
+	if (p->pipes)
+		agt_mount_tracefs();
 }
 static int sock_load(void *s)
 {
@@ -286,7 +295,7 @@ static const struct unit_desc units[AGT_UNIT_COUNT] = {
 		       proc_attach, proc_destroy, proc_object},
     [AGT_UNIT_TLS] = {"TLS capture", always, tls_open, tls_configure, tls_load, NULL,
 		      tls_destroy, tls_object},
-    [AGT_UNIT_SOCK] = {"TCP capture (syscall tracepoints)", with_tcp, sock_open, sock_configure,
+    [AGT_UNIT_SOCK] = {"TCP capture (socket tracepoints)", with_tcp, sock_open, sock_configure,
 		       sock_load, sock_attach, sock_destroy, sock_object},
     [AGT_UNIT_FILE] = {"file lineage (syscall tracepoints)", with_files, file_open, file_configure,
 		       file_load, file_attach, file_destroy, file_object},
@@ -307,6 +316,17 @@ static void **slot(struct agt_capture *c, int id)
 	case AGT_UNIT_AEAD: return (void **)&c->aead;
 	default: return (void **)&c->sock;
 	}
+}
+
+/* tracefs, where libbpf finds the ids of the system call tracepoints (pipe capture). */
+void agt_mount_tracefs(void)
+{
+	if (!access("/sys/kernel/tracing/events", F_OK))
+		return;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		agt_warn("cannot mount tracefs at /sys/kernel/tracing (%s); pipe capture needs it "
+			 "(mount -t tracefs tracefs /sys/kernel/tracing)",
+			 strerror(errno));
 }
 
 /* ---- this run's pin folder, and the folders of runs that are gone ---- */

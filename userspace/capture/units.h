@@ -23,6 +23,8 @@ struct agt_unit_params {
 	int files;	   /* load the file lineage capture */
 	int files_read;	   /* ... and follow files opened for reading too */
 	int runtime;	   /* load the runtime metrics programs */
+	int pipes;	   /* with it, pipes too (system call tracepoints: every system call of
+			    * the node then takes the kernel's traced slow path) */
 };
 
 enum agt_unit_id {
@@ -73,6 +75,9 @@ void agt_capture_destroy(struct agt_capture *c);
 int agt_capture_aead_watch(struct agt_capture *c, int pid, char *err, size_t errlen);
 /* A map every unit shares, by name ("events", "targets", "sampling", ...). */
 struct bpf_map *agt_capture_map(struct agt_capture *c, const char *name);
+
+/* Mount tracefs at /sys/kernel/tracing when it is not (warned about when that fails). */
+void agt_mount_tracefs(void);
 
 /* Running agtrace instances (for `agtrace sample`): their pid and pin folder. */
 struct agt_instance {

@@ -343,9 +343,13 @@ static const struct opt opts[] = {
      "and duration"},
     {"tcp", 0, NULL, T_FLAG, set_tcp, 0, 0, 0, NULL, NULL,
      "capture plaintext HTTP over TCP (local model servers such as Ollama or vLLM)\n"
-     "through syscall tracepoints; on by default when no --probes/--uprobe is given"},
+     "and JSON-RPC over UNIX sockets (MCP over stdio, as Node gives it) at the socket\n"
+     "tracepoints; on by default when no --probes/--uprobe is given"},
     {"no-tcp", 0, NULL, T_FLAG, set_tcp, 0, 0, 0, NULL, NULL, "do not"},
     {NULL, 0, "tcp", T_BOOL, set_tcp, 0, 0, 0, NULL, NULL, NULL},
+    {"pipes", 0, "pipes", T_FLAG, NULL, OFF(pipes), 0, 0, NULL, NULL,
+     "with TCP capture, JSON-RPC over pipes too (MCP over stdio as Python gives it);\n"
+     "through system call tracepoints, which every system call on the node then pays"},
     {"max-depth", 0, "max_depth", T_LONG, NULL, OFF(max_depth), 1, 1 << 20,
      "a number from 1 to 1048576", "N",
      "open calls kept per thread (default 64; deeper ones are counted as\n"

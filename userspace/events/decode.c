@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char *const udrop_names[AGT_UDROP_MAX] = {"malformed_record", "unknown_probe",
-						       "unknown_pid"};
+						       "unknown_pid", "not_selected"};
 const char *const agt_source_count_names[AGT_SRC_COUNTS] = {"func", "tls", "tcp",
 							     "ipc",  "proc", "file"};
 
@@ -32,12 +32,19 @@ static const struct agt_probe_info *probe_of(struct agt_decoder *d, uint32_t id)
 	return p;
 }
 
+/* An event of a process that is not traced: with discovery on, one it turned away after
+ * catching it at exec (a note); otherwise a loss. */
+static void unknown_pid(struct agt_decoder *d)
+{
+	d->udrops[d->env.discover ? AGT_UDROP_NOT_SELECTED : AGT_UDROP_UNKNOWN_PID]++;
+}
+
 static const struct agt_proc_info *target_of(struct agt_decoder *d, uint32_t pid)
 {
 	const struct agt_proc_info *p = d->env.target(d->env.ctx, pid);
 
 	if (!p)
-		d->udrops[AGT_UDROP_UNKNOWN_PID]++;
+		unknown_pid(d);
 	return p;
 }
 
@@ -126,10 +133,14 @@ static void data(struct agt_decoder *d, const void *rec, size_t size)
 		return;
 	}
 	d->by_source[AGT_SRC_COUNT_TLS + e->source % 3]++;
+	if (e->flags & AGT_DATA_CLOSE) { /* the connection is over: its end, no bytes */
+		agt_streams_close_conn(d->streams, e->h.pid, e->conn, e->h.ts_ns);
+		return;
+	}
 	/* A followed descendant (a tool's curl, say): the target's process. */
 	proc = attributed(d, e->h.pid);
 	if (!proc) {
-		d->udrops[AGT_UDROP_UNKNOWN_PID]++;
+		unknown_pid(d);
 		return;
 	}
 	if (e->flags & AGT_DATA_META_ONLY) {
@@ -168,6 +179,9 @@ static void proc_fork(struct agt_decoder *d, const void *rec, size_t size)
 	const struct agt_proc_fork *e = rec;
 
 	(void)size;
+	if ((e->flags & AGT_FORK_PENDING) && d->env.pending_fork &&
+	    !d->env.pending_fork(d->env.ctx, e->h.pid, e->ppid))
+		return; /* a child of a process discovery turned away */
 	agt_agent_fork(d->trace->agent, e->h.pid, e->ppid, e->ptid, e->h.ts_ns);
 }
 
@@ -191,6 +205,8 @@ static void proc_exec(struct agt_decoder *d, const void *rec, size_t size)
 	if (d->env.relaunch && root && !d->env.target(d->env.ctx, e->h.pid) &&
 	    !strncmp(base, root->comm, 15) && root->comm[0])
 		d->env.relaunch(d->env.ctx, e->h.pid);
+	else if (d->env.mapped)
+		d->env.mapped(d->env.ctx, e->h.pid); /* a new program: its objects */
 }
 
 static void proc_discover(struct agt_decoder *d, const void *rec, size_t size)
@@ -210,7 +226,7 @@ static void map_exec(struct agt_decoder *d, const void *rec, size_t size)
 	const struct agt_map_exec *e = rec;
 
 	(void)size;
-	if (d->env.mapped && d->env.target(d->env.ctx, e->h.pid))
+	if (d->env.mapped)
 		d->env.mapped(d->env.ctx, e->h.pid);
 }
 
@@ -316,7 +332,7 @@ static void decoder_drops(const void *self, agt_drop_fn fn, void *ctx)
 	const struct agt_decoder *d = self;
 
 	for (int i = 0; i < AGT_UDROP_MAX; i++)
-		fn(ctx, udrop_names[i], d->udrops[i], 1);
+		fn(ctx, udrop_names[i], d->udrops[i], i != AGT_UDROP_NOT_SELECTED);
 	fn(ctx, "tls_record_unjoined", d->join.dropped, 1);
 }
 

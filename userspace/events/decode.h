@@ -18,7 +18,9 @@ enum agt_udrop {
 	AGT_UDROP_MALFORMED = 0,     /* record shorter than its kind needs, or unknown kind */
 	AGT_UDROP_UNKNOWN_PROBE = 1, /* probe id not in the probe table */
 	AGT_UDROP_UNKNOWN_PID = 2,   /* event from a process that is not a target */
-	AGT_UDROP_MAX = 3,
+	AGT_UDROP_NOT_SELECTED = 3,  /* a note, not a loss: an event of a process discovery looked
+				      * at (caught at exec) and no selector took */
+	AGT_UDROP_MAX = 4,
 };
 
 /* Counted by source: function probes, TLS, TCP, IPC data, process events. */
@@ -33,7 +35,8 @@ struct agt_decoder_env {
 	const struct agt_proc_info *(*target)(void *ctx, uint32_t pid);
 	/* A target's last thread exited with this wait status. */
 	void (*target_exit)(void *ctx, uint32_t pid, uint64_t ts, uint32_t wait_status);
-	/* A target mapped a file executable (a library loaded): look for probe objects again. */
+	/* A traced process (a target, or a followed descendant) loaded libraries, or a followed
+	 * descendant ran exec: look for probe objects again. */
 	void (*mapped)(void *ctx, uint32_t pid);
 	/* A process that is not a target ran execve (discovery on); NULL when not wanted. */
 	void (*discover)(void *ctx, uint32_t pid, const char *filename);
@@ -42,6 +45,9 @@ struct agt_decoder_env {
 	 * relaunches itself): probe it as well; what it does stays its target's. NULL: not wanted.
 	 */
 	void (*relaunch)(void *ctx, uint32_t pid);
+	/* A process that was pending (caught at exec, discovery deciding on it) forked: the child
+	 * is followed (1) when the parent was taken, else forgotten (0). NULL: follow. */
+	int (*pending_fork)(void *ctx, uint32_t child, uint32_t parent);
 };
 
 struct agt_decoder {

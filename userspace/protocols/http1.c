@@ -22,6 +22,8 @@ struct agt_http_dir {
 	int broken;	    /* after a parse error: wait for a message start */
 	int filling;	    /* feeding filler for a capture gap: not body bytes */
 	int headers_done;   /* the open message's headers are complete: it knows what it is */
+	unsigned breaks;    /* framing lost so far (bad bytes, or a gap it cannot skip) */
+	int cut_handed;	    /* the message the last break cut was handed over, incomplete */
 };
 
 static int append(char **dst, const char *at, size_t len)
@@ -221,12 +223,28 @@ int agt_http_dir_feed(struct agt_http_dir *d, const uint8_t *data, size_t len, u
 	}
 	done = http_parser_execute(&d->p, &d->s, (const char *)data, len);
 	if (HTTP_PARSER_ERRNO(&d->p) != HPE_OK || (done != len && !d->p.upgrade)) {
+		/* What arrived of a message whose headers were complete is handed over, cut: its
+		 * counterpart (a request's response) is not left waiting for the next one's. */
+		d->breaks++;
+		d->cut_handed = 0;
+		if (d->m && d->headers_done) {
+			d->m->incomplete = 1;
+			d->m->truncated = 1;
+			d->cut_handed = 1;
+			deliver(d, d->ts);
+		}
 		agt_http_msg_free(d->m);
 		d->m = NULL;
 		d->broken = 1;
 		return -1;
 	}
 	return 0;
+}
+
+unsigned agt_http_dir_breaks(const struct agt_http_dir *d, int *cut_handed)
+{
+	*cut_handed = d->cut_handed;
+	return d->breaks;
 }
 
 void agt_http_dir_gap(struct agt_http_dir *d, size_t n, uint64_t ts)
@@ -251,8 +269,12 @@ void agt_http_dir_gap(struct agt_http_dir *d, size_t n, uint64_t ts)
 		d->filling = 0;
 		return;
 	}
-	if (d->m && d->headers_done)
+	d->breaks += !d->broken;
+	d->cut_handed = 0;
+	if (d->m && d->headers_done) {
+		d->cut_handed = 1;
 		deliver(d, ts);
+	}
 	/* A message cut inside its headers is not even known to be a request or a response: its
 	 * bytes are already counted as the gap, and it is dropped. */
 	agt_http_msg_free(d->m);
@@ -293,9 +315,9 @@ void agt_http_dir_free(struct agt_http_dir *d)
 /* ---- HTTP/1.1 as a protocol of the stream layer: requests the process writes are paired with
  * the responses it reads, first in first out (so pipelining works). ---- */
 
-enum { H1_NOT_HTTP, H1_ORPHAN_RESP, H1_PENDING_FULL, H1_DROPS };
+enum { H1_NOT_HTTP, H1_ORPHAN_RESP, H1_PENDING_FULL, H1_RESYNC, H1_DROPS };
 static const char *const h1_drop_names[H1_DROPS] = {"not_http", "response_without_request",
-						    "pending_requests_full"};
+						    "pending_requests_full", "http1_resync"};
 
 #define H1_MAX_PENDING 64
 
@@ -374,13 +396,35 @@ static void *h1_open(void *shared, uint32_t pid, size_t cap, uint64_t *drops,
 	return h;
 }
 
+/* The framing of a direction was lost since breaks0: counted once per loss. A response cut
+ * before it could be handed over leaves its request unanswered (handed over so): the next
+ * response answers the next request, not this one, and parsing resumes at the next message. */
+static void h1_after(struct h1 *h, int dir, unsigned breaks0)
+{
+	int cut_handed;
+	unsigned breaks = agt_http_dir_breaks(h->d[dir], &cut_handed);
+
+	if (breaks == breaks0)
+		return;
+	h->drops[H1_RESYNC] += breaks - breaks0;
+	if (dir == AGT_DIR_INGRESS && !cut_handed && h->npending) {
+		struct agt_http_msg *req = h->pending[0];
+
+		memmove(h->pending, h->pending + 1, --h->npending * sizeof(*h->pending));
+		h->out->exchange(h->out->ctx, req, NULL);
+	}
+}
+
 static int h1_feed(void *conn, int dir, const uint8_t *data, size_t len, uint64_t ts,
 		   uint32_t tid)
 {
 	struct h1 *h = conn;
+	int cut;
+	unsigned b0 = agt_http_dir_breaks(h->d[dir & 1], &cut);
 
 	if (agt_http_dir_feed(h->d[dir & 1], data, len, ts, tid)) {
 		h->drops[H1_NOT_HTTP]++;
+		h1_after(h, dir & 1, b0);
 		return -1;
 	}
 	return 0;
@@ -388,7 +432,12 @@ static int h1_feed(void *conn, int dir, const uint8_t *data, size_t len, uint64_
 
 static void h1_gap(void *conn, int dir, uint64_t n, uint64_t ts)
 {
-	agt_http_dir_gap(((struct h1 *)conn)->d[dir & 1], n, ts);
+	struct h1 *h = conn;
+	int cut;
+	unsigned b0 = agt_http_dir_breaks(h->d[dir & 1], &cut);
+
+	agt_http_dir_gap(h->d[dir & 1], n, ts);
+	h1_after(h, dir & 1, b0);
 }
 
 static void h1_close(void *conn, uint64_t ts)

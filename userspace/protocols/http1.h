@@ -9,6 +9,10 @@ struct agt_http_dir *agt_http_dir_new(size_t body_cap, agt_http_msg_cb cb, void 
 /* 0, or -1 when the bytes are not HTTP/1.x (the parser then waits for a new message start). */
 int agt_http_dir_feed(struct agt_http_dir *d, const uint8_t *data, size_t len, uint64_t ts,
 		      uint32_t tid);
+/* Times the framing was lost (bytes that are not HTTP/1.x where a message was expected, or a
+ * gap it cannot skip); *cut_handed: the message the last loss cut was handed over (incomplete),
+ * because its headers were complete. */
+unsigned agt_http_dir_breaks(const struct agt_http_dir *d, int *cut_handed);
 /* The capture missed n bytes here (a TLS call over the cap). */
 void agt_http_dir_gap(struct agt_http_dir *d, size_t n, uint64_t ts);
 /* End of stream: a message still open (e.g. a response read until close) is finished. */

@@ -123,15 +123,35 @@ struct h2_conn {
 	int closed;
 };
 
+/* A server's first frame: SETTINGS (not an acknowledgement) on stream 0, whose length is a
+ * whole number of 6-byte settings, at most one of each of the few that exist. */
+#define H2_MAX_FIRST_SETTINGS (6 * 16)
+
 static enum agt_detect h2_detect(const uint8_t *data, size_t len, int dir)
 {
 	size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+	uint8_t hdr[H2_FRAME_HDR] = {0};
+	uint32_t flen;
 
-	/* A client's first bytes are the preface; what a server says first (a SETTINGS frame)
-	 * is not distinctive enough to go by. */
-	if (dir != AGT_DIR_EGRESS || (n && memcmp(data, H2_PREFACE, n)))
+	/* A client's first bytes are the preface. */
+	if (dir == AGT_DIR_EGRESS) {
+		if (n && memcmp(data, H2_PREFACE, n))
+			return AGT_DETECT_NO;
+		return len < H2_PREFACE_LEN ? AGT_DETECT_MORE : AGT_DETECT_YES;
+	}
+	/* The first bytes captured can be the server's (its SETTINGS frame went out as soon as
+	 * the preface came in, and the client's thread that read it ran before the one that wrote
+	 * the preface had returned): a SETTINGS frame exactly as a server opens with it. Byte by
+	 * byte, so a few bytes that could still be one say "more". */
+	memcpy(hdr, data, len < H2_FRAME_HDR ? len : H2_FRAME_HDR);
+	flen = (uint32_t)hdr[0] << 16 | (uint32_t)hdr[1] << 8 | hdr[2];
+	if ((len > 0 && hdr[0]) || (len > 1 && hdr[1]) ||
+	    (len > 2 && (flen % 6 || flen > H2_MAX_FIRST_SETTINGS)) ||
+	    (len > 3 && hdr[3] != H2_SETTINGS) || (len > 4 && hdr[4]) ||
+	    (len > 5 && (hdr[5] & 0x7f)) || (len > 6 && hdr[6]) || (len > 7 && hdr[7]) ||
+	    (len > 8 && hdr[8]))
 		return AGT_DETECT_NO;
-	return len < H2_PREFACE_LEN ? AGT_DETECT_MORE : AGT_DETECT_YES;
+	return len < H2_FRAME_HDR ? AGT_DETECT_MORE : AGT_DETECT_YES;
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -833,6 +853,14 @@ static int h2_feed(void *conn, int dir, const uint8_t *data, size_t len, uint64_
 
 		switch (d->st) {
 		case H2_ST_PREFACE:
+			/* No preface where the client's bytes begin: the capture began after it
+			 * (the connection was told apart by the server's first frame). A frame
+			 * cannot begin with 'P': its length would pass any frame size allowed. */
+			if (!d->npreface && data[0] != H2_PREFACE[0]) {
+				d->st = H2_ST_HEADER;
+				k = 0;
+				break;
+			}
 			k = H2_PREFACE_LEN - d->npreface;
 			k = k < len ? k : len;
 			if (memcmp(data, &H2_PREFACE[d->npreface], k)) {

@@ -9,7 +9,7 @@
 #define MAX_PROTOS 8
 
 static const char *const sdrop_names[AGT_SDROP_MAX] = {"capture_gap_bytes", "conn_evicted",
-						       "unknown_protocol"};
+						       "unknown_protocol", "conns_closed"};
 
 /* One direction's captured calls: a call of call_len bytes arrives as chunks. */
 struct dir_state {
@@ -345,6 +345,20 @@ static void close_where(struct agt_streams *s, uint32_t pid, const struct agt_pr
 	}
 }
 
+void agt_streams_close_conn(struct agt_streams *s, uint32_t pid, uint64_t id, uint64_t ts)
+{
+	for (struct conn **pp = &s->conns; *pp; pp = &(*pp)->next) {
+		struct conn *c = *pp;
+
+		if (c->pid != pid || c->id != id)
+			continue;
+		*pp = c->next;
+		s->drops[AGT_SDROP_CLOSED]++;
+		conn_free(s, c, ts, 1);
+		return;
+	}
+}
+
 void agt_streams_close(struct agt_streams *s, uint32_t pid, uint64_t ts)
 {
 	close_where(s, pid, NULL, ts);
@@ -358,7 +372,8 @@ void agt_streams_close_proc(struct agt_streams *s, const struct agt_proc_info *p
 void agt_streams_drops(const struct agt_streams *s, agt_drop_fn fn, void *ctx)
 {
 	for (int i = 0; i < AGT_SDROP_MAX; i++)
-		fn(ctx, sdrop_names[i], s->drops[i], i != AGT_SDROP_GAP_BYTES);
+		fn(ctx, sdrop_names[i], s->drops[i],
+		   i != AGT_SDROP_GAP_BYTES && i != AGT_SDROP_CLOSED);
 	for (int i = 0; i < s->nprotos; i++)
 		for (int k = 0; k < s->protos[i].p->ndrops; k++)
 			fn(ctx, s->protos[i].p->drop_names[k], s->protos[i].drops[k], 1);

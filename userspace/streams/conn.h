@@ -28,7 +28,8 @@ enum agt_sdrop {
 	AGT_SDROP_GAP_BYTES = 0,    /* bytes the capture missed (calls over the cap, lost chunks) */
 	AGT_SDROP_CONN_EVICTED = 1, /* connections dropped to stay within the table limit */
 	AGT_SDROP_UNKNOWN = 2,	    /* calls on connections no registered protocol recognised */
-	AGT_SDROP_MAX = 3,
+	AGT_SDROP_CLOSED = 3,	    /* a note: connections the library or the socket ended */
+	AGT_SDROP_MAX = 4,
 };
 
 struct agt_streams;
@@ -40,6 +41,9 @@ void agt_streams_feed(struct agt_streams *s, const struct agt_proc_info *proc,
 /* A process (or all: pid 0) is gone: its connections end, what is open is handed over
  * unanswered, and protocol state kept for it across connections is handed over too. */
 void agt_streams_close(struct agt_streams *s, uint32_t pid, uint64_t ts);
+/* One connection of pid is over (its library freed it, its socket closed): what its protocol
+ * still holds is handed over, and the next bytes with the same id start a new connection. */
+void agt_streams_close_conn(struct agt_streams *s, uint32_t pid, uint64_t id, uint64_t ts);
 /* The same for everything attributed to proc, before proc is freed. */
 void agt_streams_close_proc(struct agt_streams *s, const struct agt_proc_info *proc, uint64_t ts);
 /* Every drop counter, the stream layer's and each protocol's (capture_gap_bytes counts

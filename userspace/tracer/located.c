@@ -96,13 +96,13 @@ static const struct agt_tls_site *site_for(const struct agt_tls_located *res, in
 }
 
 /* One located function: the handler's program(s) at its entry (and return). */
-static int attach_site(struct attach_run *r, int t, const struct agt_spec *spec,
-		       const struct agt_probe_spec *ps, const struct agt_tls_site *site,
-		       const char *host, const char *mapped)
+static int attach_site(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
+		       const struct agt_spec *spec, const struct agt_probe_spec *ps,
+		       const struct agt_tls_site *site, const char *host, const char *mapped)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo);
 	struct agt_probe_info *pi = agt_probe_id_for(r, spec, ps, site->name, mapped);
-	int pid = r->tg.v[t]->info.pid, rc;
+	int pid = proc->info.pid, rc;
 	uint32_t flags = ps->handler->cookie;
 	struct bpf_program *entry, *ret = NULL;
 	char what[200], err[512];
@@ -144,16 +144,15 @@ static int attach_site(struct attach_run *r, int t, const struct agt_spec *spec,
 	uo.bpf_cookie = pi->id | flags;
 	snprintf(what, sizeof(what), "uprobe on %s (located at offset 0x%llx)", site->name,
 		 (unsigned long long)site->offset);
-	rc = agt_probe_add_link(
-	    r, bpf_program__attach_uprobe_opts(entry, pid, host, site->offset, &uo), t, what,
-	    mapped);
+	rc = agt_obj_link(o, proc, bpf_program__attach_uprobe_opts(entry, pid, host, site->offset, &uo),
+			  what, mapped);
 	if (rc || !ret)
 		return rc;
 	uo.retprobe = true;
 	snprintf(what, sizeof(what), "uretprobe on %s (located at offset 0x%llx)", site->name,
 		 (unsigned long long)site->offset);
-	return agt_probe_add_link(
-	    r, bpf_program__attach_uprobe_opts(ret, pid, host, site->offset, &uo), t, what, mapped);
+	return agt_obj_link(o, proc, bpf_program__attach_uprobe_opts(ret, pid, host, site->offset, &uo),
+			    what, mapped);
 }
 
 static void refuse(struct attach_run *r, const struct agt_proc *proc, const char *mapped,
@@ -173,12 +172,11 @@ static void refuse(struct attach_run *r, const struct agt_proc *proc, const char
 		snprintf(r->refused[r->nrefused++], sizeof(r->refused[0]), "%s", line);
 }
 
-int agt_attach_located(struct attach_run *r, int t, const struct agt_spec *spec, int soft,
-		       const char *host, const char *mapped)
+int agt_attach_located(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
+		       const struct agt_spec *spec, int soft, const char *host, const char *mapped)
 {
-	struct agt_proc *proc = r->tg.v[t];
 	const struct agt_located_memo *m;
-	int rc = 0, before = proc->nlinks;
+	int rc = 0, before = o->nlinks;
 
 	if (!(m = located(r, host))) {
 		agt_warn("PID %d (%s): cannot look for TLS in %s: %s", proc->info.pid,
@@ -214,9 +212,9 @@ int agt_attach_located(struct attach_run *r, int t, const struct agt_spec *spec,
 				spec->file, i, agt_tls_role_name(ps->role), m->res.library, mapped);
 			return -EINVAL;
 		}
-		rc = attach_site(r, t, spec, ps, site, host, mapped);
+		rc = attach_site(r, proc, o, spec, ps, site, host, mapped);
 	}
-	if (!rc && proc->nlinks > before) {
+	if (!rc && o->nlinks > before) {
 		char where[400] = "";
 		size_t n = 0;
 

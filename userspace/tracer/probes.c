@@ -1,19 +1,37 @@
 /* Probe specs onto target processes: the specs to use, resolving each spec's objects in a target
  * (mapped files through /proc/PID/map_files, or found in its filesystem), and the uprobes, TLS
- * probes and USDT probes attached to them. */
+ * probes and USDT probes attached to them.
+ *
+ * Uprobes are attached once per file (device and inode), for every process that maps it: the
+ * BPF programs decide from the target table whether a hit counts (bpf/common.bpf.h,
+ * agt_traced). So a target's children, at any depth, are captured through the same links, a
+ * process caught at exec is captured from its first call on a file already probed, and a
+ * hundred targets using one libssl cost one set of links, not a hundred. What untraced processes
+ * that use a probed file pay for it is the uprobe's trap and an early return (`make bench`
+ * measures it). USDT markers stay per process: attaching one for every process would raise its
+ * semaphore in all of them; so do runtime metrics probes (a runtime's GC and event loop, counted
+ * per process) and located TLS functions in static binaries (one process's executable). Each
+ * new file-wide object is planned whole (functions, return instructions,
+ * probe ids, links, file descriptors) and refused before any link is made when it would pass a
+ * limit. */
 #include "tracer/run.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "capture/elfsym.h"
+#include "capture/reaper.h"
 #include "capture/spec.h"
 #include "capture/runtime.h"
 #include "rt.skel.h"
 #include "func.skel.h"
+#include "proc.skel.h"
 #include "tls.skel.h"
+#include "trace/agent.h"
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,11 +94,49 @@ static void load_runtime_specs(struct attach_run *r)
 		agt_spec_for_each_shipped(load_runtime_one, r);
 }
 
+/* The internal spec of library loads: the dynamic loader's _dl_debug_state. */
+static char *loader_targets[] = {"ld-linux*.so*", "ld-musl*.so*"};
+static char *loader_symbols[] = {"_dl_debug_state"};
+static char loader_span[] = "";
+
+static void init_loader(struct attach_run *r)
+{
+	static struct agt_probe_spec ps;
+
+	ps.symbols = loader_symbols;
+	ps.nsymbols = 1;
+	ps.span = loader_span;
+	ps.trace_type = "state_change";
+	ps.handler = agt_handler_find("loader");
+	ps.ret_mode = AGT_RET_NONE;
+	r->loader = (struct agt_spec){.file = loader_span,
+				      .name = (char *)"dynamic loader",
+				      .targets = loader_targets,
+				      .ntargets = 2,
+				      .probes = &ps,
+				      .nprobes = 1};
+	r->loader_ok = ps.handler != NULL;
+}
+
+/* Links are file descriptors: the soft limit is raised to the hard one, and what is left of it
+ * bounds what a new object may attach. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int agt_attach_load_specs(struct attach_run *r)
 {
 	char err[512], path[4096];
 	int rc;
 
+	raise_nofile();
+	init_loader(r);
 	if (!r->o.nspec_args && !r->o.nuprobe_args) {
 		if (!(rc = load_auto_specs(r)))
 			load_runtime_specs(r);
@@ -111,20 +167,38 @@ int agt_attach_load_specs(struct attach_run *r)
 	return 0;
 }
 
+static const char *base(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* ---- probe ids ---- */
+
+static struct agt_probe_info *probe_id_find(struct attach_run *r, const struct agt_probe_spec *ps,
+					    const char *symbol, const char *object)
+{
+	for (uint32_t i = 0; i < r->nprobes; i++) {
+		struct agt_probe_info *pi = r->probes[i];
+
+		if (pi->ps == ps && !strcmp(pi->symbol, symbol) && !strcmp(pi->object, object))
+			return pi;
+	}
+	return NULL;
+}
+
 /* The probe id for (probe spec, symbol, object); shared by every target mapping that object. */
 static struct agt_probe_info *probe_id_for(struct attach_run *r, const struct agt_spec *spec,
 					   const struct agt_probe_spec *ps, const char *symbol,
 					   const char *object)
 {
-	struct agt_probe_info *pi, **np;
+	struct agt_probe_info *pi = probe_id_find(r, ps, symbol, object), **np;
 	const char *tpl;
 	size_t used = 0;
 
-	for (uint32_t i = 0; i < r->nprobes; i++) {
-		pi = r->probes[i];
-		if (pi->ps == ps && !strcmp(pi->symbol, symbol) && !strcmp(pi->object, object))
-			return pi;
-	}
+	if (pi)
+		return pi;
 	if (r->nprobes >= AGT_MAX_PROBES)
 		return NULL;
 	np = realloc(r->probes, (r->nprobes + 1) * sizeof(*np));
@@ -153,41 +227,6 @@ static struct agt_probe_info *probe_id_for(struct attach_run *r, const struct ag
 	return pi;
 }
 
-static int add_link(struct attach_run *r, struct bpf_link *l, int target, const char *what,
-		    const char *path)
-{
-	struct bpf_link **nl;
-	struct agt_proc **no;
-	int e = errno;
-
-	if (!l) {
-		agt_err("cannot attach %s in %s (PID %d): %s; run `agtrace check` and retry with "
-			"-v for "
-			"libbpf's log",
-			what, path, r->tg.v[target]->info.pid, strerror(e));
-		return -EINVAL;
-	}
-	if (r->nlinks == MAX_LINKS) {
-		bpf_link__destroy(l);
-		agt_err("more than %d probe links requested; narrow the symbol globs", MAX_LINKS);
-		return -EINVAL;
-	}
-	nl = realloc(r->links, (r->nlinks + 1) * sizeof(*nl));
-	if (nl)
-		r->links = nl;
-	no = realloc(r->link_owner, (r->nlinks + 1) * sizeof(*no));
-	if (no)
-		r->link_owner = no;
-	if (!nl || !no) {
-		bpf_link__destroy(l);
-		return -EINVAL;
-	}
-	r->link_owner[r->nlinks] = r->tg.v[target];
-	r->links[r->nlinks++] = l;
-	r->tg.v[target]->nlinks++;
-	return 0;
-}
-
 static int write_cfg(struct attach_run *r, const struct agt_probe_info *pi)
 {
 	struct agt_probe_cfg cfg = {
@@ -209,6 +248,254 @@ static int write_cfg(struct attach_run *r, const struct agt_probe_info *pi)
 	return 0;
 }
 
+/* ---- the registry of probed objects ---- */
+
+static struct agt_obj *obj_find(struct attach_run *r, const struct agt_spec *spec, uint64_t dev,
+				uint64_t ino, int pid)
+{
+	for (int i = 0; i < r->nobjs; i++) {
+		struct agt_obj *o = r->objs[i];
+
+		if (o->spec == spec && o->dev == dev && o->ino == ino && o->pid == pid)
+			return o;
+	}
+	return NULL;
+}
+
+static struct agt_obj *obj_add(struct attach_run *r, const struct agt_spec *spec, uint64_t dev,
+			       uint64_t ino, int pid, const char *object)
+{
+	struct agt_obj **no = realloc(r->objs, (r->nobjs + 1) * sizeof(*no)), *o;
+
+	if (!no)
+		return NULL;
+	r->objs = no;
+	if (!(o = calloc(1, sizeof(*o))))
+		return NULL;
+	o->spec = spec;
+	o->dev = dev;
+	o->ino = ino;
+	o->pid = pid;
+	snprintf(o->object, sizeof(o->object), "%s", object);
+	r->objs[r->nobjs++] = o;
+	return o;
+}
+
+static void obj_free(struct attach_run *r, struct agt_obj *o)
+{
+	for (int i = 0; i < r->nobjs; i++)
+		if (r->objs[i] == o) {
+			memmove(r->objs + i, r->objs + i + 1, (r->nobjs - i - 1) * sizeof(*r->objs));
+			r->nobjs--;
+			break;
+		}
+	r->nlinks -= o->nlinks;
+	free(o->links);
+	free(o);
+}
+
+/* holder (NULL: held for the whole run) holds o; mapped: it maps the file itself. */
+static void obj_hold(struct attach_run *r, struct agt_proc *holder, struct agt_obj *o, int mapped)
+{
+	int counted = o->spec != &r->loader; /* library-load probes are agtrace's own */
+
+	o->idle_since = 0;
+	if (!holder) {
+		o->refs++;
+		return;
+	}
+	for (int i = 0; i < holder->nuses; i++) {
+		if (holder->uses[i].obj != o)
+			continue;
+		if (mapped && !holder->uses[i].mapped) {
+			holder->uses[i].mapped = 1;
+			holder->nlinks += counted ? o->nlinks : 0;
+		}
+		return;
+	}
+	if (holder->nuses == (int)AGT_ARRAY_SIZE(holder->uses)) {
+		/* Not held by it: held for the run instead, so it is never taken from under it. */
+		o->refs++;
+		return;
+	}
+	holder->uses[holder->nuses].obj = o;
+	holder->uses[holder->nuses++].mapped = mapped;
+	o->refs++;
+	if (mapped && counted)
+		holder->nlinks += o->nlinks;
+}
+
+/* ---- planning an object's probes, and attaching them ---- */
+
+/* One function to probe: its entry and how its return is caught. */
+struct plan_fn {
+	const struct agt_probe_spec *ps;
+	struct agt_sym sym;
+	uint64_t entry;
+	uint64_t *rets; /* return instructions (AGT_RET_INSN) */
+	int nrets;
+	int links;
+	int new_id; /* its probe id does not exist yet */
+};
+
+struct plan {
+	struct plan_fn *v;
+	int n, links, new_ids;
+};
+
+static void plan_free(struct plan *p)
+{
+	for (int i = 0; i < p->n; i++) {
+		free(p->v[i].sym.name);
+		free(p->v[i].rets);
+	}
+	free(p->v);
+}
+
+static const char *user_path(char *msg, const char *host, int pid, const char *mapped);
+
+/* The functions of spec's symbol probes in the file, their entries and return instructions. 0;
+ * -errno after one sentence (hard), or with the missing ones skipped (soft). */
+static int plan_object(struct attach_run *r, struct agt_proc *proc, const struct agt_spec *spec,
+		       int soft, const char *host, const char *mapped, struct plan *p)
+{
+	char err[768];
+
+	for (int i = 0; i < spec->nprobes; i++) {
+		const struct agt_probe_spec *ps = &spec->probes[i];
+		int ret_none = ps->ret_mode == AGT_RET_NONE;
+
+		for (int s = 0; s < ps->nsymbols; s++) {
+			struct agt_sym *syms;
+			int n;
+
+			if (agt_elf_find_funcs(host, ps->symbols[s], &syms, &n, err, sizeof(err))) {
+				if (soft) {
+					agt_dbg("%s: PID %d: %s", spec->name, proc->info.pid, err);
+					continue;
+				}
+				agt_err("PID %d (%s): %s", proc->info.pid, proc->info.comm,
+					user_path(err, host, proc->info.pid, mapped));
+				return -EINVAL;
+			}
+			for (int k = 0; k < n; k++) {
+				struct plan_fn *f, *nv = realloc(p->v, (p->n + 1) * sizeof(*nv));
+
+				if (!nv) {
+					agt_syms_free(syms + k, n - k);
+					free(syms);
+					return -ENOMEM;
+				}
+				p->v = nv;
+				f = &p->v[p->n++];
+				memset(f, 0, sizeof(*f));
+				f->ps = ps;
+				f->sym = syms[k];
+				syms[k].name = NULL;
+				f->entry = ps->abi == AGT_ABI_GO ? agt_elf_go_entry_offset(host, &f->sym)
+								 : f->sym.offset;
+				if (ps->ret_mode == AGT_RET_INSN &&
+				    agt_elf_ret_offsets(host, &f->sym, &f->rets, &f->nrets, err,
+							sizeof(err))) {
+					agt_syms_free(syms, n);
+					agt_err("%s", err);
+					return -EINVAL;
+				}
+				f->links = 1 + (ret_none ? 0
+						: ps->ret_mode == AGT_RET_INSN ? f->nrets
+									       : 1);
+				f->new_id = spec != &r->loader &&
+					    !probe_id_find(r, ps, f->sym.name, mapped);
+				/* The same (probe, symbol) twice in one plan: one new id. */
+				for (int j = 0; j < p->n - 1 && f->new_id; j++)
+					f->new_id = !(p->v[j].ps == ps &&
+						      !strcmp(p->v[j].sym.name, f->sym.name));
+				p->links += f->links;
+				p->new_ids += f->new_id;
+			}
+			agt_syms_free(syms, n);
+		}
+	}
+	return 0;
+}
+
+/* File descriptors this process may still open, keeping some for everything else. */
+static long fd_headroom(void)
+{
+	struct rlimit rl;
+	long open = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	while (d && (de = readdir(d)))
+		open += de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return 1L << 30;
+	return (long)rl.rlim_cur - open - 256;
+}
+
+/* How the user named a spec: its file, or the --uprobe argument it came from. */
+static void spec_label(const struct agt_spec *spec, char *buf, size_t n)
+{
+	if (!strcmp(spec->file, "--uprobe"))
+		snprintf(buf, n, "--uprobe %s", spec->name);
+	else
+		snprintf(buf, n, "%s", spec->file);
+}
+
+/* Refused before any link is made: a plan that would pass a limit. */
+static int check_limits(struct attach_run *r, struct agt_proc *proc, const struct agt_spec *spec,
+			const char *mapped, const struct plan *p)
+{
+	long fds = fd_headroom();
+	char label[600];
+
+	if (r->nprobes + p->new_ids <= AGT_MAX_PROBES && r->nlinks + p->links <= MAX_LINKS &&
+	    p->links <= fds)
+		return 0;
+	spec_label(spec, label, sizeof(label));
+	agt_err("%s on %s (PID %d) would need %d probe links for %d functions (%d new probes), "
+		"over agtrace's limits: %d probes (%u in use), %d links (%d in use), %ld more open "
+		"files (ulimit -n); nothing of it was attached: narrow its symbol globs",
+		label, mapped, proc->info.pid, p->links, p->n, p->new_ids, AGT_MAX_PROBES,
+		r->nprobes, MAX_LINKS, r->nlinks, fds > 0 ? fds : 0);
+	return -E2BIG;
+}
+
+static int obj_add_link(struct agt_obj *o, struct bpf_link *l)
+{
+	struct bpf_link **nl = realloc(o->links, (o->nlinks + 1) * sizeof(*nl));
+
+	if (!nl) {
+		bpf_link__destroy(l);
+		return -ENOMEM;
+	}
+	o->links = nl;
+	o->links[o->nlinks++] = l;
+	return 0;
+}
+
+static int attach_fail(struct agt_proc *proc, const char *what, const char *mapped, int e);
+
+int agt_obj_link(struct agt_obj *o, struct agt_proc *proc, struct bpf_link *l, const char *what,
+		 const char *mapped)
+{
+	if (!l)
+		return attach_fail(proc, what, mapped, errno);
+	return obj_add_link(o, l);
+}
+
+struct agt_probe_info *agt_probe_id_for(struct attach_run *r, const struct agt_spec *spec,
+					const struct agt_probe_spec *ps, const char *symbol,
+					const char *object)
+{
+	return probe_id_for(r, spec, ps, symbol, object);
+}
+
+/* ---- runtime metrics probes: per process ---- */
+
 /* Runtime metrics: the kind of runtime process pid is, in the counters' map (created when it
  * is not there yet). */
 static void rt_mark(struct attach_run *r, uint32_t pid, uint32_t kind)
@@ -224,15 +511,15 @@ static void rt_mark(struct attach_run *r, uint32_t pid, uint32_t kind)
 	bpf_map__update_elem(m, &pid, sizeof(pid), &st, sizeof(st), 0);
 }
 
-/* A runtime metrics probe (bpf/rt.bpf.c) on one function: the event is the cookie. Go binaries
- * of versions whose runtime agtrace does not know are refused (said once per binary); the poll
- * probes go only to processes whose executable runs libuv's loop. */
-static int attach_runtime(struct attach_run *r, int t, const struct agt_probe_spec *ps,
-			  const char *host, const char *mapped, const struct agt_sym *sym)
+/* A runtime metrics probe (bpf/rt.bpf.c) on one function of proc: the event is the cookie. Go
+ * binaries of versions whose runtime agtrace does not know are refused (said once per binary);
+ * the poll probes go only to processes whose executable runs libuv's loop. */
+static int attach_runtime(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
+			  const struct agt_probe_spec *ps, const char *host, const char *mapped,
+			  const struct agt_sym *sym)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo);
 	const struct agt_handler *h = ps->handler;
-	struct agt_proc *proc = r->tg.v[t];
 	int pid = proc->info.pid, rc = 0;
 	char what[200], err[512], ver[64];
 	uint32_t kind = h->abi == AGT_ABI_GO ? AGT_RT_GO : AGT_RT_NODE;
@@ -269,19 +556,19 @@ static int attach_runtime(struct attach_run *r, int t, const struct agt_probe_sp
 						      : sym->offset;
 
 		snprintf(what, sizeof(what), "runtime uprobe on %s", sym->name);
-		rc = add_link(r,
-			      bpf_program__attach_uprobe_opts(r->cap.rt->progs.rt_uprobe, pid, host,
-							      entry, &uo),
-			      t, what, mapped);
+		rc = agt_obj_link(
+		    o, proc,
+		    bpf_program__attach_uprobe_opts(r->cap.rt->progs.rt_uprobe, pid, host, entry, &uo),
+		    what, mapped);
 	}
 	if (!rc && h->ret == AGT_RET_URETPROBE) {
 		uo.retprobe = true;
 		uo.bpf_cookie = h->cookie + 1; /* the event's return */
 		snprintf(what, sizeof(what), "runtime uretprobe on %s", sym->name);
-		rc = add_link(r,
-			      bpf_program__attach_uprobe_opts(r->cap.rt->progs.rt_uretprobe, pid,
-							      host, sym->offset, &uo),
-			      t, what, mapped);
+		rc = agt_obj_link(o, proc,
+				  bpf_program__attach_uprobe_opts(r->cap.rt->progs.rt_uretprobe, pid,
+								  host, sym->offset, &uo),
+				  what, mapped);
 	}
 	if (!rc && h->ret == AGT_RET_INSN) {
 		uint64_t *offs;
@@ -294,88 +581,92 @@ static int attach_runtime(struct attach_run *r, int t, const struct agt_probe_sp
 		for (int i = 0; i < n && !rc; i++) {
 			snprintf(what, sizeof(what), "runtime return probe on %s+0x%llx",
 				 sym->name, (unsigned long long)(offs[i] - sym->offset));
-			rc = add_link(r,
-				      bpf_program__attach_uprobe_opts(r->cap.rt->progs.rt_uprobe, pid,
-								      host, offs[i], &uo),
-				      t, what, mapped);
+			rc = agt_obj_link(o, proc,
+					  bpf_program__attach_uprobe_opts(r->cap.rt->progs.rt_uprobe,
+									  pid, host, offs[i], &uo),
+					  what, mapped);
 		}
 		free(offs);
 	}
 	return rc;
 }
 
-static int attach_function(struct attach_run *r, int t, const struct agt_spec *spec,
-			   const struct agt_probe_spec *ps, const char *host, const char *mapped,
-			   const struct agt_sym *sym)
+/* Which program catches a function's entry, and which its return (NULL: none). */
+static void progs_for(struct attach_run *r, const struct agt_probe_spec *ps,
+		      struct bpf_program **entry, struct bpf_program **ret)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo);
-	struct agt_probe_info *pi = probe_id_for(r, spec, ps, sym->name, mapped);
-	int pid = r->tg.v[t]->info.pid, rc;
-	char what[200], err[512];
-	uint64_t entry;
+	enum agt_handler_kind k = ps->handler ? ps->handler->kind : (enum agt_handler_kind)-1;
 
-	if (!pi) {
-		agt_err("more than %d distinct probes requested; narrow the symbol globs",
-			AGT_MAX_PROBES);
-		return -EINVAL;
+	*ret = NULL;
+	if (k == AGT_HK_TLS) {
+		*entry = r->cap.tls->progs.tls_entry;
+		*ret = r->cap.tls->progs.tls_return;
+	} else if (k == AGT_HK_TLS_CLOSE) {
+		*entry = r->cap.tls->progs.tls_close;
+	} else if (k == AGT_HK_LOADER) {
+		*entry = r->cap.proc->progs.ld_debug_state;
+	} else {
+		*entry = r->cap.func->progs.func_entry;
+		if (ps->ret_mode != AGT_RET_NONE)
+			*ret = r->cap.func->progs.func_return;
 	}
-	if (ps->handler && ps->handler->kind == AGT_HK_RUNTIME)
-		return attach_runtime(r, t, ps, host, mapped, sym);
-	if (ps->handler && ps->handler->kind == AGT_HK_TLS) {
-		uo.bpf_cookie = pi->id | ps->handler->cookie;
-		snprintf(what, sizeof(what), "TLS uprobe on %s", sym->name);
-		rc = add_link(r,
-			      bpf_program__attach_uprobe_opts(r->cap.tls->progs.tls_entry, pid, host,
-							      sym->offset, &uo),
-			      t, what, mapped);
-		if (rc || ps->handler->ret == AGT_RET_NONE) /* copied at the entry */
-			return rc;
-		uo.retprobe = true;
-		snprintf(what, sizeof(what), "TLS uretprobe on %s", sym->name);
-		return add_link(r,
-				bpf_program__attach_uprobe_opts(r->cap.tls->progs.tls_return, pid, host,
-								sym->offset, &uo),
-				t, what, mapped);
-	}
-	if ((rc = write_cfg(r, pi)))
-		return rc;
-	uo.bpf_cookie = pi->id;
-	snprintf(what, sizeof(what), "uprobe on %s", sym->name);
-	entry = ps->abi == AGT_ABI_GO ? agt_elf_go_entry_offset(host, sym) : sym->offset;
-	if (entry != sym->offset)
-		agt_dbg("%s: entry probe past the stack check, at +0x%llx", sym->name,
-			(unsigned long long)(entry - sym->offset));
-	rc = add_link(
-	    r, bpf_program__attach_uprobe_opts(r->cap.func->progs.func_entry, pid, host, entry, &uo), t,
-	    what, mapped);
-	if (rc)
-		return rc;
-	if (ps->ret_mode == AGT_RET_URETPROBE) {
-		uo.retprobe = true;
-		snprintf(what, sizeof(what), "uretprobe on %s", sym->name);
-		return add_link(r,
-				bpf_program__attach_uprobe_opts(r->cap.func->progs.func_return, pid,
-								host, sym->offset, &uo),
-				t, what, mapped);
-	}
-	if (ps->ret_mode == AGT_RET_INSN) {
-		uint64_t *offs;
-		int n;
+}
 
-		if (agt_elf_ret_offsets(host, sym, &offs, &n, err, sizeof(err))) {
-			agt_err("%s", err);
-			return -EINVAL;
+static int attach_fail(struct agt_proc *proc, const char *what, const char *mapped, int e)
+{
+	agt_err("cannot attach %s in %s (PID %d): %s; run `agtrace check` and retry with -v for "
+		"libbpf's log",
+		what, mapped, proc->info.pid, strerror(e));
+	return -EINVAL;
+}
+
+/* Every planned link onto the file, for every process that maps it. */
+static int attach_plan(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
+		       const char *host, const char *mapped, const struct plan *p)
+{
+	int rc = 0;
+
+	for (int i = 0; i < p->n && !rc; i++) {
+		const struct plan_fn *f = &p->v[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+		struct bpf_program *entry, *ret;
+		struct agt_probe_info *pi = NULL;
+		struct bpf_link *l;
+		char what[200];
+
+		if (o->spec != &r->loader) {
+			if (!(pi = probe_id_for(r, o->spec, f->ps, f->sym.name, mapped)))
+				return -ENOMEM;
+			if (!f->ps->handler && (rc = write_cfg(r, pi)))
+				return rc;
+			uo.bpf_cookie = pi->id | (f->ps->handler ? f->ps->handler->cookie : 0);
 		}
-		agt_dbg("%s: %d return instructions", sym->name, n);
-		for (int i = 0; i < n && !rc; i++) {
+		progs_for(r, f->ps, &entry, &ret);
+		if (f->entry != f->sym.offset)
+			agt_dbg("%s: entry probe past the stack check, at +0x%llx", f->sym.name,
+				(unsigned long long)(f->entry - f->sym.offset));
+		snprintf(what, sizeof(what), "uprobe on %s", f->sym.name);
+		l = bpf_program__attach_uprobe_opts(entry, -1, host, f->entry, &uo);
+		if (!l)
+			return attach_fail(proc, what, mapped, errno);
+		if ((rc = obj_add_link(o, l)) || !ret || f->ps->ret_mode == AGT_RET_NONE)
+			continue;
+		if (f->ps->ret_mode == AGT_RET_URETPROBE) {
+			uo.retprobe = true;
+			snprintf(what, sizeof(what), "uretprobe on %s", f->sym.name);
+			if (!(l = bpf_program__attach_uprobe_opts(ret, -1, host, f->sym.offset, &uo)))
+				return attach_fail(proc, what, mapped, errno);
+			rc = obj_add_link(o, l);
+			continue;
+		}
+		agt_dbg("%s: %d return instructions", f->sym.name, f->nrets);
+		for (int k = 0; k < f->nrets && !rc; k++) {
 			snprintf(what, sizeof(what), "return-instruction uprobe on %s+0x%llx",
-				 sym->name, (unsigned long long)(offs[i] - sym->offset));
-			rc = add_link(r,
-				      bpf_program__attach_uprobe_opts(r->cap.func->progs.func_return,
-								      pid, host, offs[i], &uo),
-				      t, what, mapped);
+				 f->sym.name, (unsigned long long)(f->rets[k] - f->sym.offset));
+			if (!(l = bpf_program__attach_uprobe_opts(ret, -1, host, f->rets[k], &uo)))
+				return attach_fail(proc, what, mapped, errno);
+			rc = obj_add_link(o, l);
 		}
-		free(offs);
 	}
 	return rc;
 }
@@ -390,14 +681,14 @@ static const char *root_view(const char *host, int pid, const char *mapped, char
 	return buf;
 }
 
-static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
+static int attach_usdt(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
 		       const struct agt_probe_spec *ps, const char *host, const char *mapped,
 		       int soft)
 {
 	LIBBPF_OPTS(bpf_usdt_opts, uo);
 	char sym[128], what[200], root[4200];
 	struct agt_probe_info *pi;
-	int pid = r->tg.v[t]->info.pid, rc;
+	int pid = proc->info.pid, rc;
 	struct bpf_link *l;
 
 	/* libbpf finds a USDT object's load address by matching the realpath of the path it is
@@ -409,20 +700,26 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 		snprintf(what, sizeof(what), "USDT %s:%s", ps->usdt_provider, ps->usdt_name);
 		l = bpf_program__attach_usdt(r->cap.rt->progs.rt_py_gc_start, pid, host,
 					     ps->usdt_provider, ps->usdt_name, &uo);
-		if (!l)
-			return soft ? 0 : add_link(r, l, t, what, mapped);
-		if ((rc = add_link(r, l, t, what, mapped)) || !ps->ret_usdt_name)
+		if (!l && soft)
+			return 0;
+		if ((rc = agt_obj_link(o, proc, l, what, mapped)) || !ps->ret_usdt_name)
 			return rc;
 		rt_mark(r, (uint32_t)pid, AGT_RT_PYTHON);
 		snprintf(what, sizeof(what), "USDT %s:%s", ps->ret_usdt_provider, ps->ret_usdt_name);
-		return add_link(r,
-				bpf_program__attach_usdt(r->cap.rt->progs.rt_py_gc_done, pid, host,
-							 ps->ret_usdt_provider, ps->ret_usdt_name,
-							 &uo),
-				t, what, mapped);
+		return agt_obj_link(o, proc,
+				    bpf_program__attach_usdt(r->cap.rt->progs.rt_py_gc_done, pid,
+							     host, ps->ret_usdt_provider,
+							     ps->ret_usdt_name, &uo),
+				    what, mapped);
 	}
 	snprintf(sym, sizeof(sym), "%s:%s", ps->usdt_provider, ps->usdt_name);
-	if (!(pi = probe_id_for(r, spec, ps, sym, mapped)))
+	if (r->nlinks + o->nlinks + 2 > MAX_LINKS || fd_headroom() < 2) {
+		agt_err("%s: USDT %s in %s (PID %d) would pass agtrace's limit of %d links or the "
+			"open-file limit (ulimit -n); not attached",
+			o->spec->file, sym, mapped, pid, MAX_LINKS);
+		return -E2BIG;
+	}
+	if (!(pi = probe_id_for(r, o->spec, ps, sym, mapped)))
 		return -EINVAL;
 	if ((rc = write_cfg(r, pi)))
 		return rc;
@@ -432,20 +729,22 @@ static int attach_usdt(struct attach_run *r, int t, const struct agt_spec *spec,
 				     ps->usdt_name, &uo);
 	if (!l && soft) {
 		/* A chroot in another mount namespace: libbpf cannot match the object's path
-		 * to its mapping. An auto spec goes without it; counted in the links shown. */
+		 * to its mapping. An auto spec goes without it. */
 		agt_warn("PID %d (%s): USDT %s in %s not attached (%s); its events are not "
 			 "captured",
-			 pid, r->tg.v[t]->info.comm, sym, mapped, strerror(errno));
+			 pid, proc->info.comm, sym, mapped, strerror(errno));
 		return 0;
 	}
-	rc = add_link(r, l, t, what, mapped);
-	if (rc || !ps->ret_usdt_name)
+	if (!l)
+		return attach_fail(proc, what, mapped, errno);
+	if ((rc = obj_add_link(o, l)) || !ps->ret_usdt_name)
 		return rc;
 	snprintf(what, sizeof(what), "USDT %s:%s", ps->ret_usdt_provider, ps->ret_usdt_name);
-	return add_link(r,
-			bpf_program__attach_usdt(r->cap.func->progs.usdt_return, pid, host,
-						 ps->ret_usdt_provider, ps->ret_usdt_name, &uo),
-			t, what, mapped);
+	l = bpf_program__attach_usdt(r->cap.func->progs.usdt_return, pid, host,
+				     ps->ret_usdt_provider, ps->ret_usdt_name, &uo);
+	if (!l)
+		return attach_fail(proc, what, mapped, errno);
+	return obj_add_link(o, l);
 }
 
 /* A message naming a /proc/PID/map_files/... path, with the path a user can run tools on in its
@@ -473,43 +772,62 @@ static const char *user_path(char *msg, const char *host, int pid, const char *m
 	return out;
 }
 
-/* Whether (spec, file) was tried on proc already; records it when not. */
-static int tried_before(struct agt_proc *proc, const struct agt_spec *spec, const char *host)
+static int has_symbols(const struct agt_spec *spec)
 {
-	struct stat st;
-
-	if (stat(host, &st))
-		return 0;
-	for (int i = 0; i < proc->ntried; i++)
-		if (proc->tried[i].spec == spec && proc->tried[i].dev == st.st_dev &&
-		    proc->tried[i].ino == st.st_ino)
+	for (int i = 0; i < spec->nprobes; i++)
+		if (spec->probes[i].nsymbols)
 			return 1;
-	if (proc->ntried < (int)AGT_ARRAY_SIZE(proc->tried)) {
-		proc->tried[proc->ntried].spec = spec;
-		proc->tried[proc->ntried].dev = st.st_dev;
-		proc->tried[proc->ntried++].ino = st.st_ino;
-	}
 	return 0;
 }
 
-/* Attach every probe of spec to one object (host: its path from here) of target t. */
-int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, int soft,
-		      const char *host, const char *mapped)
+/* The file-wide object of spec's symbol probes on a file: found, or planned and attached. */
+static int file_object(struct attach_run *r, struct agt_proc *proc, const struct agt_spec *spec,
+		       int soft, const char *host, const char *mapped, const struct stat *st,
+		       struct agt_obj **out)
 {
-	struct agt_proc *proc = r->tg.v[t];
+	struct plan p = {0};
+	struct agt_obj *o;
+	int rc;
+
+	if ((*out = obj_find(r, spec, st->st_dev, st->st_ino, 0)))
+		return 0;
+	if ((rc = plan_object(r, proc, spec, soft, host, mapped, &p)) ||
+	    (rc = check_limits(r, proc, spec, mapped, &p))) {
+		plan_free(&p);
+		return rc;
+	}
+	if (!(o = obj_add(r, spec, st->st_dev, st->st_ino, 0, mapped))) {
+		plan_free(&p);
+		return -ENOMEM;
+	}
+	agt_dbg("%s: PID %d: %s -> %s: %d functions, %d links", spec->name, proc->info.pid, mapped,
+		host, p.n, p.links);
+	rc = attach_plan(r, proc, o, host, mapped, &p);
+	plan_free(&p);
+	r->nlinks += o->nlinks;
+	if (rc) { /* nothing of it stays */
+		for (int i = 0; i < o->nlinks; i++)
+			bpf_link__destroy(o->links[i]);
+		o->nlinks = 0;
+		obj_free(r, o);
+		return rc;
+	}
+	*out = o;
+	return 0;
+}
+
+/* spec's symbol probes of a runtime spec onto one process's file (its own links). */
+static int attach_runtime_spec(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
+			       const struct agt_spec *spec, const char *host, const char *mapped)
+{
 	char err[768];
 	int rc = 0;
 
-	if (tried_before(proc, spec, host))
-		return 0;
-	if (spec->locate)
-		return agt_attach_located(r, t, spec, soft, host, mapped);
-	agt_dbg("%s: PID %d: %s -> %s", spec->name, proc->info.pid, mapped, host);
 	for (int i = 0; i < spec->nprobes && !rc; i++) {
 		const struct agt_probe_spec *ps = &spec->probes[i];
 
 		if (ps->usdt_name) {
-			rc = attach_usdt(r, t, spec, ps, host, mapped, soft);
+			rc = attach_usdt(r, proc, o, ps, host, mapped, 1);
 			continue;
 		}
 		for (int s = 0; s < ps->nsymbols && !rc; s++) {
@@ -517,73 +835,373 @@ int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, 
 			int n;
 
 			if (agt_elf_find_funcs(host, ps->symbols[s], &syms, &n, err, sizeof(err))) {
-				if (soft) {
-					agt_dbg("%s: PID %d: %s", spec->name, proc->info.pid, err);
-					continue;
-				}
-				agt_err("PID %d (%s): %s", proc->info.pid, proc->info.comm,
-					user_path(err, host, proc->info.pid, mapped));
-				return -EINVAL;
+				agt_dbg("%s: PID %d: %s", spec->name, proc->info.pid, err);
+				continue;
 			}
 			for (int k = 0; k < n && !rc; k++)
-				rc = attach_function(r, t, spec, ps, host, mapped, &syms[k]);
+				rc = attach_runtime(r, proc, o, ps, host, mapped, &syms[k]);
 			agt_syms_free(syms, n);
 		}
 	}
 	return rc;
 }
 
+static int is_runtime_spec(const struct agt_spec *spec)
+{
+	for (int i = 0; i < spec->nprobes; i++)
+		if (spec->probes[i].handler && spec->probes[i].handler->kind == AGT_HK_RUNTIME)
+			return 1;
+	return 0;
+}
+
+/* A spec whose probes are per process (runtime metrics, located TLS): its object for proc's
+ * file, attached the first time; the number of its links, or -errno after one sentence. */
+static int process_object(struct attach_run *r, struct agt_proc *holder, struct agt_proc *proc,
+			  const struct agt_spec *spec, int soft, const char *host,
+			  const char *mapped, const struct stat *st)
+{
+	struct agt_obj *o = obj_find(r, spec, st->st_dev, st->st_ino, proc->info.pid);
+	int rc;
+
+	if (!o) {
+		if (!(o = obj_add(r, spec, st->st_dev, st->st_ino, proc->info.pid, mapped)))
+			return -ENOMEM;
+		rc = spec->locate ? agt_attach_located(r, proc, o, spec, soft, host, mapped)
+				  : attach_runtime_spec(r, proc, o, spec, host, mapped);
+		r->nlinks += o->nlinks;
+		if (rc) { /* nothing of it stays */
+			for (int k = 0; k < o->nlinks; k++)
+				bpf_link__destroy(o->links[k]);
+			o->nlinks = 0;
+			obj_free(r, o);
+			return rc;
+		}
+	}
+	obj_hold(r, holder, o, 1);
+	return o->nlinks;
+}
+
+/* Attach every probe of spec to one object (host: its path from here) that proc maps (or, with
+ * AGT_OBJ_AHEAD, that it may load), held by holder (proc itself, or the target proc descends
+ * from). Returns the number of links the object has (0: nothing of the spec is in it), or
+ * -errno after one sentence. */
+int agt_attach_object(struct attach_run *r, struct agt_proc *holder, struct agt_proc *proc,
+		      const struct agt_spec *spec, int soft, const char *host, const char *mapped,
+		      int flags)
+{
+	int mapped_here = !(flags & AGT_OBJ_AHEAD) && holder == proc, got = 0, rc;
+	struct agt_obj *o;
+	struct stat st;
+
+	if (stat(host, &st)) {
+		if (soft)
+			return 0;
+		agt_err("PID %d (%s): cannot open %s: %s", proc->info.pid, proc->info.comm, mapped,
+			strerror(errno));
+		return -ENOENT;
+	}
+	if (spec->locate || is_runtime_spec(spec)) /* per process: a target's own mapped files only */
+		return mapped_here ? process_object(r, holder, proc, spec, soft, host, mapped, &st)
+				   : 0;
+	if (has_symbols(spec)) {
+		if ((rc = file_object(r, proc, spec, soft, host, mapped, &st, &o)))
+			return rc;
+		obj_hold(r, holder, o, mapped_here);
+		got += o->nlinks;
+	}
+	/* USDT markers: per process, for a target's own mapped files only. */
+	for (int i = 0; i < spec->nprobes && mapped_here; i++) {
+		const struct agt_probe_spec *ps = &spec->probes[i];
+
+		if (!ps->usdt_name)
+			continue;
+		if (!(o = obj_find(r, spec, st.st_dev, st.st_ino, proc->info.pid))) {
+			if (!(o = obj_add(r, spec, st.st_dev, st.st_ino, proc->info.pid, mapped)))
+				return -ENOMEM;
+			rc = 0;
+			for (int k = 0; k < spec->nprobes && !rc; k++)
+				if (spec->probes[k].usdt_name)
+					rc = attach_usdt(r, proc, o, &spec->probes[k], host, mapped,
+							 soft);
+			r->nlinks += o->nlinks;
+			if (rc) {
+				for (int k = 0; k < o->nlinks; k++)
+					bpf_link__destroy(o->links[k]);
+				o->nlinks = 0;
+				obj_free(r, o);
+				return rc;
+			}
+		}
+		obj_hold(r, holder, o, 1);
+		got += o->nlinks;
+		break;
+	}
+	return got;
+}
+
+static int is_library_glob(const char *target)
+{
+	return target[0] != '$' && target[0] != '/';
+}
+
 /* Resolve one spec against one target and attach every probe it names. soft (auto-attached
  * specs, discovered targets): a target that maps none of the spec's objects, or lacks a probe's
- * symbols, is skipped quietly; returns -1 when nothing of the spec applied. The first of the
- * spec's objects the target maps that yields probes is used. A discovered target is caught at
- * exec, before its libraries are mapped: when none of its mapped objects yields probes, the
- * spec's library globs are looked up in its filesystem (python loads libssl later; node's
- * OpenSSL is in its executable, found in the first pass). */
+ * symbols, is skipped quietly; returns AGT_SPEC_SKIPPED when nothing of the spec applied. The
+ * first of the spec's objects the target maps that yields probes is used. Libraries it does not
+ * map are attached ahead, from its own filesystem's library folders, where it (or a child) would
+ * load them from: with the built-in specs always (a shell agent's curl, python importing ssl),
+ * with a user's spec when a discovered process maps none of its objects yet. */
 int agt_attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, int soft)
 {
 	struct agt_proc *proc = r->tg.v[t];
 	char host[4096 + 64], mapped[4096], err[768], first_err[768] = "";
-	int rc = 0, resolved = 0, before = proc->nlinks;
+	int rc = 0, resolved = 0, yielded = 0, ahead = 0;
 
-	for (int pass = 0; pass < 1 + proc->discovered && !rc && proc->nlinks == before; pass++)
-		for (int ti = 0; ti < spec->ntargets && !rc && proc->nlinks == before; ti++) {
-			if (pass ? agt_proc_resolve_libdir(proc, spec->targets[ti], host,
-							   sizeof(host), mapped, sizeof(mapped))
-				 : agt_proc_resolve(proc, spec->targets[ti], host, sizeof(host),
-						    mapped, sizeof(mapped), err, sizeof(err))) {
-				if (!first_err[0] && !pass)
-					snprintf(first_err, sizeof(first_err), "%s", err);
-				continue;
-			}
-			resolved = 1;
-			rc = agt_attach_object(r, t, spec, soft, host, mapped);
-			if (!soft)
-				break; /* a spec given by the user names the object it means first
-					*/
+	for (int ti = 0; ti < spec->ntargets && !yielded; ti++) {
+		if (agt_proc_resolve(proc, spec->targets[ti], host, sizeof(host), mapped,
+				     sizeof(mapped), err, sizeof(err))) {
+			if (!first_err[0])
+				snprintf(first_err, sizeof(first_err), "%s", err);
+			continue;
 		}
-	if (!resolved) {
+		resolved = 1;
+		if ((rc = agt_attach_object(r, proc, proc, spec, soft, host, mapped, 0)) < 0)
+			return rc;
+		yielded = rc > 0;
+		if (!soft)
+			break; /* a spec given by the user names the object it means first */
+	}
+	for (int ti = 0; ti < spec->ntargets && (r->auto_mode || (proc->discovered && !yielded));
+	     ti++) {
+		if (!is_library_glob(spec->targets[ti]) ||
+		    !agt_proc_resolve(proc, spec->targets[ti], host, sizeof(host), mapped,
+				      sizeof(mapped), err, sizeof(err)) ||
+		    agt_proc_resolve_libdir(proc, spec->targets[ti], host, sizeof(host), mapped,
+					    sizeof(mapped)))
+			continue;
+		if ((rc = agt_attach_object(r, proc, proc, spec, 1, host, mapped, AGT_OBJ_AHEAD)) < 0)
+			return rc;
+		ahead += rc;
+	}
+	if (!resolved && !ahead) {
 		if (soft)
 			return AGT_SPEC_SKIPPED;
 		agt_err("%s: %s", spec->file, first_err);
 		return -ENOENT;
 	}
-	if (!rc && soft && proc->nlinks == before)
-		return AGT_SPEC_SKIPPED;
-	if (!rc)
-		agt_dbg("%s: PID %d: %d links", spec->name, proc->info.pid, proc->nlinks - before);
-	return rc;
+	if (soft && !yielded)
+		return ahead ? AGT_SPEC_AHEAD : AGT_SPEC_SKIPPED;
+	return 0;
 }
 
-struct agt_probe_info *agt_probe_id_for(struct attach_run *r, const struct agt_spec *spec,
-					const struct agt_probe_spec *ps, const char *symbol,
-					const char *object)
+void agt_attach_loader(struct attach_run *r, struct agt_proc *holder, struct agt_proc *proc)
 {
-	return probe_id_for(r, spec, ps, symbol, object);
+	char host[4096 + 64], mapped[4096], err[512];
+
+	if (!r->loader_ok)
+		return;
+	for (int i = 0; i < r->loader.ntargets; i++)
+		if (!agt_proc_resolve(proc, r->loader.targets[i], host, sizeof(host), mapped,
+				      sizeof(mapped), err, sizeof(err))) {
+			if (agt_attach_object(r, holder, proc, &r->loader, 1, host, mapped, 0) < 0)
+				agt_warn("PID %d (%s): libraries it loads later are not looked at",
+					 proc->info.pid, proc->info.comm);
+			return;
+		}
 }
 
-int agt_probe_add_link(struct attach_run *r, struct bpf_link *l, int target, const char *what,
-		       const char *path)
+/* The target pid descends from (the agent model follows forks), or NULL. */
+static struct agt_proc *root_of(struct attach_run *r, uint32_t pid)
 {
-	return add_link(r, l, target, what, path);
+	const struct agt_proc_info *root = agt_agent_root_proc(r->pl.trace.agent, pid);
+
+	for (int t = r->tg.n - 1; root && t >= 0; t--)
+		if (&r->tg.v[t]->info == root)
+			return r->tg.v[t]->gone ? NULL : r->tg.v[t];
+	return NULL;
+}
+
+void agt_attach_descendant(struct attach_run *r, uint32_t pid)
+{
+	struct agt_proc *holder = root_of(r, pid), d;
+	char path[64], host[4096 + 64], mapped[4096], err[768];
+	ssize_t n;
+
+	if (!holder)
+		return;
+	memset(&d, 0, sizeof(d));
+	d.pidfd = -1;
+	d.info.pid = (int)pid;
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	if ((n = readlink(path, d.info.exe, sizeof(d.info.exe) - 1)) < 0)
+		return; /* gone already */
+	d.info.exe[n] = 0;
+	snprintf(d.info.comm, sizeof(d.info.comm), "%.15s", base(d.info.exe));
+	for (int s = 0; s < r->nspecs; s++) {
+		const struct agt_spec *spec = &r->specs[s];
+
+		for (int ti = 0; ti < spec->ntargets; ti++) {
+			if (agt_proc_resolve(&d, spec->targets[ti], host, sizeof(host), mapped,
+					     sizeof(mapped), err, sizeof(err)))
+				continue;
+			if (agt_attach_object(r, holder, &d, spec, 1, host, mapped, 0) > 0)
+				break;
+		}
+	}
+	agt_attach_loader(r, holder, &d);
+}
+
+void agt_attach_ahead_for_discovery(struct attach_run *r)
+{
+	struct agt_proc self;
+	char host[4096 + 64], mapped[4096];
+
+	if (r->ahead_done)
+		return;
+	r->ahead_done = 1;
+	memset(&self, 0, sizeof(self));
+	self.pidfd = -1;
+	self.info.pid = (int)getpid(); /* its root is the host's */
+	snprintf(self.info.comm, sizeof(self.info.comm), "agtrace");
+	for (int s = 0; s < r->nspecs; s++)
+		for (int ti = 0; ti < r->specs[s].ntargets; ti++) {
+			const char *glob = r->specs[s].targets[ti];
+
+			if (!is_library_glob(glob) ||
+			    agt_proc_resolve_libdir(&self, glob, host, sizeof(host), mapped,
+						    sizeof(mapped)))
+				continue;
+			agt_attach_object(r, NULL, &self, &r->specs[s], 1, host, mapped,
+					  AGT_OBJ_AHEAD);
+		}
+}
+
+/* ---- references, the end of a target, the end of the run ---- */
+
+void agt_probes_release(struct attach_run *r, struct agt_proc *proc, uint64_t now)
+{
+	(void)r;
+	for (int i = 0; i < proc->nuses; i++) {
+		struct agt_obj *o = (struct agt_obj *)proc->uses[i].obj;
+
+		if (--o->refs <= 0) {
+			o->refs = 0;
+			o->idle_since = now ? now : 1;
+		}
+	}
+	proc->nuses = 0;
+	proc->nlinks = 0;
+}
+
+void agt_probes_reap(struct attach_run *r, uint64_t now, uint64_t linger_ns)
+{
+	for (int i = 0; i < r->nobjs;) {
+		struct agt_obj *o = r->objs[i];
+
+		/* One process's USDT links have nobody else to serve. */
+		if (o->refs || !o->idle_since || (!o->pid && now - o->idle_since < linger_ns)) {
+			i++;
+			continue;
+		}
+		for (int k = 0; k < o->nlinks; k++)
+			agt_reaper_push(r->reaper, o->links[k]);
+		obj_free(r, o); /* the rest moved down into slot i */
+	}
+}
+
+int agt_probes_mapped_links(struct attach_run *r, int *all)
+{
+	int n = 0;
+
+	*all = 0;
+	for (int i = 0; i < r->nobjs; i++) {
+		struct agt_obj *o = r->objs[i];
+		int mapped = 0;
+
+		if (o->spec == &r->loader)
+			continue;
+		*all += o->nlinks;
+		for (int t = 0; t < r->tg.n && !mapped; t++)
+			for (int u = 0; u < r->tg.v[t]->nuses && !mapped; u++)
+				mapped = !r->tg.v[t]->gone && r->tg.v[t]->uses[u].obj == o &&
+					 r->tg.v[t]->uses[u].mapped;
+		n += mapped ? o->nlinks : 0;
+	}
+	return n;
+}
+
+/* The TLS stack a spec's probes capture ("OpenSSL"), or NULL for other specs. */
+static const char *stack_of(const struct agt_spec *spec)
+{
+	for (int i = 0; spec && i < spec->nprobes; i++)
+		if (spec->probes[i].handler && spec->probes[i].handler->stack)
+			return spec->probes[i].handler->stack;
+	return NULL;
+}
+
+void agt_probes_describe(struct attach_run *r, const struct agt_proc *proc, char *buf, size_t n,
+			 int brief)
+{
+	char found[2048] = "", ready[1024] = "";
+	size_t fu = 0, ru = 0;
+	int tls_specs = 0;
+
+	for (int s = 0; s < r->nspecs; s++)
+		tls_specs += stack_of(&r->specs[s]) != NULL;
+	buf[0] = 0;
+	if (!tls_specs)
+		return; /* the user's own probes only: no TLS to speak of */
+
+	for (int i = 0; i < proc->nuses; i++) {
+		const struct agt_obj *o = proc->uses[i].obj;
+		const char *stack = stack_of(o->spec), *where;
+
+		if (!stack || !o->nlinks)
+			continue;
+		if (proc->uses[i].mapped && fu < sizeof(found)) {
+			where = strcmp(o->object, proc->info.exe) ? "library"
+				: o->spec->probes[0].abi == AGT_ABI_GO ? "Go binary"
+								       : "in the executable";
+			fu += snprintf(found + fu, sizeof(found) - fu, "%s%s in %s (%s)",
+				       fu ? ", " : "", stack, o->object, where);
+		} else if (!proc->uses[i].mapped && ru < sizeof(ready)) {
+			ru += snprintf(ready + ru, sizeof(ready) - ru, "%s%s", ru ? ", " : "",
+				       base(o->object));
+		}
+	}
+	if (found[0])
+		snprintf(buf, n, "TLS: %s%s%s", found, ready[0] ? "; ready in " : "", ready);
+	else
+		snprintf(buf, n, "no TLS stack %s: %s%s%s",
+			 brief ? "loaded"
+			       : "agtrace knows is loaded (libssl, libgnutls, Go crypto/tls, "
+				 "OpenSSL in the executable)",
+			 r->o.tcp ? "plaintext HTTP over TCP only" : "its processes only",
+			 ready[0] ? "; probes ready in " : "", ready);
+}
+
+void agt_probes_detach_all(struct attach_run *r)
+{
+	struct bpf_link **all = calloc(r->nlinks ? r->nlinks : 1, sizeof(*all));
+	int n = 0;
+
+	for (int i = 0; i < r->nobjs; i++) {
+		struct agt_obj *o = r->objs[i];
+
+		for (int k = 0; k < o->nlinks; k++) {
+			if (all)
+				all[n++] = o->links[k];
+			else
+				bpf_link__destroy(o->links[k]);
+		}
+		o->nlinks = 0;
+		free(o->links);
+		free(o);
+	}
+	r->nobjs = 0;
+	r->nlinks = 0;
+	free(r->objs);
+	r->objs = NULL;
+	agt_links_destroy(all, n);
+	free(all);
 }

@@ -137,7 +137,9 @@ static int load_bpf(struct attach_run *r)
 				     .tcp = r->o.tcp,
 				     .files = r->o.files,
 				     .files_read = r->o.files_read,
-				     .runtime = r->o.runtime_metrics > 0};
+				     .runtime = r->o.runtime_metrics > 0,
+
+				     .pipes = r->o.tcp && r->o.pipes};
 	char err[512];
 	int rc;
 
@@ -539,6 +541,7 @@ static int event_loop(struct attach_run *r)
 			agt_agent_expire(r->pl.trace.agent, agt_mono_ns(),
 					 r->o.idle_timeout * 1000000000ull);
 			agt_targets_forget(r, agt_mono_ns());
+			agt_probes_reap(r, agt_mono_ns(), r->o.forget_after * 1000000000ull);
 			agt_targets_refresh_pods(r);
 			agt_audit_tick(r->audit, agt_mono_ns());
 			agt_outfile_tick(r->out, agt_mono_ns() + r->ectx.mono_to_real);
@@ -554,7 +557,7 @@ static int event_loop(struct attach_run *r)
 int agt_run(const struct agt_config *c, int argc, char **argv)
 {
 	struct attach_run *r = calloc(1, sizeof(*r));
-	int rc, nprobes_total = 0;
+	int rc, nprobes_total = 0, nlinks_all = 0;
 	char err[512] = "";
 
 	if (!r)
@@ -766,13 +769,18 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		goto cleanup;
 	}
 	for (int t = 0; t < r->tg.n; t++) {
-		char msg[256];
+		char msg[1600], tls[1200];
 
 		agt_target_watch(r, t);
-		snprintf(msg, sizeof(msg), "%d probe links", r->tg.v[t]->nlinks);
+		agt_probes_describe(r, r->tg.v[t], tls, sizeof(tls), 1);
+		snprintf(msg, sizeof(msg), "%d probe links%s%s", r->tg.v[t]->nlinks,
+			 tls[0] ? "; " : "", tls);
 		agt_trace_state(&r->pl.trace, &r->tg.v[t]->info, agt_mono_ns(), "attach", msg, 0, 0);
-		nprobes_total += r->tg.v[t]->nlinks;
+		agt_probes_describe(r, r->tg.v[t], tls, sizeof(tls), 0);
+		agt_info("PID %d (%s): %d probe links%s%s", r->tg.v[t]->info.pid,
+			 r->tg.v[t]->info.comm, r->tg.v[t]->nlinks, tls[0] ? "; " : "", tls);
 	}
+	nprobes_total = agt_probes_mapped_links(r, &nlinks_all);
 	if (r->metrics) {
 		/* Ring buffer fill: the consumer and producer positions are the map's first two
 		 * pages (libbpf 1.1 has no call for it); mapped read-only, next to libbpf's own. */
@@ -794,15 +802,18 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 	update_self_metrics(r); /* a scrape after "attached" already sees them */
 	agt_metrics_set_ready(r->metrics, 1); /* /readyz */
 	r->sink->flush(r->sink);
+	r->reaper = agt_reaper_start(); /* links nobody holds any more go off the loop */
 	if (r->tg.n)
-		agt_info("attached %d probe links (%u probes)%s%s to %d process%s%s%s; Ctrl-C to stop",
+		agt_info("attached %d probe links (%u probes)%s%s to %d process%s (links on what "
+			 "they map; %d more ready in libraries not loaded yet)%s%s; Ctrl-C to stop",
 			 nprobes_total, r->nprobes, r->cap.sock ? " and TCP capture" : "",
 			 r->cap.file ? " and file lineage" : "", r->tg.n, r->tg.n == 1 ? "" : "es",
+			 nlinks_all - nprobes_total,
 			 r->nrefused ? "; TLS not probed (the locator refused): " : "",
 			 r->nrefused ? r->refused[0] : "");
 	if (r->nsel) {
 		/* Execs are reported from now on; then the processes already running. */
-		r->reaper = agt_reaper_start();
+		agt_attach_ahead_for_discovery(r);
 		agt_targets_scan_running(r);
 		r->sink->flush(r->sink);
 		agt_info("discovery: %d selector%s; %llu running process%s matched; watching "
@@ -817,9 +828,7 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 	agt_reaper_stop(r->reaper); /* the links of targets that exited: destroyed by now */
 	r->reaper = NULL;
 	/* Detach first so nothing new arrives, then close what is still open. */
-	for (int i = 0; i < r->nlinks; i++)
-		bpf_link__destroy(r->links[i]);
-	r->nlinks = 0;
+	agt_probes_detach_all(r);
 	ring_buffer__consume(r->rb);
 	agt_pipeline_flush(&r->pl, agt_mono_ns());
 	
@@ -866,9 +875,8 @@ cleanup:
 	if (r->rb_prod)
 		munmap((void *)r->rb_prod, sysconf(_SC_PAGESIZE));
 	ring_buffer__free(r->rb);
-	for (int i = 0; i < r->nlinks; i++)
-		bpf_link__destroy(r->links[i]);
-	free(r->links);
+	agt_reaper_stop(r->reaper);
+	agt_probes_detach_all(r);
 	agt_capture_destroy(&r->cap);
 	agt_located_free(r);
 	if (r->sink)
@@ -888,7 +896,6 @@ cleanup:
 		free(r->tg.v[i]);
 	}
 	free(r->tg.v);
-	free(r->link_owner);
 	for (int i = 0; i < r->nsel; i++)
 		agt_selector_free(&r->sel[i]);
 	agt_k8s_free(r->k8s);

@@ -18,6 +18,22 @@
 #define MAX_LINKS 20000
 
 struct bpf_link;
+
+/* A probed object: one spec's probes on one file (by device and inode), attached once for every
+ * process that maps the file (uprobes; the BPF programs decide from the target table whether a
+ * hit counts), or for one process (USDT markers, whose semaphores must not be raised in every
+ * process). Targets hold references; once none does, the links go after --forget-after (a
+ * short-lived process of the same program, or a child, may come back to it meanwhile). */
+struct agt_obj {
+	const struct agt_spec *spec; /* NULL: the dynamic loader (internal: library loads) */
+	uint64_t dev, ino;
+	int pid;		 /* 0: every process mapping the file; else that one (USDT) */
+	char object[4096];	 /* the file as the first process mapping it names it */
+	struct bpf_link **links; /* none: nothing of the spec is in the file */
+	int nlinks;
+	int refs;	     /* targets holding it */
+	uint64_t idle_since; /* when the last reference went (CLOCK_MONOTONIC); 0 while held */
+};
 struct ring_buffer;
 struct agt_audit;
 struct agt_metrics;
@@ -50,9 +66,18 @@ struct attach_run {
 	uint32_t sample_max[AGT_SS_MAX];	       /* ratios as configured: the ceiling */
 	uint64_t last_records, last_ringbuf_full;
 	uint64_t sample_rejected; /* out-of-range values found in the sampling map */
-	struct bpf_link **links;
-	int nlinks;
-	struct agt_proc **link_owner; /* the target each link was attached for */
+	struct agt_obj **objs; /* the probed objects (files with probes), in attach order */
+	int nobjs;
+	int nlinks; /* links of all of them */
+	struct agt_spec loader; /* internal: the dynamic loader's _dl_debug_state (library loads) */
+	int loader_ok;
+	int ahead_done; /* the auto specs' libraries in the host's library folders are attached
+			 * for discovery (selectors: a process found at exec is traced from its
+			 * first instruction) */
+	/* Followed descendants (not targets) that exec'd or loaded libraries since the last look:
+	 * their objects are probed too, on behalf of the target they descend from. */
+	uint32_t desc_rescan[64];
+	int ndesc_rescan;
 	struct agt_selector sel[MAX_SPECS];
 	int nsel;
 	struct agt_k8s *k8s;
@@ -91,27 +116,49 @@ enum { EV_SIGNAL = 1, EV_RING = 2, EV_TIMER = 3 };
 
 
 /* probes.c: the specs given (or the shipped auto ones); a spec onto target t (soft: skip what
- * does not apply, AGT_SPEC_SKIPPED when nothing did); one spec onto one object of t. 0, or
- * -errno after one sentence. */
+ * does not apply, AGT_SPEC_SKIPPED when nothing did, AGT_SPEC_AHEAD when only libraries it may
+ * load did); one spec onto one object of t. 0, or -errno after one sentence. */
 #define AGT_SPEC_SKIPPED 1
+#define AGT_SPEC_AHEAD 2 /* only attached ahead, on libraries it does not map (yet) */
+#define AGT_OBJ_AHEAD 1 /* agt_attach_object: a library in its folder, not mapped (yet) */
 int agt_attach_load_specs(struct attach_run *r);
 int agt_attach_spec(struct attach_run *r, int t, const struct agt_spec *spec, int soft);
-int agt_attach_object(struct attach_run *r, int t, const struct agt_spec *spec, int soft,
-		      const char *host, const char *mapped);
-/* What attaching a probe needs from probes.c: the probe id of (spec probe, name, object), and
- * a link kept for target t (NULL l: the attach failed, said in one sentence). */
+int agt_attach_object(struct attach_run *r, struct agt_proc *holder, struct agt_proc *proc,
+		      const struct agt_spec *spec, int soft, const char *host, const char *mapped,
+		      int flags);
+/* The dynamic loader target t (or a descendant, on its behalf) maps: library loads reported. */
+void agt_attach_loader(struct attach_run *r, struct agt_proc *holder, struct agt_proc *proc);
+/* Every spec onto what a followed descendant maps now, held by the target it descends from. */
+void agt_attach_descendant(struct attach_run *r, uint32_t pid);
+/* Discovery: the auto specs' libraries in the host's library folders, attached once, so a
+ * process found at exec is traced from its first TLS call. */
+void agt_attach_ahead_for_discovery(struct attach_run *r);
+/* A target is gone: its references go; objects nobody holds go after linger_ns. */
+void agt_probes_release(struct attach_run *r, struct agt_proc *proc, uint64_t now);
+void agt_probes_reap(struct attach_run *r, uint64_t now, uint64_t linger_ns);
+/* Links on the objects live targets map (each once), and on all objects. */
+int agt_probes_mapped_links(struct attach_run *r, int *all);
+/* "TLS: OpenSSL in /usr/lib/.../libssl.so.3 (library)", or that there is none and what that
+ * means: the attach report of a target ("" with the user's own specs only). brief: for an
+ * event's message, without the list of what agtrace knows. */
+void agt_probes_describe(struct attach_run *r, const struct agt_proc *proc, char *buf, size_t n,
+			 int brief);
+/* The end of the run: every link destroyed (in parallel: each waits for an RCU grace period). */
+void agt_probes_detach_all(struct attach_run *r);
+/* What the located specs need from probes.c: the probe id of (spec probe, name, object), and
+ * a link kept on object o of proc (NULL l: the attach failed, said in one sentence). */
 struct agt_probe_info *agt_probe_id_for(struct attach_run *r, const struct agt_spec *spec,
 					const struct agt_probe_spec *ps, const char *symbol,
 					const char *object);
-int agt_probe_add_link(struct attach_run *r, struct bpf_link *l, int target, const char *what,
-		       const char *path);
+int agt_obj_link(struct agt_obj *o, struct agt_proc *proc, struct bpf_link *l, const char *what,
+		 const char *mapped);
 
-/* located.c: a spec with "locate" onto one object of target t: the TLS locator (through its
- * cache) finds the functions; a library found but refused is warned about and kept in
- * r->refused, never probed. 0, or -errno after one sentence (a spec the user named that finds
- * nothing). */
-int agt_attach_located(struct attach_run *r, int t, const struct agt_spec *spec, int soft,
-		       const char *host, const char *mapped);
+/* located.c: a spec with "locate" onto one object proc maps (its links on o, per process): the
+ * TLS locator (through its cache) finds the functions; a library found but refused is warned
+ * about and kept in r->refused, never probed. 0, or -errno after one sentence (a spec the user
+ * named that finds nothing). */
+int agt_attach_located(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
+		       const struct agt_spec *spec, int soft, const char *host, const char *mapped);
 void agt_located_free(struct attach_run *r);
 
 /* targets.c */

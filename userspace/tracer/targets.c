@@ -97,6 +97,8 @@ static void env_target_exit(void *ctx, uint32_t pid, uint64_t ts, uint32_t wait_
 		agt_target_gone(r, p, ts, 1, wait_status);
 }
 
+/* A traced process loaded libraries, or a followed descendant ran exec: look for probe spec
+ * objects it maps now (a target's own, or a descendant's on behalf of its target). */
 static void env_mapped(void *ctx, uint32_t pid)
 {
 	struct attach_run *r = ctx;
@@ -105,7 +107,38 @@ static void env_mapped(void *ctx, uint32_t pid)
 	if (p && !p->gone) {
 		p->rescan = 1;
 		r->rescan_pending = 1;
+		return;
 	}
+	if (p)
+		return;
+	for (int i = 0; i < r->ndesc_rescan; i++)
+		if (r->desc_rescan[i] == pid)
+			return;
+	if (r->ndesc_rescan < (int)AGT_ARRAY_SIZE(r->desc_rescan)) {
+		r->desc_rescan[r->ndesc_rescan++] = pid;
+		r->rescan_pending = 1;
+	}
+}
+
+/* The child of a process discovery was deciding on (AGT_FORK_PENDING): followed when its parent
+ * was taken, forgotten otherwise. 1: followed. */
+static int env_pending_fork(void *ctx, uint32_t child, uint32_t parent)
+{
+	struct attach_run *r = ctx;
+	struct agt_proc *p = agt_targets_find(&r->tg, parent);
+	uint32_t key = child, kind = AGT_TK_FOLLOWED, now;
+	int followed = (p && !p->gone) || agt_agent_root_proc(r->pl.trace.agent, parent);
+
+	if (bpf_map__lookup_elem(r->cap.func->maps.targets, &key, sizeof(key), &now, sizeof(now),
+				 0) ||
+	    now != AGT_TK_PENDING)
+		return followed; /* decided since (it exec'd and was matched), or gone */
+	if (followed)
+		bpf_map__update_elem(r->cap.func->maps.targets, &key, sizeof(key), &kind,
+				     sizeof(kind), 0);
+	else
+		bpf_map__delete_elem(r->cap.func->maps.targets, &key, sizeof(key), 0);
+	return followed;
 }
 
 static void env_discover(void *ctx, uint32_t pid, const char *filename)
@@ -120,7 +153,7 @@ static void env_relaunch(void *ctx, uint32_t pid)
 {
 	struct attach_run *r = ctx;
 	struct agt_proc *proc;
-	char err[512], msg[256];
+	char err[512], msg[1600], tls[1200];
 	uint32_t key = pid, one = 1;
 	int t;
 
@@ -138,18 +171,20 @@ static void env_relaunch(void *ctx, uint32_t pid)
 	bpf_map__update_elem(r->cap.func->maps.targets, &key, sizeof(key), &one, sizeof(one), 0);
 	agt_target_attach(r, t);
 	agt_target_watch(r, t);
-	snprintf(msg, sizeof(msg), "%d probe links; a relaunch of its target's program",
-		 proc->nlinks);
+	agt_probes_describe(r, proc, tls, sizeof(tls), 1);
+	snprintf(msg, sizeof(msg), "%d probe links; %s%sa relaunch of its target's program",
+		 proc->nlinks, tls, tls[0] ? "; " : "");
 	agt_trace_state(&r->pl.trace, &proc->info, agt_mono_ns(), "attach", msg, 0, 0);
-	agt_info("PID %u (%s) relaunches its target: %d probe links", pid, proc->info.comm,
-		 proc->nlinks);
+	agt_probes_describe(r, proc, tls, sizeof(tls), 0);
+	agt_info("PID %u (%s) relaunches its target: %d probe links%s%s", pid, proc->info.comm,
+		 proc->nlinks, tls[0] ? "; " : "", tls);
 }
 
 struct agt_decoder_env agt_targets_env(struct attach_run *r)
 {
 	return (struct agt_decoder_env){
-	    env_probe, env_target,  env_target_exit, env_mapped, r->nsel ? env_discover : NULL,
-	    r,	       env_relaunch};
+	    env_probe, env_target,   env_target_exit, env_mapped, r->nsel ? env_discover : NULL,
+	    r,	       env_relaunch, env_pending_fork};
 }
 
 /* Attach every spec to target t; 0, or -errno (after one sentence) for a target given by PID
@@ -164,8 +199,9 @@ int agt_target_attach(struct attach_run *r, int t)
 		rc = agt_attach_spec(r, t, &r->specs[s], soft || r->specs[s].runtime);
 		applied += rc == 0;
 	}
-	if (rc == AGT_SPEC_SKIPPED)
+	if (rc == AGT_SPEC_SKIPPED || rc == AGT_SPEC_AHEAD)
 		rc = 0;
+	agt_attach_loader(r, proc, proc); /* libraries it loads later */
 	if (rc || applied)
 		return rc;
 	if (proc->discovered)
@@ -198,28 +234,25 @@ void agt_target_watch(struct attach_run *r, int t)
 		epoll_ctl(r->ep, EPOLL_CTL_ADD, r->tg.v[t]->pidfd, &ev);
 }
 
-/* Destroy the probe links of targets that are gone: uprobes on their files cost every other
- * process mapping them nothing more, and the kernel frees them. */
+/* Targets that are gone let go of their probed objects (whose links go once nobody holds them
+ * for --forget-after: agt_probes_reap) and of their pidfds. */
 void agt_targets_detach_gone(struct attach_run *r)
 {
-	int w = 0;
+	uint64_t now = agt_mono_ns();
 
-	for (int i = 0; i < r->nlinks; i++) {
-		if (r->link_owner[i]->gone) {
-			agt_reaper_push(r->reaper, r->links[i]);
-			r->link_owner[i]->nlinks--;
+	for (int t = 0; t < r->tg.n; t++) {
+		struct agt_proc *p = r->tg.v[t];
+
+		if (!p->gone)
 			continue;
-		}
-		r->links[w] = r->links[i];
-		r->link_owner[w++] = r->link_owner[i];
-	}
-	r->nlinks = w;
-	for (int t = 0; t < r->tg.n; t++)
-		if (r->tg.v[t]->gone && r->tg.v[t]->pidfd >= 0) {
+		if (p->nuses)
+			agt_probes_release(r, p, now);
+		if (p->pidfd >= 0) {
 			if (r->ep >= 0)
-				epoll_ctl(r->ep, EPOLL_CTL_DEL, r->tg.v[t]->pidfd, NULL);
-			agt_proc_close(r->tg.v[t]);
+				epoll_ctl(r->ep, EPOLL_CTL_DEL, p->pidfd, NULL);
+			agt_proc_close(p);
 		}
+	}
 	r->live_seen = r->tg.live;
 }
 
@@ -234,7 +267,7 @@ void agt_targets_forget(struct attach_run *r, uint64_t now)
 	for (int t = 0; t < r->tg.n; t++) {
 		struct agt_proc *p = r->tg.v[t];
 
-		if (!p->gone || p->nlinks || p->pidfd >= 0 || now - p->gone_ns < grace) {
+		if (!p->gone || p->nuses || p->pidfd >= 0 || now - p->gone_ns < grace) {
 			r->tg.v[w++] = p;
 			continue;
 		}
@@ -255,24 +288,38 @@ static int is_target(struct attach_run *r, int pid)
 
 	if (p && !p->gone)
 		return 1;
-	/* A followed descendant of a target is traced as part of it already. */
-	return bpf_map__lookup_elem(r->cap.func->maps.targets, &key, sizeof(key), &v, sizeof(v), 0) ==
-	       0;
+	/* A followed descendant of a target is traced as part of it already; a pending process
+	 * (caught at exec, not decided on) is what is being decided. */
+	return bpf_map__lookup_elem(r->cap.func->maps.targets, &key, sizeof(key), &v, sizeof(v),
+				    0) == 0 &&
+	       v != AGT_TK_PENDING;
 }
 
-/* A process in a pod not listed yet: remembered (once) to be matched again when it is. */
-static void pod_wait(struct attach_run *r, const struct agt_proc *proc)
+/* Discovery turned pid away (or could not look at it): it is no longer pending. */
+static void not_pending(struct attach_run *r, int pid)
+{
+	uint32_t key = (uint32_t)pid, v;
+
+	if (!bpf_map__lookup_elem(r->cap.func->maps.targets, &key, sizeof(key), &v, sizeof(v), 0) &&
+	    v == AGT_TK_PENDING)
+		bpf_map__delete_elem(r->cap.func->maps.targets, &key, sizeof(key), 0);
+}
+
+/* A process in a pod not listed yet: remembered (once) to be matched again when it is; 1 when
+ * it is (it stays pending in the kernel meanwhile: captured from its first instruction). */
+static int pod_wait(struct attach_run *r, const struct agt_proc *proc)
 {
 	for (int i = 0; i < r->npod_wait; i++)
 		if (r->pod_wait[i].pid == proc->info.pid &&
 		    r->pod_wait[i].start_ticks == proc->info.start_ticks)
-			return;
+			return 1;
 	if (r->npod_wait == (int)AGT_ARRAY_SIZE(r->pod_wait)) {
 		r->pod_wait_full++;
-		return;
+		return 0;
 	}
 	r->pod_wait[r->npod_wait].pid = proc->info.pid;
 	r->pod_wait[r->npod_wait++].start_ticks = proc->info.start_ticks;
+	return 1;
 }
 
 /* Match a process against the selectors and, when one holds, make it a target: probes, the
@@ -280,26 +327,30 @@ static void pod_wait(struct attach_run *r, const struct agt_proc *proc)
 static void discover_pid(struct attach_run *r, int pid, const char *why)
 {
 	struct agt_proc *proc;
-	char cmdline[4096], err[512], msg[256];
-	int t, hit = -1;
+	char cmdline[4096], err[512], msg[1600], tls[1200];
+	int t, hit = -1, waiting = 0;
 
 	if (pid == getpid() || is_target(r, pid)) {
 		agt_dbg("exec of PID %d (%s): a target already", pid, why);
 		return;
 	}
-	if (!(proc = agt_target_push(r)))
+	if (!(proc = agt_target_push(r))) {
+		not_pending(r, pid);
 		return;
+	}
 	if (agt_proc_open(pid, proc, err, sizeof(err)) ||
 	    agt_read_cmdline(pid, cmdline, sizeof(cmdline))) {
 		agt_dbg("exec of PID %d (%s): %s", pid, why, err);
 		r->exec_gone += !strcmp(why, "exec");
+		agt_proc_close(proc);
 		free(proc); /* gone already, or a kernel thread: nothing to trace */
+		not_pending(r, pid);
 		return;
 	}
 	for (int i = 0; i < r->nsel; i++)
 		if (agt_selector_needs_k8s(&r->sel[i])) { /* pod metadata, asked for once */
 			if (!agt_k8s_lookup(r->k8s, &proc->info.id) && proc->info.id.pod_uid[0] && r->k8s)
-				pod_wait(r, proc);
+				waiting = pod_wait(r, proc);
 			break;
 		}
 	for (int i = 0; i < r->nsel && hit < 0; i++)
@@ -313,6 +364,8 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	if (hit < 0) {
 		agt_proc_close(proc);
 		free(proc);
+		if (!waiting) /* a process waiting for its pod's listing stays pending */
+			not_pending(r, pid);
 		return;
 	}
 	if (r->tg.live >= r->o.max_targets) {
@@ -322,6 +375,7 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 			 pid, proc->info.comm, r->sel[hit].text, r->o.max_targets);
 		agt_proc_close(proc);
 		free(proc);
+		not_pending(r, pid);
 		return;
 	}
 	agt_k8s_lookup(r->k8s, &proc->info.id);
@@ -330,7 +384,7 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	r->tg.cache[pid & 255] = proc; /* the newest target with this PID */
 	r->tg.live++;
 	{
-		uint32_t key = (uint32_t)pid, one = 1;
+		uint32_t key = (uint32_t)pid, one = AGT_TK_TARGET;
 
 		bpf_map__update_elem(r->cap.func->maps.targets, &key, sizeof(key), &one, sizeof(one),
 				     0);
@@ -343,19 +397,21 @@ static void discover_pid(struct attach_run *r, int pid, const char *why)
 	}
 	agt_target_watch(r, t);
 	r->discovered++;
-	snprintf(msg, sizeof(msg), "%d probe links; discovered (%s) by selector \"%s\"",
-		 proc->nlinks, why, r->sel[hit].text);
+	agt_probes_describe(r, proc, tls, sizeof(tls), 1);
+	snprintf(msg, sizeof(msg), "%d probe links; %s%sdiscovered (%s) by selector \"%s\"",
+		 proc->nlinks, tls, tls[0] ? "; " : "", why, r->sel[hit].text);
 	agt_trace_state(&r->pl.trace, &proc->info, agt_mono_ns(), "attach", msg, 0, 0);
-	agt_info("discovered PID %d (%s%s%s) by \"%s\": %d probe links", pid, proc->info.comm,
+	agt_probes_describe(r, proc, tls, sizeof(tls), 0);
+	agt_info("discovered PID %d (%s%s%s) by \"%s\": %d probe links%s%s", pid, proc->info.comm,
 		 proc->info.id.pod_name[0] ? " in pod " : "", proc->info.id.pod_name, r->sel[hit].text,
-		 proc->nlinks);
+		 proc->nlinks, tls[0] ? "; " : "", tls);
 	/* A process that exited while being attached: its pidfd is readable already, and the
 	 * event loop notices it at the next wait. */
 }
 
-/* Targets that mapped new executable files (a library loaded after attach, by the dynamic
- * loader of a process caught at exec, or by dlopen/import later): attach the specs to every
- * spec object they map now that was not tried on them yet. */
+/* Targets that loaded libraries (the dynamic loader of a process caught at exec, or dlopen and
+ * import later): attach the specs to every spec object they map now; then the followed
+ * descendants that exec'd or loaded libraries, on behalf of their targets. */
 void agt_targets_rescan(struct attach_run *r)
 {
 	r->rescan_pending = 0;
@@ -369,15 +425,18 @@ void agt_targets_rescan(struct attach_run *r)
 		proc->rescan = 0;
 		for (int s = 0; s < r->nspecs; s++)
 			for (int ti = 0; ti < r->specs[s].ntargets; ti++) {
+				int was = proc->nlinks;
+
 				if (agt_proc_resolve(proc, r->specs[s].targets[ti], host,
 						     sizeof(host), mapped, sizeof(mapped), err,
 						     sizeof(err)))
 					continue;
-				if (agt_attach_object(r, t, &r->specs[s], 1, host, mapped))
+				if (agt_attach_object(r, proc, proc, &r->specs[s], 1, host, mapped,
+						      0) < 0)
 					agt_warn("PID %d (%s): probes of %s on %s: some failed to "
 						 "attach",
 						 proc->info.pid, proc->info.comm, r->specs[s].name, mapped);
-				else if (proc->nlinks > before && !what[0])
+				else if (proc->nlinks > was && !what[0])
 					snprintf(what, sizeof(what), "%s", mapped);
 			}
 		if (proc->nlinks > before) {
@@ -389,6 +448,9 @@ void agt_targets_rescan(struct attach_run *r)
 			agt_info("PID %d (%s): %s", proc->info.pid, proc->info.comm, msg);
 		}
 	}
+	for (int i = 0; i < r->ndesc_rescan; i++)
+		agt_attach_descendant(r, r->desc_rescan[i]);
+	r->ndesc_rescan = 0;
 }
 
 void agt_targets_on_exec(void *ctx, uint32_t pid, const char *filename)

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Integration-test target: a shell "agent" that runs one curl per LLM call, each in a process of
+# its own (a command substitution's subshell, which runs curl), with curl's defaults (h2 over
+# TLS when the server offers it). The CA comes from SSL_CERT_FILE. Prints "ready PID", then one
+# line per stdin command:
+#   call URL BODY   POST BODY to URL -> "status CODE HTTP_VERSION"
+#   quit            exit
+echo "ready $$"
+while read -r cmd url body; do
+	case "$cmd" in
+	quit) exit 0 ;;
+	call)
+		out=$(curl -s --cacert "$SSL_CERT_FILE" -o /dev/null -w '%{http_code} %{http_version}' \
+			-H 'Content-Type: application/json' -d "$body" "$url")
+		echo "status $out"
+		;;
+	*) echo unknown ;;
+	esac
+done

@@ -66,6 +66,14 @@ $(OUT)/bpf $(OUT)/skel:
 	mkdir -p $@
 
 # Tests ----------------------------------------------------------------------------------
+# The strict OTLP receiver's protobuf side: code protoc-c generates from the official
+# opentelemetry-proto definitions (tests/servers/proto), and the tool otlp_server.py runs.
+OTLP_PROTOS := opentelemetry/proto/collector/trace/v1/trace_service.proto \
+	opentelemetry/proto/trace/v1/trace.proto opentelemetry/proto/common/v1/common.proto \
+	opentelemetry/proto/resource/v1/resource.proto
+OTLP_GEN := $(OUT)/tests/otlp-gen
+OTLP_PB := $(OUT)/tests/otlp_pb
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum \
@@ -260,13 +268,7 @@ $(BULK_SERVER): tests/servers/bulk_server.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(shell pkg-config --libs libmicrohttpd zlib) -lpthread
 
-# The strict OTLP receiver's protobuf side: code protoc-c generates from the official
-# opentelemetry-proto definitions (tests/servers/proto), and the tool otlp_server.py runs.
-OTLP_PROTOS := opentelemetry/proto/collector/trace/v1/trace_service.proto \
-	opentelemetry/proto/trace/v1/trace.proto opentelemetry/proto/common/v1/common.proto \
-	opentelemetry/proto/resource/v1/resource.proto
-OTLP_GEN := $(OUT)/tests/otlp-gen
-OTLP_PB := $(OUT)/tests/otlp_pb
+# (OTLP_PB, the strict OTLP receiver's protobuf tool, is defined with the test variables.)
 $(OTLP_GEN)/.stamp: $(addprefix tests/servers/proto/,$(OTLP_PROTOS))
 	@mkdir -p $(OTLP_GEN)
 	protoc-c -Itests/servers/proto --c_out=$(OTLP_GEN) $(OTLP_PROTOS)
@@ -275,7 +277,8 @@ $(OTLP_PB): tests/servers/otlp_pb.c $(OTLP_GEN)/.stamp
 	$(CC) -O2 -g -Wall -Werror -I$(OTLP_GEN) $< $(addprefix $(OTLP_GEN)/,$(OTLP_PROTOS:.proto=.pb-c.c)) \
 		-o $@ $(shell pkg-config --cflags --libs libprotobuf-c)
 
-bench: agtrace $(TARGET_BINS) $(OUT)/bench/bench_pipeline $(OUT)/bench/bench_es $(BULK_SERVER)
+bench: agtrace $(TARGET_BINS) $(OUT)/bench/bench_pipeline $(OUT)/bench/bench_es $(BULK_SERVER) \
+		$(OTLP_PB)
 	nice -n -10 /usr/bin/python3 tests/bench/bench_uprobe.py
 
 # Section 5 of the bench alone: the exporters end to end into the Python and C test servers.

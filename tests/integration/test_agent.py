@@ -352,6 +352,8 @@ def test_gemini_sdk_tool_loop(server, cert, cmd, provider, path, stream, call_id
         assert g["operation"]["name"] == "generate_content"
         assert g["provider"]["name"] == provider
         assert g["request"]["model"] == model
+        ttfc = g["response"].pop("time_to_first_chunk", None)  # streams only (OTel GenAI)
+        assert (ttfc is not None and 0 < ttfc < 5) if stream else ttfc is None, ttfc
         assert g["response"] == {"model": model, "id": f"gemini-resp-{n}",
                                  "finish_reasons": ["STOP"]}
         assert g["usage"] == {"input_tokens": usage[0], "output_tokens": usage[1],

@@ -131,7 +131,9 @@ def killed_run(es, spool, rng, stop_first):
         if stop_first:  # the spans handed over, then some fsync intervals pass
             load.stop.set()
             load.join()
-            time.sleep(MARGIN + rng.uniform(0.0, 0.5))
+            # The JSONL output (how the test learns what was handed over) is written at least
+            # once a second: the last lines reach the test up to a second after their spans.
+            time.sleep(1.0 + MARGIN + rng.uniform(0.0, 0.5))
         killed_at = time.monotonic()
         tr.p.kill()
         tr.p.wait()
@@ -194,7 +196,11 @@ def test_sigkill_during_outage_and_recovery_loses_nothing(es, tmp_path):
         t.kill()
     ids = es.ids()
     assert must <= ids, f"{len(must - ids)} spans lost"
-    assert ids <= emitted | {r["span_id"] for r in tr.records}
+    # Delivered but never seen on the JSONL output: spans handed to the spool in the last second
+    # before a SIGKILL, whose lines were still in the output's buffer (written once a second):
+    # at most a second of the load in each of the three outage runs.
+    unseen = ids - emitted - {r["span_id"] for r in tr.records}
+    assert len(unseen) <= 3 * 2100, len(unseen)
     line = es_line(tr)
     assert "0 lost (spool full)" in line and "0 bytes waiting" in line
     assert field(line, "torn") <= 3  # at most each killed outage run's last write

@@ -119,7 +119,7 @@ def test_verbose_shows_libbpf_log(nested):
 
 def test_unknown_command():
     assert_one_sentence(run_agtrace("trace"), "unknown command \"trace\"; the commands are "
-                                              "check, attach, run, probes, sample and audit")
+                                              "check, attach, run, probes, sample, audit and version")
 
 
 def test_check_passes_here():

@@ -226,6 +226,8 @@ def test_gemini_streams_errors_and_key_in_query(client):
         assert x["status"] == "ok"
         assert x["gen_ai"]["usage"] == {"input_tokens": 58, "output_tokens": 66,
                                         "cache_read": {"input_tokens": 32}}
+        ttfc = x["gen_ai"]["response"].pop("time_to_first_chunk", None)  # streams only
+        assert (0 < ttfc < 5) if x["llm"]["stream"] else ttfc is None, ttfc
         assert x["gen_ai"]["response"] == {"model": "gemini-2.5-flash", "id": "gemini-resp-1",
                                            "finish_reasons": ["STOP"]}
         (d,) = children(tr, x, "decision")

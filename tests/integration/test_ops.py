@@ -60,7 +60,8 @@ def test_json_logs_with_timestamps_and_levels():
         assert r.returncode == 0, r.stderr
         logs = json_logs(r.stderr)
         assert {l["level"] for l in logs} == {"info"}
-        assert re.match(r"attached \d+ probe links \(1 probes\) to 1 process", logs[0]["msg"])
+        assert logs[0]["msg"] == f"PID {t.pid} (nested): 2 probe links"
+        assert re.match(r"attached \d+ probe links \(1 probes\) to 1 process", logs[1]["msg"])
         assert logs[-1]["msg"].startswith("summary: ")
         # the same, as attach options; warn hides info
         r = subprocess.run([AGTRACE, "attach", "-p", str(t.pid), "--uprobe", f"{NESTED}:leaf",

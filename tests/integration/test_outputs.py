@@ -321,7 +321,7 @@ def test_output_option_errors(tmp_path, nested):
                                "output": {"file": "/tmp/%D.jsonl"}}))
     r = run_agtrace("run", "--config", cfg)
     assert r.returncode == 2
-    assert r.stderr == (f"agtrace: error: {cfg}: $: /tmp/%D.jsonl: its strftime conversions make "
+    assert r.stderr == (f"agtrace: error: {cfg}:1:1: $: /tmp/%D.jsonl: its strftime conversions make "
                         f"no file name (empty, or with a '/' such as %D gives); use %Y-%m-%d; "
                         f"see the configuration section of the README\n")
 
@@ -394,7 +394,9 @@ def test_audit_trail_rotates_and_verifies_as_one(tmp_path):
     finally:
         t.kill()
     more = audit_files(path)
-    assert len(more) >= len(files) + 2
+    # At least one rotation by age while it ran (how many depends on when its few records and
+    # the once-a-second tick fall: the file must hold a record besides its continue record).
+    assert len(more) >= len(files) + 1
     r = verify("--key", key, *more)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f"{path}: {len(more)} files, ")

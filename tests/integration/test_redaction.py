@@ -291,9 +291,11 @@ def test_settings_are_never_echoed_with_their_password(nested):
     pw = "Cfg-Passw0rd-77xq"
     for args, sentence in [
         (["--es", f"elastic:{pw}@127.0.0.1:9200"],
-         '--es "elastic:[REDACTED]@127.0.0.1:9200" is not an http:// or https:// URL'),
+         '--es "elastic:[REDACTED]@127.0.0.1:9200" is not an http:// or https:// URL with a host '
+         '(for example http://127.0.0.1:4318)'),
         (["--otlp", f"ftp://otel:{pw}@127.0.0.1:4318"],
-         '--otlp "ftp://otel:[REDACTED]@127.0.0.1:4318" is not an http:// or https:// URL'),
+         '--otlp "ftp://otel:[REDACTED]@127.0.0.1:4318" is not an http:// or https:// URL with a '
+         'host (for example http://127.0.0.1:4318)'),
         (["--fluentd", f"fd:{pw}@127.0.0.1"],
          '--fluentd "fd:[REDACTED]@127.0.0.1" is not HOST:PORT (for example 127.0.0.1:24224)'),
         (["--k8s-pods-url", f"ftp://k:{pw}@node:10250/pods"],

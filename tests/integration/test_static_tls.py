@@ -17,6 +17,8 @@ SERVER = os.path.join(ROOT, "tests", "servers", "llm_server.py")
 AGENT = os.path.join(ROOT, "tests", "targets", "fetch_agent.js")
 BUN = os.path.join(ROOT, "tests", "bun", "node_modules", "bun-{}", "bin", "bun")
 DENO = os.path.join(ROOT, "tests", "deno", "node_modules", "deno-a", "deno")
+# The system's TLS libraries, probed ahead for what an agent's children may load.
+READY = "libgnutls.so.30.34.3, libssl.so.3"
 TLS_STATIC = os.path.join(ROOT, "build", "tests", "tls_static_stripped")
 PY = "/usr/bin/python3"
 COMMANDS = ["openai plain", "openai stream", "anthropic plain"]
@@ -102,7 +104,9 @@ def test_bun_fetch_agent(server, pki, cache, release):
     assert replies == REPLIES
     check_steps(tr)
     (attach,) = tr.events("attach")
-    assert attach["message"] == "4 probe links"  # SSL_write and SSL_peek, entry and return
+    # SSL_write and SSL_peek, entry and return; the system's libraries wait for its children
+    assert attach["message"] == (f"4 probe links; TLS: BoringSSL in {os.path.realpath(bun)} (in "
+                                 f"the executable); ready in {READY}")
     line = located_line(tr)
     assert re.search(r"\(bun\): boringssl located in .*/bun \(scanned, \d+ ms\): SSL_write at "
                      r"0x[0-9a-f]+, SSL_peek at 0x[0-9a-f]+$", line), line
@@ -130,7 +134,9 @@ def test_deno_fetch_agent(server, pki, cache, tmp_path):
     assert replies == REPLIES
     check_steps(tr)
     (attach,) = tr.events("attach")
-    assert attach["message"] == "3 probe links"  # seal at entry, open at entry and return
+    # seal at entry, open at entry and return
+    assert attach["message"] == (f"3 probe links; TLS: aws-lc in {os.path.realpath(DENO)} (in the "
+                                 f"executable); ready in {READY}")
     assert re.search(r"\(deno\): aws-lc located in .*/deno \(scanned, \d+ ms\): "
                      r"EVP_AEAD_CTX_seal at 0x[0-9a-f]+, EVP_AEAD_CTX_open at 0x[0-9a-f]+$",
                      located_line(tr))
@@ -155,7 +161,9 @@ def test_static_stripped_openssl_program(server, pki, cache):
     assert [x["http"]["request"]["body"]["size"] for x in s][1] > 16384
     assert not any(x["http"]["request"]["body"]["truncated"] for x in s)
     (attach,) = tr.events("attach")
-    assert attach["message"] == "4 probe links"
+    assert attach["message"] == (
+        f"4 probe links; TLS: OpenSSL 3 in {os.path.join(ROOT, 'build', 'tests', 'tls_static_stripped')}"
+        f" (in the executable); ready in {READY}")
     assert re.search(r"openssl3 located in .*/tls_static_stripped \(scanned, \d+ ms\): "
                      r"ssl_write_internal at 0x[0-9a-f]+, ssl_read_internal at 0x[0-9a-f]+$",
                      located_line(tr))
@@ -181,7 +189,8 @@ def test_refused_library_is_said_and_not_probed(server, pki, cache):
     assert f"TLS not probed (the locator refused): {why} " in tr.err_lines[-1]
     assert tr.spans("reasoning_step") == []
     (attach,) = tr.events("attach")
-    assert attach["message"] == "0 probe links"
+    assert attach["message"] == ("0 probe links; no TLS stack loaded: plaintext HTTP over TCP only; "
+                                 f"probes ready in {READY}")
 
 
 def nm_address(path, name):
@@ -247,6 +256,7 @@ def test_deno_found_by_selector(server, pki, cache, tmp_path):
     (att,) = tr.events("attach")
     # (a process caught at exec also gets the library specs' probes on the libssl/libgnutls it
     # might load later: more links than the three located ones)
-    assert "probe links; discovered (exec) by selector" in att["message"]
+    assert re.match(r"\d+ probe links; TLS: aws-lc in .*/deno \(in the executable\); .*; "
+                    r"discovered \(exec\) by selector ", att["message"]), att["message"]
     assert re.search(rf"PID {att['process']['pid']} \(deno\): aws-lc located in .*/deno ",
                      located_line(tr))

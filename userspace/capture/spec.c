@@ -38,7 +38,7 @@ static const char *const roles[] = {NULL, "write", "read", "seal", "open"};
 
 #define FAIL(c, path, ...)                                                                       \
 	do {                                                                                     \
-		char _m[400];                                                                    \
+		char _m[1024];                                                                    \
 		snprintf(_m, sizeof(_m), __VA_ARGS__);                                           \
 		return agt_seterr((c)->err, (c)->errlen, -EINVAL, "%s: %s: %s", (c)->file, path, \
 				  _m);                                                           \

@@ -1,5 +1,6 @@
 #include "export/exporters.h"
 #include "base/log.h"
+#include "base/redact.h"
 #include "base/util.h"
 #include <curl/curl.h>
 #include <errno.h>
@@ -24,6 +25,9 @@ static int check_url(const struct agt_exporter *e, const char *url, char *err, s
 
 	if (!u)
 		return -ENOMEM;
+	{
+	char *shown = agt_redact_url(url); /* its password is not shown */
+
 	if (curl_url_set(u, CURLUPART_URL, url, 0) ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
 	    (strcmp(scheme, "http") && strcmp(scheme, "https")) ||
@@ -32,10 +36,12 @@ static int check_url(const struct agt_exporter *e, const char *url, char *err, s
 		rc = agt_seterr(err, errlen, -EINVAL,
 				"%s \"%s\" is not an http:// or https:// URL with a host (for "
 				"example http://127.0.0.1:4318)",
-				e->option, url);
+				e->option, shown ? shown : "");
 	else if (!curl_url_get(u, CURLUPART_PORT, &port, 0) && agt_parse_long(port, 1, 65535, &p))
 		rc = agt_seterr(err, errlen, -EINVAL, "%s \"%s\": the port must be 1 to 65535",
-				e->option, url);
+				e->option, shown ? shown : "");
+	free(shown);
+	}
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(port);
@@ -77,11 +83,15 @@ int agt_exporter_check(enum agt_exporter_id id, const struct agt_exporter_config
 		const char *colon = addr ? strrchr(addr, ':') : NULL;
 		long port;
 
-		if (!colon || colon == addr || agt_parse_long(colon + 1, 1, 65535, &port))
-			return agt_seterr(err, errlen, -EINVAL,
-					  "%s \"%s\" is not HOST:PORT (for example "
-					  "127.0.0.1:24224)",
-					  e->option, c->url ? c->url : "");
+		if (!colon || colon == addr || agt_parse_long(colon + 1, 1, 65535, &port)) {
+			char *shown = agt_redact_url(c->url ? c->url : ""); /* no password shown */
+
+			rc = agt_seterr(err, errlen, -EINVAL,
+					"%s \"%s\" is not HOST:PORT (for example 127.0.0.1:24224)",
+					e->option, shown ? shown : "");
+			free(shown);
+			return rc;
+		}
 	} else if ((rc = check_url(e, c->url ? c->url : "", err, errlen))) {
 		return rc;
 	}

@@ -587,7 +587,7 @@ static void llm_fields(struct agt_fields *f, const struct agt_span *sp)
 		for (int i = 0; i < l->nfinish; i++)
 			STR(NULL, l->finish[i]);
 		CLOSE();
-		if (sp->http && sp->http->ttfc_us >= 0)
+		if (l->stream && sp->http && sp->http->ttfc_us >= 0)
 			F64("time_to_first_chunk", (double)sp->http->ttfc_us / 1e6);
 		CLOSE();
 		OPEN("usage");

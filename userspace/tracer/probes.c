@@ -1133,6 +1133,11 @@ int agt_probes_mapped_links(struct attach_run *r, int *all)
 /* The TLS stack a spec's probes capture ("OpenSSL"), or NULL for other specs. */
 static const char *stack_of(const struct agt_spec *spec)
 {
+	/* A located spec names the library the locator recognised. */
+	if (spec && spec->locate)
+		return !strcmp(spec->locate, "boringssl")  ? "BoringSSL"
+		       : !strcmp(spec->locate, "openssl3") ? "OpenSSL 3"
+							   : spec->locate;
 	for (int i = 0; spec && i < spec->nprobes; i++)
 		if (spec->probes[i].handler && spec->probes[i].handler->stack)
 			return spec->probes[i].handler->stack;

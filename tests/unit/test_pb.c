@@ -130,7 +130,7 @@ static void one_walk_both_encodings(void **state)
 				 .output_tokens = 4, .cached_tokens = -1, .max_tokens = 100,
 				 .seed = -1, .choice_count = -1, .temperature = 0.5, .top_p = NAN,
 				 .top_k = NAN, .frequency_penalty = NAN, .presence_penalty = NAN,
-				 .error_type = ""};
+				 .error_type = "", .stream = 1};
 	struct agt_span s;
 	struct agt_jw w;
 	struct agt_pb p;

@@ -2,9 +2,11 @@
 processes: Bun releases a year apart (BoringSSL, located from the binary's structure), an
 executable made with `bun build --compile`, Deno (rustls over aws-lc-rs: records at the AEAD
 layer, joined to their sockets; over HTTP/2, as its fetch speaks to a server offering h2 by
-ALPN, and over HTTP/1.1) and a static, stripped C program on Debian's libssl.a. No probe
+ALPN, and over HTTP/1.1) and a static, stripped C program on Debian's libssl.a; gdb checks, outside
+agtrace, that Bun's located entries take and return what SSL_write and SSL_peek do. No probe
 spec is given: the shipped "auto" specs choose the locator from what each binary holds. The
 runtimes are pinned by tests/bun and tests/deno's package-lock.json (`make deps`)."""
+import ast
 import json
 import os
 import re
@@ -128,6 +130,86 @@ def test_bun_fetch_agent(server, pki, cache, release):
     assert replies == REPLIES[:1]
     check_steps(tr2, STEPS[:1])
     assert "(from the cache, " in located_line(tr2)
+
+
+# gdb, attached to a Bun agent, stops at the entries the locator names and reads what the
+# functions take and give by their calling convention alone: the request's first bytes and its
+# length at SSL_write; at SSL_peek, the return (found at [rsp] on entry) and the bytes it put in
+# the buffer. Bun publishes no unstripped build in its npm packages, so this is the check made
+# outside agtrace (no BPF, no handler row) that the addresses are the functions named.
+GDB_SCRIPT = """
+import os
+import gdb
+
+W, R = int(os.environ["AGT_W"], 16), int(os.environ["AGT_R"], 16)
+inf = gdb.selected_inferior()
+for sig in ("SIGPWR", "SIGXCPU", "SIGUSR1", "SIGUSR2"):  # JavaScriptCore's, not ours
+    gdb.execute(f"handle {sig} nostop noprint pass")
+gdb.execute(f"break *{W:#x}")
+gdb.execute(f"break *{R:#x}")
+print("armed", flush=True)
+wrote = peeked = None
+while wrote is None or peeked is None:
+    gdb.execute("continue")
+    pc = int(gdb.parse_and_eval("$pc"))
+    if pc == W and wrote is None:
+        n = int(gdb.parse_and_eval("$rdx")) & 0xffffffff
+        wrote = (n, bytes(inf.read_memory(int(gdb.parse_and_eval("$rsi")), min(n, 4096))))
+    elif pc == R and peeked is None:
+        buf = int(gdb.parse_and_eval("$rsi"))
+        ret = int.from_bytes(bytes(inf.read_memory(int(gdb.parse_and_eval("$rsp")), 8)),
+                             "little")
+        gdb.execute(f"tbreak *{ret:#x} thread {gdb.selected_thread().num}")
+        gdb.execute("continue")
+        n = int(gdb.parse_and_eval("$eax"))
+        if n > 0:
+            peeked = (n, bytes(inf.read_memory(buf, min(n, 15))))
+print("seen", repr(wrote), repr(peeked), flush=True)
+gdb.execute("delete")
+gdb.execute("detach")
+"""
+
+
+@pytest.mark.parametrize("release", ["a", "b", "c"])
+def test_bun_located_entries_seen_by_gdb(server, pki, cache, tmp_path, release):
+    bun = BUN.format(release)
+    r = subprocess.run([os.path.join(ROOT, "agtrace"), "probes", "locate", bun],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, AGTRACE_LOCATE_CACHE=str(cache)))
+    assert r.returncode == 0, r.stderr
+    # Bun's executable is not position-independent: the address is the one in the process
+    w = re.search(r"  write SSL_write +offset 0x[0-9a-f]+  vaddr (0x[0-9a-f]+)", r.stdout)
+    rd = re.search(r"  read  SSL_peek +offset 0x[0-9a-f]+  vaddr (0x[0-9a-f]+)", r.stdout)
+    assert w and rd, r.stdout
+    script = tmp_path / "entries.py"
+    script.write_text(GDB_SCRIPT)
+    t = Target([bun, AGENT, str(server)], env=env_with(pki, cache))
+    try:
+        g = subprocess.Popen(["gdb", "-p", str(t.pid), "-batch", "-nx", "-x", str(script)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=dict(os.environ, AGT_W=w.group(1), AGT_R=rd.group(1)))
+        out = []
+        for line in g.stdout:
+            out.append(line)
+            if line.startswith("armed"):
+                break
+        assert out and out[-1].startswith("armed"), "".join(out)
+        assert t.call("openai plain", timeout=60) == REPLIES[0]
+        rest, _ = g.communicate(timeout=60)
+        t.quit()
+    finally:
+        t.kill()
+    (seen,) = [l for l in rest.splitlines() if l.startswith("seen ")]
+    m = re.fullmatch(r"seen \((\d+), (b'.*')\) \(\d+, b'HTTP/1.1 200 OK'\)", seen)
+    assert m, seen
+    n, wire = int(m.group(1)), ast.literal_eval(m.group(2))
+    # the whole request, headers and body, in one call: num is its exact length
+    head, body = wire.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    (length,) = [int(h.split(b":")[1]) for h in head.split(b"\r\n")
+                 if h.lower().startswith(b"content-length:")]
+    assert n == len(wire) == len(head) + 4 + length
+    assert json.loads(body)["model"] == "gpt-4o"
 
 
 def test_bun_compiled_executable(server, pki, cache, tmp_path):

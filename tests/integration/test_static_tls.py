@@ -273,6 +273,8 @@ def test_deno_fetch_agent_h2(h2server, pki, cache, tmp_path):
         "gpt-4o-2024-08-06"] * 3 + ["claude-sonnet-4-5"]
     assert [x["url"]["path"] for x in s] == ["/v1/chat/completions"] * 3 + ["/v1/messages"]
     assert {x["network"]["capture"] for x in s} == {"tls"}
+    # h2 has no Host header: the server is named by :authority, from the HPACK-coded headers
+    assert {(x["server"]["address"], x["server"]["port"]) for x in s} == {("localhost", h2server)}
     summary = tr.summary()
     assert " 0 dropped " in summary, summary
     for counter in ("http2_framing_error", "http2_hpack_error", "unknown_protocol",

@@ -9,7 +9,7 @@ PKGS=(
   libcmocka-dev libhttp-parser-dev libbrotli-dev libssl-dev libmicrohttpd-dev libmsgpack-dev
   libnghttp2-dev libpcre2-dev protobuf-c-compiler libprotobuf-c-dev libdeflate-dev
   python3 python3-pytest python3-msgpack golang-go openssl gnutls-bin
-  util-linux procps bpftrace prometheus python3-yaml yamllint
+  util-linux procps bpftrace prometheus python3-yaml yamllint gdb
 )
 # The machine's own Node (any recent one) will do; else Debian's.
 command -v node >/dev/null && command -v npm >/dev/null || PKGS+=(nodejs npm)

@@ -1,9 +1,12 @@
 """TLS inside stripped, statically linked executables, captured end to end with real BPF on real
 processes: Bun releases a year apart (BoringSSL, located from the binary's structure), an
 executable made with `bun build --compile`, Deno (rustls over aws-lc-rs: records at the AEAD
-layer, joined to their sockets) and a static, stripped C program on Debian's libssl.a. No probe
+layer, joined to their sockets; over HTTP/2, as its fetch speaks to a server offering h2 by
+ALPN, and over HTTP/1.1) and a static, stripped C program on Debian's libssl.a; gdb checks, outside
+agtrace, that Bun's located entries take and return what SSL_write and SSL_peek do. No probe
 spec is given: the shipped "auto" specs choose the locator from what each binary holds. The
 runtimes are pinned by tests/bun and tests/deno's package-lock.json (`make deps`)."""
+import ast
 import json
 import os
 import re
@@ -14,6 +17,7 @@ import pytest
 from harness import ROOT, Target, Tracer, run_agtrace
 
 SERVER = os.path.join(ROOT, "tests", "servers", "llm_server.py")
+GOH2 = os.path.join(ROOT, "build", "tests", "goh2")  # h2 by ALPN (then http/1.1)
 AGENT = os.path.join(ROOT, "tests", "targets", "fetch_agent.js")
 BUN = os.path.join(ROOT, "tests", "bun", "node_modules", "bun-{}", "bin", "bun")
 DENO = os.path.join(ROOT, "tests", "deno", "node_modules", "deno-a", "deno")
@@ -51,6 +55,16 @@ def pki(tmp_path_factory):
 def server(pki):
     p = subprocess.Popen([PY, SERVER, pki / "cert.pem", pki / "key.pem"],
                          stdout=subprocess.PIPE, text=True)
+    port = int(p.stdout.readline().split()[1])
+    yield port
+    p.kill()
+    p.wait()
+
+
+@pytest.fixture(scope="module")
+def h2server(pki):
+    p = subprocess.Popen([GOH2, pki / "cert.pem", pki / "key.pem"], stdout=subprocess.PIPE,
+                         text=True)
     port = int(p.stdout.readline().split()[1])
     yield port
     p.kill()
@@ -118,6 +132,86 @@ def test_bun_fetch_agent(server, pki, cache, release):
     assert "(from the cache, " in located_line(tr2)
 
 
+# gdb, attached to a Bun agent, stops at the entries the locator names and reads what the
+# functions take and give by their calling convention alone: the request's first bytes and its
+# length at SSL_write; at SSL_peek, the return (found at [rsp] on entry) and the bytes it put in
+# the buffer. Bun publishes no unstripped build in its npm packages, so this is the check made
+# outside agtrace (no BPF, no handler row) that the addresses are the functions named.
+GDB_SCRIPT = """
+import os
+import gdb
+
+W, R = int(os.environ["AGT_W"], 16), int(os.environ["AGT_R"], 16)
+inf = gdb.selected_inferior()
+for sig in ("SIGPWR", "SIGXCPU", "SIGUSR1", "SIGUSR2"):  # JavaScriptCore's, not ours
+    gdb.execute(f"handle {sig} nostop noprint pass")
+gdb.execute(f"break *{W:#x}")
+gdb.execute(f"break *{R:#x}")
+print("armed", flush=True)
+wrote = peeked = None
+while wrote is None or peeked is None:
+    gdb.execute("continue")
+    pc = int(gdb.parse_and_eval("$pc"))
+    if pc == W and wrote is None:
+        n = int(gdb.parse_and_eval("$rdx")) & 0xffffffff
+        wrote = (n, bytes(inf.read_memory(int(gdb.parse_and_eval("$rsi")), min(n, 4096))))
+    elif pc == R and peeked is None:
+        buf = int(gdb.parse_and_eval("$rsi"))
+        ret = int.from_bytes(bytes(inf.read_memory(int(gdb.parse_and_eval("$rsp")), 8)),
+                             "little")
+        gdb.execute(f"tbreak *{ret:#x} thread {gdb.selected_thread().num}")
+        gdb.execute("continue")
+        n = int(gdb.parse_and_eval("$eax"))
+        if n > 0:
+            peeked = (n, bytes(inf.read_memory(buf, min(n, 15))))
+print("seen", repr(wrote), repr(peeked), flush=True)
+gdb.execute("delete")
+gdb.execute("detach")
+"""
+
+
+@pytest.mark.parametrize("release", ["a", "b", "c"])
+def test_bun_located_entries_seen_by_gdb(server, pki, cache, tmp_path, release):
+    bun = BUN.format(release)
+    r = subprocess.run([os.path.join(ROOT, "agtrace"), "probes", "locate", bun],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, AGTRACE_LOCATE_CACHE=str(cache)))
+    assert r.returncode == 0, r.stderr
+    # Bun's executable is not position-independent: the address is the one in the process
+    w = re.search(r"  write SSL_write +offset 0x[0-9a-f]+  vaddr (0x[0-9a-f]+)", r.stdout)
+    rd = re.search(r"  read  SSL_peek +offset 0x[0-9a-f]+  vaddr (0x[0-9a-f]+)", r.stdout)
+    assert w and rd, r.stdout
+    script = tmp_path / "entries.py"
+    script.write_text(GDB_SCRIPT)
+    t = Target([bun, AGENT, str(server)], env=env_with(pki, cache))
+    try:
+        g = subprocess.Popen(["gdb", "-p", str(t.pid), "-batch", "-nx", "-x", str(script)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=dict(os.environ, AGT_W=w.group(1), AGT_R=rd.group(1)))
+        out = []
+        for line in g.stdout:
+            out.append(line)
+            if line.startswith("armed"):
+                break
+        assert out and out[-1].startswith("armed"), "".join(out)
+        assert t.call("openai plain", timeout=60) == REPLIES[0]
+        rest, _ = g.communicate(timeout=60)
+        t.quit()
+    finally:
+        t.kill()
+    (seen,) = [l for l in rest.splitlines() if l.startswith("seen ")]
+    m = re.fullmatch(r"seen \((\d+), (b'.*')\) \(\d+, b'HTTP/1.1 200 OK'\)", seen)
+    assert m, seen
+    n, wire = int(m.group(1)), ast.literal_eval(m.group(2))
+    # the whole request, headers and body, in one call: num is its exact length
+    head, body = wire.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    (length,) = [int(h.split(b":")[1]) for h in head.split(b"\r\n")
+                 if h.lower().startswith(b"content-length:")]
+    assert n == len(wire) == len(head) + 4 + length
+    assert json.loads(body)["model"] == "gpt-4o"
+
+
 def test_bun_compiled_executable(server, pki, cache, tmp_path):
     app = tmp_path / "agent_app"
     subprocess.run([BUN.format("c"), "build", "--compile", AGENT, "--outfile", app], check=True,
@@ -128,11 +222,7 @@ def test_bun_compiled_executable(server, pki, cache, tmp_path):
     assert re.search(r"boringssl located in .*/agent_app \(scanned", located_line(tr))
 
 
-def test_deno_fetch_agent(server, pki, cache, tmp_path):
-    env = env_with(pki, cache, DENO_DIR=str(tmp_path / "deno"))
-    tr, replies = traced_agent([DENO, "run", "-A", AGENT, str(server)], env, cache)
-    assert replies == REPLIES
-    check_steps(tr)
+def check_deno_attach(tr):
     (attach,) = tr.events("attach")
     # seal at entry, open at entry and return
     assert attach["message"] == (f"3 probe links; TLS: aws-lc in {os.path.realpath(DENO)} (in the "
@@ -140,6 +230,57 @@ def test_deno_fetch_agent(server, pki, cache, tmp_path):
     assert re.search(r"\(deno\): aws-lc located in .*/deno \(scanned, \d+ ms\): "
                      r"EVP_AEAD_CTX_seal at 0x[0-9a-f]+, EVP_AEAD_CTX_open at 0x[0-9a-f]+$",
                      located_line(tr))
+
+
+def test_deno_fetch_agent_http1(server, pki, cache, tmp_path):
+    """Deno's fetch against a server with no ALPN: HTTP/1.1."""
+    env = env_with(pki, cache, DENO_DIR=str(tmp_path / "deno"))
+    tr, replies = traced_agent([DENO, "run", "-A", AGENT, str(server)], env, cache)
+    assert replies == REPLIES
+    check_steps(tr)
+    check_deno_attach(tr)
+
+
+# The h2 server's answers: (step, reply). It says which protocol each request came over and how
+# many body bytes it received; "openai long" is 40,000 bytes of user message, sealed into three
+# TLS records of at most 16 KiB (and sent as several h2 DATA frames).
+H2_CALLS = {
+    "openai plain": (STEPS[0], "openai 200 get_weather proto HTTP/2.0 bytes 237"),
+    "openai stream": (STEPS[1], "openai 200 chunks 6 proto HTTP/2.0 bytes 276"),
+    "openai long": (STEPS[0], "openai 200 get_weather proto HTTP/2.0 bytes 40220"),
+    "anthropic plain": (STEPS[2], "anthropic 200 get_weather proto HTTP/2.0 bytes 224"),
+}
+
+
+def test_deno_fetch_agent_h2(h2server, pki, cache, tmp_path):
+    """Deno's fetch over HTTP/2 (h2 by ALPN, one connection for every call): each record at
+    the AEAD layer joined to the socket, the h2 frames parsed into exactly these steps; a
+    request body of several TLS records whole, its size the server's."""
+    env = env_with(pki, cache, DENO_DIR=str(tmp_path / "deno"))
+    commands = list(H2_CALLS)
+    tr, replies = traced_agent([DENO, "run", "-A", AGENT, str(h2server)], env, cache,
+                               commands=commands)
+    # the server saw each request over h2, with these many body bytes
+    assert replies == [H2_CALLS[c][1] for c in commands]
+    s = check_steps(tr, [H2_CALLS[c][0] for c in commands])
+    sizes = [int(H2_CALLS[c][1].split()[-1]) for c in commands]
+    assert [x["http"]["request"]["body"]["size"] for x in s] == sizes
+    assert [x["http"]["request"]["body"]["truncated"] for x in s] == [False] * 4
+    assert [x["http"]["response"]["status_code"] for x in s] == [200] * 4
+    assert [x["gen_ai"]["response"]["finish_reasons"] for x in s] == [
+        ["tool_calls"], ["stop"], ["tool_calls"], ["tool_use"]]
+    assert [x["gen_ai"]["response"]["model"] for x in s] == [
+        "gpt-4o-2024-08-06"] * 3 + ["claude-sonnet-4-5"]
+    assert [x["url"]["path"] for x in s] == ["/v1/chat/completions"] * 3 + ["/v1/messages"]
+    assert {x["network"]["capture"] for x in s} == {"tls"}
+    # h2 has no Host header: the server is named by :authority, from the HPACK-coded headers
+    assert {(x["server"]["address"], x["server"]["port"]) for x in s} == {("localhost", h2server)}
+    summary = tr.summary()
+    assert " 0 dropped " in summary, summary
+    for counter in ("http2_framing_error", "http2_hpack_error", "unknown_protocol",
+                    "tls_record_unjoined"):
+        assert f" {counter}=0 " in summary, summary
+    check_deno_attach(tr)
 
 
 def test_static_stripped_openssl_program(server, pki, cache):

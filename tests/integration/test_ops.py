@@ -229,6 +229,14 @@ def test_otlp_tls_files_are_checked_under_their_own_names(tmp_path):
                                timeout=30)
             assert (r.returncode, r.stdout, r.stderr) == (2, "", f"agtrace: error: {sentence}\n"), \
                 (args, env, extra)
+    # an endpoint from the environment is named by its variable
+    for var in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        r = subprocess.run([AGTRACE, "attach", "-p", str(os.getpid()), "--dry-run"],
+                           capture_output=True, text=True, env=dict(base, **{var: "otel:4318"}),
+                           timeout=30)
+        assert (r.returncode, r.stderr) == (
+            2, f'agtrace: error: ${var} "otel:4318" is not an http:// or https:// URL with a host '
+               '(for example http://127.0.0.1:4318)\n')
     # a right pair and CA pass, the key also inside the certificate's file
     both = tmp_path / "both.pem"
     both.write_text(crt.read_text() + key.read_text())

@@ -5,6 +5,7 @@ GenAI semantic conventions, and what the collector rejects counted and dead-lett
 import json
 import os
 import socket
+import ssl
 import subprocess
 import urllib.request
 
@@ -20,20 +21,34 @@ VERSION = "0.1.0"
 
 
 class Collector:
-    def __init__(self):
-        self.p = subprocess.Popen(["/usr/bin/python3", OTLP_SERVER], stdout=subprocess.PIPE,
-                                  text=True)
+    """The stand-in; with pki, over HTTPS with its certificate from the test CA, and with
+    client_ca also asking for a client certificate."""
+    def __init__(self, pki=None, client_ca=False):
+        argv = ["/usr/bin/python3", OTLP_SERVER]
+        self.ctx = None
+        if pki:
+            argv += ["--tls", pki / "server.crt", pki / "server.key"]
+            if client_ca:
+                argv += ["--client-ca", pki / "ca.crt"]
+            self.ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+            self.ctx.load_cert_chain(pki / "client.crt", pki / "client.key")
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         self.port = int(self.p.stdout.readline().split()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://localhost:{self.port}" if pki else f"http://127.0.0.1:{self.port}"
 
     def get(self):
-        with urllib.request.urlopen(self.url + "/_test/spans", timeout=5) as r:
+        with urllib.request.urlopen(self.url + "/_test/spans", timeout=5,
+                                    context=self.ctx) as r:
             return json.load(r)
 
     def fault(self, mode, **kw):
         req = urllib.request.Request(self.url + "/_test/fault", method="POST",
                                      data=json.dumps(dict(kw, mode=mode)).encode())
-        urllib.request.urlopen(req, timeout=5).read()
+        urllib.request.urlopen(req, timeout=5, context=self.ctx).read()
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
 
     def post(self, body, ctype="application/x-protobuf"):
         req = urllib.request.Request(self.url + "/v1/traces", data=body, method="POST",
@@ -279,3 +294,155 @@ def test_strict_receiver_refuses_what_is_not_otlp(collector):
         pb_field(5, 2, b"s"), pb_field(5, 2, b"\xff")))))
     assert collector.post(bad_utf8)[0] == 400
     assert collector.post(b"{}", "text/plain")[0] == 415
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA, and leaves it signed: the collector's (localhost, 127.0.0.1) and a client's."""
+    d = tmp_path_factory.mktemp("pki")
+
+    def ssl_(*args):
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+    ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", d / "ca.key",
+         "-out", d / "ca.crt", "-subj", "/CN=agtrace test CA", "-addext",
+         "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for name, cn, ext in (("server", "localhost",
+                           "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                           "extendedKeyUsage=serverAuth\n"),
+                          ("client", "agtrace-client", "extendedKeyUsage=clientAuth\n")):
+        (d / f"{name}.ext").write_text(ext)
+        ssl_("req", "-newkey", "rsa:2048", "-nodes", "-keyout", d / f"{name}.key", "-out",
+             d / f"{name}.csr", "-subj", f"/CN={cn}")
+        ssl_("x509", "-req", "-in", d / f"{name}.csr", "-CA", d / "ca.crt", "-CAkey",
+             d / "ca.key", "-CAcreateserial", "-days", "1", "-out", d / f"{name}.crt",
+             "-extfile", d / f"{name}.ext")
+    # a CA that signed none of them
+    ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout",
+         d / "other-ca.key", "-out", d / "other-ca.crt", "-subj", "/CN=another CA")
+    return d
+
+
+def no_otel_env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+
+
+def test_tls_with_a_client_certificate_from_options(pki, nested, tmp_path):
+    """--otlp-ca, --otlp-client-cert and --otlp-client-key: the collector (which asks for a
+    client certificate signed by the test CA) takes every span over HTTPS from the client the
+    certificate names; --otlp-compression none sends plain bodies."""
+    collector = Collector(pki, client_ca=True)
+    try:
+        tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--otlp", collector.url,
+                     "--otlp-ca", pki / "ca.crt", "--otlp-client-cert", pki / "client.crt",
+                     "--otlp-client-key", pki / "client.key", "--otlp-compression", "none",
+                     "--spool-dir", tmp_path / "spool"], env=no_otel_env())
+        nested.call("outer 1")
+        nested.quit()
+        assert tr.finish(timeout=60) == 0, tr.err_lines
+        got = collector.get()
+    finally:
+        collector.stop()
+    assert got["tls_refused"] == []
+    assert len(got["seen"]) >= 1
+    for s in got["seen"]:
+        assert s["path"] == "/v1/traces" and s["client_cn"] == "agtrace-client"
+        assert "content-encoding" not in s["headers"]
+    assert {s["spanId"] for s in got["spans"]} == {r["span_id"] for r in tr.records}
+    assert sorted(r["name"] for r in tr.records) == [
+        "attach nested", "exit nested", "leaf leaf", "leaf leaf", "middle", "outer"]
+    n = len(tr.records)
+    line = [l for l in tr.err_lines if l.startswith("agtrace: otlp:")][0]
+    assert f"{n} queued, {n} delivered" in line, line
+
+
+def test_tls_timeout_and_compression_from_the_sdk_environment(pki, nested, tmp_path):
+    """The same from OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE and _CLIENT_KEY;
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as given (Langfuse's path, nothing appended);
+    _TIMEOUT cuts a request the collector answers too late (it is sent again and delivered);
+    _COMPRESSION gzip."""
+    collector = Collector(pki, client_ca=True)
+    try:
+        collector.fault("slow", seconds=3)
+        env = dict(no_otel_env(),
+                   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=collector.url + "/api/public/otel/v1/traces",
+                   OTEL_EXPORTER_OTLP_CERTIFICATE=str(pki / "ca.crt"),
+                   OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=str(pki / "client.crt"),
+                   OTEL_EXPORTER_OTLP_CLIENT_KEY=str(pki / "client.key"),
+                   OTEL_EXPORTER_OTLP_TIMEOUT="1000", OTEL_EXPORTER_OTLP_COMPRESSION="gzip")
+        tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--spool-dir",
+                     tmp_path / "spool"], env=env)
+        nested.call("outer 1")
+        nested.quit()
+        assert tr.finish(timeout=60) == 0, tr.err_lines
+        got = collector.get()
+    finally:
+        collector.stop()
+    assert got["tls_refused"] == []
+    # the first request was cut after 1 s (the collector took 3), then sent again
+    assert got["requests"] == 2
+    assert len(got["seen"]) == 2
+    for s in got["seen"]:
+        assert s["path"] == "/api/public/otel/v1/traces"
+        assert s["client_cn"] == "agtrace-client"
+        assert s["headers"]["content-encoding"] == "gzip"
+        assert s["content_type"] == "application/x-protobuf"
+    assert {s["spanId"] for s in got["spans"]} == {r["span_id"] for r in tr.records}
+    n = len(tr.records)
+    line = [l for l in tr.err_lines if l.startswith("agtrace: otlp:")][0]
+    assert f"{n} queued, {n} delivered" in line, line
+
+
+def test_traces_endpoint_is_used_as_given(collector, nested, tmp_path):
+    """OTEL_EXPORTER_OTLP_TRACES_ENDPOINT without a path posts to / (the specification: the
+    signal's own endpoint is used as it is; here the collector refuses it, so every span is
+    dead-lettered with its 404), while --otlp without a path gets /v1/traces."""
+    env = dict(no_otel_env(), OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=collector.url)
+    tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--otlp-protocol",
+                 "http/json", "--spool-dir", tmp_path / "spool"], env=env)
+    nested.call("outer 1")
+    assert tr.interrupt(timeout=60) == 0, tr.err_lines
+    got = collector.get()
+    assert {s["path"] for s in got["seen"]} == {"/"} and got["spans"] == []
+    dead = [json.loads(d) for d in
+            (tmp_path / "spool" / "otlp" / "dead-letter.ndjson").read_text().splitlines()]
+    assert {d["span"]["spanId"] for d in dead} == {r["span_id"] for r in tr.records}
+    assert {d["reason"]["http_status"] for d in dead} == {404}
+    tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--otlp", collector.url,
+                 "--spool-dir", tmp_path / "spool2"], env=env)
+    nested.call("outer 2")
+    nested.quit()
+    assert tr.finish(timeout=60) == 0, tr.err_lines
+    got = collector.get()
+    assert [s["path"] for s in got["seen"]][-1] == "/v1/traces"
+    assert {s["spanId"] for s in got["spans"]} == {r["span_id"] for r in tr.records}
+
+
+@pytest.mark.parametrize("case", ["no client certificate", "collector not trusted"])
+def test_tls_is_verified_both_ways(pki, nested, tmp_path, case):
+    """Without a client certificate the collector refuses the handshake; with a CA that did
+    not sign the collector's certificate agtrace refuses it. Nothing is delivered either way:
+    the spans stay in the spool for a later run, and the summary says so."""
+    collector = Collector(pki, client_ca=True)
+    args = ["--otlp-ca", pki / "ca.crt"] if case == "no client certificate" else [
+        "--otlp-ca", pki / "other-ca.crt", "--otlp-client-cert", pki / "client.crt",
+        "--otlp-client-key", pki / "client.key"]
+    try:
+        tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--otlp", collector.url,
+                     *args, "--es-drain-seconds", "1", "--spool-dir", tmp_path / "spool"],
+                    env=no_otel_env())
+        nested.call("outer 1")
+        nested.quit()
+        tr.finish(timeout=60)
+        got = collector.get()
+    finally:
+        collector.stop()
+    assert got["spans"] == [] and got["requests"] == 0
+    assert got["tls_refused"], got
+    if case == "no client certificate":
+        assert any("CERTIFICATE" in r for r in got["tls_refused"]), got["tls_refused"]
+    else:
+        assert any("UNKNOWN_CA" in r for r in got["tls_refused"]), got["tls_refused"]
+    n = len(tr.records)
+    line = [l for l in tr.err_lines if l.startswith("agtrace: otlp:")][0]
+    assert f"{n} queued, 0 delivered" in line, line

@@ -18,8 +18,10 @@ const struct agt_exporter agt_exporters[AGT_EXP_COUNT] = {
     [AGT_EXP_FLUENTD] = {"fluentd", "--fluentd", "fluentd", 0, agt_fluentd_open},
 };
 
-/* An http:// or https:// URL with a host and, if it names one, a port from 1 to 65535. */
-static int check_url(const struct agt_exporter *e, const char *url, char *err, size_t errlen)
+/* An http:// or https:// URL with a host and, if it names one, a port from 1 to 65535; a
+ * mistake is shown as given (given: the option's value or the variable's). */
+static int check_url(const char *option, const char *url, const char *given, char *err,
+		     size_t errlen)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *port = NULL;
@@ -29,7 +31,7 @@ static int check_url(const struct agt_exporter *e, const char *url, char *err, s
 	if (!u)
 		return -ENOMEM;
 	{
-	char *shown = agt_redact_url(url); /* its password is not shown */
+	char *shown = agt_redact_url(given); /* its password is not shown */
 
 	if (curl_url_set(u, CURLUPART_URL, url, 0) ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
@@ -39,10 +41,10 @@ static int check_url(const struct agt_exporter *e, const char *url, char *err, s
 		rc = agt_seterr(err, errlen, -EINVAL,
 				"%s \"%s\" is not an http:// or https:// URL with a host (for "
 				"example http://127.0.0.1:4318)",
-				e->option, shown ? shown : "");
+				option, shown ? shown : "");
 	else if (!curl_url_get(u, CURLUPART_PORT, &port, 0) && agt_parse_long(port, 1, 65535, &p))
 		rc = agt_seterr(err, errlen, -EINVAL, "%s \"%s\": the port must be 1 to 65535",
-				e->option, shown ? shown : "");
+				option, shown ? shown : "");
 	free(shown);
 	}
 	curl_free(scheme);
@@ -174,7 +176,10 @@ int agt_exporter_check(enum agt_exporter_id id, const struct agt_exporter_config
 			free(shown);
 			return rc;
 		}
-	} else if ((rc = check_url(e, c->url ? c->url : "", err, errlen))) {
+	} else if ((rc = check_url(c->url_from ? c->url_from : e->option, c->url ? c->url : "",
+				   c->url_from && getenv(c->url_from + 1) ? getenv(c->url_from + 1)
+				   : c->url ? c->url : "",
+				   err, errlen))) {
 		return rc;
 	}
 	if (id == AGT_EXP_OTLP) {

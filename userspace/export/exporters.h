@@ -35,6 +35,10 @@ struct agt_exporter_config {
 	long timeout_ms;			/* per request; 0: 10000 */
 	const char *client_cert, *client_key; /* TLS client certificate and key */
 	const char *compression;		/* gzip (default) or none */
+	/* Where url came from when no option gave it ("$OTEL_EXPORTER_OTLP_ENDPOINT", ...), for
+	 * messages; url_exact: used as it is, no /v1/traces added (the signal's own variable). */
+	const char *url_from;
+	int url_exact;
 };
 
 struct agt_exporter {
@@ -65,8 +69,8 @@ struct agt_delivery *agt_exporter_start(enum agt_exporter_id id, const struct ag
 					const struct agt_export_ctx *x, char *err, size_t errlen);
 
 /* OTLP settings not given as options, from the environment as the OpenTelemetry SDKs read it:
- * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL) or OTEL_EXPORTER_OTLP_ENDPOINT (a base URL:
- * /v1/traces is appended) turn the exporter on; ..._PROTOCOL, ..._TIMEOUT, ..._CERTIFICATE,
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL, used as it is) or OTEL_EXPORTER_OTLP_ENDPOINT
+ * (a base URL: /v1/traces is appended) turn the exporter on; ..._PROTOCOL, ..._TIMEOUT, ..._CERTIFICATE,
  * ..._CLIENT_CERTIFICATE, ..._CLIENT_KEY, ..._COMPRESSION (the TRACES_ form first); headers and
  * OTEL_RESOURCE_ATTRIBUTES are checked here and read when the exporter starts. 0, or -EINVAL
  * with one sentence in err (a value agtrace cannot use). */

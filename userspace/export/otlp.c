@@ -150,7 +150,7 @@ static int check_attr(void *ctx, const char *k, const char *v)
 	return 0;
 }
 
-/* A URL with no path gets OTLP's traces path; any other is used as it is. */
+/* An --otlp URL with no path gets OTLP's traces path; any other is used as it is. */
 static const char *traces_url(const char *url, char *buf, size_t n)
 {
 	const char *host = strstr(url, "://"), *path;
@@ -170,8 +170,12 @@ int agt_otlp_config_env(struct agt_exporter_config *c, char *err, size_t errlen)
 	const char *v;
 	long ms;
 
+	/* As the OpenTelemetry specification says: the signal's own endpoint is used as it is
+	 * (whatever its path, none included); the generic one is a base URL for /v1/traces. */
 	if (!c->url && (v = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) && v[0]) {
 		c->url = v;
+		c->url_exact = 1;
+		c->url_from = "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
 	} else if (!c->url && (v = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) && v[0]) {
 		size_t n = strlen(v);
 
@@ -179,6 +183,8 @@ int agt_otlp_config_env(struct agt_exporter_config *c, char *err, size_t errlen)
 			n--;
 		snprintf(url, sizeof(url), "%.*s/v1/traces", (int)n, v);
 		c->url = url;
+		c->url_exact = 1;
+		c->url_from = "$OTEL_EXPORTER_OTLP_ENDPOINT";
 	}
 	if (!c->url)
 		return 0; /* OTLP is off: nothing of it matters */
@@ -725,7 +731,7 @@ int agt_otlp_open(const struct agt_exporter_config *c, const struct agt_export_c
 	}
 	o->extra.keys = (const char *const *)o->rkeys;
 	o->extra.values = (const char *const *)o->rvals;
-	hc.url = cc.url ? traces_url(cc.url, url, sizeof(url)) : NULL;
+	hc.url = cc.url && !cc.url_exact ? traces_url(cc.url, url, sizeof(url)) : cc.url;
 	hc.ca_file = cc.ca_file;
 	hc.insecure = cc.insecure;
 	hc.client_cert = cc.client_cert;

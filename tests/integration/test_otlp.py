@@ -4,9 +4,11 @@ default and JSON, the OpenTelemetry SDK environment variables, one resource per 
 GenAI semantic conventions, and what the collector rejects counted and dead-lettered."""
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -446,3 +448,120 @@ def test_tls_is_verified_both_ways(pki, nested, tmp_path, case):
     n = len(tr.records)
     line = [l for l in tr.err_lines if l.startswith("agtrace: otlp:")][0]
     assert f"{n} queued, 0 delivered" in line, line
+
+
+LLM_CLIENT = os.path.join(ROOT, "tests", "targets", "llm_client.py")
+CODING = os.path.join(ROOT, "tests", "targets", "coding_agent.py")
+
+
+def test_failed_call_and_captured_content(server, cert, collector, tmp_path):  # noqa: F811
+    """An LLM call the API refuses is an ERROR span with the API's error type and message;
+    --capture-content with --capture-content-bytes 256 keeps the newest messages that fit
+    (each text cut to half of it), Anthropic's system prompt as gen_ai.system_instructions,
+    and a secret said in a message reaches the collector as [REDACTED]."""
+    secret = "sk-live-INBODY-abcdef0123456789"
+    t = Target(["/usr/bin/python3", LLM_CLIENT, str(server), str(cert / "cert.pem")])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl", "--otlp", collector.url, "--capture-content",
+                     "--capture-content-bytes", "256", "--spool-dir", tmp_path / "spool"])
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 50, "system": "You are terse.",
+                "messages": [{"role": "user", "content": "A" * 200},
+                             {"role": "assistant", "content": "ok"},
+                             {"role": "user",
+                              "content": f"My key is {secret}, keep it. " + "B" * 200}]}
+        assert t.call("call a POST /v1/messages " + json.dumps(body)) == "status 200 284"
+        bad = {"model": "bad-model", "messages": [{"role": "user", "content": "hi"}]}
+        assert t.call("call b POST /v1/chat/completions " + json.dumps(bad)) == \
+            "status 404 122"
+        t.quit()
+        assert tr.finish(timeout=60) == 0, tr.err_lines
+    finally:
+        t.kill()
+    got = collector.get()
+    raw = json.dumps(got)
+    assert secret not in raw and "sk-live-INBODY" not in raw
+    spans = {s["spanId"]: s for s in got["spans"]}
+    assert set(spans) == {r["span_id"] for r in tr.records}
+    by_name = {}
+    for s in spans.values():
+        by_name.setdefault(s["name"], []).append(s)
+    (chat,) = by_name["chat claude-sonnet-4-5"]
+    ca = attrs(chat["attributes"])
+    assert chat["status"] == {"code": 0, "message": ""} and "error.type" not in ca
+    # 52 bytes of the last message's text, then Bs up to 128 (half of 256); the first message
+    # (200 As, cut to 128) no longer fits beside the two newer ones and is left out
+    kept = f"My key is {secret}, keep it. "
+    assert json.loads(ca["gen_ai.input.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "ok"}]},
+        {"role": "user", "parts": [{"type": "text", "content": "My key is [REDACTED], keep it. "
+                                    + "B" * (128 - len(kept))}]}]
+    assert json.loads(ca["gen_ai.system_instructions"]) == [
+        {"type": "text", "content": "You are terse."}]
+    assert json.loads(ca["gen_ai.output.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Let me look that up."}],
+         "finish_reason": "end_turn"}]
+    # the refused call: ERROR with the API's words, and its error span below it
+    (failed,) = by_name["chat bad-model"]
+    fa = attrs(failed["attributes"])
+    assert failed["kind"] == 3
+    assert failed["status"] == {"code": 2, "message": "The model `bad-model` does not exist"}
+    assert fa["error.type"] == "invalid_request_error"
+    assert fa["http.response.status_code"] == 404
+    assert json.loads(fa["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    assert "gen_ai.output.messages" not in fa
+    (err,) = by_name["error invalid_request_error"]
+    assert err["parentSpanId"] == failed["spanId"]
+    assert err["status"] == {"code": 2, "message": "The model `bad-model` does not exist"}
+    ea = attrs(err["attributes"])
+    assert ea["error.type"] == "invalid_request_error"
+    assert ea["error.message"] == "The model `bad-model` does not exist"
+    # the conversation it opened was never answered: unfinished, not an error
+    (conv,) = by_name["conversation bad-model"]
+    assert conv["status"] == {"code": 0, "message": ""}
+    assert attrs(conv["attributes"])["unfinished"] is True
+
+
+def test_cut_short_and_span_events(server, cert, collector, tmp_path):  # noqa: F811
+    """A streamed answer cut by the agent's death is a CLIENT span with status UNSET and
+    unfinished: true, as is its conversation; a command that replaced itself (bash running
+    the last command of a list in its own process) has span events whose attributes say the
+    command line, and a tool call's runtime events are span events too."""
+    agent = Target(["/usr/bin/python3", CODING, str(server), str(cert / "cert.pem")])
+    try:
+        tr = Tracer(["-p", agent.pid, "-o", "jsonl", "--otlp", collector.url,
+                     "--otlp-protocol", "http/json", "--spool-dir", tmp_path / "spool"])
+        assert agent.call("chain", timeout=60) == "chain Listed."
+        assert agent.call("killme") == "streaming"
+        time.sleep(1.0)
+        agent.p.send_signal(signal.SIGKILL)
+        agent.p.wait()
+        assert tr.finish(timeout=60) == 0, tr.err_lines
+    finally:
+        agent.kill()
+    spans = {s["spanId"]: s for s in collector.get()["spans"]}
+    assert set(spans) == {r["span_id"] for r in tr.records}
+    (bash,) = [s for s in spans.values() if s["name"] == "exec bash -lc echo start; ls /"]
+    ev = bash["events"][-1]
+    assert ev["name"] == "exec"
+    assert attrs(ev["attributes"]) == {"process.command_line": "ls /"}
+    assert int(bash["startTimeUnixNano"]) <= int(ev["timeUnixNano"]) <= \
+        int(bash["endTimeUnixNano"])
+    (tool,) = [s for s in spans.values() if s["name"] == "execute_tool shell"]
+    assert bash["parentSpanId"] == tool["spanId"]
+    names = [e["name"] for e in tool["events"]]
+    assert names.count("subprocess.Popen") == 1
+    assert all(e["attributes"] == [] for e in tool["events"])
+    convs = [s for s in spans.values() if s["name"] == "conversation gpt-4o"]
+    (cut,) = [s for s in convs if attrs(s["attributes"]).get("unfinished")]
+    (step,) = [s for s in spans.values() if s.get("parentSpanId") == cut["spanId"]]
+    sa = attrs(step["attributes"])
+    assert step["name"] == "chat gpt-4o" and step["kind"] == 3
+    # (OTLP/JSON leaves out what is the default: an unset status is {})
+    assert step["status"] == {} and cut["status"] == {}
+    assert sa["unfinished"] is True and "error.type" not in sa
+    assert sa["gen_ai.request.stream"] is True
+    assert sa["llm.incomplete"] is True
+    # the finished conversation says nothing of the sort
+    (done,) = [s for s in convs if s is not cut]
+    assert "unfinished" not in attrs(done["attributes"])

@@ -1086,6 +1086,12 @@ int agt_config_file(struct agt_config *c, const char *file)
 			   "\"python3*\", \"cmdline\": \"*agent*\"}]");
 		goto out;
 	}
+	/* What the environment adds is checked first: its mistakes are not the file's, and are
+	 * said without a place in it. */
+	if (agt_otlp_config_env(&c->exp[AGT_EXP_OTLP], err, sizeof(err))) {
+		agt_err("%s", err);
+		goto out;
+	}
 	if (check(c, err, sizeof(err))) {
 		file_error(&f, cfg, 0, "$", err);
 		goto out;

@@ -458,7 +458,8 @@ def test_failed_call_and_captured_content(server, cert, collector, tmp_path):  #
     """An LLM call the API refuses is an ERROR span with the API's error type and message;
     --capture-content with --capture-content-bytes 256 keeps the newest messages that fit
     (each text cut to half of it), Anthropic's system prompt as gen_ai.system_instructions,
-    and a secret said in a message reaches the collector as [REDACTED]."""
+    and a secret said in a message reaches the collector as [REDACTED], also one the cut
+    would have split."""
     secret = "sk-live-INBODY-abcdef0123456789"
     t = Target(["/usr/bin/python3", LLM_CLIENT, str(server), str(cert / "cert.pem")])
     try:
@@ -470,6 +471,10 @@ def test_failed_call_and_captured_content(server, cert, collector, tmp_path):  #
                              {"role": "user",
                               "content": f"My key is {secret}, keep it. " + "B" * 200}]}
         assert t.call("call a POST /v1/messages " + json.dumps(body)) == "status 200 284"
+        # a secret across the cut: redacted whole before the text is cut, no prefix of it left
+        straddle = {"model": "claude-sonnet-4-5", "max_tokens": 50,
+                    "messages": [{"role": "user", "content": "C" * 110 + " " + secret}]}
+        assert t.call("call a POST /v1/messages " + json.dumps(straddle)) == "status 200 284"
         bad = {"model": "bad-model", "messages": [{"role": "user", "content": "hi"}]}
         assert t.call("call b POST /v1/chat/completions " + json.dumps(bad)) == \
             "status 404 122"
@@ -485,16 +490,19 @@ def test_failed_call_and_captured_content(server, cert, collector, tmp_path):  #
     by_name = {}
     for s in spans.values():
         by_name.setdefault(s["name"], []).append(s)
-    (chat,) = by_name["chat claude-sonnet-4-5"]
+    chat, cut = sorted(by_name["chat claude-sonnet-4-5"],
+                       key=lambda s: int(s["startTimeUnixNano"]))
+    assert json.loads(attrs(cut["attributes"])["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "C" * 110 + " [REDACTED]"}]}]
+    assert "gen_ai.system_instructions" not in attrs(cut["attributes"])
     ca = attrs(chat["attributes"])
     assert chat["status"] == {"code": 0, "message": ""} and "error.type" not in ca
-    # 52 bytes of the last message's text, then Bs up to 128 (half of 256); the first message
+    # the last message's text redacted, then cut at 128 bytes (half of 256); the first message
     # (200 As, cut to 128) no longer fits beside the two newer ones and is left out
-    kept = f"My key is {secret}, keep it. "
+    kept = "My key is [REDACTED], keep it. "
     assert json.loads(ca["gen_ai.input.messages"]) == [
         {"role": "assistant", "parts": [{"type": "text", "content": "ok"}]},
-        {"role": "user", "parts": [{"type": "text", "content": "My key is [REDACTED], keep it. "
-                                    + "B" * (128 - len(kept))}]}]
+        {"role": "user", "parts": [{"type": "text", "content": kept + "B" * (128 - len(kept))}]}]
     assert json.loads(ca["gen_ai.system_instructions"]) == [
         {"type": "text", "content": "You are terse."}]
     assert json.loads(ca["gen_ai.output.messages"]) == [

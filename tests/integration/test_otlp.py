@@ -4,6 +4,7 @@ default and JSON, the OpenTelemetry SDK environment variables, one resource per 
 GenAI semantic conventions, and what the collector rejects counted and dead-lettered."""
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -222,7 +223,7 @@ def test_partial_success_is_counted_and_dead_lettered(collector, tmp_path, neste
     nested.quit()
     assert tr.finish(timeout=60) == 0
     n = len(tr.records)
-    line = [l for l in tr.err_lines if l.startswith("agtrace: otlp:")][0]
+    (line,) = [l for l in tr.err_lines if l.startswith("agtrace: otlp:") and " queued," in l]
     assert f"{n} queued, {n - 3} delivered" in line and "3 dead-lettered" in line, line
     dead = (tmp_path / "spool" / "otlp" / "dead-letter.ndjson").read_text().splitlines()
     assert [json.loads(d) for d in dead] == [
@@ -354,7 +355,7 @@ def test_tls_with_a_client_certificate_from_options(pki, nested, tmp_path):
     assert sorted(r["name"] for r in tr.records) == [
         "attach nested", "exit nested", "leaf leaf", "leaf leaf", "middle", "outer"]
     n = len(tr.records)
-    line = [l for l in tr.err_lines if l.startswith("agtrace: otlp:")][0]
+    (line,) = [l for l in tr.err_lines if l.startswith("agtrace: otlp:") and " queued," in l]
     assert f"{n} queued, {n} delivered" in line, line
 
 
@@ -383,6 +384,13 @@ def test_tls_timeout_and_compression_from_the_sdk_environment(pki, nested, tmp_p
     assert got["tls_refused"] == []
     # the first request was cut after 1 s (the collector took 3), then sent again
     assert got["requests"] == 2
+    url = collector.url + "/api/public/otel/v1/traces"
+    said = [l for l in tr.err_lines if "otlp: " in l and " queued," not in l]
+    assert len(said) == 2, tr.err_lines
+    assert re.fullmatch(rf"agtrace: warning: otlp: no answer from {re.escape(url)}: Operation "
+                        r"timed out after 10\d\d milliseconds with 0 bytes received; the spans "
+                        r"wait in the spool and are sent again", said[0]), said[0]
+    assert said[1] == f"agtrace: otlp: {url} answers again"
     assert len(got["seen"]) == 2
     for s in got["seen"]:
         assert s["path"] == "/api/public/otel/v1/traces"
@@ -391,7 +399,7 @@ def test_tls_timeout_and_compression_from_the_sdk_environment(pki, nested, tmp_p
         assert s["content_type"] == "application/x-protobuf"
     assert {s["spanId"] for s in got["spans"]} == {r["span_id"] for r in tr.records}
     n = len(tr.records)
-    line = [l for l in tr.err_lines if l.startswith("agtrace: otlp:")][0]
+    (line,) = [l for l in tr.err_lines if l.startswith("agtrace: otlp:") and " queued," in l]
     assert f"{n} queued, {n} delivered" in line, line
 
 
@@ -441,12 +449,18 @@ def test_tls_is_verified_both_ways(pki, nested, tmp_path, case):
         collector.stop()
     assert got["spans"] == [] and got["requests"] == 0
     assert got["tls_refused"], got
+    # and agtrace says why, once, with libcurl's words (which, when the collector hangs up
+    # on it, depend on when agtrace notices)
+    (said,) = [l for l in tr.err_lines if "no answer from" in l]
+    assert said.startswith(f"agtrace: warning: otlp: no answer from {collector.url}/v1/traces: ")
+    assert said.endswith("; the spans wait in the spool and are sent again")
     if case == "no client certificate":
         assert any("CERTIFICATE" in r for r in got["tls_refused"]), got["tls_refused"]
     else:
         assert any("UNKNOWN_CA" in r for r in got["tls_refused"]), got["tls_refused"]
+        assert ": SSL certificate problem: " in said, said
     n = len(tr.records)
-    line = [l for l in tr.err_lines if l.startswith("agtrace: otlp:")][0]
+    (line,) = [l for l in tr.err_lines if l.startswith("agtrace: otlp:") and " queued," in l]
     assert f"{n} queued, 0 delivered" in line, line
 
 

@@ -9,6 +9,7 @@
  * status rejected, every span of the request dead-lettered with the status. */
 #define _GNU_SOURCE
 #include "base/log.h"
+#include "base/redact.h"
 #include "base/util.h"
 #include "base/version.h"
 #include "export/exporters.h"
@@ -27,6 +28,8 @@
 struct otlp {
 	struct agt_http_client *http;
 	struct agt_export_ctx ctx;
+	char *shown_url; /* the URL for messages, its password hidden */
+	int unreachable; /* the last request got no answer: said once, until one does */
 	int json, gzip;
 	long timeout_ms;
 	/* OTEL_RESOURCE_ATTRIBUTES */
@@ -520,6 +523,16 @@ static int send_part(struct otlp *o, const struct doc *d, size_t n, int fmt,
 				      json ? "application/json" : "application/x-protobuf",
 				      o->gzip ? "gzip" : NULL, o->gzip ? (void *)gz : body,
 				      o->gzip ? gzn : blen, o->timeout_ms, &resp, &rlen);
+	if (!status && !o->unreachable) {
+		/* Said once until the collector answers again: the spans wait in the spool. */
+		agt_warn("otlp: no answer from %s: %s; the spans wait in the spool and are sent "
+			 "again",
+			 o->shown_url ? o->shown_url : "the collector", agt_http_error(o->http));
+		o->unreachable = 1;
+	} else if (status && o->unreachable) {
+		agt_info("otlp: %s answers again", o->shown_url ? o->shown_url : "the collector");
+		o->unreachable = 0;
+	}
 	if (!status || status == 429 || status == 502 || status == 503 || status == 504) {
 		for (int k = 0; k < ng; k++) /* later: in order, with the rest of the window */
 			for (size_t i = 0; i < g[k].n; i++)
@@ -623,6 +636,7 @@ static void otlp_free(void *t)
 	if (!o)
 		return;
 	agt_http_client_free(o->http);
+	free(o->shown_url);
 	for (int i = 0; i < o->extra.n; i++) {
 		free(o->rkeys[i]);
 		free(o->rvals[i]);
@@ -740,6 +754,7 @@ int agt_otlp_open(const struct agt_exporter_config *c, const struct agt_export_c
 	hc.nheaders = h.n;
 	if (!(o->http = agt_http_client_new(&hc, "--otlp", err, errlen)))
 		goto fail;
+	o->shown_url = agt_redact_url(hc.url);
 	for (int i = 0; i < h.n; i++) { /* (curl keeps its copies) */
 		memset(h.lines[i], 0, strlen(h.lines[i]));
 		free(h.lines[i]);

@@ -71,8 +71,8 @@ static int check_file(const char *option, const char *path, enum file_kind kind,
 				  strerror(errno));
 	if (kind == CERT && !strstr(text, "-----BEGIN CERTIFICATE-----"))
 		rc = agt_seterr(err, errlen, -EINVAL,
-				"%s %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", option,
-				path);
+				"%s %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+				option, path);
 	else if (kind == KEY && strstr(text, "-----BEGIN ENCRYPTED PRIVATE KEY-----"))
 		rc = agt_seterr(err, errlen, -EINVAL,
 				"%s %s is encrypted; give the key unencrypted (openssl pkey -in "
@@ -80,8 +80,8 @@ static int check_file(const char *option, const char *path, enum file_kind kind,
 				option, path);
 	else if (kind == KEY && !strstr(text, "PRIVATE KEY-----"))
 		rc = agt_seterr(err, errlen, -EINVAL,
-				"%s %s holds no PEM private key (-----BEGIN PRIVATE KEY-----)", option,
-				path);
+				"%s %s holds no PEM private key (-----BEGIN PRIVATE KEY-----)",
+				option, path);
 	memset(text, 0, strlen(text)); /* a key's text */
 	free(text);
 	return rc;
@@ -89,8 +89,8 @@ static int check_file(const char *option, const char *path, enum file_kind kind,
 
 /* Where an OTLP setting came from, for messages: the option, else the variable it was read
  * from (agt_otlp_config_env keeps the environment's own string, so the pointer says which). */
-static const char *otlp_source(const char *value, const char *option, const char *what,
-			       char *buf, size_t n)
+static const char *otlp_source(const char *value, const char *option, const char *what, char *buf,
+			       size_t n)
 {
 	const char *prefix[] = {"OTEL_EXPORTER_OTLP_TRACES_", "OTEL_EXPORTER_OTLP_"};
 
@@ -176,20 +176,23 @@ int agt_exporter_check(enum agt_exporter_id id, const struct agt_exporter_config
 			free(shown);
 			return rc;
 		}
-	} else if ((rc = check_url(c->url_from ? c->url_from : e->option, c->url ? c->url : "",
-				   c->url_from && getenv(c->url_from + 1) ? getenv(c->url_from + 1)
-				   : c->url ? c->url : "",
-				   err, errlen))) {
-		return rc;
+	} else {
+		/* an endpoint from the environment is shown as the variable holds it */
+		const char *env = c->url_from ? getenv(c->url_from + 1) : NULL;
+		const char *url = c->url ? c->url : "";
+
+		if ((rc = check_url(c->url_from ? c->url_from : e->option, url, env ? env : url,
+				    err, errlen)))
+			return rc;
 	}
 	if (id == AGT_EXP_OTLP) {
 		char ca[80], crt[80], key[80];
-		const char *ca_name = otlp_source(c->ca_file, "--otlp-ca", "CERTIFICATE", ca,
-						  sizeof(ca));
+		const char *ca_name =
+		    otlp_source(c->ca_file, "--otlp-ca", "CERTIFICATE", ca, sizeof(ca));
 		const char *crt_name = otlp_source(c->client_cert, "--otlp-client-cert",
 						   "CLIENT_CERTIFICATE", crt, sizeof(crt));
-		const char *key_name = otlp_source(c->client_key, "--otlp-client-key",
-						   "CLIENT_KEY", key, sizeof(key));
+		const char *key_name =
+		    otlp_source(c->client_key, "--otlp-client-key", "CLIENT_KEY", key, sizeof(key));
 
 		if ((rc = check_file(ca_name, c->ca_file, CERT, err, errlen)) ||
 		    (rc = check_file(crt_name, c->client_cert, CERT, err, errlen)) ||

@@ -57,8 +57,8 @@ extern const struct agt_exporter agt_exporters[AGT_EXP_COUNT];
  * the URL (http:// or https://, a host, a port from 1 to 65535) or Fluentd's HOST:PORT, that
  * key, password and CA files can be read (a CA file holds a PEM certificate), OTLP's client
  * certificate and key (PEM, unencrypted, one the other's), each named by the option or the
- * variable it came from, and the transport's own checks. `--dry-run` and agt_exporter_start both call it. 0, or -EINVAL with
- * one sentence in err. */
+ * variable it came from, and the transport's own checks. `--dry-run` and agt_exporter_start both
+ * call it. 0, or -EINVAL with one sentence in err. */
 int agt_exporter_check(enum agt_exporter_id id, const struct agt_exporter_config *c,
 		       const struct agt_export_ctx *x, char *err, size_t errlen);
 
@@ -70,10 +70,10 @@ struct agt_delivery *agt_exporter_start(enum agt_exporter_id id, const struct ag
 
 /* OTLP settings not given as options, from the environment as the OpenTelemetry SDKs read it:
  * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL, used as it is) or OTEL_EXPORTER_OTLP_ENDPOINT
- * (a base URL: /v1/traces is appended) turn the exporter on; ..._PROTOCOL, ..._TIMEOUT, ..._CERTIFICATE,
- * ..._CLIENT_CERTIFICATE, ..._CLIENT_KEY, ..._COMPRESSION (the TRACES_ form first); headers and
- * OTEL_RESOURCE_ATTRIBUTES are checked here and read when the exporter starts. 0, or -EINVAL
- * with one sentence in err (a value agtrace cannot use). */
+ * (a base URL: /v1/traces is appended) turn the exporter on; ..._PROTOCOL, ..._TIMEOUT,
+ * ..._CERTIFICATE, ..._CLIENT_CERTIFICATE, ..._CLIENT_KEY, ..._COMPRESSION (the TRACES_ form
+ * first); headers and OTEL_RESOURCE_ATTRIBUTES are checked here and read when the exporter
+ * starts. 0, or -EINVAL with one sentence in err (a value agtrace cannot use). */
 int agt_otlp_config_env(struct agt_exporter_config *c, char *err, size_t errlen);
 
 /* The transports (es.c, otlp.c, fluentd.c). */

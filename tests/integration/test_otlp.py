@@ -382,8 +382,9 @@ def test_tls_timeout_and_compression_from_the_sdk_environment(pki, nested, tmp_p
     finally:
         collector.stop()
     assert got["tls_refused"] == []
-    # the first request was cut after 1 s (the collector took 3), then sent again
-    assert got["requests"] == 2
+    # the first request was cut after 1 s (the collector took 3; the default would have
+    # waited 10), then sent again
+    assert got["requests"] >= 2
     url = collector.url + "/api/public/otel/v1/traces"
     said = [l for l in tr.err_lines if "otlp: " in l and " queued," not in l]
     assert len(said) == 2, tr.err_lines
@@ -391,7 +392,7 @@ def test_tls_timeout_and_compression_from_the_sdk_environment(pki, nested, tmp_p
                         r"timed out after 10\d\d milliseconds with 0 bytes received; the spans "
                         r"wait in the spool and are sent again", said[0]), said[0]
     assert said[1] == f"agtrace: otlp: {url} answers again"
-    assert len(got["seen"]) == 2
+    assert len(got["seen"]) == got["requests"]
     for s in got["seen"]:
         assert s["path"] == "/api/public/otel/v1/traces"
         assert s["client_cn"] == "agtrace-client"

@@ -23,8 +23,7 @@ DASHBOARDS = sorted(glob.glob(os.path.join(DEPLOY, "grafana", "dashboards", "*.j
 HELM = os.path.join(DEPLOY, "helm", "agtrace")
 RENDER = os.path.join(ROOT, "build", "tests", "helm_render")
 RBAC_RULES = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-              {"apiGroups": ["apps"], "resources": ["replicasets"],
-               "verbs": ["get", "list", "watch"]}]
+              {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get"]}]
 
 
 def test_yaml_lint_every_file():
@@ -316,7 +315,8 @@ def test_image_installs_what_the_binary_links_and_the_build_needs():
 
 
 def test_rbac_is_what_agtrace_uses():
-    """Pods (listed, watched) and the ReplicaSets that own them, read-only; no nodes/proxy."""
+    """Pods (listed, watched) and the ReplicaSets that own them (each read with one GET, as
+    userspace/capture/container.c does: never listed or watched); no nodes/proxy."""
     docs = list(yaml.safe_load_all(open(os.path.join(DEPLOY, "kubernetes", "rbac.yaml"))))
     (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
     assert role["rules"] == RBAC_RULES
@@ -492,6 +492,77 @@ def test_helm_values_reach_agtrace_and_pass_dry_run(tmp_path):
     assert logs[-1]["msg"] == (
         '--otlp "otel-collector:4318" is not an http:// or https:// URL with a host (for '
         'example http://127.0.0.1:4318)')
+
+
+def test_helm_otlp_values_with_secrets(tmp_path):
+    """The OTLP exporter's protocol and plain headers as values; its credential headers from a
+    Secret, given to agtrace as OTEL_EXPORTER_OTLP_HEADERS (never in the ConfigMap); its CA
+    and client certificate mounted from Secrets where the configuration says. The rendered
+    objects pass the manifests' checks, and the configuration with those files and that
+    variable passes agtrace's own dry-run (which refuses a Secret that is not a header list)."""
+    values = {"exporters": {"otlp": {
+        "url": "https://otel-collector.observability:4318", "protocol": "http/json",
+        "headers": ["x-scope-orgid=agents"], "headersSecret": "otlp-auth",
+        "caSecret": "otlp-ca", "clientCertSecret": "agtrace-client-tls"}}}
+    out, docs = rendered(tmp_path, values, "otlp.yaml")
+    r = subprocess.run(["yamllint", "-s", "-c", os.path.join(DEPLOY, ".yamllint"), str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(["node", os.path.join(ROOT, "tests", "node", "validate_k8s.mjs"), str(out)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cfg = chart_config(docs)
+    assert cfg["otlp"] == {"url": "https://otel-collector.observability:4318",
+                           "protocol": "http/json", "headers": ["x-scope-orgid=agents"],
+                           "ca": "/etc/agtrace/secrets/otlp-ca/ca.crt",
+                           "client_cert": "/etc/agtrace/secrets/otlp-client/tls.crt",
+                           "client_key": "/etc/agtrace/secrets/otlp-client/tls.key"}
+    (ds,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    pod = ds["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    env = {e["name"]: e.get("valueFrom") for e in c["env"]}
+    assert env["OTEL_EXPORTER_OTLP_HEADERS"] == {
+        "secretKeyRef": {"name": "otlp-auth", "key": "headers"}}
+    mounts = {m["name"]: (m["mountPath"], m.get("readOnly")) for m in c["volumeMounts"]}
+    assert mounts["otlp-ca"] == ("/etc/agtrace/secrets/otlp-ca", True)
+    assert mounts["otlp-client"] == ("/etc/agtrace/secrets/otlp-client", True)
+    secrets = {v["name"]: v["secret"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"otlp-ca": {"secretName": "otlp-ca"},
+                       "otlp-client": {"secretName": "agtrace-client-tls", "defaultMode": 0o400}}
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    assert "Authorization" not in json.dumps(cm)
+
+    # The Secrets' files where the mounts put them (here under tmp_path), then the dry-run.
+    sec = tmp_path / "secrets"
+    for d in ("otlp-ca", "otlp-client"):
+        (sec / d).mkdir(parents=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", sec / "otlp-client" / "tls.key", "-out",
+                    sec / "otlp-client" / "tls.crt", "-subj", "/CN=agtrace"],
+                   check=True, capture_output=True)
+    (sec / "otlp-ca" / "ca.crt").write_text((sec / "otlp-client" / "tls.crt").read_text())
+    conf = tmp_path / "otlp.json"
+    conf.write_text(json.dumps(cfg).replace("/etc/agtrace/secrets", str(sec)))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    r = subprocess.run([AGTRACE, "run", "--config", str(conf), "--dry-run"],
+                       capture_output=True, text=True, env=dict(
+                           base, OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer%20tok-9"))
+    assert r.returncode == 0, r.stderr
+    assert "tok-9" not in r.stdout + r.stderr
+    r = subprocess.run([AGTRACE, "run", "--config", str(conf), "--dry-run"],
+                       capture_output=True, text=True,
+                       env=dict(base, OTEL_EXPORTER_OTLP_HEADERS="Bearer tok-9"))
+    assert (r.returncode, r.stderr) == (2, (
+        "agtrace: error: $OTEL_EXPORTER_OTLP_HEADERS is not a list of name=value headers "
+        "(values percent-encoded, joined by commas)\n"))
+    # Without a URL nothing of it is rendered.
+    values["exporters"]["otlp"]["url"] = ""
+    _, docs = rendered(tmp_path, values, "off.yaml")
+    assert "otlp" not in chart_config(docs)
+    (ds,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    pod = ds["spec"]["template"]["spec"]
+    assert [e["name"] for e in pod["containers"][0]["env"]] == ["NODE_NAME"]
+    assert not [v for v in pod["volumes"] if v["name"].startswith("otlp")]
 
 
 def test_readme_prometheus_and_grafana_setup_is_what_it_says(tmp_path):

@@ -486,3 +486,112 @@ def test_workload_identity_from_a_watched_pod_list(server, cert, pod_cgroup, tmp
         "k8s.replicaset.name": "weather-bot-6d8f9c7b5", "k8s.container.name": "agent",
         "k8s.node.name": "node-a"}
     assert res["process.pid"] == {"intValue": str(pid)}
+
+
+def pod_of(name, owner=None, annotations=None):
+    """A pod of node-a in namespace agents, in the container CONTAINER, owned by owner
+    (kind, name) as its controller."""
+    md = {"name": name, "namespace": "agents", "uid": POD_UID, "labels": {"app": "agent"}}
+    if owner:
+        md["ownerReferences"] = [{"apiVersion": "batch/v1" if owner[0] == "Job" else "apps/v1",
+                                  "kind": owner[0], "name": owner[1],
+                                  "uid": "2" * 8 + "-0000-4000-8000-" + "0" * 12,
+                                  "controller": True}]
+    if annotations:
+        md["annotations"] = annotations
+    return {"metadata": md, "spec": {"nodeName": "node-a"},
+            "status": {"containerStatuses": [{"name": "agent",
+                                              "containerID": f"containerd://{CONTAINER}"}]}}
+
+
+WORKLOADS = {
+    # case: (pod, ReplicaSets, extra options) -> (service.name, k8s.* names beside the pod's)
+    "statefulset": (pod_of("weather-db-0", ("StatefulSet", "weather-db")), [], [],
+                    "weather-db", {"k8s.statefulset.name": "weather-db"}),
+    "daemonset": (pod_of("node-agent-5xk2p", ("DaemonSet", "node-agent")), [], [],
+                  "node-agent", {"k8s.daemonset.name": "node-agent"}),
+    "job": (pod_of("nightly-eval-7q2mx", ("Job", "nightly-eval")), [], [],
+            "nightly-eval", {"k8s.job.name": "nightly-eval"}),
+    # the pod's annotation names the service, its Deployment is still said
+    "annotation": (pod_of("weather-bot-6d8f9c7b5-x2k4q", ("ReplicaSet", "weather-bot-6d8f9c7b5"),
+                          {"resource.opentelemetry.io/service.name": "weather-assistant"}),
+                   [{"metadata": {"name": "weather-bot-6d8f9c7b5", "namespace": "agents",
+                                  "ownerReferences": [{"apiVersion": "apps/v1",
+                                                       "kind": "Deployment",
+                                                       "name": "weather-bot",
+                                                       "controller": True}]}}], [],
+                   "weather-assistant", {"k8s.deployment.name": "weather-bot",
+                                         "k8s.replicaset.name": "weather-bot-6d8f9c7b5"}),
+    # --service-name wins over all of that
+    "service-name option": (pod_of("weather-db-0", ("StatefulSet", "weather-db"),
+                                   {"resource.opentelemetry.io/service.name": "x"}), [],
+                            ["--service-name", "agents-prod"], "agents-prod",
+                            {"k8s.statefulset.name": "weather-db"}),
+}
+
+
+@pytest.mark.parametrize("case", list(WORKLOADS))
+def test_workload_kinds_and_service_name(server, cert, pod_cgroup, tmp_path, case):  # noqa: F811
+    """Each workload kind a pod can belong to names its service and is said as k8s.<kind>.name
+    (a StatefulSet, DaemonSet or Job as the pod's owner says, with no request of its own);
+    the pod's resource.opentelemetry.io/service.name annotation comes before the workload,
+    and --service-name before both; the same name in OTLP resources and ECS documents."""
+    from test_otlp import Collector
+    pod, replicasets, extra, service, names = WORKLOADS[case]
+    (tmp_path / "pods.json").write_text(json.dumps([pod]))
+    (tmp_path / "rs.json").write_text(json.dumps(replicasets))
+    (tmp_path / "token").write_text("test-sa-token-0123\n")
+    state = tmp_path / "k8s.json"
+    api = subprocess.Popen([sys.executable, K8S, str(state), str(tmp_path / "pods.json"),
+                            "test-sa-token-0123", "node-a", str(tmp_path / "rs.json")])
+    col = Collector()
+    try:
+        for _ in range(100):
+            if state.exists():
+                break
+            time.sleep(0.05)
+        port = json.loads(state.read_text())["port"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        tr = Tracer(["--select", f"cgroup=*kubepods*,{SELECT}", "--k8s-pods-url",
+                     f"http://127.0.0.1:{port}/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a",
+                     "--k8s-token-file", tmp_path / "token", "-o", "jsonl",
+                     "--otlp", col.url, "--spool-dir", tmp_path / "spool", *extra],
+                    wait=False, env=env)
+        tr.wait_for("discovery: 1 selector")
+        agent = Target(in_pod(agent_argv(server, cert, container=True)))
+        line = tr.wait_for("discovered PID ")
+        pid = int(line.split("discovered PID ")[1].split()[0])
+        assert f"(python3.11 in pod {pod['metadata']['name']})" in line, line
+        assert agent.call("openai Paris true") == "steps 2"
+        agent.quit()
+        time.sleep(0.5)
+        assert tr.interrupt() == 0
+        got = col.get()
+    finally:
+        if "agent" in locals():
+            agent.kill()
+        col.p.kill()
+        api.kill()
+        api.wait()
+    reqs = [r["path"] for r in json.loads(state.read_text())["requests"]]
+    rs_gets = [p for p in reqs if "/replicasets/" in p]
+    assert rs_gets == (["/apis/apps/v1/namespaces/agents/replicasets/weather-bot-6d8f9c7b5"]
+                       if replicasets else [])
+    recs = [r for r in tr.records if r["process"]["pid"] == pid]
+    (cot,) = [r for r in recs if r["trace_type"] == "cot_process"]
+    assert {r["service"]["name"] for r in recs} == {service}
+    k8s = {"pod": {"uid": POD_UID, "name": pod["metadata"]["name"]},
+           "namespace": {"name": "agents"}, "container": {"name": "agent"},
+           "node": {"name": "node-a"}}
+    for key, value in names.items():
+        k8s[key.split(".")[1]] = {"name": value}
+    assert cot["k8s"] == k8s
+    mine = [s for s in got["spans"] if s["spanId"] in {r["span_id"] for r in recs}]
+    assert len(mine) == len(recs)
+    resources = {json.dumps(s["resource"], sort_keys=True) for s in mine}
+    (res,) = [json.loads(r) for r in resources]  # one workload, one resource
+    assert {k: v["stringValue"] for k, v in res.items() if k.startswith("k8s.")} == dict(
+        names, **{"k8s.pod.uid": POD_UID, "k8s.pod.name": pod["metadata"]["name"],
+                  "k8s.namespace.name": "agents", "k8s.container.name": "agent",
+                  "k8s.node.name": "node-a"})
+    assert res["service.name"] == {"stringValue": service}

@@ -169,6 +169,87 @@ def test_dry_run_refuses_what_a_run_would(tmp_path):
     assert r.stdout.startswith("configuration OK: 1 PID, 0 selectors")
 
 
+def make_pair(d, name):
+    """A self-signed certificate and its unencrypted key, as openssl makes them."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", d / f"{name}.key", "-out", d / f"{name}.crt", "-subj",
+                    f"/CN={name}"], check=True, capture_output=True)
+    return d / f"{name}.crt", d / f"{name}.key"
+
+
+def test_otlp_tls_files_are_checked_under_their_own_names(tmp_path):
+    """The OTLP exporter's CA, client certificate and key are checked before anything is
+    attached, by --dry-run and by a run alike, and a mistake names the option or the variable
+    it came from (never Elasticsearch's --es-ca)."""
+    bad = tmp_path / "not-pem.txt"
+    bad.write_text("hello\n")
+    crt, key = make_pair(tmp_path, "client")
+    other_crt, other_key = make_pair(tmp_path, "other")
+    enc = tmp_path / "enc.key"
+    subprocess.run(["openssl", "pkey", "-in", key, "-aes256", "-passout", "pass:x", "-out", enc],
+                   check=True)
+    url = ["--otlp", "https://collector.example:4318"]
+    cases = (
+        (["--otlp-ca", bad], {},
+         f"--otlp-ca {bad} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+        ([], {"OTEL_EXPORTER_OTLP_CERTIFICATE": bad},
+         f"$OTEL_EXPORTER_OTLP_CERTIFICATE {bad} holds no PEM certificate "
+         "(-----BEGIN CERTIFICATE-----)"),
+        ([], {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": tmp_path / "missing.pem"},
+         f"$OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE {tmp_path}/missing.pem cannot be read: "
+         "No such file or directory"),
+        (["--otlp-client-cert", key, "--otlp-client-key", key], {},
+         f"--otlp-client-cert {key} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+        ([], {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": crt,
+              "OTEL_EXPORTER_OTLP_CLIENT_KEY": other_crt},
+         f"$OTEL_EXPORTER_OTLP_CLIENT_KEY {other_crt} holds no PEM private key "
+         "(-----BEGIN PRIVATE KEY-----)"),
+        (["--otlp-client-cert", crt, "--otlp-client-key", other_key], {},
+         f"--otlp-client-key {other_key} is not the key of the certificate "
+         f"--otlp-client-cert {crt}"),
+        (["--otlp-client-cert", crt], {},
+         f"--otlp-client-cert {crt} has no private key in it: give its key with "
+         "--otlp-client-key"),
+        (["--otlp-client-key", key], {},
+         f"--otlp-client-key {key} needs its certificate: --otlp-client-cert FILE or "
+         "$OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+        (["--otlp-client-cert", crt, "--otlp-client-key", enc], {},
+         f"--otlp-client-key {enc} is encrypted; give the key unencrypted (openssl pkey -in "
+         "KEY -out PLAIN), kept in a file only agtrace can read"),
+        # the option wins over the variable, and is the one named
+        (["--otlp-ca", bad], {"OTEL_EXPORTER_OTLP_CERTIFICATE": crt},
+         f"--otlp-ca {bad} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    for args, env, sentence in cases:
+        for extra in (["--dry-run"], ["--duration", "1"]):
+            r = subprocess.run([AGTRACE, "attach", "-p", str(os.getpid()), "--no-tcp", *url,
+                                *map(str, args), *extra], capture_output=True, text=True,
+                               env=dict(base, **{k: str(v) for k, v in env.items()}),
+                               timeout=30)
+            assert (r.returncode, r.stdout, r.stderr) == (2, "", f"agtrace: error: {sentence}\n"), \
+                (args, env, extra)
+    # an endpoint from the environment is named by its variable
+    for var in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        r = subprocess.run([AGTRACE, "attach", "-p", str(os.getpid()), "--dry-run"],
+                           capture_output=True, text=True, env=dict(base, **{var: "otel:4318"}),
+                           timeout=30)
+        assert (r.returncode, r.stderr) == (
+            2, f'agtrace: error: ${var} "otel:4318" is not an http:// or https:// URL with a host '
+               '(for example http://127.0.0.1:4318)\n')
+    # a right pair and CA pass, the key also inside the certificate's file
+    both = tmp_path / "both.pem"
+    both.write_text(crt.read_text() + key.read_text())
+    for args, env in ((["--otlp-ca", other_crt, "--otlp-client-cert", crt, "--otlp-client-key",
+                        key], {}),
+                      ([], {"OTEL_EXPORTER_OTLP_CERTIFICATE": other_crt,
+                            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": both})):
+        r = subprocess.run([AGTRACE, "attach", "-p", str(os.getpid()), "--dry-run", *url,
+                            *map(str, args)], capture_output=True, text=True,
+                           env=dict(base, **{k: str(v) for k, v in env.items()}), timeout=30)
+        assert r.returncode == 0 and r.stdout.startswith("configuration OK"), r.stderr
+
+
 def test_make_install_and_the_installed_binary(tmp_path):
     """`make install` puts the binary, the probe specs, a man page and bash completion under
     PREFIX; the installed binary finds its specs there (no AGTRACE_PROBES_DIR, run from

@@ -4,8 +4,12 @@ default and JSON, the OpenTelemetry SDK environment variables, one resource per 
 GenAI semantic conventions, and what the collector rejects counted and dead-lettered."""
 import json
 import os
+import re
+import signal
 import socket
+import ssl
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -20,20 +24,34 @@ VERSION = "0.1.0"
 
 
 class Collector:
-    def __init__(self):
-        self.p = subprocess.Popen(["/usr/bin/python3", OTLP_SERVER], stdout=subprocess.PIPE,
-                                  text=True)
+    """The stand-in; with pki, over HTTPS with its certificate from the test CA, and with
+    client_ca also asking for a client certificate."""
+    def __init__(self, pki=None, client_ca=False):
+        argv = ["/usr/bin/python3", OTLP_SERVER]
+        self.ctx = None
+        if pki:
+            argv += ["--tls", pki / "server.crt", pki / "server.key"]
+            if client_ca:
+                argv += ["--client-ca", pki / "ca.crt"]
+            self.ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+            self.ctx.load_cert_chain(pki / "client.crt", pki / "client.key")
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         self.port = int(self.p.stdout.readline().split()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://localhost:{self.port}" if pki else f"http://127.0.0.1:{self.port}"
 
     def get(self):
-        with urllib.request.urlopen(self.url + "/_test/spans", timeout=5) as r:
+        with urllib.request.urlopen(self.url + "/_test/spans", timeout=5,
+                                    context=self.ctx) as r:
             return json.load(r)
 
     def fault(self, mode, **kw):
         req = urllib.request.Request(self.url + "/_test/fault", method="POST",
                                      data=json.dumps(dict(kw, mode=mode)).encode())
-        urllib.request.urlopen(req, timeout=5).read()
+        urllib.request.urlopen(req, timeout=5, context=self.ctx).read()
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
 
     def post(self, body, ctype="application/x-protobuf"):
         req = urllib.request.Request(self.url + "/v1/traces", data=body, method="POST",
@@ -205,7 +223,7 @@ def test_partial_success_is_counted_and_dead_lettered(collector, tmp_path, neste
     nested.quit()
     assert tr.finish(timeout=60) == 0
     n = len(tr.records)
-    line = [l for l in tr.err_lines if l.startswith("agtrace: otlp:")][0]
+    (line,) = [l for l in tr.err_lines if l.startswith("agtrace: otlp:") and " queued," in l]
     assert f"{n} queued, {n - 3} delivered" in line and "3 dead-lettered" in line, line
     dead = (tmp_path / "spool" / "otlp" / "dead-letter.ndjson").read_text().splitlines()
     assert [json.loads(d) for d in dead] == [
@@ -279,3 +297,294 @@ def test_strict_receiver_refuses_what_is_not_otlp(collector):
         pb_field(5, 2, b"s"), pb_field(5, 2, b"\xff")))))
     assert collector.post(bad_utf8)[0] == 400
     assert collector.post(b"{}", "text/plain")[0] == 415
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA, and leaves it signed: the collector's (localhost, 127.0.0.1) and a client's."""
+    d = tmp_path_factory.mktemp("pki")
+
+    def ssl_(*args):
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+
+    ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", d / "ca.key",
+         "-out", d / "ca.crt", "-subj", "/CN=agtrace test CA", "-addext",
+         "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for name, cn, ext in (("server", "localhost",
+                           "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                           "extendedKeyUsage=serverAuth\n"),
+                          ("client", "agtrace-client", "extendedKeyUsage=clientAuth\n")):
+        (d / f"{name}.ext").write_text(ext)
+        ssl_("req", "-newkey", "rsa:2048", "-nodes", "-keyout", d / f"{name}.key", "-out",
+             d / f"{name}.csr", "-subj", f"/CN={cn}")
+        ssl_("x509", "-req", "-in", d / f"{name}.csr", "-CA", d / "ca.crt", "-CAkey",
+             d / "ca.key", "-CAcreateserial", "-days", "1", "-out", d / f"{name}.crt",
+             "-extfile", d / f"{name}.ext")
+    # a CA that signed none of them
+    ssl_("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout",
+         d / "other-ca.key", "-out", d / "other-ca.crt", "-subj", "/CN=another CA")
+    return d
+
+
+def no_otel_env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+
+
+def test_tls_with_a_client_certificate_from_options(pki, nested, tmp_path):
+    """--otlp-ca, --otlp-client-cert and --otlp-client-key: the collector (which asks for a
+    client certificate signed by the test CA) takes every span over HTTPS from the client the
+    certificate names; --otlp-compression none sends plain bodies."""
+    collector = Collector(pki, client_ca=True)
+    try:
+        tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--otlp", collector.url,
+                     "--otlp-ca", pki / "ca.crt", "--otlp-client-cert", pki / "client.crt",
+                     "--otlp-client-key", pki / "client.key", "--otlp-compression", "none",
+                     "--spool-dir", tmp_path / "spool"], env=no_otel_env())
+        nested.call("outer 1")
+        nested.quit()
+        assert tr.finish(timeout=60) == 0, tr.err_lines
+        got = collector.get()
+    finally:
+        collector.stop()
+    assert got["tls_refused"] == []
+    assert len(got["seen"]) >= 1
+    for s in got["seen"]:
+        assert s["path"] == "/v1/traces" and s["client_cn"] == "agtrace-client"
+        assert "content-encoding" not in s["headers"]
+    assert {s["spanId"] for s in got["spans"]} == {r["span_id"] for r in tr.records}
+    assert sorted(r["name"] for r in tr.records) == [
+        "attach nested", "exit nested", "leaf leaf", "leaf leaf", "middle", "outer"]
+    n = len(tr.records)
+    (line,) = [l for l in tr.err_lines if l.startswith("agtrace: otlp:") and " queued," in l]
+    assert f"{n} queued, {n} delivered" in line, line
+
+
+def test_tls_timeout_and_compression_from_the_sdk_environment(pki, nested, tmp_path):
+    """The same from OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE and _CLIENT_KEY;
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as given (Langfuse's path, nothing appended);
+    _TIMEOUT cuts a request the collector answers too late (it is sent again and delivered);
+    _COMPRESSION gzip."""
+    collector = Collector(pki, client_ca=True)
+    try:
+        collector.fault("slow", seconds=3)
+        env = dict(no_otel_env(),
+                   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=collector.url + "/api/public/otel/v1/traces",
+                   OTEL_EXPORTER_OTLP_CERTIFICATE=str(pki / "ca.crt"),
+                   OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=str(pki / "client.crt"),
+                   OTEL_EXPORTER_OTLP_CLIENT_KEY=str(pki / "client.key"),
+                   OTEL_EXPORTER_OTLP_TIMEOUT="1000", OTEL_EXPORTER_OTLP_COMPRESSION="gzip")
+        tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--spool-dir",
+                     tmp_path / "spool"], env=env)
+        nested.call("outer 1")
+        nested.quit()
+        assert tr.finish(timeout=60) == 0, tr.err_lines
+        got = collector.get()
+    finally:
+        collector.stop()
+    assert got["tls_refused"] == []
+    # the first request was cut after 1 s (the collector took 3; the default would have
+    # waited 10), then sent again
+    assert got["requests"] >= 2
+    url = collector.url + "/api/public/otel/v1/traces"
+    said = [l for l in tr.err_lines if "otlp: " in l and " queued," not in l]
+    assert len(said) == 2, tr.err_lines
+    assert re.fullmatch(rf"agtrace: warning: otlp: no answer from {re.escape(url)}: Operation "
+                        r"timed out after 10\d\d milliseconds with 0 bytes received; the spans "
+                        r"wait in the spool and are sent again", said[0]), said[0]
+    assert said[1] == f"agtrace: otlp: {url} answers again"
+    assert len(got["seen"]) == got["requests"]
+    for s in got["seen"]:
+        assert s["path"] == "/api/public/otel/v1/traces"
+        assert s["client_cn"] == "agtrace-client"
+        assert s["headers"]["content-encoding"] == "gzip"
+        assert s["content_type"] == "application/x-protobuf"
+    assert {s["spanId"] for s in got["spans"]} == {r["span_id"] for r in tr.records}
+    n = len(tr.records)
+    (line,) = [l for l in tr.err_lines if l.startswith("agtrace: otlp:") and " queued," in l]
+    assert f"{n} queued, {n} delivered" in line, line
+
+
+def test_traces_endpoint_is_used_as_given(collector, nested, tmp_path):
+    """OTEL_EXPORTER_OTLP_TRACES_ENDPOINT without a path posts to / (the specification: the
+    signal's own endpoint is used as it is; here the collector refuses it, so every span is
+    dead-lettered with its 404), while --otlp without a path gets /v1/traces."""
+    env = dict(no_otel_env(), OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=collector.url)
+    tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--otlp-protocol",
+                 "http/json", "--spool-dir", tmp_path / "spool"], env=env)
+    nested.call("outer 1")
+    assert tr.interrupt(timeout=60) == 0, tr.err_lines
+    got = collector.get()
+    assert {s["path"] for s in got["seen"]} == {"/"} and got["spans"] == []
+    dead = [json.loads(d) for d in
+            (tmp_path / "spool" / "otlp" / "dead-letter.ndjson").read_text().splitlines()]
+    assert {d["span"]["spanId"] for d in dead} == {r["span_id"] for r in tr.records}
+    assert {d["reason"]["http_status"] for d in dead} == {404}
+    tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--otlp", collector.url,
+                 "--spool-dir", tmp_path / "spool2"], env=env)
+    nested.call("outer 2")
+    nested.quit()
+    assert tr.finish(timeout=60) == 0, tr.err_lines
+    got = collector.get()
+    assert [s["path"] for s in got["seen"]][-1] == "/v1/traces"
+    assert {s["spanId"] for s in got["spans"]} == {r["span_id"] for r in tr.records}
+
+
+@pytest.mark.parametrize("case", ["no client certificate", "collector not trusted"])
+def test_tls_is_verified_both_ways(pki, nested, tmp_path, case):
+    """Without a client certificate the collector refuses the handshake; with a CA that did
+    not sign the collector's certificate agtrace refuses it. Nothing is delivered either way:
+    the spans stay in the spool for a later run, and the summary says so."""
+    collector = Collector(pki, client_ca=True)
+    args = ["--otlp-ca", pki / "ca.crt"] if case == "no client certificate" else [
+        "--otlp-ca", pki / "other-ca.crt", "--otlp-client-cert", pki / "client.crt",
+        "--otlp-client-key", pki / "client.key"]
+    try:
+        tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "--otlp", collector.url,
+                     *args, "--es-drain-seconds", "1", "--spool-dir", tmp_path / "spool"],
+                    env=no_otel_env())
+        nested.call("outer 1")
+        nested.quit()
+        tr.finish(timeout=60)
+        got = collector.get()
+    finally:
+        collector.stop()
+    assert got["spans"] == [] and got["requests"] == 0
+    assert got["tls_refused"], got
+    # and agtrace says why, once, with libcurl's words (which, when the collector hangs up
+    # on it, depend on when agtrace notices)
+    (said,) = [l for l in tr.err_lines if "no answer from" in l]
+    assert said.startswith(f"agtrace: warning: otlp: no answer from {collector.url}/v1/traces: ")
+    assert said.endswith("; the spans wait in the spool and are sent again")
+    if case == "no client certificate":
+        assert any("CERTIFICATE" in r for r in got["tls_refused"]), got["tls_refused"]
+    else:
+        assert any("UNKNOWN_CA" in r for r in got["tls_refused"]), got["tls_refused"]
+        assert ": SSL certificate problem: " in said, said
+    n = len(tr.records)
+    (line,) = [l for l in tr.err_lines if l.startswith("agtrace: otlp:") and " queued," in l]
+    assert f"{n} queued, 0 delivered" in line, line
+
+
+LLM_CLIENT = os.path.join(ROOT, "tests", "targets", "llm_client.py")
+CODING = os.path.join(ROOT, "tests", "targets", "coding_agent.py")
+
+
+def test_failed_call_and_captured_content(server, cert, collector, tmp_path):  # noqa: F811
+    """An LLM call the API refuses is an ERROR span with the API's error type and message;
+    --capture-content with --capture-content-bytes 256 keeps the newest messages that fit
+    (each text cut to half of it), Anthropic's system prompt as gen_ai.system_instructions,
+    and a secret said in a message reaches the collector as [REDACTED], also one the cut
+    would have split."""
+    secret = "sk-live-INBODY-abcdef0123456789"
+    t = Target(["/usr/bin/python3", LLM_CLIENT, str(server), str(cert / "cert.pem")])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl", "--otlp", collector.url, "--capture-content",
+                     "--capture-content-bytes", "256", "--spool-dir", tmp_path / "spool"])
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 50, "system": "You are terse.",
+                "messages": [{"role": "user", "content": "A" * 200},
+                             {"role": "assistant", "content": "ok"},
+                             {"role": "user",
+                              "content": f"My key is {secret}, keep it. " + "B" * 200}]}
+        assert t.call("call a POST /v1/messages " + json.dumps(body)) == "status 200 284"
+        # a secret across the cut: redacted whole before the text is cut, no prefix of it left
+        straddle = {"model": "claude-sonnet-4-5", "max_tokens": 50,
+                    "messages": [{"role": "user", "content": "C" * 110 + " " + secret}]}
+        assert t.call("call a POST /v1/messages " + json.dumps(straddle)) == "status 200 284"
+        bad = {"model": "bad-model", "messages": [{"role": "user", "content": "hi"}]}
+        assert t.call("call b POST /v1/chat/completions " + json.dumps(bad)) == \
+            "status 404 122"
+        t.quit()
+        assert tr.finish(timeout=60) == 0, tr.err_lines
+    finally:
+        t.kill()
+    got = collector.get()
+    raw = json.dumps(got)
+    assert secret not in raw and "sk-live-INBODY" not in raw
+    spans = {s["spanId"]: s for s in got["spans"]}
+    assert set(spans) == {r["span_id"] for r in tr.records}
+    by_name = {}
+    for s in spans.values():
+        by_name.setdefault(s["name"], []).append(s)
+    chat, cut = sorted(by_name["chat claude-sonnet-4-5"],
+                       key=lambda s: int(s["startTimeUnixNano"]))
+    assert json.loads(attrs(cut["attributes"])["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "C" * 110 + " [REDACTED]"}]}]
+    assert "gen_ai.system_instructions" not in attrs(cut["attributes"])
+    ca = attrs(chat["attributes"])
+    assert chat["status"] == {"code": 0, "message": ""} and "error.type" not in ca
+    # the last message's text redacted, then cut at 128 bytes (half of 256); the first message
+    # (200 As, cut to 128) no longer fits beside the two newer ones and is left out
+    kept = "My key is [REDACTED], keep it. "
+    assert json.loads(ca["gen_ai.input.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "ok"}]},
+        {"role": "user", "parts": [{"type": "text", "content": kept + "B" * (128 - len(kept))}]}]
+    assert json.loads(ca["gen_ai.system_instructions"]) == [
+        {"type": "text", "content": "You are terse."}]
+    assert json.loads(ca["gen_ai.output.messages"]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Let me look that up."}],
+         "finish_reason": "end_turn"}]
+    # the refused call: ERROR with the API's words, and its error span below it
+    (failed,) = by_name["chat bad-model"]
+    fa = attrs(failed["attributes"])
+    assert failed["kind"] == 3
+    assert failed["status"] == {"code": 2, "message": "The model `bad-model` does not exist"}
+    assert fa["error.type"] == "invalid_request_error"
+    assert fa["http.response.status_code"] == 404
+    assert json.loads(fa["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    assert "gen_ai.output.messages" not in fa
+    (err,) = by_name["error invalid_request_error"]
+    assert err["parentSpanId"] == failed["spanId"]
+    assert err["status"] == {"code": 2, "message": "The model `bad-model` does not exist"}
+    ea = attrs(err["attributes"])
+    assert ea["error.type"] == "invalid_request_error"
+    assert ea["error.message"] == "The model `bad-model` does not exist"
+    # the conversation it opened was never answered: unfinished, not an error
+    (conv,) = by_name["conversation bad-model"]
+    assert conv["status"] == {"code": 0, "message": ""}
+    assert attrs(conv["attributes"])["unfinished"] is True
+
+
+def test_cut_short_and_span_events(server, cert, collector, tmp_path):  # noqa: F811
+    """A streamed answer cut by the agent's death is a CLIENT span with status UNSET and
+    unfinished: true, as is its conversation; a command that replaced itself (bash running
+    the last command of a list in its own process) has span events whose attributes say the
+    command line, and a tool call's runtime events are span events too."""
+    agent = Target(["/usr/bin/python3", CODING, str(server), str(cert / "cert.pem")])
+    try:
+        tr = Tracer(["-p", agent.pid, "-o", "jsonl", "--otlp", collector.url,
+                     "--otlp-protocol", "http/json", "--spool-dir", tmp_path / "spool"])
+        assert agent.call("chain", timeout=60) == "chain Listed."
+        assert agent.call("killme") == "streaming"
+        time.sleep(1.0)
+        agent.p.send_signal(signal.SIGKILL)
+        agent.p.wait()
+        assert tr.finish(timeout=60) == 0, tr.err_lines
+    finally:
+        agent.kill()
+    spans = {s["spanId"]: s for s in collector.get()["spans"]}
+    assert set(spans) == {r["span_id"] for r in tr.records}
+    (bash,) = [s for s in spans.values() if s["name"] == "exec bash -lc echo start; ls /"]
+    ev = bash["events"][-1]
+    assert ev["name"] == "exec"
+    assert attrs(ev["attributes"]) == {"process.command_line": "ls /"}
+    assert int(bash["startTimeUnixNano"]) <= int(ev["timeUnixNano"]) <= \
+        int(bash["endTimeUnixNano"])
+    (tool,) = [s for s in spans.values() if s["name"] == "execute_tool shell"]
+    assert bash["parentSpanId"] == tool["spanId"]
+    names = [e["name"] for e in tool["events"]]
+    assert names.count("subprocess.Popen") == 1
+    assert all(e["attributes"] == [] for e in tool["events"])
+    convs = [s for s in spans.values() if s["name"] == "conversation gpt-4o"]
+    (cut,) = [s for s in convs if attrs(s["attributes"]).get("unfinished")]
+    (step,) = [s for s in spans.values() if s.get("parentSpanId") == cut["spanId"]]
+    sa = attrs(step["attributes"])
+    assert step["name"] == "chat gpt-4o" and step["kind"] == 3
+    # (OTLP/JSON leaves out what is the default: an unset status is {})
+    assert step["status"] == {} and cut["status"] == {}
+    assert sa["unfinished"] is True and "error.type" not in sa
+    assert sa["gen_ai.request.stream"] is True
+    assert sa["llm.incomplete"] is True
+    # the finished conversation says nothing of the sort
+    (done,) = [s for s in convs if s is not cut]
+    assert "unfinished" not in attrs(done["attributes"])

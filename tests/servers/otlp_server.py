@@ -8,29 +8,37 @@ non-empty, hex ids of the right length, times as decimal strings with end >= sta
 with exactly one typed field (intValue a decimal string), kind 0-5, status code 0-2 and a
 status message only on an error; 400 with the reason on any violation, in the request's
 encoding (google.rpc.Status). Answers in the request's encoding too.
-Faults: POST /_test/fault {"mode": "ok"|"503"|"400"|"partial", "rejected": N} (partial: the next
-request is answered 200 with partialSuccess rejecting N spans: an int64, a decimal string in
-JSON; then ok again).
+Faults: POST /_test/fault {"mode": "ok"|"503"|"400"|"partial"|"slow", "rejected": N,
+"seconds": S} (partial: the next request is answered 200 with partialSuccess rejecting N spans:
+an int64, a decimal string in JSON; slow: the next request is answered after S seconds; then
+ok again).
 GET /_test/spans returns every span stored (each with its "resource" attributes and "scope"),
-the requests seen (path, content type, user agent, headers) and every Authorization header any
-request carried (a credential it was never given must not arrive).
-Run: otlp_server.py [PORT] -> prints "listening PORT"."""
+the requests seen (path, content type, user agent, headers, and over TLS the client
+certificate's common name), every Authorization header any request carried (a credential it
+was never given must not arrive) and the TLS handshakes it refused, with OpenSSL's reason.
+Also taken: a collector behind a path prefix (/otlp/v1/traces) and Langfuse's
+/api/public/otel/v1/traces.
+Run: otlp_server.py [PORT] [--tls CERT KEY [--client-ca CA]] -> prints "listening PORT".
+With --tls it speaks HTTPS only; with --client-ca it also asks for a client certificate
+signed by CA and refuses the handshake without one."""
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import threading
+import time
 from http.server import ThreadingHTTPServer
 
 from jsonhttp import JsonHandler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OTLP_PB = os.path.join(ROOT, "build", "tests", "otlp_pb")
-PATHS = ("/v1/traces", "/otlp/v1/traces")
+PATHS = ("/v1/traces", "/otlp/v1/traces", "/api/public/otel/v1/traces")
 SPANS, LOCK = {}, threading.Lock()
-MODE = {"mode": "ok", "requests": 0, "rejected": 0}
-AUTH, SEEN = [], []
+MODE = {"mode": "ok", "requests": 0, "rejected": 0, "seconds": 0}
+AUTH, SEEN, TLS_REFUSED = [], [], []
 HEX = re.compile(r"^[0-9a-f]+$")
 VALUE_KEYS = {"stringValue", "intValue", "doubleValue", "boolValue", "arrayValue", "kvlistValue",
               "bytesValue"}
@@ -95,7 +103,7 @@ class Handler(JsonHandler):
     def do_GET(self):
         with LOCK:
             self.reply(200, {"spans": list(SPANS.values()), "requests": MODE["requests"],
-                             "authorization": AUTH, "seen": SEEN})
+                             "authorization": AUTH, "seen": SEEN, "tls_refused": TLS_REFUSED})
 
     def answer(self, status, proto, rejected=0, message=""):
         if not proto:
@@ -126,13 +134,19 @@ class Handler(JsonHandler):
             if self.headers.get("Authorization") is not None:
                 AUTH.append(self.headers.get("Authorization"))
             if self.path != "/_test/fault":
-                SEEN.append({"path": self.path, "content_type": ctype,
-                             "user_agent": self.headers.get("User-Agent"),
-                             "headers": {k.lower(): v for k, v in self.headers.items()}})
+                seen = {"path": self.path, "content_type": ctype,
+                        "user_agent": self.headers.get("User-Agent"),
+                        "headers": {k.lower(): v for k, v in self.headers.items()}}
+                if isinstance(self.connection, ssl.SSLSocket):
+                    peer = self.connection.getpeercert() or {}
+                    seen["client_cn"] = next((v for rdn in peer.get("subject", ())
+                                              for k, v in rdn if k == "commonName"), None)
+                SEEN.append(seen)
         if self.path == "/_test/fault":
             req = json.loads(raw)
             MODE["mode"] = req["mode"]
             MODE["rejected"] = req.get("rejected", 0)
+            MODE["seconds"] = req.get("seconds", 0)
             return self.reply(200, MODE)
         proto = ctype == "application/x-protobuf"
         if self.path not in PATHS or ctype not in ("application/json", "application/x-protobuf"):
@@ -140,6 +154,9 @@ class Handler(JsonHandler):
                               {"message": "POST application/x-protobuf or application/json "
                                           "to /v1/traces"})
         MODE["requests"] += 1
+        if MODE["mode"] == "slow":  # once: the client's timeout decides what happens
+            MODE["mode"] = "ok"
+            time.sleep(MODE["seconds"])
         if MODE["mode"] == "503":
             return self.answer(503, proto, message="unavailable")
         try:
@@ -174,8 +191,38 @@ class Handler(JsonHandler):
         self.answer(200, proto)
 
 
-if __name__ == "__main__":
-    srv = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0),
-                              Handler)
+class TLSServer(ThreadingHTTPServer):
+    """HTTPS only: each connection's handshake is done (or refused, and noted) as it is
+    accepted."""
+    context = None
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        try:
+            return self.context.wrap_socket(sock, server_side=True), addr
+        except (ssl.SSLError, OSError) as e:
+            with LOCK:
+                TLS_REFUSED.append(getattr(e, "reason", None) or str(e))
+            sock.close()
+            raise OSError("TLS handshake refused") from e
+
+
+def main(argv):
+    port = int(argv[0]) if argv and argv[0].isdigit() else 0
+    if "--tls" in argv:
+        i = argv.index("--tls")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(argv[i + 1], argv[i + 2])
+        if "--client-ca" in argv:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(argv[argv.index("--client-ca") + 1])
+        srv = TLSServer(("127.0.0.1", port), Handler)
+        srv.context = ctx
+    else:
+        srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     print("listening", srv.server_address[1], flush=True)
     srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

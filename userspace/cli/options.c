@@ -475,7 +475,7 @@ static const struct opt opts[] = {
      "default), one resource per workload, GenAI semantic conventions; URL is the full\n"
      "traces URL (http://collector:4318/v1/traces), /v1/traces is added to one without a\n"
      "path; same delivery guarantees and spool (DIR/otlp) as --es. Also\n"
-     "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT"},
+     "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as it is) or $OTEL_EXPORTER_OTLP_ENDPOINT"},
     {"otlp-protocol", 0, "otlp.protocol", T_STR, set_otlp_protocol, 0, 0, 0, NULL,
      "http/protobuf|http/json", "OTLP's encoding (default http/protobuf, or\n"
      "$OTEL_EXPORTER_OTLP_PROTOCOL)"},
@@ -1084,6 +1084,12 @@ int agt_config_file(struct agt_config *c, const char *file)
 		file_error(&f, t ? t : cfg, 0, "$.targets",
 			   "must name processes: \"pids\": [N...] and/or \"select\": [{\"comm\": "
 			   "\"python3*\", \"cmdline\": \"*agent*\"}]");
+		goto out;
+	}
+	/* What the environment adds is checked first: its mistakes are not the file's, and are
+	 * said without a place in it. */
+	if (agt_otlp_config_env(&c->exp[AGT_EXP_OTLP], err, sizeof(err))) {
+		agt_err("%s", err);
 		goto out;
 	}
 	if (check(c, err, sizeof(err))) {

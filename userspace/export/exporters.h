@@ -24,8 +24,8 @@ struct agt_exporter_config {
 	const char *api_key_file;  /* Elasticsearch: else $AGTRACE_ES_API_KEY */
 	const char *user;	   /* Elasticsearch: basic auth user */
 	const char *password_file; /* Elasticsearch: its password; else $AGTRACE_ES_PASSWORD */
-	const char *ca_file;	   /* Elasticsearch: CA bundle for TLS */
-	int insecure;		   /* Elasticsearch: no TLS verification */
+	const char *ca_file;	   /* Elasticsearch, OTLP: CA bundle for TLS */
+	int insecure;		   /* Elasticsearch, OTLP: no TLS verification */
 	int install_template;	   /* Elasticsearch: PUT the index template and ILM policy */
 	const char *tag;	   /* Fluentd: the tag (default agentic.traces) */
 	/* OTLP (each also from its OTEL_EXPORTER_OTLP_* variable, see agt_otlp_config_env) */
@@ -35,6 +35,10 @@ struct agt_exporter_config {
 	long timeout_ms;			/* per request; 0: 10000 */
 	const char *client_cert, *client_key; /* TLS client certificate and key */
 	const char *compression;		/* gzip (default) or none */
+	/* Where url came from when no option gave it ("$OTEL_EXPORTER_OTLP_ENDPOINT", ...), for
+	 * messages; url_exact: used as it is, no /v1/traces added (the signal's own variable). */
+	const char *url_from;
+	int url_exact;
 };
 
 struct agt_exporter {
@@ -51,9 +55,10 @@ extern const struct agt_exporter agt_exporters[AGT_EXP_COUNT];
 
 /* Everything a run would refuse in exporter id's settings, checked without sending anything:
  * the URL (http:// or https://, a host, a port from 1 to 65535) or Fluentd's HOST:PORT, that
- * key, password and CA files can be read (a CA file holds a PEM certificate), and the
- * transport's own checks. `--dry-run` and agt_exporter_start both call it. 0, or -EINVAL with
- * one sentence in err. */
+ * key, password and CA files can be read (a CA file holds a PEM certificate), OTLP's client
+ * certificate and key (PEM, unencrypted, one the other's), each named by the option or the
+ * variable it came from, and the transport's own checks. `--dry-run` and agt_exporter_start both
+ * call it. 0, or -EINVAL with one sentence in err. */
 int agt_exporter_check(enum agt_exporter_id id, const struct agt_exporter_config *c,
 		       const struct agt_export_ctx *x, char *err, size_t errlen);
 
@@ -64,11 +69,11 @@ struct agt_delivery *agt_exporter_start(enum agt_exporter_id id, const struct ag
 					const struct agt_export_ctx *x, char *err, size_t errlen);
 
 /* OTLP settings not given as options, from the environment as the OpenTelemetry SDKs read it:
- * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL) or OTEL_EXPORTER_OTLP_ENDPOINT (a base URL:
- * /v1/traces is appended) turn the exporter on; ..._PROTOCOL, ..._TIMEOUT, ..._CERTIFICATE,
- * ..._CLIENT_CERTIFICATE, ..._CLIENT_KEY, ..._COMPRESSION (the TRACES_ form first); headers and
- * OTEL_RESOURCE_ATTRIBUTES are checked here and read when the exporter starts. 0, or -EINVAL
- * with one sentence in err (a value agtrace cannot use). */
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL, used as it is) or OTEL_EXPORTER_OTLP_ENDPOINT
+ * (a base URL: /v1/traces is appended) turn the exporter on; ..._PROTOCOL, ..._TIMEOUT,
+ * ..._CERTIFICATE, ..._CLIENT_CERTIFICATE, ..._CLIENT_KEY, ..._COMPRESSION (the TRACES_ form
+ * first); headers and OTEL_RESOURCE_ATTRIBUTES are checked here and read when the exporter
+ * starts. 0, or -EINVAL with one sentence in err (a value agtrace cannot use). */
 int agt_otlp_config_env(struct agt_exporter_config *c, char *err, size_t errlen);
 
 /* The transports (es.c, otlp.c, fluentd.c). */

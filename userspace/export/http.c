@@ -37,6 +37,7 @@ struct agt_http_client {
 	int insecure;
 	char cert[1024], key[1024];
 	struct curl_slist *extra; /* the exporter's own request headers */
+	char error[CURL_ERROR_SIZE]; /* why the last request got no answer */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -223,9 +224,15 @@ long agt_http_request_len(struct agt_http_client *h, const char *method, const c
 	struct curl_slist *hdrs =
 	    prepare(h, h->curl, method, path, content_type, encoding, body, len, timeout_ms, &b);
 	long status = 0;
+	CURLcode cc;
 
-	if (curl_easy_perform(h->curl) == CURLE_OK)
+	h->error[0] = 0;
+	curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->error);
+	if ((cc = curl_easy_perform(h->curl)) == CURLE_OK)
 		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+	else if (!h->error[0])
+		snprintf(h->error, sizeof(h->error), "%s", curl_easy_strerror(cc));
+	curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(hdrs);
 	if (resp_len)
 		*resp_len = b.n;
@@ -234,6 +241,11 @@ long agt_http_request_len(struct agt_http_client *h, const char *method, const c
 	else
 		free(b.p);
 	return status;
+}
+
+const char *agt_http_error(const struct agt_http_client *h)
+{
+	return h->error;
 }
 
 long agt_http_request(struct agt_http_client *h, const char *method, const char *path,

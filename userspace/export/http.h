@@ -45,6 +45,9 @@ long agt_http_request(struct agt_http_client *h, const char *method, const char 
 long agt_http_request_len(struct agt_http_client *h, const char *method, const char *path,
 			  const char *content_type, const char *encoding, const void *body,
 			  size_t len, long timeout_ms, char **resp, size_t *resp_len);
+/* Why the last agt_http_request[_len] got no answer, in libcurl's words ("SSL certificate
+ * problem: ...", "Operation timed out after ..."); "" after one that got an answer. */
+const char *agt_http_error(const struct agt_http_client *h);
 /* Requests in flight at once, at most (slots 0 .. AGT_HTTP_SLOTS - 1). */
 #define AGT_HTTP_SLOTS 8
 /* Start a request in slot (free: never started, or waited for) and return without waiting for

@@ -9,6 +9,7 @@
  * status rejected, every span of the request dead-lettered with the status. */
 #define _GNU_SOURCE
 #include "base/log.h"
+#include "base/redact.h"
 #include "base/util.h"
 #include "base/version.h"
 #include "export/exporters.h"
@@ -27,6 +28,8 @@
 struct otlp {
 	struct agt_http_client *http;
 	struct agt_export_ctx ctx;
+	char *shown_url; /* the URL for messages, its password hidden */
+	int unreachable; /* the last request got no answer: said once, until one does */
 	int json, gzip;
 	long timeout_ms;
 	/* OTEL_RESOURCE_ATTRIBUTES */
@@ -150,7 +153,7 @@ static int check_attr(void *ctx, const char *k, const char *v)
 	return 0;
 }
 
-/* A URL with no path gets OTLP's traces path; any other is used as it is. */
+/* An --otlp URL with no path gets OTLP's traces path; any other is used as it is. */
 static const char *traces_url(const char *url, char *buf, size_t n)
 {
 	const char *host = strstr(url, "://"), *path;
@@ -170,8 +173,12 @@ int agt_otlp_config_env(struct agt_exporter_config *c, char *err, size_t errlen)
 	const char *v;
 	long ms;
 
+	/* As the OpenTelemetry specification says: the signal's own endpoint is used as it is
+	 * (whatever its path, none included); the generic one is a base URL for /v1/traces. */
 	if (!c->url && (v = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) && v[0]) {
 		c->url = v;
+		c->url_exact = 1;
+		c->url_from = "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
 	} else if (!c->url && (v = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) && v[0]) {
 		size_t n = strlen(v);
 
@@ -179,6 +186,8 @@ int agt_otlp_config_env(struct agt_exporter_config *c, char *err, size_t errlen)
 			n--;
 		snprintf(url, sizeof(url), "%.*s/v1/traces", (int)n, v);
 		c->url = url;
+		c->url_exact = 1;
+		c->url_from = "$OTEL_EXPORTER_OTLP_ENDPOINT";
 	}
 	if (!c->url)
 		return 0; /* OTLP is off: nothing of it matters */
@@ -514,6 +523,16 @@ static int send_part(struct otlp *o, const struct doc *d, size_t n, int fmt,
 				      json ? "application/json" : "application/x-protobuf",
 				      o->gzip ? "gzip" : NULL, o->gzip ? (void *)gz : body,
 				      o->gzip ? gzn : blen, o->timeout_ms, &resp, &rlen);
+	if (!status && !o->unreachable) {
+		/* Said once until the collector answers again: the spans wait in the spool. */
+		agt_warn("otlp: no answer from %s: %s; the spans wait in the spool and are sent "
+			 "again",
+			 o->shown_url ? o->shown_url : "the collector", agt_http_error(o->http));
+		o->unreachable = 1;
+	} else if (status && o->unreachable) {
+		agt_info("otlp: %s answers again", o->shown_url ? o->shown_url : "the collector");
+		o->unreachable = 0;
+	}
 	if (!status || status == 429 || status == 502 || status == 503 || status == 504) {
 		for (int k = 0; k < ng; k++) /* later: in order, with the rest of the window */
 			for (size_t i = 0; i < g[k].n; i++)
@@ -617,6 +636,7 @@ static void otlp_free(void *t)
 	if (!o)
 		return;
 	agt_http_client_free(o->http);
+	free(o->shown_url);
 	for (int i = 0; i < o->extra.n; i++) {
 		free(o->rkeys[i]);
 		free(o->rvals[i]);
@@ -725,7 +745,7 @@ int agt_otlp_open(const struct agt_exporter_config *c, const struct agt_export_c
 	}
 	o->extra.keys = (const char *const *)o->rkeys;
 	o->extra.values = (const char *const *)o->rvals;
-	hc.url = cc.url ? traces_url(cc.url, url, sizeof(url)) : NULL;
+	hc.url = cc.url && !cc.url_exact ? traces_url(cc.url, url, sizeof(url)) : cc.url;
 	hc.ca_file = cc.ca_file;
 	hc.insecure = cc.insecure;
 	hc.client_cert = cc.client_cert;
@@ -734,6 +754,7 @@ int agt_otlp_open(const struct agt_exporter_config *c, const struct agt_export_c
 	hc.nheaders = h.n;
 	if (!(o->http = agt_http_client_new(&hc, "--otlp", err, errlen)))
 		goto fail;
+	o->shown_url = agt_redact_url(hc.url);
 	for (int i = 0; i < h.n; i++) { /* (curl keeps its copies) */
 		memset(h.lines[i], 0, strlen(h.lines[i]));
 		free(h.lines[i]);

@@ -139,8 +139,10 @@ void agt_trace_exchange(struct agt_trace *t, const struct agt_proc_info *proc,
 	if (resp)
 		agt_http_decode_body(resp, 8 * t->msg_cap);
 	agt_http_decode_body(req, 8 * t->msg_cap);
+	struct agt_llm_content_cfg cc = {t->content_cap, t->em.redact, t->em.redact_ctx};
+
 	is_llm = agt_llm_parse_content(req, resp ? resp : &(struct agt_http_msg){0}, &llm,
-				       t->content_cap) == 0;
+				       t->content_cap ? &cc : NULL) == 0;
 	fill_http(&http, req, resp, &path);
 	if (!is_llm && mcp_over_http(t, proc, req, resp, &http)) {
 		free(path);

@@ -91,6 +91,7 @@ struct msgs {
 	char **m;
 	size_t n, cap;
 	size_t text_cap;
+	const struct agt_llm_content_cfg *cc; /* its redaction */
 	int open; /* a message is open in w */
 	int parts; /* it has parts */
 };
@@ -105,11 +106,17 @@ static size_t cut(const char *s, size_t n, size_t cap)
 	return cap;
 }
 
+/* A text, redacted whole and then cut: a secret is never cut before redaction sees it. */
 static void text_field(struct msgs *b, const char *key, const char *s)
 {
-	size_t n = strlen(s);
+	char *r = b->cc && b->cc->redact ? b->cc->redact(b->cc->redact_ctx, s) : NULL;
+	const char *t = r ? r : s;
+	size_t n = strlen(t);
 
-	agt_jw_strn(&b->w, key, s, cut(s, n, b->text_cap));
+	if (b->cc && b->cc->redact && !r) /* no memory for the redacted copy: nothing of it */
+		t = "", n = 0;
+	agt_jw_strn(&b->w, key, t, cut(t, n, b->text_cap));
+	free(r);
 }
 
 static void end_msg(struct msgs *b)
@@ -400,9 +407,10 @@ static void msgs_free(struct msgs *b)
 }
 
 /* System instructions: a string, text blocks, or Gemini's {"parts": [{"text"}]}. */
-static char *instructions(const cJSON *v, size_t cap)
+static char *instructions(const cJSON *v, const struct agt_llm_content_cfg *cc)
 {
-	struct msgs b = {.text_cap = cap / 2};
+	size_t cap = cc->cap;
+	struct msgs b = {.text_cap = cap / 2, .cc = cc};
 	const cJSON *parts = cJSON_IsObject(v) ? get(v, "parts") : v;
 	char *out = NULL;
 
@@ -419,19 +427,20 @@ static char *instructions(const cJSON *v, size_t cap)
 	return out;
 }
 
-void agt_llm_content(const cJSON *req, struct agt_llm *l, size_t cap)
+void agt_llm_content(const cJSON *req, struct agt_llm *l, const struct agt_llm_content_cfg *cc)
 {
-	struct msgs b = {.text_cap = cap / 2};
+	size_t cap = cc->cap;
+	struct msgs b = {.text_cap = cap / 2, .cc = cc};
 
 	agt_jw_init(&b.w);
 	if (!strcmp(l->api, "responses")) {
-		l->system_instructions = instructions(get(req, "instructions"), cap);
+		l->system_instructions = instructions(get(req, "instructions"), cc);
 		responses_input(&b, get(req, "input"));
 	} else if (!strcmp(l->api, "messages")) {
-		l->system_instructions = instructions(get(req, "system"), cap);
+		l->system_instructions = instructions(get(req, "system"), cc);
 		anthropic_messages(&b, get(req, "messages"));
 	} else if (!strcmp(l->api, "generate_content")) {
-		l->system_instructions = instructions(get(req, "systemInstruction"), cap);
+		l->system_instructions = instructions(get(req, "systemInstruction"), cc);
 		gemini_contents(&b, get(req, "contents"));
 	} else { /* chat.completions, ollama.chat: system messages are part of the history */
 		chat_messages(&b, get(req, "messages"));

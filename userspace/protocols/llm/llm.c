@@ -341,11 +341,11 @@ static int path_ends(const char *url, const char *suffix)
 int agt_llm_parse(const struct agt_http_msg *req, const struct agt_http_msg *resp,
 		  struct agt_llm *out)
 {
-	return agt_llm_parse_content(req, resp, out, 0);
+	return agt_llm_parse_content(req, resp, out, NULL);
 }
 
 int agt_llm_parse_content(const struct agt_http_msg *req, const struct agt_http_msg *resp,
-			  struct agt_llm *out, size_t content_cap)
+			  struct agt_llm *out, const struct agt_llm_content_cfg *cc)
 {
 	cJSON *body;
 	int rc = -1;
@@ -372,8 +372,8 @@ int agt_llm_parse_content(const struct agt_http_msg *req, const struct agt_http_
 		rc = agt_openai_chat(body, resp, out); /* an OpenAI-compatible server elsewhere */
 	if (!rc) {
 		agt_llm_params(body, out);
-		if (content_cap)
-			agt_llm_content(body, out, content_cap);
+		if (cc && cc->cap)
+			agt_llm_content(body, out, cc);
 	}
 	cJSON_Delete(body);
 	if (!rc) {

@@ -67,15 +67,24 @@ struct agt_llm {
 int agt_llm_parse(const struct agt_http_msg *req, const struct agt_http_msg *resp,
 		  struct agt_llm *out);
 void agt_llm_free(struct agt_llm *l);
-/* The same, also keeping what the request says (its messages and instructions), each text in it
- * cut at content_cap / 2 bytes and each of the two at content_cap bytes (the oldest messages
- * left out first). */
+/* What of a request's content is kept: each text cut at cap / 2 bytes, the messages and the
+ * instructions at cap bytes each (the oldest messages left out first). A text is redacted
+ * (redact: a malloc'd copy, NULL when it cannot be) before it is cut, so a cut never leaves the
+ * beginning of a secret that redaction would have recognised whole. */
+struct agt_llm_content_cfg {
+	size_t cap;
+	char *(*redact)(void *ctx, const char *text); /* NULL: none */
+	void *redact_ctx;
+};
+
+/* The same, also keeping what the request says (its messages and instructions) as cc says;
+ * cc NULL: nothing of it. */
 int agt_llm_parse_content(const struct agt_http_msg *req, const struct agt_http_msg *resp,
-			  struct agt_llm *out, size_t content_cap);
+			  struct agt_llm *out, const struct agt_llm_content_cfg *cc);
 /* content.c: the request's parameters (max_tokens, temperature, ...) into l, by its API; the
  * request's messages and instructions as OTel GenAI JSON. */
 void agt_llm_params(const cJSON *req, struct agt_llm *l);
-void agt_llm_content(const cJSON *req, struct agt_llm *l, size_t cap);
+void agt_llm_content(const cJSON *req, struct agt_llm *l, const struct agt_llm_content_cfg *cc);
 
 /* Shared by the provider parsers. */
 void agt_llm_init(struct agt_llm *l, const char *provider, const char *api);

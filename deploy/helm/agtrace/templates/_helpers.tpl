@@ -37,7 +37,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .caSecret }}{{ $_ := set $es "ca" "/etc/agtrace/secrets/es-ca/ca.crt" }}{{ end -}}
 {{- $_ := set $c "elasticsearch" $es -}}
 {{- end }}{{ end -}}
-{{- if .Values.exporters.otlp.url }}{{ $_ := set $c "otlp" (dict "url" .Values.exporters.otlp.url) }}{{ end -}}
+{{- with .Values.exporters.otlp }}{{ if .url }}
+{{- $o := dict "url" .url -}}
+{{- if .protocol }}{{ $_ := set $o "protocol" .protocol }}{{ end -}}
+{{- if .headers }}{{ $_ := set $o "headers" .headers }}{{ end -}}
+{{- if .caSecret }}{{ $_ := set $o "ca" "/etc/agtrace/secrets/otlp-ca/ca.crt" }}{{ end -}}
+{{- if .clientCertSecret }}
+{{- $_ := set $o "client_cert" "/etc/agtrace/secrets/otlp-client/tls.crt" -}}
+{{- $_ := set $o "client_key" "/etc/agtrace/secrets/otlp-client/tls.key" -}}
+{{- end -}}
+{{- $_ := set $c "otlp" $o -}}
+{{- end }}{{ end -}}
 {{- with .Values.exporters.fluentd }}{{ if .address }}{{ $_ := set $c "fluentd" (dict "address" .address "tag" .tag) }}{{ end }}{{ end -}}
 {{- toPrettyJson $c -}}
 {{- end -}}

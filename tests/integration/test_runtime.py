@@ -274,3 +274,57 @@ def test_runtime_dashboards_and_rules_use_what_agtrace_emits():
             "agentic_python_gc_collections_total", "agentic_python_gc_pause_seconds",
             "agentic_go_gc_pause_seconds", "agentic_go_goroutines", "agentic_go_heap_live_bytes",
             "agentic_node_gc_pause_seconds", "agentic_node_eventloop_idle_seconds_total"} <= used
+
+
+# A shell-like agent: on a first line (once agtrace is attached) it starts the Python child,
+# which reads the test's commands; the shell stays its parent (the trailing echo keeps dash
+# from exec'ing python in its own process).
+SHELL_PARENT = ["sh", "-c",
+                f'echo ready $$; read go; "{PYTHON}" "{GC_LOOP}"; echo child-done; read x']
+
+
+def test_descendant_runtime_metrics():
+    """A Python child of a traced shell is traced as part of it: its /proc figures and its
+    garbage collections count under the shell's workload, through runtime probes of its own,
+    which go when it exits (the counts stay with the workload)."""
+    t, tr, port = traced(SHELL_PARENT, tcp=True)  # the shell maps nothing else agtrace probes
+    shell = os.path.basename(os.path.realpath("/bin/sh"))  # its executable: dash
+    w = f'workload="{shell}"'
+    try:
+        child = int(t.call("go").split()[1])  # the Python child's "ready PID"
+        line = tr.wait_for(f"PID {child} (python3.11), a descendant counted under workload {shell}")
+        assert line.rstrip().endswith(": 2 runtime metrics probe links"), line
+        time.sleep(1.2)  # the once-a-second sync hands the descendant to the collector
+        before = scrape(port)
+        got = [int(t.call(f"gc {gen} {n}").split()[1]) for gen, n in ((0, 4), (2, 6), (2, 1))]
+        during = scrape(port)
+        t.send("quit")
+        assert t.read() == "child-done"
+        time.sleep(2.5)  # gone: retired at the next sync, its links reaped
+        after = scrape(port)
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert got == [4, 6, 1]
+
+    def d(x, y, m, gen):
+        sel = f'{{{w},generation="{gen}"}}'
+        return value(y, m + sel) - value(x, m + sel)
+    for gen, n, objs in ((0, 1, 4), (1, 0, 0), (2, 2, 7)):
+        assert d(before, during, "agentic_python_gc_collections_total", gen) == n
+        assert d(before, during, "agentic_python_gc_pause_seconds_count", gen) == n
+        assert d(before, during, "agentic_python_gc_collected_objects_total", gen) == objs
+        # What the child counted stays with the workload after it exited, with the
+        # collections of its interpreter's finalization (generation 2 only).
+        fin = d(during, after, "agentic_python_gc_collections_total", gen)
+        assert fin == d(during, after, "agentic_python_gc_pause_seconds_count", gen)
+        assert (fin == 0) if gen < 2 else (1 <= fin <= 4), (gen, fin)
+    assert value(during, f"agentic_processes{{{w}}}") == 2  # the shell and its child
+    assert value(during, f"agentic_python_threads{{{w}}}") == 1
+    assert value(during, "agtrace_runtime_descendants") == 1
+    assert value(during, "agtrace_runtime_probe_links") == 2
+    assert value(after, f"agentic_processes{{{w}}}") == 1
+    assert value(after, "agtrace_runtime_descendants") == 0
+    assert value(after, "agtrace_runtime_probe_links") == 0  # released with the child
+    assert value(after, 'agtrace_runtime_probes_refused_total{reason="attach_failed"}') == 0

@@ -328,3 +328,36 @@ def test_descendant_runtime_metrics():
     assert value(after, "agtrace_runtime_descendants") == 0
     assert value(after, "agtrace_runtime_probe_links") == 0  # released with the child
     assert value(after, 'agtrace_runtime_probes_refused_total{reason="attach_failed"}') == 0
+
+
+CHROOT = os.path.join(ROOT, "tests", "targets", "chroot_run.sh")
+
+
+def test_runtime_probe_that_fails_is_soft(tmp_path):
+    """A runtime probe the kernel side cannot attach (USDT in a process chrooted in another
+    mount namespace: libbpf cannot match the file it is given to the process's mappings) is
+    warned about and counted; the process stays traced, with its /proc figures."""
+    cert = tmp_path / "any.pem"
+    cert.write_text("not used\n")
+    outer = Target(["unshare", "-m", "-p", "-f", CHROOT, str(tmp_path / "rootfs"), str(cert),
+                    PYTHON, GC_LOOP])
+    try:
+        pid = int(subprocess.check_output(["pgrep", "-P", str(outer.pid)]).split()[0])
+        port = free_port()
+        tr = Tracer(["-p", pid, "-o", "jsonl", "--metrics", f"127.0.0.1:{port}"], wait=False)
+        tr.wait_for("Ctrl-C to stop")  # (the warnings say "not attached" first)
+        assert outer.call("gc 0 3") == "collected 3"
+        text = scrape(port)
+        outer.quit()
+        assert tr.finish() == 0
+    finally:
+        outer.kill()
+    warn = [l for l in tr.err_lines if "runtime-python" in l]
+    assert warn == [f"agtrace: warning: PID {pid} (python3.11): cannot attach the runtime-python "
+                    f"probe USDT python:gc__start in {tmp_path}/rootfs/usr/bin/python3.11 (No such "
+                    "file or directory); not attached: its runtime is not measured"], tr.err_lines
+    assert value(text, 'agtrace_runtime_probes_refused_total{reason="attach_failed"}') == 1
+    assert value(text, 'agtrace_runtime_probes_refused_total{reason="limit"}') == 0
+    assert value(text, "agtrace_runtime_probe_links") == 0
+    assert value(text, 'agentic_processes{workload="python3.11"}') == 1
+    assert "agentic_python_gc_collections_total" not in text

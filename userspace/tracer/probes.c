@@ -901,6 +901,20 @@ static int is_runtime_spec(const struct agt_spec *spec)
 	return 0;
 }
 
+/* A runtime probe set of pid that did not attach: unless another of its sets did, pid is no
+ * runtime process (no series of a runtime it does not measure). */
+static void rt_unmark(struct attach_run *r, int pid)
+{
+	uint32_t key = (uint32_t)pid;
+
+	for (int i = 0; i < r->nobjs; i++)
+		if (r->objs[i]->pid == pid && r->objs[i]->nlinks && r->objs[i]->spec &&
+		    !r->objs[i]->spec->locate && is_runtime_spec(r->objs[i]->spec))
+			return;
+	if (r->cap.rt)
+		bpf_map__delete_elem(r->cap.rt->maps.rt_stats, &key, sizeof(key), 0);
+}
+
 /* A spec whose probes are per process (runtime metrics, located TLS): its object for proc's
  * file, attached the first time; the number of its links, or -errno after one sentence. */
 static int process_object(struct attach_run *r, struct agt_proc *holder, struct agt_proc *proc,
@@ -925,6 +939,7 @@ static int process_object(struct attach_run *r, struct agt_proc *holder, struct 
 			for (int k = 0; k < o->nlinks; k++)
 				bpf_link__destroy(o->links[k]);
 			o->nlinks = 0;
+			rt_unmark(r, proc->info.pid);
 			r->rt_refused[ra.refused]++;
 			if (ra.refused == AGT_RT_REFUSED_LIMIT)
 				agt_warn("PID %d (%s): the %s probes on %s would pass agtrace's limits "

@@ -91,7 +91,7 @@ static const struct {
     {"agtrace_spool_oldest_age_seconds", "age of the oldest span not delivered yet"},
     {"agtrace_export_latency_seconds", "duration of the last successful send, by exporter"},
     {"agtrace_metrics_series_capped_total",
-     "observations counted under label values \"other\" because the metric has " 
+     "observations counted under label values \"other\" because the metric has "
      "200 label sets already, by metric"},
 };
 

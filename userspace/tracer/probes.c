@@ -603,8 +603,8 @@ static int attach_runtime(struct attach_run *r, struct agt_proc *proc, struct ag
 	rt_mark(r, (uint32_t)pid, kind);
 	uo.bpf_cookie = h->cookie;
 	if (h->ret != AGT_RET_INSN) {
-		uint64_t off = h->abi == AGT_ABI_GO ? agt_elf_go_entry_offset(host, sym)
-						    : sym->offset;
+		uint64_t off =
+		    h->abi == AGT_ABI_GO ? agt_elf_go_entry_offset(host, sym) : sym->offset;
 
 		snprintf(what, sizeof(what), "runtime uprobe on %s", sym->name);
 		rc = rt_link(r, o, ra, entry, pid, host, off, &uo, what);
@@ -942,16 +942,17 @@ static int process_object(struct attach_run *r, struct agt_proc *holder, struct 
 			rt_unmark(r, proc->info.pid);
 			r->rt_refused[ra.refused]++;
 			if (ra.refused == AGT_RT_REFUSED_LIMIT)
-				agt_warn("PID %d (%s): the %s probes on %s would pass agtrace's limits "
-					 "(%d links, %d in use; %ld more open files, ulimit -n); not "
-					 "attached: its runtime is not measured",
-					 proc->info.pid, proc->info.comm, spec->name, mapped, MAX_LINKS,
-					 r->nlinks, ra.headroom > 0 ? ra.headroom : 0);
+				agt_warn(
+				    "PID %d (%s): the %s probes on %s would pass agtrace's limits "
+				    "(%d links, %d in use; %ld more open files, ulimit -n); not "
+				    "attached: its runtime is not measured",
+				    proc->info.pid, proc->info.comm, spec->name, mapped, MAX_LINKS,
+				    r->nlinks, ra.headroom > 0 ? ra.headroom : 0);
 			else
 				agt_warn("PID %d (%s): cannot attach the %s probe %s in %s (%s); "
 					 "not attached: its runtime is not measured",
-					 proc->info.pid, proc->info.comm, spec->name, ra.what, mapped,
-					 strerror(ra.err));
+					 proc->info.pid, proc->info.comm, spec->name, ra.what,
+					 mapped, strerror(ra.err));
 			rc = 0;
 		}
 		r->nlinks += o->nlinks;

@@ -361,3 +361,59 @@ def test_runtime_probe_that_fails_is_soft(tmp_path):
     assert value(text, "agtrace_runtime_probe_links") == 0
     assert value(text, 'agentic_processes{workload="python3.11"}') == 1
     assert "agentic_python_gc_collections_total" not in text
+
+
+# A Python agent that forks a worker without exec (as multiprocessing's fork start method does):
+# on a first line the worker starts and reads the test's commands.
+FORKER = """
+import gc, os, sys
+gc.disable()
+print("ready", os.getpid(), flush=True)
+sys.stdin.readline()
+pid = os.fork()
+if pid == 0:
+    print("worker", os.getpid(), flush=True)
+    for line in sys.stdin:
+        if line.split()[0] == "quit":
+            os._exit(0)
+        gen, count = map(int, line.split()[1:])
+        for _ in range(count):
+            a = []
+            a.append(a)
+            del a
+        print("collected", gc.collect(gen), flush=True)
+os.waitpid(pid, 0)
+print("worker-done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_forked_worker_runtime_metrics():
+    """A worker forked without exec is found by the once-a-second look at the kernel's table
+    of followed processes and gets runtime probes of its own: its collections count exactly."""
+    t, tr, port = traced([PYTHON, "-c", FORKER])
+    w = 'workload="python3.11"'
+    try:
+        worker = int(t.call("go").split()[1])
+        line = tr.wait_for(f"PID {worker} (python3.11), a descendant counted under workload "
+                           "python3.11")
+        assert line.rstrip().endswith(": 2 runtime metrics probe links"), line
+        time.sleep(1.2)  # handed to the collector at the next sync
+        before = scrape(port)
+        assert t.call("gc 1 5") == "collected 5" and t.call("gc 0 2") == "collected 2"
+        during = scrape(port)
+        t.send("quit")
+        assert t.read() == "worker-done"
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+
+    def d(m, gen):
+        sel = f'{{{w},generation="{gen}"}}'
+        return value(during, m + sel) - value(before, m + sel)
+    assert [d("agentic_python_gc_collections_total", g) for g in range(3)] == [1, 1, 0]
+    assert [d("agentic_python_gc_collected_objects_total", g) for g in range(3)] == [2, 5, 0]
+    assert value(during, f"agentic_processes{{{w}}}") == 2
+    assert value(during, "agtrace_runtime_descendants") == 1
+    assert value(during, "agtrace_runtime_probe_links") == 4  # the agent's two, the worker's two

@@ -1198,10 +1198,17 @@ static void desc_attach_runtime(struct attach_run *r, struct agt_desc *d)
 				break;
 		}
 	}
-	if (own->nlinks > before)
+	if (own->nlinks > before) {
+		/* named as it is now: it may have exec'd since its maps were read */
+		if ((n = readlink(path, own->info.exe, sizeof(own->info.exe) - 1)) >= 0) {
+			own->info.exe[n] = 0;
+			snprintf(own->info.comm, sizeof(own->info.comm), "%.15s",
+				 base(own->info.exe));
+		}
 		agt_info("PID %d (%s), a descendant counted under workload %s: %d runtime metrics "
 			 "probe links",
 			 d->pid, own->info.comm, d->workload, own->nlinks);
+	}
 	if (!own->nuses) {
 		free(own);
 		own = NULL;

@@ -833,8 +833,7 @@ static int file_object(struct attach_run *r, struct agt_proc *proc, const struct
 	if (rc) { /* nothing of it stays */
 		for (int i = 0; i < o->nlinks; i++)
 			bpf_link__destroy(o->links[i]);
-		o->nlinks = 0;
-		obj_free(r, o);
+		obj_free(r, o); /* and its links leave r->nlinks */
 		return rc;
 	}
 	*out = o;
@@ -959,8 +958,7 @@ static int process_object(struct attach_run *r, struct agt_proc *holder, struct 
 		if (rc) { /* nothing of it stays */
 			for (int k = 0; k < o->nlinks; k++)
 				bpf_link__destroy(o->links[k]);
-			o->nlinks = 0;
-			obj_free(r, o);
+			obj_free(r, o); /* and its links leave r->nlinks */
 			return rc;
 		}
 	}
@@ -1014,8 +1012,7 @@ int agt_attach_object(struct attach_run *r, struct agt_proc *holder, struct agt_
 			if (rc) {
 				for (int k = 0; k < o->nlinks; k++)
 					bpf_link__destroy(o->links[k]);
-				o->nlinks = 0;
-				obj_free(r, o);
+				obj_free(r, o); /* and its links leave r->nlinks */
 				return rc;
 			}
 		}

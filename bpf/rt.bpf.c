@@ -5,7 +5,8 @@
  * epilogue callbacks it calls around every collection) and libuv's time in its poll (the main
  * thread's epoll_wait). Counted here, per process, in rt_stats: nothing goes through the ring
  * buffer, and the loader reads the map when Prometheus scrapes. The attach cookie is the event
- * (enum agt_rt_event); probes are attached per target, so only targets pay. */
+ * (enum agt_rt_event); probes are attached per process (targets and their followed
+ * descendants), so only they pay, and only processes the loader marked in rt_stats count. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -36,16 +37,11 @@ struct {
 	__type(value, struct rt_open);
 } rt_open SEC(".maps");
 
-/* A new process's first entry (too big for the stack). */
-struct agt_rt_stats rt_zero = {};
-
+/* The counters of a process the loader marked (it writes the entry, with the process's
+ * runtime, before attaching its probes, and deletes it once the process is retired); NULL for
+ * any other process, which is never counted: no entry is made here, so none is left behind. */
 static __always_inline struct agt_rt_stats *stats(__u32 tgid)
 {
-	struct agt_rt_stats *s = bpf_map_lookup_elem(&rt_stats, &tgid);
-
-	if (s)
-		return s;
-	bpf_map_update_elem(&rt_stats, &tgid, &rt_zero, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&rt_stats, &tgid);
 }
 
@@ -168,10 +164,13 @@ int BPF_KPROBE(rt_uretprobe)
 SEC("usdt")
 int BPF_USDT(rt_py_gc_start)
 {
+	__u64 id = bpf_get_current_pid_tgid();
 	long gen = 0;
 
+	if (!stats(id >> 32))
+		return 0;
 	bpf_usdt_arg(ctx, 0, &gen);
-	open_now(bpf_get_current_pid_tgid(), (__u64)gen);
+	open_now(id, (__u64)gen);
 	return 0;
 }
 

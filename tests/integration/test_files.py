@@ -153,3 +153,74 @@ def test_files_outside_tool_calls_are_the_processes_own(tmp_path, server, cert):
                          "hash": {"sha256": sha(log)}}
     assert r["file"] == {"path": f"{d}/notes.md", "operation": "read", "operations": ["read"],
                          "bytes": 6}
+
+
+def test_lineage_limits_redaction_and_truncation(tmp_path, server, cert):  # noqa: F811
+    """A file over --files-hash-max says so instead of a hash; a secret written to a file is
+    [REDACTED] in its diff; a diff over 4 KiB is cut there and says so; truncate(2) by path and
+    ftruncate(2) by descriptor are truncations, with the content before and after."""
+    d = tmp_path / "work"
+    d.mkdir()
+    port = free_port()
+    t = Target([PYTHON, CODING, str(server), str(cert / "cert.pem")])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl", "--capture-diffs", "--files-hash-max", 8192,
+                     "--metrics", f"127.0.0.1:{port}"])
+        assert t.call(f"lineage {d}", timeout=30) == "lineage Cut."
+        time.sleep(1.2)  # self metrics refresh once a second
+        text = scrape(port)
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    recs = tr.records
+    tools = {r["gen_ai"]["tool"]["call"]["id"]: r for r in recs if r["trace_type"] == "tool_call"}
+    files = {cid: [k for k in kids(recs, tool) if k["name"].startswith("file ")]
+             for cid, tool in tools.items()}
+    assert sorted(tools) == ["call_big", "call_f", "call_f0", "call_long", "call_sec", "call_t",
+                             "call_t0"]
+    assert all(len(v) == 1 for v in files.values()), files
+    got = {cid: v[0]["file"] for cid, v in files.items()}
+    assert all(v[0]["trace_id"] == tools[cid]["trace_id"] for cid, v in files.items())
+
+    def created(path, content):
+        lines = content.splitlines(True)
+        return f"--- /dev/null\n+++ b{path}\n@@ -0,0 +1,{len(lines)} @@\n" + \
+            "".join("+" + l for l in lines)
+    # Over --files-hash-max: its size, and why there is no hash (and so no diff).
+    big = f"{d}/big.txt"
+    assert got["call_big"] == {"path": big, "operation": "create", "operations": ["create"],
+                               "bytes": 10000, "size": 10000,
+                               "hash_note": "over 8192 bytes: not hashed"}
+    # A secret written to a file: hashed as it is, [REDACTED] in the diff, nowhere in the output.
+    conf, secret = f"{d}/conf.txt", "sk-file-SECRET-0123456789"
+    text_c = f"url = https://example.com\ntoken = {secret}\n"
+    assert got["call_sec"] == {"path": conf, "operation": "create", "operations": ["create"],
+                               "bytes": len(text_c), "size": len(text_c),
+                               "hash": {"sha256": sha(text_c)},
+                               "diff": created(conf, text_c).replace(secret, "[REDACTED]")}
+    assert not any(secret in line for line in tr.out)
+    # A diff over 4 KiB: its first 4096 bytes, and that it was cut.
+    long_p = f"{d}/long.txt"
+    long_t = "".join(f"line {i:03d} " + "x" * 90 + "\n" for i in range(60))
+    assert len(created(long_p, long_t)) > 4096
+    assert got["call_long"] == {"path": long_p, "operation": "create", "operations": ["create"],
+                                "bytes": 6000, "size": 6000, "hash": {"sha256": sha(long_t)},
+                                "diff": created(long_p, long_t)[:4096], "diff_truncated": True}
+    # truncate(2) by path, then ftruncate(2) through a descriptor opened for writing that
+    # wrote nothing: each a truncation, from the content the earlier tool call left.
+    tp, fp = f"{d}/t.txt", f"{d}/f.txt"
+    assert got["call_t0"]["hash"] == {"sha256": sha("0123456789\n")}
+    assert got["call_f0"]["hash"] == {"sha256": sha("one\ntwo\n")}
+    assert got["call_t"] == {"path": tp, "operation": "truncate", "operations": ["truncate"],
+                             "bytes": 0, "size": 5, "hash": {"sha256": sha("01234")},
+                             "before": {"hash": {"sha256": sha("0123456789\n")}},
+                             "diff": f"--- a{tp}\n+++ b{tp}\n@@ -1,1 +1,1 @@\n-0123456789\n"
+                                     "+01234\n\\ No newline at end of file\n"}
+    assert got["call_f"] == {"path": fp, "operation": "truncate", "operations": ["truncate"],
+                             "bytes": 0, "size": 4, "hash": {"sha256": sha("one\n")},
+                             "before": {"hash": {"sha256": sha("one\ntwo\n")}},
+                             "diff": f"--- a{fp}\n+++ b{fp}\n@@ -1,2 +1,1 @@\n one\n-two\n"}
+    m = 'agentic_file_operations_total{operation="%s",component="python3.11"}'
+    assert value(text, m % "create") == 5 and value(text, m % "truncate") == 2
+    assert 'operation="write"' not in text

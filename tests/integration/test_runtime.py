@@ -274,3 +274,146 @@ def test_runtime_dashboards_and_rules_use_what_agtrace_emits():
             "agentic_python_gc_collections_total", "agentic_python_gc_pause_seconds",
             "agentic_go_gc_pause_seconds", "agentic_go_goroutines", "agentic_go_heap_live_bytes",
             "agentic_node_gc_pause_seconds", "agentic_node_eventloop_idle_seconds_total"} <= used
+
+
+# A shell-like agent: on a first line (once agtrace is attached) it starts the Python child,
+# which reads the test's commands; the shell stays its parent (the trailing echo keeps dash
+# from exec'ing python in its own process).
+SHELL_PARENT = ["sh", "-c",
+                f'echo ready $$; read go; "{PYTHON}" "{GC_LOOP}"; echo child-done; read x']
+
+
+def test_descendant_runtime_metrics():
+    """A Python child of a traced shell is traced as part of it: its /proc figures and its
+    garbage collections count under the shell's workload, through runtime probes of its own,
+    which go when it exits (the counts stay with the workload)."""
+    t, tr, port = traced(SHELL_PARENT, tcp=True)  # the shell maps nothing else agtrace probes
+    shell = os.path.basename(os.path.realpath("/bin/sh"))  # its executable: dash
+    w = f'workload="{shell}"'
+    try:
+        child = int(t.call("go").split()[1])  # the Python child's "ready PID"
+        line = tr.wait_for(f"PID {child} (python3.11), a descendant counted under workload {shell}")
+        assert line.rstrip().endswith(": 2 runtime metrics probe links"), line
+        time.sleep(1.2)  # the once-a-second sync hands the descendant to the collector
+        before = scrape(port)
+        got = [int(t.call(f"gc {gen} {n}").split()[1]) for gen, n in ((0, 4), (2, 6), (2, 1))]
+        during = scrape(port)
+        t.send("quit")
+        assert t.read() == "child-done"
+        time.sleep(2.5)  # gone: retired at the next sync, its links reaped
+        after = scrape(port)
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert got == [4, 6, 1]
+
+    def d(x, y, m, gen):
+        sel = f'{{{w},generation="{gen}"}}'
+        return value(y, m + sel) - value(x, m + sel)
+    for gen, n, objs in ((0, 1, 4), (1, 0, 0), (2, 2, 7)):
+        assert d(before, during, "agentic_python_gc_collections_total", gen) == n
+        assert d(before, during, "agentic_python_gc_pause_seconds_count", gen) == n
+        assert d(before, during, "agentic_python_gc_collected_objects_total", gen) == objs
+        # What the child counted stays with the workload after it exited, with the
+        # collections of its interpreter's finalization (generation 2 only).
+        fin = d(during, after, "agentic_python_gc_collections_total", gen)
+        assert fin == d(during, after, "agentic_python_gc_pause_seconds_count", gen)
+        assert (fin == 0) if gen < 2 else (1 <= fin <= 4), (gen, fin)
+    assert value(during, f"agentic_processes{{{w}}}") == 2  # the shell and its child
+    assert value(during, f"agentic_python_threads{{{w}}}") == 1
+    assert value(during, "agtrace_runtime_descendants") == 1
+    assert value(during, "agtrace_runtime_probe_links") == 2
+    assert value(after, f"agentic_processes{{{w}}}") == 1
+    assert value(after, "agtrace_runtime_descendants") == 0
+    assert value(after, "agtrace_runtime_probe_links") == 0  # released with the child
+    assert value(after, 'agtrace_runtime_probes_refused_total{reason="attach_failed"}') == 0
+
+
+CHROOT = os.path.join(ROOT, "tests", "targets", "chroot_run.sh")
+
+
+def test_runtime_probe_that_fails_is_soft(tmp_path):
+    """A runtime probe the kernel side cannot attach (USDT in a process chrooted in another
+    mount namespace: libbpf cannot match the file it is given to the process's mappings) is
+    warned about and counted; the process stays traced, with its /proc figures."""
+    cert = tmp_path / "any.pem"
+    cert.write_text("not used\n")
+    outer = Target(["unshare", "-m", "-p", "-f", CHROOT, str(tmp_path / "rootfs"), str(cert),
+                    PYTHON, GC_LOOP])
+    try:
+        pid = int(subprocess.check_output(["pgrep", "-P", str(outer.pid)]).split()[0])
+        port = free_port()
+        tr = Tracer(["-p", pid, "-o", "jsonl", "--metrics", f"127.0.0.1:{port}"], wait=False)
+        tr.wait_for("Ctrl-C to stop")  # (the warnings say "not attached" first)
+        assert outer.call("gc 0 3") == "collected 3"
+        text = scrape(port)
+        outer.quit()
+        assert tr.finish() == 0
+    finally:
+        outer.kill()
+    warn = [l for l in tr.err_lines if "runtime-python" in l]
+    assert warn == [f"agtrace: warning: PID {pid} (python3.11): cannot attach the runtime-python "
+                    f"probe USDT python:gc__start in {tmp_path}/rootfs/usr/bin/python3.11 (No such "
+                    "file or directory); not attached: its runtime is not measured"], tr.err_lines
+    assert value(text, 'agtrace_runtime_probes_refused_total{reason="attach_failed"}') == 1
+    assert value(text, 'agtrace_runtime_probes_refused_total{reason="limit"}') == 0
+    assert value(text, "agtrace_runtime_probe_links") == 0
+    assert value(text, 'agentic_processes{workload="python3.11"}') == 1
+    assert "agentic_python_gc_collections_total" not in text
+
+
+# A Python agent that forks a worker without exec (as multiprocessing's fork start method does):
+# on a first line the worker starts and reads the test's commands.
+FORKER = """
+import gc, os, sys
+gc.disable()
+print("ready", os.getpid(), flush=True)
+sys.stdin.readline()
+pid = os.fork()
+if pid == 0:
+    print("worker", os.getpid(), flush=True)
+    for line in sys.stdin:
+        if line.split()[0] == "quit":
+            os._exit(0)
+        gen, count = map(int, line.split()[1:])
+        for _ in range(count):
+            a = []
+            a.append(a)
+            del a
+        print("collected", gc.collect(gen), flush=True)
+os.waitpid(pid, 0)
+print("worker-done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_forked_worker_runtime_metrics():
+    """A worker forked without exec is found by the once-a-second look at the kernel's table
+    of followed processes and gets runtime probes of its own: its collections count exactly."""
+    t, tr, port = traced([PYTHON, "-c", FORKER])
+    w = 'workload="python3.11"'
+    try:
+        worker = int(t.call("go").split()[1])
+        line = tr.wait_for(f"PID {worker} (python3.11), a descendant counted under workload "
+                           "python3.11")
+        assert line.rstrip().endswith(": 2 runtime metrics probe links"), line
+        time.sleep(1.2)  # handed to the collector at the next sync
+        before = scrape(port)
+        assert t.call("gc 1 5") == "collected 5" and t.call("gc 0 2") == "collected 2"
+        during = scrape(port)
+        t.send("quit")
+        assert t.read() == "worker-done"
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+
+    def d(m, gen):
+        sel = f'{{{w},generation="{gen}"}}'
+        return value(during, m + sel) - value(before, m + sel)
+    assert [d("agentic_python_gc_collections_total", g) for g in range(3)] == [1, 1, 0]
+    assert [d("agentic_python_gc_collected_objects_total", g) for g in range(3)] == [2, 5, 0]
+    assert value(during, f"agentic_processes{{{w}}}") == 2
+    assert value(during, "agtrace_runtime_descendants") == 1
+    assert value(during, "agtrace_runtime_probe_links") == 4  # the agent's two, the worker's two

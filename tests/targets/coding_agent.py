@@ -23,6 +23,8 @@ only the wire and the processes. Usage: coding_agent.py PORT CAFILE; one command
                  and Edit do: three writes at once (a.txt, b.txt, c.txt), an edit in place of a.txt,
                  b.txt replaced by a temporary file renamed over it, c.txt deleted, then a shell
                  tool's `sed -i` on a.txt (a child process renames its temporary file over it)
+    lineage DIR  file tools at lineage's limits: a file over --files-hash-max, a secret written
+                 to a file, a diff over 4 KiB, a file cut by truncate(2), another by ftruncate(2)
     scribble DIR no conversation: writes DIR/log.txt (then appends to it) and DIR/cache/x.bin,
                  reads DIR/notes.md
     quit"""
@@ -34,6 +36,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 
 port, cafile = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=cafile)
@@ -286,6 +289,54 @@ def files(d):
     return chat(msgs, {"text": "Tidied.", "usage": [90, 2]}, tools=offered)["content"]
 
 
+def lineage(d):
+    """Tools whose files test lineage's limits and truncation: a file over --files-hash-max, a
+    secret written to a file (its diff redacted), a text file whose diff is over 4 KiB, and a
+    file cut by truncate(2) (by path) and another by ftruncate(2) (by descriptor)."""
+    def write(a):
+        with open(a["path"], "w") as f:
+            f.write(a["content"])
+        return "written"
+
+    def cut(a):  # truncate(2)
+        os.truncate(a["path"], a["size"])
+        return "cut"
+
+    def fcut(a):  # ftruncate(2) on a descriptor opened for writing, nothing written
+        fd = os.open(a["path"], os.O_RDWR)
+        os.ftruncate(fd, a["size"])
+        os.close(fd)
+        return "cut"
+
+    tools = {"write": write, "cut": cut, "fcut": fcut}
+    offered = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+               for n in tools]
+    long = "".join(f"line {i:03d} " + "x" * 90 + "\n" for i in range(60))
+    script = [
+        [("call_big", "write", {"path": f"{d}/big.txt", "content": "b" * 9999 + "\n"}),
+         ("call_sec", "write", {"path": f"{d}/conf.txt",
+                                "content": "url = https://example.com\n"
+                                           "token = sk-file-SECRET-0123456789\n"}),
+         ("call_long", "write", {"path": f"{d}/long.txt", "content": long}),
+         ("call_t0", "write", {"path": f"{d}/t.txt", "content": "0123456789\n"}),
+         ("call_f0", "write", {"path": f"{d}/f.txt", "content": "one\ntwo\n"})],
+        [("call_t", "cut", {"path": f"{d}/t.txt", "size": 5})],
+        [("call_f", "fcut", {"path": f"{d}/f.txt", "size": 4})],
+    ]
+    msgs = [{"role": "system", "content": "You are a coding agent."},
+            {"role": "user", "content": "Cut the files."}]
+    for turn, calls in enumerate(script):
+        m = chat(msgs, {"calls": [{"id": i, "name": n, "args": a} for i, n, a in calls],
+                        "usage": [30 + turn, 6]}, tools=offered)
+        msgs.append(m)
+        for cid, name, args in calls:
+            msgs.append({"role": "tool", "tool_call_id": cid, "content": tools[name](args)})
+        # A model's answer takes a while: agtrace reads a file's content when it sees its last
+        # close, and the local server answers faster than it could see it.
+        time.sleep(0.3)
+    return chat(msgs, {"text": "Cut.", "usage": [70, 2]}, tools=offered)["content"]
+
+
 def scribble(d):
     with open(f"{d}/log.txt", "w") as f:
         f.write("one\n")
@@ -305,7 +356,7 @@ if len(sys.argv) > 3 and sys.argv[3] == "--child":
 
 COMMANDS = {"cache": cache, "threads": threads, "parallel": parallel, "relaunch": relaunch,
             "warmup": warmup, "chain": chain, "killme": killme, "subagent": subagent,
-            "twins": twins, "subproc": subproc, "files": files,
+            "twins": twins, "subproc": subproc, "files": files, "lineage": lineage,
             "scribble": scribble}
 print("ready", os.getpid(), flush=True)
 for line in sys.stdin:

@@ -41,6 +41,14 @@ static const struct {
     {"agtrace_noted_total",
      "bytes not captured and values degraded, by reason (truncated calls, capture gaps, ...)"},
     {"agtrace_attached_processes", "processes traced now"},
+    {"agtrace_runtime_probe_links",
+     "probe links of the runtime metrics (GC, event loop) of traced processes now"},
+    {"agtrace_runtime_descendants",
+     "followed descendants of targets whose runtime metrics are counted now"},
+    {"agtrace_runtime_probes_refused_total",
+     "runtime metrics probe sets (one runtime in one file of one process) not attached, by "
+     "reason: attach_failed (the kernel refused a probe) or limit (over agtrace's link or "
+     "open-file limits); the process keeps its other probes and /proc figures"},
     {"agentic_active_workflows", "conversations open now"},
     {"agentic_trace_buffer_size",
      "spans held open now: open calls, conversations, and tool calls waiting for a result"},
@@ -83,7 +91,7 @@ static const struct {
     {"agtrace_spool_oldest_age_seconds", "age of the oldest span not delivered yet"},
     {"agtrace_export_latency_seconds", "duration of the last successful send, by exporter"},
     {"agtrace_metrics_series_capped_total",
-     "observations counted under label values \"other\" because the metric has " 
+     "observations counted under label values \"other\" because the metric has "
      "200 label sets already, by metric"},
 };
 

@@ -36,6 +36,8 @@ struct change {
 	int nops;
 	int reading;	/* a read (kept apart from changes of the same path) */
 	int tentative;	/* opened for writing, nothing written yet */
+	uint8_t opened; /* slots of ops[]: a write only because a file was opened for writing
+			 * (no O_TRUNC); dropped at the end when nothing was written */
 	uint64_t bytes;
 	uint64_t start_ns, end_ns;
 	uint32_t pid, tid;
@@ -469,7 +471,11 @@ void agt_files_op(struct agt_files *f, struct agt_fileset **setp, uint32_t root,
 			if (ch->created)
 				ch->before[0] = 0; /* nothing was there */
 		} else {
+			int had = ch->nops;
+
 			add_op(ch, OP_WRITE);
+			if (!(op->flags & AGT_FILE_F_TRUNC) && ch->nops > had)
+				ch->opened |= (uint8_t)(1u << (ch->nops - 1));
 			if (!(op->flags & AGT_FILE_F_TRUNC) && ch->nops == 1)
 				ch->tentative = 1; /* a change once something is written */
 		}
@@ -550,6 +556,7 @@ void agt_files_op(struct agt_files *f, struct agt_fileset **setp, uint32_t root,
 		if (nops) {
 			memcpy(ch->ops, ops, sizeof(ops));
 			ch->nops = nops;
+			ch->opened = 0; /* the destination's history: kept as it is */
 			ch->bytes += bytes;
 		}
 		add_op(ch, OP_RENAME);
@@ -788,8 +795,23 @@ static void emit_change(struct agt_files *f, struct change *ch, const struct agt
 	struct agt_span sp;
 	struct agt_file_state st;
 	const char *opnames[OPS_CAP];
-	int op = main_op(ch), deleted = op == OP_DELETE, want_content;
+	int op, deleted, want_content;
 	char *diff = NULL;
+
+	if (!ch->bytes && ch->opened) {
+		/* Opened for writing and nothing written through it (a descriptor only
+		 * ftruncate(2) used): no write, only what else was done. */
+		int w = 0;
+
+		for (int i = 0; i < ch->nops; i++)
+			if (!(ch->opened & 1u << i) && (!w || ch->ops[w - 1] != ch->ops[i]))
+				ch->ops[w++] = ch->ops[i];
+		if (w)
+			ch->nops = w;
+		ch->opened = 0;
+	}
+	op = main_op(ch);
+	deleted = op == OP_DELETE;
 
 	memset(&sp, 0, sizeof(sp));
 	memset(&st, 0, sizeof(st));
@@ -860,6 +882,13 @@ static void emit_change(struct agt_files *f, struct change *ch, const struct agt
 		diff = unified_diff(ch->path, ch->created ? "" : ch->before_content,
 				    ch->created ? 0 : ch->before_len, ch->created, st.content,
 				    st.content_len);
+		if (diff) { /* redacted whole, then cut: a secret at the cut is not half kept */
+			char *red = agt_emit_redact(f->em, diff);
+
+			free(diff);
+			diff = red;
+			sp.file.diff = diff;
+		}
 		if (diff && strlen(diff) > DIFF_OUT_MAX) {
 			size_t cut = DIFF_OUT_MAX;
 
@@ -867,13 +896,6 @@ static void emit_change(struct agt_files *f, struct change *ch, const struct agt
 				cut--;
 			diff[cut] = 0;
 			sp.file.diff_truncated = 1;
-		}
-		if (diff) {
-			char *red = agt_emit_redact(f->em, diff);
-
-			free(diff);
-			diff = red;
-			sp.file.diff = diff;
 		}
 	}
 	f->st.changes++;

@@ -21,6 +21,7 @@
 #include "capture/reaper.h"
 #include "capture/spec.h"
 #include "capture/runtime.h"
+#include "capture/procstat.h"
 #include "rt.skel.h"
 #include "func.skel.h"
 #include "proc.skel.h"
@@ -511,18 +512,68 @@ static void rt_mark(struct attach_run *r, uint32_t pid, uint32_t kind)
 	bpf_map__update_elem(m, &pid, sizeof(pid), &st, sizeof(st), 0);
 }
 
+/* One process's runtime probes on one file are one set: every link is checked against
+ * agtrace's limits first (links, and the open files left when the set began, as other objects
+ * are planned against them), and a link over a limit or one the kernel refuses makes the whole
+ * set go, said once and counted by process_object; the process keeps its other probes. */
+struct rt_attach {
+	long headroom; /* file descriptors left when the set began */
+	int refused;   /* AGT_RT_REFUSED_*, or -1 */
+	int err;       /* errno of the attach that failed */
+	char what[200];
+};
+
+static int rt_link(struct attach_run *r, struct agt_obj *o, struct rt_attach *ra,
+		   struct bpf_program *prog, int pid, const char *host, uint64_t off,
+		   struct bpf_uprobe_opts *uo, const char *what)
+{
+	struct bpf_link *l;
+
+	snprintf(ra->what, sizeof(ra->what), "%s", what);
+	if (r->nlinks + o->nlinks + 1 > MAX_LINKS || o->nlinks + 1 > ra->headroom) {
+		ra->refused = AGT_RT_REFUSED_LIMIT;
+		return -E2BIG;
+	}
+	if (!(l = bpf_program__attach_uprobe_opts(prog, pid, host, off, uo))) {
+		ra->refused = AGT_RT_REFUSED_ATTACH;
+		ra->err = errno;
+		return -EINVAL;
+	}
+	return obj_add_link(o, l);
+}
+
+static int rt_usdt_link(struct attach_run *r, struct agt_obj *o, struct rt_attach *ra,
+			struct bpf_program *prog, int pid, const char *host, const char *provider,
+			const char *name)
+{
+	struct bpf_link *l;
+
+	snprintf(ra->what, sizeof(ra->what), "USDT %s:%s", provider, name);
+	if (r->nlinks + o->nlinks + 1 > MAX_LINKS || o->nlinks + 1 > ra->headroom) {
+		ra->refused = AGT_RT_REFUSED_LIMIT;
+		return -E2BIG;
+	}
+	if (!(l = bpf_program__attach_usdt(prog, pid, host, provider, name, NULL))) {
+		ra->refused = AGT_RT_REFUSED_ATTACH;
+		ra->err = errno;
+		return -EINVAL;
+	}
+	return obj_add_link(o, l);
+}
+
 /* A runtime metrics probe (bpf/rt.bpf.c) on one function of proc: the event is the cookie. Go
  * binaries of versions whose runtime agtrace does not know are refused (said once per binary);
  * the poll probes go only to processes whose executable runs libuv's loop. */
 static int attach_runtime(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
-			  const struct agt_probe_spec *ps, const char *host, const char *mapped,
-			  const struct agt_sym *sym)
+			  const struct agt_probe_spec *ps, const char *host,
+			  const struct agt_sym *sym, struct rt_attach *ra)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo);
 	const struct agt_handler *h = ps->handler;
 	int pid = proc->info.pid, rc = 0;
 	char what[200], err[512], ver[64];
 	uint32_t kind = h->abi == AGT_ABI_GO ? AGT_RT_GO : AGT_RT_NODE;
+	struct bpf_program *entry = r->cap.rt ? r->cap.rt->progs.rt_uprobe : NULL;
 
 	if (!r->cap.rt)
 		return 0;
@@ -552,23 +603,18 @@ static int attach_runtime(struct attach_run *r, struct agt_proc *proc, struct ag
 	rt_mark(r, (uint32_t)pid, kind);
 	uo.bpf_cookie = h->cookie;
 	if (h->ret != AGT_RET_INSN) {
-		uint64_t entry = h->abi == AGT_ABI_GO ? agt_elf_go_entry_offset(host, sym)
-						      : sym->offset;
+		uint64_t off =
+		    h->abi == AGT_ABI_GO ? agt_elf_go_entry_offset(host, sym) : sym->offset;
 
 		snprintf(what, sizeof(what), "runtime uprobe on %s", sym->name);
-		rc = agt_obj_link(
-		    o, proc,
-		    bpf_program__attach_uprobe_opts(r->cap.rt->progs.rt_uprobe, pid, host, entry, &uo),
-		    what, mapped);
+		rc = rt_link(r, o, ra, entry, pid, host, off, &uo, what);
 	}
 	if (!rc && h->ret == AGT_RET_URETPROBE) {
 		uo.retprobe = true;
 		uo.bpf_cookie = h->cookie + 1; /* the event's return */
 		snprintf(what, sizeof(what), "runtime uretprobe on %s", sym->name);
-		rc = agt_obj_link(o, proc,
-				  bpf_program__attach_uprobe_opts(r->cap.rt->progs.rt_uretprobe, pid,
-								  host, sym->offset, &uo),
-				  what, mapped);
+		rc = rt_link(r, o, ra, r->cap.rt->progs.rt_uretprobe, pid, host, sym->offset, &uo,
+			     what);
 	}
 	if (!rc && h->ret == AGT_RET_INSN) {
 		uint64_t *offs;
@@ -581,10 +627,7 @@ static int attach_runtime(struct attach_run *r, struct agt_proc *proc, struct ag
 		for (int i = 0; i < n && !rc; i++) {
 			snprintf(what, sizeof(what), "runtime return probe on %s+0x%llx",
 				 sym->name, (unsigned long long)(offs[i] - sym->offset));
-			rc = agt_obj_link(o, proc,
-					  bpf_program__attach_uprobe_opts(r->cap.rt->progs.rt_uprobe,
-									  pid, host, offs[i], &uo),
-					  what, mapped);
+			rc = rt_link(r, o, ra, entry, pid, host, offs[i], &uo, what);
 		}
 		free(offs);
 	}
@@ -694,24 +737,6 @@ static int attach_usdt(struct attach_run *r, struct agt_proc *proc, struct agt_o
 	/* libbpf finds a USDT object's load address by matching the realpath of the path it is
 	 * given against /proc/PID/maps: give it the /proc/PID/root path, not the map_files one. */
 	host = root_view(host, pid, mapped, root, sizeof(root));
-	if (ps->handler && ps->handler->kind == AGT_HK_RUNTIME) { /* CPython's GC markers */
-		if (!r->cap.rt)
-			return 0;
-		snprintf(what, sizeof(what), "USDT %s:%s", ps->usdt_provider, ps->usdt_name);
-		l = bpf_program__attach_usdt(r->cap.rt->progs.rt_py_gc_start, pid, host,
-					     ps->usdt_provider, ps->usdt_name, &uo);
-		if (!l && soft)
-			return 0;
-		if ((rc = agt_obj_link(o, proc, l, what, mapped)) || !ps->ret_usdt_name)
-			return rc;
-		rt_mark(r, (uint32_t)pid, AGT_RT_PYTHON);
-		snprintf(what, sizeof(what), "USDT %s:%s", ps->ret_usdt_provider, ps->ret_usdt_name);
-		return agt_obj_link(o, proc,
-				    bpf_program__attach_usdt(r->cap.rt->progs.rt_py_gc_done, pid,
-							     host, ps->ret_usdt_provider,
-							     ps->ret_usdt_name, &uo),
-				    what, mapped);
-	}
 	snprintf(sym, sizeof(sym), "%s:%s", ps->usdt_provider, ps->usdt_name);
 	if (r->nlinks + o->nlinks + 2 > MAX_LINKS || fd_headroom() < 2) {
 		agt_err("%s: USDT %s in %s (PID %d) would pass agtrace's limit of %d links or the "
@@ -808,17 +833,38 @@ static int file_object(struct attach_run *r, struct agt_proc *proc, const struct
 	if (rc) { /* nothing of it stays */
 		for (int i = 0; i < o->nlinks; i++)
 			bpf_link__destroy(o->links[i]);
-		o->nlinks = 0;
-		obj_free(r, o);
+		obj_free(r, o); /* and its links leave r->nlinks */
 		return rc;
 	}
 	*out = o;
 	return 0;
 }
 
-/* spec's symbol probes of a runtime spec onto one process's file (its own links). */
+/* CPython's GC markers (USDT) on one process's file: the start and the end of a collection. */
+static int attach_runtime_usdt(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
+			       const struct agt_probe_spec *ps, const char *host,
+			       const char *mapped, struct rt_attach *ra)
+{
+	char root[4200];
+	int pid = proc->info.pid, rc;
+
+	if (!r->cap.rt)
+		return 0;
+	/* libbpf matches the realpath of the path it is given against /proc/PID/maps */
+	host = root_view(host, pid, mapped, root, sizeof(root));
+	rt_mark(r, (uint32_t)pid, AGT_RT_PYTHON); /* before the first marker can fire */
+	rc = rt_usdt_link(r, o, ra, r->cap.rt->progs.rt_py_gc_start, pid, host, ps->usdt_provider,
+			  ps->usdt_name);
+	if (!rc && ps->ret_usdt_name)
+		rc = rt_usdt_link(r, o, ra, r->cap.rt->progs.rt_py_gc_done, pid, host,
+				  ps->ret_usdt_provider, ps->ret_usdt_name);
+	return rc;
+}
+
+/* spec's probes of a runtime spec onto one process's file (its own links). */
 static int attach_runtime_spec(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
-			       const struct agt_spec *spec, const char *host, const char *mapped)
+			       const struct agt_spec *spec, const char *host, const char *mapped,
+			       struct rt_attach *ra)
 {
 	char err[768];
 	int rc = 0;
@@ -827,7 +873,7 @@ static int attach_runtime_spec(struct attach_run *r, struct agt_proc *proc, stru
 		const struct agt_probe_spec *ps = &spec->probes[i];
 
 		if (ps->usdt_name) {
-			rc = attach_usdt(r, proc, o, ps, host, mapped, 1);
+			rc = attach_runtime_usdt(r, proc, o, ps, host, mapped, ra);
 			continue;
 		}
 		for (int s = 0; s < ps->nsymbols && !rc; s++) {
@@ -839,7 +885,7 @@ static int attach_runtime_spec(struct attach_run *r, struct agt_proc *proc, stru
 				continue;
 			}
 			for (int k = 0; k < n && !rc; k++)
-				rc = attach_runtime(r, proc, o, ps, host, mapped, &syms[k]);
+				rc = attach_runtime(r, proc, o, ps, host, &syms[k], ra);
 			agt_syms_free(syms, n);
 		}
 	}
@@ -854,6 +900,20 @@ static int is_runtime_spec(const struct agt_spec *spec)
 	return 0;
 }
 
+/* A runtime probe set of pid that did not attach: unless another of its sets did, pid is no
+ * runtime process (no series of a runtime it does not measure). */
+static void rt_unmark(struct attach_run *r, int pid)
+{
+	uint32_t key = (uint32_t)pid;
+
+	for (int i = 0; i < r->nobjs; i++)
+		if (r->objs[i]->pid == pid && r->objs[i]->nlinks && r->objs[i]->spec &&
+		    !r->objs[i]->spec->locate && is_runtime_spec(r->objs[i]->spec))
+			return;
+	if (r->cap.rt)
+		bpf_map__delete_elem(r->cap.rt->maps.rt_stats, &key, sizeof(key), 0);
+}
+
 /* A spec whose probes are per process (runtime metrics, located TLS): its object for proc's
  * file, attached the first time; the number of its links, or -errno after one sentence. */
 static int process_object(struct attach_run *r, struct agt_proc *holder, struct agt_proc *proc,
@@ -864,16 +924,41 @@ static int process_object(struct attach_run *r, struct agt_proc *holder, struct 
 	int rc;
 
 	if (!o) {
+		struct rt_attach ra = {.refused = -1};
+
 		if (!(o = obj_add(r, spec, st->st_dev, st->st_ino, proc->info.pid, mapped)))
 			return -ENOMEM;
+		if (!spec->locate)
+			ra.headroom = fd_headroom();
 		rc = spec->locate ? agt_attach_located(r, proc, o, spec, soft, host, mapped)
-				  : attach_runtime_spec(r, proc, o, spec, host, mapped);
+				  : attach_runtime_spec(r, proc, o, spec, host, mapped, &ra);
+		if (rc && ra.refused >= 0) {
+			/* Runtime metrics are soft: the set goes, said and counted, and the object
+			 * stays (empty) so the file is not tried again for this process. */
+			for (int k = 0; k < o->nlinks; k++)
+				bpf_link__destroy(o->links[k]);
+			o->nlinks = 0;
+			rt_unmark(r, proc->info.pid);
+			r->rt_refused[ra.refused]++;
+			if (ra.refused == AGT_RT_REFUSED_LIMIT)
+				agt_warn(
+				    "PID %d (%s): the %s probes on %s would pass agtrace's limits "
+				    "(%d links, %d in use; %ld more open files, ulimit -n); not "
+				    "attached: its runtime is not measured",
+				    proc->info.pid, proc->info.comm, spec->name, mapped, MAX_LINKS,
+				    r->nlinks, ra.headroom > 0 ? ra.headroom : 0);
+			else
+				agt_warn("PID %d (%s): cannot attach the %s probe %s in %s (%s); "
+					 "not attached: its runtime is not measured",
+					 proc->info.pid, proc->info.comm, spec->name, ra.what,
+					 mapped, strerror(ra.err));
+			rc = 0;
+		}
 		r->nlinks += o->nlinks;
 		if (rc) { /* nothing of it stays */
 			for (int k = 0; k < o->nlinks; k++)
 				bpf_link__destroy(o->links[k]);
-			o->nlinks = 0;
-			obj_free(r, o);
+			obj_free(r, o); /* and its links leave r->nlinks */
 			return rc;
 		}
 	}
@@ -927,8 +1012,7 @@ int agt_attach_object(struct attach_run *r, struct agt_proc *holder, struct agt_
 			if (rc) {
 				for (int k = 0; k < o->nlinks; k++)
 					bpf_link__destroy(o->links[k]);
-				o->nlinks = 0;
-				obj_free(r, o);
+				obj_free(r, o); /* and its links leave r->nlinks */
 				return rc;
 			}
 		}
@@ -1037,8 +1121,12 @@ void agt_attach_descendant(struct attach_run *r, uint32_t pid)
 		return; /* gone already */
 	d.info.exe[n] = 0;
 	snprintf(d.info.comm, sizeof(d.info.comm), "%.15s", base(d.info.exe));
+	agt_desc_track(r, pid, 1); /* its runtime metrics: probes of its own, held by itself */
 	for (int s = 0; s < r->nspecs; s++) {
 		const struct agt_spec *spec = &r->specs[s];
+
+		if (is_runtime_spec(spec) && !spec->locate)
+			continue;
 
 		for (int ti = 0; ti < spec->ntargets; ti++) {
 			if (agt_proc_resolve(&d, spec->targets[ti], host, sizeof(host), mapped,
@@ -1049,6 +1137,191 @@ void agt_attach_descendant(struct attach_run *r, uint32_t pid)
 		}
 	}
 	agt_attach_loader(r, holder, &d);
+}
+
+/* ---- followed descendants, for runtime metrics ---- */
+
+#define MAX_DESC 16384 /* the kernel's table of traced processes holds no more */
+
+/* The slot of pid in r->desc (sorted by pid): its index, or where it would go (*found: 0). */
+static int desc_slot(struct attach_run *r, int pid, int *found)
+{
+	int lo = 0, hi = r->ndesc;
+
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+
+		if (r->desc[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < r->ndesc && r->desc[lo].pid == pid;
+	return lo;
+}
+
+/* The runtime specs onto what descendant d maps now, held by its own record (released when it
+ * is gone, whatever its target does meanwhile). */
+static void desc_attach_runtime(struct attach_run *r, struct agt_desc *d)
+{
+	struct agt_proc *own = d->own;
+	char path[64], host[4096 + 64], mapped[4096], err[768];
+	int before;
+	ssize_t n;
+
+	if (!own) {
+		if (!(own = calloc(1, sizeof(*own))))
+			return;
+		own->pidfd = -1;
+		own->info.pid = d->pid;
+		own->info.start_ticks = d->start_ticks;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/exe", d->pid);
+	if ((n = readlink(path, own->info.exe, sizeof(own->info.exe) - 1)) < 0)
+		n = 0; /* gone: nothing resolves */
+	own->info.exe[n] = 0;
+	snprintf(own->info.comm, sizeof(own->info.comm), "%.15s", base(own->info.exe));
+	before = own->nlinks;
+	for (int s = 0; n && s < r->nspecs; s++) {
+		const struct agt_spec *spec = &r->specs[s];
+
+		if (!is_runtime_spec(spec) || spec->locate)
+			continue;
+		for (int ti = 0; ti < spec->ntargets; ti++) {
+			if (agt_proc_resolve(own, spec->targets[ti], host, sizeof(host), mapped,
+					     sizeof(mapped), err, sizeof(err)))
+				continue;
+			if (agt_attach_object(r, own, own, spec, 1, host, mapped, 0) > 0)
+				break;
+		}
+	}
+	if (own->nlinks > before) {
+		/* named as it is now: it may have exec'd since its maps were read */
+		if ((n = readlink(path, own->info.exe, sizeof(own->info.exe) - 1)) >= 0) {
+			own->info.exe[n] = 0;
+			snprintf(own->info.comm, sizeof(own->info.comm), "%.15s",
+				 base(own->info.exe));
+		}
+		agt_info("PID %d (%s), a descendant counted under workload %s: %d runtime metrics "
+			 "probe links",
+			 d->pid, own->info.comm, d->workload, own->nlinks);
+	}
+	if (!own->nuses) {
+		free(own);
+		own = NULL;
+	}
+	d->own = own;
+}
+
+struct agt_desc *agt_desc_track(struct attach_run *r, uint32_t pid, int attach)
+{
+	struct agt_proc *root;
+	struct agt_procstat ps;
+	struct agt_desc *d;
+	int found, at;
+
+	if (!r->rt || !r->cap.rt || r->o.runtime_metrics <= 0)
+		return NULL;
+	at = desc_slot(r, (int)pid, &found);
+	if (!found) {
+		if (r->ndesc >= MAX_DESC || !(root = root_of(r, pid)) ||
+		    agt_procstat_read((int)pid, &ps))
+			return NULL;
+		if (r->ndesc == r->desc_cap) {
+			int cap = r->desc_cap ? 2 * r->desc_cap : 64;
+			struct agt_desc *nd = realloc(r->desc, cap * sizeof(*nd));
+
+			if (!nd)
+				return NULL;
+			r->desc = nd;
+			r->desc_cap = cap;
+		}
+		memmove(r->desc + at + 1, r->desc + at, (r->ndesc - at) * sizeof(*r->desc));
+		r->ndesc++;
+		d = &r->desc[at];
+		memset(d, 0, sizeof(*d));
+		d->pid = (int)pid;
+		d->start_ticks = ps.start_ticks;
+		agt_workload_name(&root->info, d->workload, sizeof(d->workload));
+	}
+	d = &r->desc[at];
+	if (d->gone)
+		return NULL;
+	if (attach)
+		desc_attach_runtime(r, d);
+	return d;
+}
+
+static void desc_release(struct attach_run *r, struct agt_desc *d, uint64_t now)
+{
+	if (!d->own)
+		return;
+	agt_probes_release(r, d->own, now); /* one process's objects: reaped at once */
+	free(d->own);
+	d->own = NULL;
+}
+
+void agt_desc_sweep(struct attach_run *r, uint64_t now)
+{
+	struct bpf_map *m = r->cap.func->maps.targets;
+	uint32_t key, next, kind;
+	int found, more;
+
+	if (!r->rt || !r->cap.rt || r->o.runtime_metrics <= 0)
+		return;
+	for (int i = 0; i < r->ndesc; i++) { /* the kernel forgets a process as it exits */
+		struct agt_desc *d = &r->desc[i];
+
+		key = (uint32_t)d->pid;
+		if (d->gone ||
+		    (!bpf_map__lookup_elem(m, &key, sizeof(key), &kind, sizeof(kind), 0) &&
+		     kind == AGT_TK_FOLLOWED))
+			continue;
+		d->gone = 1;
+		desc_release(r, d, now);
+	}
+	/* Descendants not seen yet: forked and not exec'd (a worker of a Python agent), or
+	 * exec'd before the last look. */
+	for (more = !bpf_map__get_next_key(m, NULL, &next, sizeof(next)); more;) {
+		key = next;
+		more = !bpf_map__get_next_key(m, &key, &next, sizeof(next));
+		if (bpf_map__lookup_elem(m, &key, sizeof(key), &kind, sizeof(kind), 0) ||
+		    kind != AGT_TK_FOLLOWED)
+			continue;
+		desc_slot(r, (int)key, &found);
+		if (!found)
+			agt_desc_track(r, key, 1);
+	}
+}
+
+void agt_desc_drop_gone(struct attach_run *r)
+{
+	int w = 0;
+
+	for (int i = 0; i < r->ndesc; i++)
+		if (!r->desc[i].gone)
+			r->desc[w++] = r->desc[i];
+	r->ndesc = w;
+}
+
+void agt_desc_free_all(struct attach_run *r)
+{
+	for (int i = 0; i < r->ndesc; i++)
+		free(r->desc[i].own); /* their links went with every object (detach_all) */
+	free(r->desc);
+	r->desc = NULL;
+	r->ndesc = r->desc_cap = 0;
+}
+
+int agt_probes_runtime_links(struct attach_run *r)
+{
+	int n = 0;
+
+	for (int i = 0; i < r->nobjs; i++)
+		if (r->objs[i]->spec && r->objs[i]->spec != &r->loader &&
+		    !r->objs[i]->spec->locate && is_runtime_spec(r->objs[i]->spec))
+			n += r->objs[i]->nlinks;
+	return n;
 }
 
 void agt_attach_ahead_for_discovery(struct attach_run *r)

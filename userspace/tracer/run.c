@@ -329,6 +329,17 @@ static void update_self_metrics(struct attach_run *r)
 	agt_metrics_set(r->metrics, "agentic_trace_buffer_size", "",
 			(double)(agt_nest_stats(r->pl.trace.nest)->open + convs + pending));
 	agt_metrics_set(r->metrics, "agtrace_attached_processes", "", r->tg.live);
+	if (r->o.runtime_metrics > 0 && r->cap.rt) {
+		static const char *const why[AGT_RT_REFUSED_N] = {"reason=\"attach_failed\"",
+								  "reason=\"limit\""};
+
+		agt_metrics_set(r->metrics, "agtrace_runtime_probe_links", "",
+				agt_probes_runtime_links(r));
+		agt_metrics_set(r->metrics, "agtrace_runtime_descendants", "", r->ndesc);
+		for (int k = 0; k < AGT_RT_REFUSED_N; k++)
+			agt_metrics_set(r->metrics, "agtrace_runtime_probes_refused_total", why[k],
+					(double)r->rt_refused[k]);
+	}
 	if (r->nsel) {
 		agt_metrics_set(r->metrics, "agtrace_discovered_processes_total", "",
 				(double)r->discovered);
@@ -444,7 +455,19 @@ static void log_audit_anchor(void *ctx, const struct agt_audit_anchor *an)
 		(unsigned long long)an->seq, an->text);
 }
 
-/* The processes traced now, for the runtime metrics read at scrape time. */
+void agt_workload_name(const struct agt_proc_info *in, char *buf, size_t n)
+{
+	const char *base = strrchr(in->exe, '/');
+
+	if (in->id.pod_name[0])
+		snprintf(buf, n, "%.63s/%.90s", in->id.pod_namespace, in->id.pod_name);
+	else
+		snprintf(buf, n, "%s", base && base[1] ? base + 1 : in->comm);
+}
+
+/* The processes traced now, for the runtime metrics read at scrape time: the targets, and the
+ * descendants they started (each under its target's workload); descendants gone since the
+ * last look are handed over once more, to be retired. */
 static void sync_runtime(struct attach_run *r)
 {
 	struct agt_rt_target *live;
@@ -453,27 +476,30 @@ static void sync_runtime(struct attach_run *r)
 
 	if (!r->rt)
 		return;
-	live = calloc(r->tg.n + 1, sizeof(*live));
+	agt_desc_sweep(r, agt_mono_ns());
+	live = calloc(r->tg.n + r->ndesc + 1, sizeof(*live));
 	names = calloc(r->tg.n + 1, sizeof(*names));
 	for (int t = 0; live && names && t < r->tg.n; t++) {
 		const struct agt_proc_info *in = &r->tg.v[t]->info;
-		const char *base = strrchr(in->exe, '/');
 
 		if (r->tg.v[t]->gone)
 			continue;
-		if (in->id.pod_name[0])
-			snprintf(names[n], sizeof(names[n]), "%.63s/%.90s", in->id.pod_namespace,
-				 in->id.pod_name);
-		else
-			snprintf(names[n], sizeof(names[n]), "%s",
-				 base && base[1] ? base + 1 : in->comm);
+		agt_workload_name(in, names[n], sizeof(names[n]));
 		live[n].pid = in->pid;
 		live[n].start_ticks = in->start_ticks;
 		live[n].workload = names[n];
 		n++;
 	}
-	if (live && names)
+	for (int i = 0; live && names && i < r->ndesc; i++) {
+		live[n].pid = r->desc[i].pid;
+		live[n].start_ticks = r->desc[i].start_ticks;
+		live[n].workload = r->desc[i].workload;
+		live[n++].gone = r->desc[i].gone;
+	}
+	if (live && names) {
 		agt_rt_sync(r->rt, live, n);
+		agt_desc_drop_gone(r);
+	}
 	free(live);
 	free(names);
 }
@@ -877,6 +903,7 @@ cleanup:
 	ring_buffer__free(r->rb);
 	agt_reaper_stop(r->reaper);
 	agt_probes_detach_all(r);
+	agt_desc_free_all(r);
 	agt_capture_destroy(&r->cap);
 	agt_located_free(r);
 	if (r->sink)

@@ -34,6 +34,19 @@ struct agt_obj {
 	int refs;	     /* targets holding it */
 	uint64_t idle_since; /* when the last reference went (CLOCK_MONOTONIC); 0 while held */
 };
+/* A followed descendant of a target (not a target itself), as runtime metrics see it: its /proc
+ * figures, and its own runtime probes (a Python or Node subprocess of a traced agent), counted
+ * under the workload of the target it descends from. */
+struct agt_desc {
+	int pid;
+	uint64_t start_ticks;
+	char workload[160];
+	struct agt_proc *own; /* holds its per-process objects (runtime metrics); NULL: none */
+	int gone;	      /* seen gone: retired at this sync, then forgotten */
+};
+/* How many runtime-metrics probe sets were not attached, by reason. */
+enum { AGT_RT_REFUSED_ATTACH, AGT_RT_REFUSED_LIMIT, AGT_RT_REFUSED_N };
+
 struct ring_buffer;
 struct agt_audit;
 struct agt_metrics;
@@ -105,6 +118,9 @@ struct attach_run {
 	const volatile unsigned long *rb_cons, *rb_prod; /* ring buffer positions, read-only */
 	uint64_t rb_size;
 	struct agt_rt_collector *rt; /* the traced processes' runtime metrics (with --metrics) */
+	struct agt_desc *desc;	     /* followed descendants alive (runtime metrics on), by pid */
+	int ndesc, desc_cap;
+	uint64_t rt_refused[AGT_RT_REFUSED_N]; /* runtime probe sets not attached, by reason */
 	struct agt_located_memo *located; /* TLS located per file this run (located.c) */
 	int nlocated;
 	char refused[4][700]; /* TLS libraries found but refused: said in the summary */
@@ -130,6 +146,19 @@ int agt_attach_object(struct attach_run *r, struct agt_proc *holder, struct agt_
 void agt_attach_loader(struct attach_run *r, struct agt_proc *holder, struct agt_proc *proc);
 /* Every spec onto what a followed descendant maps now, held by the target it descends from. */
 void agt_attach_descendant(struct attach_run *r, uint32_t pid);
+/* Runtime metrics of followed descendants: the record of pid (found, or made for a followed
+ * descendant of a live target; NULL otherwise), with its own runtime probes attached when
+ * attach is set. agt_desc_sweep: once a second, descendants the kernel follows are recorded,
+ * and those gone are marked gone and let go of their probes (their records are dropped by
+ * agt_desc_drop_gone once the collector has retired them). */
+struct agt_desc *agt_desc_track(struct attach_run *r, uint32_t pid, int attach);
+void agt_desc_sweep(struct attach_run *r, uint64_t now);
+void agt_desc_drop_gone(struct attach_run *r);
+void agt_desc_free_all(struct attach_run *r);
+/* The workload a target counts under: "namespace/pod", or its executable's name. */
+void agt_workload_name(const struct agt_proc_info *in, char *buf, size_t n);
+/* Links of runtime-metrics objects now. */
+int agt_probes_runtime_links(struct attach_run *r);
 /* Discovery: the auto specs' libraries in the host's library folders, attached once, so a
  * process found at exec is traced from its first TLS call. */
 void agt_attach_ahead_for_discovery(struct attach_run *r);

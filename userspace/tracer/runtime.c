@@ -122,13 +122,39 @@ static void retire(struct agt_rt_collector *c, struct rt_proc *p)
 void agt_rt_sync(struct agt_rt_collector *c, const struct agt_rt_target *live, int n)
 {
 	pthread_mutex_lock(&c->lock);
+	for (int k = 0; k < n; k++) { /* ended: retired now, looked at before or not */
+		int known = 0, alive = 0;
+
+		if (!live[k].gone)
+			continue;
+		for (int j = 0; j < n && !alive; j++) /* alive as another entry (a relaunch) */
+			alive = !live[j].gone && live[j].pid == live[k].pid &&
+				live[j].start_ticks == live[k].start_ticks;
+		for (int i = 0; i < c->n && !known && !alive; i++) {
+			if (c->procs[i].pid != live[k].pid ||
+			    c->procs[i].start_ticks != live[k].start_ticks)
+				continue;
+			known = 1;
+			retire(c, &c->procs[i]);
+			c->procs[i] = c->procs[--c->n];
+		}
+		if (!known && !alive) { /* ended before it was ever looked at: what it counted */
+			struct rt_proc p = {.pid = live[k].pid,
+					    .start_ticks = live[k].start_ticks,
+					    .wl = workload_of(c, live[k].workload),
+					    .seen_ns = agt_mono_ns()};
+
+			retire(c, &p);
+		}
+	}
 	for (int i = 0; i < c->n;) { /* gone (or its PID reused): retired */
 		struct rt_proc *p = &c->procs[i];
 		struct agt_procstat ps;
 		int found = 0;
 
 		for (int k = 0; k < n && !found; k++)
-			found = live[k].pid == p->pid && live[k].start_ticks == p->start_ticks;
+			found = live[k].pid == p->pid && live[k].start_ticks == p->start_ticks &&
+				!live[k].gone;
 		if (found) {
 			if (!agt_procstat_read(p->pid, &ps) && ps.start_ticks == p->start_ticks)
 				p->cpu_last = ps.cpu_seconds; /* what it will have counted, near enough */
@@ -144,7 +170,7 @@ void agt_rt_sync(struct agt_rt_collector *c, const struct agt_rt_target *live, i
 		for (int i = 0; i < c->n && !known; i++)
 			known = c->procs[i].pid == live[k].pid &&
 				c->procs[i].start_ticks == live[k].start_ticks;
-		if (known)
+		if (known || live[k].gone)
 			continue;
 		if (c->n == c->cap) {
 			int cap = c->cap ? 2 * c->cap : 64;

@@ -15,6 +15,7 @@ struct agt_rt_target {
 	int pid;
 	uint64_t start_ticks;
 	const char *workload; /* "namespace/pod", or the executable's name */
+	int gone;	      /* ended since the last sync (maybe before any): retire it now */
 };
 
 /* stats_fd, open_fd: the rt_stats and rt_open maps (bpf/rt.bpf.c), -1 when the runtime

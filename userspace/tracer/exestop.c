@@ -21,6 +21,7 @@ void agt_exestop_enable(struct attach_run *r, int on)
 		return;
 	r->cap.proc->bss->stop_unknown_exes = on ? 1 : 0;
 	r->exestop = on;
+	r->exestop_ever |= on;
 	if (!on)
 		r->stopping = 1;
 }

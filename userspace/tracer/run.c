@@ -281,6 +281,13 @@ static void print_summary(struct attach_run *r)
 		 (unsigned long long)r->pl.dec.records, (unsigned long long)r->pl.trace.em.emitted,
 		 (unsigned long long)r->pl.trace.em.unfinished,
 		 (unsigned long long)s.total, s.list, (unsigned long long)s.stotal, s.sampled);
+	if (r->exec_stops || r->exestop_ever)
+		agt_info("exec stops: %llu processes stopped at exec of an executable not looked at "
+			 "yet, %llu resumed, %llu gone before resuming; %d executables known%s",
+			 (unsigned long long)r->exec_stops, (unsigned long long)r->exec_resumed,
+			 (unsigned long long)r->exec_resume_gone, r->nknown,
+			 r->known_full ? " (the known_exes map was full: some stop at each exec)"
+				       : "");
 	for (int i = 0; i < r->nrefused; i++)
 		agt_info("TLS not probed (the locator refused): %s", r->refused[i]);
 	if (r->nsel)
@@ -291,13 +298,6 @@ static void print_summary(struct attach_run *r)
 		    (unsigned long long)r->pl.dec.execs_seen, (unsigned long long)r->discovered,
 		    (unsigned long long)r->discover_limited, (unsigned long long)r->discover_failed,
 		    (unsigned long long)r->exec_gone, (unsigned long long)r->forgotten);
-	if (r->exec_stops || r->exestop)
-		agt_info("exec stops: %llu processes stopped at exec of an executable not looked at "
-			 "yet, %llu resumed, %llu gone before resuming; %d executables known%s",
-			 (unsigned long long)r->exec_stops, (unsigned long long)r->exec_resumed,
-			 (unsigned long long)r->exec_resume_gone, r->nknown,
-			 r->known_full ? " (the known_exes map was full: some stop at each exec)"
-				       : "");
 }
 
 static void metrics_reason(void *ctx, const char *reason, uint64_t v, int is_events)

@@ -119,6 +119,7 @@ struct attach_run {
 	} *known;
 	int nknown, known_cap;
 	int exestop;   /* stopping at exec is on in the kernel */
+	int exestop_ever;
 	int stopping;  /* the run ends: stopped processes are resumed, not looked at */
 	uint64_t exec_stops, exec_resumed, exec_resume_gone, known_full;
 };

@@ -783,7 +783,7 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 	/* TLS in an executable itself is per file: a traced (or pending) process that execs a file
 	 * not looked at yet is stopped by the kernel until its probes are attached (the loop
 	 * resumes it; so does the cleanup, whatever ends the run). */
-	for (int s = 0; s < r->nspecs && !r->exestop; s++)
+	for (int s = 0; s < r->nspecs && !r->exestop && !r->o.no_exec_stop; s++)
 		for (int ti = 0; ti < r->specs[s].ntargets; ti++)
 			if (r->specs[s].locate || !strcmp(r->specs[s].targets[ti], "$exe"))
 				agt_exestop_enable(r, 1);

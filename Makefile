@@ -246,9 +246,11 @@ fuzz-smoke: $(OUT)/fuzz/fuzz_decode $(OUT)/fuzz/seeds $(OUT)/fuzz/fuzz_http2 $(O
 		>$(OUT)/fuzz/http2.log 2>&1 || { tail -30 $(OUT)/fuzz/http2.log; exit 1; }
 	@tail -3 $(OUT)/fuzz/http2.log
 
-fuzz: $(OUT)/fuzz/fuzz_decode $(OUT)/fuzz/seeds
-	mkdir -p $(OUT)/fuzz/corpus
+# Both targets, FUZZ_SECONDS each, each with a corpus of its own that grows from run to run.
+fuzz: $(OUT)/fuzz/fuzz_decode $(OUT)/fuzz/seeds $(OUT)/fuzz/fuzz_http2 $(OUT)/fuzz/h2seeds
+	mkdir -p $(OUT)/fuzz/corpus $(OUT)/fuzz/h2corpus
 	$(OUT)/fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=16384 $(OUT)/fuzz/corpus $(OUT)/fuzz/seeds
+	$(OUT)/fuzz/fuzz_http2 -max_total_time=$(FUZZ_SECONDS) -max_len=16384 $(OUT)/fuzz/h2corpus $(OUT)/fuzz/h2seeds
 
 test: unit fuzz-smoke integration
 

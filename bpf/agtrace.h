@@ -192,22 +192,38 @@ struct agt_proc_fork {
  * parent (then it is followed, or forgotten). */
 #define AGT_FORK_PENDING 1
 
+/* An executable file as the kernel names it: its superblock's s_dev and its inode number (the
+ * key of the known_exes map; userspace takes it from the record, never from stat). */
+struct agt_exe_key {
+	__u64 dev;
+	__u64 ino;
+};
+
 /* A followed process ran execve. */
 #define AGT_ARGV_LEN 256
 #define AGT_FILENAME_LEN 128
 struct agt_proc_exec {
 	struct agt_event_hdr h;
 	__u32 argv_len; /* bytes in argv: NUL-separated arguments as in /proc/PID/cmdline */
-	__u32 pad;
+	__u32 flags;	/* AGT_EXEC_STOPPED, AGT_EXEC_UNSAMPLED */
 	char filename[AGT_FILENAME_LEN];
 	char argv[AGT_ARGV_LEN];
+	struct agt_exe_key exe;
 };
+/* The kernel stopped the process (SIGSTOP) at exec: its executable was not in known_exes.
+ * Userspace looks at the file, probes it, marks it known and sends SIGCONT. */
+#define AGT_EXEC_STOPPED 1
+/* Not kept by process sampling: sent only to be resumed (no exec span). */
+#define AGT_EXEC_UNSAMPLED 2
 
 /* Discovery: a process outside the target table ran execve; userspace matches its selectors.
  * h.pid is the process. */
 struct agt_proc_discover {
 	struct agt_event_hdr h;
 	char filename[AGT_FILENAME_LEN];
+	__u32 flags; /* AGT_EXEC_STOPPED */
+	__u32 pad;
+	struct agt_exe_key exe;
 };
 
 /* A traced process (a target or a followed descendant) loaded libraries: the dynamic loader

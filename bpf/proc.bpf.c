@@ -73,15 +73,55 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
  * are captured), and forgotten if no selector takes it. */
 const volatile __u32 discover = 0;
 
+/* Executables userspace has looked at: probed (probes on the file exist, for every process) or
+ * known to need nothing. Written by userspace only. A traced or pending process that execs a file
+ * not in it is stopped before its first instruction (SIGSTOP, sent to it from here) until
+ * userspace has probed the file: TLS that lives in the executable itself (Go crypto/tls,
+ * statically linked OpenSSL or BoringSSL) is captured from the first call. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct agt_exe_key);
+	__type(value, __u32);
+} known_exes SEC(".maps");
+
+/* Set by userspace once its event loop runs (it resumes what is stopped), cleared before it
+ * stops: 0, never stop. Some specs are per executable ("$exe" or located TLS) or nothing. */
+__u32 stop_unknown_exes = 0;
+
+#define AGT_SIGSTOP 19
+
+/* The new executable of an exec; 1 when it is not known yet (the process is to be stopped). */
+static __always_inline int exe_unknown(struct linux_binprm *bprm, struct agt_exe_key *k)
+{
+	struct inode *ino = BPF_CORE_READ(bprm, file, f_inode);
+
+	k->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	k->ino = BPF_CORE_READ(ino, i_ino);
+	return stop_unknown_exes && !bpf_map_lookup_elem(&known_exes, k);
+}
+
+/* Stop the current process at exec (its record is reserved, so userspace will hear of it and
+ * resume it): the flags to report. */
+static __always_inline __u32 exec_stop(int unknown)
+{
+	return unknown && bpf_send_signal(AGT_SIGSTOP) == 0 ? AGT_EXEC_STOPPED : 0;
+}
+
 static __always_inline void discover_exec(struct task_struct *p, struct linux_binprm *bprm)
 {
 	struct agt_proc_discover *e;
+	struct agt_exe_key k;
+	int unknown = exe_unknown(bprm, &k);
 
 	e = agt_reserve(sizeof(*e), AGT_EV_PROC_DISCOVER, 0, BPF_CORE_READ(p, tgid),
 			BPF_CORE_READ(p, pid));
 	if (!e)
 		return;
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+	e->exe = k;
+	e->pad = 0;
+	e->flags = exec_stop(unknown);
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
@@ -90,8 +130,10 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid), kind = agt_target_kind(tgid);
 	struct agt_proc_exec *e;
+	struct agt_exe_key k;
 	unsigned long start, end;
-	__u32 n;
+	__u32 n, flags = 0;
+	int unknown;
 
 	if (!kind || kind == AGT_TK_PENDING) {
 		if (discover) {
@@ -103,12 +145,18 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 		}
 		return 0;
 	}
-	if (!agt_session_sampled(AGT_SS_PROC, tgid))
-		return 0;
+	unknown = exe_unknown(bprm, &k);
+	/* A process to stop is reported whatever sampling says: it must be resumed. */
+	if (!agt_session_sampled(AGT_SS_PROC, tgid)) {
+		if (!unknown)
+			return 0;
+		flags = AGT_EXEC_UNSAMPLED;
+	}
 	e = agt_reserve(sizeof(*e), AGT_EV_PROC_EXEC, 0, tgid, BPF_CORE_READ(p, pid));
 	if (!e)
 		return 0;
-	e->pad = 0;
+	e->exe = k;
+	e->flags = flags | exec_stop(unknown);
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 	/* The new image's arguments are in place at this point: mm->arg_start .. arg_end. */
 	start = BPF_CORE_READ(p, mm, arg_start);
@@ -120,7 +168,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	e->argv_len = 0;
 	if (n && bpf_probe_read_user(e->argv, n, (void *)start) == 0)
 		e->argv_len = n;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, e->flags & AGT_EXEC_STOPPED ? BPF_RB_FORCE_WAKEUP : 0);
 	return 0;
 }
 

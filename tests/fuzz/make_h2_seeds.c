@@ -154,6 +154,36 @@ int main(int argc, char **argv)
 	save(argv[1], "gaps", &t);
 	h2w_fini(&t);
 
+	/* Interleaved concurrent streams: four requests open at once, their HEADERS, DATA and
+	 * responses (one streamed as SSE) mixed frame by frame in both directions, bodies split
+	 * across DATA frames, answers in another order than the requests. */
+	h2w_init(&t);
+	h2w_open(&t);
+	for (uint32_t s = 1; s <= 7; s += 2)
+		h2w_headers(&t, EG, s, 0, req);
+	for (uint32_t s = 7; s >= 1 && s <= 7; s -= 2) {
+		h2w_data(&t, EG, s, 0, "{\"model\":\"gpt-4o\",");
+		h2w_headers(&t, IN, 8 - s, 0, s == 3 ? sse_resp : resp);
+	}
+	for (uint32_t s = 1; s <= 7; s += 2)
+		h2w_data(&t, EG, s, 0x1, "\"messages\":[]}");
+	for (int i = 0; i < 3; i++)
+		for (uint32_t s = 1; s <= 7; s += 2) {
+			char part[96];
+
+			if (s == 5) /* the SSE stream */
+				snprintf(part, sizeof(part), "data: {\"delta\":\"t%d\"}\n\n%s", i,
+					 i == 2 ? "data: [DONE]\n\n" : "");
+			else
+				snprintf(part, sizeof(part), "%s", i == 0 ? "{\"id\":\"c\","
+								 : i == 1 ? "\"choices\":"
+									  : "[]}");
+			h2w_chunk(&t, IN);
+			h2w_data(&t, IN, s, i == 2 ? 0x1 : 0, part);
+		}
+	save(argv[1], "interleaved", &t);
+	h2w_fini(&t);
+
 	/* gRPC, then a plain exchange. */
 	h2w_init(&t);
 	h2w_open(&t);

@@ -170,6 +170,47 @@ def test_shell_agent_spawning_curl(h2server, cert):  # noqa: F811
             c["process"]["pid"]
 
 
+def exec_stops(tr):
+    """(stopped, resumed, gone) from the summary's exec stop line."""
+    (line,) = [l for l in tr.err_lines if "exec stops: " in l]
+    w = line.split("exec stops: ")[1].split()
+    return int(w[0]), int(w[w.index("resumed,") - 1]), int(w[w.index("gone") - 1])
+
+
+@pytest.mark.parametrize("build", ["gotls", "gotls-stripped"])
+def test_shell_agent_spawning_go(h2server, cert, build):  # noqa: F811
+    """Attached by PID to a shell that runs a Go program per call, which calls at once: its
+    crypto/tls lives in its own executable, which nothing has probed when it is exec'd. The
+    kernel stops it at exec until agtrace has probed the file; agtrace is itself stopped while
+    the shell runs the first one, so without that stop the call would be long over, unseen. The
+    second run of the same binary is not stopped (the file is known)."""
+    exe = os.path.join(BUILD, build)
+    t = Target(["/bin/sh", os.path.join(ROOT, "tests", "targets", "shell_agent.sh")],
+               env=dict(env_with_ca(cert), GOTLS=exe))
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"])
+        tr.p.send_signal(signal.SIGSTOP)
+        try:
+            t.send(f"gocall {h2server} {body('gpt-4o')}")
+            time.sleep(0.5)  # a Go call takes a few ms: it would be over by now
+        finally:
+            tr.p.send_signal(signal.SIGCONT)
+        replies = [t.read(timeout=30), t.call(f"gocall {h2server} {body('o1')}", timeout=30)]
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert [r.split()[:3] for r in replies] == [["status", "200", "HTTP/2.0"]] * 2
+    assert_exact(tr, t.pid, ["gpt-4o", "o1"], [False, False])
+    gos = [r for r in tr.records if r["name"].startswith(f"exec {exe} -call ")]
+    assert len(gos) == 2
+    for g, x in zip(gos, steps(tr)):  # the call of that Go process (one of its threads)
+        assert g["process"]["pid"] != t.pid and x["process"]["thread"]["id"] != t.pid
+    # The shell's own execs (the Go program, nothing else: the subshells do not exec) stop once
+    # per file: the first Go run only.
+    assert exec_stops(tr) == (1, 1, 0), tr.err_lines
+
+
 def test_agent_relaunching_itself(server, cert):  # noqa: F811
     """An agent CLI that relaunches itself as a child process, which makes the calls."""
     t = Target(["/usr/bin/python3", os.path.join(ROOT, "tests", "targets", "llm_client.py"),
@@ -206,6 +247,9 @@ def test_selected_process_calling_right_after_exec(server, cert):  # noqa: F811
     quick = os.path.join(BUILD, "quick_call")
     tr = Tracer(["--select", f"comm=quick_call,cmdline=*{TOKEN}*", "-o", "jsonl"], wait=False)
     tr.wait_for("discovery: 1 selector")
+    # Its first exec makes its file known (it is stopped at that exec while agtrace looks at
+    # it): the runs below, made while agtrace is stopped, are not held up.
+    subprocess.run([quick], capture_output=True, timeout=30)
     pids, after = [], []
     for i in range(3):
         tr.p.send_signal(signal.SIGSTOP)
@@ -235,6 +279,48 @@ def test_selected_process_calling_right_after_exec(server, cert):  # noqa: F811
         assert x["status"] == "ok"
     assert " 0 dropped " in tr.summary()
     print(f"call began {after} us after exec (their launcher's clock, on this machine)")
+
+
+@pytest.mark.parametrize("build", ["gotls", "gotls-stripped"])
+def test_selected_go_process_calling_right_after_exec(h2server, cert, build):  # noqa: F811
+    """A Go process found by --select whose call comes a few ms after its exec, made while
+    agtrace is stopped: its executable (its TLS stack) is probed by nobody yet, so the kernel
+    stops it at exec until agtrace, going on, has matched it and probed the file. Then a second
+    one, of the file now known: not stopped, and exact too."""
+    exe = os.path.join(BUILD, build)
+    tr = Tracer(["--select", f"exe={exe},cmdline=*{TOKEN}*", "-o", "jsonl"], wait=False)
+    tr.wait_for("discovery: 1 selector")
+    pids, outs = [], []
+    for i in range(2):
+        tr.p.send_signal(signal.SIGSTOP)
+        try:
+            p = subprocess.Popen([exe, "-call", f"{h2server}?{TOKEN}", "-body",
+                                  body(f"g-{i}-{TOKEN}")], env=env_with_ca(cert),
+                                 stdout=subprocess.PIPE, text=True)
+            time.sleep(0.5)  # long enough for its call, were it running
+        finally:
+            tr.p.send_signal(signal.SIGCONT)
+        outs.append(p.stdout.readline().split()[:3])
+        assert p.wait(timeout=10) == 0
+        pids.append(int(tr.wait_for("discovered PID ").split("discovered PID ")[1].split()[0]))
+        assert pids[-1] == p.pid
+    time.sleep(0.5)
+    assert tr.interrupt() == 0
+    assert outs == [["status", "200", "HTTP/2.0"]] * 2
+    s = steps(tr)
+    assert [(x["gen_ai"]["request"]["model"], x["process"]["pid"]) for x in s] == [
+        (f"g-{i}-{TOKEN}", pids[i]) for i in range(2)]
+    for x in s:
+        assert x["gen_ai"]["usage"] == USAGE
+        assert x["gen_ai"]["response"]["model"] == x["gen_ai"]["request"]["model"] + \
+            "-2024-08-06"
+        assert x["status"] == "ok"
+        assert "incomplete" not in x["llm"]
+    assert " 0 dropped " in tr.summary()
+    stopped, resumed, gone = exec_stops(tr)
+    # Other processes of the machine exec'd meanwhile may have been stopped once too (their
+    # files unknown): every one was resumed.
+    assert stopped >= 1 and resumed == stopped and gone == 0, tr.err_lines
 
 
 # ---- probe limits, shutdown, open files ----

@@ -4,6 +4,8 @@
 # TLS when the server offers it). The CA comes from SSL_CERT_FILE. Prints "ready PID", then one
 # line per stdin command:
 #   call URL BODY   POST BODY to URL -> "status CODE HTTP_VERSION"
+#   gocall URL BODY the same through $GOTLS -call (a Go program of crypto/tls, whose call comes
+#                   right after its exec) -> "status CODE PROTO BYTES"
 #   quit            exit
 echo "ready $$"
 while read -r cmd url body; do
@@ -13,6 +15,10 @@ while read -r cmd url body; do
 		out=$(curl -s --cacert "$SSL_CERT_FILE" -o /dev/null -w '%{http_code} %{http_version}' \
 			-H 'Content-Type: application/json' -d "$body" "$url")
 		echo "status $out"
+		;;
+	gocall)
+		out=$("$GOTLS" -call "$url" -body "$body")
+		echo "$out"
 		;;
 	*) echo unknown ;;
 	esac

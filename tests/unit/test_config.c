@@ -83,7 +83,7 @@ static const struct sample {
 /* Flags (no value): set by a file's true. */
 static const char *const flags[] = {"k8s-insecure", "es-insecure", "es-install-template",
 				    "otlp-insecure", "capture-content", "files", "files-read",
-				    "capture-diffs", "pipes"};
+				    "capture-diffs", "pipes", "no-exec-stop"};
 
 /* Options of the command line only, never in a file. */
 static const char *const cli_only[] = {"tcp",	       "no-tcp",	     "dry-run",
@@ -204,6 +204,7 @@ static char *describe(const struct agt_config *c)
 	L(c->max_message);
 	L(c->tcp);
 	L(c->pipes);
+	L(c->no_exec_stop);
 	L(c->idle_timeout);
 	for (int k = 0; k < AGT_SS_MAX; k++) {
 		L(c->sample_cfg[k].ratio_ppm);

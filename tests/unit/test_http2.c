@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agtrace.h"
+#include "base/util.h"
+#include "protocols/http1.h"
 #include "protocols/http2.h"
+#include "protocols/llm/llm.h"
 #include "streams/conn.h"
 #include "../fuzz/h2_wire.h"
 
@@ -1904,6 +1907,299 @@ static void ingress_first(void **state)
 	h2w_fini(&t);
 }
 
+/* ---- every provider parser works the same over HTTP/2 as over HTTP/1.1 ---- */
+
+/* The exchanges the official SDKs had with the test server (tests/fixtures/llm/PROVIDER/NAME):
+ * Chat Completions, Responses, Anthropic Messages, Ollama, Gemini (AI Studio and Vertex), plain,
+ * SSE and NDJSON. */
+static const char *const llm_fixtures[] = {
+    "openai/chat-plain-call",	    "openai/chat-stream-call",
+    "openai/chat-loop-answer",	    "openai/responses-orchestrator-call",
+    "openai/responses-expert-answer", "openai/responses-stream-orchestrator-transfer",
+    "openai/responses-stream-reporter-answer",
+    "anthropic/messages-plain-call", "anthropic/messages-stream-call",
+    "anthropic/messages-loop-answer", "ollama/chat-plain-call",
+    "ollama/chat-stream-call",	    "gemini/studio-plain-call",
+    "gemini/studio-sse-call",	    "gemini/studio-array-answer",
+    "gemini/vertex-sse-call",	    "gemini/studio-error",
+};
+
+struct fixture {
+	char path[256], ctype[64];
+	int status;
+	char *req, *resp;
+	size_t req_len, resp_len;
+};
+
+static void meta_str(const char *meta, const char *key, char *out, size_t n)
+{
+	const char *p = strstr(meta, key), *e;
+
+	assert_non_null(p);
+	p = strchr(p + strlen(key), '"');
+	assert_non_null(p);
+	e = strchr(++p, '"');
+	snprintf(out, n, "%.*s", (int)(e - p), p);
+}
+
+static void fixture_load(const char *name, struct fixture *f)
+{
+	char path[256];
+	size_t len;
+	char *meta;
+
+	snprintf(path, sizeof(path), "tests/fixtures/llm/%s.meta.json", name);
+	assert_non_null(meta = agt_read_file(path, 1 << 20, &len));
+	meta_str(meta, "\"path\":", f->path, sizeof(f->path));
+	meta_str(meta, "\"content_type\":", f->ctype, sizeof(f->ctype));
+	f->status = atoi(strstr(meta, "\"status\":") + 9);
+	free(meta);
+	snprintf(path, sizeof(path), "tests/fixtures/llm/%s.request.json", name);
+	assert_non_null(f->req = agt_read_file(path, 64u << 20, &f->req_len));
+	snprintf(path, sizeof(path), "tests/fixtures/llm/%s.response", name);
+	assert_non_null(f->resp = agt_read_file(path, 64u << 20, &f->resp_len));
+}
+
+/* A body as DATA frames of awkward sizes (a byte, then primes: SSE events and JSON tokens cut
+ * anywhere), END_STREAM on the last. */
+static void data_frames(struct h2w_trace *t, int dir, uint32_t sid, const char *b, size_t n)
+{
+	static const size_t sizes[] = {1, 7, 509, 2039, 97, 4093};
+	size_t off = 0;
+
+	for (int i = 0; off < n; i++) {
+		size_t k = sizes[i % 6] < n - off ? sizes[i % 6] : n - off;
+
+		if (i % 3 == 2)
+			h2w_chunk(t, dir); /* a new read or write now and then */
+		h2w_frame(t, dir, 0x0, off + k == n ? F_END_STREAM : 0, sid, b + off, k);
+		off += k;
+	}
+}
+
+/* The exchange over HTTP/2 (stream sid of a connection that may carry others) and over
+ * HTTP/1.1, each through its protocol module; the exchanges it handed over. */
+static void h2_of(const struct fixture *f, struct h2w_trace *t, uint32_t sid)
+{
+	char status[8], clen[24];
+	const char *const req[] = {":method", "POST", ":scheme", "https", ":authority",
+				   "api.example.com", ":path", f->path, "content-type",
+				   "application/json", "user-agent", "sdk/1.0", NULL};
+	const char *const resp[] = {":status", status, "content-type", f->ctype,
+				    "content-length", clen, NULL};
+
+	snprintf(status, sizeof(status), "%d", f->status);
+	snprintf(clen, sizeof(clen), "%zu", f->resp_len);
+	h2w_headers(t, EG, sid, 0, req);
+	data_frames(t, EG, sid, f->req, f->req_len);
+	h2w_headers(t, IN, sid, 0, resp);
+	data_frames(t, IN, sid, f->resp, f->resp_len);
+}
+
+static void h1_exchange(const struct fixture *f, struct xch *x)
+{
+	uint64_t drops[64] = {0};
+	void *c = agt_proto_http1.open(NULL, 10, 64u << 20, drops, &out);
+	char head[1024];
+	int n;
+
+	assert_non_null(c);
+	n = snprintf(head, sizeof(head),
+		     "POST %s HTTP/1.1\r\nHost: api.example.com\r\nContent-Type: "
+		     "application/json\r\nUser-Agent: sdk/1.0\r\nContent-Length: %zu\r\n\r\n",
+		     f->path, f->req_len);
+	assert_int_equal(agt_proto_http1.feed(c, EG, (uint8_t *)head, n, 1000, 10), 0);
+	assert_int_equal(agt_proto_http1.feed(c, EG, (uint8_t *)f->req, f->req_len, 1001, 10), 0);
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+		     f->status, f->ctype, f->resp_len);
+	assert_int_equal(agt_proto_http1.feed(c, IN, (uint8_t *)head, n, 2000, 10), 0);
+	assert_int_equal(agt_proto_http1.feed(c, IN, (uint8_t *)f->resp, f->resp_len, 2001, 10),
+			 0);
+	agt_proto_http1.close(c, 3000);
+	agt_proto_http1.free(c);
+	assert_int_equal(ngot, 1);
+	*x = got[0];
+	ngot = 0;
+}
+
+static void assert_llm_same(const struct agt_llm *a, const struct agt_llm *b)
+{
+	assert_string_equal(a->provider, b->provider);
+	assert_string_equal(a->api, b->api);
+	assert_string_equal(a->req_model, b->req_model);
+	assert_string_equal(a->resp_model, b->resp_model);
+	assert_string_equal(a->resp_id, b->resp_id);
+	assert_int_equal(a->input_tokens, b->input_tokens);
+	assert_int_equal(a->output_tokens, b->output_tokens);
+	assert_int_equal(a->cached_tokens, b->cached_tokens);
+	assert_int_equal(a->stream, b->stream);
+	assert_int_equal(a->nfinish, b->nfinish);
+	for (int i = 0; i < a->nfinish; i++)
+		assert_string_equal(a->finish[i], b->finish[i]);
+	assert_int_equal(a->ncalls, b->ncalls);
+	for (int i = 0; i < a->ncalls; i++) {
+		assert_string_equal(a->calls[i].id, b->calls[i].id);
+		assert_string_equal(a->calls[i].name, b->calls[i].name);
+		assert_string_equal(a->calls[i].arguments ? a->calls[i].arguments : "",
+				    b->calls[i].arguments ? b->calls[i].arguments : "");
+	}
+	assert_string_equal(a->text ? a->text : "", b->text ? b->text : "");
+	assert_string_equal(a->error_type, b->error_type);
+	assert_string_equal(a->error_message ? a->error_message : "",
+			    b->error_message ? b->error_message : "");
+	assert_int_equal(a->parse_failed, b->parse_failed);
+	assert_int_equal(a->incomplete, b->incomplete);
+	assert_int_equal(a->prefix_hash, b->prefix_hash);
+	assert_int_equal(a->system_hash, b->system_hash);
+	assert_int_equal(a->nresults, b->nresults);
+	assert_int_equal(a->noffered, b->noffered);
+}
+
+static void parse(struct xch *x, struct agt_llm *l)
+{
+	assert_int_equal(agt_http_decode_body(x->req, 64u << 20), 0);
+	assert_int_equal(agt_http_decode_body(x->resp, 64u << 20), 0);
+	assert_int_equal(agt_llm_parse(x->req, x->resp, l), 0);
+}
+
+/* Each fixture alone on a connection (whole and fed 3 bytes at a time), then all of them on one
+ * connection as concurrent streams whose frames interleave: every parse equals HTTP/1.1's. */
+static void provider_fixtures_same_over_h2(void **state)
+{
+	enum { N = sizeof(llm_fixtures) / sizeof(llm_fixtures[0]) };
+	struct fixture fx[N];
+	struct agt_llm h1[N];
+	struct h2w_trace all;
+
+	(void)state;
+	got_reset();
+	for (int i = 0; i < N; i++) {
+		struct xch x;
+
+		print_message("%s\n", llm_fixtures[i]);
+		fixture_load(llm_fixtures[i], &fx[i]);
+		h1_exchange(&fx[i], &x);
+		parse(&x, &h1[i]);
+		if (!strcmp(llm_fixtures[i], "gemini/studio-error"))
+			assert_string_not_equal(h1[i].error_type, "");
+		else
+			assert_true(h1[i].input_tokens > 0);
+		agt_http_msg_free(x.req);
+		agt_http_msg_free(x.resp);
+		for (size_t step = 0; step <= 3; step += 3) {
+			struct h2w_trace t;
+			struct run r;
+			struct agt_llm l;
+
+			h2w_init(&t);
+			h2w_open(&t);
+			h2_of(&fx[i], &t, 1);
+			run_open(&r, 64u << 20);
+			play(&r, &t, step);
+			run_end(&r, 9000);
+			h2w_fini(&t);
+			assert_int_equal(r.errors, 0);
+			assert_int_equal(total_drops(&r), 0);
+			assert_int_equal(ngot, 1);
+			assert_non_null(got[0].resp);
+			assert_string_equal(got[0].req->url, fx[i].path);
+			assert_int_equal(got[0].resp->status, fx[i].status);
+			parse(&got[0], &l);
+			assert_llm_same(&l, &h1[i]);
+			agt_llm_free(&l);
+			got_reset();
+		}
+	}
+
+	/* All at once on one connection (one HPACK context per direction), stream 2i+1 each:
+	 * every request's HEADERS, then their DATA frames dealt out round-robin a frame each; the
+	 * responses' HEADERS in the reverse order, then their DATA frames likewise. */
+	{
+		struct run r;
+
+		h2w_init(&all);
+		h2w_open(&all);
+		for (int i = 0; i < N; i++) {
+			const char *const req[] = {":method", "POST", ":scheme", "https",
+						   ":authority", "api.example.com", ":path",
+						   fx[i].path, "content-type", "application/json",
+						   "user-agent", "sdk/1.0", NULL};
+
+			h2w_headers(&all, EG, 2 * i + 1, 0, req);
+		}
+		for (size_t round = 0, busy = 1; busy; round++) {
+			busy = 0;
+			for (int i = 0; i < N; i++) {
+				size_t a = round * 1021;
+
+				if (a >= fx[i].req_len)
+					continue;
+				busy = 1;
+				size_t k = fx[i].req_len - a < 1021 ? fx[i].req_len - a : 1021;
+
+				h2w_chunk(&all, EG);
+				h2w_frame(&all, EG, 0x0, a + k == fx[i].req_len ? F_END_STREAM : 0,
+					  2 * i + 1, fx[i].req + a, k);
+			}
+		}
+		for (int k = 0; k < N; k++) {
+			int i = N - 1 - k;
+			char status[8], clen[24];
+			const char *const resp[] = {":status", status, "content-type", fx[i].ctype,
+						    "content-length", clen, NULL};
+
+			snprintf(status, sizeof(status), "%d", fx[i].status);
+			snprintf(clen, sizeof(clen), "%zu", fx[i].resp_len);
+			h2w_headers(&all, IN, 2 * i + 1, 0, resp);
+		}
+		for (size_t round = 0, busy = 1; busy; round++) {
+			busy = 0;
+			for (int k = 0; k < N; k++) {
+				int i = N - 1 - k;
+				size_t a = round * 389;
+
+				if (a >= fx[i].resp_len)
+					continue;
+				busy = 1;
+				size_t n = fx[i].resp_len - a < 389 ? fx[i].resp_len - a : 389;
+
+				h2w_chunk(&all, IN);
+				h2w_frame(&all, IN, 0x0, a + n == fx[i].resp_len ? F_END_STREAM : 0,
+					  2 * i + 1, fx[i].resp + a, n);
+			}
+		}
+		run_open(&r, 64u << 20);
+		play(&r, &all, 5);
+		run_end(&r, 9000);
+		h2w_fini(&all);
+		assert_int_equal(r.errors, 0);
+		assert_int_equal(total_drops(&r), 0);
+		assert_int_equal(ngot, N);
+		for (int g = 0; g < ngot; g++) {
+			struct agt_llm l;
+			int i;
+
+			/* several fixtures share a path: find the one with this request body */
+			for (i = 0; i < N; i++)
+				if (!strcmp(got[g].req->url, fx[i].path) &&
+				    got[g].req->body_len == fx[i].req_len &&
+				    !memcmp(got[g].req->body, fx[i].req, fx[i].req_len))
+					break;
+			assert_true(i < N);
+			parse(&got[g], &l);
+			assert_llm_same(&l, &h1[i]);
+			agt_llm_free(&l);
+		}
+		got_reset();
+	}
+	for (int i = 0; i < N; i++) {
+		agt_llm_free(&h1[i]);
+		free(fx[i].req);
+		free(fx[i].resp);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1938,6 +2234,7 @@ int main(void)
 	    cmocka_unit_test(unmatched_response),
 	    cmocka_unit_test(settings_never_acknowledged),
 	    cmocka_unit_test(ingress_first),
+	    cmocka_unit_test(provider_fixtures_same_over_h2),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

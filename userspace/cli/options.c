@@ -350,6 +350,10 @@ static const struct opt opts[] = {
     {"pipes", 0, "pipes", T_FLAG, NULL, OFF(pipes), 0, 0, NULL, NULL,
      "with TCP capture, JSON-RPC over pipes too (MCP over stdio as Python gives it);\n"
      "through system call tracepoints, which every system call on the node then pays"},
+    {"no-exec-stop", 0, "no_exec_stop", T_FLAG, NULL, OFF(no_exec_stop), 0, 0, NULL, NULL,
+     "never stop a traced or pending process at the exec of an executable agtrace has\n"
+     "not looked at yet (TLS in the executable itself, as Go's, is then probed only once\n"
+     "agtrace has read the exec: the first calls may be missed)"},
     {"max-depth", 0, "max_depth", T_LONG, NULL, OFF(max_depth), 1, 1 << 20,
      "a number from 1 to 1048576", "N",
      "open calls kept per thread (default 64; deeper ones are counted as\n"

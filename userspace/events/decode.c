@@ -194,6 +194,11 @@ static void proc_exec(struct agt_decoder *d, const void *rec, size_t size)
 	const struct agt_proc_info *root;
 	const char *base;
 
+	if (e->flags & AGT_EXEC_UNSAMPLED) { /* reported only to be resumed */
+		if ((e->flags & AGT_EXEC_STOPPED) && d->env.stopped)
+			d->env.stopped(d->env.ctx, e->h.pid, &e->exe);
+		return;
+	}
 	exec_name(file, e->filename);
 	agt_agent_exec(d->trace->agent, e->h.pid, file, e->argv,
 		       e->argv_len < AGT_ARGV_LEN ? e->argv_len : AGT_ARGV_LEN, e->h.ts_ns);
@@ -207,6 +212,8 @@ static void proc_exec(struct agt_decoder *d, const void *rec, size_t size)
 		d->env.relaunch(d->env.ctx, e->h.pid);
 	else if (d->env.mapped)
 		d->env.mapped(d->env.ctx, e->h.pid); /* a new program: its objects */
+	if ((e->flags & AGT_EXEC_STOPPED) && d->env.stopped)
+		d->env.stopped(d->env.ctx, e->h.pid, &e->exe);
 }
 
 static void proc_discover(struct agt_decoder *d, const void *rec, size_t size)
@@ -219,6 +226,8 @@ static void proc_discover(struct agt_decoder *d, const void *rec, size_t size)
 	d->execs_seen++;
 	if (d->env.discover)
 		d->env.discover(d->env.ctx, e->h.pid, file);
+	if ((e->flags & AGT_EXEC_STOPPED) && d->env.stopped)
+		d->env.stopped(d->env.ctx, e->h.pid, &e->exe);
 }
 
 static void map_exec(struct agt_decoder *d, const void *rec, size_t size)

@@ -48,6 +48,9 @@ struct agt_decoder_env {
 	/* A process that was pending (caught at exec, discovery deciding on it) forked: the child
 	 * is followed (1) when the parent was taken, else forgotten (0). NULL: follow. */
 	int (*pending_fork)(void *ctx, uint32_t child, uint32_t parent);
+	/* The kernel stopped pid at exec (its executable, exe, was new to it): look at the file,
+	 * then resume the process, always. Called after the exec's other handlers. */
+	void (*stopped)(void *ctx, uint32_t pid, const struct agt_exe_key *exe);
 };
 
 struct agt_decoder {

@@ -32,6 +32,11 @@ static const struct {
     {"agtrace_build_info", "agtrace's version, the commit it was built from and its libbpf; "
 			   "always 1"},
     {"agtrace_events_total", "records read from the ring buffer, by event source"},
+    {"agtrace_exec_stops_total",
+     "processes the kernel stopped at exec of an executable agtrace had not looked at yet, "
+     "until its probes were attached"},
+    {"agtrace_exec_resumes_total",
+     "processes stopped at exec that agtrace resumed, or found gone (killed while stopped)"},
     {"agtrace_dropped_events_total",
      "events lost, by reason (ring buffer full, depth exceeded, unknown process, ...); "
      "sampling is not counted here"},

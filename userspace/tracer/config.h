@@ -37,6 +37,7 @@ struct agt_config {
 	long max_message;  /* bytes of one TLS call / HTTP message captured at most */
 	int tcp;	   /* capture plaintext HTTP over TCP: -1 auto (on without probes given) */
 	int pipes;	   /* with it, JSON-RPC over pipes (system call tracepoints) */
+	int no_exec_stop;  /* never stop a process at exec of an executable not looked at yet */
 	long idle_timeout; /* seconds without activity before a conversation is closed */
 	struct agt_sample_cfg sample_cfg[AGT_SS_MAX]; /* per source, as --sample set it */
 	long event_budget; /* events per second the adaptive controller aims under; 0: off */

@@ -291,6 +291,8 @@ static void obj_free(struct attach_run *r, struct agt_obj *o)
 			break;
 		}
 	r->nlinks -= o->nlinks;
+	if (o->spec != &r->loader)
+		agt_exe_forget(r, o->dev, o->ino); /* its next exec is looked at again */
 	free(o->links);
 	free(o);
 }
@@ -1347,6 +1349,61 @@ void agt_attach_ahead_for_discovery(struct attach_run *r)
 			agt_attach_object(r, NULL, &self, &r->specs[s], 1, host, mapped,
 					  AGT_OBJ_AHEAD);
 		}
+}
+
+static int names_exe(const struct agt_spec *spec)
+{
+	for (int i = 0; i < spec->ntargets; i++)
+		if (!strcmp(spec->targets[i], "$exe"))
+			return 1;
+	return 0;
+}
+
+int agt_exe_examine(struct attach_run *r, uint32_t pid, struct stat *st)
+{
+	char path[64], host[4096 + 64], mapped[4096], err[768];
+	struct agt_proc d;
+	int known = 1;
+	ssize_t n;
+
+	memset(&d, 0, sizeof(d));
+	d.pidfd = -1;
+	d.info.pid = (int)pid;
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	if ((n = readlink(path, d.info.exe, sizeof(d.info.exe) - 1)) < 0)
+		return -errno;
+	d.info.exe[n] = 0;
+	snprintf(d.info.comm, sizeof(d.info.comm), "%.15s", base(d.info.exe));
+	if (agt_proc_resolve(&d, "$exe", host, sizeof(host), mapped, sizeof(mapped), err,
+			     sizeof(err)))
+		return -ENOENT;
+	if (stat(host, st))
+		return -errno;
+	for (int s = 0; s < r->nspecs; s++) {
+		const struct agt_spec *spec = &r->specs[s];
+		struct agt_obj *o;
+
+		if (spec->locate) {
+			/* Located TLS is probed per process: a file found to have it stops each
+			 * process that runs it (the loader attaches the ones it traces). */
+			for (int i = 0; i < r->nobjs && known; i++)
+				known = !(r->objs[i]->spec == spec && r->objs[i]->dev == st->st_dev &&
+					  r->objs[i]->ino == st->st_ino);
+			continue;
+		}
+		if (is_runtime_spec(spec) || !has_symbols(spec) || !names_exe(spec))
+			continue;
+		if (file_object(r, &d, spec, 1, host, mapped, st, &o)) {
+			known = 0; /* tried again at its next exec */
+			continue;
+		}
+		/* Probes nobody holds yet (a target or a descendant's target takes them once it
+		 * has looked): they linger as the objects of targets that exited do. An object
+		 * with no links (nothing of the spec in the file) is kept for the run. */
+		if (o->nlinks && !o->refs && !o->idle_since)
+			o->idle_since = agt_mono_ns();
+	}
+	return known;
 }
 
 /* ---- references, the end of a target, the end of the run ---- */

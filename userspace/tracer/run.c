@@ -281,6 +281,13 @@ static void print_summary(struct attach_run *r)
 		 (unsigned long long)r->pl.dec.records, (unsigned long long)r->pl.trace.em.emitted,
 		 (unsigned long long)r->pl.trace.em.unfinished,
 		 (unsigned long long)s.total, s.list, (unsigned long long)s.stotal, s.sampled);
+	if (r->exec_stops || r->exestop_ever)
+		agt_info("exec stops: %llu processes stopped at exec of an executable not looked at "
+			 "yet, %llu resumed, %llu gone before resuming; %d executables known%s",
+			 (unsigned long long)r->exec_stops, (unsigned long long)r->exec_resumed,
+			 (unsigned long long)r->exec_resume_gone, r->nknown,
+			 r->known_full ? " (the known_exes map was full: some stop at each exec)"
+				       : "");
 	for (int i = 0; i < r->nrefused; i++)
 		agt_info("TLS not probed (the locator refused): %s", r->refused[i]);
 	if (r->nsel)
@@ -352,6 +359,11 @@ static void update_self_metrics(struct attach_run *r)
 		agt_metrics_set(r->metrics, "agtrace_discovery_skipped_total",
 				"reason=\"pod_wait_full\"", (double)r->pod_wait_full);
 	}
+	agt_metrics_set(r->metrics, "agtrace_exec_stops_total", "", (double)r->exec_stops);
+	agt_metrics_set(r->metrics, "agtrace_exec_resumes_total", "result=\"resumed\"",
+			(double)r->exec_resumed);
+	agt_metrics_set(r->metrics, "agtrace_exec_resumes_total", "result=\"gone\"",
+			(double)r->exec_resume_gone);
 	if (r->k8s) {
 		uint64_t req, fail;
 		unsigned pods;
@@ -794,6 +806,13 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		rc = -EINVAL;
 		goto cleanup;
 	}
+	/* TLS in an executable itself is per file: a traced (or pending) process that execs a file
+	 * not looked at yet is stopped by the kernel until its probes are attached (the loop
+	 * resumes it; so does the cleanup, whatever ends the run). */
+	for (int s = 0; s < r->nspecs && !r->exestop && !r->o.no_exec_stop; s++)
+		for (int ti = 0; ti < r->specs[s].ntargets; ti++)
+			if (r->specs[s].locate || !strcmp(r->specs[s].targets[ti], "$exe"))
+				agt_exestop_enable(r, 1);
 	for (int t = 0; t < r->tg.n; t++) {
 		char msg[1600], tls[1200];
 
@@ -850,6 +869,11 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 
 	event_loop(r);
 	agt_metrics_set_ready(r->metrics, 0); /* stopping */
+	/* No more stops; then every process stopped meanwhile is resumed (the ring buffer's
+	 * reports, including those reserved a moment ago). */
+	agt_exestop_enable(r, 0);
+	usleep(2000);
+	ring_buffer__consume(r->rb);
 
 	agt_reaper_stop(r->reaper); /* the links of targets that exited: destroyed by now */
 	r->reaper = NULL;
@@ -896,6 +920,11 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 	/* Spans or audit records were lost (warned once each): exit 1. */
 	rc = agt_audit_failed(r->audit) || agt_outfile_failed(r->out) ? -EIO : 0;
 cleanup:
+	if (r->exestop && r->rb) { /* ended early: whatever it stopped is resumed */
+		agt_exestop_enable(r, 0);
+		usleep(2000);
+		ring_buffer__consume(r->rb);
+	}
 	if (r->rb_cons)
 		munmap((void *)r->rb_cons, sysconf(_SC_PAGESIZE));
 	if (r->rb_prod)
@@ -904,6 +933,7 @@ cleanup:
 	agt_reaper_stop(r->reaper);
 	agt_probes_detach_all(r);
 	agt_desc_free_all(r);
+	free(r->known);
 	agt_capture_destroy(&r->cap);
 	agt_located_free(r);
 	if (r->sink)

@@ -15,6 +15,8 @@
 #include "tracer/config.h"
 #include <stdio.h>
 
+struct stat;
+
 #define MAX_LINKS 20000
 
 struct bpf_link;
@@ -125,6 +127,17 @@ struct attach_run {
 	int nlocated;
 	char refused[4][700]; /* TLS libraries found but refused: said in the summary */
 	int nrefused;
+	/* Executables marked known in the kernel (exestop.c): the file as stat sees it, and the
+	 * kernel's key for it. A process that execs one not known is stopped until looked at. */
+	struct agt_known_exe {
+		uint64_t dev, ino;
+		struct agt_exe_key k;
+	} *known;
+	int nknown, known_cap;
+	int exestop;   /* stopping at exec is on in the kernel */
+	int exestop_ever;
+	int stopping;  /* the run ends: stopped processes are resumed, not looked at */
+	uint64_t exec_stops, exec_resumed, exec_resume_gone, known_full;
 };
 
 /* Event loop sources: these three, or a target's pidfd (data.ptr: the target). */
@@ -162,6 +175,17 @@ int agt_probes_runtime_links(struct attach_run *r);
 /* Discovery: the auto specs' libraries in the host's library folders, attached once, so a
  * process found at exec is traced from its first TLS call. */
 void agt_attach_ahead_for_discovery(struct attach_run *r);
+/* A process stopped at exec: every spec's per-file probes for its executable (found or
+ * attached; st: the file). 1 when the file may be marked known (nothing more to attach there
+ * for the next process that runs it), 0 when not, -errno when it could not be looked at. */
+int agt_exe_examine(struct attach_run *r, uint32_t pid, struct stat *st);
+/* exestop.c: processes stopped by the kernel at exec of an executable it did not know. Turn
+ * stopping on or off (off resumes nothing by itself: drain the ring buffer after). */
+void agt_exestop_enable(struct attach_run *r, int on);
+/* The decoder's callback: look at the file (not when the run ends), mark it known, resume. */
+void agt_exe_stopped(void *ctx, uint32_t pid, const struct agt_exe_key *exe);
+/* Probes on the file (dev, ino) went: it is no longer known. */
+void agt_exe_forget(struct attach_run *r, uint64_t dev, uint64_t ino);
 /* A target is gone: its references go; objects nobody holds go after linger_ns. */
 void agt_probes_release(struct attach_run *r, struct agt_proc *proc, uint64_t now);
 void agt_probes_reap(struct attach_run *r, uint64_t now, uint64_t linger_ns);

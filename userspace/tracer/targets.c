@@ -184,7 +184,7 @@ struct agt_decoder_env agt_targets_env(struct attach_run *r)
 {
 	return (struct agt_decoder_env){
 	    env_probe, env_target,   env_target_exit, env_mapped, r->nsel ? env_discover : NULL,
-	    r,	       env_relaunch, env_pending_fork};
+	    r,	       env_relaunch, env_pending_fork, agt_exe_stopped};
 }
 
 /* Attach every spec to target t; 0, or -errno (after one sentence) for a target given by PID

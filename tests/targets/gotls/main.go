@@ -7,7 +7,10 @@
 // http.DefaultClient, which negotiates HTTP/2 when the server offers it; with -http1 (or
 // GODEBUG=http2client=0) they go over HTTP/1.1 instead. Connections are kept alive.
 //
-// Prints "ready PID", then one line per stdin command:
+// With -call URL it makes one call at once (POST -body, default "{}"), prints "status CODE PROTO
+// BYTES" and exits: a program whose first TLS calls come a few milliseconds after its exec.
+//
+// Otherwise it prints "ready PID", then one line per stdin command:
 //
 //	call URL BODY      POST BODY (JSON) to URL -> "status CODE PROTO BYTES"
 //	par N URL BODY     N POSTs at once, each in its own goroutine; "#I" in BODY becomes the
@@ -46,12 +49,23 @@ func post(c *http.Client, url, body string) (int, string, int, error) {
 
 func main() {
 	http1 := flag.Bool("http1", false, "never negotiate HTTP/2 (a Transport whose TLSNextProto is empty)")
+	once := flag.String("call", "", "make one call to this URL at once, print its status and exit")
+	onceBody := flag.String("body", "{}", "the body of the -call request")
 	flag.Parse()
 	client := http.DefaultClient
 	if *http1 {
 		client = &http.Client{Transport: &http.Transport{
 			TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 		}}
+	}
+	if *once != "" {
+		code, proto, n, err := post(client, *once, *onceBody)
+		if err != nil {
+			fmt.Printf("error %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Printf("status %d %s %d\n", code, proto, n)
+		return
 	}
 	fmt.Printf("ready %d\n", os.Getpid())
 	in := bufio.NewScanner(os.Stdin)

@@ -1411,6 +1411,7 @@ struct mp {
 	uint8_t is_array[MP_MAX_CONTAINERS];
 	int stack[AGT_JW_MAX_DEPTH];
 	int depth, nopen;
+	uint64_t replaced; /* invalid UTF-8 sequences replaced */
 };
 
 static void mp_key(struct mp *m, const char *key)
@@ -1466,7 +1467,7 @@ static void mp_str(struct agt_fields *f, const char *key, const char *v)
 		char *fixed = malloc(AGT_UTF8_SANITIZED_MAX(n));
 
 		if (fixed) {
-			agt_utf8_sanitize(v, n, fixed, &n);
+			m->replaced += agt_utf8_sanitize(v, n, fixed, &n);
 			msgpack_pack_str_with_body(m->pk, fixed, n);
 			free(fixed);
 			return;
@@ -1508,8 +1509,8 @@ static void mp_bool(struct agt_fields *f, const char *key, int v)
 		msgpack_pack_false(m->pk);
 }
 
-void agt_schema_msgpack(const struct agt_span *sp, const struct agt_export_ctx *c,
-			msgpack_packer *pk)
+uint64_t agt_schema_msgpack(const struct agt_span *sp, const struct agt_export_ctx *c,
+			    msgpack_packer *pk)
 {
 	struct mp m = {{mp_open, mp_close, mp_str, mp_i64, mp_f64, mp_bool, AGT_DIALECT_ECS}, pk};
 
@@ -1518,4 +1519,5 @@ void agt_schema_msgpack(const struct agt_span *sp, const struct agt_export_ctx *
 		m.nopen = 0;
 		agt_schema_walk(sp, c, &m.f);
 	}
+	return m.replaced;
 }

@@ -62,9 +62,10 @@ void agt_schema_otlp_pb(const struct agt_span *sp, const struct agt_export_ctx *
 void agt_schema_otlp_resource_pb(const struct agt_span *sp, const struct agt_export_ctx *c,
 				 const struct agt_otlp_attrs *extra, struct agt_pb *p);
 
-/* The span's ECS fields as one msgpack map. */
-void agt_schema_msgpack(const struct agt_span *sp, const struct agt_export_ctx *c,
-			msgpack_packer *pk);
+/* The span's ECS fields as one msgpack map. Returns the invalid UTF-8 sequences it replaced
+ * (by U+FFFD) in strings. */
+uint64_t agt_schema_msgpack(const struct agt_span *sp, const struct agt_export_ctx *c,
+			    msgpack_packer *pk);
 /* 16 hex digits of a span id (out: 17 bytes). */
 void agt_schema_span_id(uint64_t id, char out[17]);
 #endif

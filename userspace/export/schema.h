@@ -26,6 +26,9 @@ struct agt_fields {
 	void (*f64)(struct agt_fields *f, const char *key, double v);
 	void (*boolean)(struct agt_fields *f, const char *key, int v);
 	int dialect; /* enum agt_dialect */
+	/* Invalid UTF-8 sequences the walk itself replaced in values it built (JSON text such as
+	 * gen_ai.output.messages); the caller adds them to its writer's count. */
+	uint64_t replaced;
 };
 
 /* ECS: every field of sp, as one top-level object. OTel: the span's attributes (what is not the

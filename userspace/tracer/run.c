@@ -96,7 +96,8 @@ static void watch_sampling(struct attach_run *r)
 		const struct agt_sample_cfg *seen = &r->sample_seen[k];
 		char msg[160];
 
-		if (bpf_map__lookup_elem(r->cap.func->maps.sampling, &k, sizeof(k), &c, sizeof(c), 0))
+		if (bpf_map__lookup_elem(r->cap.func->maps.sampling, &k, sizeof(k), &c, sizeof(c),
+					 0))
 			continue;
 		check_sampling(r, k, &c);
 		if (c.generation == seen->generation && c.ratio_ppm == seen->ratio_ppm &&

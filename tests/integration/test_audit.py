@@ -15,7 +15,9 @@ import pytest
 from harness import AGTRACE, NESTED, Target, Tracer, run_agtrace
 from test_agent import AGENT  # noqa: F401
 from test_llm import PY, cert, server  # noqa: F401
+from test_export import es  # noqa: F401  (the Elasticsearch stand-in)
 from test_metrics import free_port, scrape, value
+from test_otlp import attrs, collector  # noqa: F401  (the strict OTLP collector stand-in)
 
 UNKEYED_NOTE = ("unkeyed: a SHA-256 chain detects accidental damage, not forgery (anyone can "
                 "recompute it); write trails with --audit-key")
@@ -475,3 +477,71 @@ def test_audit_usage_errors(tmp_path):
     assert r.returncode == 2
     assert r.stderr == ("agtrace: error: --anchor needs RECORDS:HEAD as a checkpoint gives it (a "
                         "count from 1, a colon, 64 hex digits), got \"7:abc\"\n")
+
+
+def test_anchors_leave_the_host_and_find_a_cut_tail(tmp_path, key, es, collector):  # noqa: F811
+    """Every checkpoint and the seal go out as a state_change event ("audit checkpoint", "audit
+    seal", message "anchor RECORDS:HEAD (...)") to the output and every exporter, and the latest
+    is the one series of agtrace_audit_anchor_info: anchors kept off the host, against which a
+    trail cut afterwards is found truncated."""
+    path, port = tmp_path / "keyed.jsonl", free_port()
+    ts = nested_targets(3)
+    try:
+        tr = Tracer(target_args(ts) + [
+            "--audit", path, "--audit-key", key, "--audit-checkpoint-records", "2",
+            "--es", f"http://127.0.0.1:{es.port}", "--otlp", collector.url + "/v1/traces",
+            "--spool-dir", tmp_path / "spool", "--metrics", f"127.0.0.1:{port}"])
+        for t in ts:
+            assert t.call("outer 3") == "outer 15"
+        time.sleep(1.5)  # the metrics are refreshed once a second
+        mid = scrape(port)
+        for t in ts:
+            t.quit()
+        assert tr.finish(timeout=60) == 0
+    finally:
+        for t in ts:
+            t.kill()
+    recs = records(path)
+    assert [r["type"] for r in recs] == KEYED_TYPES  # the events sent are not audited again
+    want = [("audit checkpoint", 3, 2), ("audit checkpoint", 6, 5), ("audit checkpoint", 9, 8),
+            ("audit seal", 11, 10)]
+    want = [(name, f"anchor {n}:{recs[i]['mac']} ({name.split()[1]} at record {i} of {path})")
+            for name, n, i in want]
+    # the local output
+    got = [(r["name"], r["message"]) for r in tr.records if r["name"].startswith("audit ")]
+    assert got == want
+    assert {r["trace_type"] for r in tr.records if r["name"].startswith("audit ")} == \
+        {"state_change"}
+    # Elasticsearch
+    docs = sorted((d for d in es.docs().values() if d["name"].startswith("audit ")),
+                  key=lambda d: d["@timestamp"])
+    assert [(d["name"], d["message"]) for d in docs] == want
+    # OTLP
+    spans = sorted((s for s in collector.get()["spans"] if s["name"].startswith("audit ")),
+                   key=lambda s: int(s["startTimeUnixNano"]))
+    assert [(s["name"], attrs(s["attributes"])["message"]) for s in spans] == want
+    # /metrics: the latest anchor then, and only it
+    info = [l for l in mid.splitlines() if l.startswith("agtrace_audit_anchor_info")]
+    assert info == [f'agtrace_audit_anchor_info{{type="checkpoint",records="6",'
+                    f'head="{recs[5]["mac"]}"}} 1']
+    # The trail cut after the checkpoint ES has as record 8: verify, with the anchor taken from
+    # the exporter, reports the truncation; so does the metric's anchor for a deeper cut.
+    es_anchor = docs[2]["message"].split()[1]
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:8]))
+    r = verify(path, "--key", key, "--anchor", es_anchor)
+    assert r.returncode == 2
+    assert r.stderr == (f"agtrace: error: {path}: {NOT_SEALED}\n"
+                        f"agtrace: error: {path}: truncated: the anchor names 9 records but the "
+                        f"trail has 8, so at least 1 record was cut\n")
+    metric_anchor = "6:" + recs[5]["mac"]
+    r = verify(path, "--key", key, "--anchor", metric_anchor)
+    assert r.returncode == 2 and "truncated" not in r.stderr  # cut after it: not sealed only
+    path.write_text("".join(lines[:4]))
+    r = verify(path, "--key", key, "--anchor", metric_anchor)
+    assert r.returncode == 2
+    assert r.stderr == (f"agtrace: error: {path}: {NOT_SEALED}\n"
+                        f"agtrace: error: {path}: truncated: the anchor names 6 records but the "
+                        f"trail has 4, so at least 2 records were cut\n")
+    path.write_text("".join(lines))
+    assert verify(path, "--key", key, "--anchor", es_anchor).returncode == 0

@@ -371,7 +371,7 @@ def test_a_full_disk_loses_only_what_it_counts(es, tiny_fs, policy):
         for _ in range(40):  # 1,240 spans of ~800 bytes: far more than 256 KiB
             t.call("recurse 30")
         t.quit()
-        assert tr.finish(timeout=60) == 0
+        assert tr.finish(timeout=60) == 1  # a spool write failed: the run says so
     finally:
         t.kill()
     first = {r["span_id"] for r in tr.records}
@@ -384,6 +384,8 @@ def test_a_full_disk_loses_only_what_it_counts(es, tiny_fs, policy):
     else:  # the full disk makes the oldest go, and refuses nothing
         assert evicted > 0 and full == 0
     assert field(line, "stale .tmp removed") == 1
+    # Whatever the policy, the disk refused writes: counted (once per failed write), exit 1.
+    assert field(line, "failed spool writes") >= 1
     assert spooled + full == len(first) == field(line, "queued")
     assert field(line, "lost (spool full)") == full + evicted
     assert not [f for f in os.listdir(spool) if f.endswith(".tmp")]
@@ -392,10 +394,11 @@ def test_a_full_disk_loses_only_what_it_counts(es, tiny_fs, policy):
     try:
         tr2 = tracer(es, spool, t.pid, probes=False)
         t.quit()
-        assert tr2.finish(timeout=60) == 0
+        rc2 = tr2.finish(timeout=60)
     finally:
         t.kill()
     ids, line2 = es.ids(), es_line(tr2)
+    assert rc2 == (1 if field(line2, "failed spool writes") else 0)
     assert len(ids & first) == spooled - evicted
     # The second run starts on a disk still full of the first one's spool: its own first
     # spans may not fit until the replay frees space; those are counted too.
@@ -403,6 +406,54 @@ def test_a_full_disk_loses_only_what_it_counts(es, tiny_fs, policy):
     assert len(ids - first) + field(line2, "disk_full") == len(tr2.records)
     assert field(line2, "lost (spool full)") == field(line2, "disk_full")
     assert not [f for f in os.listdir(spool) if f.endswith(".tmp") or f.startswith("spool-")]
+
+
+def test_a_disk_full_from_the_start_fails_every_write_and_the_run(es, tmp_path):
+    """A spool on a disk already full: every document's write fails, once each; each is
+    counted as a failed spool write and lost to disk_full, in the summary and /metrics
+    (agtrace_output_write_failures_total{output="spool"}), and the run exits 1."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], check=True)
+    port = free_port()
+    t = Target([NESTED])
+    try:
+        (mnt / "spool").mkdir()
+        subprocess.run(["dd", "if=/dev/zero", f"of={mnt / 'fill'}", "bs=4k"],
+                       capture_output=True)
+        assert os.statvfs(mnt).f_bavail == 0
+        tr = tracer(es, mnt / "spool", t.pid, "--es-drain-seconds", "1", "--metrics",
+                    f"127.0.0.1:{port}")
+        for _ in range(3):
+            assert t.call("outer 3") == "outer 15"
+        time.sleep(2.5)  # written (or not) within sync_ms; metrics refreshed every second
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as m:
+            text = m.read().decode()
+
+        def metric(series):
+            (v,) = [float(l.split()[-1]) for l in text.splitlines()
+                    if l.startswith(series + " ")]
+            return int(v)
+        spans = metric('agtrace_output_spans_total{output="stdout"}')
+        assert spans == 13  # the attach event and 3 x 4 function spans
+        assert metric('agtrace_output_write_failures_total{output="spool",'
+                      'exporter="elasticsearch"}') == spans
+        assert metric('agtrace_export_lost_total{exporter="elasticsearch",'
+                      'reason="disk_full"}') == spans
+        t.quit()
+        assert tr.finish(timeout=60) == 1
+    finally:
+        t.kill()
+        subprocess.run(["umount", "-l", str(mnt)], check=True)
+    line = es_line(tr)
+    assert len(tr.records) == 14  # and the exit event
+    assert field(line, "queued") == field(line, "failed spool writes") == \
+        field(line, "disk_full") == 14
+    assert field(line, "spooled") == 0 and field(line, "delivered") == 0
+    warned = [l for l in tr.err_lines if "spool" in l and "is full" in l]
+    assert warned == [f"agtrace: warning: the disk of the elasticsearch spool {mnt / 'spool'} is "
+                      f"full (No space left on device): documents that do not fit are counted "
+                      f"as lost"]
 
 
 def test_metrics_show_the_spool_age_and_losses_by_reason(es, tmp_path):

@@ -11,6 +11,7 @@ import urllib.request
 from harness import AGTRACE, FIXTURES, NESTED, Target, Tracer, run_agtrace
 from test_coding_agents import agent  # noqa: F401  (the scripted coding agent)
 from test_durability import FastEs, es_line, field  # noqa: F401
+from test_export import fluent  # noqa: F401  (the Fluentd stand-in)
 from test_llm import cert, server  # noqa: F401
 from test_metrics import free_port, scrape
 
@@ -157,3 +158,60 @@ def test_invalid_utf8_is_replaced_and_counted(tmp_path):
     replaced = int(re.search(r"output_utf8_replaced=(\d+)", tr.summary()).group(1))
     assert replaced == text.count("\ufffd") > 0
     assert docs[ex["span_id"]] == ex  # Elasticsearch got the same repaired document
+
+
+def test_invalid_utf8_from_a_model_is_repaired_and_counted_by_every_exporter(
+        tmp_path, server, cert, fluent):  # noqa: F811
+    """The model's text, read at the TLS boundary, with bytes that are not UTF-8 (a truncated
+    sequence, two stray bytes): JSONL, Elasticsearch, the strict OTLP collector (protobuf, which
+    refuses a string that is not UTF-8) and Fluentd (msgpack) each get U+FFFD for each, and
+    each exporter counts its own replacements, in its summary line and in
+    agtrace_export_utf8_replaced_total."""
+    from test_export import EsServer
+    from test_llm import CLIENT, TOOLS_OPENAI, call
+    from test_otlp import Collector, attrs
+
+    port, state, _ = fluent
+    es, col, mport = EsServer(free_port(), tmp_path / "es.json"), Collector(), free_port()
+    t = Target(["/usr/bin/python3", CLIENT, str(server), str(cert / "cert.pem")])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl", "--es", f"http://127.0.0.1:{es.port}",
+                     "--otlp", col.url + "/v1/traces", "--fluentd", f"127.0.0.1:{port}",
+                     "--spool-dir", tmp_path / "spool", "--metrics", f"127.0.0.1:{mport}"])
+        req = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Weather?"}],
+               "tools": TOOLS_OPENAI}
+        assert call(t, "a", "/v1/chat/completions", req, "X-Invalid-Utf8=1").startswith(
+            "status 200 ")
+        time.sleep(2.5)  # the spans delivered, the metrics refreshed
+        text = scrape(mport)
+        t.quit()
+        assert tr.finish(timeout=60) == 0
+        docs = {i: d for idx in es.get("/_test/docs").values() for i, d in idx.items()}
+        got = col.get()
+    finally:
+        t.kill()
+        es.stop()
+        col.p.kill()
+        col.p.wait()
+    fixed = "Let me check the w\ufffdeather \ufffd\ufffd caf\u00e9."
+    (dec,) = [r for r in tr.records if r["trace_type"] == "decision"]
+    assert dec["decision"]["reasoning"] == fixed
+    jsonl_n = sum(json.dumps(r, ensure_ascii=False).count("\ufffd") for r in tr.records)
+    assert jsonl_n == 3  # the text is in the decision only
+    assert int(re.search(r"output_utf8_replaced=(\d+)", tr.summary()).group(1)) == 3
+    # Elasticsearch: the same repaired document
+    assert docs[dec["span_id"]] == dec
+    assert sum(json.dumps(d, ensure_ascii=False).count("\ufffd") for d in docs.values()) == 3
+    # OTLP: the collector accepted every batch (it answers 400 to a string that is not UTF-8)
+    spans = {s["spanId"]: s for s in got["spans"]}
+    assert set(spans) == {r["span_id"] for r in tr.records}
+    assert attrs(spans[dec["span_id"]]["attributes"])["decision.reasoning"] == fixed
+    assert json.dumps(got["spans"], ensure_ascii=False).count("\ufffd") == 3
+    # Fluentd
+    db = json.loads(state.read_text())
+    assert db["records"][dec["span_id"]]["decision"]["reasoning"] == fixed
+    # Each exporter's own count, exactly
+    for name in ("elasticsearch", "otlp", "fluentd"):
+        (line,) = [l for l in tr.err_lines if l.startswith(f"agtrace: {name}:")]
+        assert line.endswith(", 0 failed spool writes, 3 invalid UTF-8 sequences replaced"), line
+        assert series(text, f'agtrace_export_utf8_replaced_total{{exporter="{name}"}}') == 3

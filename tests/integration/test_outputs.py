@@ -145,10 +145,10 @@ class RawTracer(Tracer):
         self.wait_for("attached ")
 
 
-def raw_run(stdout, calls=5):
+def raw_run(stdout, calls=5, output="jsonl"):
     t = Target([NESTED])
     try:
-        tr = RawTracer(["-p", t.pid, "--probes", SPEC, "-o", "jsonl"], stdout)
+        tr = RawTracer(["-p", t.pid, "--probes", SPEC, "-o", output], stdout)
         for i in range(calls):
             t.call(f"outer {i}")
         t.quit()
@@ -169,6 +169,61 @@ def test_stdout_to_dev_full():
     assert c["written"] == 0 and c["lost"] == c["disk_full"] == emitted(tr) == 1 + 5 * 4 + 1
     (line,) = [l for l in tr.err_lines if l.startswith("agtrace: output ")]
     assert line.startswith("agtrace: output standard output: 0 spans written, 22 lost")
+
+
+def test_tree_to_dev_full():
+    """The tree output fails as the JSONL one does: every line counted lost, warned once,
+    exit 1."""
+    with open("/dev/full", "w") as full:
+        rc, tr = raw_run(full, output="tree")
+    assert rc == 1
+    assert [l for l in tr.err_lines if "cannot write" in l] == [
+        "agtrace: warning: cannot write standard output: No space left on device; " +
+        LOST.format(o="stdout")]
+    c = output_counts(tr)
+    assert c["written"] == 0 and c["lost"] == c["disk_full"] == emitted(tr) == 1 + 5 * 4 + 1
+    assert c["io_error"] == c["closed"] == 0 and c["failures"] >= 1
+
+
+TREE_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{6}Z  ")
+
+
+def test_tree_file_on_a_full_disk_counts_every_lost_span(tiny):
+    path, port = tiny / "tree.txt", free_port()
+    seen = {}
+
+    def scrape_now(tr):
+        time.sleep(2.2)  # written, then the metrics refreshed (once a second each)
+        seen["text"] = scrape(port)
+
+    t = Target([NESTED])
+    try:
+        tr = Tracer(["-p", t.pid, "--probes", SPEC, "-o", "tree", "--output-file", path,
+                     "--metrics", f"127.0.0.1:{port}"])
+        for i in range(400):  # ~70 bytes a line: far more than 64 KiB
+            t.call(f"outer {i}")
+        scrape_now(tr)
+        t.quit()
+        rc = tr.finish(timeout=60)
+    finally:
+        t.kill()
+    assert rc == 1
+    assert [l for l in tr.err_lines if "cannot write" in l] == [
+        f"agtrace: warning: cannot write {path}: No space left on device; " + LOST.format(o="file")]
+    c = output_counts(tr)
+    assert c["written"] + c["lost"] == emitted(tr) == 1 + 400 * 4 + 1  # attach, calls, exit
+    assert c["lost"] == c["disk_full"] > 0 and c["written"] > 0
+    assert c["io_error"] == c["closed"] == 0 and c["failures"] >= 1
+    data = path.read_bytes()
+    assert data.endswith(b"\n")  # what was cut short was cut back out
+    lines = data.decode().splitlines()
+    assert len(lines) == c["written"] and all(TREE_LINE.match(l) for l in lines)
+    assert lines[0].split("  ")[1] == "attach nested"
+    text = seen["text"]
+    w = value(text, 'agtrace_output_spans_total{output="file"}')
+    lost = value(text, 'agtrace_output_lost_spans_total{output="file",reason="disk_full"}')
+    assert w + lost == 1 + 400 * 4
+    assert value(text, 'agtrace_output_write_failures_total{output="file"}') >= 1
 
 
 def test_stdout_reader_gone_is_counted_not_fatal():

@@ -236,7 +236,10 @@ def test_two_runs_keep_their_own_sampling(plain_server):  # noqa: F811
 
 
 def test_out_of_range_values_in_the_map_are_refused(plain_server):  # noqa: F811
-    """Any root process can write the pinned map: a ratio over 1 is reported and kept at 1."""
+    """Any root process can write the pinned map, bumping its generation or not: a ratio over 1
+    is reported and kept at 1, a rate, burst or byte cap over what `sample set` accepts is
+    reported and kept at that bound, each counted; a change that keeps the generation is still
+    seen and reported."""
     import struct
 
     a = Target([PY, FORKER])
@@ -244,19 +247,51 @@ def test_out_of_range_values_in_the_map_are_refused(plain_server):  # noqa: F811
         tr = Tracer(["-p", a.pid, "-o", "jsonl"])
         d = [x for x in os.listdir("/sys/fs/bpf/agtrace") if x.startswith(f"{tr.p.pid}_")][0]
         path = f"/sys/fs/bpf/agtrace/{d}/sampling"
-        # struct agt_sample_cfg {u32 ratio_ppm, rate, burst, byte_cap; u64 generation} of tls (1)
-        value = struct.pack("<IIIIQ", 4294967295, 0, 0, 0, 99)
-        subprocess.run(["bpftool", "map", "update", "pinned", path, "key", "hex", "01", "00",
-                        "00", "00", "value", "hex", *[f"{b:02x}" for b in value]], check=True)
+
+        def write(ratio, rate, burst, byte_cap, generation):
+            # struct agt_sample_cfg {u32 ratio_ppm, rate, burst, byte_cap; u64 generation},
+            # of tls (key 1)
+            value = struct.pack("<IIIIQ", ratio, rate, burst, byte_cap, generation)
+            subprocess.run(["bpftool", "map", "update", "pinned", path, "key", "hex", "01",
+                            "00", "00", "00", "value", "hex", *[f"{b:02x}" for b in value]],
+                           check=True)
+
+        def show():
+            out = subprocess.run([AGTRACE, "sample", "show", "--pid", str(tr.p.pid)],
+                                 capture_output=True, text=True).stdout
+            (line,) = [l for l in out.splitlines() if l.startswith("tls ")]
+            return line
+
+        write(4294967295, 0, 0, 0, 99)  # a new generation
         tr.wait_for("which is no ratio")
-        show = subprocess.run([AGTRACE, "sample", "show", "--pid", str(tr.p.pid)],
-                              capture_output=True, text=True).stdout
-        assert "tls    ratio 1 " in show
+        assert show().startswith("tls    ratio 1 ")
+        tr.wait_for("sampling changed")
+        # The same generation (99) again, every value out of range.
+        write(2000000, 0xffffffff, 0x80000000, 0xfffffff0, 99)
+        tr.wait_for("sampling changed")
+        big = 0x7fffffff
+        assert show() == (f"tls    ratio 1  rate {big}/s burst {big}  payload bytes {big}")
+        # The same generation, values in range: a change, reported, nothing refused.
+        write(500000, 10, 0, 4096, 99)
+        tr.wait_for("sampling changed")
+        assert show() == "tls    ratio 0.5  rate 10/s burst 10  payload bytes 4096"
         assert tr.interrupt() == 0
-        assert any("the sampling map of tls says ratio 4294.97, which is no ratio (0 to 1): kept "
-                   "at 1" in line for line in tr.err_lines)
-        assert "sampling_map_rejected=1" in tr.summary()  # counted, as well as said
-        (change,) = tr.events("sampling")
-        assert change["message"].startswith("tls    ratio 1 ")
+        warned = [l for l in tr.err_lines if "the sampling map of" in l]
+        assert warned == [
+            "agtrace: warning: the sampling map of tls says ratio 4294.97, which is no ratio "
+            "(0 to 1): kept at 1",
+            "agtrace: warning: the sampling map of tls says ratio 2, which is no ratio (0 to 1): "
+            "kept at 1",
+            f"agtrace: warning: the sampling map of tls says rate 4294967295, over the most "
+            f"agtrace accepts ({big}): kept at {big}",
+            f"agtrace: warning: the sampling map of tls says burst 2147483648, over the most "
+            f"agtrace accepts ({big}): kept at {big}",
+            f"agtrace: warning: the sampling map of tls says byte cap 4294967280, over the most "
+            f"agtrace accepts ({big}): kept at {big}"]
+        assert "sampling_map_rejected=5" in tr.summary()  # counted, as well as said
+        changes = [c["message"] for c in tr.events("sampling")]
+        assert changes == ["tls    ratio 1  rate unlimited  payload bytes default",
+                           f"tls    ratio 1  rate {big}/s burst {big}  payload bytes {big}",
+                           "tls    ratio 0.5  rate 10/s burst 10  payload bytes 4096"]
     finally:
         a.kill()

@@ -18,6 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 WEATHER_ARGS = '{"city":"Paris","unit":"celsius"}'
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "llm")
+# X-Invalid-Utf8: the first text becomes the second bytes (3 invalid sequences: \xc3 cut short,
+# \xff, \xfe; the \xc3\xa9 of "café" is valid).
+INVALID_UTF8_FROM = "Let me check the weather."
+INVALID_UTF8_TO = b"Let me check the w\xc3eather \xff\xfe caf\xc3\xa9."
 
 
 def openai_chat(req):
@@ -389,6 +393,19 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def send_invalid_utf8(self, status, obj):
+        """X-Invalid-Utf8: the model's text with bytes that are not UTF-8, raw in the JSON
+        string (a truncated sequence, two stray bytes; the rest valid), as a buggy or
+        Latin-1 backend sends them."""
+        body = json.dumps(obj, ensure_ascii=False).encode().replace(
+            INVALID_UTF8_FROM.encode(), INVALID_UTF8_TO)
+        self.sent, self.sent_status, self.sent_ctype = body, status, "application/json"
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def send_stream(self, parts, ctype, slow=0):
         import time
         self.sent, self.sent_status, self.sent_ctype = "".join(parts).encode(), 200, ctype
@@ -485,6 +502,8 @@ class Handler(BaseHTTPRequestHandler):
         if path.endswith("/chat/completions"):
             if stream and req["model"] != "bad-model":
                 return self.send_stream(openai_chat_stream(req), "text/event-stream")
+            if self.headers.get("X-Invalid-Utf8"):
+                return self.send_invalid_utf8(*openai_chat(req))
             return self.send_json(*openai_chat(req), gz)
         if path.endswith("/responses"):
             if stream:

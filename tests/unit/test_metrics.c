@@ -245,6 +245,30 @@ static void exact_numbers_error_type_build_info_help(void **state)
 	agt_metrics_stop(m);
 }
 
+/* An info metric: each set_only replaces the family's series, so it stays one series. */
+static void set_only_keeps_one_series(void **state)
+{
+	char err[256], *text;
+	struct agt_metrics *m = agt_metrics_start(free_addr(0), err, sizeof(err));
+
+	(void)state;
+	assert_non_null(m);
+	for (int i = 1; i <= 300; i++) { /* more than the cap: never "other" */
+		char l[64];
+
+		snprintf(l, sizeof(l), "records=\"%d\",head=\"%02x\"", i, i & 0xff);
+		agt_metrics_set_only(m, "agtrace_audit_anchor_info", l, 1);
+	}
+	text = agt_metrics_render(m);
+	assert_non_null(strstr(text, "# TYPE agtrace_audit_anchor_info gauge\n"
+				     "agtrace_audit_anchor_info{records=\"300\",head=\"2c\"} 1\n"));
+	assert_null(strstr(text, "records=\"299\""));
+	assert_null(strstr(text, "agtrace_metrics_series_capped_total"));
+	assert_null(strstr(text, "not described"));
+	free(text);
+	agt_metrics_stop(m);
+}
+
 static void listen_addresses(void **state)
 {
 	struct sockaddr_storage sa;
@@ -279,6 +303,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {cmocka_unit_test(cardinality_cap_and_exposition),
 					   cmocka_unit_test(only_tool_calls_are_tool_calls),
 					   cmocka_unit_test(exact_numbers_error_type_build_info_help),
+					   cmocka_unit_test(set_only_keeps_one_series),
 					   cmocka_unit_test(listen_addresses)};
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }

@@ -62,7 +62,7 @@ int agt_sample_parse(const char *spec, int *source, struct agt_sample_cfg *cfg, 
 				    "got \"%s\"",
 				    tok, eq + 1);
 		} else if (!strcmp(tok, "rate") || !strcmp(tok, "burst") || !strcmp(tok, "bytes")) {
-			if (agt_parse_long(eq + 1, 0, 0x7fffffff, &v))
+			if (agt_parse_long(eq + 1, 0, AGT_SAMPLE_LIMIT_MAX, &v))
 				rc = agt_seterr(
 				    err, errlen, -EINVAL,
 				    "sampling %s must be a whole number (0 for no limit), got "

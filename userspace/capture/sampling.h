@@ -7,6 +7,10 @@
 
 extern const char *const agt_sample_source_names[AGT_SS_MAX];
 
+/* The largest rate, burst and byte cap a source may have (what the parser accepts, and what
+ * the run clamps a value written into the map by someone else to). */
+#define AGT_SAMPLE_LIMIT_MAX 0x7fffffffu
+
 /* "tls=0.25,rate=100,burst=10,bytes=65536" (or just the ratio with source given apart) into
  * cfg (fields not named are left as they are). 0, or -EINVAL with one sentence in err. */
 int agt_sample_parse(const char *spec, int *source, struct agt_sample_cfg *cfg, char *err,

@@ -984,6 +984,8 @@ static void audit_observe(void *ctx, const struct agt_span *sp)
 		char type[32];
 
 		snprintf(type, sizeof(type), "%.*s", (int)strcspn(sp->name, " "), sp->name);
+		if (!sp->proc && !strcmp(type, "audit"))
+			return; /* the trail's own anchor, sent out: it is in the trail already */
 		agt_jw_reset(d);
 		agt_jw_obj(d, NULL);
 		agt_jw_f64(d, "pid", sp->pid);

@@ -120,7 +120,7 @@ struct counters {
 	_Atomic uint64_t spool_bytes, oldest_ns, last_latency_ms, wire_bytes;
 	_Atomic uint64_t lost[AGT_LOST_REASONS];
 	_Atomic uint64_t replayed, torn, torn_bytes, tmp_removed, disk_bytes, fsyncs, unsynced;
-	_Atomic uint64_t sync_lag_max_ms;
+	_Atomic uint64_t sync_lag_max_ms, write_failures;
 	_Atomic int warned[AGT_LOST_REASONS];
 };
 
@@ -548,6 +548,8 @@ static void flush(struct agt_delivery *d)
 				broken = 1;
 		}
 		d->st.fsyncs++;
+		if (err)
+			d->st.write_failures++;
 		pthread_mutex_lock(&d->seg_lock);
 		if ((s = seg_find(d, d->wseq))) {
 			s->size += keep;
@@ -634,6 +636,7 @@ static void log_record(struct agt_delivery *d, const void *doc, uint32_t len, ui
 	while (d->wfd < 0 && (e = seg_create(d))) {
 		int evicted = 0;
 
+		d->st.write_failures++;
 		if ((e == -ENOSPC || e == -EDQUOT) && d->cfg.overflow == AGT_OVERFLOW_OLDEST) {
 			pthread_mutex_lock(&d->seg_lock);
 			evicted = evict_oldest(d);
@@ -1493,6 +1496,8 @@ void agt_delivery_stats(struct agt_delivery *d, struct agt_delivery_stats *out)
 	    .fsyncs = d->st.fsyncs,
 	    .unsynced = d->st.unsynced,
 	    .sync_lag_max_ms = d->st.sync_lag_max_ms,
+	    .write_failures = d->st.write_failures,
+	    .utf8_replaced = d->w.replaced, /* the pipeline's thread, as the caller's */
 	};
 	for (int r = 0; r < AGT_LOST_REASONS; r++) {
 		out->lost[r] = d->st.lost[r];

@@ -106,6 +106,13 @@ struct agt_delivery_stats {
 	uint64_t fsyncs;	   /* log fsyncs */
 	uint64_t unsynced;	   /* documents handed over and not yet on disk */
 	uint64_t sync_lag_max_ms;  /* longest wait from hand-over to fsync seen */
+	/* Spool writes that failed: a write or fdatasync of the log, or a segment that could
+	 * not be created (a full disk, an I/O error), each counted once, whatever became of the
+	 * documents concerned (lost[] says). Any makes the run exit 1. */
+	uint64_t write_failures;
+	/* Invalid UTF-8 sequences the encoder replaced by U+FFFD in this exporter's documents
+	 * (captured bytes are not always text: a document is always valid UTF-8). */
+	uint64_t utf8_replaced;
 };
 
 struct agt_delivery;

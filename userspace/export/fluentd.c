@@ -42,7 +42,8 @@ static void fluentd_encode(void *t, const struct agt_span *sp, const struct agt_
 
 	(void)t;
 	msgpack_packer_init(&pk, w, jw_write);
-	agt_schema_msgpack(sp, c, &pk); /* a map: its first byte is never '{' */
+	/* a map: its first byte is never '{' */
+	w->replaced += agt_schema_msgpack(sp, c, &pk);
 }
 
 /* msgpack from JSON (documents of older versions' spools): a map of the span's fields. */

@@ -69,6 +69,10 @@ static const struct {
     {"agtrace_audit_last_checkpoint_seq", "sequence number of the last audit checkpoint"},
     {"agtrace_audit_last_checkpoint_timestamp_seconds",
      "when the last audit checkpoint was written (Unix time)"},
+    {"agtrace_audit_anchor_info",
+     "the audit trail's latest anchor (checkpoint, rotate or seal): records up to and "
+     "including it and its mac (hash) as head, for `agtrace audit verify --anchor "
+     "RECORDS:HEAD`; one series, replaced by each anchor"},
     {"agtrace_ringbuf_used_bytes", "bytes in the ring buffer not read yet"},
     {"agtrace_ringbuf_size_bytes", "size of the ring buffer"},
     {"agtrace_export_delivered_total", "spans the backend accepted, by exporter"},
@@ -84,7 +88,10 @@ static const struct {
     {"agtrace_output_lost_spans_total",
      "spans the local output could not write, by reason (disk_full, io_error, closed)"},
     {"agtrace_output_write_failures_total",
-     "failed writes of the local output and of the audit trail (output=\"audit\")"},
+     "failed writes of the local output, of the audit trail (output=\"audit\") and of each "
+     "exporter's spool (output=\"spool\",exporter=...): each makes the run exit 1"},
+    {"agtrace_export_utf8_replaced_total",
+     "invalid UTF-8 sequences replaced by U+FFFD in an exporter's documents, by exporter"},
     {"agtrace_output_rotations_total", "output or audit files rotated (by size or age)"},
     {"agtrace_output_files_removed_total",
      "rotated output or audit files removed to keep --*-keep-bytes"},
@@ -272,6 +279,26 @@ void agt_metrics_set(struct agt_metrics *m, const char *name, const char *labels
 
 	pthread_mutex_lock(&m->lock);
 	f = family(m, name, known_help(name), is_counter(name) ? COUNTER : GAUGE, NULL, 0);
+	if (f && (s = series(m, f, labels)))
+		s->value = v;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void agt_metrics_set_only(struct agt_metrics *m, const char *name, const char *labels, double v)
+{
+	struct family *f;
+	struct series *s;
+
+	pthread_mutex_lock(&m->lock);
+	f = family(m, name, known_help(name), is_counter(name) ? COUNTER : GAUGE, NULL, 0);
+	for (int i = 0; f && i < f->n;) /* every other label set goes */
+		if (strcmp(f->s[i].labels, labels)) {
+			free(f->s[i].labels);
+			free(f->s[i].bucket);
+			f->s[i] = f->s[--f->n];
+		} else {
+			i++;
+		}
 	if (f && (s = series(m, f, labels)))
 		s->value = v;
 	pthread_mutex_unlock(&m->lock);

@@ -24,6 +24,9 @@ struct agt_sink *agt_metrics_tee(struct agt_sink *next, struct agt_metrics *m);
  * value. labels: "" or `name="value",...` (values escaped by the caller). The HELP line is the
  * one agtrace's table has for name, or what agt_metrics_describe gave. */
 void agt_metrics_set(struct agt_metrics *m, const char *name, const char *labels, double v);
+/* The same, and every other series of name is removed: a family of one series whose labels
+ * change (an info metric). */
+void agt_metrics_set_only(struct agt_metrics *m, const char *name, const char *labels, double v);
 /* The HELP text of a series agtrace sets with agt_metrics_set and the table in metrics.c does
  * not know (copied). Call it before or after the first set. */
 void agt_metrics_describe(struct agt_metrics *m, const char *name, const char *help);

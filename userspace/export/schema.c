@@ -477,7 +477,7 @@ static void http_fields(struct agt_fields *f, const struct agt_span_http *h)
 }
 
 /* gen_ai.output.messages: what the response said (its text and tool calls), each text capped. */
-static char *output_messages(const struct agt_span_llm *l)
+static char *output_messages(const struct agt_span_llm *l, uint64_t *replaced)
 {
 	struct agt_jw w;
 	char *out;
@@ -519,6 +519,7 @@ static char *output_messages(const struct agt_span_llm *l)
 	agt_jw_end_obj(&w);
 	agt_jw_end_arr(&w);
 	out = w.failed ? NULL : strdup(agt_jw_text(&w));
+	*replaced += w.replaced; /* made valid here: the output's writer finds nothing more */
 	agt_jw_free(&w);
 	return out;
 }
@@ -609,7 +610,7 @@ static void llm_fields(struct agt_fields *f, const struct agt_span *sp)
 		if (l->system_instructions)
 			STR("system_instructions", l->system_instructions);
 		if (l->content && (l->ncalls || (l->text && l->text[0]))) {
-			char *out = output_messages(l);
+			char *out = output_messages(l, &f->replaced);
 
 			if (out) {
 				OPEN("output");
@@ -946,6 +947,7 @@ void agt_schema_ecs(const struct agt_span *sp, const struct agt_export_ctx *c, s
 			0};
 
 	agt_schema_walk(sp, c, &e.f);
+	w->replaced += e.f.replaced;
 }
 
 /* ---- OTLP attributes: a walk flattened into KeyValues with dotted names, written as OTLP/JSON
@@ -1190,9 +1192,9 @@ static void flat_init(struct flat *fl, struct kv_out *o)
 static void flat_done(struct flat *fl)
 {
 	if (fl->o->w)
-		fl->o->w->replaced += fl->text.replaced;
+		fl->o->w->replaced += fl->text.replaced + fl->f.replaced;
 	else
-		fl->o->p->replaced += fl->text.replaced;
+		fl->o->p->replaced += fl->text.replaced + fl->f.replaced;
 	agt_jw_free(&fl->text);
 }
 
@@ -1411,6 +1413,7 @@ struct mp {
 	uint8_t is_array[MP_MAX_CONTAINERS];
 	int stack[AGT_JW_MAX_DEPTH];
 	int depth, nopen;
+	uint64_t replaced; /* invalid UTF-8 sequences replaced */
 };
 
 static void mp_key(struct mp *m, const char *key)
@@ -1466,7 +1469,7 @@ static void mp_str(struct agt_fields *f, const char *key, const char *v)
 		char *fixed = malloc(AGT_UTF8_SANITIZED_MAX(n));
 
 		if (fixed) {
-			agt_utf8_sanitize(v, n, fixed, &n);
+			m->replaced += agt_utf8_sanitize(v, n, fixed, &n);
 			msgpack_pack_str_with_body(m->pk, fixed, n);
 			free(fixed);
 			return;
@@ -1508,8 +1511,8 @@ static void mp_bool(struct agt_fields *f, const char *key, int v)
 		msgpack_pack_false(m->pk);
 }
 
-void agt_schema_msgpack(const struct agt_span *sp, const struct agt_export_ctx *c,
-			msgpack_packer *pk)
+uint64_t agt_schema_msgpack(const struct agt_span *sp, const struct agt_export_ctx *c,
+			    msgpack_packer *pk)
 {
 	struct mp m = {{mp_open, mp_close, mp_str, mp_i64, mp_f64, mp_bool, AGT_DIALECT_ECS}, pk};
 
@@ -1517,5 +1520,8 @@ void agt_schema_msgpack(const struct agt_span *sp, const struct agt_export_ctx *
 		m.depth = 0;
 		m.nopen = 0;
 		agt_schema_walk(sp, c, &m.f);
+		if (!m.pass)
+			m.f.replaced = 0; /* counted once: in the pass that writes */
 	}
+	return m.replaced + m.f.replaced;
 }

@@ -26,6 +26,9 @@ struct agt_fields {
 	void (*f64)(struct agt_fields *f, const char *key, double v);
 	void (*boolean)(struct agt_fields *f, const char *key, int v);
 	int dialect; /* enum agt_dialect */
+	/* Invalid UTF-8 sequences the walk itself replaced in values it built (JSON text such as
+	 * gen_ai.output.messages); the caller adds them to its writer's count. */
+	uint64_t replaced;
 };
 
 /* ECS: every field of sp, as one top-level object. OTel: the span's attributes (what is not the
@@ -62,9 +65,10 @@ void agt_schema_otlp_pb(const struct agt_span *sp, const struct agt_export_ctx *
 void agt_schema_otlp_resource_pb(const struct agt_span *sp, const struct agt_export_ctx *c,
 				 const struct agt_otlp_attrs *extra, struct agt_pb *p);
 
-/* The span's ECS fields as one msgpack map. */
-void agt_schema_msgpack(const struct agt_span *sp, const struct agt_export_ctx *c,
-			msgpack_packer *pk);
+/* The span's ECS fields as one msgpack map. Returns the invalid UTF-8 sequences it replaced
+ * (by U+FFFD) in strings. */
+uint64_t agt_schema_msgpack(const struct agt_span *sp, const struct agt_export_ctx *c,
+			    msgpack_packer *pk);
 /* 16 hex digits of a span id (out: 17 bytes). */
 void agt_schema_span_id(uint64_t id, char out[17]);
 #endif

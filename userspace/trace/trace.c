@@ -38,11 +38,14 @@ void agt_trace_state(struct agt_trace *t, const struct agt_proc_info *proc, uint
 	memset(&s, 0, sizeof(s));
 	agt_emit_root(&t->em, &s);
 	s.start_ns = s.end_ns = ts;
-	s.pid = proc->pid;
+	s.pid = proc ? proc->pid : 0;
 	s.proc = proc;
 	s.kind = AGT_SPAN_STATE;
 	s.trace_type = "state_change";
-	snprintf(s.name, sizeof(s.name), "%s %s", what, proc->comm);
+	if (proc)
+		snprintf(s.name, sizeof(s.name), "%s %s", what, proc->comm);
+	else
+		snprintf(s.name, sizeof(s.name), "%s", what);
 	snprintf(s.message, sizeof(s.message), "%s", message ? message : "");
 	if (has_exit) {
 		s.has_exit = 1;

@@ -50,7 +50,8 @@ void agt_trace_meta_error(struct agt_trace *t, const struct agt_proc_info *proc,
 /* A followed process whose start sampling left out exited with a failure: an error span. */
 void agt_trace_exit_error(struct agt_trace *t, uint32_t pid, uint32_t tid, uint64_t ts,
 			  uint32_t wait_status);
-/* A state_change event of a target (attach, detach, exit, sampling). */
+/* A state_change event of a target (attach, detach, exit, sampling); proc NULL: of agtrace
+ * itself (an audit anchor), named what alone, pid 0. */
 void agt_trace_state(struct agt_trace *t, const struct agt_proc_info *proc, uint64_t ts,
 		     const char *what, const char *message, int has_exit, uint32_t wait_status);
 /* A target is gone: its conversations, tool calls and open function calls end (unfinished). */

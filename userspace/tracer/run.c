@@ -51,26 +51,58 @@ static int init_sampling(struct attach_run *r)
 	return 0;
 }
 
-/* Report sampling changed from outside (agtrace sample set) as state_change events. */
+/* Any root process can write the pinned map, with or without bumping its generation: every
+ * value is checked each time it is read, and one out of range is said, counted, and written
+ * back clamped (a ratio over 1 kept at 1; a rate, burst or byte cap over what `sample set`
+ * accepts kept at that bound). 1 when c was changed. */
+static int check_sampling(struct attach_run *r, uint32_t k, struct agt_sample_cfg *c)
+{
+	static const uint32_t lim = AGT_SAMPLE_LIMIT_MAX;
+	struct {
+		const char *what;
+		__u32 *v;
+	} lims[] = {{"rate", &c->rate}, {"burst", &c->burst}, {"byte cap", &c->byte_cap}};
+	int changed = 0;
+
+	if (c->ratio_ppm > AGT_SAMPLE_ONE) {
+		agt_warn("the sampling map of %s says ratio %.6g, which is no ratio (0 to 1): "
+			 "kept at 1",
+			 agt_sample_source_names[k], (double)c->ratio_ppm / AGT_SAMPLE_ONE);
+		r->sample_rejected++;
+		c->ratio_ppm = AGT_SAMPLE_ONE;
+		changed = 1;
+	}
+	for (size_t i = 0; i < AGT_ARRAY_SIZE(lims); i++) {
+		if (*lims[i].v <= lim)
+			continue;
+		agt_warn("the sampling map of %s says %s %u, over the most agtrace accepts (%u): "
+			 "kept at %u",
+			 agt_sample_source_names[k], lims[i].what, *lims[i].v, lim, lim);
+		r->sample_rejected++;
+		*lims[i].v = lim;
+		changed = 1;
+	}
+	if (changed)
+		bpf_map__update_elem(r->cap.func->maps.sampling, &k, sizeof(k), c, sizeof(*c), 0);
+	return changed;
+}
+
+/* Report sampling changed from outside (agtrace sample set, or any writer of the pinned map,
+ * whether it bumps the generation or not) as state_change events. */
 static void watch_sampling(struct attach_run *r)
 {
 	for (uint32_t k = 0; k < AGT_SS_MAX; k++) {
 		struct agt_sample_cfg c;
+		const struct agt_sample_cfg *seen = &r->sample_seen[k];
 		char msg[160];
 
-		if (bpf_map__lookup_elem(r->cap.func->maps.sampling, &k, sizeof(k), &c, sizeof(c), 0) ||
-		    c.generation == r->sample_seen[k].generation)
+		if (bpf_map__lookup_elem(r->cap.func->maps.sampling, &k, sizeof(k), &c, sizeof(c),
+					 0))
 			continue;
-		if (c.ratio_ppm > AGT_SAMPLE_ONE) {
-			/* Any root process can write the pinned map: a ratio over 1 is not one. */
-			agt_warn("the sampling map of %s says ratio %.6g, which is no ratio (0 to 1): "
-				 "kept at 1",
-				 agt_sample_source_names[k], (double)c.ratio_ppm / AGT_SAMPLE_ONE);
-			r->sample_rejected++;
-			c.ratio_ppm = AGT_SAMPLE_ONE;
-			bpf_map__update_elem(r->cap.func->maps.sampling, &k, sizeof(k), &c, sizeof(c),
-					     0);
-		}
+		check_sampling(r, k, &c);
+		if (c.generation == seen->generation && c.ratio_ppm == seen->ratio_ppm &&
+		    c.rate == seen->rate && c.burst == seen->burst && c.byte_cap == seen->byte_cap)
+			continue;
 		r->sample_seen[k] = c;
 		agt_sample_describe((int)k, &c, msg, sizeof(msg));
 		for (int t = 0; t < r->tg.n; t++)
@@ -454,17 +486,53 @@ static void update_self_metrics(struct attach_run *r)
 				(double)es.spool_oldest_age_s);
 		agt_metrics_set(r->metrics, "agtrace_export_latency_seconds", l,
 				(double)es.last_latency_ms / 1000.0);
+		agt_metrics_set(r->metrics, "agtrace_export_utf8_replaced_total", l,
+				(double)es.utf8_replaced);
+		{
+			char lw[96];
+
+			snprintf(lw, sizeof(lw), "output=\"spool\",%s", l);
+			agt_metrics_set(r->metrics, "agtrace_output_write_failures_total", lw,
+					(double)es.write_failures);
+		}
 	}
 }
 
-/* The audit trail's anchors, until they also go to the exporters: in the log, which leaves the
- * host (journald), as `agtrace audit verify --anchor` takes them. */
-static void log_audit_anchor(void *ctx, const struct agt_audit_anchor *an)
+/* The audit trail's anchors leave the host three ways: as a state_change event named "audit
+ * checkpoint" ("audit seal", "audit rotate") through the sink chain below the trail (the output
+ * and every exporter), whose message starts with "anchor RECORDS:HEAD", as the one series of
+ * agtrace_audit_anchor_info, and in the log (journald), as `agtrace audit verify --anchor`
+ * takes them. */
+static void emit_audit_anchor(struct attach_run *r, const struct agt_audit_anchor *an)
 {
-	(void)ctx;
+	char name[32], msg[256];
+
+	snprintf(name, sizeof(name), "audit %s", an->type);
+	snprintf(msg, sizeof(msg), "anchor %s (%s at record %llu of %s)", an->text, an->type,
+		 (unsigned long long)an->seq, an->path);
+	agt_trace_state(&r->pl.trace, NULL, agt_mono_ns(), name, msg, 0, 0);
+}
+
+static void audit_anchor(void *ctx, const struct agt_audit_anchor *an)
+{
+	struct attach_run *r = ctx;
+
 	agt_log(strcmp(an->type, "seal") ? AGT_LOG_DEBUG : AGT_LOG_INFO,
 		"audit trail %s: %s at record %llu; anchor %s", an->path, an->type,
 		(unsigned long long)an->seq, an->text);
+	if (r->metrics) {
+		char l[160];
+
+		snprintf(l, sizeof(l), "type=\"%s\",records=\"%llu\",head=\"%s\"", an->type,
+			 (unsigned long long)an->records, an->head);
+		agt_metrics_set_only(r->metrics, "agtrace_audit_anchor_info", l, 1);
+	}
+	if (!r->pl.nstages) { /* no pipeline yet: emitted once there is one */
+		r->anchor_held = *an;
+		r->anchor_pending = 1;
+		return;
+	}
+	emit_audit_anchor(r, an);
 }
 
 void agt_workload_name(const struct agt_proc_info *in, char *buf, size_t n)
@@ -766,7 +834,7 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 			rc = -EINVAL;
 			goto cleanup;
 		}
-		agt_audit_set_anchor(r->audit, log_audit_anchor, NULL);
+		agt_audit_set_anchor(r->audit, audit_anchor, r);
 		char **red = agt_redact_argv(r->o.redactor, argc, (const char *const *)argv);
 
 		for (int i = 0; red && i < argc; i++)
@@ -798,6 +866,10 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 			rc = -ENOMEM;
 			goto cleanup;
 		}
+	}
+	if (r->anchor_pending) {
+		emit_audit_anchor(r, &r->anchor_held);
+		r->anchor_pending = 0;
 	}
 	r->rb = ring_buffer__new(bpf_map__fd(r->cap.func->maps.events), agt_decode_record, &r->pl.dec,
 				 NULL);
@@ -886,6 +958,8 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		if (!r->tg.v[t]->gone)
 			agt_trace_state(&r->pl.trace, &r->tg.v[t]->info, agt_mono_ns(), "detach", "", 0,
 					   0);
+	/* A clean end: the trail says so, and its seal goes out to the exporters too. */
+	agt_audit_seal(r->audit);
 	r->sink->flush(r->sink);
 	for (int k = 0; k < AGT_EXP_COUNT; k++) {
 		struct agt_delivery_stats es;
@@ -904,21 +978,31 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 		    "%s: %llu queued, %llu delivered, %llu retried, %llu dead-lettered, %llu "
 		    "spooled (%llu bytes waiting), %llu lost (spool full); lost by reason: %s; "
 		    "%llu replayed from the spool, %llu torn (%llu bytes), %llu stale .tmp "
-		    "removed, %llu fsyncs, %llu ms longest wait for fsync",
+		    "removed, %llu fsyncs, %llu ms longest wait for fsync, %llu failed spool "
+		    "writes, %llu invalid UTF-8 sequences replaced",
 		    agt_exporters[k].name, (unsigned long long)es.queued,
 		    (unsigned long long)es.delivered, (unsigned long long)es.retried,
 		    (unsigned long long)es.dead_lettered, (unsigned long long)es.spooled,
 		    (unsigned long long)es.spool_bytes, (unsigned long long)es.spool_dropped, why,
 		    (unsigned long long)es.replayed, (unsigned long long)es.torn,
 		    (unsigned long long)es.torn_bytes, (unsigned long long)es.tmp_removed,
-		    (unsigned long long)es.fsyncs, (unsigned long long)es.sync_lag_max_ms);
+		    (unsigned long long)es.fsyncs, (unsigned long long)es.sync_lag_max_ms,
+		    (unsigned long long)es.write_failures, (unsigned long long)es.utf8_replaced);
 	}
-	agt_audit_seal(r->audit); /* a clean end: the trail says so */
 	agt_outfile_flush(r->out);
 	update_self_metrics(r);
 	print_summary(r);
-	/* Spans or audit records were lost (warned once each): exit 1. */
+	/* Spans or audit records were lost, or a spool write failed (warned once each): exit 1. */
 	rc = agt_audit_failed(r->audit) || agt_outfile_failed(r->out) ? -EIO : 0;
+	for (int k = 0; k < AGT_EXP_COUNT; k++) {
+		struct agt_delivery_stats es;
+
+		if (!r->exp[k])
+			continue;
+		agt_delivery_stats(r->exp[k], &es);
+		if (es.write_failures || es.lost[AGT_LOST_DISK_FULL] || es.lost[AGT_LOST_IO_ERROR])
+			rc = -EIO;
+	}
 cleanup:
 	if (r->exestop && r->rb) { /* ended early: whatever it stopped is resumed */
 		agt_exestop_enable(r, 0);

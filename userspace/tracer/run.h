@@ -11,6 +11,7 @@
 #include "pipeline/pipeline.h"
 #include "capture/sampling.h"
 #include "capture/select.h"
+#include "export/audit.h"
 #include "export/exporters.h"
 #include "tracer/config.h"
 #include <stdio.h>
@@ -115,6 +116,10 @@ struct attach_run {
 	struct agt_outfile *out; /* the output: --output-file (rotated, dated) or standard output */
 	struct agt_sink *jsonl;	 /* the JSONL sink in the chain, when the output is JSONL */
 	struct agt_audit *audit;
+	/* An audit anchor made before the pipeline could emit it (a checkpoint right after the
+	 * config record): emitted once it can. */
+	struct agt_audit_anchor anchor_held;
+	int anchor_pending;
 	struct agt_metrics *metrics;
 	struct agt_delivery *exp[AGT_EXP_COUNT]; /* the exporters started, by agt_exporters row */
 	const volatile unsigned long *rb_cons, *rb_prod; /* ring buffer positions, read-only */

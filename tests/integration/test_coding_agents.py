@@ -1,6 +1,7 @@
 """Agents as they really behave, traced end to end: a scripted coding agent (moving cache markers,
 an HTTP client thread, parallel tools, a relaunch into a child process, a HEAD warm-up, bash exec
-chains, death mid-stream, a sub-agent), the official @openai/agents SDK (an agent as a tool and a
+chains, death mid-stream, a sub-agent, parallel calls of one MCP tool over stdio), the official
+@openai/agents SDK (an agent as a tool and a
 handoff) and the official MCP SDK over streamable HTTP. Each test asserts the exact tree: steps,
 tokens, decisions, tool ids, the commands under the right tool, one trace per conversation."""
 import os
@@ -406,3 +407,49 @@ def test_agent_cli_run_by_a_tool_is_a_sub_agent(agent):
     (cli,) = kids(recs, sh)
     assert cli["name"].startswith("exec /usr/bin/python3 ") and cli["name"].endswith("--child")
     assert kids(recs, cli) == []  # its command went to its own tool call
+
+
+
+@pytest.mark.parametrize("how", ["socket", "pipe"])
+def test_parallel_calls_of_one_mcp_tool_over_stdio(agent, how):
+    """An MCP server over stdio (the official SDK's) started before the conversation; the model
+    calls its tool twice at once with different arguments, the agent sends both tools/call
+    requests on the one channel before reading either answer: each MCP call hangs under the tool
+    call that asked for its arguments, not under the first or the latest one opened."""
+    tr = Tracer(["-p", agent.pid, "-o", "jsonl"] + (["--pipes"] if how == "pipe" else []))
+    reply = agent.call(f"mcp {how}")
+    agent.quit()
+    assert tr.finish() == 0
+    assert reply == "mcp 5 and 42."
+    recs = recs_of(tr)
+    cot, mine = one_conversation(recs)
+    assert cot["status"] == "ok"
+    assert cot["cot"]["steps"] == 2 and cot["cot"]["tool_calls"] == 2
+    assert cot["cot"]["final_answer"] == "5 and 42."
+    assert cot["gen_ai"]["usage"] == {"input_tokens": 110, "output_tokens": 17}
+    assert shape(recs, cot) == [
+        ("reasoning_step", "chat gpt-4o"), ("tool_call", "execute_tool mcp__math__add"),
+        ("tool_call", "execute_tool mcp__math__add"), ("reasoning_step", "chat gpt-4o")]
+    (dec,) = kids(recs, kids(recs, cot)[0])
+    assert [(s["name"], s["id"]) for s in dec["decision"]["selected"]] == [
+        ("mcp__math__add", "call_add_1"), ("mcp__math__add", "call_add_2")]
+    tools = {t["gen_ai"]["tool"]["call"]["id"]: t for t in kids(recs, cot)
+             if t["trace_type"] == "tool_call"}
+    for cid, args, total, rpc in (("call_add_1", '{"a":2,"b":3}', "5", "8"),
+                                  ("call_add_2", '{"a":40,"b":2}', "42", "7")):
+        tool = tools[cid]
+        assert tool["tool"] == {"input": args, "output": total, "success": True}
+        (call,) = kids(recs, tool)
+        assert call["name"] == "tools/call add"
+        assert call["trace_type"] == "tool_call"
+        assert call["tool"] == {"input": args, "output": total, "success": True}
+        assert call["gen_ai"]["tool"] == {"name": "add", "call": {"id": rpc}}
+        assert call["mcp"] == {"method": {"name": "tools/call"}}
+        assert call["process"]["pid"] == agent.pid
+        assert tool["@timestamp"] <= call["@timestamp"] <= call["end_time"] <= tool["end_time"]
+    # initialize is no tool call; the server, started outside any tool call, is a trace of its
+    # own.
+    assert len([r for r in recs if r["name"].startswith("tools/call")]) == 2
+    (srv,) = [r for r in recs if r["trace_id"] != cot["trace_id"]]
+    assert srv["name"] == "exec node " + os.path.join(ROOT, "tests", "targets", "mcp_server.mjs")
+    assert srv["process"]["parent"]["pid"] == agent.pid and "parent_span_id" not in srv

@@ -25,11 +25,17 @@ only the wire and the processes. Usage: coding_agent.py PORT CAFILE; one command
                  tool's `sed -i` on a.txt (a child process renames its temporary file over it)
     scribble DIR no conversation: writes DIR/log.txt (then appends to it) and DIR/cache/x.bin,
                  reads DIR/notes.md
+    mcp HOW      the official SDK's MCP server (tests/targets/mcp_server.mjs) over stdio, HOW a
+                 UNIX socket pair or pipes (see McpStdio), started before the conversation as
+                 Claude Code starts its servers; the model calls its tool twice at once
+                 (mcp__math__add, different arguments), the agent sends both tools/call requests
+                 before reading either answer (the second call's first), then stops the server
     quit"""
 import http.client
 import json
 import os
 import queue
+import socket
 import ssl
 import subprocess
 import sys
@@ -286,6 +292,72 @@ def files(d):
     return chat(msgs, {"text": "Tidied.", "usage": [90, 2]}, tools=offered)["content"]
 
 
+class McpStdio:
+    """A minimal MCP client over stdio (newline-delimited JSON-RPC), as agents embed one. The
+    server's stdin and stdout are a UNIX socket pair ("socket": what Node's libuv gives a
+    child, so Claude Code's servers) or two pipes ("pipe": what Python's subprocess gives)."""
+
+    def __init__(self, how):
+        server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mcp_server.mjs")
+        if how == "socket":
+            mine, theirs = socket.socketpair()
+            self.p = subprocess.Popen(["node", server], stdin=theirs, stdout=theirs)
+            theirs.close()
+            self.sock = mine
+            self.w = self.r = mine.makefile("rw", encoding="utf-8")
+        else:
+            self.p = subprocess.Popen(["node", server], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
+            self.sock = None
+            self.w, self.r = self.p.stdin, self.p.stdout
+        self.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-03-26", "capabilities": {},
+            "clientInfo": {"name": "coding-agent", "version": "1.0.0"}}})
+        self.read()
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def send(self, msg):
+        self.w.write(json.dumps(msg, separators=(",", ":")) + "\n")
+        self.w.flush()
+
+    def read(self):
+        return json.loads(self.r.readline())
+
+    def close(self):
+        if self.sock:
+            self.sock.shutdown(socket.SHUT_WR)
+        else:
+            self.w.close()
+        self.p.wait()
+
+
+def mcp(how):
+    server = McpStdio(how)
+    tools = [{"type": "function", "function": {"name": "mcp__math__add",
+                                               "parameters": {"type": "object"}}}]
+    msgs = [{"role": "system", "content": "You are a coding agent."},
+            {"role": "user", "content": "Add both pairs."}]
+    asked = {"call_add_1": {"a": 2, "b": 3}, "call_add_2": {"a": 40, "b": 2}}
+    m = chat(msgs, {"calls": [{"id": k, "name": "mcp__math__add", "args": v}
+                              for k, v in asked.items()], "usage": [40, 12]}, tools=tools)
+    msgs.append(m)
+    # Both calls at once, the second tool call's first: JSON-RPC ids 7 and 8.
+    order = ["call_add_2", "call_add_1"]
+    for n, cid in enumerate(order):
+        server.send({"jsonrpc": "2.0", "id": 7 + n, "method": "tools/call",
+                     "params": {"name": "add", "arguments": asked[cid]}})
+    got = {}
+    for _ in order:
+        r = server.read()
+        got[order[r["id"] - 7]] = r["result"]["content"][0]["text"]
+    for cid in asked:
+        msgs.append({"role": "tool", "tool_call_id": cid, "content": got[cid]})
+    answer = chat(msgs, {"text": f"{got['call_add_1']} and {got['call_add_2']}.",
+                         "usage": [70, 5]}, tools=tools)["content"]
+    server.close()
+    return answer
+
+
 def scribble(d):
     with open(f"{d}/log.txt", "w") as f:
         f.write("one\n")
@@ -306,7 +378,7 @@ if len(sys.argv) > 3 and sys.argv[3] == "--child":
 COMMANDS = {"cache": cache, "threads": threads, "parallel": parallel, "relaunch": relaunch,
             "warmup": warmup, "chain": chain, "killme": killme, "subagent": subagent,
             "twins": twins, "subproc": subproc, "files": files,
-            "scribble": scribble}
+            "scribble": scribble, "mcp": mcp}
 print("ready", os.getpid(), flush=True)
 for line in sys.stdin:
     cmd, *arg = line.split()

@@ -1150,6 +1150,60 @@ static void mcp_over_http_hangs_under_the_asking_tool(void **state)
 	assert_null(find("POST api.example/mcp", 0));
 }
 
+#define ASKS_SEARCH2                                                                          \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"    \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"sa\","  \
+	"\"type\":\"function\",\"function\":{\"name\":\"mcp__docs__search\",\"arguments\":"   \
+	"\"{\\\"q\\\":\\\"alpha\\\"}\"}},{\"id\":\"sb\",\"type\":\"function\",\"function\":{" \
+	"\"name\":\"mcp__docs__search\",\"arguments\":\"{\\\"q\\\":\\\"beta\\\"}\"}}]}}],"    \
+	"\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3}}"
+
+static void mcp_search(const char *id, const char *args, uint64_t t, uint32_t tid)
+{
+	struct agt_mcp_call c = {.name = "search",
+				 .arguments = (char *)args,
+				 .result = "hit",
+				 .answered = 1,
+				 .start_ns = t,
+				 .end_ns = t + 5,
+				 .tid = tid};
+
+	snprintf(c.id, sizeof(c.id), "%s", id);
+	agt_trace_mcp(&T, &procA, &c);
+}
+
+/* Two parallel calls of one MCP tool with different arguments: each MCP call hangs under the
+ * tool call that asked for its arguments, whatever the order and the thread. */
+static void parallel_calls_of_one_mcp_tool_match_by_arguments(void **state)
+{
+	(void)state;
+	chat(&procA, 7, 1000, 1010, REQ(SYS "," USER("m")), ASKS_SEARCH2);
+	mcp_search("1", "{\"q\":\"beta\"}", 1020, 8);
+	mcp_search("2", "{\"q\": \"alpha\"}", 1030, 9);
+	chat(&procA, 7, 1100, 1110,
+	     REQ(SYS "," USER("m") "," RESULT("sa", "a") "," RESULT("sb", "b")), ANSWER("ok"));
+	struct got *ta = find("execute_tool mcp__docs__search", 0);
+	struct got *tb = find("execute_tool mcp__docs__search", 1);
+	struct got *m1 = find("tools/call search", 0), *m2 = find("tools/call search", 1);
+
+	assert_non_null(ta);
+	assert_non_null(tb);
+	assert_non_null(m1);
+	assert_non_null(m2);
+	if (strcmp(ta->tool_id, "sa"))
+		ta = tb, tb = find("execute_tool mcp__docs__search", 0);
+	assert_string_equal(ta->tool_id, "sa");
+	assert_string_equal(tb->tool_id, "sb");
+	if (strcmp(m1->tool_id, "1"))
+		m1 = m2, m2 = find("tools/call search", 0);
+	assert_string_equal(m1->tool_in, "{\"q\":\"beta\"}");
+	assert_int_equal(m1->s.parent_id, tb->s.span_id);
+	assert_string_equal(m2->tool_in, "{\"q\": \"alpha\"}");
+	assert_int_equal(m2->s.parent_id, ta->s.span_id);
+	assert_true(same_trace(m1, ta));
+	assert_true(same_trace(m2, ta));
+}
+
 #define ASKS_FETCH                                                                                \
 	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
 	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"cf\","      \
@@ -1310,6 +1364,7 @@ int main(void)
 	    T_(previous_response_id_continues),
 	    T_(cut_stream_keeps_what_arrived),
 	    T_(mcp_over_http_hangs_under_the_asking_tool),
+	    T_(parallel_calls_of_one_mcp_tool_match_by_arguments),
 	    T_(http_goes_to_the_tool_that_names_its_url),
 	    T_(side_request_during_a_task_is_not_a_sub_agent),
 	    T_(sub_agent_process_run_by_a_tool),

@@ -1,9 +1,9 @@
 """Agents as they really behave, traced end to end: a scripted coding agent (moving cache markers,
 an HTTP client thread, parallel tools, a relaunch into a child process, a HEAD warm-up, bash exec
 chains, death mid-stream, a sub-agent, parallel calls of one MCP tool over stdio), the official
-@openai/agents SDK (an agent as a tool and a
-handoff) and the official MCP SDK over streamable HTTP. Each test asserts the exact tree: steps,
-tokens, decisions, tool ids, the commands under the right tool, one trace per conversation."""
+@openai/agents SDK (an agent as a tool and a handoff) and the official MCP SDK over streamable
+HTTP. Each test asserts the exact tree: steps, tokens, decisions, tool ids, the commands under the
+right tool, one trace per conversation."""
 import os
 import signal
 import subprocess

@@ -218,10 +218,12 @@ def gemini(req, model):
 
 
 # Scripted replies: a request with an X-Reply header (JSON: {"calls": [{"id", "name", "args"}],
-# "text": "...", "slow": SECONDS, "usage": [IN, OUT]}) is answered in its API's format (Chat
-# Completions, Messages, Responses), streamed when the request asks, with exactly those calls
-# and text: the scripted agents of tests/targets/coding_agent.py decide what "the model" says.
-# "slow" sleeps between stream events (a stream an agent dies in the middle of).
+# "text": "...", "slow": SECONDS, "usage": [IN, OUT]}; for Responses also "id", "reasoning",
+# "thinking" and "cached" token counts, calls with a "namespace" or a custom tool's "input") is
+# answered in its API's format (Chat Completions, Messages, Responses), streamed when the request
+# asks, with exactly those calls and text: the scripted agents of tests/targets/coding_agent.py
+# decide what "the model" says. "slow" sleeps between stream events (a stream an agent dies in
+# the middle of).
 def scripted(path, req, reply):
     calls, text = reply.get("calls", []), reply.get("text", "")
     tin, tout = reply.get("usage", [50, 10])
@@ -287,22 +289,41 @@ def scripted(path, req, reply):
             "usage": {"output_tokens": tout}})
         ev("message_stop", {"type": "message_stop"})
         return full, out
-    # Responses API
+    # Responses API, as coding agents (Codex) get it: a reasoning item first when the reply has
+    # "reasoning" (its summary; with encrypted_content when the request says store: false, the
+    # agent then sends it back in its history), the text, then the calls: function calls, a
+    # namespaced tool's ("namespace": "github" names the tool open_pr of the namespace github),
+    # a custom tool's (free text "input" instead of JSON arguments).
     output = []
+    if reply.get("reasoning"):
+        item = {"type": "reasoning", "id": "rs_" + reply.get("id", "s"),
+                "summary": [{"type": "summary_text", "text": reply["reasoning"]}]}
+        if req.get("store") is False:
+            item["encrypted_content"] = "gAAAAB" + reply.get("id", "s") + "=="
+        output.append(item)
     if text:
         output.append({"type": "message", "id": "msg_s", "role": "assistant", "status":
                        "completed", "content": [{"type": "output_text", "text": text,
                                                  "annotations": []}]})
     for c in calls:
-        output.append({"type": "function_call", "id": "fc_" + c["id"], "call_id": c["id"],
-                       "name": c["name"], "arguments": json.dumps(c["args"], separators=(",", ":")),
-                       "status": "completed"})
+        if "input" in c:
+            output.append({"type": "custom_tool_call", "id": "ctc_" + c["id"], "call_id": c["id"],
+                           "name": c["name"], "input": c["input"], "status": "completed"})
+            continue
+        item = {"type": "function_call", "id": "fc_" + c["id"], "call_id": c["id"],
+                "name": c["name"], "arguments": json.dumps(c["args"], separators=(",", ":")),
+                "status": "completed"}
+        if c.get("namespace"):
+            item["namespace"] = c["namespace"]
+        output.append(item)
     rid = reply.get("id", "resp_s")
     full = {"id": rid, "object": "response", "created_at": 1764000000, "status": "completed",
             "model": model, "output": output,
+            "previous_response_id": req.get("previous_response_id"),
+            "store": req.get("store", True),
             "usage": {"input_tokens": tin, "output_tokens": tout, "total_tokens": tin + tout,
-                      "input_tokens_details": {"cached_tokens": 0},
-                      "output_tokens_details": {"reasoning_tokens": 0}}}
+                      "input_tokens_details": {"cached_tokens": reply.get("cached", 0)},
+                      "output_tokens_details": {"reasoning_tokens": reply.get("thinking", 0)}}}
     if not req.get("stream"):
         return full, None
     evs = [{"type": "response.created", "response": dict(full, status="in_progress", output=[])}]
@@ -313,6 +334,19 @@ def scripted(path, req, reply):
             for k in range(0, len(text), 8):
                 evs.append({"type": "response.output_text.delta", "output_index": i,
                             "content_index": 0, "delta": text[k:k + 8]})
+        elif item["type"] == "reasoning":
+            evs.append({"type": "response.output_item.added", "output_index": i,
+                        "item": dict(item, summary=[])})
+            evs.append({"type": "response.reasoning_summary_text.delta", "output_index": i,
+                        "summary_index": 0, "delta": item["summary"][0]["text"]})
+        elif item["type"] == "custom_tool_call":
+            evs.append({"type": "response.output_item.added", "output_index": i,
+                        "item": dict(item, input="", status="in_progress")})
+            for k in range(0, len(item["input"]), 16):
+                evs.append({"type": "response.custom_tool_call_input.delta", "output_index": i,
+                            "item_id": item["id"], "delta": item["input"][k:k + 16]})
+            evs.append({"type": "response.custom_tool_call_input.done", "output_index": i,
+                        "item_id": item["id"], "input": item["input"]})
         else:
             evs.append({"type": "response.output_item.added", "output_index": i,
                         "item": dict(item, arguments="", status="in_progress")})

@@ -30,6 +30,14 @@ only the wire and the processes. Usage: coding_agent.py PORT CAFILE; one command
                  Claude Code starts its servers; the model calls its tool twice at once
                  (mcp__math__add, different arguments), the agent sends both tools/call requests
                  before reading either answer (the second call's first), then stops the server
+    codex MODE   the Responses API as Codex uses it: instructions, a developer message and an
+                 environment-context block before the user's text; function, custom (apply_patch),
+                 built-in (web_search) and namespaced (github.open_pr) tools; reasoning items;
+                 three turns: shell and apply_patch at once, then github.open_pr (which runs a
+                 command), then the answer. MODE "chain": store on, each turn names the previous
+                 response (previous_response_id) and sends only the new items; "chain-stream":
+                 the same streamed; "stateless": store: false, streamed, the whole history each
+                 turn with the reasoning items' encrypted_content
     quit"""
 import http.client
 import json
@@ -358,6 +366,84 @@ def mcp(how):
     return answer
 
 
+def responses_post(body, reply):
+    """A Responses API call; streamed, the response of its response.completed event."""
+    c = http.client.HTTPSConnection("localhost", port, context=ctx)
+    c.request("POST", "/v1/responses", body=json.dumps(body),
+              headers={"Content-Type": "application/json", "X-Reply": json.dumps(reply),
+                       "Authorization": "Bearer sk-coding-SECRET-0123456789"})
+    raw = c.getresponse().read().decode()
+    c.close()
+    if not body.get("stream"):
+        return json.loads(raw)
+    for ev in raw.split("\n\n"):
+        data = [l[6:] for l in ev.split("\n") if l.startswith("data: ")]
+        if data and json.loads(data[0])["type"] == "response.completed":
+            return json.loads(data[0])["response"]
+    raise RuntimeError("no response.completed")
+
+
+PATCH = "*** Begin Patch\n*** Update File: README\n@@\n-old\n+new\n*** End Patch"
+
+
+def codex(mode):
+    tools = [{"type": "function", "name": "shell", "parameters": {"type": "object"}},
+             {"type": "custom", "name": "apply_patch", "description": "Edit files."},
+             {"type": "web_search"},
+             {"type": "namespace", "name": "github", "tools": [
+                 {"type": "function", "name": "open_pr", "parameters": {"type": "object"}}]}]
+    history = [
+        {"type": "message", "role": "developer",
+         "content": [{"type": "input_text", "text": "<permissions>workspace-write</permissions>"}]},
+        {"type": "message", "role": "user", "content": [
+            {"type": "input_text", "text": "<environment_context><cwd>/src</cwd>"
+                                           "</environment_context>"}]},
+        {"type": "message", "role": "user",
+         "content": [{"type": "input_text", "text": "Fix the README and open a PR."}]}]
+    script = [
+        {"id": "resp_cx_1", "reasoning": "Check the tree, then patch.", "usage": [200, 30],
+         "thinking": 12, "calls": [{"id": "call_sh", "name": "shell",
+                                    "args": {"command": ["bash", "-c", "echo tree-ok"]}},
+                                   {"id": "call_patch", "name": "apply_patch", "input": PATCH}]},
+        {"id": "resp_cx_2", "reasoning": "Now the PR.", "usage": [260, 20], "thinking": 8,
+         "cached": 192, "calls": [{"id": "call_pr", "name": "open_pr", "namespace": "github",
+                                   "args": {"title": "Fix README"}}]},
+        {"id": "resp_cx_3", "text": "Opened PR 17.", "usage": [300, 6], "cached": 256}]
+    stream, store = mode != "chain", mode != "stateless"
+    new, prev = list(history), None
+    for reply in script:
+        body = {"model": "gpt-5-codex", "instructions": "You are Codex, a coding agent.",
+                "input": new if store else history, "tools": tools, "store": store,
+                "stream": stream, "parallel_tool_calls": True}
+        if store:
+            body["include"] = []
+            if prev:
+                body["previous_response_id"] = prev
+        else:
+            body["include"] = ["reasoning.encrypted_content"]
+        r = responses_post(body, reply)
+        prev = r["id"]
+        history += r["output"]
+        new = []
+        calls = [o for o in r["output"] if o["type"] in ("function_call", "custom_tool_call")]
+        if not calls:
+            return r["output"][-1]["content"][0]["text"]
+        for o in calls:
+            if o["type"] == "custom_tool_call":
+                out = {"type": "custom_tool_call_output", "call_id": o["call_id"],
+                       "output": "Done: README updated"}
+            elif o.get("namespace") == "github":
+                code, text = sh("echo pr-17")
+                out = {"type": "function_call_output", "call_id": o["call_id"], "output": text}
+            else:
+                argv = json.loads(o["arguments"])["command"]
+                p = subprocess.run(argv, capture_output=True, text=True)
+                out = {"type": "function_call_output", "call_id": o["call_id"],
+                       "output": p.stdout.strip()}
+            new.append(out)
+            history.append(out)
+
+
 def scribble(d):
     with open(f"{d}/log.txt", "w") as f:
         f.write("one\n")
@@ -378,7 +464,7 @@ if len(sys.argv) > 3 and sys.argv[3] == "--child":
 COMMANDS = {"cache": cache, "threads": threads, "parallel": parallel, "relaunch": relaunch,
             "warmup": warmup, "chain": chain, "killme": killme, "subagent": subagent,
             "twins": twins, "subproc": subproc, "files": files,
-            "scribble": scribble, "mcp": mcp}
+            "scribble": scribble, "mcp": mcp, "codex": codex}
 print("ready", os.getpid(), flush=True)
 for line in sys.stdin:
     cmd, *arg = line.split()

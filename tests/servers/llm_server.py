@@ -24,8 +24,7 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtu
 # answer once the result came back; plain or streamed) and puts in it what the request decides
 # (the model asked for, usage chunks asked for). Answers without a fixture of their own (Chat
 # Completions' streamed final answer, Anthropic's plain final answer) are derived from the
-# fixture of the same answer in the other form; the OpenAI and Anthropic errors and the
-# Responses API's fixed answer have no fixture and stay written out here.
+# fixture of the same answer in the other form.
 def fixture(name):
     """(status, Content-Type, body) of the captured response PROVIDER/NAME."""
     base = os.path.join(FIXTURES, *name.split("/"))
@@ -52,8 +51,8 @@ def fixture_events(name):
 def openai_chat(req):
     model = req["model"]
     if model == "bad-model":
-        return 404, {"error": {"message": "The model `bad-model` does not exist",
-                               "type": "invalid_request_error", "code": "model_not_found"}}
+        status, _, body = fixture("openai/chat-error")
+        return status, json.loads(body)
     tools = req.get("tools")
     msgs = req.get("messages") or [{}]
     if msgs[-1].get("role") == "tool":  # the tool's result came back: answer, no more tools
@@ -96,8 +95,8 @@ def anthropic_answers(req):
 
 def anthropic(req):
     if req["model"] == "bad-model":
-        return 400, {"type": "error", "error": {"type": "invalid_request_error",
-                                                "message": "model: bad-model not found"}}
+        status, _, body = fixture("anthropic/messages-error")
+        return status, json.loads(body)
     m = fixture_json("anthropic/messages-plain-call")
     if not anthropic_answers(req):  # the final answer: the call's text without the call
         m["content"] = [b for b in m["content"] if b["type"] == "text"]
@@ -116,25 +115,17 @@ def anthropic_stream(req):
     return out
 
 
-# Written out: no SDK exchange of this fixed answer was captured (the Responses fixtures are
-# @openai/agents' scripted runs).
 def responses(req):
-    out = [{"type": "function_call", "id": "fc_1", "call_id": "call_r1", "name": "search",
-            "arguments": '{"q":"agtrace"}', "status": "completed"}]
-    return 200, {"id": "resp_123", "object": "response", "status": "completed",
-                 "model": req["model"], "output": out,
-                 "usage": {"input_tokens": 20, "output_tokens": 5, "total_tokens": 25,
-                           "input_tokens_details": {"cached_tokens": 0}}}
+    return 200, dict(fixture_json("openai/responses-plain-call"), model=req["model"])
 
 
 def responses_stream(req):
-    _, r = responses(req)
-    evs = [("response.created", {"type": "response.created",
-                                  "response": dict(r, status="in_progress", output=[])}),
-           ("response.function_call_arguments.delta",
-            {"type": "response.function_call_arguments.delta", "delta": '{"q":'}),
-           ("response.completed", {"type": "response.completed", "response": r})]
-    return [f"event: {n}\ndata: {json.dumps(d)}\n\n" for n, d in evs]
+    out = []
+    for ev, data in fixture_events("openai/responses-stream-call"):
+        if "response" in data:
+            data["response"]["model"] = req["model"]
+        out.append(f"event: {ev}\ndata: {json.dumps(data)}\n\n")
+    return out
 
 
 def ollama(req):

@@ -122,6 +122,10 @@ static const struct expect fixtures[] = {
      "resp_orch_2", 60, 7, 0, 1, "transfer_to_Reporter", "call_transfer", "tool_calls", NULL, 1},
     {"openai/responses-stream-reporter-answer", "openai", "responses", 1, "gpt-4.1", "resp_rep_1",
      70, 8, 0, 0, NULL, NULL, "completed", "Report: sunny in Paris.", 2},
+    {"openai/responses-plain-call", "openai", "responses", 0, "gpt-4.1", "resp_123", 20, 5, 0, 1,
+     "search", "call_r1", "tool_calls", NULL, 0},
+    {"openai/responses-stream-call", "openai", "responses", 1, "gpt-4.1", "resp_123", 20, 5, 0, 1,
+     "search", "call_r1", "tool_calls", NULL, 0},
     {"openai/responses-codex-call", "openai", "responses", 0, "gpt-5-codex", "resp_cx_1", 200, 30,
      0, 2, "shell", "call_sh", "tool_calls", NULL, 0},
     {"openai/responses-codex-pr", "openai", "responses", 0, "gpt-5-codex", "resp_cx_2", 260, 20,
@@ -171,6 +175,35 @@ static void every_fixture_parses(void **state)
 		assert_int_equal(l.parse_failed, 0);
 		assert_string_equal(l.error_type, "");
 		assert_int_not_equal(l.prefix_hash, 0);
+		agt_llm_free(&l);
+		agt_http_msg_free(req);
+		agt_http_msg_free(resp);
+	}
+}
+
+/* The APIs' errors for a model they do not have, as the SDKs got them. */
+static void errors_parse(void **state)
+{
+	static const struct {
+		const char *name, *type, *message;
+		int status;
+	} errs[] = {
+	    {"openai/chat-error", "invalid_request_error", "The model `bad-model` does not exist", 404},
+	    {"anthropic/messages-error", "invalid_request_error", "model: bad-model not found", 400},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		struct agt_http_msg *req, *resp;
+		struct agt_llm l;
+
+		load(errs[i].name, &req, &resp);
+		assert_int_equal(resp->status, errs[i].status);
+		assert_int_equal(agt_llm_parse(req, resp, &l), 0);
+		assert_string_equal(l.req_model, "bad-model");
+		assert_string_equal(l.error_type, errs[i].type);
+		assert_string_equal(l.error_message, errs[i].message);
+		assert_int_equal(l.ncalls, 0);
 		agt_llm_free(&l);
 		agt_http_msg_free(req);
 		agt_http_msg_free(resp);
@@ -378,6 +411,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(every_fixture_parses),
+	    cmocka_unit_test(errors_parse),
 	    cmocka_unit_test(loops_rebuild_one_tool_call_each),
 	    cmocka_unit_test(agents_sdk_workflow_rebuilds),
 	    cmocka_unit_test(codex_turns_rebuild_one_conversation),

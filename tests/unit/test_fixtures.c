@@ -188,8 +188,10 @@ static void errors_parse(void **state)
 		const char *name, *type, *message;
 		int status;
 	} errs[] = {
-	    {"openai/chat-error", "invalid_request_error", "The model `bad-model` does not exist", 404},
-	    {"anthropic/messages-error", "invalid_request_error", "model: bad-model not found", 400},
+	    {"openai/chat-error", "invalid_request_error", "The model `bad-model` does not exist",
+	     404},
+	    {"anthropic/messages-error", "invalid_request_error", "model: bad-model not found",
+	     400},
 	};
 
 	(void)state;

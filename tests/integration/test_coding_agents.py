@@ -1,8 +1,9 @@
 """Agents as they really behave, traced end to end: a scripted coding agent (moving cache markers,
 an HTTP client thread, parallel tools, a relaunch into a child process, a HEAD warm-up, bash exec
-chains, death mid-stream, a sub-agent), the official @openai/agents SDK (an agent as a tool and a
-handoff) and the official MCP SDK over streamable HTTP. Each test asserts the exact tree: steps,
-tokens, decisions, tool ids, the commands under the right tool, one trace per conversation."""
+chains, death mid-stream, a sub-agent, parallel calls of one MCP tool over stdio, the Responses
+API as Codex uses it), the official @openai/agents SDK (an agent as a tool and a handoff) and the
+official MCP SDK over streamable HTTP. Each test asserts the exact tree: steps, tokens,
+decisions, tool ids, the commands under the right tool, one trace per conversation."""
 import os
 import signal
 import subprocess
@@ -406,3 +407,115 @@ def test_agent_cli_run_by_a_tool_is_a_sub_agent(agent):
     (cli,) = kids(recs, sh)
     assert cli["name"].startswith("exec /usr/bin/python3 ") and cli["name"].endswith("--child")
     assert kids(recs, cli) == []  # its command went to its own tool call
+
+
+
+@pytest.mark.parametrize("how", ["socket", "pipe"])
+def test_parallel_calls_of_one_mcp_tool_over_stdio(agent, how):
+    """An MCP server over stdio (the official SDK's) started before the conversation; the model
+    calls its tool twice at once with different arguments, the agent sends both tools/call
+    requests on the one channel before reading either answer: each MCP call hangs under the tool
+    call that asked for its arguments, not under the first or the latest one opened."""
+    tr = Tracer(["-p", agent.pid, "-o", "jsonl"] + (["--pipes"] if how == "pipe" else []))
+    reply = agent.call(f"mcp {how}")
+    agent.quit()
+    assert tr.finish() == 0
+    assert reply == "mcp 5 and 42."
+    recs = recs_of(tr)
+    cot, mine = one_conversation(recs)
+    assert cot["status"] == "ok"
+    assert cot["cot"]["steps"] == 2 and cot["cot"]["tool_calls"] == 2
+    assert cot["cot"]["final_answer"] == "5 and 42."
+    assert cot["gen_ai"]["usage"] == {"input_tokens": 110, "output_tokens": 17}
+    assert shape(recs, cot) == [
+        ("reasoning_step", "chat gpt-4o"), ("tool_call", "execute_tool mcp__math__add"),
+        ("tool_call", "execute_tool mcp__math__add"), ("reasoning_step", "chat gpt-4o")]
+    (dec,) = kids(recs, kids(recs, cot)[0])
+    assert [(s["name"], s["id"]) for s in dec["decision"]["selected"]] == [
+        ("mcp__math__add", "call_add_1"), ("mcp__math__add", "call_add_2")]
+    tools = {t["gen_ai"]["tool"]["call"]["id"]: t for t in kids(recs, cot)
+             if t["trace_type"] == "tool_call"}
+    for cid, args, total, rpc in (("call_add_1", '{"a":2,"b":3}', "5", "8"),
+                                  ("call_add_2", '{"a":40,"b":2}', "42", "7")):
+        tool = tools[cid]
+        assert tool["tool"] == {"input": args, "output": total, "success": True}
+        (call,) = kids(recs, tool)
+        assert call["name"] == "tools/call add"
+        assert call["trace_type"] == "tool_call"
+        assert call["tool"] == {"input": args, "output": total, "success": True}
+        assert call["gen_ai"]["tool"] == {"name": "add", "call": {"id": rpc}}
+        assert call["mcp"] == {"method": {"name": "tools/call"}}
+        assert call["process"]["pid"] == agent.pid
+        assert tool["@timestamp"] <= call["@timestamp"] <= call["end_time"] <= tool["end_time"]
+    # initialize is no tool call; the server, started outside any tool call, is a trace of its
+    # own.
+    assert len([r for r in recs if r["name"].startswith("tools/call")]) == 2
+    (srv,) = [r for r in recs if r["trace_id"] != cot["trace_id"]]
+    assert srv["name"] == "exec node " + os.path.join(ROOT, "tests", "targets", "mcp_server.mjs")
+    assert srv["process"]["parent"]["pid"] == agent.pid and "parent_span_id" not in srv
+
+
+
+@pytest.mark.parametrize("mode", ["chain", "chain-stream", "stateless"])
+def test_responses_api_as_codex_uses_it(agent, mode):
+    """The Responses API as Codex uses it: reasoning items, a custom tool (apply_patch: free text
+    in, no JSON), a built-in one offered (web_search), a namespaced one (github.open_pr), and
+    either previous_response_id chains that send only the new items (store on) or the whole
+    history with encrypted reasoning (store: false). One trace for the three turns, each tool
+    under its conversation with its own command."""
+    tr, reply = traced(agent, f"codex {mode}")
+    assert reply == "codex Opened PR 17."
+    recs = recs_of(tr)
+    cot, mine = one_conversation(recs)
+    assert len(mine) == len(recs)
+    assert cot["name"] == "conversation gpt-5-codex"
+    assert cot["status"] == "ok"
+    assert cot["cot"] == {"steps": 3, "depth": 6, "tool_calls": 3, "final_answer": "Opened PR 17.",
+                          "sequence": ["chat gpt-5-codex", "execute_tool shell",
+                                       "execute_tool apply_patch", "chat gpt-5-codex",
+                                       "execute_tool github.open_pr", "chat gpt-5-codex"]}
+    assert cot["gen_ai"]["usage"] == {"input_tokens": 760, "output_tokens": 56}
+    assert shape(recs, cot) == [
+        ("reasoning_step", "chat gpt-5-codex"), ("tool_call", "execute_tool shell"),
+        ("tool_call", "execute_tool apply_patch"), ("reasoning_step", "chat gpt-5-codex"),
+        ("tool_call", "execute_tool github.open_pr"), ("reasoning_step", "chat gpt-5-codex")]
+    s1, shell, patch, s2, pr, s3 = kids(recs, cot)
+    for step, rid, usage, finish in (
+            (s1, "resp_cx_1", (200, 30, 0), "tool_calls"),
+            (s2, "resp_cx_2", (260, 20, 192), "tool_calls"),
+            (s3, "resp_cx_3", (300, 6, 256), "completed")):
+        assert step["llm"]["api"] == "responses"
+        assert step["llm"]["stream"] is (mode != "chain")
+        assert step["llm"]["tools_offered"] == 4
+        assert step["gen_ai"]["response"]["id"] == rid
+        assert step["gen_ai"]["response"]["finish_reasons"] == [finish]
+        assert step["gen_ai"]["usage"] == {"input_tokens": usage[0], "output_tokens": usage[1],
+                                           "cache_read": {"input_tokens": usage[2]}}
+    options = ["shell", "apply_patch", "web_search", "github.open_pr"]
+    (d1,) = kids(recs, s1)
+    assert d1["name"] == "decision shell, apply_patch"
+    assert d1["decision"]["options"] == options
+    assert d1["decision"]["selected"] == [
+        {"name": "shell", "id": "call_sh", "arguments": '{"command":["bash","-c","echo tree-ok"]}'},
+        {"name": "apply_patch", "id": "call_patch",
+         "arguments": "*** Begin Patch\n*** Update File: README\n@@\n-old\n+new\n*** End Patch"}]
+    (d2,) = kids(recs, s2)
+    assert d2["name"] == "decision github.open_pr"
+    assert d2["decision"]["options"] == options
+    assert d2["decision"]["selected"] == [
+        {"name": "github.open_pr", "id": "call_pr", "arguments": '{"title":"Fix README"}'}]
+    assert kids(recs, s3) == []
+    assert shell["gen_ai"]["tool"] == {"name": "shell", "call": {"id": "call_sh"}}
+    assert shell["tool"] == {"input": '{"command":["bash","-c","echo tree-ok"]}',
+                             "output": "tree-ok", "success": True}
+    assert shape(recs, shell) == [("state_change", "exec bash -c echo tree-ok")]
+    assert patch["gen_ai"]["tool"] == {"name": "apply_patch", "call": {"id": "call_patch"}}
+    assert patch["tool"]["input"].startswith("*** Begin Patch\n")
+    assert patch["tool"]["output"] == "Done: README updated"
+    assert kids(recs, patch) == []  # applied in the agent's own process
+    assert pr["gen_ai"]["tool"] == {"name": "github.open_pr", "call": {"id": "call_pr"}}
+    assert pr["tool"] == {"input": '{"title":"Fix README"}', "output": "pr-17", "success": True}
+    assert shape(recs, pr) == [("state_change", "exec sh -c echo pr-17")]
+    assert s1["end_time"] <= shell["@timestamp"] <= shell["end_time"] <= s2["@timestamp"]
+    assert s2["end_time"] <= pr["@timestamp"] <= pr["end_time"] <= s3["@timestamp"]
+    assert "sk-coding-SECRET" not in "".join(tr.out)

@@ -2,7 +2,7 @@
 Completions and Responses, Anthropic Messages, Ollama /api/chat, Google Gemini generateContent
 on AI Studio and Vertex AI paths), streamed (SSE over chunked encoding, NDJSON, or Gemini's JSON
 array) and not, optionally gzip-compressed, with keep-alive. Its answers are fixed so that tests
-can assert exact values. Run: llm_server.py CERT KEY (or --plain) -> prints "listening PORT".
+can assert exact values: they are the captured fixtures of tests/fixtures/llm (see fixture()). Run: llm_server.py CERT KEY (or --plain) -> prints "listening PORT".
 With LLM_SERVER_RECORD=DIR set, each exchange's bodies are written to DIR exactly as they went
 over the wire (how tests/fixtures/llm/ was captured from the official SDKs). A request with an
 X-Reply header gets a scripted answer (scripted()); one with X-Replay: PROVIDER/NAME gets the
@@ -16,7 +16,6 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-WEATHER_ARGS = '{"city":"Paris","unit":"celsius"}'
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "llm")
 # X-Invalid-Utf8: the first text becomes the second bytes (3 invalid sequences: \xc3 cut short,
 # \xff, \xfe; the \xc3\xa9 of "café" is valid).
@@ -24,208 +23,161 @@ INVALID_UTF8_FROM = "Let me check the weather."
 INVALID_UTF8_TO = b"Let me check the w\xc3eather \xff\xfe caf\xc3\xa9."
 
 
+# The fixed answers are the captured fixtures (tests/fixtures/llm), the same bytes the unit
+# tests and the fuzz seeds read: the server picks the fixture of the case (a tool call, or the
+# answer once the result came back; plain or streamed) and puts in it what the request decides
+# (the model asked for, usage chunks asked for). Answers without a fixture of their own (Chat
+# Completions' streamed final answer, Anthropic's plain final answer) are derived from the
+# fixture of the same answer in the other form.
+def fixture(name):
+    """(status, Content-Type, body) of the captured response PROVIDER/NAME."""
+    base = os.path.join(FIXTURES, *name.split("/"))
+    with open(base + ".meta.json") as f:
+        meta = json.load(f)
+    with open(base + ".response", "rb") as f:
+        return meta["status"], meta["content_type"], f.read()
+
+
+def fixture_json(name):
+    return json.loads(fixture(name)[2])
+
+
+def fixture_events(name):
+    """A captured event stream: [(event name or None, data parsed as JSON)], [DONE] left out."""
+    out = []
+    for block in fixture(name)[2].decode().replace("\r\n", "\n").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
+        if "data" in fields and fields["data"] != "[DONE]":
+            out.append((fields.get("event"), json.loads(fields["data"])))
+    return out
+
+
 def openai_chat(req):
     model = req["model"]
     if model == "bad-model":
-        return 404, {"error": {"message": "The model `bad-model` does not exist",
-                               "type": "invalid_request_error", "code": "model_not_found"}}
+        status, _, body = fixture("openai/chat-error")
+        return status, json.loads(body)
     tools = req.get("tools")
     msgs = req.get("messages") or [{}]
     if msgs[-1].get("role") == "tool":  # the tool's result came back: answer, no more tools
         tools = None
-    msg = {"role": "assistant", "content": "Let me check the weather." if tools else
-           "It is sunny in Paris."}
-    if tools:
-        msg["tool_calls"] = [{"id": "call_weather_1", "type": "function",
-                              "function": {"name": "get_weather", "arguments": WEATHER_ARGS}}]
-    choice = {"index": 0, "message": msg, "finish_reason": "tool_calls" if tools else "stop"}
+    full = fixture_json("openai/chat-plain-call" if tools else "openai/chat-loop-answer")
+    full["model"] = model + "-2024-08-06"  # captured for gpt-4o: the model asked, dated
     if req.get("logprobs"):
-        choice["logprobs"] = {"content": [{"token": "Let", "logprob": -0.1},
-                                          {"token": " me", "logprob": -0.3}]}
-    return 200, {"id": "chatcmpl-abc123", "object": "chat.completion", "created": 1764000000,
-                 "model": model + "-2024-08-06", "choices": [choice],
-                 "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49,
-                           "prompt_tokens_details": {"cached_tokens": 10}}}
+        full["choices"][0]["logprobs"] = {"content": [{"token": "Let", "logprob": -0.1},
+                                                      {"token": " me", "logprob": -0.3}]}
+    return 200, full
 
 
 def openai_chat_stream(req):
     status, full = openai_chat(req)
-    base = {"id": full["id"], "object": "chat.completion.chunk", "created": 1764000000,
+    usage = req.get("stream_options", {}).get("include_usage")
+    if "tool_calls" in full["choices"][0]["message"]:
+        events = [dict(e, model=full["model"]) for _, e in
+                  fixture_events("openai/chat-stream-call") if usage or e["choices"]]
+        return ["data: " + json.dumps(e) + "\n\n" for e in events] + ["data: [DONE]\n\n"]
+    # The final answer streamed: the chunks the SDKs get, from the plain answer's fixture.
+    base = {"id": full["id"], "object": "chat.completion.chunk", "created": full["created"],
             "model": full["model"]}
-    msg = full["choices"][0]["message"]
-    deltas = [{"role": "assistant", "content": ""}]
-    text = msg["content"]
-    deltas += [{"content": text[:9]}, {"content": text[9:]}]
-    if "tool_calls" in msg:
-        tc = msg["tool_calls"][0]
-        deltas.append({"tool_calls": [{"index": 0, "id": tc["id"], "type": "function",
-                                       "function": {"name": "get_weather", "arguments": ""}}]})
-        deltas.append({"tool_calls": [{"index": 0, "function": {"arguments": WEATHER_ARGS[:12]}}]})
-        deltas.append({"tool_calls": [{"index": 0, "function": {"arguments": WEATHER_ARGS[12:]}}]})
+    text = full["choices"][0]["message"]["content"]
+    deltas = [{"role": "assistant", "content": ""}, {"content": text[:9]}, {"content": text[9:]}]
     events = [dict(base, choices=[{"index": 0, "delta": d, "finish_reason": None}])
               for d in deltas]
     events.append(dict(base, choices=[{"index": 0, "delta": {},
                                        "finish_reason": full["choices"][0]["finish_reason"]}]))
-    if req.get("stream_options", {}).get("include_usage"):
+    if usage:
         events.append(dict(base, choices=[], usage=full["usage"]))
     return ["data: " + json.dumps(e) + "\n\n" for e in events] + ["data: [DONE]\n\n"]
 
 
+def anthropic_answers(req):
+    """Whether the request asks for tools (no tool_result came back yet)."""
+    last = (req.get("messages") or [{}])[-1].get("content")
+    return bool(req.get("tools")) and not (
+        isinstance(last, list) and any(b.get("type") == "tool_result" for b in last))
+
+
 def anthropic(req):
     if req["model"] == "bad-model":
-        return 400, {"type": "error", "error": {"type": "invalid_request_error",
-                                                "message": "model: bad-model not found"}}
-    tools = req.get("tools")
-    last = (req.get("messages") or [{}])[-1].get("content")
-    if isinstance(last, list) and any(b.get("type") == "tool_result" for b in last):
-        tools = None  # the tool's result came back: a final answer
-    content = [{"type": "text", "text": "Let me look that up."}]
-    if tools:
-        content.append({"type": "tool_use", "id": "toolu_01A", "name": "get_weather",
-                        "input": json.loads(WEATHER_ARGS)})
-    return 200, {"id": "msg_01XYZ", "type": "message", "role": "assistant",
-                 "model": req["model"], "content": content,
-                 "stop_reason": "tool_use" if tools else "end_turn", "stop_sequence": None,
-                 "usage": {"input_tokens": 30, "output_tokens": 12,
-                           "cache_read_input_tokens": 5}}
+        status, _, body = fixture("anthropic/messages-error")
+        return status, json.loads(body)
+    m = fixture_json("anthropic/messages-plain-call")
+    if not anthropic_answers(req):  # the final answer: the call's text without the call
+        m["content"] = [b for b in m["content"] if b["type"] == "text"]
+        m["stop_reason"] = "end_turn"
+    m["model"] = req["model"]
+    return 200, m
 
 
 def anthropic_stream(req):
-    status, m = anthropic(req)
     out = []
-
-    def ev(name, data):
-        out.append(f"event: {name}\ndata: {json.dumps(data)}\n\n")
-
-    start = dict(m, content=[], stop_reason=None, usage={"input_tokens": 30, "output_tokens": 1,
-                                                          "cache_read_input_tokens": 5})
-    ev("message_start", {"type": "message_start", "message": start})
-    ev("ping", {"type": "ping"})
-    ev("content_block_start", {"type": "content_block_start", "index": 0,
-                               "content_block": {"type": "text", "text": ""}})
-    for piece in ("Let me look ", "that up."):
-        ev("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                   "delta": {"type": "text_delta", "text": piece}})
-    ev("content_block_stop", {"type": "content_block_stop", "index": 0})
-    if len(m["content"]) > 1:
-        ev("content_block_start", {"type": "content_block_start", "index": 1,
-                                   "content_block": {"type": "tool_use", "id": "toolu_01A",
-                                                     "name": "get_weather", "input": {}}})
-        for piece in (WEATHER_ARGS[:10], WEATHER_ARGS[10:]):
-            ev("content_block_delta", {"type": "content_block_delta", "index": 1,
-                                       "delta": {"type": "input_json_delta",
-                                                 "partial_json": piece}})
-        ev("content_block_stop", {"type": "content_block_stop", "index": 1})
-    ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": m["stop_reason"],
-                                                            "stop_sequence": None},
-                         "usage": {"output_tokens": 12}})
-    ev("message_stop", {"type": "message_stop"})
+    name = "messages-stream-call" if anthropic_answers(req) else "messages-loop-answer"
+    for ev, data in fixture_events("anthropic/" + name):
+        if ev == "message_start":
+            data["message"]["model"] = req["model"]
+        out.append(f"event: {ev}\ndata: {json.dumps(data)}\n\n")
     return out
 
 
 def responses(req):
-    out = [{"type": "function_call", "id": "fc_1", "call_id": "call_r1", "name": "search",
-            "arguments": '{"q":"agtrace"}', "status": "completed"}]
-    return 200, {"id": "resp_123", "object": "response", "status": "completed",
-                 "model": req["model"], "output": out,
-                 "usage": {"input_tokens": 20, "output_tokens": 5, "total_tokens": 25,
-                           "input_tokens_details": {"cached_tokens": 0}}}
+    return 200, dict(fixture_json("openai/responses-plain-call"), model=req["model"])
 
 
 def responses_stream(req):
-    _, r = responses(req)
-    evs = [("response.created", {"type": "response.created",
-                                  "response": dict(r, status="in_progress", output=[])}),
-           ("response.function_call_arguments.delta",
-            {"type": "response.function_call_arguments.delta", "delta": '{"q":'}),
-           ("response.completed", {"type": "response.completed", "response": r})]
-    return [f"event: {n}\ndata: {json.dumps(d)}\n\n" for n, d in evs]
+    out = []
+    for ev, data in fixture_events("openai/responses-stream-call"):
+        if "response" in data:
+            data["response"]["model"] = req["model"]
+        out.append(f"event: {ev}\ndata: {json.dumps(data)}\n\n")
+    return out
 
 
 def ollama(req):
-    lines = [{"model": req["model"], "created_at": "2026-11-25T00:00:00Z",
-              "message": {"role": "assistant", "content": "Hel"}, "done": False},
-             {"model": req["model"], "created_at": "2026-11-25T00:00:00Z",
-              "message": {"role": "assistant", "content": "lo",
-                          "tool_calls": [{"function": {"name": "get_weather",
-                                                       "arguments": {"city": "Paris"}}}]},
-              "done": False},
-             {"model": req["model"], "created_at": "2026-11-25T00:00:01Z",
-              "message": {"role": "assistant", "content": ""}, "done": True,
-              "done_reason": "stop", "prompt_eval_count": 26, "eval_count": 9}]
-    return lines
+    """The NDJSON lines of the streamed answer, and the plain answer."""
+    _, _, body = fixture("ollama/chat-stream-call")
+    lines = [dict(json.loads(l), model=req["model"]) for l in body.decode().splitlines()]
+    return lines, dict(fixture_json("ollama/chat-plain-call"), model=req["model"])
 
 
-# Google Gemini (REST v1beta / Vertex AI v1): GenerateContentResponse bodies. A scripted two-step
-# tool loop: while the request offers tools and its last content carries no functionResponse,
-# the model thinks (a thought part), says a sentence and calls get_weather; once the result
-# comes back it answers. Which functionCalls carry an id is the script's choice, by model:
+# Google Gemini (REST v1beta / Vertex AI v1): GenerateContentResponse bodies. A two-step tool
+# loop: while the request offers tools and its last content carries no functionResponse, the
+# model thinks (a thought part), says a sentence and calls get_weather; once the result comes
+# back it answers. Which functionCalls carry an id is the script's choice, by model:
 # GEMINI_CALL_IDS names the models whose calls have one (the API may leave it out).
 GEMINI_PATH = re.compile(r"(?:/v1(?:beta1?)?)?(?:/projects/[^/]+/locations/[^/]+)?"
                          r"(?:/publishers/google)?/models/([^/:]+):(generateContent|"
                          r"streamGenerateContent)")
 GEMINI_CALL_IDS = {"gemini-2.5-pro": "fc-weather-1"}
-GEMINI_THOUGHT = "**Checking the weather**\n\nThe user wants the weather in Paris: get_weather."
-GEMINI_SIGNATURE = "CiQB0e2Kb3Fhc2RmZ2hqa2w7J3p4Y3Zibm0sLi8xMjM0NTY3ODkw"
-# (prompt, candidates, thoughts, cached) of the tool-calling answer and of the final one.
-GEMINI_USAGE = ((58, 21, 45, 32), (96, 7, 12, 64))
-
-
-def gemini_usage(prompt, candidates, thoughts, cached):
-    return {"promptTokenCount": prompt, "candidatesTokenCount": candidates,
-            "totalTokenCount": prompt + candidates + thoughts,
-            "cachedContentTokenCount": cached,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
-            "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": cached}],
-            "thoughtsTokenCount": thoughts}
 
 
 def gemini(req, model):
-    """(status, body, chunks): the whole response, and the pieces a stream sends it in."""
+    """(status, body, chunks): the whole response, and the pieces a stream sends it in, from the
+    fixtures of the AI Studio loop (plain and SSE), with the model and the call's id put in."""
     if model == "bad-model":
-        return 404, {"error": {"code": 404, "message": f"models/{model} is not found for API "
-                               "version v1beta, or is not supported for generateContent.",
-                               "status": "NOT_FOUND"}}, None
+        status, _, body = fixture("gemini/studio-error")
+        return status, json.loads(body), None
     last = (req.get("contents") or [{}])[-1]
     answered = any("functionResponse" in p for p in last.get("parts", []))
-    step = 1 if answered or not req.get("tools") else 0
-    base = {"modelVersion": model, "responseId": f"gemini-resp-{step + 1}"}
-    prompt, cands, thoughts, cached = GEMINI_USAGE[step]
-
-    def chunk(parts, usage, finish=None):
-        cand = {"content": {"parts": parts, "role": "model"}, "index": 0}
-        if finish:
-            cand["finishReason"] = finish
-        return dict({"candidates": [cand], "usageMetadata": usage}, **base)
-
-    if step == 0:
-        call = {"name": "get_weather", "args": json.loads(WEATHER_ARGS)}
-        if model in GEMINI_CALL_IDS:
-            call["id"] = GEMINI_CALL_IDS[model]
-        parts = [{"text": GEMINI_THOUGHT, "thought": True},
-                 {"text": "Let me check the weather."},
-                 {"functionCall": call, "thoughtSignature": GEMINI_SIGNATURE}]
-        chunks = [chunk(parts[:1], {"promptTokenCount": prompt, "totalTokenCount":
-                                    prompt + thoughts, "thoughtsTokenCount": thoughts}),
-                  chunk(parts[1:2], {"promptTokenCount": prompt, "candidatesTokenCount": 6,
-                                     "totalTokenCount": prompt + 6 + thoughts,
-                                     "thoughtsTokenCount": thoughts}),
-                  chunk(parts[2:], gemini_usage(*GEMINI_USAGE[0]), "STOP")]
-    else:
-        parts = [{"text": "It is sunny in Paris."}]
-        chunks = [chunk([{"text": "It is sunny"}], {"promptTokenCount": prompt,
-                                                    "candidatesTokenCount": 3,
-                                                    "totalTokenCount": prompt + 3 + thoughts,
-                                                    "thoughtsTokenCount": thoughts}),
-                  chunk([{"text": " in Paris."}], gemini_usage(*GEMINI_USAGE[1]), "STOP")]
-    return 200, chunk(parts, gemini_usage(*GEMINI_USAGE[step]), "STOP"), chunks
+    step = "answer" if answered or not req.get("tools") else "call"
+    full = fixture_json(f"gemini/studio-plain-{step}")
+    chunks = [c for _, c in fixture_events(f"gemini/studio-sse-{step}")]
+    for c in [full] + chunks:
+        c["modelVersion"] = model
+        for part in c["candidates"][0]["content"]["parts"]:
+            if "functionCall" in part:
+                part["functionCall"].pop("id", None)
+                if model in GEMINI_CALL_IDS:
+                    part["functionCall"]["id"] = GEMINI_CALL_IDS[model]
+    return 200, full, chunks
 
 
 # Scripted replies: a request with an X-Reply header (JSON: {"calls": [{"id", "name", "args"}],
-# "text": "...", "slow": SECONDS, "usage": [IN, OUT]}) is answered in its API's format (Chat
-# Completions, Messages, Responses), streamed when the request asks, with exactly those calls
-# and text: the scripted agents of tests/targets/coding_agent.py decide what "the model" says.
-# "slow" sleeps between stream events (a stream an agent dies in the middle of).
+# "text": "...", "slow": SECONDS, "usage": [IN, OUT]}; for Responses also "id", "reasoning",
+# "thinking" and "cached" token counts, calls with a "namespace" or a custom tool's "input") is
+# answered in its API's format (Chat Completions, Messages, Responses), streamed when the request
+# asks, with exactly those calls and text: the scripted agents of tests/targets/coding_agent.py
+# decide what "the model" says. "slow" sleeps between stream events (a stream an agent dies in
+# the middle of).
 def scripted(path, req, reply):
     calls, text = reply.get("calls", []), reply.get("text", "")
     tin, tout = reply.get("usage", [50, 10])
@@ -291,22 +243,41 @@ def scripted(path, req, reply):
             "usage": {"output_tokens": tout}})
         ev("message_stop", {"type": "message_stop"})
         return full, out
-    # Responses API
+    # Responses API, as coding agents (Codex) get it: a reasoning item first when the reply has
+    # "reasoning" (its summary; with encrypted_content when the request says store: false, the
+    # agent then sends it back in its history), the text, then the calls: function calls, a
+    # namespaced tool's ("namespace": "github" names the tool open_pr of the namespace github),
+    # a custom tool's (free text "input" instead of JSON arguments).
     output = []
+    if reply.get("reasoning"):
+        item = {"type": "reasoning", "id": "rs_" + reply.get("id", "s"),
+                "summary": [{"type": "summary_text", "text": reply["reasoning"]}]}
+        if req.get("store") is False:
+            item["encrypted_content"] = "gAAAAB" + reply.get("id", "s") + "=="
+        output.append(item)
     if text:
         output.append({"type": "message", "id": "msg_s", "role": "assistant", "status":
                        "completed", "content": [{"type": "output_text", "text": text,
                                                  "annotations": []}]})
     for c in calls:
-        output.append({"type": "function_call", "id": "fc_" + c["id"], "call_id": c["id"],
-                       "name": c["name"], "arguments": json.dumps(c["args"], separators=(",", ":")),
-                       "status": "completed"})
+        if "input" in c:
+            output.append({"type": "custom_tool_call", "id": "ctc_" + c["id"], "call_id": c["id"],
+                           "name": c["name"], "input": c["input"], "status": "completed"})
+            continue
+        item = {"type": "function_call", "id": "fc_" + c["id"], "call_id": c["id"],
+                "name": c["name"], "arguments": json.dumps(c["args"], separators=(",", ":")),
+                "status": "completed"}
+        if c.get("namespace"):
+            item["namespace"] = c["namespace"]
+        output.append(item)
     rid = reply.get("id", "resp_s")
     full = {"id": rid, "object": "response", "created_at": 1764000000, "status": "completed",
             "model": model, "output": output,
+            "previous_response_id": req.get("previous_response_id"),
+            "store": req.get("store", True),
             "usage": {"input_tokens": tin, "output_tokens": tout, "total_tokens": tin + tout,
-                      "input_tokens_details": {"cached_tokens": 0},
-                      "output_tokens_details": {"reasoning_tokens": 0}}}
+                      "input_tokens_details": {"cached_tokens": reply.get("cached", 0)},
+                      "output_tokens_details": {"reasoning_tokens": reply.get("thinking", 0)}}}
     if not req.get("stream"):
         return full, None
     evs = [{"type": "response.created", "response": dict(full, status="in_progress", output=[])}]
@@ -317,6 +288,19 @@ def scripted(path, req, reply):
             for k in range(0, len(text), 8):
                 evs.append({"type": "response.output_text.delta", "output_index": i,
                             "content_index": 0, "delta": text[k:k + 8]})
+        elif item["type"] == "reasoning":
+            evs.append({"type": "response.output_item.added", "output_index": i,
+                        "item": dict(item, summary=[])})
+            evs.append({"type": "response.reasoning_summary_text.delta", "output_index": i,
+                        "summary_index": 0, "delta": item["summary"][0]["text"]})
+        elif item["type"] == "custom_tool_call":
+            evs.append({"type": "response.output_item.added", "output_index": i,
+                        "item": dict(item, input="", status="in_progress")})
+            for k in range(0, len(item["input"]), 16):
+                evs.append({"type": "response.custom_tool_call_input.delta", "output_index": i,
+                            "item_id": item["id"], "delta": item["input"][k:k + 16]})
+            evs.append({"type": "response.custom_tool_call_input.done", "output_index": i,
+                        "item_id": item["id"], "input": item["input"]})
         else:
             evs.append({"type": "response.output_item.added", "output_index": i,
                         "item": dict(item, arguments="", status="in_progress")})
@@ -456,18 +440,14 @@ class Handler(BaseHTTPRequestHandler):
     def replay(self, name):
         """X-Replay: PROVIDER/NAME answers with that fixture's response exactly as captured
         (tests/fixtures/llm): the bytes the SDKs got, served again."""
-        base = os.path.join(FIXTURES, *name.split("/"))
-        with open(base + ".meta.json") as f:
-            meta = json.load(f)
-        with open(base + ".response", "rb") as f:
-            body = f.read()
-        if meta["content_type"].startswith(("text/event-stream", "application/x-ndjson")):
+        status, ctype, body = fixture(name)
+        if ctype.startswith(("text/event-stream", "application/x-ndjson")):
             parts = body.decode().split("\n\n")
             return self.send_stream([p + "\n\n" for p in parts[:-1]] + [parts[-1]] * bool(
-                parts[-1]), meta["content_type"])
-        self.sent, self.sent_status, self.sent_ctype = body, meta["status"], meta["content_type"]
-        self.send_response(meta["status"])
-        self.send_header("Content-Type", meta["content_type"])
+                parts[-1]), ctype)
+        self.sent, self.sent_status, self.sent_ctype = body, status, ctype
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -514,13 +494,11 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_stream(anthropic_stream(req), "text/event-stream")
             return self.send_json(*anthropic(req), gz)
         if path == "/api/chat":
-            lines = ollama(req)
+            lines, whole = ollama(req)
             if stream:
                 return self.send_stream([json.dumps(l) + "\n" for l in lines],
                                         "application/x-ndjson")
-            return self.send_json(200, dict(lines[-1], message={
-                "role": "assistant", "content": "Hello",
-                "tool_calls": lines[1]["message"]["tool_calls"]}), gz)
+            return self.send_json(200, whole, gz)
         self.send_json(200, {"ok": True, "path": path}, gz)
 
 

@@ -27,11 +27,25 @@ only the wire and the processes. Usage: coding_agent.py PORT CAFILE; one command
                  to a file, a diff over 4 KiB, a file cut by truncate(2), another by ftruncate(2)
     scribble DIR no conversation: writes DIR/log.txt (then appends to it) and DIR/cache/x.bin,
                  reads DIR/notes.md
+    mcp HOW      the official SDK's MCP server (tests/targets/mcp_server.mjs) over stdio, HOW a
+                 UNIX socket pair or pipes (see McpStdio), started before the conversation as
+                 Claude Code starts its servers; the model calls its tool twice at once
+                 (mcp__math__add, different arguments), the agent sends both tools/call requests
+                 before reading either answer (the second call's first), then stops the server
+    codex MODE   the Responses API as Codex uses it: instructions, a developer message and an
+                 environment-context block before the user's text; function, custom (apply_patch),
+                 built-in (web_search) and namespaced (github.open_pr) tools; reasoning items;
+                 three turns: shell and apply_patch at once, then github.open_pr (which runs a
+                 command), then the answer. MODE "chain": store on, each turn names the previous
+                 response (previous_response_id) and sends only the new items; "chain-stream":
+                 the same streamed; "stateless": store: false, streamed, the whole history each
+                 turn with the reasoning items' encrypted_content
     quit"""
 import http.client
 import json
 import os
 import queue
+import socket
 import ssl
 import subprocess
 import sys
@@ -337,6 +351,150 @@ def lineage(d):
     return chat(msgs, {"text": "Cut.", "usage": [70, 2]}, tools=offered)["content"]
 
 
+class McpStdio:
+    """A minimal MCP client over stdio (newline-delimited JSON-RPC), as agents embed one. The
+    server's stdin and stdout are a UNIX socket pair ("socket": what Node's libuv gives a
+    child, so Claude Code's servers) or two pipes ("pipe": what Python's subprocess gives)."""
+
+    def __init__(self, how):
+        server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mcp_server.mjs")
+        if how == "socket":
+            mine, theirs = socket.socketpair()
+            self.p = subprocess.Popen(["node", server], stdin=theirs, stdout=theirs)
+            theirs.close()
+            self.sock = mine
+            self.w = self.r = mine.makefile("rw", encoding="utf-8")
+        else:
+            self.p = subprocess.Popen(["node", server], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
+            self.sock = None
+            self.w, self.r = self.p.stdin, self.p.stdout
+        self.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-03-26", "capabilities": {},
+            "clientInfo": {"name": "coding-agent", "version": "1.0.0"}}})
+        self.read()
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def send(self, msg):
+        self.w.write(json.dumps(msg, separators=(",", ":")) + "\n")
+        self.w.flush()
+
+    def read(self):
+        return json.loads(self.r.readline())
+
+    def close(self):
+        if self.sock:
+            self.sock.shutdown(socket.SHUT_WR)
+        else:
+            self.w.close()
+        self.p.wait()
+
+
+def mcp(how):
+    server = McpStdio(how)
+    tools = [{"type": "function", "function": {"name": "mcp__math__add",
+                                               "parameters": {"type": "object"}}}]
+    msgs = [{"role": "system", "content": "You are a coding agent."},
+            {"role": "user", "content": "Add both pairs."}]
+    asked = {"call_add_1": {"a": 2, "b": 3}, "call_add_2": {"a": 40, "b": 2}}
+    m = chat(msgs, {"calls": [{"id": k, "name": "mcp__math__add", "args": v}
+                              for k, v in asked.items()], "usage": [40, 12]}, tools=tools)
+    msgs.append(m)
+    # Both calls at once, the second tool call's first: JSON-RPC ids 7 and 8.
+    order = ["call_add_2", "call_add_1"]
+    for n, cid in enumerate(order):
+        server.send({"jsonrpc": "2.0", "id": 7 + n, "method": "tools/call",
+                     "params": {"name": "add", "arguments": asked[cid]}})
+    got = {}
+    for _ in order:
+        r = server.read()
+        got[order[r["id"] - 7]] = r["result"]["content"][0]["text"]
+    for cid in asked:
+        msgs.append({"role": "tool", "tool_call_id": cid, "content": got[cid]})
+    answer = chat(msgs, {"text": f"{got['call_add_1']} and {got['call_add_2']}.",
+                         "usage": [70, 5]}, tools=tools)["content"]
+    server.close()
+    return answer
+
+
+def responses_post(body, reply):
+    """A Responses API call; streamed, the response of its response.completed event."""
+    c = http.client.HTTPSConnection("localhost", port, context=ctx)
+    c.request("POST", "/v1/responses", body=json.dumps(body),
+              headers={"Content-Type": "application/json", "X-Reply": json.dumps(reply),
+                       "Authorization": "Bearer sk-coding-SECRET-0123456789"})
+    raw = c.getresponse().read().decode()
+    c.close()
+    if not body.get("stream"):
+        return json.loads(raw)
+    for ev in raw.split("\n\n"):
+        data = [l[6:] for l in ev.split("\n") if l.startswith("data: ")]
+        if data and json.loads(data[0])["type"] == "response.completed":
+            return json.loads(data[0])["response"]
+    raise RuntimeError("no response.completed")
+
+
+PATCH = "*** Begin Patch\n*** Update File: README\n@@\n-old\n+new\n*** End Patch"
+
+
+def codex(mode):
+    tools = [{"type": "function", "name": "shell", "parameters": {"type": "object"}},
+             {"type": "custom", "name": "apply_patch", "description": "Edit files."},
+             {"type": "web_search"},
+             {"type": "namespace", "name": "github", "tools": [
+                 {"type": "function", "name": "open_pr", "parameters": {"type": "object"}}]}]
+    history = [
+        {"type": "message", "role": "developer",
+         "content": [{"type": "input_text", "text": "<permissions>workspace-write</permissions>"}]},
+        {"type": "message", "role": "user", "content": [
+            {"type": "input_text", "text": "<environment_context><cwd>/src</cwd>"
+                                           "</environment_context>"}]},
+        {"type": "message", "role": "user",
+         "content": [{"type": "input_text", "text": "Fix the README and open a PR."}]}]
+    script = [
+        {"id": "resp_cx_1", "reasoning": "Check the tree, then patch.", "usage": [200, 30],
+         "thinking": 12, "calls": [{"id": "call_sh", "name": "shell",
+                                    "args": {"command": ["bash", "-c", "echo tree-ok"]}},
+                                   {"id": "call_patch", "name": "apply_patch", "input": PATCH}]},
+        {"id": "resp_cx_2", "reasoning": "Now the PR.", "usage": [260, 20], "thinking": 8,
+         "cached": 192, "calls": [{"id": "call_pr", "name": "open_pr", "namespace": "github",
+                                   "args": {"title": "Fix README"}}]},
+        {"id": "resp_cx_3", "text": "Opened PR 17.", "usage": [300, 6], "cached": 256}]
+    stream, store = mode != "chain", mode != "stateless"
+    new, prev = list(history), None
+    for reply in script:
+        body = {"model": "gpt-5-codex", "instructions": "You are Codex, a coding agent.",
+                "input": new if store else history, "tools": tools, "store": store,
+                "stream": stream, "parallel_tool_calls": True}
+        if store:
+            body["include"] = []
+            if prev:
+                body["previous_response_id"] = prev
+        else:
+            body["include"] = ["reasoning.encrypted_content"]
+        r = responses_post(body, reply)
+        prev = r["id"]
+        history += r["output"]
+        new = []
+        calls = [o for o in r["output"] if o["type"] in ("function_call", "custom_tool_call")]
+        if not calls:
+            return r["output"][-1]["content"][0]["text"]
+        for o in calls:
+            if o["type"] == "custom_tool_call":
+                out = {"type": "custom_tool_call_output", "call_id": o["call_id"],
+                       "output": "Done: README updated"}
+            elif o.get("namespace") == "github":
+                code, text = sh("echo pr-17")
+                out = {"type": "function_call_output", "call_id": o["call_id"], "output": text}
+            else:
+                argv = json.loads(o["arguments"])["command"]
+                p = subprocess.run(argv, capture_output=True, text=True)
+                out = {"type": "function_call_output", "call_id": o["call_id"],
+                       "output": p.stdout.strip()}
+            new.append(out)
+            history.append(out)
+
+
 def scribble(d):
     with open(f"{d}/log.txt", "w") as f:
         f.write("one\n")
@@ -357,7 +515,7 @@ if len(sys.argv) > 3 and sys.argv[3] == "--child":
 COMMANDS = {"cache": cache, "threads": threads, "parallel": parallel, "relaunch": relaunch,
             "warmup": warmup, "chain": chain, "killme": killme, "subagent": subagent,
             "twins": twins, "subproc": subproc, "files": files, "lineage": lineage,
-            "scribble": scribble}
+            "scribble": scribble, "mcp": mcp, "codex": codex}
 print("ready", os.getpid(), flush=True)
 for line in sys.stdin:
     cmd, *arg = line.split()

@@ -3,6 +3,8 @@
 // stdin line:
 //   openai plain|stream   a chat completion offering two tools
 //   anthropic plain|stream   a message offering two tools
+//   openai error / anthropic error   a request for a model the server does not have (its error)
+//   openai responses plain|stream    a Responses API call offering a tool
 //   openai loop           a tool-calling loop: the tool runs a shell command, its result goes back
 //   anthropic loop        the same with streamed tool use (input_json_delta) and tool_result
 //   gemini loop MODEL [stream|plain] [studio|vertex] [v1beta] [assign]
@@ -162,6 +164,24 @@ async function run(cmd) {
     let n = 0;
     for await (const _ of await ollama.chat({ ...req, stream: true })) n++;
     return `ollama chunks ${n}`;
+  }
+  if (mode === "error") {
+    // The server answers bad-model with its API's error: the SDK throws it.
+    if (api === "openai")
+      await openai.chat.completions.create({ model: "bad-model", messages: [{ role: "user", content: "hi" }] });
+    else
+      await anthropic.messages.create({ model: "bad-model", max_tokens: 5, messages: [{ role: "user", content: "hi" }] });
+    return `${api} no error`;
+  }
+  if (api === "openai" && mode === "responses") {
+    const req = { model: "gpt-4.1", input: "find agtrace", tools: [{ type: "function", name: "search", parameters: { type: "object" } }] };
+    if (rest[0] !== "stream") {
+      const r = await openai.responses.create(req);
+      return `responses ${r.output[0].name}`;
+    }
+    let n = 0;
+    for await (const _ of await openai.responses.create({ ...req, stream: true })) n++;
+    return `responses events ${n}`;
   }
   if (mode === "loop" && api === "gemini") return geminiLoop(rest);
   if (mode === "loop") return api === "openai" ? openaiLoop() : anthropicLoop();

@@ -1,7 +1,11 @@
 /* The conversation model (trace/agent.c through the trace stage): LLM exchanges with real
  * OpenAI and Anthropic bodies, process events and MCP calls go in; the spans a capturing sink
  * receives are checked exactly: conversations, tool windows, the commands and calls that hang
- * below tool calls, concurrent conversations, idle close and exits. */
+ * below tool calls, concurrent conversations, idle close and exits. A plain loop is the captured
+ * fixture (tests/fixtures/llm, fixture_xchg); the bodies written out here are the shapes each
+ * test needs and no fixture has: openings, call ids and arguments chosen per test (two
+ * conversations apart, a command matched by its arguments), parallel calls, results replayed,
+ * moving cache markers, cut streams, handoffs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/util.h"
 #include "protocols/jsonrpc.h"
 #include "trace/agent.h"
 #include "trace/trace.h"
@@ -137,6 +142,37 @@ static void chat(const struct agt_proc_info *p, uint32_t tid, uint64_t t0, uint6
 			   resp ? msg(0, NULL, resp, t1 - 1, t1, tid, 200) : NULL);
 }
 
+/* The captured exchange tests/fixtures/llm/NAME, on thread 1 of procA, from t0 to t1. */
+static void fixture_xchg(const char *name, uint64_t t0, uint64_t t1)
+{
+	char file[256], *meta, *req, *resp;
+	size_t len;
+	cJSON *m;
+	struct agt_http_msg *q, *r;
+
+	snprintf(file, sizeof(file), "tests/fixtures/llm/%s.meta.json", name);
+	meta = agt_read_file(file, 1 << 20, &len);
+	snprintf(file, sizeof(file), "tests/fixtures/llm/%s.request.json", name);
+	req = agt_read_file(file, 1 << 20, &len);
+	snprintf(file, sizeof(file), "tests/fixtures/llm/%s.response", name);
+	resp = agt_read_file(file, 1 << 20, &len);
+	if (!meta || !req || !resp)
+		fail_msg("cannot read the fixture %s", name);
+	m = cJSON_Parse(meta);
+	assert_non_null(m);
+	q = msg(1, cJSON_GetObjectItem(m, "path")->valuestring, req, t0, t0 + 1, 1, 0);
+	r = msg(0, NULL, resp, t1 - 1, t1, 1, cJSON_GetObjectItem(m, "status")->valueint);
+	r->hdrs = realloc(r->hdrs, 2 * sizeof(*r->hdrs));
+	r->hdrs[1].name = strdup("Content-Type");
+	r->hdrs[1].value = strdup(cJSON_GetObjectItem(m, "content_type")->valuestring);
+	r->nhdrs = 2;
+	agt_trace_exchange(&T, &procA, q, r);
+	cJSON_Delete(m);
+	free(meta);
+	free(req);
+	free(resp);
+}
+
 #define SYS "{\"role\":\"system\",\"content\":\"You are terse.\"}"
 #define USER(q) "{\"role\":\"user\",\"content\":\"" q "\"}"
 #define TOOLS ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}}]"
@@ -219,10 +255,12 @@ static void final_answer_ends_conversation(void **state)
 	assert_int_equal(cot->s.end_ns, 2000);
 }
 
+/* The OpenAI SDK's loop as captured: a tool call, then the answer with its result. */
 static void tool_call_spans_its_window(void **state)
 {
 	(void)state;
-	loop(&procA, 1, USER("weather?"), 1000);
+	fixture_xchg("openai/chat-loop-call", 1000, 1010);
+	fixture_xchg("openai/chat-loop-answer", 1050, 1060);
 	struct got *s1 = find("chat gpt-4o", 0), *s2 = find("chat gpt-4o", 1);
 	struct got *tool = find("execute_tool get_weather", 0), *dec = find("decision get_weather", 0);
 	struct got *cot = find("conversation gpt-4o", 0);
@@ -231,19 +269,20 @@ static void tool_call_spans_its_window(void **state)
 	assert_non_null(dec);
 	assert_int_equal(tool->s.start_ns, s1->s.end_ns);
 	assert_int_equal(tool->s.end_ns, s2->s.start_ns);
-	assert_string_equal(tool->tool_id, "c1");
-	assert_string_equal(tool->tool_in, "{\"city\":\"Oslo\"}");
-	assert_string_equal(tool->tool_out, "18C");
+	assert_string_equal(tool->tool_id, "call_weather_1");
+	assert_string_equal(tool->tool_in, "{\"city\":\"Paris\",\"unit\":\"celsius\"}");
+	assert_string_equal(tool->tool_out, "node-tool-openai");
 	assert_int_equal(tool->s.tool.success, 1);
 	assert_int_equal(tool->s.status, AGT_STATUS_OK);
 	assert_int_equal(tool->s.parent_id, cot->s.span_id);
 	assert_int_equal(dec->s.parent_id, s1->s.span_id);
 	assert_int_equal(cot->s.cot.steps, 2);
 	assert_int_equal(cot->s.cot.tool_calls, 1);
-	assert_int_equal(cot->s.cot.input_tokens, 30);
-	assert_int_equal(cot->s.cot.output_tokens, 8);
+	assert_int_equal(cot->s.cot.input_tokens, 84);
+	assert_int_equal(cot->s.cot.output_tokens, 14);
 	assert_int_equal(cot->nseq, 3);
 	assert_string_equal(cot->seq[1], "execute_tool get_weather");
+	assert_string_equal(cot->final, "It is sunny in Paris.");
 	for (int i = 0; i < nout; i++) {
 		assert_true(same_trace(&out[i], cot));
 		assert_string_equal(out[i].s.workflow_id, cot->s.workflow_id);
@@ -1150,6 +1189,60 @@ static void mcp_over_http_hangs_under_the_asking_tool(void **state)
 	assert_null(find("POST api.example/mcp", 0));
 }
 
+#define ASKS_SEARCH2                                                                          \
+	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"    \
+	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"sa\","  \
+	"\"type\":\"function\",\"function\":{\"name\":\"mcp__docs__search\",\"arguments\":"   \
+	"\"{\\\"q\\\":\\\"alpha\\\"}\"}},{\"id\":\"sb\",\"type\":\"function\",\"function\":{" \
+	"\"name\":\"mcp__docs__search\",\"arguments\":\"{\\\"q\\\":\\\"beta\\\"}\"}}]}}],"    \
+	"\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3}}"
+
+static void mcp_search(const char *id, const char *args, uint64_t t, uint32_t tid)
+{
+	struct agt_mcp_call c = {.name = "search",
+				 .arguments = (char *)args,
+				 .result = "hit",
+				 .answered = 1,
+				 .start_ns = t,
+				 .end_ns = t + 5,
+				 .tid = tid};
+
+	snprintf(c.id, sizeof(c.id), "%s", id);
+	agt_trace_mcp(&T, &procA, &c);
+}
+
+/* Two parallel calls of one MCP tool with different arguments: each MCP call hangs under the
+ * tool call that asked for its arguments, whatever the order and the thread. */
+static void parallel_calls_of_one_mcp_tool_match_by_arguments(void **state)
+{
+	(void)state;
+	chat(&procA, 7, 1000, 1010, REQ(SYS "," USER("m")), ASKS_SEARCH2);
+	mcp_search("1", "{\"q\":\"beta\"}", 1020, 8);
+	mcp_search("2", "{\"q\": \"alpha\"}", 1030, 9);
+	chat(&procA, 7, 1100, 1110,
+	     REQ(SYS "," USER("m") "," RESULT("sa", "a") "," RESULT("sb", "b")), ANSWER("ok"));
+	struct got *ta = find("execute_tool mcp__docs__search", 0);
+	struct got *tb = find("execute_tool mcp__docs__search", 1);
+	struct got *m1 = find("tools/call search", 0), *m2 = find("tools/call search", 1);
+
+	assert_non_null(ta);
+	assert_non_null(tb);
+	assert_non_null(m1);
+	assert_non_null(m2);
+	if (strcmp(ta->tool_id, "sa"))
+		ta = tb, tb = find("execute_tool mcp__docs__search", 0);
+	assert_string_equal(ta->tool_id, "sa");
+	assert_string_equal(tb->tool_id, "sb");
+	if (strcmp(m1->tool_id, "1"))
+		m1 = m2, m2 = find("tools/call search", 0);
+	assert_string_equal(m1->tool_in, "{\"q\":\"beta\"}");
+	assert_int_equal(m1->s.parent_id, tb->s.span_id);
+	assert_string_equal(m2->tool_in, "{\"q\": \"alpha\"}");
+	assert_int_equal(m2->s.parent_id, ta->s.span_id);
+	assert_true(same_trace(m1, ta));
+	assert_true(same_trace(m2, ta));
+}
+
 #define ASKS_FETCH                                                                                \
 	"{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"finish_reason\":"        \
 	"\"tool_calls\",\"message\":{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"cf\","      \
@@ -1310,6 +1403,7 @@ int main(void)
 	    T_(previous_response_id_continues),
 	    T_(cut_stream_keeps_what_arrived),
 	    T_(mcp_over_http_hangs_under_the_asking_tool),
+	    T_(parallel_calls_of_one_mcp_tool_match_by_arguments),
 	    T_(http_goes_to_the_tool_that_names_its_url),
 	    T_(side_request_during_a_task_is_not_a_sub_agent),
 	    T_(sub_agent_process_run_by_a_tool),

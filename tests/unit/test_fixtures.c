@@ -1,8 +1,9 @@
 /* The LLM parsers and the agent model on the exact exchanges the official SDKs had with the test
  * server (tests/fixtures/llm/PROVIDER/NAME, captured by tests/fixtures/llm/capture.py): every
- * OpenAI (Chat Completions, Responses through @openai/agents), Anthropic and Ollama fixture
- * parses to what the server said; the agent loops they come from rebuild as the integration
- * tests see them (a tool call per loop; an agent as a tool and a handoff as invoke_agent). */
+ * OpenAI (Chat Completions, Responses through @openai/agents and as Codex uses it), Anthropic
+ * and Ollama fixture parses to what the server said; the agent loops they come from rebuild as
+ * the integration tests see them (a tool call per loop; an agent as a tool and a handoff as
+ * invoke_agent; Codex's turns as one conversation). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -121,6 +122,22 @@ static const struct expect fixtures[] = {
      "resp_orch_2", 60, 7, 0, 1, "transfer_to_Reporter", "call_transfer", "tool_calls", NULL, 1},
     {"openai/responses-stream-reporter-answer", "openai", "responses", 1, "gpt-4.1", "resp_rep_1",
      70, 8, 0, 0, NULL, NULL, "completed", "Report: sunny in Paris.", 2},
+    {"openai/responses-plain-call", "openai", "responses", 0, "gpt-4.1", "resp_123", 20, 5, 0, 1,
+     "search", "call_r1", "tool_calls", NULL, 0},
+    {"openai/responses-stream-call", "openai", "responses", 1, "gpt-4.1", "resp_123", 20, 5, 0, 1,
+     "search", "call_r1", "tool_calls", NULL, 0},
+    {"openai/responses-codex-call", "openai", "responses", 0, "gpt-5-codex", "resp_cx_1", 200, 30,
+     0, 2, "shell", "call_sh", "tool_calls", NULL, 0},
+    {"openai/responses-codex-pr", "openai", "responses", 0, "gpt-5-codex", "resp_cx_2", 260, 20,
+     192, 1, "github.open_pr", "call_pr", "tool_calls", NULL, 2},
+    {"openai/responses-codex-answer", "openai", "responses", 0, "gpt-5-codex", "resp_cx_3", 300, 6,
+     256, 0, NULL, NULL, "completed", "Opened PR 17.", 1},
+    {"openai/responses-codex-stateless-call", "openai", "responses", 1, "gpt-5-codex", "resp_cx_1",
+     200, 30, 0, 2, "shell", "call_sh", "tool_calls", NULL, 0},
+    {"openai/responses-codex-stateless-pr", "openai", "responses", 1, "gpt-5-codex", "resp_cx_2",
+     260, 20, 192, 1, "github.open_pr", "call_pr", "tool_calls", NULL, 2},
+    {"openai/responses-codex-stateless-answer", "openai", "responses", 1, "gpt-5-codex",
+     "resp_cx_3", 300, 6, 256, 0, NULL, NULL, "completed", "Opened PR 17.", 3},
 };
 
 static void every_fixture_parses(void **state)
@@ -158,6 +175,37 @@ static void every_fixture_parses(void **state)
 		assert_int_equal(l.parse_failed, 0);
 		assert_string_equal(l.error_type, "");
 		assert_int_not_equal(l.prefix_hash, 0);
+		agt_llm_free(&l);
+		agt_http_msg_free(req);
+		agt_http_msg_free(resp);
+	}
+}
+
+/* The APIs' errors for a model they do not have, as the SDKs got them. */
+static void errors_parse(void **state)
+{
+	static const struct {
+		const char *name, *type, *message;
+		int status;
+	} errs[] = {
+	    {"openai/chat-error", "invalid_request_error", "The model `bad-model` does not exist",
+	     404},
+	    {"anthropic/messages-error", "invalid_request_error", "model: bad-model not found",
+	     400},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		struct agt_http_msg *req, *resp;
+		struct agt_llm l;
+
+		load(errs[i].name, &req, &resp);
+		assert_int_equal(resp->status, errs[i].status);
+		assert_int_equal(agt_llm_parse(req, resp, &l), 0);
+		assert_string_equal(l.req_model, "bad-model");
+		assert_string_equal(l.error_type, errs[i].type);
+		assert_string_equal(l.error_message, errs[i].message);
+		assert_int_equal(l.ncalls, 0);
 		agt_llm_free(&l);
 		agt_http_msg_free(req);
 		agt_http_msg_free(resp);
@@ -306,12 +354,69 @@ static void agents_sdk_workflow_rebuilds(void **state)
 	}
 }
 
+/* The Responses API as Codex uses it (tests/targets/coding_agent.py codex): a custom tool's
+ * free-text input, a namespaced tool; three turns linked by previous_response_id (only the new
+ * items sent) or sent whole with encrypted reasoning (store: false): one conversation. */
+static void codex_turns_rebuild_one_conversation(void **state)
+{
+	static const char *const chain[] = {"openai/responses-codex-call",
+					    "openai/responses-codex-pr",
+					    "openai/responses-codex-answer"};
+	static const char *const whole[] = {"openai/responses-codex-stateless-call",
+					    "openai/responses-codex-stateless-pr",
+					    "openai/responses-codex-stateless-answer"};
+	const char *const *runs[] = {chain, whole};
+	struct agt_http_msg *req, *resp;
+	struct agt_llm l;
+
+	(void)state;
+	load("openai/responses-codex-call", &req, &resp);
+	assert_int_equal(agt_llm_parse(req, resp, &l), 0);
+	assert_int_equal(l.noffered, 4);
+	assert_string_equal(l.offered[2], "web_search");
+	assert_string_equal(l.offered[3], "github.open_pr");
+	assert_string_equal(l.opening, "Fix the README and open a PR.");
+	assert_string_equal(l.calls[1].name, "apply_patch");
+	assert_string_equal(l.calls[1].id, "call_patch");
+	assert_string_equal(
+	    l.calls[1].arguments,
+	    "*** Begin Patch\n*** Update File: README\n@@\n-old\n+new\n*** End Patch");
+	agt_llm_free(&l);
+	agt_http_msg_free(req);
+	agt_http_msg_free(resp);
+	for (int r = 0; r < 2; r++) {
+		struct agt_trace t;
+		const struct seen *cot, *sh, *patch, *pr;
+
+		replay(&t, runs[r], 3);
+		cot = named("conversation gpt-5-codex");
+		sh = named("execute_tool shell");
+		patch = named("execute_tool apply_patch");
+		pr = named("execute_tool github.open_pr");
+		assert_non_null(cot);
+		assert_non_null(sh);
+		assert_non_null(patch);
+		assert_non_null(pr);
+		assert_int_equal(cot->parent, 0);
+		assert_int_equal(cot->steps, 3);
+		assert_int_equal(cot->tools, 3);
+		assert_int_equal(sh->parent, cot->span);
+		assert_int_equal(patch->parent, cot->span);
+		assert_int_equal(pr->parent, cot->span);
+		for (int k = 0; k < nseen; k++)
+			assert_memory_equal(seen[k].trace, cot->trace, 16);
+		agt_trace_fini(&t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(every_fixture_parses),
+	    cmocka_unit_test(errors_parse),
 	    cmocka_unit_test(loops_rebuild_one_tool_call_each),
 	    cmocka_unit_test(agents_sdk_workflow_rebuilds),
+	    cmocka_unit_test(codex_turns_rebuild_one_conversation),
 	};
 	return cmocka_run_group_tests_name("fixtures", tests, NULL, NULL);
 }

@@ -1,5 +1,8 @@
-/* Provider parsers on exact wire bodies: what the integration tests' server cannot easily
- * produce (parallel tool calls, several tool_use blocks, malformed and cut bodies). */
+/* Provider parsers on exact wire bodies. A plain exchange is a captured fixture
+ * (tests/fixtures/llm, shared with test_fixtures.c, the fuzz seeds and the test server); the
+ * bodies written out here are shapes no fixture has: parallel tool calls streamed interleaved,
+ * several tool_use blocks, malformed, cut and foreign bodies, an opening resent without its
+ * context blocks, streams cut between events. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/util.h"
 #include "protocols/llm/llm.h"
 
 static struct agt_http_msg *msg(const char *url, const char *ctype, const char *body)
@@ -27,6 +31,24 @@ static struct agt_http_msg *msg(const char *url, const char *ctype, const char *
 	return m;
 }
 
+/* The request body of the captured exchange tests/fixtures/llm/NAME, on its path. */
+static struct agt_http_msg *fixture_request(const char *name, const char *path)
+{
+	char file[256];
+	size_t len;
+	char *body;
+	struct agt_http_msg *m;
+
+	snprintf(file, sizeof(file), "tests/fixtures/llm/%s.request.json", name);
+	body = agt_read_file(file, 1 << 20, &len);
+	if (!body)
+		fail_msg("cannot read %s", file);
+	m = msg(path, NULL, body);
+	free(body);
+	return m;
+}
+
+/* Written out: two calls whose argument deltas interleave (the fixtures have one call). */
 static void openai_parallel_streamed_tool_calls(void **state)
 {
 	(void)state;
@@ -77,6 +99,7 @@ static void openai_parallel_streamed_tool_calls(void **state)
 	agt_http_msg_free(resp);
 }
 
+/* Written out: two tool_use blocks in one message (the fixtures have one). */
 static void anthropic_two_tool_uses_non_streamed(void **state)
 {
 	(void)state;
@@ -104,6 +127,7 @@ static void anthropic_two_tool_uses_non_streamed(void **state)
 	agt_http_msg_free(resp);
 }
 
+/* Written out: a cut body, a GET, a path that is no model API. */
 static void cut_and_foreign_bodies(void **state)
 {
 	(void)state;
@@ -128,6 +152,7 @@ static void cut_and_foreign_bodies(void **state)
 	agt_http_msg_free(other);
 }
 
+/* Written out: a self-hosted server's own path and a minimal body. */
 static void openai_compatible_elsewhere(void **state)
 {
 	(void)state;
@@ -151,53 +176,32 @@ static void openai_compatible_elsewhere(void **state)
 	agt_http_msg_free(resp);
 }
 
-/* Responses API as coding agents send it: developer and context messages before the user's,
- * reasoning items with encrypted content (store: false), function_call and its output, a custom
- * tool's call and output, a namespace of tools. */
+/* Responses API as coding agents send it (the captured Codex exchange, store: false): developer
+ * and context messages before the user's, reasoning items with encrypted content, function_call
+ * and its output, a custom tool's call and output, a namespace of tools. Then, written out, the
+ * same opening resent without its context blocks and with an id added. */
 static void responses_coding_agent_request(void **state)
 {
 	(void)state;
-	struct agt_http_msg *req = msg(
-	    "/v1/responses", NULL,
-	    "{\"model\":\"gpt-5-codex\",\"instructions\":\"You are Codex.\",\"store\":false,"
-	    "\"stream\":true,\"input\":["
-	    "{\"type\":\"message\",\"role\":\"developer\",\"content\":[{\"type\":\"input_text\","
-	    "\"text\":\"<permissions>sandboxed</permissions>\"}]},"
-	    "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\","
-	    "\"text\":"
-	    "\"<environment_context><cwd>/src</cwd></environment_context>\"}]},"
-	    "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\","
-	    "\"text\":"
-	    "\"fix the tests\"}]},"
-	    "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[],\"encrypted_content\":"
-	    "\"gAAAA\"},"
-	    "{\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_1\",\"name\":\"shell\","
-	    "\"arguments\":\"{\\\"command\\\":[\\\"ls\\\"]}\"},"
-	    "{\"type\":\"function_call_output\",\"call_id\":\"call_1\",\"output\":\"a.c\"},"
-	    "{\"type\":\"custom_tool_call\",\"call_id\":\"call_2\",\"name\":\"apply_patch\","
-	    "\"input\":\"*** Begin Patch\"},"
-	    "{\"type\":\"custom_tool_call_output\",\"call_id\":\"call_2\",\"output\":\"Done\"}],"
-	    "\"tools\":[{\"type\":\"function\",\"name\":\"shell\"},{\"type\":\"custom\",\"name\":"
-	    "\"apply_patch\"},{\"type\":\"web_search\"},{\"type\":\"namespace\",\"name\":"
-	    "\"github\","
-	    "\"tools\":[{\"type\":\"function\",\"name\":\"open_pr\"}]}]}");
+	struct agt_http_msg *req =
+	    fixture_request("openai/responses-codex-stateless-pr", "/v1/responses");
 	struct agt_http_msg *again =
 	    msg("/v1/responses", NULL,
-		"{\"model\":\"gpt-5-codex\",\"instructions\":\"You are Codex.\",\"input\":["
-		"{\"type\":\"message\",\"role\":\"user\",\"id\":\"msg_9\",\"content\":[{\"type\":"
-		"\"input_text\",\"text\":\"fix the tests\"}]}]}");
+		"{\"model\":\"gpt-5-codex\",\"instructions\":\"You are Codex, a coding agent.\","
+		"\"input\":[{\"type\":\"message\",\"role\":\"user\",\"id\":\"msg_9\",\"content\":[{"
+		"\"type\":\"input_text\",\"text\":\"Fix the README and open a PR.\"}]}]}");
 	struct agt_http_msg *none = msg("", "application/json", "");
 	struct agt_llm l, m;
 
 	assert_int_equal(agt_llm_parse(req, none, &l), 0);
 	assert_string_equal(l.api, "responses");
 	assert_int_equal(l.stream, 1);
-	assert_string_equal(l.opening, "fix the tests");
+	assert_string_equal(l.opening, "Fix the README and open a PR.");
 	assert_int_equal(l.nresults, 2);
-	assert_string_equal(l.results[0].id, "call_1");
-	assert_string_equal(l.results[0].content, "a.c");
-	assert_string_equal(l.results[1].id, "call_2");
-	assert_string_equal(l.results[1].content, "Done");
+	assert_string_equal(l.results[0].id, "call_sh");
+	assert_string_equal(l.results[0].content, "tree-ok");
+	assert_string_equal(l.results[1].id, "call_patch");
+	assert_string_equal(l.results[1].content, "Done: README updated");
 	assert_int_equal(l.noffered, 4);
 	assert_string_equal(l.offered[0], "shell");
 	assert_string_equal(l.offered[1], "apply_patch");
@@ -219,7 +223,8 @@ static void responses_coding_agent_request(void **state)
 #define EV(name, json) "event: " name "\ndata: " json "\n\n"
 
 /* Streamed Responses: calls built from output items and argument deltas (a namespaced and a
- * custom tool), text from deltas; completed replaces them with the whole response. */
+ * custom tool), text from deltas; completed replaces them with the whole response. Written
+ * out: the stream is cut between events, then completed. */
 static void responses_stream_items_and_cut(void **state)
 {
 	(void)state;

@@ -1274,25 +1274,34 @@ void agt_agent_close(struct agt_agent *a, uint32_t pid, uint64_t ts)
 	}
 }
 
-/* Whether what a call of the agent's processes did (an MCP tool by name and arguments, or an
- * HTTP URL) is what pd was asked: 1 or 0. */
+/* Whether the arguments an MCP call carries are those pd was asked with. */
+static int args_match(const struct pending *pd, const char *detail)
+{
+	cJSON *x, *y;
+	int same;
+
+	if (!detail || !pd->args)
+		return 0;
+	x = cJSON_Parse(detail);
+	y = cJSON_Parse(pd->args);
+	same = x && y && cJSON_Compare(x, y, 1);
+	cJSON_Delete(x);
+	cJSON_Delete(y);
+	return same;
+}
+
+/* How well what a call of the agent's processes did matches what pd was asked, 0 to 3: an MCP
+ * tool by name (2) and arguments (1), so that parallel calls of one MCP tool with different
+ * arguments each find their own tool call; an HTTP URL found in the arguments (1). */
 static int call_match(const struct pending *pd, const char *name, const char *detail)
 {
 	if (name && *name) {
 		size_t pl = strlen(pd->name), nl = strlen(name);
+		int named =
+		    !strcmp(pd->name, name) || (pl > nl && !strcmp(pd->name + pl - nl, name) &&
+						!isalnum((unsigned char)pd->name[pl - nl - 1]));
 
-		if (!strcmp(pd->name, name) || (pl > nl && !strcmp(pd->name + pl - nl, name) &&
-						!isalnum((unsigned char)pd->name[pl - nl - 1])))
-			return 1;
-		if (detail && pd->args) {
-			cJSON *x = cJSON_Parse(detail), *y = cJSON_Parse(pd->args);
-			int same = x && y && cJSON_Compare(x, y, 1);
-
-			cJSON_Delete(x);
-			cJSON_Delete(y);
-			return same;
-		}
-		return 0;
+		return named * 2 + args_match(pd, detail);
 	}
 	for (int h = 0; detail && h < pd->nhints; h++)
 		if ((strlen(pd->hints[h]) >= 4 && strstr(detail, pd->hints[h])) ||

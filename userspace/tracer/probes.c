@@ -297,6 +297,15 @@ static void obj_free(struct attach_run *r, struct agt_obj *o)
 	free(o);
 }
 
+/* An object whose attach failed: its links destroyed, the object gone (its links leave
+ * r->nlinks with it). */
+static void obj_discard(struct attach_run *r, struct agt_obj *o)
+{
+	for (int i = 0; i < o->nlinks; i++)
+		bpf_link__destroy(o->links[i]);
+	obj_free(r, o);
+}
+
 /* holder (NULL: held for the whole run) holds o; mapped: it maps the file itself. */
 static void obj_hold(struct attach_run *r, struct agt_proc *holder, struct agt_obj *o, int mapped)
 {
@@ -833,9 +842,7 @@ static int file_object(struct attach_run *r, struct agt_proc *proc, const struct
 	plan_free(&p);
 	r->nlinks += o->nlinks;
 	if (rc) { /* nothing of it stays */
-		for (int i = 0; i < o->nlinks; i++)
-			bpf_link__destroy(o->links[i]);
-		obj_free(r, o); /* and its links leave r->nlinks */
+		obj_discard(r, o);
 		return rc;
 	}
 	*out = o;
@@ -958,9 +965,7 @@ static int process_object(struct attach_run *r, struct agt_proc *holder, struct 
 		}
 		r->nlinks += o->nlinks;
 		if (rc) { /* nothing of it stays */
-			for (int k = 0; k < o->nlinks; k++)
-				bpf_link__destroy(o->links[k]);
-			obj_free(r, o); /* and its links leave r->nlinks */
+			obj_discard(r, o);
 			return rc;
 		}
 	}
@@ -1012,9 +1017,7 @@ int agt_attach_object(struct attach_run *r, struct agt_proc *holder, struct agt_
 							 soft);
 			r->nlinks += o->nlinks;
 			if (rc) {
-				for (int k = 0; k < o->nlinks; k++)
-					bpf_link__destroy(o->links[k]);
-				obj_free(r, o); /* and its links leave r->nlinks */
+				obj_discard(r, o);
 				return rc;
 			}
 		}

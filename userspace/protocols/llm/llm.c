@@ -131,7 +131,7 @@ int agt_llm_is_context(const char *text)
 		e--;
 	/* ends with </tag> */
 	return (size_t)(e - p) > 2 * n + 4 && e[-1] == '>' && !memcmp(e - n - 1, p + 1, n) &&
-	       e[-n - 2] == '/' && e[-n - 3] == '<';
+	       *(e - n - 2) == '/' && *(e - n - 3) == '<';
 }
 
 /* The text of one block ("text", or a bare string), or NULL when it carries none. */

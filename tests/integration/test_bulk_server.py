@@ -287,7 +287,8 @@ BAD_OTLP = [
         {"key": "k", "value": {"stringValue": "b"}}])]),
      P + "attribute k appears twice"),
     ("status code 3", export([span(status={"code": 3})]), P + "status.code must be 0, 1 or 2"),
-    ("status missing", export([span(status=None)]), P + "status is required"),
+    # (no status at all is code 0, UNSET: proto3's JSON mapping leaves defaults out)
+    ("status an array", export([span(status=[])]), P + "status must be an object, not an array"),
     ("event time bad", export([span(events=[{"timeUnixNano": "soon", "name": "x"}])]),
      P + "events[0].timeUnixNano must be a decimal string"),
     ("resource missing", {"resourceSpans": [{"scopeSpans": []}]},

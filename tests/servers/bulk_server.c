@@ -1606,14 +1606,19 @@ static int oc_span(struct otlp_check *c, uint32_t s)
 		return oc_fail(c, "endTimeUnixNano is before startTimeUnixNano");
 	if ((v = oc_check(c, m[S_ATTRS], "attributes", J_ARR, 0, &bad)) < 0 || oc_attributes(c, v))
 		return -1;
-	if ((v = oc_check(c, m[S_STATUS], "status", J_OBJ, 0, &bad)) < 0)
+	/* proto3's JSON mapping leaves default values out: no status, or a status with no code,
+	 * is code 0 (UNSET). */
+	if ((v = oc_check(c, m[S_STATUS], "status", J_OBJ, 1, &bad)) < 0 && bad)
 		return -1;
-	if ((st = oc_get(c, (uint32_t)v, "code", J_NUM, 0, &bad)) < 0)
-		return -1;
-	if (!(p->t[st].flags & JF_INT) || p->t[st].len != 1 || p->s[p->t[st].start] > '2')
-		return oc_fail(c, "status.code must be 0, 1 or 2");
-	if (oc_get(c, (uint32_t)v, "message", J_STR, 1, &bad) < 0 && bad)
-		return -1;
+	if (v >= 0) {
+		if ((st = oc_get(c, (uint32_t)v, "code", J_NUM, 1, &bad)) < 0 && bad)
+			return -1;
+		if (st >= 0 && (!(p->t[st].flags & JF_INT) || p->t[st].len != 1 ||
+				p->s[p->t[st].start] > '2'))
+			return oc_fail(c, "status.code must be 0, 1 or 2");
+		if (oc_get(c, (uint32_t)v, "message", J_STR, 1, &bad) < 0 && bad)
+			return -1;
+	}
 	if ((ev = oc_check(c, m[S_EVENTS], "events", J_ARR, 1, &bad)) < 0 && bad)
 		return -1;
 	if (ev >= 0) {

@@ -24,15 +24,13 @@ static int check_url(const char *option, const char *url, const char *given, cha
 		     size_t errlen)
 {
 	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL;
+	char *scheme = NULL, *host = NULL, *port = NULL, *shown;
 	int rc = 0;
 	long p;
 
 	if (!u)
 		return -ENOMEM;
-	{
-	char *shown = agt_redact_url(given); /* its password is not shown */
-
+	shown = agt_redact_url(given); /* its password is not shown */
 	if (curl_url_set(u, CURLUPART_URL, url, 0) ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
 	    (strcmp(scheme, "http") && strcmp(scheme, "https")) ||
@@ -46,7 +44,6 @@ static int check_url(const char *option, const char *url, const char *given, cha
 		rc = agt_seterr(err, errlen, -EINVAL, "%s \"%s\": the port must be 1 to 65535",
 				option, shown ? shown : "");
 	free(shown);
-	}
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(port);
@@ -162,21 +159,8 @@ int agt_exporter_check(enum agt_exporter_id id, const struct agt_exporter_config
 	void *t;
 	int rc;
 
-	if (id == AGT_EXP_FLUENTD) {
-		const char *addr = c->url && !strncmp(c->url, "tcp://", 6) ? c->url + 6 : c->url;
-		const char *colon = addr ? strrchr(addr, ':') : NULL;
-		long port;
-
-		if (!colon || colon == addr || agt_parse_long(colon + 1, 1, 65535, &port)) {
-			char *shown = agt_redact_url(c->url ? c->url : ""); /* no password shown */
-
-			rc = agt_seterr(err, errlen, -EINVAL,
-					"%s \"%s\" is not HOST:PORT (for example 127.0.0.1:24224)",
-					e->option, shown ? shown : "");
-			free(shown);
-			return rc;
-		}
-	} else {
+	/* Fluentd's HOST:PORT is checked by its transport's open, at the end. */
+	if (id != AGT_EXP_FLUENTD) {
 		/* an endpoint from the environment is shown as the variable holds it */
 		const char *env = c->url_from ? getenv(c->url_from + 1) : NULL;
 		const char *url = c->url ? c->url : "";

@@ -190,9 +190,9 @@ static struct agt_probe_info *probe_id_find(struct attach_run *r, const struct a
 }
 
 /* The probe id for (probe spec, symbol, object); shared by every target mapping that object. */
-static struct agt_probe_info *probe_id_for(struct attach_run *r, const struct agt_spec *spec,
-					   const struct agt_probe_spec *ps, const char *symbol,
-					   const char *object)
+struct agt_probe_info *agt_probe_id_for(struct attach_run *r, const struct agt_spec *spec,
+					const struct agt_probe_spec *ps, const char *symbol,
+					const char *object)
 {
 	struct agt_probe_info *pi = probe_id_find(r, ps, symbol, object), **np;
 	const char *tpl;
@@ -499,13 +499,6 @@ int agt_obj_link(struct agt_obj *o, struct agt_proc *proc, struct bpf_link *l, c
 	return obj_add_link(o, l);
 }
 
-struct agt_probe_info *agt_probe_id_for(struct attach_run *r, const struct agt_spec *spec,
-					const struct agt_probe_spec *ps, const char *symbol,
-					const char *object)
-{
-	return probe_id_for(r, spec, ps, symbol, object);
-}
-
 /* ---- runtime metrics probes: per process ---- */
 
 /* Runtime metrics: the kind of runtime process pid is, in the counters' map (created when it
@@ -689,7 +682,7 @@ static int attach_plan(struct attach_run *r, struct agt_proc *proc, struct agt_o
 		char what[200];
 
 		if (o->spec != &r->loader) {
-			if (!(pi = probe_id_for(r, o->spec, f->ps, f->sym.name, mapped)))
+			if (!(pi = agt_probe_id_for(r, o->spec, f->ps, f->sym.name, mapped)))
 				return -ENOMEM;
 			if (!f->ps->handler && (rc = write_cfg(r, pi)))
 				return rc;
@@ -755,7 +748,7 @@ static int attach_usdt(struct attach_run *r, struct agt_proc *proc, struct agt_o
 			o->spec->file, sym, mapped, pid, MAX_LINKS);
 		return -E2BIG;
 	}
-	if (!(pi = probe_id_for(r, o->spec, ps, sym, mapped)))
+	if (!(pi = agt_probe_id_for(r, o->spec, ps, sym, mapped)))
 		return -EINVAL;
 	if ((rc = write_cfg(r, pi)))
 		return rc;

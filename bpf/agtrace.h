@@ -11,6 +11,7 @@
 #define AGT_STR_LEN 64
 #define AGT_MAX_PROBES 4096
 #define AGT_POLL_MS 50 /* the reader polls the ring buffer at least this often */
+#define AGT_POLL_BUSY_MS 2 /* and this soon again after a poll that found records */
 
 /* Event kinds, first field of every ring buffer record. */
 enum agt_event_kind {

@@ -10,7 +10,8 @@
  * (cwd or dirfd) walked up to the process's root, so userspace can show the path as the process
  * saw it even after a short-lived command (sed -i in a subshell that cd'd) is gone. Bytes are
  * counted in the kernel per open file (struct file, shared by dup'd and inherited descriptors)
- * and sent with each close: one record per open and close, never per write. */
+ * from how far its position moved, and sent with each close: one record per open and close,
+ * and no program on write(2) or read(2) at all (struct open_file says how). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -57,11 +58,18 @@ struct {
 	__type(value, struct pending);
 } file_calls SEC(".maps");
 
-/* Open files being followed: struct file -> bytes through it. */
+/* Open files being followed: struct file -> bytes through it. No write(2) or read(2) is hooked
+ * (they are the busiest calls on a node: a per-syscall tracepoint costs every process's every
+ * write about 0.3 us here, whoever it is). The bytes that move the file position are the
+ * position's advance past mark, read when the file is closed; a seek first settles them into
+ * bytes and moves mark; pwrite (pread), which leave the position alone, are added as they
+ * happen. An O_APPEND write moves the position to the end of the file, so there mark starts at
+ * the size. */
 struct open_file {
-	__u64 bytes;
+	__u64 bytes; /* settled: before mark, and by pwrite (pread) */
+	__u64 mark;  /* the position bytes are counted from */
 	__u32 write; /* opened for writing (else reading) */
-	__u32 pad;
+	__u32 append;
 };
 
 struct {
@@ -71,13 +79,13 @@ struct {
 	__type(value, struct open_file);
 } open_files SEC(".maps");
 
-/* A read in flight (files_read): the open file it reads. */
+/* A pread or a seek in flight: the open file it is on. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);   /* pid_tgid */
 	__type(value, __u64); /* struct file * */
-} file_reads SEC(".maps");
+} file_moves SEC(".maps");
 
 /* The record being built, and the dentries of a directory walk. */
 struct scratch {
@@ -269,19 +277,40 @@ static __always_inline void fill_inode(struct agt_file_event *e, struct file *f)
 	e->dev = BPF_CORE_READ(ino, i_sb, s_dev);
 }
 
-/* A last close, a rename or a truncation wakes the reader at once: it reads the file's content
- * then, before the agent's next step can change it again. */
+/* When the reader was last woken at once (below). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} file_woken SEC(".maps");
+
+/* A last close of a file written, a rename or a truncation wakes the reader at once: it reads the
+ * file's content then, before the agent's next step can change it again. At once, but not twice
+ * within AGT_POLL_BUSY_MS: a reader that has just been woken polls again that soon (run.c), and a
+ * wakeup costs the closing thread a few microseconds (an interrupt; here, an exit of the VM). A
+ * process saving files in a loop would pay it at every close. Other records wait for the reader's
+ * next poll, or for enough of them to be pending (agt_submit). */
 static __always_inline void send(struct agt_file_event *e, __u32 size)
 {
-	__u64 wake = e->op == AGT_FILE_RENAME || e->op == AGT_FILE_TRUNCATE ||
-			     (e->op == AGT_FILE_CLOSE && (e->flags & AGT_FILE_F_LAST) &&
-			      (e->flags & AGT_FILE_F_WRITE))
-			 ? BPF_RB_FORCE_WAKEUP
-			 : 0;
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= agt_wake_bytes
+			  ? BPF_RB_FORCE_WAKEUP
+			  : BPF_RB_NO_WAKEUP;
+	__u32 zero = 0;
+	__u64 *woken;
 
+	if (e->op == AGT_FILE_RENAME || e->op == AGT_FILE_TRUNCATE ||
+	    (e->op == AGT_FILE_CLOSE && (e->flags & AGT_FILE_F_LAST) &&
+	     (e->flags & AGT_FILE_F_WRITE))) {
+		woken = bpf_map_lookup_elem(&file_woken, &zero);
+		if (woken && e->h.ts_ns - *woken >= AGT_POLL_BUSY_MS * 1000000ull) {
+			*woken = e->h.ts_ns;
+			flags = BPF_RB_FORCE_WAKEUP;
+		}
+	}
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, wake))
+	if (bpf_ringbuf_output(&events, e, size, flags))
 		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
 }
 
@@ -465,6 +494,8 @@ static __always_inline int exit_open(long ret)
 	if (p.flags & O_APPEND)
 		e->flags |= AGT_FILE_F_APPEND;
 	of.write = !!p.accmode;
+	of.append = !!(p.flags & O_APPEND);
+	of.mark = of.append ? e->size : (__u64)BPF_CORE_READ(f, f_pos);
 	bpf_map_update_elem(&open_files, &fp, &of, BPF_ANY);
 	e->len[0] = put_path(s, e->data, p.dfd[0], p.name[0], &e->flags);
 	send(e, offsetof(struct agt_file_event, data) + e->len[0]);
@@ -539,15 +570,12 @@ static __always_inline struct open_file *followed(int fd, __u64 *fp)
 	return bpf_map_lookup_elem(&open_files, fp);
 }
 
-/* Bytes a write asks to write (a regular file's writes are whole unless the disk is full). */
-static __always_inline int add_write(int fd, __u64 n)
+/* How far the position of f moved past of->mark. */
+static __always_inline __u64 moved(struct open_file *of, struct file *f)
 {
-	struct open_file *of;
-	__u64 fp;
+	__u64 pos = BPF_CORE_READ(f, f_pos);
 
-	if ((of = followed(fd, &fp)) && of->write)
-		__sync_fetch_and_add(&of->bytes, n);
-	return 0;
+	return pos > of->mark ? pos - of->mark : 0;
 }
 
 static __always_inline __u64 iov_bytes(__u64 iov, __u64 cnt)
@@ -564,27 +592,22 @@ static __always_inline __u64 iov_bytes(__u64 iov, __u64 cnt)
 	return n;
 }
 
-SEC("tracepoint/syscalls/sys_enter_write")
-int file_enter_write(struct trace_event_raw_sys_enter *ctx)
+/* pwrite: bytes a write at an offset asks to write (a regular file's writes are whole unless
+ * the disk is full); the position stays. */
+static __always_inline int add_pwrite(int fd, __u64 n)
 {
-	return add_write((int)ctx->args[0], ctx->args[2]);
+	struct open_file *of;
+	__u64 fp;
+
+	if ((of = followed(fd, &fp)) && of->write)
+		__sync_fetch_and_add(&of->bytes, n);
+	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwrite64")
 int file_enter_pwrite64(struct trace_event_raw_sys_enter *ctx)
 {
-	return add_write((int)ctx->args[0], ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int file_enter_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	struct open_file *of;
-	__u64 fp;
-
-	if ((of = followed((int)ctx->args[0], &fp)) && of->write)
-		__sync_fetch_and_add(&of->bytes, iov_bytes(ctx->args[1], ctx->args[2]));
-	return 0;
+	return add_pwrite((int)ctx->args[0], ctx->args[2]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_pwritev")
@@ -598,52 +621,82 @@ int file_enter_pwritev(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-/* Reads (files_read): the open file at the entry, the bytes really read at the exit. */
-static __always_inline int enter_read(int fd)
+/* A seek: what the position moved so far is settled, and counting restarts where the seek
+ * lands (for O_APPEND, at the end of the file at the latest: the next write goes there). */
+SEC("tracepoint/syscalls/sys_enter_lseek")
+int file_enter_lseek(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), fp;
-	struct open_file *of = followed(fd, &fp);
+	__u64 id = bpf_get_current_pid_tgid(), fp, n;
+	struct open_file *of = followed((int)ctx->args[0], &fp);
 
-	if (of && !of->write)
-		bpf_map_update_elem(&file_reads, &id, &fp, BPF_ANY);
+	if (!of)
+		return 0;
+	n = moved(of, (struct file *)fp);
+	__sync_fetch_and_add(&of->bytes, n);
+	of->mark += n; /* a failed seek leaves the position here */
+	bpf_map_update_elem(&file_moves, &id, &fp, BPF_ANY);
 	return 0;
 }
 
-static __always_inline int exit_read(long ret)
+SEC("tracepoint/syscalls/sys_exit_lseek")
+int file_exit_lseek(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid(), *fp;
 	struct open_file *of;
 
-	if (!(fp = bpf_map_lookup_elem(&file_reads, &id)))
+	if (!(fp = bpf_map_lookup_elem(&file_moves, &id)))
 		return 0;
-	if (ret > 0 && (of = bpf_map_lookup_elem(&open_files, fp)))
-		__sync_fetch_and_add(&of->bytes, ret);
-	bpf_map_delete_elem(&file_reads, &id);
+	if (ctx->ret >= 0 && (of = bpf_map_lookup_elem(&open_files, fp))) {
+		__u64 size = of->append ? BPF_CORE_READ((struct file *)*fp, f_inode, i_size) : 0;
+
+		of->mark = (__u64)ctx->ret > size ? (__u64)ctx->ret : size;
+	}
+	bpf_map_delete_elem(&file_moves, &id);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_read")
-int file_enter_read(struct trace_event_raw_sys_enter *ctx)
-{
-	return enter_read((int)ctx->args[0]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_read")
-int file_exit_read(struct trace_event_raw_sys_exit *ctx)
-{
-	return exit_read(ctx->ret);
-}
-
+/* pread (files_read): the open file at the entry, the bytes really read at the exit. */
 SEC("tracepoint/syscalls/sys_enter_pread64")
 int file_enter_pread64(struct trace_event_raw_sys_enter *ctx)
 {
-	return enter_read((int)ctx->args[0]);
+	__u64 id = bpf_get_current_pid_tgid(), fp;
+	struct open_file *of = followed((int)ctx->args[0], &fp);
+
+	if (of && !of->write)
+		bpf_map_update_elem(&file_moves, &id, &fp, BPF_ANY);
+	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_pread64")
 int file_exit_pread64(struct trace_event_raw_sys_exit *ctx)
 {
-	return exit_read(ctx->ret);
+	__u64 id = bpf_get_current_pid_tgid(), *fp;
+	struct open_file *of;
+
+	if (!(fp = bpf_map_lookup_elem(&file_moves, &id)))
+		return 0;
+	if (ctx->ret > 0 && (of = bpf_map_lookup_elem(&open_files, fp)))
+		__sync_fetch_and_add(&of->bytes, ctx->ret);
+	bpf_map_delete_elem(&file_moves, &id);
+	return 0;
+}
+
+/* The record of a descriptor of fp closing; the last one (refs: the file's references before
+ * this one goes) also forgets the file. */
+static __always_inline void close_record(struct scratch *s, __u64 id, struct open_file *of,
+					 __u64 fp, long refs)
+{
+	struct agt_file_event *e = event(s, AGT_FILE_CLOSE, id);
+
+	e->file = fp;
+	e->bytes = of->bytes + moved(of, (struct file *)fp);
+	e->flags = of->write ? AGT_FILE_F_WRITE : 0;
+	fill_inode(e, (struct file *)fp);
+	if (refs <= 1) {
+		e->flags |= AGT_FILE_F_LAST;
+		bpf_map_delete_elem(&open_files, &fp);
+	}
+	send(e, offsetof(struct agt_file_event, data));
 }
 
 SEC("tracepoint/syscalls/sys_enter_close")
@@ -651,20 +704,119 @@ int file_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid(), fp;
 	struct open_file *of = followed((int)ctx->args[0], &fp);
-	struct agt_file_event *e;
 	struct scratch *s;
 
-	if (!of || !(s = scratch()))
+	if (of && (s = scratch()))
+		close_record(s, id, of, fp, file_refs((struct file *)fp));
+	return 0;
+}
+
+/* dup2 and dup3 close what the new descriptor held (a shell's `builtin > file` puts the file
+ * on 1, then puts the saved descriptor back over it: no close(2) is ever called for it). */
+static __always_inline int enter_dup(int oldfd, int newfd)
+{
+	__u64 id = bpf_get_current_pid_tgid(), fp;
+	struct open_file *of;
+	struct scratch *s;
+
+	if (oldfd == newfd || !(of = followed(newfd, &fp)) || fd_file(oldfd) == (struct file *)fp ||
+	    !(s = scratch()))
 		return 0;
-	e = event(s, AGT_FILE_CLOSE, id);
-	e->file = fp;
-	e->bytes = of->bytes;
-	e->flags = of->write ? AGT_FILE_F_WRITE : 0;
-	fill_inode(e, (struct file *)fp);
-	if (file_refs((struct file *)fp) <= 1) {
-		e->flags |= AGT_FILE_F_LAST;
-		bpf_map_delete_elem(&open_files, &fp);
+	close_record(s, id, of, fp, file_refs((struct file *)fp));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int file_enter_dup2(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_dup((int)ctx->args[0], (int)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int file_enter_dup3(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_dup((int)ctx->args[0], (int)ctx->args[1]);
+}
+
+/* Descriptors closed together, with no close(2) each: all of a process's at its exit_group
+ * (a command whose stdout a shell redirected to a file rarely closes it), or a close_range. A
+ * file on several of them is closed as often, its last close where its references run out. */
+#define WALK_FDS 4096 /* descriptors looked at most */
+#define WALK_SEEN 8   /* files on several descriptors, kept count of */
+
+struct fd_walk {
+	struct scratch *s;
+	struct file **fds;
+	unsigned long *open;
+	__u64 id, word;
+	__u32 first, n;
+	__u64 seen[WALK_SEEN];
+	__u32 times[WALK_SEEN];
+};
+
+static long walk_fd(__u32 i, void *arg)
+{
+	struct fd_walk *w = arg;
+	struct open_file *of;
+	struct file *f = 0;
+	__u32 fd = w->first + i, k, times = 0;
+	__u64 fp;
+
+	if (fd >= w->n)
+		return 1;
+	if (i == 0 || (fd & 63) == 0)
+		bpf_probe_read_kernel(&w->word, sizeof(w->word), &w->open[fd >> 6]);
+	if (!((w->word >> (fd & 63)) & 1))
+		return 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &w->fds[fd]);
+	fp = (__u64)f;
+	if (!f || !(of = bpf_map_lookup_elem(&open_files, &fp)))
+		return 0;
+	for (k = 0; k < WALK_SEEN; k++) {
+		if (w->seen[k] == fp || !w->seen[k]) {
+			w->seen[k] = fp;
+			times = w->times[k]++;
+			break;
+		}
 	}
-	send(e, offsetof(struct agt_file_event, data));
+	close_record(w->s, w->id, of, fp, file_refs(f) - times);
+	return 0;
+}
+
+static __always_inline void walk_fds(__u32 first, __u32 last)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct fd_walk w = {.id = bpf_get_current_pid_tgid(), .first = first};
+	__u32 max = BPF_CORE_READ(fdt, max_fds);
+
+	if (!(w.s = scratch()) || first >= max)
+		return;
+	w.fds = BPF_CORE_READ(fdt, fd);
+	w.open = BPF_CORE_READ(fdt, open_fds);
+	w.n = last < max - 1 ? last + 1 : max;
+	bpf_loop(w.n - first < WALK_FDS ? w.n - first : WALK_FDS, walk_fd, &w, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_exit_group")
+int file_enter_exit_group(struct trace_event_raw_sys_enter *ctx)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+	/* The descriptors go with the process unless another process shares their table. */
+	if (!agt_traced(bpf_get_current_pid_tgid() >> 32) ||
+	    BPF_CORE_READ(t, files, count.counter) != 1)
+		return 0;
+	walk_fds(0, ~0u);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close_range")
+int file_enter_close_range(struct trace_event_raw_sys_enter *ctx)
+{
+	/* CLOSE_RANGE_CLOEXEC only marks them; CLOSE_RANGE_UNSHARE closes in a copy: the same. */
+	if (!agt_traced(bpf_get_current_pid_tgid() >> 32) || (ctx->args[2] & (1u << 2)))
+		return 0;
+	walk_fds((__u32)ctx->args[0], (__u32)ctx->args[1]);
 	return 0;
 }

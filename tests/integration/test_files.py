@@ -224,3 +224,54 @@ def test_lineage_limits_redaction_and_truncation(tmp_path, server, cert):  # noq
     m = 'agentic_file_operations_total{operation="%s",component="python3.11"}'
     assert value(text, m % "create") == 5 and value(text, m % "truncate") == 2
     assert 'operation="write"' not in text
+
+
+def test_bytes_are_counted_by_the_file_position(tmp_path, server, cert):  # noqa: F811
+    """No program runs on write(2): the bytes of an open file are how far its position moved,
+    settled at each seek, plus what pwrite wrote where the position stays. A seek back and an
+    overwrite count both writes; appends count from the size the file had; a descriptor a
+    forked child inherits is one open file, written by both. Descriptors closed with no
+    close(2) are closed too: by dup2 (bash's builtin with its stdout redirected) and by the
+    exit of a process whose stdout and stderr are the file."""
+    d = tmp_path / "bytes"
+    d.mkdir()
+    t = Target([PYTHON, CODING, str(server), str(cert / "cert.pem")])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl", "--files"])
+        assert t.call(f"bytecount {d}", timeout=30) == "bytecount Counted."
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    recs = tr.records
+    tools = {r["gen_ai"]["tool"]["call"]["id"]: r for r in recs if r["trace_type"] == "tool_call"}
+    assert sorted(tools) == ["call_app", "call_base", "call_fork", "call_pw", "call_redir",
+                             "call_seek"]
+    files = {cid: [k for k in kids(recs, tool) if k["name"].startswith("file ")]
+             for cid, tool in tools.items()}
+    redir = sorted((f["file"] for f in files.pop("call_redir")), key=lambda f: f["path"])
+    assert redir == [{"path": f"{d}/one.txt", "operation": "create", "operations": ["create"],
+                      "bytes": 1, "size": 1, "hash": {"sha256": sha("x")}},
+                     {"path": f"{d}/two.txt", "operation": "create", "operations": ["create"],
+                      "bytes": 6, "size": 6, "hash": {"sha256": sha("12345\n")}}]
+    assert all(len(v) == 1 for v in files.values()), files
+    got = {cid: v[0]["file"] for cid, v in files.items()}
+
+    def bsha(b):
+        return hashlib.sha256(b).hexdigest()
+    assert got["call_seek"] == {"path": f"{d}/seek.bin", "operation": "create",
+                                "operations": ["create"], "bytes": 13, "size": 11,
+                                "hash": {"sha256": sha("ab23456789!")}}
+    assert got["call_pw"] == {"path": f"{d}/pw.bin", "operation": "create",
+                              "operations": ["create"], "bytes": 5, "size": 7,
+                              "hash": {"sha256": bsha(b"12\0\0xyz")}}
+    assert got["call_base"] == {"path": f"{d}/log.txt", "operation": "create",
+                                "operations": ["create"], "bytes": 5, "size": 5,
+                                "hash": {"sha256": sha("base\n")}}
+    assert got["call_fork"] == {"path": f"{d}/shared.txt", "operation": "create",
+                                "operations": ["create"], "bytes": 13, "size": 13,
+                                "hash": {"sha256": sha("child\nparent\n")}}
+    assert got["call_app"] == {"path": f"{d}/log.txt", "operation": "write",
+                               "operations": ["write"], "bytes": 10, "size": 15,
+                               "hash": {"sha256": sha("base\nmore\nmost\n")},
+                               "before": {"hash": {"sha256": sha("base\n")}}}

@@ -495,6 +495,80 @@ def codex(mode):
             history.append(out)
 
 
+def bytecount(d):
+    """Tools whose bytes are counted by where the file position went, not by hooking writes:
+    a write, a seek back and an overwrite, a seek to the end and one more byte; a pwrite (the
+    position stays) and a write; appends to a file that already has content (O_APPEND, no seek);
+    and a descriptor shared with a forked child, written by both (one open file)."""
+    def seekw(a):
+        fd = os.open(a["path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, b"0123456789")
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, b"ab")
+        os.lseek(fd, 0, os.SEEK_END)
+        os.write(fd, b"!")
+        os.close(fd)
+        return "written"
+
+    def pw(a):
+        fd = os.open(a["path"], os.O_RDWR | os.O_CREAT, 0o644)
+        os.pwrite(fd, b"xyz", 4)
+        os.write(fd, b"12")
+        os.close(fd)
+        return "written"
+
+    def base(a):
+        with open(a["path"], "w") as f:
+            f.write("base\n")
+        return "written"
+
+    def append(a):
+        fd = os.open(a["path"], os.O_WRONLY | os.O_APPEND)
+        os.write(fd, b"more\n")
+        os.write(fd, b"most\n")
+        os.close(fd)
+        return "appended"
+
+    def shared(a):
+        fd = os.open(a["path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        child = os.fork()
+        if child == 0:
+            os.write(fd, b"child\n")
+            os._exit(0)
+        os.waitpid(child, 0)
+        os.write(fd, b"parent\n")
+        os.close(fd)
+        return "written"
+
+    def redirect(a):  # no close(2): bash's builtin puts its saved stdout back with dup2, and
+        # python leaves the file on 1 and 2 for its exit to close
+        subprocess.run(["bash", "-c", f"printf x > {a['one']}; {sys.executable} -c "
+                        f"'print(12345)' > {a['two']} 2>&1"], check=True)
+        return "redirected"
+
+    tools = {"seekw": seekw, "pw": pw, "base": base, "append": append, "shared": shared,
+             "redirect": redirect}
+    offered = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+               for n in tools]
+    script = [
+        [("call_seek", "seekw", {"path": f"{d}/seek.bin"}),
+         ("call_pw", "pw", {"path": f"{d}/pw.bin"}),
+         ("call_base", "base", {"path": f"{d}/log.txt"}),
+         ("call_fork", "shared", {"path": f"{d}/shared.txt"}),
+         ("call_redir", "redirect", {"one": f"{d}/one.txt", "two": f"{d}/two.txt"})],
+        [("call_app", "append", {"path": f"{d}/log.txt"})],
+    ]
+    msgs = [{"role": "system", "content": "You are a coding agent."},
+            {"role": "user", "content": "Count the bytes."}]
+    for turn, calls in enumerate(script):
+        m = chat(msgs, {"calls": [{"id": i, "name": n, "args": a} for i, n, a in calls],
+                        "usage": [40 + turn, 6]}, tools=offered)
+        msgs.append(m)
+        for cid, name, args in calls:
+            msgs.append({"role": "tool", "tool_call_id": cid, "content": tools[name](args)})
+    return chat(msgs, {"text": "Counted.", "usage": [50, 2]}, tools=offered)["content"]
+
+
 def scribble(d):
     with open(f"{d}/log.txt", "w") as f:
         f.write("one\n")
@@ -515,7 +589,7 @@ if len(sys.argv) > 3 and sys.argv[3] == "--child":
 COMMANDS = {"cache": cache, "threads": threads, "parallel": parallel, "relaunch": relaunch,
             "warmup": warmup, "chain": chain, "killme": killme, "subagent": subagent,
             "twins": twins, "subproc": subproc, "files": files, "lineage": lineage,
-            "scribble": scribble, "mcp": mcp, "codex": codex}
+            "scribble": scribble, "bytecount": bytecount, "mcp": mcp, "codex": codex}
 print("ready", os.getpid(), flush=True)
 for line in sys.stdin:
     cmd, *arg = line.split()

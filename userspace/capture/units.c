@@ -182,9 +182,8 @@ static void file_configure(void *s, const struct agt_unit_params *p)
 
 	COMMON(b, p);
 	b->rodata->files_read = p->files_read;
-	/* Reads are followed only when asked for: read(2) is the busiest call on a node. */
-	bpf_program__set_autoload(b->progs.file_enter_read, p->files_read);
-	bpf_program__set_autoload(b->progs.file_exit_read, p->files_read);
+	/* Reads are followed only when asked for (and then, like writes, by the file position:
+	 * only pread, which leaves it alone, has programs). */
 	bpf_program__set_autoload(b->progs.file_enter_pread64, p->files_read);
 	bpf_program__set_autoload(b->progs.file_exit_pread64, p->files_read);
 }

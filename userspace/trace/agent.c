@@ -1438,6 +1438,21 @@ const struct agt_files_stats *agt_agent_file_stats(const struct agt_agent *a)
 	return agt_files_stats(a->files);
 }
 
+/* The tool call owning what a followed process does to files: its command's owner, unless its
+ * command line names no tool call's arguments and a process above it does (a shell a tool ran,
+ * whose own child writes the file: with tool calls open side by side, that child's command line
+ * alone would pick the first). */
+static struct pending *file_owner(struct agt_agent *a, const struct child *ch)
+{
+	int how = 0, up_how = 0;
+	struct pending *pd = command_owner(a, ch, &how), *p;
+
+	for (const struct child *up = ch->up; pd && !how && up; up = up->up)
+		if ((p = command_owner(a, up, &up_how)) && up_how)
+			return p;
+	return pd;
+}
+
 /* A file operation of pid (a target, or a followed process of one): in the tool call that owns
  * the process (a command a tool ran), or the one of the target open now (what it was asked
  * first: a path among its arguments; then the thread that asked for it; then the latest);
@@ -1450,7 +1465,6 @@ void agt_agent_file(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts
 	struct pending *pd = NULL;
 	struct conv *c = NULL;
 	uint32_t root;
-	int how;
 
 	if (!a->files)
 		return;
@@ -1461,7 +1475,7 @@ void agt_agent_file(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t ts
 	if (ch) {
 		root = ch->root;
 		who = &ch->proc;
-		pd = command_owner(a, ch, &how);
+		pd = file_owner(a, ch);
 		if (!pd) /* a process older than any open tool call: the one open now */
 			pd = open_tool(a, root, 0, ts, NULL, fc->path, &c);
 	} else {

@@ -610,8 +610,10 @@ static int event_loop(struct attach_run *r)
 	uint64_t next_expire = 0;
 
 	/* With selectors, run until stopped: targets come and go. */
-	for (int stop = 0; !stop && (r->tg.live > 0 || r->nsel);) {
-		int n = epoll_wait(ep, evs, AGT_ARRAY_SIZE(evs), AGT_POLL_MS);
+	/* While records flow, the next poll comes soon (programs that want the reader at once then
+	 * need not wake it again: see file.bpf.c). */
+	for (int stop = 0, busy = 0; !stop && (r->tg.live > 0 || r->nsel);) {
+		int n = epoll_wait(ep, evs, AGT_ARRAY_SIZE(evs), busy ? AGT_POLL_BUSY_MS : AGT_POLL_MS);
 
 		if (n < 0 && errno != EINTR)
 			break;
@@ -630,7 +632,7 @@ static int event_loop(struct attach_run *r)
 				agt_target_gone(r, p, agt_mono_ns(), 0, 0);
 			}
 		}
-		if (ring_buffer__consume(r->rb) < 0 && errno != EINTR)
+		if ((busy = ring_buffer__consume(r->rb)) < 0 && errno != EINTR)
 			break;
 		agt_trace_settle(&r->pl.trace);
 		if (r->rescan_pending)

@@ -101,11 +101,25 @@ static __always_inline int exe_unknown(struct linux_binprm *bprm, struct agt_exe
 	return stop_unknown_exes && !bpf_map_lookup_elem(&known_exes, k);
 }
 
+/* Processes stopped at exec and not resumed yet (tgid -> 1): the loader deletes each as it
+ * resumes it; should the loader die first (SIGKILL), its guard resumes what is left here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} exec_stopped SEC(".maps");
+
 /* Stop the current process at exec (its record is reserved, so userspace will hear of it and
  * resume it): the flags to report. */
-static __always_inline __u32 exec_stop(int unknown)
+static __always_inline __u32 exec_stop(int unknown, __u32 tgid)
 {
-	return unknown && bpf_send_signal(AGT_SIGSTOP) == 0 ? AGT_EXEC_STOPPED : 0;
+	__u32 one = 1;
+
+	if (!unknown || bpf_send_signal(AGT_SIGSTOP))
+		return 0;
+	bpf_map_update_elem(&exec_stopped, &tgid, &one, BPF_ANY);
+	return AGT_EXEC_STOPPED;
 }
 
 static __always_inline void discover_exec(struct task_struct *p, struct linux_binprm *bprm)
@@ -121,7 +135,7 @@ static __always_inline void discover_exec(struct task_struct *p, struct linux_bi
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 	e->exe = k;
 	e->pad = 0;
-	e->flags = exec_stop(unknown);
+	e->flags = exec_stop(unknown, BPF_CORE_READ(p, tgid));
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
@@ -156,7 +170,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	if (!e)
 		return 0;
 	e->exe = k;
-	e->flags = flags | exec_stop(unknown);
+	e->flags = flags | exec_stop(unknown, tgid);
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 	/* The new image's arguments are in place at this point: mm->arg_start .. arg_end. */
 	start = BPF_CORE_READ(p, mm, arg_start);

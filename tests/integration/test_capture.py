@@ -211,6 +211,62 @@ def test_shell_agent_spawning_go(h2server, cert, build):  # noqa: F811
     assert exec_stops(tr) == (1, 1, 0), tr.err_lines
 
 
+def children(pid):
+    kids = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            kids += [int(k) for k in f.read().split()]
+    return kids
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def proc_state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def test_exec_stop_survives_a_killed_agtrace():
+    """The kernel stops a traced process at exec of a file agtrace has not looked at, and
+    agtrace resumes it. Killed meanwhile (SIGKILL: none of its own cleanup runs), agtrace cannot;
+    its guard, a child that holds only the kernel's list of stopped processes, then resumes it,
+    and is gone."""
+    script = "echo ready $$; while read c; do [ $c = run ] || exit; /bin/sleep 0; echo ran; done"
+    t = Target(["/bin/sh", "-c", script])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"])
+        deadline = time.time() + 5
+        while not (guards := [k for k in children(tr.p.pid) if comm(k) == "agtrace-guard"]):
+            assert time.time() < deadline, "agtrace started no guard"
+            time.sleep(0.05)
+        (guard,) = guards
+        tr.p.send_signal(signal.SIGSTOP)  # it cannot resume what the kernel stops now
+        t.send("run")
+        deadline = time.time() + 10
+        while not [k for k in children(t.pid) if proc_state(k) == "T"]:
+            assert time.time() < deadline, "the shell's child was never stopped at exec"
+            time.sleep(0.05)
+        tr.p.kill()
+        tr.p.wait(timeout=10)
+        assert t.read(timeout=10) == "ran"
+        deadline = time.time() + 10
+        while proc_state(guard) not in (None, "Z"):
+            assert time.time() < deadline, "the guard outlived agtrace"
+            time.sleep(0.05)
+        t.quit()
+    finally:
+        t.kill()
+
+
 def test_agent_relaunching_itself(server, cert):  # noqa: F811
     """An agent CLI that relaunches itself as a child process, which makes the calls."""
     t = Target(["/usr/bin/python3", os.path.join(ROOT, "tests", "targets", "llm_client.py"),

@@ -4,21 +4,98 @@
  * symbol specs naming "$exe"), marked known in the kernel, and the process resumed with SIGCONT.
  * Every stopped process is resumed, whatever happened: errors, a full map, the end of the run.
  * Later execs of a known file are not stopped. */
+#define _GNU_SOURCE
 #include "tracer/run.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "proc.skel.h"
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+/* Is pid stopped (by a signal)? */
+static int is_stopped(uint32_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'T';
+}
+
+/* The guard, in a child of its own: it holds the map of stopped processes and the read end of a
+ * pipe only agtrace writes to. When agtrace is gone however it went (SIGKILL, a crash: its own
+ * loop and cleanup never ran), the pipe ends; every process still listed and still stopped is
+ * resumed. Only system calls here: the child of a process with threads. */
+static void guard_run(int rfd, int mfd)
+{
+	int lo = rfd < mfd ? rfd : mfd, hi = rfd < mfd ? mfd : rfd, more;
+	uint32_t key, next;
+	char c;
+
+	prctl(PR_SET_NAME, "agtrace-guard");
+	close_range(0, lo - 1, 0);
+	if (hi > lo + 1)
+		close_range(lo + 1, hi - 1, 0);
+	close_range(hi + 1, ~0u, 0);
+	signal(SIGINT, SIG_IGN); /* a terminal's ^C reaches agtrace, which then resumes all */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	while (read(rfd, &c, 1) != 0 && errno == EINTR)
+		;
+	for (more = !bpf_map_get_next_key(mfd, NULL, &next); more;) {
+		key = next;
+		more = !bpf_map_get_next_key(mfd, &key, &next);
+		if (is_stopped(key))
+			kill((pid_t)key, SIGCONT);
+	}
+	_exit(0);
+}
+
+/* Start the guard once, when stopping at exec is first turned on. */
+static void guard_start(struct attach_run *r)
+{
+	int p[2];
+	pid_t pid;
+
+	if (r->guard_fd > 0 || pipe2(p, O_CLOEXEC))
+		return;
+	if ((pid = fork()) == 0)
+		guard_run(p[0], bpf_map__fd(r->cap.proc->maps.exec_stopped));
+	close(p[0]);
+	if (pid < 0) {
+		agt_warn("cannot start the guard that resumes processes stopped at exec should "
+			 "agtrace be killed (%s)",
+			 strerror(errno));
+		close(p[1]);
+		return;
+	}
+	r->guard_fd = p[1]; /* closed by agtrace's exit, whatever it is */
+}
 
 void agt_exestop_enable(struct attach_run *r, int on)
 {
 	if (!r->cap.proc || !r->cap.proc->bss)
 		return;
+	if (on)
+		guard_start(r);
 	r->cap.proc->bss->stop_unknown_exes = on ? 1 : 0;
 	r->exestop = on;
 	r->exestop_ever |= on;
@@ -81,6 +158,7 @@ void agt_exe_stopped(void *ctx, uint32_t pid, const struct agt_exe_key *exe)
 		agt_dbg("PID %u: its executable could not be looked at (%s); resumed", pid,
 			strerror(-rc));
 	/* Always: a process agtrace stopped is never left stopped. */
+	bpf_map__delete_elem(r->cap.proc->maps.exec_stopped, &pid, sizeof(pid), 0);
 	if (kill((pid_t)pid, SIGCONT) == 0)
 		r->exec_resumed++;
 	else

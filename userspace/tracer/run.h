@@ -141,6 +141,7 @@ struct attach_run {
 	int nknown, known_cap;
 	int exestop;   /* stopping at exec is on in the kernel */
 	int exestop_ever;
+	int guard_fd; /* the write end of the guard's pipe (exestop.c), 0: none */
 	int stopping;  /* the run ends: stopped processes are resumed, not looked at */
 	uint64_t exec_stops, exec_resumed, exec_resume_gone, known_full;
 };

@@ -19,17 +19,20 @@ struct {
 	__type(value, struct agt_probe_cfg);
 } probe_cfg SEC(".maps");
 
-/* Argument i (0-5) of a probed function, by calling convention (bpf/arch.h). */
-static __always_inline __u64 reg_arg(struct pt_regs *ctx, __u8 abi, int i)
+/* The arguments 1-6 of a probed function, by calling convention (bpf/arch.h), into a. The
+ * registers are read from the context itself (plain loads at fixed offsets, each pinned by an
+ * empty asm so the compiler cannot turn two of them into one load from a chosen address, which
+ * the verifier refuses), not with a helper call each: a probe runs on every call it probes. */
+static __always_inline void reg_args(struct pt_regs *ctx, __u8 abi, __u64 *a)
 {
-#define AGT_READ_REG(r) BPF_CORE_READ(ctx, r)
+#define AGT_READ_REG(r) ({ __u64 v_ = ctx->r; asm volatile("" : "+r"(v_)); v_; })
 	__u64 sysv[AGT_MAX_ARGS] = {AGT_SYSV_ARGS(AGT_READ_REG)};
 	__u64 go[AGT_MAX_ARGS] = {AGT_GO_ARGS(AGT_READ_REG)};
 #undef AGT_READ_REG
 
-	if (i < 0 || i >= AGT_MAX_ARGS)
-		return 0;
-	return abi == AGT_ABI_GO ? go[i] : sysv[i];
+#pragma unroll
+	for (int i = 0; i < AGT_MAX_ARGS; i++)
+		a[i] = abi == AGT_ABI_GO ? go[i] : sysv[i];
 }
 
 /* The probe's configuration, if this event is to be kept: the process is a target (uprobes are
@@ -70,6 +73,40 @@ static __always_inline void read_str(char *dst, __u64 addr)
 	}
 }
 
+/* Does the probe copy a string argument? Records without strings leave the strings out: a
+ * record's size is most of what it costs (every cache line of the ring the program writes is a
+ * miss), and most probes take integers and pointers only. */
+static __always_inline int has_strs(const struct agt_probe_cfg *cfg)
+{
+	int strs = 0;
+
+#pragma unroll
+	for (int i = 0; i < AGT_MAX_ARGS; i++)
+		if (i < cfg->nargs && cfg->arg_kind[i] == AGT_VAL_STR)
+			strs = 1;
+	return strs;
+}
+
+/* An entry record's arguments (strs: a constant, whether the record has its strings). */
+static __always_inline void fill_entry(struct agt_func_entry *e, struct pt_regs *ctx,
+				       const struct agt_probe_cfg *cfg, int strs)
+{
+	__u64 a[AGT_MAX_ARGS];
+
+	e->sp = PT_REGS_SP(ctx);
+	reg_args(ctx, cfg->abi, a);
+#pragma unroll
+	for (int i = 0; i < AGT_MAX_ARGS; i++) {
+		e->args[i] = i < cfg->nargs ? a[i] : 0;
+		if (!strs)
+			continue;
+		e->str[i][0] = 0;
+		if (i < cfg->nargs && cfg->arg_kind[i] == AGT_VAL_STR)
+			read_str(e->str[i], e->args[i]);
+	}
+	agt_submit(e);
+}
+
 /* Entry of a uprobe: arguments from registers by ABI. */
 SEC("uprobe")
 int BPF_KPROBE(func_entry)
@@ -80,21 +117,13 @@ int BPF_KPROBE(func_entry)
 
 	if (!cfg)
 		return 0;
-	e = func_reserve(sizeof(*e), AGT_EV_FUNC_ENTRY, cookie);
-	if (!e)
-		return 0;
-	e->sp = PT_REGS_SP_CORE(ctx);
-#pragma unroll
-	for (int i = 0; i < AGT_MAX_ARGS; i++) {
-		e->str[i][0] = 0;
-		e->args[i] = 0;
-		if (i >= cfg->nargs)
-			continue;
-		e->args[i] = reg_arg(ctx, cfg->abi, i);
-		if (cfg->arg_kind[i] == AGT_VAL_STR)
-			read_str(e->str[i], e->args[i]);
+	if (has_strs(cfg)) {
+		if ((e = func_reserve(sizeof(*e), AGT_EV_FUNC_ENTRY, cookie)))
+			fill_entry(e, ctx, cfg, 1);
+	} else if ((e = func_reserve(offsetof(struct agt_func_entry, str), AGT_EV_FUNC_ENTRY,
+				     cookie))) {
+		fill_entry(e, ctx, cfg, 0);
 	}
-	agt_submit(e);
 	return 0;
 }
 
@@ -105,14 +134,16 @@ static __always_inline int emit_return(__u64 cookie, __u64 ret, __u64 sp)
 
 	if (!cfg)
 		return 0;
-	e = func_reserve(sizeof(*e), AGT_EV_FUNC_RETURN, cookie);
-	if (!e)
+	if (cfg->ret_kind == AGT_VAL_STR) {
+		if (!(e = func_reserve(sizeof(*e), AGT_EV_FUNC_RETURN, cookie)))
+			return 0;
+		read_str(e->str, ret);
+	} else if (!(e = func_reserve(offsetof(struct agt_func_return, str), AGT_EV_FUNC_RETURN,
+				      cookie))) {
 		return 0;
+	}
 	e->ret = ret;
 	e->sp = sp;
-	e->str[0] = 0;
-	if (cfg->ret_kind == AGT_VAL_STR)
-		read_str(e->str, ret);
 	agt_submit(e);
 	return 0;
 }
@@ -122,7 +153,7 @@ static __always_inline int emit_return(__u64 cookie, __u64 ret, __u64 sp)
 SEC("uprobe")
 int BPF_KPROBE(func_return)
 {
-	return emit_return(bpf_get_attach_cookie(ctx), PT_REGS_RC_CORE(ctx), PT_REGS_SP_CORE(ctx));
+	return emit_return(bpf_get_attach_cookie(ctx), PT_REGS_RC(ctx), PT_REGS_SP(ctx));
 }
 
 /* USDT marker that opens a span: its arguments as the span's arguments. */

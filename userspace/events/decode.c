@@ -69,9 +69,14 @@ static void func_entry(struct agt_decoder *d, const void *rec, size_t size)
 	const struct agt_func_entry *e = rec;
 	const struct agt_probe_info *probe;
 	const struct agt_proc_info *proc;
+	struct agt_func_entry whole;
 	struct agt_span s;
 
-	(void)size;
+	if (size < sizeof(*e)) { /* a probe with no string argument sends none */
+		memset(&whole, 0, sizeof(whole));
+		memcpy(&whole, rec, size);
+		e = &whole;
+	}
 	if (!(probe = probe_of(d, e->h.probe_id)) || !(proc = target_of(d, e->h.pid)))
 		return;
 	if (probe->ps->handler && probe->ps->handler->kind == AGT_HK_PY_AUDIT) {
@@ -109,10 +114,15 @@ static void func_return(struct agt_decoder *d, const void *rec, size_t size)
 {
 	const struct agt_func_return *e = rec;
 	const struct agt_probe_info *probe;
+	struct agt_func_return whole;
 	struct agt_value v;
 	uint64_t frame_sp;
 
-	(void)size;
+	if (size < sizeof(*e)) { /* a probe whose result is no string sends none */
+		memset(&whole, 0, sizeof(whole));
+		memcpy(&whole, rec, size);
+		e = &whole;
+	}
 	if (!(probe = probe_of(d, e->h.probe_id)) || !target_of(d, e->h.pid))
 		return;
 	read_value(&v, probe->ps->ret.kind, e->ret, e->str);
@@ -306,8 +316,9 @@ static const struct {
 	int source;
 	void (*fn)(struct agt_decoder *d, const void *rec, size_t size);
 } kinds[] = {
-    [AGT_EV_FUNC_ENTRY] = {sizeof(struct agt_func_entry), AGT_SRC_COUNT_FUNC, func_entry},
-    [AGT_EV_FUNC_RETURN] = {sizeof(struct agt_func_return), AGT_SRC_COUNT_FUNC, func_return},
+    [AGT_EV_FUNC_ENTRY] = {offsetof(struct agt_func_entry, str), AGT_SRC_COUNT_FUNC, func_entry},
+    [AGT_EV_FUNC_RETURN] = {offsetof(struct agt_func_return, str), AGT_SRC_COUNT_FUNC,
+			    func_return},
     [AGT_EV_PROC_EXIT] = {sizeof(struct agt_proc_exit), AGT_SRC_COUNT_PROC, proc_exit},
     [AGT_EV_DATA] = {offsetof(struct agt_data, data), -1, data},
     [AGT_EV_PROC_FORK] = {sizeof(struct agt_proc_fork), AGT_SRC_COUNT_PROC, proc_fork},

@@ -32,6 +32,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } targets SEC(".maps");
 
+/* pid_tgid -> the TLS connection (SSL *, gnutls session, *tls.Conn) the thread is writing
+ * plaintext to: set at a TLS write's entry (tls.bpf.c), taken by the thread's next TCP send that
+ * is a TLS application data record (sock.bpf.c), which ties the connection to its socket, so
+ * the socket's end ends the TLS connection too. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tls_writing SEC(".maps");
+
 /* What tgid is to agtrace: an enum agt_target_kind, 0 when it is not traced. */
 static __always_inline __u32 agt_target_kind(__u32 tgid)
 {

@@ -42,11 +42,13 @@ const volatile __u64 sock_call_cap = 1 << 20;
 enum { SOCK_UNKNOWN = 0, SOCK_HTTP = 1, SOCK_SKIP = 2 };
 
 /* What a connection carries, decided on its first bytes, and whose it is (a closed TCP
- * connection's end is reported to that process). */
+ * connection's end is reported to that process), and the TLS connection it carries, if a TLS
+ * write of that process was seen going out on it (its end is reported too). */
 struct sock_state {
 	__u32 tgid;
 	__u8 kind; /* SOCK_HTTP (or JSON for IPC) / SOCK_SKIP */
 	__u8 pad[3];
+	__u64 tls_conn;
 };
 
 /* connection (struct sock * or a pipe's struct file *) -> what it carries. */
@@ -123,6 +125,32 @@ static __always_inline int wanted(struct io_call *c, __u32 tgid)
 		      : SOCK_SKIP;
 	bpf_map_update_elem(&sock_kind, &c->conn, &ns, BPF_ANY);
 	return ns.kind == SOCK_HTTP;
+}
+
+/* A TCP send of the current thread that is a TLS application data record (content type 23,
+ * version 3.x) right after a TLS write's entry on that thread: the write's connection rides on
+ * this socket. Handshake records (22), and sends with no TLS write before them, tie nothing. */
+static __always_inline void tls_tie(struct io_call *c, __u64 pid_tgid)
+{
+	__u64 *tls = bpf_map_lookup_elem(&tls_writing, &pid_tgid), first = c->buf;
+	struct sock_state *st;
+	__u8 b[2] = {};
+
+	if (!tls)
+		return;
+	if (c->iovcnt) {
+		struct iovec iov;
+
+		if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)c->buf))
+			return;
+		first = (__u64)iov.iov_base;
+	}
+	if (bpf_probe_read_user(b, sizeof(b), (const void *)first) || b[0] != 23 || b[1] != 3)
+		return;
+	st = bpf_map_lookup_elem(&sock_kind, &c->conn);
+	if (st)
+		st->tls_conn = *tls;
+	bpf_map_delete_elem(&tls_writing, &pid_tgid);
 }
 
 /* n bytes moved by call c of the current thread: sampled, capped and copied. */
@@ -229,8 +257,11 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 		return 0;
 	c.conn = (__u64)sk;
 	c.start_ns = bpf_ktime_get_ns();
-	if (!wanted(&c, bpf_get_current_pid_tgid() >> 32))
+	if (!wanted(&c, bpf_get_current_pid_tgid() >> 32)) {
+		if (c.source == AGT_SRC_TCP && dir == AGT_DIR_EGRESS)
+			tls_tie(&c, bpf_get_current_pid_tgid());
 		return 0;
+	}
 	emit_call(&c, ret, sk);
 	return 0;
 }
@@ -247,17 +278,35 @@ int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 	return sock_io(sk, ret, flags, AGT_DIR_INGRESS);
 }
 
-/* A TCP connection whose bytes were captured is closed (by its process: FIN_WAIT1 or LAST_ACK;
- * or reset: CLOSE): its end goes to the process that used it, so a new connection that gets the
- * same struct sock is not taken for the old one. The peer's FIN alone (CLOSE_WAIT) ends
- * nothing: the process may still read. Runs in softirq context too; the connection's owner is
- * remembered with its kind. */
+/* A connection's end: an AGT_DATA_CLOSE record for tgid's conn. */
+static __always_inline void emit_close(__u32 tgid, __u64 conn, __u8 source)
+{
+	struct agt_data *e;
+
+	e = agt_data_init(0, (__u64)tgid << 32, bpf_ktime_get_ns(), conn, 0, AGT_DIR_EGRESS,
+			  source);
+	if (!e)
+		return;
+	e->h.tid = 0;
+	e->flags = AGT_DATA_CLOSE;
+	e->captured = 0;
+	e->offset = 0;
+	e->len = 0;
+	if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data), 0))
+		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+}
+
+/* A TCP connection whose bytes were captured, or that carried a TLS connection, is closed (by
+ * its process: FIN_WAIT1 or LAST_ACK; or reset: CLOSE): its end goes to the process that used
+ * it, so a new connection that gets the same struct sock (or the same SSL *: a library object
+ * reused or freed without its close function, close(2) on the descriptor alone) is not taken
+ * for the old one. The peer's FIN alone (CLOSE_WAIT) ends nothing: the process may still read.
+ * Runs in softirq context too; the connection's owner is remembered with its kind. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(sock_state_change, const struct sock *sk, const int oldstate, const int newstate)
 {
 	__u64 conn = (__u64)sk;
 	struct sock_state *st;
-	struct agt_data *e;
 	__u32 tgid;
 
 	if (newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK && newstate != TCP_CLOSE)
@@ -266,19 +315,10 @@ int BPF_PROG(sock_state_change, const struct sock *sk, const int oldstate, const
 	if (!st)
 		return 0;
 	tgid = st->tgid;
-	if (st->kind == SOCK_HTTP) {
-		e = agt_data_init(0, (__u64)tgid << 32, bpf_ktime_get_ns(), conn, 0,
-				  AGT_DIR_EGRESS, AGT_SRC_TCP);
-		if (e) {
-			e->h.tid = 0;
-			e->flags = AGT_DATA_CLOSE;
-			e->captured = 0;
-			e->offset = 0;
-			e->len = 0;
-			if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data), 0))
-				agt_count_drop(AGT_KDROP_RINGBUF_FULL);
-		}
-	}
+	if (st->kind == SOCK_HTTP)
+		emit_close(tgid, conn, AGT_SRC_TCP);
+	if (st->tls_conn)
+		emit_close(tgid, st->tls_conn, AGT_SRC_TLS);
 	bpf_map_delete_elem(&sock_kind, &conn);
 	return 0;
 }

@@ -5,7 +5,9 @@
  * buffer per call; the return copies what was really moved, in chunks, up to a per-call cap. A
  * write that moves all of its buffer or fails (OpenSSL's SSL_write without partial writes, Go's
  * Write) is copied at its entry instead, with no return probe. The library's close functions (SSL_free,
- * SSL_shutdown, gnutls_deinit, gnutls_bye, (*Conn).Close) end the connection.
+ * SSL_shutdown, gnutls_deinit, gnutls_bye, (*Conn).Close) end the connection; so does the end
+ * of its TCP socket (sock.bpf.c), which a write tells: the record it encrypts goes out on the
+ * socket from the same thread (map tls_writing).
  *
  * Uprobes are attached once per file, so every process mapping the file hits them: the first
  * test is whether the process is traced at all (agt_traced). A C library's call returns on the
@@ -150,6 +152,8 @@ int BPF_KPROBE(tls_entry)
 		if (cookie & AGT_TLS_COOKIE_READ) /* a write after this is a new one */
 			bpf_map_delete_elem(&tls_last_write, &id);
 	}
+	if (!(cookie & AGT_TLS_COOKIE_READ)) /* its record goes out on the connection's socket */
+		bpf_map_update_elem(&tls_writing, &id, &c.conn, BPF_ANY);
 	c.start_ns = bpf_ktime_get_ns();
 	if (cookie & AGT_TLS_COOKIE_AT_ENTRY) {
 		/* All of the buffer goes, or the call fails: copied now, so the request is in the

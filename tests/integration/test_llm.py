@@ -568,3 +568,81 @@ def test_one_malformed_response_among_six(client):
     assert "response_without_request=0 " in summary
     # The broken connection was freed by the client (SSL_free), the other ended with its process.
     assert int(summary.split("conns_closed=")[1].split()[0]) >= 1
+
+
+def test_tls_connection_ends_with_its_socket(cert):
+    """An OpenSSL client that ends every connection with close(2) alone and reuses its SSL object
+    (SSL_clear, no SSL_shutdown, SSL_free only at the end): five requests, each on a new TCP
+    connection under the same SSL address. Two answers run until the server closes (no length),
+    one request is never answered. The socket's end ends the TLS connection, so each request
+    gets its own answer or none, and a body read until the close ends at it."""
+    import socket
+    import ssl
+    import threading
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert / "cert.pem", cert / "key.pem")
+    lsock = socket.create_server(("127.0.0.1", 0))
+    port = lsock.getsockname()[1]
+
+    def answer(model, i):
+        return json.dumps({"id": f"chatcmpl-{i}", "object": "chat.completion",
+                           "model": model + "-resp",
+                           "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                               "role": "assistant", "content": f"answer {i}"}}],
+                           "usage": {"prompt_tokens": 10 + i, "completion_tokens": i}}).encode()
+
+    def serve():
+        for i in range(1, 6):
+            c, _ = lsock.accept()
+            t = ctx.wrap_socket(c, server_side=True)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += t.recv(65536)
+            head, rest = data.split(b"\r\n\r\n", 1)
+            n = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            while len(rest) < n:
+                rest += t.recv(65536)
+            model = json.loads(rest)["model"]
+            body = answer(model, i)
+            if i in (1, 4):  # read until the connection closes
+                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Connection: close\r\n\r\n" + body)
+            elif i != 2:  # 2: closed without an answer
+                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+            t.close()
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    client = Target([os.path.join(ROOT, "build", "tests", "tls_reuse"), str(port)])
+    try:
+        tr = Tracer(["-p", client.pid, "-o", "jsonl"])
+        replies = [client.call(f"call m-{i}") for i in range(1, 6)]
+        client.quit()
+        assert tr.finish() == 0
+    finally:
+        client.kill()
+        lsock.close()
+    assert [r.split()[1] != "0" for r in replies] == [True, False, True, True, True]
+    s = steps(tr)
+    assert [x["gen_ai"]["request"]["model"] for x in s] == [f"m-{i}" for i in range(1, 6)]
+    for i, x in enumerate(s, 1):
+        assert x["name"] == f"chat m-{i}"
+        if i == 2:
+            assert x["status"] == "unfinished"
+            assert "response" not in x["http"]
+            continue
+        assert x["status"] == "ok"
+        assert x["http"]["response"]["status_code"] == 200
+        assert x["gen_ai"]["response"]["id"] == f"chatcmpl-{i}"
+        assert x["gen_ai"]["response"]["model"] == f"m-{i}-resp"
+        assert x["gen_ai"]["usage"] == {"input_tokens": 10 + i, "output_tokens": i}
+        assert x["http"]["response"]["body"]["size"] == len(answer(f"m-{i}", i))
+    # Each exchange ended with its connection, before the next request began.
+    for a, b in zip(s, s[1:]):
+        assert a["end_time"] <= b["@timestamp"]
+    summary = tr.summary()
+    assert "conns_closed=5 " in summary
+    assert "http1_resync=0 " in summary
+    assert "response_without_request=0 " in summary

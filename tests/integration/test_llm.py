@@ -570,12 +570,15 @@ def test_one_malformed_response_among_six(client):
     assert int(summary.split("conns_closed=")[1].split()[0]) >= 1
 
 
-def test_tls_connection_ends_with_its_socket(cert):
-    """An OpenSSL client that ends every connection with close(2) alone and reuses its SSL object
-    (SSL_clear, no SSL_shutdown, SSL_free only at the end): five requests, each on a new TCP
-    connection under the same SSL address. Two answers run until the server closes (no length),
-    one request is never answered. The socket's end ends the TLS connection, so each request
-    gets its own answer or none, and a body read until the close ends at it."""
+@pytest.mark.parametrize("lang", ["c", "go"])
+def test_tls_connection_ends_with_its_socket(cert, lang):
+    """Clients that end every connection by closing the socket alone: an OpenSSL one that reuses
+    its SSL object (SSL_clear, no SSL_shutdown, SSL_free only at the end: every connection has
+    the same address), and a Go one that closes the net.Conn under its *tls.Conn (whose Close,
+    the only end Go's TLS probes see, is never called). Five requests, each on a new TCP
+    connection; two answers run until the server closes (no length), one request is never
+    answered. The socket's end ends the TLS connection, so each request gets its own answer or
+    none, and a body read until the close ends at it, before the next request."""
     import socket
     import ssl
     import threading
@@ -615,10 +618,17 @@ def test_tls_connection_ends_with_its_socket(cert):
 
     th = threading.Thread(target=serve, daemon=True)
     th.start()
-    client = Target([os.path.join(ROOT, "build", "tests", "tls_reuse"), str(port)])
+    if lang == "c":
+        client = Target([os.path.join(ROOT, "build", "tests", "tls_reuse"), str(port)])
+        cmd = "call {}"
+    else:
+        client = Target([os.path.join(ROOT, "build", "tests", "gotls")],
+                        env=dict(os.environ, SSL_CERT_FILE=str(cert / "cert.pem"),
+                                 SSL_CERT_DIR="/nonexistent"))
+        cmd = f"raw 127.0.0.1:{port} {{}}"
     try:
         tr = Tracer(["-p", client.pid, "-o", "jsonl"])
-        replies = [client.call(f"call m-{i}") for i in range(1, 6)]
+        replies = [client.call(cmd.format(f"m-{i}")) for i in range(1, 6)]
         client.quit()
         assert tr.finish() == 0
     finally:

@@ -656,3 +656,73 @@ def test_tls_connection_ends_with_its_socket(cert, lang):
     assert "conns_closed=5 " in summary
     assert "http1_resync=0 " in summary
     assert "response_without_request=0 " in summary
+
+
+CURL_AGENT = r'''
+import subprocess, sys
+import os
+print("ready", os.getpid(), flush=True)
+for line in sys.stdin:
+    if line.strip() == "quit":
+        break
+    flag, url, model = line.split()
+    out = subprocess.run(["curl", "-s", flag, "-H", "Content-Type: application/json",
+                          "-H", "Authorization: Bearer sk-test-SECRET0123456789",
+                          "-d", '{"model":"%s","messages":[{"role":"user","content":"hi"}]}'
+                          % model, "-w", "\n%{http_code} %{http_version}", url],
+                         capture_output=True, text=True).stdout
+    print("reply " + " ".join(out.split("\n")[-1:] + [out.split('"proto":"')[1].split('"')[0]
+                                                       if '"proto"' in out else "-"]),
+          flush=True)
+'''
+
+
+@pytest.fixture(scope="module")
+def h2c_server():
+    p = subprocess.Popen([os.path.join(ROOT, "build", "tests", "h2c_server")],
+                         stdout=subprocess.PIPE, text=True)
+    port = int(p.stdout.readline().split()[1])
+    yield port
+    p.kill()
+    p.wait()
+
+
+@pytest.mark.parametrize("flag,proto", [("--http2-prior-knowledge", "h2c"),
+                                        ("--http2", "h2c-upgrade")])
+def test_cleartext_http2(h2c_server, flag, proto):
+    """HTTP/2 over plain TCP to a local model server: with prior knowledge (the connection opens
+    with HTTP/2's preface), and by HTTP/1.1's Upgrade: h2c (the request goes as HTTP/1.1, the
+    server answers 101 and then the response as HTTP/2's stream 1). Each call is one curl of
+    the traced agent, a connection of its own: the exchanges are exact, nothing dropped."""
+    url = f"http://127.0.0.1:{h2c_server}/v1/chat/completions"
+    t = Target([PY, "-c", CURL_AGENT])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"])
+        replies = [t.call(f"{flag} {url} {m}") for m in ("gpt-4o", "llama3.2")]
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert replies == [f"reply 200 2 {proto}"] * 2
+    s = steps(tr)
+    assert [x["name"] for x in s] == ["chat gpt-4o", "chat llama3.2"]
+    for x, m in zip(s, ("gpt-4o", "llama3.2")):
+        assert x["status"] == "ok"
+        assert x["network"]["capture"] == "tcp"
+        assert x["network"]["peer"]["address"] == f"127.0.0.1:{h2c_server}"
+        assert x["url"]["path"] == "/v1/chat/completions"
+        assert x["http"]["request"]["method"] == "POST"
+        assert x["http"]["response"]["status_code"] == 200
+        assert x["gen_ai"]["request"]["model"] == m
+        assert x["gen_ai"]["response"]["model"] == m + "-2024-08-06"
+        assert x["gen_ai"]["response"]["id"] == "chatcmpl-h2c-1"
+        assert x["gen_ai"]["usage"] == {"input_tokens": 42, "output_tokens": 7}
+        assert x["http"]["request"]["body"] == {
+            "size": len('{"model":"%s","messages":[{"role":"user","content":"hi"}]}' % m),
+            "truncated": False}
+        assert x["process"]["pid"] == t.pid
+    summary = tr.summary()
+    assert "0 dropped" in summary
+    for name in ("http2_framing_error", "http2_unmatched_responses", "http2_ignored_bytes",
+                 "http1_resync", "not_http", "unknown_protocol"):
+        assert f"{name}=0 " in summary, name

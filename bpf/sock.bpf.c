@@ -127,17 +127,28 @@ static __always_inline int wanted(struct io_call *c, __u32 tgid)
 	return ns.kind == SOCK_HTTP;
 }
 
-/* A TCP send of the current thread that is a TLS application data record (content type 23,
- * version 3.x) right after a TLS write's entry on that thread: the write's connection rides on
- * this socket. Handshake records (22), and sends with no TLS write before them, tie nothing. */
-static __always_inline void tls_tie(struct io_call *c, __u64 pid_tgid)
-{
-	__u64 *tls = bpf_map_lookup_elem(&tls_writing, &pid_tgid), first = c->buf;
-	struct sock_state *st;
-	__u8 b[2] = {};
+/* Bytes a TLS record adds to its plaintext at most: an explicit IV, a MAC (SHA-384) and
+ * CBC padding, or an AEAD tag and TLS 1.3's inner content type. */
+#define TLS_RECORD_OVERHEAD (16 + 48 + 256)
+#define TLS_MAX_PLAINTEXT 16384
 
-	if (!tls)
-		return;
+/* A TCP send of the current thread that is a TLS application data record (content type 23,
+ * version 3.x) right after a TLS write's entry on that thread, and no longer than a record of
+ * that write can be: the write's connection rides on this socket. Handshake records (22), sends
+ * with no TLS write before them, and records too long for the write tie nothing. */
+static __always_inline void tls_tie(struct io_call *c, __u64 pid_tgid, struct pt_regs *regs)
+{
+	struct agt_tls_writer who = {pid_tgid, 0};
+	struct agt_tls_writing *tls = bpf_map_lookup_elem(&tls_writing, &who);
+	__u64 first = c->buf, most;
+	struct sock_state *st;
+	__u8 b[5] = {};
+
+	if (!tls) { /* a goroutine's, by its g (r14 in Go's register ABI, at the system call) */
+		who = (struct agt_tls_writer){pid_tgid >> 32, BPF_CORE_READ(regs, r14)};
+		if (!(tls = bpf_map_lookup_elem(&tls_writing, &who)))
+			return;
+	}
 	if (c->iovcnt) {
 		struct iovec iov;
 
@@ -147,10 +158,13 @@ static __always_inline void tls_tie(struct io_call *c, __u64 pid_tgid)
 	}
 	if (bpf_probe_read_user(b, sizeof(b), (const void *)first) || b[0] != 23 || b[1] != 3)
 		return;
+	most = (tls->len < TLS_MAX_PLAINTEXT ? tls->len : TLS_MAX_PLAINTEXT) + TLS_RECORD_OVERHEAD;
+	if (((__u64)b[3] << 8 | b[4]) > most)
+		return;
 	st = bpf_map_lookup_elem(&sock_kind, &c->conn);
 	if (st)
-		st->tls_conn = *tls;
-	bpf_map_delete_elem(&tls_writing, &pid_tgid);
+		st->tls_conn = tls->conn;
+	bpf_map_delete_elem(&tls_writing, &who);
 }
 
 /* n bytes moved by call c of the current thread: sampled, capped and copied. */
@@ -259,7 +273,7 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 	c.start_ns = bpf_ktime_get_ns();
 	if (!wanted(&c, bpf_get_current_pid_tgid() >> 32)) {
 		if (c.source == AGT_SRC_TCP && dir == AGT_DIR_EGRESS)
-			tls_tie(&c, bpf_get_current_pid_tgid());
+			tls_tie(&c, bpf_get_current_pid_tgid(), regs);
 		return 0;
 	}
 	emit_call(&c, ret, sk);

@@ -152,8 +152,20 @@ int BPF_KPROBE(tls_entry)
 		if (cookie & AGT_TLS_COOKIE_READ) /* a write after this is a new one */
 			bpf_map_delete_elem(&tls_last_write, &id);
 	}
-	if (!(cookie & AGT_TLS_COOKIE_READ)) /* its record goes out on the connection's socket */
-		bpf_map_update_elem(&tls_writing, &id, &c.conn, BPF_ANY);
+	if (!(cookie & AGT_TLS_COOKIE_READ)) { /* its records go out on the connection's socket */
+		struct agt_tls_writing w = {
+		    .conn = c.conn,
+		    .len = (cookie & AGT_TLS_COOKIE_GO) ? BPF_CORE_READ(ctx, cx)
+			   : (cookie & (AGT_TLS_COOKIE_EX | AGT_TLS_COOKIE_SSIZE))
+			       ? PT_REGS_PARM3_CORE(ctx)
+			       : (__u64)(__s64)(int)PT_REGS_PARM3_CORE(ctx)};
+
+		struct agt_tls_writer who = {id, 0};
+
+		if (cookie & AGT_TLS_COOKIE_GO)
+			who = (struct agt_tls_writer){id >> 32, BPF_CORE_READ(ctx, r14)};
+		bpf_map_update_elem(&tls_writing, &who, &w, BPF_ANY);
+	}
 	c.start_ns = bpf_ktime_get_ns();
 	if (cookie & AGT_TLS_COOKIE_AT_ENTRY) {
 		/* All of the buffer goes, or the call fails: copied now, so the request is in the

@@ -726,3 +726,29 @@ def test_cleartext_http2(h2c_server, flag, proto):
     for name in ("http2_framing_error", "http2_unmatched_responses", "http2_ignored_bytes",
                  "http1_resync", "not_http", "unknown_protocol"):
         assert f"{name}=0 " in summary, name
+
+
+def test_h2c_upgrade_declined(plain_server):
+    """curl --http2 asks an HTTP/1.1-only server to upgrade (Upgrade: h2c); the server answers
+    as HTTP/1.1, and the exchange is an HTTP/1.1 one, exact, nothing dropped."""
+    url = f"http://127.0.0.1:{plain_server}/v1/chat/completions"
+    t = Target([PY, "-c", CURL_AGENT])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"])
+        replies = [t.call(f"--http2 {url} {m}") for m in ("gpt-4o", "qwen2.5")]
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert [r.split()[:2] for r in replies] == [["reply", "200"]] * 2
+    s = steps(tr)
+    assert [x["name"] for x in s] == ["chat gpt-4o", "chat qwen2.5"]
+    for x in s:
+        assert x["status"] == "ok"
+        assert x["http"]["response"]["status_code"] == 200
+        assert x["gen_ai"]["response"]["model"] == x["gen_ai"]["request"]["model"] + "-2024-08-06"
+        assert x["gen_ai"]["usage"] == {"input_tokens": 42, "output_tokens": 7,
+                                        "cache_read": {"input_tokens": 10}}
+    summary = tr.summary()
+    assert "0 dropped" in summary
+    assert "http1_resync=0 " in summary

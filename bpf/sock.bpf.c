@@ -134,21 +134,18 @@ static __always_inline int wanted(struct io_call *c, __u32 tgid)
 
 /* A TCP send of the current thread that is a TLS application data record (content type 23,
  * version 3.x) right after a TLS write's entry on that thread, and no longer than a record of
- * that write can be: the write's connection rides on this socket. Handshake records (22), sends
- * with no TLS write before them, and records too long for the write tie nothing. */
+ * that write can be: the write's connection rides on this socket. Handshake records (22), and
+ * records too long for the write tie nothing. A record with no library write before it ties
+ * the socket to itself, as a TLS stack captured at the record layer (rustls: aead.bpf.c) keys
+ * its connection, until a library write ties it to its connection. */
 static __always_inline void tls_tie(struct io_call *c, __u64 pid_tgid, struct pt_regs *regs)
 {
 	struct agt_tls_writer who = {pid_tgid, 0};
-	struct agt_tls_writing *tls = bpf_map_lookup_elem(&tls_writing, &who);
+	struct agt_tls_writing *tls;
 	__u64 first = c->buf, most;
 	struct sock_state *st;
 	__u8 b[5] = {};
 
-	if (!tls) { /* a goroutine's, by its g (r14 in Go's register ABI, at the system call) */
-		who = (struct agt_tls_writer){pid_tgid >> 32, BPF_CORE_READ(regs, r14)};
-		if (!(tls = bpf_map_lookup_elem(&tls_writing, &who)))
-			return;
-	}
 	if (c->iovcnt) {
 		struct iovec iov;
 
@@ -156,14 +153,22 @@ static __always_inline void tls_tie(struct io_call *c, __u64 pid_tgid, struct pt
 			return;
 		first = (__u64)iov.iov_base;
 	}
-	if (bpf_probe_read_user(b, sizeof(b), (const void *)first) || b[0] != 23 || b[1] != 3)
+	if (bpf_probe_read_user(b, sizeof(b), (const void *)first) || b[0] != 23 || b[1] != 3 ||
+	    !(st = bpf_map_lookup_elem(&sock_kind, &c->conn)))
 		return;
+	if (!(tls = bpf_map_lookup_elem(&tls_writing, &who))) {
+		/* a goroutine's, by its g (r14 in Go's register ABI, at the system call) */
+		who = (struct agt_tls_writer){pid_tgid >> 32, BPF_CORE_READ(regs, r14)};
+		if (!(tls = bpf_map_lookup_elem(&tls_writing, &who))) {
+			if (!st->tls_conn)
+				st->tls_conn = c->conn;
+			return;
+		}
+	}
 	most = (tls->len < TLS_MAX_PLAINTEXT ? tls->len : TLS_MAX_PLAINTEXT) + TLS_RECORD_OVERHEAD;
 	if (((__u64)b[3] << 8 | b[4]) > most)
 		return;
-	st = bpf_map_lookup_elem(&sock_kind, &c->conn);
-	if (st)
-		st->tls_conn = tls->conn;
+	st->tls_conn = tls->conn;
 	bpf_map_delete_elem(&tls_writing, &who);
 }
 

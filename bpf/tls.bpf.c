@@ -153,14 +153,13 @@ int BPF_KPROBE(tls_entry)
 			bpf_map_delete_elem(&tls_last_write, &id);
 	}
 	if (!(cookie & AGT_TLS_COOKIE_READ)) { /* its records go out on the connection's socket */
+		struct agt_tls_writer who = {id, 0};
 		struct agt_tls_writing w = {
 		    .conn = c.conn,
 		    .len = (cookie & AGT_TLS_COOKIE_GO) ? BPF_CORE_READ(ctx, cx)
 			   : (cookie & (AGT_TLS_COOKIE_EX | AGT_TLS_COOKIE_SSIZE))
 			       ? PT_REGS_PARM3_CORE(ctx)
 			       : (__u64)(__s64)(int)PT_REGS_PARM3_CORE(ctx)};
-
-		struct agt_tls_writer who = {id, 0};
 
 		if (cookie & AGT_TLS_COOKIE_GO)
 			who = (struct agt_tls_writer){id >> 32, BPF_CORE_READ(ctx, r14)};

@@ -332,7 +332,8 @@ struct h1 {
 	struct agt_http_dir *d[2]; /* egress: requests; ingress: responses */
 	struct agt_http_msg **pending; /* requests waiting for their response, oldest first */
 	int npending;
-	int h2c;		      /* a 101 answered "Upgrade: h2c": HTTP/2 from here on */
+	int feeding;		      /* the direction being fed */
+	int h2c;		      /* a 101 read answered "Upgrade: h2c": HTTP/2 from here on */
 	struct agt_http_msg *h2c_req; /* the request it answered: HTTP/2's stream 1 */
 	uint64_t *drops;
 	const struct agt_proto_out *out;
@@ -364,7 +365,8 @@ static void h1_msg(void *ctx, struct agt_http_msg *m)
 		h->pending[h->npending++] = m;
 		return;
 	}
-	if (m->status == 101 && is_h2c(agt_http_header(m, "upgrade"))) {
+	if (h->feeding == AGT_DIR_INGRESS && m->status == 101 &&
+	    is_h2c(agt_http_header(m, "upgrade"))) {
 		/* Switching to HTTP/2 (RFC 7540 3.2): the request's answer is stream 1's. */
 		h->h2c = 1;
 		if (h->npending) {
@@ -450,6 +452,7 @@ static int h1_feed(void *conn, int dir, const uint8_t *data, size_t len, uint64_
 	int cut;
 	unsigned b0 = agt_http_dir_breaks(h->d[dir & 1], &cut);
 
+	h->feeding = dir & 1;
 	if (agt_http_dir_feed(h->d[dir & 1], data, len, ts, tid)) {
 		h->drops[H1_NOT_HTTP]++;
 		h1_after(h, dir & 1, b0);

@@ -4,10 +4,10 @@
  * gnutls_record_send/recv (GnuTLS), and Go's crypto/tls.(*Conn).Write/Read. The entry saves the
  * buffer per call; the return copies what was really moved, in chunks, up to a per-call cap. A
  * write that moves all of its buffer or fails (OpenSSL's SSL_write without partial writes, Go's
- * Write) is copied at its entry instead, with no return probe. The library's close functions (SSL_free,
- * SSL_shutdown, gnutls_deinit, gnutls_bye, (*Conn).Close) end the connection; so does the end
- * of its TCP socket (sock.bpf.c), which a write tells: the record it encrypts goes out on the
- * socket from the same thread (map tls_writing).
+ * Write) is copied at its entry instead, with no return probe. The library's close functions
+ * (SSL_free, SSL_shutdown, gnutls_deinit, gnutls_bye, (*Conn).Close) end the connection; so does
+ * the end of its TCP socket (sock.bpf.c), which a write tells: the record it encrypts goes out on
+ * the socket from the same thread (map tls_writing).
  *
  * Uprobes are attached once per file, so every process mapping the file hits them: the first
  * test is whether the process is traced at all (agt_traced). A C library's call returns on the

@@ -112,9 +112,10 @@ static int respond(nghttp2_session *s, struct conn *c, struct stream *st)
 	model_of(st, model, sizeof(model));
 	st->alen = snprintf(
 	    st->answer, sizeof(st->answer),
-	    "{\"id\":\"chatcmpl-h2c-%d\",\"object\":\"chat.completion\",\"model\":\"%s-2024-08-06\","
-	    "\"proto\":\"%s\",\"choices\":[{\"index\":0,\"finish_reason\":\"stop\",\"message\":"
-	    "{\"role\":\"assistant\",\"content\":\"Hello over cleartext.\"}}],"
+	    "{\"id\":\"chatcmpl-h2c-%d\",\"object\":\"chat.completion\","
+	    "\"model\":\"%s-2024-08-06\",\"proto\":\"%s\",\"choices\":[{\"index\":0,"
+	    "\"finish_reason\":\"stop\",\"message\":{\"role\":\"assistant\","
+	    "\"content\":\"Hello over cleartext.\"}}],"
 	    "\"usage\":{\"prompt_tokens\":42,\"completion_tokens\":7,\"total_tokens\":49}}",
 	    st->id, model, c->proto);
 	nv[2].valuelen = snprintf(st->clen, sizeof(st->clen), "%zu", st->alen);
@@ -129,8 +130,8 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *u)
 	return 0;
 }
 
-static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
-		   size_t len, void *u)
+static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+		   void *u)
 {
 	struct stream *st = stream_of(u, id, 0);
 
@@ -225,8 +226,9 @@ static void serve(int fd)
 		uint8_t settings[256];
 		int ns = set ? b64url(set, settings, sizeof(settings)) : -1;
 		struct stream *st;
-		static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-					 "Upgrade: h2c\r\n\r\n";
+		static const char sw[] =
+		    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+		    "Upgrade: h2c\r\n\r\n";
 
 		if (!up || strncasecmp(up, "h2c", 3) || ns < 0 || blen > sizeof(c->st[0].body)) {
 			static const char no[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"

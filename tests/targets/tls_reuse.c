@@ -51,9 +51,10 @@ int main(int argc, char **argv)
 			ERR_print_errors_fp(stderr);
 			return 1;
 		}
-		blen = snprintf(body, sizeof(body),
-				"{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
-				model);
+		blen = snprintf(
+		    body, sizeof(body),
+		    "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+		    model);
 		rlen = snprintf(req, sizeof(req),
 				"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
 				"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",

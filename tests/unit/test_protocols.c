@@ -342,11 +342,11 @@ static void h2c_upgrade_split_anywhere(void **state)
 				  "Content-Length: 2\r\n\r\n{}";
 	static const uint8_t in[] =
 	    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
-	    "\0\0\0\x04\0\0\0\0\0"		   /* SETTINGS */
-	    "\0\0\x01\x01\x04\0\0\0\x01\x88"	   /* HEADERS, stream 1: :status 200 */
+	    "\0\0\0\x04\0\0\0\0\0"		 /* SETTINGS */
+	    "\0\0\x01\x01\x04\0\0\0\x01\x88"	 /* HEADERS, stream 1: :status 200 */
 	    "\0\0\x07\0\x01\0\0\0\x01{\"a\":1}"; /* DATA, stream 1, END_STREAM */
 	static const uint8_t eg[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-				    "\0\0\0\x04\0\0\0\0\0"	 /* SETTINGS */
+				    "\0\0\0\x04\0\0\0\0\0"    /* SETTINGS */
 				    "\0\0\0\x04\x01\0\0\0\0"; /* its acknowledgement */
 	struct agt_proc_info proc = {.pid = 10};
 	struct agt_streams_out out = {upgraded_exchange, NULL, NULL};
@@ -366,10 +366,10 @@ static void h2c_upgrade_split_anywhere(void **state)
 		assert_int_equal(nup, 1);
 		agt_streams_close(s, 10, 200);
 		assert_int_equal(nup, 1);
-		for (const char *const *n = (const char *const[]){"http2_framing_error",
-								  "http2_unmatched_responses",
-								  "http2_ignored_bytes", "http1_resync",
-								  "not_http", "unknown_protocol", NULL};
+		for (const char *const *n =
+			 (const char *const[]){"http2_framing_error", "http2_unmatched_responses",
+					       "http2_ignored_bytes", "http1_resync", "not_http",
+					       "unknown_protocol", NULL};
 		     *n; n++)
 			assert_int_equal(drop(s, *n), 0);
 		agt_streams_free(s);

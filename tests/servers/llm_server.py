@@ -413,7 +413,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
     def end_headers(self):
-        if self.headers.get("X-Close"):  # the connection ends with this answer
+        if getattr(self, "headers", None) and self.headers.get("X-Close"):  # the last answer
             self.send_header("Connection", "close")
         super().end_headers()
 

@@ -12,7 +12,8 @@
  * first test is whether the process is traced; then only those kinds of socket pass, and a
  * connection's first bytes decide whether it carries HTTP/1.x (TCP) or JSON (UNIX) at all:
  * nothing else is ever copied. A TCP connection the process closes ends at
- * sock:inet_sock_set_state.
+ * sock:inet_sock_set_state, and so does the TLS connection whose records it carried (tied at
+ * the send of its first application data record after a TLS write: tls_tie).
  *
  * Pipes have no such tracepoint: they are read at the read/write/readv/writev system call
  * tracepoints, which the loader attaches only when pipe capture is asked for (they put every

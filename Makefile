@@ -80,7 +80,8 @@ TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum 
 	$(OUT)/tests/gotls $(OUT)/tests/gotls-stripped $(OUT)/tests/goh2 \
 	$(OUT)/tests/rtgo $(OUT)/tests/rtgo-stripped $(OUT)/tests/file_writer \
 	$(OUT)/tests/curl_agent $(OUT)/tests/curl_agent_gnutls $(OUT)/tests/quick_call \
-	$(OUT)/tests/ssl_loop $(OUT)/tests/gotls_loop
+	$(OUT)/tests/ssl_loop $(OUT)/tests/gotls_loop $(OUT)/tests/tls_reuse \
+	$(OUT)/tests/h2c_server
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -123,6 +124,16 @@ $(OUT)/tests/curl_agent: tests/targets/curl_agent.c
 $(OUT)/tests/curl_agent_gnutls: tests/targets/curl_agent.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -Werror $< -o $@ -l:libcurl-gnutls.so.4
+
+# A cleartext HTTP/2 server (prior knowledge and Upgrade: h2c) on libnghttp2.
+$(OUT)/tests/h2c_server: tests/servers/h2c_server.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Werror $< -o $@ -lnghttp2
+
+# An OpenSSL client that ends connections with close(2) alone and reuses its SSL object.
+$(OUT)/tests/tls_reuse: tests/targets/tls_reuse.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Werror $< -o $@ -lssl -lcrypto
 
 # Benchmark targets: OpenSSL and Go crypto/tls calls in a loop, in memory (make bench).
 $(OUT)/tests/ssl_loop: tests/targets/ssl_loop.c

@@ -32,6 +32,28 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } targets SEC(".maps");
 
+/* A thread {pid_tgid, 0} (C) or a goroutine {tgid, its g} (Go: the write's system call may
+ * come from another thread than the Write's entry, after the goroutine parked in a handshake)
+ * -> the TLS connection (SSL *, gnutls session, *tls.Conn) it is writing plaintext to, and how
+ * many bytes: set at a TLS write's entry (tls.bpf.c), taken by its next TCP send that is a TLS
+ * application data record no longer than that write can make (sock.bpf.c), which ties the
+ * connection to its socket, so the socket's end ends the TLS connection too. */
+struct agt_tls_writer {
+	__u64 a, b;
+};
+
+struct agt_tls_writing {
+	__u64 conn, len;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct agt_tls_writer);
+	__type(value, struct agt_tls_writing);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tls_writing SEC(".maps");
+
 /* What tgid is to agtrace: an enum agt_target_kind, 0 when it is not traced. */
 static __always_inline __u32 agt_target_kind(__u32 tgid)
 {

@@ -12,7 +12,8 @@
  * first test is whether the process is traced; then only those kinds of socket pass, and a
  * connection's first bytes decide whether it carries HTTP/1.x (TCP) or JSON (UNIX) at all:
  * nothing else is ever copied. A TCP connection the process closes ends at
- * sock:inet_sock_set_state.
+ * sock:inet_sock_set_state, and so does the TLS connection whose records it carried (tied at
+ * the send of its first application data record after a TLS write: tls_tie).
  *
  * Pipes have no such tracepoint: they are read at the read/write/readv/writev system call
  * tracepoints, which the loader attaches only when pipe capture is asked for (they put every
@@ -42,11 +43,13 @@ const volatile __u64 sock_call_cap = 1 << 20;
 enum { SOCK_UNKNOWN = 0, SOCK_HTTP = 1, SOCK_SKIP = 2 };
 
 /* What a connection carries, decided on its first bytes, and whose it is (a closed TCP
- * connection's end is reported to that process). */
+ * connection's end is reported to that process), and the TLS connection it carries, if a TLS
+ * write of that process was seen going out on it (its end is reported too). */
 struct sock_state {
 	__u32 tgid;
 	__u8 kind; /* SOCK_HTTP (or JSON for IPC) / SOCK_SKIP */
 	__u8 pad[3];
+	__u64 tls_conn;
 };
 
 /* connection (struct sock * or a pipe's struct file *) -> what it carries. */
@@ -123,6 +126,51 @@ static __always_inline int wanted(struct io_call *c, __u32 tgid)
 		      : SOCK_SKIP;
 	bpf_map_update_elem(&sock_kind, &c->conn, &ns, BPF_ANY);
 	return ns.kind == SOCK_HTTP;
+}
+
+/* Bytes a TLS record adds to its plaintext at most: an explicit IV, a MAC (SHA-384) and
+ * CBC padding, or an AEAD tag and TLS 1.3's inner content type. */
+#define TLS_RECORD_OVERHEAD (16 + 48 + 256)
+#define TLS_MAX_PLAINTEXT 16384
+
+/* A TCP send of the current thread that is a TLS application data record (content type 23,
+ * version 3.x) right after a TLS write's entry on that thread, and no longer than a record of
+ * that write can be: the write's connection rides on this socket. Handshake records (22), and
+ * records too long for the write tie nothing. A record with no library write before it ties
+ * the socket to itself, as a TLS stack captured at the record layer (rustls: aead.bpf.c) keys
+ * its connection, until a library write ties it to its connection. */
+static __always_inline void tls_tie(struct io_call *c, __u64 pid_tgid, struct pt_regs *regs)
+{
+	struct agt_tls_writer who = {pid_tgid, 0};
+	struct agt_tls_writing *tls;
+	__u64 first = c->buf, most;
+	struct sock_state *st;
+	__u8 b[5] = {};
+
+	if (c->iovcnt) {
+		struct iovec iov;
+
+		if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)c->buf))
+			return;
+		first = (__u64)iov.iov_base;
+	}
+	if (bpf_probe_read_user(b, sizeof(b), (const void *)first) || b[0] != 23 || b[1] != 3 ||
+	    !(st = bpf_map_lookup_elem(&sock_kind, &c->conn)))
+		return;
+	if (!(tls = bpf_map_lookup_elem(&tls_writing, &who))) {
+		/* a goroutine's, by its g (r14 in Go's register ABI, at the system call) */
+		who = (struct agt_tls_writer){pid_tgid >> 32, BPF_CORE_READ(regs, r14)};
+		if (!(tls = bpf_map_lookup_elem(&tls_writing, &who))) {
+			if (!st->tls_conn)
+				st->tls_conn = c->conn;
+			return;
+		}
+	}
+	most = (tls->len < TLS_MAX_PLAINTEXT ? tls->len : TLS_MAX_PLAINTEXT) + TLS_RECORD_OVERHEAD;
+	if (((__u64)b[3] << 8 | b[4]) > most)
+		return;
+	st->tls_conn = tls->conn;
+	bpf_map_delete_elem(&tls_writing, &who);
 }
 
 /* n bytes moved by call c of the current thread: sampled, capped and copied. */
@@ -229,8 +277,11 @@ static __always_inline int sock_io(struct sock *sk, int ret, int flags, __u8 dir
 		return 0;
 	c.conn = (__u64)sk;
 	c.start_ns = bpf_ktime_get_ns();
-	if (!wanted(&c, bpf_get_current_pid_tgid() >> 32))
+	if (!wanted(&c, bpf_get_current_pid_tgid() >> 32)) {
+		if (c.source == AGT_SRC_TCP && dir == AGT_DIR_EGRESS)
+			tls_tie(&c, bpf_get_current_pid_tgid(), regs);
 		return 0;
+	}
 	emit_call(&c, ret, sk);
 	return 0;
 }
@@ -247,17 +298,35 @@ int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 	return sock_io(sk, ret, flags, AGT_DIR_INGRESS);
 }
 
-/* A TCP connection whose bytes were captured is closed (by its process: FIN_WAIT1 or LAST_ACK;
- * or reset: CLOSE): its end goes to the process that used it, so a new connection that gets the
- * same struct sock is not taken for the old one. The peer's FIN alone (CLOSE_WAIT) ends
- * nothing: the process may still read. Runs in softirq context too; the connection's owner is
- * remembered with its kind. */
+/* A connection's end: an AGT_DATA_CLOSE record for tgid's conn. */
+static __always_inline void emit_close(__u32 tgid, __u64 conn, __u8 source)
+{
+	struct agt_data *e;
+
+	e = agt_data_init(0, (__u64)tgid << 32, bpf_ktime_get_ns(), conn, 0, AGT_DIR_EGRESS,
+			  source);
+	if (!e)
+		return;
+	e->h.tid = 0;
+	e->flags = AGT_DATA_CLOSE;
+	e->captured = 0;
+	e->offset = 0;
+	e->len = 0;
+	if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data), 0))
+		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+}
+
+/* A TCP connection whose bytes were captured, or that carried a TLS connection, is closed (by
+ * its process: FIN_WAIT1 or LAST_ACK; or reset: CLOSE): its end goes to the process that used
+ * it, so a new connection that gets the same struct sock (or the same SSL *: a library object
+ * reused or freed without its close function, close(2) on the descriptor alone) is not taken
+ * for the old one. The peer's FIN alone (CLOSE_WAIT) ends nothing: the process may still read.
+ * Runs in softirq context too; the connection's owner is remembered with its kind. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(sock_state_change, const struct sock *sk, const int oldstate, const int newstate)
 {
 	__u64 conn = (__u64)sk;
 	struct sock_state *st;
-	struct agt_data *e;
 	__u32 tgid;
 
 	if (newstate != TCP_FIN_WAIT1 && newstate != TCP_LAST_ACK && newstate != TCP_CLOSE)
@@ -266,19 +335,10 @@ int BPF_PROG(sock_state_change, const struct sock *sk, const int oldstate, const
 	if (!st)
 		return 0;
 	tgid = st->tgid;
-	if (st->kind == SOCK_HTTP) {
-		e = agt_data_init(0, (__u64)tgid << 32, bpf_ktime_get_ns(), conn, 0,
-				  AGT_DIR_EGRESS, AGT_SRC_TCP);
-		if (e) {
-			e->h.tid = 0;
-			e->flags = AGT_DATA_CLOSE;
-			e->captured = 0;
-			e->offset = 0;
-			e->len = 0;
-			if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data), 0))
-				agt_count_drop(AGT_KDROP_RINGBUF_FULL);
-		}
-	}
+	if (st->kind == SOCK_HTTP)
+		emit_close(tgid, conn, AGT_SRC_TCP);
+	if (st->tls_conn)
+		emit_close(tgid, st->tls_conn, AGT_SRC_TLS);
 	bpf_map_delete_elem(&sock_kind, &conn);
 	return 0;
 }

@@ -4,8 +4,10 @@
  * gnutls_record_send/recv (GnuTLS), and Go's crypto/tls.(*Conn).Write/Read. The entry saves the
  * buffer per call; the return copies what was really moved, in chunks, up to a per-call cap. A
  * write that moves all of its buffer or fails (OpenSSL's SSL_write without partial writes, Go's
- * Write) is copied at its entry instead, with no return probe. The library's close functions (SSL_free,
- * SSL_shutdown, gnutls_deinit, gnutls_bye, (*Conn).Close) end the connection.
+ * Write) is copied at its entry instead, with no return probe. The library's close functions
+ * (SSL_free, SSL_shutdown, gnutls_deinit, gnutls_bye, (*Conn).Close) end the connection; so does
+ * the end of its TCP socket (sock.bpf.c), which a write tells: the record it encrypts goes out on
+ * the socket from the same thread (map tls_writing).
  *
  * Uprobes are attached once per file, so every process mapping the file hits them: the first
  * test is whether the process is traced at all (agt_traced). A C library's call returns on the
@@ -149,6 +151,19 @@ int BPF_KPROBE(tls_entry)
 								  : PT_REGS_PARM4_CORE(ctx);
 		if (cookie & AGT_TLS_COOKIE_READ) /* a write after this is a new one */
 			bpf_map_delete_elem(&tls_last_write, &id);
+	}
+	if (!(cookie & AGT_TLS_COOKIE_READ)) { /* its records go out on the connection's socket */
+		struct agt_tls_writer who = {id, 0};
+		struct agt_tls_writing w = {
+		    .conn = c.conn,
+		    .len = (cookie & AGT_TLS_COOKIE_GO) ? BPF_CORE_READ(ctx, cx)
+			   : (cookie & (AGT_TLS_COOKIE_EX | AGT_TLS_COOKIE_SSIZE))
+			       ? PT_REGS_PARM3_CORE(ctx)
+			       : (__u64)(__s64)(int)PT_REGS_PARM3_CORE(ctx)};
+
+		if (cookie & AGT_TLS_COOKIE_GO)
+			who = (struct agt_tls_writer){id >> 32, BPF_CORE_READ(ctx, r14)};
+		bpf_map_update_elem(&tls_writing, &who, &w, BPF_ANY);
 	}
 	c.start_ns = bpf_ktime_get_ns();
 	if (cookie & AGT_TLS_COOKIE_AT_ENTRY) {

@@ -43,6 +43,17 @@ seeds = {
                       (1, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                           b"Transfer-Encoding: chunked\r\n\r\n40\r\nevent: response.output_text"
                           b".delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\"")),
+    # HTTP/1.1 upgraded to cleartext HTTP/2 over TCP: 101, the server's SETTINGS, then the
+    # answer on stream 1 (HEADERS ":status 200", DATA), the 101 split from the frames.
+    "h2c-upgrade": chunks(
+        (0x20, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, "
+               b"HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+               b"Content-Length: 31\r\n\r\n{\"model\":\"gpt-4o\",\"messages\":[]}"),
+        (0x21, b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+               b"\0\0\0\x04\0\0\0\0\0"),
+        (0x21, b"\0\0\x01\x01\x04\0\0\0\x01\x88\0\0\x3e\0\x01\0\0\0\x01"
+               b'{"id":"x","model":"gpt-4o-1","usage":{"prompt_tokens":42}}    '),
+        (0x20, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0\0\0\0\x04\x01\0\0\0\0")),
 }
 # Every provider's wire format as the official SDKs exchanged it with the test server
 # (tests/fixtures/llm/PROVIDER/NAME, shared with the unit tests and the test server): OpenAI Chat

@@ -568,3 +568,187 @@ def test_one_malformed_response_among_six(client):
     assert "response_without_request=0 " in summary
     # The broken connection was freed by the client (SSL_free), the other ended with its process.
     assert int(summary.split("conns_closed=")[1].split()[0]) >= 1
+
+
+@pytest.mark.parametrize("lang", ["c", "go"])
+def test_tls_connection_ends_with_its_socket(cert, lang):
+    """Clients that end every connection by closing the socket alone: an OpenSSL one that reuses
+    its SSL object (SSL_clear, no SSL_shutdown, SSL_free only at the end: every connection has
+    the same address), and a Go one that closes the net.Conn under its *tls.Conn (whose Close,
+    the only end Go's TLS probes see, is never called). Five requests, each on a new TCP
+    connection; two answers run until the server closes (no length), one request is never
+    answered. The socket's end ends the TLS connection, so each request gets its own answer or
+    none, and a body read until the close ends at it, before the next request."""
+    import socket
+    import ssl
+    import threading
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert / "cert.pem", cert / "key.pem")
+    lsock = socket.create_server(("127.0.0.1", 0))
+    port = lsock.getsockname()[1]
+
+    def answer(model, i):
+        return json.dumps({"id": f"chatcmpl-{i}", "object": "chat.completion",
+                           "model": model + "-resp",
+                           "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                               "role": "assistant", "content": f"answer {i}"}}],
+                           "usage": {"prompt_tokens": 10 + i, "completion_tokens": i}}).encode()
+
+    def serve():
+        for i in range(1, 6):
+            c, _ = lsock.accept()
+            t = ctx.wrap_socket(c, server_side=True)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += t.recv(65536)
+            head, rest = data.split(b"\r\n\r\n", 1)
+            n = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            while len(rest) < n:
+                rest += t.recv(65536)
+            model = json.loads(rest)["model"]
+            body = answer(model, i)
+            if i in (1, 4):  # read until the connection closes
+                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Connection: close\r\n\r\n" + body)
+            elif i != 2:  # 2: closed without an answer
+                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+            t.close()
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    if lang == "c":
+        client = Target([os.path.join(ROOT, "build", "tests", "tls_reuse"), str(port)])
+        cmd = "call {}"
+    else:
+        client = Target([os.path.join(ROOT, "build", "tests", "gotls")],
+                        env=dict(os.environ, SSL_CERT_FILE=str(cert / "cert.pem"),
+                                 SSL_CERT_DIR="/nonexistent"))
+        cmd = f"raw 127.0.0.1:{port} {{}}"
+    try:
+        tr = Tracer(["-p", client.pid, "-o", "jsonl"])
+        replies = [client.call(cmd.format(f"m-{i}")) for i in range(1, 6)]
+        client.quit()
+        assert tr.finish() == 0
+    finally:
+        client.kill()
+        lsock.close()
+    assert [r.split()[1] != "0" for r in replies] == [True, False, True, True, True]
+    s = steps(tr)
+    assert [x["gen_ai"]["request"]["model"] for x in s] == [f"m-{i}" for i in range(1, 6)]
+    for i, x in enumerate(s, 1):
+        assert x["name"] == f"chat m-{i}"
+        if i == 2:
+            assert x["status"] == "unfinished"
+            assert "response" not in x["http"]
+            continue
+        assert x["status"] == "ok"
+        assert x["http"]["response"]["status_code"] == 200
+        assert x["gen_ai"]["response"]["id"] == f"chatcmpl-{i}"
+        assert x["gen_ai"]["response"]["model"] == f"m-{i}-resp"
+        assert x["gen_ai"]["usage"] == {"input_tokens": 10 + i, "output_tokens": i}
+        assert x["http"]["response"]["body"]["size"] == len(answer(f"m-{i}", i))
+    # Each exchange ended with its connection, before the next request began.
+    for a, b in zip(s, s[1:]):
+        assert a["end_time"] <= b["@timestamp"]
+    summary = tr.summary()
+    assert "conns_closed=5 " in summary
+    assert "http1_resync=0 " in summary
+    assert "response_without_request=0 " in summary
+
+
+CURL_AGENT = r'''
+import subprocess, sys
+import os
+print("ready", os.getpid(), flush=True)
+for line in sys.stdin:
+    if line.strip() == "quit":
+        break
+    flag, url, model = line.split()
+    out = subprocess.run(["curl", "-s", flag, "-H", "Content-Type: application/json",
+                          "-H", "Authorization: Bearer sk-test-SECRET0123456789",
+                          "-d", '{"model":"%s","messages":[{"role":"user","content":"hi"}]}'
+                          % model, "-w", "\n%{http_code} %{http_version}", url],
+                         capture_output=True, text=True).stdout
+    print("reply " + " ".join(out.split("\n")[-1:] + [out.split('"proto":"')[1].split('"')[0]
+                                                       if '"proto"' in out else "-"]),
+          flush=True)
+'''
+
+
+@pytest.fixture(scope="module")
+def h2c_server():
+    p = subprocess.Popen([os.path.join(ROOT, "build", "tests", "h2c_server")],
+                         stdout=subprocess.PIPE, text=True)
+    port = int(p.stdout.readline().split()[1])
+    yield port
+    p.kill()
+    p.wait()
+
+
+@pytest.mark.parametrize("flag,proto", [("--http2-prior-knowledge", "h2c"),
+                                        ("--http2", "h2c-upgrade")])
+def test_cleartext_http2(h2c_server, flag, proto):
+    """HTTP/2 over plain TCP to a local model server: with prior knowledge (the connection opens
+    with HTTP/2's preface), and by HTTP/1.1's Upgrade: h2c (the request goes as HTTP/1.1, the
+    server answers 101 and then the response as HTTP/2's stream 1). Each call is one curl of
+    the traced agent, a connection of its own: the exchanges are exact, nothing dropped."""
+    url = f"http://127.0.0.1:{h2c_server}/v1/chat/completions"
+    t = Target([PY, "-c", CURL_AGENT])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"])
+        replies = [t.call(f"{flag} {url} {m}") for m in ("gpt-4o", "llama3.2")]
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert replies == [f"reply 200 2 {proto}"] * 2
+    s = steps(tr)
+    assert [x["name"] for x in s] == ["chat gpt-4o", "chat llama3.2"]
+    for x, m in zip(s, ("gpt-4o", "llama3.2")):
+        assert x["status"] == "ok"
+        assert x["network"]["capture"] == "tcp"
+        assert x["network"]["peer"]["address"] == f"127.0.0.1:{h2c_server}"
+        assert x["url"]["path"] == "/v1/chat/completions"
+        assert x["http"]["request"]["method"] == "POST"
+        assert x["http"]["response"]["status_code"] == 200
+        assert x["gen_ai"]["request"]["model"] == m
+        assert x["gen_ai"]["response"]["model"] == m + "-2024-08-06"
+        assert x["gen_ai"]["response"]["id"] == "chatcmpl-h2c-1"
+        assert x["gen_ai"]["usage"] == {"input_tokens": 42, "output_tokens": 7}
+        assert x["http"]["request"]["body"] == {
+            "size": len('{"model":"%s","messages":[{"role":"user","content":"hi"}]}' % m),
+            "truncated": False}
+        assert x["process"]["pid"] == t.pid
+    summary = tr.summary()
+    assert "0 dropped" in summary
+    for name in ("http2_framing_error", "http2_unmatched_responses", "http2_ignored_bytes",
+                 "http1_resync", "not_http", "unknown_protocol"):
+        assert f"{name}=0 " in summary, name
+
+
+def test_h2c_upgrade_declined(plain_server):
+    """curl --http2 asks an HTTP/1.1-only server to upgrade (Upgrade: h2c); the server answers
+    as HTTP/1.1, and the exchange is an HTTP/1.1 one, exact, nothing dropped."""
+    url = f"http://127.0.0.1:{plain_server}/v1/chat/completions"
+    t = Target([PY, "-c", CURL_AGENT])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"])
+        replies = [t.call(f"--http2 {url} {m}") for m in ("gpt-4o", "qwen2.5")]
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert [r.split()[:2] for r in replies] == [["reply", "200"]] * 2
+    s = steps(tr)
+    assert [x["name"] for x in s] == ["chat gpt-4o", "chat qwen2.5"]
+    for x in s:
+        assert x["status"] == "ok"
+        assert x["http"]["response"]["status_code"] == 200
+        assert x["gen_ai"]["response"]["model"] == x["gen_ai"]["request"]["model"] + "-2024-08-06"
+        assert x["gen_ai"]["usage"] == {"input_tokens": 42, "output_tokens": 7,
+                                        "cache_read": {"input_tokens": 10}}
+    summary = tr.summary()
+    assert "0 dropped" in summary
+    assert "http1_resync=0 " in summary

@@ -241,6 +241,22 @@ def test_deno_fetch_agent_http1(server, pki, cache, tmp_path):
     check_deno_attach(tr)
 
 
+def test_deno_connections_end_with_their_sockets(server, pki, cache, tmp_path):
+    """Deno (rustls, captured at the AEAD layer, where a connection is keyed by its socket)
+    with the server closing each connection after its answer: each of the three connections
+    ends when Deno closes its socket (a new one may get the same kernel address), and the
+    steps are exact."""
+    env = env_with(pki, cache, DENO_DIR=str(tmp_path / "deno"))
+    tr, replies = traced_agent([DENO, "run", "-A", AGENT, str(server)], env, cache,
+                               commands=["close " + c for c in COMMANDS])
+    assert replies == REPLIES
+    check_steps(tr)
+    summary = tr.summary()
+    assert " 0 dropped " in summary, summary
+    assert " conns_closed=3 " in summary, summary
+    assert " tls_record_unjoined=0 " in summary, summary
+
+
 # The h2 server's answers: (step, reply). It says which protocol each request came over and how
 # many body bytes it received; "openai long" is 40,000 bytes of user message, sealed into three
 # TLS records of at most 16 KiB (and sent as several h2 DATA frames).

@@ -412,6 +412,11 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(slow)
         self.wfile.write(b"0\r\n\r\n")
 
+    def end_headers(self):
+        if getattr(self, "headers", None) and self.headers.get("X-Close"):  # the last answer
+            self.send_header("Connection", "close")
+        super().end_headers()
+
     def do_HEAD(self):  # a client's warm-up
         self.send_response(200)
         self.send_header("Content-Length", "0")

@@ -6,6 +6,8 @@
 //   openai long           the plain one with a user message of 40,000 bytes (a body sealed
 //                         into several TLS records)
 //   anthropic plain       a message offering two tools
+//   close COMMAND         COMMAND, asking the server to close the connection after its answer
+//                         (X-Close: tests/servers/llm_server.py)
 //   quit
 // A server that says which protocol a request came over and how many body bytes it got
 // (tests/servers/goh2: X-Proto, X-Request-Bytes) has them added to the answer:
@@ -21,10 +23,12 @@ const tools = [
   { type: "function", function: { name: "search", parameters: {} } },
 ];
 
+let extra = {}; // the headers of a "close" command
+
 async function post(path, body, headers) {
   const res = await fetch(base + path, {
     method: "POST",
-    headers: { "content-type": "application/json", ...headers },
+    headers: { "content-type": "application/json", ...headers, ...extra },
     body: JSON.stringify(body),
   });
   const text = await res.text();
@@ -33,6 +37,8 @@ async function post(path, body, headers) {
 }
 
 async function run(cmd) {
+  extra = cmd.startsWith("close ") ? { "x-close": "1" } : {};
+  cmd = cmd.replace(/^close /, "");
   if (cmd === "openai plain" || cmd === "openai stream" || cmd === "openai long") {
     const stream = cmd === "openai stream";
     const content = cmd === "openai long" ? "x".repeat(40000) : "weather in Paris?";

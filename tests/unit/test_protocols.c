@@ -296,6 +296,86 @@ static void keep_exchange(void *ctx, const struct agt_proc_info *p, struct agt_h
 	cut_resp = resp;
 }
 
+/* HTTP/1.1 upgraded to cleartext HTTP/2 (Upgrade: h2c, 101, then the response as stream 1),
+ * the server's bytes split at every offset: one exchange, the HTTP/1.1 request with HTTP/2's
+ * response, nothing dropped. */
+static int nup;
+static void upgraded_exchange(void *ctx, const struct agt_proc_info *p, struct agt_http_msg *req,
+			      struct agt_http_msg *resp)
+{
+	(void)ctx;
+	(void)p;
+	nup++;
+	assert_non_null(req);
+	assert_non_null(resp);
+	assert_string_equal(req->method, "POST");
+	assert_string_equal(req->url, "/v1/chat/completions");
+	assert_int_equal(req->body_len, 2);
+	assert_int_equal(resp->status, 200);
+	assert_int_equal(resp->body_len, 7);
+	assert_memory_equal(resp->body, "{\"a\":1}", 7);
+	assert_int_equal(resp->truncated, 0);
+	assert_int_equal(resp->incomplete, 0);
+	agt_http_msg_free(req);
+	agt_http_msg_free(resp);
+}
+
+static void bin_event(struct agt_data *e, int dir, const uint8_t *p, size_t n)
+{
+	memset(e, 0, offsetof(struct agt_data, data));
+	e->h.kind = AGT_EV_DATA;
+	e->h.pid = e->h.tid = 10;
+	e->h.ts_ns = 100;
+	e->conn = 7;
+	e->dir = dir;
+	e->len = e->call_len = n;
+	memcpy(e->data, p, n);
+}
+
+static void h2c_upgrade_split_anywhere(void **state)
+{
+	(void)state;
+	static struct agt_data e;
+	static const char req[] = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+				  "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+				  "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+				  "Content-Length: 2\r\n\r\n{}";
+	static const uint8_t in[] =
+	    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+	    "\0\0\0\x04\0\0\0\0\0"		 /* SETTINGS */
+	    "\0\0\x01\x01\x04\0\0\0\x01\x88"	 /* HEADERS, stream 1: :status 200 */
+	    "\0\0\x07\0\x01\0\0\0\x01{\"a\":1}"; /* DATA, stream 1, END_STREAM */
+	static const uint8_t eg[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+				    "\0\0\0\x04\0\0\0\0\0"    /* SETTINGS */
+				    "\0\0\0\x04\x01\0\0\0\0"; /* its acknowledgement */
+	struct agt_proc_info proc = {.pid = 10};
+	struct agt_streams_out out = {upgraded_exchange, NULL, NULL};
+
+	for (size_t k = 1; k < sizeof(in) - 1; k++) {
+		struct agt_streams *s = agt_streams_new(1 << 20, 4, &out);
+
+		nup = 0;
+		bin_event(&e, AGT_DIR_EGRESS, (const uint8_t *)req, sizeof(req) - 1);
+		agt_streams_feed(s, &proc, &e);
+		bin_event(&e, AGT_DIR_INGRESS, in, k);
+		agt_streams_feed(s, &proc, &e);
+		bin_event(&e, AGT_DIR_INGRESS, in + k, sizeof(in) - 1 - k);
+		agt_streams_feed(s, &proc, &e);
+		bin_event(&e, AGT_DIR_EGRESS, eg, sizeof(eg) - 1);
+		agt_streams_feed(s, &proc, &e);
+		assert_int_equal(nup, 1);
+		agt_streams_close(s, 10, 200);
+		assert_int_equal(nup, 1);
+		for (const char *const *n =
+			 (const char *const[]){"http2_framing_error", "http2_unmatched_responses",
+					       "http2_ignored_bytes", "http1_resync", "not_http",
+					       "unknown_protocol", NULL};
+		     *n; n++)
+			assert_int_equal(drop(s, *n), 0);
+		agt_streams_free(s);
+	}
+}
+
 static void response_cut_by_death_is_handed_over(void **state)
 {
 	(void)state;
@@ -489,6 +569,7 @@ int main(void)
 	    cmocka_unit_test(sse_events),
 	    cmocka_unit_test(streams_pair_and_count),
 	    cmocka_unit_test(response_cut_by_death_is_handed_over),
+	    cmocka_unit_test(h2c_upgrade_split_anywhere),
 	    cmocka_unit_test(closed_connection_is_not_continued),
 	    cmocka_unit_test(framing_error_resynchronises),
 	    cmocka_unit_test(redaction_corpus),

@@ -23,6 +23,7 @@ struct agt_http_dir {
 	int filling;	    /* feeding filler for a capture gap: not body bytes */
 	int headers_done;   /* the open message's headers are complete: it knows what it is */
 	unsigned breaks;    /* framing lost so far (bad bytes, or a gap it cannot skip) */
+	size_t used;	    /* bytes of the last feed the parser took (less after an upgrade) */
 	int cut_handed;	    /* the message the last break cut was handed over, incomplete */
 };
 
@@ -222,6 +223,7 @@ int agt_http_dir_feed(struct agt_http_dir *d, const uint8_t *data, size_t len, u
 		reset(d);
 	}
 	done = http_parser_execute(&d->p, &d->s, (const char *)data, len);
+	d->used = done;
 	if (HTTP_PARSER_ERRNO(&d->p) != HPE_OK || (done != len && !d->p.upgrade)) {
 		/* What arrived of a message whose headers were complete is handed over, cut: its
 		 * counterpart (a request's response) is not left waiting for the next one's. */
@@ -239,6 +241,11 @@ int agt_http_dir_feed(struct agt_http_dir *d, const uint8_t *data, size_t len, u
 		return -1;
 	}
 	return 0;
+}
+
+size_t agt_http_dir_used(const struct agt_http_dir *d)
+{
+	return d->used;
 }
 
 unsigned agt_http_dir_breaks(const struct agt_http_dir *d, int *cut_handed)
@@ -325,9 +332,21 @@ struct h1 {
 	struct agt_http_dir *d[2]; /* egress: requests; ingress: responses */
 	struct agt_http_msg **pending; /* requests waiting for their response, oldest first */
 	int npending;
+	int feeding;		      /* the direction being fed */
+	int h2c;		      /* a 101 read answered "Upgrade: h2c": HTTP/2 from here on */
+	struct agt_http_msg *h2c_req; /* the request it answered: HTTP/2's stream 1 */
 	uint64_t *drops;
 	const struct agt_proto_out *out;
 };
+
+/* An Upgrade header's value naming cleartext HTTP/2 ("h2c", alone or first in a list). */
+static int is_h2c(const char *v)
+{
+	if (!v)
+		return 0;
+	v += strspn(v, " \t");
+	return !strncasecmp(v, "h2c", 3) && (!v[3] || strchr(" \t,", v[3]));
+}
 
 static void h1_msg(void *ctx, struct agt_http_msg *m)
 {
@@ -344,6 +363,17 @@ static void h1_msg(void *ctx, struct agt_http_msg *m)
 		}
 		h->pending = n;
 		h->pending[h->npending++] = m;
+		return;
+	}
+	if (h->feeding == AGT_DIR_INGRESS && m->status == 101 &&
+	    is_h2c(agt_http_header(m, "upgrade"))) {
+		/* Switching to HTTP/2 (RFC 7540 3.2): the request's answer is stream 1's. */
+		h->h2c = 1;
+		if (h->npending) {
+			h->h2c_req = h->pending[0];
+			memmove(h->pending, h->pending + 1, --h->npending * sizeof(*h->pending));
+		}
+		agt_http_msg_free(m);
 		return;
 	}
 	if (!h->npending) {
@@ -422,12 +452,23 @@ static int h1_feed(void *conn, int dir, const uint8_t *data, size_t len, uint64_
 	int cut;
 	unsigned b0 = agt_http_dir_breaks(h->d[dir & 1], &cut);
 
+	h->feeding = dir & 1;
 	if (agt_http_dir_feed(h->d[dir & 1], data, len, ts, tid)) {
 		h->drops[H1_NOT_HTTP]++;
 		h1_after(h, dir & 1, b0);
 		return -1;
 	}
-	return 0;
+	return h->h2c ? AGT_FEED_SWITCH : 0;
+}
+
+static void h1_switched(void *conn, struct agt_proto_switch *sw)
+{
+	struct h1 *h = conn;
+
+	sw->to = "http2";
+	sw->req = h->h2c_req;
+	sw->used = agt_http_dir_used(h->d[AGT_DIR_INGRESS]);
+	h->h2c_req = NULL;
 }
 
 static void h1_gap(void *conn, int dir, uint64_t n, uint64_t ts)
@@ -473,6 +514,7 @@ static void h1_free(void *conn)
 	for (int i = 0; i < h->npending; i++)
 		agt_http_msg_free(h->pending[i]);
 	free(h->pending);
+	agt_http_msg_free(h->h2c_req);
 	free(h);
 }
 
@@ -484,6 +526,7 @@ const struct agt_proto agt_proto_http1 = {
     .detect = h1_detect,
     .open = h1_open,
     .feed = h1_feed,
+    .switched = h1_switched,
     .gap = h1_gap,
     .close = h1_close,
     .free = h1_free,

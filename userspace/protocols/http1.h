@@ -13,6 +13,9 @@ int agt_http_dir_feed(struct agt_http_dir *d, const uint8_t *data, size_t len, u
  * gap it cannot skip); *cut_handed: the message the last loss cut was handed over (incomplete),
  * because its headers were complete. */
 unsigned agt_http_dir_breaks(const struct agt_http_dir *d, int *cut_handed);
+/* Bytes of the last feed the parser took: all of them, but after a message that switches
+ * protocols (101 Switching Protocols) only those up to its end. */
+size_t agt_http_dir_used(const struct agt_http_dir *d);
 /* The capture missed n bytes here (a TLS call over the cap). */
 void agt_http_dir_gap(struct agt_http_dir *d, size_t n, uint64_t ts);
 /* End of stream: a message still open (e.g. a response read until close) is finished. */

@@ -980,6 +980,37 @@ static void *h2_open(void *shared, uint32_t pid, size_t cap, uint64_t *drops,
 	return c;
 }
 
+/* A connection HTTP/1.1 upgraded (Upgrade: h2c answered 101, RFC 7540 3.2): the request that
+ * asked is stream 1's, ended, and its response comes as HTTP/2; the client's preface comes
+ * next, the server's SETTINGS first. (Settings in the request's HTTP2-Settings header are not
+ * read: a HEADER_TABLE_SIZE there would not be followed.) */
+static void *h2_adopt(void *shared, uint32_t pid, size_t cap, uint64_t *drops,
+		      const struct agt_proto_out *out, struct agt_http_msg *req)
+{
+	struct h2_conn *c = h2_open(shared, pid, cap, drops, out);
+	struct h2_stream *s;
+
+	if (!c || !req) {
+		agt_http_msg_free(req);
+		return c;
+	}
+	if (!(s = calloc(1, sizeof(*s)))) {
+		c->drops[AGT_H2DROP_NOMEM]++;
+		if (c->out.exchange)
+			c->out.exchange(c->out.ctx, req, NULL);
+		else
+			agt_http_msg_free(req);
+		return c;
+	}
+	s->id = 1;
+	s->half[AGT_DIR_EGRESS].m = req;
+	s->half[AGT_DIR_EGRESS].headers_done = 1;
+	s->half[AGT_DIR_EGRESS].ended = 1;
+	c->streams[c->nstreams++] = s;
+	c->last_sid = 1;
+	return c;
+}
+
 static void h2_close(void *conn, uint64_t ts)
 {
 	struct h2_conn *c = conn;
@@ -1012,6 +1043,7 @@ const struct agt_proto agt_proto_http2 = {
     .detect = h2_detect,
     .open = h2_open,
     .feed = h2_feed,
+    .adopt = h2_adopt,
     .gap = h2_gap,
     .close = h2_close,
     .free = h2_free,

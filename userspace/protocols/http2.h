@@ -1,8 +1,9 @@
 /* HTTP/2 (RFC 9113) as a client speaks it, over TLS (ALPN h2) or cleartext TCP (h2c with prior
- * knowledge): the traced process writes requests (egress) and reads responses (ingress). Streams
- * become HTTP exchanges (struct agt_http_msg pairs, as HTTP/1.1 gives). A connection is only
- * recognised from its start (the client connection preface); one first seen mid-way is not
- * HTTP/2 to us, since its HPACK state is unknown. */
+ * knowledge, or adopted from HTTP/1.1 after Upgrade: h2c): the traced process writes requests
+ * (egress) and reads responses (ingress). Streams become HTTP exchanges (struct agt_http_msg
+ * pairs, as HTTP/1.1 gives). A connection is only recognised from its start (the client
+ * connection preface, or the upgrade); one first seen mid-way is not HTTP/2 to us, since its
+ * HPACK state is unknown. */
 #ifndef AGT_HTTP2_H
 #define AGT_HTTP2_H
 #include "protocols/proto.h"

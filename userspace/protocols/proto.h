@@ -24,6 +24,18 @@ struct agt_proto_out {
 
 enum agt_detect { AGT_DETECT_NO = 0, AGT_DETECT_YES = 1, AGT_DETECT_MORE = 2 };
 
+/* What feed() returns when the bytes it was given switch the connection to another protocol
+ * (HTTP/1.1's Upgrade: h2c, answered 101): the stream layer asks switched() to what, opens that
+ * protocol with adopt(), and feeds it the rest. */
+#define AGT_FEED_SWITCH 1
+
+struct agt_proto_switch {
+	const char *to;		  /* the name of the protocol the connection goes on in */
+	struct agt_http_msg *req; /* the request the switch answers, owned: its response comes in
+				     the new protocol (NULL: none was seen) */
+	size_t used;		  /* bytes of the last feed that were still the old protocol's */
+};
+
 struct agt_proto {
 	const char *name;	       /* "http1", "http2", "jsonrpc" */
 	unsigned sources;	       /* bit (1 << enum agt_source) per source it can ride on */
@@ -47,6 +59,12 @@ struct agt_proto {
 	 * protocol resynchronises by itself; the caller counts it. */
 	int (*feed)(void *conn, int dir, const uint8_t *data, size_t len, uint64_t ts,
 		    uint32_t tid);
+	/* Optional, after feed() returned AGT_FEED_SWITCH: what the connection switches to. */
+	void (*switched)(void *conn, struct agt_proto_switch *sw);
+	/* Optional: open a connection that another protocol switched to this one; req (owned, may
+	 * be NULL) is the request whose response comes first here. NULL when out of memory. */
+	void *(*adopt)(void *shared, uint32_t pid, size_t cap, uint64_t *drops,
+		       const struct agt_proto_out *out, struct agt_http_msg *req);
 	/* The capture missed n bytes of direction dir at this point. */
 	void (*gap)(void *conn, int dir, uint64_t n, uint64_t ts);
 	/* The connection is over (closed, its process gone, the run ending): hand over what is

@@ -205,6 +205,41 @@ static void format_peer(const struct agt_data *e, char *out, size_t n)
 	snprintf(out, n, e->family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, e->peer_port);
 }
 
+/* Bytes to the connection's protocol. A protocol that says the connection switched protocols
+ * (HTTP/1.1's Upgrade) hands over the request the switch answers; the protocol it names adopts
+ * the connection and gets the rest of the bytes. One that cannot (none is registered by that
+ * name, or no memory) leaves the request unanswered and the connection nobody's. */
+static void feed(struct agt_streams *s, struct conn *c, int dir, const uint8_t *data, size_t len,
+		 uint64_t ts, uint32_t tid)
+{
+	while (c->slot >= 0) {
+		const struct agt_proto *p = s->protos[c->slot].p;
+		struct agt_proto_switch sw = {0};
+		void *ps = NULL;
+		int to = -1;
+
+		if (p->feed(c->ps, dir, data, len, ts, tid) != AGT_FEED_SWITCH || !p->switched)
+			return;
+		p->switched(c->ps, &sw);
+		for (int i = 0; i < s->nprotos && sw.to; i++)
+			if (s->protos[i].p->adopt && !strcmp(s->protos[i].p->name, sw.to))
+				to = i;
+		if (to >= 0)
+			ps = s->protos[to].p->adopt(s->protos[to].shared, c->pid, s->msg_cap,
+						    s->protos[to].drops, &c->out, sw.req);
+		else if (sw.req)
+			c->out.exchange(c->out.ctx, sw.req, NULL);
+		p->close(c->ps, ts);
+		p->free(c->ps);
+		c->ps = ps;
+		c->slot = ps ? to : -1;
+		if (sw.used >= len)
+			return;
+		data += sw.used;
+		len -= sw.used;
+	}
+}
+
 /* Ask the protocols about the connection's first bytes; final: no more will come before a
  * decision is needed (another direction spoke, or a gap). */
 static void decide(struct agt_streams *s, struct conn *c, int final)
@@ -229,8 +264,7 @@ static void decide(struct agt_streams *s, struct conn *c, int final)
 	if (c->decided && !c->ps) { /* out of memory: treat as unknown */
 		c->slot = -1;
 	} else if (c->decided) {
-		s->protos[c->slot].p->feed(c->ps, c->head_dir, c->head, c->nhead, c->head_ts,
-					   c->head_tid);
+		feed(s, c, c->head_dir, c->head, c->nhead, c->head_ts, c->head_tid);
 	} else if (!more || final || c->nhead == DETECT_MAX) {
 		c->decided = 1; /* nobody's: its calls are counted and dropped */
 		c->slot = -1;
@@ -258,7 +292,7 @@ static void deliver(struct agt_streams *s, struct conn *c, int dir, const uint8_
 		decide(s, c, 0);
 	}
 	if (c->decided && c->slot >= 0 && len)
-		s->protos[c->slot].p->feed(c->ps, dir, data, len, ts, tid);
+		feed(s, c, dir, data, len, ts, tid);
 }
 
 static void gap(struct agt_streams *s, struct conn *c, int dir, uint64_t n, uint64_t ts)

@@ -15,6 +15,9 @@
 //	call URL BODY      POST BODY (JSON) to URL -> "status CODE PROTO BYTES"
 //	par N URL BODY     N POSTs at once, each in its own goroutine; "#I" in BODY becomes the
 //	                   request's index -> "par N" (N answers received)
+//	raw ADDR MODEL     a chat request by hand on a new connection to ADDR (host:port), read
+//	                   until the server closes, then the TCP connection closed under the
+//	                   *tls.Conn (its Close never called) -> "got N bytes"
 //	quit               exit
 package main
 
@@ -24,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -45,6 +49,29 @@ func post(c *http.Client, url, body string) (int, string, int, error) {
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Proto, len(data), err
+}
+
+// A request on a *tls.Conn whose own Close is never called: the TCP connection under it is
+// closed, and the *tls.Conn is left to the garbage collector.
+func raw(addr, model string) (int, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	t := tls.Client(c, &tls.Config{ServerName: "localhost"})
+	body := `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}]}`
+	req := "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n" +
+		"Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) +
+		"\r\n\r\n" + body
+	if _, err := t.Write([]byte(req)); err != nil {
+		return 0, err
+	}
+	data, err := io.ReadAll(t)
+	if len(data) > 0 {
+		err = nil // the server closed without close_notify
+	}
+	return len(data), err
 }
 
 func main() {
@@ -86,6 +113,13 @@ func main() {
 				continue
 			}
 			fmt.Printf("status %d %s %d\n", code, proto, n)
+		case f[0] == "raw" && len(f) == 3:
+			n, err := raw(f[1], f[2])
+			if err != nil && n == 0 && err != io.EOF && err != io.ErrUnexpectedEOF {
+				fmt.Printf("error %v\n", err)
+				continue
+			}
+			fmt.Printf("got %d bytes\n", n)
 		case f[0] == "par" && len(f) >= 3:
 			n, _ := strconv.Atoi(f[1])
 			body := "{}"

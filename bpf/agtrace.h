@@ -10,6 +10,7 @@
 #define AGT_MAX_ARGS 6
 #define AGT_STR_LEN 64
 #define AGT_MAX_PROBES 4096
+#define AGT_COMM_PATS 16 /* comm patterns the kernel pre-filters discovery's execs with */
 #define AGT_POLL_MS 50 /* the reader polls the ring buffer at least this often */
 #define AGT_POLL_BUSY_MS 2 /* and this soon again after a poll that found records */
 
@@ -131,6 +132,14 @@ struct agt_probe_cfg {
 	__u8 valid;
 	__u8 source; /* enum agt_sample_source */
 	__u8 pad[5];
+};
+
+/* A comm pattern discovery's exec program tests (bpf/proc.bpf.c, comm_pats). */
+struct agt_comm_pat {
+	__u8 len;    /* bytes of s to compare */
+	__u8 prefix; /* 1: comm starts with s; 0: comm is s */
+	__u8 pad[6];
+	char s[16];
 };
 
 struct agt_event_hdr {

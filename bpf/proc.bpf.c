@@ -122,6 +122,42 @@ static __always_inline __u32 exec_stop(int unknown, __u32 tgid)
 	return AGT_EXEC_STOPPED;
 }
 
+/* What the new comm of an exec can be for some selector to take it: set by the loader when
+ * every selector names the comm as a literal or as a prefix followed by '*' (ncomm_pats of
+ * them); 0 patterns, every exec is reported. An exec no pattern matches is nobody's business:
+ * neither reported nor pending, so an untraced process's exec costs only this comparison. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, AGT_COMM_PATS);
+	__type(key, __u32);
+	__type(value, struct agt_comm_pat);
+} comm_pats SEC(".maps");
+
+__u32 ncomm_pats = 0;
+
+static __always_inline int comm_wanted(struct task_struct *p)
+{
+	char comm[16];
+
+	if (!ncomm_pats)
+		return 1;
+	BPF_CORE_READ_INTO(&comm, p, comm);
+	for (__u32 i = 0; i < AGT_COMM_PATS && i < ncomm_pats; i++) {
+		struct agt_comm_pat *c = bpf_map_lookup_elem(&comm_pats, &i);
+		int same = 1;
+
+		if (!c)
+			break;
+#pragma unroll
+		for (int k = 0; k < 16; k++)
+			if (k < c->len && comm[k] != c->s[k])
+				same = 0;
+		if (same && (c->prefix || (c->len < 16 && comm[c->len & 15] == 0)))
+			return 1;
+	}
+	return 0;
+}
+
 static __always_inline void discover_exec(struct task_struct *p, struct linux_binprm *bprm)
 {
 	struct agt_proc_discover *e;
@@ -150,7 +186,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	int unknown;
 
 	if (!kind || kind == AGT_TK_PENDING) {
-		if (discover) {
+		if (discover && (kind || comm_wanted(p))) {
 			__u32 pending = AGT_TK_PENDING;
 
 			if (!kind)

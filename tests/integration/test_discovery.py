@@ -595,3 +595,32 @@ def test_workload_kinds_and_service_name(server, cert, pod_cgroup, tmp_path, cas
                   "k8s.namespace.name": "agents", "k8s.container.name": "agent",
                   "k8s.node.name": "node-a"})
     assert res["service.name"] == {"stringValue": service}
+
+
+def execs_seen(tr):
+    (line,) = [l for l in tr.err_lines if "execs seen" in l]
+    return int(line.split("discovery: ")[1].split()[0])
+
+
+def test_the_kernel_reports_only_execs_a_comm_selector_can_take(tmp_path):
+    """With every selector naming its comm as a literal or as a prefix and '*', the kernel
+    compares each exec's new comm itself: an exec no selector can take is not reported at all
+    (the summary's execs seen), so an untraced process's exec costs one comparison. A comm with
+    any other wildcard turns that off: every exec on the node is reported and matched here."""
+    name = f"agtp{os.getpid() % 100000}"
+    exe = tmp_path / name
+    subprocess.run(["cp", "/bin/sleep", exe], check=True)
+    for select, prefiltered in ((f"comm={name[:6]}*", True), (f"comm={name}", True),
+                                (f"comm=*{name[2:]}", False)):
+        tr = Tracer(["--select", select, "-o", "jsonl"], wait=False)
+        tr.wait_for("discovery: ")
+        for _ in range(20):
+            subprocess.run(["/bin/true"], check=True)
+        p = subprocess.Popen([exe, "0.3"])
+        assert discovered_pid(tr) == p.pid
+        p.wait()
+        assert tr.interrupt() == 0
+        if prefiltered:
+            assert execs_seen(tr) == 1, (select, tr.err_lines)
+        else:
+            assert execs_seen(tr) >= 21, (select, tr.err_lines)

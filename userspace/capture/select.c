@@ -178,6 +178,8 @@ static int parent_of(int pid)
 
 int agt_selector_is_own_lineage(int pid)
 {
+	if (pid > 0 && parent_of(pid) == getpid()) /* agtrace's own guard (tracer/exestop.c) */
+		return 1;
 	for (int p = getpid(), hops = 0; p > 0 && hops < 4096; p = parent_of(p), hops++)
 		if (p == pid)
 			return 1;

@@ -24,8 +24,9 @@ void agt_selector_free(struct agt_selector *s);
  * namespace, pod and label conditions cannot hold. */
 int agt_selector_match(const struct agt_selector *s, const struct agt_proc_info *p, const char *cmdline,
 		       struct agt_k8s *k8s);
-/* Whether pid is agtrace itself or one of its ancestors (the shell, sudo or runtime that
- * started it, whose command line holds the selector's words): no selector ever traces them. */
+/* Whether pid is agtrace itself, one of its ancestors (the shell, sudo or runtime that started
+ * it, whose command line holds the selector's words) or a child of agtrace's own (its guard):
+ * no selector ever traces them. */
 int agt_selector_is_own_lineage(int pid);
 /* Whether any condition needs pod metadata. */
 int agt_selector_needs_k8s(const struct agt_selector *s);

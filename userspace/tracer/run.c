@@ -763,6 +763,7 @@ int agt_run(const struct agt_config *c, int argc, char **argv)
 	libbpf_set_print(agt_libbpf_print);
 	if ((rc = load_bpf(r)))
 		goto cleanup;
+	agt_discovery_prefilter(r);
 	for (int t = 0; t < r->tg.n && !rc; t++) {
 		agt_k8s_lookup(r->k8s, &r->tg.v[t]->info.id);
 		rc = agt_target_attach(r, t);

@@ -235,4 +235,7 @@ void agt_targets_rescan(struct attach_run *r);
 void agt_targets_on_exec(void *ctx, uint32_t pid, const char *filename);
 void agt_targets_scan_running(struct attach_run *r);
 void agt_targets_refresh_pods(struct attach_run *r);
+/* With selectors that all name a comm the kernel can test, only execs some of them may take are
+ * reported (bpf/proc.bpf.c, comm_pats). */
+void agt_discovery_prefilter(struct attach_run *r);
 #endif

@@ -6,6 +6,7 @@
 #include "base/util.h"
 #include "capture/reaper.h"
 #include "func.skel.h"
+#include "proc.skel.h"
 #include "trace/agent.h"
 #include <bpf/libbpf.h>
 #include <ctype.h>
@@ -496,3 +497,57 @@ void agt_targets_scan_running(struct attach_run *r)
 			discover_pid(r, atoi(de->d_name), "running");
 	closedir(d);
 }
+
+/* A selector's comm condition as the kernel can test it: a literal, or a prefix followed by one
+ * '*' at the end. 1 with *pat filled, 0 for a literal that no comm can be (over 15 bytes: the
+ * kernel's comm is no longer), -1 when the kernel cannot test it (other wildcards). */
+static int comm_pattern(const char *glob, struct agt_comm_pat *pat)
+{
+	size_t n = strlen(glob);
+	int prefix = n && glob[n - 1] == '*';
+
+	if (prefix)
+		n--;
+	if (strcspn(glob, "*?[]\\") < n)
+		return -1;
+	if (n > 15)
+		return 0;
+	memset(pat, 0, sizeof(*pat));
+	memcpy(pat->s, glob, n);
+	pat->len = (uint8_t)n;
+	pat->prefix = (uint8_t)prefix;
+	return 1;
+}
+
+void agt_discovery_prefilter(struct attach_run *r)
+{
+	struct agt_comm_pat pats[AGT_COMM_PATS];
+	uint32_t n = 0;
+
+	if (!r->nsel || !r->cap.proc || !r->cap.proc->bss)
+		return;
+	for (int i = 0; i < r->nsel; i++) {
+		int rc;
+
+		if (!r->sel[i].comm || n == AGT_COMM_PATS ||
+		    (rc = comm_pattern(r->sel[i].comm, &pats[n])) < 0)
+			return; /* some selector may take any comm: every exec is reported */
+		n += (uint32_t)rc;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (bpf_map__update_elem(r->cap.proc->maps.comm_pats, &i, sizeof(i), &pats[i],
+					 sizeof(pats[i]), BPF_ANY))
+			return;
+	/* Every selector names a comm no process can have: one pattern no comm matches. */
+	r->cap.proc->bss->ncomm_pats = n ? n : 1;
+	if (!n) {
+		struct agt_comm_pat none = {.len = 16};
+		uint32_t zero = 0;
+
+		bpf_map__update_elem(r->cap.proc->maps.comm_pats, &zero, sizeof(zero), &none,
+				     sizeof(none), BPF_ANY);
+	}
+	agt_dbg("discovery: the kernel reports only execs whose comm %d pattern%s can match", n,
+		n == 1 ? "" : "s");
+}
+

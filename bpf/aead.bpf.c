@@ -212,7 +212,7 @@ int BPF_KPROBE(aead_open_return)
 		return 0;
 	o = *op;
 	bpf_map_delete_elem(&aead_opens, &id);
-	if ((int)PT_REGS_RC_CORE(ctx) != 1 ||
+	if ((int)AGT_REG(ctx, ax) != 1 ||
 	    bpf_probe_read_user(&len, sizeof(len), (const void *)o.out_len_ptr) || !len)
 		return 0;
 	n = o.tls13 ? tls13_content(o.out, len) : (__s64)len;

@@ -54,6 +54,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tls_writing SEC(".maps");
 
+/* Register r of a uprobe's context (struct pt_regs): a plain load at a fixed offset, which the
+ * verifier checks, rather than a helper call per register. The empty asm keeps the compiler from
+ * merging two such loads into one from a chosen address (the verifier refuses a load through a
+ * modified context pointer). */
+#define AGT_REG(ctx, r)                                                                           \
+	({                                                                                        \
+		__u64 v_ = (ctx)->r;                                                              \
+		asm volatile("" : "+r"(v_));                                                      \
+		v_;                                                                               \
+	})
+
 /* What tgid is to agtrace: an enum agt_target_kind, 0 when it is not traced. */
 static __always_inline __u32 agt_target_kind(__u32 tgid)
 {

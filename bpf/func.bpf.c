@@ -19,13 +19,11 @@ struct {
 	__type(value, struct agt_probe_cfg);
 } probe_cfg SEC(".maps");
 
-/* The arguments 1-6 of a probed function, by calling convention (bpf/arch.h), into a. The
- * registers are read from the context itself (plain loads at fixed offsets, each pinned by an
- * empty asm so the compiler cannot turn two of them into one load from a chosen address, which
- * the verifier refuses), not with a helper call each: a probe runs on every call it probes. */
+/* The arguments 1-6 of a probed function, by calling convention (bpf/arch.h), into a: loads
+ * from the context (AGT_REG), not a helper call each: a probe runs on every call it probes. */
 static __always_inline void reg_args(struct pt_regs *ctx, __u8 abi, __u64 *a)
 {
-#define AGT_READ_REG(r) ({ __u64 v_ = ctx->r; asm volatile("" : "+r"(v_)); v_; })
+#define AGT_READ_REG(r) AGT_REG(ctx, r)
 	__u64 sysv[AGT_MAX_ARGS] = {AGT_SYSV_ARGS(AGT_READ_REG)};
 	__u64 go[AGT_MAX_ARGS] = {AGT_GO_ARGS(AGT_READ_REG)};
 #undef AGT_READ_REG

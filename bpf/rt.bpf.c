@@ -112,8 +112,8 @@ static __always_inline int on_event(struct pt_regs *ctx, __u64 ev)
 		}
 		break;
 	case AGT_RT_GO_HEAP_LIVE: /* Go's register ABI: the receiver in rax, bytesMarked in rbx */
-		s->go_controller = BPF_CORE_READ(ctx, ax);
-		s->go_heap_live = BPF_CORE_READ(ctx, bx);
+		s->go_controller = AGT_REG(ctx, ax);
+		s->go_heap_live = AGT_REG(ctx, bx);
 		break;
 	case AGT_RT_GO_G_START:
 		__sync_fetch_and_add(&s->go_g_started, 1);
@@ -122,12 +122,12 @@ static __always_inline int on_event(struct pt_regs *ctx, __u64 ev)
 		__sync_fetch_and_add(&s->go_g_exited, 1);
 		break;
 	case AGT_RT_NODE_GC_START: /* (Heap *this, GCType type, ...) */
-		open_now(id, BPF_CORE_READ(ctx, si));
+		open_now(id, AGT_REG(ctx, si));
 		break;
 	case AGT_RT_NODE_GC_END:
 		d = close_now(id, &arg);
 		k = node_kind(arg);
-		if (d && k >= 0 && arg == (__u64)BPF_CORE_READ(ctx, si)) {
+		if (d && k >= 0 && arg == (__u64)AGT_REG(ctx, si)) {
 			if (k < AGT_RT_SERIES) {
 				__sync_fetch_and_add(&s->gc[k], 1);
 				observe(&s->pause[k], d);

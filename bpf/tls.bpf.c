@@ -98,7 +98,7 @@ static __always_inline void call_key(struct pt_regs *ctx, __u64 cookie, __u64 id
 {
 	if (cookie & AGT_TLS_COOKIE_GO) {
 		k->a = id >> 32;
-		k->b = BPF_CORE_READ(ctx, r14); /* the goroutine's g (ABIInternal) */
+		k->b = AGT_REG(ctx, r14); /* the goroutine's g (ABIInternal) */
 	} else {
 		k->a = id;
 		k->b = 0;
@@ -141,14 +141,14 @@ int BPF_KPROBE(tls_entry)
 	if (cookie & AGT_TLS_COOKIE_GO) {
 		/* func (c *Conn) Write/Read(b []byte) (int, error): c in rax, b's data and length
 		 * in rbx and rcx. */
-		c.conn = BPF_CORE_READ(ctx, ax);
-		c.buf = BPF_CORE_READ(ctx, bx);
+		c.conn = AGT_REG(ctx, ax);
+		c.buf = AGT_REG(ctx, bx);
 	} else {
-		c.conn = PT_REGS_PARM1_CORE(ctx);
-		c.buf = PT_REGS_PARM2_CORE(ctx);
+		c.conn = AGT_REG(ctx, di);
+		c.buf = AGT_REG(ctx, si);
 		c.len_ptr = !(cookie & AGT_TLS_COOKIE_EX)	      ? 0
-			    : (cookie & AGT_TLS_COOKIE_OUTLEN_R8) ? PT_REGS_PARM5_CORE(ctx)
-								  : PT_REGS_PARM4_CORE(ctx);
+			    : (cookie & AGT_TLS_COOKIE_OUTLEN_R8) ? AGT_REG(ctx, r8)
+								  : AGT_REG(ctx, cx);
 		if (cookie & AGT_TLS_COOKIE_READ) /* a write after this is a new one */
 			bpf_map_delete_elem(&tls_last_write, &id);
 	}
@@ -156,23 +156,23 @@ int BPF_KPROBE(tls_entry)
 		struct agt_tls_writer who = {id, 0};
 		struct agt_tls_writing w = {
 		    .conn = c.conn,
-		    .len = (cookie & AGT_TLS_COOKIE_GO) ? BPF_CORE_READ(ctx, cx)
+		    .len = (cookie & AGT_TLS_COOKIE_GO) ? AGT_REG(ctx, cx)
 			   : (cookie & (AGT_TLS_COOKIE_EX | AGT_TLS_COOKIE_SSIZE))
-			       ? PT_REGS_PARM3_CORE(ctx)
-			       : (__u64)(__s64)(int)PT_REGS_PARM3_CORE(ctx)};
+			       ? AGT_REG(ctx, dx)
+			       : (__u64)(__s64)(int)AGT_REG(ctx, dx)};
 
 		if (cookie & AGT_TLS_COOKIE_GO)
-			who = (struct agt_tls_writer){id >> 32, BPF_CORE_READ(ctx, r14)};
+			who = (struct agt_tls_writer){id >> 32, AGT_REG(ctx, r14)};
 		bpf_map_update_elem(&tls_writing, &who, &w, BPF_ANY);
 	}
 	c.start_ns = bpf_ktime_get_ns();
 	if (cookie & AGT_TLS_COOKIE_AT_ENTRY) {
 		/* All of the buffer goes, or the call fails: copied now, so the request is in the
 		 * ring buffer before the response another thread may read meanwhile. */
-		__u64 n = (cookie & AGT_TLS_COOKIE_GO) ? BPF_CORE_READ(ctx, cx)
+		__u64 n = (cookie & AGT_TLS_COOKIE_GO) ? AGT_REG(ctx, cx)
 			  : (cookie & AGT_TLS_COOKIE_EX)
-			      ? PT_REGS_PARM3_CORE(ctx)
-			      : (__u64)(__s64)(int)PT_REGS_PARM3_CORE(ctx); /* an int: low half */
+			      ? AGT_REG(ctx, dx)
+			      : (__u64)(__s64)(int)AGT_REG(ctx, dx); /* an int: low half */
 
 		if (!n || n >= (1ull << 40))
 			return 0;
@@ -207,9 +207,9 @@ int BPF_KPROBE(tls_return)
 	/* SSL_read/SSL_write return int: only eax is defined, the upper half of rax is not.
 	 * gnutls_record_send/recv return ssize_t; Go's Write/Read return the int n in rax. */
 	if (cookie & (AGT_TLS_COOKIE_SSIZE | AGT_TLS_COOKIE_GO))
-		ret = (long)PT_REGS_RC_CORE(ctx);
+		ret = (long)AGT_REG(ctx, ax);
 	else
-		ret = (long)(int)PT_REGS_RC_CORE(ctx);
+		ret = (long)(int)AGT_REG(ctx, ax);
 	if (c->len_ptr) {
 		/* SSL_write_ex/SSL_read_ex (and OpenSSL's internal functions): 1 on success, the
 		 * length through the 4th (or with AGT_TLS_COOKIE_OUTLEN_R8 the 5th) argument. */
@@ -242,7 +242,7 @@ int BPF_KPROBE(tls_close)
 
 	if (!agt_traced(id >> 32) || !agt_session_sampled(AGT_SS_TLS, id >> 32))
 		return 0;
-	conn = (cookie & AGT_TLS_COOKIE_GO) ? BPF_CORE_READ(ctx, ax) : PT_REGS_PARM1_CORE(ctx);
+	conn = (cookie & AGT_TLS_COOKIE_GO) ? AGT_REG(ctx, ax) : AGT_REG(ctx, di);
 	e = agt_data_init(cookie & 0xffff, id, bpf_ktime_get_ns(), conn, 0, AGT_DIR_EGRESS,
 			  AGT_SRC_TLS);
 	if (!e)

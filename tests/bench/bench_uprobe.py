@@ -84,14 +84,26 @@ def measure(mode):
         t.quit()
 
 
+def llm_server(d):
+    """The local HTTPS LLM server, on a private copy of libssl: the LLM API an agent calls is
+    not on its node, and agtrace's probes are on the node's libssl file (every process using
+    that file traps into them, untraced ones too), so a server sharing the agent's libssl would
+    add its own traps to every traced request and its own hits to the probe counts."""
+    lib = os.path.join(d, "lib")
+    os.makedirs(lib, exist_ok=True)
+    shutil.copy("/usr/lib/x86_64-linux-gnu/libssl.so.3", lib)
+    return subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests/servers/llm_server.py"),
+                             f"{d}/c.pem", f"{d}/k.pem"], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, LD_LIBRARY_PATH=lib))
+
+
 def tls_workload():
     """Python http.client over libssl against the local HTTPS LLM server: ms per request."""
     d = tempfile.mkdtemp()
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-keyout", f"{d}/k.pem", "-out", f"{d}/c.pem", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True)
-    srv = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests/servers/llm_server.py"),
-                            f"{d}/c.pem", f"{d}/k.pem"], stdout=subprocess.PIPE, text=True)
+    srv = llm_server(d)
     port = int(srv.stdout.readline().split()[1])
     body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * 2000}],
                        "tools": [{"type": "function", "function": {"name": "f"}}]})
@@ -330,8 +342,7 @@ def tls_server(d):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-keyout", f"{d}/k.pem", "-out", f"{d}/c.pem", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True)
-    srv = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "tests/servers/llm_server.py"),
-                            f"{d}/c.pem", f"{d}/k.pem"], stdout=subprocess.PIPE, text=True)
+    srv = llm_server(d)
     return srv, int(srv.stdout.readline().split()[1])
 
 

@@ -68,8 +68,20 @@ static inline void putc1(struct agt_jw *w, char c)
 	w->buf[w->len] = 0;
 }
 
-/* Bytes at the start of s[0..n) that JSON takes as they are (printable ASCII but '"' and
- * '\\'): most text is all of it. */
+/* Bytes JSON takes as they are inside a string: printable ASCII but '"' and '\\' (not NUL, so a
+ * scan of a NUL-terminated string stops at its end too). */
+#define P16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+static const uint8_t plain_byte[256] = {
+    P16(0), P16(0), /* controls */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* ' ', '!', '"' ... */
+    P16(1), P16(1),
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* ... '\\' ... */
+    P16(1), P16(1),
+    P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), /* from 0x80 */
+};
+#undef P16
+
+/* Bytes at the start of s[0..n) that JSON takes as they are: most text is all of it. */
 static inline size_t plain_run(const unsigned char *s, size_t n)
 {
 	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
@@ -85,9 +97,26 @@ static inline size_t plain_run(const unsigned char *s, size_t n)
 		if ((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b) | v) & high)
 			break;
 	}
-	while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+	while (i < n && plain_byte[s[i]])
 		i++;
 	return i;
+}
+
+/* Copy the plain bytes at the start of the NUL-terminated *s to w's end, at most max of them
+ * (w has room for them): one pass that measures, checks and copies. *s is left at the first
+ * byte not copied. */
+static inline void copy_plain(struct agt_jw *w, const unsigned char **s, size_t max)
+{
+	const unsigned char *p = *s;
+	char *o = w->buf + w->len;
+	size_t i = 0;
+
+	while (i < max && plain_byte[p[i]]) {
+		o[i] = (char)p[i];
+		i++;
+	}
+	w->len += i;
+	*s = p + i;
 }
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 when it is not one: overlong forms,
@@ -167,11 +196,16 @@ void agt_jw_escaped(struct agt_jw *w, const char *str, size_t n)
 	}
 }
 
-/* The separator and key before a member: one copy when the key is plain (they all are). */
+/* Room kept for a key or a value's plain run copied in one pass. */
+#define CHUNK 64
+
+/* The separator and key before a member: one pass that copies and checks the key when it is
+ * plain and short (they all are), else measured and escaped. */
 static void member(struct agt_jw *w, const char *key)
 {
 	int comma = !w->first[w->depth];
-	size_t k;
+	const unsigned char *k = (const unsigned char *)key;
+	size_t at;
 
 	w->first[w->depth] = 0;
 	if (!key) {
@@ -179,25 +213,24 @@ static void member(struct agt_jw *w, const char *key)
 			putc1(w, ',');
 		return;
 	}
-	k = strlen(key);
-	if (plain_run((const unsigned char *)key, k) == k && !reserve(w, k + 4)) {
-		char *p = w->buf + w->len;
-
+	if (__builtin_expect(w->len + CHUNK + 5 <= w->cap, 1)) { /* ,"key": and the NUL */
+		at = w->len;
 		if (comma)
-			*p++ = ',';
-		*p++ = '"';
-		memcpy(p, key, k);
-		p += k;
-		*p++ = '"';
-		*p++ = ':';
-		*p = 0;
-		w->len = (size_t)(p - w->buf);
-		return;
+			w->buf[w->len++] = ',';
+		w->buf[w->len++] = '"';
+		copy_plain(w, &k, CHUNK);
+		if (!*k) {
+			w->buf[w->len++] = '"';
+			w->buf[w->len++] = ':';
+			w->buf[w->len] = 0;
+			return;
+		}
+		w->len = at; /* not plain, or long: written again below */
 	}
 	if (comma)
 		putc1(w, ',');
 	putc1(w, '"');
-	agt_jw_escaped(w, key, k);
+	agt_jw_escaped(w, key, strlen(key));
 	put(w, "\":", 2);
 }
 
@@ -257,7 +290,22 @@ void agt_jw_strn(struct agt_jw *w, const char *key, const char *s, size_t n)
 
 void agt_jw_str(struct agt_jw *w, const char *key, const char *s)
 {
-	agt_jw_strn(w, key, s ? s : "", s ? strlen(s) : 0);
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	member(w, key);
+	putc1(w, '"');
+	/* Plain bytes copied as they are found, CHUNK at a time; the rest (if any) escaped. */
+	do {
+		if (reserve(w, CHUNK + 1)) {
+			if (w->buf)
+				w->buf[w->len] = 0;
+			return;
+		}
+		copy_plain(w, &p, CHUNK);
+	} while (plain_byte[*p]);
+	if (*p)
+		agt_jw_escaped(w, (const char *)p, strlen((const char *)p));
+	putc1(w, '"');
 }
 
 /* Decimal digits of v, right-aligned ending at end; the first one. */

@@ -56,7 +56,10 @@ void agt_format_time(uint64_t real_ns, char *buf, size_t n)
 	time_t secs = (time_t)(real_ns / 1000000000ull);
 	unsigned us = (unsigned)((real_ns % 1000000000ull) / 1000);
 	char out[40];
+	size_t len;
 
+	if (!n)
+		return;
 	if (secs != last) {
 		struct tm tm;
 
@@ -69,8 +72,11 @@ void agt_format_time(uint64_t real_ns, char *buf, size_t n)
 	for (int i = 6; i >= 1; i--, us /= 10)
 		out[blen + i] = (char)('0' + us % 10);
 	out[blen + 7] = 'Z';
-	out[blen + 8] = 0;
-	snprintf(buf, n, "%s", out);
+	len = blen + 8; /* cut to fit n, as snprintf would */
+	if (len > n - 1)
+		len = n - 1;
+	memcpy(buf, out, len);
+	buf[len] = 0;
 }
 
 void agt_rng_init(struct agt_rng *r)

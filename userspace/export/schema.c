@@ -39,14 +39,6 @@ static void time_field(struct agt_fields *f, const char *key, uint64_t mono,
 	STR(key, ts);
 }
 
-static void id_field(struct agt_fields *f, const char *key, uint64_t id)
-{
-	char hex[17];
-
-	agt_schema_span_id(id, hex);
-	STR(key, hex);
-}
-
 static void value_field(struct agt_fields *f, const char *key, const struct agt_value *v)
 {
 	char hex[24];
@@ -737,23 +729,37 @@ static void probe_fields(struct agt_fields *f, const struct agt_span *sp)
 	CLOSE();
 }
 
+/* A span's ids and times as ECS documents write them (each twice: once in the trace model's
+ * names, once in ECS's), made once per document. */
+struct ecs_text {
+	char trace_id[33], span_id[17], parent_id[17], start[40], end[40];
+};
+
+static void ecs_text(const struct agt_span *sp, const struct agt_export_ctx *c,
+		     struct ecs_text *t)
+{
+	agt_hex(sp->trace_id, 16, t->trace_id);
+	agt_schema_span_id(sp->span_id, t->span_id);
+	if (sp->parent_id)
+		agt_schema_span_id(sp->parent_id, t->parent_id);
+	agt_format_time(sp->start_ns + c->mono_to_real, t->start, sizeof(t->start));
+	agt_format_time(sp->end_ns + c->mono_to_real, t->end, sizeof(t->end));
+}
+
 /* ECS's own names for what the trace model already says (trace.id beside trace_id, ...), and
  * who wrote the document. */
 static void ecs_fields(struct agt_fields *f, const struct agt_span *sp,
-		       const struct agt_export_ctx *c)
+		       const struct agt_export_ctx *c, const struct ecs_text *t)
 {
-	char hex[33];
-
 	OPEN("trace");
-	agt_hex(sp->trace_id, 16, hex);
-	STR("id", hex);
+	STR("id", t->trace_id);
 	CLOSE();
 	OPEN("span");
-	id_field(f, "id", sp->span_id);
+	STR("id", t->span_id);
 	CLOSE();
 	if (sp->parent_id) {
 		OPEN("parent");
-		id_field(f, "id", sp->parent_id);
+		STR("id", t->parent_id);
 		CLOSE();
 	}
 	OPEN("event");
@@ -761,8 +767,8 @@ static void ecs_fields(struct agt_fields *f, const struct agt_span *sp,
 	STR("outcome", sp->status == AGT_STATUS_OK	   ? "success"
 		       : sp->status == AGT_STATUS_ERROR ? "failure"
 							: "unknown");
-	time_field(f, "start", sp->start_ns, c);
-	time_field(f, "end", sp->end_ns, c);
+	STR("start", t->start);
+	STR("end", t->end);
 	CLOSE();
 	OPEN("service");
 	STR("name", agt_schema_service_name(sp, c));
@@ -817,17 +823,17 @@ static void file_fields(struct agt_fields *f, const struct agt_span_file *x)
 void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 		     struct agt_fields *f)
 {
-	char hex[33];
+	struct ecs_text t;
 
 	OPEN(NULL);
 	if (ECS) {
-		time_field(f, "@timestamp", sp->start_ns, c);
-		time_field(f, "end_time", sp->end_ns, c);
-		agt_hex(sp->trace_id, 16, hex);
-		STR("trace_id", hex);
-		id_field(f, "span_id", sp->span_id);
+		ecs_text(sp, c, &t);
+		STR("@timestamp", t.start);
+		STR("end_time", t.end);
+		STR("trace_id", t.trace_id);
+		STR("span_id", t.span_id);
 		if (sp->parent_id)
-			id_field(f, "parent_span_id", sp->parent_id);
+			STR("parent_span_id", t.parent_id);
 	}
 	STR("trace_type", sp->trace_type);
 	if (ECS) {
@@ -885,7 +891,7 @@ void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 	if (sp->kind == AGT_SPAN_FUNC)
 		probe_fields(f, sp);
 	if (ECS)
-		ecs_fields(f, sp, c);
+		ecs_fields(f, sp, c, &t);
 	if (sp->kind == AGT_SPAN_FILE)
 		file_fields(f, &sp->file);
 	CLOSE();

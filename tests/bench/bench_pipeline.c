@@ -1,11 +1,14 @@
 /* Userspace pipeline benchmark: recorded function events (entry/return, nested 4 deep) through
- * decode -> nest -> exporter, on one core; then the memory of 10,000 open spans. */
+ * decode -> nest -> exporter, on one core; then the memory of 10,000 open spans. JSONL goes the
+ * way `agtrace run` writes it: through an output file (export/outfile.h: lines held up to 64 KiB,
+ * then write(2)), here on /dev/null. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include "bench.h"
+#include "export/outfile.h"
 #include "export/sink.h"
 #include "one_target.h"
 
@@ -81,13 +84,28 @@ int main(void)
 	struct agt_export_ctx ectx = {.host = "bench"};
 	FILE *devnull = fopen("/dev/null", "w");
 	struct agt_sink counter = {.span = count_span, .flush = nop, .destroy = nop};
-	struct agt_sink *jsonl = agt_jsonl_new(devnull, &ectx);
+	struct agt_outfile_config oc = {.path = "/dev/null"};
+	struct agt_outfile_stats os;
+	char err[256];
+	struct agt_outfile *of = agt_outfile_open(&oc, err, sizeof(err));
+	struct agt_sink *jsonl = of ? agt_jsonl_new_out(of, &ectx) : NULL;
 	long base, with;
 	double jsonl_spans_per_s;
 
+	if (!devnull || !jsonl) {
+		fprintf(stderr, "bench_pipeline: %s\n", of ? "out of memory" : err);
+		return 1;
+	}
 	run("decode + nest (counting sink)", &counter, 4000000);
 	run("decode + nest + JSONL to /dev/null", jsonl, 1000000);
 	jsonl_spans_per_s = last_spans_per_s;
+	jsonl->flush(jsonl);
+	agt_outfile_stats(of, &os);
+	if (os.written != os.records || os.records != 500000) { /* every line written */
+		fprintf(stderr, "bench_pipeline: %llu JSONL lines handed over, %llu written\n",
+			(unsigned long long)os.records, (unsigned long long)os.written);
+		return 1;
+	}
 
 	/* Memory: 10,000 calls left open (1,000 threads, 10 deep). */
 	{
@@ -142,6 +160,7 @@ int main(void)
 		tree->destroy(tree);
 	}
 	jsonl->destroy(jsonl);
+	agt_outfile_close(of);
 	fclose(devnull);
 	printf("result {\"jsonl_spans_per_s\":%.0f,\"open_spans_kib\":%ld}\n", jsonl_spans_per_s,
 	       with - base);

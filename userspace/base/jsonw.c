@@ -102,23 +102,6 @@ static inline size_t plain_run(const unsigned char *s, size_t n)
 	return i;
 }
 
-/* Copy the plain bytes at the start of the NUL-terminated *s to w's end, at most max of them
- * (w has room for them): one pass that measures, checks and copies. *s is left at the first
- * byte not copied. */
-static inline void copy_plain(struct agt_jw *w, const unsigned char **s, size_t max)
-{
-	const unsigned char *p = *s;
-	char *o = w->buf + w->len;
-	size_t i = 0;
-
-	while (i < max && plain_byte[p[i]]) {
-		o[i] = (char)p[i];
-		i++;
-	}
-	w->len += i;
-	*s = p + i;
-}
-
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 when it is not one: overlong forms,
  * surrogates and code points past U+10FFFF are invalid (RFC 3629). */
 static size_t utf8_seq(const unsigned char *s, size_t n)
@@ -199,45 +182,93 @@ void agt_jw_escaped(struct agt_jw *w, const char *str, size_t n)
 /* Room kept for a key or a value's plain run copied in one pass. */
 #define CHUNK 64
 
-/* The separator and key before a member: one pass that copies and checks the key when it is
- * plain and short (they all are), else measured and escaped. */
-static void member(struct agt_jw *w, const char *key)
+/* Where the next n bytes (and the NUL after them) go: w's end, grown when needed; NULL when out
+ * of memory. Writers fill it through a local pointer and set the length once (end_at): a store
+ * through a char pointer may alias *w, so w->len kept up to date at every byte would be stored
+ * and loaded again at every byte. */
+static inline char *room(struct agt_jw *w, size_t n)
+{
+	if (__builtin_expect(w->len + n + 1 <= w->cap, 1) || !grow_to(w, n))
+		return w->buf + w->len;
+	return NULL;
+}
+
+/* The text ends at p (w's buffer). */
+static inline void end_at(struct agt_jw *w, char *p)
+{
+	*p = 0;
+	w->len = (size_t)(p - w->buf);
+}
+
+/* Copy the plain bytes at the start of the NUL-terminated s to o, at most max of them: one pass
+ * that measures, checks and copies. How many. */
+static inline size_t copy_plain(char *restrict o, const unsigned char *restrict s, size_t max)
+{
+	size_t i = 0;
+
+	while (i < max && plain_byte[s[i]]) {
+		o[i] = (char)s[i];
+		i++;
+	}
+	return i;
+}
+
+/* The separator and key before a member, and room for n more bytes after them: where the value
+ * goes (NULL: out of memory). A plain key of up to CHUNK bytes (they all are) is copied and
+ * checked in one pass; others are measured and escaped. */
+static inline __attribute__((always_inline)) char *member(struct agt_jw *w, const char *key,
+							  size_t n)
 {
 	int comma = !w->first[w->depth];
-	const unsigned char *k = (const unsigned char *)key;
-	size_t at;
+	char *p;
 
 	w->first[w->depth] = 0;
 	if (!key) {
-		if (comma)
-			putc1(w, ',');
-		return;
+		if ((p = room(w, n + 1)) && comma)
+			*p++ = ',';
+		return p;
 	}
-	if (__builtin_expect(w->len + CHUNK + 5 <= w->cap, 1)) { /* ,"key": and the NUL */
-		at = w->len;
+	if ((p = room(w, CHUNK + 4 + n))) { /* ,"key": */
+		size_t k;
+
 		if (comma)
-			w->buf[w->len++] = ',';
-		w->buf[w->len++] = '"';
-		copy_plain(w, &k, CHUNK);
-		if (!*k) {
-			w->buf[w->len++] = '"';
-			w->buf[w->len++] = ':';
-			w->buf[w->len] = 0;
-			return;
+			*p++ = ',';
+		*p++ = '"';
+		k = copy_plain(p, (const unsigned char *)key, CHUNK);
+		if (!key[k]) {
+			p += k;
+			*p++ = '"';
+			*p++ = ':';
+			return p;
 		}
-		w->len = at; /* not plain, or long: written again below */
 	}
-	if (comma)
+	if (comma) /* not plain, or long: written again */
 		putc1(w, ',');
 	putc1(w, '"');
 	agt_jw_escaped(w, key, strlen(key));
 	put(w, "\":", 2);
+	return room(w, n);
+}
+
+/* A member whose value is the n bytes at s as they are. */
+static void member_raw(struct agt_jw *w, const char *key, const char *s, size_t n)
+{
+	char *p = member(w, key, n);
+
+	if (!p)
+		return;
+	memcpy(p, s, n);
+	end_at(w, p + n);
 }
 
 static void open_(struct agt_jw *w, const char *key, char c)
 {
-	member(w, key);
-	putc1(w, c);
+	char *p = member(w, key, 1);
+
+	if (p) {
+		*p++ = c;
+		end_at(w, p);
+	}
 	if (w->depth + 1 >= AGT_JW_MAX_DEPTH) {
 		w->failed = 1;
 		return;
@@ -272,39 +303,52 @@ void agt_jw_end_arr(struct agt_jw *w)
 
 void agt_jw_strn(struct agt_jw *w, const char *key, const char *s, size_t n)
 {
-	member(w, key);
-	if (plain_run((const unsigned char *)s, n) == n && !reserve(w, n + 2)) {
-		char *p = w->buf + w->len; /* plain text: one copy */
+	char *p;
 
+	if (plain_run((const unsigned char *)s, n) == n) { /* plain text: one copy */
+		if (!(p = member(w, key, n + 2)))
+			return;
 		*p++ = '"';
 		memcpy(p, s, n);
-		p[n] = '"';
-		p[n + 1] = 0;
-		w->len += n + 2;
+		p += n;
+		*p++ = '"';
+		end_at(w, p);
 		return;
 	}
-	putc1(w, '"');
+	if (!(p = member(w, key, 1)))
+		return;
+	*p++ = '"';
+	end_at(w, p);
 	agt_jw_escaped(w, s, n);
 	putc1(w, '"');
 }
 
 void agt_jw_str(struct agt_jw *w, const char *key, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *q = (const unsigned char *)(s ? s : "");
+	char *p = member(w, key, CHUNK + 2);
 
-	member(w, key);
-	putc1(w, '"');
+	if (!p)
+		return;
+	*p++ = '"';
 	/* Plain bytes copied as they are found, CHUNK at a time; the rest (if any) escaped. */
-	do {
-		if (reserve(w, CHUNK + 1)) {
-			if (w->buf)
-				w->buf[w->len] = 0;
+	for (;;) {
+		size_t k = copy_plain(p, q, CHUNK);
+
+		p += k;
+		q += k;
+		if (!*q) {
+			*p++ = '"';
+			end_at(w, p);
 			return;
 		}
-		copy_plain(w, &p, CHUNK);
-	} while (plain_byte[*p]);
-	if (*p)
-		agt_jw_escaped(w, (const char *)p, strlen((const char *)p));
+		end_at(w, p);
+		if (!plain_byte[*q])
+			break;
+		if (!(p = room(w, CHUNK + 1)))
+			return;
+	}
+	agt_jw_escaped(w, (const char *)q, strlen((const char *)q));
 	putc1(w, '"');
 }
 
@@ -324,16 +368,14 @@ void agt_jw_i64(struct agt_jw *w, const char *key, int64_t v)
 
 	if (v < 0)
 		*--p = '-';
-	member(w, key);
-	put(w, p, (size_t)(b + sizeof(b) - p));
+	member_raw(w, key, p, (size_t)(b + sizeof(b) - p));
 }
 
 void agt_jw_u64(struct agt_jw *w, const char *key, uint64_t v)
 {
 	char b[24], *p = digits(v, b + sizeof(b));
 
-	member(w, key);
-	put(w, p, (size_t)(b + sizeof(b) - p));
+	member_raw(w, key, p, (size_t)(b + sizeof(b) - p));
 }
 
 /* v as %1.15g writes it, when v is a decimal of at most 6 places between 1e-4 and 1e9
@@ -384,30 +426,26 @@ void agt_jw_f64(struct agt_jw *w, const char *key, double v)
 		return;
 	}
 	if ((n = (int)short_decimal(v, b))) {
-		member(w, key);
-		put(w, b, (size_t)n);
+		member_raw(w, key, b, (size_t)n);
 		return;
 	}
 	n = snprintf(b, sizeof(b), "%1.15g", v);
 	if (strtod(b, NULL) != v)
 		n = snprintf(b, sizeof(b), "%1.17g", v);
-	member(w, key);
-	put(w, b, (size_t)n);
+	member_raw(w, key, b, (size_t)n);
 }
 
 void agt_jw_bool(struct agt_jw *w, const char *key, int v)
 {
-	member(w, key);
 	if (v)
-		put(w, "true", 4);
+		member_raw(w, key, "true", 4);
 	else
-		put(w, "false", 5);
+		member_raw(w, key, "false", 5);
 }
 
 void agt_jw_null(struct agt_jw *w, const char *key)
 {
-	member(w, key);
-	put(w, "null", 4);
+	member_raw(w, key, "null", 4);
 }
 
 void agt_jw_raw(struct agt_jw *w, const char *s, size_t n)

@@ -1,11 +1,14 @@
 /* Userspace pipeline benchmark: recorded function events (entry/return, nested 4 deep) through
- * decode -> nest -> exporter, on one core; then the memory of 10,000 open spans. */
+ * decode -> nest -> exporter, on one core; then the memory of 10,000 open spans. JSONL goes the
+ * way `agtrace run` writes it: through an output file (export/outfile.h: lines held up to 64 KiB,
+ * then write(2)), here on /dev/null. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include "bench.h"
+#include "export/outfile.h"
 #include "export/sink.h"
 #include "one_target.h"
 
@@ -38,42 +41,57 @@ static double cpu_s(void)
 
 static double last_spans_per_s;
 
+/* Each measure is the best of this many rounds of the same workload (a fresh pipeline each):
+ * the machine is shared, and another process's bursts on the same core or its caches show as
+ * CPU time of ours; the best round is the closest to what one core does alone. */
+#define ROUNDS 3
+
 static void run(const char *label, struct agt_sink *sink, long events)
 {
 	struct agt_pipeline_config pc = {.max_depth = 64, .max_threads = 4096, .msg_cap = 1 << 20};
-	struct agt_pipeline p;
-	struct one_target o;
 	struct agt_func_entry e;
 	struct agt_func_return r;
-	uint64_t ts = 1000;
-	double t0;
+	double best = 0;
+	uint64_t emitted = 0;
 
-	one_target_init(&o, &p, &probe, &proc, &pc, sink);
 	memset(&e, 0, sizeof(e));
 	memset(&r, 0, sizeof(r));
-	t0 = cpu_s();
-	for (long i = 0; i < events / 8; i++) { /* 4 nested calls: 8 events */
-		for (int d = 0; d < 4; d++) {
-			e.h =
-			    (struct agt_event_hdr){AGT_EV_FUNC_ENTRY, 0, 100, 100 + (i & 7), ts++};
-			e.sp = 0x7000 - d * 64;
-			e.args[0] = i;
-			agt_decode_record(&p.dec, &e, sizeof(e));
+	for (int round = 0; round < ROUNDS; round++) {
+		struct agt_pipeline p;
+		struct one_target o;
+		uint64_t ts = 1000;
+		double t0;
+
+		one_target_init(&o, &p, &probe, &proc, &pc, sink);
+		t0 = cpu_s();
+		for (long i = 0; i < events / 8; i++) { /* 4 nested calls: 8 events */
+			for (int d = 0; d < 4; d++) {
+				e.h = (struct agt_event_hdr){AGT_EV_FUNC_ENTRY, 0, 100,
+							     100 + (i & 7), ts++};
+				e.sp = 0x7000 - d * 64;
+				e.args[0] = i;
+				agt_decode_record(&p.dec, &e, sizeof(e));
+			}
+			for (int d = 3; d >= 0; d--) {
+				r.h = (struct agt_event_hdr){AGT_EV_FUNC_RETURN, 0, 100,
+							     100 + (i & 7), ts++};
+				r.sp = 0x7000 - d * 64 + 8;
+				r.ret = d;
+				agt_decode_record(&p.dec, &r, sizeof(r));
+			}
 		}
-		for (int d = 3; d >= 0; d--) {
-			r.h =
-			    (struct agt_event_hdr){AGT_EV_FUNC_RETURN, 0, 100, 100 + (i & 7), ts++};
-			r.sp = 0x7000 - d * 64 + 8;
-			r.ret = d;
-			agt_decode_record(&p.dec, &r, sizeof(r));
-		}
+		double dt = cpu_s() - t0;
+
+		if (!round || dt < best)
+			best = dt;
+		emitted = p.trace.em.emitted;
+		agt_pipeline_fini(&p);
 	}
-	double dt = cpu_s() - t0;
-	last_spans_per_s = p.trace.em.emitted / dt;
-	printf("%-34s %10.0f events/s per core  %7.0f ns/event  %9.0f spans/s  (%llu spans)\n",
-	       label, events / dt, dt * 1e9 / events, last_spans_per_s,
-	       (unsigned long long)p.trace.em.emitted);
-	agt_pipeline_fini(&p);
+	last_spans_per_s = emitted / best;
+	printf("%-34s %10.0f events/s per core  %7.0f ns/event  %9.0f spans/s  (%llu spans, best "
+	       "of %d rounds)\n",
+	       label, events / best, best * 1e9 / events, last_spans_per_s,
+	       (unsigned long long)emitted, ROUNDS);
 }
 
 int main(void)
@@ -81,13 +99,28 @@ int main(void)
 	struct agt_export_ctx ectx = {.host = "bench"};
 	FILE *devnull = fopen("/dev/null", "w");
 	struct agt_sink counter = {.span = count_span, .flush = nop, .destroy = nop};
-	struct agt_sink *jsonl = agt_jsonl_new(devnull, &ectx);
+	struct agt_outfile_config oc = {.path = "/dev/null"};
+	struct agt_outfile_stats os;
+	char err[256];
+	struct agt_outfile *of = agt_outfile_open(&oc, err, sizeof(err));
+	struct agt_sink *jsonl = of ? agt_jsonl_new_out(of, &ectx) : NULL;
 	long base, with;
 	double jsonl_spans_per_s;
 
+	if (!devnull || !jsonl) {
+		fprintf(stderr, "bench_pipeline: %s\n", of ? "out of memory" : err);
+		return 1;
+	}
 	run("decode + nest (counting sink)", &counter, 4000000);
 	run("decode + nest + JSONL to /dev/null", jsonl, 1000000);
 	jsonl_spans_per_s = last_spans_per_s;
+	jsonl->flush(jsonl);
+	agt_outfile_stats(of, &os);
+	if (os.written != os.records || os.records != ROUNDS * 500000) { /* all written */
+		fprintf(stderr, "bench_pipeline: %llu JSONL lines handed over, %llu written\n",
+			(unsigned long long)os.records, (unsigned long long)os.written);
+		return 1;
+	}
 
 	/* Memory: 10,000 calls left open (1,000 threads, 10 deep). */
 	{
@@ -142,6 +175,7 @@ int main(void)
 		tree->destroy(tree);
 	}
 	jsonl->destroy(jsonl);
+	agt_outfile_close(of);
 	fclose(devnull);
 	printf("result {\"jsonl_spans_per_s\":%.0f,\"open_spans_kib\":%ld}\n", jsonl_spans_per_s,
 	       with - base);

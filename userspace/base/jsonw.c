@@ -68,8 +68,20 @@ static inline void putc1(struct agt_jw *w, char c)
 	w->buf[w->len] = 0;
 }
 
-/* Bytes at the start of s[0..n) that JSON takes as they are (printable ASCII but '"' and
- * '\\'): most text is all of it. */
+/* Bytes JSON takes as they are inside a string: printable ASCII but '"' and '\\' (not NUL, so a
+ * scan of a NUL-terminated string stops at its end too). */
+#define P16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+static const uint8_t plain_byte[256] = {
+    P16(0), P16(0), /* controls */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* ' ', '!', '"' ... */
+    P16(1), P16(1),
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* ... '\\' ... */
+    P16(1), P16(1),
+    P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), P16(0), /* from 0x80 */
+};
+#undef P16
+
+/* Bytes at the start of s[0..n) that JSON takes as they are: most text is all of it. */
 static inline size_t plain_run(const unsigned char *s, size_t n)
 {
 	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
@@ -85,7 +97,7 @@ static inline size_t plain_run(const unsigned char *s, size_t n)
 		if ((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b) | v) & high)
 			break;
 	}
-	while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+	while (i < n && plain_byte[s[i]])
 		i++;
 	return i;
 }
@@ -167,44 +179,109 @@ void agt_jw_escaped(struct agt_jw *w, const char *str, size_t n)
 	}
 }
 
-/* The separator and key before a member: one copy when the key is plain (they all are). */
-static void member(struct agt_jw *w, const char *key)
+/* Room kept for a key or a value's plain run copied in one pass. */
+#define CHUNK 64 /* a multiple of 4 (copy_plain) */
+
+/* Where the next n bytes (and the NUL after them) go: w's end, grown when needed; NULL when out
+ * of memory. Writers fill it through a local pointer and set the length once (end_at): a store
+ * through a char pointer may alias *w, so w->len kept up to date at every byte would be stored
+ * and loaded again at every byte. */
+static inline char *room(struct agt_jw *w, size_t n)
+{
+	if (__builtin_expect(w->len + n + 1 <= w->cap, 1) || !grow_to(w, n))
+		return w->buf + w->len;
+	return NULL;
+}
+
+/* The text ends at p (w's buffer). */
+static inline void end_at(struct agt_jw *w, char *p)
+{
+	*p = 0;
+	w->len = (size_t)(p - w->buf);
+}
+
+/* Copy the plain bytes at the start of the NUL-terminated s to o, at most max of them: one pass
+ * that measures, checks and copies. How many. */
+static inline size_t copy_plain(char *restrict o, const unsigned char *restrict s, size_t max)
+{
+	size_t i = 0;
+
+	/* Four bytes a round, each read only once the one before it is known not to be the NUL:
+	 * one bound check a round instead of one a byte (max is a multiple of 4). */
+	while (i < max) {
+		if (!plain_byte[s[i]])
+			return i;
+		o[i] = (char)s[i];
+		if (!plain_byte[s[i + 1]])
+			return i + 1;
+		o[i + 1] = (char)s[i + 1];
+		if (!plain_byte[s[i + 2]])
+			return i + 2;
+		o[i + 2] = (char)s[i + 2];
+		if (!plain_byte[s[i + 3]])
+			return i + 3;
+		o[i + 3] = (char)s[i + 3];
+		i += 4;
+	}
+	return i;
+}
+
+/* The separator and key before a member, and room for n more bytes after them: where the value
+ * goes (NULL: out of memory). A plain key of up to CHUNK bytes (they all are) is copied and
+ * checked in one pass; others are measured and escaped. */
+static inline __attribute__((always_inline)) char *member(struct agt_jw *w, const char *key,
+							  size_t n)
 {
 	int comma = !w->first[w->depth];
-	size_t k;
+	char *p;
 
 	w->first[w->depth] = 0;
 	if (!key) {
-		if (comma)
-			putc1(w, ',');
-		return;
+		if ((p = room(w, n + 1)) && comma)
+			*p++ = ',';
+		return p;
 	}
-	k = strlen(key);
-	if (plain_run((const unsigned char *)key, k) == k && !reserve(w, k + 4)) {
-		char *p = w->buf + w->len;
+	if ((p = room(w, CHUNK + 4 + n))) { /* ,"key": */
+		size_t k;
 
 		if (comma)
 			*p++ = ',';
 		*p++ = '"';
-		memcpy(p, key, k);
-		p += k;
-		*p++ = '"';
-		*p++ = ':';
-		*p = 0;
-		w->len = (size_t)(p - w->buf);
-		return;
+		k = copy_plain(p, (const unsigned char *)key, CHUNK);
+		if (!key[k]) {
+			p += k;
+			*p++ = '"';
+			*p++ = ':';
+			return p;
+		}
 	}
-	if (comma)
+	if (comma) /* not plain, or long: written again */
 		putc1(w, ',');
 	putc1(w, '"');
-	agt_jw_escaped(w, key, k);
+	agt_jw_escaped(w, key, strlen(key));
 	put(w, "\":", 2);
+	return room(w, n);
+}
+
+/* A member whose value is the n bytes at s as they are. */
+static void member_raw(struct agt_jw *w, const char *key, const char *s, size_t n)
+{
+	char *p = member(w, key, n);
+
+	if (!p)
+		return;
+	memcpy(p, s, n);
+	end_at(w, p + n);
 }
 
 static void open_(struct agt_jw *w, const char *key, char c)
 {
-	member(w, key);
-	putc1(w, c);
+	char *p = member(w, key, 1);
+
+	if (p) {
+		*p++ = c;
+		end_at(w, p);
+	}
 	if (w->depth + 1 >= AGT_JW_MAX_DEPTH) {
 		w->failed = 1;
 		return;
@@ -239,25 +316,53 @@ void agt_jw_end_arr(struct agt_jw *w)
 
 void agt_jw_strn(struct agt_jw *w, const char *key, const char *s, size_t n)
 {
-	member(w, key);
-	if (plain_run((const unsigned char *)s, n) == n && !reserve(w, n + 2)) {
-		char *p = w->buf + w->len; /* plain text: one copy */
+	char *p;
 
+	if (plain_run((const unsigned char *)s, n) == n) { /* plain text: one copy */
+		if (!(p = member(w, key, n + 2)))
+			return;
 		*p++ = '"';
 		memcpy(p, s, n);
-		p[n] = '"';
-		p[n + 1] = 0;
-		w->len += n + 2;
+		p += n;
+		*p++ = '"';
+		end_at(w, p);
 		return;
 	}
-	putc1(w, '"');
+	if (!(p = member(w, key, 1)))
+		return;
+	*p++ = '"';
+	end_at(w, p);
 	agt_jw_escaped(w, s, n);
 	putc1(w, '"');
 }
 
 void agt_jw_str(struct agt_jw *w, const char *key, const char *s)
 {
-	agt_jw_strn(w, key, s ? s : "", s ? strlen(s) : 0);
+	const unsigned char *q = (const unsigned char *)(s ? s : "");
+	char *p = member(w, key, CHUNK + 2);
+
+	if (!p)
+		return;
+	*p++ = '"';
+	/* Plain bytes copied as they are found, CHUNK at a time; the rest (if any) escaped. */
+	for (;;) {
+		size_t k = copy_plain(p, q, CHUNK);
+
+		p += k;
+		q += k;
+		if (!*q) {
+			*p++ = '"';
+			end_at(w, p);
+			return;
+		}
+		end_at(w, p);
+		if (!plain_byte[*q])
+			break;
+		if (!(p = room(w, CHUNK + 1)))
+			return;
+	}
+	agt_jw_escaped(w, (const char *)q, strlen((const char *)q));
+	putc1(w, '"');
 }
 
 /* Decimal digits of v, right-aligned ending at end; the first one. */
@@ -276,16 +381,14 @@ void agt_jw_i64(struct agt_jw *w, const char *key, int64_t v)
 
 	if (v < 0)
 		*--p = '-';
-	member(w, key);
-	put(w, p, (size_t)(b + sizeof(b) - p));
+	member_raw(w, key, p, (size_t)(b + sizeof(b) - p));
 }
 
 void agt_jw_u64(struct agt_jw *w, const char *key, uint64_t v)
 {
 	char b[24], *p = digits(v, b + sizeof(b));
 
-	member(w, key);
-	put(w, p, (size_t)(b + sizeof(b) - p));
+	member_raw(w, key, p, (size_t)(b + sizeof(b) - p));
 }
 
 /* v as %1.15g writes it, when v is a decimal of at most 6 places between 1e-4 and 1e9
@@ -336,30 +439,26 @@ void agt_jw_f64(struct agt_jw *w, const char *key, double v)
 		return;
 	}
 	if ((n = (int)short_decimal(v, b))) {
-		member(w, key);
-		put(w, b, (size_t)n);
+		member_raw(w, key, b, (size_t)n);
 		return;
 	}
 	n = snprintf(b, sizeof(b), "%1.15g", v);
 	if (strtod(b, NULL) != v)
 		n = snprintf(b, sizeof(b), "%1.17g", v);
-	member(w, key);
-	put(w, b, (size_t)n);
+	member_raw(w, key, b, (size_t)n);
 }
 
 void agt_jw_bool(struct agt_jw *w, const char *key, int v)
 {
-	member(w, key);
 	if (v)
-		put(w, "true", 4);
+		member_raw(w, key, "true", 4);
 	else
-		put(w, "false", 5);
+		member_raw(w, key, "false", 5);
 }
 
 void agt_jw_null(struct agt_jw *w, const char *key)
 {
-	member(w, key);
-	put(w, "null", 4);
+	member_raw(w, key, "null", 4);
 }
 
 void agt_jw_raw(struct agt_jw *w, const char *s, size_t n)

@@ -30,7 +30,8 @@ struct agt_outfile {
 	uint64_t born_ns;   /* when cur was started (CLOCK_REALTIME) */
 	char *buf;
 	size_t len, cap;
-	size_t whole; /* buf[0..whole) is whole lines */
+	size_t whole;	     /* buf[0..whole) is whole lines */
+	uint64_t whole_lines; /* ... this many (counted as they were put) */
 	int warned, rotate_warned, failed;
 	FILE *stream;
 	struct agt_outfile_stats st;
@@ -438,12 +439,11 @@ static int rotate(struct agt_outfile *o)
 
 /* Writing ------------------------------------------------------------------------------- */
 
-/* Write buf[off..off+n) (whole lines) to the open file; what cannot be written is lost, and a
- * line cut short is cut back out of the file. */
-static void write_lines(struct agt_outfile *o, size_t off, size_t n)
+/* Write buf[off..off+n) (whole lines, this many) to the open file; what cannot be written is
+ * lost, and a line cut short is cut back out of the file. */
+static void write_lines(struct agt_outfile *o, size_t off, size_t n, uint64_t lines)
 {
 	const char *p = o->buf + off;
-	uint64_t lines = count_lines(p, n);
 	size_t done = 0;
 
 	if (o->own)
@@ -517,12 +517,15 @@ void agt_outfile_flush(struct agt_outfile *o)
 				n = (size_t)(nl - (o->buf + off)) + 1;
 			}
 		}
-		write_lines(o, off, n);
+		write_lines(o, off, n,
+			    off == 0 && n == o->whole ? o->whole_lines /* all held: known */
+						      : count_lines(o->buf + off, n));
 		off += n;
 	}
 	memmove(o->buf, o->buf + o->whole, o->len - o->whole);
 	o->len -= o->whole;
 	o->whole = 0;
+	o->whole_lines = 0;
 }
 
 /* A dated path: the file of real_ns, switched to at a line boundary. */
@@ -576,6 +579,7 @@ void agt_outfile_put(struct agt_outfile *o, const char *data, size_t len, uint64
 		lines = count_lines(o->buf + o->len, len);
 		o->st.records += lines;
 		o->whole = (size_t)(nl - o->buf) + 1;
+		o->whole_lines += lines;
 	}
 	o->len += len;
 	if (o->len >= HOLD_MAX)

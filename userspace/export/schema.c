@@ -24,6 +24,7 @@ void agt_schema_span_id(uint64_t id, char out[17])
 #define ARRAY(k) f->open(f, k, 1)
 #define CLOSE() f->close(f)
 #define STR(k, v) f->str(f, k, v)
+#define STRN(k, v, n) (f->strn ? f->strn(f, k, v, n) : f->str(f, k, v))
 #define I64(k, v) f->i64(f, k, (int64_t)(v))
 #define F64(k, v) f->f64(f, k, v)
 #define BOOL(k, v) f->boolean(f, k, v)
@@ -37,14 +38,6 @@ static void time_field(struct agt_fields *f, const char *key, uint64_t mono,
 
 	agt_format_time(mono + c->mono_to_real, ts, sizeof(ts));
 	STR(key, ts);
-}
-
-static void id_field(struct agt_fields *f, const char *key, uint64_t id)
-{
-	char hex[17];
-
-	agt_schema_span_id(id, hex);
-	STR(key, hex);
 }
 
 static void value_field(struct agt_fields *f, const char *key, const struct agt_value *v)
@@ -737,23 +730,40 @@ static void probe_fields(struct agt_fields *f, const struct agt_span *sp)
 	CLOSE();
 }
 
+/* A span's ids and times as ECS documents write them (each twice: once in the trace model's
+ * names, once in ECS's), made once per document. */
+struct ecs_text {
+	char trace_id[33], span_id[17], parent_id[17], start[40], end[40];
+	size_t start_len, end_len;
+};
+
+static void ecs_text(const struct agt_span *sp, const struct agt_export_ctx *c,
+		     struct ecs_text *t)
+{
+	agt_hex(sp->trace_id, 16, t->trace_id);
+	agt_schema_span_id(sp->span_id, t->span_id);
+	if (sp->parent_id)
+		agt_schema_span_id(sp->parent_id, t->parent_id);
+	agt_format_time(sp->start_ns + c->mono_to_real, t->start, sizeof(t->start));
+	agt_format_time(sp->end_ns + c->mono_to_real, t->end, sizeof(t->end));
+	t->start_len = strlen(t->start);
+	t->end_len = strlen(t->end);
+}
+
 /* ECS's own names for what the trace model already says (trace.id beside trace_id, ...), and
  * who wrote the document. */
 static void ecs_fields(struct agt_fields *f, const struct agt_span *sp,
-		       const struct agt_export_ctx *c)
+		       const struct agt_export_ctx *c, const struct ecs_text *t)
 {
-	char hex[33];
-
 	OPEN("trace");
-	agt_hex(sp->trace_id, 16, hex);
-	STR("id", hex);
+	STRN("id", t->trace_id, 32);
 	CLOSE();
 	OPEN("span");
-	id_field(f, "id", sp->span_id);
+	STRN("id", t->span_id, 16);
 	CLOSE();
 	if (sp->parent_id) {
 		OPEN("parent");
-		id_field(f, "id", sp->parent_id);
+		STRN("id", t->parent_id, 16);
 		CLOSE();
 	}
 	OPEN("event");
@@ -761,8 +771,8 @@ static void ecs_fields(struct agt_fields *f, const struct agt_span *sp,
 	STR("outcome", sp->status == AGT_STATUS_OK	   ? "success"
 		       : sp->status == AGT_STATUS_ERROR ? "failure"
 							: "unknown");
-	time_field(f, "start", sp->start_ns, c);
-	time_field(f, "end", sp->end_ns, c);
+	STRN("start", t->start, t->start_len);
+	STRN("end", t->end, t->end_len);
 	CLOSE();
 	OPEN("service");
 	STR("name", agt_schema_service_name(sp, c));
@@ -817,17 +827,17 @@ static void file_fields(struct agt_fields *f, const struct agt_span_file *x)
 void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 		     struct agt_fields *f)
 {
-	char hex[33];
+	struct ecs_text t;
 
 	OPEN(NULL);
 	if (ECS) {
-		time_field(f, "@timestamp", sp->start_ns, c);
-		time_field(f, "end_time", sp->end_ns, c);
-		agt_hex(sp->trace_id, 16, hex);
-		STR("trace_id", hex);
-		id_field(f, "span_id", sp->span_id);
+		ecs_text(sp, c, &t);
+		STRN("@timestamp", t.start, t.start_len);
+		STRN("end_time", t.end, t.end_len);
+		STRN("trace_id", t.trace_id, 32);
+		STRN("span_id", t.span_id, 16);
 		if (sp->parent_id)
-			id_field(f, "parent_span_id", sp->parent_id);
+			STRN("parent_span_id", t.parent_id, 16);
 	}
 	STR("trace_type", sp->trace_type);
 	if (ECS) {
@@ -885,7 +895,7 @@ void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 	if (sp->kind == AGT_SPAN_FUNC)
 		probe_fields(f, sp);
 	if (ECS)
-		ecs_fields(f, sp, c);
+		ecs_fields(f, sp, c, &t);
 	if (sp->kind == AGT_SPAN_FILE)
 		file_fields(f, &sp->file);
 	CLOSE();
@@ -926,6 +936,10 @@ static void ecs_str(struct agt_fields *f, const char *key, const char *v)
 {
 	agt_jw_str(((struct ecs *)f)->w, key, v);
 }
+static void ecs_strn(struct agt_fields *f, const char *key, const char *v, size_t n)
+{
+	agt_jw_strn(((struct ecs *)f)->w, key, v, n);
+}
 static void ecs_i64(struct agt_fields *f, const char *key, int64_t v)
 {
 	agt_jw_i64(((struct ecs *)f)->w, key, v);
@@ -946,6 +960,7 @@ void agt_schema_ecs(const struct agt_span *sp, const struct agt_export_ctx *c, s
 			{0},
 			0};
 
+	e.f.strn = ecs_strn;
 	agt_schema_walk(sp, c, &e.f);
 	w->replaced += e.f.replaced;
 }

@@ -29,6 +29,9 @@ struct agt_fields {
 	/* Invalid UTF-8 sequences the walk itself replaced in values it built (JSON text such as
 	 * gen_ai.output.messages); the caller adds them to its writer's count. */
 	uint64_t replaced;
+	/* Optional: a string whose length the walk knows (v[n] is its NUL), such as the ids and
+	 * times it formats itself; NULL: str is called. */
+	void (*strn)(struct agt_fields *f, const char *key, const char *v, size_t n);
 };
 
 /* ECS: every field of sp, as one top-level object. OTel: the span's attributes (what is not the

@@ -4,6 +4,11 @@
 #include <string.h>
 
 #define NBUCKETS 1024
+/* Threads whose calls have all returned are kept for the next new thread, up to this many, with
+ * their stacks when those are small: a thread that makes one call at a time would otherwise
+ * allocate and free a stack of spans (12 KiB) for every top-level call. */
+#define SPARE_THREADS 16
+#define SPARE_STACK 8
 
 struct thread {
 	struct thread *next;
@@ -18,6 +23,8 @@ struct agt_nest {
 	struct agt_emitter *em;
 	struct agt_nest_stats st;
 	struct thread *buckets[NBUCKETS];
+	struct thread *spare; /* idle, linked by next */
+	unsigned nspare;
 };
 
 struct agt_nest *agt_nest_new(unsigned max_depth, unsigned max_threads, struct agt_emitter *em)
@@ -53,9 +60,29 @@ static void drop_if_idle(struct agt_nest *n, struct thread **pp)
 	if (t->depth || t->overflow)
 		return;
 	*pp = t->next;
+	n->nthreads--;
+	if (n->nspare < SPARE_THREADS && t->cap <= SPARE_STACK) {
+		t->next = n->spare;
+		n->spare = t;
+		n->nspare++;
+		return;
+	}
 	free(t->stack);
 	free(t);
-	n->nthreads--;
+}
+
+/* A thread entry with no calls: a spare one, or a new one. */
+static struct thread *new_thread(struct agt_nest *n)
+{
+	struct thread *t = n->spare;
+
+	if (!t)
+		return calloc(1, sizeof(*t));
+	n->spare = t->next;
+	n->nspare--;
+	t->next = NULL;
+	t->overflow = 0; /* depth is 0: it was idle */
+	return t;
 }
 
 static void emit(struct agt_nest *n, struct agt_span *s)
@@ -84,7 +111,7 @@ void agt_nest_enter(struct agt_nest *n, const struct agt_span *in, int instant)
 			n->st.thread_table_full++;
 			return;
 		}
-		t = calloc(1, sizeof(*t));
+		t = new_thread(n);
 		if (!t) {
 			n->st.thread_table_full++;
 			return;
@@ -251,5 +278,10 @@ void agt_nest_free(struct agt_nest *n)
 			free(t->stack);
 			free(t);
 		}
+	for (struct thread *t = n->spare, *nx; t; t = nx) {
+		nx = t->next;
+		free(t->stack);
+		free(t);
+	}
 	free(n);
 }

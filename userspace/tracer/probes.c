@@ -1467,8 +1467,14 @@ int agt_exe_examine(struct attach_run *r, uint32_t pid, struct stat *st)
 		if (spec->locate) {
 			/* Located TLS is probed per process: a file the locator finds it in (asked
 			 * once per file and run, whoever runs it first) is never known, so each
-			 * traced process that runs it stays stopped until it has its own probes. */
+			 * traced process that runs it stays stopped until it has its own probes.
+			 * Nor is a file a target runs (it has the spec's object for that target,
+			 * with or without links): the next process that runs it is held until
+			 * discovery has decided on it. */
 			located |= agt_located_found(r, spec, host);
+			for (int i = 0; i < r->nobjs && known; i++)
+				known = !(r->objs[i]->spec == spec && r->objs[i]->dev == st->st_dev &&
+					  r->objs[i]->ino == st->st_ino);
 			continue;
 		}
 		if (is_runtime_spec(spec) || !has_symbols(spec) || !names_exe(spec))

@@ -166,10 +166,11 @@ void agt_attach_loader(struct attach_run *r, struct agt_proc *holder, struct agt
 /* Every spec onto what a followed descendant maps now, held by the target it descends from. */
 void agt_attach_descendant(struct attach_run *r, uint32_t pid);
 /* Runtime metrics of followed descendants: the record of pid (found, or made for a followed
- * descendant of a live target; NULL otherwise), with its own runtime probes attached when
- * attach is set. agt_desc_sweep: once a second, descendants the kernel follows are recorded,
- * and those gone are marked gone and let go of their probes (their records are dropped by
- * agt_desc_drop_gone once the collector has retired them). */
+ * descendant of a live target; NULL otherwise, and with runtime metrics off), with its own
+ * runtime probes attached when attach is set. agt_desc_sweep: once a second, records whose
+ * process is gone are marked gone and let go of their probes (dropped by agt_desc_drop_gone
+ * once the collector has retired them, or at once without one), and, with runtime metrics on,
+ * descendants the kernel follows are recorded. */
 struct agt_desc *agt_desc_track(struct attach_run *r, uint32_t pid, int attach);
 /* The located specs (static TLS) onto what followed descendant pid maps now (its executable),
  * per process, held by its own record (made when needed, whatever runtime metrics say) and

@@ -252,17 +252,31 @@ def span_by_id(tr, span_id):
     return s
 
 
-@pytest.mark.parametrize("kind", ["bun", "compiled"])
-def test_shell_agent_running_bun_children(server, pki, cache, compiled_app, kind):
-    """Attached by PID to a shell that runs a fresh Bun agent (or a `bun build --compile`
-    executable) per call: each child's BoringSSL is in its own stripped executable, probed per
-    process. The kernel stops each child at its exec until its located probes are attached;
-    agtrace is itself stopped while the shell runs the child, long enough for the call to be
-    over were the child not held. The binary is scanned once (the second child's probes come
-    from the run's memo of the file); each child's probes go when it exits."""
-    exe = os.path.realpath(BUN.format("c")) if kind == "bun" else str(compiled_app)
-    agent = f"{exe} {AGENT} {server}" if kind == "bun" else f"{exe} {server}"
-    t = Target(["/bin/sh", SHELL_AGENT], env=env_with(pki, cache, AGENT=agent))
+# A child agent of each kind: its executable, its command line, the library located in it, the
+# probe links a process of it gets (Bun: SSL_write and SSL_peek, entry and return; Deno: seal
+# at entry, open at entry and return) and the links kept for the run once it had them (the
+# AEAD capture's two system call tracepoints, attached with the first AEAD probes).
+CHILDREN = {
+    "bun": (os.path.realpath(BUN.format("c")), "{exe} " + AGENT + " {port}", "boringssl", 4, 0),
+    "compiled": (None, "{exe} {port}", "boringssl", 4, 0),
+    "deno": (os.path.realpath(DENO), "{exe} run -A " + AGENT + " {port}", "aws-lc", 3, 2),
+}
+
+
+@pytest.mark.parametrize("kind", list(CHILDREN))
+def test_shell_agent_running_static_tls_children(server, pki, cache, compiled_app, tmp_path,
+                                                 kind):
+    """Attached by PID to a shell that runs a fresh agent per call: Bun, a `bun build --compile`
+    executable, Deno. Each child's TLS is in its own stripped executable, probed per process.
+    The kernel stops each child at its exec until its located probes are attached; agtrace is
+    itself stopped while the shell runs the child, long enough for the call to be over were
+    the child not held. The binary is scanned once (the second child's probes come from the
+    run's memo of the file); each child's probes go when it exits."""
+    exe, argv, library, nlinks, kept = CHILDREN[kind]
+    exe = exe or str(compiled_app)
+    env = env_with(pki, cache, AGENT=argv.format(exe=exe, port=server),
+                   DENO_DIR=str(tmp_path / "deno"))
+    t = Target(["/bin/sh", SHELL_AGENT], env=env)
     try:
         tr = Tracer(["-p", t.pid, "-o", "jsonl"], env=dict(os.environ,
                                                            AGTRACE_LOCATE_CACHE=str(cache)))
@@ -283,7 +297,7 @@ def test_shell_agent_running_bun_children(server, pki, cache, compiled_app, kind
             replies.append(t.read(timeout=60))
             # the child is gone: its own probe links go within a few seconds
             deadline = time.time() + 10
-            while probe_fds(tr.p.pid) != fds and time.time() < deadline:
+            while probe_fds(tr.p.pid) != fds + kept and time.time() < deadline:
                 time.sleep(0.1)
             after.append(probe_fds(tr.p.pid) - fds)
         t.quit()
@@ -310,12 +324,12 @@ def test_shell_agent_running_bun_children(server, pki, cache, compiled_app, kind
         "tool_call", "execute_tool get_weather", conv["span_id"])
     # scanned once, said once; both children held at exec (a file with located TLS is never
     # known: each process that runs it gets probes of its own)
-    assert re.search(rf"PID {children[0]} \({os.path.basename(exe)[:15]}\): boringssl located in "
-                     rf"{re.escape(exe)} \(scanned, \d+ ms\)", located_line(tr))
+    assert re.search(rf"PID {children[0]} \({os.path.basename(exe)[:15]}\): {library} located "
+                     rf"in {re.escape(exe)} \(scanned, \d+ ms\)", located_line(tr))
     assert exec_stops(tr) == (2, 2, 0), tr.err_lines
-    # each child had its own 4 links (SSL_write and SSL_peek, entry and return: a perf event and
-    # its BPF link each) while it ran, and none is left once it exited
-    assert (peaks, after) == ([8, 8], [0, 0]), tr.err_lines
+    # each child had links of its own while it ran (a perf event and its BPF link each), and
+    # none is left once it exited
+    assert (peaks, after) == ([2 * nlinks + kept] * 2, [kept] * 2), tr.err_lines
 
 
 def test_selected_bun_after_an_unselected_run(server, pki, cache):

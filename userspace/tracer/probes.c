@@ -282,14 +282,29 @@ static struct agt_obj *obj_add(struct attach_run *r, const struct agt_spec *spec
 	return o;
 }
 
+/* A located spec captured at the AEAD layer (rustls over aws-lc): its process is watched. */
+static int is_aead_spec(const struct agt_spec *spec)
+{
+	return spec && spec->locate && spec->nprobes && spec->probes[0].handler &&
+	       spec->probes[0].handler->kind == AGT_HK_AEAD;
+}
+
 static void obj_free(struct attach_run *r, struct agt_obj *o)
 {
+	int aead = o->pid && o->nlinks && is_aead_spec(o->spec);
+
 	for (int i = 0; i < r->nobjs; i++)
 		if (r->objs[i] == o) {
 			memmove(r->objs + i, r->objs + i + 1, (r->nobjs - i - 1) * sizeof(*r->objs));
 			r->nobjs--;
 			break;
 		}
+	/* Its process's socket calls are looked at no more, unless it has other AEAD probes. */
+	for (int i = 0; aead && i < r->nobjs; i++)
+		aead = !(r->objs[i]->pid == o->pid && r->objs[i]->nlinks &&
+			 is_aead_spec(r->objs[i]->spec));
+	if (aead)
+		agt_capture_aead_unwatch(&r->cap, o->pid);
 	r->nlinks -= o->nlinks;
 	if (o->spec != &r->loader)
 		agt_exe_forget(r, o->dev, o->ino); /* its next exec is looked at again */

@@ -11,10 +11,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 
 import pytest
 from harness import ROOT, Target, Tracer, run_agtrace
+from test_capture import exec_stops
 
 SERVER = os.path.join(ROOT, "tests", "servers", "llm_server.py")
 GOH2 = os.path.join(ROOT, "build", "tests", "goh2")  # h2 by ALPN (then http/1.1)
@@ -212,14 +215,162 @@ def test_bun_located_entries_seen_by_gdb(server, pki, cache, tmp_path, release):
     assert json.loads(body)["model"] == "gpt-4o"
 
 
-def test_bun_compiled_executable(server, pki, cache, tmp_path):
-    app = tmp_path / "agent_app"
+@pytest.fixture(scope="module")
+def compiled_app(tmp_path_factory):
+    """fetch_agent.js made into an executable of its own by `bun build --compile`."""
+    app = tmp_path_factory.mktemp("compiled") / "agent_app"
     subprocess.run([BUN.format("c"), "build", "--compile", AGENT, "--outfile", app], check=True,
                    capture_output=True, timeout=120)
+    return app
+
+
+def test_bun_compiled_executable(server, pki, cache, compiled_app):
+    app = compiled_app
     tr, replies = traced_agent([str(app), str(server)], env_with(pki, cache), cache)
     assert replies == REPLIES
     check_steps(tr)
     assert re.search(r"boringssl located in .*/agent_app \(scanned", located_line(tr))
+
+
+SHELL_AGENT = os.path.join(ROOT, "tests", "targets", "shell_agent.sh")
+
+
+def probe_fds(pid):
+    """agtrace's open probe links: perf events and the BPF links made on them."""
+    n = 0
+    for f in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{f}") in ("anon_inode:[perf_event]",
+                                                        "anon_inode:bpf_link")
+        except FileNotFoundError:
+            pass  # closed meanwhile
+    return n
+
+
+def span_by_id(tr, span_id):
+    (s,) = [r for r in tr.records if r["span_id"] == span_id]
+    return s
+
+
+# A child agent of each kind: its executable, its command line, the library located in it, the
+# probe links a process of it gets (Bun: SSL_write and SSL_peek, entry and return; Deno: seal
+# at entry, open at entry and return) and the links kept for the run once it had them (the
+# AEAD capture's two system call tracepoints, attached with the first AEAD probes).
+CHILDREN = {
+    "bun": (os.path.realpath(BUN.format("c")), "{exe} " + AGENT + " {port}", "boringssl", 4, 0),
+    "compiled": (None, "{exe} {port}", "boringssl", 4, 0),
+    "deno": (os.path.realpath(DENO), "{exe} run -A " + AGENT + " {port}", "aws-lc", 3, 2),
+}
+
+
+@pytest.mark.parametrize("kind", list(CHILDREN))
+def test_shell_agent_running_static_tls_children(server, pki, cache, compiled_app, tmp_path,
+                                                 kind):
+    """Attached by PID to a shell that runs a fresh agent per call: Bun, a `bun build --compile`
+    executable, Deno. Each child's TLS is in its own stripped executable, probed per process.
+    The kernel stops each child at its exec until its located probes are attached; agtrace is
+    itself stopped while the shell runs the child, long enough for the call to be over were
+    the child not held. The binary is scanned once (the second child's probes come from the
+    run's memo of the file); each child's probes go when it exits."""
+    exe, argv, library, nlinks, kept = CHILDREN[kind]
+    exe = exe or str(compiled_app)
+    env = env_with(pki, cache, AGENT=argv.format(exe=exe, port=server),
+                   DENO_DIR=str(tmp_path / "deno"))
+    t = Target(["/bin/sh", SHELL_AGENT], env=env)
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"], env=dict(os.environ,
+                                                           AGTRACE_LOCATE_CACHE=str(cache)))
+        fds = probe_fds(tr.p.pid)
+        replies, peaks, after = [], [], []
+        for cmd in ("openai plain", "anthropic plain"):
+            tr.p.send_signal(signal.SIGSTOP)
+            try:
+                t.send(f"agent {cmd}")
+                time.sleep(1.5)  # a Bun child makes its call within ~0.3 s of its exec
+            finally:
+                tr.p.send_signal(signal.SIGCONT)
+            peak, deadline = fds, time.time() + 60
+            while t.q.empty() and time.time() < deadline:  # the child lives until it answers
+                peak = max(peak, probe_fds(tr.p.pid))
+                time.sleep(0.005)
+            peaks.append(peak - fds)
+            replies.append(t.read(timeout=60))
+            # the child is gone: its own probe links go within a few seconds
+            deadline = time.time() + 10
+            while probe_fds(tr.p.pid) != fds + kept and time.time() < deadline:
+                time.sleep(0.1)
+            after.append(probe_fds(tr.p.pid) - fds)
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert replies == [REPLIES[0], REPLIES[2]]
+    s = check_steps(tr, [STEPS[0], STEPS[2]])
+    children = [r["process"]["pid"] for r in tr.records if r["name"].startswith(f"exec {exe} ")]
+    assert len(children) == 2 and t.pid not in children
+    # the calls are the shell's, each made by a thread of its own child
+    assert [x["process"]["pid"] for x in s] == [t.pid, t.pid]
+    tids = [x["process"]["thread"]["id"] for x in s]
+    with open("/proc/sys/kernel/pid_max") as f:  # PIDs wrap: a thread's comes soon after its
+        pid_max = int(f.read())                   # process's, modulo this
+    assert len(set(tids)) == 2 and all((tid - child) % pid_max < 2000
+                                       for tid, child in zip(tids, children)), (children, tids)
+    # the first child's call opens the shell's conversation; the second child's, run while
+    # its tool call is open, hangs below it as a sub-agent
+    conv = span_by_id(tr, s[0]["parent_span_id"])
+    assert (conv["trace_type"], conv["name"], conv["process"]["pid"]) == (
+        "cot_process", "conversation gpt-4o", t.pid)
+    sub = span_by_id(tr, s[1]["parent_span_id"])
+    assert sub["name"] == f"invoke_agent {os.path.basename(exe)}"
+    tool = span_by_id(tr, sub["parent_span_id"])
+    assert (tool["trace_type"], tool["name"], tool["parent_span_id"]) == (
+        "tool_call", "execute_tool get_weather", conv["span_id"])
+    # scanned once, said once; both children held at exec (a file with located TLS is never
+    # known: each process that runs it gets probes of its own)
+    assert re.search(rf"PID {children[0]} \({os.path.basename(exe)[:15]}\): {library} located "
+                     rf"in {re.escape(exe)} \(scanned, \d+ ms\)", located_line(tr))
+    assert exec_stops(tr) == (2, 2, 0), tr.err_lines
+    # each child had links of its own while it ran (a perf event and its BPF link each), and
+    # none is left once it exited
+    assert (peaks, after) == ([2 * nlinks + kept] * 2, [kept] * 2), tr.err_lines
+
+
+def test_selected_bun_after_an_unselected_run(server, pki, cache):
+    """`attach --select`: a Bun process the selector turns away runs first (stopped at its exec,
+    its file looked at, nothing probed); then one it takes, of the same binary, makes its call
+    right after its exec while agtrace is stopped. Its file is not "known" for having been
+    looked at: it is held at exec until its own located probes are attached, and its call is
+    there, exact."""
+    token = f"sel{os.getpid()}"
+    bun = BUN.format("c")
+    tr = Tracer(["--select", f"comm=bun,cmdline=*fetch_agent.js*{token}*", "-o", "jsonl"],
+                wait=False, env=dict(os.environ, AGTRACE_LOCATE_CACHE=str(cache)))
+    tr.wait_for("discovery: 1 selector")
+    env = env_with(pki, cache)
+    other = subprocess.run([bun, AGENT, str(server)], input="openai plain\nquit\n",
+                           capture_output=True, text=True, env=env, timeout=60)
+    assert other.stdout.splitlines()[1:] == [REPLIES[0]]
+    tr.p.send_signal(signal.SIGSTOP)
+    try:
+        p = subprocess.Popen([bun, AGENT, str(server), token], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, env=env)
+        p.stdin.write("openai plain\nquit\n")
+        p.stdin.flush()
+        time.sleep(1.5)  # long enough for its call, were it running
+    finally:
+        tr.p.send_signal(signal.SIGCONT)
+    out, _ = p.communicate(timeout=60)
+    assert out.splitlines()[1:] == [REPLIES[0]]
+    assert f"discovered PID {p.pid} (bun) by " in tr.wait_for("discovered PID")
+    time.sleep(0.5)
+    assert tr.interrupt() == 0
+    (step,) = check_steps(tr, [STEPS[0]])
+    assert step["process"]["pid"] == p.pid
+    assert " 0 dropped " in tr.summary()
+    stopped, resumed, gone = exec_stops(tr)
+    # both Bun runs, and whatever else the machine exec'd meanwhile: every one resumed (or
+    # killed while stopped, by whoever ran it)
+    assert stopped >= 2 and resumed + gone == stopped, tr.err_lines
 
 
 def check_deno_attach(tr):

@@ -6,6 +6,9 @@
 #   call URL BODY   POST BODY to URL -> "status CODE HTTP_VERSION"
 #   gocall URL BODY the same through $GOTLS -call (a Go program of crypto/tls, whose call comes
 #                   right after its exec) -> "status CODE PROTO BYTES"
+#   agent WORDS...  WORDS as one command to a fresh $AGENT (a command line: an agent that prints
+#                   "ready PID" and answers a line per command, tests/targets/fetch_agent.js under
+#                   Bun or a `bun build --compile` executable) -> its answer
 #   quit            exit
 echo "ready $$"
 while read -r cmd url body; do
@@ -18,6 +21,14 @@ while read -r cmd url body; do
 		;;
 	gocall)
 		out=$("$GOTLS" -call "$url" -body "$body")
+		echo "$out"
+		;;
+	agent)
+		out=$(printf '%s %s\nquit\n' "$url" "$body" | $AGENT | {
+			read -r _ready
+			read -r line
+			echo "$line"
+		})
 		echo "$out"
 		;;
 	*) echo unknown ;;

@@ -538,6 +538,14 @@ int agt_capture_aead_watch(struct agt_capture *c, int pid, char *err, size_t err
 	return 0;
 }
 
+void agt_capture_aead_unwatch(struct agt_capture *c, int pid)
+{
+	uint32_t key = (uint32_t)pid;
+
+	if (c->aead)
+		bpf_map__delete_elem(c->aead->maps.aead_procs, &key, sizeof(key), 0);
+}
+
 void agt_capture_destroy(struct agt_capture *c)
 {
 	for (int i = 0; i < 2; i++) {

@@ -73,6 +73,8 @@ void agt_capture_destroy(struct agt_capture *c);
 /* Process pid has AEAD probes: its socket reads and writes are watched from now on (the AEAD
  * unit's system call programs are attached on the first call). -errno with a sentence. */
 int agt_capture_aead_watch(struct agt_capture *c, int pid, char *err, size_t errlen);
+/* Process pid has no AEAD probes any more (it exited): its calls are no longer looked at. */
+void agt_capture_aead_unwatch(struct agt_capture *c, int pid);
 /* A map every unit shares, by name ("events", "targets", "sampling", ...). */
 struct bpf_map *agt_capture_map(struct agt_capture *c, const char *name);
 

@@ -1,9 +1,11 @@
 /* Processes the kernel stopped at exec (bpf/proc.bpf.c, known_exes): a traced or pending process
  * that runs an executable agtrace has not looked at yet gets SIGSTOP before its first
  * instruction; here the file is looked at (its per-file probes attached: Go crypto/tls, the
- * symbol specs naming "$exe"), marked known in the kernel, and the process resumed with SIGCONT.
- * Every stopped process is resumed, whatever happened: errors, a full map, the end of the run.
- * Later execs of a known file are not stopped. */
+ * symbol specs naming "$exe"; for a followed descendant, its own located TLS probes), marked
+ * known in the kernel (not a file with located TLS: probed per process), and the process resumed
+ * with SIGCONT. Every stopped process is resumed, whatever happened: errors, a full map, the end
+ * of the run (and, should agtrace be killed, its guard). Later execs of a known file are not
+ * stopped. */
 #define _GNU_SOURCE
 #include "tracer/run.h"
 #include "base/log.h"
@@ -148,6 +150,7 @@ void agt_exe_forget(struct attach_run *r, uint64_t dev, uint64_t ino)
 void agt_exe_stopped(void *ctx, uint32_t pid, const struct agt_exe_key *exe)
 {
 	struct attach_run *r = ctx;
+	uint64_t t0 = agt_mono_ns();
 	struct stat st;
 	int rc = 0;
 
@@ -163,4 +166,5 @@ void agt_exe_stopped(void *ctx, uint32_t pid, const struct agt_exe_key *exe)
 		r->exec_resumed++;
 	else
 		r->exec_resume_gone++; /* killed while stopped: nothing to resume */
+	agt_dbg("PID %u: resumed after %.1f ms at exec", pid, (agt_mono_ns() - t0) / 1e6);
 }

@@ -22,6 +22,7 @@ struct agt_located_memo {
 	int named; /* the file names SSL_write/SSL_read itself: not located (see has_ssl_symbols) */
 	int rc;
 	double ms; /* time the lookup (scan or cache) took */
+	int said;  /* its "located in" line was written (once per file: each process is dbg) */
 	struct agt_tls_located res;
 	char err[768];
 };
@@ -54,7 +55,7 @@ static int has_ssl_symbols(const char *host)
 
 /* The locator's answer for the file at host, asked once per file and run (a process caught
  * at exec pays a stat and a lookup here, not an ELF parse). */
-static const struct agt_located_memo *located(struct attach_run *r, const char *host)
+static struct agt_located_memo *located(struct attach_run *r, const char *host)
 {
 	struct agt_located_memo *m, *nm;
 	struct stat st;
@@ -172,10 +173,24 @@ static void refuse(struct attach_run *r, const struct agt_proc *proc, const char
 		snprintf(r->refused[r->nrefused++], sizeof(r->refused[0]), "%s", line);
 }
 
+/* Whether the library the locator found in the file is the one spec names. */
+static int spec_takes(const struct agt_spec *spec, const struct agt_located_memo *m)
+{
+	return !strcmp(m->res.library, spec->locate) ||
+	       (!strcmp(spec->locate, "openssl3") && !strncmp(m->res.library, "openssl", 7));
+}
+
+int agt_located_found(struct attach_run *r, const struct agt_spec *spec, const char *host)
+{
+	const struct agt_located_memo *m = located(r, host);
+
+	return m && !m->named && !m->rc && spec_takes(spec, m);
+}
+
 int agt_attach_located(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
 		       const struct agt_spec *spec, int soft, const char *host, const char *mapped)
 {
-	const struct agt_located_memo *m;
+	struct agt_located_memo *m;
 	int rc = 0, before = o->nlinks;
 
 	if (!(m = located(r, host))) {
@@ -188,8 +203,7 @@ int agt_attach_located(struct attach_run *r, struct agt_proc *proc, struct agt_o
 			spec->name, proc->info.pid, mapped);
 		return 0;
 	}
-	if (strcmp(m->res.library, spec->locate) &&
-	    !(!strcmp(spec->locate, "openssl3") && !strncmp(m->res.library, "openssl", 7))) {
+	if (!spec_takes(spec, m)) {
 		if (soft) {
 			agt_dbg("%s: PID %d: %s", spec->name, proc->info.pid,
 				m->rc ? m->err : "another library located there");
@@ -222,9 +236,12 @@ int agt_attach_located(struct attach_run *r, struct agt_proc *proc, struct agt_o
 			n += snprintf(where + n, sizeof(where) - n, "%s%s at 0x%llx", i ? ", " : "",
 				      m->res.sites[i].name,
 				      (unsigned long long)m->res.sites[i].offset);
-		agt_info("PID %d (%s): %s located in %s (%s, %.0f ms): %s", proc->info.pid,
-			 proc->info.comm, m->res.library, mapped,
-			 m->res.from_cache ? "from the cache" : "scanned", m->ms, where);
+		/* Said once per file: a shell running Bun a hundred times says it once. */
+		agt_log(m->said ? AGT_LOG_DEBUG : AGT_LOG_INFO,
+			"PID %d (%s): %s located in %s (%s, %.0f ms): %s", proc->info.pid,
+			proc->info.comm, m->res.library, mapped,
+			m->res.from_cache ? "from the cache" : "scanned", m->ms, where);
+		m->said = 1;
 	}
 	return rc;
 }

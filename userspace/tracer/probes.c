@@ -282,14 +282,29 @@ static struct agt_obj *obj_add(struct attach_run *r, const struct agt_spec *spec
 	return o;
 }
 
+/* A located spec captured at the AEAD layer (rustls over aws-lc): its process is watched. */
+static int is_aead_spec(const struct agt_spec *spec)
+{
+	return spec && spec->locate && spec->nprobes && spec->probes[0].handler &&
+	       spec->probes[0].handler->kind == AGT_HK_AEAD;
+}
+
 static void obj_free(struct attach_run *r, struct agt_obj *o)
 {
+	int aead = o->pid && o->nlinks && is_aead_spec(o->spec);
+
 	for (int i = 0; i < r->nobjs; i++)
 		if (r->objs[i] == o) {
 			memmove(r->objs + i, r->objs + i + 1, (r->nobjs - i - 1) * sizeof(*r->objs));
 			r->nobjs--;
 			break;
 		}
+	/* Its process's socket calls are looked at no more, unless it has other AEAD probes. */
+	for (int i = 0; aead && i < r->nobjs; i++)
+		aead = !(r->objs[i]->pid == o->pid && r->objs[i]->nlinks &&
+			 is_aead_spec(r->objs[i]->spec));
+	if (aead)
+		agt_capture_aead_unwatch(&r->cap, o->pid);
 	r->nlinks -= o->nlinks;
 	if (o->spec != &r->loader)
 		agt_exe_forget(r, o->dev, o->ino); /* its next exec is looked at again */
@@ -1120,10 +1135,11 @@ void agt_attach_descendant(struct attach_run *r, uint32_t pid)
 	d.info.exe[n] = 0;
 	snprintf(d.info.comm, sizeof(d.info.comm), "%.15s", base(d.info.exe));
 	agt_desc_track(r, pid, 1); /* its runtime metrics: probes of its own, held by itself */
+	agt_desc_located(r, pid);  /* its located TLS (not stopped at exec: --no-exec-stop) */
 	for (int s = 0; s < r->nspecs; s++) {
 		const struct agt_spec *spec = &r->specs[s];
 
-		if (is_runtime_spec(spec) && !spec->locate)
+		if (is_runtime_spec(spec) || spec->locate)
 			continue;
 
 		for (int ti = 0; ti < spec->ntargets; ti++) {
@@ -1137,7 +1153,7 @@ void agt_attach_descendant(struct attach_run *r, uint32_t pid)
 	agt_attach_loader(r, holder, &d);
 }
 
-/* ---- followed descendants, for runtime metrics ---- */
+/* ---- followed descendants: their own per-process objects (runtime metrics, located TLS) ---- */
 
 #define MAX_DESC 16384 /* the kernel's table of traced processes holds no more */
 
@@ -1158,41 +1174,88 @@ static int desc_slot(struct attach_run *r, int pid, int *found)
 	return lo;
 }
 
-/* The runtime specs onto what descendant d maps now, held by its own record (released when it
- * is gone, whatever its target does meanwhile). */
-static void desc_attach_runtime(struct attach_run *r, struct agt_desc *d)
+/* The process that holds descendant d's own objects (made the first time), named by the
+ * executable it runs now; NULL when it cannot be made. */
+static struct agt_proc *desc_own(struct agt_desc *d)
 {
 	struct agt_proc *own = d->own;
-	char path[64], host[4096 + 64], mapped[4096], err[768];
-	int before;
+	char path[64];
 	ssize_t n;
 
 	if (!own) {
 		if (!(own = calloc(1, sizeof(*own))))
-			return;
+			return NULL;
 		own->pidfd = -1;
 		own->info.pid = d->pid;
 		own->info.start_ticks = d->start_ticks;
+		d->own = own;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/exe", d->pid);
 	if ((n = readlink(path, own->info.exe, sizeof(own->info.exe) - 1)) < 0)
 		n = 0; /* gone: nothing resolves */
 	own->info.exe[n] = 0;
 	snprintf(own->info.comm, sizeof(own->info.comm), "%.15s", base(own->info.exe));
-	before = own->nlinks;
-	for (int s = 0; n && s < r->nspecs; s++) {
+	return own;
+}
+
+/* A record that holds nothing keeps no process. */
+static void desc_own_trim(struct agt_desc *d)
+{
+	if (d->own && !d->own->nuses) {
+		free(d->own);
+		d->own = NULL;
+	}
+}
+
+/* The specs of one kind (located TLS, or runtime metrics) onto what own maps now. */
+static void desc_attach_specs(struct attach_run *r, struct agt_proc *own, int located)
+{
+	char host[4096 + 64], mapped[4096], err[768];
+
+	for (int s = 0; own->info.exe[0] && s < r->nspecs; s++) {
 		const struct agt_spec *spec = &r->specs[s];
 
-		if (!is_runtime_spec(spec) || spec->locate)
+		if (located ? !spec->locate : !is_runtime_spec(spec) || spec->locate)
 			continue;
 		for (int ti = 0; ti < spec->ntargets; ti++) {
 			if (agt_proc_resolve(own, spec->targets[ti], host, sizeof(host), mapped,
-					     sizeof(mapped), err, sizeof(err)))
+					     sizeof(mapped), err, sizeof(err)) ||
+			    (located && !agt_located_found(r, spec, host)))
 				continue;
 			if (agt_attach_object(r, own, own, spec, 1, host, mapped, 0) > 0)
 				break;
 		}
 	}
+}
+
+/* Whether a located spec finds its library in a file proc maps (its executable). */
+static int maps_located(struct attach_run *r, struct agt_proc *proc)
+{
+	char host[4096 + 64], mapped[4096], err[768];
+
+	for (int s = 0; s < r->nspecs; s++)
+		for (int ti = 0; r->specs[s].locate && ti < r->specs[s].ntargets; ti++)
+			if (!agt_proc_resolve(proc, r->specs[s].targets[ti], host, sizeof(host),
+					      mapped, sizeof(mapped), err, sizeof(err)) &&
+			    agt_located_found(r, &r->specs[s], host))
+				return 1;
+	return 0;
+}
+
+/* The runtime specs onto what descendant d maps now, held by its own record (released when it
+ * is gone, whatever its target does meanwhile). */
+static void desc_attach_runtime(struct attach_run *r, struct agt_desc *d)
+{
+	struct agt_proc *own = desc_own(d);
+	char path[64];
+	int before;
+	ssize_t n;
+
+	if (!own)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/exe", d->pid);
+	before = own->nlinks;
+	desc_attach_specs(r, own, 0);
 	if (own->nlinks > before) {
 		/* named as it is now: it may have exec'd since its maps were read */
 		if ((n = readlink(path, own->info.exe, sizeof(own->info.exe) - 1)) >= 0) {
@@ -1204,50 +1267,86 @@ static void desc_attach_runtime(struct attach_run *r, struct agt_desc *d)
 			 "probe links",
 			 d->pid, own->info.comm, d->workload, own->nlinks);
 	}
-	if (!own->nuses) {
-		free(own);
-		own = NULL;
-	}
-	d->own = own;
+	desc_own_trim(d);
 }
 
-struct agt_desc *agt_desc_track(struct attach_run *r, uint32_t pid, int attach)
+static void desc_release(struct attach_run *r, struct agt_desc *d, uint64_t now);
+
+/* The record of followed descendant pid: found, or made for a descendant of a live target;
+ * NULL otherwise. A record whose PID was reused by another process (its start differs) lets go
+ * of the objects of the one before. */
+static struct agt_desc *desc_get(struct attach_run *r, uint32_t pid)
 {
 	struct agt_proc *root;
 	struct agt_procstat ps;
 	struct agt_desc *d;
 	int found, at;
 
-	if (!r->rt || !r->cap.rt || r->o.runtime_metrics <= 0)
-		return NULL;
 	at = desc_slot(r, (int)pid, &found);
-	if (!found) {
-		if (r->ndesc >= MAX_DESC || !(root = root_of(r, pid)) ||
-		    agt_procstat_read((int)pid, &ps))
-			return NULL;
-		if (r->ndesc == r->desc_cap) {
-			int cap = r->desc_cap ? 2 * r->desc_cap : 64;
-			struct agt_desc *nd = realloc(r->desc, cap * sizeof(*nd));
-
-			if (!nd)
-				return NULL;
-			r->desc = nd;
-			r->desc_cap = cap;
-		}
-		memmove(r->desc + at + 1, r->desc + at, (r->ndesc - at) * sizeof(*r->desc));
-		r->ndesc++;
+	if (found) {
 		d = &r->desc[at];
-		memset(d, 0, sizeof(*d));
-		d->pid = (int)pid;
-		d->start_ticks = ps.start_ticks;
-		agt_workload_name(&root->info, d->workload, sizeof(d->workload));
+		if (d->gone)
+			return NULL;
+		if (!agt_procstat_read((int)pid, &ps) && ps.start_ticks != d->start_ticks) {
+			desc_release(r, d, agt_mono_ns());
+			d->start_ticks = ps.start_ticks;
+		}
+		return d;
 	}
+	if (r->ndesc >= MAX_DESC || !(root = root_of(r, pid)) || agt_procstat_read((int)pid, &ps))
+		return NULL;
+	if (r->ndesc == r->desc_cap) {
+		int cap = r->desc_cap ? 2 * r->desc_cap : 64;
+		struct agt_desc *nd = realloc(r->desc, cap * sizeof(*nd));
+
+		if (!nd)
+			return NULL;
+		r->desc = nd;
+		r->desc_cap = cap;
+	}
+	memmove(r->desc + at + 1, r->desc + at, (r->ndesc - at) * sizeof(*r->desc));
+	r->ndesc++;
 	d = &r->desc[at];
-	if (d->gone)
+	memset(d, 0, sizeof(*d));
+	d->pid = (int)pid;
+	d->start_ticks = ps.start_ticks;
+	agt_workload_name(&root->info, d->workload, sizeof(d->workload));
+	return d;
+}
+
+struct agt_desc *agt_desc_track(struct attach_run *r, uint32_t pid, int attach)
+{
+	struct agt_desc *d;
+
+	if (!r->rt || !r->cap.rt || r->o.runtime_metrics <= 0 || !(d = desc_get(r, pid)))
 		return NULL;
 	if (attach)
 		desc_attach_runtime(r, d);
 	return d;
+}
+
+void agt_desc_located(struct attach_run *r, uint32_t pid)
+{
+	struct agt_proc *t = agt_targets_find(&r->tg, pid), *own, p;
+	char path[64];
+	struct agt_desc *d;
+	ssize_t n;
+
+	if (t && !t->gone)
+		return; /* a target's are its own (agt_attach_spec) */
+	memset(&p, 0, sizeof(p));
+	p.pidfd = -1;
+	p.info.pid = (int)pid;
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	if ((n = readlink(path, p.info.exe, sizeof(p.info.exe) - 1)) < 0)
+		return; /* gone */
+	p.info.exe[n] = 0;
+	/* Most descendants (a shell's curl, sed, git) have none: no record is made for them. */
+	if (!maps_located(r, &p) || !(d = desc_get(r, pid)))
+		return;
+	if ((own = desc_own(d)))
+		desc_attach_specs(r, own, 1);
+	desc_own_trim(d);
 }
 
 static void desc_release(struct attach_run *r, struct agt_desc *d, uint64_t now)
@@ -1265,8 +1364,6 @@ void agt_desc_sweep(struct attach_run *r, uint64_t now)
 	uint32_t key, next, kind;
 	int found, more;
 
-	if (!r->rt || !r->cap.rt || r->o.runtime_metrics <= 0)
-		return;
 	for (int i = 0; i < r->ndesc; i++) { /* the kernel forgets a process as it exits */
 		struct agt_desc *d = &r->desc[i];
 
@@ -1278,6 +1375,8 @@ void agt_desc_sweep(struct attach_run *r, uint64_t now)
 		d->gone = 1;
 		desc_release(r, d, now);
 	}
+	if (!r->rt || !r->cap.rt || r->o.runtime_metrics <= 0)
+		return; /* the rest is for runtime metrics only */
 	/* Descendants not seen yet: forked and not exec'd (a worker of a Python agent), or
 	 * exec'd before the last look. */
 	for (more = !bpf_map__get_next_key(m, NULL, &next, sizeof(next)); more;) {
@@ -1360,6 +1459,7 @@ int agt_exe_examine(struct attach_run *r, uint32_t pid, struct stat *st)
 	char path[64], host[4096 + 64], mapped[4096], err[768];
 	struct agt_proc d;
 	int known = 1;
+	int located = 0;
 	ssize_t n;
 
 	memset(&d, 0, sizeof(d));
@@ -1380,8 +1480,13 @@ int agt_exe_examine(struct attach_run *r, uint32_t pid, struct stat *st)
 		struct agt_obj *o;
 
 		if (spec->locate) {
-			/* Located TLS is probed per process: a file found to have it stops each
-			 * process that runs it (the loader attaches the ones it traces). */
+			/* Located TLS is probed per process: a file the locator finds it in (asked
+			 * once per file and run, whoever runs it first) is never known, so each
+			 * traced process that runs it stays stopped until it has its own probes.
+			 * Nor is a file a target runs (it has the spec's object for that target,
+			 * with or without links): the next process that runs it is held until
+			 * discovery has decided on it. */
+			located |= agt_located_found(r, spec, host);
 			for (int i = 0; i < r->nobjs && known; i++)
 				known = !(r->objs[i]->spec == spec && r->objs[i]->dev == st->st_dev &&
 					  r->objs[i]->ino == st->st_ino);
@@ -1398,6 +1503,12 @@ int agt_exe_examine(struct attach_run *r, uint32_t pid, struct stat *st)
 		 * with no links (nothing of the spec in the file) is kept for the run. */
 		if (o->nlinks && !o->refs && !o->idle_since)
 			o->idle_since = agt_mono_ns();
+	}
+	if (located) {
+		known = 0;
+		/* A followed descendant's, held by its own record; a target's were attached as it
+		 * was discovered or relaunched, before this. */
+		agt_desc_located(r, pid);
 	}
 	return known;
 }

@@ -554,9 +554,11 @@ static void sync_runtime(struct attach_run *r)
 	char (*names)[160];
 	int n = 0;
 
-	if (!r->rt)
+	agt_desc_sweep(r, agt_mono_ns()); /* descendants gone let go of their own probes */
+	if (!r->rt) {
+		agt_desc_drop_gone(r); /* no collector to retire them first */
 		return;
-	agt_desc_sweep(r, agt_mono_ns());
+	}
 	live = calloc(r->tg.n + r->ndesc + 1, sizeof(*live));
 	names = calloc(r->tg.n + 1, sizeof(*names));
 	for (int t = 0; live && names && t < r->tg.n; t++) {

@@ -37,14 +37,15 @@ struct agt_obj {
 	int refs;	     /* targets holding it */
 	uint64_t idle_since; /* when the last reference went (CLOCK_MONOTONIC); 0 while held */
 };
-/* A followed descendant of a target (not a target itself), as runtime metrics see it: its /proc
- * figures, and its own runtime probes (a Python or Node subprocess of a traced agent), counted
- * under the workload of the target it descends from. */
+/* A followed descendant of a target (not a target itself) that has objects of its own (its
+ * runtime probes: a Python or Node subprocess of a traced agent; its located TLS: a Bun child)
+ * or whose runtime is measured: its /proc figures, counted under the workload of the target it
+ * descends from. */
 struct agt_desc {
 	int pid;
 	uint64_t start_ticks;
 	char workload[160];
-	struct agt_proc *own; /* holds its per-process objects (runtime metrics); NULL: none */
+	struct agt_proc *own; /* holds its per-process objects (runtime, located); NULL: none */
 	int gone;	      /* seen gone: retired at this sync, then forgotten */
 };
 /* How many runtime-metrics probe sets were not attached, by reason. */
@@ -166,11 +167,16 @@ void agt_attach_loader(struct attach_run *r, struct agt_proc *holder, struct agt
 /* Every spec onto what a followed descendant maps now, held by the target it descends from. */
 void agt_attach_descendant(struct attach_run *r, uint32_t pid);
 /* Runtime metrics of followed descendants: the record of pid (found, or made for a followed
- * descendant of a live target; NULL otherwise), with its own runtime probes attached when
- * attach is set. agt_desc_sweep: once a second, descendants the kernel follows are recorded,
- * and those gone are marked gone and let go of their probes (their records are dropped by
- * agt_desc_drop_gone once the collector has retired them). */
+ * descendant of a live target; NULL otherwise, and with runtime metrics off), with its own
+ * runtime probes attached when attach is set. agt_desc_sweep: once a second, records whose
+ * process is gone are marked gone and let go of their probes (dropped by agt_desc_drop_gone
+ * once the collector has retired them, or at once without one), and, with runtime metrics on,
+ * descendants the kernel follows are recorded. */
 struct agt_desc *agt_desc_track(struct attach_run *r, uint32_t pid, int attach);
+/* The located specs (static TLS) onto what followed descendant pid maps now (its executable),
+ * per process, held by its own record (made when needed, whatever runtime metrics say) and
+ * released when it exits (agt_desc_sweep). Nothing for a target or an unrelated process. */
+void agt_desc_located(struct attach_run *r, uint32_t pid);
 void agt_desc_sweep(struct attach_run *r, uint64_t now);
 void agt_desc_drop_gone(struct attach_run *r);
 void agt_desc_free_all(struct attach_run *r);
@@ -219,6 +225,8 @@ int agt_obj_link(struct agt_obj *o, struct agt_proc *proc, struct bpf_link *l, c
 int agt_attach_located(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
 		       const struct agt_spec *spec, int soft, const char *host, const char *mapped);
 void agt_located_free(struct attach_run *r);
+/* Whether the locator finds spec's library in the file at host (asked once per file and run). */
+int agt_located_found(struct attach_run *r, const struct agt_spec *spec, const char *host);
 
 /* targets.c */
 struct agt_proc *agt_target_push(struct attach_run *r);

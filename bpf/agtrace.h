@@ -13,6 +13,7 @@
 #define AGT_COMM_PATS 16 /* comm patterns the kernel pre-filters discovery's execs with */
 #define AGT_POLL_MS 50 /* the reader polls the ring buffer at least this often */
 #define AGT_POLL_BUSY_MS 2 /* and this soon again after a poll that found records */
+#define AGT_POLL_DISCOVER_MS 10 /* at least this often with selectors (execs wait unwoken) */
 
 /* Event kinds, first field of every ring buffer record. */
 enum agt_event_kind {

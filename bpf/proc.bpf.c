@@ -172,7 +172,13 @@ static __always_inline void discover_exec(struct task_struct *p, struct linux_bi
 	e->exe = k;
 	e->pad = 0;
 	e->flags = exec_stop(unknown, BPF_CORE_READ(p, tgid));
-	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	/* A wakeup from here costs the exec'ing process tens of microseconds on a VM (an
+	 * interrupt to another CPU): paid at once only when the process waits for the reader
+	 * (stopped) or its comm passed the selectors' patterns (a likely agent). Otherwise the
+	 * reader's next poll (AGT_POLL_DISCOVER_MS with selectors) finds the record: the process is
+	 * pending meanwhile, traced from its first instruction. */
+	bpf_ringbuf_submit(e, (e->flags & AGT_EXEC_STOPPED) || ncomm_pats ? BPF_RB_FORCE_WAKEUP
+									 : BPF_RB_NO_WAKEUP);
 }
 
 SEC("tp_btf/sched_process_exec")

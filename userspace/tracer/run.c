@@ -615,7 +615,8 @@ static int event_loop(struct attach_run *r)
 	/* While records flow, the next poll comes soon (programs that want the reader at once then
 	 * need not wake it again: see file.bpf.c). */
 	for (int stop = 0, busy = 0; !stop && (r->tg.live > 0 || r->nsel);) {
-		int n = epoll_wait(ep, evs, AGT_ARRAY_SIZE(evs), busy ? AGT_POLL_BUSY_MS : AGT_POLL_MS);
+		int n = epoll_wait(ep, evs, AGT_ARRAY_SIZE(evs),
+				   busy ? AGT_POLL_BUSY_MS : r->nsel ? AGT_POLL_DISCOVER_MS : AGT_POLL_MS);
 
 		if (n < 0 && errno != EINTR)
 			break;

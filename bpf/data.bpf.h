@@ -77,6 +77,17 @@ static __always_inline struct agt_data *agt_data_init(__u32 probe_id, __u64 id, 
 
 /* Called for a call of an unsampled session: if it reads an HTTP error status line, send that
  * line alone (metadata only), so errors of unsampled traces still arrive. */
+/* Send e (from agt_data_init) as its connection's end: AGT_DATA_CLOSE, no bytes. */
+static __always_inline void agt_send_close(struct agt_data *e)
+{
+	e->flags = AGT_DATA_CLOSE;
+	e->captured = 0;
+	e->offset = 0;
+	e->len = 0;
+	if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data), 0))
+		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+}
+
 static __always_inline void agt_error_metadata(struct agt_data *e, __u64 buf, __u64 n)
 {
 	char b[16] = {};

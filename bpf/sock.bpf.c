@@ -308,12 +308,7 @@ static __always_inline void emit_close(__u32 tgid, __u64 conn, __u8 source)
 	if (!e)
 		return;
 	e->h.tid = 0;
-	e->flags = AGT_DATA_CLOSE;
-	e->captured = 0;
-	e->offset = 0;
-	e->len = 0;
-	if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data), 0))
-		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+	agt_send_close(e);
 }
 
 /* A TCP connection whose bytes were captured, or that carried a TLS connection, is closed (by

@@ -245,13 +245,7 @@ int BPF_KPROBE(tls_close)
 	conn = (cookie & AGT_TLS_COOKIE_GO) ? AGT_REG(ctx, ax) : AGT_REG(ctx, di);
 	e = agt_data_init(cookie & 0xffff, id, bpf_ktime_get_ns(), conn, 0, AGT_DIR_EGRESS,
 			  AGT_SRC_TLS);
-	if (!e)
-		return 0;
-	e->flags = AGT_DATA_CLOSE;
-	e->captured = 0;
-	e->offset = 0;
-	e->len = 0;
-	if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data), 0))
-		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
+	if (e)
+		agt_send_close(e);
 	return 0;
 }

@@ -252,6 +252,20 @@ def twins():
     return " ".join(answers[s] for s in ("left", "right"))
 
 
+def run_script(ask, script, tools, offered, usage, answer):
+    """A coding agent's conversation: per turn, the scripted tool calls (turn N's usage
+    (usage[0] + N, usage[1])) run here in order, their results sent back; then the answer."""
+    msgs = [{"role": "system", "content": "You are a coding agent."},
+            {"role": "user", "content": ask}]
+    for turn, calls in enumerate(script):
+        m = chat(msgs, {"calls": [{"id": i, "name": n, "args": a} for i, n, a in calls],
+                        "usage": [usage[0] + turn, usage[1]]}, tools=offered)
+        msgs.append(m)
+        for cid, name, args in calls:
+            msgs.append({"role": "tool", "tool_call_id": cid, "content": tools[name](args)})
+    return chat(msgs, {"text": answer[0], "usage": [answer[1], 2]}, tools=offered)["content"]
+
+
 def files(d):
     """File tools run in-process (no exec), one shell tool whose sed -i renames over a.txt."""
     def write(a):
@@ -292,15 +306,7 @@ def files(d):
         [("call_d", "delete", {"path": f"{d}/c.txt"})],
         [("call_s", "shell", {"command": f"sed -i s/alpha/omega/ {d}/a.txt"})],
     ]
-    msgs = [{"role": "system", "content": "You are a coding agent."},
-            {"role": "user", "content": "Tidy the files."}]
-    for turn, calls in enumerate(script):
-        m = chat(msgs, {"calls": [{"id": i, "name": n, "args": a} for i, n, a in calls],
-                        "usage": [40 + turn, 8]}, tools=offered)
-        msgs.append(m)
-        for cid, name, args in calls:
-            msgs.append({"role": "tool", "tool_call_id": cid, "content": tools[name](args)})
-    return chat(msgs, {"text": "Tidied.", "usage": [90, 2]}, tools=offered)["content"]
+    return run_script("Tidy the files.", script, tools, offered, (40, 8), ("Tidied.", 90))
 
 
 def lineage(d):
@@ -558,15 +564,7 @@ def bytecount(d):
          ("call_redir", "redirect", {"one": f"{d}/one.txt", "two": f"{d}/two.txt"})],
         [("call_app", "append", {"path": f"{d}/log.txt"})],
     ]
-    msgs = [{"role": "system", "content": "You are a coding agent."},
-            {"role": "user", "content": "Count the bytes."}]
-    for turn, calls in enumerate(script):
-        m = chat(msgs, {"calls": [{"id": i, "name": n, "args": a} for i, n, a in calls],
-                        "usage": [40 + turn, 6]}, tools=offered)
-        msgs.append(m)
-        for cid, name, args in calls:
-            msgs.append({"role": "tool", "tool_call_id": cid, "content": tools[name](args)})
-    return chat(msgs, {"text": "Counted.", "usage": [50, 2]}, tools=offered)["content"]
+    return run_script("Count the bytes.", script, tools, offered, (40, 6), ("Counted.", 50))
 
 
 def scribble(d):

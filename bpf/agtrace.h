@@ -283,13 +283,9 @@ struct agt_file_event {
 	struct agt_event_hdr h;
 	__u64 file;  /* open/close: the struct file (an identity until its last close) */
 	__u64 bytes; /* close: bytes written (read) through it so far; truncate: the length */
-	__u64 size;  /* open/close: the file's size then */
-	__u64 ino;   /* open/close: the inode */
-	__u32 dev;   /* open/close: the device (kernel encoding) */
 	__u16 op;    /* enum agt_file_op */
 	__u16 flags; /* AGT_FILE_F_* */
 	__u16 len[2];	/* bytes of path[0] at data[0] and of path[1] at data[AGT_FILE_BLOB] */
-	__u32 pad;
 	char data[2 * AGT_FILE_BLOB];
 };
 /* Runtime metrics (bpf/rt.bpf.c): what the garbage collectors and event loops of traced Python,

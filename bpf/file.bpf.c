@@ -268,45 +268,27 @@ static __always_inline struct scratch *scratch(void)
 	return bpf_map_lookup_elem(&file_scratch, &zero);
 }
 
-static __always_inline void fill_inode(struct agt_file_event *e, struct file *f)
-{
-	struct inode *ino = BPF_CORE_READ(f, f_inode);
-
-	e->size = BPF_CORE_READ(ino, i_size);
-	e->ino = BPF_CORE_READ(ino, i_ino);
-	e->dev = BPF_CORE_READ(ino, i_sb, s_dev);
-}
-
-/* When the reader was last woken at once (below). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} file_woken SEC(".maps");
+/* Set by the reader before it sleeps its long sleep (run.c: it polls again within
+ * AGT_POLL_BUSY_MS while records keep coming), cleared by the one wakeup below. */
+__u32 reader_idle = 0;
 
 /* A last close of a file written, a rename or a truncation wakes the reader at once: it reads the
- * file's content then, before the agent's next step can change it again. At once, but not twice
- * within AGT_POLL_BUSY_MS: a reader that has just been woken polls again that soon (run.c), and a
- * wakeup costs the closing thread a few microseconds (an interrupt; here, an exit of the VM). A
- * process saving files in a loop would pay it at every close. Other records wait for the reader's
- * next poll, or for enough of them to be pending (agt_submit). */
+ * file's content then, before the agent's next step can change it again. Only a reader in its
+ * long sleep is woken, once: a wakeup costs the closing thread tens of microseconds here (an
+ * interrupt to another CPU), and a process saving files in a loop would pay it at every close,
+ * while a reader awake polls again soon anyway. Other records wait for the reader's next poll,
+ * or for enough of them to be pending (agt_submit). */
 static __always_inline void send(struct agt_file_event *e, __u32 size)
 {
 	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= agt_wake_bytes
 			  ? BPF_RB_FORCE_WAKEUP
 			  : BPF_RB_NO_WAKEUP;
-	__u32 zero = 0;
-	__u64 *woken;
 
-	if (e->op == AGT_FILE_RENAME || e->op == AGT_FILE_TRUNCATE ||
-	    (e->op == AGT_FILE_CLOSE && (e->flags & AGT_FILE_F_LAST) &&
-	     (e->flags & AGT_FILE_F_WRITE))) {
-		woken = bpf_map_lookup_elem(&file_woken, &zero);
-		if (woken && e->h.ts_ns - *woken >= AGT_POLL_BUSY_MS * 1000000ull) {
-			*woken = e->h.ts_ns;
-			flags = BPF_RB_FORCE_WAKEUP;
-		}
+	if (reader_idle && (e->op == AGT_FILE_RENAME || e->op == AGT_FILE_TRUNCATE ||
+			    (e->op == AGT_FILE_CLOSE && (e->flags & AGT_FILE_F_LAST) &&
+			     (e->flags & AGT_FILE_F_WRITE)))) {
+		reader_idle = 0;
+		flags = BPF_RB_FORCE_WAKEUP;
 	}
 	if (size > sizeof(*e))
 		size = sizeof(*e);
@@ -323,12 +305,10 @@ static __always_inline struct agt_file_event *event(struct scratch *s, __u16 op,
 	e->h.pid = id >> 32;
 	e->h.tid = (__u32)id;
 	e->h.ts_ns = bpf_ktime_get_ns();
-	e->file = e->bytes = e->size = e->ino = 0;
-	e->dev = 0;
+	e->file = e->bytes = 0;
 	e->op = op;
 	e->flags = 0;
 	e->len[0] = e->len[1] = 0;
-	e->pad = 0;
 	return e;
 }
 
@@ -485,7 +465,6 @@ static __always_inline int exit_open(long ret)
 	e = event(s, AGT_FILE_OPEN, id);
 	fp = (__u64)f;
 	e->file = fp;
-	fill_inode(e, f);
 	e->flags = p.accmode;
 	if (BPF_CORE_READ(f, f_mode) & FMODE_CREATED)
 		e->flags |= AGT_FILE_F_CREATED;
@@ -495,7 +474,7 @@ static __always_inline int exit_open(long ret)
 		e->flags |= AGT_FILE_F_APPEND;
 	of.write = !!p.accmode;
 	of.append = !!(p.flags & O_APPEND);
-	of.mark = of.append ? e->size : (__u64)BPF_CORE_READ(f, f_pos);
+	of.mark = of.append ? (__u64)BPF_CORE_READ(f, f_inode, i_size) : (__u64)BPF_CORE_READ(f, f_pos);
 	bpf_map_update_elem(&open_files, &fp, &of, BPF_ANY);
 	e->len[0] = put_path(s, e->data, p.dfd[0], p.name[0], &e->flags);
 	send(e, offsetof(struct agt_file_event, data) + e->len[0]);
@@ -529,7 +508,6 @@ static __always_inline int exit_path_call(long ret)
 
 			if (!f)
 				return 0;
-			fill_inode(e, f);
 			e->len[0] = walk(s, e->data, BPF_CORE_READ(f, f_path.dentry),
 					 BPF_CORE_READ(f, f_path.mnt), &e->flags);
 			e->data[e->len[0] & (DIR_MAX * 2 - 1)] = 0;
@@ -691,7 +669,6 @@ static __always_inline void close_record(struct scratch *s, __u64 id, struct ope
 	e->file = fp;
 	e->bytes = of->bytes + moved(of, (struct file *)fp);
 	e->flags = of->write ? AGT_FILE_F_WRITE : 0;
-	fill_inode(e, (struct file *)fp);
 	if (refs <= 1) {
 		e->flags |= AGT_FILE_F_LAST;
 		bpf_map_delete_elem(&open_files, &fp);

@@ -18,6 +18,7 @@
 #include "tracer/runtime.h"
 #include "rt.skel.h"
 #include "base/util.h"
+#include "file.skel.h"
 #include "func.skel.h"
 #include "proc.skel.h"
 #include "sock.skel.h"
@@ -615,8 +616,14 @@ static int event_loop(struct attach_run *r)
 	/* While records flow, the next poll comes soon (programs that want the reader at once then
 	 * need not wake it again: see file.bpf.c). */
 	for (int stop = 0, busy = 0; !stop && (r->tg.live > 0 || r->nsel);) {
-		int n = epoll_wait(ep, evs, AGT_ARRAY_SIZE(evs),
-				   busy ? AGT_POLL_BUSY_MS : r->nsel ? AGT_POLL_DISCOVER_MS : AGT_POLL_MS);
+		int n;
+
+		if (!busy && r->cap.file && r->cap.file->bss)
+			r->cap.file->bss->reader_idle = 1; /* a last close may wake it (file.bpf.c) */
+		n = epoll_wait(ep, evs, AGT_ARRAY_SIZE(evs),
+			       busy ? AGT_POLL_BUSY_MS : r->nsel ? AGT_POLL_DISCOVER_MS : AGT_POLL_MS);
+		if (r->cap.file && r->cap.file->bss)
+			r->cap.file->bss->reader_idle = 0;
 
 		if (n < 0 && errno != EINTR)
 			break;

@@ -81,15 +81,23 @@ static __always_inline int agt_traced(__u32 tgid)
 	return agt_target_kind(tgid) != 0;
 }
 
-/* Wake the reader only once this much is pending; it also polls every AGT_POLL_MS, so an event
- * waits at most that long. A wakeup per event costs several microseconds in the traced thread. */
+/* Wake the reader only once this much is pending; it also polls every AGT_POLL_MS (and within
+ * AGT_POLL_BUSY_MS while records keep coming), so an event waits at most that long. A wakeup
+ * costs the traced thread tens of microseconds on a VM (an interrupt to another CPU); the
+ * kernel's default (wake when the reader has caught up) would pay it at the first record of
+ * every burst: a TLS request, an exec. Every record goes through agt_wake_flags, except those
+ * a process waits on (stopped at exec) and the few file lineage wants read at once. */
 const volatile __u64 agt_wake_bytes = 64 << 10;
+
+static __always_inline __u64 agt_wake_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= agt_wake_bytes ? BPF_RB_FORCE_WAKEUP
+										: BPF_RB_NO_WAKEUP;
+}
 
 static __always_inline void agt_submit(void *e)
 {
-	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-
-	bpf_ringbuf_submit(e, pending >= agt_wake_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, agt_wake_flags());
 }
 
 /* Sampling configuration per source; pinned by the loader (/sys/fs/bpf/agtrace/sampling). */

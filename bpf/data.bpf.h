@@ -34,7 +34,7 @@ static long agt_copy_chunk(__u32 i, void *arg)
 		agt_count_drop(c->read_fail_reason);
 		return 1;
 	}
-	if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data) + len, 0))
+	if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data) + len, agt_wake_flags()))
 		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
 	return 0;
 }
@@ -84,7 +84,7 @@ static __always_inline void agt_send_close(struct agt_data *e)
 	e->captured = 0;
 	e->offset = 0;
 	e->len = 0;
-	if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data), 0))
+	if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data), agt_wake_flags()))
 		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
 }
 
@@ -101,7 +101,7 @@ static __always_inline void agt_error_metadata(struct agt_data *e, __u64 buf, __
 	e->offset = 0;
 	e->len = 12;
 	__builtin_memcpy(e->data, b, 12);
-	if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data) + 12, 0))
+	if (bpf_ringbuf_output(&events, e, offsetof(struct agt_data, data) + 12, agt_wake_flags()))
 		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
 }
 #endif

@@ -34,7 +34,7 @@ int BPF_PROG(sched_process_exit, struct task_struct *task)
 		return 0;
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->group_dead = group_dead;
-	bpf_ringbuf_submit(e, 0);
+	agt_submit(e);
 	return 0;
 }
 
@@ -62,7 +62,7 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	e->ptid = BPF_CORE_READ(parent, pid);
 	e->flags = kind == AGT_TK_PENDING ? AGT_FORK_PENDING : 0;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	agt_submit(e);
 	return 0;
 }
 
@@ -224,7 +224,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	e->argv_len = 0;
 	if (n && bpf_probe_read_user(e->argv, n, (void *)start) == 0)
 		e->argv_len = n;
-	bpf_ringbuf_submit(e, e->flags & AGT_EXEC_STOPPED ? BPF_RB_FORCE_WAKEUP : 0);
+	bpf_ringbuf_submit(e, e->flags & AGT_EXEC_STOPPED ? BPF_RB_FORCE_WAKEUP : agt_wake_flags());
 	return 0;
 }
 

@@ -336,6 +336,19 @@ void agt_jw_strn(struct agt_jw *w, const char *key, const char *s, size_t n)
 	putc1(w, '"');
 }
 
+void agt_jw_plain(struct agt_jw *w, const char *key, const char *s, size_t n)
+{
+	char *p = member(w, key, n + 2);
+
+	if (!p)
+		return;
+	*p++ = '"';
+	memcpy(p, s, n);
+	p += n;
+	*p++ = '"';
+	end_at(w, p);
+}
+
 void agt_jw_str(struct agt_jw *w, const char *key, const char *s)
 {
 	const unsigned char *q = (const unsigned char *)(s ? s : "");
@@ -464,6 +477,20 @@ void agt_jw_null(struct agt_jw *w, const char *key)
 void agt_jw_raw(struct agt_jw *w, const char *s, size_t n)
 {
 	put(w, s, n);
+}
+
+void agt_jw_members(struct agt_jw *w, const char *s, size_t n)
+{
+	int comma = !w->first[w->depth];
+	char *p;
+
+	if (!n || !(p = room(w, n + 1)))
+		return;
+	w->first[w->depth] = 0;
+	if (comma)
+		*p++ = ',';
+	memcpy(p, s, n);
+	end_at(w, p + n);
 }
 
 const char *agt_jw_text(struct agt_jw *w)

@@ -287,6 +287,7 @@ static void open_(struct agt_jw *w, const char *key, char c)
 		return;
 	}
 	w->first[++w->depth] = 1;
+	w->closer[w->depth] = (char)(c + 2); /* '{' + 2 is '}', '[' + 2 is ']' */
 }
 
 void agt_jw_obj(struct agt_jw *w, const char *key)
@@ -312,6 +313,11 @@ void agt_jw_end_obj(struct agt_jw *w)
 void agt_jw_end_arr(struct agt_jw *w)
 {
 	close_(w, ']');
+}
+
+void agt_jw_end(struct agt_jw *w)
+{
+	close_(w, w->depth ? w->closer[w->depth] : '}');
 }
 
 void agt_jw_strn(struct agt_jw *w, const char *key, const char *s, size_t n)

@@ -16,6 +16,7 @@ struct agt_jw {
 	size_t len, cap;
 	int depth;
 	uint8_t first[AGT_JW_MAX_DEPTH]; /* the next member at this depth is the first one */
+	char closer[AGT_JW_MAX_DEPTH];	 /* what ends the container at this depth: '}' or ']' */
 	uint64_t replaced;		 /* invalid UTF-8 sequences replaced, over the writer's life */
 	int failed;			 /* out of memory, or nesting too deep: the text is cut */
 };
@@ -29,6 +30,8 @@ void agt_jw_obj(struct agt_jw *w, const char *key);
 void agt_jw_arr(struct agt_jw *w, const char *key);
 void agt_jw_end_obj(struct agt_jw *w);
 void agt_jw_end_arr(struct agt_jw *w);
+/* End the innermost open object or array, whichever it is. */
+void agt_jw_end(struct agt_jw *w);
 void agt_jw_str(struct agt_jw *w, const char *key, const char *s);
 void agt_jw_strn(struct agt_jw *w, const char *key, const char *s, size_t n);
 /* A string of n bytes that JSON takes as they are (printable ASCII but '"' and '\\'), such as

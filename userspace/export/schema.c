@@ -945,8 +945,6 @@ struct ecs_slot;
 struct ecs {
 	struct agt_fields f;
 	struct agt_jw *w;
-	uint8_t array[AGT_JW_MAX_DEPTH]; /* whether the container at this depth is an array */
-	int depth;
 	struct ecs_slot *proc, *probe; /* agt_schema_ecs_cached: this span's blocks */
 };
 
@@ -958,19 +956,10 @@ static void ecs_open(struct agt_fields *f, const char *key, int array)
 		agt_jw_arr(e->w, key);
 	else
 		agt_jw_obj(e->w, key);
-	if (e->depth + 1 < AGT_JW_MAX_DEPTH)
-		e->array[++e->depth] = (uint8_t)array;
 }
 static void ecs_close(struct agt_fields *f)
 {
-	struct ecs *e = (struct ecs *)f;
-
-	if (e->array[e->depth])
-		agt_jw_end_arr(e->w);
-	else
-		agt_jw_end_obj(e->w);
-	if (e->depth > 0)
-		e->depth--;
+	agt_jw_end(((struct ecs *)f)->w); /* the writer knows which */
 }
 static void ecs_str(struct agt_fields *f, const char *key, const char *v)
 {
@@ -997,8 +986,8 @@ void agt_schema_ecs(const struct agt_span *sp, const struct agt_export_ctx *c, s
 {
 	struct ecs e = {{ecs_open, ecs_close, ecs_str, ecs_i64, ecs_f64, ecs_bool, AGT_DIALECT_ECS},
 			w,
-			{0},
-			0};
+			NULL,
+			NULL};
 
 	e.f.strn = ecs_strn;
 	agt_schema_walk(sp, c, &e.f);
@@ -1116,8 +1105,6 @@ static void slot_block(struct agt_ecs_cache *k, struct ecs_slot *s, int which,
 {
 	struct ecs e = {{ecs_open, ecs_close, ecs_str, ecs_i64, ecs_f64, ecs_bool, AGT_DIALECT_ECS},
 			&k->scratch,
-			{0},
-			0,
 			NULL,
 			NULL};
 
@@ -1210,8 +1197,6 @@ void agt_schema_ecs_cached(const struct agt_span *sp, const struct agt_export_ct
 {
 	struct ecs e = {{ecs_open, ecs_close, ecs_str, ecs_i64, ecs_f64, ecs_bool, AGT_DIALECT_ECS},
 			w,
-			{0},
-			0,
 			NULL,
 			NULL};
 

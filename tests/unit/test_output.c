@@ -334,10 +334,127 @@ static void decoder_counts_malformed(void **state)
 	agt_pipeline_fini(&pl);
 }
 
+/* The document through the cache is the document without it, byte for byte, with the same count
+ * of replaced UTF-8 sequences: returns how many it replaced. */
+static uint64_t same_through_cache(const struct agt_span *s, const struct agt_export_ctx *c,
+				   struct agt_ecs_cache *k, const char *expect_in)
+{
+	struct agt_jw a, b;
+
+	agt_jw_init(&a);
+	agt_jw_init(&b);
+	agt_schema_ecs(s, c, &a);
+	agt_schema_ecs_cached(s, c, k, &b);
+	assert_false(a.failed);
+	if (strcmp(agt_jw_text(&a), agt_jw_text(&b)))
+		fail_msg("cached %s\n  written %s", agt_jw_text(&b), agt_jw_text(&a));
+	assert_int_equal(a.replaced, b.replaced);
+	if (expect_in && !strstr(agt_jw_text(&b), expect_in))
+		fail_msg("no %s in %s", expect_in, agt_jw_text(&b));
+	uint64_t r = b.replaced;
+
+	agt_jw_free(&a);
+	agt_jw_free(&b);
+	return r;
+}
+
+/* The blocks an ECS document takes from the cache (process, container, pod, host, service,
+ * probe) say what is true now: a process's exe, comm or pod changed in place, another owner,
+ * another host or service name, a probe's names changed where they are. */
+static void ecs_cache_follows_every_change(void **state)
+{
+	(void)state;
+	struct agt_export_ctx c = {.mono_to_real = 1764061200000000000ll, .host = "node-1"};
+	struct agt_proc_info p = {.pid = 7, .comm = "agent", .exe = "/usr/bin/agent",
+				  .session_id = "00112233445566ff"};
+	struct agt_proc_info owner = {.pid = 6, .comm = "python3", .exe = "/usr/bin/python3"};
+	char sym[32] = "work", obj[32] = "/usr/bin/agent", spc[32] = "demo";
+	struct agt_ecs_cache *k = agt_ecs_cache_new();
+	struct agt_span s;
+
+	assert_non_null(k);
+	memset(&s, 0, sizeof(s));
+	s.kind = AGT_SPAN_FUNC;
+	s.trace_type = "tool_call";
+	strcpy(s.name, "work");
+	s.pid = 7;
+	s.tid = 8;
+	s.span_id = 1;
+	s.start_ns = 1000;
+	s.end_ns = 5000;
+	s.proc = &p;
+	s.probe.spec = spc;
+	s.probe.symbol = sym;
+	s.probe.object = obj;
+	same_through_cache(&s, &c, k, "\"name\":\"agent\",\"executable\":\"/usr/bin/agent\"");
+	s.span_id = 2; /* taken from the cache */
+	same_through_cache(&s, &c, k, "\"service\":{\"name\":\"agent\"}");
+	strcpy(p.comm, "agent2"); /* an exec: comm and exe change in place */
+	strcpy(p.exe, "/opt/x/\"agent\"");
+	same_through_cache(&s, &c, k, "\"name\":\"agent2\",\"executable\":\"/opt/x/\\\"agent\\\"\"");
+	strcpy(p.id.container_id, "abcdef");
+	strcpy(p.id.runtime, "containerd");
+	same_through_cache(&s, &c, k, "\"container\":{\"id\":\"abcdef\",\"runtime\":\"containerd\"}");
+	strcpy(p.id.pod_uid, "11111111-2222-3333-4444-555555555555");
+	same_through_cache(&s, &c, k, "\"k8s\":{\"pod\":{\"uid\":");
+	strcpy(p.id.pod_name, "web-1"); /* the pod list answered later */
+	strcpy(p.id.pod_namespace, "prod");
+	strcpy(p.id.owner_kind, "Deployment");
+	strcpy(p.id.owner_name, "web");
+	strcpy(p.id.replicaset, "web-5d8");
+	strcpy(p.id.container_name, "main");
+	strcpy(p.id.node_name, "n1");
+	same_through_cache(&s, &c, k, "\"service\":{\"name\":\"web\"}");
+	strcpy(p.id.service_name, "annotated");
+	same_through_cache(&s, &c, k, "\"service\":{\"name\":\"annotated\"}");
+	strcpy(c.service_name, "given"); /* another context: the same object, changed */
+	strcpy(c.host, "node-2");
+	same_through_cache(&s, &c, k, "\"host\":{\"name\":\"node-2\"}");
+	same_through_cache(&s, &c, k, "\"service\":{\"name\":\"given\"}");
+	c.service_name[0] = 0;
+	s.owner = &owner; /* a command the target ran: the target's service */
+	same_through_cache(&s, &c, k, "\"service\":{\"name\":\"python3\"}");
+	strcpy(owner.exe, "/usr/bin/node");
+	same_through_cache(&s, &c, k, "\"service\":{\"name\":\"node\"}");
+	strcpy(sym, "other"); /* a probe's names, where they were */
+	strcpy(obj, "/lib/libx.so");
+	same_through_cache(&s, &c, k, "\"symbol\":\"other\",\"object\":\"/lib/libx.so\"");
+	s.probe.symbol = "third"; /* elsewhere */
+	same_through_cache(&s, &c, k, "\"symbol\":\"third\"");
+	/* Invalid UTF-8 in a process's name: replaced in every document, and counted in each. */
+	strcpy(p.comm, "a\xff");
+	assert_int_equal(same_through_cache(&s, &c, k, "\"name\":\"a\xef\xbf\xbd\""), 1);
+	assert_int_equal(same_through_cache(&s, &c, k, NULL), 1);
+	s.proc = NULL; /* who is unknown */
+	s.owner = NULL;
+	same_through_cache(&s, &c, k, "\"service\":{\"name\":\"unknown_service\"}");
+	s.kind = AGT_SPAN_STATE; /* no probe block */
+	s.proc = &p;
+	strcpy(s.message, "attached");
+	same_through_cache(&s, &c, k, "\"message\":\"attached\"");
+	/* Many processes at once: more than the cache holds, each still its own. */
+	for (int i = 0; i < 100; i++) {
+		static struct agt_proc_info many[100];
+		char want[48];
+
+		many[i].pid = 100 + i;
+		snprintf(many[i].comm, sizeof(many[i].comm), "p%d", i);
+		snprintf(many[i].exe, sizeof(many[i].exe), "/bin/p%d", i);
+		s.proc = &many[i];
+		snprintf(want, sizeof(want), "\"executable\":\"/bin/p%d\"", i);
+		same_through_cache(&s, &c, k, want);
+		s.proc = &many[i / 2];
+		snprintf(want, sizeof(want), "\"executable\":\"/bin/p%d\"", i / 2);
+		same_through_cache(&s, &c, k, want);
+	}
+	agt_ecs_cache_free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(span_json_fields),
+	    cmocka_unit_test(ecs_cache_follows_every_change),
 	    cmocka_unit_test(msgpack_record_is_the_ecs_document),
 	    cmocka_unit_test(numbers_and_times_as_printf),
 	    cmocka_unit_test(decoder_counts_malformed),

@@ -287,6 +287,7 @@ static void open_(struct agt_jw *w, const char *key, char c)
 		return;
 	}
 	w->first[++w->depth] = 1;
+	w->closer[w->depth] = (char)(c + 2); /* '{' + 2 is '}', '[' + 2 is ']' */
 }
 
 void agt_jw_obj(struct agt_jw *w, const char *key)
@@ -314,6 +315,11 @@ void agt_jw_end_arr(struct agt_jw *w)
 	close_(w, ']');
 }
 
+void agt_jw_end(struct agt_jw *w)
+{
+	close_(w, w->depth ? w->closer[w->depth] : '}');
+}
+
 void agt_jw_strn(struct agt_jw *w, const char *key, const char *s, size_t n)
 {
 	char *p;
@@ -334,6 +340,19 @@ void agt_jw_strn(struct agt_jw *w, const char *key, const char *s, size_t n)
 	end_at(w, p);
 	agt_jw_escaped(w, s, n);
 	putc1(w, '"');
+}
+
+void agt_jw_plain(struct agt_jw *w, const char *key, const char *s, size_t n)
+{
+	char *p = member(w, key, n + 2);
+
+	if (!p)
+		return;
+	*p++ = '"';
+	memcpy(p, s, n);
+	p += n;
+	*p++ = '"';
+	end_at(w, p);
 }
 
 void agt_jw_str(struct agt_jw *w, const char *key, const char *s)
@@ -464,6 +483,20 @@ void agt_jw_null(struct agt_jw *w, const char *key)
 void agt_jw_raw(struct agt_jw *w, const char *s, size_t n)
 {
 	put(w, s, n);
+}
+
+void agt_jw_members(struct agt_jw *w, const char *s, size_t n)
+{
+	int comma = !w->first[w->depth];
+	char *p;
+
+	if (!n || !(p = room(w, n + 1)))
+		return;
+	w->first[w->depth] = 0;
+	if (comma)
+		*p++ = ',';
+	memcpy(p, s, n);
+	end_at(w, p + n);
 }
 
 const char *agt_jw_text(struct agt_jw *w)

@@ -70,7 +70,8 @@ static void func_entry(struct agt_decoder *d, const void *rec, size_t size)
 	const struct agt_probe_info *probe;
 	const struct agt_proc_info *proc;
 	struct agt_func_entry whole;
-	struct agt_span s;
+	struct agt_span *s = &d->entry;
+	int nargs;
 
 	if (size < sizeof(*e)) { /* a probe with no string argument sends none */
 		memset(&whole, 0, sizeof(whole));
@@ -88,26 +89,30 @@ static void func_entry(struct agt_decoder *d, const void *rec, size_t size)
 				e->h.ts_ns, ev);
 		return;
 	}
-	memset(&s, 0, sizeof(s));
-	s.kind = AGT_SPAN_FUNC;
-	s.start_ns = e->h.ts_ns;
+	s->kind = AGT_SPAN_FUNC;
+	s->start_ns = e->h.ts_ns;
 	/* Go moves goroutine stacks as they grow: a frame's sp is no identity there. */
-	s.frame_sp = probe->ps->abi == AGT_ABI_GO ? 0 : e->sp;
-	s.pid = e->h.pid;
-	s.tid = e->h.tid;
-	s.proc = proc;
-	s.trace_type = probe->ps->trace_type;
-	memcpy(s.name, probe->span_name, sizeof(s.name));
-	s.probe.id = probe->id;
-	s.probe.spec = probe->spec->name;
-	s.probe.symbol = probe->symbol;
-	s.probe.object = probe->object;
-	s.probe.nargs = probe->ps->nargs;
-	for (int i = 0; i < s.probe.nargs; i++) {
-		s.probe.arg_names[i] = probe->ps->args[i].name;
-		read_value(&s.probe.args[i], probe->ps->args[i].kind, e->args[i], e->str[i]);
+	s->frame_sp = probe->ps->abi == AGT_ABI_GO ? 0 : e->sp;
+	s->pid = e->h.pid;
+	s->tid = e->h.tid;
+	s->proc = proc;
+	s->trace_type = probe->ps->trace_type;
+	memcpy(s->name, probe->span_name, sizeof(s->name));
+	s->probe.id = probe->id;
+	s->probe.spec = probe->spec->name;
+	s->probe.symbol = probe->symbol;
+	s->probe.object = probe->object;
+	nargs = probe->ps->nargs;
+	for (int i = nargs; i < s->probe.nargs; i++) { /* the last entry's: cleared again */
+		s->probe.arg_names[i] = NULL;
+		memset(&s->probe.args[i], 0, sizeof(s->probe.args[i]));
 	}
-	agt_nest_enter(d->trace->nest, &s, probe->ps->ret_mode == AGT_RET_NONE);
+	s->probe.nargs = nargs;
+	for (int i = 0; i < nargs; i++) {
+		s->probe.arg_names[i] = probe->ps->args[i].name;
+		read_value(&s->probe.args[i], probe->ps->args[i].kind, e->args[i], e->str[i]);
+	}
+	agt_nest_enter(d->trace->nest, s, probe->ps->ret_mode == AGT_RET_NONE);
 }
 
 static void func_return(struct agt_decoder *d, const void *rec, size_t size)

@@ -62,6 +62,10 @@ struct agt_decoder {
 	uint64_t udrops[AGT_UDROP_MAX];
 	uint64_t execs_seen; /* execs of processes that are not targets */
 	struct agt_join_queue join; /* AEAD-sealed TLS records waiting for their socket */
+	/* The span of a function entry is built here, for the trace stage to copy: zeroed with
+	 * the decoder, then only what an entry says is written again (a span is a large record:
+	 * no clearing per call). */
+	struct agt_span entry;
 };
 /* Free what the decoder holds. */
 void agt_decoder_fini(struct agt_decoder *d);

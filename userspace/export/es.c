@@ -32,6 +32,7 @@ struct es {
 	time_t index_secs; /* the second index was formatted for (-1: none yet) */
 	char index[256];
 	struct es_req req[ES_INFLIGHT];
+	struct agt_ecs_cache *cache; /* NULL (out of memory): every block written */
 };
 
 static void es_encode(void *t, const struct agt_span *sp, const struct agt_export_ctx *c,
@@ -55,7 +56,7 @@ static void es_encode(void *t, const struct agt_span *sp, const struct agt_expor
 	agt_jw_raw(w, b, sizeof(b) - 1);
 	agt_jw_raw(w, id, 16);
 	agt_jw_raw(w, e, sizeof(e) - 1);
-	agt_schema_ecs(sp, c, w);
+	agt_schema_ecs_cached(sp, c, es->cache, w);
 	agt_jw_raw(w, "\n", 1);
 }
 
@@ -262,6 +263,7 @@ static void es_free(void *t)
 		free(es->req[i].body);
 		free(es->req[i].gz);
 	}
+	agt_ecs_cache_free(es->cache);
 	free(es);
 }
 
@@ -311,6 +313,7 @@ int agt_es_open(const struct agt_exporter_config *c, const struct agt_export_ctx
 		return -EINVAL;
 	}
 	es->index_secs = (time_t)-1;
+	es->cache = agt_ecs_cache_new();
 	snprintf(es->index_pattern, sizeof(es->index_pattern), "%s",
 		 c->index_pattern ? c->index_pattern : "agentic-traces");
 	if (c->install_template) {

@@ -24,6 +24,7 @@ struct jsonl {
 	struct agt_outfile *of;
 	struct agt_export_ctx ctx;
 	struct agt_jw w;
+	struct agt_ecs_cache *cache; /* NULL (out of memory): every block written */
 };
 
 static void jsonl_span(struct agt_sink *s, const struct agt_span *sp)
@@ -31,7 +32,7 @@ static void jsonl_span(struct agt_sink *s, const struct agt_span *sp)
 	struct jsonl *j = (struct jsonl *)s;
 
 	agt_jw_reset(&j->w);
-	agt_schema_ecs(sp, &j->ctx, &j->w);
+	agt_schema_ecs_cached(sp, &j->ctx, j->cache, &j->w);
 	agt_jw_raw(&j->w, "\n", 1);
 	if (j->of)
 		agt_outfile_put(j->of, j->w.buf, j->w.len,
@@ -55,6 +56,7 @@ static void jsonl_destroy(struct agt_sink *s)
 	struct jsonl *j = (struct jsonl *)s;
 
 	agt_jw_free(&j->w);
+	agt_ecs_cache_free(j->cache);
 	free(j);
 }
 
@@ -69,6 +71,7 @@ struct agt_sink *agt_jsonl_new(FILE *out, const struct agt_export_ctx *c)
 	j->out = out;
 	j->ctx = *c;
 	agt_jw_init(&j->w);
+	j->cache = agt_ecs_cache_new();
 	return &j->base;
 }
 

@@ -99,15 +99,66 @@ const char *agt_schema_service_name(const struct agt_span *sp, const struct agt_
 	return p->comm[0] ? p->comm : "unknown_service";
 }
 
+/* The blocks of an ECS document that are the same for every span of one process, or of one
+ * probe: written here, or copied by an encoder that keeps them (agt_schema_ecs_cached). What a
+ * block says must come from the process (sp->proc and workload_proc(sp)), the probe's names or
+ * c only: the cache compares those when it takes a block again (proc_deps, probe_slot). */
+enum { B_SESSION, B_NAMES, B_RESOURCE, B_AGTRACE, B_PROBE, B_N };
+
+static void identity_fields(struct agt_fields *f, const struct agt_identity *id);
+
+static void block_fields(struct agt_fields *f, int which, const struct agt_span *sp,
+			 const struct agt_export_ctx *c)
+{
+	switch (which) {
+	case B_SESSION: STR("session_id", sp->proc->session_id); break;
+	case B_NAMES: /* in process.* */
+		STR("name", sp->proc->comm);
+		STR("executable", sp->proc->exe);
+		break;
+	case B_RESOURCE:
+		if (sp->proc)
+			identity_fields(f, &sp->proc->id);
+		OPEN("host");
+		STR("name", c->host);
+		CLOSE();
+		break;
+	case B_AGTRACE:
+		OPEN("service");
+		STR("name", agt_schema_service_name(sp, c));
+		CLOSE();
+		OPEN("ecs");
+		STR("version", AGT_ECS_VERSION);
+		CLOSE();
+		OPEN("agent");
+		STR("type", "agtrace");
+		STR("version", agt_version);
+		CLOSE();
+		break;
+	case B_PROBE: /* in probe.* */
+		STR("spec", sp->probe.spec);
+		STR("symbol", sp->probe.symbol);
+		STR("object", sp->probe.object);
+		break;
+	default: break;
+	}
+}
+
+static void block(struct agt_fields *f, int which, const struct agt_span *sp,
+		  const struct agt_export_ctx *c)
+{
+	if (!f->block || !f->block(f, which, sp, c))
+		block_fields(f, which, sp, c);
+}
+
 /* process.* in ECS: who, and for a command, also its command line and parent. */
-static void process_fields(struct agt_fields *f, const struct agt_span *sp)
+static void process_fields(struct agt_fields *f, const struct agt_span *sp,
+			   const struct agt_export_ctx *c)
 {
 	OPEN("process");
 	I64("pid", sp->pid);
-	if (sp->proc) {
-		STR("name", sp->proc->comm);
-		STR("executable", sp->proc->exe);
-	}
+	if (sp->proc)
+		block(f, B_NAMES, sp, c);
 	if (sp->tid) {
 		OPEN("thread");
 		I64("id", sp->tid);
@@ -710,14 +761,13 @@ static void error_fields(struct agt_fields *f, const struct agt_span *sp)
 	CLOSE();
 }
 
-static void probe_fields(struct agt_fields *f, const struct agt_span *sp)
+static void probe_fields(struct agt_fields *f, const struct agt_span *sp,
+			 const struct agt_export_ctx *c)
 {
 	const struct agt_span_probe *p = &sp->probe;
 
 	OPEN("probe");
-	STR("spec", p->spec);
-	STR("symbol", p->symbol);
-	STR("object", p->object);
+	block(f, B_PROBE, sp, c);
 	I64("depth", sp->depth);
 	if (p->nargs) {
 		OPEN("args");
@@ -774,16 +824,7 @@ static void ecs_fields(struct agt_fields *f, const struct agt_span *sp,
 	STRN("start", t->start, t->start_len);
 	STRN("end", t->end, t->end_len);
 	CLOSE();
-	OPEN("service");
-	STR("name", agt_schema_service_name(sp, c));
-	CLOSE();
-	OPEN("ecs");
-	STR("version", AGT_ECS_VERSION);
-	CLOSE();
-	OPEN("agent");
-	STR("type", "agtrace");
-	STR("version", agt_version);
-	CLOSE();
+	block(f, B_AGTRACE, sp, c);
 }
 
 /* file.*: what a process did to a file (ECS file.path and file.hash.sha256; the rest ours). */
@@ -849,7 +890,7 @@ void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 	}
 	if (sp->proc) {
 		if (ECS) {
-			STR("session_id", sp->proc->session_id);
+			block(f, B_SESSION, sp, c);
 		} else {
 			OPEN("session");
 			STR("id", sp->proc->session_id);
@@ -857,12 +898,8 @@ void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 		}
 	}
 	if (ECS) {
-		process_fields(f, sp);
-		if (sp->proc)
-			identity_fields(f, &sp->proc->id);
-		OPEN("host");
-		STR("name", c->host);
-		CLOSE();
+		process_fields(f, sp, c);
+		block(f, B_RESOURCE, sp, c);
 	} else {
 		process_attrs(f, sp);
 	}
@@ -893,7 +930,7 @@ void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 		decision_fields(f, sp->llm);
 	error_fields(f, sp);
 	if (sp->kind == AGT_SPAN_FUNC)
-		probe_fields(f, sp);
+		probe_fields(f, sp, c);
 	if (ECS)
 		ecs_fields(f, sp, c, &t);
 	if (sp->kind == AGT_SPAN_FILE)
@@ -903,11 +940,12 @@ void agt_schema_walk(const struct agt_span *sp, const struct agt_export_ctx *c,
 
 /* ---- ECS JSON ---- */
 
+struct ecs_slot;
+
 struct ecs {
 	struct agt_fields f;
 	struct agt_jw *w;
-	uint8_t array[AGT_JW_MAX_DEPTH]; /* whether the container at this depth is an array */
-	int depth;
+	struct ecs_slot *proc, *probe; /* agt_schema_ecs_cached: this span's blocks */
 };
 
 static void ecs_open(struct agt_fields *f, const char *key, int array)
@@ -918,19 +956,10 @@ static void ecs_open(struct agt_fields *f, const char *key, int array)
 		agt_jw_arr(e->w, key);
 	else
 		agt_jw_obj(e->w, key);
-	if (e->depth + 1 < AGT_JW_MAX_DEPTH)
-		e->array[++e->depth] = (uint8_t)array;
 }
 static void ecs_close(struct agt_fields *f)
 {
-	struct ecs *e = (struct ecs *)f;
-
-	if (e->array[e->depth])
-		agt_jw_end_arr(e->w);
-	else
-		agt_jw_end_obj(e->w);
-	if (e->depth > 0)
-		e->depth--;
+	agt_jw_end(((struct ecs *)f)->w); /* the writer knows which */
 }
 static void ecs_str(struct agt_fields *f, const char *key, const char *v)
 {
@@ -938,7 +967,7 @@ static void ecs_str(struct agt_fields *f, const char *key, const char *v)
 }
 static void ecs_strn(struct agt_fields *f, const char *key, const char *v, size_t n)
 {
-	agt_jw_strn(((struct ecs *)f)->w, key, v, n);
+	agt_jw_plain(((struct ecs *)f)->w, key, v, n);
 }
 static void ecs_i64(struct agt_fields *f, const char *key, int64_t v)
 {
@@ -957,10 +986,229 @@ void agt_schema_ecs(const struct agt_span *sp, const struct agt_export_ctx *c, s
 {
 	struct ecs e = {{ecs_open, ecs_close, ecs_str, ecs_i64, ecs_f64, ecs_bool, AGT_DIALECT_ECS},
 			w,
-			{0},
-			0};
+			NULL,
+			NULL};
 
 	e.f.strn = ecs_strn;
+	agt_schema_walk(sp, c, &e.f);
+	w->replaced += e.f.replaced;
+}
+
+/* ---- ECS JSON with the blocks of a process and of a probe kept as text ---- */
+
+#define SLOTS 32 /* of each kind (a power of two) */
+#define DEPS 24	 /* strings a slot's blocks are made of, at most */
+
+/* The blocks made for one key: a process (proc, workload and context) or a probe (its three
+ * names), with a copy of every string they were made of. */
+struct ecs_slot {
+	const void *key[3]; /* key[0] NULL and used 0: empty */
+	int used;
+	int ndeps;
+	const char *dep[DEPS]; /* where each string is (inside the key's objects) */
+	uint32_t copy[DEPS];   /* its copy in mem, NUL-terminated */
+	uint32_t off[B_N], len[B_N];
+	uint64_t replaced[B_N]; /* invalid UTF-8 sequences the writer replaced in the block */
+	struct agt_jw mem;	/* the copies, then the blocks' text */
+};
+
+struct agt_ecs_cache {
+	struct ecs_slot proc[SLOTS], probe[SLOTS];
+	struct agt_jw scratch; /* a block is written here first */
+};
+
+struct agt_ecs_cache *agt_ecs_cache_new(void)
+{
+	struct agt_ecs_cache *k = calloc(1, sizeof(*k));
+
+	if (k)
+		agt_jw_init(&k->scratch);
+	return k;
+}
+
+void agt_ecs_cache_free(struct agt_ecs_cache *k)
+{
+	if (!k)
+		return;
+	for (int i = 0; i < SLOTS; i++) {
+		agt_jw_free(&k->proc[i].mem);
+		agt_jw_free(&k->probe[i].mem);
+	}
+	agt_jw_free(&k->scratch);
+	free(k);
+}
+
+/* Whether every string the slot's blocks were made of still says what it said. The strings
+ * are where they were (the key is the objects they are in): compared with their copies, an
+ * empty one by its first byte. */
+static int slot_current(const struct ecs_slot *s)
+{
+	for (int i = 0; i < s->ndeps; i++) {
+		const char *a = s->dep[i], *b = s->mem.buf + s->copy[i];
+
+		if (a[0] != b[0] || (a[0] && strcmp(a + 1, b + 1)))
+			return 0;
+	}
+	return 1;
+}
+
+static void slot_dep(struct ecs_slot *s, const char *str)
+{
+	if (!str)
+		return; /* NULL stays NULL: where it is is part of the key */
+	for (int i = 0; i < s->ndeps; i++)
+		if (s->dep[i] == str)
+			return;
+	if (s->ndeps == DEPS) { /* never: DEPS covers proc_deps; a slot that cannot tell is unused */
+		s->mem.failed = 1;
+		return;
+	}
+	s->dep[s->ndeps] = str;
+	s->copy[s->ndeps++] = (uint32_t)s->mem.len;
+	agt_jw_raw(&s->mem, str, strlen(str) + 1);
+}
+
+/* Everything block_fields reads for the blocks of a process: sp->proc's names and identity,
+ * the workload's (the service name), and c's host and service name. */
+static void proc_deps(struct ecs_slot *s, const struct agt_proc_info *p,
+		      const struct agt_proc_info *q, const struct agt_export_ctx *c)
+{
+	const struct agt_proc_info *who[2] = {p, q};
+
+	for (int i = 0; i < 2; i++) {
+		const struct agt_proc_info *x = who[i];
+
+		if (!x)
+			continue;
+		slot_dep(s, x->session_id);
+		slot_dep(s, x->comm);
+		slot_dep(s, x->exe);
+		slot_dep(s, x->id.container_id);
+		slot_dep(s, x->id.runtime);
+		slot_dep(s, x->id.container_name);
+		slot_dep(s, x->id.pod_uid);
+		slot_dep(s, x->id.pod_name);
+		slot_dep(s, x->id.pod_namespace);
+		slot_dep(s, x->id.owner_kind);
+		slot_dep(s, x->id.owner_name);
+		slot_dep(s, x->id.replicaset);
+		slot_dep(s, x->id.node_name);
+		slot_dep(s, x->id.service_name);
+	}
+	slot_dep(s, c->host);
+	slot_dep(s, c->service_name);
+}
+
+/* Block which of sp, as the walk writes it, into s. */
+static void slot_block(struct agt_ecs_cache *k, struct ecs_slot *s, int which,
+		       const struct agt_span *sp, const struct agt_export_ctx *c)
+{
+	struct ecs e = {{ecs_open, ecs_close, ecs_str, ecs_i64, ecs_f64, ecs_bool, AGT_DIALECT_ECS},
+			&k->scratch,
+			NULL,
+			NULL};
+
+	e.f.strn = ecs_strn;
+	agt_jw_reset(&k->scratch);
+	k->scratch.replaced = 0;
+	ecs_open(&e.f, NULL, 0);
+	block_fields(&e.f, which, sp, c);
+	if (k->scratch.failed) {
+		s->mem.failed = 1;
+		return;
+	}
+	s->off[which] = (uint32_t)s->mem.len;
+	s->len[which] = (uint32_t)(k->scratch.len - 1); /* without the '{' */
+	s->replaced[which] = k->scratch.replaced + e.f.replaced;
+	agt_jw_raw(&s->mem, k->scratch.buf + 1, s->len[which]);
+}
+
+/* The slot for key, current: taken, or made again. NULL: out of memory. */
+static struct ecs_slot *slot_get(struct ecs_slot *tab, const void *a, const void *b,
+				 const void *c3)
+{
+	uintptr_t h = ((uintptr_t)a >> 4) ^ ((uintptr_t)b >> 7) ^ ((uintptr_t)c3 >> 10);
+	struct ecs_slot *s = &tab[(h ^ (h >> 5)) & (SLOTS - 1)];
+
+	if (s->used && s->key[0] == a && s->key[1] == b && s->key[2] == c3 && slot_current(s))
+		return s;
+	s->used = 0;
+	s->key[0] = a;
+	s->key[1] = b;
+	s->key[2] = c3;
+	s->ndeps = 0;
+	memset(s->len, 0, sizeof(s->len));
+	agt_jw_reset(&s->mem);
+	return s;
+}
+
+static struct ecs_slot *proc_slot(struct agt_ecs_cache *k, const struct agt_span *sp,
+				  const struct agt_export_ctx *c)
+{
+	const struct agt_proc_info *p = sp->proc, *q = workload_proc(sp);
+	struct ecs_slot *s = slot_get(k->proc, p, q, c);
+
+	if (s->used)
+		return s;
+	proc_deps(s, p, q, c);
+	if (p) {
+		slot_block(k, s, B_SESSION, sp, c);
+		slot_block(k, s, B_NAMES, sp, c);
+	}
+	slot_block(k, s, B_RESOURCE, sp, c);
+	slot_block(k, s, B_AGTRACE, sp, c);
+	s->used = !s->mem.failed;
+	return s->used ? s : NULL;
+}
+
+static struct ecs_slot *probe_slot(struct agt_ecs_cache *k, const struct agt_span *sp,
+				   const struct agt_export_ctx *c)
+{
+	const struct agt_span_probe *p = &sp->probe;
+	struct ecs_slot *s = slot_get(k->probe, p->spec, p->symbol, p->object);
+
+	if (s->used)
+		return s;
+	slot_dep(s, p->spec);
+	slot_dep(s, p->symbol);
+	slot_dep(s, p->object);
+	slot_block(k, s, B_PROBE, sp, c);
+	s->used = !s->mem.failed;
+	return s->used ? s : NULL;
+}
+
+static int ecs_block(struct agt_fields *f, int which, const struct agt_span *sp,
+		     const struct agt_export_ctx *c)
+{
+	struct ecs *e = (struct ecs *)f;
+	struct ecs_slot *s = which == B_PROBE ? e->probe : e->proc;
+
+	(void)sp;
+	(void)c;
+	if (!s)
+		return 0;
+	agt_jw_members(e->w, s->mem.buf + s->off[which], s->len[which]);
+	e->w->replaced += s->replaced[which];
+	return 1;
+}
+
+void agt_schema_ecs_cached(const struct agt_span *sp, const struct agt_export_ctx *c,
+			   struct agt_ecs_cache *k, struct agt_jw *w)
+{
+	struct ecs e = {{ecs_open, ecs_close, ecs_str, ecs_i64, ecs_f64, ecs_bool, AGT_DIALECT_ECS},
+			w,
+			NULL,
+			NULL};
+
+	if (!k) {
+		agt_schema_ecs(sp, c, w);
+		return;
+	}
+	e.f.strn = ecs_strn;
+	e.f.block = ecs_block;
+	e.proc = proc_slot(k, sp, c);
+	if (sp->kind == AGT_SPAN_FUNC)
+		e.probe = probe_slot(k, sp, c);
 	agt_schema_walk(sp, c, &e.f);
 	w->replaced += e.f.replaced;
 }

@@ -29,9 +29,15 @@ struct agt_fields {
 	/* Invalid UTF-8 sequences the walk itself replaced in values it built (JSON text such as
 	 * gen_ai.output.messages); the caller adds them to its writer's count. */
 	uint64_t replaced;
-	/* Optional: a string whose length the walk knows (v[n] is its NUL), such as the ids and
-	 * times it formats itself; NULL: str is called. */
+	/* Optional: a string the walk made itself (the ids and times), so plain ASCII that JSON
+	 * takes as it is (no '"', '\\', control or non-ASCII byte), and its length (v[n] is its
+	 * NUL); NULL: str is called. */
 	void (*strn)(struct agt_fields *f, const char *key, const char *v, size_t n);
+	/* Optional: write the block `which` of the walk (the same for every span of one process,
+	 * or of one probe: see agt_schema_ecs_cached) from what it keeps; 0: it did not, the walk
+	 * writes the block itself. */
+	int (*block)(struct agt_fields *f, int which, const struct agt_span *sp,
+		     const struct agt_export_ctx *c);
 };
 
 /* ECS: every field of sp, as one top-level object. OTel: the span's attributes (what is not the
@@ -49,6 +55,21 @@ const char *agt_schema_service_name(const struct agt_span *sp, const struct agt_
 
 /* The span as an ECS JSON document (one line, no newline), appended to w. */
 void agt_schema_ecs(const struct agt_span *sp, const struct agt_export_ctx *c, struct agt_jw *w);
+
+/* The blocks of an ECS document that are the same for every span of one process (session_id,
+ * process.name and .executable, container.*, k8s.*, host.*, service.*, ecs.*, agent.*) and of
+ * one probe (probe.spec, .symbol, .object), kept as the JSON text the walk wrote for them, so
+ * that a document copies them instead of writing them again. A block is written again when
+ * anything it is made of is no longer the same (the strings themselves are compared, not only
+ * where they are: a process's exe, comm or pod changes in place). One per encoder (it is not
+ * locked). */
+struct agt_ecs_cache;
+struct agt_ecs_cache *agt_ecs_cache_new(void);
+void agt_ecs_cache_free(struct agt_ecs_cache *k);
+/* agt_schema_ecs through k: byte for byte the same document (and the same count of invalid
+ * UTF-8 sequences replaced); k NULL: agt_schema_ecs. */
+void agt_schema_ecs_cached(const struct agt_span *sp, const struct agt_export_ctx *c,
+			   struct agt_ecs_cache *k, struct agt_jw *w);
 
 /* OTLP. Attributes of every resource besides what the workload says (OTEL_RESOURCE_ATTRIBUTES);
  * what the workload says wins, except service.name, which they set when c->service_name is "". */

@@ -2,7 +2,9 @@
  * that finds a command in it. */
 #include "base/log.h"
 #include "cli/cli.h"
+#include "tracer/run.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct agt_cmd probes_cmds[] = {
@@ -151,6 +153,8 @@ int main(int argc, char **argv)
 	static const struct agt_cmd root = {"agtrace", NULL, NULL, top_cmds, usage};
 	int i = 1;
 
+	if (argc == 4 && !strcmp(argv[1], "__guard")) /* agtrace's own guard (tracer/exestop.c) */
+		return agt_guard_main(atoi(argv[2]), atoi(argv[3]));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *v;

@@ -54,7 +54,7 @@ struct pending {
 	uint64_t span_id; /* fixed when the model asks, so what happens meanwhile can point at it */
 	uint64_t parent; /* the span it hangs under: the conversation, or an agent handed over to */
 	uint32_t tid;	 /* the thread that got the request for it */
-	struct agt_span_event events[MAX_EVENTS];
+	struct agt_span_event *events; /* MAX_EVENTS of them, allocated at the first */
 	int nevents;
 	struct agt_fileset *files; /* the files the agent's processes changed meanwhile */
 };
@@ -194,6 +194,9 @@ static void pending_free(struct agt_agent *a, struct pending *pd)
 	agt_files_drop(a->files, &pd->files);
 	free(pd->args);
 	pd->args = NULL;
+	free(pd->events);
+	pd->events = NULL;
+	pd->nevents = 0;
 	for (int i = 0; i < pd->nhints; i++)
 		free(pd->hints[i]);
 	pd->nhints = 0;
@@ -1378,6 +1381,12 @@ void agt_agent_audit(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t t
 	if (!interesting_audit(ev) || !(pd = open_tool(a, pid, tid, ts, NULL, NULL, &c)))
 		return; /* outside tool calls, or interpreter chatter (imports, compile, ...) */
 	if (pd->nevents == MAX_EVENTS) {
+		a->st.events_over_cap++;
+		return;
+	}
+	/* A conversation keeps up to MAX_PENDING calls open: their events are allocated when they
+	 * have some, so a conversation costs kilobytes, not half a megabyte of zeroed pages. */
+	if (!pd->events && !(pd->events = calloc(MAX_EVENTS, sizeof(*pd->events)))) {
 		a->st.events_over_cap++;
 		return;
 	}

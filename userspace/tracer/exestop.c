@@ -42,21 +42,22 @@ static int is_stopped(uint32_t pid)
 	return p && p[1] == ' ' && p[2] == 'T';
 }
 
-/* The guard, in a child of its own: it holds the map of stopped processes and the read end of a
- * pipe only agtrace writes to. When agtrace is gone however it went (SIGKILL, a crash: its own
- * loop and cleanup never ran), the pipe ends; every process still listed and still stopped is
- * resumed. Only system calls here: the child of a process with threads. */
-static void guard_run(int rfd, int mfd)
+/* The guard: a process of its own (agtrace run again as `agtrace __guard RFD MFD`, so it
+ * shares none of agtrace's memory: a forked copy would make every page agtrace writes later a
+ * copy-on-write fault and a TLB shootdown) that holds the map of stopped processes and the read
+ * end of a pipe only agtrace writes to. When agtrace is gone however it went (SIGKILL, a crash:
+ * its own loop and cleanup never ran), the pipe ends; every process still listed and still
+ * stopped is resumed. */
+int agt_guard_main(int rfd, int mfd)
 {
-	int lo = rfd < mfd ? rfd : mfd, hi = rfd < mfd ? mfd : rfd, more;
 	uint32_t key, next;
+	int more;
 	char c;
 
 	prctl(PR_SET_NAME, "agtrace-guard");
-	close_range(0, lo - 1, 0);
-	if (hi > lo + 1)
-		close_range(lo + 1, hi - 1, 0);
-	close_range(hi + 1, ~0u, 0);
+	if (rfd < 3 || mfd < 3 || rfd == mfd)
+		return 2;
+	close_range(0, 2, 0); /* whoever reads agtrace's output sees its end when agtrace ends */
 	signal(SIGINT, SIG_IGN); /* a terminal's ^C reaches agtrace, which then resumes all */
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -68,19 +69,26 @@ static void guard_run(int rfd, int mfd)
 		if (is_stopped(key))
 			kill((pid_t)key, SIGCONT);
 	}
-	_exit(0);
+	return 0;
 }
 
 /* Start the guard once, when stopping at exec is first turned on. */
 static void guard_start(struct attach_run *r)
 {
-	int p[2];
+	int p[2], mfd = bpf_map__fd(r->cap.proc->maps.exec_stopped);
+	char rs[16], ms[16];
+	char *argv[] = {"agtrace-guard", "__guard", rs, ms, NULL};
 	pid_t pid;
 
-	if (r->guard_fd > 0 || pipe2(p, O_CLOEXEC))
+	if (r->guard_fd > 0 || mfd < 0 || pipe2(p, O_CLOEXEC))
 		return;
-	if ((pid = fork()) == 0)
-		guard_run(p[0], bpf_map__fd(r->cap.proc->maps.exec_stopped));
+	snprintf(rs, sizeof(rs), "%d", p[0]);
+	snprintf(ms, sizeof(ms), "%d", mfd);
+	if ((pid = vfork()) == 0) { /* its own descriptor table: only these two go along */
+		if (fcntl(p[0], F_SETFD, 0) == 0 && fcntl(mfd, F_SETFD, 0) == 0)
+			execve("/proc/self/exe", argv, environ);
+		_exit(127);
+	}
 	close(p[0]);
 	if (pid < 0) {
 		agt_warn("cannot start the guard that resumes processes stopped at exec should "

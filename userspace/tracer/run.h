@@ -194,6 +194,9 @@ int agt_exe_examine(struct attach_run *r, uint32_t pid, struct stat *st);
 /* exestop.c: processes stopped by the kernel at exec of an executable it did not know. Turn
  * stopping on or off (off resumes nothing by itself: drain the ring buffer after). */
 void agt_exestop_enable(struct attach_run *r, int on);
+/* `agtrace __guard RFD MFD` (run by agtrace itself): resume what is still stopped at exec once
+ * agtrace is gone. Its exit code. */
+int agt_guard_main(int rfd, int mfd);
 /* The decoder's callback: look at the file (not when the run ends), mark it known, resume. */
 void agt_exe_stopped(void *ctx, uint32_t pid, const struct agt_exe_key *exe);
 /* Probes on the file (dev, ino) went: it is no longer known. */

@@ -877,16 +877,45 @@ static struct conv **find_conv(struct agt_agent *a, uint32_t pid, const struct a
 
 /* Is text (a sub-agent's opening) what pd was asked? 2: one of its strings is in it (or it in
  * one), 1: pd is a task or agent tool by its name; 0: no. */
-static int asked(const struct pending *pd, const char *text)
+/* The 8-byte windows of a text, as bits of a small Bloom filter: whether a string of 8 bytes or
+ * more can be in the text is then one look per candidate, not a scan of the text (a new
+ * conversation is checked against every tool call open in the process, each with its hints). */
+#define GRAM_BITS 4096
+
+static uint32_t gram_hash(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	v *= 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(v >> 52); /* 12 bits: GRAM_BITS */
+}
+
+static void grams_of(const char *text, size_t n, uint64_t *bits)
+{
+	memset(bits, 0, GRAM_BITS / 8);
+	for (size_t i = 0; i + 8 <= n; i++) {
+		uint32_t h = gram_hash(text + i);
+
+		bits[h / 64] |= 1ull << (h % 64);
+	}
+}
+
+/* How a tool call asked for a conversation whose first words are text (n bytes, grams: its
+ * windows): 2 when the call's arguments name it (one holds the other), 1 when the tool is an
+ * agent or a task tool, 0 when not at all. */
+static int asked(const struct pending *pd, const char *text, size_t n, const uint64_t *grams)
 {
 	char lname[128];
 	size_t i;
 
-	for (int h = 0; text && *text && h < pd->nhints; h++) {
+	for (int h = 0; n && h < pd->nhints; h++) {
 		size_t hl = strlen(pd->hints[h]);
+		uint32_t g = hl >= 8 ? gram_hash(pd->hints[h]) : 0;
 
-		if ((hl >= 8 && strstr(text, pd->hints[h])) || !strcmp(text, pd->hints[h]) ||
-		    (strlen(text) >= 8 && strstr(pd->hints[h], text)))
+		if ((hl >= 8 && hl <= n && (grams[g / 64] >> (g % 64) & 1) &&
+		     strstr(text, pd->hints[h])) ||
+		    !strcmp(text, pd->hints[h]) || (n >= 8 && n <= hl && strstr(pd->hints[h], text)))
 			return 2;
 	}
 	for (i = 0; pd->name[i] && i + 1 < sizeof(lname); i++)
@@ -902,12 +931,16 @@ static struct pending *started_from(struct agt_agent *a, uint32_t pid, const str
 				    uint64_t ts, struct conv **from)
 {
 	struct pending *best = NULL;
+	const char *text = l->opening ? l->opening : "";
+	size_t n = strlen(text);
+	uint64_t grams[GRAM_BITS / 64];
 	int best_m = 0;
 
+	grams_of(text, n, grams);
 	for (struct conv *c = a->convs; c; c = c->next)
 		for (int i = 0; c->pid == pid && i < c->npending; i++) {
 			struct pending *pd = &c->pending[i];
-			int m = pd->start_ns <= ts ? asked(pd, l->opening) : 0;
+			int m = pd->start_ns <= ts ? asked(pd, text, n, grams) : 0;
 
 			if (m == 1 && !l->noffered)
 				m = 0;

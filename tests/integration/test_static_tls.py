@@ -477,6 +477,28 @@ def test_static_stripped_openssl_program(server, pki, cache):
                      located_line(tr))
 
 
+def test_static_openssl_worker_forked_without_exec(server, pki, cache):
+    """A program with OpenSSL linked in forks a worker (no exec: the same executable, probed
+    per process) that makes the call: the worker gets the parent's located probes as a
+    descendant, and its call is the parent's agent's, exact."""
+    t = Target([TLS_STATIC, str(server), str(pki / "ca.pem"), "--agent"])
+    try:
+        tr = Tracer(["-p", t.pid, "-o", "jsonl"], env=dict(os.environ,
+                                                           AGTRACE_LOCATE_CACHE=str(cache)))
+        replies = [t.call(c, timeout=30) for c in ["forked openai plain", "anthropic plain",
+                                                   "forked anthropic plain"]]
+        t.quit()
+        assert tr.finish() == 0
+    finally:
+        t.kill()
+    assert replies == ["openai 200 get_weather", "anthropic 200 get_weather",
+                       "anthropic 200 get_weather"]
+    s = check_steps(tr, [STEPS[0], STEPS[2], STEPS[2]])
+    assert [x["process"]["pid"] for x in s] == [t.pid] * 3
+    assert s[1]["process"]["thread"]["id"] == t.pid
+    assert s[0]["process"]["thread"]["id"] != t.pid and s[2]["process"]["thread"]["id"] != t.pid
+
+
 def test_refused_library_is_said_and_not_probed(server, pki, cache):
     """A static OpenSSL program with a second function raising errors as SSL_write: the locator
     refuses; the attach says so, in its summary, and nothing of it is probed."""

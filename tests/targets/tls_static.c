@@ -4,7 +4,9 @@
  *   tls_static PORT CAFILE [PATH]
  * With --agent instead of PATH it is an integration-test target: it prints "ready PID", then
  * per stdin line ("openai plain", "openai long": a request over 16 KiB, "anthropic plain",
- * "quit") POSTs a chat request over a new connection and prints "PROVIDER STATUS TOOL".
+ * "quit") POSTs a chat request over a new connection and prints "PROVIDER STATUS TOOL";
+ * "forked COMMAND" makes that call from a child it forks (no exec: a worker of its own), which
+ * starts calling after 300 ms.
  * Built with TLS_AMBIGUOUS defined it also holds a second function raising an OpenSSL error
  * in SSL_write's name, which the locator must refuse to choose between. */
 #include <arpa/inet.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifdef TLS_AMBIGUOUS
@@ -58,21 +61,16 @@ static SSL *dial(SSL_CTX *ctx, int port, int *fdp)
 }
 
 /* One chat request per command line; the reply line names the tool the response asks for. */
-static int agent(SSL_CTX *ctx, int port)
+/* One call as line says; 0, or 1 when it failed. */
+static int one_call(SSL_CTX *ctx, int port, const char *line)
 {
 	static char body[64 << 10], req[80 << 10], resp[64 << 10];
-	char line[256];
-
-	printf("ready %d\n", (int)getpid());
-	fflush(stdout);
-	while (fgets(line, sizeof(line), stdin)) {
+	{
 		int anthropic = !strncmp(line, "anthropic", 9), blen, len, fd, n, got = 0;
 		const char *pad = strstr(line, "long") ? "x" : "";
 		char filler[20000] = "";
 		SSL *ssl;
 
-		if (!strncmp(line, "quit", 4))
-			break;
 		if (*pad)
 			memset(filler, 'x', sizeof(filler) - 1);
 		if (anthropic)
@@ -110,6 +108,34 @@ static int agent(SSL_CTX *ctx, int port)
 		SSL_shutdown(ssl);
 		SSL_free(ssl);
 		close(fd);
+	}
+	return 0;
+}
+
+static int agent(SSL_CTX *ctx, int port)
+{
+	char line[256];
+
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		pid_t child;
+		int st;
+
+		if (!strncmp(line, "quit", 4))
+			break;
+		if (strncmp(line, "forked ", 7)) {
+			if (one_call(ctx, port, line))
+				return 1;
+			continue;
+		}
+		if ((child = fork()) == 0) {
+			usleep(300000);
+			_exit(one_call(ctx, port, line + 7));
+		}
+		if (child < 0 || waitpid(child, &st, 0) != child || !WIFEXITED(st) ||
+		    WEXITSTATUS(st))
+			return 1;
 	}
 	return 0;
 }

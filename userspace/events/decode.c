@@ -198,6 +198,8 @@ static void proc_fork(struct agt_decoder *d, const void *rec, size_t size)
 	    !d->env.pending_fork(d->env.ctx, e->h.pid, e->ppid))
 		return; /* a child of a process discovery turned away */
 	agt_agent_fork(d->trace->agent, e->h.pid, e->ppid, e->ptid, e->h.ts_ns);
+	if (d->env.forked)
+		d->env.forked(d->env.ctx, e->h.pid, e->ppid);
 }
 
 static void proc_exec(struct agt_decoder *d, const void *rec, size_t size)

@@ -51,6 +51,9 @@ struct agt_decoder_env {
 	/* The kernel stopped pid at exec (its executable, exe, was new to it): look at the file,
 	 * then resume the process, always. Called after the exec's other handlers. */
 	void (*stopped)(void *ctx, uint32_t pid, const struct agt_exe_key *exe);
+	/* A traced process forked a child (followed): probes the parent holds per process (TLS
+	 * located in its executable) go to the child too. NULL: not wanted. */
+	void (*forked)(void *ctx, uint32_t child, uint32_t parent);
 };
 
 struct agt_decoder {

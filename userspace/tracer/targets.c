@@ -181,11 +181,26 @@ static void env_relaunch(void *ctx, uint32_t pid)
 		 proc->nlinks, tls[0] ? "; " : "", tls);
 }
 
+/* A traced process forked: a child of a process with TLS located in its executable (probed
+ * per process, for that PID) gets the same probes, as a descendant; its other probes are on
+ * files, shared already. The child runs meanwhile: its first calls may come before. */
+static void env_forked(void *ctx, uint32_t child, uint32_t parent)
+{
+	struct attach_run *r = ctx;
+
+	for (int i = 0; i < r->nobjs; i++)
+		if (r->objs[i]->pid == (int)parent && r->objs[i]->nlinks && r->objs[i]->spec &&
+		    r->objs[i]->spec->locate) {
+			env_mapped(ctx, child);
+			return;
+		}
+}
+
 struct agt_decoder_env agt_targets_env(struct attach_run *r)
 {
 	return (struct agt_decoder_env){
-	    env_probe, env_target,   env_target_exit, env_mapped, r->nsel ? env_discover : NULL,
-	    r,	       env_relaunch, env_pending_fork, agt_exe_stopped};
+	    env_probe, env_target,   env_target_exit,  env_mapped, r->nsel ? env_discover : NULL,
+	    r,	       env_relaunch, env_pending_fork, agt_exe_stopped, env_forked};
 }
 
 /* Attach every spec to target t; 0, or -errno (after one sentence) for a target given by PID

@@ -1,6 +1,7 @@
 #include "capture/procstat.h"
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,5 +70,24 @@ int agt_procstat_read(int pid, struct agt_procstat *out)
 			out->fds += e->d_name[0] != '.';
 		closedir(d);
 	}
+	return 0;
+}
+
+int agt_proc_state(int pid, char *state, int *ppid)
+{
+	char path[64], buf[512], *rparen;
+	ssize_t got;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	got = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (got <= 0)
+		return -1;
+	buf[got] = 0;
+	if (!(rparen = strrchr(buf, ')')) || sscanf(rparen + 1, " %c %d", state, ppid) != 2)
+		return -1;
 	return 0;
 }

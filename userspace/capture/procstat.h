@@ -15,4 +15,7 @@ struct agt_procstat {
 
 /* 0, or -errno (-ENOENT: gone). */
 int agt_procstat_read(int pid, struct agt_procstat *out);
+/* The state letter (field 3 of /proc/PID/stat: 'R', 'S', 'T'...) and the parent's PID (field
+ * 4) of pid, read after the command name (which may hold ") "); 0, or -1 when unreadable. */
+int agt_proc_state(int pid, char *state, int *ppid);
 #endif

@@ -1,4 +1,5 @@
 #include "capture/select.h"
+#include "capture/procstat.h"
 #include "capture/container.h"
 #include "base/log.h"
 #include "capture/target.h"
@@ -155,25 +156,13 @@ int agt_read_cmdline(int pid, char *out, size_t n)
 	return 0;
 }
 
-/* The parent of pid from /proc/PID/stat (after the command name, which may hold ") "); 0 when
- * it cannot be read. */
+/* The parent of pid; 0 when it cannot be read. */
 static int parent_of(int pid)
 {
-	char path[64], buf[512], *rparen;
-	int ppid = 0, fd;
-	ssize_t got;
+	int ppid;
+	char state;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	got = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (got <= 0)
-		return 0;
-	buf[got] = 0;
-	if (!(rparen = strrchr(buf, ')')) || sscanf(rparen + 1, " %*c %d", &ppid) != 1)
-		return 0;
-	return ppid;
+	return agt_proc_state(pid, &state, &ppid) ? 0 : ppid;
 }
 
 int agt_selector_is_own_lineage(int pid)

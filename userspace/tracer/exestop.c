@@ -10,6 +10,7 @@
 #include "tracer/run.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "capture/procstat.h"
 #include "proc.skel.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -26,20 +27,10 @@
 /* Is pid stopped (by a signal)? */
 static int is_stopped(uint32_t pid)
 {
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
+	int ppid;
+	char state;
 
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'T';
+	return !agt_proc_state((int)pid, &state, &ppid) && state == 'T';
 }
 
 /* The guard: a process of its own (agtrace run again as `agtrace __guard RFD MFD`, so it

@@ -450,19 +450,26 @@ def test_deno_fetch_agent_h2(h2server, pki, cache, tmp_path):
     check_deno_attach(tr)
 
 
-def test_static_stripped_openssl_program(server, pki, cache):
-    """A C program linked with -static against Debian's libssl.a and stripped: OpenSSL 3's
-    ssl_write_internal and ssl_read_internal, located; a request over 16 KiB is whole."""
+def static_agent(server, pki, cache, commands):  # noqa: F811
+    """The stripped static OpenSSL program as a traced agent, one call per command: the
+    target, its finished tracer, and its replies."""
     t = Target([TLS_STATIC, str(server), str(pki / "ca.pem"), "--agent"])
     try:
         tr = Tracer(["-p", t.pid, "-o", "jsonl"], env=dict(os.environ,
                                                            AGTRACE_LOCATE_CACHE=str(cache)))
-        replies = [t.call(c, timeout=30) for c in ["openai plain", "openai long",
-                                                   "anthropic plain"]]
+        replies = [t.call(c, timeout=30) for c in commands]
         t.quit()
         assert tr.finish() == 0
     finally:
         t.kill()
+    return t, tr, replies
+
+
+def test_static_stripped_openssl_program(server, pki, cache):
+    """A C program linked with -static against Debian's libssl.a and stripped: OpenSSL 3's
+    ssl_write_internal and ssl_read_internal, located; a request over 16 KiB is whole."""
+    t, tr, replies = static_agent(server, pki, cache, ["openai plain", "openai long",
+                                                       "anthropic plain"])
     assert replies == ["openai 200 get_weather", "openai 200 get_weather",
                        "anthropic 200 get_weather"]
     s = check_steps(tr, [STEPS[0], STEPS[0], STEPS[2]])
@@ -481,16 +488,8 @@ def test_static_openssl_worker_forked_without_exec(server, pki, cache):
     """A program with OpenSSL linked in forks a worker (no exec: the same executable, probed
     per process) that makes the call: the worker gets the parent's located probes as a
     descendant, and its call is the parent's agent's, exact."""
-    t = Target([TLS_STATIC, str(server), str(pki / "ca.pem"), "--agent"])
-    try:
-        tr = Tracer(["-p", t.pid, "-o", "jsonl"], env=dict(os.environ,
-                                                           AGTRACE_LOCATE_CACHE=str(cache)))
-        replies = [t.call(c, timeout=30) for c in ["forked openai plain", "anthropic plain",
-                                                   "forked anthropic plain"]]
-        t.quit()
-        assert tr.finish() == 0
-    finally:
-        t.kill()
+    t, tr, replies = static_agent(server, pki, cache, ["forked openai plain", "anthropic plain",
+                                                       "forked anthropic plain"])
     assert replies == ["openai 200 get_weather", "anthropic 200 get_weather",
                        "anthropic 200 get_weather"]
     s = check_steps(tr, [STEPS[0], STEPS[2], STEPS[2]])

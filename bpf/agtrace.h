@@ -152,6 +152,19 @@ struct agt_event_hdr {
 };
 
 /* Function (uprobe or USDT) entry: raw register/argument values and copied strings. */
+/* The python:audit events a tool call's record keeps (what a tool does: processes, network,
+ * files), X(prefix, exact): an event whose name starts with prefix (is it, when exact). The
+ * audit program drops the rest in the kernel (imports, compile, exec of code objects, and an
+ * HTTP client's http.client.send on every request); the agent model keeps these only while a
+ * tool call runs. */
+#define AGT_AUDIT_EVENTS(X)                                                                       \
+	X("subprocess.", 0) X("os.system", 0) X("os.exec", 0) X("os.posix_spawn", 0)               \
+	X("os.spawn", 0) X("os.fork", 0) X("os.kill", 0) X("os.remove", 0) X("os.rename", 0)       \
+	X("os.rmdir", 0) X("os.mkdir", 0) X("shutil.", 0) X("socket.connect", 0)                  \
+	X("socket.getaddrinfo", 0) X("urllib.Request", 0) X("http.client.connect", 0)             \
+	X("open", 1) X("ctypes.dlopen", 0) X("webbrowser.open", 0)
+#define AGT_AUDIT_NAME_MAX 32 /* longer than any prefix above, with its NUL (a power of 2) */
+
 struct agt_func_entry {
 	struct agt_event_hdr h;
 	__u64 sp; /* stack pointer at entry: the frame's identity (0 for USDT) */

@@ -154,7 +154,39 @@ int BPF_KPROBE(func_return)
 	return emit_return(bpf_get_attach_cookie(ctx), PT_REGS_RC(ctx), PT_REGS_SP(ctx));
 }
 
-/* USDT marker that opens a span: its arguments as the span's arguments. */
+struct audit_event {
+	__u8 len, exact;
+	char p[AGT_AUDIT_NAME_MAX];
+};
+
+#define AUDIT_ROW(s, x) {sizeof(s) - 1, x, s},
+static const struct audit_event audit_events[] = {AGT_AUDIT_EVENTS(AUDIT_ROW)};
+#undef AUDIT_ROW
+
+/* Is python:audit's event (its name at addr) one a tool call's record keeps? */
+static __always_inline int audit_kept(long addr)
+{
+	char ev[AGT_AUDIT_NAME_MAX];
+
+	__builtin_memset(ev, 0, sizeof(ev));
+	if (bpf_probe_read_user_str(ev, sizeof(ev), (const void *)addr) <= 0)
+		return 1; /* unreadable: userspace counts it */
+	for (int i = 0; i < (int)(sizeof(audit_events) / sizeof(audit_events[0])); i++) {
+		const struct audit_event *a = &audit_events[i];
+		int same = 1;
+
+		for (int k = 0; k < AGT_AUDIT_NAME_MAX - 1; k++)
+			if (k < a->len && ev[k] != a->p[k])
+				same = 0;
+		if (same && (!a->exact || ev[a->len & (AGT_AUDIT_NAME_MAX - 1)] == 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* USDT marker that opens a span: its arguments as the span's arguments. python:audit (source
+ * PYTHON) keeps only the events a tool call's record names (AGT_AUDIT_EVENTS) and only its
+ * name: the rest return before the ring buffer. */
 SEC("usdt")
 int BPF_USDT(usdt_entry)
 {
@@ -166,6 +198,20 @@ int BPF_USDT(usdt_entry)
 
 	if (!cfg)
 		return 0;
+	if (cfg->source == AGT_SS_PYTHON) {
+		if (cnt < 1 || bpf_usdt_arg(ctx, 0, &v) < 0 || !audit_kept(v))
+			return 0;
+		e = func_reserve(offsetof(struct agt_func_entry, str) + AGT_STR_LEN,
+				 AGT_EV_FUNC_ENTRY, cookie);
+		if (!e)
+			return 0;
+		__builtin_memset(e->args, 0, sizeof(e->args));
+		e->sp = 0;
+		e->args[0] = v;
+		read_str(e->str[0], v);
+		agt_submit(e);
+		return 0;
+	}
 	e = func_reserve(sizeof(*e), AGT_EV_FUNC_ENTRY, cookie);
 	if (!e)
 		return 0;

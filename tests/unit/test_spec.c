@@ -107,8 +107,25 @@ static const struct bad_case bad[] = {
      "locator finds)"},
     {"{\"name\":\"x\",\"target\":\"$exe\",\"probes\":[{\"role\":\"write\",\"handler\":"
      "\"ssl_write\"}]}",
-     "f.json: $.probes[0]: \"role\" probes belong to a spec with \"locate\" (the library the TLS "
-     "locator finds)"},
+     "f.json: $.probes[0]: \"role\" probes belong to a spec with \"locate\" or \"funnel\" (the "
+     "library the TLS locator finds)"},
+    /* funnel specs: role probes beside symbol probes, each naming the symbols it replaces */
+    {"{\"name\":\"x\",\"target\":\"libssl.so*\",\"funnel\":\"aws-lc\",\"probes\":[{\"symbols\":"
+     "\"SSL_read\",\"handler\":\"ssl_read\"}]}",
+     "f.json: $.funnel: must be \"boringssl\" or \"openssl3\" (the library whose internal "
+     "functions the role probes take), in a spec of symbol probes without \"locate\""},
+    {"{\"name\":\"x\",\"target\":\"libssl.so*\",\"funnel\":\"openssl3\",\"probes\":[{\"symbols\":"
+     "\"SSL_read\",\"handler\":\"ssl_read\"},{\"role\":\"read\",\"handler\":"
+     "\"ssl_read_internal\"}]}",
+     "f.json: $.probes[1].instead_of: a funnel's role probe needs \"instead_of\": the exported "
+     "functions (symbols of this spec's probes) it replaces where it is found"},
+    {"{\"name\":\"x\",\"target\":\"libssl.so*\",\"funnel\":\"openssl3\",\"probes\":[{\"symbols\":"
+     "\"SSL_read\",\"handler\":\"ssl_read\"},{\"role\":\"read\",\"handler\":"
+     "\"ssl_read_internal\",\"instead_of\":[\"SSL_read\",\"SSL_peek\"]}]}",
+     "f.json: $.probes[1].instead_of[1]: \"SSL_peek\" is no symbol of this spec's probes"},
+    {"{\"name\":\"x\",\"target\":\"libssl.so*\",\"funnel\":\"openssl3\",\"probes\":[{\"symbols\":"
+     "\"SSL_read\",\"handler\":\"ssl_read\"}]}",
+     "f.json: $.funnel: needs probes with a \"role\" and \"instead_of\""},
     {"{\"name\":\"x\",\"target\":\"$exe\",\"locate\":\"boringssl\",\"probes\":[{\"symbols\":"
      "\"SSL_write\"}]}",
      "f.json: $.probes[0]: unknown key \"symbols\" (allowed: role, handler, trace_type, span)"},
@@ -182,6 +199,14 @@ static void shipped_specs_are_valid(void **state)
 	assert_string_equal(s.probes[0].trace_type, "metric");
 	agt_spec_free(&s);
 	/* the located specs: a library to find and a role per probe, no symbols */
+	assert_int_equal(agt_spec_load("probes/openssl.json", &s, err, sizeof(err)), 0);
+	assert_string_equal(s.funnel, "openssl3");
+	assert_int_equal(s.nprobes, 7);
+	assert_int_equal(s.probes[5].role, AGT_TLS_WRITE);
+	assert_string_equal(s.probes[5].handler->name, "ssl_write_internal");
+	assert_int_equal(s.probes[5].ninstead_of, 2);
+	assert_string_equal(s.probes[6].instead_of[1], "SSL_read_ex");
+	agt_spec_free(&s);
 	assert_int_equal(agt_spec_load("probes/openssl-static.json", &s, err, sizeof(err)), 0);
 	assert_string_equal(s.locate, "openssl3");
 	assert_true(s.auto_attach);

@@ -29,6 +29,7 @@ struct pctx {
 	char *err;
 	size_t errlen;
 	int locate; /* the spec has a "locate": its probes name roles */
+	int funnel; /* the spec has a "funnel": role probes beside its symbol probes */
 };
 
 /* The libraries the TLS locator tells apart (agt_tls_located.library), for "locate". */
@@ -160,11 +161,14 @@ static int split_usdt(struct pctx *c, const char *path, const char *s, char **pr
 	return (*prov && *name) ? 0 : -ENOMEM;
 }
 
-/* A probe of a located spec: {"role": "write|read|seal|open", "handler": ..., "trace_type"}. */
+/* A probe of a located spec: {"role": "write|read|seal|open", "handler": ..., "trace_type"};
+ * in a spec with a "funnel", also "instead_of": the symbol probes it replaces. */
 static int parse_located_probe(struct pctx *c, const cJSON *p, const char *path,
 			       struct agt_probe_spec *out)
 {
 	static const char *const keys[] = {"role", "handler", "trace_type", "span", NULL};
+	static const char *const funnel_keys[] = {"role",	"handler",    "trace_type",
+						  "span",	"instead_of", NULL};
 	const cJSON *role = cJSON_GetObjectItemCaseSensitive(p, "role");
 	const cJSON *h = cJSON_GetObjectItemCaseSensitive(p, "handler");
 	const cJSON *tt = cJSON_GetObjectItemCaseSensitive(p, "trace_type");
@@ -173,8 +177,19 @@ static int parse_located_probe(struct pctx *c, const cJSON *p, const char *path,
 
 	if (!cJSON_IsObject(p))
 		FAIL(c, path, "must be an object");
-	if ((err = check_keys(c, p, path, keys)))
+	if ((err = check_keys(c, p, path, c->funnel ? funnel_keys : keys)))
 		return err;
+	if (c->funnel) {
+		const cJSON *io = cJSON_GetObjectItemCaseSensitive(p, "instead_of");
+
+		snprintf(sub, sizeof(sub), "%s.instead_of", path);
+		if (!io)
+			FAIL(c, sub,
+			     "a funnel's role probe needs \"instead_of\": the exported functions "
+			     "(symbols of this spec's probes) it replaces where it is found");
+		if ((err = get_str_list(c, io, sub, &out->instead_of, &out->ninstead_of)))
+			return err;
+	}
 	snprintf(sub, sizeof(sub), "%s.role", path);
 	for (int i = AGT_TLS_WRITE; i <= AGT_TLS_OPEN && role && cJSON_IsString(role); i++)
 		if (!strcmp(role->valuestring, roles[i]))
@@ -223,14 +238,14 @@ static int parse_probe(struct pctx *c, const cJSON *p, const char *path, struct 
 	char sub[160], *s = NULL;
 	int err;
 
-	if (c->locate)
+	if (c->locate || (c->funnel && cJSON_GetObjectItemCaseSensitive(p, "role")))
 		return parse_located_probe(c, p, path, out);
 	if (!cJSON_IsObject(p))
 		FAIL(c, path, "must be an object");
 	if (cJSON_GetObjectItemCaseSensitive(p, "role"))
 		FAIL(c, path,
-		     "\"role\" probes belong to a spec with \"locate\" (the library the TLS "
-		     "locator finds)");
+		     "\"role\" probes belong to a spec with \"locate\" or \"funnel\" (the "
+		     "library the TLS locator finds)");
 	if ((err = check_keys(c, p, path, keys)))
 		return err;
 	if (!syms == !cJSON_GetObjectItemCaseSensitive(p, "usdt"))
@@ -398,11 +413,38 @@ static void line_col(const char *text, const char *at, int *line, int *col)
 	}
 }
 
+/* Each "instead_of" of a funnel's role probes names a symbol one of its symbol probes has. */
+static int check_funnel(struct pctx *c, const struct agt_spec *s)
+{
+	int roles_seen = 0;
+
+	for (int i = 0; i < s->nprobes; i++) {
+		const struct agt_probe_spec *r = &s->probes[i];
+		char path[64];
+
+		roles_seen += !!r->role;
+		for (int k = 0; k < r->ninstead_of; k++) {
+			int found = 0;
+
+			for (int j = 0; j < s->nprobes && !found; j++)
+				for (int m = 0; m < s->probes[j].nsymbols && !found; m++)
+					found = !strcmp(s->probes[j].symbols[m], r->instead_of[k]);
+			snprintf(path, sizeof(path), "$.probes[%d].instead_of[%d]", i, k);
+			if (!found)
+				FAIL(c, path, "\"%s\" is no symbol of this spec's probes",
+				     r->instead_of[k]);
+		}
+	}
+	if (!roles_seen)
+		FAIL(c, "$.funnel", "needs probes with a \"role\" and \"instead_of\"");
+	return 0;
+}
+
 int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, char *err,
 		   size_t errlen)
 {
 	static const char *const keys[] = {"name",   "description", "target", "probes",
-					   "auto",   "runtime",	    "locate", NULL};
+					   "auto",   "runtime",	    "locate", "funnel", NULL};
 	struct pctx c = {.file = file, .err = err, .errlen = errlen};
 	const char *endp = NULL;
 	cJSON *root;
@@ -469,6 +511,20 @@ int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, cha
 		}
 		c.locate = 1;
 	}
+	if ((v = cJSON_GetObjectItemCaseSensitive(root, "funnel"))) {
+		for (int i = 0; locators[i] && cJSON_IsString(v); i++)
+			if (!strcmp(v->valuestring, locators[i]) && strcmp(locators[i], "aws-lc"))
+				out->funnel = strdup(locators[i]);
+		if (!out->funnel || c.locate) {
+			rc = agt_seterr(err, errlen, -EINVAL,
+					"%s: $.funnel: must be \"boringssl\" or \"openssl3\" (the "
+					"library whose internal functions the role probes take), in a "
+					"spec of symbol probes without \"locate\"",
+					file);
+			goto fail;
+		}
+		c.funnel = 1;
+	}
 	v = cJSON_GetObjectItemCaseSensitive(root, "probes");
 	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
 		rc = agt_seterr(err, errlen, -EINVAL,
@@ -489,6 +545,8 @@ int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, cha
 		if ((rc = parse_probe(&c, p, path, &out->probes[i++])))
 			goto fail;
 	}
+	if (c.funnel && (rc = check_funnel(&c, out)))
+		goto fail;
 	cJSON_Delete(root);
 	return 0;
 fail:
@@ -568,11 +626,13 @@ void agt_spec_free(struct agt_spec *s)
 		free(p->ret_usdt_provider);
 		free(p->ret_usdt_name);
 		free(p->span);
+		free_list(p->instead_of, p->ninstead_of);
 	}
 	free(s->probes);
 	free_list(s->targets, s->ntargets);
 	free(s->file);
 	free(s->locate);
+	free(s->funnel);
 	free(s->name);
 	free(s->description);
 	memset(s, 0, sizeof(*s));

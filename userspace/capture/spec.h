@@ -29,6 +29,11 @@ struct agt_probe_spec {
 	enum agt_abi abi;
 	const struct agt_handler *handler; /* NULL: a function span; else a capture program */
 	int role; /* located specs: the function the locator finds (enum agt_tls_role); else 0 */
+	/* A role probe of a spec with a "funnel": the symbol probes it replaces in an object
+	 * where the locator finds its function (e.g. SSL_read and SSL_read_ex, which both call
+	 * ssl_read_internal). */
+	char **instead_of;
+	int ninstead_of;
 };
 
 struct agt_spec {
@@ -39,6 +44,10 @@ struct agt_spec {
 	char *locate;	   /* NULL, or the library the TLS locator must find in the object
 			    * (capture/locate.h: boringssl, openssl3, aws-lc); its probes name
 			    * roles (write, read, seal, open) instead of symbols */
+	char *funnel;	   /* NULL, or the library (as for locate) whose internal functions the
+			    * spec's role probes take in place of the exported ones their
+			    * "instead_of" names, in each object where the locator finds them
+			    * (one cheaper probe per direction for every API; tracer/probes.c) */
 	char **targets;	   /* object globs in the target's maps, absolute paths, or "$exe" */
 	int ntargets;
 	struct agt_probe_spec *probes;

@@ -27,17 +27,23 @@ static int list_one(const char *path, void *a)
 	printf("%-20s   target: ", "");
 	for (int i = 0; i < s.ntargets; i++)
 		printf("%s%s", i ? " or " : "", s.targets[i]);
+	printf("\n");
 	if (s.locate)
 		printf("%-20s   located: %s (the TLS locator finds its functions)\n", "", s.locate);
-	else
-		printf("\n");
+	if (s.funnel)
+		printf("%-20s   funnel: %s (where the TLS locator finds its internal functions, the "
+		       "located probes replace the exported ones they name)\n",
+		       "", s.funnel);
 	for (int i = 0; i < s.nprobes; i++) {
 		const struct agt_probe_spec *p = &s.probes[i];
 
 		printf("%-20s   ", "");
 		if (p->role) {
-			printf("located %s -> handler %s\n", agt_tls_role_name(p->role),
+			printf("located %s -> handler %s", agt_tls_role_name(p->role),
 			       p->handler->name);
+			for (int k = 0; k < p->ninstead_of; k++)
+				printf("%s%s", k ? ", " : ", instead of ", p->instead_of[k]);
+			printf("\n");
 			continue;
 		}
 		if (p->usdt_name) {

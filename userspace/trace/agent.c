@@ -25,6 +25,7 @@
  * when its result says so, or when the command it was asked to run exited non-zero; what that
  * command started keeps its own exit codes on its own spans. */
 #include "trace/agent.h"
+#include "agtrace.h"
 #include "base/util.h"
 #include "trace/files.h"
 #include <cjson/cJSON.h>
@@ -1385,23 +1386,20 @@ int agt_agent_tool_at(struct agt_agent *a, uint32_t pid, uint32_t tid, uint64_t 
 	return 1;
 }
 
-/* What a tool does, as Python's audit hooks see it: processes, network, files. */
+/* What a tool does, as Python's audit hooks see it: processes, network, files (the table the
+ * kernel's audit program filters with too, bpf/agtrace.h). */
 static int interesting_audit(const char *ev)
 {
-	static const char *const prefixes[] = {"subprocess.",	 "os.system",
-					       "os.exec",	 "os.posix_spawn",
-					       "os.spawn",	 "os.fork",
-					       "os.kill",	 "os.remove",
-					       "os.rename",	 "os.rmdir",
-					       "os.mkdir",	 "shutil.",
-					       "socket.connect", "socket.getaddrinfo",
-					       "urllib.Request", "http.client.connect",
-					       "open",		 "ctypes.dlopen",
-					       "webbrowser.open"};
+#define AGT_AUDIT_ROW(p, exact) {p, sizeof(p) - 1, exact},
+	static const struct {
+		const char *p;
+		size_t len;
+		int exact;
+	} events[] = {AGT_AUDIT_EVENTS(AGT_AUDIT_ROW)};
+#undef AGT_AUDIT_ROW
 
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (!strncmp(ev, prefixes[i], strlen(prefixes[i])) &&
-		    (strcmp(prefixes[i], "open") || !ev[4]))
+	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+		if (!strncmp(ev, events[i].p, events[i].len) && (!events[i].exact || !ev[events[i].len]))
 			return 1;
 	return 0;
 }

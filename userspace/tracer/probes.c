@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "capture/elfsym.h"
+#include "capture/locate.h"
 #include "capture/reaper.h"
 #include "capture/spec.h"
 #include "capture/runtime.h"
@@ -358,6 +359,7 @@ static void obj_hold(struct attach_run *r, struct agt_proc *holder, struct agt_o
 struct plan_fn {
 	const struct agt_probe_spec *ps;
 	struct agt_sym sym;
+	uint32_t cookie; /* added to the handler's: how a located function's arguments read */
 	uint64_t entry;
 	uint64_t *rets; /* return instructions (AGT_RET_INSN) */
 	int nrets;
@@ -381,13 +383,113 @@ static void plan_free(struct plan *p)
 
 static const char *user_path(char *msg, const char *host, int pid, const char *mapped);
 
+static struct plan_fn *plan_add(struct plan *p)
+{
+	struct plan_fn *nv = realloc(p->v, (p->n + 1) * sizeof(*nv));
+
+	if (!nv)
+		return NULL;
+	p->v = nv;
+	memset(&nv[p->n], 0, sizeof(*nv));
+	return &nv[p->n++];
+}
+
+/* Whether the file names any of the functions (a stripped executable names none: its
+ * located spec probes it, per process). */
+static int names_any(const char *host, char *const *names, int n)
+{
+	char err[256];
+
+	for (int i = 0; i < n; i++) {
+		struct agt_sym *syms;
+		int cnt;
+
+		if (!agt_elf_find_funcs(host, names[i], &syms, &cnt, err, sizeof(err))) {
+			agt_syms_free(syms, cnt);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A funnel spec's role probes (capture/spec.h) in the file: where the locator finds the
+ * library's internal function of a role, its role probe goes there and the exported functions
+ * it stands for are not probed (in a file that names at least one of them). OpenSSL 3's SSL_read and SSL_read_ex both call
+ * ssl_read_internal (likewise for writes), whose prologue the kernel runs without
+ * single-stepping (pushes), where SSL_read_ex's (sub rsp) is stepped out of line: one probe
+ * per direction for every API, and a uprobe hit about 3x cheaper on these machines. The
+ * symbols replaced go into *skip (names, one per probe, at most 8). */
+static int plan_funnel(struct attach_run *r, const struct agt_spec *spec, const char *host,
+		       const char *mapped, struct plan *p, const char **skip, int *nskip)
+{
+	struct agt_tls_located res;
+	char err[512];
+	int rc;
+
+	*nskip = 0;
+	if (!spec->funnel)
+		return 0;
+	rc = agt_locate_tls_cached(host, NULL, &res, err, sizeof(err));
+	if (rc || strcmp(res.library, spec->funnel)) {
+		agt_dbg("%s: %s: no %s funnel (%s); its exported functions are probed", spec->name,
+			mapped, spec->funnel, rc ? err : res.library);
+		return 0;
+	}
+	for (int i = 0; i < spec->nprobes; i++) {
+		const struct agt_probe_spec *ps = &spec->probes[i];
+		const struct agt_tls_site *site = NULL;
+		struct plan_fn *f;
+
+		for (int k = 0; ps->role && k < res.nsites && !site; k++)
+			if (res.sites[k].role == ps->role)
+				site = &res.sites[k];
+		if (!site || !ps->handler ||
+		    !!(ps->handler->cookie & AGT_TLS_COOKIE_EX) != (site->conv == AGT_TLS_CONV_EX) ||
+		    !names_any(host, ps->instead_of, ps->ninstead_of))
+			continue;
+		if (!(f = plan_add(p)))
+			return -ENOMEM;
+		f->ps = ps;
+		f->sym = (struct agt_sym){.name = strdup(site->name), .addr = site->vaddr,
+					  .size = site->size, .offset = site->offset};
+		if (!f->sym.name)
+			return -ENOMEM;
+		f->cookie = site->conv == AGT_TLS_CONV_EX && site->outlen_arg == 4
+				? AGT_TLS_COOKIE_OUTLEN_R8
+				: 0;
+		f->entry = site->offset;
+		f->links = 1 + (ps->ret_mode != AGT_RET_NONE);
+		f->new_id = !probe_id_find(r, ps, f->sym.name, mapped);
+		p->links += f->links;
+		p->new_ids += f->new_id;
+		agt_dbg("%s: %s: %s at 0x%llx in place of %d exported functions (%s)", spec->name,
+			mapped, site->name, (unsigned long long)site->offset, ps->ninstead_of,
+			site->evidence);
+		for (int k = 0; k < ps->ninstead_of && *nskip < 8; k++)
+			skip[(*nskip)++] = ps->instead_of[k];
+	}
+	return 0;
+}
+
+static int skipped(const char *sym, const char *const *skip, int nskip)
+{
+	for (int i = 0; i < nskip; i++)
+		if (!strcmp(sym, skip[i]))
+			return 1;
+	return 0;
+}
+
 /* The functions of spec's symbol probes in the file, their entries and return instructions. 0;
  * -errno after one sentence (hard), or with the missing ones skipped (soft). */
 static int plan_object(struct attach_run *r, struct agt_proc *proc, const struct agt_spec *spec,
 		       int soft, const char *host, const char *mapped, struct plan *p)
 {
+	const char *skip[8];
 	char err[768];
+	int nskip, rc;
 
+	if ((rc = plan_funnel(r, spec, host, mapped, p, skip, &nskip)))
+		return rc;
 	for (int i = 0; i < spec->nprobes; i++) {
 		const struct agt_probe_spec *ps = &spec->probes[i];
 		int ret_none = ps->ret_mode == AGT_RET_NONE;
@@ -396,6 +498,8 @@ static int plan_object(struct attach_run *r, struct agt_proc *proc, const struct
 			struct agt_sym *syms;
 			int n;
 
+			if (skipped(ps->symbols[s], skip, nskip))
+				continue;
 			if (agt_elf_find_funcs(host, ps->symbols[s], &syms, &n, err, sizeof(err))) {
 				if (soft) {
 					agt_dbg("%s: PID %d: %s", spec->name, proc->info.pid, err);
@@ -406,16 +510,13 @@ static int plan_object(struct attach_run *r, struct agt_proc *proc, const struct
 				return -EINVAL;
 			}
 			for (int k = 0; k < n; k++) {
-				struct plan_fn *f, *nv = realloc(p->v, (p->n + 1) * sizeof(*nv));
+				struct plan_fn *f = plan_add(p);
 
-				if (!nv) {
+				if (!f) {
 					agt_syms_free(syms + k, n - k);
 					free(syms);
 					return -ENOMEM;
 				}
-				p->v = nv;
-				f = &p->v[p->n++];
-				memset(f, 0, sizeof(*f));
 				f->ps = ps;
 				f->sym = syms[k];
 				syms[k].name = NULL;
@@ -701,7 +802,8 @@ static int attach_plan(struct attach_run *r, struct agt_proc *proc, struct agt_o
 				return -ENOMEM;
 			if (!f->ps->handler && (rc = write_cfg(r, pi)))
 				return rc;
-			uo.bpf_cookie = pi->id | (f->ps->handler ? f->ps->handler->cookie : 0);
+			uo.bpf_cookie =
+			    pi->id | (f->ps->handler ? f->ps->handler->cookie : 0) | f->cookie;
 		}
 		progs_for(r, f->ps, &entry, &ret);
 		if (f->entry != f->sym.offset)

@@ -485,11 +485,15 @@ sys.stdin.readline()
 '''
 
 
-def test_write_copied_at_entry_once_across_want_write_retries(cert, tmp_path):
-    """SSL_write(_ex) is copied at its entry (no return probe: OpenSSL writes all of it or
-    fails). A write on a non-blocking socket that the peer does not drain fails with WANT_WRITE
-    and is called again with the same arguments, many times: the request is still captured
-    exactly once, byte for byte."""
+@pytest.mark.parametrize("probes", ["funnel", "exported"])
+def test_write_copied_at_entry_once_across_want_write_retries(cert, tmp_path, probes):
+    """A write on a non-blocking socket that the peer does not drain fails with WANT_WRITE and
+    is called again with the same arguments, many times: the request is still captured exactly
+    once, byte for byte. funnel: the shipped openssl spec on Debian's libssl.so.3, which probes
+    ssl_write_internal and copies at its successful return. exported: the same spec without
+    its funnel, so SSL_write_ex itself is probed and copied at its entry (no return probe:
+    OpenSSL writes all of it or fails; what node's own OpenSSL and an OpenSSL 1.1 libssl get),
+    the retries recognised in the kernel."""
     import socket
     import ssl
     import threading
@@ -526,7 +530,14 @@ def test_write_copied_at_entry_once_across_want_write_retries(cert, tmp_path):
     size = 3 << 20
     client = Target([PY, "-c", SLOW_CLIENT, str(port), str(cert / "cert.pem"), str(size)])
     try:
-        tr = Tracer(["-p", client.pid, "-o", "jsonl", "--max-message", str(8 << 20)])
+        extra = []
+        if probes == "exported":
+            spec = json.load(open(os.path.join(ROOT, "probes", "openssl.json")))
+            del spec["funnel"]
+            spec["probes"] = [p for p in spec["probes"] if "role" not in p]
+            (tmp_path / "openssl-exported.json").write_text(json.dumps(spec))
+            extra = ["--probes", str(tmp_path / "openssl-exported.json")]
+        tr = Tracer(["-p", client.pid, "-o", "jsonl", "--max-message", str(8 << 20)] + extra)
         reply = client.call("go", timeout=60)
         client.quit()
         assert tr.finish() == 0
@@ -535,6 +546,12 @@ def test_write_copied_at_entry_once_across_want_write_retries(cert, tmp_path):
         lsock.close()
     body_len = len('{"model":"gpt-4o","messages":[{"role":"user","content":""}]}') + size
     assert reply == f"done {body_len} 200"
+    # funnel: python:audit, ssl_write/read_internal at entry and return, SSL_free, SSL_shutdown;
+    # exported: SSL_write and SSL_write_ex at entry, SSL_read and SSL_read_ex at entry and
+    # return, SSL_free, SSL_shutdown
+    (attach,) = tr.events("attach")
+    assert attach["message"].startswith("7 probe links; " if probes == "funnel" else
+                                        "8 probe links; "), attach
     (s,) = steps(tr)
     assert s["name"] == "chat gpt-4o"
     assert s["gen_ai"]["response"]["id"] == "chatcmpl-slow"

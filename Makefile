@@ -76,7 +76,7 @@ OTLP_PB := $(OUT)/tests/otlp_pb
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
-TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/bench_target $(OUT)/tests/gosum \
+TARGET_BINS := $(OUT)/tests/nested $(OUT)/tests/nested_cet $(OUT)/tests/bench_target $(OUT)/tests/gosum \
 	$(OUT)/tests/gotls $(OUT)/tests/gotls-stripped $(OUT)/tests/goh2 \
 	$(OUT)/tests/rtgo $(OUT)/tests/rtgo-stripped $(OUT)/tests/file_writer \
 	$(OUT)/tests/curl_agent $(OUT)/tests/curl_agent_gnutls $(OUT)/tests/quick_call \
@@ -91,6 +91,11 @@ $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS)
 $(OUT)/tests/%: tests/targets/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -fno-optimize-sibling-calls -fno-inline -Wall -Werror $< -o $@
+
+# The same, built as CET distributions (Ubuntu, Fedora) build: every function starts with endbr64.
+$(OUT)/tests/nested_cet: tests/targets/nested.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -fno-optimize-sibling-calls -fno-inline -fcf-protection=full -Wall -Werror $< -o $@
 
 # A Go target (stdlib only, no module downloads) for return-instruction probes on Go code.
 $(OUT)/tests/gosum: tests/targets/gosum/main.go

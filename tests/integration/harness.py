@@ -11,6 +11,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 AGTRACE = os.path.join(ROOT, "agtrace")
 NESTED = os.path.join(ROOT, "build", "tests", "nested")
+NESTED_CET = os.path.join(ROOT, "build", "tests", "nested_cet")  # endbr64 starts each function
 GC_LOOP = os.path.join(ROOT, "tests", "targets", "gc_loop.py")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 PYTHON = "/usr/bin/python3.11"  # Debian's build: it has the USDT markers

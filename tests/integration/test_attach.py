@@ -8,8 +8,8 @@ import tempfile
 import time
 
 import pytest
-from harness import (AGTRACE, FIXTURES, GC_LOOP, NESTED, PYTHON, Target, Tracer, children_of,
-                     run_agtrace)
+from harness import (AGTRACE, FIXTURES, GC_LOOP, NESTED, NESTED_CET, PYTHON, Target, Tracer,
+                     children_of, run_agtrace)
 
 SPEC = os.path.join(FIXTURES, "nested.json")
 INSN_SPEC = os.path.join(FIXTURES, "nested-insn.json")
@@ -20,12 +20,26 @@ def assert_within(child, parent):
     assert parent["@timestamp"] <= child["@timestamp"] <= child["end_time"] <= parent["end_time"]
 
 
-def test_nested_tree_exact(nested):
-    tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl"])
-    assert nested.call("outer 3") == "outer 15"
-    assert nested.call("outer 10") == "outer 43"
-    assert nested.quit() == 0
-    assert tr.finish() == 0
+@pytest.mark.parametrize("binary", [NESTED, NESTED_CET], ids=["plain", "cet"])
+def test_nested_tree_exact(binary):
+    """The exact tree of nested calls. cet: the program built with -fcf-protection, as CET
+    distributions build everything: each function starts with endbr64, which the kernel would
+    single-step out of line at every hit; the entry probe and the uretprobe go on the
+    instruction after it (agt_elf_probe_site), and the tree is the same."""
+    nested = Target([binary])
+    try:
+        tr = Tracer(["-p", nested.pid, "--probes", SPEC, "-o", "jsonl", "-v"])
+        assert nested.call("outer 3") == "outer 15"
+        assert nested.call("outer 10") == "outer 43"
+        assert nested.quit() == 0
+        assert tr.finish() == 0
+    finally:
+        nested.kill()
+    past = sorted(l.split(": entry probe")[0].split()[-1] for l in tr.err_lines
+                  if ": entry probe at +0x4, past the endbr64" in l)
+    assert past == ([] if binary == NESTED else
+                    ["catcher", "leaf", "middle", "napper", "outer", "recurse", "thread_body",
+                     "thrower"])
 
     spans = tr.spans()
     assert len(spans) == 8
@@ -38,8 +52,8 @@ def test_nested_tree_exact(nested):
         assert root["trace_type"] == "tool_call"
         assert root["process"]["pid"] == nested.pid
         assert root["process"]["thread"]["id"] == nested.pid
-        assert root["process"]["name"] == "nested"
-        assert root["process"]["executable"] == NESTED
+        assert root["process"]["name"] == os.path.basename(binary)
+        assert root["process"]["executable"] == binary
         assert 0 < root["duration_ms"] < 5000
         (mid,) = children_of(spans, root)
         assert mid["name"] == "middle"

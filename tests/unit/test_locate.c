@@ -595,6 +595,37 @@ static void corrupted_elf(void **state)
 	free(orig);
 }
 
+/* Where an entry probe goes: past a leading endbr64 unless something jumps right after it. */
+static void probe_site_past_endbr64(void **state)
+{
+	/* at 16: endbr64; push rbp; mov rbp, rsp; xor eax, eax; pop rbp; ret */
+	static const uint8_t plain[] = {0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x48, 0x89, 0xe5,
+					0x31, 0xc0, 0x5d, 0xc3};
+	/* endbr64; push rbp; dec edi; jne -> +4 (a loop to the top of the body); pop rbp; ret */
+	static const uint8_t loop[] = {0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0xff, 0xcf,
+				       0x75, 0xfb, 0x5d, 0xc3};
+	/* push rbp; pop rbp; ret: no endbr64 */
+	static const uint8_t bare[] = {0x55, 0x5d, 0xc3};
+	char path[] = "/tmp/agt-site-XXXXXX";
+	uint8_t file[64] = {0};
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	memcpy(file + 16, plain, sizeof(plain));
+	assert_int_equal(write(fd, file, sizeof(file)), sizeof(file));
+	assert_int_equal(agt_elf_probe_site(path, 16, sizeof(plain)), 20);
+	memcpy(file + 16, loop, sizeof(loop));
+	assert_int_equal(pwrite(fd, file, sizeof(file), 0), sizeof(file));
+	assert_int_equal(agt_elf_probe_site(path, 16, sizeof(loop)), 16);
+	memcpy(file + 16, bare, sizeof(bare));
+	assert_int_equal(pwrite(fd, file, sizeof(file), 0), sizeof(file));
+	assert_int_equal(agt_elf_probe_site(path, 16, sizeof(bare)), 16);
+	assert_int_equal(agt_elf_probe_site("/nonexistent", 16, 12), 16);
+	close(fd);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -609,6 +640,7 @@ int main(void)
 	    cmocka_unit_test(cache_content_hash),
 	    cmocka_unit_test(no_tls),
 	    cmocka_unit_test(corrupted_elf),
+	    cmocka_unit_test(probe_site_past_endbr64),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

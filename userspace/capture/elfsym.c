@@ -248,3 +248,57 @@ uint64_t agt_elf_go_entry_offset(const char *path, const struct agt_sym *s)
 	free(code);
 	return found;
 }
+
+/* Code bytes at a file offset (up to n; the file may end sooner). */
+static ssize_t read_at(const char *path, uint64_t off, uint8_t *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got;
+
+	if (fd < 0)
+		return -1;
+	got = pread(fd, buf, n, (off_t)off);
+	close(fd);
+	return got;
+}
+
+uint64_t agt_elf_probe_site(const char *path, uint64_t off, uint64_t size)
+{
+	static const uint8_t endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa};
+	struct agt_sym s = {.name = (char *)"", .size = size, .offset = off};
+	uint8_t head[4], *code;
+	const uint8_t *p;
+	uint64_t addr = off, at = off + sizeof(endbr64);
+	int into = 0;
+	size_t left;
+	csh cs;
+	cs_insn *insn;
+
+	if (read_at(path, off, head, sizeof(head)) != (ssize_t)sizeof(head) ||
+	    memcmp(head, endbr64, sizeof(endbr64)) || size <= sizeof(endbr64) ||
+	    read_code(path, &s, &code, NULL, 0))
+		return off;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
+		free(code);
+		return off;
+	}
+	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
+	insn = cs_malloc(cs);
+	p = code;
+	left = size;
+	/* A direct jump or call to the instruction after endbr64 would enter the probe without
+	 * passing the entry (a loop back to the top of the body): stay at the entry then. */
+	while (insn && !into && cs_disasm_iter(cs, &p, &left, &addr, insn)) {
+		const cs_x86 *x = &insn->detail->x86;
+
+		if ((cs_insn_group(cs, insn, X86_GRP_JUMP) || cs_insn_group(cs, insn, X86_GRP_CALL)) &&
+		    x->op_count == 1 && x->operands[0].type == X86_OP_IMM)
+			into = (uint64_t)x->operands[0].imm == at;
+	}
+	if (left)
+		into = 1; /* not decoded to its end: no proof */
+	cs_free(insn, 1);
+	cs_close(&cs);
+	free(code);
+	return into ? off : at;
+}

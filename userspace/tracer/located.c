@@ -106,6 +106,7 @@ static int attach_site(struct attach_run *r, struct agt_proc *proc, struct agt_o
 	int pid = proc->info.pid, rc;
 	uint32_t flags = ps->handler->cookie;
 	struct bpf_program *entry, *ret = NULL;
+	uint64_t at;
 	char what[200], err[512];
 
 	if (!pi) {
@@ -143,17 +144,18 @@ static int attach_site(struct attach_run *r, struct agt_proc *proc, struct agt_o
 		ret = r->cap.tls->progs.tls_return;
 	}
 	uo.bpf_cookie = pi->id | flags;
+	at = agt_elf_probe_site(host, site->offset, site->size); /* past an endbr64 */
 	snprintf(what, sizeof(what), "uprobe on %s (located at offset 0x%llx)", site->name,
-		 (unsigned long long)site->offset);
-	rc = agt_obj_link(o, proc, bpf_program__attach_uprobe_opts(entry, pid, host, site->offset, &uo),
-			  what, mapped);
+		 (unsigned long long)at);
+	rc = agt_obj_link(o, proc, bpf_program__attach_uprobe_opts(entry, pid, host, at, &uo), what,
+			  mapped);
 	if (rc || !ret)
 		return rc;
 	uo.retprobe = true;
 	snprintf(what, sizeof(what), "uretprobe on %s (located at offset 0x%llx)", site->name,
-		 (unsigned long long)site->offset);
-	return agt_obj_link(o, proc, bpf_program__attach_uprobe_opts(ret, pid, host, site->offset, &uo),
-			    what, mapped);
+		 (unsigned long long)at);
+	return agt_obj_link(o, proc, bpf_program__attach_uprobe_opts(ret, pid, host, at, &uo), what,
+			    mapped);
 }
 
 static void refuse(struct attach_run *r, const struct agt_proc *proc, const char *mapped,

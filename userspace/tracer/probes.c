@@ -457,7 +457,7 @@ static int plan_funnel(struct attach_run *r, const struct agt_spec *spec, const 
 		f->cookie = site->conv == AGT_TLS_CONV_EX && site->outlen_arg == 4
 				? AGT_TLS_COOKIE_OUTLEN_R8
 				: 0;
-		f->entry = site->offset;
+		f->entry = agt_elf_probe_site(host, site->offset, site->size);
 		f->links = 1 + (ps->ret_mode != AGT_RET_NONE);
 		f->new_id = !probe_id_find(r, ps, f->sym.name, mapped);
 		p->links += f->links;
@@ -520,8 +520,9 @@ static int plan_object(struct attach_run *r, struct agt_proc *proc, const struct
 				f->ps = ps;
 				f->sym = syms[k];
 				syms[k].name = NULL;
-				f->entry = ps->abi == AGT_ABI_GO ? agt_elf_go_entry_offset(host, &f->sym)
-								 : f->sym.offset;
+				f->entry = ps->abi == AGT_ABI_GO
+					       ? agt_elf_go_entry_offset(host, &f->sym)
+					       : agt_elf_probe_site(host, f->sym.offset, f->sym.size);
 				if (ps->ret_mode == AGT_RET_INSN &&
 				    agt_elf_ret_offsets(host, &f->sym, &f->rets, &f->nrets, err,
 							sizeof(err))) {
@@ -807,8 +808,9 @@ static int attach_plan(struct attach_run *r, struct agt_proc *proc, struct agt_o
 		}
 		progs_for(r, f->ps, &entry, &ret);
 		if (f->entry != f->sym.offset)
-			agt_dbg("%s: entry probe past the stack check, at +0x%llx", f->sym.name,
-				(unsigned long long)(f->entry - f->sym.offset));
+			agt_dbg("%s: entry probe at +0x%llx, past the %s", f->sym.name,
+				(unsigned long long)(f->entry - f->sym.offset),
+				f->ps->abi == AGT_ABI_GO ? "stack check" : "endbr64");
 		snprintf(what, sizeof(what), "uprobe on %s", f->sym.name);
 		l = bpf_program__attach_uprobe_opts(entry, -1, host, f->entry, &uo);
 		if (!l)
@@ -818,7 +820,8 @@ static int attach_plan(struct attach_run *r, struct agt_proc *proc, struct agt_o
 		if (f->ps->ret_mode == AGT_RET_URETPROBE) {
 			uo.retprobe = true;
 			snprintf(what, sizeof(what), "uretprobe on %s", f->sym.name);
-			if (!(l = bpf_program__attach_uprobe_opts(ret, -1, host, f->sym.offset, &uo)))
+			/* past an endbr64 too: the return address is still at the stack top */
+			if (!(l = bpf_program__attach_uprobe_opts(ret, -1, host, f->entry, &uo)))
 				return attach_fail(proc, what, mapped, errno);
 			rc = obj_add_link(o, l);
 			continue;

@@ -308,6 +308,36 @@ static void parallel_tool_calls_each_end_with_their_result(void **state)
 	assert_int_equal(find("conversation gpt-4o", 0)->s.cot.tool_calls, 2);
 }
 
+/* A response asking for more tool calls than a conversation keeps open (64): the first 64 are
+ * followed, the rest counted as not followed; the array of open calls grows as they come. */
+static void tool_calls_past_the_cap_are_counted(void **state)
+{
+	char resp[16384], id[16];
+	size_t o;
+
+	(void)state;
+	o = (size_t)snprintf(resp, sizeof(resp),
+			     "{\"id\":\"r1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,"
+			     "\"finish_reason\":\"tool_calls\",\"message\":{\"role\":"
+			     "\"assistant\",\"tool_calls\":[");
+	for (int i = 0; i < 70; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		o += (size_t)snprintf(resp + o, sizeof(resp) - o,
+				      "%s{\"id\":\"%s\",\"type\":\"function\",\"function\":{"
+				      "\"name\":\"get_weather\",\"arguments\":\"{}\"}}",
+				      i ? "," : "", id);
+	}
+	snprintf(resp + o, sizeof(resp) - o, "]}}]}");
+	chat(&procA, 1, 1000, 1010, REQ(SYS "," USER("many")), resp);
+	chat(&procA, 1, 1100, 1110,
+	     REQ(SYS "," USER("many") "," RESULT("c0", "sun") "," RESULT("c63", "rain") ","
+		 RESULT("c64", "snow")),
+	     ANSWER("done"));
+	assert_int_equal(agt_agent_stats(T.agent)->calls_dropped, 6);
+	assert_string_equal(find("execute_tool get_weather", 0)->tool_out, "sun");
+	assert_int_equal(find("conversation gpt-4o", 0)->s.cot.tool_calls, 64);
+}
+
 static void replayed_results_are_not_tool_calls_again(void **state)
 {
 	(void)state;
@@ -1370,6 +1400,7 @@ int main(void)
 	    T_(final_answer_ends_conversation),
 	    T_(tool_call_spans_its_window),
 	    T_(parallel_tool_calls_each_end_with_their_result),
+	    T_(tool_calls_past_the_cap_are_counted),
 	    T_(replayed_results_are_not_tool_calls_again),
 	    T_(anthropic_error_result_marks_the_tool),
 	    T_(concurrent_conversations_stay_apart),

@@ -50,7 +50,10 @@ struct pending {
 	int synthetic; /* id made up by the parser: the API gave the call none */
 	char *args;
 	char *hints[MAX_HINTS]; /* the strings of its arguments: what it was asked to run */
+	uint32_t hint_len[MAX_HINTS];
+	uint16_t hint_gram[MAX_HINTS]; /* gram_hash of its first 8 bytes (8 or more) */
 	int nhints;
+	int agentish; /* its name says agent or task (a tool that starts sub-agents) */
 	uint64_t start_ns;
 	uint64_t span_id; /* fixed when the model asks, so what happens meanwhile can point at it */
 	uint64_t parent; /* the span it hangs under: the conversation, or an agent handed over to */
@@ -84,8 +87,10 @@ struct conv {
 	char *final_answer;
 	char *seq[64]; /* the names of its steps and tool calls, in order (the first 64) */
 	int nseq;
-	struct pending pending[MAX_PENDING];
-	int npending;
+	/* Its open tool calls, up to MAX_PENDING: grown as calls come (most conversations have
+	 * none or a few, and a new one is made for every independent request). */
+	struct pending *pending;
+	int npending, pcap;
 	const struct agt_proc_info *proc;
 	uint64_t known[KNOWN_IDS]; /* hashes of the call ids it asked for (a ring) */
 	int nknown;
@@ -207,6 +212,7 @@ static void conv_free(struct agt_agent *a, struct conv *c)
 {
 	for (int i = 0; i < c->npending; i++)
 		pending_free(a, &c->pending[i]);
+	free(c->pending);
 	for (int i = 0; i < c->nseq; i++)
 		free(c->seq[i]);
 	free(c->final_answer);
@@ -301,15 +307,33 @@ static void collect_hints(struct pending *pd, const cJSON *v, int depth)
 	cJSON_ArrayForEach(it, v) collect_hints(pd, it, depth + 1);
 }
 
+static uint32_t gram_hash(const char *p);
+
+/* Its hints (and what matching a new conversation against them looks at first), from its
+ * arguments and name. */
 static void set_hints(struct pending *pd)
 {
 	cJSON *j = pd->args ? cJSON_Parse(pd->args) : NULL;
+	char lname[128];
+	size_t i;
 
 	if (j)
 		collect_hints(pd, j, 0);
 	else if (pd->args && strlen(pd->args) >= 2) /* a custom tool's free text */
 		pd->hints[pd->nhints++] = strdup(pd->args);
 	cJSON_Delete(j);
+	for (int h = 0; h < pd->nhints; h++) {
+		if (!pd->hints[h]) { /* out of memory: a hint that matches nothing */
+			pd->nhints = h;
+			break;
+		}
+		pd->hint_len[h] = (uint32_t)strlen(pd->hints[h]);
+		pd->hint_gram[h] = pd->hint_len[h] >= 8 ? (uint16_t)gram_hash(pd->hints[h]) : 0;
+	}
+	for (i = 0; pd->name[i] && i + 1 < sizeof(lname); i++)
+		lname[i] = (char)tolower((unsigned char)pd->name[i]);
+	lname[i] = 0;
+	pd->agentish = strstr(lname, "agent") || strstr(lname, "task");
 }
 
 /* How well a command line matches what pd was asked to run: 2 when one of its strings is one
@@ -907,22 +931,17 @@ static void grams_of(const char *text, size_t n, uint64_t *bits)
  * agent or a task tool, 0 when not at all. */
 static int asked(const struct pending *pd, const char *text, size_t n, const uint64_t *grams)
 {
-	char lname[128];
-	size_t i;
-
 	for (int h = 0; n && h < pd->nhints; h++) {
-		size_t hl = strlen(pd->hints[h]);
-		uint32_t g = hl >= 8 ? gram_hash(pd->hints[h]) : 0;
+		size_t hl = pd->hint_len[h];
+		uint32_t g = pd->hint_gram[h];
 
 		if ((hl >= 8 && hl <= n && (grams[g / 64] >> (g % 64) & 1) &&
 		     strstr(text, pd->hints[h])) ||
-		    !strcmp(text, pd->hints[h]) || (n >= 8 && n <= hl && strstr(pd->hints[h], text)))
+		    (hl == n && !strcmp(text, pd->hints[h])) ||
+		    (n >= 8 && n <= hl && strstr(pd->hints[h], text)))
 			return 2;
 	}
-	for (i = 0; pd->name[i] && i + 1 < sizeof(lname); i++)
-		lname[i] = (char)tolower((unsigned char)pd->name[i]);
-	lname[i] = 0;
-	return strstr(lname, "agent") || strstr(lname, "task") ? 1 : 0;
+	return pd->agentish;
 }
 
 /* The open tool call of pid a new conversation (its request l) was started from, or NULL. A
@@ -1118,8 +1137,25 @@ void agt_agent_step_done(struct agt_agent *a, const struct agt_span *step, const
 		c->resp_ids[c->nresp % RESP_IDS] = hash_str(l->resp_id);
 		c->nresp++;
 	}
-	for (int i = 0; i < l->ncalls && c->npending < MAX_PENDING; i++) {
-		struct pending *pd = &c->pending[c->npending++];
+	for (int i = 0; i < l->ncalls; i++) {
+		struct pending *pd;
+
+		if (c->npending == MAX_PENDING) {
+			a->st.calls_dropped += l->ncalls - i;
+			break;
+		}
+		if (c->npending == c->pcap) {
+			int cap = c->pcap ? 2 * c->pcap : 4;
+			struct pending *np = realloc(c->pending, cap * sizeof(*np));
+
+			if (!np) {
+				a->st.calls_dropped += l->ncalls - i;
+				break;
+			}
+			c->pending = np;
+			c->pcap = cap;
+		}
+		pd = &c->pending[c->npending++];
 
 		memset(pd, 0, sizeof(*pd));
 		snprintf(pd->id, sizeof(pd->id), "%s", l->calls[i].id);

@@ -14,6 +14,7 @@ struct agt_agent_stats {
 	uint64_t convs_evicted, children_dropped; /* limits reached: closed early / not followed */
 	uint64_t convs_idle;	  /* closed as unfinished after --idle-timeout without activity */
 	uint64_t events_over_cap; /* runtime events past the per-tool-call cap: not recorded */
+	uint64_t calls_dropped;	  /* tool calls past a conversation's open-call cap: not followed */
 	uint64_t subagents, handoffs; /* conversations started from a tool call; agents handed to */
 };
 

@@ -115,6 +115,7 @@ static void stage_drops(const void *self, agt_drop_fn fn, void *ctx)
 	fn(ctx, "conversations_idle_closed", as->convs_idle, 0);
 	fn(ctx, "tool_events_over_cap", as->events_over_cap, 1);
 	fn(ctx, "children_not_followed", as->children_dropped, 1);
+	fn(ctx, "tool_calls_not_followed", as->calls_dropped, 1);
 	fn(ctx, "file_changes_over_cap", agt_agent_file_stats(t->agent)->over_cap, 1);
 	fn(ctx, "depth_exceeded", ns->depth_exceeded, 1);
 	fn(ctx, "return_without_entry", ns->return_without_entry, 1);

@@ -85,6 +85,41 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
+/* One process's maps, read once for a pass that resolves many targets in it (see
+ * agt_maps_hold): each resolve otherwise reads the whole of /proc/PID/maps again. */
+static struct {
+	int pid, depth;
+	char *text;
+	size_t len;
+} snap;
+
+void agt_maps_hold(int pid)
+{
+	char path[64];
+	size_t len;
+	char *text;
+
+	if (snap.depth) {
+		snap.depth += snap.pid == pid; /* another process's pass inside: not held */
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	if (!(text = agt_read_file(path, 64 << 20, &len)))
+		return; /* each resolve reads it then, and says why it cannot */
+	snap.pid = pid;
+	snap.depth = 1;
+	snap.text = text;
+	snap.len = len;
+}
+
+void agt_maps_release(int pid)
+{
+	if (!snap.depth || snap.pid != pid || --snap.depth)
+		return;
+	free(snap.text);
+	snap.text = NULL;
+}
+
 int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_path, size_t n,
 		     char *mapped, size_t mn, char *err, size_t errlen)
 {
@@ -97,7 +132,8 @@ int agt_proc_resolve(const struct agt_proc *p, const char *target, char *host_pa
 	if (!strcmp(target, "$exe"))
 		want = p->info.exe;
 	snprintf(path, sizeof(path), "/proc/%d/maps", p->info.pid);
-	f = fopen(path, "re");
+	f = snap.depth && snap.pid == p->info.pid && snap.len ? fmemopen(snap.text, snap.len, "r")
+							       : fopen(path, "re");
 	if (!f) {
 		int e = errno;
 		return agt_seterr(err, errlen, -e, "cannot read %s: %s; run agtrace as root", path,

@@ -30,6 +30,12 @@ struct agt_proc {
 int agt_proc_open(int pid, struct agt_proc *p, char *err, size_t errlen);
 void agt_proc_close(struct agt_proc *p);
 
+/* While held (nested holds of the same PID count), resolves in pid read the /proc/PID/maps
+ * read at the first hold: one read for a pass over every spec's targets (a followed command's
+ * exec). Hold it only while the process cannot map anything that pass must see. */
+void agt_maps_hold(int pid);
+void agt_maps_release(int pid);
+
 /* Resolve a spec target for a process into a path usable from this (host) mount namespace:
  *   "$exe"       the process's executable
  *   "/abs/path"  that file in the process's filesystem (must be mapped or exist there)

@@ -424,10 +424,13 @@ static int plan_funnel(struct attach_run *r, const struct agt_spec *spec, const 
 {
 	struct agt_tls_located res;
 	char err[512];
-	int rc;
+	int rc, named = 0;
 
 	*nskip = 0;
-	if (!spec->funnel)
+	for (int i = 0; spec->funnel && i < spec->nprobes && !named; i++)
+		named = spec->probes[i].role &&
+			names_any(host, spec->probes[i].instead_of, spec->probes[i].ninstead_of);
+	if (!named) /* an executable a command runs, say: no locator run for it */
 		return 0;
 	rc = agt_locate_tls_cached(host, NULL, &res, err, sizeof(err));
 	if (rc || strcmp(res.library, spec->funnel)) {
@@ -1239,6 +1242,7 @@ void agt_attach_descendant(struct attach_run *r, uint32_t pid)
 		return; /* gone already */
 	d.info.exe[n] = 0;
 	snprintf(d.info.comm, sizeof(d.info.comm), "%.15s", base(d.info.exe));
+	agt_maps_hold((int)pid); /* one read of its maps for every spec's targets below */
 	agt_desc_track(r, pid, 1); /* its runtime metrics: probes of its own, held by itself */
 	agt_desc_located(r, pid);  /* its located TLS (not stopped at exec: --no-exec-stop) */
 	for (int s = 0; s < r->nspecs; s++) {
@@ -1256,6 +1260,7 @@ void agt_attach_descendant(struct attach_run *r, uint32_t pid)
 		}
 	}
 	agt_attach_loader(r, holder, &d);
+	agt_maps_release((int)pid);
 }
 
 /* ---- followed descendants: their own per-process objects (runtime metrics, located TLS) ---- */

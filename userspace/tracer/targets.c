@@ -210,6 +210,7 @@ int agt_target_attach(struct attach_run *r, int t)
 	struct agt_proc *proc = r->tg.v[t];
 	int rc = 0, applied = 0, soft = r->auto_mode || proc->discovered;
 
+	agt_maps_hold(proc->info.pid); /* one read of its maps for every spec's targets */
 	for (int s = 0; s < r->nspecs && rc >= 0; s++) {
 		/* runtime metrics apply where they can (and then something is traced) */
 		rc = agt_attach_spec(r, t, &r->specs[s], soft || r->specs[s].runtime);
@@ -218,6 +219,7 @@ int agt_target_attach(struct attach_run *r, int t)
 	if (rc == AGT_SPEC_SKIPPED || rc == AGT_SPEC_AHEAD)
 		rc = 0;
 	agt_attach_loader(r, proc, proc); /* libraries it loads later */
+	agt_maps_release(proc->info.pid);
 	if (rc || applied)
 		return rc;
 	if (proc->discovered)

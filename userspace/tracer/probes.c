@@ -412,13 +412,14 @@ static int names_any(const char *host, char *const *names, int n)
 	return 0;
 }
 
-/* A funnel spec's role probes (capture/spec.h) in the file: where the locator finds the
- * library's internal function of a role, its role probe goes there and the exported functions
- * it stands for are not probed (in a file that names at least one of them). OpenSSL 3's SSL_read and SSL_read_ex both call
- * ssl_read_internal (likewise for writes), whose prologue the kernel runs without
- * single-stepping (pushes), where SSL_read_ex's (sub rsp) is stepped out of line: one probe
- * per direction for every API, and a uprobe hit about 3x cheaper on these machines. The
- * symbols replaced go into *skip (names, one per probe, at most 8). */
+/* A funnel spec's role probes (capture/spec.h) in the file: in a file that names at least one
+ * of the exported functions a role probe stands for, and where the locator finds the library's
+ * internal function of its role, the role probe goes there and those exported functions are
+ * not probed. OpenSSL 3's SSL_read and SSL_read_ex both call ssl_read_internal (likewise for
+ * writes), whose prologue the kernel runs without single-stepping (pushes), where
+ * SSL_read_ex's (sub rsp) is stepped out of line: one probe per direction for every API, and a
+ * uprobe hit about 3x cheaper on these machines. The symbols replaced go into *skip (at most
+ * 8 names). */
 static int plan_funnel(struct attach_run *r, const struct agt_spec *spec, const char *host,
 		       const char *mapped, struct plan *p, const char **skip, int *nskip)
 {

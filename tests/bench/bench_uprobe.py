@@ -698,11 +698,12 @@ def tls_section(table):
           f"every new\n conversation zeroed 28 KB of fresh heap and matched its opening "
           f"against every open tool call's hints by strlen)")
     print("(the client writes the headers and the body in two SSL_write_ex and reads the answer")
-    print(" in two SSL_read_ex, probed at ssl_write_internal and ssl_read_internal, whose first")
-    print(" instruction, a push, the kernel emulates: about 5.5 us a hit here, +2.4 us for the")
-    print(" return. Before (stop 21): 2 entries at SSL_write_ex and 2 entries + 2 returns at")
-    print(" SSL_read_ex, whose first instruction (sub rsp) is stepped out of line at about 20 us,")
-    print(" and 2 python:audit hits (http.client.send), now dropped in the kernel before the ring)")
+    print(" in two SSL_read_ex, probed at ssl_write_internal (its entry) and ssl_read_internal")
+    print(" (entry and return), whose first instruction, a push, the kernel emulates: about")
+    print(" 5.5 us a hit here, +2.4 us for a return. Before (stop 21): the same hits at")
+    print(" SSL_write_ex and SSL_read_ex, whose first instruction (sub rsp) is stepped out of line")
+    print(" at about 20 us; python:audit's 2 hits (http.client.send) are now dropped in the kernel")
+    print(" before the ring buffer)")
     r = statistics.median(w["ratios"])
     row(table, "HTTPS chat request of a traced agent (2 kB)", r, "<= 1.10", r <= 1.10,
         f"{w['agtrace'] - w['untraced']:+.3f} ms; per round {spread(w['ratios'])}")

@@ -85,7 +85,7 @@ def test_trail_records_what_happened(trail):
     assert [r["seq"] for r in recs] == list(range(7))
     assert recs[0]["data"]["argv"][:3] == ["attach", "-p", str(pid)]
     assert recs[1]["data"] == {"pid": pid, "name": "attach python3", "message": (
-        "7 probe links; TLS: OpenSSL in /usr/lib/x86_64-linux-gnu/libssl.so.3 (library); ready "
+        "6 probe links; TLS: OpenSSL in /usr/lib/x86_64-linux-gnu/libssl.so.3 (library); ready "
         "in libgnutls.so.30.34.3")}
     assert recs[2]["data"]["name"] == "decision get_weather"
     assert recs[3]["data"]["name"] == "execute_tool get_weather"

@@ -56,9 +56,9 @@ EXPECTED = sorted([("cot_process", "conversation gpt-4o"), ("reasoning_step", "c
 
 def python_attached(recs, why):
     """A python agent caught at exec: its attach event, then (if python had not imported ssl by
-    the time it was looked at) the probe links libssl brought when it was loaded. 7 links on
-    what it maps in all: python:audit (its own USDT link) and libssl's six: ssl_write_internal
-    and ssl_read_internal at entry and return (the funnel every SSL_write(_ex) and
+    the time it was looked at) the probe links libssl brought when it was loaded. 6 links on
+    what it maps in all: python:audit (its own USDT link) and libssl's five: ssl_write_internal
+    at its entry and ssl_read_internal at entry and return (the funnel every SSL_write(_ex) and
     SSL_read(_ex) goes through, found by the locator in place of those four), SSL_free,
     SSL_shutdown."""
     att, *later = [r for r in recs if r["name"] == "attach python3.11"]
@@ -68,7 +68,7 @@ def python_attached(recs, why):
         assert r["message"].endswith(" more probe links: /usr/lib/x86_64-linux-gnu/libssl.so.3 "
                                      "loaded"), r
         links += int(r["message"].split()[0])
-    assert links == 7, [att] + later
+    assert links == 6, [att] + later
     if not later:
         assert "; TLS: OpenSSL in /usr/lib/x86_64-linux-gnu/libssl.so.3 (library)" in \
             att["message"], att
@@ -271,7 +271,7 @@ def test_library_loaded_after_attach(server, cert, tmp_path):  # noqa: F811
         assert agent.read().startswith("ready ")  # agent_loop.py: imported ssl, running
         line = tr.wait_for("more probe links: ")
         assert line.rstrip().endswith("/opt/ssl/lib/libssl.so.3 loaded"), line
-        assert f"PID {pid} (python3.11): 6 more probe links: " in line
+        assert f"PID {pid} (python3.11): 5 more probe links: " in line
         assert agent.call("openai Paris date +%s >/dev/null") == "steps 2"
         agent.quit()
         assert tr.finish() == 0
@@ -280,7 +280,7 @@ def test_library_loaded_after_attach(server, cert, tmp_path):  # noqa: F811
     _, names = tool_tree(tr, pid)
     assert names == EXPECTED
     (att,) = [r for r in tr.records if r["process"]["pid"] == pid
-              and r.get("message", "").startswith("6 more probe links")]
+              and r.get("message", "").startswith("5 more probe links")]
     assert att["name"] == "attach python3.11" and att["trace_type"] == "state_change"
 
 

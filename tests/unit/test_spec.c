@@ -203,7 +203,7 @@ static void shipped_specs_are_valid(void **state)
 	assert_string_equal(s.funnel, "openssl3");
 	assert_int_equal(s.nprobes, 7);
 	assert_int_equal(s.probes[5].role, AGT_TLS_WRITE);
-	assert_string_equal(s.probes[5].handler->name, "ssl_write_internal");
+	assert_string_equal(s.probes[5].handler->name, "openssl_write_internal");
 	assert_int_equal(s.probes[5].ninstead_of, 2);
 	assert_string_equal(s.probes[6].instead_of[1], "SSL_read_ex");
 	agt_spec_free(&s);

@@ -53,6 +53,11 @@ static const struct agt_handler handlers[] = {
      "OpenSSL 3 ssl_write_internal(ssl, buf, num, [flags,] &written) -> 1 on success; the "
      "out-length's register (rcx, or r8 since 3.3) comes from the locator",
      "OpenSSL"},
+    {"openssl_write_internal", AGT_HK_TLS, AGT_TLS_COOKIE_AT_ENTRY | AGT_TLS_COOKIE_EX,
+     AGT_RET_NONE, AGT_ABI_SYSV, AGT_KEY_THREAD,
+     "OpenSSL 3 ssl_write_internal(ssl, buf, num, ...): what SSL_write(_ex) run, all num bytes "
+     "or none (no partial-write mode), copied at the entry",
+     "OpenSSL"},
     {"ssl_read_internal", AGT_HK_TLS, AGT_TLS_COOKIE_READ | AGT_TLS_COOKIE_EX,
      AGT_RET_URETPROBE, AGT_ABI_SYSV, AGT_KEY_THREAD,
      "OpenSSL 3 ssl_read_internal(ssl, buf, num, &readbytes) -> 1 on success", "OpenSSL"},

@@ -795,14 +795,14 @@ def main():
     print("\n4. userspace pipeline:")
     sys.stdout.flush()
     pipe = []
-    for i in range(ROUNDS):
+    for i in range(PAIRS):
         out = subprocess.run([os.path.join(ROOT, "build", "bench", "bench_pipeline")],
                              check=True, capture_output=True, text=True).stdout
         if i == 0:
             print("\n".join(l for l in out.splitlines() if not l.startswith("result ")))
         pipe.append(json.loads(out.split("result ", 1)[1])["jsonl_spans_per_s"])
     r = statistics.median(pipe)
-    print(f"decode + nest + JSONL: {r:.0f} spans/s per core, median of {ROUNDS} runs "
+    print(f"decode + nest + JSONL: {r:.0f} spans/s per core, median of {PAIRS} runs "
           f"({min(pipe):.0f}-{max(pipe):.0f})")
     row(table, "decode + nest + JSONL to /dev/null, spans/s per core", r / 1.5e6,
         ">= 1.5 M", r >= 1.5e6, f"{r / 1e6:.2f} M; runs {min(pipe) / 1e6:.2f}-"

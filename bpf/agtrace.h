@@ -151,7 +151,6 @@ struct agt_event_hdr {
 	__u64 ts_ns; /* CLOCK_MONOTONIC */
 };
 
-/* Function (uprobe or USDT) entry: raw register/argument values and copied strings. */
 /* The python:audit events a tool call's record keeps (what a tool does: processes, network,
  * files), X(prefix, exact): an event whose name starts with prefix (is it, when exact). The
  * audit program drops the rest in the kernel (imports, compile, exec of code objects, and an
@@ -165,6 +164,7 @@ struct agt_event_hdr {
 	X("open", 1) X("ctypes.dlopen", 0) X("webbrowser.open", 0)
 #define AGT_AUDIT_NAME_MAX 32 /* longer than any prefix above, with its NUL (a power of 2) */
 
+/* Function (uprobe or USDT) entry: raw register/argument values and copied strings. */
 struct agt_func_entry {
 	struct agt_event_hdr h;
 	__u64 sp; /* stack pointer at entry: the frame's identity (0 for USDT) */

@@ -75,8 +75,6 @@ static __always_inline struct agt_data *agt_data_init(__u32 probe_id, __u64 id, 
 	return e;
 }
 
-/* Called for a call of an unsampled session: if it reads an HTTP error status line, send that
- * line alone (metadata only), so errors of unsampled traces still arrive. */
 /* Send e (from agt_data_init) as its connection's end: AGT_DATA_CLOSE, no bytes. */
 static __always_inline void agt_send_close(struct agt_data *e)
 {
@@ -88,6 +86,8 @@ static __always_inline void agt_send_close(struct agt_data *e)
 		agt_count_drop(AGT_KDROP_RINGBUF_FULL);
 }
 
+/* Called for a call of an unsampled session: if it reads an HTTP error status line, send that
+ * line alone (metadata only), so errors of unsampled traces still arrive. */
 static __always_inline void agt_error_metadata(struct agt_data *e, __u64 buf, __u64 n)
 {
 	char b[16] = {};

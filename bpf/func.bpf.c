@@ -170,7 +170,7 @@ static __always_inline int audit_kept(long addr)
 
 	__builtin_memset(ev, 0, sizeof(ev));
 	if (bpf_probe_read_user_str(ev, sizeof(ev), (const void *)addr) <= 0)
-		return 1; /* unreadable: userspace counts it */
+		return 1; /* unreadable: kept, and read_str counts the failed read */
 	for (int i = 0; i < (int)(sizeof(audit_events) / sizeof(audit_events[0])); i++) {
 		const struct audit_event *a = &audit_events[i];
 		int same = 1;

@@ -105,6 +105,17 @@ static __always_inline void call_key(struct pt_regs *ctx, __u64 cookie, __u64 id
 	}
 }
 
+/* The byte count a call is given: Go's b's length in rcx; a size_t in rdx (the _ex functions,
+ * GnuTLS); else an int in edx, its low half. */
+static __always_inline __u64 call_len(struct pt_regs *ctx, __u64 cookie)
+{
+	if (cookie & AGT_TLS_COOKIE_GO)
+		return AGT_REG(ctx, cx);
+	if (cookie & (AGT_TLS_COOKIE_EX | AGT_TLS_COOKIE_SSIZE))
+		return AGT_REG(ctx, dx);
+	return (__u64)(__s64)(int)AGT_REG(ctx, dx);
+}
+
 /* A call that moved n bytes of buf on conn: sampled, capped and copied in chunks. */
 static __always_inline void emit_call(__u64 cookie, __u64 id, __u64 start_ns, __u64 conn,
 				      __u64 buf, __u64 n)
@@ -154,12 +165,7 @@ int BPF_KPROBE(tls_entry)
 	}
 	if (!(cookie & AGT_TLS_COOKIE_READ)) { /* its records go out on the connection's socket */
 		struct agt_tls_writer who = {id, 0};
-		struct agt_tls_writing w = {
-		    .conn = c.conn,
-		    .len = (cookie & AGT_TLS_COOKIE_GO) ? AGT_REG(ctx, cx)
-			   : (cookie & (AGT_TLS_COOKIE_EX | AGT_TLS_COOKIE_SSIZE))
-			       ? AGT_REG(ctx, dx)
-			       : (__u64)(__s64)(int)AGT_REG(ctx, dx)};
+		struct agt_tls_writing w = {.conn = c.conn, .len = call_len(ctx, cookie)};
 
 		if (cookie & AGT_TLS_COOKIE_GO)
 			who = (struct agt_tls_writer){id >> 32, AGT_REG(ctx, r14)};
@@ -169,10 +175,7 @@ int BPF_KPROBE(tls_entry)
 	if (cookie & AGT_TLS_COOKIE_AT_ENTRY) {
 		/* All of the buffer goes, or the call fails: copied now, so the request is in the
 		 * ring buffer before the response another thread may read meanwhile. */
-		__u64 n = (cookie & AGT_TLS_COOKIE_GO) ? AGT_REG(ctx, cx)
-			  : (cookie & AGT_TLS_COOKIE_EX)
-			      ? AGT_REG(ctx, dx)
-			      : (__u64)(__s64)(int)AGT_REG(ctx, dx); /* an int: low half */
+		__u64 n = call_len(ctx, cookie);
 
 		if (!n || n >= (1ull << 40))
 			return 0;

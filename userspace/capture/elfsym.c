@@ -249,24 +249,11 @@ uint64_t agt_elf_go_entry_offset(const char *path, const struct agt_sym *s)
 	return found;
 }
 
-/* Code bytes at a file offset (up to n; the file may end sooner). */
-static ssize_t read_at(const char *path, uint64_t off, uint8_t *buf, size_t n)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t got;
-
-	if (fd < 0)
-		return -1;
-	got = pread(fd, buf, n, (off_t)off);
-	close(fd);
-	return got;
-}
-
 uint64_t agt_elf_probe_site(const char *path, uint64_t off, uint64_t size)
 {
 	static const uint8_t endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa};
 	struct agt_sym s = {.name = (char *)"", .size = size, .offset = off};
-	uint8_t head[4], *code;
+	uint8_t *code;
 	const uint8_t *p;
 	uint64_t addr = off, at = off + sizeof(endbr64);
 	int into = 0;
@@ -274,11 +261,10 @@ uint64_t agt_elf_probe_site(const char *path, uint64_t off, uint64_t size)
 	csh cs;
 	cs_insn *insn;
 
-	if (read_at(path, off, head, sizeof(head)) != (ssize_t)sizeof(head) ||
-	    memcmp(head, endbr64, sizeof(endbr64)) || size <= sizeof(endbr64) ||
-	    read_code(path, &s, &code, NULL, 0))
+	if (size <= sizeof(endbr64) || read_code(path, &s, &code, NULL, 0))
 		return off;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
+	if (memcmp(code, endbr64, sizeof(endbr64)) ||
+	    cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK) {
 		free(code);
 		return off;
 	}

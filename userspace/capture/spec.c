@@ -34,6 +34,15 @@ struct pctx {
 
 /* The libraries the TLS locator tells apart (agt_tls_located.library), for "locate". */
 static const char *const locators[] = {"boringssl", "openssl3", "aws-lc", NULL};
+/* The locator v names (one of locators), or NULL. */
+static const char *locator_named(const cJSON *v)
+{
+	for (int i = 0; locators[i] && cJSON_IsString(v); i++)
+		if (!strcmp(v->valuestring, locators[i]))
+			return locators[i];
+	return NULL;
+}
+
 /* Roles a located probe can name, by enum agt_tls_role (1..4). */
 static const char *const roles[] = {NULL, "write", "read", "seal", "open"};
 
@@ -499,28 +508,34 @@ int agt_spec_parse(const char *json, const char *file, struct agt_spec *out, cha
 	if ((rc = get_str_list(&c, v, "$.target", &out->targets, &out->ntargets)))
 		goto fail;
 	if ((v = cJSON_GetObjectItemCaseSensitive(root, "locate"))) {
-		for (int i = 0; locators[i] && cJSON_IsString(v); i++)
-			if (!strcmp(v->valuestring, locators[i]))
-				out->locate = strdup(locators[i]);
-		if (!out->locate) {
+		const char *lib = locator_named(v);
+
+		if (!lib) {
 			rc = agt_seterr(err, errlen, -EINVAL,
 					"%s: $.locate: must be \"boringssl\", \"openssl3\" or "
 					"\"aws-lc\" (the library the TLS locator finds)",
 					file);
 			goto fail;
 		}
+		if (!(out->locate = strdup(lib))) {
+			rc = -ENOMEM;
+			goto fail;
+		}
 		c.locate = 1;
 	}
 	if ((v = cJSON_GetObjectItemCaseSensitive(root, "funnel"))) {
-		for (int i = 0; locators[i] && cJSON_IsString(v); i++)
-			if (!strcmp(v->valuestring, locators[i]) && strcmp(locators[i], "aws-lc"))
-				out->funnel = strdup(locators[i]);
-		if (!out->funnel || c.locate) {
+		const char *lib = locator_named(v);
+
+		if (!lib || !strcmp(lib, "aws-lc") || c.locate) {
 			rc = agt_seterr(err, errlen, -EINVAL,
 					"%s: $.funnel: must be \"boringssl\" or \"openssl3\" (the "
 					"library whose internal functions the role probes take), in a "
 					"spec of symbol probes without \"locate\"",
 					file);
+			goto fail;
+		}
+		if (!(out->funnel = strdup(lib))) {
+			rc = -ENOMEM;
 			goto fail;
 		}
 		c.funnel = 1;

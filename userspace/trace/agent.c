@@ -900,8 +900,6 @@ static struct conv **find_conv(struct agt_agent *a, uint32_t pid, const struct a
 	return best;
 }
 
-/* Is text (a sub-agent's opening) what pd was asked? 2: one of its strings is in it (or it in
- * one), 1: pd is a task or agent tool by its name; 0: no. */
 /* The 8-byte windows of a text, as bits of a small Bloom filter: whether a string of 8 bytes or
  * more can be in the text is then one look per candidate, not a scan of the text (a new
  * conversation is checked against every tool call open in the process, each with its hints). */

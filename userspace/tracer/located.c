@@ -24,6 +24,7 @@ struct agt_located_memo {
 	double ms; /* time the lookup (scan or cache) took */
 	int said;  /* its "located in" line was written (once per file: each process is dbg) */
 	struct agt_tls_located res;
+	uint64_t at[4]; /* where each site's probes go (agt_elf_probe_site): once per file */
 	char err[768];
 };
 
@@ -77,6 +78,8 @@ static struct agt_located_memo *located(struct attach_run *r, const char *host)
 		return m;
 	t0 = now_ms();
 	m->rc = agt_locate_tls_cached(host, NULL, &m->res, m->err, sizeof(m->err));
+	for (int i = 0; !m->rc && i < m->res.nsites; i++)
+		m->at[i] = agt_elf_probe_site(host, m->res.sites[i].offset, m->res.sites[i].size);
 	m->ms = now_ms() - t0;
 	return m;
 }
@@ -96,17 +99,18 @@ static const struct agt_tls_site *site_for(const struct agt_tls_located *res, in
 	return NULL;
 }
 
-/* One located function: the handler's program(s) at its entry (and return). */
+/* One located function: the handler's program(s) at its entry (and return), both at "at"
+ * (the entry, or past an endbr64). */
 static int attach_site(struct attach_run *r, struct agt_proc *proc, struct agt_obj *o,
 		       const struct agt_spec *spec, const struct agt_probe_spec *ps,
-		       const struct agt_tls_site *site, const char *host, const char *mapped)
+		       const struct agt_tls_site *site, uint64_t at, const char *host,
+		       const char *mapped)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo);
 	struct agt_probe_info *pi = agt_probe_id_for(r, spec, ps, site->name, mapped);
 	int pid = proc->info.pid, rc;
 	uint32_t flags = ps->handler->cookie;
 	struct bpf_program *entry, *ret = NULL;
-	uint64_t at;
 	char what[200], err[512];
 
 	if (!pi) {
@@ -144,7 +148,6 @@ static int attach_site(struct attach_run *r, struct agt_proc *proc, struct agt_o
 		ret = r->cap.tls->progs.tls_return;
 	}
 	uo.bpf_cookie = pi->id | flags;
-	at = agt_elf_probe_site(host, site->offset, site->size); /* past an endbr64 */
 	snprintf(what, sizeof(what), "uprobe on %s (located at offset 0x%llx)", site->name,
 		 (unsigned long long)at);
 	rc = agt_obj_link(o, proc, bpf_program__attach_uprobe_opts(entry, pid, host, at, &uo), what,
@@ -228,7 +231,8 @@ int agt_attach_located(struct attach_run *r, struct agt_proc *proc, struct agt_o
 				spec->file, i, agt_tls_role_name(ps->role), m->res.library, mapped);
 			return -EINVAL;
 		}
-		rc = attach_site(r, proc, o, spec, ps, site, host, mapped);
+		rc = attach_site(r, proc, o, spec, ps, site, m->at[site - m->res.sites], host,
+				 mapped);
 	}
 	if (!rc && o->nlinks > before) {
 		char where[400] = "";

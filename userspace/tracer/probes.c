@@ -425,31 +425,31 @@ static int plan_funnel(struct attach_run *r, const struct agt_spec *spec, const 
 {
 	struct agt_tls_located res;
 	char err[512];
-	int rc, named = 0;
+	int located = 0;
 
 	*nskip = 0;
-	for (int i = 0; spec->funnel && i < spec->nprobes && !named; i++)
-		named = spec->probes[i].role &&
-			names_any(host, spec->probes[i].instead_of, spec->probes[i].ninstead_of);
-	if (!named) /* an executable a command runs, say: no locator run for it */
-		return 0;
-	rc = agt_locate_tls_cached(host, NULL, &res, err, sizeof(err));
-	if (rc || strcmp(res.library, spec->funnel)) {
-		agt_dbg("%s: %s: no %s funnel (%s); its exported functions are probed", spec->name,
-			mapped, spec->funnel, rc ? err : res.library);
-		return 0;
-	}
-	for (int i = 0; i < spec->nprobes; i++) {
+	for (int i = 0; spec->funnel && i < spec->nprobes; i++) {
 		const struct agt_probe_spec *ps = &spec->probes[i];
 		const struct agt_tls_site *site = NULL;
 		struct plan_fn *f;
 
-		for (int k = 0; ps->role && k < res.nsites && !site; k++)
+		/* An executable a command runs, say, names none: no locator run for it. */
+		if (!ps->role || !names_any(host, ps->instead_of, ps->ninstead_of))
+			continue;
+		if (!located++) {
+			int rc = agt_locate_tls_cached(host, NULL, &res, err, sizeof(err));
+
+			if (rc || strcmp(res.library, spec->funnel)) {
+				agt_dbg("%s: %s: no %s funnel (%s); its exported functions are probed",
+					spec->name, mapped, spec->funnel, rc ? err : res.library);
+				return 0;
+			}
+		}
+		for (int k = 0; k < res.nsites && !site; k++)
 			if (res.sites[k].role == ps->role)
 				site = &res.sites[k];
 		if (!site || !ps->handler ||
-		    !!(ps->handler->cookie & AGT_TLS_COOKIE_EX) != (site->conv == AGT_TLS_CONV_EX) ||
-		    !names_any(host, ps->instead_of, ps->ninstead_of))
+		    !!(ps->handler->cookie & AGT_TLS_COOKIE_EX) != (site->conv == AGT_TLS_CONV_EX))
 			continue;
 		if (!(f = plan_add(p)))
 			return -ENOMEM;
